@@ -1,0 +1,201 @@
+/*
+ * api.c - routes of the host protocol v1 onto host.h operations.
+ *
+ *   GET    /v1/host                     capabilities, capacity, counts
+ *   GET    /v1/images                   base images
+ *   GET    /v1/vms                      all VMs
+ *   POST   /v1/vms                      define (and by default start) a VM
+ *   GET    /v1/vms/{ref}                one VM with live stats
+ *   DELETE /v1/vms/{ref}                force off and remove
+ *   POST   /v1/vms/{ref}/{action}       start | stop | reboot | pause | resume
+ *   GET    /v1/vms/{ref}/console        serial console bytes (?offset=&limit=)
+ *
+ * {ref} is a VM id or name.  No SQL, no QEMU here: only HTTP <-> host.h.
+ */
+#include "host/api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "host/host.h"
+#include "lib/util.h"
+#include "lib/valid.h"
+
+#define CONSOLE_DEFAULT_LIMIT (64 * 1024)
+#define CONSOLE_MAX_LIMIT (1024 * 1024)
+
+static void problem(struct http_resp *resp, const struct http_req *req, struct nubo_err *err)
+{
+    http_resp_problem(resp, err, req->path);
+}
+
+static void method_not_allowed(struct http_resp *resp, const struct http_req *req,
+                               const char *allow)
+{
+    struct nubo_err err;
+    nubo_err_set(&err, NUBO_E_METHOD, "%s is not allowed on %s (allowed: %s)", req->method,
+                 req->path, allow);
+    problem(resp, req, &err);
+    str_copy(resp->extra_name, sizeof(resp->extra_name), "Allow");
+    str_copy(resp->extra_value, sizeof(resp->extra_value), allow);
+}
+
+static void console(struct host *h, struct vm *vm, const struct http_req *req,
+                    struct http_resp *resp)
+{
+    struct nubo_err err;
+    long long offset = 0, limit = CONSOLE_DEFAULT_LIMIT;
+    const char *o = http_req_query(req, "offset");
+    const char *l = http_req_query(req, "limit");
+    if ((o && valid_int(o, -CONSOLE_MAX_LIMIT, (1LL << 50), "offset", &offset, &err) < 0) ||
+        (l && valid_int(l, 0, CONSOLE_MAX_LIMIT, "limit", &limit, &err) < 0)) {
+        problem(resp, req, &err);
+        return;
+    }
+    (void)h;
+    char path[PATH_MAX];
+    vm_path(vm, "console.log", path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    long long size = 0;
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0)
+        size = st.st_size;
+    /* A negative offset counts from the end: offset=-4096 is "the tail". */
+    if (offset < 0)
+        offset = size + offset > 0 ? size + offset : 0;
+    if (offset > size)
+        offset = size;
+    if (limit > size - offset)
+        limit = size - offset;
+    char *buf = xmalloc((size_t)limit + 1);
+    ssize_t got = 0;
+    if (fd >= 0 && limit > 0) {
+        got = pread(fd, buf, (size_t)limit, offset);
+        if (got < 0)
+            got = 0;
+    }
+    if (fd >= 0)
+        close(fd);
+    http_resp_text(resp, 200, buf, (size_t)got);
+    free(buf);
+    str_copy(resp->extra_name, sizeof(resp->extra_name), "X-Console-Offset");
+    snprintf(resp->extra_value, sizeof(resp->extra_value), "%lld", offset + (long long)got);
+}
+
+static void vm_routes(struct host *h, const struct http_req *req, struct http_resp *resp,
+                      const char *ref, const char *sub)
+{
+    struct nubo_err err;
+    struct vm *vm = host_vm_find(h, ref, &err);
+    if (vm == NULL) {
+        problem(resp, req, &err);
+        return;
+    }
+    const char *m = req->method;
+    if (sub == NULL) {
+        if (strcmp(m, "GET") == 0) {
+            http_resp_json(resp, 200, host_vm_show(h, vm));
+        } else if (strcmp(m, "DELETE") == 0) {
+            if (host_vm_delete(h, vm, &err) < 0)
+                problem(resp, req, &err);
+            else
+                http_resp_text(resp, 204, "", 0);
+        } else {
+            method_not_allowed(resp, req, "GET, DELETE");
+        }
+        return;
+    }
+    if (strcmp(sub, "console") == 0) {
+        if (strcmp(m, "GET") != 0)
+            method_not_allowed(resp, req, "GET");
+        else
+            console(h, vm, req, resp);
+        return;
+    }
+    static const char *actions[] = {"start", "stop", "reboot", "pause", "resume"};
+    int known = 0;
+    for (size_t i = 0; i < ARRAY_LEN(actions); i++)
+        known = known || strcmp(sub, actions[i]) == 0;
+    if (!known) {
+        nubo_err_set(&err, NUBO_E_NOTFOUND, "no such resource: %.100s", req->path);
+        problem(resp, req, &err);
+        return;
+    }
+    if (strcmp(m, "POST") != 0) {
+        method_not_allowed(resp, req, "POST");
+        return;
+    }
+    json_t *opts = NULL;
+    if (req->body_len > 0 && (opts = http_req_json(req, &err)) == NULL) {
+        problem(resp, req, &err);
+        return;
+    }
+    int accepted = 0;
+    int r = host_vm_action(h, vm, sub, opts, &accepted, &err);
+    json_decref(opts);
+    if (r < 0)
+        problem(resp, req, &err);
+    else
+        http_resp_json(resp, accepted ? 202 : 200, host_vm_show(h, vm));
+}
+
+void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+    struct host *h = ctx;
+    struct nubo_err err;
+    const char *p = req->path;
+    const char *m = req->method;
+    if (strcmp(p, "/v1/host") == 0) {
+        if (strcmp(m, "GET") != 0)
+            method_not_allowed(resp, req, "GET");
+        else
+            http_resp_json(resp, 200, host_info(h));
+        return;
+    }
+    if (strcmp(p, "/v1/images") == 0) {
+        if (strcmp(m, "GET") != 0)
+            method_not_allowed(resp, req, "GET");
+        else
+            http_resp_json(resp, 200, json_pack("{s:o}", "images", host_images(h)));
+        return;
+    }
+    if (strcmp(p, "/v1/vms") == 0) {
+        if (strcmp(m, "GET") == 0) {
+            http_resp_json(resp, 200, json_pack("{s:o}", "vms", host_vm_list(h)));
+        } else if (strcmp(m, "POST") == 0) {
+            json_t *body = http_req_json(req, &err);
+            struct vm *vm = body ? host_vm_create(h, body, &err) : NULL;
+            json_decref(body);
+            if (vm == NULL)
+                problem(resp, req, &err);
+            else
+                http_resp_json(resp, 201, host_vm_show(h, vm));
+        } else {
+            method_not_allowed(resp, req, "GET, POST");
+        }
+        return;
+    }
+    static const char prefix[] = "/v1/vms/";
+    if (strncmp(p, prefix, sizeof(prefix) - 1) == 0) {
+        char ref[80];
+        const char *rest = p + sizeof(prefix) - 1;
+        size_t rl = strcspn(rest, "/");
+        const char *sub = rest[rl] == '/' ? rest + rl + 1 : NULL;
+        if (rl == 0 || rl >= sizeof(ref) || (sub && (*sub == '\0' || strchr(sub, '/')))) {
+            nubo_err_set(&err, NUBO_E_NOTFOUND, "no such resource: %.100s", p);
+            problem(resp, req, &err);
+            return;
+        }
+        memcpy(ref, rest, rl);
+        ref[rl] = '\0';
+        vm_routes(h, req, resp, ref, sub);
+        return;
+    }
+    nubo_err_set(&err, NUBO_E_NOTFOUND, "no such resource: %.100s (the API lives under /v1/)", p);
+    problem(resp, req, &err);
+}

@@ -1,0 +1,576 @@
+/*
+ * host.c - the host agent's state, policy and event loop; see host.h.
+ */
+#include "host/host.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/statvfs.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "host/api.h"
+#include "host/image.h"
+#include "host/qemu.h"
+#include "lib/fsutil.h"
+#include "lib/httpd.h"
+#include "lib/log.h"
+#include "lib/spawn.h"
+#include "lib/util.h"
+
+#define MAX_POLL 1024
+
+struct host {
+    struct host_cfg cfg;
+    const struct hv_driver *drv;
+    struct vm *vms;           /* oldest first */
+    struct httpd *api_unix;
+    struct httpd *api_tcp;
+    int sigfd;
+    char accel_reason[256];
+    enum accel accel;
+    int cgroup_version;
+    char qemu_version[64];
+    char hostname[256];
+};
+
+void host_cfg_defaults(struct host_cfg *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    str_copy(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/nubo/host");
+    str_copy(cfg->images_dir, sizeof(cfg->images_dir), "/var/lib/nubo/images");
+    str_copy(cfg->socket_path, sizeof(cfg->socket_path), "/run/nubo/hostd.sock");
+    str_copy(cfg->qemu, sizeof(cfg->qemu), "qemu-system-x86_64");
+    cfg->tcp_port = 0;
+    cfg->accel = ACCEL_AUTO;
+    cfg->stop_timeout_s = 30;
+    cfg->cpu_ratio = 4.0;
+    cfg->mem_ratio = 1.0;
+    cfg->mem_reserve_mib = 512;
+}
+
+/* ------------------------------------------------------------ capacity */
+
+struct capacity {
+    long long vcpus_total, vcpus_used;
+    long long mem_total, mem_used;     /* MiB */
+    long long disk_total, disk_used;   /* bytes (virtual sizes of VM disks) */
+    long long disk_fs_free;            /* bytes really free on the filesystem */
+};
+
+static void capacity_get(struct host *h, struct capacity *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->vcpus_total = (long long)((double)get_nprocs() * h->cfg.cpu_ratio);
+    struct sysinfo si;
+    if (sysinfo(&si) == 0) {
+        long long mib = (long long)((unsigned long long)si.totalram * si.mem_unit >> 20);
+        mib -= (long long)h->cfg.mem_reserve_mib;
+        c->mem_total = mib > 0 ? (long long)((double)mib * h->cfg.mem_ratio) : 0;
+    }
+    struct statvfs fs;
+    if (statvfs(h->cfg.state_dir, &fs) == 0) {
+        c->disk_total = (long long)fs.f_blocks * (long long)fs.f_frsize;
+        c->disk_fs_free = (long long)fs.f_bavail * (long long)fs.f_frsize;
+    }
+    for (struct vm *vm = h->vms; vm; vm = vm->next) {
+        c->vcpus_used += vm->def.vcpus;
+        c->mem_used += (long long)vm->def.memory_mib;
+        c->disk_used += (long long)vm->def.root_size;
+        for (int i = 0; i < vm->def.ndisks; i++)
+            c->disk_used += (long long)vm->def.disks[i];
+    }
+}
+
+static json_t *cap_json(long long total, long long used)
+{
+    return json_pack("{s:I, s:I, s:I}", "total", (json_int_t)total, "allocated", (json_int_t)used,
+                     "free", (json_int_t)(total > used ? total - used : 0));
+}
+
+json_t *host_info(struct host *h)
+{
+    struct capacity c;
+    capacity_get(h, &c);
+    int running = 0, total = 0;
+    for (struct vm *vm = h->vms; vm; vm = vm->next) {
+        total++;
+        running += vm_state_has_process(vm->state);
+    }
+    json_t *disk = cap_json(c.disk_total, c.disk_used);
+    json_object_set_new(disk, "filesystem_free", json_integer(c.disk_fs_free));
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:{s:o, s:o, s:o}, s:{s:i, s:i}, "
+        "s:{s:f, s:f, s:I}}",
+        "hostname", h->hostname, "version", NUBO_VERSION, "hypervisor", h->drv->name,
+        "qemu_version", h->qemu_version, "accel", accel_name(h->accel), "accel_requested",
+        accel_name(h->cfg.accel), "accel_reason", h->accel_reason, "cgroups",
+        h->cgroup_version == 2 ? "v2" : (h->cgroup_version == 1 ? "v1" : "none"), "cpus",
+        get_nprocs(), "capacity", "vcpus", cap_json(c.vcpus_total, c.vcpus_used), "memory_mib",
+        cap_json(c.mem_total, c.mem_used), "disk_bytes", disk, "vms", "total", total, "running",
+        running, "ratios", "cpu", h->cfg.cpu_ratio, "memory", h->cfg.mem_ratio,
+        "memory_reserved_mib", (json_int_t)h->cfg.mem_reserve_mib);
+}
+
+json_t *host_images(struct host *h)
+{
+    return image_list(h->cfg.images_dir);
+}
+
+/* ----------------------------------------------------------------- VMs */
+
+struct vm *host_vm_find(struct host *h, const char *ref, struct nubo_err *err)
+{
+    for (struct vm *vm = h->vms; vm; vm = vm->next)
+        if (strcmp(vm->def.id, ref) == 0)
+            return vm;
+    for (struct vm *vm = h->vms; vm; vm = vm->next)
+        if (strcmp(vm->def.name, ref) == 0)
+            return vm;
+    nubo_err_set(err, NUBO_E_NOTFOUND, "no VM with id or name '%.64s' on this host", ref);
+    return NULL;
+}
+
+json_t *host_vm_list(struct host *h)
+{
+    json_t *arr = json_array();
+    for (struct vm *vm = h->vms; vm; vm = vm->next)
+        json_array_append_new(arr, vm_to_json(vm));
+    return arr;
+}
+
+json_t *host_vm_show(struct host *h, struct vm *vm)
+{
+    json_t *o = vm_to_json(vm);
+    json_t *stats = json_object();
+    h->drv->stats(vm, stats);
+    json_object_set_new(o, "stats", stats);
+    return o;
+}
+
+static void vm_append(struct host *h, struct vm *vm)
+{
+    struct vm **p = &h->vms;
+    while (*p)
+        p = &(*p)->next;
+    *p = vm;
+    vm->next = NULL;
+}
+
+static void vm_unlink(struct host *h, struct vm *vm)
+{
+    for (struct vm **p = &h->vms; *p; p = &(*p)->next) {
+        if (*p == vm) {
+            *p = vm->next;
+            return;
+        }
+    }
+}
+
+struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
+{
+    struct vm *vm = xcalloc(1, sizeof(*vm));
+    struct image img;
+    if (vm_def_from_request(body, &vm->def, err) < 0)
+        goto fail;
+    if (host_vm_find(h, vm->def.name, NULL) != NULL) {
+        nubo_err_set(err, NUBO_E_CONFLICT, "a VM named '%s' already exists on this host; pick "
+                                           "another name or delete it first",
+                     vm->def.name);
+        goto fail;
+    }
+    if (image_resolve(h->cfg.images_dir, vm->def.image, &img, err) < 0)
+        goto fail;
+    if (vm->def.root_size == 0)
+        vm->def.root_size = img.virtual_size;
+    struct capacity c;
+    capacity_get(h, &c);
+    long long disk = (long long)vm->def.root_size;
+    for (int i = 0; i < vm->def.ndisks; i++)
+        disk += (long long)vm->def.disks[i];
+    if (c.vcpus_used + vm->def.vcpus > c.vcpus_total) {
+        nubo_err_set(err, NUBO_E_CAPACITY, "not enough vCPUs on this host: %d asked, %lld free",
+                     vm->def.vcpus, c.vcpus_total - c.vcpus_used);
+        goto fail;
+    }
+    if (c.mem_used + (long long)vm->def.memory_mib > c.mem_total) {
+        nubo_err_set(err, NUBO_E_CAPACITY, "not enough memory on this host: %llu MiB asked, "
+                                           "%lld MiB free",
+                     (unsigned long long)vm->def.memory_mib, c.mem_total - c.mem_used);
+        goto fail;
+    }
+    if (c.disk_used + disk > c.disk_total) {
+        nubo_err_set(err, NUBO_E_CAPACITY, "not enough disk on this host: %lld MiB asked, "
+                                           "%lld MiB free",
+                     disk >> 20, (c.disk_total - c.disk_used) >> 20);
+        goto fail;
+    }
+    snprintf(vm->dir, sizeof(vm->dir), "%s/vms/%s", h->cfg.state_dir, vm->def.id);
+    if (fs_mkdir_p(vm->dir, 0700, err) < 0)
+        goto fail;
+    vm->state = VM_STOPPED;
+    vm_set_state(vm, VM_STOPPED, "defined");
+    if (h->drv->prepare(vm, err) < 0)
+        goto fail_dir;
+    json_t *start = json_object_get(body, "start");
+    if (start == NULL || json_is_true(start)) {
+        if (h->drv->start(vm, err) < 0)
+            goto fail_dir;
+    }
+    vm_append(h, vm);
+    log_info("vm %s (%s) created", vm->def.name, vm->def.id);
+    return vm;
+fail_dir:
+    h->drv->release(vm);
+    fs_rm_rf(vm->dir, NULL);
+fail:
+    vm_free(vm);
+    return NULL;
+}
+
+static int conflict(struct vm *vm, const char *action, struct nubo_err *err)
+{
+    return nubo_err_set(err, NUBO_E_CONFLICT, "cannot %s VM '%s': it is %s", action, vm->def.name,
+                        vm_state_name(vm->state));
+}
+
+int host_vm_action(struct host *h, struct vm *vm, const char *action, json_t *opts, int *accepted,
+                   struct nubo_err *err)
+{
+    *accepted = 0;
+    enum vm_state st = vm->state;
+    if (strcmp(action, "start") == 0) {
+        if (vm_state_has_process(st))
+            return st == VM_STOPPING ? conflict(vm, action, err) : 0; /* idempotent */
+        return h->drv->start(vm, err);
+    }
+    if (strcmp(action, "stop") == 0) {
+        json_t *f = json_object_get(opts, "force");
+        json_t *t = json_object_get(opts, "timeout");
+        if ((f && !json_is_boolean(f)) ||
+            (t && (!json_is_integer(t) || json_integer_value(t) < 0 ||
+                   json_integer_value(t) > 3600)))
+            return nubo_err_set(err, NUBO_E_INVALID, "stop takes {\"force\": true|false, "
+                                                     "\"timeout\": seconds from 0 to 3600}");
+        if (!vm_state_has_process(st))
+            return 0; /* already stopped: idempotent */
+        int timeout = t ? (int)json_integer_value(t) : h->cfg.stop_timeout_s;
+        if (json_is_true(f) || st == VM_PAUSED || st == VM_STARTING || timeout == 0) {
+            vm->stop_deadline = 0;
+            return h->drv->destroy(vm, err);
+        }
+        if (st == VM_STOPPING && vm->stop_deadline)
+            return *accepted = 1, 0;
+        if (h->drv->shutdown(vm, err) < 0)
+            return -1;
+        vm->stop_deadline = clock_mono_ms() + (int64_t)timeout * 1000;
+        vm_set_state(vm, VM_STOPPING, "ACPI power-down requested; forced off after %d s", timeout);
+        *accepted = 1;
+        return 0;
+    }
+    if (strcmp(action, "reboot") == 0) {
+        if (st != VM_RUNNING)
+            return conflict(vm, action, err);
+        return h->drv->reboot(vm, err);
+    }
+    if (strcmp(action, "pause") == 0) {
+        if (st == VM_PAUSED)
+            return 0;
+        if (st != VM_RUNNING)
+            return conflict(vm, action, err);
+        return h->drv->pause(vm, err);
+    }
+    if (strcmp(action, "resume") == 0) {
+        if (st == VM_RUNNING)
+            return 0;
+        if (st != VM_PAUSED)
+            return conflict(vm, action, err);
+        return h->drv->resume(vm, err);
+    }
+    return nubo_err_set(err, NUBO_E_NOTFOUND,
+                        "unknown action '%.32s' (use start, stop, reboot, pause or resume)",
+                        action);
+}
+
+int host_vm_delete(struct host *h, struct vm *vm, struct nubo_err *err)
+{
+    if (vm_state_has_process(vm->state) && h->drv->destroy(vm, err) < 0)
+        return -1;
+    if (h->drv->remove(vm, err) < 0)
+        return -1;
+    log_info("vm %s (%s) deleted", vm->def.name, vm->def.id);
+    vm_unlink(h, vm);
+    h->drv->release(vm);
+    vm_free(vm);
+    return 0;
+}
+
+/* ------------------------------------------------------------- startup */
+
+static int load_vms(struct host *h, struct nubo_err *err)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/vms", h->cfg.state_dir);
+    if (fs_mkdir_p(dir, 0700, err) < 0)
+        return -1;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "cannot read %s: %s", dir, strerror(errno));
+    struct dirent *e;
+    struct vm *loaded[4096];
+    size_t n = 0;
+    while ((e = readdir(d)) != NULL && n < ARRAY_LEN(loaded)) {
+        if (e->d_name[0] == '.')
+            continue;
+        char vdir[PATH_MAX];
+        snprintf(vdir, sizeof(vdir), "%s/%s", dir, e->d_name);
+        struct nubo_err lerr;
+        struct vm *vm = vm_load(vdir, &lerr);
+        if (vm == NULL) {
+            log_warn("ignoring %s: %s", vdir, lerr.msg);
+            continue;
+        }
+        loaded[n++] = vm;
+    }
+    closedir(d);
+    /* Oldest first, so listings are stable across restarts. */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(loaded[j - 1]->def.created_at,
+                                           loaded[j]->def.created_at) > 0; j--) {
+            struct vm *t = loaded[j];
+            loaded[j] = loaded[j - 1];
+            loaded[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++) {
+        struct vm *vm = loaded[i];
+        vm_append(h, vm);
+        if (vm_state_has_process(vm->state)) {
+            struct nubo_err aerr;
+            if (h->drv->adopt(vm, &aerr) < 0)
+                log_warn("vm %s: %s", vm->def.name, aerr.msg);
+            if (vm->state == VM_STOPPING)
+                vm->stop_deadline = clock_mono_ms() + (int64_t)h->cfg.stop_timeout_s * 1000;
+        }
+        log_info("vm %s (%s): %s", vm->def.name, vm->def.id, vm_state_name(vm->state));
+    }
+    return 0;
+}
+
+static void read_qemu_version(struct host *h)
+{
+    char *argv[] = {h->cfg.qemu, "--version", NULL};
+    char *out = NULL;
+    struct nubo_err err;
+    if (spawn_run(argv, 10000, 4096, &out, &err) == 0) {
+        const char *v = strstr(out, "version ");
+        if (v) {
+            v += 8;
+            snprintf(h->qemu_version, sizeof(h->qemu_version), "%.*s", (int)strcspn(v, " \n"), v);
+        }
+    } else {
+        log_warn("cannot run %s: %s", h->cfg.qemu, err.msg);
+    }
+    free(out);
+}
+
+struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
+{
+    struct host *h = xcalloc(1, sizeof(*h));
+    h->cfg = *cfg;
+    h->sigfd = -1;
+    h->drv = &qemu_driver;
+    gethostname(h->hostname, sizeof(h->hostname) - 1);
+    if (fs_mkdir_p(cfg->state_dir, 0700, err) < 0 || fs_mkdir_p(cfg->images_dir, 0755, err) < 0)
+        goto fail;
+    read_qemu_version(h);
+    if (h->qemu_version[0] == '\0') {
+        nubo_err_set(err, NUBO_E_UNAVAILABLE,
+                     "%s does not run; install qemu-system-x86 (scripts/deps.sh does)",
+                     cfg->qemu);
+        goto fail;
+    }
+
+    struct accel_probe probe;
+    if (cfg->accel == ACCEL_TCG)
+        memset(&probe, 0, sizeof(probe));
+    else
+        accel_probe_run(&probe);
+    int a = accel_decide(cfg->accel, &probe, h->accel_reason, sizeof(h->accel_reason), err);
+    if (a < 0)
+        goto fail;
+    h->accel = (enum accel)a;
+    log_info("acceleration: %s", h->accel_reason);
+
+    struct qemu_cfg qc = {.accel = h->accel};
+    str_copy(qc.binary, sizeof(qc.binary), cfg->qemu);
+    str_copy(qc.images_dir, sizeof(qc.images_dir), cfg->images_dir);
+    h->cgroup_version = cgroup_init(&qc.cgroups);
+    qemu_driver_init(&qc);
+
+    if (load_vms(h, err) < 0)
+        goto fail;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    h->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    if (cfg->socket_path[0]) {
+        char dir[PATH_MAX];
+        str_copy(dir, sizeof(dir), cfg->socket_path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if (fs_mkdir_p(dir, 0755, err) < 0)
+                goto fail;
+        }
+        struct httpd_cfg hc = {.unix_path = cfg->socket_path, .handler = api_handle, .ctx = h};
+        h->api_unix = httpd_start(&hc, err);
+        if (h->api_unix == NULL)
+            goto fail;
+        log_info("API on unix:%s", cfg->socket_path);
+    }
+    if (cfg->tcp_addr[0]) {
+        if (cfg->token[0] == '\0') {
+            nubo_err_set(err, NUBO_E_INVALID,
+                         "the TCP API needs a bearer token (--token-file); refusing to serve "
+                         "VMs to anyone on the network");
+            goto fail;
+        }
+        struct httpd_cfg hc = {.tcp_addr = cfg->tcp_addr,
+                               .tcp_port = (uint16_t)cfg->tcp_port,
+                               .token = cfg->token,
+                               .handler = api_handle,
+                               .ctx = h};
+        h->api_tcp = httpd_start(&hc, err);
+        if (h->api_tcp == NULL)
+            goto fail;
+        log_info("API on http://%s:%u (bearer token required)", cfg->tcp_addr,
+                 httpd_port(h->api_tcp));
+    }
+    return h;
+fail:
+    host_free(h);
+    return NULL;
+}
+
+void host_free(struct host *h)
+{
+    if (h == NULL)
+        return;
+    httpd_stop(h->api_unix);
+    httpd_stop(h->api_tcp);
+    while (h->vms) {
+        struct vm *vm = h->vms;
+        h->vms = vm->next;
+        if (h->drv)
+            h->drv->release(vm);
+        vm_free(vm);
+    }
+    if (h->sigfd >= 0)
+        close(h->sigfd);
+    free(h);
+}
+
+/* ---------------------------------------------------------- event loop */
+
+static int64_t min_timeout(int64_t a, int64_t b)
+{
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
+}
+
+static void fire_deadlines(struct host *h)
+{
+    int64_t now = clock_mono_ms();
+    for (struct vm *vm = h->vms; vm; vm = vm->next) {
+        if (vm->stop_deadline == 0 || now < vm->stop_deadline)
+            continue;
+        vm->stop_deadline = 0;
+        if (!vm_state_has_process(vm->state))
+            continue;
+        log_warn("vm %s: the guest did not power off in time; forcing it off", vm->def.name);
+        struct nubo_err err;
+        if (h->drv->destroy(vm, &err) < 0)
+            log_error("vm %s: %s", vm->def.name, err.msg);
+    }
+}
+
+int host_run(struct host *h)
+{
+    static struct pollfd fds[MAX_POLL];
+    static struct vm *owner[MAX_POLL];
+    log_info("nubo-hostd %s ready (%s)", NUBO_VERSION, h->accel_reason);
+    for (;;) {
+        int n = 0;
+        int64_t timeout = 1000;
+        fds[n] = (struct pollfd){.fd = h->sigfd, .events = POLLIN};
+        owner[n++] = NULL;
+        struct httpd *servers[2] = {h->api_unix, h->api_tcp};
+        for (int i = 0; i < 2; i++) {
+            if (servers[i] == NULL)
+                continue;
+            fds[n] = (struct pollfd){.fd = httpd_fd(servers[i]), .events = POLLIN};
+            owner[n++] = NULL;
+            timeout = min_timeout(httpd_timeout_ms(servers[i]), timeout);
+        }
+        for (struct vm *vm = h->vms; vm; vm = vm->next) {
+            int k = h->drv->pollfds(vm, fds + n, MAX_POLL - n);
+            for (int i = 0; i < k; i++)
+                owner[n + i] = vm;
+            n += k;
+            if (h->drv->pending(vm))
+                timeout = 0;
+            if (vm->stop_deadline) {
+                int64_t left = vm->stop_deadline - clock_mono_ms();
+                timeout = min_timeout(timeout, left > 0 ? left : 0);
+            }
+        }
+        int r = poll(fds, (nfds_t)n, (int)timeout);
+        if (r < 0 && errno != EINTR) {
+            log_error("poll: %s", strerror(errno));
+            return -1;
+        }
+        if (fds[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(h->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+                    log_info("signal %u: stopping; running VMs keep running", si.ssi_signo);
+                    return 0;
+                }
+            }
+        }
+        /* VM events first: the list cannot change until the API runs. */
+        for (int i = 0; i < n;) {
+            struct vm *vm = owner[i];
+            int j = i;
+            while (j < n && owner[j] == vm)
+                j++;
+            if (vm) {
+                int ready = h->drv->pending(vm);
+                for (int k = i; k < j; k++)
+                    ready = ready || fds[k].revents;
+                if (ready)
+                    h->drv->handle(vm, fds + i, j - i);
+            }
+            i = j;
+        }
+        fire_deadlines(h);
+        for (int i = 0; i < 2; i++)
+            if (servers[i])
+                httpd_run(servers[i]);
+    }
+}

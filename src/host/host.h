@@ -1,0 +1,80 @@
+/*
+ * host.h - the host agent: its configuration, its VMs, its event loop.
+ *
+ * One thread.  host_run() polls the API sockets, every VM's driver fds and a
+ * signalfd, and fires stop deadlines.  The API layer (api.c) calls the
+ * host_vm_* operations below; they validate, apply policy (capacity, state
+ * rules, stop-then-force) and call the hypervisor driver.
+ */
+#ifndef NUBO_HOST_HOST_H
+#define NUBO_HOST_HOST_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
+
+#include "host/accel.h"
+#include "host/vm.h"
+#include "lib/err.h"
+
+struct host_cfg {
+    char state_dir[PATH_MAX];   /* VMs live in <state_dir>/vms/<id>/ */
+    char images_dir[PATH_MAX];
+    char socket_path[PATH_MAX]; /* Unix socket of the API ("" = none) */
+    char tcp_addr[64];          /* TCP listen address ("" = no TCP) */
+    int tcp_port;
+    char token[128];            /* bearer token required on TCP */
+    char qemu[PATH_MAX];
+    enum accel accel;
+    int stop_timeout_s;         /* ACPI power-down grace before forcing */
+    double cpu_ratio;           /* vCPU overcommit: vCPUs offered per host CPU */
+    double mem_ratio;
+    uint64_t mem_reserve_mib;   /* kept for the host itself */
+};
+
+/* Fills cfg with defaults (/var/lib/nubo/..., auto acceleration...). */
+void host_cfg_defaults(struct host_cfg *cfg);
+
+struct host;
+
+/* Probes acceleration and cgroups, loads and re-adopts existing VMs, opens
+ * the API sockets.  Returns NULL with err on failure. */
+struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err);
+
+/* Serves until SIGTERM or SIGINT.  Running VMs keep running afterwards. */
+int host_run(struct host *h);
+
+/* Closes everything; VMs keep running.  NULL is fine. */
+void host_free(struct host *h);
+
+/* ---- operations for the API layer -------------------------------------- */
+
+/* Capabilities, capacity and counts (new reference). */
+json_t *host_info(struct host *h);
+
+/* Base images (new reference). */
+json_t *host_images(struct host *h);
+
+/* Finds a VM by id or by name; NULL with NUBO_E_NOTFOUND. */
+struct vm *host_vm_find(struct host *h, const char *ref, struct nubo_err *err);
+
+/* All VMs, oldest first (new reference). */
+json_t *host_vm_list(struct host *h);
+
+/* One VM with its live statistics (new reference). */
+json_t *host_vm_show(struct host *h, struct vm *vm);
+
+/* Validates, checks capacity, creates the disks and, unless body says
+ * "start": false, starts the VM.  On any failure nothing is left behind. */
+struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err);
+
+/* start | stop | reboot | pause | resume.  opts (may be NULL) holds "force"
+ * and "timeout" for stop.  Sets *accepted when the action goes on in the
+ * background (a graceful stop). */
+int host_vm_action(struct host *h, struct vm *vm, const char *action, json_t *opts, int *accepted,
+                   struct nubo_err *err);
+
+/* Forces the VM off if needed, removes its files and forgets it. */
+int host_vm_delete(struct host *h, struct vm *vm, struct nubo_err *err);
+
+#endif

@@ -1,0 +1,664 @@
+/*
+ * qemu.c - the QEMU driver: command line, process, QMP, events.
+ *
+ * Life of a VM process:
+ *   start:    qemu-img overlay exists (prepare) -> fork/exec QEMU detached in
+ *             the VM's cgroup -> pidfd_open -> QMP handshake -> query-status
+ *             -> RUNNING.
+ *   events:   SHUTDOWN marks a clean power-off in progress; STOP/RESUME map to
+ *             PAUSED/RUNNING; RESET counts a boot.
+ *   exit:     the pidfd becomes readable.  After a SHUTDOWN event or a forced
+ *             stop the VM is STOPPED; otherwise it CRASHED, and the reason
+ *             says how QEMU ended (signal, exit status, its last log line).
+ */
+#include "host/qemu.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "host/qmp.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/spawn.h"
+#include "lib/util.h"
+
+static struct qemu_cfg cfg;
+
+struct qemu_vm {
+    struct qmp *qmp;
+    int pidfd;
+    int is_child;          /* started by this agent run: waitpid() gives the status */
+    int shutdown_seen;     /* a SHUTDOWN event arrived */
+    char shutdown_reason[64];
+    int forced;            /* we forced it off */
+};
+
+void qemu_driver_init(const struct qemu_cfg *c)
+{
+    cfg = *c;
+    if (cfg.qmp_timeout_ms <= 0)
+        cfg.qmp_timeout_ms = 5000;
+}
+
+/* ---------------------------------------------------------------- strv */
+
+void strv_push(struct strv *s, const char *fmt, ...)
+{
+    if (s->n + 2 > s->alloc) {
+        s->alloc = s->alloc ? s->alloc * 2 : 32;
+        s->v = realloc(s->v, (size_t)s->alloc * sizeof(char *));
+        if (s->v == NULL)
+            abort();
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&s->v[s->n], fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    s->n++;
+    s->v[s->n] = NULL;
+}
+
+void strv_free(struct strv *s)
+{
+    for (int i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    s->v = NULL;
+    s->n = s->alloc = 0;
+}
+
+/* ---------------------------------------------------------- command line */
+
+int qemu_escape_opt(const char *in, char *out, size_t n)
+{
+    size_t j = 0;
+    for (size_t i = 0; in[i]; i++) {
+        size_t need = in[i] == ',' ? 2 : 1;
+        if (j + need >= n)
+            return -1;
+        out[j++] = in[i];
+        if (in[i] == ',')
+            out[j++] = ',';
+    }
+    out[j] = '\0';
+    return 0;
+}
+
+void qemu_build_argv(const struct qemu_cfg *c, const struct vm *vm, const struct image *img,
+                     struct strv *a)
+{
+    const struct vm_def *d = &vm->def;
+    char dir[PATH_MAX * 2];
+    /* Paths go into QEMU option strings, where ',' is a separator. */
+    if (qemu_escape_opt(vm->dir, dir, sizeof(dir)) < 0)
+        dir[0] = '\0';
+    strv_push(a, "%s", c->binary);
+    strv_push(a, "-name");
+    strv_push(a, "guest=%s,debug-threads=on", d->name);
+    strv_push(a, "-uuid");
+    strv_push(a, "%s", d->id);
+    strv_push(a, "-nodefaults");
+    strv_push(a, "-no-user-config");
+    strv_push(a, "-display");
+    strv_push(a, "none");
+    strv_push(a, "-machine");
+    strv_push(a, "q35");
+    if (c->accel == ACCEL_KVM) {
+        strv_push(a, "-accel");
+        strv_push(a, "kvm");
+        strv_push(a, "-cpu");
+        strv_push(a, "host");
+    } else {
+        strv_push(a, "-accel");
+        strv_push(a, "tcg");
+        strv_push(a, "-cpu");
+        strv_push(a, "max");
+    }
+    strv_push(a, "-smp");
+    strv_push(a, "%d", d->vcpus);
+    strv_push(a, "-m");
+    strv_push(a, "%llu", (unsigned long long)d->memory_mib);
+    /* Confine QEMU: no new privileges, no spawning, no obsolete syscalls. */
+    strv_push(a, "-sandbox");
+    strv_push(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    strv_push(a, "-pidfile");
+    strv_push(a, "%s/qemu.pid", vm->dir);
+    strv_push(a, "-chardev");
+    strv_push(a, "socket,id=qmp,path=%s/qmp.sock,server=on,wait=off", dir);
+    strv_push(a, "-mon");
+    strv_push(a, "chardev=qmp,mode=control");
+    strv_push(a, "-chardev");
+    strv_push(a, "file,id=console,path=%s/console.log,append=on", dir);
+    strv_push(a, "-serial");
+    strv_push(a, "chardev:console");
+    if (img->kernel[0]) {
+        strv_push(a, "-kernel");
+        strv_push(a, "%s", img->kernel);
+        if (img->initrd[0]) {
+            strv_push(a, "-initrd");
+            strv_push(a, "%s", img->initrd);
+        }
+        strv_push(a, "-append");
+        strv_push(a, "%s", img->cmdline);
+    }
+    strv_push(a, "-drive");
+    strv_push(a, "file=%s/root.qcow2,if=none,id=root,format=qcow2,cache=writeback,discard=unmap",
+              dir);
+    strv_push(a, "-device");
+    strv_push(a, "virtio-blk-pci,drive=root,bootindex=0");
+    for (int i = 0; i < d->ndisks; i++) {
+        strv_push(a, "-drive");
+        strv_push(a, "file=%s/disk-%d.qcow2,if=none,id=disk%d,format=qcow2,cache=writeback", dir,
+                  i + 1, i + 1);
+        strv_push(a, "-device");
+        strv_push(a, "virtio-blk-pci,drive=disk%d", i + 1);
+    }
+    strv_push(a, "-drive");
+    strv_push(a, "file=%s/config.iso,if=none,id=config,format=raw,readonly=on", dir);
+    strv_push(a, "-device");
+    strv_push(a, "virtio-blk-pci,drive=config");
+    if (strcmp(d->network, "user") == 0) {
+        /* restrict=on: the guest reaches only QEMU's own DHCP/DNS, never the
+         * host's networks or beyond. */
+        strv_push(a, "-netdev");
+        strv_push(a, "user,id=net0,restrict=on,hostname=%s", d->hostname);
+        strv_push(a, "-device");
+        strv_push(a, "virtio-net-pci,netdev=net0,mac=%s", d->mac);
+    }
+    strv_push(a, "-msg");
+    strv_push(a, "timestamp=on");
+}
+
+enum vm_state qemu_status_to_state(const char *status)
+{
+    if (status == NULL)
+        return VM_RUNNING;
+    if (strcmp(status, "running") == 0 || strcmp(status, "debug") == 0 ||
+        strcmp(status, "inmigrate") == 0 || strcmp(status, "postmigrate") == 0 ||
+        strcmp(status, "prelaunch") == 0 || strcmp(status, "finish-migrate") == 0)
+        return VM_RUNNING;
+    if (strcmp(status, "shutdown") == 0)
+        return VM_STOPPING;
+    return VM_PAUSED;
+}
+
+/* --------------------------------------------------------------- disks */
+
+static int write_file(const char *path, const char *text, struct nubo_err *err)
+{
+    return fs_write_atomic(path, text, strlen(text), 0600, err);
+}
+
+/* Builds the OpenStack-style config drive (label config-2) that the guest
+ * image and cloud-init read: openstack/latest/meta_data.json + user_data. */
+static int make_config_drive(struct vm *vm, struct nubo_err *err)
+{
+    char stage[PATH_MAX], dir[PATH_MAX + 32], path[PATH_MAX + 64], iso[PATH_MAX];
+    vm_path(vm, "configdrive", stage, sizeof(stage));
+    snprintf(dir, sizeof(dir), "%s/openstack/latest", stage);
+    if (fs_rm_rf(stage, err) < 0 || fs_mkdir_p(dir, 0700, err) < 0)
+        return -1;
+    json_t *keys = json_object();
+    for (int i = 0; i < vm->def.nkeys; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "key-%d", i);
+        json_object_set_new(keys, k, json_string(vm->def.ssh_keys[i]));
+    }
+    json_t *md = json_pack("{s:s, s:s, s:s, s:o, s:i, s:s}", "uuid", vm->def.id, "name",
+                           vm->def.name, "hostname", vm->def.hostname, "public_keys", keys,
+                           "launch_index", 0, "availability_zone", "nubo");
+    char *text = json_dumps(md, JSON_INDENT(1) | JSON_SORT_KEYS);
+    json_decref(md);
+    snprintf(path, sizeof(path), "%s/meta_data.json", dir);
+    int r = write_file(path, text, err);
+    free(text);
+    if (r < 0)
+        return -1;
+    if (vm->def.user_data) {
+        snprintf(path, sizeof(path), "%s/user_data", dir);
+        if (write_file(path, vm->def.user_data, err) < 0)
+            return -1;
+    }
+    vm_path(vm, "config.iso", iso, sizeof(iso));
+    char *argv[] = {"genisoimage", "-quiet", "-o", iso, "-V", "config-2", "-r", "-J", stage, NULL};
+    if (spawn_run(argv, 30000, 1 << 16, NULL, err) < 0)
+        return -1;
+    return fs_rm_rf(stage, err);
+}
+
+static int qemu_prepare(struct vm *vm, struct nubo_err *err)
+{
+    struct image img;
+    char path[PATH_MAX], size[32];
+    if (image_resolve(cfg.images_dir, vm->def.image, &img, err) < 0)
+        return -1;
+    if (vm->def.root_size && vm->def.root_size < img.virtual_size)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "root_disk (%llu MiB) is smaller than image '%s' (%llu MiB); ask for "
+                            "at least the image's size or leave root_disk out",
+                            (unsigned long long)(vm->def.root_size >> 20), img.name,
+                            (unsigned long long)(img.virtual_size >> 20));
+    vm_path(vm, "root.qcow2", path, sizeof(path));
+    if (!fs_exists(path)) {
+        snprintf(size, sizeof(size), "%llu",
+                 (unsigned long long)(vm->def.root_size ? vm->def.root_size : img.virtual_size));
+        char *argv[] = {"qemu-img", "create", "-q", "-f",  "qcow2", "-F",
+                        img.format, "-b",      img.path, path, size,   NULL};
+        if (spawn_run(argv, 30000, 1 << 16, NULL, err) < 0)
+            return -1;
+    }
+    for (int i = 0; i < vm->def.ndisks; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "disk-%d.qcow2", i + 1);
+        vm_path(vm, name, path, sizeof(path));
+        if (fs_exists(path))
+            continue;
+        snprintf(size, sizeof(size), "%llu", (unsigned long long)vm->def.disks[i]);
+        char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", path, size, NULL};
+        if (spawn_run(argv, 30000, 1 << 16, NULL, err) < 0)
+            return -1;
+    }
+    return make_config_drive(vm, err);
+}
+
+/* ------------------------------------------------------------- process */
+
+static struct qemu_vm *qv(struct vm *vm)
+{
+    if (vm->drv == NULL) {
+        struct qemu_vm *q = xcalloc(1, sizeof(*q));
+        q->pidfd = -1;
+        vm->drv = q;
+    }
+    return vm->drv;
+}
+
+static int pidfd_open_(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* The last non-empty line of qemu.log, to explain a failed start. */
+static void qemu_log_tail(struct vm *vm, char *out, size_t n)
+{
+    char path[PATH_MAX];
+    out[0] = '\0';
+    char *text = fs_read_file(vm_path(vm, "qemu.log", path, sizeof(path)), 1 << 20, NULL, NULL);
+    if (text == NULL)
+        return;
+    size_t len = strlen(text);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        text[--len] = '\0';
+    char *nl = strrchr(text, '\n');
+    str_copy(out, n, nl ? nl + 1 : text);
+    free(text);
+}
+
+static void on_event(void *ctx, const char *event, json_t *data);
+
+/* Drops the monitor and pidfd, removes runtime files and the cgroup. */
+static void cleanup_process(struct vm *vm)
+{
+    struct qemu_vm *q = qv(vm);
+    qmp_free(q->qmp);
+    q->qmp = NULL;
+    if (q->pidfd >= 0)
+        close(q->pidfd);
+    q->pidfd = -1;
+    char path[PATH_MAX];
+    unlink(vm_path(vm, "qmp.sock", path, sizeof(path)));
+    unlink(vm_path(vm, "qemu.pid", path, sizeof(path)));
+    cgroup_vm_remove(&cfg.cgroups, vm->def.id);
+}
+
+/* Records the end of the process; status is a wait status or -1 when
+ * unknown (adopted process). */
+static void process_ended(struct vm *vm, int status)
+{
+    struct qemu_vm *q = qv(vm);
+    char how[96] = "";
+    if (status != -1)
+        spawn_status_str(status, how, sizeof(how));
+    /* Deliver events still buffered (a SHUTDOWN sent just before exiting). */
+    if (q->qmp)
+        qmp_process(q->qmp, NULL);
+    cleanup_process(vm);
+    q->is_child = 0;
+    if (q->forced) {
+        vm_set_state(vm, VM_STOPPED, "forced off");
+    } else if (q->shutdown_seen) {
+        vm_set_state(vm, VM_STOPPED, "powered off (%s)", q->shutdown_reason);
+    } else {
+        char tail[160];
+        qemu_log_tail(vm, tail, sizeof(tail));
+        vm_set_state(vm, VM_CRASHED, "QEMU %s without a shutdown%s%s",
+                     how[0] ? how : "exited", tail[0] ? ": " : "", tail);
+    }
+    q->forced = 0;
+    q->shutdown_seen = 0;
+}
+
+static int qemu_start(struct vm *vm, struct nubo_err *err)
+{
+    struct qemu_vm *q = qv(vm);
+    struct image img;
+    if (image_resolve(cfg.images_dir, vm->def.image, &img, err) < 0)
+        return -1;
+    if (qemu_prepare(vm, err) < 0)
+        return -1;
+    char sock[PATH_MAX], logp[PATH_MAX];
+    unlink(vm_path(vm, "qmp.sock", sock, sizeof(sock)));
+    vm_path(vm, "qemu.log", logp, sizeof(logp));
+    truncate(logp, 0);
+
+    struct strv argv = {0};
+    qemu_build_argv(&cfg, vm, &img, &argv);
+    char procs[CGROUP_MAX_PROCS][PATH_MAX];
+    const char *cgs[CGROUP_MAX_PROCS + 1] = {NULL};
+    if (cgroup_vm_create(&cfg.cgroups, vm->def.id, vm->def.vcpus, procs) == 0) {
+        for (int i = 0; i < CGROUP_MAX_PROCS && procs[i][0]; i++)
+            cgs[i] = procs[i];
+    }
+    struct spawn_opts so = {.log_path = logp, .cgroups = cgs, .keep_fd = -1};
+    pid_t pid = spawn_detached(argv.v, &so, err);
+    strv_free(&argv);
+    if (pid < 0)
+        return -1;
+    q->is_child = 1;
+    q->forced = q->shutdown_seen = 0;
+    q->pidfd = pidfd_open_(pid);
+    vm->pid = pid;
+    vm_set_state(vm, VM_STARTING, "QEMU started (pid %d)", (int)pid);
+
+    q->qmp = qmp_connect(sock, 10000, on_event, vm, err);
+    json_t *st = q->qmp ? qmp_command(q->qmp, "query-status", NULL, cfg.qmp_timeout_ms, err) : NULL;
+    if (st == NULL) {
+        char tail[200];
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        cleanup_process(vm);
+        q->is_child = 0;
+        qemu_log_tail(vm, tail, sizeof(tail));
+        vm_set_state(vm, VM_STOPPED, "start failed: %s", tail[0] ? tail : err->msg);
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "QEMU did not start: %s",
+                            tail[0] ? tail : err->msg);
+    }
+    json_decref(st);
+    vm->boots++;
+    vm_set_state(vm, VM_RUNNING, "started with %s", accel_name(cfg.accel));
+    return 0;
+}
+
+static int monitor_cmd(struct vm *vm, const char *cmd, struct nubo_err *err)
+{
+    struct qemu_vm *q = qv(vm);
+    if (q->qmp == NULL)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "the VM's monitor is not connected");
+    json_t *r = qmp_command(q->qmp, cmd, NULL, cfg.qmp_timeout_ms, err);
+    if (r == NULL)
+        return -1;
+    json_decref(r);
+    return 0;
+}
+
+static int qemu_shutdown(struct vm *vm, struct nubo_err *err)
+{
+    return monitor_cmd(vm, "system_powerdown", err);
+}
+
+/* Waits up to ms for the process to end; returns 1 when it did. */
+static int wait_exit(struct vm *vm, int ms)
+{
+    struct qemu_vm *q = qv(vm);
+    if (q->pidfd < 0)
+        return kill(vm->pid, 0) < 0 && errno == ESRCH;
+    struct pollfd p = {.fd = q->pidfd, .events = POLLIN};
+    int64_t deadline = clock_mono_ms() + ms;
+    for (;;) {
+        int64_t left = deadline - clock_mono_ms();
+        int r = poll(&p, 1, left > 0 ? (int)left : 0);
+        if (r > 0)
+            return 1;
+        if (r == 0 || (r < 0 && errno != EINTR))
+            return 0;
+    }
+}
+
+static void reap(struct vm *vm)
+{
+    struct qemu_vm *q = qv(vm);
+    int status = -1;
+    if (q->is_child && vm->pid > 0) {
+        int st;
+        if (waitpid(vm->pid, &st, 0) == vm->pid)
+            status = st;
+    }
+    process_ended(vm, status);
+}
+
+static int qemu_destroy(struct vm *vm, struct nubo_err *err)
+{
+    struct qemu_vm *q = qv(vm);
+    if (vm->pid <= 0) {
+        cleanup_process(vm);
+        return 0;
+    }
+    q->forced = 1;
+    /* "quit" lets QEMU flush its disks; SIGKILL if it does not go in 3 s. */
+    struct nubo_err ignored;
+    if (q->qmp)
+        monitor_cmd(vm, "quit", &ignored);
+    if (!wait_exit(vm, 3000)) {
+        log_warn("vm %s: QEMU did not quit, killing pid %d", vm->def.name, (int)vm->pid);
+        kill(vm->pid, SIGKILL);
+        if (!wait_exit(vm, 5000))
+            return nubo_err_set(err, NUBO_E_INTERNAL, "QEMU (pid %d) does not die",
+                                (int)vm->pid);
+    }
+    reap(vm);
+    return 0;
+}
+
+static int qemu_reboot(struct vm *vm, struct nubo_err *err)
+{
+    return monitor_cmd(vm, "system_reset", err);
+}
+
+static int qemu_pause(struct vm *vm, struct nubo_err *err)
+{
+    if (monitor_cmd(vm, "stop", err) < 0)
+        return -1;
+    vm_set_state(vm, VM_PAUSED, "paused by request");
+    return 0;
+}
+
+static int qemu_resume(struct vm *vm, struct nubo_err *err)
+{
+    if (monitor_cmd(vm, "cont", err) < 0)
+        return -1;
+    vm_set_state(vm, VM_RUNNING, "resumed by request");
+    return 0;
+}
+
+/* True when /proc/<pid>/cmdline is a QEMU started for this VM (guards
+ * against a recycled pid). */
+static int pid_is_ours(pid_t pid, const char *vm_id)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    size_t len = 0;
+    char *c = fs_read_file(path, 1 << 20, &len, NULL);
+    if (c == NULL)
+        return 0;
+    int found = 0;
+    for (size_t i = 0; i < len; i += strlen(c + i) + 1)
+        if (strcmp(c + i, vm_id) == 0)
+            found = 1;
+    free(c);
+    return found;
+}
+
+static int qemu_adopt(struct vm *vm, struct nubo_err *err)
+{
+    struct qemu_vm *q = qv(vm);
+    enum vm_state was = vm->state;
+    if (vm->pid <= 0 || !pid_is_ours(vm->pid, vm->def.id)) {
+        cleanup_process(vm);
+        if (was == VM_STOPPING)
+            vm_set_state(vm, VM_STOPPED, "powered off while nubo-hostd was not running");
+        else
+            vm_set_state(vm, VM_CRASHED, "QEMU ended while nubo-hostd was not running");
+        return 0;
+    }
+    q->is_child = 0;
+    q->pidfd = pidfd_open_(vm->pid);
+    char sock[PATH_MAX];
+    q->qmp = qmp_connect(vm_path(vm, "qmp.sock", sock, sizeof(sock)), 3000, on_event, vm, err);
+    json_t *st = q->qmp ? qmp_command(q->qmp, "query-status", NULL, cfg.qmp_timeout_ms, err) : NULL;
+    if (st == NULL) {
+        log_warn("vm %s: cannot re-attach to QEMU pid %d: %s; forcing it off", vm->def.name,
+                 (int)vm->pid, err->msg);
+        kill(vm->pid, SIGKILL);
+        wait_exit(vm, 5000);
+        cleanup_process(vm);
+        vm_set_state(vm, VM_CRASHED, "QEMU's monitor stopped answering; forced off");
+        return 0;
+    }
+    enum vm_state now = qemu_status_to_state(json_string_value(json_object_get(st, "status")));
+    json_decref(st);
+    if (was == VM_STOPPING && now != VM_PAUSED)
+        now = VM_STOPPING;
+    vm_set_state(vm, now, "re-adopted after nubo-hostd restart");
+    return 0;
+}
+
+static int qemu_pollfds(struct vm *vm, struct pollfd *fds, int max)
+{
+    struct qemu_vm *q = vm->drv;
+    int n = 0;
+    if (q == NULL)
+        return 0;
+    if (q->pidfd >= 0 && n < max)
+        fds[n++] = (struct pollfd){.fd = q->pidfd, .events = POLLIN};
+    if (q->qmp && n < max)
+        fds[n++] = (struct pollfd){.fd = qmp_fd(q->qmp), .events = POLLIN};
+    return n;
+}
+
+static void qemu_handle(struct vm *vm, const struct pollfd *fds, int n)
+{
+    struct qemu_vm *q = vm->drv;
+    if (q == NULL)
+        return;
+    int exited = 0;
+    for (int i = 0; i < n; i++) {
+        if (fds[i].revents == 0)
+            continue;
+        if (fds[i].fd == q->pidfd) {
+            exited = 1;
+        } else if (q->qmp && fds[i].fd == qmp_fd(q->qmp)) {
+            struct nubo_err err;
+            if (qmp_process(q->qmp, &err) < 0) {
+                log_debug("vm %s: %s", vm->def.name, err.msg);
+                qmp_free(q->qmp);
+                q->qmp = NULL;
+                /* Without a pidfd, a closed monitor is our only exit signal. */
+                if (q->pidfd < 0)
+                    exited = 1;
+            }
+        }
+    }
+    if (!exited && q->qmp && qmp_pending(q->qmp))
+        qmp_process(q->qmp, NULL);
+    if (exited)
+        reap(vm);
+}
+
+static int qemu_pending(const struct vm *vm)
+{
+    const struct qemu_vm *q = vm->drv;
+    return q && q->qmp && qmp_pending(q->qmp);
+}
+
+static void on_event(void *ctx, const char *event, json_t *data)
+{
+    struct vm *vm = ctx;
+    struct qemu_vm *q = qv(vm);
+    log_debug("vm %s: QMP event %s", vm->def.name, event);
+    if (strcmp(event, "SHUTDOWN") == 0) {
+        const char *reason = json_string_value(json_object_get(data, "reason"));
+        q->shutdown_seen = 1;
+        str_copy(q->shutdown_reason, sizeof(q->shutdown_reason), reason ? reason : "shutdown");
+        if (vm->state != VM_STOPPING)
+            vm_set_state(vm, VM_STOPPING, "guest is powering off (%s)", q->shutdown_reason);
+    } else if (strcmp(event, "STOP") == 0) {
+        if (!q->shutdown_seen && vm->state == VM_RUNNING)
+            vm_set_state(vm, VM_PAUSED, "paused by QEMU");
+    } else if (strcmp(event, "RESUME") == 0) {
+        if (vm->state == VM_PAUSED)
+            vm_set_state(vm, VM_RUNNING, "resumed");
+    } else if (strcmp(event, "RESET") == 0) {
+        vm->boots++;
+        vm_set_state(vm, vm->state, "guest reset (boot %d)", vm->boots);
+    } else if (strcmp(event, "GUEST_PANICKED") == 0) {
+        vm_set_state(vm, vm->state, "guest kernel panicked");
+    }
+}
+
+static void qemu_stats(struct vm *vm, json_t *obj)
+{
+    uint64_t cpu_ns, mem;
+    if (vm->pid > 0 && cgroup_pid_stats(&cfg.cgroups, vm->pid, &cpu_ns, &mem) == 0) {
+        json_object_set_new(obj, "cpu_time_ns", json_integer((json_int_t)cpu_ns));
+        json_object_set_new(obj, "memory_bytes", json_integer((json_int_t)mem));
+    }
+    char path[PATH_MAX];
+    long long root = fs_allocated_bytes(vm_path(vm, "root.qcow2", path, sizeof(path)));
+    if (root >= 0)
+        json_object_set_new(obj, "root_disk_allocated_bytes", json_integer(root));
+}
+
+static void qemu_release(struct vm *vm)
+{
+    struct qemu_vm *q = vm->drv;
+    if (q == NULL)
+        return;
+    qmp_free(q->qmp);
+    if (q->pidfd >= 0)
+        close(q->pidfd);
+    free(q);
+    vm->drv = NULL;
+}
+
+static int qemu_remove(struct vm *vm, struct nubo_err *err)
+{
+    cleanup_process(vm);
+    return fs_rm_rf(vm->dir, err);
+}
+
+const struct hv_driver qemu_driver = {
+    .name = "qemu",
+    .prepare = qemu_prepare,
+    .start = qemu_start,
+    .shutdown = qemu_shutdown,
+    .destroy = qemu_destroy,
+    .reboot = qemu_reboot,
+    .pause = qemu_pause,
+    .resume = qemu_resume,
+    .adopt = qemu_adopt,
+    .pollfds = qemu_pollfds,
+    .handle = qemu_handle,
+    .pending = qemu_pending,
+    .stats = qemu_stats,
+    .release = qemu_release,
+    .remove = qemu_remove,
+};

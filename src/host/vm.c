@@ -1,0 +1,402 @@
+/*
+ * vm.c - VM definitions: validation of requests, JSON, local persistence.
+ * See vm.h for the on-disk layout.
+ */
+#include "host/vm.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/valid.h"
+
+static const char *state_names[] = {
+    [VM_STOPPED] = "stopped", [VM_STARTING] = "starting", [VM_RUNNING] = "running",
+    [VM_PAUSED] = "paused",   [VM_STOPPING] = "stopping", [VM_CRASHED] = "crashed",
+};
+
+const char *vm_state_name(enum vm_state st)
+{
+    if ((size_t)st >= ARRAY_LEN(state_names))
+        return "unknown";
+    return state_names[st];
+}
+
+int vm_state_parse(const char *s, enum vm_state *out)
+{
+    for (size_t i = 0; i < ARRAY_LEN(state_names); i++) {
+        if (s && strcmp(s, state_names[i]) == 0) {
+            *out = (enum vm_state)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+bool vm_state_has_process(enum vm_state st)
+{
+    return st == VM_STARTING || st == VM_RUNNING || st == VM_PAUSED || st == VM_STOPPING;
+}
+
+const char *vm_path(const struct vm *vm, const char *file, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s", vm->dir, file);
+    return buf;
+}
+
+void vm_def_clear(struct vm_def *def)
+{
+    for (int i = 0; i < def->nkeys; i++)
+        free(def->ssh_keys[i]);
+    def->nkeys = 0;
+    free(def->user_data);
+    def->user_data = NULL;
+}
+
+void vm_free(struct vm *vm)
+{
+    if (vm == NULL)
+        return;
+    vm_def_clear(&vm->def);
+    free(vm);
+}
+
+/* A locally administered, unicast MAC in the 52:54:00 range QEMU uses. */
+static void random_mac(char out[18])
+{
+    unsigned char b[3];
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        memset(b, 0x42, sizeof(b));
+    snprintf(out, 18, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]);
+}
+
+/* Reads an optional size field that may be a number (in default_unit) or a
+ * string with a unit ("2G"). */
+static int get_size(json_t *body, const char *key, uint64_t default_unit, uint64_t min,
+                    uint64_t max, uint64_t *out, bool *present, struct nubo_err *err)
+{
+    json_t *v = json_object_get(body, key);
+    *present = v != NULL && !json_is_null(v);
+    if (!*present)
+        return 0;
+    char what[64];
+    snprintf(what, sizeof(what), "'%s'", key);
+    if (json_is_integer(v)) {
+        json_int_t n = json_integer_value(v);
+        char s[32];
+        if (n < 0)
+            return nubo_err_set(err, NUBO_E_INVALID, "%s must not be negative", what);
+        snprintf(s, sizeof(s), "%lld", (long long)n);
+        return valid_size(s, default_unit, min, max, what, out, err);
+    }
+    if (json_is_string(v))
+        return valid_size(json_string_value(v), default_unit, min, max, what, out, err);
+    return nubo_err_set(err, NUBO_E_INVALID, "%s must be a number or a size such as \"2G\"", what);
+}
+
+static int check_keys(json_t *body, struct nubo_err *err)
+{
+    static const char *known[] = {"name",     "hostname", "vcpus",     "memory", "memory_mib",
+                                  "image",    "root_disk", "disks",    "network", "ssh_keys",
+                                  "user_data", "start"};
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        bool ok = false;
+        for (size_t i = 0; i < ARRAY_LEN(known) && !ok; i++)
+            ok = strcmp(key, known[i]) == 0;
+        if (!ok)
+            return nubo_err_set(err, NUBO_E_INVALID, "unknown field '%.40s' in the VM definition",
+                                key);
+    }
+    return 0;
+}
+
+int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
+{
+    memset(def, 0, sizeof(*def));
+    if (check_keys(body, err) < 0)
+        return -1;
+    json_t *v = json_object_get(body, "name");
+    if (!json_is_string(v))
+        return nubo_err_set(err, NUBO_E_INVALID, "'name' is required and must be a string");
+    if (valid_name(json_string_value(v), "VM name", err) < 0)
+        return -1;
+    str_copy(def->name, sizeof(def->name), json_string_value(v));
+
+    v = json_object_get(body, "hostname");
+    if (v && !json_is_string(v))
+        return nubo_err_set(err, NUBO_E_INVALID, "'hostname' must be a string");
+    if (v) {
+        if (valid_hostname(json_string_value(v), err) < 0)
+            return -1;
+        str_copy(def->hostname, sizeof(def->hostname), json_string_value(v));
+    } else {
+        /* Derive a hostname from the name: lowercase, '.' and '_' become '-'. */
+        size_t i = 0;
+        for (; def->name[i] && i < sizeof(def->hostname) - 1; i++) {
+            char c = def->name[i];
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if (c == '.' || c == '_')
+                c = '-';
+            def->hostname[i] = c;
+        }
+        def->hostname[i] = '\0';
+        while (i > 0 && def->hostname[i - 1] == '-')
+            def->hostname[--i] = '\0';
+    }
+
+    v = json_object_get(body, "vcpus");
+    if (v == NULL)
+        def->vcpus = 1;
+    else if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+             json_integer_value(v) > VM_MAX_VCPUS)
+        return nubo_err_set(err, NUBO_E_INVALID, "'vcpus' must be a whole number from 1 to %d",
+                            VM_MAX_VCPUS);
+    else
+        def->vcpus = (int)json_integer_value(v);
+
+    uint64_t bytes;
+    bool present;
+    const char *memkey = json_object_get(body, "memory_mib") ? "memory_mib" : "memory";
+    if (get_size(body, memkey, 1ULL << 20, (uint64_t)VM_MIN_MEMORY_MIB << 20,
+                 (uint64_t)VM_MAX_MEMORY_MIB << 20, &bytes, &present, err) < 0)
+        return -1;
+    def->memory_mib = present ? bytes >> 20 : 256;
+
+    v = json_object_get(body, "image");
+    if (!json_is_string(v))
+        return nubo_err_set(err, NUBO_E_INVALID, "'image' is required: the name of a base image "
+                                                 "(GET /v1/images lists them)");
+    if (valid_name(json_string_value(v), "image name", err) < 0)
+        return -1;
+    str_copy(def->image, sizeof(def->image), json_string_value(v));
+
+    if (get_size(body, "root_disk", 1ULL << 30, 1ULL << 20, 16ULL << 40, &bytes, &present, err) <
+        0)
+        return -1;
+    def->root_size = present ? bytes : 0;
+
+    v = json_object_get(body, "disks");
+    if (v && !json_is_array(v))
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "'disks' must be a list of sizes, e.g. [\"1G\", \"10G\"]");
+    if (v && json_array_size(v) > VM_MAX_DISKS)
+        return nubo_err_set(err, NUBO_E_INVALID, "at most %d extra disks", VM_MAX_DISKS);
+    size_t i;
+    json_t *d;
+    json_array_foreach(v, i, d) {
+        json_t *wrap = json_pack("{s:O}", "disk", d);
+        int r = get_size(wrap, "disk", 1ULL << 30, 1ULL << 20, 16ULL << 40, &bytes, &present, err);
+        json_decref(wrap);
+        if (r < 0)
+            return -1;
+        def->disks[def->ndisks++] = bytes;
+    }
+
+    v = json_object_get(body, "network");
+    const char *net = v ? json_string_value(v) : "none";
+    if (net == NULL || (strcmp(net, "none") != 0 && strcmp(net, "user") != 0))
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "'network' must be \"none\" or \"user\" (QEMU user-mode networking, "
+                            "isolated from the host's networks)");
+    str_copy(def->network, sizeof(def->network), net);
+
+    v = json_object_get(body, "ssh_keys");
+    if (v && (!json_is_array(v) || json_array_size(v) > VM_MAX_KEYS))
+        return nubo_err_set(err, NUBO_E_INVALID, "'ssh_keys' must be a list of at most %d keys",
+                            VM_MAX_KEYS);
+    json_array_foreach(v, i, d) {
+        const char *k = json_string_value(d);
+        if (k == NULL || strlen(k) > 16384 || strncmp(k, "ssh-", 4) != 0 ||
+            strpbrk(k, "\n\r\"\\") != NULL) {
+            vm_def_clear(def);
+            return nubo_err_set(err, NUBO_E_INVALID,
+                                "ssh_keys[%zu] is not an OpenSSH public key (one line starting "
+                                "with ssh-)",
+                                i);
+        }
+        def->ssh_keys[def->nkeys++] = xstrdup(k);
+    }
+
+    v = json_object_get(body, "user_data");
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v)) {
+            vm_def_clear(def);
+            return nubo_err_set(err, NUBO_E_INVALID, "'user_data' must be a string");
+        }
+        if (json_string_length(v) > VM_USER_DATA_MAX) {
+            vm_def_clear(def);
+            return nubo_err_set(err, NUBO_E_INVALID, "'user_data' is larger than %d bytes",
+                                VM_USER_DATA_MAX);
+        }
+        def->user_data = xstrdup(json_string_value(v));
+    }
+
+    v = json_object_get(body, "start");
+    if (v && !json_is_boolean(v)) {
+        vm_def_clear(def);
+        return nubo_err_set(err, NUBO_E_INVALID, "'start' must be true or false");
+    }
+
+    id_new(def->id);
+    random_mac(def->mac);
+    time_format_utc(time(NULL), def->created_at);
+    return 0;
+}
+
+json_t *vm_def_to_json(const struct vm_def *def)
+{
+    json_t *disks = json_array();
+    for (int i = 0; i < def->ndisks; i++)
+        json_array_append_new(disks, json_integer((json_int_t)def->disks[i]));
+    json_t *keys = json_array();
+    for (int i = 0; i < def->nkeys; i++)
+        json_array_append_new(keys, json_string(def->ssh_keys[i]));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:I, s:o, s:s, s:s, s:o, s:s}", "id",
+                          def->id, "name", def->name, "hostname", def->hostname, "vcpus",
+                          def->vcpus, "memory_mib", (json_int_t)def->memory_mib, "image",
+                          def->image, "root_disk_bytes", (json_int_t)def->root_size,
+                          "disk_bytes", disks, "network", def->network, "mac", def->mac,
+                          "ssh_keys", keys, "created_at", def->created_at);
+    json_object_set_new(o, "user_data", def->user_data ? json_string(def->user_data) : json_null());
+    return o;
+}
+
+static int copy_str(json_t *o, const char *key, char *dst, size_t n, struct nubo_err *err)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    if (s == NULL || str_copy(dst, n, s) < 0)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: bad or missing '%s'", key);
+    return 0;
+}
+
+int vm_def_from_json(json_t *o, struct vm_def *def, struct nubo_err *err)
+{
+    memset(def, 0, sizeof(*def));
+    if (!json_is_object(o))
+        return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: 'def' is not an object");
+    if (copy_str(o, "id", def->id, sizeof(def->id), err) < 0 ||
+        copy_str(o, "name", def->name, sizeof(def->name), err) < 0 ||
+        copy_str(o, "hostname", def->hostname, sizeof(def->hostname), err) < 0 ||
+        copy_str(o, "image", def->image, sizeof(def->image), err) < 0 ||
+        copy_str(o, "network", def->network, sizeof(def->network), err) < 0 ||
+        copy_str(o, "mac", def->mac, sizeof(def->mac), err) < 0 ||
+        copy_str(o, "created_at", def->created_at, sizeof(def->created_at), err) < 0)
+        return -1;
+    if (!valid_is_uuid(def->id) || valid_name(def->name, "name", err) < 0 ||
+        valid_name(def->image, "image", err) < 0)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: invalid id, name or image");
+    def->vcpus = (int)json_integer_value(json_object_get(o, "vcpus"));
+    def->memory_mib = (uint64_t)json_integer_value(json_object_get(o, "memory_mib"));
+    def->root_size = (uint64_t)json_integer_value(json_object_get(o, "root_disk_bytes"));
+    if (def->vcpus < 1 || def->vcpus > VM_MAX_VCPUS || def->memory_mib < VM_MIN_MEMORY_MIB ||
+        def->memory_mib > VM_MAX_MEMORY_MIB)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: vcpus or memory out of range");
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(o, "disk_bytes"), i, d) {
+        if (def->ndisks >= VM_MAX_DISKS || !json_is_integer(d) || json_integer_value(d) <= 0)
+            return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: bad disk list");
+        def->disks[def->ndisks++] = (uint64_t)json_integer_value(d);
+    }
+    json_array_foreach(json_object_get(o, "ssh_keys"), i, d) {
+        if (def->nkeys >= VM_MAX_KEYS || !json_is_string(d)) {
+            vm_def_clear(def);
+            return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: bad key list");
+        }
+        def->ssh_keys[def->nkeys++] = xstrdup(json_string_value(d));
+    }
+    const char *ud = json_string_value(json_object_get(o, "user_data"));
+    if (ud)
+        def->user_data = xstrdup(ud);
+    return 0;
+}
+
+json_t *vm_to_json(const struct vm *vm)
+{
+    json_t *o = vm_def_to_json(&vm->def);
+    json_object_del(o, "user_data");
+    json_object_set_new(o, "has_user_data", json_boolean(vm->def.user_data != NULL));
+    json_object_set_new(o, "state", json_string(vm_state_name(vm->state)));
+    json_object_set_new(o, "reason", json_string(vm->reason));
+    json_object_set_new(o, "state_changed_at", json_string(vm->state_changed_at));
+    json_object_set_new(o, "boots", json_integer(vm->boots));
+    json_object_set_new(o, "pid", vm->pid > 0 ? json_integer(vm->pid) : json_null());
+    return o;
+}
+
+int vm_save(const struct vm *vm, struct nubo_err *err)
+{
+    json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i}", "def", vm_def_to_json(&vm->def),
+                          "state", vm_state_name(vm->state), "reason", vm->reason,
+                          "state_changed_at", vm->state_changed_at, "boots", vm->boots, "pid",
+                          (int)vm->pid);
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(o);
+    if (s == NULL)
+        abort();
+    char path[PATH_MAX];
+    int r = fs_write_atomic(vm_path(vm, "vm.json", path, sizeof(path)), s, strlen(s), 0600, err);
+    free(s);
+    return r;
+}
+
+struct vm *vm_load(const char *dir, struct nubo_err *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/vm.json", dir);
+    char *text = fs_read_file(path, 1u << 20, NULL, err);
+    if (text == NULL)
+        return NULL;
+    json_error_t je;
+    json_t *o = json_loads(text, 0, &je);
+    free(text);
+    if (o == NULL) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "%s is not valid JSON: %s", path, je.text);
+        return NULL;
+    }
+    struct vm *vm = xcalloc(1, sizeof(*vm));
+    str_copy(vm->dir, sizeof(vm->dir), dir);
+    if (vm_def_from_json(json_object_get(o, "def"), &vm->def, err) < 0 ||
+        vm_state_parse(json_string_value(json_object_get(o, "state")), &vm->state) < 0) {
+        if (err && err->code == NUBO_OK)
+            nubo_err_set(err, NUBO_E_INTERNAL, "%s: unknown state", path);
+        json_decref(o);
+        vm_free(vm);
+        return NULL;
+    }
+    const char *reason = json_string_value(json_object_get(o, "reason"));
+    str_copy(vm->reason, sizeof(vm->reason), reason ? reason : "");
+    const char *ch = json_string_value(json_object_get(o, "state_changed_at"));
+    str_copy(vm->state_changed_at, sizeof(vm->state_changed_at), ch ? ch : "");
+    vm->boots = (int)json_integer_value(json_object_get(o, "boots"));
+    vm->pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
+    json_decref(o);
+    return vm;
+}
+
+void vm_set_state(struct vm *vm, enum vm_state st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(vm->reason, sizeof(vm->reason), fmt, ap);
+    va_end(ap);
+    if (vm->state != st)
+        log_info("vm %s (%s): %s -> %s: %s", vm->def.name, vm->def.id, vm_state_name(vm->state),
+                 vm_state_name(st), vm->reason);
+    vm->state = st;
+    time_format_utc(time(NULL), vm->state_changed_at);
+    if (!vm_state_has_process(st))
+        vm->pid = 0;
+    struct nubo_err err;
+    if (vm_save(vm, &err) < 0)
+        log_error("vm %s: cannot save its state: %s", vm->def.name, err.msg);
+}

@@ -1,0 +1,170 @@
+/*
+ * fsutil.c - see fsutil.h.
+ */
+#include "lib/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+int fs_mkdir_p(const char *path, mode_t mode, struct nubo_err *err)
+{
+    char buf[PATH_MAX];
+    if (str_copy(buf, sizeof(buf), path) < 0)
+        return nubo_err_set(err, NUBO_E_INVALID, "path too long: %.80s...", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return nubo_err_set(err, NUBO_E_INTERNAL, "cannot create directory %s: %s", buf,
+                                strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, mode) < 0 && errno != EEXIST)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "cannot create directory %s: %s", buf,
+                            strerror(errno));
+    return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                    struct nubo_err *err)
+{
+    char tmp[PATH_MAX];
+    char dir[PATH_MAX];
+    int fd = -1, dfd = -1, rc = -1;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp) ||
+        str_copy(dir, sizeof(dir), path) < 0)
+        return nubo_err_set(err, NUBO_E_INVALID, "path too long: %.80s...", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "cannot write %s: %s", tmp, strerror(errno));
+        goto cleanup;
+    }
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            nubo_err_set(err, NUBO_E_INTERNAL, "cannot write %s: %s", tmp, strerror(errno));
+            goto cleanup;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0) {
+        fd = -1;
+        nubo_err_set(err, NUBO_E_INTERNAL, "cannot flush %s: %s", tmp, strerror(errno));
+        goto cleanup;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "cannot rename %s: %s", tmp, strerror(errno));
+        goto cleanup;
+    }
+    dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0)
+        fsync(dfd);
+    rc = 0;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
+char *fs_read_file(const char *path, size_t cap, size_t *len, struct nubo_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        nubo_err_set(err, errno == ENOENT ? NUBO_E_NOTFOUND : NUBO_E_INTERNAL,
+                     "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t size = 0, alloc = 4096;
+    char *buf = xmalloc(alloc);
+    for (;;) {
+        if (size + 1 >= alloc) {
+            alloc *= 2;
+            buf = realloc(buf, alloc);
+            if (buf == NULL)
+                abort();
+        }
+        ssize_t r = read(fd, buf + size, alloc - size - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            nubo_err_set(err, NUBO_E_INTERNAL, "cannot read %s: %s", path, strerror(errno));
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        size += (size_t)r;
+        if (size > cap) {
+            nubo_err_set(err, NUBO_E_TOOLARGE, "%s is larger than %zu bytes", path, cap);
+            goto fail;
+        }
+    }
+    close(fd);
+    buf[size] = '\0';
+    if (len)
+        *len = size;
+    return buf;
+fail:
+    close(fd);
+    free(buf);
+    return NULL;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    int r = (flag == FTW_DP) ? rmdir(path) : unlink(path);
+    if (r < 0 && errno != ENOENT) {
+        log_warn("cannot remove %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int fs_rm_rf(const char *path, struct nubo_err *err)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0
+                               : nubo_err_set(err, NUBO_E_INTERNAL, "cannot remove %s: %s", path,
+                                              strerror(errno));
+    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "cannot remove %s completely", path);
+    return 0;
+}
+
+int fs_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+long long fs_allocated_bytes(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -1;
+    return (long long)st.st_blocks * 512;
+}

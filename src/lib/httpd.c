@@ -1,0 +1,368 @@
+/*
+ * httpd.c - see httpd.h.  libmicrohttpd in "external epoll" mode.
+ */
+#include "lib/httpd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+struct httpd {
+    struct MHD_Daemon *d;
+    struct httpd_cfg cfg;
+    char *unix_path;
+    char *token;
+    int listen_fd;
+    uint16_t port;
+};
+
+/* Per-request state, kept in MHD's con_cls between calls. */
+struct conn_state {
+    char *body;
+    size_t len, alloc;
+    int too_large;
+    int64_t start_ms;
+};
+
+static int make_listen_socket(const struct httpd_cfg *cfg, struct nubo_err *err)
+{
+    int fd;
+    if (cfg->unix_path) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (str_copy(sa.sun_path, sizeof(sa.sun_path), cfg->unix_path) < 0)
+            return nubo_err_set(err, NUBO_E_INVALID, "socket path too long: %s", cfg->unix_path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+            return nubo_err_set(err, NUBO_E_INTERNAL, "socket: %s", strerror(errno));
+        unlink(cfg->unix_path);
+        mode_t old = umask(0117);
+        int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0) {
+            nubo_err_set(err, NUBO_E_INTERNAL, "cannot listen on %s: %s", cfg->unix_path,
+                         strerror(errno));
+            close(fd);
+            return -1;
+        }
+    } else {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(cfg->tcp_port)};
+        if (inet_pton(AF_INET, cfg->tcp_addr ? cfg->tcp_addr : "127.0.0.1", &sa.sin_addr) != 1)
+            return nubo_err_set(err, NUBO_E_INVALID, "not an IPv4 address: %s", cfg->tcp_addr);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+            return nubo_err_set(err, NUBO_E_INTERNAL, "socket: %s", strerror(errno));
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+            nubo_err_set(err, NUBO_E_INTERNAL, "cannot listen on %s:%u: %s",
+                         cfg->tcp_addr ? cfg->tcp_addr : "127.0.0.1", cfg->tcp_port,
+                         strerror(errno));
+            close(fd);
+            return -1;
+        }
+    }
+    if (listen(fd, 64) < 0) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "listen: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct conn_state *st = *con_cls;
+    if (st) {
+        free(st->body);
+        free(st);
+        *con_cls = NULL;
+    }
+}
+
+/* Constant-time comparison of a presented token against the expected one. */
+static int token_ok(const char *expected, const char *auth)
+{
+    static const char prefix[] = "Bearer ";
+    if (auth == NULL || strncmp(auth, prefix, sizeof(prefix) - 1) != 0)
+        return 0;
+    const char *got = auth + sizeof(prefix) - 1;
+    size_t le = strlen(expected), lg = strlen(got);
+    unsigned char diff = (unsigned char)(le != lg);
+    for (size_t i = 0; i < le; i++)
+        diff |= (unsigned char)(expected[i] ^ (i < lg ? got[i] : 0));
+    return diff == 0;
+}
+
+static int request_id_ok(const char *s)
+{
+    if (s == NULL)
+        return 0;
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *c, struct http_resp *r, const char *rid)
+{
+    struct MHD_Response *mr =
+        MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
+    r->body = NULL;
+    MHD_add_response_header(mr, "Content-Type", r->content_type);
+    MHD_add_response_header(mr, "X-Request-Id", rid);
+    if (r->extra_name[0])
+        MHD_add_response_header(mr, r->extra_name, r->extra_value);
+    if (r->status == 401)
+        MHD_add_response_header(mr, "WWW-Authenticate", "Bearer");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct httpd *h = cls;
+    struct conn_state *st = *con_cls;
+    if (st == NULL) {
+        st = xcalloc(1, sizeof(*st));
+        st->start_ms = clock_mono_ms();
+        *con_cls = st;
+        return MHD_YES;
+    }
+    size_t cap = h->cfg.max_body ? h->cfg.max_body : (1u << 20);
+    if (*upload_size > 0) {
+        if (!st->too_large && st->len + *upload_size <= cap) {
+            if (st->len + *upload_size + 1 > st->alloc) {
+                size_t na = st->alloc ? st->alloc : 1024;
+                while (na < st->len + *upload_size + 1)
+                    na *= 2;
+                st->body = realloc(st->body, na);
+                if (st->body == NULL)
+                    abort();
+                st->alloc = na;
+            }
+            memcpy(st->body + st->len, upload, *upload_size);
+            st->len += *upload_size;
+        } else {
+            st->too_large = 1;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+
+    char rid[80];
+    const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (request_id_ok(given)) {
+        str_copy(rid, sizeof(rid), given);
+    } else {
+        char u[37];
+        id_new(u);
+        snprintf(rid, sizeof(rid), "req-%s", u);
+    }
+
+    struct http_resp resp = {.status = 500, .content_type = "application/json"};
+    struct nubo_err err;
+    if (h->token && !token_ok(h->token, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                                   "Authorization"))) {
+        nubo_err_set(&err, NUBO_E_UNAUTHORIZED,
+                     "missing or wrong bearer token: send 'Authorization: Bearer <token>'");
+        http_resp_problem(&resp, &err, url);
+    } else if (st->too_large) {
+        nubo_err_set(&err, NUBO_E_TOOLARGE, "request body is larger than %zu bytes", cap);
+        http_resp_problem(&resp, &err, url);
+    } else {
+        struct http_req req = {
+            .method = method,
+            .path = url,
+            .body = st->body ? st->body : "",
+            .body_len = st->len,
+            .request_id = rid,
+            .conn = c,
+        };
+        if (st->body)
+            st->body[st->len] = '\0';
+        h->cfg.handler(h->cfg.ctx, &req, &resp);
+        if (resp.body == NULL) {
+            nubo_err_set(&err, NUBO_E_INTERNAL, "handler produced no response");
+            http_resp_problem(&resp, &err, url);
+        }
+    }
+    log_info("%s %s %d %lldms %s", method, url, resp.status,
+             (long long)(clock_mono_ms() - st->start_ms), rid);
+    return send_resp(c, &resp, rid);
+}
+
+struct httpd *httpd_start(const struct httpd_cfg *cfg, struct nubo_err *err)
+{
+    int fd = make_listen_socket(cfg, err);
+    if (fd < 0)
+        return NULL;
+    struct httpd *h = xcalloc(1, sizeof(*h));
+    h->cfg = *cfg;
+    h->listen_fd = fd;
+    if (cfg->unix_path)
+        h->unix_path = xstrdup(cfg->unix_path);
+    if (cfg->token)
+        h->token = xstrdup(cfg->token);
+    h->cfg.unix_path = h->unix_path;
+    h->cfg.token = h->token;
+    h->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, access_cb, h, MHD_OPTION_LISTEN_SOCKET,
+                            fd, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256, MHD_OPTION_END);
+    if (h->d == NULL) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "cannot start the HTTP server");
+        close(fd);
+        free(h->unix_path);
+        free(h->token);
+        free(h);
+        return NULL;
+    }
+    if (!cfg->unix_path) {
+        struct sockaddr_in sa;
+        socklen_t sl = sizeof(sa);
+        if (getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+            h->port = ntohs(sa.sin_port);
+    }
+    return h;
+}
+
+int httpd_fd(const struct httpd *h)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+    return i ? i->epoll_fd : -1;
+}
+
+int64_t httpd_timeout_ms(const struct httpd *h)
+{
+    MHD_UNSIGNED_LONG_LONG t;
+    if (MHD_get_timeout(h->d, &t) == MHD_YES)
+        return (int64_t)t;
+    return -1;
+}
+
+void httpd_run(struct httpd *h)
+{
+    MHD_run(h->d);
+}
+
+uint16_t httpd_port(const struct httpd *h)
+{
+    return h->port;
+}
+
+void httpd_stop(struct httpd *h)
+{
+    if (h == NULL)
+        return;
+    MHD_stop_daemon(h->d);
+    close(h->listen_fd);
+    if (h->unix_path)
+        unlink(h->unix_path);
+    free(h->unix_path);
+    free(h->token);
+    free(h);
+}
+
+const char *http_req_query(const struct http_req *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_req_header(const struct http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+void http_resp_json(struct http_resp *resp, int status, json_t *obj)
+{
+    char *s = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(obj);
+    if (s == NULL)
+        abort();
+    size_t n = strlen(s);
+    s = realloc(s, n + 2);
+    if (s == NULL)
+        abort();
+    s[n] = '\n';
+    s[n + 1] = '\0';
+    free(resp->body);
+    resp->body = s;
+    resp->body_len = n + 1;
+    resp->status = status;
+    resp->content_type = "application/json";
+}
+
+void http_resp_problem(struct http_resp *resp, const struct nubo_err *err, const char *instance)
+{
+    int status = nubo_err_http_status(err->code);
+    char type[96];
+    snprintf(type, sizeof(type), "https://nubo.dev/problems/%s", nubo_err_slug(err->code));
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title",
+                          nubo_err_title(err->code), "status", status, "detail",
+                          err->msg[0] ? err->msg : nubo_err_title(err->code), "instance",
+                          instance ? instance : "");
+    http_resp_json(resp, status, o);
+    resp->content_type = "application/problem+json";
+}
+
+void http_resp_text(struct http_resp *resp, int status, const char *text, size_t len)
+{
+    free(resp->body);
+    resp->body = xmalloc(len + 1);
+    memcpy(resp->body, text, len);
+    resp->body[len] = '\0';
+    resp->body_len = len;
+    resp->status = status;
+    resp->content_type = "text/plain; charset=utf-8";
+}
+
+json_t *http_req_json(const struct http_req *req, struct nubo_err *err)
+{
+    const char *ct = http_req_header(req, "Content-Type");
+    if (ct && strncmp(ct, "application/json", 16) != 0) {
+        nubo_err_set(err, NUBO_E_UNSUPPORTED, "send the body as application/json (got %.60s)", ct);
+        return NULL;
+    }
+    if (req->body_len == 0) {
+        nubo_err_set(err, NUBO_E_INVALID, "the request needs a JSON object as its body");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (o == NULL) {
+        nubo_err_set(err, NUBO_E_INVALID, "the body is not valid JSON: %s (line %d, column %d)",
+                     je.text, je.line, je.column);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        nubo_err_set(err, NUBO_E_INVALID, "the body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}

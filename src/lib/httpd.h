@@ -1,0 +1,95 @@
+/*
+ * httpd.h - a small HTTP/JSON server on top of libmicrohttpd.
+ *
+ * The server runs inside the caller's event loop: httpd_fd() is one file
+ * descriptor (an epoll set) to poll for input, httpd_run() does the work that
+ * is ready and httpd_timeout_ms() says when to call it again.  Nothing runs on
+ * other threads, so handlers may touch the caller's state without locks.
+ *
+ * Every response carries an X-Request-Id (the client's, when it sent a sane
+ * one).  Errors are RFC 7807 problem+json built from a struct nubo_err.
+ * Bodies are capped (413 beyond the cap).  When a bearer token is configured,
+ * every request must carry it ("Authorization: Bearer ...") or gets 401.
+ */
+#ifndef NUBO_HTTPD_H
+#define NUBO_HTTPD_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+
+struct httpd;
+struct MHD_Connection;
+
+struct http_req {
+    const char *method;     /* "GET", "POST"... */
+    const char *path;       /* URL path, without the query string */
+    const char *body;       /* NUL-terminated request body ("" when none) */
+    size_t body_len;
+    const char *request_id; /* never NULL */
+    struct MHD_Connection *conn;
+};
+
+struct http_resp {
+    int status;
+    char *body;               /* malloc'd; owned by the server once the handler returns */
+    size_t body_len;
+    const char *content_type; /* static string */
+    char extra_name[64];      /* one optional extra header (e.g. X-Console-Offset) */
+    char extra_value[128];
+};
+
+typedef void (*http_handler_fn)(void *ctx, const struct http_req *req, struct http_resp *resp);
+
+struct httpd_cfg {
+    const char *unix_path; /* listen on this Unix socket (mode 0660), or */
+    const char *tcp_addr;  /* listen on this IPv4 address ... */
+    uint16_t tcp_port;     /* ... and port (0 = pick a free one) */
+    const char *token;     /* required bearer token, NULL = none */
+    size_t max_body;       /* bytes; 0 = 1 MiB */
+    http_handler_fn handler;
+    void *ctx;
+};
+
+/* Starts listening.  Returns NULL with err on failure. */
+struct httpd *httpd_start(const struct httpd_cfg *cfg, struct nubo_err *err);
+
+/* The fd to poll for POLLIN. */
+int httpd_fd(const struct httpd *h);
+
+/* Milliseconds until httpd_run must be called even without input; -1 = none. */
+int64_t httpd_timeout_ms(const struct httpd *h);
+
+/* Serves whatever is ready.  Never blocks. */
+void httpd_run(struct httpd *h);
+
+/* The TCP port actually bound (useful with tcp_port = 0), or 0. */
+uint16_t httpd_port(const struct httpd *h);
+
+/* Stops, closes connections and frees h (NULL is fine).  Removes the Unix
+ * socket file it created. */
+void httpd_stop(struct httpd *h);
+
+/* Value of a query-string argument, or NULL. */
+const char *http_req_query(const struct http_req *req, const char *key);
+
+/* Value of a request header, or NULL. */
+const char *http_req_header(const struct http_req *req, const char *name);
+
+/* Sets a JSON response; takes ownership of (steals) obj. */
+void http_resp_json(struct http_resp *resp, int status, json_t *obj);
+
+/* Sets a problem+json response from err; `instance` is the request path. */
+void http_resp_problem(struct http_resp *resp, const struct nubo_err *err, const char *instance);
+
+/* Sets a text/plain response, copying len bytes of text. */
+void http_resp_text(struct http_resp *resp, int status, const char *text, size_t len);
+
+/* Parses the request body as a JSON object.  Returns a new reference, or NULL
+ * with err (NUBO_E_INVALID with the parser's line/column, or
+ * NUBO_E_UNSUPPORTED when the Content-Type is not JSON). */
+json_t *http_req_json(const struct http_req *req, struct nubo_err *err);
+
+#endif
