@@ -103,7 +103,7 @@ json_t *image_list(const char *dir)
     DIR *d = opendir(dir);
     if (d == NULL)
         return arr;
-    char *names[512];
+    char *names[512] = {NULL};
     size_t n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL && n < ARRAY_LEN(names)) {

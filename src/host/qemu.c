@@ -19,7 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,7 +42,12 @@ struct qemu_vm {
     int shutdown_seen;     /* a SHUTDOWN event arrived */
     char shutdown_reason[64];
     int forced;            /* we forced it off */
+    int64_t last_reset_ms; /* when the current boot began (monotonic) */
 };
+
+/* SeaBIOS resets the machine once or twice while it starts, and each reset
+ * is a RESET event: resets this close together belong to one boot. */
+#define BOOT_RESET_WINDOW_MS 3000
 
 void qemu_driver_init(const struct qemu_cfg *c)
 {
@@ -93,7 +102,7 @@ int qemu_escape_opt(const char *in, char *out, size_t n)
 }
 
 void qemu_build_argv(const struct qemu_cfg *c, const struct vm *vm, const struct image *img,
-                     struct strv *a)
+                     int qmp_fd, struct strv *a)
 {
     const struct vm_def *d = &vm->def;
     char dir[PATH_MAX * 2];
@@ -132,7 +141,10 @@ void qemu_build_argv(const struct qemu_cfg *c, const struct vm *vm, const struct
     strv_push(a, "-pidfile");
     strv_push(a, "%s/qemu.pid", vm->dir);
     strv_push(a, "-chardev");
-    strv_push(a, "socket,id=qmp,path=%s/qmp.sock,server=on,wait=off", dir);
+    if (qmp_fd >= 0)
+        strv_push(a, "socket,id=qmp,fd=%d,server=on,wait=off", qmp_fd);
+    else
+        strv_push(a, "socket,id=qmp,path=%s/qmp.sock,server=on,wait=off", dir);
     strv_push(a, "-mon");
     strv_push(a, "chardev=qmp,mode=control");
     strv_push(a, "-chardev");
@@ -153,7 +165,7 @@ void qemu_build_argv(const struct qemu_cfg *c, const struct vm *vm, const struct
     strv_push(a, "file=%s/root.qcow2,if=none,id=root,format=qcow2,cache=writeback,discard=unmap",
               dir);
     strv_push(a, "-device");
-    strv_push(a, "virtio-blk-pci,drive=root,bootindex=0");
+    strv_push(a, "virtio-blk-pci,drive=root,bootindex=1");
     for (int i = 0; i < d->ndisks; i++) {
         strv_push(a, "-drive");
         strv_push(a, "file=%s/disk-%d.qcow2,if=none,id=disk%d,format=qcow2,cache=writeback", dir,
@@ -304,6 +316,55 @@ static void qemu_log_tail(struct vm *vm, char *out, size_t n)
 
 static void on_event(void *ctx, const char *event, json_t *data);
 
+/* A Unix socket path is limited to 108 bytes, and a VM directory can be
+ * deeper than that.  Going through the directory's fd in /proc keeps the
+ * path short: "/proc/self/fd/N/qmp.sock".  *dirfd must be closed by the
+ * caller once the path is no longer needed. */
+static int short_sock_path(struct vm *vm, char *out, size_t n, int *dirfd, struct nubo_err *err)
+{
+    *dirfd = open(vm->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (*dirfd < 0)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "cannot open %s: %s", vm->dir, strerror(errno));
+    snprintf(out, n, "/proc/self/fd/%d/qmp.sock", *dirfd);
+    return 0;
+}
+
+/* Creates the monitor's listening socket in the VM directory; QEMU inherits
+ * it (-chardev socket,fd=N), so the path length never reaches QEMU. */
+static int listen_monitor(struct vm *vm, struct nubo_err *err)
+{
+    char path[PATH_MAX];
+    int dirfd;
+    if (short_sock_path(vm, path, sizeof(path), &dirfd, err) < 0)
+        return -1;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    str_copy(sa.sun_path, sizeof(sa.sun_path), path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    unlink(path);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "cannot create the monitor socket in %s: %s", vm->dir,
+                     strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        close(dirfd);
+        return -1;
+    }
+    chmod(path, 0600);
+    close(dirfd);
+    return fd;
+}
+
+static struct qmp *connect_monitor(struct vm *vm, int timeout_ms, struct nubo_err *err)
+{
+    char path[PATH_MAX];
+    int dirfd;
+    if (short_sock_path(vm, path, sizeof(path), &dirfd, err) < 0)
+        return NULL;
+    struct qmp *q = qmp_connect(path, timeout_ms, on_event, vm, err);
+    close(dirfd);
+    return q;
+}
+
 /* Drops the monitor and pidfd, removes runtime files and the cgroup. */
 static void cleanup_process(struct vm *vm)
 {
@@ -340,7 +401,10 @@ static void process_ended(struct vm *vm, int status)
         char tail[160];
         qemu_log_tail(vm, tail, sizeof(tail));
         vm_set_state(vm, VM_CRASHED, "QEMU %s without a shutdown%s%s",
-                     how[0] ? how : "exited", tail[0] ? ": " : "", tail);
+                     how[0] ? how
+                            : "ended (exit status unknown: it was re-adopted after an agent "
+                              "restart)",
+                     tail[0] ? "; its last words: " : "", tail);
     }
     q->forced = 0;
     q->shutdown_seen = 0;
@@ -354,22 +418,25 @@ static int qemu_start(struct vm *vm, struct nubo_err *err)
         return -1;
     if (qemu_prepare(vm, err) < 0)
         return -1;
-    char sock[PATH_MAX], logp[PATH_MAX];
-    unlink(vm_path(vm, "qmp.sock", sock, sizeof(sock)));
+    char logp[PATH_MAX];
     vm_path(vm, "qemu.log", logp, sizeof(logp));
-    truncate(logp, 0);
+    (void)!truncate(logp, 0);
+    int lfd = listen_monitor(vm, err);
+    if (lfd < 0)
+        return -1;
 
     struct strv argv = {0};
-    qemu_build_argv(&cfg, vm, &img, &argv);
+    qemu_build_argv(&cfg, vm, &img, lfd, &argv);
     char procs[CGROUP_MAX_PROCS][PATH_MAX];
     const char *cgs[CGROUP_MAX_PROCS + 1] = {NULL};
     if (cgroup_vm_create(&cfg.cgroups, vm->def.id, vm->def.vcpus, procs) == 0) {
         for (int i = 0; i < CGROUP_MAX_PROCS && procs[i][0]; i++)
             cgs[i] = procs[i];
     }
-    struct spawn_opts so = {.log_path = logp, .cgroups = cgs, .keep_fd = -1};
+    struct spawn_opts so = {.log_path = logp, .cgroups = cgs, .keep_fd = lfd};
     pid_t pid = spawn_detached(argv.v, &so, err);
     strv_free(&argv);
+    close(lfd);
     if (pid < 0)
         return -1;
     q->is_child = 1;
@@ -378,7 +445,7 @@ static int qemu_start(struct vm *vm, struct nubo_err *err)
     vm->pid = pid;
     vm_set_state(vm, VM_STARTING, "QEMU started (pid %d)", (int)pid);
 
-    q->qmp = qmp_connect(sock, 10000, on_event, vm, err);
+    q->qmp = connect_monitor(vm, 10000, err);
     json_t *st = q->qmp ? qmp_command(q->qmp, "query-status", NULL, cfg.qmp_timeout_ms, err) : NULL;
     if (st == NULL) {
         char tail[200];
@@ -394,6 +461,7 @@ static int qemu_start(struct vm *vm, struct nubo_err *err)
     }
     json_decref(st);
     vm->boots++;
+    q->last_reset_ms = clock_mono_ms();
     vm_set_state(vm, VM_RUNNING, "started with %s", accel_name(cfg.accel));
     return 0;
 }
@@ -521,8 +589,7 @@ static int qemu_adopt(struct vm *vm, struct nubo_err *err)
     }
     q->is_child = 0;
     q->pidfd = pidfd_open_(vm->pid);
-    char sock[PATH_MAX];
-    q->qmp = qmp_connect(vm_path(vm, "qmp.sock", sock, sizeof(sock)), 3000, on_event, vm, err);
+    q->qmp = connect_monitor(vm, 3000, err);
     json_t *st = q->qmp ? qmp_command(q->qmp, "query-status", NULL, cfg.qmp_timeout_ms, err) : NULL;
     if (st == NULL) {
         log_warn("vm %s: cannot re-attach to QEMU pid %d: %s; forcing it off", vm->def.name,
@@ -593,7 +660,9 @@ static void on_event(void *ctx, const char *event, json_t *data)
 {
     struct vm *vm = ctx;
     struct qemu_vm *q = qv(vm);
-    log_debug("vm %s: QMP event %s", vm->def.name, event);
+    char *dump = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    log_debug("vm %s: QMP event %s %s", vm->def.name, event, dump ? dump : "");
+    free(dump);
     if (strcmp(event, "SHUTDOWN") == 0) {
         const char *reason = json_string_value(json_object_get(data, "reason"));
         q->shutdown_seen = 1;
@@ -607,8 +676,15 @@ static void on_event(void *ctx, const char *event, json_t *data)
         if (vm->state == VM_PAUSED)
             vm_set_state(vm, VM_RUNNING, "resumed");
     } else if (strcmp(event, "RESET") == 0) {
-        vm->boots++;
-        vm_set_state(vm, vm->state, "guest reset (boot %d)", vm->boots);
+        int64_t now = clock_mono_ms();
+        if (now - q->last_reset_ms >= BOOT_RESET_WINDOW_MS) {
+            vm->boots++;
+            vm_set_state(vm, vm->state, "%s (boot %d)",
+                         json_is_true(json_object_get(data, "guest")) ? "guest rebooted"
+                                                                        : "reset by request",
+                         vm->boots);
+        }
+        q->last_reset_ms = now;
     } else if (strcmp(event, "GUEST_PANICKED") == 0) {
         vm_set_state(vm, vm->state, "guest kernel panicked");
     }

@@ -37,10 +37,12 @@ struct strv {
 void strv_push(struct strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strv_free(struct strv *s);
 
-/* Builds QEMU's command line for vm booting img under cfg.  Pure: touches
- * no files, so unit tests can check it.  The caller frees argv. */
+/* Builds QEMU's command line for vm booting img under cfg.  qmp_fd is the
+ * inherited listening socket of the monitor, or -1 to let QEMU create
+ * <vm-dir>/qmp.sock itself.  Pure: touches no files, so unit tests can check
+ * it.  The caller frees argv. */
 void qemu_build_argv(const struct qemu_cfg *cfg, const struct vm *vm, const struct image *img,
-                     struct strv *argv);
+                     int qmp_fd, struct strv *argv);
 
 /* Appends to a QEMU option value, doubling commas as QEMU's option syntax
  * requires ("a,b" -> "a,,b"), into out.  Returns -1 when it does not fit. */

@@ -140,7 +140,7 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
     } else {
         /* Derive a hostname from the name: lowercase, '.' and '_' become '-'. */
         size_t i = 0;
-        for (; def->name[i] && i < sizeof(def->hostname) - 1; i++) {
+        for (; i < sizeof(def->hostname) - 1 && def->name[i]; i++) {
             char c = def->name[i];
             if (c >= 'A' && c <= 'Z')
                 c = (char)(c - 'A' + 'a');

@@ -1,0 +1,12 @@
+#!/bin/sh
+# Fails when nubo's C code uses a function banned for being unsafe or
+# unchecked (after curl's list): unbounded string copies and formats, and
+# number parsing without error reporting.  Use snprintf, str_copy,
+# valid_int/strtoll with full checking instead.
+cd "$(dirname "$0")/.." || exit 2
+BANNED='\b(sprintf|vsprintf|strcpy|strcat|strncpy|strncat|strtok|gets|atoi|atol|atoll|atof)[[:space:]]*\('
+if grep -rnE "$BANNED" src tests/unit --include='*.c' --include='*.h'; then
+    echo "check-banned: the calls above use banned functions" >&2
+    exit 1
+fi
+echo "check-banned: ok"
