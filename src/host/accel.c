@@ -196,10 +196,13 @@ void accel_probe_run(struct accel_probe *p)
     struct pollfd pl = {.fd = pfd[0], .events = POLLIN};
     struct probe_msg m = {0};
     int r = poll(&pl, 1, 1000);
-    if (r == 1 && read(pfd[0], &m, sizeof(m)) == (ssize_t)sizeof(m)) {
+    ssize_t got = r == 1 ? read(pfd[0], &m, sizeof(m)) : -1;
+    if (got == (ssize_t)sizeof(m)) {
         p->guest_ran = m.ok;
         p->guest_ms = m.ms;
         snprintf(p->detail, sizeof(p->detail), "%s", m.detail);
+    } else if (r == 1) {
+        snprintf(p->detail, sizeof(p->detail), "the probe process died before reporting");
     } else {
         snprintf(p->detail, sizeof(p->detail),
                  "the probe guest did not finish within 1000 ms (instruction emulation)");

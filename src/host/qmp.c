@@ -121,6 +121,8 @@ static int next_msg(struct qmp *q, json_t **msg, struct nubo_err *err)
             return 0;
         }
         size_t linelen = (size_t)(nl - q->buf);
+        if (linelen > QMP_LINE_MAX)
+            return mark_broken(q, err, "message too large");
         json_t *m = NULL;
         /* skip blank lines (bare "\r\n") */
         int blank = 1;

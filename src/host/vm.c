@@ -67,6 +67,19 @@ void vm_free(struct vm *vm)
     free(vm);
 }
 
+/* True for "52:54:00:xx:xx:xx" with lowercase hex digits. */
+static bool valid_mac(const char *s)
+{
+    if (strlen(s) != 17 || strncmp(s, "52:54:00:", 9) != 0)
+        return false;
+    for (int i = 9; i < 17; i++) {
+        bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+        if ((i % 3 == 2) ? s[i] != ':' : !hex)
+            return false;
+    }
+    return true;
+}
+
 /* A locally administered, unicast MAC in the 52:54:00 range QEMU uses. */
 static void random_mac(char out[18])
 {
@@ -291,15 +304,23 @@ int vm_def_from_json(json_t *o, struct vm_def *def, struct nubo_err *err)
         copy_str(o, "mac", def->mac, sizeof(def->mac), err) < 0 ||
         copy_str(o, "created_at", def->created_at, sizeof(def->created_at), err) < 0)
         return -1;
+    /* vm.json is local state, but values from it reach QEMU's command line:
+     * check them as strictly as a request. */
     if (!valid_is_uuid(def->id) || valid_name(def->name, "name", err) < 0 ||
-        valid_name(def->image, "image", err) < 0)
-        return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: invalid id, name or image");
-    def->vcpus = (int)json_integer_value(json_object_get(o, "vcpus"));
-    def->memory_mib = (uint64_t)json_integer_value(json_object_get(o, "memory_mib"));
-    def->root_size = (uint64_t)json_integer_value(json_object_get(o, "root_disk_bytes"));
-    if (def->vcpus < 1 || def->vcpus > VM_MAX_VCPUS || def->memory_mib < VM_MIN_MEMORY_MIB ||
-        def->memory_mib > VM_MAX_MEMORY_MIB)
-        return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: vcpus or memory out of range");
+        valid_name(def->image, "image", err) < 0 || valid_hostname(def->hostname, err) < 0 ||
+        !valid_mac(def->mac) ||
+        (strcmp(def->network, "none") != 0 && strcmp(def->network, "user") != 0))
+        return nubo_err_set(err, NUBO_E_INTERNAL,
+                            "vm.json: invalid id, name, image, hostname, MAC or network");
+    json_int_t vcpus = json_integer_value(json_object_get(o, "vcpus"));
+    json_int_t mem = json_integer_value(json_object_get(o, "memory_mib"));
+    json_int_t root = json_integer_value(json_object_get(o, "root_disk_bytes"));
+    if (vcpus < 1 || vcpus > VM_MAX_VCPUS || mem < VM_MIN_MEMORY_MIB || mem > VM_MAX_MEMORY_MIB ||
+        root < 0)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: vcpus, memory or disk out of range");
+    def->vcpus = (int)vcpus;
+    def->memory_mib = (uint64_t)mem;
+    def->root_size = (uint64_t)root;
     size_t i;
     json_t *d;
     json_array_foreach(json_object_get(o, "disk_bytes"), i, d) {

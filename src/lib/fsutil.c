@@ -17,6 +17,22 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+/* mkdir that treats an existing directory as success, but not an existing
+ * file of another type. */
+static int mkdir_one(const char *path, mode_t mode, struct nubo_err *err)
+{
+    if (mkdir(path, mode) == 0)
+        return 0;
+    struct stat st;
+    if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
+    if (errno == EEXIST)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "cannot create directory %s: a file is in the way",
+                            path);
+    return nubo_err_set(err, NUBO_E_INTERNAL, "cannot create directory %s: %s", path,
+                        strerror(errno));
+}
+
 int fs_mkdir_p(const char *path, mode_t mode, struct nubo_err *err)
 {
     char buf[PATH_MAX];
@@ -26,15 +42,11 @@ int fs_mkdir_p(const char *path, mode_t mode, struct nubo_err *err)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return nubo_err_set(err, NUBO_E_INTERNAL, "cannot create directory %s: %s", buf,
-                                strerror(errno));
+        if (mkdir_one(buf, mode, err) < 0)
+            return -1;
         *p = '/';
     }
-    if (mkdir(buf, mode) < 0 && errno != EEXIST)
-        return nubo_err_set(err, NUBO_E_INTERNAL, "cannot create directory %s: %s", buf,
-                            strerror(errno));
-    return 0;
+    return mkdir_one(buf, mode, err);
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,

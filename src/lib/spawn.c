@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -94,11 +95,27 @@ int spawn_run(char *const argv[], int timeout_ms, size_t out_cap, char **out,
     }
     buf[len] = '\0';
     close(pfd[0]);
-    if (timed_out)
-        kill(pid, SIGKILL);
+    /* The program may close its output and go on running: the deadline
+     * still holds for its exit. */
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    while (!timed_out) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
+            break;
+        if (clock_mono_ms() >= deadline) {
+            timed_out = 1;
+            break;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (timed_out) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
     int rc = 0;
     if (timed_out) {
         rc = nubo_err_set(err, NUBO_E_TIMEOUT, "%s did not finish within %d ms", argv[0],
