@@ -316,6 +316,16 @@ static void qemu_log_tail(struct vm *vm, char *out, size_t n)
 
 static void on_event(void *ctx, const char *event, json_t *data);
 
+/* Current size of console.log: where the next boot's output will begin. */
+static long long console_size(struct vm *vm)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if (stat(vm_path(vm, "console.log", path, sizeof(path)), &st) < 0)
+        return 0;
+    return (long long)st.st_size;
+}
+
 /* A Unix socket path is limited to 108 bytes, and a VM directory can be
  * deeper than that.  Going through the directory's fd in /proc keeps the
  * path short: "/proc/self/fd/N/qmp.sock".  *dirfd must be closed by the
@@ -421,6 +431,7 @@ static int qemu_start(struct vm *vm, struct nubo_err *err)
     char logp[PATH_MAX];
     vm_path(vm, "qemu.log", logp, sizeof(logp));
     (void)!truncate(logp, 0);
+    vm->console_boot_offset = console_size(vm);
     int lfd = listen_monitor(vm, err);
     if (lfd < 0)
         return -1;
@@ -679,6 +690,7 @@ static void on_event(void *ctx, const char *event, json_t *data)
         int64_t now = clock_mono_ms();
         if (now - q->last_reset_ms >= BOOT_RESET_WINDOW_MS) {
             vm->boots++;
+            vm->console_boot_offset = console_size(vm);
             vm_set_state(vm, vm->state, "%s (boot %d)",
                          json_is_true(json_object_get(data, "guest")) ? "guest rebooted"
                                                                         : "reset by request",

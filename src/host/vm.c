@@ -89,6 +89,18 @@ static void random_mac(char out[18])
     snprintf(out, 18, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]);
 }
 
+/* True when an authorized_keys line starts with a known OpenSSH key type
+ * followed by a space. */
+static bool ssh_key_type_ok(const char *k)
+{
+    static const char *prefixes[] = {"ssh-ed25519 ", "ssh-rsa ", "ssh-dss ", "ecdsa-sha2-nistp",
+                                     "sk-ssh-ed25519@openssh.com ", "sk-ecdsa-sha2-nistp256@openssh.com "};
+    for (size_t i = 0; i < ARRAY_LEN(prefixes); i++)
+        if (strncmp(k, prefixes[i], strlen(prefixes[i])) == 0)
+            return strchr(k, ' ') != NULL;
+    return false;
+}
+
 /* Reads an optional size field that may be a number (in default_unit) or a
  * string with a unit ("2G"). */
 static int get_size(json_t *body, const char *key, uint64_t default_unit, uint64_t min,
@@ -228,12 +240,13 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
                             VM_MAX_KEYS);
     json_array_foreach(v, i, d) {
         const char *k = json_string_value(d);
-        if (k == NULL || strlen(k) > 16384 || strncmp(k, "ssh-", 4) != 0 ||
+        if (k == NULL || strlen(k) > 16384 || !ssh_key_type_ok(k) ||
             strpbrk(k, "\n\r\"\\") != NULL) {
             vm_def_clear(def);
             return nubo_err_set(err, NUBO_E_INVALID,
-                                "ssh_keys[%zu] is not an OpenSSH public key (one line starting "
-                                "with ssh-)",
+                                "ssh_keys[%zu] is not an OpenSSH public key (one line: type, "
+                                "base64 key, optional comment; types ssh-ed25519, ssh-rsa, "
+                                "ecdsa-sha2-*, sk-*)",
                                 i);
         }
         def->ssh_keys[def->nkeys++] = xstrdup(k);
@@ -350,16 +363,18 @@ json_t *vm_to_json(const struct vm *vm)
     json_object_set_new(o, "reason", json_string(vm->reason));
     json_object_set_new(o, "state_changed_at", json_string(vm->state_changed_at));
     json_object_set_new(o, "boots", json_integer(vm->boots));
+    json_object_set_new(o, "console_boot_offset", json_integer(vm->console_boot_offset));
     json_object_set_new(o, "pid", vm->pid > 0 ? json_integer(vm->pid) : json_null());
     return o;
 }
 
 int vm_save(const struct vm *vm, struct nubo_err *err)
 {
-    json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i}", "def", vm_def_to_json(&vm->def),
-                          "state", vm_state_name(vm->state), "reason", vm->reason,
-                          "state_changed_at", vm->state_changed_at, "boots", vm->boots, "pid",
-                          (int)vm->pid);
+    json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:i, s:I, s:i}", "def",
+                          vm_def_to_json(&vm->def), "state", vm_state_name(vm->state), "reason",
+                          vm->reason, "state_changed_at", vm->state_changed_at, "boots",
+                          vm->boots, "console_boot_offset", (json_int_t)vm->console_boot_offset,
+                          "pid", (int)vm->pid);
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(o);
     if (s == NULL)
@@ -399,6 +414,7 @@ struct vm *vm_load(const char *dir, struct nubo_err *err)
     const char *ch = json_string_value(json_object_get(o, "state_changed_at"));
     str_copy(vm->state_changed_at, sizeof(vm->state_changed_at), ch ? ch : "");
     vm->boots = (int)json_integer_value(json_object_get(o, "boots"));
+    vm->console_boot_offset = json_integer_value(json_object_get(o, "console_boot_offset"));
     vm->pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
     json_decref(o);
     return vm;
@@ -417,6 +433,8 @@ void vm_set_state(struct vm *vm, enum vm_state st, const char *fmt, ...)
     time_format_utc(time(NULL), vm->state_changed_at);
     if (!vm_state_has_process(st))
         vm->pid = 0;
+    if (st != VM_STOPPING)
+        vm->stop_deadline = 0;
     struct nubo_err err;
     if (vm_save(vm, &err) < 0)
         log_error("vm %s: cannot save its state: %s", vm->def.name, err.msg);

@@ -15,7 +15,7 @@
  *
  * vm.json is the record that lets a restarted agent re-adopt running VMs:
  *   {"def": {...}, "state": "running", "reason": "...", "pid": 1234,
- *    "boots": 2, "state_changed_at": "..."}
+ *    "boots": 2, "console_boot_offset": 5120, "state_changed_at": "..."}
  */
 #ifndef NUBO_HOST_VM_H
 #define NUBO_HOST_VM_H
@@ -68,8 +68,10 @@ struct vm {
     char reason[256];          /* why it is in this state, for the user */
     char state_changed_at[32];
     int boots;                 /* guest boots seen: starts + resets */
+    long long console_boot_offset; /* console.log size when the current boot began */
     pid_t pid;                 /* QEMU's pid while a process exists, else 0 */
-    int64_t stop_deadline;     /* monotonic ms when a stop turns into a kill; 0 = none */
+    int64_t stop_deadline;     /* monotonic ms when a stop turns into a kill; 0 = none;
+                                * cleared by vm_set_state() outside VM_STOPPING */
     char dir[PATH_MAX];
     void *drv;                 /* hypervisor driver's private data */
     struct vm *next;

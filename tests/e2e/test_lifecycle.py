@@ -161,3 +161,35 @@ def test_cgroup_accounting(hostd):
     out = subprocess.run(["ps", "-o", "args=", "-p", str(vm["pid"])],
                          capture_output=True, text=True).stdout
     assert "-smp 2" in out and "-accel tcg" in out or "-accel kvm" in out
+
+
+def test_restart_after_graceful_stop_is_not_forced_off(hostd):
+    """The deadline of a finished stop must not kill the next run."""
+    api = hostd.api
+    api.create(name="again")
+    api.wait_ready("again")
+    assert api.post("/v1/vms/again/stop", {"timeout": 3}).status == 202
+    api.wait_state("again", "stopped", timeout=10)
+    assert api.post("/v1/vms/again/start").json["state"] == "running"
+    offset = api.vm("again")["console_boot_offset"]
+    assert offset > 0
+    time.sleep(4)
+    vm = api.vm("again")
+    assert vm["state"] == "running", vm
+    # the new boot's output starts at console_boot_offset: exactly one marker
+    # after it, the first boot's marker before it
+    api.wait_ready("again", count=2)
+    full = api.get("/v1/vms/again/console?limit=1048576").body
+    assert full[:offset].count(READY.encode()) == 1
+    assert full[offset:].count(READY.encode()) == 1
+
+
+def test_ssh_key_types(hostd):
+    api = hostd.api
+    keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEvQ5rTw2cKPSg0O5IF8yEOOKaNOcz0Y0v a@b",
+            "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY= c@d",
+            "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 e@f"]
+    vm = api.create(name="keys", ssh_keys=keys, start=False)
+    assert vm["ssh_keys"] == keys
+    r = api.post("/v1/vms", {"name": "k2", "image": "nubo-tiny", "ssh_keys": ["ssh-ed25519"]})
+    assert r.status == 400
