@@ -26,6 +26,11 @@
 
 #define MAX_POLL 1024
 
+/* A guest that is still booting has no ACPI handler yet and loses a power
+ * button press; while a stop is pending the button is pressed again this
+ * often, until the deadline forces the VM off. */
+#define STOP_REPRESS_MS 2000
+
 struct host {
     struct host_cfg cfg;
     const struct hv_driver *drv;
@@ -270,6 +275,7 @@ int host_vm_action(struct host *h, struct vm *vm, const char *action, json_t *op
         if (h->drv->shutdown(vm, err) < 0)
             return -1;
         vm->stop_deadline = clock_mono_ms() + (int64_t)timeout * 1000;
+        vm->stop_repress = clock_mono_ms() + STOP_REPRESS_MS;
         vm_set_state(vm, VM_STOPPING, "ACPI power-down requested; forced off after %d s", timeout);
         *accepted = 1;
         return 0;
@@ -354,8 +360,10 @@ static int load_vms(struct host *h, struct nubo_err *err)
             struct nubo_err aerr;
             if (h->drv->adopt(vm, &aerr) < 0)
                 log_warn("vm %s: %s", vm->def.name, aerr.msg);
-            if (vm->state == VM_STOPPING)
+            if (vm->state == VM_STOPPING) {
                 vm->stop_deadline = clock_mono_ms() + (int64_t)h->cfg.stop_timeout_s * 1000;
+                vm->stop_repress = clock_mono_ms();
+            }
         }
         log_info("vm %s (%s): %s", vm->def.name, vm->def.id, vm_state_name(vm->state));
     }
@@ -497,6 +505,13 @@ static void fire_deadlines(struct host *h)
 {
     int64_t now = clock_mono_ms();
     for (struct vm *vm = h->vms; vm; vm = vm->next) {
+        if (vm->stop_deadline && now < vm->stop_deadline && now >= vm->stop_repress &&
+            vm->state == VM_STOPPING) {
+            struct nubo_err err;
+            vm->stop_repress = now + STOP_REPRESS_MS;
+            if (h->drv->shutdown(vm, &err) < 0)
+                log_debug("vm %s: power button again: %s", vm->def.name, err.msg);
+        }
         if (vm->stop_deadline == 0 || now < vm->stop_deadline)
             continue;
         vm->stop_deadline = 0;
@@ -535,7 +550,9 @@ int host_run(struct host *h)
             if (h->drv->pending(vm))
                 timeout = 0;
             if (vm->stop_deadline) {
-                int64_t left = vm->stop_deadline - clock_mono_ms();
+                int64_t next = vm->stop_repress < vm->stop_deadline ? vm->stop_repress
+                                                                     : vm->stop_deadline;
+                int64_t left = next - clock_mono_ms();
                 timeout = min_timeout(timeout, left > 0 ? left : 0);
             }
         }

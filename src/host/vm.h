@@ -72,6 +72,7 @@ struct vm {
     pid_t pid;                 /* QEMU's pid while a process exists, else 0 */
     int64_t stop_deadline;     /* monotonic ms when a stop turns into a kill; 0 = none;
                                 * cleared by vm_set_state() outside VM_STOPPING */
+    int64_t stop_repress;      /* monotonic ms when the power button is pressed again */
     char dir[PATH_MAX];
     void *drv;                 /* hypervisor driver's private data */
     struct vm *next;

@@ -193,3 +193,14 @@ def test_ssh_key_types(hostd):
     assert vm["ssh_keys"] == keys
     r = api.post("/v1/vms", {"name": "k2", "image": "nubo-tiny", "ssh_keys": ["ssh-ed25519"]})
     assert r.status == 400
+
+
+def test_stop_right_after_start(hostd):
+    """A power button pressed while the guest still boots is lost by the
+    guest; the agent presses it again, so the stop is still graceful."""
+    api = hostd.api
+    api.create(name="early")
+    r = api.post("/v1/vms/early/stop", {"timeout": 30})
+    assert r.status == 202, r
+    vm = api.wait_state("early", "stopped", timeout=40)
+    assert "guest-shutdown" in vm["reason"], vm
