@@ -7,7 +7,7 @@ PKGS="build-essential meson ninja-build pkg-config
  qemu-system-x86 qemu-utils
  busybox-static cpio e2fsprogs genisoimage zstd xz-utils
  python3 python3-pytest
- iproute2 procps psmisc valgrind cppcheck"
+ iproute2 procps psmisc valgrind cppcheck clang-format"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

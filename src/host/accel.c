@@ -41,8 +41,8 @@ int accel_parse(const char *s, enum accel *out, struct nubo_err *err)
     else if (strcmp(s, "tcg") == 0)
         *out = ACCEL_TCG;
     else
-        return nubo_err_set(err, NUBO_E_INVALID, "acceleration must be auto, kvm or tcg (got '%.20s')",
-                            s);
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "acceleration must be auto, kvm or tcg (got '%.20s')", s);
     return 0;
 }
 
@@ -84,8 +84,8 @@ struct probe_msg {
 
 static void probe_child(int kvm, int out)
 {
-    static const unsigned char code[] = {0x66, 0xb9, 0x40, 0x0d, 0x03, 0x00, 0x0f, 0x20,
-                                         0xc0, 0x66, 0x49, 0x75, 0xf7, 0xf4};
+    static const unsigned char code[] = {0x66, 0xb9, 0x40, 0x0d, 0x03, 0x00, 0x0f,
+                                         0x20, 0xc0, 0x66, 0x49, 0x75, 0xf7, 0xf4};
     struct probe_msg m = {0};
     int vm = -1, cpu = -1;
     size_t memsz = 0x10000;
@@ -96,8 +96,10 @@ static void probe_child(int kvm, int out)
         goto done;
     }
     memcpy((char *)mem + 0x1000, code, sizeof(code));
-    struct kvm_userspace_memory_region region = {
-        .slot = 0, .guest_phys_addr = 0, .memory_size = memsz, .userspace_addr = (unsigned long)mem};
+    struct kvm_userspace_memory_region region = {.slot = 0,
+                                                 .guest_phys_addr = 0,
+                                                 .memory_size = memsz,
+                                                 .userspace_addr = (unsigned long)mem};
     if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
         snprintf(m.detail, sizeof(m.detail), "KVM_SET_USER_MEMORY_REGION failed: %s",
                  strerror(errno));

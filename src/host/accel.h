@@ -22,12 +22,12 @@ enum accel { ACCEL_AUTO = 0, ACCEL_KVM, ACCEL_TCG };
 /* What the probe found out.  Filled by accel_probe_run(), or by hand in
  * unit tests. */
 struct accel_probe {
-    bool dev_exists;       /* /dev/kvm is there */
-    bool dev_opens;        /* it opens read-write and answers KVM_GET_API_VERSION = 12 */
-    bool cpu_flag;         /* /proc/cpuinfo lists vmx or svm */
-    bool guest_ran;        /* the probe guest reached its HLT */
-    double guest_ms;       /* how long the probe guest took (when it ran) */
-    char detail[160];      /* what went wrong, for the log */
+    bool dev_exists;  /* /dev/kvm is there */
+    bool dev_opens;   /* it opens read-write and answers KVM_GET_API_VERSION = 12 */
+    bool cpu_flag;    /* /proc/cpuinfo lists vmx or svm */
+    bool guest_ran;   /* the probe guest reached its HLT */
+    double guest_ms;  /* how long the probe guest took (when it ran) */
+    char detail[160]; /* what went wrong, for the log */
 };
 
 /* The probe guest must finish within this many milliseconds for KVM to count

@@ -106,8 +106,7 @@ int cgroup_init(struct cgroup_cfg *cg)
         char parent[PATH_MAX];
         snprintf(parent, sizeof(parent), "/sys/fs/cgroup%s", rel);
         char *slash = strrchr(parent, '/');
-        if (slash && slash != parent + strlen("/sys/fs/cgroup") - 1 &&
-            strcmp(rel, "/") != 0)
+        if (slash && slash != parent + strlen("/sys/fs/cgroup") - 1 && strcmp(rel, "/") != 0)
             *slash = '\0';
         snprintf(cg->base[0], sizeof(cg->base[0]), "%s/nubo", parent);
         if (mkdir(cg->base[0], 0755) < 0 && errno != EEXIST)

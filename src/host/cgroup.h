@@ -18,8 +18,8 @@
 #define CGROUP_MAX_PROCS 4
 
 struct cgroup_cfg {
-    int version;                    /* 2, 1, or 0 when unavailable */
-    char base[3][PATH_MAX];         /* v2: [0]; v1: cpu, cpuacct, memory parents */
+    int version;            /* 2, 1, or 0 when unavailable */
+    char base[3][PATH_MAX]; /* v2: [0]; v1: cpu, cpuacct, memory parents */
 };
 
 /* Detects the hierarchy and the agent's place in it.  Returns the version

@@ -34,7 +34,7 @@
 struct host {
     struct host_cfg cfg;
     const struct hv_driver *drv;
-    struct vm *vms;           /* oldest first */
+    struct vm *vms; /* oldest first */
     struct httpd *api_unix;
     struct httpd *api_tcp;
     int sigfd;
@@ -64,9 +64,9 @@ void host_cfg_defaults(struct host_cfg *cfg)
 
 struct capacity {
     long long vcpus_total, vcpus_used;
-    long long mem_total, mem_used;     /* MiB */
-    long long disk_total, disk_used;   /* bytes (virtual sizes of VM disks) */
-    long long disk_fs_free;            /* bytes really free on the filesystem */
+    long long mem_total, mem_used;   /* MiB */
+    long long disk_total, disk_used; /* bytes (virtual sizes of VM disks) */
+    long long disk_fs_free;          /* bytes really free on the filesystem */
 };
 
 static void capacity_get(struct host *h, struct capacity *c)
@@ -185,8 +185,9 @@ struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
     if (vm_def_from_request(body, &vm->def, err) < 0)
         goto fail;
     if (host_vm_find(h, vm->def.name, NULL) != NULL) {
-        nubo_err_set(err, NUBO_E_CONFLICT, "a VM named '%s' already exists on this host; pick "
-                                           "another name or delete it first",
+        nubo_err_set(err, NUBO_E_CONFLICT,
+                     "a VM named '%s' already exists on this host; pick "
+                     "another name or delete it first",
                      vm->def.name);
         goto fail;
     }
@@ -205,14 +206,16 @@ struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
         goto fail;
     }
     if (c.mem_used + (long long)vm->def.memory_mib > c.mem_total) {
-        nubo_err_set(err, NUBO_E_CAPACITY, "not enough memory on this host: %llu MiB asked, "
-                                           "%lld MiB free",
+        nubo_err_set(err, NUBO_E_CAPACITY,
+                     "not enough memory on this host: %llu MiB asked, "
+                     "%lld MiB free",
                      (unsigned long long)vm->def.memory_mib, c.mem_total - c.mem_used);
         goto fail;
     }
     if (c.disk_used + disk > c.disk_total) {
-        nubo_err_set(err, NUBO_E_CAPACITY, "not enough disk on this host: %lld MiB asked, "
-                                           "%lld MiB free",
+        nubo_err_set(err, NUBO_E_CAPACITY,
+                     "not enough disk on this host: %lld MiB asked, "
+                     "%lld MiB free",
                      disk >> 20, (c.disk_total - c.disk_used) >> 20);
         goto fail;
     }
@@ -258,11 +261,11 @@ int host_vm_action(struct host *h, struct vm *vm, const char *action, json_t *op
     if (strcmp(action, "stop") == 0) {
         json_t *f = json_object_get(opts, "force");
         json_t *t = json_object_get(opts, "timeout");
-        if ((f && !json_is_boolean(f)) ||
-            (t && (!json_is_integer(t) || json_integer_value(t) < 0 ||
-                   json_integer_value(t) > 3600)))
-            return nubo_err_set(err, NUBO_E_INVALID, "stop takes {\"force\": true|false, "
-                                                     "\"timeout\": seconds from 0 to 3600}");
+        if ((f && !json_is_boolean(f)) || (t && (!json_is_integer(t) || json_integer_value(t) < 0 ||
+                                                 json_integer_value(t) > 3600)))
+            return nubo_err_set(err, NUBO_E_INVALID,
+                                "stop takes {\"force\": true|false, "
+                                "\"timeout\": seconds from 0 to 3600}");
         if (!vm_state_has_process(st))
             return 0; /* already stopped: idempotent */
         int timeout = t ? (int)json_integer_value(t) : h->cfg.stop_timeout_s;
@@ -347,8 +350,8 @@ static int load_vms(struct host *h, struct nubo_err *err)
     closedir(d);
     /* Oldest first, so listings are stable across restarts. */
     for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && strcmp(loaded[j - 1]->def.created_at,
-                                           loaded[j]->def.created_at) > 0; j--) {
+        for (size_t j = i;
+             j > 0 && strcmp(loaded[j - 1]->def.created_at, loaded[j]->def.created_at) > 0; j--) {
             struct vm *t = loaded[j];
             loaded[j] = loaded[j - 1];
             loaded[j - 1] = t;
@@ -399,8 +402,7 @@ struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
     read_qemu_version(h);
     if (h->qemu_version[0] == '\0') {
         nubo_err_set(err, NUBO_E_UNAVAILABLE,
-                     "%s does not run; install qemu-system-x86 (scripts/deps.sh does)",
-                     cfg->qemu);
+                     "%s does not run; install qemu-system-x86 (scripts/deps.sh does)", cfg->qemu);
         goto fail;
     }
 
@@ -550,8 +552,8 @@ int host_run(struct host *h)
             if (h->drv->pending(vm))
                 timeout = 0;
             if (vm->stop_deadline) {
-                int64_t next = vm->stop_repress < vm->stop_deadline ? vm->stop_repress
-                                                                     : vm->stop_deadline;
+                int64_t next =
+                    vm->stop_repress < vm->stop_deadline ? vm->stop_repress : vm->stop_deadline;
                 int64_t left = next - clock_mono_ms();
                 timeout = min_timeout(timeout, left > 0 ? left : 0);
             }

@@ -18,18 +18,18 @@
 #include "lib/err.h"
 
 struct host_cfg {
-    char state_dir[PATH_MAX];   /* VMs live in <state_dir>/vms/<id>/ */
+    char state_dir[PATH_MAX]; /* VMs live in <state_dir>/vms/<id>/ */
     char images_dir[PATH_MAX];
     char socket_path[PATH_MAX]; /* Unix socket of the API ("" = none) */
     char tcp_addr[64];          /* TCP listen address ("" = no TCP) */
     int tcp_port;
-    char token[128];            /* bearer token required on TCP */
+    char token[128]; /* bearer token required on TCP */
     char qemu[PATH_MAX];
     enum accel accel;
-    int stop_timeout_s;         /* ACPI power-down grace before forcing */
-    double cpu_ratio;           /* vCPU overcommit: vCPUs offered per host CPU */
+    int stop_timeout_s; /* ACPI power-down grace before forcing */
+    double cpu_ratio;   /* vCPU overcommit: vCPUs offered per host CPU */
     double mem_ratio;
-    uint64_t mem_reserve_mib;   /* kept for the host itself */
+    uint64_t mem_reserve_mib; /* kept for the host itself */
 };
 
 /* Fills cfg with defaults (/var/lib/nubo/..., auto acceleration...). */

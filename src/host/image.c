@@ -85,8 +85,7 @@ json_t *image_to_json(const struct image *img)
 {
     json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s}", "name", img->name, "format", img->format,
                           "virtual_size", (json_int_t)img->virtual_size, "file_size",
-                          (json_int_t)img->file_size, "boot",
-                          img->kernel[0] ? "kernel" : "disk");
+                          (json_int_t)img->file_size, "boot", img->kernel[0] ? "kernel" : "disk");
     if (img->kernel[0])
         json_object_set_new(o, "cmdline", json_string(img->cmdline));
     return o;

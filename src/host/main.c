@@ -14,26 +14,25 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: nubo-hostd [options]\n"
-            "\n"
-            "The nubo host agent: runs virtual machines on this machine with QEMU and\n"
-            "serves the host protocol (HTTP/JSON) on a Unix socket and optionally TCP.\n"
-            "\n"
-            "  --state-dir DIR      VM state (default /var/lib/nubo/host)\n"
-            "  --images-dir DIR     base images (default /var/lib/nubo/images)\n"
-            "  --socket PATH        Unix socket of the API (default /run/nubo/hostd.sock)\n"
-            "  --listen ADDR:PORT   also serve the API on TCP (needs --token-file)\n"
-            "  --token-file FILE    bearer token required on TCP (first line of FILE)\n"
-            "  --accel MODE         auto | kvm | tcg (default auto: probe the machine)\n"
-            "  --qemu PATH          QEMU binary (default qemu-system-x86_64)\n"
-            "  --stop-timeout SEC   ACPI power-down grace before forcing off (default 30)\n"
-            "  --cpu-ratio R        vCPUs offered per host CPU (default 4)\n"
-            "  --mem-ratio R        memory overcommit ratio (default 1)\n"
-            "  --mem-reserve MIB    memory kept for the host (default 512)\n"
-            "  --log-level LEVEL    debug | info | warn | error (default info)\n"
-            "  -h, --help           this text\n"
-            "  -V, --version        print the version\n");
+    fprintf(out, "usage: nubo-hostd [options]\n"
+                 "\n"
+                 "The nubo host agent: runs virtual machines on this machine with QEMU and\n"
+                 "serves the host protocol (HTTP/JSON) on a Unix socket and optionally TCP.\n"
+                 "\n"
+                 "  --state-dir DIR      VM state (default /var/lib/nubo/host)\n"
+                 "  --images-dir DIR     base images (default /var/lib/nubo/images)\n"
+                 "  --socket PATH        Unix socket of the API (default /run/nubo/hostd.sock)\n"
+                 "  --listen ADDR:PORT   also serve the API on TCP (needs --token-file)\n"
+                 "  --token-file FILE    bearer token required on TCP (first line of FILE)\n"
+                 "  --accel MODE         auto | kvm | tcg (default auto: probe the machine)\n"
+                 "  --qemu PATH          QEMU binary (default qemu-system-x86_64)\n"
+                 "  --stop-timeout SEC   ACPI power-down grace before forcing off (default 30)\n"
+                 "  --cpu-ratio R        vCPUs offered per host CPU (default 4)\n"
+                 "  --mem-ratio R        memory overcommit ratio (default 1)\n"
+                 "  --mem-reserve MIB    memory kept for the host (default 512)\n"
+                 "  --log-level LEVEL    debug | info | warn | error (default info)\n"
+                 "  -h, --help           this text\n"
+                 "  -V, --version        print the version\n");
 }
 
 static int parse_ratio(const char *s, const char *what, double *out)
@@ -51,13 +50,20 @@ static int parse_ratio(const char *s, const char *what, double *out)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 's'},  {"images-dir", required_argument, NULL, 'i'},
-        {"socket", required_argument, NULL, 'S'},     {"listen", required_argument, NULL, 'l'},
-        {"token-file", required_argument, NULL, 't'}, {"accel", required_argument, NULL, 'a'},
-        {"qemu", required_argument, NULL, 'q'},       {"stop-timeout", required_argument, NULL, 'T'},
-        {"cpu-ratio", required_argument, NULL, 'c'},  {"mem-ratio", required_argument, NULL, 'm'},
-        {"mem-reserve", required_argument, NULL, 'r'}, {"log-level", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"images-dir", required_argument, NULL, 'i'},
+        {"socket", required_argument, NULL, 'S'},
+        {"listen", required_argument, NULL, 'l'},
+        {"token-file", required_argument, NULL, 't'},
+        {"accel", required_argument, NULL, 'a'},
+        {"qemu", required_argument, NULL, 'q'},
+        {"stop-timeout", required_argument, NULL, 'T'},
+        {"cpu-ratio", required_argument, NULL, 'c'},
+        {"mem-ratio", required_argument, NULL, 'm'},
+        {"mem-reserve", required_argument, NULL, 'r'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct host_cfg cfg;

@@ -38,8 +38,8 @@ static struct qemu_cfg cfg;
 struct qemu_vm {
     struct qmp *qmp;
     int pidfd;
-    int is_child;          /* started by this agent run: waitpid() gives the status */
-    int shutdown_seen;     /* a SHUTDOWN event arrived */
+    int is_child;      /* started by this agent run: waitpid() gives the status */
+    int shutdown_seen; /* a SHUTDOWN event arrived */
     char shutdown_reason[64];
     int forced;            /* we forced it off */
     int64_t last_reset_ms; /* when the current boot began (monotonic) */
@@ -262,8 +262,8 @@ static int qemu_prepare(struct vm *vm, struct nubo_err *err)
     if (!fs_exists(path)) {
         snprintf(size, sizeof(size), "%llu",
                  (unsigned long long)(vm->def.root_size ? vm->def.root_size : img.virtual_size));
-        char *argv[] = {"qemu-img", "create", "-q", "-f",  "qcow2", "-F",
-                        img.format, "-b",      img.path, path, size,   NULL};
+        char *argv[] = {"qemu-img", "create", "-q",     "-f", "qcow2", "-F",
+                        img.format, "-b",     img.path, path, size,    NULL};
         if (spawn_run(argv, 30000, 1 << 16, NULL, err) < 0)
             return -1;
     }
@@ -540,8 +540,7 @@ static int qemu_destroy(struct vm *vm, struct nubo_err *err)
         log_warn("vm %s: QEMU did not quit, killing pid %d", vm->def.name, (int)vm->pid);
         kill(vm->pid, SIGKILL);
         if (!wait_exit(vm, 5000))
-            return nubo_err_set(err, NUBO_E_INTERNAL, "QEMU (pid %d) does not die",
-                                (int)vm->pid);
+            return nubo_err_set(err, NUBO_E_INTERNAL, "QEMU (pid %d) does not die", (int)vm->pid);
     }
     reap(vm);
     return 0;
@@ -693,7 +692,7 @@ static void on_event(void *ctx, const char *event, json_t *data)
             vm->console_boot_offset = console_size(vm);
             vm_set_state(vm, vm->state, "%s (boot %d)",
                          json_is_true(json_object_get(data, "guest")) ? "guest rebooted"
-                                                                        : "reset by request",
+                                                                      : "reset by request",
                          vm->boots);
         }
         q->last_reset_ms = now;

@@ -17,11 +17,11 @@
 #include "host/image.h"
 
 struct qemu_cfg {
-    char binary[PATH_MAX];     /* "qemu-system-x86_64" or a path */
+    char binary[PATH_MAX]; /* "qemu-system-x86_64" or a path */
     char images_dir[PATH_MAX];
-    enum accel accel;          /* ACCEL_KVM or ACCEL_TCG, already decided */
+    enum accel accel; /* ACCEL_KVM or ACCEL_TCG, already decided */
     struct cgroup_cfg cgroups;
-    int qmp_timeout_ms;        /* per QMP command; default 5000 */
+    int qmp_timeout_ms; /* per QMP command; default 5000 */
 };
 
 /* Sets the configuration used by every qemu_driver operation. */

@@ -93,8 +93,12 @@ static void random_mac(char out[18])
  * followed by a space. */
 static bool ssh_key_type_ok(const char *k)
 {
-    static const char *prefixes[] = {"ssh-ed25519 ", "ssh-rsa ", "ssh-dss ", "ecdsa-sha2-nistp",
-                                     "sk-ssh-ed25519@openssh.com ", "sk-ecdsa-sha2-nistp256@openssh.com "};
+    static const char *prefixes[] = {"ssh-ed25519 ",
+                                     "ssh-rsa ",
+                                     "ssh-dss ",
+                                     "ecdsa-sha2-nistp",
+                                     "sk-ssh-ed25519@openssh.com ",
+                                     "sk-ecdsa-sha2-nistp256@openssh.com "};
     for (size_t i = 0; i < ARRAY_LEN(prefixes); i++)
         if (strncmp(k, prefixes[i], strlen(prefixes[i])) == 0)
             return strchr(k, ' ') != NULL;
@@ -127,12 +131,13 @@ static int get_size(json_t *body, const char *key, uint64_t default_unit, uint64
 
 static int check_keys(json_t *body, struct nubo_err *err)
 {
-    static const char *known[] = {"name",     "hostname", "vcpus",     "memory", "memory_mib",
-                                  "image",    "root_disk", "disks",    "network", "ssh_keys",
-                                  "user_data", "start"};
+    static const char *known[] = {"name",       "hostname", "vcpus",     "memory",
+                                  "memory_mib", "image",    "root_disk", "disks",
+                                  "network",    "ssh_keys", "user_data", "start"};
     const char *key;
     json_t *v;
-    json_object_foreach(body, key, v) {
+    json_object_foreach(body, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; i < ARRAY_LEN(known) && !ok; i++)
             ok = strcmp(key, known[i]) == 0;
@@ -198,14 +203,14 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
 
     v = json_object_get(body, "image");
     if (!json_is_string(v))
-        return nubo_err_set(err, NUBO_E_INVALID, "'image' is required: the name of a base image "
-                                                 "(GET /v1/images lists them)");
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "'image' is required: the name of a base image "
+                            "(GET /v1/images lists them)");
     if (valid_name(json_string_value(v), "image name", err) < 0)
         return -1;
     str_copy(def->image, sizeof(def->image), json_string_value(v));
 
-    if (get_size(body, "root_disk", 1ULL << 30, 1ULL << 20, 16ULL << 40, &bytes, &present, err) <
-        0)
+    if (get_size(body, "root_disk", 1ULL << 30, 1ULL << 20, 16ULL << 40, &bytes, &present, err) < 0)
         return -1;
     def->root_size = present ? bytes : 0;
 
@@ -217,7 +222,8 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
         return nubo_err_set(err, NUBO_E_INVALID, "at most %d extra disks", VM_MAX_DISKS);
     size_t i;
     json_t *d;
-    json_array_foreach(v, i, d) {
+    json_array_foreach(v, i, d)
+    {
         json_t *wrap = json_pack("{s:O}", "disk", d);
         int r = get_size(wrap, "disk", 1ULL << 30, 1ULL << 20, 16ULL << 40, &bytes, &present, err);
         json_decref(wrap);
@@ -238,7 +244,8 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
     if (v && (!json_is_array(v) || json_array_size(v) > VM_MAX_KEYS))
         return nubo_err_set(err, NUBO_E_INVALID, "'ssh_keys' must be a list of at most %d keys",
                             VM_MAX_KEYS);
-    json_array_foreach(v, i, d) {
+    json_array_foreach(v, i, d)
+    {
         const char *k = json_string_value(d);
         if (k == NULL || strlen(k) > 16384 || !ssh_key_type_ok(k) ||
             strpbrk(k, "\n\r\"\\") != NULL) {
@@ -286,12 +293,12 @@ json_t *vm_def_to_json(const struct vm_def *def)
     json_t *keys = json_array();
     for (int i = 0; i < def->nkeys; i++)
         json_array_append_new(keys, json_string(def->ssh_keys[i]));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:I, s:o, s:s, s:s, s:o, s:s}", "id",
-                          def->id, "name", def->name, "hostname", def->hostname, "vcpus",
-                          def->vcpus, "memory_mib", (json_int_t)def->memory_mib, "image",
-                          def->image, "root_disk_bytes", (json_int_t)def->root_size,
-                          "disk_bytes", disks, "network", def->network, "mac", def->mac,
-                          "ssh_keys", keys, "created_at", def->created_at);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:I, s:o, s:s, s:s, s:o, s:s}", "id", def->id,
+                  "name", def->name, "hostname", def->hostname, "vcpus", def->vcpus, "memory_mib",
+                  (json_int_t)def->memory_mib, "image", def->image, "root_disk_bytes",
+                  (json_int_t)def->root_size, "disk_bytes", disks, "network", def->network, "mac",
+                  def->mac, "ssh_keys", keys, "created_at", def->created_at);
     json_object_set_new(o, "user_data", def->user_data ? json_string(def->user_data) : json_null());
     return o;
 }
@@ -336,12 +343,14 @@ int vm_def_from_json(json_t *o, struct vm_def *def, struct nubo_err *err)
     def->root_size = (uint64_t)root;
     size_t i;
     json_t *d;
-    json_array_foreach(json_object_get(o, "disk_bytes"), i, d) {
+    json_array_foreach(json_object_get(o, "disk_bytes"), i, d)
+    {
         if (def->ndisks >= VM_MAX_DISKS || !json_is_integer(d) || json_integer_value(d) <= 0)
             return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: bad disk list");
         def->disks[def->ndisks++] = (uint64_t)json_integer_value(d);
     }
-    json_array_foreach(json_object_get(o, "ssh_keys"), i, d) {
+    json_array_foreach(json_object_get(o, "ssh_keys"), i, d)
+    {
         if (def->nkeys >= VM_MAX_KEYS || !json_is_string(d)) {
             vm_def_clear(def);
             return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: bad key list");
@@ -370,11 +379,11 @@ json_t *vm_to_json(const struct vm *vm)
 
 int vm_save(const struct vm *vm, struct nubo_err *err)
 {
-    json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:i, s:I, s:i}", "def",
-                          vm_def_to_json(&vm->def), "state", vm_state_name(vm->state), "reason",
-                          vm->reason, "state_changed_at", vm->state_changed_at, "boots",
-                          vm->boots, "console_boot_offset", (json_int_t)vm->console_boot_offset,
-                          "pid", (int)vm->pid);
+    json_t *o =
+        json_pack("{s:o, s:s, s:s, s:s, s:i, s:I, s:i}", "def", vm_def_to_json(&vm->def), "state",
+                  vm_state_name(vm->state), "reason", vm->reason, "state_changed_at",
+                  vm->state_changed_at, "boots", vm->boots, "console_boot_offset",
+                  (json_int_t)vm->console_boot_offset, "pid", (int)vm->pid);
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(o);
     if (s == NULL)

@@ -33,8 +33,8 @@ enum vm_state {
     VM_STARTING,    /* QEMU started, monitor not yet answering */
     VM_RUNNING,
     VM_PAUSED,
-    VM_STOPPING,    /* asked to power down; forced off at the deadline */
-    VM_CRASHED,     /* QEMU died without a shutdown (reason says how) */
+    VM_STOPPING, /* asked to power down; forced off at the deadline */
+    VM_CRASHED,  /* QEMU died without a shutdown (reason says how) */
 };
 
 #define VM_MAX_DISKS 8
@@ -50,31 +50,31 @@ struct vm_def {
     char hostname[64];
     int vcpus;
     uint64_t memory_mib;
-    char image[64];            /* base image name, see host images */
-    uint64_t root_size;        /* bytes; 0 = the base image's size */
+    char image[64];     /* base image name, see host images */
+    uint64_t root_size; /* bytes; 0 = the base image's size */
     int ndisks;
     uint64_t disks[VM_MAX_DISKS]; /* sizes in bytes of extra blank disks */
-    char network[8];           /* "none" or "user" (QEMU user-mode, isolated) */
+    char network[8];              /* "none" or "user" (QEMU user-mode, isolated) */
     char mac[18];
     int nkeys;
     char *ssh_keys[VM_MAX_KEYS];
-    char *user_data;           /* NULL when none */
+    char *user_data; /* NULL when none */
     char created_at[32];
 };
 
 struct vm {
     struct vm_def def;
     enum vm_state state;
-    char reason[256];          /* why it is in this state, for the user */
+    char reason[256]; /* why it is in this state, for the user */
     char state_changed_at[32];
-    int boots;                 /* guest boots seen: starts + resets */
+    int boots;                     /* guest boots seen: starts + resets */
     long long console_boot_offset; /* console.log size when the current boot began */
-    pid_t pid;                 /* QEMU's pid while a process exists, else 0 */
-    int64_t stop_deadline;     /* monotonic ms when a stop turns into a kill; 0 = none;
-                                * cleared by vm_set_state() outside VM_STOPPING */
-    int64_t stop_repress;      /* monotonic ms when the power button is pressed again */
+    pid_t pid;                     /* QEMU's pid while a process exists, else 0 */
+    int64_t stop_deadline;         /* monotonic ms when a stop turns into a kill; 0 = none;
+                                    * cleared by vm_set_state() outside VM_STOPPING */
+    int64_t stop_repress;          /* monotonic ms when the power button is pressed again */
     char dir[PATH_MAX];
-    void *drv;                 /* hypervisor driver's private data */
+    void *drv; /* hypervisor driver's private data */
     struct vm *next;
 };
 

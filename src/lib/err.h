@@ -14,18 +14,18 @@
 
 enum nubo_errcode {
     NUBO_OK = 0,
-    NUBO_E_INVALID,     /* 400: the request is malformed or a value is out of range */
-    NUBO_E_UNAUTHORIZED,/* 401: no or bad credentials */
-    NUBO_E_FORBIDDEN,   /* 403 */
-    NUBO_E_NOTFOUND,    /* 404 */
-    NUBO_E_METHOD,      /* 405: the path exists, the method does not */
-    NUBO_E_CONFLICT,    /* 409: the resource is in a state that forbids this */
-    NUBO_E_TOOLARGE,    /* 413 */
-    NUBO_E_UNSUPPORTED, /* 415 */
-    NUBO_E_CAPACITY,    /* 507: not enough vCPUs / memory / disk */
-    NUBO_E_INTERNAL,    /* 500 */
-    NUBO_E_UNAVAILABLE, /* 503: a dependency (QEMU, a program) failed */
-    NUBO_E_TIMEOUT,     /* 504 */
+    NUBO_E_INVALID,      /* 400: the request is malformed or a value is out of range */
+    NUBO_E_UNAUTHORIZED, /* 401: no or bad credentials */
+    NUBO_E_FORBIDDEN,    /* 403 */
+    NUBO_E_NOTFOUND,     /* 404 */
+    NUBO_E_METHOD,       /* 405: the path exists, the method does not */
+    NUBO_E_CONFLICT,     /* 409: the resource is in a state that forbids this */
+    NUBO_E_TOOLARGE,     /* 413 */
+    NUBO_E_UNSUPPORTED,  /* 415 */
+    NUBO_E_CAPACITY,     /* 507: not enough vCPUs / memory / disk */
+    NUBO_E_INTERNAL,     /* 500 */
+    NUBO_E_UNAVAILABLE,  /* 503: a dependency (QEMU, a program) failed */
+    NUBO_E_TIMEOUT,      /* 504 */
 };
 
 struct nubo_err {

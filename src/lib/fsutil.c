@@ -27,8 +27,8 @@ static int mkdir_one(const char *path, mode_t mode, struct nubo_err *err)
     if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return 0;
     if (errno == EEXIST)
-        return nubo_err_set(err, NUBO_E_CONFLICT, "cannot create directory %s: a file is in the way",
-                            path);
+        return nubo_err_set(err, NUBO_E_CONFLICT,
+                            "cannot create directory %s: a file is in the way", path);
     return nubo_err_set(err, NUBO_E_INTERNAL, "cannot create directory %s: %s", path,
                         strerror(errno));
 }
@@ -104,8 +104,8 @@ char *fs_read_file(const char *path, size_t cap, size_t *len, struct nubo_err *e
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        nubo_err_set(err, errno == ENOENT ? NUBO_E_NOTFOUND : NUBO_E_INTERNAL,
-                     "cannot read %s: %s", path, strerror(errno));
+        nubo_err_set(err, errno == ENOENT ? NUBO_E_NOTFOUND : NUBO_E_INTERNAL, "cannot read %s: %s",
+                     path, strerror(errno));
         return NULL;
     }
     size_t size = 0, alloc = 4096;

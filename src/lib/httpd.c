@@ -186,8 +186,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 
     struct http_resp resp = {.status = 500, .content_type = "application/json"};
     struct nubo_err err;
-    if (h->token && !token_ok(h->token, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                                   "Authorization"))) {
+    if (h->token &&
+        !token_ok(h->token, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))) {
         nubo_err_set(&err, NUBO_E_UNAUTHORIZED,
                      "missing or wrong bearer token: send 'Authorization: Bearer <token>'");
         http_resp_problem(&resp, &err, url);
@@ -322,10 +322,10 @@ void http_resp_problem(struct http_resp *resp, const struct nubo_err *err, const
     int status = nubo_err_http_status(err->code);
     char type[96];
     snprintf(type, sizeof(type), "https://nubo.dev/problems/%s", nubo_err_slug(err->code));
-    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title",
-                          nubo_err_title(err->code), "status", status, "detail",
-                          err->msg[0] ? err->msg : nubo_err_title(err->code), "instance",
-                          instance ? instance : "");
+    json_t *o =
+        json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", nubo_err_title(err->code),
+                  "status", status, "detail", err->msg[0] ? err->msg : nubo_err_title(err->code),
+                  "instance", instance ? instance : "");
     http_resp_json(resp, status, o);
     resp->content_type = "application/problem+json";
 }

@@ -24,9 +24,9 @@ struct httpd;
 struct MHD_Connection;
 
 struct http_req {
-    const char *method;     /* "GET", "POST"... */
-    const char *path;       /* URL path, without the query string */
-    const char *body;       /* NUL-terminated request body ("" when none) */
+    const char *method; /* "GET", "POST"... */
+    const char *path;   /* URL path, without the query string */
+    const char *body;   /* NUL-terminated request body ("" when none) */
     size_t body_len;
     const char *request_id; /* never NULL */
     struct MHD_Connection *conn;
@@ -34,7 +34,7 @@ struct http_req {
 
 struct http_resp {
     int status;
-    char *body;               /* malloc'd; owned by the server once the handler returns */
+    char *body; /* malloc'd; owned by the server once the handler returns */
     size_t body_len;
     const char *content_type; /* static string */
     char extra_name[64];      /* one optional extra header (e.g. X-Console-Offset) */

@@ -29,8 +29,7 @@ static void close_fds_except(int keep)
     close_range((unsigned)keep + 1, ~0U, 0);
 }
 
-int spawn_run(char *const argv[], int timeout_ms, size_t out_cap, char **out,
-              struct nubo_err *err)
+int spawn_run(char *const argv[], int timeout_ms, size_t out_cap, char **out, struct nubo_err *err)
 {
     int pfd[2];
     if (out)
@@ -124,8 +123,8 @@ int spawn_run(char *const argv[], int timeout_ms, size_t out_cap, char **out,
         char sbuf[64];
         const char *nl = strchr(buf, '\n');
         int first = nl ? (int)(nl - buf) : (int)len;
-        log_debug("%s failed (%s); output: %s", argv[0], spawn_status_str(status, sbuf, sizeof(sbuf)),
-                  buf);
+        log_debug("%s failed (%s); output: %s", argv[0],
+                  spawn_status_str(status, sbuf, sizeof(sbuf)), buf);
         rc = nubo_err_set(err, NUBO_E_UNAVAILABLE, "%s %s: %.*s", argv[0],
                           spawn_status_str(status, sbuf, sizeof(sbuf)), first > 300 ? 300 : first,
                           buf);

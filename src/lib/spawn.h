@@ -18,8 +18,7 @@
  * naming the program and quoting the first line it printed.  When out is not
  * NULL it receives the malloc'd, NUL-terminated output (caller frees),
  * whatever the result. */
-int spawn_run(char *const argv[], int timeout_ms, size_t out_cap, char **out,
-              struct nubo_err *err);
+int spawn_run(char *const argv[], int timeout_ms, size_t out_cap, char **out, struct nubo_err *err);
 
 struct spawn_opts {
     const char *log_path;       /* stdout and stderr appended here; NULL = /dev/null */

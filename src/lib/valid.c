@@ -93,8 +93,14 @@ int valid_size(const char *s, uint64_t default_unit, uint64_t min, uint64_t max,
             const char *suffix;
             uint64_t mult;
         } units[] = {
-            {"B", 1},          {"K", 1ULL << 10}, {"KiB", 1ULL << 10}, {"M", 1ULL << 20},
-            {"MiB", 1ULL << 20}, {"G", 1ULL << 30}, {"GiB", 1ULL << 30}, {"T", 1ULL << 40},
+            {"B", 1},
+            {"K", 1ULL << 10},
+            {"KiB", 1ULL << 10},
+            {"M", 1ULL << 20},
+            {"MiB", 1ULL << 20},
+            {"G", 1ULL << 30},
+            {"GiB", 1ULL << 30},
+            {"T", 1ULL << 40},
             {"TiB", 1ULL << 40},
         };
         unit = 0;
