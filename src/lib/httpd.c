@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -32,6 +33,9 @@ struct conn_state {
     char *body;
     size_t len, alloc;
     int too_large;
+    int write_failed;
+    int fd;             /* streaming target, or -1 */
+    long long streamed;
     int64_t start_ms;
 };
 
@@ -88,6 +92,8 @@ static void completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     struct conn_state *st = *con_cls;
     if (st) {
+        if (st->fd >= 0)
+            close(st->fd);
         free(st->body);
         free(st);
         *con_cls = NULL;
@@ -150,10 +156,40 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     if (st == NULL) {
         st = xcalloc(1, sizeof(*st));
         st->start_ms = clock_mono_ms();
+        st->fd = -1;
         *con_cls = st;
+        if (h->cfg.stream) {
+            struct http_req pre = {
+                .method = method, .path = url, .body = "", .request_id = "", .body_fd = -1,
+                .conn = c};
+            st->fd = h->cfg.stream(h->cfg.ctx, &pre);
+        }
         return MHD_YES;
     }
     size_t cap = h->cfg.max_body ? h->cfg.max_body : (1u << 20);
+    long long scap = h->cfg.max_stream ? h->cfg.max_stream : (64LL << 30);
+    if (*upload_size > 0 && st->fd >= 0) {
+        if (st->streamed + (long long)*upload_size > scap) {
+            st->too_large = 1;
+        } else if (!st->write_failed) {
+            const char *p = upload;
+            size_t left = *upload_size;
+            while (left > 0) {
+                ssize_t w = write(st->fd, p, left);
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w < 0) {
+                    st->write_failed = errno;
+                    break;
+                }
+                p += w;
+                left -= (size_t)w;
+            }
+            st->streamed += (long long)(*upload_size - left);
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
     if (*upload_size > 0) {
         if (!st->too_large && st->len + *upload_size <= cap) {
             if (st->len + *upload_size + 1 > st->alloc) {
@@ -192,7 +228,14 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
                      "missing or wrong bearer token: send 'Authorization: Bearer <token>'");
         http_resp_problem(&resp, &err, url);
     } else if (st->too_large) {
-        nubo_err_set(&err, NUBO_E_TOOLARGE, "request body is larger than %zu bytes", cap);
+        if (st->fd >= 0)
+            nubo_err_set(&err, NUBO_E_TOOLARGE, "upload is larger than %lld bytes", scap);
+        else
+            nubo_err_set(&err, NUBO_E_TOOLARGE, "request body is larger than %zu bytes", cap);
+        http_resp_problem(&resp, &err, url);
+    } else if (st->write_failed) {
+        nubo_err_set(&err, NUBO_E_INTERNAL, "cannot store the upload: %s",
+                     strerror(st->write_failed));
         http_resp_problem(&resp, &err, url);
     } else {
         struct http_req req = {
@@ -201,6 +244,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
             .body = st->body ? st->body : "",
             .body_len = st->len,
             .request_id = rid,
+            .body_fd = st->fd,
+            .body_streamed = st->streamed,
             .conn = c,
         };
         if (st->body)
@@ -230,10 +275,15 @@ struct httpd *httpd_start(const struct httpd_cfg *cfg, struct nubo_err *err)
         h->token = xstrdup(cfg->token);
     h->cfg.unix_path = h->unix_path;
     h->cfg.token = h->token;
-    h->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, access_cb, h, MHD_OPTION_LISTEN_SOCKET,
-                            fd, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
+    unsigned int flags = MHD_USE_EPOLL;
+    if (cfg->threads > 0)
+        flags |= MHD_USE_INTERNAL_POLLING_THREAD;
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_LISTEN_SOCKET, fd,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+                            MHD_OPTION_THREAD_POOL_SIZE,
+                            (unsigned int)(cfg->threads > 0 ? cfg->threads : 0), MHD_OPTION_END);
     if (h->d == NULL) {
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot start the HTTP server");
         close(fd);

@@ -29,6 +29,8 @@ struct http_req {
     const char *body;   /* NUL-terminated request body ("" when none) */
     size_t body_len;
     const char *request_id; /* never NULL */
+    int body_fd;            /* >= 0 when the body was streamed to a file (see stream) */
+    long long body_streamed; /* bytes written to body_fd */
     struct MHD_Connection *conn;
 };
 
@@ -43,13 +45,22 @@ struct http_resp {
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_req *req, struct http_resp *resp);
 
+/* Called once the request line and headers are in (body and request_id not
+ * yet set).  Returns an open, writable fd to stream the body into instead of
+ * memory (large uploads), or -1 to keep the body in memory.  The server
+ * closes the fd after the handler has run. */
+typedef int (*http_stream_fn)(void *ctx, const struct http_req *req);
 struct httpd_cfg {
     const char *unix_path; /* listen on this Unix socket (mode 0660), or */
     const char *tcp_addr;  /* listen on this IPv4 address ... */
     uint16_t tcp_port;     /* ... and port (0 = pick a free one) */
     const char *token;     /* required bearer token, NULL = none */
     size_t max_body;       /* bytes; 0 = 1 MiB */
+    long long max_stream;  /* cap of a streamed body in bytes; 0 = 64 GiB */
+    int threads;           /* 0: run in the caller's loop (httpd_fd/httpd_run);
+                            * N > 0: N internal threads, handlers run concurrently */
     http_handler_fn handler;
+    http_stream_fn stream; /* optional */
     void *ctx;
 };
 

@@ -1,0 +1,389 @@
+/*
+ * api.c - the dispatcher and the handler helpers; see api.h.
+ */
+#include "api/api.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/crypto.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/valid.h"
+
+static const struct route *const route_tables[] = {identity_routes, compute_routes, host_routes,
+                                                   misc_routes};
+
+/* ------------------------------------------------------------- matching */
+
+/* A path parameter: an id, a name, or a name-like token. */
+static int param_ok(const char *s, size_t n)
+{
+    if (n == 0 || n >= 80)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Matches path against pattern, capturing {params}.  Returns 1 on a match,
+ * 0 when the shape differs, -1 when the shape matches but a parameter is
+ * malformed (then the resource cannot exist: 404). */
+static int match(const char *pattern, const char *path, char params[][80], int *np)
+{
+    const char *p = pattern, *s = path;
+    int n = 0, bad = 0;
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *pe = strchr(p, '}');
+            size_t len = strcspn(s, "/");
+            if (pe == NULL || n >= API_MAX_PARAMS)
+                return 0;
+            if (!param_ok(s, len))
+                bad = 1;
+            else
+                snprintf(params[n], 80, "%.*s", (int)len, s);
+            n++;
+            p = pe + 1;
+            s += len;
+            continue;
+        }
+        if (*p != *s)
+            return 0;
+        p++;
+        s++;
+    }
+    if (*p || *s)
+        return 0;
+    *np = n;
+    return bad ? -1 : 1;
+}
+
+/* Finds the route for method + path.  *path_known tells whether some route
+ * has this path (for 405 vs 404); allow lists its methods. */
+static const struct route *route_find(const char *method, const char *path, char params[][80],
+                                      int *bad_param, int *path_known, char *allow, size_t n)
+{
+    const struct route *found = NULL;
+    *bad_param = 0;
+    *path_known = 0;
+    allow[0] = '\0';
+    for (size_t t = 0; t < ARRAY_LEN(route_tables); t++) {
+        for (const struct route *r = route_tables[t]; r->method; r++) {
+            char tmp[API_MAX_PARAMS][80];
+            int np = 0;
+            int m = match(r->pattern, path, tmp, &np);
+            if (m == 0)
+                continue;
+            *path_known = 1;
+            size_t l = strlen(allow);
+            snprintf(allow + l, n - l, "%s%s", l ? ", " : "", r->method);
+            if (strcmp(r->method, method) != 0 || found)
+                continue;
+            if (m < 0) {
+                *bad_param = 1;
+                continue;
+            }
+            memcpy(params, tmp, sizeof(tmp));
+            found = r;
+        }
+    }
+    return found;
+}
+
+void api_routes_print(FILE *out)
+{
+    for (size_t t = 0; t < ARRAY_LEN(route_tables); t++)
+        for (const struct route *r = route_tables[t]; r->method; r++)
+            fprintf(out, "%s %s\n", r->method, r->pattern);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+void api_reply(struct api_call *call, int status, json_t *body)
+{
+    http_resp_json(call->resp, status, body);
+}
+
+void api_fail(struct api_call *call, const struct nubo_err *err)
+{
+    http_resp_problem(call->resp, err, call->req->path);
+}
+
+void api_no_content(struct api_call *call)
+{
+    http_resp_text(call->resp, 204, "", 0);
+}
+
+json_t *api_body(struct api_call *call, const char *const allowed[])
+{
+    struct nubo_err err;
+    if (call->body == NULL) {
+        call->body = http_req_json(call->req, &err);
+        if (call->body == NULL) {
+            api_fail(call, &err);
+            return NULL;
+        }
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(call->body, key, v) {
+        int ok = 0;
+        for (const char *const *a = allowed; a && *a && !ok; a++)
+            ok = strcmp(*a, key) == 0;
+        if (!ok) {
+            nubo_err_set(&err, NUBO_E_INVALID, "unknown field '%.40s'", key);
+            api_fail(call, &err);
+            return NULL;
+        }
+    }
+    return call->body;
+}
+
+const char *api_query(struct api_call *call, const char *key)
+{
+    return http_req_query(call->req, key);
+}
+
+int api_page(struct api_call *call, int *limit, const char **marker)
+{
+    struct nubo_err err;
+    long long l = 100;
+    const char *ls = api_query(call, "limit");
+    if (ls && valid_int(ls, 1, 1000, "limit", &l, &err) < 0) {
+        api_fail(call, &err);
+        return -1;
+    }
+    *limit = (int)l;
+    *marker = api_query(call, "marker");
+    if (*marker && !param_ok(*marker, strlen(*marker))) {
+        nubo_err_set(&err, NUBO_E_INVALID, "marker must be the id of the last item of a page");
+        api_fail(call, &err);
+        return -1;
+    }
+    return 0;
+}
+
+json_t *api_page_wrap(const char *key, json_t *rows, int limit)
+{
+    json_t *next = json_null();
+    if ((int)json_array_size(rows) > limit) {
+        while ((int)json_array_size(rows) > limit)
+            json_array_remove(rows, json_array_size(rows) - 1);
+        json_t *last = json_array_get(rows, json_array_size(rows) - 1);
+        json_decref(next);
+        next = json_incref(json_object_get(last, "id"));
+    }
+    return json_pack("{s:o, s:o}", key, rows, "next_marker", next);
+}
+
+int api_query_bool(struct api_call *call, const char *key, int *out)
+{
+    const char *v = api_query(call, key);
+    *out = 0;
+    if (v == NULL)
+        return 0;
+    if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) {
+        *out = 1;
+        return 0;
+    }
+    if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+        return 0;
+    struct nubo_err err;
+    nubo_err_set(&err, NUBO_E_INVALID, "'%s' must be true or false", key);
+    api_fail(call, &err);
+    return -1;
+}
+
+/* ---------------------------------------------------------- idempotency */
+
+static int idem_key_ok(const char *k)
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = k[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Before the handler: claims the key, or answers from an earlier request.
+ * Returns 1 when the call is answered already, 0 to go on, -1 on error
+ * (answered). */
+static int idem_begin(struct api_call *call, const char *key, char hash[CRYPTO_SHA256_HEX])
+{
+    struct store *st = call->api->st;
+    struct nubo_err err;
+    size_t n = strlen(call->req->method) + strlen(call->req->path) + call->req->body_len + 2;
+    char *buf = xmalloc(n + 1);
+    snprintf(buf, n + 1, "%s %s ", call->req->method, call->req->path);
+    size_t off = strlen(buf);
+    memcpy(buf + off, call->req->body, call->req->body_len);
+    crypto_sha256_hex(buf, off + call->req->body_len, hash);
+    free(buf);
+    const char *who = call->ctx.user_id[0] ? call->ctx.user_id : call->ctx.host_id;
+    long long r = store_exec(st, &err,
+                             "INSERT INTO idempotency_keys (user_id, key, method, path, body_hash,"
+                             " created_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                             "sssssi", who, key, call->req->method, call->req->path, hash,
+                             (long long)clock_now_ms());
+    if (r < 0) {
+        api_fail(call, &err);
+        return -1;
+    }
+    if (r == 1)
+        return 0;
+    json_t *row = store_query_one(st, &err,
+                                  "SELECT body_hash, status, response FROM idempotency_keys"
+                                  " WHERE user_id = ? AND key = ?",
+                                  "ss", who, key);
+    if (row == NULL) {
+        api_fail(call, &err);
+        return -1;
+    }
+    int rc = 1;
+    const char *h = json_string_value(json_object_get(row, "body_hash"));
+    int status = (int)json_integer_value(json_object_get(row, "status"));
+    if (h == NULL || strcmp(h, hash) != 0) {
+        nubo_err_set(&err, NUBO_E_CONFLICT,
+                     "this Idempotency-Key was used for a different request; use a new key");
+        api_fail(call, &err);
+    } else if (status == 0) {
+        nubo_err_set(&err, NUBO_E_CONFLICT,
+                     "a request with this Idempotency-Key is still in progress; retry shortly");
+        api_fail(call, &err);
+    } else {
+        const char *body = json_string_value(json_object_get(row, "response"));
+        json_error_t je;
+        json_t *b = body ? json_loads(body, 0, &je) : NULL;
+        api_reply(call, status, b ? b : json_object());
+        str_copy(call->resp->extra_name, sizeof(call->resp->extra_name), "Idempotent-Replayed");
+        str_copy(call->resp->extra_value, sizeof(call->resp->extra_value), "true");
+    }
+    json_decref(row);
+    return rc;
+}
+
+static void idem_end(struct api_call *call, const char *key)
+{
+    struct store *st = call->api->st;
+    struct nubo_err err;
+    const char *who = call->ctx.user_id[0] ? call->ctx.user_id : call->ctx.host_id;
+    int status = call->resp->status;
+    if (status >= 500) {
+        /* A failure of ours: let a retry run the request again. */
+        store_exec(st, &err, "DELETE FROM idempotency_keys WHERE user_id = ? AND key = ?", "ss",
+                   who, key);
+        return;
+    }
+    if (store_exec(st, &err,
+                   "UPDATE idempotency_keys SET status = ?, response = ? WHERE user_id = ? AND"
+                   " key = ?",
+                   "isss", (long long)status, call->resp->body ? call->resp->body : "{}", who,
+                   key) < 0)
+        log_error("idempotency: cannot store the answer for key %s: %s", key, err.msg);
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static void not_found(struct http_resp *resp, const struct http_req *req)
+{
+    struct nubo_err err;
+    nubo_err_set(&err, NUBO_E_NOTFOUND, "no such resource: %.200s", req->path);
+    http_resp_problem(resp, &err, req->path);
+}
+
+void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+    struct api *api = ctx;
+    struct api_call call = {.api = api, .req = req, .resp = resp};
+    struct nubo_err err;
+    int bad_param, known;
+    char allow[64];
+    str_copy(call.ctx.request_id, sizeof(call.ctx.request_id), req->request_id);
+    const struct route *r =
+        route_find(req->method, req->path, call.params, &bad_param, &known, allow, sizeof(allow));
+    if (r == NULL) {
+        if (bad_param || !known) {
+            not_found(resp, req);
+        } else {
+            nubo_err_set(&err, NUBO_E_METHOD, "%s is not allowed on %s (allowed: %s)",
+                         req->method, req->path, allow);
+            http_resp_problem(resp, &err, req->path);
+            str_copy(resp->extra_name, sizeof(resp->extra_name), "Allow");
+            str_copy(resp->extra_value, sizeof(resp->extra_value), allow);
+        }
+        return;
+    }
+    if (r->authz != AUTHZ_PUBLIC) {
+        if (identity_authenticate(api->st, http_req_header(req, "Authorization"), &call.ctx,
+                                  &err) < 0 ||
+            authz_require(&call.ctx, r->authz, &err) < 0) {
+            api_fail(&call, &err);
+            if (r->action && call.ctx.user_id[0])
+                identity_audit(api->st, &call.ctx, req->method, req->path, r->action, NULL,
+                               resp->status, "denied");
+            return;
+        }
+    }
+    const char *key = http_req_header(req, "Idempotency-Key");
+    char hash[CRYPTO_SHA256_HEX];
+    int idem = 0;
+    if (key && (r->flags & ROUTE_IDEMPOTENT)) {
+        if (!idem_key_ok(key)) {
+            nubo_err_set(&err, NUBO_E_INVALID,
+                         "Idempotency-Key must be 1 to 64 characters of [A-Za-z0-9._:-]");
+            api_fail(&call, &err);
+            return;
+        }
+        int ir = idem_begin(&call, key, hash);
+        if (ir != 0)
+            return;
+        idem = 1;
+    }
+    r->handler(&call);
+    if (resp->body == NULL) {
+        nubo_err_set(&err, NUBO_E_INTERNAL, "the handler gave no answer");
+        api_fail(&call, &err);
+    }
+    if (idem)
+        idem_end(&call, key);
+    if (r->action && !(r->flags & ROUTE_NO_AUDIT)) {
+        const char *result = resp->status < 400 ? "success" : "failure";
+        identity_audit(api->st, &call.ctx, req->method, req->path, r->action,
+                       call.target[0] ? call.target : (call.params[0][0] ? call.params[0] : NULL),
+                       resp->status, result);
+    }
+    json_decref(call.body);
+}
+
+int api_stream(void *ctx, const struct http_req *req)
+{
+    struct api *api = ctx;
+    int bad_param, known;
+    char allow[64], params[API_MAX_PARAMS][80];
+    const struct route *r =
+        route_find(req->method, req->path, params, &bad_param, &known, allow, sizeof(allow));
+    if (r == NULL || !(r->flags & ROUTE_STREAM))
+        return -1;
+    /* Authenticate before accepting gigabytes; a refused caller's body goes
+     * to memory (capped) and the handler run answers 401/403. */
+    struct ctx c;
+    memset(&c, 0, sizeof(c));
+    struct nubo_err err;
+    if (identity_authenticate(api->st, http_req_header(req, "Authorization"), &c, &err) < 0 ||
+        authz_require(&c, r->authz, &err) < 0)
+        return -1;
+    return open(api->image_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}

@@ -1,0 +1,112 @@
+/*
+ * api.h - nubod's REST API layer: routing, authentication, errors,
+ * pagination, idempotency keys, audit.
+ *
+ * A route is a row in a const table: method, path pattern with {params},
+ * the access it needs (enum authz), the audit action name for mutating
+ * calls, and a handler.  The dispatcher (api.c) matches the route,
+ * validates path parameters, authenticates the caller into a struct ctx,
+ * asks authz_require() - the one place where access is decided - and, for
+ * POSTs carrying an Idempotency-Key, replays the stored answer of an
+ * earlier identical request instead of running the handler twice.  Every
+ * mutating call is written to the audit log with its result.
+ *
+ * Handlers turn HTTP into service calls and back; they never touch SQL
+ * (services do, through store.h).  Errors become RFC 7807 problem+json.
+ *
+ * Lists take ?limit= (1..1000, default 100) and ?marker= (the id of the
+ * last item of the previous page) and answer {"<things>": [...],
+ * "next_marker": id or null}.
+ */
+#ifndef NUBO_API_H
+#define NUBO_API_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "identity/identity.h"
+#include "lib/httpd.h"
+#include "store/store.h"
+
+struct ctrl;
+
+struct api {
+    struct store *st;
+    struct ctrl *ctrl;       /* the controller's runtime (reconciler, hosts) */
+    const char *image_dir;   /* where image files live */
+};
+
+#define API_MAX_PARAMS 3
+
+struct api_call {
+    struct api *api;
+    const struct http_req *req;
+    struct http_resp *resp;
+    struct ctx ctx;
+    char params[API_MAX_PARAMS][80]; /* path parameters, in pattern order */
+    char target[80];                 /* the resource acted on, for the audit log */
+    json_t *body;                    /* parsed by api_body(); freed by the dispatcher */
+};
+
+typedef void (*api_handler_fn)(struct api_call *call);
+
+enum route_flags {
+    ROUTE_IDEMPOTENT = 1, /* POST that creates: honours Idempotency-Key */
+    ROUTE_NO_AUDIT = 2,   /* mutating but too frequent to audit (heartbeats) */
+    ROUTE_STREAM = 4,     /* the body is an upload streamed to a file */
+};
+
+struct route {
+    const char *method;
+    const char *pattern; /* "/v1/instances/{id}/actions" */
+    enum authz authz;
+    const char *action;  /* audit name, e.g. "instance.create"; NULL for reads */
+    api_handler_fn handler;
+    int flags;
+};
+
+/* The route tables of the modules, each ending with {NULL}. */
+extern const struct route identity_routes[];
+extern const struct route compute_routes[];
+extern const struct route host_routes[];
+extern const struct route misc_routes[];
+
+/* The http_handler_fn and http_stream_fn of nubod; ctx is the struct api. */
+void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp);
+int api_stream(void *ctx, const struct http_req *req);
+
+/* Prints "METHOD PATTERN" for every route, one per line (nubod
+ * --print-routes; the OpenAPI coverage test compares it with docs/). */
+void api_routes_print(FILE *out);
+
+/* ---- helpers for handlers --------------------------------------------- */
+
+/* Answers with a JSON value (stolen). */
+void api_reply(struct api_call *call, int status, json_t *body);
+
+/* Answers with problem+json from err. */
+void api_fail(struct api_call *call, const struct nubo_err *err);
+
+/* 204 No Content. */
+void api_no_content(struct api_call *call);
+
+/* Parses the body as a JSON object whose keys are all in allowed
+ * (NULL-terminated).  Returns a borrowed reference (owned by the call) or
+ * NULL after answering 4xx itself. */
+json_t *api_body(struct api_call *call, const char *const allowed[]);
+
+/* Query-string value or NULL. */
+const char *api_query(struct api_call *call, const char *key);
+
+/* Reads ?limit= and ?marker=; answers 400 itself and returns -1 when bad. */
+int api_page(struct api_call *call, int *limit, const char **marker);
+
+/* Wraps a list a service fetched with limit + 1 rows: trims it to limit and
+ * sets next_marker to the last id when there was more.  Steals rows. */
+json_t *api_page_wrap(const char *key, json_t *rows, int limit);
+
+/* Reads an optional boolean query flag ("1", "true"); answers 400 itself
+ * and returns -1 when malformed. */
+int api_query_bool(struct api_call *call, const char *key, int *out);
+
+#endif

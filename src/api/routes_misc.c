@@ -1,0 +1,38 @@
+/*
+ * routes_misc.c - routes that belong to no service: the OpenAPI document
+ * and a health check.
+ */
+#include <jansson.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "lib/util.h"
+
+extern const char openapi_json[];
+extern const size_t openapi_json_len;
+
+static void get_openapi(struct api_call *call)
+{
+    http_resp_text(call->resp, 200, openapi_json, openapi_json_len);
+    call->resp->content_type = "application/json";
+}
+
+static void get_health(struct api_call *call)
+{
+    struct nubo_err err;
+    json_t *row = store_query_one(call->api->st, &err, "SELECT COUNT(*) AS n FROM hosts", "");
+    if (row == NULL) {
+        api_fail(call, &err);
+        return;
+    }
+    json_decref(row);
+    api_reply(call, 200,
+              json_pack("{s:s, s:s, s:i}", "status", "ok", "version", NUBO_VERSION,
+                        "schema_version", store_schema_version(call->api->st)));
+}
+
+const struct route misc_routes[] = {
+    {"GET", "/v1/openapi.json", AUTHZ_PUBLIC, NULL, get_openapi, 0},
+    {"GET", "/v1/health", AUTHZ_PUBLIC, NULL, get_health, 0},
+    {NULL, NULL, 0, NULL, NULL, 0},
+};

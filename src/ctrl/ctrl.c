@@ -1,0 +1,115 @@
+/*
+ * ctrl.c - the reconciler thread and its wake-ups; see ctrl.h.
+ */
+#include "ctrl/ctrl.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+struct ctrl {
+    struct ctrl_cfg cfg;
+    struct store *st;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool kicked, stopping;
+};
+
+void ctrl_cfg_defaults(struct ctrl_cfg *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    str_copy(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/nubo/controller");
+    str_copy(cfg->listen_addr, sizeof(cfg->listen_addr), "127.0.0.1");
+    cfg->listen_port = 7700;
+    cfg->threads = 4;
+    cfg->reconcile_ms = 2000;
+    cfg->host_down_ms = 15000;
+    str_copy(cfg->sched_policy, sizeof(cfg->sched_policy), "spread");
+    cfg->cpu_ratio = 4.0;
+    cfg->ram_ratio = 1.0;
+    cfg->disk_ratio = 1.0;
+}
+
+const struct ctrl_cfg *ctrl_cfg(const struct ctrl *c)
+{
+    return &c->cfg;
+}
+
+struct store *ctrl_store(const struct ctrl *c)
+{
+    return c->st;
+}
+
+static void *loop(void *arg)
+{
+    struct ctrl *c = arg;
+    pthread_mutex_lock(&c->mu);
+    while (!c->stopping) {
+        c->kicked = false;
+        pthread_mutex_unlock(&c->mu);
+        ctrl_reconcile(c);
+        pthread_mutex_lock(&c->mu);
+        if (c->kicked || c->stopping)
+            continue;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += c->cfg.reconcile_ms / 1000;
+        ts.tv_nsec += (long)(c->cfg.reconcile_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!c->kicked && !c->stopping) {
+            if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT)
+                break;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nubo_err *err)
+{
+    struct ctrl *c = xcalloc(1, sizeof(*c));
+    c->cfg = *cfg;
+    c->st = st;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if (pthread_create(&c->thread, NULL, loop, c) != 0) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "cannot start the reconciler thread");
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void ctrl_kick(struct ctrl *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->kicked = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void ctrl_stop(struct ctrl *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stopping = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}

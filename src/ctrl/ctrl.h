@@ -1,0 +1,55 @@
+/*
+ * ctrl.h - the controller's runtime: configuration, the reconciler thread,
+ * and the clients it uses to drive host agents.
+ *
+ * Desired state is in the store (instances.desired); the reconciler
+ * converges hosts to it: it places nothing itself (the API's create does,
+ * through src/sched), it makes each host run exactly the VMs its instances
+ * want, records drift as instance events, and marks hosts that stop
+ * heartbeating as down (their instances 'unknown').  It runs every
+ * reconcile interval and at once when ctrl_kick() is called.
+ */
+#ifndef NUBO_CTRL_H
+#define NUBO_CTRL_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+#include "store/store.h"
+
+struct ctrl_cfg {
+    char state_dir[PATH_MAX];   /* nubo.db, image files, secrets */
+    char listen_addr[64];
+    int listen_port;
+    int threads;                /* API threads */
+    int reconcile_ms;           /* reconcile interval */
+    int host_down_ms;           /* heartbeat silence before a host is down */
+    char sched_policy[16];      /* "spread" or "pack" */
+    double cpu_ratio, ram_ratio, disk_ratio;
+};
+
+void ctrl_cfg_defaults(struct ctrl_cfg *cfg);
+
+struct ctrl;
+
+/* Starts the reconciler thread. */
+struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nubo_err *err);
+
+/* Wakes the reconciler now (after a create, an action, a heartbeat). */
+void ctrl_kick(struct ctrl *c);
+
+/* The store the controller runs on. */
+struct store *ctrl_store(const struct ctrl *c);
+
+/* The configuration in use. */
+const struct ctrl_cfg *ctrl_cfg(const struct ctrl *c);
+
+/* Stops the thread and frees c (NULL is fine). */
+void ctrl_stop(struct ctrl *c);
+
+/* One reconcile pass over every host and instance (reconcile.c).  Called by
+ * the thread; tests may call it directly. */
+void ctrl_reconcile(struct ctrl *c);
+
+#endif

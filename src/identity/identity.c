@@ -1,0 +1,328 @@
+/*
+ * identity.c - authentication, authorization, login, bootstrap, audit.
+ * See identity.h.
+ */
+#include "identity/identity.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/crypto.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+static const char *role_names[] = {"none", "reader", "member", "admin"};
+
+const char *role_name(enum role r)
+{
+    return (size_t)r < ARRAY_LEN(role_names) ? role_names[r] : "none";
+}
+
+int role_parse(const char *s, enum role *out)
+{
+    for (size_t i = 1; i < ARRAY_LEN(role_names); i++) {
+        if (s && strcmp(s, role_names[i]) == 0) {
+            *out = (enum role)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx,
+                          struct nubo_err *err)
+{
+    static const char prefix[] = "Bearer ";
+    if (auth == NULL || strncmp(auth, prefix, sizeof(prefix) - 1) != 0 ||
+        strlen(auth) > 200)
+        return nubo_err_set(err, NUBO_E_UNAUTHORIZED,
+                            "this call needs credentials: send 'Authorization: Bearer <token>' "
+                            "(get a token with POST /v1/auth/tokens or 'nubo login')");
+    char hash[CRYPTO_SHA256_HEX];
+    const char *secret = auth + sizeof(prefix) - 1;
+    crypto_sha256_hex(secret, strlen(secret), hash);
+    struct nubo_err qerr;
+    if (strncmp(secret, "nubohost_", 9) == 0) {
+        json_t *h = store_query_one(st, &qerr, "SELECT id FROM hosts WHERE token_hash = ?", "s",
+                                    hash);
+        if (h == NULL)
+            return nubo_err_set(err, NUBO_E_UNAUTHORIZED, "unknown host token");
+        str_copy(ctx->host_id, sizeof(ctx->host_id), jstr(h, "id"));
+        json_decref(h);
+        return 0;
+    }
+    json_t *t = store_query_one(
+        st, &qerr,
+        "SELECT t.id AS token_id, t.expires_ms, t.revoked_at, u.id AS user_id, u.name AS user_name,"
+        " u.disabled, p.id AS project_id, p.name AS project_name, r.role,"
+        " (SELECT COUNT(*) FROM role_assignments a WHERE a.user_id = u.id AND a.role = 'admin')"
+        "   AS admin_roles"
+        " FROM tokens t JOIN users u ON u.id = t.user_id JOIN projects p ON p.id = t.project_id"
+        " LEFT JOIN role_assignments r ON r.user_id = u.id AND r.project_id = p.id"
+        " WHERE t.hash = ?",
+        "s", hash);
+    if (t == NULL) {
+        if (qerr.code != NUBO_E_NOTFOUND)
+            return nubo_err_set(err, qerr.code, "%s", qerr.msg);
+        return nubo_err_set(err, NUBO_E_UNAUTHORIZED,
+                            "the token is not valid; log in again (nubo login)");
+    }
+    int rc = 0;
+    if (!json_is_null(json_object_get(t, "revoked_at")))
+        rc = nubo_err_set(err, NUBO_E_UNAUTHORIZED, "the token was revoked; log in again");
+    else if (json_integer_value(json_object_get(t, "expires_ms")) <= clock_now_ms())
+        rc = nubo_err_set(err, NUBO_E_UNAUTHORIZED, "the token has expired; log in again");
+    else if (json_integer_value(json_object_get(t, "disabled")))
+        rc = nubo_err_set(err, NUBO_E_UNAUTHORIZED, "the user is disabled");
+    if (rc == 0) {
+        str_copy(ctx->token_id, sizeof(ctx->token_id), jstr(t, "token_id"));
+        str_copy(ctx->user_id, sizeof(ctx->user_id), jstr(t, "user_id"));
+        str_copy(ctx->user_name, sizeof(ctx->user_name), jstr(t, "user_name"));
+        str_copy(ctx->project_id, sizeof(ctx->project_id), jstr(t, "project_id"));
+        str_copy(ctx->project_name, sizeof(ctx->project_name), jstr(t, "project_name"));
+        ctx->is_admin = json_integer_value(json_object_get(t, "admin_roles")) > 0;
+        if (role_parse(json_string_value(json_object_get(t, "role")), &ctx->role) < 0)
+            ctx->role = ROLE_NONE; /* the role was removed after login */
+        if (ctx->is_admin)
+            ctx->role = ROLE_ADMIN;
+    }
+    json_decref(t);
+    return rc;
+}
+
+int authz_require(const struct ctx *ctx, enum authz need, struct nubo_err *err)
+{
+    if (need == AUTHZ_PUBLIC)
+        return 0;
+    bool user = ctx->user_id[0] != '\0';
+    if (need == AUTHZ_HOST) {
+        if (ctx->host_id[0])
+            return 0;
+        return nubo_err_set(err, user ? NUBO_E_FORBIDDEN : NUBO_E_UNAUTHORIZED,
+                            "only a registered host agent may call this");
+    }
+    if (!user)
+        return nubo_err_set(err, NUBO_E_UNAUTHORIZED,
+                            "this call needs a user's credentials (nubo login)");
+    switch (need) {
+    case AUTHZ_AUTHENTICATED:
+        return 0;
+    case AUTHZ_READ:
+        if (ctx->role >= ROLE_READER)
+            return 0;
+        return nubo_err_set(err, NUBO_E_FORBIDDEN, "you have no role in project '%s'",
+                            ctx->project_name);
+    case AUTHZ_WRITE:
+        if (ctx->role >= ROLE_MEMBER)
+            return 0;
+        return nubo_err_set(err, NUBO_E_FORBIDDEN,
+                            "your role in project '%s' is %s: changing resources needs member "
+                            "or admin",
+                            ctx->project_name, role_name(ctx->role));
+    case AUTHZ_ADMIN:
+        if (ctx->is_admin)
+            return 0;
+        return nubo_err_set(err, NUBO_E_FORBIDDEN, "only a cloud admin may do this");
+    default:
+        return nubo_err_set(err, NUBO_E_FORBIDDEN, "not allowed");
+    }
+}
+
+/* Creates a token row and returns the secret in out. */
+static int token_create(struct store *st, const char *kind, const char *name, const char *user_id,
+                        const char *project_id, int64_t expires_ms, char *secret, size_t n,
+                        char token_id[37], struct nubo_err *err)
+{
+    char hash[CRYPTO_SHA256_HEX], now[32];
+    crypto_secret_new("nubo_", secret, n);
+    crypto_sha256_hex(secret, strlen(secret), hash);
+    id_new(token_id);
+    clock_now_str(now);
+    if (store_exec(st, err,
+                   "INSERT INTO tokens (id, hash, kind, name, user_id, project_id, expires_ms,"
+                   " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   "ssssssis", token_id, hash, kind, name, user_id, project_id,
+                   (long long)expires_ms, now) < 0)
+        return -1;
+    return 0;
+}
+
+json_t *identity_login(struct store *st, const char *user, const char *password,
+                       const char *project, struct nubo_err *err)
+{
+    static const char *bad = "wrong user name or password";
+    struct nubo_err qerr;
+    json_t *u = store_query_one(st, &qerr,
+                                "SELECT id, name, password_hash, disabled FROM users WHERE name = ?",
+                                "s", user);
+    if (u == NULL) {
+        /* Spend the same time as a real check, so timing tells nothing. */
+        crypto_password_verify("$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$"
+                               "RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
+                               password);
+        nubo_err_set(err, NUBO_E_UNAUTHORIZED, "%s", bad);
+        return NULL;
+    }
+    if (!crypto_password_verify(jstr(u, "password_hash"), password) ||
+        json_integer_value(json_object_get(u, "disabled"))) {
+        json_decref(u);
+        nubo_err_set(err, NUBO_E_UNAUTHORIZED, "%s", bad);
+        return NULL;
+    }
+    json_t *p;
+    if (project && *project)
+        p = store_query_one(st, &qerr,
+                            "SELECT p.id, p.name, r.role FROM projects p JOIN role_assignments r"
+                            " ON r.project_id = p.id AND r.user_id = ?"
+                            " WHERE p.name = ? OR p.id = ?",
+                            "sss", jstr(u, "id"), project, project);
+    else
+        p = store_query_one(st, &qerr,
+                            "SELECT p.id, p.name, r.role FROM projects p JOIN role_assignments r"
+                            " ON r.project_id = p.id AND r.user_id = ? ORDER BY p.name",
+                            "s", jstr(u, "id"));
+    if (p == NULL) {
+        json_decref(u);
+        nubo_err_set(err, NUBO_E_UNAUTHORIZED,
+                     project ? "you have no role in project '%.64s'"
+                             : "you have no role in any project; ask an admin",
+                     project ? project : "");
+        return NULL;
+    }
+    char secret[CRYPTO_SECRET_LEN], tid[37], exp[32];
+    int64_t expires = clock_now_ms() + SESSION_TTL_MS;
+    json_t *out = NULL;
+    if (token_create(st, "session", "", jstr(u, "id"), jstr(p, "id"), expires, secret,
+                     sizeof(secret), tid, err) == 0) {
+        clock_format_ms(expires, exp);
+        out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:s}", "token", secret,
+                        "token_id", tid, "expires_at", exp, "user", "id", jstr(u, "id"), "name",
+                        jstr(u, "name"), "project", "id", jstr(p, "id"), "name", jstr(p, "name"),
+                        "role", jstr(p, "role"));
+    }
+    json_decref(u);
+    json_decref(p);
+    return out;
+}
+
+int identity_token_revoke(struct store *st, const struct ctx *ctx, const char *token_id,
+                          struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    long long n = store_exec(st, err,
+                             "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+                             " AND (user_id = ? OR ? = 1)",
+                             "sssi", now, token_id, ctx->user_id, (long long)ctx->is_admin);
+    if (n < 0)
+        return -1;
+    if (n == 0)
+        return nubo_err_set(err, NUBO_E_NOTFOUND, "no active token with id '%.40s'", token_id);
+    return 0;
+}
+
+static int insert_project(struct store *st, const char *name, const char *desc, char id[37],
+                          struct nubo_err *err)
+{
+    char now[32];
+    id_new(id);
+    clock_now_str(now);
+    if (store_exec(st, err,
+                   "INSERT INTO projects (id, name, description, created_at) VALUES (?, ?, ?, ?)",
+                   "ssss", id, name, desc, now) < 0)
+        return -1;
+    return store_exec(st, err,
+                      "INSERT INTO quotas (project_id, instances, vcpus, ram_mib, disk_gib)"
+                      " VALUES (?, ?, ?, ?, ?)",
+                      "siiii", id, (long long)DEFAULT_QUOTA_INSTANCES,
+                      (long long)DEFAULT_QUOTA_VCPUS, (long long)DEFAULT_QUOTA_RAM_MIB,
+                      (long long)DEFAULT_QUOTA_DISK_GIB) < 0
+               ? -1
+               : 0;
+}
+
+static int write_secret_file(const char *path, const char *secret, struct nubo_err *err)
+{
+    char line[256];
+    snprintf(line, sizeof(line), "%s\n", secret);
+    return fs_write_atomic(path, line, strlen(line), 0600, err);
+}
+
+int identity_bootstrap(struct store *st, const char *password_file, const char *join_token_file,
+                       struct nubo_err *err)
+{
+    json_t *n = store_query_one(st, err, "SELECT COUNT(*) AS n FROM users", "");
+    if (n == NULL)
+        return -1;
+    long long users = json_integer_value(json_object_get(n, "n"));
+    json_decref(n);
+    char now[32];
+    clock_now_str(now);
+    if (users == 0) {
+        char admin_proj[37], demo_proj[37], uid[37], pw[CRYPTO_SECRET_LEN],
+            hash[CRYPTO_PWHASH_LEN];
+        crypto_secret_new("", pw, 25);
+        if (crypto_password_hash(pw, hash, err) < 0)
+            return -1;
+        id_new(uid);
+        if (store_begin(st, true, err) < 0)
+            return -1;
+        if (insert_project(st, "admin", "the cloud's administrators", admin_proj, err) < 0 ||
+            insert_project(st, "demo", "a first project to try nubo in", demo_proj, err) < 0 ||
+            store_exec(st, err,
+                       "INSERT INTO users (id, name, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                       "ssss", uid, "admin", hash, now) < 0 ||
+            store_exec(st, err,
+                       "INSERT INTO role_assignments (user_id, project_id, role, created_at)"
+                       " VALUES (?, ?, 'admin', ?), (?, ?, 'admin', ?)",
+                       "ssssss", uid, admin_proj, now, uid, demo_proj, now) < 0 ||
+            write_secret_file(password_file, pw, err) < 0) {
+            store_rollback(st);
+            return -1;
+        }
+        if (store_commit(st, err) < 0)
+            return -1;
+        log_info("first start: created user 'admin' (password in %s) and projects 'admin' and "
+                 "'demo'",
+                 password_file);
+    }
+    if (!fs_exists(join_token_file)) {
+        char tok[CRYPTO_SECRET_LEN], hash[CRYPTO_SHA256_HEX];
+        crypto_secret_new("nubojoin_", tok, sizeof(tok));
+        crypto_sha256_hex(tok, strlen(tok), hash);
+        if (store_exec(st, err, "INSERT INTO join_tokens (hash, created_at) VALUES (?, ?)", "ss",
+                       hash, now) < 0 ||
+            write_secret_file(join_token_file, tok, err) < 0)
+            return -1;
+        log_info("host join token written to %s", join_token_file);
+    }
+    return 0;
+}
+
+void identity_audit(struct store *st, const struct ctx *ctx, const char *method,
+                    const char *path, const char *action, const char *target, int status,
+                    const char *result)
+{
+    char id[37], now[32];
+    struct nubo_err err;
+    id_new(id);
+    clock_now_str(now);
+    if (store_exec(st, &err,
+                   "INSERT INTO audit_log (id, at, request_id, user_id, user_name, project_id,"
+                   " method, path, action, target, status, result, created_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "ssssssssssiss", id, now, ctx->request_id,
+                   ctx->user_id[0] ? ctx->user_id : NULL, ctx->user_name[0] ? ctx->user_name : NULL,
+                   ctx->project_id[0] ? ctx->project_id : NULL, method, path, action,
+                   target && *target ? target : NULL, (long long)status, result, now) < 0)
+        log_error("audit: cannot record %s %s: %s", method, path, err.msg);
+}

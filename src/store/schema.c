@@ -1,0 +1,225 @@
+/*
+ * schema.c - the controller's database schema and its migrations.
+ *
+ * Design notes
+ * ------------
+ * Ids are UUIDs (TEXT).  Times are RFC 3339 UTC strings with milliseconds
+ * ("2026-11-26T15:04:51.123Z"), which sort as text; heartbeat arithmetic
+ * uses *_ms INTEGER columns (Unix milliseconds).  Lists page on
+ * (created_at, id), so every listed table has both.
+ *
+ * Tenancy: every tenant resource has project_id NOT NULL; queries select
+ * by it (principle 3).  Deleted instances keep their row (status 'deleted',
+ * deleted_at set) for history and billing; names are unique among the
+ * living only.
+ *
+ * Quotas are checked by counting inside the create's write transaction, so
+ * concurrent creates serialize on the write lock and can never overshoot.
+ * Host capacity is claimed the same way: an instance row with host_id set
+ * *is* the claim of its vcpus/ram_mib/disk_gib on that host.
+ *
+ * Credentials are stored only as hashes: passwords as argon2id strings
+ * (libsodium crypto_pwhash_str), bearer tokens, API keys and host tokens as
+ * SHA-256 hex digests of random 32-byte secrets.
+ *
+ * Migrations only ever append: a released version is never edited.
+ */
+#include "store/store.h"
+
+static const char schema_v1[] =
+    "CREATE TABLE projects ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  created_at TEXT NOT NULL);"
+
+    "CREATE TABLE users ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  password_hash TEXT NOT NULL,"
+    "  email TEXT NOT NULL DEFAULT '',"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  created_at TEXT NOT NULL);"
+
+    /* role: admin (the whole cloud), member (manage the project's
+     * resources), reader (see only) */
+    "CREATE TABLE role_assignments ("
+    "  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'member', 'reader')),"
+    "  created_at TEXT NOT NULL,"
+    "  PRIMARY KEY (user_id, project_id));"
+
+    /* kind: 'session' (login) or 'apikey' (named, long-lived) */
+    "CREATE TABLE tokens ("
+    "  id TEXT PRIMARY KEY,"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('session', 'apikey')),"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  revoked_at TEXT,"
+    "  created_at TEXT NOT NULL);"
+
+    "CREATE TABLE quotas ("
+    "  project_id TEXT PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,"
+    "  instances INTEGER NOT NULL,"
+    "  vcpus INTEGER NOT NULL,"
+    "  ram_mib INTEGER NOT NULL,"
+    "  disk_gib INTEGER NOT NULL);"
+
+    "CREATE TABLE audit_log ("
+    "  id TEXT PRIMARY KEY,"
+    "  at TEXT NOT NULL,"
+    "  request_id TEXT NOT NULL,"
+    "  user_id TEXT,"
+    "  user_name TEXT,"
+    "  project_id TEXT,"
+    "  method TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT,"
+    "  status INTEGER NOT NULL,"
+    "  result TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE INDEX audit_log_order ON audit_log (created_at, id);"
+
+    "CREATE TABLE idempotency_keys ("
+    "  user_id TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  body_hash TEXT NOT NULL,"
+    "  status INTEGER NOT NULL DEFAULT 0,"   /* 0 = in progress */
+    "  response TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, key));"
+
+    "CREATE TABLE flavors ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  vcpus INTEGER NOT NULL,"
+    "  ram_mib INTEGER NOT NULL,"
+    "  disk_gib INTEGER NOT NULL,"
+    "  is_public INTEGER NOT NULL DEFAULT 1,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE TABLE flavor_access ("
+    "  flavor_id TEXT NOT NULL REFERENCES flavors(id) ON DELETE CASCADE,"
+    "  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    "  PRIMARY KEY (flavor_id, project_id));"
+
+    /* status: queued (no data yet), active, error; visibility public or
+     * private (to project_id).  The files live in the controller's image
+     * directory as <id>.disk, <id>.kernel, <id>.initrd. */
+    "CREATE TABLE images ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  project_id TEXT REFERENCES projects(id) ON DELETE CASCADE,"
+    "  visibility TEXT NOT NULL CHECK (visibility IN ('public', 'private')),"
+    "  status TEXT NOT NULL CHECK (status IN ('queued', 'active', 'error')),"
+    "  disk_format TEXT,"
+    "  size_bytes INTEGER,"
+    "  virtual_size_bytes INTEGER,"
+    "  checksum_sha256 TEXT,"
+    "  has_kernel INTEGER NOT NULL DEFAULT 0,"
+    "  has_initrd INTEGER NOT NULL DEFAULT 0,"
+    "  cmdline TEXT,"
+    "  min_disk_gib INTEGER NOT NULL DEFAULT 0,"
+    "  created_at TEXT NOT NULL);"
+
+    "CREATE TABLE keypairs ("
+    "  id TEXT PRIMARY KEY,"
+    "  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  public_key TEXT NOT NULL,"
+    "  fingerprint TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL,"
+    "  UNIQUE (project_id, name));"
+
+    "CREATE TABLE server_groups ("
+    "  id TEXT PRIMARY KEY,"
+    "  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  policy TEXT NOT NULL CHECK (policy IN ('affinity', 'anti-affinity')),"
+    "  created_at TEXT NOT NULL,"
+    "  UNIQUE (project_id, name));"
+
+    /* state: up, down.  address: "unix:/path" or "http://addr:port" of
+     * its agent; agent_token: the bearer token the controller sends it. */
+    "CREATE TABLE hosts ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  address TEXT NOT NULL,"
+    "  agent_token TEXT NOT NULL DEFAULT '',"
+    "  token_hash TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('up', 'down')),"
+    "  accel TEXT NOT NULL DEFAULT '',"
+    "  driver TEXT NOT NULL DEFAULT '',"
+    "  vcpus INTEGER NOT NULL DEFAULT 0,"
+    "  ram_mib INTEGER NOT NULL DEFAULT 0,"
+    "  disk_gib INTEGER NOT NULL DEFAULT 0,"
+    "  last_heartbeat_ms INTEGER NOT NULL DEFAULT 0,"
+    "  report TEXT,"                 /* the last heartbeat, as JSON */
+    "  created_at TEXT NOT NULL);"
+
+    "CREATE TABLE join_tokens ("
+    "  hash TEXT PRIMARY KEY,"
+    "  created_at TEXT NOT NULL);"
+
+    /* status: building, running, stopping, stopped, rebooting, error,
+     * deleting, deleted, unknown (host down).  desired: running, stopped,
+     * deleted - what the reconciler converges the host to. */
+    "CREATE TABLE instances ("
+    "  id TEXT PRIMARY KEY,"
+    "  project_id TEXT NOT NULL REFERENCES projects(id),"
+    "  user_id TEXT,"
+    "  name TEXT NOT NULL,"
+    "  flavor_id TEXT NOT NULL,"
+    "  image_id TEXT NOT NULL,"
+    "  keypair TEXT,"
+    "  user_data TEXT,"
+    "  server_group_id TEXT,"
+    "  vcpus INTEGER NOT NULL,"
+    "  ram_mib INTEGER NOT NULL,"
+    "  disk_gib INTEGER NOT NULL,"
+    "  host_id TEXT REFERENCES hosts(id),"
+    "  status TEXT NOT NULL,"
+    "  desired TEXT NOT NULL CHECK (desired IN ('running', 'stopped', 'deleted')),"
+    "  power_state TEXT NOT NULL DEFAULT 'none',"
+    "  fault TEXT,"
+    "  boots INTEGER NOT NULL DEFAULT 0,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  deleted_at TEXT);"
+    "CREATE INDEX instances_project ON instances (project_id, created_at, id);"
+    "CREATE INDEX instances_host ON instances (host_id);"
+
+    "CREATE TABLE instance_events ("
+    "  id TEXT PRIMARY KEY,"
+    "  instance_id TEXT NOT NULL,"
+    "  at TEXT NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  detail TEXT NOT NULL DEFAULT '',"
+    "  request_id TEXT,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE INDEX instance_events_instance ON instance_events (instance_id, created_at);"
+
+    /* An operation the caller can poll: kind create|start|stop|reboot|delete,
+     * status pending, running, succeeded, failed. */
+    "CREATE TABLE tasks ("
+    "  id TEXT PRIMARY KEY,"
+    "  project_id TEXT NOT NULL,"
+    "  instance_id TEXT,"
+    "  kind TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed')),"
+    "  error TEXT,"
+    "  request_id TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL);"
+    "CREATE INDEX tasks_instance ON tasks (instance_id, status);";
+
+const struct store_migration store_migrations[] = {
+    {1, schema_v1},
+    {0, NULL},
+};

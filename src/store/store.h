@@ -1,0 +1,87 @@
+/*
+ * store.h - the controller's persistence: a small database interface.
+ *
+ * Services keep their SQL next to their logic and run it through this
+ * interface; the interface is what a second backend implements.  Today's
+ * backend is SQLite (store_sqlite.c) in WAL mode, one connection per thread;
+ * a PostgreSQL backend implements the same functions.  For that to stay
+ * possible, SQL written against this interface sticks to the common subset
+ * of SQLite and PostgreSQL: '?' placeholders (the backend numbers them),
+ * TEXT / INTEGER / REAL columns, row values, INSERT ... ON CONFLICT,
+ * RETURNING, no SQLite-only functions.
+ *
+ * Parameters are always bound, never formatted into SQL.  A type string
+ * has one letter per parameter:
+ *     s   const char *   (NULL binds SQL NULL)
+ *     i   long long
+ *     d   double
+ * Rows come back as a JSON array of objects keyed by column name: INTEGER
+ * becomes a JSON integer, REAL a real, TEXT a string, NULL null.
+ *
+ * Transactions are per thread: store_begin() ... store_commit() or
+ * store_rollback().  A write transaction takes the write lock at once, so
+ * check-then-claim sequences inside it (quotas, host capacity) are atomic
+ * against every other writer.  Outside a transaction each statement commits
+ * by itself.
+ *
+ * The schema lives in schema.c with its migrations, applied by store_open().
+ */
+#ifndef NUBO_STORE_H
+#define NUBO_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "lib/err.h"
+
+struct store;
+
+/* Opens (creating if needed) the database at path and applies pending
+ * migrations.  Returns NULL with err on failure. */
+struct store *store_open(const char *path, struct nubo_err *err);
+
+/* Closes every connection of every thread.  NULL is fine.  No thread may
+ * use the store afterwards. */
+void store_close(struct store *st);
+
+/* The schema version after migrations. */
+int store_schema_version(struct store *st);
+
+/* Begins a transaction on the calling thread's connection; write = true
+ * takes the write lock now.  Nested calls are an error. */
+int store_begin(struct store *st, bool write, struct nubo_err *err);
+int store_commit(struct store *st, struct nubo_err *err);
+/* Rolls back the calling thread's transaction, if any. */
+void store_rollback(struct store *st);
+
+/* Runs a query; returns its rows (new reference; an empty array when none)
+ * or NULL with err. */
+json_t *store_query(struct store *st, struct nubo_err *err, const char *sql, const char *types,
+                    ...);
+
+/* Runs a query and returns its first row (new reference), or NULL: then
+ * err->code is NUBO_E_NOTFOUND when there was no row (with a generic
+ * message the caller should replace), another code on failure. */
+json_t *store_query_one(struct store *st, struct nubo_err *err, const char *sql, const char *types,
+                        ...);
+
+/* Runs a statement; returns the number of rows it changed, or -1 with err.
+ * A UNIQUE or PRIMARY KEY violation gives NUBO_E_CONFLICT, another
+ * constraint NUBO_E_INVALID (callers rewrite the message for users). */
+long long store_exec(struct store *st, struct nubo_err *err, const char *sql, const char *types,
+                     ...);
+
+/* Runs a script of several statements without parameters (migrations). */
+int store_exec_script(struct store *st, const char *sql, struct nubo_err *err);
+
+/* ---- schema (schema.c) ----------------------------------------------- */
+
+struct store_migration {
+    int version;
+    const char *sql;
+};
+
+/* The migrations, in version order, ending with {0, NULL}. */
+extern const struct store_migration store_migrations[];
+
+#endif

@@ -1,0 +1,390 @@
+/*
+ * store_sqlite.c - the SQLite backend of store.h.
+ *
+ * One connection per thread (SQLite connections must not be shared between
+ * threads without locking), created on first use and closed when the thread
+ * ends or the store closes.  WAL mode lets readers run beside the one
+ * writer; synchronous=FULL makes a committed transaction survive a crash of
+ * the process or the machine; busy_timeout makes a writer wait its turn
+ * instead of failing.
+ */
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+struct conn {
+    sqlite3 *db;
+    int in_tx;
+    struct store *st;
+    struct conn *next;
+};
+
+struct store {
+    char *path;
+    pthread_key_t key;
+    pthread_mutex_t mu;
+    struct conn *conns;
+    int version;
+};
+
+static void conn_close(struct conn *c)
+{
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+/* Thread exit: forget and close this thread's connection. */
+static void conn_destroy(void *p)
+{
+    struct conn *c = p;
+    struct store *st = c->st;
+    pthread_mutex_lock(&st->mu);
+    for (struct conn **pp = &st->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    conn_close(c);
+}
+
+static struct conn *conn_get(struct store *st, struct nubo_err *err)
+{
+    struct conn *c = pthread_getspecific(st->key);
+    if (c)
+        return c;
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(st->path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot open the database %s: %s", st->path,
+                     db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close_v2(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 15000);
+    static const char *pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                 "PRAGMA foreign_keys=ON;";
+    char *msg = NULL;
+    if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+        nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot configure the database: %s",
+                     msg ? msg : "?");
+        sqlite3_free(msg);
+        sqlite3_close_v2(db);
+        return NULL;
+    }
+    c = xcalloc(1, sizeof(*c));
+    c->db = db;
+    c->st = st;
+    pthread_mutex_lock(&st->mu);
+    c->next = st->conns;
+    st->conns = c;
+    pthread_mutex_unlock(&st->mu);
+    pthread_setspecific(st->key, c);
+    return c;
+}
+
+static int db_error(struct conn *c, int rc, struct nubo_err *err, const char *sql)
+{
+    int ext = sqlite3_extended_errcode(c->db);
+    log_debug("sqlite: %s (%d) in: %.200s", sqlite3_errmsg(c->db), ext, sql);
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "already exists");
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return nubo_err_set(err, NUBO_E_INVALID, "constraint violated: %s",
+                            sqlite3_errmsg(c->db));
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "the database is busy; retry");
+    return nubo_err_set(err, NUBO_E_INTERNAL, "database error: %s", sqlite3_errmsg(c->db));
+}
+
+/* Prepares sql and binds the parameters described by types. */
+static sqlite3_stmt *prepare(struct conn *c, struct nubo_err *err, const char *sql,
+                             const char *types, va_list ap)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        db_error(c, rc, err, sql);
+        return NULL;
+    }
+    int n = 0;
+    for (const char *t = types ? types : ""; *t; t++) {
+        n++;
+        switch (*t) {
+        case 's': {
+            const char *s = va_arg(ap, const char *);
+            rc = s ? sqlite3_bind_text(stmt, n, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(stmt, n);
+            break;
+        }
+        case 'i':
+            rc = sqlite3_bind_int64(stmt, n, va_arg(ap, long long));
+            break;
+        case 'd':
+            rc = sqlite3_bind_double(stmt, n, va_arg(ap, double));
+            break;
+        default:
+            sqlite3_finalize(stmt);
+            nubo_err_set(err, NUBO_E_INTERNAL, "store: bad parameter type '%c'", *t);
+            return NULL;
+        }
+        if (rc != SQLITE_OK) {
+            db_error(c, rc, err, sql);
+            sqlite3_finalize(stmt);
+            return NULL;
+        }
+    }
+    if (n != sqlite3_bind_parameter_count(stmt)) {
+        sqlite3_finalize(stmt);
+        nubo_err_set(err, NUBO_E_INTERNAL, "store: %d parameters given, the SQL wants %d", n,
+                     sqlite3_bind_parameter_count(stmt));
+        return NULL;
+    }
+    return stmt;
+}
+
+static json_t *row_json(sqlite3_stmt *stmt)
+{
+    json_t *o = json_object();
+    int cols = sqlite3_column_count(stmt);
+    for (int i = 0; i < cols; i++) {
+        const char *name = sqlite3_column_name(stmt, i);
+        json_t *v;
+        switch (sqlite3_column_type(stmt, i)) {
+        case SQLITE_INTEGER:
+            v = json_integer(sqlite3_column_int64(stmt, i));
+            break;
+        case SQLITE_FLOAT:
+            v = json_real(sqlite3_column_double(stmt, i));
+            break;
+        case SQLITE_NULL:
+            v = json_null();
+            break;
+        default:
+            v = json_stringn((const char *)sqlite3_column_text(stmt, i),
+                             (size_t)sqlite3_column_bytes(stmt, i));
+            if (v == NULL) /* not UTF-8: never stored by nubo, but never crash */
+                v = json_string("");
+        }
+        json_object_set_new(o, name, v);
+    }
+    return o;
+}
+
+static json_t *vquery(struct store *st, struct nubo_err *err, int max_rows, const char *sql,
+                      const char *types, va_list ap)
+{
+    struct conn *c = conn_get(st, err);
+    if (c == NULL)
+        return NULL;
+    sqlite3_stmt *stmt = prepare(c, err, sql, types, ap);
+    if (stmt == NULL)
+        return NULL;
+    json_t *rows = json_array();
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        json_array_append_new(rows, row_json(stmt));
+        if (max_rows > 0 && (int)json_array_size(rows) >= max_rows)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_error(c, rc, err, sql);
+        json_decref(rows);
+        rows = NULL;
+    }
+    sqlite3_finalize(stmt);
+    return rows;
+}
+
+json_t *store_query(struct store *st, struct nubo_err *err, const char *sql, const char *types,
+                    ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    json_t *rows = vquery(st, err, 0, sql, types, ap);
+    va_end(ap);
+    return rows;
+}
+
+json_t *store_query_one(struct store *st, struct nubo_err *err, const char *sql, const char *types,
+                        ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    json_t *rows = vquery(st, err, 1, sql, types, ap);
+    va_end(ap);
+    if (rows == NULL)
+        return NULL;
+    json_t *row = json_array_get(rows, 0);
+    if (row == NULL) {
+        json_decref(rows);
+        nubo_err_set(err, NUBO_E_NOTFOUND, "not found");
+        return NULL;
+    }
+    json_incref(row);
+    json_decref(rows);
+    return row;
+}
+
+long long store_exec(struct store *st, struct nubo_err *err, const char *sql, const char *types,
+                     ...)
+{
+    struct conn *c = conn_get(st, err);
+    if (c == NULL)
+        return -1;
+    va_list ap;
+    va_start(ap, types);
+    sqlite3_stmt *stmt = prepare(c, err, sql, types, ap);
+    va_end(ap);
+    if (stmt == NULL)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        ; /* RETURNING rows are ignored here; use store_query for them */
+    long long changed = -1;
+    if (rc == SQLITE_DONE)
+        changed = sqlite3_changes64(c->db);
+    else
+        db_error(c, rc, err, sql);
+    sqlite3_finalize(stmt);
+    return changed;
+}
+
+int store_exec_script(struct store *st, const char *sql, struct nubo_err *err)
+{
+    struct conn *c = conn_get(st, err);
+    if (c == NULL)
+        return -1;
+    char *msg = NULL;
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "database script failed: %s", msg ? msg : "?");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int store_begin(struct store *st, bool write, struct nubo_err *err)
+{
+    struct conn *c = conn_get(st, err);
+    if (c == NULL)
+        return -1;
+    if (c->in_tx)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "store: nested transaction");
+    const char *sql = write ? "BEGIN IMMEDIATE" : "BEGIN";
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(c, rc, err, sql);
+    c->in_tx = 1;
+    return 0;
+}
+
+int store_commit(struct store *st, struct nubo_err *err)
+{
+    struct conn *c = conn_get(st, err);
+    if (c == NULL)
+        return -1;
+    int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        db_error(c, rc, err, "COMMIT");
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        c->in_tx = 0;
+        return -1;
+    }
+    c->in_tx = 0;
+    return 0;
+}
+
+void store_rollback(struct store *st)
+{
+    struct conn *c = pthread_getspecific(st->key);
+    if (c == NULL || !c->in_tx)
+        return;
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    c->in_tx = 0;
+}
+
+static int migrate(struct store *st, struct nubo_err *err)
+{
+    if (store_exec_script(st,
+                          "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
+                          "applied_at TEXT NOT NULL)",
+                          err) < 0)
+        return -1;
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    json_t *row = store_query_one(st, err, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version",
+                                  "");
+    int current = row ? (int)json_integer_value(json_object_get(row, "v")) : -1;
+    json_decref(row);
+    if (current < 0)
+        goto fail;
+    st->version = current;
+    for (const struct store_migration *m = store_migrations; m->sql; m++) {
+        if (m->version <= current)
+            continue;
+        log_info("store: applying schema migration %d", m->version);
+        if (store_exec_script(st, m->sql, err) < 0)
+            goto fail;
+        char now[32];
+        time_format_utc(time(NULL), now);
+        if (store_exec(st, err, "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                       "is", (long long)m->version, now) < 0)
+            goto fail;
+        st->version = m->version;
+    }
+    return store_commit(st, err);
+fail:
+    store_rollback(st);
+    return -1;
+}
+
+struct store *store_open(const char *path, struct nubo_err *err)
+{
+    struct store *st = xcalloc(1, sizeof(*st));
+    st->path = xstrdup(path);
+    pthread_mutex_init(&st->mu, NULL);
+    if (pthread_key_create(&st->key, conn_destroy) != 0) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "cannot create a thread key");
+        free(st->path);
+        free(st);
+        return NULL;
+    }
+    if (migrate(st, err) < 0) {
+        store_close(st);
+        return NULL;
+    }
+    return st;
+}
+
+void store_close(struct store *st)
+{
+    if (st == NULL)
+        return;
+    pthread_setspecific(st->key, NULL);
+    pthread_mutex_lock(&st->mu);
+    while (st->conns) {
+        struct conn *c = st->conns;
+        st->conns = c->next;
+        conn_close(c);
+    }
+    pthread_mutex_unlock(&st->mu);
+    pthread_key_delete(st->key);
+    pthread_mutex_destroy(&st->mu);
+    free(st->path);
+    free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+    return st->version;
+}
