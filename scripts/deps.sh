@@ -6,7 +6,7 @@ PKGS="build-essential meson ninja-build pkg-config
  libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libsodium-dev
  qemu-system-x86 qemu-utils
  busybox-static cpio e2fsprogs genisoimage zstd xz-utils
- python3 python3-pytest
+ python3 python3-pytest python3-requests
  iproute2 procps psmisc valgrind cppcheck clang-format"
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,43 @@
+/*
+ * agent_client.h - the controller's client of host protocol v1
+ * (docs/internals/host-protocol.md), over libcurl.
+ *
+ * A host's address is "unix:/path/to/hostd.sock" or "http://ADDR:PORT";
+ * its agent token (may be empty on a Unix socket) is sent as a bearer
+ * token.  Every call has a timeout; failures are NUBO_E_UNAVAILABLE with a
+ * message naming the host.  Thread-safe: each call uses its own handle.
+ */
+#ifndef NUBO_CTRL_AGENT_CLIENT_H
+#define NUBO_CTRL_AGENT_CLIENT_H
+
+#include <jansson.h>
+
+#include "lib/err.h"
+
+struct agent_target {
+    const char *name;    /* host name, for messages */
+    const char *address; /* "unix:/path" or "http://addr:port" */
+    const char *token;   /* "" or NULL when none */
+};
+
+/* Sends method + path with an optional JSON body (borrowed).  On an HTTP
+ * answer returns 0 with *status and *out (the parsed JSON body, or NULL
+ * when empty/not JSON; caller decrefs).  -1 with err when the agent cannot
+ * be reached or times out. */
+int agent_call(const struct agent_target *t, const char *method, const char *path,
+               const json_t *body, int timeout_ms, long *status, json_t **out,
+               struct nubo_err *err);
+
+/* Reads the VM's console: bytes from offset (negative = from the end), at
+ * most limit.  Returns a malloc'd buffer (caller frees) with its length in
+ * *len and the next offset in *next, or NULL with err. */
+char *agent_console(const struct agent_target *t, const char *vm, long long offset, int limit,
+                    size_t *len, long long *next, struct nubo_err *err);
+
+/* Uploads a local file to the agent's image store:
+ * PUT /v1/images/{name}/{part} (part = disk | kernel | initrd) with the
+ * file as the body, and the expected SHA-256 in X-Checksum-Sha256. */
+int agent_put_file(const struct agent_target *t, const char *image, const char *part,
+                   const char *path, const char *sha256, struct nubo_err *err);
+
+#endif
