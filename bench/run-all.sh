@@ -1,0 +1,12 @@
+#!/bin/sh
+# Runs every benchmark in bench/, after building what they need.  Each
+# prints measured figures and ratios against a baseline run side by side.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh >/dev/null
+scripts/build.sh >/dev/null
+images/build-guest.sh build/images >/dev/null
+for b in bench/boot.py bench/api.py; do
+    echo "==> $b"
+    /usr/bin/python3 "$b"
+done
