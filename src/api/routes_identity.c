@@ -1,11 +1,84 @@
 /*
  * routes_identity.c - /v1/auth, /v1/projects, /v1/users, /v1/audit.
+ *
+ * Each handler checks the JSON shape of the request (which fields, of
+ * which JSON type), calls one identity service (identity.h) and turns its
+ * answer or its nubo_err into HTTP.  Values are validated by the services;
+ * what a caller may see is decided there from the ctx, on top of the
+ * route's authz.  call->target names the affected resource for the audit
+ * log: what the caller named, replaced by the id once it is known.
+ *
+ * POST /v1/auth/apikeys and POST /v1/users are not ROUTE_IDEMPOTENT on
+ * purpose: the idempotency store keeps the answer (the API key's secret)
+ * and a SHA-256 of the body (a fast hash of the password) in the database.
  */
 #include <jansson.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "lib/util.h"
+
+/* ------------------------------------------------------------ helpers */
+
+/* Answers 400 about field `name`, which must be `what`. */
+static void bad_field(struct api_call *call, const char *name, const char *what)
+{
+    struct nubo_err err;
+    nubo_err_set(&err, NUBO_E_INVALID, "'%s' must be %s", name, what);
+    api_fail(call, &err);
+}
+
+/* The string field name of body b: *out = its value, or NULL when absent
+ * and !required.  Answers 400 itself and returns -1 otherwise. */
+static int field_str(struct api_call *call, json_t *b, const char *name, int required,
+                     const char **out)
+{
+    json_t *v = json_object_get(b, name);
+    *out = json_string_value(v);
+    if ((v == NULL && !required) || json_is_string(v))
+        return 0;
+    bad_field(call, name, v == NULL ? "given (a string)" : "a string");
+    return -1;
+}
+
+/* Answers with the service's JSON value (stolen) or its error.  err starts
+ * cleared in every handler, so a service that returned NULL without saying
+ * why (jansson out of memory) still gives a proper 500. */
+static void reply_or_fail(struct api_call *call, int status, json_t *v, struct nubo_err *err)
+{
+    if (v != NULL) {
+        api_reply(call, status, v);
+        return;
+    }
+    if (err->code == NUBO_OK)
+        nubo_err_set(err, NUBO_E_INTERNAL, "the answer could not be built; retry");
+    api_fail(call, err);
+}
+
+/* Wraps the rows of a list: like api_page_wrap, but the marker is the
+ * field id_key of the last row (members have no "id"). */
+static json_t *page_wrap_by(const char *key, json_t *rows, int limit, const char *id_key)
+{
+    json_t *next = json_null();
+    if ((int)json_array_size(rows) > limit) {
+        while ((int)json_array_size(rows) > limit)
+            json_array_remove(rows, json_array_size(rows) - 1);
+        json_t *last = json_array_get(rows, json_array_size(rows) - 1);
+        json_decref(next);
+        next = json_incref(json_object_get(last, id_key));
+    }
+    return json_pack("{s:o, s:o}", key, rows, "next_marker", next);
+}
+
+/* Answers with a page of a list the service fetched with limit + 1 rows
+ * (stolen), or with its error. */
+static void reply_list(struct api_call *call, const char *key, json_t *rows, int limit,
+                       struct nubo_err *err)
+{
+    reply_or_fail(call, 200, rows ? api_page_wrap(key, rows, limit) : NULL, err);
+}
+
+/* ------------------------------------------------------------- tokens */
 
 static void post_token(struct api_call *call)
 {
@@ -48,6 +121,7 @@ static void delete_token(struct api_call *call)
     const char *id = call->params[0];
     if (strcmp(id, "current") == 0)
         id = call->ctx.token_id;
+    str_copy(call->target, sizeof(call->target), id);
     if (identity_token_revoke(call->api->st, &call->ctx, id, &err) < 0) {
         api_fail(call, &err);
         return;
@@ -55,9 +129,277 @@ static void delete_token(struct api_call *call)
     api_no_content(call);
 }
 
+/* ----------------------------------------------------------- API keys */
+
+static void get_apikeys(struct api_call *call)
+{
+    struct nubo_err err = {0};
+    int limit;
+    const char *marker;
+    if (api_page(call, &limit, &marker) < 0)
+        return;
+    reply_list(call, "apikeys",
+               identity_apikey_list(call->api->st, &call->ctx, limit, marker, &err), limit, &err);
+}
+
+static void post_apikey(struct api_call *call)
+{
+    static const char *const fields[] = {"name", "expires_in_days", NULL};
+    struct nubo_err err = {0};
+    const char *name;
+    json_t *b = api_body(call, fields);
+    if (b == NULL || field_str(call, b, "name", 1, &name) < 0)
+        return;
+    json_t *days = json_object_get(b, "expires_in_days");
+    if (days && !json_is_integer(days)) {
+        bad_field(call, "expires_in_days", "a whole number of days from 1 to 3650");
+        return;
+    }
+    str_copy(call->target, sizeof(call->target), name);
+    json_t *key = identity_apikey_create(call->api->st, &call->ctx, name,
+                                         days ? (long long)json_integer_value(days) : 365, &err);
+    if (key)
+        str_copy(call->target, sizeof(call->target), json_string_value(json_object_get(key, "id")));
+    reply_or_fail(call, 201, key, &err);
+}
+
+static void delete_apikey(struct api_call *call)
+{
+    struct nubo_err err = {0};
+    if (identity_apikey_delete(call->api->st, &call->ctx, call->params[0], &err) < 0)
+        api_fail(call, &err);
+    else
+        api_no_content(call);
+}
+
+/* ----------------------------------------------------------- projects */
+
+static void get_projects(struct api_call *call)
+{
+    struct nubo_err err = {0};
+    int limit;
+    const char *marker;
+    if (api_page(call, &limit, &marker) < 0)
+        return;
+    reply_list(call, "projects",
+               identity_project_list(call->api->st, &call->ctx, limit, marker, &err), limit, &err);
+}
+
+static void post_project(struct api_call *call)
+{
+    static const char *const fields[] = {"name", "description", NULL};
+    struct nubo_err err = {0};
+    const char *name, *desc;
+    json_t *b = api_body(call, fields);
+    if (b == NULL || field_str(call, b, "name", 1, &name) < 0 ||
+        field_str(call, b, "description", 0, &desc) < 0)
+        return;
+    str_copy(call->target, sizeof(call->target), name);
+    json_t *p = identity_project_create(call->api->st, &call->ctx, name, desc, &err);
+    if (p)
+        str_copy(call->target, sizeof(call->target), json_string_value(json_object_get(p, "id")));
+    reply_or_fail(call, 201, p, &err);
+}
+
+static void get_project(struct api_call *call)
+{
+    struct nubo_err err = {0};
+    reply_or_fail(call, 200, identity_project_get(call->api->st, &call->ctx, call->params[0], &err),
+                  &err);
+}
+
+static void delete_project(struct api_call *call)
+{
+    struct nubo_err err = {0};
+    if (identity_project_delete(call->api->st, &call->ctx, call->params[0], &err) < 0)
+        api_fail(call, &err);
+    else
+        api_no_content(call);
+}
+
+static void get_quota(struct api_call *call)
+{
+    struct nubo_err err = {0};
+    reply_or_fail(call, 200, identity_quota_get(call->api->st, &call->ctx, call->params[0], &err),
+                  &err);
+}
+
+static void put_quota(struct api_call *call)
+{
+    static const char *const fields[] = {"instances", "vcpus", "ram_mib", "disk_gib", NULL};
+    struct nubo_err err = {0};
+    struct quota_change ch;
+    memset(&ch, 0, sizeof(ch));
+    json_t *b = api_body(call, fields);
+    if (b == NULL)
+        return;
+    for (int d = 0; d < QUOTA_DIMS; d++) {
+        const char *name = quota_dim_name((enum quota_dim)d);
+        json_t *v = json_object_get(b, name);
+        if (v == NULL)
+            continue;
+        if (!json_is_integer(v)) {
+            bad_field(call, name, "a whole number from 0 to 1000000000");
+            return;
+        }
+        ch.set[d] = true;
+        ch.value[d] = (long long)json_integer_value(v);
+    }
+    reply_or_fail(call, 200,
+                  identity_quota_set(call->api->st, &call->ctx, call->params[0], &ch, &err), &err);
+}
+
+/* ------------------------------------------------------------ members */
+
+static void get_members(struct api_call *call)
+{
+    struct nubo_err err = {0};
+    int limit;
+    const char *marker;
+    if (api_page(call, &limit, &marker) < 0)
+        return;
+    json_t *rows =
+        identity_member_list(call->api->st, &call->ctx, call->params[0], limit, marker, &err);
+    reply_or_fail(call, 200, rows ? page_wrap_by("members", rows, limit, "user_id") : NULL, &err);
+}
+
+/* The audit target of a membership: "<project>/<user>" as named. */
+static void member_target(struct api_call *call)
+{
+    snprintf(call->target, sizeof(call->target), "%s/%s", call->params[0], call->params[1]);
+}
+
+static void put_member(struct api_call *call)
+{
+    static const char *const fields[] = {"role", NULL};
+    struct nubo_err err = {0};
+    const char *role;
+    member_target(call);
+    json_t *b = api_body(call, fields);
+    if (b == NULL || field_str(call, b, "role", 1, &role) < 0)
+        return;
+    reply_or_fail(call, 200,
+                  identity_member_set(call->api->st, &call->ctx, call->params[0], call->params[1],
+                                      role, &err),
+                  &err);
+}
+
+static void delete_member(struct api_call *call)
+{
+    struct nubo_err err = {0};
+    member_target(call);
+    if (identity_member_remove(call->api->st, &call->ctx, call->params[0], call->params[1], &err) <
+        0)
+        api_fail(call, &err);
+    else
+        api_no_content(call);
+}
+
+/* -------------------------------------------------------------- users */
+
+static void get_users(struct api_call *call)
+{
+    struct nubo_err err = {0};
+    int limit;
+    const char *marker;
+    if (api_page(call, &limit, &marker) < 0)
+        return;
+    reply_list(call, "users", identity_user_list(call->api->st, &call->ctx, limit, marker, &err),
+               limit, &err);
+}
+
+static void post_user(struct api_call *call)
+{
+    static const char *const fields[] = {"name", "password", "email", NULL};
+    struct nubo_err err = {0};
+    const char *name, *pw, *email;
+    json_t *b = api_body(call, fields);
+    if (b == NULL || field_str(call, b, "name", 1, &name) < 0 ||
+        field_str(call, b, "password", 1, &pw) < 0 || field_str(call, b, "email", 0, &email) < 0)
+        return;
+    str_copy(call->target, sizeof(call->target), name);
+    json_t *u = identity_user_create(call->api->st, &call->ctx, name, pw, email, &err);
+    if (u)
+        str_copy(call->target, sizeof(call->target), json_string_value(json_object_get(u, "id")));
+    reply_or_fail(call, 201, u, &err);
+}
+
+static void get_user(struct api_call *call)
+{
+    struct nubo_err err = {0};
+    reply_or_fail(call, 200, identity_user_get(call->api->st, &call->ctx, call->params[0], &err),
+                  &err);
+}
+
+static void patch_user(struct api_call *call)
+{
+    static const char *const fields[] = {"password", "email", "disabled", NULL};
+    struct nubo_err err = {0};
+    struct user_patch patch = {.disabled = -1};
+    json_t *b = api_body(call, fields);
+    if (b == NULL || field_str(call, b, "password", 0, &patch.password) < 0 ||
+        field_str(call, b, "email", 0, &patch.email) < 0)
+        return;
+    json_t *dis = json_object_get(b, "disabled");
+    if (dis && !json_is_boolean(dis)) {
+        bad_field(call, "disabled", "true or false");
+        return;
+    }
+    if (dis)
+        patch.disabled = json_is_true(dis);
+    reply_or_fail(call, 200,
+                  identity_user_update(call->api->st, &call->ctx, call->params[0], &patch, &err),
+                  &err);
+}
+
+static void delete_user(struct api_call *call)
+{
+    struct nubo_err err = {0};
+    if (identity_user_delete(call->api->st, &call->ctx, call->params[0], &err) < 0)
+        api_fail(call, &err);
+    else
+        api_no_content(call);
+}
+
+/* -------------------------------------------------------------- audit */
+
+static void get_audit(struct api_call *call)
+{
+    struct nubo_err err = {0};
+    int limit;
+    const char *marker;
+    if (api_page(call, &limit, &marker) < 0)
+        return;
+    struct audit_filter f = {.user = api_query(call, "user"),
+                             .project = api_query(call, "project"),
+                             .action = api_query(call, "action"),
+                             .result = api_query(call, "result")};
+    reply_list(call, "audit",
+               identity_audit_list(call->api->st, &call->ctx, &f, limit, marker, &err), limit,
+               &err);
+}
+
 const struct route identity_routes[] = {
     {"POST", "/v1/auth/tokens", AUTHZ_PUBLIC, "auth.login", post_token, 0},
     {"DELETE", "/v1/auth/tokens/{id}", AUTHZ_AUTHENTICATED, "auth.revoke", delete_token, 0},
     {"GET", "/v1/auth/whoami", AUTHZ_AUTHENTICATED, NULL, get_whoami, 0},
+    {"GET", "/v1/auth/apikeys", AUTHZ_AUTHENTICATED, NULL, get_apikeys, 0},
+    {"POST", "/v1/auth/apikeys", AUTHZ_AUTHENTICATED, "apikey.create", post_apikey, 0},
+    {"DELETE", "/v1/auth/apikeys/{id}", AUTHZ_AUTHENTICATED, "apikey.delete", delete_apikey, 0},
+    {"GET", "/v1/projects", AUTHZ_AUTHENTICATED, NULL, get_projects, 0},
+    {"POST", "/v1/projects", AUTHZ_ADMIN, "project.create", post_project, ROUTE_IDEMPOTENT},
+    {"GET", "/v1/projects/{id}", AUTHZ_AUTHENTICATED, NULL, get_project, 0},
+    {"DELETE", "/v1/projects/{id}", AUTHZ_ADMIN, "project.delete", delete_project, 0},
+    {"GET", "/v1/projects/{id}/quota", AUTHZ_AUTHENTICATED, NULL, get_quota, 0},
+    {"PUT", "/v1/projects/{id}/quota", AUTHZ_ADMIN, "quota.update", put_quota, 0},
+    {"GET", "/v1/projects/{id}/members", AUTHZ_AUTHENTICATED, NULL, get_members, 0},
+    {"PUT", "/v1/projects/{id}/members/{user}", AUTHZ_ADMIN, "member.set", put_member, 0},
+    {"DELETE", "/v1/projects/{id}/members/{user}", AUTHZ_ADMIN, "member.remove", delete_member, 0},
+    {"GET", "/v1/users", AUTHZ_ADMIN, NULL, get_users, 0},
+    {"POST", "/v1/users", AUTHZ_ADMIN, "user.create", post_user, 0},
+    {"GET", "/v1/users/{id}", AUTHZ_AUTHENTICATED, NULL, get_user, 0},
+    {"PATCH", "/v1/users/{id}", AUTHZ_AUTHENTICATED, "user.update", patch_user, 0},
+    {"DELETE", "/v1/users/{id}", AUTHZ_ADMIN, "user.delete", delete_user, 0},
+    {"GET", "/v1/audit", AUTHZ_ADMIN, NULL, get_audit, 0},
     {NULL, NULL, 0, NULL, NULL, 0},
 };

@@ -1,6 +1,9 @@
 /*
- * identity.c - authentication, authorization, login, bootstrap, audit.
- * See identity.h.
+ * identity.c - authentication, authorization, login, bootstrap, and the
+ * helpers the module's other files share (identity_int.h).  See identity.h.
+ *
+ * The resources behind the identity routes live in their own files:
+ * project.c, quota.c, member.c, user.c, apikey.c, audit.c.
  */
 #include "identity/identity.h"
 
@@ -13,6 +16,9 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/valid.h"
+
+#include "identity/identity_int.h"
 
 static const char *role_names[] = {"none", "reader", "member", "admin"};
 
@@ -32,18 +38,92 @@ int role_parse(const char *s, enum role *out)
     return -1;
 }
 
-static const char *jstr(json_t *o, const char *k)
+/* ------------------------------------------------------ shared helpers */
+
+const char *identity_row_str(json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
     return s ? s : "";
 }
 
-int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx,
-                          struct nubo_err *err)
+static void row_bool(json_t *row, const char *k)
+{
+    json_t *v = json_object_get(row, k);
+    if (v && json_is_integer(v))
+        json_object_set_new(row, k, json_boolean(json_integer_value(v) != 0));
+}
+
+void identity_rows_bool(json_t *rows, const char *k)
+{
+    if (json_is_object(rows)) {
+        row_bool(rows, k);
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(rows); i++)
+        row_bool(json_array_get(rows, i), k);
+}
+
+int identity_token_insert(struct store *st, const char *kind, const char *prefix, const char *name,
+                          const char *user_id, const char *project_id, int64_t expires_ms,
+                          char *secret, size_t n, char token_id[37], struct nubo_err *err)
+{
+    char hash[CRYPTO_SHA256_HEX], now[32];
+    crypto_secret_new(prefix, secret, n);
+    crypto_sha256_hex(secret, strlen(secret), hash);
+    id_new(token_id);
+    clock_now_str(now);
+    if (store_exec(st, err,
+                   "INSERT INTO tokens (id, hash, kind, name, user_id, project_id, expires_ms,"
+                   " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   "ssssssis", token_id, hash, kind, name, user_id, project_id,
+                   (long long)expires_ms, now) < 0)
+        return -1;
+    return 0;
+}
+
+int identity_admins_check(struct store *st, struct nubo_err *err)
+{
+    json_t *n = store_query_one(st, err,
+                                "SELECT COUNT(*) AS n FROM role_assignments r JOIN users u"
+                                " ON u.id = r.user_id WHERE r.role = 'admin' AND u.disabled = 0",
+                                "");
+    if (n == NULL)
+        return -1;
+    long long admins = json_integer_value(json_object_get(n, "n"));
+    json_decref(n);
+    if (admins == 0)
+        return nubo_err_set(err, NUBO_E_CONFLICT,
+                            "this would leave the cloud without an enabled admin; give another "
+                            "user the admin role first");
+    return 0;
+}
+
+int identity_name_check(const char *name, const char *what, struct nubo_err *err)
+{
+    if (valid_name(name, what, err) < 0)
+        return -1;
+    if (valid_is_uuid(name))
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "%s must not look like an id (a UUID); pick another name", what);
+    return 0;
+}
+
+int identity_marker_fail(const char *marker, struct nubo_err *err)
+{
+    if (err && err->code != NUBO_E_NOTFOUND)
+        return -1;
+    return nubo_err_set(err, NUBO_E_INVALID,
+                        "marker '%.40s' is not an item of this list; use the next_marker of the "
+                        "previous page, or leave it out to start from the first page",
+                        marker);
+}
+
+/* ------------------------------------------------------- authentication */
+
+int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx, struct nubo_err *err)
 {
     static const char prefix[] = "Bearer ";
-    if (auth == NULL || strncmp(auth, prefix, sizeof(prefix) - 1) != 0 ||
-        strlen(auth) > 200)
+    if (auth == NULL || strncmp(auth, prefix, sizeof(prefix) - 1) != 0 || strlen(auth) > 200)
         return nubo_err_set(err, NUBO_E_UNAUTHORIZED,
                             "this call needs credentials: send 'Authorization: Bearer <token>' "
                             "(get a token with POST /v1/auth/tokens or 'nubo login')");
@@ -52,11 +132,11 @@ int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx,
     crypto_sha256_hex(secret, strlen(secret), hash);
     struct nubo_err qerr;
     if (strncmp(secret, "nubohost_", 9) == 0) {
-        json_t *h = store_query_one(st, &qerr, "SELECT id FROM hosts WHERE token_hash = ?", "s",
-                                    hash);
+        json_t *h =
+            store_query_one(st, &qerr, "SELECT id FROM hosts WHERE token_hash = ?", "s", hash);
         if (h == NULL)
             return nubo_err_set(err, NUBO_E_UNAUTHORIZED, "unknown host token");
-        str_copy(ctx->host_id, sizeof(ctx->host_id), jstr(h, "id"));
+        str_copy(ctx->host_id, sizeof(ctx->host_id), identity_row_str(h, "id"));
         json_decref(h);
         return 0;
     }
@@ -84,11 +164,11 @@ int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx,
     else if (json_integer_value(json_object_get(t, "disabled")))
         rc = nubo_err_set(err, NUBO_E_UNAUTHORIZED, "the user is disabled");
     if (rc == 0) {
-        str_copy(ctx->token_id, sizeof(ctx->token_id), jstr(t, "token_id"));
-        str_copy(ctx->user_id, sizeof(ctx->user_id), jstr(t, "user_id"));
-        str_copy(ctx->user_name, sizeof(ctx->user_name), jstr(t, "user_name"));
-        str_copy(ctx->project_id, sizeof(ctx->project_id), jstr(t, "project_id"));
-        str_copy(ctx->project_name, sizeof(ctx->project_name), jstr(t, "project_name"));
+        str_copy(ctx->token_id, sizeof(ctx->token_id), identity_row_str(t, "token_id"));
+        str_copy(ctx->user_id, sizeof(ctx->user_id), identity_row_str(t, "user_id"));
+        str_copy(ctx->user_name, sizeof(ctx->user_name), identity_row_str(t, "user_name"));
+        str_copy(ctx->project_id, sizeof(ctx->project_id), identity_row_str(t, "project_id"));
+        str_copy(ctx->project_name, sizeof(ctx->project_name), identity_row_str(t, "project_name"));
         ctx->is_admin = json_integer_value(json_object_get(t, "admin_roles")) > 0;
         if (role_parse(json_string_value(json_object_get(t, "role")), &ctx->role) < 0)
             ctx->role = ROLE_NONE; /* the role was removed after login */
@@ -137,33 +217,13 @@ int authz_require(const struct ctx *ctx, enum authz need, struct nubo_err *err)
     }
 }
 
-/* Creates a token row and returns the secret in out. */
-static int token_create(struct store *st, const char *kind, const char *name, const char *user_id,
-                        const char *project_id, int64_t expires_ms, char *secret, size_t n,
-                        char token_id[37], struct nubo_err *err)
-{
-    char hash[CRYPTO_SHA256_HEX], now[32];
-    crypto_secret_new("nubo_", secret, n);
-    crypto_sha256_hex(secret, strlen(secret), hash);
-    id_new(token_id);
-    clock_now_str(now);
-    if (store_exec(st, err,
-                   "INSERT INTO tokens (id, hash, kind, name, user_id, project_id, expires_ms,"
-                   " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   "ssssssis", token_id, hash, kind, name, user_id, project_id,
-                   (long long)expires_ms, now) < 0)
-        return -1;
-    return 0;
-}
-
 json_t *identity_login(struct store *st, const char *user, const char *password,
                        const char *project, struct nubo_err *err)
 {
     static const char *bad = "wrong user name or password";
     struct nubo_err qerr;
-    json_t *u = store_query_one(st, &qerr,
-                                "SELECT id, name, password_hash, disabled FROM users WHERE name = ?",
-                                "s", user);
+    json_t *u = store_query_one(
+        st, &qerr, "SELECT id, name, password_hash, disabled FROM users WHERE name = ?", "s", user);
     if (u == NULL) {
         /* Spend the same time as a real check, so timing tells nothing. */
         crypto_password_verify("$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$"
@@ -172,7 +232,7 @@ json_t *identity_login(struct store *st, const char *user, const char *password,
         nubo_err_set(err, NUBO_E_UNAUTHORIZED, "%s", bad);
         return NULL;
     }
-    if (!crypto_password_verify(jstr(u, "password_hash"), password) ||
+    if (!crypto_password_verify(identity_row_str(u, "password_hash"), password) ||
         json_integer_value(json_object_get(u, "disabled"))) {
         json_decref(u);
         nubo_err_set(err, NUBO_E_UNAUTHORIZED, "%s", bad);
@@ -184,12 +244,12 @@ json_t *identity_login(struct store *st, const char *user, const char *password,
                             "SELECT p.id, p.name, r.role FROM projects p JOIN role_assignments r"
                             " ON r.project_id = p.id AND r.user_id = ?"
                             " WHERE p.name = ? OR p.id = ?",
-                            "sss", jstr(u, "id"), project, project);
+                            "sss", identity_row_str(u, "id"), project, project);
     else
         p = store_query_one(st, &qerr,
                             "SELECT p.id, p.name, r.role FROM projects p JOIN role_assignments r"
                             " ON r.project_id = p.id AND r.user_id = ? ORDER BY p.name",
-                            "s", jstr(u, "id"));
+                            "s", identity_row_str(u, "id"));
     if (p == NULL) {
         json_decref(u);
         nubo_err_set(err, NUBO_E_UNAUTHORIZED,
@@ -198,16 +258,18 @@ json_t *identity_login(struct store *st, const char *user, const char *password,
                      project ? project : "");
         return NULL;
     }
-    char secret[CRYPTO_SECRET_LEN], tid[37], exp[32];
+    char secret[IDENTITY_SECRET_LEN], tid[37], exp[32];
     int64_t expires = clock_now_ms() + SESSION_TTL_MS;
     json_t *out = NULL;
-    if (token_create(st, "session", "", jstr(u, "id"), jstr(p, "id"), expires, secret,
-                     sizeof(secret), tid, err) == 0) {
+    if (identity_token_insert(st, "session", "nubo_", "", identity_row_str(u, "id"),
+                              identity_row_str(p, "id"), expires, secret, sizeof(secret), tid,
+                              err) == 0) {
         clock_format_ms(expires, exp);
         out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:s}", "token", secret,
-                        "token_id", tid, "expires_at", exp, "user", "id", jstr(u, "id"), "name",
-                        jstr(u, "name"), "project", "id", jstr(p, "id"), "name", jstr(p, "name"),
-                        "role", jstr(p, "role"));
+                        "token_id", tid, "expires_at", exp, "user", "id", identity_row_str(u, "id"),
+                        "name", identity_row_str(u, "name"), "project", "id",
+                        identity_row_str(p, "id"), "name", identity_row_str(p, "name"), "role",
+                        identity_row_str(p, "role"));
     }
     json_decref(u);
     json_decref(p);
@@ -230,26 +292,6 @@ int identity_token_revoke(struct store *st, const struct ctx *ctx, const char *t
     return 0;
 }
 
-static int insert_project(struct store *st, const char *name, const char *desc, char id[37],
-                          struct nubo_err *err)
-{
-    char now[32];
-    id_new(id);
-    clock_now_str(now);
-    if (store_exec(st, err,
-                   "INSERT INTO projects (id, name, description, created_at) VALUES (?, ?, ?, ?)",
-                   "ssss", id, name, desc, now) < 0)
-        return -1;
-    return store_exec(st, err,
-                      "INSERT INTO quotas (project_id, instances, vcpus, ram_mib, disk_gib)"
-                      " VALUES (?, ?, ?, ?, ?)",
-                      "siiii", id, (long long)DEFAULT_QUOTA_INSTANCES,
-                      (long long)DEFAULT_QUOTA_VCPUS, (long long)DEFAULT_QUOTA_RAM_MIB,
-                      (long long)DEFAULT_QUOTA_DISK_GIB) < 0
-               ? -1
-               : 0;
-}
-
 static int write_secret_file(const char *path, const char *secret, struct nubo_err *err)
 {
     char line[256];
@@ -268,19 +310,21 @@ int identity_bootstrap(struct store *st, const char *password_file, const char *
     char now[32];
     clock_now_str(now);
     if (users == 0) {
-        char admin_proj[37], demo_proj[37], uid[37], pw[CRYPTO_SECRET_LEN],
-            hash[CRYPTO_PWHASH_LEN];
+        char admin_proj[37], demo_proj[37], uid[37], pw[CRYPTO_SECRET_LEN], hash[CRYPTO_PWHASH_LEN];
         crypto_secret_new("", pw, 25);
         if (crypto_password_hash(pw, hash, err) < 0)
             return -1;
         id_new(uid);
         if (store_begin(st, true, err) < 0)
             return -1;
-        if (insert_project(st, "admin", "the cloud's administrators", admin_proj, err) < 0 ||
-            insert_project(st, "demo", "a first project to try nubo in", demo_proj, err) < 0 ||
-            store_exec(st, err,
-                       "INSERT INTO users (id, name, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                       "ssss", uid, "admin", hash, now) < 0 ||
+        if (identity_project_insert(st, "admin", "the cloud's administrators", admin_proj, err) <
+                0 ||
+            identity_project_insert(st, "demo", "a first project to try nubo in", demo_proj, err) <
+                0 ||
+            store_exec(
+                st, err,
+                "INSERT INTO users (id, name, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                "ssss", uid, "admin", hash, now) < 0 ||
             store_exec(st, err,
                        "INSERT INTO role_assignments (user_id, project_id, role, created_at)"
                        " VALUES (?, ?, 'admin', ?), (?, ?, 'admin', ?)",
@@ -306,23 +350,4 @@ int identity_bootstrap(struct store *st, const char *password_file, const char *
         log_info("host join token written to %s", join_token_file);
     }
     return 0;
-}
-
-void identity_audit(struct store *st, const struct ctx *ctx, const char *method,
-                    const char *path, const char *action, const char *target, int status,
-                    const char *result)
-{
-    char id[37], now[32];
-    struct nubo_err err;
-    id_new(id);
-    clock_now_str(now);
-    if (store_exec(st, &err,
-                   "INSERT INTO audit_log (id, at, request_id, user_id, user_name, project_id,"
-                   " method, path, action, target, status, result, created_at)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   "ssssssssssiss", id, now, ctx->request_id,
-                   ctx->user_id[0] ? ctx->user_id : NULL, ctx->user_name[0] ? ctx->user_name : NULL,
-                   ctx->project_id[0] ? ctx->project_id : NULL, method, path, action,
-                   target && *target ? target : NULL, (long long)status, result, now) < 0)
-        log_error("audit: cannot record %s %s: %s", method, path, err.msg);
 }

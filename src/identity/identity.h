@@ -29,20 +29,20 @@ struct ctx {
     char token_id[37];
     char user_id[37];
     char user_name[64];
-    char project_id[37];   /* the project the token is scoped to */
+    char project_id[37]; /* the project the token is scoped to */
     char project_name[64];
-    enum role role;        /* the caller's role in project_id */
-    bool is_admin;         /* cloud admin */
-    char host_id[37];      /* set instead of a user when a host agent calls */
+    enum role role;   /* the caller's role in project_id */
+    bool is_admin;    /* cloud admin */
+    char host_id[37]; /* set instead of a user when a host agent calls */
 };
 
 /* What a route needs. */
 enum authz {
-    AUTHZ_PUBLIC = 0, /* no credentials */
-    AUTHZ_READ,       /* reader, member or admin of the project */
-    AUTHZ_WRITE,      /* member or admin */
-    AUTHZ_ADMIN,      /* cloud admin */
-    AUTHZ_HOST,       /* a registered host agent (host token) */
+    AUTHZ_PUBLIC = 0,    /* no credentials */
+    AUTHZ_READ,          /* reader, member or admin of the project */
+    AUTHZ_WRITE,         /* member or admin */
+    AUTHZ_ADMIN,         /* cloud admin */
+    AUTHZ_HOST,          /* a registered host agent (host token) */
     AUTHZ_AUTHENTICATED, /* any valid user token (e.g. whoami, own tokens) */
 };
 
@@ -99,8 +99,144 @@ int quota_check(struct store *st, const char *project_id, const struct quota_ask
                 struct nubo_err *err);
 
 /* Appends an audit record; never fails the caller (logs on error). */
-void identity_audit(struct store *st, const struct ctx *ctx, const char *method,
-                    const char *path, const char *action, const char *target, int status,
-                    const char *result);
+void identity_audit(struct store *st, const struct ctx *ctx, const char *method, const char *path,
+                    const char *action, const char *target, int status, const char *result);
+
+/* ---- services of the identity routes ------------------------------------
+ *
+ * Each takes the caller's ctx and decides what it may see: a cloud admin
+ * sees everything; anybody else sees only projects where they have a role
+ * and only their own user and API keys, and what they may not see is
+ * NUBO_E_NOTFOUND exactly like what does not exist.  Admin-only services
+ * check authz_require(ctx, AUTHZ_ADMIN) themselves as well.  Values are
+ * validated here (NUBO_E_INVALID with a message saying what to fix), and a
+ * service that fails changes nothing.
+ *
+ * Returned JSON values are new references the caller owns, shaped as the
+ * API answers them (docs/internals/controller-api.md, Identity).
+ *
+ * Lists return an array of at most limit + 1 rows in creation order,
+ * starting after the item whose id is marker (NULL: from the start), for
+ * api_page_wrap() to trim; a marker that is not an item of the list is
+ * NUBO_E_INVALID.
+ *
+ * Projects and users are named by id or name (ref). */
+
+/* The caller's own API keys (revoked and expired ones too). */
+json_t *identity_apikey_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
+                             struct nubo_err *err);
+
+/* A new API key of the caller in the caller's project, valid for
+ * expires_in_days (1..3650).  The answer holds the secret "key": it is never
+ * shown again.  NUBO_E_FORBIDDEN when the caller has no role there. */
+json_t *identity_apikey_create(struct store *st, const struct ctx *ctx, const char *name,
+                               long long expires_in_days, struct nubo_err *err);
+
+/* Revokes an API key of the caller (an admin: anybody's). */
+int identity_apikey_delete(struct store *st, const struct ctx *ctx, const char *id,
+                           struct nubo_err *err);
+
+/* Projects the caller may see, each with the caller's "role" when they have
+ * one. */
+json_t *identity_project_list(struct store *st, const struct ctx *ctx, int limit,
+                              const char *marker, struct nubo_err *err);
+
+/* Creates a project with the default quota (admin).  description may be
+ * NULL (none) and holds at most 255 characters.  NUBO_E_CONFLICT when the
+ * name is taken. */
+json_t *identity_project_create(struct store *st, const struct ctx *ctx, const char *name,
+                                const char *description, struct nubo_err *err);
+
+json_t *identity_project_get(struct store *st, const struct ctx *ctx, const char *ref,
+                             struct nubo_err *err);
+
+/* Deletes a project and everything in it (admin).  NUBO_E_CONFLICT while
+ * any of its instances is not deleted, or when it holds the cloud's last
+ * admin role. */
+int identity_project_delete(struct store *st, const struct ctx *ctx, const char *ref,
+                            struct nubo_err *err);
+
+enum quota_dim { QUOTA_INSTANCES, QUOTA_VCPUS, QUOTA_RAM_MIB, QUOTA_DISK_GIB, QUOTA_DIMS };
+#define QUOTA_MAX 1000000000LL
+
+/* The API name of a dimension ("instances", "vcpus", "ram_mib",
+ * "disk_gib"). */
+const char *quota_dim_name(enum quota_dim d);
+
+/* The limits to change: value[d] where set[d]. */
+struct quota_change {
+    bool set[QUOTA_DIMS];
+    long long value[QUOTA_DIMS];
+};
+
+/* {project_id, limits:{...}, usage:{...}} of a project the caller may see;
+ * usage sums the instances that are not deleted. */
+json_t *identity_quota_get(struct store *st, const struct ctx *ctx, const char *project,
+                           struct nubo_err *err);
+
+/* Changes some limits (admin; each 0..QUOTA_MAX) and answers like
+ * identity_quota_get().  Limits below the current usage are allowed: they
+ * only stop new creates. */
+json_t *identity_quota_set(struct store *st, const struct ctx *ctx, const char *project,
+                           const struct quota_change *ch, struct nubo_err *err);
+
+/* [{user_id, user_name, role}] of a project the caller may see; the marker
+ * is a user_id. */
+json_t *identity_member_list(struct store *st, const struct ctx *ctx, const char *project,
+                             int limit, const char *marker, struct nubo_err *err);
+
+/* Gives user (id or name) the role "admin", "member" or "reader" in
+ * project, replacing the one they had (admin).  Returns {user_id,
+ * user_name, project_id, role}. */
+json_t *identity_member_set(struct store *st, const struct ctx *ctx, const char *project,
+                            const char *user, const char *role, struct nubo_err *err);
+
+/* Takes user's role in project away (admin).  NUBO_E_NOTFOUND when they had
+ * none. */
+int identity_member_remove(struct store *st, const struct ctx *ctx, const char *project,
+                           const char *user, struct nubo_err *err);
+
+/* Every user [{id, name, email, disabled, created_at}] (admin). */
+json_t *identity_user_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
+                           struct nubo_err *err);
+
+/* Creates a user (admin) with a password of 8..256 characters; email may be
+ * NULL.  NUBO_E_CONFLICT when the name is taken. */
+json_t *identity_user_create(struct store *st, const struct ctx *ctx, const char *name,
+                             const char *password, const char *email, struct nubo_err *err);
+
+/* A user (admin: any; others: themselves) with roles:[{project_id,
+ * project_name, role}]. */
+json_t *identity_user_get(struct store *st, const struct ctx *ctx, const char *ref,
+                          struct nubo_err *err);
+
+/* What a PATCH changes: NULL / -1 leave a field as it is. */
+struct user_patch {
+    const char *password; /* the user themselves or an admin */
+    const char *email;    /* admin; "" clears it */
+    int disabled;         /* admin: 0 or 1; -1 unchanged */
+};
+
+/* Changes a user.  A new password revokes the user's other login sessions.
+ * NUBO_E_FORBIDDEN when a non-admin changes more than their own password,
+ * or an admin disables themselves. */
+json_t *identity_user_update(struct store *st, const struct ctx *ctx, const char *ref,
+                             const struct user_patch *patch, struct nubo_err *err);
+
+/* Deletes a user with their roles, sessions and API keys (admin, not
+ * themselves: NUBO_E_FORBIDDEN). */
+int identity_user_delete(struct store *st, const struct ctx *ctx, const char *ref,
+                         struct nubo_err *err);
+
+/* Exact-match filters of the audit log; NULL matches everything.  user and
+ * project match an id or a name; result is success, failure or denied. */
+struct audit_filter {
+    const char *user, *project, *action, *result;
+};
+
+/* Audit records [{id, at, request_id, user_id, user_name, project_id,
+ * method, path, action, target, status, result}] (admin). */
+json_t *identity_audit_list(struct store *st, const struct ctx *ctx, const struct audit_filter *f,
+                            int limit, const char *marker, struct nubo_err *err);
 
 #endif

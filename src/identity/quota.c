@@ -1,7 +1,13 @@
 /*
- * quota.c - per-project limits, checked atomically with the create.
+ * quota.c - per-project limits, checked atomically with the create, and
+ * the quota routes' services (show limits + usage, change limits).
+ *
+ * Usage is not stored: it is the sum over the project's instances that are
+ * not deleted, counted when asked (a stored counter would drift).
  */
 #include "identity/identity.h"
+
+#include "identity/identity_int.h"
 
 int quota_check(struct store *st, const char *project_id, const struct quota_ask *ask,
                 struct nubo_err *err)
@@ -45,4 +51,94 @@ int quota_check(struct store *st, const char *project_id, const struct quota_ask
     }
     json_decref(q);
     return rc;
+}
+
+static json_int_t col(json_t *row, const char *k)
+{
+    return json_integer_value(json_object_get(row, k));
+}
+
+/* The limits and usage of project id, shaped as the API answers. */
+static json_t *quota_show(struct store *st, const char *id, struct nubo_err *err)
+{
+    json_t *q = store_query_one(
+        st, err,
+        "SELECT q.instances, q.vcpus, q.ram_mib, q.disk_gib,"
+        " (SELECT COUNT(*) FROM instances i WHERE i.project_id = q.project_id"
+        "   AND i.status <> 'deleted') AS used_instances,"
+        " (SELECT COALESCE(SUM(vcpus), 0) FROM instances i WHERE i.project_id = q.project_id"
+        "   AND i.status <> 'deleted') AS used_vcpus,"
+        " (SELECT COALESCE(SUM(ram_mib), 0) FROM instances i WHERE i.project_id = q.project_id"
+        "   AND i.status <> 'deleted') AS used_ram_mib,"
+        " (SELECT COALESCE(SUM(disk_gib), 0) FROM instances i WHERE i.project_id = q.project_id"
+        "   AND i.status <> 'deleted') AS used_disk_gib"
+        " FROM quotas q WHERE q.project_id = ?",
+        "s", id);
+    if (q == NULL) {
+        if (err && err->code == NUBO_E_NOTFOUND)
+            nubo_err_set(err, NUBO_E_INTERNAL, "project %s has no quota record", id);
+        return NULL;
+    }
+    json_t *out =
+        json_pack("{s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}}", "project_id", id,
+                  "limits", "instances", col(q, "instances"), "vcpus", col(q, "vcpus"), "ram_mib",
+                  col(q, "ram_mib"), "disk_gib", col(q, "disk_gib"), "usage", "instances",
+                  col(q, "used_instances"), "vcpus", col(q, "used_vcpus"), "ram_mib",
+                  col(q, "used_ram_mib"), "disk_gib", col(q, "used_disk_gib"));
+    json_decref(q);
+    return out;
+}
+
+json_t *identity_quota_get(struct store *st, const struct ctx *ctx, const char *project,
+                           struct nubo_err *err)
+{
+    char id[37], name[64];
+    if (identity_project_resolve(st, ctx, project, id, name, err) < 0)
+        return NULL;
+    return quota_show(st, id, err);
+}
+
+const char *quota_dim_name(enum quota_dim d)
+{
+    static const char *const names[QUOTA_DIMS] = {"instances", "vcpus", "ram_mib", "disk_gib"};
+    return (unsigned)d < QUOTA_DIMS ? names[d] : "?";
+}
+
+json_t *identity_quota_set(struct store *st, const struct ctx *ctx, const char *project,
+                           const struct quota_change *ch, struct nubo_err *err)
+{
+    char id[37], name[64];
+    long long set[QUOTA_DIMS], v[QUOTA_DIMS];
+    json_t *out = NULL;
+    if (authz_require(ctx, AUTHZ_ADMIN, err) < 0)
+        return NULL;
+    for (int i = 0; i < QUOTA_DIMS; i++) {
+        set[i] = ch->set[i];
+        v[i] = ch->set[i] ? ch->value[i] : 0;
+        if (v[i] < 0 || v[i] > QUOTA_MAX) {
+            nubo_err_set(err, NUBO_E_INVALID, "%s must be a whole number from 0 to %lld",
+                         quota_dim_name((enum quota_dim)i), (long long)QUOTA_MAX);
+            return NULL;
+        }
+    }
+    if (store_begin(st, true, err) < 0)
+        return NULL;
+    if (identity_project_resolve(st, ctx, project, id, name, err) < 0 ||
+        store_exec(st, err,
+                   "UPDATE quotas SET"
+                   " instances = CASE WHEN ? = 1 THEN ? ELSE instances END,"
+                   " vcpus = CASE WHEN ? = 1 THEN ? ELSE vcpus END,"
+                   " ram_mib = CASE WHEN ? = 1 THEN ? ELSE ram_mib END,"
+                   " disk_gib = CASE WHEN ? = 1 THEN ? ELSE disk_gib END"
+                   " WHERE project_id = ?",
+                   "iiiiiiiis", set[0], v[0], set[1], v[1], set[2], v[2], set[3], v[3], id) < 0)
+        goto cleanup;
+    out = quota_show(st, id, err);
+    if (out && store_commit(st, err) < 0) {
+        json_decref(out);
+        out = NULL;
+    }
+cleanup:
+    store_rollback(st); /* a no-op after the commit */
+    return out;
 }

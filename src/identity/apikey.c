@@ -1,0 +1,100 @@
+/*
+ * apikey.c - API keys: named, long-lived bearer tokens for scripts.
+ *
+ * An API key is a row of the tokens table with kind 'apikey', scoped like
+ * the session that made it to the caller's current project; it acts with the
+ * owner's role there at the time of each call (identity_authenticate()
+ * reads the role every time), so taking a role away also disarms the keys.
+ * The secret ("nubokey_" + 43 random base64url characters) is returned
+ * once, by the create; only its SHA-256 is stored.  Deleting a key revokes
+ * it (the row stays, listed as revoked).
+ */
+#include <string.h>
+
+#include "identity/identity_int.h"
+#include "lib/clock.h"
+#include "lib/valid.h"
+
+#define APIKEY_DAYS_MAX 3650
+#define DAY_MS (24LL * 3600 * 1000)
+
+/* Turns the stored columns into the API's fields. */
+static void apikey_shape(json_t *row)
+{
+    char exp[32];
+    clock_format_ms((int64_t)json_integer_value(json_object_get(row, "expires_ms")), exp);
+    json_object_set_new(row, "expires_at", json_string(exp));
+    json_object_set_new(row, "revoked",
+                        json_boolean(!json_is_null(json_object_get(row, "revoked_at"))));
+    json_object_del(row, "expires_ms");
+    json_object_del(row, "revoked_at");
+}
+
+json_t *identity_apikey_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
+                             struct nubo_err *err)
+{
+    if (marker) {
+        json_t *m = store_query_one(st, err,
+                                    "SELECT id FROM tokens WHERE id = ? AND kind = 'apikey'"
+                                    " AND user_id = ?",
+                                    "ss", marker, ctx->user_id);
+        if (m == NULL) {
+            identity_marker_fail(marker, err);
+            return NULL;
+        }
+        json_decref(m);
+    }
+    json_t *rows = store_query(st, err,
+                               "SELECT id, name, project_id, expires_ms, created_at, revoked_at"
+                               " FROM tokens WHERE kind = 'apikey' AND user_id = ?"
+                               "   AND (? = '' OR (created_at, id) >"
+                               "     (SELECT m.created_at, m.id FROM tokens m WHERE m.id = ?))"
+                               " ORDER BY created_at, id LIMIT ?",
+                               "sssi", ctx->user_id, marker ? marker : "", marker ? marker : "",
+                               (long long)limit + 1);
+    for (size_t i = 0; i < json_array_size(rows); i++)
+        apikey_shape(json_array_get(rows, i));
+    return rows;
+}
+
+json_t *identity_apikey_create(struct store *st, const struct ctx *ctx, const char *name,
+                               long long expires_in_days, struct nubo_err *err)
+{
+    char secret[IDENTITY_SECRET_LEN], id[37], exp[32];
+    if (valid_name(name, "API key name", err) < 0)
+        return NULL;
+    if (expires_in_days < 1 || expires_in_days > APIKEY_DAYS_MAX) {
+        nubo_err_set(err, NUBO_E_INVALID, "expires_in_days must be a whole number from 1 to %d",
+                     APIKEY_DAYS_MAX);
+        return NULL;
+    }
+    if (ctx->role == ROLE_NONE) {
+        nubo_err_set(err, NUBO_E_FORBIDDEN,
+                     "you have no role in project '%s'; an API key would be of no use there",
+                     ctx->project_name);
+        return NULL;
+    }
+    int64_t expires = clock_now_ms() + expires_in_days * DAY_MS;
+    if (identity_token_insert(st, "apikey", "nubokey_", name, ctx->user_id, ctx->project_id,
+                              expires, secret, sizeof(secret), id, err) < 0)
+        return NULL;
+    clock_format_ms(expires, exp);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "name", name, "key", secret,
+                     "project_id", ctx->project_id, "expires_at", exp);
+}
+
+int identity_apikey_delete(struct store *st, const struct ctx *ctx, const char *id,
+                           struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    long long n = store_exec(st, err,
+                             "UPDATE tokens SET revoked_at = ? WHERE id = ? AND kind = 'apikey'"
+                             " AND revoked_at IS NULL AND (user_id = ? OR ? = 1)",
+                             "sssi", now, id, ctx->user_id, (long long)ctx->is_admin);
+    if (n < 0)
+        return -1;
+    if (n == 0)
+        return nubo_err_set(err, NUBO_E_NOTFOUND, "no active API key with id '%.40s'", id);
+    return 0;
+}

@@ -1,0 +1,79 @@
+/*
+ * audit.c - the audit log: one row per mutating API call (who, in which
+ * project, what, on which target, the HTTP status and the result: success,
+ * failure or denied), written by the API dispatcher after the handler ran,
+ * and read back by cloud admins.
+ *
+ * Rows are never changed or deleted through the API; they outlive the users
+ * and projects they name (user_name is copied for that reason).
+ */
+#include <string.h>
+
+#include "identity/identity_int.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/valid.h"
+
+void identity_audit(struct store *st, const struct ctx *ctx, const char *method, const char *path,
+                    const char *action, const char *target, int status, const char *result)
+{
+    char id[37], now[32];
+    struct nubo_err err;
+    id_new(id);
+    clock_now_str(now);
+    if (store_exec(st, &err,
+                   "INSERT INTO audit_log (id, at, request_id, user_id, user_name, project_id,"
+                   " method, path, action, target, status, result, created_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "ssssssssssiss", id, now, ctx->request_id, ctx->user_id[0] ? ctx->user_id : NULL,
+                   ctx->user_name[0] ? ctx->user_name : NULL,
+                   ctx->project_id[0] ? ctx->project_id : NULL, method, path, action,
+                   target && *target ? target : NULL, (long long)status, result, now) < 0)
+        log_error("audit: cannot record %s %s: %s", method, path, err.msg);
+}
+
+/* A filter value: absent, or name-like (ids, names and action names all
+ * are). */
+static int filter_check(const char *v, const char *what, struct nubo_err *err)
+{
+    return v == NULL ? 0 : valid_name(v, what, err);
+}
+
+json_t *identity_audit_list(struct store *st, const struct ctx *ctx, const struct audit_filter *f,
+                            int limit, const char *marker, struct nubo_err *err)
+{
+    if (authz_require(ctx, AUTHZ_ADMIN, err) < 0 || filter_check(f->user, "user", err) < 0 ||
+        filter_check(f->project, "project", err) < 0 || filter_check(f->action, "action", err) < 0)
+        return NULL;
+    if (f->result && strcmp(f->result, "success") != 0 && strcmp(f->result, "failure") != 0 &&
+        strcmp(f->result, "denied") != 0) {
+        nubo_err_set(err, NUBO_E_INVALID, "result must be success, failure or denied");
+        return NULL;
+    }
+    if (marker) {
+        json_t *m = store_query_one(st, err, "SELECT id FROM audit_log WHERE id = ?", "s", marker);
+        if (m == NULL) {
+            identity_marker_fail(marker, err);
+            return NULL;
+        }
+        json_decref(m);
+    }
+    const char *user = f->user ? f->user : "", *project = f->project ? f->project : "";
+    const char *action = f->action ? f->action : "", *result = f->result ? f->result : "";
+    const char *mk = marker ? marker : "";
+    /* user and project match an id or a name; projects are named through
+     * the projects table (a deleted project is found by its id only). */
+    return store_query(st, err,
+                       "SELECT id, at, request_id, user_id, user_name, project_id, method, path,"
+                       " action, target, status, result FROM audit_log"
+                       " WHERE (? = '' OR user_id = ? OR user_name = ?)"
+                       "   AND (? = '' OR project_id = ?"
+                       "     OR project_id IN (SELECT p.id FROM projects p WHERE p.name = ?))"
+                       "   AND (? = '' OR action = ?) AND (? = '' OR result = ?)"
+                       "   AND (? = '' OR (created_at, id) >"
+                       "     (SELECT m.created_at, m.id FROM audit_log m WHERE m.id = ?))"
+                       " ORDER BY created_at, id LIMIT ?",
+                       "ssssssssssssi", user, user, user, project, project, project, action, action,
+                       result, result, mk, mk, (long long)limit + 1);
+}

@@ -1,0 +1,66 @@
+/*
+ * identity_int.h - helpers shared by the files of the identity module
+ * (identity.c, project.c, user.c, member.c, apikey.c, audit.c, quota.c).
+ *
+ * Not part of the module's interface: only the .c files of src/identity include it
+ * (after SQLite's btreeInt.h).  Everything other modules may call is in
+ * identity.h.
+ */
+#ifndef NUBO_IDENTITY_INT_H
+#define NUBO_IDENTITY_INT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "identity/identity.h"
+
+/* Big enough for any secret crypto_secret_new() makes with our prefixes
+ * ("nubo_", "nubokey_": prefix + 43 characters + NUL). */
+#define IDENTITY_SECRET_LEN 64
+
+/* The string value of o[k], or "" when missing or not a string.  The result
+ * is borrowed from o. */
+const char *identity_row_str(json_t *o, const char *k);
+
+/* Replaces the integer o[k] (0 / non-zero) of every row of rows by a JSON
+ * boolean; rows may be an object or an array of objects. */
+void identity_rows_bool(json_t *rows, const char *k);
+
+/* Inserts a token row of kind "session" or "apikey" and writes its secret
+ * (prefix + random, shown to the caller once; only its SHA-256 is stored)
+ * into secret (n >= IDENTITY_SECRET_LEN) and its id into token_id. */
+int identity_token_insert(struct store *st, const char *kind, const char *prefix, const char *name,
+                          const char *user_id, const char *project_id, int64_t expires_ms,
+                          char *secret, size_t n, char token_id[37], struct nubo_err *err);
+
+/* Inserts a project with the default quota; writes its new id.  Run it in a
+ * write transaction so that both rows or neither exist. */
+int identity_project_insert(struct store *st, const char *name, const char *description,
+                            char id[37], struct nubo_err *err);
+
+/* Finds a project by id or name that ctx may see (cloud admin: any; others:
+ * those where they have a role).  Writes its id and name.  A project ctx
+ * may not see is NUBO_E_NOTFOUND with the same message as a missing one. */
+int identity_project_resolve(struct store *st, const struct ctx *ctx, const char *ref, char id[37],
+                             char name[64], struct nubo_err *err);
+
+/* Finds a user by id or name; writes its id and name.  NUBO_E_NOTFOUND when
+ * there is none. */
+int identity_user_resolve(struct store *st, const char *ref, char id[37], char name[64],
+                          struct nubo_err *err);
+
+/* Inside a write transaction, after a change to users or roles: fails with
+ * NUBO_E_CONFLICT when no enabled user is left with the admin role, so the
+ * caller rolls back rather than lock everybody out of the cloud. */
+int identity_admins_check(struct store *st, struct nubo_err *err);
+
+/* Rejects a name that looks like an id (a UUID): ids and names share the
+ * {id} of paths, so a name must never be mistaken for another's id. */
+int identity_name_check(const char *name, const char *what, struct nubo_err *err);
+
+/* Turns a failed store_query_one() that found no marker row into the error
+ * every list gives for an unknown ?marker=. */
+int identity_marker_fail(const char *marker, struct nubo_err *err);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * member.c - who has which role in a project (role_assignments).
+ *
+ * Anybody with a role in a project may list its members; only a cloud admin
+ * grants, changes or removes roles.  A change that would leave the cloud
+ * without an enabled admin is refused (409) and rolled back.  A member's
+ * existing tokens follow the change at once: identity_authenticate() reads
+ * the role on every call.
+ */
+#include <string.h>
+
+#include "identity/identity_int.h"
+#include "lib/clock.h"
+
+json_t *identity_member_list(struct store *st, const struct ctx *ctx, const char *project,
+                             int limit, const char *marker, struct nubo_err *err)
+{
+    char pid[37], pname[64];
+    if (identity_project_resolve(st, ctx, project, pid, pname, err) < 0)
+        return NULL;
+    if (marker) {
+        json_t *m = store_query_one(st, err,
+                                    "SELECT user_id FROM role_assignments"
+                                    " WHERE project_id = ? AND user_id = ?",
+                                    "ss", pid, marker);
+        if (m == NULL) {
+            identity_marker_fail(marker, err);
+            return NULL;
+        }
+        json_decref(m);
+    }
+    return store_query(st, err,
+                       "SELECT r.user_id, u.name AS user_name, r.role"
+                       " FROM role_assignments r JOIN users u ON u.id = r.user_id"
+                       " WHERE r.project_id = ?"
+                       "   AND (? = '' OR (r.created_at, r.user_id) >"
+                       "     (SELECT m.created_at, m.user_id FROM role_assignments m"
+                       "      WHERE m.project_id = ? AND m.user_id = ?))"
+                       " ORDER BY r.created_at, r.user_id LIMIT ?",
+                       "ssssi", pid, marker ? marker : "", pid, marker ? marker : "",
+                       (long long)limit + 1);
+}
+
+json_t *identity_member_set(struct store *st, const struct ctx *ctx, const char *project,
+                            const char *user, const char *role, struct nubo_err *err)
+{
+    char pid[37], pname[64], uid[37], uname[64], now[32];
+    enum role r;
+    json_t *out = NULL;
+    if (authz_require(ctx, AUTHZ_ADMIN, err) < 0)
+        return NULL;
+    if (role_parse(role, &r) < 0) {
+        nubo_err_set(err, NUBO_E_INVALID, "role must be admin, member or reader");
+        return NULL;
+    }
+    clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return NULL;
+    if (identity_project_resolve(st, ctx, project, pid, pname, err) < 0 ||
+        identity_user_resolve(st, user, uid, uname, err) < 0 ||
+        store_exec(st, err,
+                   "INSERT INTO role_assignments (user_id, project_id, role, created_at)"
+                   " VALUES (?, ?, ?, ?)"
+                   " ON CONFLICT (user_id, project_id) DO UPDATE SET role = excluded.role",
+                   "ssss", uid, pid, role_name(r), now) < 0 ||
+        identity_admins_check(st, err) < 0 || store_commit(st, err) < 0)
+        goto cleanup;
+    out = json_pack("{s:s, s:s, s:s, s:s}", "user_id", uid, "user_name", uname, "project_id", pid,
+                    "role", role_name(r));
+cleanup:
+    store_rollback(st); /* a no-op after the commit */
+    return out;
+}
+
+int identity_member_remove(struct store *st, const struct ctx *ctx, const char *project,
+                           const char *user, struct nubo_err *err)
+{
+    char pid[37], pname[64], uid[37], uname[64];
+    int rc = -1;
+    if (authz_require(ctx, AUTHZ_ADMIN, err) < 0 || store_begin(st, true, err) < 0)
+        return -1;
+    if (identity_project_resolve(st, ctx, project, pid, pname, err) < 0 ||
+        identity_user_resolve(st, user, uid, uname, err) < 0)
+        goto cleanup;
+    long long n =
+        store_exec(st, err, "DELETE FROM role_assignments WHERE user_id = ? AND project_id = ?",
+                   "ss", uid, pid);
+    if (n < 0)
+        goto cleanup;
+    if (n == 0) {
+        nubo_err_set(err, NUBO_E_NOTFOUND, "user '%s' has no role in project '%s'", uname, pname);
+        goto cleanup;
+    }
+    if (identity_admins_check(st, err) < 0)
+        goto cleanup;
+    rc = store_commit(st, err);
+cleanup:
+    store_rollback(st); /* a no-op after the commit */
+    return rc;
+}

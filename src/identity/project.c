@@ -1,0 +1,212 @@
+/*
+ * project.c - projects (tenants): list, create, show, delete.
+ *
+ * Tenancy: a cloud admin sees every project; anybody else sees only the
+ * projects where they have a role, and a project they cannot see answers
+ * exactly like a missing one (404, same message), so ids and names of other
+ * tenants do not leak.  The project is named in paths by id or by name;
+ * names may not look like UUIDs, so the two never collide.
+ *
+ * A project is created with its default quota in one transaction and
+ * deleted only when none of its instances is alive.
+ */
+#include <string.h>
+
+#include "identity/identity_int.h"
+#include "lib/clock.h"
+#include "lib/util.h"
+
+#define PROJECT_DESCRIPTION_MAX 255
+
+/* ----------------------------------------------------------- helpers */
+
+int identity_project_insert(struct store *st, const char *name, const char *description,
+                            char id[37], struct nubo_err *err)
+{
+    char now[32];
+    id_new(id);
+    clock_now_str(now);
+    if (store_exec(st, err,
+                   "INSERT INTO projects (id, name, description, created_at) VALUES (?, ?, ?, ?)",
+                   "ssss", id, name, description, now) < 0)
+        return -1;
+    if (store_exec(st, err,
+                   "INSERT INTO quotas (project_id, instances, vcpus, ram_mib, disk_gib)"
+                   " VALUES (?, ?, ?, ?, ?)",
+                   "siiii", id, (long long)DEFAULT_QUOTA_INSTANCES, (long long)DEFAULT_QUOTA_VCPUS,
+                   (long long)DEFAULT_QUOTA_RAM_MIB, (long long)DEFAULT_QUOTA_DISK_GIB) < 0)
+        return -1;
+    return 0;
+}
+
+int identity_project_resolve(struct store *st, const struct ctx *ctx, const char *ref, char id[37],
+                             char name[64], struct nubo_err *err)
+{
+    json_t *p = store_query_one(st, err,
+                                "SELECT p.id, p.name FROM projects p WHERE (p.id = ? OR p.name = ?)"
+                                " AND (? = 1 OR EXISTS (SELECT 1 FROM role_assignments r"
+                                "   WHERE r.project_id = p.id AND r.user_id = ?))",
+                                "ssis", ref, ref, (long long)ctx->is_admin, ctx->user_id);
+    if (p == NULL) {
+        if (err && err->code == NUBO_E_NOTFOUND)
+            nubo_err_set(err, NUBO_E_NOTFOUND, "no project '%.63s'", ref);
+        return -1;
+    }
+    str_copy(id, 37, identity_row_str(p, "id"));
+    str_copy(name, 64, identity_row_str(p, "name"));
+    json_decref(p);
+    return 0;
+}
+
+/* Counts code points of a UTF-8 string (jansson hands out valid UTF-8). */
+static size_t utf8_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+static int description_check(const char *d, struct nubo_err *err)
+{
+    if (utf8_len(d) > PROJECT_DESCRIPTION_MAX)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "description is longer than %d characters; shorten it",
+                            PROJECT_DESCRIPTION_MAX);
+    for (const char *c = d; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return nubo_err_set(err, NUBO_E_INVALID,
+                                "description must not contain control characters (newlines, "
+                                "tabs...)");
+    return 0;
+}
+
+/* The project as the API shows it to ctx: role only where ctx has one. */
+static json_t *project_get_by_id(struct store *st, const struct ctx *ctx, const char *id,
+                                 struct nubo_err *err)
+{
+    json_t *p = store_query_one(st, err,
+                                "SELECT p.id, p.name, p.description, p.created_at, r.role"
+                                " FROM projects p LEFT JOIN role_assignments r"
+                                "   ON r.project_id = p.id AND r.user_id = ?"
+                                " WHERE p.id = ?",
+                                "ss", ctx->user_id, id);
+    if (p == NULL) {
+        if (err && err->code == NUBO_E_NOTFOUND)
+            nubo_err_set(err, NUBO_E_NOTFOUND, "no project '%.63s'", id);
+        return NULL;
+    }
+    if (json_is_null(json_object_get(p, "role")))
+        json_object_del(p, "role");
+    return p;
+}
+
+/* ----------------------------------------------------------- services */
+
+json_t *identity_project_list(struct store *st, const struct ctx *ctx, int limit,
+                              const char *marker, struct nubo_err *err)
+{
+    if (marker) {
+        json_t *m = store_query_one(st, err,
+                                    "SELECT p.id FROM projects p WHERE p.id = ? AND (? = 1 OR"
+                                    " EXISTS (SELECT 1 FROM role_assignments r"
+                                    "   WHERE r.project_id = p.id AND r.user_id = ?))",
+                                    "sis", marker, (long long)ctx->is_admin, ctx->user_id);
+        if (m == NULL) {
+            identity_marker_fail(marker, err);
+            return NULL;
+        }
+        json_decref(m);
+    }
+    json_t *rows = store_query(
+        st, err,
+        "SELECT p.id, p.name, p.description, p.created_at, r.role"
+        " FROM projects p LEFT JOIN role_assignments r ON r.project_id = p.id AND r.user_id = ?"
+        " WHERE (? = 1 OR r.role IS NOT NULL)"
+        "   AND (? = '' OR (p.created_at, p.id) >"
+        "     (SELECT m.created_at, m.id FROM projects m WHERE m.id = ?))"
+        " ORDER BY p.created_at, p.id LIMIT ?",
+        "sissi", ctx->user_id, (long long)ctx->is_admin, marker ? marker : "", marker ? marker : "",
+        (long long)limit + 1);
+    if (rows == NULL)
+        return NULL;
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        if (json_is_null(json_object_get(row, "role")))
+            json_object_del(row, "role");
+    }
+    return rows;
+}
+
+json_t *identity_project_create(struct store *st, const struct ctx *ctx, const char *name,
+                                const char *description, struct nubo_err *err)
+{
+    char id[37];
+    const char *desc = description ? description : "";
+    if (authz_require(ctx, AUTHZ_ADMIN, err) < 0 ||
+        identity_name_check(name, "project name", err) < 0 || description_check(desc, err) < 0 ||
+        store_begin(st, true, err) < 0)
+        return NULL;
+    if (identity_project_insert(st, name, desc, id, err) < 0) {
+        store_rollback(st);
+        if (err && err->code == NUBO_E_CONFLICT)
+            nubo_err_set(err, NUBO_E_CONFLICT,
+                         "a project named '%s' already exists; pick another name", name);
+        return NULL;
+    }
+    if (store_commit(st, err) < 0)
+        return NULL;
+    return project_get_by_id(st, ctx, id, err);
+}
+
+json_t *identity_project_get(struct store *st, const struct ctx *ctx, const char *ref,
+                             struct nubo_err *err)
+{
+    char id[37], name[64];
+    if (identity_project_resolve(st, ctx, ref, id, name, err) < 0)
+        return NULL;
+    return project_get_by_id(st, ctx, id, err);
+}
+
+int identity_project_delete(struct store *st, const struct ctx *ctx, const char *ref,
+                            struct nubo_err *err)
+{
+    char id[37], name[64];
+    int rc = -1;
+    if (authz_require(ctx, AUTHZ_ADMIN, err) < 0 || store_begin(st, true, err) < 0)
+        return -1;
+    if (identity_project_resolve(st, ctx, ref, id, name, err) < 0)
+        goto cleanup;
+    json_t *live = store_query_one(st, err,
+                                   "SELECT COUNT(*) AS n FROM instances"
+                                   " WHERE project_id = ? AND status <> 'deleted'",
+                                   "s", id);
+    if (live == NULL)
+        goto cleanup;
+    long long n = json_integer_value(json_object_get(live, "n"));
+    json_decref(live);
+    if (n > 0) {
+        nubo_err_set(err, NUBO_E_CONFLICT,
+                     "project '%s' still has %lld instance%s; delete them first", name, n,
+                     n == 1 ? "" : "s");
+        goto cleanup;
+    }
+    /* The rows of deleted instances (kept for history) reference the
+     * project without ON DELETE CASCADE; they, their events and the
+     * project's tasks go with it.  Everything else that belongs to a
+     * project (roles, tokens, quota, keypairs, groups, private images,
+     * flavor access) cascades. */
+    if (store_exec(st, err,
+                   "DELETE FROM instance_events WHERE instance_id IN"
+                   " (SELECT id FROM instances WHERE project_id = ?)",
+                   "s", id) < 0 ||
+        store_exec(st, err, "DELETE FROM tasks WHERE project_id = ?", "s", id) < 0 ||
+        store_exec(st, err, "DELETE FROM instances WHERE project_id = ?", "s", id) < 0 ||
+        store_exec(st, err, "DELETE FROM projects WHERE id = ?", "s", id) < 0 ||
+        identity_admins_check(st, err) < 0)
+        goto cleanup;
+    rc = store_commit(st, err);
+cleanup:
+    store_rollback(st); /* a no-op after the commit */
+    return rc;
+}

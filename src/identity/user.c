@@ -1,0 +1,243 @@
+/*
+ * user.c - user accounts: list, create, show, change, delete.
+ *
+ * Only a cloud admin manages accounts.  A user may see their own account
+ * (with their roles) and change their own password; another user's account
+ * answers 404 to them, like a missing one.  Passwords are stored as
+ * argon2id hashes (lib/crypto.h) and never returned.  Changing a password
+ * ends the user's other login sessions (API keys stay: they are managed on
+ * their own).  An admin cannot delete or disable themselves, and no change
+ * may leave the cloud without an enabled admin.
+ */
+#include <string.h>
+
+#include "identity/identity_int.h"
+#include "lib/clock.h"
+#include "lib/crypto.h"
+#include "lib/util.h"
+
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 256
+#define EMAIL_MAX 254
+
+/* ----------------------------------------------------------- helpers */
+
+int identity_user_resolve(struct store *st, const char *ref, char id[37], char name[64],
+                          struct nubo_err *err)
+{
+    json_t *u = store_query_one(st, err, "SELECT id, name FROM users WHERE id = ? OR name = ?",
+                                "ss", ref, ref);
+    if (u == NULL) {
+        if (err && err->code == NUBO_E_NOTFOUND)
+            nubo_err_set(err, NUBO_E_NOTFOUND, "no user '%.63s'", ref);
+        return -1;
+    }
+    str_copy(id, 37, identity_row_str(u, "id"));
+    str_copy(name, 64, identity_row_str(u, "name"));
+    json_decref(u);
+    return 0;
+}
+
+static int password_check(const char *pw, struct nubo_err *err)
+{
+    size_t n = 0;
+    for (const char *c = pw; *c; c++)
+        n += ((unsigned char)*c & 0xc0) != 0x80; /* UTF-8 code points */
+    if (n < PASSWORD_MIN || n > PASSWORD_MAX)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "password must be %d to %d characters long (got %zu)", PASSWORD_MIN,
+                            PASSWORD_MAX, n);
+    return 0;
+}
+
+/* A plausible address: local@domain, no spaces or control characters.  ""
+ * means none. */
+static int email_check(const char *e, struct nubo_err *err)
+{
+    if (*e == '\0')
+        return 0;
+    const char *at = strchr(e, '@');
+    if (strlen(e) > EMAIL_MAX)
+        return nubo_err_set(err, NUBO_E_INVALID, "email is longer than %d characters", EMAIL_MAX);
+    for (const char *c = e; *c; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            return nubo_err_set(err, NUBO_E_INVALID,
+                                "email must not contain spaces or control characters");
+    if (at == NULL || at == e || at[1] == '\0' || strchr(at + 1, '@'))
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "email must look like name@example.org (or be \"\" for none)");
+    return 0;
+}
+
+/* A user as the API shows it, with roles when with_roles. */
+static json_t *user_show(struct store *st, const char *id, bool with_roles, struct nubo_err *err)
+{
+    json_t *u = store_query_one(st, err,
+                                "SELECT id, name, email, disabled, created_at FROM users"
+                                " WHERE id = ?",
+                                "s", id);
+    if (u == NULL) {
+        if (err && err->code == NUBO_E_NOTFOUND)
+            nubo_err_set(err, NUBO_E_NOTFOUND, "no user '%.63s'", id);
+        return NULL;
+    }
+    identity_rows_bool(u, "disabled");
+    if (!with_roles)
+        return u;
+    json_t *roles = store_query(st, err,
+                                "SELECT r.project_id, p.name AS project_name, r.role"
+                                " FROM role_assignments r JOIN projects p ON p.id = r.project_id"
+                                " WHERE r.user_id = ? ORDER BY p.name",
+                                "s", id);
+    if (roles == NULL) {
+        json_decref(u);
+        return NULL;
+    }
+    json_object_set_new(u, "roles", roles);
+    return u;
+}
+
+/* Finds the user ref that ctx may see: anyone for an admin, only
+ * themselves for others (anybody else is "no such user"). */
+static int user_visible(struct store *st, const struct ctx *ctx, const char *ref, char id[37],
+                        char name[64], struct nubo_err *err)
+{
+    if (identity_user_resolve(st, ref, id, name, err) < 0)
+        return -1;
+    if (!ctx->is_admin && strcmp(id, ctx->user_id) != 0)
+        return nubo_err_set(err, NUBO_E_NOTFOUND, "no user '%.63s'", ref);
+    return 0;
+}
+
+/* ----------------------------------------------------------- services */
+
+json_t *identity_user_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
+                           struct nubo_err *err)
+{
+    if (authz_require(ctx, AUTHZ_ADMIN, err) < 0)
+        return NULL;
+    if (marker) {
+        json_t *m = store_query_one(st, err, "SELECT id FROM users WHERE id = ?", "s", marker);
+        if (m == NULL) {
+            identity_marker_fail(marker, err);
+            return NULL;
+        }
+        json_decref(m);
+    }
+    json_t *rows =
+        store_query(st, err,
+                    "SELECT id, name, email, disabled, created_at FROM users"
+                    " WHERE (? = '' OR (created_at, id) >"
+                    "   (SELECT m.created_at, m.id FROM users m WHERE m.id = ?))"
+                    " ORDER BY created_at, id LIMIT ?",
+                    "ssi", marker ? marker : "", marker ? marker : "", (long long)limit + 1);
+    identity_rows_bool(rows, "disabled");
+    return rows;
+}
+
+json_t *identity_user_create(struct store *st, const struct ctx *ctx, const char *name,
+                             const char *password, const char *email, struct nubo_err *err)
+{
+    char id[37], now[32], hash[CRYPTO_PWHASH_LEN];
+    if (email == NULL)
+        email = "";
+    if (authz_require(ctx, AUTHZ_ADMIN, err) < 0 ||
+        identity_name_check(name, "user name", err) < 0 || password_check(password, err) < 0 ||
+        email_check(email, err) < 0 || crypto_password_hash(password, hash, err) < 0)
+        return NULL;
+    id_new(id);
+    clock_now_str(now);
+    if (store_exec(st, err,
+                   "INSERT INTO users (id, name, password_hash, email, created_at)"
+                   " VALUES (?, ?, ?, ?, ?)",
+                   "sssss", id, name, hash, email, now) < 0) {
+        if (err && err->code == NUBO_E_CONFLICT)
+            nubo_err_set(err, NUBO_E_CONFLICT, "a user named '%s' already exists", name);
+        return NULL;
+    }
+    return user_show(st, id, false, err);
+}
+
+json_t *identity_user_get(struct store *st, const struct ctx *ctx, const char *ref,
+                          struct nubo_err *err)
+{
+    char id[37], name[64];
+    if (user_visible(st, ctx, ref, id, name, err) < 0)
+        return NULL;
+    return user_show(st, id, true, err);
+}
+
+json_t *identity_user_update(struct store *st, const struct ctx *ctx, const char *ref,
+                             const struct user_patch *patch, struct nubo_err *err)
+{
+    char id[37], name[64], hash[CRYPTO_PWHASH_LEN] = "", now[32];
+    json_t *out = NULL;
+    if (user_visible(st, ctx, ref, id, name, err) < 0)
+        return NULL;
+    bool self = strcmp(id, ctx->user_id) == 0;
+    if (!ctx->is_admin && (patch->email || patch->disabled >= 0)) {
+        nubo_err_set(err, NUBO_E_FORBIDDEN,
+                     "you may change only your own password; ask an admin to change the %s",
+                     patch->email ? "email" : "disabled flag");
+        return NULL;
+    }
+    if (self && patch->disabled == 1) {
+        nubo_err_set(err, NUBO_E_FORBIDDEN, "you cannot disable yourself; ask another admin");
+        return NULL;
+    }
+    if ((patch->email && email_check(patch->email, err) < 0) ||
+        (patch->password && (password_check(patch->password, err) < 0 ||
+                             crypto_password_hash(patch->password, hash, err) < 0)))
+        return NULL;
+    clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return NULL;
+    if ((patch->email && store_exec(st, err, "UPDATE users SET email = ? WHERE id = ?", "ss",
+                                    patch->email, id) < 0) ||
+        (patch->disabled >= 0 && store_exec(st, err, "UPDATE users SET disabled = ? WHERE id = ?",
+                                            "is", (long long)patch->disabled, id) < 0))
+        goto cleanup;
+    /* A new password ends every other login session of the user: whoever
+     * knew the old one must not stay logged in. */
+    if (patch->password &&
+        (store_exec(st, err, "UPDATE users SET password_hash = ? WHERE id = ?", "ss", hash, id) <
+             0 ||
+         store_exec(st, err,
+                    "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND kind = 'session'"
+                    " AND revoked_at IS NULL AND id <> ?",
+                    "sss", now, id, ctx->token_id) < 0))
+        goto cleanup;
+    if (identity_admins_check(st, err) < 0)
+        goto cleanup;
+    out = user_show(st, id, false, err);
+    if (out && store_commit(st, err) < 0) {
+        json_decref(out);
+        out = NULL;
+    }
+cleanup:
+    store_rollback(st); /* a no-op after the commit */
+    return out;
+}
+
+int identity_user_delete(struct store *st, const struct ctx *ctx, const char *ref,
+                         struct nubo_err *err)
+{
+    char id[37], name[64];
+    int rc = -1;
+    if (authz_require(ctx, AUTHZ_ADMIN, err) < 0 || store_begin(st, true, err) < 0)
+        return -1;
+    if (identity_user_resolve(st, ref, id, name, err) < 0)
+        goto cleanup;
+    if (strcmp(id, ctx->user_id) == 0) {
+        nubo_err_set(err, NUBO_E_FORBIDDEN, "you cannot delete yourself; ask another admin");
+        goto cleanup;
+    }
+    /* Roles and tokens (sessions and API keys) cascade. */
+    if (store_exec(st, err, "DELETE FROM users WHERE id = ?", "s", id) < 0 ||
+        identity_admins_check(st, err) < 0)
+        goto cleanup;
+    rc = store_commit(st, err);
+cleanup:
+    store_rollback(st); /* a no-op after the commit */
+    return rc;
+}
