@@ -22,9 +22,12 @@
 #define NUBO_COMPUTE_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "identity/identity.h"
 #include "lib/err.h"
+#include "sched/sched.h"
 #include "store/store.h"
 
 #define COMPUTE_VM_PREFIX "nubo-"
@@ -47,5 +50,188 @@ void compute_task_finish(struct store *st, const char *instance_id, const char *
 
 /* Marks open tasks of an instance as running. */
 void compute_task_running(struct store *st, const char *instance_id);
+
+/*
+ * The services behind /v1 (one file each).  Unless said otherwise, a
+ * function returning json_t * returns a new reference in the API's shape
+ * (docs/internals/controller-api.md), or NULL with err; a function
+ * returning int returns 0 or -1 with err.  Lists take limit (1..1000) and
+ * marker (the id of the last item of the previous page, or NULL) and
+ * return up to limit + 1 rows as an array, for api_page_wrap().  Inputs
+ * are validated here (NUBO_E_INVALID with a message saying what to fix);
+ * nothing is changed when a call fails.
+ */
+
+/* ---- flavors (flavor.c) ---------------------------------------------- */
+
+struct compute_flavor_spec {
+    const char *name;
+    long long vcpus, ram_mib, disk_gib;
+    bool is_public;
+};
+
+/* Public flavors, private ones shared with the caller's project; a cloud
+ * admin sees all. */
+json_t *compute_flavor_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
+                            struct nubo_err *err);
+json_t *compute_flavor_create(struct store *st, const struct ctx *ctx,
+                              const struct compute_flavor_spec *spec, struct nubo_err *err);
+/* ref is an id or a name; an invisible flavor is NUBO_E_NOTFOUND. */
+json_t *compute_flavor_get(struct store *st, const struct ctx *ctx, const char *ref,
+                           struct nubo_err *err);
+int compute_flavor_delete(struct store *st, const struct ctx *ctx, const char *ref,
+                          struct nubo_err *err);
+/* Shares a private flavor with a project (id or name): returns
+ * {flavor_id, projects: [project ids]}. */
+json_t *compute_flavor_access_add(struct store *st, const struct ctx *ctx, const char *ref,
+                                  const char *project, struct nubo_err *err);
+
+/* ---- images (image.c) ------------------------------------------------- */
+
+/*
+ * An image's files live in the controller's image directory as <id>.disk,
+ * <id>.kernel and <id>.initrd.  A disk is accepted only as qcow2 (without
+ * a backing or external data file) or raw (a whole number of 512-byte
+ * sectors), checked with qemu-img; its SHA-256 is recorded.
+ */
+enum compute_image_part { COMPUTE_IMAGE_DISK = 0, COMPUTE_IMAGE_KERNEL, COMPUTE_IMAGE_INITRD };
+
+struct compute_image_spec {
+    const char *name;
+    const char *visibility; /* "public" (admin only) | "private"; NULL = private */
+    const char *cmdline;    /* kernel command line, or NULL */
+    long long min_disk_gib; /* 0..16384 */
+    /* Registration from the controller's disk (admin only): absolute
+     * paths, copied into the image directory.  NULL = a queued image. */
+    const char *file, *kernel_file, *initrd_file;
+};
+
+/* The path of one of an image's files: <image_dir>/<id>.<disk|kernel|initrd>.
+ * Returns -1 when it does not fit in n. */
+int compute_image_path(const char *image_dir, const char *id, enum compute_image_part part,
+                       char *out, size_t n);
+
+/* Public images and the project's private ones, filtered by exact name
+ * and status when not NULL. */
+json_t *compute_image_list(struct store *st, const struct ctx *ctx, const char *name,
+                           const char *status, int limit, const char *marker, struct nubo_err *err);
+json_t *compute_image_create(struct store *st, const struct ctx *ctx, const char *image_dir,
+                             const struct compute_image_spec *spec, struct nubo_err *err);
+json_t *compute_image_get(struct store *st, const struct ctx *ctx, const char *id,
+                          struct nubo_err *err);
+/* Owner (member+) or admin; NUBO_E_CONFLICT while live instances use it. */
+int compute_image_delete(struct store *st, const struct ctx *ctx, const char *image_dir,
+                         const char *id, struct nubo_err *err);
+/* Stores an uploaded part of an owned image.  The data is in fd (an
+ * O_TMPFILE in image_dir, as api_stream makes; not closed here) or, when
+ * fd < 0, in data/len.  A disk is checked and makes the image active; a
+ * queued image stays queued when its disk is refused. */
+json_t *compute_image_upload(struct store *st, const struct ctx *ctx, const char *image_dir,
+                             const char *id, enum compute_image_part part, int fd, const void *data,
+                             size_t len, struct nubo_err *err);
+
+/* ---- keypairs (keypair.c) --------------------------------------------- */
+
+/* Checks an OpenSSH one-line public key ("TYPE BASE64 [COMMENT]") and
+ * writes its fingerprint, "SHA256:" + unpadded base64 of the SHA-256 of
+ * the key blob, as ssh-keygen -l prints it, into fp (n >= 52). */
+int compute_keypair_fingerprint(const char *public_key, char *fp, size_t n, struct nubo_err *err);
+
+json_t *compute_keypair_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
+                             struct nubo_err *err);
+json_t *compute_keypair_create(struct store *st, const struct ctx *ctx, const char *name,
+                               const char *public_key, struct nubo_err *err);
+json_t *compute_keypair_get(struct store *st, const struct ctx *ctx, const char *name,
+                            struct nubo_err *err);
+int compute_keypair_delete(struct store *st, const struct ctx *ctx, const char *name,
+                           struct nubo_err *err);
+
+/* ---- server groups (servergroup.c) ------------------------------------ */
+
+json_t *compute_server_group_list(struct store *st, const struct ctx *ctx, int limit,
+                                  const char *marker, struct nubo_err *err);
+/* policy: "affinity" | "anti-affinity". */
+json_t *compute_server_group_create(struct store *st, const struct ctx *ctx, const char *name,
+                                    const char *policy, struct nubo_err *err);
+/* ref is an id or a name. */
+json_t *compute_server_group_get(struct store *st, const struct ctx *ctx, const char *ref,
+                                 struct nubo_err *err);
+/* NUBO_E_CONFLICT while instances that are not deleted are members. */
+int compute_server_group_delete(struct store *st, const struct ctx *ctx, const char *ref,
+                                struct nubo_err *err);
+
+/* ---- instances (instance.c) ------------------------------------------- */
+
+#define COMPUTE_MAX_COUNT 50
+#define COMPUTE_MAX_USER_DATA (64 * 1024)
+
+struct compute_instance_spec {
+    const char *name;
+    const char *flavor;       /* id or name */
+    const char *image;        /* id or name */
+    const char *keypair;      /* name, or NULL */
+    const char *user_data;    /* <= 64 KiB, or NULL */
+    const char *server_group; /* id or name, or NULL */
+    long long count;          /* 1..50; names name-1..name-N when > 1 */
+};
+
+/* NULL members do not filter.  all_projects is for cloud admins only. */
+struct compute_instance_filter {
+    const char *name, *status, *host; /* host: id or name */
+    bool all_projects;
+};
+
+json_t *compute_instance_list(struct store *st, const struct ctx *ctx,
+                              const struct compute_instance_filter *f, int limit,
+                              const char *marker, struct nubo_err *err);
+
+/* Creates spec->count instances in one write transaction: validate,
+ * resolve flavor/image/keypair/group in the project, quota_check(), place
+ * each on a host with sched_place() under cfg (the instance row with its
+ * host_id is the claim), create tasks and events.  An instance no host can
+ * take is still created, with status error, the sched fault and a failed
+ * task.  Returns {instances: [INSTANCE], task_ids: [...]}.  The caller
+ * wakes the reconciler. */
+json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
+                                const struct sched_cfg *cfg,
+                                const struct compute_instance_spec *spec, struct nubo_err *err);
+
+/* The instance visible to ctx (its project; any for a cloud admin). */
+json_t *compute_instance_get(struct store *st, const struct ctx *ctx, const char *id,
+                             struct nubo_err *err);
+
+/* desired = deleted, status deleting, a delete task; an instance without
+ * a host is deleted at once.  Returns {instance, task_id}. */
+json_t *compute_instance_delete(struct store *st, const struct ctx *ctx, const char *id,
+                                struct nubo_err *err);
+
+/* action: start (from stopped), stop (from running), reboot (from
+ * running); NUBO_E_CONFLICT otherwise.  Returns {instance, task_id}. */
+json_t *compute_instance_action(struct store *st, const struct ctx *ctx, const char *id,
+                                const char *action, struct nubo_err *err);
+
+/* Where an instance's console is: its host's agent and the VM's name. */
+struct compute_console_target {
+    char host_name[64];
+    char address[512];
+    char token[256];
+    char vm[64]; /* "nubo-<id>" */
+};
+
+/* NUBO_E_CONFLICT when the instance has no host or is deleted. */
+int compute_instance_console_target(struct store *st, const struct ctx *ctx, const char *id,
+                                    struct compute_console_target *out, struct nubo_err *err);
+
+/* The instance's events, oldest first: [{id, at, event, detail, request_id}]. */
+json_t *compute_instance_events(struct store *st, const struct ctx *ctx, const char *id, int limit,
+                                const char *marker, struct nubo_err *err);
+
+/* ---- tasks (task.c) --------------------------------------------------- */
+
+/* The project's tasks, filtered by instance id and status when not NULL. */
+json_t *compute_task_list(struct store *st, const struct ctx *ctx, const char *instance,
+                          const char *status, int limit, const char *marker, struct nubo_err *err);
+json_t *compute_task_get(struct store *st, const struct ctx *ctx, const char *id,
+                         struct nubo_err *err);
 
 #endif

@@ -3,6 +3,7 @@
  * reconciler; see compute.h.
  */
 #include "compute/compute.h"
+#include "compute/compute_int.h"
 
 #include <string.h>
 
@@ -16,12 +17,12 @@ void compute_event_add(struct store *st, const char *instance_id, const char *ev
     char id[37], now[32];
     struct nubo_err err;
     id_new(id);
-    clock_now_str(now);
+    compute_stamp(now);
     if (store_exec(st, &err,
                    "INSERT INTO instance_events (id, instance_id, at, event, detail, request_id,"
                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   "sssssss", id, instance_id, now, event, detail ? detail : "", request_id, now) <
-        0)
+                   "sssssss", id, instance_id, now, event, detail ? detail : "", request_id,
+                   now) < 0)
         log_error("instance %s: cannot record event %s: %s", instance_id, event, err.msg);
 }
 
@@ -31,12 +32,11 @@ int compute_task_create(struct store *st, const char *project_id, const char *in
 {
     char now[32];
     id_new(task_id);
-    clock_now_str(now);
+    compute_stamp(now);
     return store_exec(st, err,
                       "INSERT INTO tasks (id, project_id, instance_id, kind, status, request_id,"
                       " created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
-                      "sssssss", task_id, project_id, instance_id, kind, request_id, now,
-                      now) < 0
+                      "sssssss", task_id, project_id, instance_id, kind, request_id, now, now) < 0
                ? -1
                : 0;
 }
@@ -68,11 +68,12 @@ void compute_task_finish(struct store *st, const char *instance_id, const char *
                                "s", instance_id);
     size_t i;
     json_t *t;
-    json_array_foreach(rows, i, t) {
+    json_array_foreach (rows, i, t) {
         const char *kind = json_string_value(json_object_get(t, "kind"));
         if (kind == NULL || !kind_in(kind, kinds))
             continue;
-        if (store_exec(st, &err, "UPDATE tasks SET status = ?, error = ?, updated_at = ? WHERE id = ?",
+        if (store_exec(st, &err,
+                       "UPDATE tasks SET status = ?, error = ?, updated_at = ? WHERE id = ?",
                        "ssss", error ? "failed" : "succeeded", error, now,
                        json_string_value(json_object_get(t, "id"))) < 0)
             log_error("task: cannot finish: %s", err.msg);

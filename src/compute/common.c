@@ -1,0 +1,81 @@
+/*
+ * common.c - small helpers shared by the compute services; see
+ * compute_int.h.
+ */
+#include "compute/compute_int.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/valid.h"
+
+/* The last stamp handed out, in Unix milliseconds. */
+static _Atomic long long stamp_last;
+
+void compute_stamp(char out[32])
+{
+    long long now = (long long)clock_now_ms();
+    long long prev = atomic_load(&stamp_last);
+    long long next;
+    do {
+        /* Strictly after the previous stamp; but when the clock went back
+         * by more than a second (a fake clock reset, an NTP step) follow it:
+         * a stamp should stay a true time more than it should order. */
+        next = (now > prev || now < prev - 1000) ? now : prev + 1;
+    } while (!atomic_compare_exchange_weak(&stamp_last, &prev, next));
+    clock_format_ms(next, out);
+}
+
+const char *compute_str(const json_t *row, const char *key)
+{
+    const char *s = json_string_value(json_object_get(row, key));
+    return s ? s : "";
+}
+
+int compute_marker(const char *marker, json_t *row, const struct nubo_err *lookup_err,
+                   char after[32], struct nubo_err *err)
+{
+    after[0] = '\0';
+    if (marker == NULL) {
+        json_decref(row);
+        return 0;
+    }
+    if (row == NULL) {
+        if (lookup_err->code != NUBO_E_NOTFOUND)
+            return nubo_err_set(err, lookup_err->code, "%s", lookup_err->msg);
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "marker '%.40s' is not an item of this list; pass the id of the last "
+                            "item of the previous page (next_marker)",
+                            marker);
+    }
+    snprintf(after, 32, "%s", compute_str(row, "created_at"));
+    json_decref(row);
+    return 0;
+}
+
+int compute_notfound(struct nubo_err *err, const struct nubo_err *lookup_err, const char *what,
+                     const char *ref, const char *hint)
+{
+    if (lookup_err->code != NUBO_E_NOTFOUND)
+        return nubo_err_set(err, lookup_err->code, "%s", lookup_err->msg);
+    return nubo_err_set(err, NUBO_E_NOTFOUND, "no %s '%.64s'%s", what, ref, hint ? hint : "");
+}
+
+int compute_word_in(const char *s, const char *const words[])
+{
+    for (const char *const *w = words; s && *w; w++)
+        if (strcmp(s, *w) == 0)
+            return 1;
+    return 0;
+}
+
+int compute_ref_check(const char *ref, const char *field, const char *what, struct nubo_err *err)
+{
+    /* Ids (UUIDs) and names both pass valid_name; anything else names
+     * nothing, and is never echoed back (it may not even be printable). */
+    if (ref == NULL || valid_name(ref, field, NULL) < 0)
+        return nubo_err_set(err, NUBO_E_INVALID, "%s must be the id or the name of %s", field,
+                            what);
+    return 0;
+}
