@@ -377,13 +377,13 @@ int api_stream(void *ctx, const struct http_req *req)
         route_find(req->method, req->path, params, &bad_param, &known, allow, sizeof(allow));
     if (r == NULL || !(r->flags & ROUTE_STREAM))
         return -1;
-    /* Authenticate before accepting gigabytes; a refused caller's body goes
-     * to memory (capped) and the handler run answers 401/403. */
+    /* Authenticate before accepting gigabytes: a refused caller's body is
+     * thrown away, and the dispatcher then answers 401/403. */
     struct ctx c;
     memset(&c, 0, sizeof(c));
     struct nubo_err err;
     if (identity_authenticate(api->st, http_req_header(req, "Authorization"), &c, &err) < 0 ||
         authz_require(&c, r->authz, &err) < 0)
-        return -1;
+        return open("/dev/null", O_WRONLY | O_CLOEXEC);
     return open(api->image_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }

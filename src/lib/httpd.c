@@ -4,6 +4,7 @@
 #include "lib/httpd.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -128,6 +129,29 @@ static int request_id_ok(const char *s)
             return 0;
     }
     return 1;
+}
+
+/* Decodes %XX escapes in place like MHD does, except that an escaped NUL
+ * becomes DEL (0x7f): a NUL would silently cut the path short
+ * ("/v1/images/a%00b/file" read as "/v1/images/a"), DEL makes it an
+ * invalid name instead. */
+static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+            char hex[3] = {r[1], r[2], 0};
+            int v = (int)strtol(hex, NULL, 16);
+            *w++ = v == 0 ? 0x7f : (char)v;
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
 
 static enum MHD_Result send_resp(struct MHD_Connection *c, struct http_resp *r, const char *rid)
@@ -280,6 +304,7 @@ struct httpd *httpd_start(const struct httpd_cfg *cfg, struct nubo_err *err)
         flags |= MHD_USE_INTERNAL_POLLING_THREAD;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_LISTEN_SOCKET, fd,
                             MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
                             MHD_OPTION_THREAD_POOL_SIZE,
@@ -367,15 +392,42 @@ void http_resp_json(struct http_resp *resp, int status, json_t *obj)
     resp->content_type = "application/json";
 }
 
+/* Copies s into out (size n), replacing bytes that are not valid UTF-8 or
+ * are control characters with '?': JSON strings must be UTF-8, and request
+ * paths or details may carry anything. */
+static const char *utf8_clean(const char *s, char *out, size_t n)
+{
+    size_t j = 0;
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p && j + 5 < n) {
+        int len = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+        int ok = len > 0;
+        for (int k = 1; ok && k < len; k++)
+            ok = (p[k] & 0xc0) == 0x80;
+        if (!ok || (len == 1 && *p < 0x20)) {
+            out[j++] = '?';
+            p++;
+            continue;
+        }
+        memcpy(out + j, p, (size_t)len);
+        j += (size_t)len;
+        p += len;
+    }
+    out[j] = '\0';
+    return out;
+}
+
 void http_resp_problem(struct http_resp *resp, const struct nubo_err *err, const char *instance)
 {
     int status = nubo_err_http_status(err->code);
     char type[96];
     snprintf(type, sizeof(type), "https://nubo.dev/problems/%s", nubo_err_slug(err->code));
-    json_t *o =
-        json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", nubo_err_title(err->code),
-                  "status", status, "detail", err->msg[0] ? err->msg : nubo_err_title(err->code),
-                  "instance", instance ? instance : "");
+    char detail[sizeof(err->msg) * 2], inst[512];
+    utf8_clean(err->msg[0] ? err->msg : nubo_err_title(err->code), detail, sizeof(detail));
+    utf8_clean(instance, inst, sizeof(inst));
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title",
+                          nubo_err_title(err->code), "status", status, "detail", detail,
+                          "instance", inst);
     http_resp_json(resp, status, o);
     resp->content_type = "application/problem+json";
 }
