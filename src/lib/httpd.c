@@ -375,10 +375,17 @@ const char *http_req_header(const struct http_req *req, const char *name)
 
 void http_resp_json(struct http_resp *resp, int status, json_t *obj)
 {
-    char *s = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
+    char *s = obj ? json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(obj);
-    if (s == NULL)
-        abort();
+    if (s == NULL) {
+        /* Only a string that is not UTF-8 makes jansson fail here; answer
+         * something rather than die. */
+        static const char fallback[] = "{\n  \"detail\": \"the answer could not be encoded\",\n"
+                                       "  \"status\": 500,\n  \"title\": \"Internal Server Error\"\n}";
+        log_error("cannot encode a JSON answer (not UTF-8?)");
+        status = 500;
+        s = xstrdup(fallback);
+    }
     size_t n = strlen(s);
     s = realloc(s, n + 2);
     if (s == NULL)
@@ -392,6 +399,39 @@ void http_resp_json(struct http_resp *resp, int status, json_t *obj)
     resp->content_type = "application/json";
 }
 
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlong forms,
+ * no surrogates, nothing above U+10FFFF), or 0 when it is not one. */
+static int utf8_seq(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    unsigned char lo = 0x80, hi = 0xbf;
+    int len;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        if (c == 0xf4)
+            hi = 0x8f;
+    } else
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (int k = 2; k < len; k++)
+        if (p[k] < 0x80 || p[k] > 0xbf)
+            return 0;
+    return len;
+}
+
 /* Copies s into out (size n), replacing bytes that are not valid UTF-8 or
  * are control characters with '?': JSON strings must be UTF-8, and request
  * paths or details may carry anything. */
@@ -400,11 +440,8 @@ static const char *utf8_clean(const char *s, char *out, size_t n)
     size_t j = 0;
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     while (*p && j + 5 < n) {
-        int len = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
-        int ok = len > 0;
-        for (int k = 1; ok && k < len; k++)
-            ok = (p[k] & 0xc0) == 0x80;
-        if (!ok || (len == 1 && *p < 0x20)) {
+        int len = utf8_seq(p);
+        if (len == 0 || (len == 1 && (*p < 0x20 || *p == 0x7f))) {
             out[j++] = '?';
             p++;
             continue;
