@@ -1,9 +1,100 @@
 /*
  * routes_hosts.c - /v1/hosts: registration and heartbeats of host agents,
- * and the admin's view of hosts.
+ * and the admin's view of hosts.  HTTP <-> src/ctrl/hosts.h only.
  */
+#include <jansson.h>
+#include <string.h>
+
 #include "api/api.h"
+#include "ctrl/ctrl.h"
+#include "ctrl/hosts.h"
+#include "lib/util.h"
+
+static void post_register(struct api_call *call)
+{
+    static const char *const fields[] = {"join_token", "name",  "address", "agent_token",
+                                         "capacity",   "accel", "driver",  NULL};
+    struct nubo_err err;
+    json_t *b = api_body(call, fields);
+    if (b == NULL)
+        return;
+    const char *name = json_string_value(json_object_get(b, "name"));
+    if (name)
+        str_copy(call->target, sizeof(call->target), name);
+    json_t *out = ctrl_host_register(call->api->st, b, &err);
+    if (out == NULL) {
+        api_fail(call, &err);
+        return;
+    }
+    api_reply(call, 201, out);
+    ctrl_kick(call->api->ctrl);
+}
+
+static void post_heartbeat(struct api_call *call)
+{
+    static const char *const fields[] = {"capacity", "accel", "driver", "vms", NULL};
+    struct nubo_err err;
+    if (strcmp(call->params[0], call->ctx.host_id) != 0) {
+        nubo_err_set(&err, NUBO_E_FORBIDDEN, "a host may only heartbeat for itself");
+        api_fail(call, &err);
+        return;
+    }
+    json_t *b = api_body(call, fields);
+    if (b == NULL)
+        return;
+    int changed = 0;
+    json_t *out = ctrl_host_heartbeat(call->api->st, call->ctx.host_id, b, &changed, &err);
+    if (out == NULL) {
+        api_fail(call, &err);
+        return;
+    }
+    api_reply(call, 200, out);
+    if (changed)
+        ctrl_kick(call->api->ctrl);
+}
+
+static void get_hosts(struct api_call *call)
+{
+    struct nubo_err err;
+    int limit;
+    const char *marker;
+    if (api_page(call, &limit, &marker) < 0)
+        return;
+    json_t *rows = ctrl_host_list(call->api->st, limit, marker, &err);
+    if (rows == NULL) {
+        api_fail(call, &err);
+        return;
+    }
+    api_reply(call, 200, api_page_wrap("hosts", rows, limit));
+}
+
+static void get_host(struct api_call *call)
+{
+    struct nubo_err err;
+    json_t *h = ctrl_host_get(call->api->st, call->params[0], &err);
+    if (h == NULL) {
+        api_fail(call, &err);
+        return;
+    }
+    api_reply(call, 200, h);
+}
+
+static void delete_host(struct api_call *call)
+{
+    struct nubo_err err;
+    if (ctrl_host_delete(call->api->st, call->params[0], &err) < 0) {
+        api_fail(call, &err);
+        return;
+    }
+    api_no_content(call);
+}
 
 const struct route host_routes[] = {
+    {"POST", "/v1/hosts/register", AUTHZ_PUBLIC, "host.register", post_register, 0},
+    {"POST", "/v1/hosts/{id}/heartbeat", AUTHZ_HOST, "host.heartbeat", post_heartbeat,
+     ROUTE_NO_AUDIT},
+    {"GET", "/v1/hosts", AUTHZ_ADMIN, NULL, get_hosts, 0},
+    {"GET", "/v1/hosts/{id}", AUTHZ_ADMIN, NULL, get_host, 0},
+    {"DELETE", "/v1/hosts/{id}", AUTHZ_ADMIN, "host.delete", delete_host, 0},
     {NULL, NULL, 0, NULL, NULL, 0},
 };

@@ -11,6 +11,7 @@
 #define NUBO_CTRL_AGENT_CLIENT_H
 
 #include <jansson.h>
+#include <stddef.h>
 
 #include "lib/err.h"
 
@@ -35,9 +36,22 @@ char *agent_console(const struct agent_target *t, const char *vm, long long offs
                     size_t *len, long long *next, struct nubo_err *err);
 
 /* Uploads a local file to the agent's image store:
- * PUT /v1/images/{name}/{part} (part = disk | kernel | initrd) with the
- * file as the body, and the expected SHA-256 in X-Checksum-Sha256. */
+ * PUT /v1/images/{name}/{part} (part = disk | kernel | initrd | cmdline)
+ * with the file streamed as the body, and the expected SHA-256 (hex) in
+ * X-Checksum-Sha256.  Stalls (not size) time it out.  0 on a 2xx answer,
+ * else -1 with err (the agent's detail when it answered). */
 int agent_put_file(const struct agent_target *t, const char *image, const char *part,
                    const char *path, const char *sha256, struct nubo_err *err);
+
+/* Like agent_put_file with len bytes of memory as the body (a cmdline). */
+int agent_put_data(const struct agent_target *t, const char *image, const char *part,
+                   const void *data, size_t len, const char *sha256, struct nubo_err *err);
+
+/* Fills err from an error answer of agent_call (status and the body's
+ * problem+json detail): 404 -> NUBO_E_NOTFOUND, 409 -> NUBO_E_CONFLICT,
+ * 507 -> NUBO_E_CAPACITY, 400 -> NUBO_E_INVALID, others UNAVAILABLE.
+ * Returns -1. */
+int agent_answer_error(const struct agent_target *t, long status, const json_t *body,
+                       struct nubo_err *err);
 
 #endif

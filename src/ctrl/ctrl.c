@@ -20,6 +20,7 @@ struct ctrl {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool kicked, stopping;
+    struct reconciler *rc;
 };
 
 void ctrl_cfg_defaults(struct ctrl_cfg *cfg)
@@ -45,6 +46,11 @@ const struct ctrl_cfg *ctrl_cfg(const struct ctrl *c)
 struct store *ctrl_store(const struct ctrl *c)
 {
     return c->st;
+}
+
+struct reconciler *ctrl_reconciler(struct ctrl *c)
+{
+    return c->rc;
 }
 
 static void *loop(void *arg)
@@ -80,10 +86,12 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
     struct ctrl *c = xcalloc(1, sizeof(*c));
     c->cfg = *cfg;
     c->st = st;
+    c->rc = reconciler_new();
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     if (pthread_create(&c->thread, NULL, loop, c) != 0) {
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot start the reconciler thread");
+        reconciler_free(c->rc);
         free(c);
         return NULL;
     }
@@ -111,5 +119,6 @@ void ctrl_stop(struct ctrl *c)
     pthread_join(c->thread, NULL);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
+    reconciler_free(c->rc);
     free(c);
 }

@@ -19,13 +19,13 @@
 #include "store/store.h"
 
 struct ctrl_cfg {
-    char state_dir[PATH_MAX];   /* nubo.db, image files, secrets */
+    char state_dir[PATH_MAX]; /* nubo.db, image files, secrets */
     char listen_addr[64];
     int listen_port;
-    int threads;                /* API threads */
-    int reconcile_ms;           /* reconcile interval */
-    int host_down_ms;           /* heartbeat silence before a host is down */
-    char sched_policy[16];      /* "spread" or "pack" */
+    int threads;           /* API threads */
+    int reconcile_ms;      /* reconcile interval */
+    int host_down_ms;      /* heartbeat silence before a host is down */
+    char sched_policy[16]; /* "spread" or "pack" */
     double cpu_ratio, ram_ratio, disk_ratio;
 };
 
@@ -51,5 +51,13 @@ void ctrl_stop(struct ctrl *c);
 /* One reconcile pass over every host and instance (reconcile.c).  Called by
  * the thread; tests may call it directly. */
 void ctrl_reconcile(struct ctrl *c);
+
+/* What the reconciler remembers between passes (retry back-off, reboots
+ * in flight), owned by struct ctrl and used only on the reconciler's
+ * thread (reconcile.c). */
+struct reconciler;
+struct reconciler *reconciler_new(void);
+void reconciler_free(struct reconciler *r);
+struct reconciler *ctrl_reconciler(struct ctrl *c);
 
 #endif

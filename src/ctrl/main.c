@@ -62,12 +62,18 @@ static int parse_ratio(const char *s, const char *what, double *out)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 's'},    {"listen", required_argument, NULL, 'l'},
-        {"threads", required_argument, NULL, 't'},      {"policy", required_argument, NULL, 'p'},
-        {"cpu-ratio", required_argument, NULL, 'c'},    {"ram-ratio", required_argument, NULL, 'r'},
-        {"reconcile-ms", required_argument, NULL, 'R'}, {"host-down-ms", required_argument, NULL, 'D'},
-        {"log-level", required_argument, NULL, 'L'},    {"print-routes", no_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},               {"version", no_argument, NULL, 'V'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"listen", required_argument, NULL, 'l'},
+        {"threads", required_argument, NULL, 't'},
+        {"policy", required_argument, NULL, 'p'},
+        {"cpu-ratio", required_argument, NULL, 'c'},
+        {"ram-ratio", required_argument, NULL, 'r'},
+        {"reconcile-ms", required_argument, NULL, 'R'},
+        {"host-down-ms", required_argument, NULL, 'D'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"print-routes", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct ctrl_cfg cfg;
@@ -118,8 +124,8 @@ int main(int argc, char **argv)
             break;
         case 'R':
         case 'D':
-            if (valid_int(optarg, 100, 3600000, c == 'R' ? "--reconcile-ms" : "--host-down-ms",
-                          &n, &err) < 0) {
+            if (valid_int(optarg, 100, 3600000, c == 'R' ? "--reconcile-ms" : "--host-down-ms", &n,
+                          &err) < 0) {
                 fprintf(stderr, "nubod: %s\n", err.msg);
                 return 2;
             }
@@ -158,8 +164,7 @@ int main(int argc, char **argv)
         log_error("%s", err.msg);
         return 1;
     }
-    char path[PATH_MAX + 32], pwfile[PATH_MAX + 32], joinfile[PATH_MAX + 32],
-        imgdir[PATH_MAX + 32];
+    char path[PATH_MAX + 32], pwfile[PATH_MAX + 32], joinfile[PATH_MAX + 32], imgdir[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/nubo.db", cfg.state_dir);
     snprintf(pwfile, sizeof(pwfile), "%s/admin-password", cfg.state_dir);
     snprintf(joinfile, sizeof(joinfile), "%s/join-token", cfg.state_dir);

@@ -1,9 +1,936 @@
 /*
  * reconcile.c - one reconcile pass: converge hosts to the desired state.
+ *
+ * A pass, run by the reconciler thread (ctrl.c) every reconcile interval
+ * and whenever it is kicked:
+ *
+ *   1. hosts silent for host_down_ms become 'down'; their instances
+ *      'unknown' (event "host down").  A heartbeat makes a host 'up' again
+ *      (hosts.c) and the next pass gives the instances their status back.
+ *   2. for each 'up' host: ask its agent for its VMs (GET /v1/vms), then
+ *      for each instance placed there that is not deleted, compare the
+ *      desired state with the VM "nubo-<instance id>" and do at most one
+ *      thing about it:
+ *
+ *        desired   VM                          action
+ *        running   none                        upload the image if missing, create
+ *        running   stopped / crashed           start (crashed: event first)
+ *        running   paused                      resume
+ *        running   running, status rebooting   reboot once, then wait for a new boot
+ *        stopped   none                        create without starting
+ *        stopped   running / starting / paused stop (ACPI; the agent forces later)
+ *        deleted   any                         delete the VM, then the instance is deleted
+ *        (any)     stopping                    wait
+ *
+ *      The instance's status follows what the VM does (building/stopped/
+ *      unknown -> running once its VM runs, stopping -> stopped, ...), and
+ *      the tasks of the operations that reached their end are finished.
+ *   3. VMs named "nubo-<uuid>" that no live instance on that host wants are
+ *      deleted (orphans, e.g. an instance deleted while nubod was down).
+ *
+ * Every step reads the world and acts on the difference, so a pass is
+ * idempotent: a restarted nubod or agent simply converges to the same
+ * result.  Status writes are conditional on the status and desired state
+ * the pass read ("compare and set"), so an API call that changed the
+ * instance meanwhile wins, and the next pass acts on it.
+ *
+ * Failures: an agent that cannot be reached is skipped until the next pass
+ * (nothing is recorded: it is transient, and hosts that stay silent go
+ * down).  An agent that refuses a create makes the instance 'error' with
+ * the agent's reason as fault and fails its task; an instance in error is
+ * left alone until it is deleted.  Other refusals (start, stop, delete)
+ * are recorded as an event and retried with a growing back-off.
  */
 #include "ctrl/ctrl.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compute/compute.h"
+#include "ctrl/agent_client.h"
+#include "lib/clock.h"
+#include "lib/crypto.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/valid.h"
+
+#define IMAGE_PREFIX "img-"
+#define LIST_TIMEOUT_MS 5000
+#define ACTION_TIMEOUT_MS 15000
+#define CREATE_TIMEOUT_MS 120000 /* the agent prepares disks and boots QEMU */
+#define DELETE_TIMEOUT_MS 30000
+#define REBOOT_WAIT_MS 60000 /* a reboot whose new boot is never seen */
+#define BACKOFF_MIN_MS 2000
+#define BACKOFF_MAX_MS 300000
+
+/* ------------------------------------------------------------ memory */
+
+/* What the reconciler remembers about an instance between passes: retry
+ * back-off after a refused operation, and when it asked for a reboot.
+ * Lost on restart, which costs at most an early retry. */
+struct memo {
+    char id[37];
+    int64_t retry_at; /* monotonic ms; 0 = no back-off */
+    int fails;
+    int64_t reboot_at; /* monotonic ms of the reboot request; 0 = none */
+};
+
+struct reconciler {
+    int64_t started_ms; /* monotonic: hosts get a grace period after a restart */
+    struct memo *m;
+    size_t n, alloc;
+};
+
+struct reconciler *reconciler_new(void)
+{
+    struct reconciler *r = xcalloc(1, sizeof(*r));
+    r->started_ms = clock_mono_ms();
+    return r;
+}
+
+void reconciler_free(struct reconciler *r)
+{
+    if (r == NULL)
+        return;
+    free(r->m);
+    free(r);
+}
+
+static struct memo *memo_find(struct reconciler *r, const char *id, int create)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->m[i].id, id) == 0)
+            return &r->m[i];
+    if (!create)
+        return NULL;
+    if (r->n == r->alloc) {
+        r->alloc = r->alloc ? r->alloc * 2 : 16;
+        r->m = realloc(r->m, r->alloc * sizeof(*r->m));
+        if (r->m == NULL)
+            abort();
+    }
+    struct memo *m = &r->m[r->n++];
+    memset(m, 0, sizeof(*m));
+    str_copy(m->id, sizeof(m->id), id);
+    return m;
+}
+
+static void memo_drop(struct reconciler *r, const char *id)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        if (strcmp(r->m[i].id, id) == 0) {
+            r->m[i] = r->m[--r->n];
+            return;
+        }
+    }
+}
+
+/* After a refused operation: wait 2 s, 4 s, ... up to 5 min. */
+static void backoff(struct reconciler *r, const char *id)
+{
+    struct memo *m = memo_find(r, id, 1);
+    int64_t delay = BACKOFF_MIN_MS;
+    for (int i = 0; i < m->fails && delay < BACKOFF_MAX_MS; i++)
+        delay *= 2;
+    if (delay > BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    m->fails++;
+    m->retry_at = clock_mono_ms() + delay;
+}
+
+static int backing_off(struct reconciler *r, const char *id)
+{
+    struct memo *m = memo_find(r, id, 0);
+    return m && m->retry_at > clock_mono_ms();
+}
+
+static void backoff_clear(struct reconciler *r, const char *id)
+{
+    struct memo *m = memo_find(r, id, 0);
+    if (m) {
+        m->retry_at = 0;
+        m->fails = 0;
+        if (m->reboot_at == 0)
+            memo_drop(r, id);
+    }
+}
+
+/* ------------------------------------------------------------ one pass */
+
+/* The state of one pass. */
+struct pass {
+    struct ctrl *c;
+    struct store *st;
+    struct reconciler *r;
+    char image_dir[PATH_MAX];
+};
+
+/* One host being converged. */
+struct host_ctx {
+    struct agent_target t;
+    const char *id;
+    json_t *images; /* the agent's image list, fetched when first needed */
+};
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static long long jint(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+static int is(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+/* Sets an instance's status if it still has the status and desired state
+ * this pass read.  fault: NULL leaves it, "" clears it.  Returns 1 when it
+ * changed. */
+static int set_status(struct pass *p, json_t *inst, const char *status, const char *fault)
+{
+    struct nubo_err err;
+    char now[32];
+    clock_now_str(now);
+    long long n = store_exec(p->st, &err,
+                             "UPDATE instances SET status = ?, fault = CASE WHEN ? IS NULL THEN"
+                             " fault WHEN ? = '' THEN NULL ELSE ? END, updated_at = ?"
+                             " WHERE id = ? AND status = ? AND desired = ?",
+                             "ssssssss", status, fault, fault, fault, now, jstr(inst, "id"),
+                             jstr(inst, "status"), jstr(inst, "desired"));
+    if (n < 0)
+        log_error("instance %s: cannot set status %s: %s", jstr(inst, "id"), status, err.msg);
+    if (n > 0) /* later steps of this pass compare with what is stored now */
+        json_object_set_new(inst, "status", json_string(status));
+    return n > 0;
+}
+
+/* Copies the VM's state (and boots, except while a reboot is awaited)
+ * into the instance row. */
+static void sync_power(struct pass *p, json_t *inst, const json_t *vm)
+{
+    const char *ps = vm ? jstr(vm, "state") : "none";
+    long long boots = jint(inst, "boots");
+    if (vm && !is(jstr(inst, "status"), "rebooting"))
+        boots = jint(vm, "boots");
+    if (is(ps, jstr(inst, "power_state")) && boots == jint(inst, "boots"))
+        return;
+    struct nubo_err err;
+    char now[32];
+    clock_now_str(now);
+    if (store_exec(p->st, &err,
+                   "UPDATE instances SET power_state = ?, boots = ?, updated_at = ? WHERE id = ?",
+                   "siss", ps, boots, now, jstr(inst, "id")) < 0) {
+        log_error("instance %s: cannot record power state: %s", jstr(inst, "id"), err.msg);
+        return;
+    }
+    json_object_set_new(inst, "power_state", json_string(ps));
+    json_object_set_new(inst, "boots", json_integer(boots));
+}
+
+/* Records the agent's boot counter for the instance. */
+static int set_boots(struct pass *p, json_t *inst, long long boots)
+{
+    struct nubo_err err;
+    char now[32];
+    clock_now_str(now);
+    if (store_exec(p->st, &err, "UPDATE instances SET boots = ?, updated_at = ? WHERE id = ?",
+                   "iss", boots, now, jstr(inst, "id")) < 0) {
+        log_error("instance %s: cannot record boots: %s", jstr(inst, "id"), err.msg);
+        return -1;
+    }
+    json_object_set_new(inst, "boots", json_integer(boots));
+    return 0;
+}
+
+/* The instance reached its desired running/stopped state. */
+static void reached(struct pass *p, json_t *inst, const char *status, const char *host)
+{
+    const char *id = jstr(inst, "id");
+    if (is(jstr(inst, "status"), status))
+        return;
+    char was[16], detail[160];
+    str_copy(was, sizeof(was), jstr(inst, "status"));
+    if (!set_status(p, inst, status, ""))
+        return;
+    if (is(was, "unknown"))
+        snprintf(detail, sizeof(detail), "host %s is back", host);
+    else
+        snprintf(detail, sizeof(detail), "on host %s", host);
+    log_info("instance %s: %s -> %s", id, was, status);
+    if (is(status, "running")) {
+        compute_event_add(p->st, id, is(was, "rebooting") ? "rebooted" : "running", detail, NULL);
+        compute_task_finish(p->st, id, "create,start,reboot", NULL);
+        compute_task_finish(p->st, id, "stop", "the instance was started again");
+    } else {
+        compute_event_add(p->st, id, "stopped", detail, NULL);
+        compute_task_finish(p->st, id, "create,stop", NULL);
+        compute_task_finish(p->st, id, "start,reboot", "the instance was stopped again");
+    }
+}
+
+/* An operation the agent refused.  During a create the instance fails
+ * (status error, fault, task failed); otherwise an event records it and
+ * the operation is retried later. */
+static void refused(struct pass *p, json_t *inst, const char *what, const char *kind,
+                    const struct nubo_err *err)
+{
+    const char *id = jstr(inst, "id");
+    log_warn("instance %s: %s failed: %s", id, what, err->msg);
+    char event[64];
+    snprintf(event, sizeof(event), "%s failed", what);
+    if (is(kind, "create")) {
+        if (!set_status(p, inst, "error", err->msg))
+            return;
+        compute_event_add(p->st, id, event, err->msg, NULL);
+        compute_task_finish(p->st, id, "create,start", err->msg);
+        return;
+    }
+    compute_event_add(p->st, id, event, err->msg, NULL);
+    compute_task_finish(p->st, id, kind, err->msg);
+    backoff(p->r, id);
+}
+
+/* ------------------------------------------------------------ images */
+
+/* The agent's image named name in the host's list, or NULL. */
+static json_t *agent_image(struct host_ctx *h, const char *name)
+{
+    size_t i;
+    json_t *img;
+    json_array_foreach (json_object_get(h->images, "images"), i, img) {
+        if (is(jstr(img, "name"), name))
+            return img;
+    }
+    return NULL;
+}
+
+static int fetch_images(struct host_ctx *h, struct nubo_err *err)
+{
+    if (h->images)
+        return 0;
+    long status;
+    json_t *out;
+    if (agent_call(&h->t, "GET", "/v1/images", NULL, LIST_TIMEOUT_MS, &status, &out, err) < 0)
+        return -1;
+    if (status != 200) {
+        agent_answer_error(&h->t, status, out, err);
+        json_decref(out);
+        err->code = NUBO_E_UNAVAILABLE;
+        return -1;
+    }
+    h->images = out;
+    return 0;
+}
+
+/* Uploads one file of image id to the agent as part. */
+static int put_part(struct pass *p, struct host_ctx *h, const char *name, const char *id,
+                    const char *part, const char *ext, const char *sha256, struct nubo_err *err)
+{
+    char path[PATH_MAX + 64], sum[CRYPTO_SHA256_HEX];
+    snprintf(path, sizeof(path), "%s/%s.%s", p->image_dir, id, ext);
+    if (sha256 == NULL || strlen(sha256) != 64) {
+        if (crypto_sha256_file(path, sum, NULL, err) < 0)
+            return -1;
+        sha256 = sum;
+    }
+    log_info("host %s: uploading %s of image %s", h->t.name, part, id);
+    return agent_put_file(&h->t, name, part, path, sha256, err);
+}
+
+/* Makes sure the agent has image `image` (a row of images) as
+ * "img-<id>".  The disk goes last: the agent lists an image once its disk
+ * is there, so a half-done upload is never taken for a whole one.
+ * Returns 0, or -1 with err: NUBO_E_UNAVAILABLE for a transient failure,
+ * another code when the image cannot be used. */
+static int ensure_image(struct pass *p, struct host_ctx *h, const json_t *image,
+                        struct nubo_err *err)
+{
+    const char *id = jstr(image, "id");
+    char name[64];
+    snprintf(name, sizeof(name), IMAGE_PREFIX "%s", id);
+    if (!is(jstr(image, "status"), "active"))
+        return nubo_err_set(err, NUBO_E_CONFLICT, "image %s is %s, not active", id,
+                            jstr(image, "status"));
+    if (fetch_images(h, err) < 0)
+        return -1;
+    int kernel = jint(image, "has_kernel") != 0;
+    json_t *have = agent_image(h, name);
+    if (have && (!kernel || is(jstr(have, "boot"), "kernel")))
+        return 0;
+    if (kernel) {
+        if (put_part(p, h, name, id, "kernel", "kernel", NULL, err) < 0)
+            return -1;
+        if (jint(image, "has_initrd") &&
+            put_part(p, h, name, id, "initrd", "initrd", NULL, err) < 0)
+            return -1;
+        const char *cmdline = jstr(image, "cmdline");
+        char sum[CRYPTO_SHA256_HEX];
+        crypto_sha256_hex(cmdline, strlen(cmdline), sum);
+        if (agent_put_data(&h->t, name, "cmdline", cmdline, strlen(cmdline), sum, err) < 0)
+            return -1;
+    }
+    if (have == NULL &&
+        put_part(p, h, name, id, "disk", "disk",
+                 json_string_value(json_object_get(image, "checksum_sha256")), err) < 0)
+        return -1;
+    json_decref(h->images); /* listed again when next needed */
+    h->images = NULL;
+    return 0;
+}
+
+/* ------------------------------------------------------------ VMs */
+
+/* The guest's hostname: the instance name in lowercase, '.' and '_' as
+ * '-' (a valid RFC 1123 label, since names start with a letter or digit). */
+static void hostname_of(const char *name, char out[64])
+{
+    size_t i = 0;
+    for (; i < 63 && name[i]; i++) {
+        char c = name[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        else if (c == '.' || c == '_')
+            c = '-';
+        out[i] = c;
+    }
+    out[i] = '\0';
+    while (i > 0 && out[i - 1] == '-')
+        out[--i] = '\0';
+    if (valid_hostname(out, NULL) < 0)
+        str_copy(out, 64, "instance");
+}
+
+static void vm_name_of(json_t *inst, char out[64])
+{
+    snprintf(out, 64, COMPUTE_VM_PREFIX "%s", jstr(inst, "id"));
+}
+
+/* POSTs path (an action on the instance's VM); returns 0 on a 2xx, -1
+ * with err (NUBO_E_UNAVAILABLE when unreachable). */
+static int vm_action(struct host_ctx *h, json_t *inst, const char *action, json_t *body,
+                     int timeout_ms, json_t **out, struct nubo_err *err)
+{
+    char vm[64], path[128];
+    vm_name_of(inst, vm);
+    snprintf(path, sizeof(path), "/v1/vms/%s/%s", vm, action);
+    long status;
+    json_t *o = NULL;
+    int rc = agent_call(&h->t, "POST", path, body, timeout_ms, &status, &o, err);
+    if (rc == 0 && (status < 200 || status > 299))
+        rc = agent_answer_error(&h->t, status, o, err);
+    if (rc == 0 && out)
+        *out = o;
+    else
+        json_decref(o);
+    return rc;
+}
+
+/* True when err means the agent could not be asked (retry next pass). */
+static int transient(const struct nubo_err *err)
+{
+    return err->code == NUBO_E_UNAVAILABLE && strstr(err->msg, "cannot reach") != NULL;
+}
+
+static int transient_or_timeout(const struct nubo_err *err)
+{
+    return transient(err) || strstr(err->msg, "did not answer in time") != NULL;
+}
+
+/* Builds the create request of the instance's VM (new reference), or NULL
+ * with err. */
+static json_t *create_body(struct pass *p, json_t *inst, const json_t *image, int start,
+                           struct nubo_err *err)
+{
+    char vm[64], host[64], img[64];
+    vm_name_of(inst, vm);
+    hostname_of(jstr(inst, "name"), host);
+    snprintf(img, sizeof(img), IMAGE_PREFIX "%s", jstr(image, "id"));
+    json_t *keys = json_array();
+    const char *kp = json_string_value(json_object_get(inst, "keypair"));
+    if (kp && *kp) {
+        struct nubo_err qerr;
+        json_t *k = store_query_one(p->st, &qerr,
+                                    "SELECT public_key FROM keypairs WHERE project_id = ? AND"
+                                    " (name = ? OR id = ?)",
+                                    "sss", jstr(inst, "project_id"), kp, kp);
+        if (k)
+            json_array_append_new(keys, json_string(jstr(k, "public_key")));
+        else
+            log_warn("instance %s: keypair %s is gone; no SSH key", jstr(inst, "id"), kp);
+        json_decref(k);
+    }
+    json_t *b = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:b}", "id", jstr(inst, "id"),
+                          "name", vm, "image", img, "vcpus", (json_int_t)jint(inst, "vcpus"),
+                          "memory", (json_int_t)jint(inst, "ram_mib"), "hostname", host, "ssh_keys",
+                          keys, "network", "user", "start", start);
+    if (b == NULL) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "cannot build the VM request");
+        return NULL;
+    }
+    /* The root disk is the flavor's, but never smaller than the image. */
+    long long gib = jint(inst, "disk_gib");
+    if (gib > 0 && (gib << 30) >= jint(image, "virtual_size_bytes"))
+        json_object_set_new(b, "root_disk", json_integer(gib));
+    const char *ud = json_string_value(json_object_get(inst, "user_data"));
+    if (ud && *ud)
+        json_object_set_new(b, "user_data", json_string(ud));
+    return b;
+}
+
+/* Creates the instance's VM (started or not).  Returns the agent's VM
+ * (new reference) when it exists now, else NULL. */
+static json_t *vm_create(struct pass *p, struct host_ctx *h, json_t *inst, int start)
+{
+    const char *id = jstr(inst, "id");
+    struct nubo_err err;
+    json_t *image = store_query_one(p->st, &err,
+                                    "SELECT id, status, has_kernel, has_initrd, cmdline,"
+                                    " checksum_sha256, virtual_size_bytes FROM images WHERE id = ?",
+                                    "s", jstr(inst, "image_id"));
+    if (image == NULL) {
+        if (err.code == NUBO_E_NOTFOUND) {
+            nubo_err_set(&err, NUBO_E_NOTFOUND, "image %s no longer exists",
+                         jstr(inst, "image_id"));
+            refused(p, inst, "create", "create", &err);
+        }
+        return NULL;
+    }
+    json_t *vm = NULL, *body = NULL;
+    if (ensure_image(p, h, image, &err) < 0) {
+        if (transient_or_timeout(&err) || err.code == NUBO_E_UNAVAILABLE) {
+            log_warn("instance %s: image upload to host %s: %s (retrying)", id, h->t.name, err.msg);
+            backoff(p->r, id);
+        } else
+            refused(p, inst, "create", "create", &err);
+        goto done;
+    }
+    body = create_body(p, inst, image, start, &err);
+    if (body == NULL)
+        goto done;
+    log_info("instance %s: creating VM on host %s", id, h->t.name);
+    long status;
+    json_t *out = NULL;
+    if (agent_call(&h->t, "POST", "/v1/vms", body, CREATE_TIMEOUT_MS, &status, &out, &err) < 0) {
+        log_warn("instance %s: %s (retrying)", id, err.msg);
+        goto done;
+    }
+    if (status == 201) {
+        compute_event_add(p->st, id, "VM created", h->t.name, NULL);
+        vm = out;
+    } else if (status == 409) {
+        json_decref(out); /* it exists already: the next pass sees it */
+    } else {
+        agent_answer_error(&h->t, status, out, &err);
+        json_decref(out);
+        refused(p, inst, "create", "create", &err);
+    }
+done:
+    json_decref(body);
+    json_decref(image);
+    return vm;
+}
+
+/* desired = deleted: remove the VM if there is one, then the instance. */
+static void converge_deleted(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
+{
+    const char *id = jstr(inst, "id");
+    struct nubo_err err;
+    if (vm) {
+        char path[128], name[64];
+        vm_name_of(inst, name);
+        snprintf(path, sizeof(path), "/v1/vms/%s", name);
+        long status;
+        json_t *out = NULL;
+        log_info("instance %s: deleting VM on host %s", id, h ? h->t.name : "?");
+        if (agent_call(&h->t, "DELETE", path, NULL, DELETE_TIMEOUT_MS, &status, &out, &err) < 0) {
+            log_warn("instance %s: %s (retrying)", id, err.msg);
+            return;
+        }
+        if (status != 204 && status != 404) {
+            agent_answer_error(&h->t, status, out, &err);
+            json_decref(out);
+            refused(p, inst, "delete", "delete", &err);
+            return;
+        }
+        json_decref(out);
+    }
+    char now[32];
+    clock_now_str(now);
+    long long n = store_exec(p->st, &err,
+                             "UPDATE instances SET status = 'deleted', power_state = 'none',"
+                             " deleted_at = ?, updated_at = ? WHERE id = ? AND desired = 'deleted'"
+                             " AND status != 'deleted'",
+                             "sss", now, now, id);
+    if (n <= 0)
+        return;
+    log_info("instance %s: deleted", id);
+    compute_event_add(p->st, id, "deleted", h ? h->t.name : "", NULL);
+    compute_task_finish(p->st, id, "delete", NULL);
+    compute_task_finish(p->st, id, "create,start,stop,reboot", "the instance was deleted");
+    memo_drop(p->r, id);
+}
+
+/* status = rebooting and the VM runs: ask for the reboot once, then wait
+ * until the agent counts a new boot. */
+static void converge_reboot(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
+{
+    const char *id = jstr(inst, "id");
+    struct memo *m = memo_find(p->r, id, 0);
+    struct nubo_err err;
+    json_t *open = store_query(p->st, &err,
+                               "SELECT status FROM tasks WHERE instance_id = ? AND kind = 'reboot'"
+                               " AND status IN ('pending', 'running')",
+                               "s", id);
+    int pending = 0, running = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach (open, i, t) {
+        pending += is(jstr(t, "status"), "pending");
+        running += is(jstr(t, "status"), "running");
+    }
+    json_decref(open);
+    if (running && !pending) {
+        if (jint(vm, "boots") > jint(inst, "boots")) {
+            memo_drop(p->r, id);
+            set_boots(p, inst, jint(vm, "boots")); /* first: "running" shows the new count */
+            reached(p, inst, "running", h->t.name);
+            return;
+        }
+        if (m == NULL) { /* nubod restarted while waiting: wait afresh */
+            m = memo_find(p->r, id, 1);
+            m->reboot_at = clock_mono_ms();
+        }
+        if (clock_mono_ms() - m->reboot_at > REBOOT_WAIT_MS) {
+            log_warn("instance %s: no new boot seen after the reboot; taking it as done", id);
+            compute_event_add(p->st, id, "reboot not confirmed",
+                              "the host saw no new boot within 60 s", NULL);
+            memo_drop(p->r, id);
+            set_boots(p, inst, jint(vm, "boots"));
+            reached(p, inst, "running", h->t.name);
+        }
+        return;
+    }
+    if (!running && !pending) { /* rebooting without a task: make one */
+        char tid[37];
+        if (compute_task_create(p->st, jstr(inst, "project_id"), id, "reboot", NULL, tid, &err) < 0)
+            return;
+    }
+    /* Remember the boots before the reboot: done when the count grows. */
+    char now[32];
+    clock_now_str(now);
+    if (set_boots(p, inst, jint(vm, "boots")) < 0)
+        return;
+    log_info("instance %s: rebooting on host %s", id, h->t.name);
+    if (vm_action(h, inst, "reboot", NULL, ACTION_TIMEOUT_MS, NULL, &err) < 0) {
+        if (transient_or_timeout(&err) || err.code == NUBO_E_CONFLICT)
+            return; /* retried next pass (409: not running any more) */
+        refused(p, inst, "reboot", "reboot", &err);
+        set_status(p, inst, "running", NULL);
+        return;
+    }
+    store_exec(p->st, &err,
+               "UPDATE tasks SET status = 'running', updated_at = ? WHERE instance_id = ? AND"
+               " kind = 'reboot' AND status = 'pending'",
+               "ss", now, id);
+    compute_event_add(p->st, id, "reboot requested", h->t.name, NULL);
+    m = memo_find(p->r, id, 1);
+    m->reboot_at = clock_mono_ms();
+}
+
+static void converge_running(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
+{
+    const char *id = jstr(inst, "id");
+    char status[16]; /* as read: the row may move on during this pass */
+    str_copy(status, sizeof(status), jstr(inst, "status"));
+    struct nubo_err err;
+    json_t *made = NULL;
+    if (vm == NULL) {
+        if (!is(status, "building") && !is(status, "unknown"))
+            compute_event_add(p->st, id, "VM missing", "recreating it", NULL);
+        vm = made = vm_create(p, h, inst, 1);
+        if (vm == NULL)
+            return;
+        sync_power(p, inst, vm);
+    }
+    const char *state = jstr(vm, "state");
+    if (is(state, "stopped") || is(state, "crashed")) {
+        if (is(state, "crashed")) {
+            char detail[400];
+            snprintf(detail, sizeof(detail), "%s; restarting", jstr(vm, "reason"));
+            compute_event_add(p->st, id, "VM crashed", detail, NULL);
+        } else if (is(status, "running")) {
+            char detail[400];
+            snprintf(detail, sizeof(detail), "%s; starting it again", jstr(vm, "reason"));
+            compute_event_add(p->st, id, "VM stopped", detail, NULL);
+        }
+        log_info("instance %s: starting its VM on host %s", id, h->t.name);
+        json_t *out = NULL;
+        if (vm_action(h, inst, "start", NULL, CREATE_TIMEOUT_MS, &out, &err) < 0) {
+            if (transient_or_timeout(&err))
+                goto done;
+            refused(p, inst, "start", is(status, "building") ? "create" : "start", &err);
+            goto done;
+        }
+        backoff_clear(p->r, id);
+        state = jstr(out, "state");
+        sync_power(p, inst, out);
+        if (is(state, "running")) /* for a reboot too: a start is a fresh boot */
+            reached(p, inst, "running", h->t.name);
+        json_decref(out);
+        goto done;
+    }
+    if (is(state, "paused")) {
+        if (vm_action(h, inst, "resume", NULL, ACTION_TIMEOUT_MS, NULL, &err) < 0 &&
+            !transient_or_timeout(&err))
+            refused(p, inst, "resume", "start", &err);
+        goto done;
+    }
+    if (is(state, "running")) {
+        if (is(status, "rebooting"))
+            converge_reboot(p, h, inst, vm);
+        else
+            reached(p, inst, "running", h->t.name);
+    }
+    /* starting, stopping: wait */
+done:
+    json_decref(made);
+}
+
+static void converge_stopped(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
+{
+    const char *id = jstr(inst, "id");
+    struct nubo_err err;
+    json_t *made = NULL;
+    if (vm == NULL) {
+        vm = made = vm_create(p, h, inst, 0);
+        if (vm == NULL)
+            return;
+        sync_power(p, inst, vm);
+    }
+    const char *state = jstr(vm, "state");
+    if (is(state, "running") || is(state, "starting") || is(state, "paused")) {
+        log_info("instance %s: stopping its VM on host %s", id, h->t.name);
+        json_t *out = NULL;
+        if (vm_action(h, inst, "stop", NULL, ACTION_TIMEOUT_MS, &out, &err) < 0) {
+            if (!transient_or_timeout(&err))
+                refused(p, inst, "stop", "stop", &err);
+        } else {
+            backoff_clear(p->r, id);
+            sync_power(p, inst, out);
+            if (is(jstr(out, "state"), "stopped"))
+                reached(p, inst, "stopped", h->t.name);
+        }
+        json_decref(out);
+    } else if (is(state, "stopped") || is(state, "crashed")) {
+        reached(p, inst, "stopped", h->t.name);
+    }
+    json_decref(made);
+}
+
+/* The VM named "nubo-<id>" in the agent's list, or NULL. */
+static const json_t *find_vm(const json_t *vms, const char *instance_id)
+{
+    size_t i, pl = strlen(COMPUTE_VM_PREFIX);
+    const json_t *vm;
+    json_array_foreach (vms, i, vm) {
+        const char *n = jstr(vm, "name");
+        if (strncmp(n, COMPUTE_VM_PREFIX, pl) == 0 && is(n + pl, instance_id))
+            return vm;
+    }
+    return NULL;
+}
+
+static void converge_instance(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
+{
+    const char *id = jstr(inst, "id");
+    const char *desired = jstr(inst, "desired");
+    sync_power(p, inst, vm);
+    if (backing_off(p->r, id))
+        return;
+    if (is(desired, "deleted")) {
+        converge_deleted(p, h, inst, vm);
+        return;
+    }
+    if (is(jstr(inst, "status"), "error"))
+        return; /* stays as it is until deleted */
+    if (is(desired, "running"))
+        converge_running(p, h, inst, vm);
+    else if (is(desired, "stopped"))
+        converge_stopped(p, h, inst, vm);
+}
+
+/* Deletes VMs named "nubo-<uuid>" that no live instance of the host wants. */
+static void remove_orphans(struct pass *p, struct host_ctx *h, const json_t *vms, json_t *insts)
+{
+    size_t i, j, pl = strlen(COMPUTE_VM_PREFIX);
+    const json_t *vm, *inst;
+    json_array_foreach (vms, i, vm) {
+        const char *n = jstr(vm, "name");
+        if (strncmp(n, COMPUTE_VM_PREFIX, pl) != 0 || !valid_is_uuid(n + pl))
+            continue;
+        int wanted = 0;
+        json_array_foreach (insts, j, inst) {
+            wanted = wanted || is(jstr(inst, "id"), n + pl);
+        }
+        if (wanted)
+            continue;
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/vms/%s", n);
+        long status;
+        json_t *out = NULL;
+        struct nubo_err err;
+        if (agent_call(&h->t, "DELETE", path, NULL, DELETE_TIMEOUT_MS, &status, &out, &err) < 0) {
+            log_warn("host %s: orphan VM %s: %s", h->t.name, n, err.msg);
+            continue;
+        }
+        json_decref(out);
+        if (status != 204 && status != 404) {
+            log_warn("host %s: cannot remove orphan VM %s (HTTP %ld)", h->t.name, n, status);
+            continue;
+        }
+        log_warn("host %s: orphan VM %s removed", h->t.name, n);
+        /* The event goes to the instance's history when it ever existed. */
+        json_t *row =
+            store_query_one(p->st, &err, "SELECT id FROM instances WHERE id = ?", "s", n + pl);
+        if (row)
+            compute_event_add(p->st, n + pl, "orphan VM removed", h->t.name, NULL);
+        json_decref(row);
+    }
+}
+
+static void converge_host(struct pass *p, const json_t *host)
+{
+    struct host_ctx h = {
+        .t = {.name = jstr(host, "name"),
+              .address = jstr(host, "address"),
+              .token = jstr(host, "agent_token")},
+        .id = jstr(host, "id"),
+    };
+    struct nubo_err err;
+    long status;
+    json_t *out = NULL;
+    if (agent_call(&h.t, "GET", "/v1/vms", NULL, LIST_TIMEOUT_MS, &status, &out, &err) < 0) {
+        log_debug("%s (retrying next pass)", err.msg);
+        return;
+    }
+    json_t *vms = json_object_get(out, "vms");
+    if (status != 200 || !json_is_array(vms)) {
+        log_warn("host %s: GET /v1/vms answered %ld; skipping it this pass", h.t.name, status);
+        json_decref(out);
+        return;
+    }
+    json_t *insts = store_query(p->st, &err,
+                                "SELECT id, project_id, name, image_id, keypair, user_data, vcpus,"
+                                " ram_mib, disk_gib, status, desired, power_state, boots"
+                                " FROM instances WHERE host_id = ? AND status != 'deleted'"
+                                " ORDER BY created_at, id",
+                                "s", h.id);
+    if (insts == NULL) {
+        log_error("host %s: cannot load its instances: %s", h.t.name, err.msg);
+        json_decref(out);
+        return;
+    }
+    size_t i;
+    json_t *inst;
+    json_array_foreach (insts, i, inst) {
+        converge_instance(p, &h, inst, find_vm(vms, jstr(inst, "id")));
+    }
+    remove_orphans(p, &h, vms, insts);
+    json_decref(insts);
+    json_decref(h.images);
+    json_decref(out);
+}
+
+/* Hosts silent for host_down_ms go down, and their instances unknown. */
+static void mark_down(struct pass *p)
+{
+    const struct ctrl_cfg *cfg = ctrl_cfg(p->c);
+    /* After a restart of nubod, give every host time to heartbeat first. */
+    if (clock_mono_ms() - p->r->started_ms < cfg->host_down_ms)
+        return;
+    struct nubo_err err;
+    long long cutoff = (long long)clock_now_ms() - cfg->host_down_ms;
+    json_t *rows = store_query(p->st, &err,
+                               "SELECT id, name FROM hosts WHERE state = 'up' AND"
+                               " last_heartbeat_ms < ?",
+                               "i", cutoff);
+    size_t i;
+    json_t *host;
+    json_array_foreach (rows, i, host) {
+        const char *id = jstr(host, "id");
+        char now[32];
+        clock_now_str(now);
+        if (store_begin(p->st, true, &err) < 0)
+            continue;
+        long long n = store_exec(p->st, &err,
+                                 "UPDATE hosts SET state = 'down' WHERE id = ? AND state = 'up'"
+                                 " AND last_heartbeat_ms < ?",
+                                 "si", id, cutoff);
+        json_t *insts = n == 1 ? store_query(p->st, &err,
+                                             "SELECT id FROM instances WHERE host_id = ? AND status"
+                                             " NOT IN ('error', 'deleting', 'deleted', 'unknown')",
+                                             "s", id)
+                               : NULL;
+        size_t j;
+        json_t *inst;
+        json_array_foreach (insts, j, inst) {
+            store_exec(p->st, &err,
+                       "UPDATE instances SET status = 'unknown', updated_at = ? WHERE id = ?", "ss",
+                       now, jstr(inst, "id"));
+            compute_event_add(p->st, jstr(inst, "id"), "host down", jstr(host, "name"), NULL);
+        }
+        if (store_commit(p->st, &err) < 0) {
+            log_error("host %s: cannot mark it down: %s", jstr(host, "name"), err.msg);
+        } else if (n == 1) {
+            log_warn("host %s (%s) is down: no heartbeat for %d ms; %zu instance(s) unknown",
+                     jstr(host, "name"), id, cfg->host_down_ms, json_array_size(insts));
+        }
+        json_decref(insts);
+    }
+    json_decref(rows);
+}
+
+/* Instances deleted that have no host to clean up: done at once. */
+static void delete_hostless(struct pass *p)
+{
+    struct nubo_err err;
+    json_t *rows = store_query(p->st, &err,
+                               "SELECT id, status, desired FROM instances WHERE host_id IS NULL"
+                               " AND desired = 'deleted' AND status != 'deleted'",
+                               "");
+    size_t i;
+    json_t *inst;
+    json_array_foreach (rows, i, inst) {
+        converge_deleted(p, NULL, inst, NULL);
+    }
+    json_decref(rows);
+}
+
 void ctrl_reconcile(struct ctrl *c)
 {
-    (void)c;
+    struct pass p = {.c = c, .st = ctrl_store(c), .r = ctrl_reconciler(c)};
+    snprintf(p.image_dir, sizeof(p.image_dir), "%s/images", ctrl_cfg(c)->state_dir);
+    mark_down(&p);
+    delete_hostless(&p);
+    struct nubo_err err;
+    json_t *hosts = store_query(p.st, &err,
+                                "SELECT id, name, address, agent_token FROM hosts WHERE"
+                                " state = 'up' ORDER BY created_at, id",
+                                "");
+    if (hosts == NULL) {
+        log_error("reconcile: cannot load hosts: %s", err.msg);
+        return;
+    }
+    size_t i;
+    json_t *host;
+    json_array_foreach (hosts, i, host) {
+        converge_host(&p, host);
+    }
+    json_decref(hosts);
 }

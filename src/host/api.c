@@ -3,6 +3,7 @@
  *
  *   GET    /v1/host                     capabilities, capacity, counts
  *   GET    /v1/images                   base images
+ *   PUT    /v1/images/{name}/{part}     upload a part (disk|kernel|initrd|cmdline), streamed
  *   GET    /v1/vms                      all VMs
  *   POST   /v1/vms                      define (and by default start) a VM
  *   GET    /v1/vms/{ref}                one VM with live stats
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "host/host.h"
+#include "host/image.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -144,6 +146,71 @@ static void vm_routes(struct host *h, const struct http_req *req, struct http_re
         http_resp_json(resp, accepted ? 202 : 200, host_vm_show(h, vm));
 }
 
+/* Splits "/v1/images/NAME/PART" into name and part; 0 when the path has
+ * that shape with a valid name and part. */
+static int image_upload_path(const char *p, char name[64], char part[16])
+{
+    static const char prefix[] = "/v1/images/";
+    if (strncmp(p, prefix, sizeof(prefix) - 1) != 0)
+        return -1;
+    const char *rest = p + sizeof(prefix) - 1;
+    size_t nl = strcspn(rest, "/");
+    if (nl == 0 || nl >= 64 || rest[nl] != '/')
+        return -1;
+    const char *pt = rest + nl + 1;
+    if (strlen(pt) >= 16 || strchr(pt, '/'))
+        return -1;
+    memcpy(name, rest, nl);
+    name[nl] = '\0';
+    str_copy(part, 16, pt);
+    return valid_name(name, "image name", NULL) == 0 && image_part_valid(part) ? 0 : -1;
+}
+
+static int stream(struct host *h, const struct http_req *req)
+{
+    char name[64], part[16];
+    if (strcmp(req->method, "PUT") != 0 || image_upload_path(req->path, name, part) < 0)
+        return -1;
+    return host_image_upload_fd(h);
+}
+
+int api_stream_unix(void *ctx, const struct http_req *req)
+{
+    return stream(ctx, req);
+}
+
+int api_stream_tcp(void *ctx, const struct http_req *req)
+{
+    if (!host_tcp_token_ok(ctx, http_req_header(req, "Authorization")))
+        return -1;
+    return stream(ctx, req);
+}
+
+static void image_put(struct host *h, const struct http_req *req, struct http_resp *resp)
+{
+    struct nubo_err err;
+    char name[64], part[16];
+    if (image_upload_path(req->path, name, part) < 0) {
+        nubo_err_set(&err, NUBO_E_NOTFOUND,
+                     "upload to /v1/images/NAME/PART with PART disk, kernel, initrd or cmdline");
+        problem(resp, req, &err);
+        return;
+    }
+    if (req->body_fd < 0) {
+        nubo_err_set(&err, NUBO_E_INTERNAL, "cannot store the upload in the images directory");
+        problem(resp, req, &err);
+        return;
+    }
+    if (host_image_put(h, name, part, req->body_fd, http_req_header(req, "X-Checksum-Sha256"),
+                       &err) < 0) {
+        problem(resp, req, &err);
+        return;
+    }
+    http_resp_json(resp, 200,
+                   json_pack("{s:s, s:s, s:I}", "name", name, "part", part, "size",
+                             (json_int_t)req->body_streamed));
+}
+
 void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
     struct host *h = ctx;
@@ -155,6 +222,13 @@ void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
             method_not_allowed(resp, req, "GET");
         else
             http_resp_json(resp, 200, host_info(h));
+        return;
+    }
+    if (strncmp(p, "/v1/images/", 11) == 0) {
+        if (strcmp(m, "PUT") != 0)
+            method_not_allowed(resp, req, "PUT");
+        else
+            image_put(h, req, resp);
         return;
     }
     if (strcmp(p, "/v1/images") == 0) {

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,13 +17,16 @@
 #include <unistd.h>
 
 #include "host/api.h"
+#include "host/fake.h"
 #include "host/image.h"
 #include "host/qemu.h"
+#include "host/uplink.h"
 #include "lib/fsutil.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
 #include "lib/spawn.h"
 #include "lib/util.h"
+#include "lib/valid.h"
 
 #define MAX_POLL 1024
 
@@ -37,6 +41,7 @@ struct host {
     struct vm *vms; /* oldest first */
     struct httpd *api_unix;
     struct httpd *api_tcp;
+    struct uplink *uplink; /* NULL without --controller */
     int sigfd;
     char accel_reason[256];
     enum accel accel;
@@ -58,6 +63,8 @@ void host_cfg_defaults(struct host_cfg *cfg)
     cfg->cpu_ratio = 4.0;
     cfg->mem_ratio = 1.0;
     cfg->mem_reserve_mib = 512;
+    str_copy(cfg->driver, sizeof(cfg->driver), "qemu");
+    cfg->heartbeat_ms = 3000;
 }
 
 /* ------------------------------------------------------------ capacity */
@@ -128,6 +135,70 @@ json_t *host_images(struct host *h)
     return image_list(h->cfg.images_dir);
 }
 
+/* The length of s cut to at most max bytes, not inside a UTF-8 sequence. */
+static size_t utf8_cut(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
+/* The report sent to the controller with every heartbeat (uplink.h).
+ * Reasons are cut to 120 bytes: thousands of VMs must fit in the
+ * controller's 1 MiB body limit. */
+static json_t *host_report(void *ctx)
+{
+    struct host *h = ctx;
+    struct capacity c;
+    capacity_get(h, &c);
+    json_t *vms = json_array();
+    for (struct vm *vm = h->vms; vm; vm = vm->next)
+        json_array_append_new(vms, json_pack("{s:s, s:s, s:s#, s:i}", "name", vm->def.name, "state",
+                                             vm_state_name(vm->state), "reason", vm->reason,
+                                             utf8_cut(vm->reason, 120), "boots", vm->boots));
+    return json_pack(
+        "{s:{s:I, s:I, s:I}, s:s, s:s, s:o}", "capacity", "vcpus", (json_int_t)c.vcpus_total,
+        "ram_mib", (json_int_t)c.mem_total, "disk_gib", (json_int_t)(c.disk_total >> 30), "accel",
+        h->drv == &fake_driver ? "none" : accel_name(h->accel), "driver", h->drv->name, "vms", vms);
+}
+
+int host_image_upload_fd(struct host *h)
+{
+    return open(h->cfg.images_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+}
+
+int host_image_put(struct host *h, const char *name, const char *part, int fd, const char *sha256,
+                   struct nubo_err *err)
+{
+    if (strcmp(part, "disk") == 0) {
+        for (struct vm *vm = h->vms; vm; vm = vm->next)
+            if (strcmp(vm->def.image, name) == 0)
+                return nubo_err_set(err, NUBO_E_CONFLICT,
+                                    "image '%s' is the base of VM '%s': its disk cannot be "
+                                    "replaced; upload it under another name",
+                                    name, vm->def.name);
+    }
+    return image_store_part(h->cfg.images_dir, name, part, fd, sha256, err);
+}
+
+bool host_tcp_token_ok(const struct host *h, const char *auth)
+{
+    static const char prefix[] = "Bearer ";
+    const char *expected = h->cfg.token;
+    if (expected[0] == '\0' || auth == NULL || strncmp(auth, prefix, sizeof(prefix) - 1) != 0)
+        return false;
+    const char *got = auth + sizeof(prefix) - 1;
+    size_t le = strlen(expected), lg = strlen(got);
+    unsigned char diff = (unsigned char)(le != lg);
+    for (size_t i = 0; i < le; i++)
+        diff |= (unsigned char)(expected[i] ^ (i < lg ? got[i] : 0));
+    return diff == 0;
+}
+
 /* ----------------------------------------------------------------- VMs */
 
 struct vm *host_vm_find(struct host *h, const char *ref, struct nubo_err *err)
@@ -184,6 +255,13 @@ struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
     struct image img;
     if (vm_def_from_request(body, &vm->def, err) < 0)
         goto fail;
+    for (struct vm *o = h->vms; o; o = o->next) {
+        if (strcmp(o->def.id, vm->def.id) == 0) {
+            nubo_err_set(err, NUBO_E_CONFLICT, "a VM with id %s already exists on this host",
+                         vm->def.id);
+            goto fail;
+        }
+    }
     if (host_vm_find(h, vm->def.name, NULL) != NULL) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "a VM named '%s' already exists on this host; pick "
@@ -373,6 +451,29 @@ static int load_vms(struct host *h, struct nubo_err *err)
     return 0;
 }
 
+/* A state directory belongs to one driver: the fake driver must never
+ * "adopt" (and then believe it stopped) a real QEMU, nor the reverse. */
+static int driver_claim(const char *state_dir, const char *driver, struct nubo_err *err)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/driver", state_dir);
+    struct nubo_err rerr;
+    char *have = fs_read_file(path, 64, NULL, &rerr);
+    if (have) {
+        have[strcspn(have, "\r\n")] = '\0';
+        int same = strcmp(have, driver) == 0;
+        if (!same)
+            nubo_err_set(err, NUBO_E_INVALID,
+                         "%s holds VMs of the %s driver, not %s: use another --state-dir",
+                         state_dir, have, driver);
+        free(have);
+        return same ? 0 : -1;
+    }
+    char line[32];
+    snprintf(line, sizeof(line), "%s\n", driver);
+    return fs_write_atomic(path, line, strlen(line), 0600, err);
+}
+
 static void read_qemu_version(struct host *h)
 {
     char *argv[] = {h->cfg.qemu, "--version", NULL};
@@ -390,38 +491,96 @@ static void read_qemu_version(struct host *h)
     free(out);
 }
 
+/* Starts the controller link with the advertised address and name. */
+static int uplink_start(struct host *h, struct nubo_err *err)
+{
+    const struct host_cfg *cfg = &h->cfg;
+    char advertise[PATH_MAX + 8], state_file[PATH_MAX + 32];
+    if (cfg->advertise[0]) {
+        str_copy(advertise, sizeof(advertise), cfg->advertise);
+    } else if (cfg->socket_path[0]) {
+        char abs[PATH_MAX];
+        if (cfg->socket_path[0] == '/' || realpath(cfg->socket_path, abs) == NULL)
+            str_copy(abs, sizeof(abs), cfg->socket_path);
+        snprintf(advertise, sizeof(advertise), "unix:%s", abs);
+    } else {
+        snprintf(advertise, sizeof(advertise), "http://%s:%d", cfg->tcp_addr,
+                 h->api_tcp ? (int)httpd_port(h->api_tcp) : 0);
+    }
+    if (strncmp(advertise, "http://", 7) == 0 && cfg->token[0] == '\0')
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "--advertise http://... needs the TCP API with --token-file");
+    if (strncmp(advertise, "unix:/", 6) != 0 && strncmp(advertise, "http://", 7) != 0)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "--advertise wants unix:/path/to/hostd.sock or http://ADDR:PORT");
+    if (cfg->join_token_file[0] == '\0')
+        return nubo_err_set(
+            err, NUBO_E_INVALID,
+            "--controller needs --join-token-file (nubod's <state-dir>/join-token)");
+    const char *name = cfg->name[0] ? cfg->name : h->hostname;
+    if (valid_name(name, "host name (--name)", err) < 0)
+        return -1;
+    snprintf(state_file, sizeof(state_file), "%s/controller.json", cfg->state_dir);
+    struct uplink_cfg uc = {
+        .controller = cfg->controller,
+        .join_token_file = cfg->join_token_file,
+        .advertise = advertise,
+        .name = name,
+        /* nubod must show the TCP token when it calls us over TCP. */
+        .agent_token = strncmp(advertise, "http://", 7) == 0 ? cfg->token : "",
+        .state_file = state_file,
+        .interval_ms = cfg->heartbeat_ms,
+        .report = host_report,
+        .ctx = h,
+    };
+    h->uplink = uplink_new(&uc, err);
+    return h->uplink ? 0 : -1;
+}
+
 struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
 {
     struct host *h = xcalloc(1, sizeof(*h));
     h->cfg = *cfg;
     h->sigfd = -1;
-    h->drv = &qemu_driver;
+    h->drv = strcmp(cfg->driver, "fake") == 0 ? &fake_driver : &qemu_driver;
     gethostname(h->hostname, sizeof(h->hostname) - 1);
-    if (fs_mkdir_p(cfg->state_dir, 0700, err) < 0 || fs_mkdir_p(cfg->images_dir, 0755, err) < 0)
+    if (fs_mkdir_p(cfg->state_dir, 0700, err) < 0 || fs_mkdir_p(cfg->images_dir, 0755, err) < 0 ||
+        driver_claim(cfg->state_dir, h->drv->name, err) < 0)
         goto fail;
-    read_qemu_version(h);
-    if (h->qemu_version[0] == '\0') {
-        nubo_err_set(err, NUBO_E_UNAVAILABLE,
-                     "%s does not run; install qemu-system-x86 (scripts/deps.sh does)", cfg->qemu);
-        goto fail;
+    image_clean_uploads(cfg->images_dir);
+    if (h->drv == &fake_driver) {
+        for (int i = 0; i < 3; i++)
+            log_warn("FAKE DRIVER: no virtual machine really runs on this host; VMs only "
+                     "pretend. For scale tests and benchmarks only, never for real use.");
+        h->accel = ACCEL_TCG;
+        str_copy(h->accel_reason, sizeof(h->accel_reason),
+                 "fake driver: no guest runs, nothing is accelerated");
+    } else {
+        read_qemu_version(h);
+        if (h->qemu_version[0] == '\0') {
+            nubo_err_set(err, NUBO_E_UNAVAILABLE,
+                         "%s does not run; install qemu-system-x86 (scripts/deps.sh does)",
+                         cfg->qemu);
+            goto fail;
+        }
+
+        struct accel_probe probe;
+        if (cfg->accel == ACCEL_TCG)
+            memset(&probe, 0, sizeof(probe));
+        else
+            accel_probe_run(&probe);
+        int a = accel_decide(cfg->accel, &probe, h->accel_reason, sizeof(h->accel_reason), err);
+        if (a < 0)
+            goto fail;
+        h->accel = (enum accel)a;
+        log_info("acceleration: %s", h->accel_reason);
+
+        struct qemu_cfg qc = {.accel = h->accel};
+        str_copy(qc.binary, sizeof(qc.binary), cfg->qemu);
+        str_copy(qc.images_dir, sizeof(qc.images_dir), cfg->images_dir);
+        h->cgroup_version = cgroup_init(&qc.cgroups);
+        qemu_driver_init(&qc);
     }
-
-    struct accel_probe probe;
-    if (cfg->accel == ACCEL_TCG)
-        memset(&probe, 0, sizeof(probe));
-    else
-        accel_probe_run(&probe);
-    int a = accel_decide(cfg->accel, &probe, h->accel_reason, sizeof(h->accel_reason), err);
-    if (a < 0)
-        goto fail;
-    h->accel = (enum accel)a;
-    log_info("acceleration: %s", h->accel_reason);
-
-    struct qemu_cfg qc = {.accel = h->accel};
-    str_copy(qc.binary, sizeof(qc.binary), cfg->qemu);
-    str_copy(qc.images_dir, sizeof(qc.images_dir), cfg->images_dir);
-    h->cgroup_version = cgroup_init(&qc.cgroups);
-    qemu_driver_init(&qc);
 
     if (load_vms(h, err) < 0)
         goto fail;
@@ -444,7 +603,10 @@ struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
             if (fs_mkdir_p(dir, 0755, err) < 0)
                 goto fail;
         }
-        struct httpd_cfg hc = {.unix_path = cfg->socket_path, .handler = api_handle, .ctx = h};
+        struct httpd_cfg hc = {.unix_path = cfg->socket_path,
+                               .handler = api_handle,
+                               .stream = api_stream_unix,
+                               .ctx = h};
         h->api_unix = httpd_start(&hc, err);
         if (h->api_unix == NULL)
             goto fail;
@@ -461,6 +623,7 @@ struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
                                .tcp_port = (uint16_t)cfg->tcp_port,
                                .token = cfg->token,
                                .handler = api_handle,
+                               .stream = api_stream_tcp,
                                .ctx = h};
         h->api_tcp = httpd_start(&hc, err);
         if (h->api_tcp == NULL)
@@ -468,6 +631,8 @@ struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
         log_info("API on http://%s:%u (bearer token required)", cfg->tcp_addr,
                  httpd_port(h->api_tcp));
     }
+    if (cfg->controller[0] && uplink_start(h, err) < 0)
+        goto fail;
     return h;
 fail:
     host_free(h);
@@ -478,6 +643,7 @@ void host_free(struct host *h)
 {
     if (h == NULL)
         return;
+    uplink_free(h->uplink);
     httpd_stop(h->api_unix);
     httpd_stop(h->api_tcp);
     while (h->vms) {
@@ -529,26 +695,28 @@ static void fire_deadlines(struct host *h)
 int host_run(struct host *h)
 {
     static struct pollfd fds[MAX_POLL];
-    static struct vm *owner[MAX_POLL];
     log_info("nubo-hostd %s ready (%s)", NUBO_VERSION, h->accel_reason);
     for (;;) {
         int n = 0;
         int64_t timeout = 1000;
-        fds[n] = (struct pollfd){.fd = h->sigfd, .events = POLLIN};
-        owner[n++] = NULL;
+        fds[n++] = (struct pollfd){.fd = h->sigfd, .events = POLLIN};
         struct httpd *servers[2] = {h->api_unix, h->api_tcp};
         for (int i = 0; i < 2; i++) {
             if (servers[i] == NULL)
                 continue;
-            fds[n] = (struct pollfd){.fd = httpd_fd(servers[i]), .events = POLLIN};
-            owner[n++] = NULL;
+            fds[n++] = (struct pollfd){.fd = httpd_fd(servers[i]), .events = POLLIN};
             timeout = min_timeout(httpd_timeout_ms(servers[i]), timeout);
         }
+        int up_first = n, up_n = 0;
+        if (h->uplink) {
+            up_n = uplink_pollfds(h->uplink, fds + n, MAX_POLL - n);
+            n += up_n;
+            timeout = min_timeout(timeout, uplink_timeout_ms(h->uplink));
+        }
         for (struct vm *vm = h->vms; vm; vm = vm->next) {
-            int k = h->drv->pollfds(vm, fds + n, MAX_POLL - n);
-            for (int i = 0; i < k; i++)
-                owner[n + i] = vm;
-            n += k;
+            vm->poll_first = n;
+            vm->poll_n = h->drv->pollfds(vm, fds + n, MAX_POLL - n);
+            n += vm->poll_n;
             if (h->drv->pending(vm))
                 timeout = 0;
             if (vm->stop_deadline) {
@@ -572,22 +740,18 @@ int host_run(struct host *h)
                 }
             }
         }
-        /* VM events first: the list cannot change until the API runs. */
-        for (int i = 0; i < n;) {
-            struct vm *vm = owner[i];
-            int j = i;
-            while (j < n && owner[j] == vm)
-                j++;
-            if (vm) {
-                int ready = h->drv->pending(vm);
-                for (int k = i; k < j; k++)
-                    ready = ready || fds[k].revents;
-                if (ready)
-                    h->drv->handle(vm, fds + i, j - i);
-            }
-            i = j;
+        /* VM events first: the list cannot change until the API runs.  A
+         * VM may have work without any fd of its own (driver pending). */
+        for (struct vm *vm = h->vms; vm; vm = vm->next) {
+            int ready = h->drv->pending(vm);
+            for (int k = 0; k < vm->poll_n; k++)
+                ready = ready || fds[vm->poll_first + k].revents;
+            if (ready)
+                h->drv->handle(vm, fds + vm->poll_first, vm->poll_n);
         }
         fire_deadlines(h);
+        if (h->uplink)
+            uplink_run(h->uplink, fds + up_first, up_n);
         for (int i = 0; i < 2; i++)
             if (servers[i])
                 httpd_run(servers[i]);

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "host/accel.h"
@@ -30,6 +31,13 @@ struct host_cfg {
     double cpu_ratio;   /* vCPU overcommit: vCPUs offered per host CPU */
     double mem_ratio;
     uint64_t mem_reserve_mib; /* kept for the host itself */
+    char driver[8];           /* "qemu", or "fake" (scale tests only: no guest runs) */
+    /* The controller link (uplink.h); controller "" = a standalone agent. */
+    char controller[512]; /* http://ADDR:PORT of nubod */
+    char join_token_file[PATH_MAX];
+    char advertise[PATH_MAX + 8]; /* how nubod reaches us; "" = unix:<socket> */
+    char name[64];                /* host name at the controller; "" = hostname */
+    int heartbeat_ms;
 };
 
 /* Fills cfg with defaults (/var/lib/nubo/..., auto acceleration...). */
@@ -76,5 +84,17 @@ int host_vm_action(struct host *h, struct vm *vm, const char *action, json_t *op
 
 /* Forces the VM off if needed, removes its files and forgets it. */
 int host_vm_delete(struct host *h, struct vm *vm, struct nubo_err *err);
+
+/* An anonymous writable file in the images directory to stream an upload
+ * into (O_TMPFILE), or -1. */
+int host_image_upload_fd(struct host *h);
+
+/* Stores an uploaded image part (image_store_part()); a disk of an image
+ * that VMs use is NUBO_E_CONFLICT (their overlays point at it). */
+int host_image_put(struct host *h, const char *name, const char *part, int fd, const char *sha256,
+                   struct nubo_err *err);
+
+/* True when auth ("Bearer ...") carries the TCP listener's token. */
+bool host_tcp_token_ok(const struct host *h, const char *auth);
 
 #endif

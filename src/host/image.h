@@ -12,12 +12,19 @@
  *
  * images/build-guest.sh produces such a set ("nubo-tiny").  A cloud image
  * with its own bootloader (a Debian genericcloud qcow2) is just NAME.qcow2.
+ *
+ * The controller uploads images part by part (PUT /v1/images/NAME/PART,
+ * image_store_part()): each part lands in a temporary file and is renamed
+ * into place only once its SHA-256 matches, so an image is never seen half
+ * written.  An image is listed once its disk is there, which is why the
+ * controller sends the disk last.
  */
 #ifndef NUBO_HOST_IMAGE_H
 #define NUBO_HOST_IMAGE_H
 
 #include <jansson.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "lib/err.h"
@@ -43,5 +50,21 @@ json_t *image_list(const char *dir);
 
 /* JSON object for one image (new reference). */
 json_t *image_to_json(const struct image *img);
+
+/* Removes temporary files of uploads that a crash interrupted. */
+void image_clean_uploads(const char *dir);
+
+/* True for an upload part name: "disk", "kernel", "initrd", "cmdline". */
+bool image_part_valid(const char *part);
+
+/* Stores an uploaded part of image `name` from fd (an anonymous O_TMPFILE
+ * in dir holding the whole body; not closed here) after checking that its
+ * SHA-256 is sha256 (hex).  A disk must be qcow2 without a backing or
+ * external data file, or raw; it becomes NAME.qcow2 or NAME.raw (the
+ * other one is removed).  A cmdline is one line of at most 511 printable
+ * characters.  Replaces an existing part atomically.  NUBO_E_INVALID on a
+ * mismatch or a bad part; nothing changes on failure. */
+int image_store_part(const char *dir, const char *name, const char *part, int fd,
+                     const char *sha256, struct nubo_err *err);
 
 #endif

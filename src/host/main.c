@@ -30,6 +30,16 @@ static void usage(FILE *out)
                  "  --cpu-ratio R        vCPUs offered per host CPU (default 4)\n"
                  "  --mem-ratio R        memory overcommit ratio (default 1)\n"
                  "  --mem-reserve MIB    memory kept for the host (default 512)\n"
+                 "  --driver NAME        qemu (default) | fake (scale tests only: no guest runs)\n"
+                 "\n"
+                 "Joining a controller (nubod):\n"
+                 "  --controller URL     nubod's API, e.g. http://127.0.0.1:7700\n"
+                 "  --join-token-file F  nubod's <state-dir>/join-token (read when registering)\n"
+                 "  --advertise ADDRESS  how nubod reaches this agent: unix:/path/to/hostd.sock\n"
+                 "                       (default unix:<--socket>) or http://ADDR:PORT (TCP API)\n"
+                 "  --name NAME          this host's name at the controller (default hostname)\n"
+                 "  --heartbeat-ms MS    heartbeat interval (default 3000)\n"
+                 "\n"
                  "  --log-level LEVEL    debug | info | warn | error (default info)\n"
                  "  -h, --help           this text\n"
                  "  -V, --version        print the version\n");
@@ -62,6 +72,12 @@ int main(int argc, char **argv)
         {"mem-ratio", required_argument, NULL, 'm'},
         {"mem-reserve", required_argument, NULL, 'r'},
         {"log-level", required_argument, NULL, 'L'},
+        {"driver", required_argument, NULL, 'd'},
+        {"controller", required_argument, NULL, 'C'},
+        {"join-token-file", required_argument, NULL, 'J'},
+        {"advertise", required_argument, NULL, 'A'},
+        {"name", required_argument, NULL, 'n'},
+        {"heartbeat-ms", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -140,6 +156,49 @@ int main(int argc, char **argv)
                 return 2;
             }
             cfg.mem_reserve_mib = (uint64_t)n;
+            break;
+        case 'd':
+            if (strcmp(optarg, "qemu") != 0 && strcmp(optarg, "fake") != 0) {
+                fprintf(stderr, "nubo-hostd: --driver must be qemu or fake\n");
+                return 2;
+            }
+            str_copy(cfg.driver, sizeof(cfg.driver), optarg);
+            break;
+        case 'C':
+            if ((strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "unix:/", 6) != 0) ||
+                str_copy(cfg.controller, sizeof(cfg.controller), optarg) < 0) {
+                fprintf(stderr, "nubo-hostd: --controller wants nubod's URL, e.g. "
+                                "http://127.0.0.1:7700\n");
+                return 2;
+            }
+            break;
+        case 'J':
+            if (str_copy(cfg.join_token_file, sizeof(cfg.join_token_file), optarg) < 0) {
+                fprintf(stderr, "nubo-hostd: --join-token-file: path too long\n");
+                return 2;
+            }
+            break;
+        case 'A':
+            if ((strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "unix:/", 6) != 0) ||
+                str_copy(cfg.advertise, sizeof(cfg.advertise), optarg) < 0) {
+                fprintf(stderr, "nubo-hostd: --advertise wants unix:/path/to/hostd.sock or "
+                                "http://ADDR:PORT\n");
+                return 2;
+            }
+            break;
+        case 'n':
+            if (valid_name(optarg, "--name", &err) < 0) {
+                fprintf(stderr, "nubo-hostd: %s\n", err.msg);
+                return 2;
+            }
+            str_copy(cfg.name, sizeof(cfg.name), optarg);
+            break;
+        case 'H':
+            if (valid_int(optarg, 100, 60000, "--heartbeat-ms", &n, &err) < 0) {
+                fprintf(stderr, "nubo-hostd: %s\n", err.msg);
+                return 2;
+            }
+            cfg.heartbeat_ms = (int)n;
             break;
         case 'L':
             if (log_level_parse(optarg, &level) < 0) {

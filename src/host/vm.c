@@ -131,13 +131,12 @@ static int get_size(json_t *body, const char *key, uint64_t default_unit, uint64
 
 static int check_keys(json_t *body, struct nubo_err *err)
 {
-    static const char *known[] = {"name",       "hostname", "vcpus",     "memory",
-                                  "memory_mib", "image",    "root_disk", "disks",
-                                  "network",    "ssh_keys", "user_data", "start"};
+    static const char *known[] = {"name",      "hostname",  "vcpus", "memory",  "memory_mib",
+                                  "image",     "root_disk", "disks", "network", "ssh_keys",
+                                  "user_data", "start",     "id"};
     const char *key;
     json_t *v;
-    json_object_foreach(body, key, v)
-    {
+    json_object_foreach (body, key, v) {
         bool ok = false;
         for (size_t i = 0; i < ARRAY_LEN(known) && !ok; i++)
             ok = strcmp(key, known[i]) == 0;
@@ -222,8 +221,7 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
         return nubo_err_set(err, NUBO_E_INVALID, "at most %d extra disks", VM_MAX_DISKS);
     size_t i;
     json_t *d;
-    json_array_foreach(v, i, d)
-    {
+    json_array_foreach (v, i, d) {
         json_t *wrap = json_pack("{s:O}", "disk", d);
         int r = get_size(wrap, "disk", 1ULL << 30, 1ULL << 20, 16ULL << 40, &bytes, &present, err);
         json_decref(wrap);
@@ -244,8 +242,7 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
     if (v && (!json_is_array(v) || json_array_size(v) > VM_MAX_KEYS))
         return nubo_err_set(err, NUBO_E_INVALID, "'ssh_keys' must be a list of at most %d keys",
                             VM_MAX_KEYS);
-    json_array_foreach(v, i, d)
-    {
+    json_array_foreach (v, i, d) {
         const char *k = json_string_value(d);
         if (k == NULL || strlen(k) > 16384 || !ssh_key_type_ok(k) ||
             strpbrk(k, "\n\r\"\\") != NULL) {
@@ -279,7 +276,17 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
         return nubo_err_set(err, NUBO_E_INVALID, "'start' must be true or false");
     }
 
-    id_new(def->id);
+    /* The controller passes its instance id, so that the guest's metadata
+     * (instance-id) and the cloud agree. */
+    v = json_object_get(body, "id");
+    if (v && (!json_is_string(v) || !valid_is_uuid(json_string_value(v)))) {
+        vm_def_clear(def);
+        return nubo_err_set(err, NUBO_E_INVALID, "'id' must be a lowercase UUID");
+    }
+    if (v)
+        str_copy(def->id, sizeof(def->id), json_string_value(v));
+    else
+        id_new(def->id);
     random_mac(def->mac);
     time_format_utc(time(NULL), def->created_at);
     return 0;
@@ -343,14 +350,12 @@ int vm_def_from_json(json_t *o, struct vm_def *def, struct nubo_err *err)
     def->root_size = (uint64_t)root;
     size_t i;
     json_t *d;
-    json_array_foreach(json_object_get(o, "disk_bytes"), i, d)
-    {
+    json_array_foreach (json_object_get(o, "disk_bytes"), i, d) {
         if (def->ndisks >= VM_MAX_DISKS || !json_is_integer(d) || json_integer_value(d) <= 0)
             return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: bad disk list");
         def->disks[def->ndisks++] = (uint64_t)json_integer_value(d);
     }
-    json_array_foreach(json_object_get(o, "ssh_keys"), i, d)
-    {
+    json_array_foreach (json_object_get(o, "ssh_keys"), i, d) {
         if (def->nkeys >= VM_MAX_KEYS || !json_is_string(d)) {
             vm_def_clear(def);
             return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: bad key list");

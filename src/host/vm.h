@@ -74,7 +74,8 @@ struct vm {
                                     * cleared by vm_set_state() outside VM_STOPPING */
     int64_t stop_repress;          /* monotonic ms when the power button is pressed again */
     char dir[PATH_MAX];
-    void *drv; /* hypervisor driver's private data */
+    void *drv;              /* hypervisor driver's private data */
+    int poll_first, poll_n; /* this VM's slice of the agent's pollfds */
     struct vm *next;
 };
 

@@ -1,0 +1,486 @@
+/*
+ * hosts.c - the host registry: registration, heartbeats, the admin's view
+ * of hosts.  See hosts.h.
+ *
+ * A host's capacity is what its agent offers (after the agent's own
+ * overcommit ratios); what is used on it is the sum of the instances
+ * placed there that are not deleted - the claims made by the scheduler at
+ * create time (src/store/schema.c).
+ */
+#include "ctrl/hosts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compute/compute.h"
+#include "lib/clock.h"
+#include "lib/crypto.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/valid.h"
+
+#define HOST_TOKEN_PREFIX "nubohost_"
+#define HOST_MAX_CAPACITY 1000000000LL
+#define HOST_MAX_VMS 4096
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static long long jint(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+/* ------------------------------------------------------------ validation */
+
+int ctrl_host_address_valid(const char *a, struct nubo_err *err)
+{
+    static const char *const hint = "want \"unix:/path/to/hostd.sock\" or \"http://ADDR:PORT\"";
+    if (a == NULL)
+        return nubo_err_set(err, NUBO_E_INVALID, "'address' is required: %s", hint);
+    size_t n = strlen(a);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)a[i] <= ' ' || a[i] == 0x7f)
+            return nubo_err_set(err, NUBO_E_INVALID,
+                                "'address' must not contain spaces or control characters");
+    if (strncmp(a, "unix:/", 6) == 0) {
+        if (n - 5 > 107)
+            return nubo_err_set(err, NUBO_E_INVALID,
+                                "'address': a socket path is at most 107 "
+                                "characters");
+        return 0;
+    }
+    if (strncmp(a, "http://", 7) == 0) {
+        const char *hp = a + 7;
+        const char *colon = strrchr(hp, ':');
+        long long port;
+        if (colon == NULL || colon == hp || strchr(hp, '/') != NULL || n > 200)
+            return nubo_err_set(err, NUBO_E_INVALID, "'address': %s", hint);
+        for (const char *p = hp; p < colon; p++) {
+            char c = *p;
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-' || c == '[' || c == ']' || c == ':'))
+                return nubo_err_set(err, NUBO_E_INVALID, "'address': bad host name: %s", hint);
+        }
+        if (valid_int(colon + 1, 1, 65535, "the address's port", &port, err) < 0)
+            return -1;
+        return 0;
+    }
+    return nubo_err_set(err, NUBO_E_INVALID, "'address': %s", hint);
+}
+
+/* True when s has only printable ASCII characters and no spaces. */
+static int printable(const char *s)
+{
+    for (; *s; s++)
+        if (*s < '!' || *s > '~')
+            return 0;
+    return 1;
+}
+
+/* A short lowercase word ("kvm", "qemu"), or empty. */
+static int word_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+struct capacity {
+    long long vcpus, ram_mib, disk_gib;
+};
+
+/* Reads capacity, accel and driver, which registration and heartbeats
+ * share. */
+static int parse_common(json_t *body, struct capacity *cap, const char **accel, const char **driver,
+                        struct nubo_err *err)
+{
+    json_t *c = json_object_get(body, "capacity");
+    if (!json_is_object(c) || json_object_size(c) != 3)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "'capacity' must be {\"vcpus\": N, \"ram_mib\": N, \"disk_gib\": N}");
+    static const char *const keys[] = {"vcpus", "ram_mib", "disk_gib"};
+    long long *dst[] = {&cap->vcpus, &cap->ram_mib, &cap->disk_gib};
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        json_t *v = json_object_get(c, keys[i]);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > HOST_MAX_CAPACITY)
+            return nubo_err_set(err, NUBO_E_INVALID,
+                                "'capacity.%s' must be an integer from 0 to %lld", keys[i],
+                                HOST_MAX_CAPACITY);
+        *dst[i] = json_integer_value(v);
+    }
+    json_t *a = json_object_get(body, "accel");
+    json_t *d = json_object_get(body, "driver");
+    if (!json_is_string(a) || !json_is_string(d) || !word_ok(json_string_value(a), 7) ||
+        !word_ok(json_string_value(d), 15))
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "'accel' (up to 7) and 'driver' (up to 15) are short lowercase words "
+                            "like \"tcg\" and \"qemu\"");
+    *accel = json_string_value(a);
+    *driver = json_string_value(d);
+    return 0;
+}
+
+/* ---------------------------------------------------------- registration */
+
+json_t *ctrl_host_register(struct store *st, json_t *body, struct nubo_err *err)
+{
+    const char *join = json_string_value(json_object_get(body, "join_token"));
+    const char *name = json_string_value(json_object_get(body, "name"));
+    const char *address = json_string_value(json_object_get(body, "address"));
+    json_t *at = json_object_get(body, "agent_token");
+    struct capacity cap;
+    const char *accel, *driver;
+    json_t *jt = json_object_get(body, "join_token");
+    if (jt && !json_is_string(jt)) {
+        nubo_err_set(err, NUBO_E_INVALID, "'join_token' must be a string");
+        return NULL;
+    }
+    if (join == NULL || strlen(join) > 200) {
+        nubo_err_set(err, NUBO_E_UNAUTHORIZED,
+                     "registration needs 'join_token': the content of <state-dir>/join-token "
+                     "of nubod");
+        return NULL;
+    }
+    char hash[CRYPTO_SHA256_HEX];
+    crypto_sha256_hex(join, strlen(join), hash);
+    struct nubo_err qerr;
+    json_t *row =
+        store_query_one(st, &qerr, "SELECT hash FROM join_tokens WHERE hash = ?", "s", hash);
+    if (row == NULL) {
+        if (qerr.code != NUBO_E_NOTFOUND) {
+            *err = qerr;
+            return NULL;
+        }
+        nubo_err_set(err, NUBO_E_UNAUTHORIZED,
+                     "the join token is not valid: use the content of <state-dir>/join-token of "
+                     "nubod");
+        return NULL;
+    }
+    json_decref(row);
+    if (name == NULL) {
+        nubo_err_set(err, NUBO_E_INVALID, "'name' is required: the host's name");
+        return NULL;
+    }
+    if (valid_name(name, "host name", err) < 0 || ctrl_host_address_valid(address, err) < 0 ||
+        parse_common(body, &cap, &accel, &driver, err) < 0)
+        return NULL;
+    const char *agent_token = "";
+    if (at && !json_is_null(at)) {
+        agent_token = json_string_value(at);
+        if (agent_token == NULL || strlen(agent_token) > 127 || !printable(agent_token)) {
+            nubo_err_set(err, NUBO_E_INVALID,
+                         "'agent_token' must be a string of up to 127 characters without spaces");
+            return NULL;
+        }
+    }
+
+    char secret[64], thash[CRYPTO_SHA256_HEX], id[37], now[32];
+    crypto_secret_new(HOST_TOKEN_PREFIX, secret, sizeof(secret));
+    crypto_sha256_hex(secret, strlen(secret), thash);
+    clock_now_str(now);
+    long long now_ms = (long long)clock_now_ms();
+    if (store_begin(st, true, err) < 0)
+        return NULL;
+    json_t *old = store_query_one(st, &qerr, "SELECT id FROM hosts WHERE name = ?", "s", name);
+    if (old == NULL && qerr.code != NUBO_E_NOTFOUND) {
+        *err = qerr;
+        goto fail;
+    }
+    if (old) {
+        str_copy(id, sizeof(id), jstr(old, "id"));
+        json_decref(old);
+        if (store_exec(st, err,
+                       "UPDATE hosts SET address = ?, agent_token = ?, token_hash = ?, accel = ?,"
+                       " driver = ?, vcpus = ?, ram_mib = ?, disk_gib = ?, state = 'up',"
+                       " last_heartbeat_ms = ? WHERE id = ?",
+                       "sssssiiiis", address, agent_token, thash, accel, driver, cap.vcpus,
+                       cap.ram_mib, cap.disk_gib, now_ms, id) < 0)
+            goto fail;
+    } else {
+        id_new(id);
+        if (store_exec(st, err,
+                       "INSERT INTO hosts (id, name, address, agent_token, token_hash, state,"
+                       " accel, driver, vcpus, ram_mib, disk_gib, last_heartbeat_ms, created_at)"
+                       " VALUES (?, ?, ?, ?, ?, 'up', ?, ?, ?, ?, ?, ?, ?)",
+                       "sssssssiiiis", id, name, address, agent_token, thash, accel, driver,
+                       cap.vcpus, cap.ram_mib, cap.disk_gib, now_ms, now) < 0)
+            goto fail;
+    }
+    if (store_commit(st, err) < 0)
+        goto fail;
+    log_info("host %s (%s) %s at %s: %lld vCPUs, %lld MiB, %lld GiB, %s/%s", name, id,
+             old ? "registered again" : "registered", address, cap.vcpus, cap.ram_mib, cap.disk_gib,
+             driver, accel);
+    json_t *out = json_pack("{s:s, s:s}", "host_id", id, "host_token", secret);
+    explicit_bzero(secret, sizeof(secret));
+    return out;
+fail:
+    store_rollback(st);
+    explicit_bzero(secret, sizeof(secret));
+    return NULL;
+}
+
+/* ------------------------------------------------------------ heartbeats */
+
+/* The instance id of a VM named "nubo-<uuid>", or NULL. */
+static const char *vm_instance_id(const char *vm_name)
+{
+    size_t pl = strlen(COMPUTE_VM_PREFIX);
+    if (vm_name == NULL || strncmp(vm_name, COMPUTE_VM_PREFIX, pl) != 0 ||
+        !valid_is_uuid(vm_name + pl))
+        return NULL;
+    return vm_name + pl;
+}
+
+/* Checks the VM list of a heartbeat: an array of {name, state, reason,
+ * boots} objects. */
+static int vms_valid(json_t *vms, struct nubo_err *err)
+{
+    if (!json_is_array(vms) || json_array_size(vms) > HOST_MAX_VMS)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "'vms' must be a list of up to %d {name, state, reason, boots}",
+                            HOST_MAX_VMS);
+    size_t i;
+    json_t *v;
+    json_array_foreach (vms, i, v) {
+        const char *state = json_string_value(json_object_get(v, "state"));
+        if (!json_is_object(v) || json_object_size(v) != 4 ||
+            !json_is_string(json_object_get(v, "name")) || state == NULL || state[0] == '\0' ||
+            !word_ok(state, 15) || !json_is_string(json_object_get(v, "reason")) ||
+            !json_is_integer(json_object_get(v, "boots")))
+            return nubo_err_set(err, NUBO_E_INVALID,
+                                "'vms[%zu]' must be {\"name\": S, \"state\": S, \"reason\": S, "
+                                "\"boots\": N}",
+                                i);
+    }
+    return 0;
+}
+
+json_t *ctrl_host_heartbeat(struct store *st, const char *host_id, json_t *body, int *changed,
+                            struct nubo_err *err)
+{
+    struct capacity cap;
+    const char *accel, *driver;
+    json_t *vms = json_object_get(body, "vms");
+    *changed = 0;
+    if (parse_common(body, &cap, &accel, &driver, err) < 0)
+        return NULL;
+    if (vms_valid(vms, err) < 0)
+        return NULL;
+    json_incref(vms); /* borrowed from body: keep it while we work */
+    char *report = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    char now[32];
+    clock_now_str(now);
+    json_t *out = NULL, *insts = NULL;
+    struct nubo_err qerr;
+    if (store_begin(st, true, err) < 0)
+        goto done;
+    json_t *h =
+        store_query_one(st, &qerr, "SELECT name, state FROM hosts WHERE id = ?", "s", host_id);
+    if (h == NULL) {
+        if (qerr.code == NUBO_E_NOTFOUND)
+            nubo_err_set(err, NUBO_E_UNAUTHORIZED,
+                         "this host is not registered (any more): "
+                         "register again with the join token");
+        else
+            *err = qerr;
+        goto fail;
+    }
+    int was_down = strcmp(jstr(h, "state"), "up") != 0;
+    if (was_down)
+        log_info("host %s (%s) is up again", jstr(h, "name"), host_id);
+    json_decref(h);
+    if (store_exec(st, err,
+                   "UPDATE hosts SET vcpus = ?, ram_mib = ?, disk_gib = ?, accel = ?, driver = ?,"
+                   " report = ?, last_heartbeat_ms = ?, state = 'up' WHERE id = ?",
+                   "iiisssis", cap.vcpus, cap.ram_mib, cap.disk_gib, accel, driver, report,
+                   (long long)clock_now_ms(), host_id) < 0)
+        goto fail;
+    *changed = was_down;
+
+    insts = store_query(st, err,
+                        "SELECT id, status, power_state, boots FROM instances WHERE host_id = ?"
+                        " AND status != 'deleted'",
+                        "s", host_id);
+    if (insts == NULL)
+        goto fail;
+    /* Instances whose VM is in the report take its state; the others have
+     * no VM ("none"). */
+    size_t i, j;
+    json_t *inst, *vm;
+    json_array_foreach (insts, i, inst) {
+        const char *id = jstr(inst, "id");
+        const char *ps = "none";
+        long long boots = jint(inst, "boots");
+        json_array_foreach (vms, j, vm) {
+            const char *vid = vm_instance_id(jstr(vm, "name"));
+            if (vid && strcmp(vid, id) == 0) {
+                ps = jstr(vm, "state");
+                /* While a reboot is in flight the reconciler compares the
+                 * boots counter with the one it saw before the reboot. */
+                if (strcmp(jstr(inst, "status"), "rebooting") != 0)
+                    boots = jint(vm, "boots");
+                break;
+            }
+        }
+        if (strcmp(ps, jstr(inst, "power_state")) == 0 && boots == jint(inst, "boots"))
+            continue;
+        if (store_exec(st, err,
+                       "UPDATE instances SET power_state = ?, boots = ?, updated_at = ? WHERE"
+                       " id = ?",
+                       "siss", ps, boots, now, id) < 0)
+            goto fail;
+        *changed = 1;
+    }
+    /* A VM of ours that no instance here wants: the reconciler removes it. */
+    json_array_foreach (vms, j, vm) {
+        const char *vid = vm_instance_id(jstr(vm, "name"));
+        if (vid == NULL)
+            continue;
+        int known = 0;
+        json_array_foreach (insts, i, inst) {
+            known = known || strcmp(vid, jstr(inst, "id")) == 0;
+        }
+        if (!known)
+            *changed = 1;
+    }
+    if (store_commit(st, err) < 0)
+        goto done;
+    out = json_pack("{s:s, s:s}", "host_id", host_id, "state", "up");
+    goto done;
+fail:
+    store_rollback(st);
+done:
+    json_decref(insts);
+    json_decref(vms);
+    free(report);
+    return out;
+}
+
+/* ------------------------------------------------------------ admin view */
+
+#define HOST_COLUMNS                                                                               \
+    "SELECT h.id, h.name, h.address, h.state, h.accel, h.driver, h.vcpus, h.ram_mib, h.disk_gib,"  \
+    " h.last_heartbeat_ms, h.created_at, h.report,"                                                \
+    " (SELECT COUNT(*) FROM instances i WHERE i.host_id = h.id AND i.status != 'deleted')"         \
+    "   AS n_instances,"                                                                           \
+    " (SELECT COALESCE(SUM(i.vcpus), 0) FROM instances i WHERE i.host_id = h.id"                   \
+    "   AND i.status != 'deleted') AS used_vcpus,"                                                 \
+    " (SELECT COALESCE(SUM(i.ram_mib), 0) FROM instances i WHERE i.host_id = h.id"                 \
+    "   AND i.status != 'deleted') AS used_ram_mib,"                                               \
+    " (SELECT COALESCE(SUM(i.disk_gib), 0) FROM instances i WHERE i.host_id = h.id"                \
+    "   AND i.status != 'deleted') AS used_disk_gib"                                               \
+    " FROM hosts h"
+
+/* Public JSON of a host row (new reference); with_vms adds the VM list of
+ * its last heartbeat. */
+static json_t *host_json(const json_t *r, int with_vms)
+{
+    long long hb = jint(r, "last_heartbeat_ms");
+    char at[32];
+    clock_format_ms(hb, at);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:I, s:o, s:s}",
+                  "id", jstr(r, "id"), "name", jstr(r, "name"), "address", jstr(r, "address"),
+                  "state", jstr(r, "state"), "accel", jstr(r, "accel"), "driver", jstr(r, "driver"),
+                  "vcpus", (json_int_t)jint(r, "vcpus"), "ram_mib", (json_int_t)jint(r, "ram_mib"),
+                  "disk_gib", (json_int_t)jint(r, "disk_gib"), "used", "vcpus",
+                  (json_int_t)jint(r, "used_vcpus"), "ram_mib", (json_int_t)jint(r, "used_ram_mib"),
+                  "disk_gib", (json_int_t)jint(r, "used_disk_gib"), "instances",
+                  (json_int_t)jint(r, "n_instances"), "last_heartbeat_at",
+                  hb > 0 ? json_string(at) : json_null(), "created_at", jstr(r, "created_at"));
+    if (with_vms) {
+        json_error_t je;
+        const char *rep = json_string_value(json_object_get(r, "report"));
+        json_t *report = rep ? json_loads(rep, 0, &je) : NULL;
+        json_t *vms = json_object_get(report, "vms");
+        json_object_set_new(o, "vms", json_is_array(vms) ? json_incref(vms) : json_array());
+        json_decref(report);
+    }
+    return o;
+}
+
+json_t *ctrl_host_list(struct store *st, int limit, const char *marker, struct nubo_err *err)
+{
+    json_t *rows = store_query(st, err,
+                               HOST_COLUMNS " WHERE ? IS NULL OR (h.created_at, h.id) >"
+                                            " (SELECT created_at, id FROM hosts WHERE id = ?)"
+                                            " ORDER BY h.created_at, h.id LIMIT ?",
+                               "ssi", marker, marker, (long long)limit + 1);
+    if (rows == NULL)
+        return NULL;
+    json_t *out = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach (rows, i, r) {
+        json_array_append_new(out, host_json(r, 0));
+    }
+    json_decref(rows);
+    return out;
+}
+
+json_t *ctrl_host_get(struct store *st, const char *ref, struct nubo_err *err)
+{
+    json_t *r =
+        store_query_one(st, err, HOST_COLUMNS " WHERE h.id = ? OR h.name = ?", "ss", ref, ref);
+    if (r == NULL) {
+        if (err->code == NUBO_E_NOTFOUND)
+            nubo_err_set(err, NUBO_E_NOTFOUND, "no host with id or name '%.64s'", ref);
+        return NULL;
+    }
+    json_t *o = host_json(r, 1);
+    json_decref(r);
+    return o;
+}
+
+int ctrl_host_delete(struct store *st, const char *ref, struct nubo_err *err)
+{
+    struct nubo_err qerr;
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    json_t *h = store_query_one(st, &qerr,
+                                "SELECT h.id, h.name, (SELECT COUNT(*) FROM instances i WHERE"
+                                " i.host_id = h.id AND i.status != 'deleted') AS n"
+                                " FROM hosts h WHERE h.id = ? OR h.name = ?",
+                                "ss", ref, ref);
+    if (h == NULL) {
+        if (qerr.code == NUBO_E_NOTFOUND)
+            nubo_err_set(err, NUBO_E_NOTFOUND, "no host with id or name '%.64s'", ref);
+        else
+            *err = qerr;
+        goto fail;
+    }
+    char id[37], name[64];
+    str_copy(id, sizeof(id), jstr(h, "id"));
+    str_copy(name, sizeof(name), jstr(h, "name"));
+    long long n = jint(h, "n");
+    json_decref(h);
+    if (n > 0) {
+        nubo_err_set(err, NUBO_E_CONFLICT,
+                     "host '%s' still has %lld instance(s); delete them (or wait until they are "
+                     "deleted) first",
+                     name, n);
+        goto fail;
+    }
+    /* Deleted instances keep their history but let go of the host. */
+    if (store_exec(st, err, "UPDATE instances SET host_id = NULL WHERE host_id = ?", "s", id) < 0 ||
+        store_exec(st, err, "DELETE FROM hosts WHERE id = ?", "s", id) < 0)
+        goto fail;
+    if (store_commit(st, err) < 0)
+        return -1;
+    log_info("host %s (%s) deleted", name, id);
+    return 0;
+fail:
+    store_rollback(st);
+    return -1;
+}

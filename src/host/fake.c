@@ -1,0 +1,158 @@
+/*
+ * fake.c - the fake hypervisor driver: VMs that only pretend; see fake.h.
+ *
+ * Nothing here starts a process, opens a device or creates a disk.  The
+ * agent's policy (capacity, state rules, stop-then-force) still runs on
+ * top, so the host protocol behaves as with QEMU, only instantly.
+ */
+#include "host/fake.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/fsutil.h"
+#include "lib/log.h"
+
+/* Appends one boot's worth of console output, with the ready marker the
+ * nubo-tiny image prints, and records where this boot began. */
+static void console_boot(struct vm *vm)
+{
+    char path[PATH_MAX], line[512];
+    vm_path(vm, "console.log", path, sizeof(path));
+    struct stat st;
+    vm->console_boot_offset = stat(path, &st) == 0 ? (long long)st.st_size : 0;
+    int n = snprintf(line, sizeof(line),
+                     "fake driver: boot %d of %s (no guest runs)\n"
+                     "NUBO-READY instance-id=%s hostname=%s (fake)\n",
+                     vm->boots, vm->def.name, vm->def.id, vm->def.hostname);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    if (n > 0 && write(fd, line, (size_t)n) < 0)
+        log_debug("vm %s: cannot write the fake console", vm->def.name);
+    close(fd);
+}
+
+static int fake_prepare(struct vm *vm, struct nubo_err *err)
+{
+    (void)vm;
+    (void)err;
+    return 0;
+}
+
+static int fake_start(struct vm *vm, struct nubo_err *err)
+{
+    (void)err;
+    vm->boots++;
+    vm->pid = 0;
+    console_boot(vm);
+    vm_set_state(vm, VM_RUNNING, "started (fake driver: no guest runs)");
+    return 0;
+}
+
+static int fake_shutdown(struct vm *vm, struct nubo_err *err)
+{
+    (void)vm;
+    (void)err;
+    return 0; /* the agent marks it stopping; fake_handle finishes the stop */
+}
+
+static int fake_destroy(struct vm *vm, struct nubo_err *err)
+{
+    (void)err;
+    vm_set_state(vm, VM_STOPPED, "forced off");
+    return 0;
+}
+
+static int fake_reboot(struct vm *vm, struct nubo_err *err)
+{
+    (void)err;
+    vm->boots++;
+    console_boot(vm);
+    vm_set_state(vm, vm->state, "reset by request (boot %d)", vm->boots);
+    return 0;
+}
+
+static int fake_pause(struct vm *vm, struct nubo_err *err)
+{
+    (void)err;
+    vm_set_state(vm, VM_PAUSED, "paused by request");
+    return 0;
+}
+
+static int fake_resume(struct vm *vm, struct nubo_err *err)
+{
+    (void)err;
+    vm_set_state(vm, VM_RUNNING, "resumed by request");
+    return 0;
+}
+
+static int fake_adopt(struct vm *vm, struct nubo_err *err)
+{
+    (void)err;
+    if (vm->state == VM_STOPPING)
+        vm_set_state(vm, VM_STOPPED, "powered off while nubo-hostd was not running");
+    else if (vm->state == VM_STARTING)
+        vm_set_state(vm, VM_RUNNING, "re-adopted after nubo-hostd restart (fake)");
+    else
+        vm_set_state(vm, vm->state, "re-adopted after nubo-hostd restart (fake)");
+    return 0;
+}
+
+static int fake_pollfds(struct vm *vm, struct pollfd *fds, int max)
+{
+    (void)vm;
+    (void)fds;
+    (void)max;
+    return 0;
+}
+
+static void fake_handle(struct vm *vm, const struct pollfd *fds, int n)
+{
+    (void)fds;
+    (void)n;
+    if (vm->state == VM_STOPPING)
+        vm_set_state(vm, VM_STOPPED, "powered off (guest-shutdown, fake)");
+}
+
+static int fake_pending(const struct vm *vm)
+{
+    return vm->state == VM_STOPPING;
+}
+
+static void fake_stats(struct vm *vm, json_t *obj)
+{
+    (void)vm;
+    json_object_set_new(obj, "fake", json_true());
+}
+
+static void fake_release(struct vm *vm)
+{
+    (void)vm;
+}
+
+static int fake_remove(struct vm *vm, struct nubo_err *err)
+{
+    return fs_rm_rf(vm->dir, err);
+}
+
+const struct hv_driver fake_driver = {
+    .name = "fake",
+    .prepare = fake_prepare,
+    .start = fake_start,
+    .shutdown = fake_shutdown,
+    .destroy = fake_destroy,
+    .reboot = fake_reboot,
+    .pause = fake_pause,
+    .resume = fake_resume,
+    .adopt = fake_adopt,
+    .pollfds = fake_pollfds,
+    .handle = fake_handle,
+    .pending = fake_pending,
+    .stats = fake_stats,
+    .release = fake_release,
+    .remove = fake_remove,
+};

@@ -1,0 +1,61 @@
+/*
+ * uplink.h - the host agent's link up to the controller (nubod):
+ * registration, then a heartbeat every few seconds.
+ *
+ * The agent registers once with the join token (POST /v1/hosts/register)
+ * and keeps what it gets, {host_id, host_token}, in controller.json (mode
+ * 0600) so a restarted agent goes straight to heartbeats.  A heartbeat
+ * (POST /v1/hosts/{id}/heartbeat with the host token) carries the agent's
+ * report: capacity, acceleration, driver and its VMs.  When the controller
+ * no longer knows the token (401/403) the agent registers again.
+ *
+ * Everything runs inside the agent's poll() loop through libcurl's multi
+ * interface: uplink_pollfds() adds curl's sockets, uplink_timeout_ms() says
+ * when to come back, uplink_run() moves transfers on and starts the next
+ * request when due.  A controller that is slow or away never stalls the
+ * loop; a request lasts at most a couple of seconds.
+ */
+#ifndef NUBO_HOST_UPLINK_H
+#define NUBO_HOST_UPLINK_H
+
+#include <jansson.h>
+#include <poll.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+
+struct uplink_cfg {
+    const char *controller;      /* "http://ADDR:PORT" (or "unix:/path") of nubod */
+    const char *join_token_file; /* first line: the join token (read when registering) */
+    const char *advertise;       /* how nubod reaches this agent */
+    const char *name;            /* this host's name */
+    const char *agent_token;     /* bearer token nubod must send us, or "" */
+    const char *state_file;      /* controller.json */
+    int interval_ms;             /* between heartbeats */
+    /* The report of the host: {capacity, accel, driver, vms} (new reference). */
+    json_t *(*report)(void *ctx);
+    void *ctx;
+};
+
+struct uplink;
+
+/* Loads controller.json if it belongs to this controller.  Returns NULL
+ * with err on a bad configuration. */
+struct uplink *uplink_new(const struct uplink_cfg *cfg, struct nubo_err *err);
+
+/* Fills up to max pollfds with the sockets of the request in flight;
+ * returns how many. */
+int uplink_pollfds(struct uplink *u, struct pollfd *fds, int max);
+
+/* Milliseconds until uplink_run() must run even without input (>= 0). */
+int64_t uplink_timeout_ms(const struct uplink *u);
+
+/* Called after poll() with the pollfds uplink_pollfds() gave (their
+ * revents): moves the transfer on, handles its answer, starts the next
+ * request when due.  Never blocks. */
+void uplink_run(struct uplink *u, const struct pollfd *fds, int n);
+
+/* Stops any request in flight and frees u (NULL is fine). */
+void uplink_free(struct uplink *u);
+
+#endif
