@@ -31,6 +31,7 @@ os.environ.setdefault("NUBO_BUILD", "build")
 import conftest  # noqa: E402  (the e2e harness: Hostd, Api)
 
 MARKER = b"NUBO-READY"
+IMAGES = os.environ.get("NUBO_IMAGES", os.path.join(ROOT, "build", "images"))
 
 
 def wait_marker(path, count, timeout=120):
@@ -54,8 +55,8 @@ def rss_kib(pid):
     return -1
 
 
-def baseline_setup(tmp, accel):
-    images = conftest.IMAGES
+def baseline_setup(tmp, accel, nic=False):
+    images = IMAGES
     d = os.path.join(tmp, "baseline")
     os.makedirs(os.path.join(d, "cd", "openstack", "latest"))
     with open(os.path.join(d, "cd", "openstack", "latest", "meta_data.json"), "w") as f:
@@ -79,6 +80,9 @@ def baseline_setup(tmp, accel):
             "-drive", "file=%s,if=none,id=cfg,format=raw,readonly=on" % os.path.join(d, "config.iso"),
             "-device", "virtio-blk-pci,drive=cfg",
             "-chardev", "file,id=con,path=%s,append=on" % console, "-serial", "chardev:con"]
+    if nic:  # the same isolated user-mode NIC (and so DHCP) as a cloud instance gets
+        argv += ["-netdev", "user,id=net0,restrict=on", "-device",
+                 "virtio-net-pci,netdev=net0"]
     return argv, console
 
 

@@ -1,10 +1,11 @@
 /*
  * cli.c - see cli.h.
  *
- * Connection settings, in order of precedence: --url or --socket (both at
- * once is a usage error), NUBO_HOSTD_URL, NUBO_HOSTD_SOCKET, then
+ * Agent connection settings, in order of precedence: --url or --socket
+ * (both at once is a usage error), NUBO_HOSTD_URL, NUBO_HOSTD_SOCKET, then
  * /run/nubo/hostd.sock.  The token for --url comes from --token-file or
- * NUBO_TOKEN_FILE: its first line, at most 4 KiB.
+ * NUBO_TOKEN_FILE: its first line, at most 4 KiB.  (The controller's
+ * settings are in cloud.c.)
  */
 #include "cli/cli.h"
 
@@ -21,7 +22,6 @@
 #include "lib/valid.h"
 
 #define TOKEN_FILE_MAX 4096
-#define URL_MAX 512
 
 static volatile sig_atomic_t interrupted;
 
@@ -126,8 +126,26 @@ int cli_timeout_parse(const struct cli *cli, const char *s, int *out)
     return 0;
 }
 
-/* Reads the token: the first line of path, without trailing blanks. */
-static char *token_read(const struct cli *cli, const char *path)
+bool cli_token_valid(const char *token)
+{
+    size_t n = strlen(token);
+    if (n == 0 || n >= TOKEN_FILE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)token[i] < 0x21 || (unsigned char)token[i] > 0x7E)
+            return false; /* a header value must be printable, without spaces */
+    return true;
+}
+
+void cli_secret_free(char *s)
+{
+    if (s == NULL)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+char *cli_token_file_read(const struct cli *cli, const char *path)
 {
     struct nubo_err err;
     char *buf = fs_read_file(path, TOKEN_FILE_MAX, NULL, &err);
@@ -139,15 +157,8 @@ static char *token_read(const struct cli *cli, const char *path)
     size_t n = strlen(buf);
     while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
         buf[--n] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned char)buf[i] < 0x21 || (unsigned char)buf[i] > 0x7E) {
-            n = 0; /* a header value must be printable, without spaces */
-            break;
-        }
-    }
-    if (n == 0) {
-        explicit_bzero(buf, strlen(buf));
-        free(buf);
+    if (!cli_token_valid(buf)) {
+        cli_secret_free(buf);
         cli_usage_error(cli,
                         "token file %s: the first line must hold the token (printable, no "
                         "spaces)",
@@ -157,36 +168,44 @@ static char *token_read(const struct cli *cli, const char *path)
     return buf;
 }
 
+int cli_url_check(const struct cli *cli, const char *u, const char *what, char *out, size_t n)
+{
+    if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+        return cli_usage_error(cli, "%s must look like http://ADDR:PORT (got '%.80s')", what, u);
+    if (str_copy(out, n, u) < 0 || strpbrk(out, " \t\r\n?#") != NULL ||
+        strstr(out, "://")[3] == '\0')
+        return cli_usage_error(cli, "%s '%.80s' is not a plain http://ADDR:PORT", what, u);
+    size_t len = strlen(out);
+    while (len > 0 && out[len - 1] == '/')
+        out[--len] = '\0';
+    return 0;
+}
+
 int cli_connect(struct cli *cli)
 {
     int rc = CLI_EXIT_USAGE;
     char *token = NULL;
-    char url[URL_MAX];
+    char url[CLI_URL_MAX];
     struct nubo_err err;
     const char *env_url = getenv("NUBO_HOSTD_URL");
     const char *env_socket = getenv("NUBO_HOSTD_SOCKET");
     const char *token_file = cli->token_file ? cli->token_file : getenv("NUBO_TOKEN_FILE");
-    struct client_cfg cfg = {.cancel = &interrupted};
+    struct client_cfg cfg = {
+        .cancel = &interrupted,
+        .peer = "nubo-hostd",
+        .unreachable_hint = "is nubo-hostd running? (scripts/up starts it)",
+    };
 
     if (cli->url || (!cli->socket_path && env_url && *env_url)) {
         const char *u = cli->url ? cli->url : env_url;
-        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
-            cli_usage_error(cli, "--url must look like http://ADDR:PORT (got '%.80s')", u);
+        if (cli_url_check(cli, u, cli->url ? "--url" : "NUBO_HOSTD_URL", url, sizeof(url)) != 0)
             goto cleanup;
-        }
-        if (str_copy(url, sizeof(url), u) < 0 || strpbrk(url, " \t\r\n?#") != NULL) {
-            cli_usage_error(cli, "--url '%.80s' is not a plain http://ADDR:PORT", u);
-            goto cleanup;
-        }
-        size_t n = strlen(url);
-        while (n > 0 && url[n - 1] == '/')
-            url[--n] = '\0';
         if (token_file == NULL || *token_file == '\0') {
             cli_usage_error(cli, "--url needs --token-file FILE (nubo-hostd requires a bearer "
                                  "token on TCP)");
             goto cleanup;
         }
-        if ((token = token_read(cli, token_file)) == NULL)
+        if ((token = cli_token_file_read(cli, token_file)) == NULL)
             goto cleanup;
         cfg.base_url = url;
         cfg.token = token;
@@ -206,10 +225,7 @@ int cli_connect(struct cli *cli)
     }
     rc = 0;
 cleanup:
-    if (token) {
-        explicit_bzero(token, strlen(token));
-        free(token);
-    }
+    cli_secret_free(token);
     return rc;
 }
 
@@ -231,6 +247,13 @@ int cli_fail(const struct cli *cli, const struct nubo_err *err)
     for (char *p = msg; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7F)
             *p = ' ';
+    if (cli->cloud && err->code == NUBO_E_UNAUTHORIZED) {
+        fprintf(stderr,
+                "nubo: your session expired or was revoked: nubo login\n"
+                "nubo: (the controller said: %s)\n",
+                msg);
+        return CLI_EXIT_FAIL;
+    }
     fprintf(stderr, "nubo: %s\n", msg);
     if (cli->client && client_unreachable(cli->client))
         return CLI_EXIT_UNREACHABLE;
@@ -257,6 +280,11 @@ void cli_signals_install(void)
 bool cli_interrupted(void)
 {
     return interrupted != 0;
+}
+
+const volatile sig_atomic_t *cli_cancel_flag(void)
+{
+    return &interrupted;
 }
 
 int cli_sleep_ms(int ms)

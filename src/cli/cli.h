@@ -1,6 +1,8 @@
 /*
- * cli.h - what every `nubo` command shares: where the agent is, the output
- * format, exit codes, and how usage mistakes and failures are reported.
+ * cli.h - what every `nubo` command shares: where the server is (the host
+ * agent for `nubo agent ...`, the controller for the rest: see cloud.h),
+ * the output format, exit codes, and how usage mistakes and failures are
+ * reported.
  *
  * A command is a function `int cmd_x(struct cli *, int argc, char **argv)`
  * (see cmd.h) that returns the process exit status.  Exit statuses are the
@@ -24,12 +26,13 @@
 #include "lib/err.h"
 
 #define CLI_DEFAULT_SOCKET "/run/nubo/hostd.sock"
+#define CLI_URL_MAX 512 /* the longest server URL accepted */
 
 enum cli_exit {
     CLI_EXIT_OK = 0,
     CLI_EXIT_FAIL = 1,        /* the request failed: API error, timeout */
     CLI_EXIT_USAGE = 2,       /* bad flags or arguments */
-    CLI_EXIT_UNREACHABLE = 3, /* no answer from nubo-hostd at all */
+    CLI_EXIT_UNREACHABLE = 3, /* no answer from the server at all, or not logged in */
     CLI_EXIT_INTERRUPTED = 130,
 };
 
@@ -58,15 +61,16 @@ enum {
 /* Help lines for the common options, for the end of every usage text. */
 #define CLI_COMMON_HELP                                                                            \
     "Common options: -o, --output table|json; --socket PATH; --url http://ADDR:PORT\n"             \
-    "with --token-file FILE; -h, --help (see 'nubo --help').\n"
+    "with --token-file FILE; -h, --help (see 'nubo agent --help').\n"
 
 struct cli {
     const char *socket_path; /* --socket, NULL when not given */
     const char *url;         /* --url, NULL when not given */
     const char *token_file;  /* --token-file, NULL when not given */
     enum output_format output;
-    char cmd[64];          /* "nubo vm create": prefix of usage errors and help hints */
-    struct client *client; /* set by cli_connect() */
+    char cmd[64];          /* "nubo agent vm create": prefix of usage errors and help hints */
+    struct client *client; /* set by cli_connect() or cloud_connect() */
+    bool cloud;            /* the client talks to the controller (a 401 means "log in") */
 };
 
 /* A command word and the function that runs it; argv[0] is the word. */
@@ -124,6 +128,23 @@ int cli_ref_check(const struct cli *cli, const char *ref);
  * CLI_EXIT_USAGE after printing why. */
 int cli_timeout_parse(const struct cli *cli, const char *s, int *out);
 
+/* Checks that u looks like http(s)://ADDR:PORT and copies it into out
+ * without trailing slashes.  `what` names where it came from ("--url").
+ * Returns 0, or CLI_EXIT_USAGE after printing why. */
+int cli_url_check(const struct cli *cli, const char *u, const char *what, char *out, size_t n);
+
+/* Reads a bearer token: the first line of the file at path, without
+ * trailing blanks.  Returns it (malloc'd; the caller frees it with
+ * cli_secret_free()), or NULL after a usage error. */
+char *cli_token_file_read(const struct cli *cli, const char *path);
+
+/* True when token can travel in an Authorization header: printable ASCII
+ * without spaces, 1 to 4095 characters. */
+bool cli_token_valid(const char *token);
+
+/* Frees a secret string after wiping it (NULL is fine). */
+void cli_secret_free(char *s);
+
 /* Resolves where the agent is (flags, then NUBO_HOSTD_URL /
  * NUBO_HOSTD_SOCKET / NUBO_TOKEN_FILE, then the default socket), reads the
  * token file and creates cli->client.  Returns 0, or CLI_EXIT_USAGE after
@@ -135,9 +156,10 @@ int cli_connect(struct cli *cli);
 int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
              json_t **out, struct nubo_err *err);
 
-/* Reports a failed operation: "nubo: <message>" on stderr.  Returns
- * CLI_EXIT_INTERRUPTED after Ctrl-C, CLI_EXIT_UNREACHABLE when the agent
- * could not be reached at all, CLI_EXIT_FAIL otherwise. */
+/* Reports a failed operation: "nubo: <message>" on stderr (for the
+ * controller, a 401 says to log in again).  Returns CLI_EXIT_INTERRUPTED
+ * after Ctrl-C, CLI_EXIT_UNREACHABLE when the server could not be reached
+ * at all, CLI_EXIT_FAIL otherwise. */
 int cli_fail(const struct cli *cli, const struct nubo_err *err);
 
 /* Installs the SIGINT/SIGTERM handler that turns Ctrl-C into a clean exit:
@@ -146,6 +168,9 @@ void cli_signals_install(void);
 
 /* True once SIGINT or SIGTERM arrived. */
 bool cli_interrupted(void);
+
+/* The flag the signal handler sets, for struct client_cfg's cancel. */
+const volatile sig_atomic_t *cli_cancel_flag(void);
 
 /* Sleeps ms milliseconds.  Returns -1 (early) when interrupted, else 0. */
 int cli_sleep_ms(int ms);

@@ -1,14 +1,15 @@
 /*
- * client.h - the HTTP/JSON client of the host protocol (docs/internals/
- * host-protocol.md), over libcurl.
+ * client.h - the HTTP/JSON client of nubo's APIs, over libcurl: the host
+ * protocol of nubo-hostd (docs/internals/host-protocol.md) and the
+ * controller API of nubod (docs/internals/controller-api.md).
  *
- * It talks to nubo-hostd on its Unix socket or on http://ADDR:PORT with a
- * bearer token.  It knows HTTP and problem+json but nothing of VMs, so a
- * later controller API can reuse it unchanged.  One struct client keeps one
- * curl handle, and with it the connection, across requests.
+ * It talks to a server on a Unix socket or on http://ADDR:PORT with a
+ * bearer token.  It knows HTTP, JSON bodies, raw uploads and problem+json
+ * but nothing of VMs or projects.  One struct client keeps one curl handle,
+ * and with it the connection, across requests.
  *
  * Failures come in two kinds that callers must tell apart (they have their
- * own exit codes): the agent could not be reached at all
+ * own exit codes): the server could not be reached at all
  * (client_unreachable() is then true), or it answered with an error.
  */
 #ifndef NUBO_CLI_CLIENT_H
@@ -27,12 +28,33 @@
 struct client;
 
 struct client_cfg {
-    const char *socket_path; /* Unix socket of the agent, or NULL and ... */
+    const char *socket_path; /* Unix socket of the server, or NULL and ... */
     const char *base_url;    /* ... "http://ADDR:PORT" (no trailing '/') */
     const char *token;       /* bearer token to send, or NULL */
+    const char *peer;        /* the server's name in messages ("nubod"); NULL: "the server" */
+    /* Appended to "cannot reach" messages ("is it running?"), or NULL. */
+    const char *unreachable_hint;
     /* When *cancel becomes non-zero (a signal handler sets it), a request
      * in flight is abandoned within about a second.  May be NULL. */
     const volatile sig_atomic_t *cancel;
+};
+
+/* One request.  Zero-initialize it, then set what applies. */
+struct client_req {
+    const char *method; /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *path;   /* "/v1/vms", with its query string (already encoded) */
+    const json_t *body; /* a JSON body, or NULL */
+    /* Extra header lines ("Idempotency-Key: ..."), NULL-terminated, or NULL. */
+    const char *const *headers;
+    /* A raw body streamed from this file instead of `body`
+     * (Content-Type: application/octet-stream): upload_size bytes read from
+     * its current position.  Uploads have no overall time limit (the server
+     * may check what it received for a long time); Ctrl-C still ends them. */
+    FILE *upload;
+    long long upload_size;
+    /* Called while the upload goes on (sent bytes of total), or NULL. */
+    void (*progress)(void *arg, long long sent, long long total);
+    void *progress_arg;
 };
 
 struct client_resp {
@@ -40,6 +62,7 @@ struct client_resp {
     char *body;               /* NUL-terminated, malloc'd; freed by client_resp_clear() */
     size_t len;               /* bytes in body, without the NUL */
     long long console_offset; /* X-Console-Offset, or -1 when absent */
+    char request_id[80];      /* X-Request-Id, or "" */
 };
 
 /* Creates a client; the strings in cfg are copied.  Returns NULL with err
@@ -52,10 +75,14 @@ void client_free(struct client *c);
 /* Where the client connects, for messages: the socket path or the URL. */
 const char *client_target(const struct client *c);
 
-/* Sends one request: method ("GET", "POST", "DELETE"), path ("/v1/vms",
- * with its query string) and an optional JSON body.  Returns 0 when an HTTP
- * answer arrived, whatever its status, and fills resp (which the caller
- * clears with client_resp_clear()); returns -1 with err when none did. */
+/* Sends one request.  Returns 0 when an HTTP answer arrived, whatever its
+ * status, and fills resp (which the caller clears with client_resp_clear());
+ * returns -1 with err when none did. */
+int client_send(struct client *c, const struct client_req *req, struct client_resp *resp,
+                struct nubo_err *err);
+
+/* client_send() of a request with only a method, a path and an optional
+ * JSON body. */
 int client_request(struct client *c, const char *method, const char *path, const json_t *body,
                    struct client_resp *resp, struct nubo_err *err);
 
@@ -70,10 +97,16 @@ void client_resp_clear(struct client_resp *resp);
 int client_call(struct client *c, const char *method, const char *path, const json_t *body,
                 json_t **out, struct nubo_err *err);
 
-/* Fills err from an error answer (problem+json, or whatever the body is). */
-void client_resp_error(const struct client_resp *resp, struct nubo_err *err);
+/* client_call() of any request (extra headers, uploads). */
+int client_call_req(struct client *c, const struct client_req *req, json_t **out,
+                    struct nubo_err *err);
 
-/* True when the last request got no HTTP answer because the agent could
+/* Fills err from an error answer (problem+json, or whatever the body is);
+ * server errors (5xx) name the request id, for the server's logs. */
+void client_resp_error(const struct client *c, const struct client_resp *resp,
+                       struct nubo_err *err);
+
+/* True when the last request got no HTTP answer because the server could
  * not be reached (nothing listening, no such socket, no permission...). */
 bool client_unreachable(const struct client *c);
 

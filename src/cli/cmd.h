@@ -1,23 +1,71 @@
 /*
- * cmd.h - the command groups of `nubo`, one file each: cmd_host.c,
- * cmd_image.c, cmd_vm.c.
+ * cmd.h - the command groups of `nubo`, one file each (cmd_<group>.c).
  *
- * Each takes the arguments from its group word on (argv[0] is "vm"...),
- * runs one subcommand through cli_dispatch() and returns the process exit
- * status (enum cli_exit).
+ * Each takes the arguments from its group word on (argv[0] is "instance"...),
+ * runs one subcommand (through cli_dispatch() for groups) and returns the
+ * process exit status (enum cli_exit).
  */
 #ifndef NUBO_CLI_CMD_H
 #define NUBO_CLI_CMD_H
 
 #include "cli/cli.h"
 
-/* nubo host info */
-int cmd_host(struct cli *cli, int argc, char **argv);
+/* ------------------------------------ the host agent, without a controller */
 
-/* nubo image list */
+/* nubo agent info | image list | vm ... */
+int cmd_agent(struct cli *cli, int argc, char **argv);
+
+/* nubo agent vm list|create|show|start|stop|reboot|pause|resume|delete|console|wait */
+int cmd_agent_vm(struct cli *cli, int argc, char **argv);
+
+/* ------------------------------------------------------- the controller */
+
+/* nubo login [URL] --user NAME (cmd_auth.c) */
+int cmd_login(struct cli *cli, int argc, char **argv);
+
+/* nubo logout (cmd_auth.c) */
+int cmd_logout(struct cli *cli, int argc, char **argv);
+
+/* nubo whoami (cmd_auth.c) */
+int cmd_whoami(struct cli *cli, int argc, char **argv);
+
+/* nubo project list|create|show|delete|members */
+int cmd_project(struct cli *cli, int argc, char **argv);
+
+/* nubo role set|remove */
+int cmd_role(struct cli *cli, int argc, char **argv);
+
+/* nubo user list|create|show|delete|passwd */
+int cmd_user(struct cli *cli, int argc, char **argv);
+
+/* nubo apikey list|create|delete */
+int cmd_apikey(struct cli *cli, int argc, char **argv);
+
+/* nubo quota show|set */
+int cmd_quota(struct cli *cli, int argc, char **argv);
+
+/* nubo flavor list|create|show|delete|grant */
+int cmd_flavor(struct cli *cli, int argc, char **argv);
+
+/* nubo image list|create|show|delete */
 int cmd_image(struct cli *cli, int argc, char **argv);
 
-/* nubo vm list|create|show|start|stop|reboot|pause|resume|delete|console|wait */
-int cmd_vm(struct cli *cli, int argc, char **argv);
+/* nubo keypair list|create|show|delete */
+int cmd_keypair(struct cli *cli, int argc, char **argv);
+
+/* nubo server-group list|create|show|delete */
+int cmd_server_group(struct cli *cli, int argc, char **argv);
+
+/* nubo instance list|create|show|delete|start|stop|reboot|console|events */
+int cmd_instance(struct cli *cli, int argc, char **argv);
+
+/* nubo task show|list */
+int cmd_task(struct cli *cli, int argc, char **argv);
+
+/* nubo host list|show|delete */
+int cmd_host(struct cli *cli, int argc, char **argv);
+
+/* nubo audit (cmd_audit.c) */
+int cmd_audit(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -1,105 +1,175 @@
 /*
- * cmd_host.c - `nubo host ...`: what this host can do and how full it is
- * (GET /v1/host).
+ * cmd_host.c - `nubo host ...`: the hypervisor hosts of the cloud, as the
+ * controller sees them (cloud admins only).  A host joins by itself: its
+ * agent registers with a join token (nubo-hostd --controller URL).
+ *
+ *   list     GET /v1/hosts
+ *   show     GET /v1/hosts/{ref}
+ *   delete   DELETE /v1/hosts/{ref} (409 while instances are placed on it)
+ *
+ * (The agent of this very server, without a controller: `nubo agent info`.)
  */
 #include <stdio.h>
 
+#include "cli/cloud.h"
 #include "cli/cmd.h"
 #include "cli/output.h"
+#include "lib/util.h"
 
-static const char host_usage[] = "usage: nubo host COMMAND\n"
-                                 "\n"
-                                 "Commands:\n"
-                                 "  info    capabilities and capacity of this host\n"
-                                 "\n" CLI_COMMON_HELP;
+#define MIB (1ULL << 20)
+#define GIB (1ULL << 30)
 
-static const char info_usage[] =
-    "usage: nubo host info [-o table|json]\n"
+static const char host_usage[] =
+    "usage: nubo host COMMAND [options]\n"
     "\n"
-    "Shows the host agent's capabilities: the accelerator it uses (kvm or tcg) and\n"
-    "why, the QEMU version, the cgroup version; and its capacity: vCPUs, memory and\n"
-    "disk in total, allocated to defined VMs (running or not) and free.  Totals\n"
-    "include the agent's overcommit ratios.\n"
-    "\n" CLI_COMMON_HELP;
+    "Commands (cloud admins only):\n"
+    "  list              the hosts, their state, capacity and use\n"
+    "  show HOST         one host\n"
+    "  delete HOST...    forget hosts that have no instances\n"
+    "\n"
+    "HOST is a host's name or id.  Hosts join by themselves: nubo-hostd\n"
+    "--controller URL --join-token-file FILE.  This server's own agent, without a\n"
+    "controller: 'nubo agent info'.\n"
+    "\n" CLOUD_COMMON_HELP;
 
-/* One capacity row: total / allocated / free, sizes scaled by `unit`
- * bytes, or plain counts when unit is 0. */
-static void capacity_row(struct output_table *t, const char *name, const json_t *cap,
-                         unsigned long long unit)
+static const char list_usage[] =
+    "usage: nubo host list [--limit N]\n"
+    "\n"
+    "Lists the hosts: STATE (up, or down when silent too long), the accelerator,\n"
+    "vCPUs, RAM and disk as used/total (totals with overcommit), instances placed\n"
+    "there and the time since the last heartbeat.\n"
+    "\n" CLOUD_COMMON_HELP;
+
+static const char show_usage[] = "usage: nubo host show HOST\n"
+                                 "\n"
+                                 "Shows one host.\n"
+                                 "\n" CLOUD_COMMON_HELP;
+
+static const char delete_usage[] =
+    "usage: nubo host delete HOST...\n"
+    "\n"
+    "Removes hosts from the cloud; one with instances placed on it is refused (HTTP\n"
+    "409).  A deleted host whose agent still runs registers again.\n"
+    "\n" CLOUD_COMMON_HELP;
+
+static const struct cloud_col host_fields[] = {
+    {"name", "name", CLOUD_STR},           {"id", "id", CLOUD_STR},
+    {"state", "state", CLOUD_STR},         {"address", "address", CLOUD_STR},
+    {"accel", "accel", CLOUD_STR},         {"driver", "driver", CLOUD_STR},
+    {"vcpus", "vcpus", CLOUD_STR},         {"vcpus used", "used.vcpus", CLOUD_STR},
+    {"ram", "ram_mib", CLOUD_MIB},         {"ram used", "used.ram_mib", CLOUD_MIB},
+    {"disk", "disk_gib", CLOUD_GIB},       {"disk used", "used.disk_gib", CLOUD_GIB},
+    {"instances", "instances", CLOUD_STR}, {"last heartbeat", "last_heartbeat_at", CLOUD_STR},
+};
+
+static const struct cloud_kind host_kind = {
+    .what = "host",
+    .collection = "/v1/hosts",
+    .key = "hosts",
+    .fields = host_fields,
+    .nfields = ARRAY_LEN(host_fields),
+    .empty = "no hosts (a host joins with: nubo-hostd --controller URL --join-token-file F)",
+};
+
+/* "used/total" of a resource, sizes scaled by unit (1: a count). */
+static void used_of(const json_t *h, const char *key, unsigned long long unit, char *out, size_t n)
 {
-    static const char *const keys[] = {"total", "allocated", "free"};
-    char cells[3][24];
-    for (int i = 0; i < 3; i++) {
-        long long v = cli_json_int(cap, keys[i]);
-        if (unit)
-            output_size((uint64_t)(v > 0 ? v : 0) * unit, cells[i], sizeof(cells[i]));
-        else
-            snprintf(cells[i], sizeof(cells[i]), "%lld", v);
+    long long used = cli_json_int(json_object_get(h, "used"), key);
+    long long total = cli_json_int(h, key);
+    if (unit == 1) {
+        snprintf(out, n, "%lld/%lld", used, total);
+        return;
     }
-    const char *row[] = {name, cells[0], cells[1], cells[2]};
-    output_table_add(t, row);
+    char a[16] = "0", b[16];
+    if (used > 0)
+        output_size((uint64_t)used * unit, a, sizeof(a));
+    output_size((uint64_t)(total > 0 ? total : 0) * unit, b, sizeof(b));
+    snprintf(out, n, "%s/%s", a, b);
 }
 
-static void info_print(const json_t *h)
+static void hosts_print(const json_t *hosts)
 {
-    char buf[512], size[24];
-    output_kv(stdout, "hostname", cli_json_str(h, "hostname"));
-    output_kv(stdout, "agent version", cli_json_str(h, "version"));
-    snprintf(buf, sizeof(buf), "%s %s", cli_json_str_or(h, "hypervisor", "?"),
-             cli_json_str_or(h, "qemu_version", ""));
-    output_kv(stdout, "hypervisor", buf);
-    snprintf(buf, sizeof(buf), "%s (requested: %s)", cli_json_str_or(h, "accel", "?"),
-             cli_json_str_or(h, "accel_requested", "?"));
-    output_kv(stdout, "accel", buf);
-    output_kv(stdout, "accel reason", cli_json_str(h, "accel_reason"));
-    output_kv(stdout, "cgroups", cli_json_str(h, "cgroups"));
-    snprintf(buf, sizeof(buf), "%lld", cli_json_int(h, "cpus"));
-    output_kv(stdout, "host cpus", buf);
-    const json_t *vms = json_object_get(h, "vms");
-    snprintf(buf, sizeof(buf), "%lld (%lld running)", cli_json_int(vms, "total"),
-             cli_json_int(vms, "running"));
-    output_kv(stdout, "vms", buf);
-    const json_t *ratios = json_object_get(h, "ratios");
-    output_size((uint64_t)cli_json_int(ratios, "memory_reserved_mib") << 20, size, sizeof(size));
-    snprintf(buf, sizeof(buf), "cpu %.1fx, memory %.1fx, %s kept for the host",
-             json_number_value(json_object_get(ratios, "cpu")),
-             json_number_value(json_object_get(ratios, "memory")), size);
-    output_kv(stdout, "overcommit", buf);
-    const json_t *cap = json_object_get(h, "capacity");
-    const json_t *disk = json_object_get(cap, "disk_bytes");
-    output_size((uint64_t)cli_json_int(disk, "filesystem_free"), size, sizeof(size));
-    output_kv(stdout, "filesystem free", size);
-
-    fputc('\n', stdout);
-    static const char *const headers[] = {"RESOURCE", "TOTAL", "ALLOCATED", "FREE"};
-    struct output_table *t = output_table_new(4, headers);
-    capacity_row(t, "vcpus", json_object_get(cap, "vcpus"), 0);
-    capacity_row(t, "memory", json_object_get(cap, "memory_mib"), 1ULL << 20);
-    capacity_row(t, "disk", disk, 1);
-    output_table_print(t, stdout);
+    static const char *const headers[] = {"NAME", "ID",   "STATE",     "ACCEL",    "VCPUS",
+                                          "RAM",  "DISK", "INSTANCES", "HEARTBEAT"};
+    struct output_table *t = output_table_new(ARRAY_LEN(headers), headers);
+    size_t i;
+    const json_t *h;
+    json_array_foreach (hosts, i, h) {
+        char vcpus[48], ram[48], disk[48], inst[24], beat[24];
+        used_of(h, "vcpus", 1, vcpus, sizeof(vcpus));
+        used_of(h, "ram_mib", MIB, ram, sizeof(ram));
+        used_of(h, "disk_gib", GIB, disk, sizeof(disk));
+        snprintf(inst, sizeof(inst), "%lld", cli_json_int(h, "instances"));
+        output_since(cli_json_str(h, "last_heartbeat_at"), beat, sizeof(beat));
+        const char *row[] = {cli_json_str(h, "name"),
+                             cli_json_str(h, "id"),
+                             cli_json_str(h, "state"),
+                             cli_json_str(h, "accel"),
+                             vcpus,
+                             ram,
+                             disk,
+                             inst,
+                             beat};
+        output_table_add(t, row);
+    }
+    if (output_table_rows(t) == 0)
+        fprintf(stderr, "nubo: %s\n", host_kind.empty);
+    else
+        output_table_print(t, stdout);
     output_table_free(t);
 }
 
-static int host_info(struct cli *cli, int argc, char **argv)
+static int host_list(struct cli *cli, int argc, char **argv)
 {
-    int r;
+    enum { OPT_LIMIT = CLI_OPT_FIRST_FREE };
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {NULL, 0, NULL, 0},
+    };
+    int c, rc;
+    long long limit = 0;
     struct nubo_err err;
-    json_t *host = NULL;
-    if ((r = cli_options_common(cli, argc, argv, info_usage, false)) != 0)
-        return r == CLI_HELP_SHOWN ? CLI_EXIT_OK : r;
-    if ((r = cli_args_check(cli, argc - optind, 0, 0, "no arguments")) != 0 ||
-        (r = cli_connect(cli)) != 0)
-        return r;
-    if (cli_call(cli, "GET", "/v1/host", NULL, &host, &err) < 0)
+    json_t *list = NULL;
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(list_usage, stdout);
+            return CLI_EXIT_OK;
+        } else if (c == OPT_LIMIT) {
+            if ((rc = cloud_limit_parse(cli, optarg, &limit)) != 0)
+                return rc;
+        } else if ((rc = cli_option(cli, c, argv)) != 0) {
+            return rc;
+        }
+    }
+    if ((rc = cli_args_check(cli, argc - optind, 0, 0, "no arguments")) != 0 ||
+        (rc = cloud_connect(cli)) != 0)
+        return rc;
+    if (cloud_list(cli, host_kind.collection, host_kind.key, limit, &list, &err) < 0)
         return cli_fail(cli, &err);
-    if (!cli_print_json(cli, host))
-        info_print(host);
-    json_decref(host);
+    if (!cli_print_json(cli, list))
+        hosts_print(json_object_get(list, host_kind.key));
+    json_decref(list);
     return CLI_EXIT_OK;
+}
+
+static int host_show(struct cli *cli, int argc, char **argv)
+{
+    return cloud_cmd_show(cli, argc, argv, &host_kind, show_usage);
+}
+
+static int host_delete(struct cli *cli, int argc, char **argv)
+{
+    return cloud_cmd_delete(cli, argc, argv, &host_kind, delete_usage);
 }
 
 int cmd_host(struct cli *cli, int argc, char **argv)
 {
-    static const struct cli_command cmds[] = {{"info", host_info}};
-    return cli_dispatch(cli, argc, argv, cmds, 1, host_usage);
+    static const struct cli_command cmds[] = {
+        {"list", host_list},
+        {"show", host_show},
+        {"delete", host_delete},
+    };
+    return cli_dispatch(cli, argc, argv, cmds, ARRAY_LEN(cmds), host_usage);
 }

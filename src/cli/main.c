@@ -1,7 +1,7 @@
 /*
- * main.c - nubo, the command-line client of the host agent: manage the VMs
- * of one server by talking to its nubo-hostd ("virtualization without
- * cloud").
+ * main.c - nubo, the command-line client of nubo: the cloud through the
+ * controller's REST API (nubod), or the VMs of one server through its host
+ * agent (`nubo agent ...`, "virtualization without cloud").
  *
  * main() only sets up (curl, signals), reads the options that come before
  * the command group and hands over to the group (cmd.h).
@@ -16,39 +16,61 @@
 static const char usage[] =
     "usage: nubo [options] COMMAND ...\n"
     "\n"
-    "Manage the virtual machines of this server through its host agent, nubo-hostd.\n"
+    "The command-line client of nubo: the cloud through its controller (nubod), or\n"
+    "one server's VMs through its host agent (nubo agent ...).\n"
     "\n"
-    "Commands:\n"
-    "  host info                     capabilities and capacity of this host\n"
-    "  image list                    base images to create VMs from\n"
-    "  vm list                       the VMs of this host\n"
-    "  vm create NAME --image IMG    define and start a VM\n"
-    "  vm show REF                   one VM in detail, with live stats\n"
-    "  vm start|reboot|pause|resume REF\n"
-    "  vm stop REF                   power a VM off (ACPI, forced at a deadline)\n"
-    "  vm delete REF...              force VMs off and remove them with their disks\n"
-    "  vm console REF                the VM's serial console (--follow like tail -f)\n"
-    "  vm wait REF --for STATE       wait until ready, running, stopped or crashed\n"
-    "REF is a VM's name or id.  'nubo COMMAND --help' describes each command.\n"
+    "Session:\n"
+    "  login [URL] --user NAME       log in to a controller (kept in ~/.config/nubo)\n"
+    "  logout                        revoke the token and forget it\n"
+    "  whoami                        the user, project and role of the token\n"
+    "\n"
+    "Cloud:\n"
+    "  instance list|create|show|delete|start|stop|reboot|console|events\n"
+    "  flavor list|create|show|delete|grant\n"
+    "  image list|create|show|delete\n"
+    "  keypair list|create|show|delete\n"
+    "  server-group list|create|show|delete\n"
+    "  task show|list                the operations on instances\n"
+    "  quota show|set                a project's limits and usage\n"
+    "  project list|create|show|delete|members\n"
+    "  role set|remove               a user's role in a project\n"
+    "  user list|create|show|delete|passwd\n"
+    "  apikey list|create|delete     long-lived tokens for scripts\n"
+    "  host list|show|delete         the hypervisor hosts (admin)\n"
+    "  audit                         who did what (admin)\n"
+    "\n"
+    "This server only, without a controller:\n"
+    "  agent info | agent image list | agent vm ...   (see 'nubo agent --help')\n"
+    "\n"
+    "'nubo COMMAND --help' describes each command.\n"
     "\n"
     "Options, accepted before or after the command words:\n"
-    "  --socket PATH            the agent's Unix socket (default " CLI_DEFAULT_SOCKET ";\n"
-    "                           env NUBO_HOSTD_SOCKET)\n"
-    "  --url http://ADDR:PORT   talk to the agent over TCP instead (env NUBO_HOSTD_URL)\n"
-    "  --token-file FILE        its bearer token, first line of FILE (env NUBO_TOKEN_FILE)\n"
+    "  --url http://ADDR:PORT   the controller (env NUBO_URL; default: the one of\n"
+    "                           'nubo login'); for 'nubo agent': the agent over TCP\n"
+    "  --token-file FILE        the bearer token, first line of FILE (env NUBO_TOKEN\n"
+    "                           holds a token for the controller)\n"
+    "  --socket PATH            'nubo agent' only: the agent's Unix socket (default\n"
+    "                           " CLI_DEFAULT_SOCKET ", env NUBO_HOSTD_SOCKET)\n"
     "  -o, --output FORMAT      table (for people, the default) or json (the API's\n"
     "                           JSON, for scripts)\n"
     "  -h, --help               this text\n"
     "  -V, --version            print the version\n"
     "\n"
     "Results go to stdout; progress and errors go to stderr.\n"
-    "Exit status: 0 done; 1 the request failed (API error, timeout); 2 usage error;\n"
-    "3 nubo-hostd cannot be reached; 130 interrupted.\n";
+    "Exit status: 0 done; 1 the request failed (API error, timeout, an instance that\n"
+    "went to error, a session that expired); 2 usage error; 3 the server cannot be\n"
+    "reached, or not logged in; 130 interrupted.\n";
 
 static const struct cli_command groups[] = {
-    {"host", cmd_host},
-    {"image", cmd_image},
-    {"vm", cmd_vm},
+    {"login", cmd_login},     {"logout", cmd_logout},
+    {"whoami", cmd_whoami},   {"instance", cmd_instance},
+    {"flavor", cmd_flavor},   {"image", cmd_image},
+    {"keypair", cmd_keypair}, {"server-group", cmd_server_group},
+    {"task", cmd_task},       {"quota", cmd_quota},
+    {"project", cmd_project}, {"role", cmd_role},
+    {"user", cmd_user},       {"apikey", cmd_apikey},
+    {"host", cmd_host},       {"audit", cmd_audit},
+    {"agent", cmd_agent},
 };
 
 int main(int argc, char **argv)

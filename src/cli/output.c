@@ -209,8 +209,11 @@ void output_since(const char *ts, char *out, size_t n)
 {
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
-    const char *end = ts ? strptime(ts, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
-    if (end == NULL || *end != '\0') {
+    const char *end = ts ? strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (end && *end == '.') /* milliseconds, as the controller writes them */
+        for (end++; *end >= '0' && *end <= '9'; end++)
+            ;
+    if (end == NULL || strcmp(end, "Z") != 0) {
         snprintf(out, n, "-");
         return;
     }
@@ -224,7 +227,8 @@ void output_since(const char *ts, char *out, size_t n)
 
 void output_progress_start(struct output_progress *p, const char *label)
 {
-    str_copy(p->label, sizeof(p->label), label);
+    output_text(label, 0, p->label, sizeof(p->label));
+    p->detail[0] = '\0';
     p->started_ms = clock_mono_ms();
     p->shown_s = -1;
     p->tty = isatty(STDERR_FILENO) == 1;
@@ -232,17 +236,28 @@ void output_progress_start(struct output_progress *p, const char *label)
 
 void output_progress_tick(struct output_progress *p)
 {
+    output_progress_detail(p, NULL);
+}
+
+void output_progress_detail(struct output_progress *p, const char *detail)
+{
     long long s = (long long)((clock_mono_ms() - p->started_ms) / 1000);
-    if (s == p->shown_s)
-        return;
+    char safe[128] = "";
+    if (detail)
+        output_text(detail, 0, safe, sizeof(safe));
     if (p->tty) {
-        fprintf(stderr, "\r%s... %llds", p->label, s);
-    } else {
-        if (p->shown_s >= 0 && s - p->shown_s < PROGRESS_LOG_EVERY_S)
+        /* Redrawn when the detail changes too, but not more than the
+         * terminal can show: the line is cleared to its end each time. */
+        if (s == p->shown_s && (detail == NULL || strcmp(safe, p->detail) == 0))
             return;
-        fprintf(stderr, "%s... %llds\n", p->label, s);
+        fprintf(stderr, "\r%s... %s%s%llds\x1b[K", p->label, safe, detail ? " " : "", s);
+    } else {
+        if (s == p->shown_s || (p->shown_s >= 0 && s - p->shown_s < PROGRESS_LOG_EVERY_S))
+            return;
+        fprintf(stderr, "%s... %s%s%llds\n", p->label, safe, detail ? " " : "", s);
     }
     fflush(stderr);
+    str_copy(p->detail, sizeof(p->detail), safe);
     p->shown_s = s;
 }
 

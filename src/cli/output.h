@@ -4,9 +4,10 @@
  * durations, and progress lines for waits.
  *
  * Results go to stdout; progress and errors go to stderr, so a script can
- * capture the one without the other.  Text that comes from the agent is
+ * capture the one without the other.  Text that comes from a server is
  * printed with control characters replaced, so a VM's name or reason cannot
- * move the cursor of the terminal showing it.
+ * move the cursor of the terminal showing it.  Nothing here knows about the
+ * agent's or the controller's resources.
  */
 #ifndef NUBO_CLI_OUTPUT_H
 #define NUBO_CLI_OUTPUT_H
@@ -62,8 +63,9 @@ void output_size(uint64_t bytes, char *out, size_t n);
 /* A duration in seconds: "45s", "3m12s", "2h05m", "3d4h". */
 void output_duration(long long seconds, char *out, size_t n);
 
-/* Time elapsed since an RFC 3339 UTC timestamp ("2026-11-26T15:04:51Z"),
- * as output_duration(), or "-" when ts is NULL or not such a timestamp. */
+/* Time elapsed since an RFC 3339 UTC timestamp ("2026-11-26T15:04:51Z",
+ * with or without milliseconds), as output_duration(), or "-" when ts is
+ * NULL or not such a timestamp. */
 void output_since(const char *ts, char *out, size_t n);
 
 /* Copies s into out (size n) with control characters replaced by '?' and,
@@ -78,6 +80,7 @@ void output_text(const char *s, size_t max_chars, char *out, size_t n);
  * starts and every 10 s, so logs stay readable. */
 struct output_progress {
     char label[160];
+    char detail[128]; /* the detail last shown */
     int64_t started_ms;
     long long shown_s; /* seconds last shown, -1 = nothing shown yet */
     bool tty;
@@ -88,6 +91,11 @@ void output_progress_start(struct output_progress *p, const char *label);
 
 /* Updates the line with the time elapsed since output_progress_start(). */
 void output_progress_tick(struct output_progress *p);
+
+/* Like output_progress_tick(), with a detail before the time: "label...
+ * 45% of 260M 3s" (detail NULL: none).  On a terminal the line is redrawn
+ * whenever the detail changes. */
+void output_progress_detail(struct output_progress *p, const char *detail);
 
 /* Ends the line (on a terminal: moves past it). */
 void output_progress_end(struct output_progress *p);

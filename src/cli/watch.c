@@ -64,7 +64,7 @@ static int console_read(struct cli *cli, const char *ref, long long *offset, int
     if (client_request(cli->client, "GET", path, NULL, resp, err) < 0)
         return -1;
     if (resp->status != 200) {
-        client_resp_error(resp, err);
+        client_resp_error(cli->client, resp, err);
         client_resp_clear(resp);
         return -1;
     }
@@ -184,7 +184,7 @@ int watch_ready(struct cli *cli, const char *ref, long long offset, int timeout_
         if (clock_mono_ms() >= deadline) {
             nubo_err_set(err, NUBO_E_TIMEOUT,
                          "timed out after %d s waiting for the guest of VM %s to be ready (the "
-                         "VM is %s; its console: 'nubo vm console %s')",
+                         "VM is %s; its console: 'nubo agent vm console %s')",
                          timeout_s, ref, vm_state(vm), ref);
             goto cleanup;
         }

@@ -30,6 +30,55 @@ static int sidecar(const char *dir, const char *name, const char *ext, char *out
     return 0;
 }
 
+/* qemu-img's answers, by file identity: asking it costs a process and tens
+ * of milliseconds, and every VM create and start resolves its image.  The
+ * agent is single-threaded, so no lock. */
+static struct size_cache {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    uint64_t vsize;
+} size_cache[64];
+static unsigned size_cache_next;
+
+static int virtual_size(const char *path, const char *fmt, uint64_t *out, struct nubo_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return nubo_err_set(err, NUBO_E_NOTFOUND, "cannot read %s", path);
+    for (size_t i = 0; i < ARRAY_LEN(size_cache); i++) {
+        struct size_cache *c = &size_cache[i];
+        if (c->ino == st.st_ino && c->dev == st.st_dev && c->size == st.st_size &&
+            c->mtime.tv_sec == st.st_mtim.tv_sec && c->mtime.tv_nsec == st.st_mtim.tv_nsec &&
+            c->vsize) {
+            *out = c->vsize;
+            return 0;
+        }
+    }
+    char *argv[] = {"qemu-img", "info", "--output=json", "-f", (char *)fmt, "-U", (char *)path,
+                    NULL};
+    char *text = NULL;
+    if (spawn_run(argv, 10000, 1 << 20, &text, err) < 0) {
+        free(text);
+        return -1;
+    }
+    json_error_t je;
+    json_t *info = json_loads(text, 0, &je);
+    free(text);
+    json_t *vs = json_object_get(info, "virtual-size");
+    if (!json_is_integer(vs)) {
+        json_decref(info);
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "qemu-img cannot tell its size");
+    }
+    *out = (uint64_t)json_integer_value(vs);
+    json_decref(info);
+    struct size_cache *c = &size_cache[size_cache_next++ % ARRAY_LEN(size_cache)];
+    *c = (struct size_cache){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+                             .mtime = st.st_mtim, .vsize = *out};
+    return 0;
+}
+
 int image_resolve(const char *dir, const char *name, struct image *img, struct nubo_err *err)
 {
     memset(img, 0, sizeof(*img));
@@ -48,24 +97,9 @@ int image_resolve(const char *dir, const char *name, struct image *img, struct n
                             name, dir);
     str_copy(img->format, sizeof(img->format), fmt);
 
-    char *argv[] = {"qemu-img", "info", "--output=json", "-f", (char *)fmt, "-U", img->path, NULL};
-    char *out = NULL;
-    if (spawn_run(argv, 10000, 1 << 20, &out, err) < 0) {
-        free(out);
+    if (virtual_size(img->path, fmt, &img->virtual_size, err) < 0)
         return nubo_err_set(err, NUBO_E_UNAVAILABLE, "base image '%s' is unreadable: %s", name,
                             err->msg);
-    }
-    json_error_t je;
-    json_t *info = json_loads(out, 0, &je);
-    free(out);
-    json_t *vs = json_object_get(info, "virtual-size");
-    if (!json_is_integer(vs)) {
-        json_decref(info);
-        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "qemu-img cannot tell the size of image '%s'",
-                            name);
-    }
-    img->virtual_size = (uint64_t)json_integer_value(vs);
-    json_decref(info);
     struct stat st;
     if (stat(img->path, &st) == 0)
         img->file_size = (uint64_t)st.st_blocks * 512;

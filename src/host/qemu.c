@@ -213,6 +213,11 @@ static int write_file(const char *path, const char *text, struct nubo_err *err)
  * image and cloud-init read: openstack/latest/meta_data.json + user_data. */
 static int make_config_drive(struct vm *vm, struct nubo_err *err)
 {
+    char done[PATH_MAX];
+    /* The definition never changes after create: once made, the drive is
+     * final (a start after a stop reuses it). */
+    if (fs_exists(vm_path(vm, "config.iso", done, sizeof(done))))
+        return 0;
     char stage[PATH_MAX], dir[PATH_MAX + 32], path[PATH_MAX + 64], iso[PATH_MAX];
     vm_path(vm, "configdrive", stage, sizeof(stage));
     snprintf(dir, sizeof(dir), "%s/openstack/latest", stage);

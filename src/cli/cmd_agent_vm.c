@@ -1,5 +1,6 @@
 /*
- * cmd_vm.c - `nubo vm ...`: the life of a VM on this host.
+ * cmd_agent_vm.c - `nubo agent vm ...`: the life of a VM on this host, through
+ * its host agent (no controller involved).
  *
  *   list                          GET /v1/vms
  *   create                        POST /v1/vms, then with --wait-ready watch_ready()
@@ -57,7 +58,7 @@
 /* ------------------------------------------------------------ help texts */
 
 static const char vm_usage[] =
-    "usage: nubo vm COMMAND [options]\n"
+    "usage: nubo agent vm COMMAND [options]\n"
     "\n"
     "Commands:\n"
     "  list                          the VMs of this host\n"
@@ -71,11 +72,11 @@ static const char vm_usage[] =
     "  console REF                   the serial console log (--follow like tail -f)\n"
     "  wait REF --for STATE          wait until ready, running, stopped or crashed\n"
     "\n"
-    "REF is a VM's name or id.  'nubo vm COMMAND --help' describes each command.\n"
+    "REF is a VM's name or id.  'nubo agent vm COMMAND --help' describes each command.\n"
     "\n" CLI_COMMON_HELP;
 
 static const char list_usage[] =
-    "usage: nubo vm list [-w|--wide] [-q|--quiet] [-o table|json]\n"
+    "usage: nubo agent vm list [-w|--wide] [-q|--quiet] [-o table|json]\n"
     "\n"
     "Lists the VMs of this host, oldest first.  Columns:\n"
     "  NAME, ID       the VM's name and id (its first 8 characters; --wide: all)\n"
@@ -88,13 +89,13 @@ static const char list_usage[] =
     "\n"
     "  -w, --wide     full ids and reasons\n"
     "  -q, --quiet    only the names, one a line, whatever -o says\n"
-    "                 (e.g. nubo vm delete $(nubo vm list -q))\n"
+    "                 (e.g. nubo agent vm delete $(nubo agent vm list -q))\n"
     "\n" CLI_COMMON_HELP;
 
 static const char create_usage[] =
-    "usage: nubo vm create NAME --image IMAGE [options]\n"
+    "usage: nubo agent vm create NAME --image IMAGE [options]\n"
     "\n"
-    "Defines a VM from a base image ('nubo image list') and starts it.  NAME:\n"
+    "Defines a VM from a base image ('nubo agent image list') and starts it.  NAME:\n"
     "letters, digits, '.', '_' and '-', up to 63, unique on this host.\n"
     "\n"
     "  --image IMAGE          base image (required)\n"
@@ -118,18 +119,18 @@ static const char create_usage[] =
     "\n"
     "SIZE is a number with an optional binary unit K, M, G or T: 512M, 2G.\n"
     "If the guest stops or crashes before it is ready, or the wait times out, the\n"
-    "exit status is 1 and the VM is kept, to look at ('nubo vm console NAME').\n"
+    "exit status is 1 and the VM is kept, to look at ('nubo agent vm console NAME').\n"
     "\n" CLI_COMMON_HELP;
 
 static const char show_usage[] =
-    "usage: nubo vm show REF [-o table|json]\n"
+    "usage: nubo agent vm show REF [-o table|json]\n"
     "\n"
     "Shows one VM: its definition, state and the reason for it, and live stats\n"
     "(CPU time and memory of its QEMU process, space its root disk takes).\n"
     "\n" CLI_COMMON_HELP;
 
 static const char start_usage[] =
-    "usage: nubo vm start REF [--wait-ready [--timeout SEC]]\n"
+    "usage: nubo agent vm start REF [--wait-ready [--timeout SEC]]\n"
     "\n"
     "Starts a stopped or crashed VM (a running or paused one is left as it is).\n"
     "\n"
@@ -138,7 +139,7 @@ static const char start_usage[] =
     "\n" CLI_COMMON_HELP;
 
 static const char reboot_usage[] =
-    "usage: nubo vm reboot REF [--wait-ready [--timeout SEC]]\n"
+    "usage: nubo agent vm reboot REF [--wait-ready [--timeout SEC]]\n"
     "\n"
     "Resets a running VM at once, like its reset button (the guest is not asked\n"
     "to shut down first).\n"
@@ -147,18 +148,18 @@ static const char reboot_usage[] =
     "  --timeout SEC    how long --wait-ready waits (default 120)\n"
     "\n" CLI_COMMON_HELP;
 
-static const char pause_usage[] = "usage: nubo vm pause REF\n"
+static const char pause_usage[] = "usage: nubo agent vm pause REF\n"
                                   "\n"
                                   "Freezes a running VM's vCPUs; it keeps its memory.\n"
                                   "\n" CLI_COMMON_HELP;
 
-static const char resume_usage[] = "usage: nubo vm resume REF\n"
+static const char resume_usage[] = "usage: nubo agent vm resume REF\n"
                                    "\n"
                                    "Lets a paused VM run again.\n"
                                    "\n" CLI_COMMON_HELP;
 
 static const char stop_usage[] =
-    "usage: nubo vm stop REF [--force] [--timeout SEC] [--no-wait]\n"
+    "usage: nubo agent vm stop REF [--force] [--timeout SEC] [--no-wait]\n"
     "\n"
     "Presses the VM's ACPI power button; the agent forces it off if the guest has\n"
     "not powered off when the deadline passes.  Waits until the VM is stopped,\n"
@@ -171,7 +172,7 @@ static const char stop_usage[] =
     "\n" CLI_COMMON_HELP;
 
 static const char delete_usage[] =
-    "usage: nubo vm delete REF...\n"
+    "usage: nubo agent vm delete REF...\n"
     "\n"
     "Forces each VM off if it runs and removes it with its disks and console log.\n"
     "This cannot be undone.  Goes on with the next REF when one fails; the exit\n"
@@ -179,7 +180,7 @@ static const char delete_usage[] =
     "\n" CLI_COMMON_HELP;
 
 static const char console_usage[] =
-    "usage: nubo vm console REF [-f|--follow] [--tail SIZE]\n"
+    "usage: nubo agent vm console REF [-f|--follow] [--tail SIZE]\n"
     "\n"
     "Prints the VM's serial console log as it is, bytes and all.  The log keeps\n"
     "every boot of the VM.  Output is raw text: -o json does not apply.\n"
@@ -190,7 +191,7 @@ static const char console_usage[] =
     "\n" CLI_COMMON_HELP;
 
 static const char wait_usage[] =
-    "usage: nubo vm wait REF --for STATE [--timeout SEC]\n"
+    "usage: nubo agent vm wait REF --for STATE [--timeout SEC]\n"
     "\n"
     "Waits until the VM is in STATE, with progress on stderr, then prints it:\n"
     "  running, stopped, crashed   the VM's state\n"
@@ -255,8 +256,7 @@ static void list_print(const json_t *vms, bool wide)
     struct output_table *t = output_table_new(9, headers);
     size_t i;
     const json_t *vm;
-    json_array_foreach(vms, i, vm)
-    {
+    json_array_foreach (vms, i, vm) {
         char id[40], vcpus[16], mem[24], since[24], reason[TEXT_MAX];
         snprintf(id, sizeof(id), "%.*s", wide ? 36 : LIST_ID_CHARS, cli_json_str_or(vm, "id", "-"));
         snprintf(vcpus, sizeof(vcpus), "%lld", cli_json_int(vm, "vcpus"));
@@ -276,7 +276,7 @@ static void list_print(const json_t *vms, bool wide)
         output_table_add(t, row);
     }
     if (output_table_rows(t) == 0)
-        fputs("nubo: no VMs on this host (create one: nubo vm create NAME --image IMAGE)\n",
+        fputs("nubo: no VMs on this host (create one: nubo agent vm create NAME --image IMAGE)\n",
               stderr);
     else
         output_table_print(t, stdout);
@@ -317,8 +317,7 @@ static int vm_list(struct cli *cli, int argc, char **argv)
     if (quiet) {
         size_t i;
         const json_t *vm;
-        json_array_foreach(vms, i, vm)
-        {
+        json_array_foreach (vms, i, vm) {
             char name[128];
             output_text(cli_json_str(vm, "name"), 0, name, sizeof(name));
             puts(name);
@@ -360,8 +359,7 @@ static void show_print(const json_t *vm)
     size_t i, len = 0;
     const json_t *d;
     buf[0] = '\0';
-    json_array_foreach(json_object_get(vm, "disk_bytes"), i, d)
-    {
+    json_array_foreach (json_object_get(vm, "disk_bytes"), i, d) {
         output_size((uint64_t)json_integer_value(d), a, sizeof(a));
         len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? ", " : "", a);
         if (len >= sizeof(buf))
@@ -635,7 +633,7 @@ static int vm_create(struct cli *cli, int argc, char **argv)
     if (valid_name(name, "the VM name", &err) < 0)
         goto usage;
     if (json_object_get(body, "image") == NULL) {
-        cli_usage_error(cli, "--image IMAGE is required ('nubo image list' shows them)");
+        cli_usage_error(cli, "--image IMAGE is required ('nubo agent image list' shows them)");
         goto cleanup;
     }
     if (wait_ready && !start) {
@@ -678,8 +676,8 @@ static int vm_create(struct cli *cli, int argc, char **argv)
             rc = cli_fail(cli, &err);
             if (rc == CLI_EXIT_FAIL)
                 fprintf(stderr,
-                        "nubo: VM %s is kept: 'nubo vm console %s' shows its console, "
-                        "'nubo vm delete %s' removes it\n",
+                        "nubo: VM %s is kept: 'nubo agent vm console %s' shows its console, "
+                        "'nubo agent vm delete %s' removes it\n",
                         name, name, name);
             goto cleanup;
         }
@@ -1040,7 +1038,7 @@ static int vm_wait(struct cli *cli, int argc, char **argv)
 
 /* ----------------------------------------------------------------- group */
 
-int cmd_vm(struct cli *cli, int argc, char **argv)
+int cmd_agent_vm(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_command cmds[] = {
         {"list", vm_list},     {"create", vm_create},   {"show", vm_show},   {"start", vm_start},

@@ -1,0 +1,182 @@
+/*
+ * cmd_quota.c - `nubo quota ...`: how much a project may use, and uses.
+ *
+ *   show   GET /v1/projects/{ref}/quota (default: the project of the token)
+ *   set    PUT /v1/projects/{ref}/quota (admin)
+ */
+#include <stdio.h>
+
+#include "cli/cloud.h"
+#include "cli/cmd.h"
+#include "cli/output.h"
+#include "lib/util.h"
+
+#define MIB (1ULL << 20)
+#define GIB (1ULL << 30)
+#define QUOTA_MAX 1000000000LL
+
+static const char quota_usage[] =
+    "usage: nubo quota COMMAND [options]\n"
+    "\n"
+    "Commands:\n"
+    "  show [PROJECT]                a project's limits and usage (default: yours)\n"
+    "  set PROJECT [--instances N] [--vcpus N] [--ram SIZE] [--disk SIZE]\n"
+    "                                change limits (admin)\n"
+    "\n" CLOUD_COMMON_HELP;
+
+static const char show_usage[] =
+    "usage: nubo quota show [PROJECT]\n"
+    "\n"
+    "Shows the limits of a project (default: the one you are logged in to) and what\n"
+    "its instances use: instances, vCPUs, RAM and disk.  Creating an instance that\n"
+    "would go over a limit is refused.\n"
+    "\n" CLOUD_COMMON_HELP;
+
+static const char set_usage[] =
+    "usage: nubo quota set PROJECT [--instances N] [--vcpus N] [--ram SIZE] [--disk SIZE]\n"
+    "\n"
+    "Changes the limits given, keeps the others (cloud admins only).  Limits may be\n"
+    "below the current usage: nothing is stopped, but nothing more can be created.\n"
+    "\n"
+    "  --instances N   instances (0 to 1000000000)\n"
+    "  --vcpus N       vCPUs in all\n"
+    "  --ram SIZE      RAM in all: 64G, 512M (a bare number is MiB)\n"
+    "  --disk SIZE     root disks in all: 1T, 500G (a bare number is GiB)\n"
+    "\n" CLOUD_COMMON_HELP;
+
+/* One row: the used and limit values of key, as counts or sizes. */
+static void quota_row(struct output_table *t, const char *name, const json_t *quota,
+                      const char *key, unsigned long long unit)
+{
+    const json_t *lim = json_object_get(json_object_get(quota, "limits"), key);
+    const json_t *use = json_object_get(json_object_get(quota, "usage"), key);
+    char cells[3][32];
+    const json_t *vals[2] = {use, lim};
+    for (int i = 0; i < 2; i++) {
+        long long v = json_integer_value(vals[i]);
+        if (!json_is_integer(vals[i]))
+            snprintf(cells[i], sizeof(cells[i]), "-");
+        else if (unit > 1 && v > 0)
+            output_size((uint64_t)v * unit, cells[i], sizeof(cells[i]));
+        else
+            snprintf(cells[i], sizeof(cells[i]), "%lld", v);
+    }
+    long long left = json_integer_value(lim) - json_integer_value(use);
+    if (!json_is_integer(lim) || !json_is_integer(use))
+        snprintf(cells[2], sizeof(cells[2]), "-");
+    else if (left < 0)
+        snprintf(cells[2], sizeof(cells[2]), "none (over)");
+    else if (unit > 1 && left > 0)
+        output_size((uint64_t)left * unit, cells[2], sizeof(cells[2]));
+    else
+        snprintf(cells[2], sizeof(cells[2]), "%lld", left);
+    const char *row[] = {name, cells[0], cells[1], cells[2]};
+    output_table_add(t, row);
+}
+
+static void quota_print(const struct cli *cli, const json_t *quota)
+{
+    static const char *const headers[] = {"RESOURCE", "USED", "LIMIT", "LEFT"};
+    if (cli_print_json(cli, quota))
+        return;
+    struct output_table *t = output_table_new(4, headers);
+    quota_row(t, "instances", quota, "instances", 1);
+    quota_row(t, "vcpus", quota, "vcpus", 1);
+    quota_row(t, "ram", quota, "ram_mib", MIB);
+    quota_row(t, "disk", quota, "disk_gib", GIB);
+    output_table_print(t, stdout);
+    output_table_free(t);
+}
+
+static int quota_show(struct cli *cli, int argc, char **argv)
+{
+    int rc;
+    char path[CLOUD_PATH_MAX], project[37];
+    struct nubo_err err;
+    json_t *quota = NULL;
+    if ((rc = cli_options_common(cli, argc, argv, show_usage, false)) != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if ((rc = cli_args_check(cli, argc - optind, 0, 1, "at most one project name or id")) != 0 ||
+        (optind < argc && (rc = cloud_ref_check(cli, argv[optind], "a project name or id")) != 0) ||
+        (rc = cloud_connect(cli)) != 0)
+        return rc;
+    const char *ref = optind < argc ? argv[optind] : NULL;
+    if (ref == NULL) {
+        if (cloud_whoami_ids(cli, project, NULL, &err) < 0)
+            return cli_fail(cli, &err);
+        ref = project;
+    }
+    snprintf(path, sizeof(path), "/v1/projects/%s/quota", ref);
+    if (cli_call(cli, "GET", path, NULL, &quota, &err) < 0)
+        return cli_fail(cli, &err);
+    quota_print(cli, quota);
+    json_decref(quota);
+    return CLI_EXIT_OK;
+}
+
+static int quota_set(struct cli *cli, int argc, char **argv)
+{
+    enum { OPT_INSTANCES = CLI_OPT_FIRST_FREE, OPT_VCPUS, OPT_RAM, OPT_DISK };
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"instances", required_argument, NULL, OPT_INSTANCES},
+        {"vcpus", required_argument, NULL, OPT_VCPUS},
+        {"ram", required_argument, NULL, OPT_RAM},
+        {"disk", required_argument, NULL, OPT_DISK},
+        {NULL, 0, NULL, 0},
+    };
+    int c, rc = CLI_EXIT_USAGE;
+    long long v;
+    char path[CLOUD_PATH_MAX];
+    struct nubo_err err;
+    json_t *body = json_object(), *quota = NULL;
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(set_usage, stdout);
+            rc = CLI_EXIT_OK;
+            goto cleanup;
+        } else if (c == OPT_INSTANCES || c == OPT_VCPUS) {
+            const char *what = c == OPT_INSTANCES ? "--instances" : "--vcpus";
+            if (cloud_int_parse(cli, optarg, 0, QUOTA_MAX, what, &v) != 0)
+                goto cleanup;
+            json_object_set_new(body, c == OPT_INSTANCES ? "instances" : "vcpus", json_integer(v));
+        } else if (c == OPT_RAM) {
+            if (cloud_size_parse(cli, optarg, MIB, 0, QUOTA_MAX, "--ram", &v) != 0)
+                goto cleanup;
+            json_object_set_new(body, "ram_mib", json_integer(v));
+        } else if (c == OPT_DISK) {
+            if (cloud_size_parse(cli, optarg, GIB, 0, QUOTA_MAX, "--disk", &v) != 0)
+                goto cleanup;
+            json_object_set_new(body, "disk_gib", json_integer(v));
+        } else if (cli_option(cli, c, argv) != 0) {
+            goto cleanup;
+        }
+    }
+    if (cli_args_check(cli, argc - optind, 1, 1, "a project name or id") != 0 ||
+        cloud_ref_check(cli, argv[optind], "a project name or id") != 0)
+        goto cleanup;
+    if (json_object_size(body) == 0) {
+        cli_usage_error(cli, "give at least one of --instances, --vcpus, --ram, --disk");
+        goto cleanup;
+    }
+    if ((rc = cloud_connect(cli)) != 0)
+        goto cleanup;
+    snprintf(path, sizeof(path), "/v1/projects/%s/quota", argv[optind]);
+    if (cli_call(cli, "PUT", path, body, &quota, &err) < 0) {
+        rc = cli_fail(cli, &err);
+        goto cleanup;
+    }
+    quota_print(cli, quota);
+    rc = CLI_EXIT_OK;
+cleanup:
+    json_decref(body);
+    json_decref(quota);
+    return rc;
+}
+
+int cmd_quota(struct cli *cli, int argc, char **argv)
+{
+    static const struct cli_command cmds[] = {{"show", quota_show}, {"set", quota_set}};
+    return cli_dispatch(cli, argc, argv, cmds, ARRAY_LEN(cmds), quota_usage);
+}
