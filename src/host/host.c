@@ -160,9 +160,12 @@ static json_t *host_report(void *ctx)
         json_array_append_new(vms, json_pack("{s:s, s:s, s:s#, s:i}", "name", vm->def.name, "state",
                                              vm_state_name(vm->state), "reason", vm->reason,
                                              utf8_cut(vm->reason, 120), "boots", vm->boots));
+    /* Physical capacity: the controller applies its own overcommit ratios
+     * (the agent's ratios stay a local safety net). */
+    long long ram = h->cfg.mem_ratio > 0 ? (long long)((double)c.mem_total / h->cfg.mem_ratio) : 0;
     return json_pack(
-        "{s:{s:I, s:I, s:I}, s:s, s:s, s:o}", "capacity", "vcpus", (json_int_t)c.vcpus_total,
-        "ram_mib", (json_int_t)c.mem_total, "disk_gib", (json_int_t)(c.disk_total >> 30), "accel",
+        "{s:{s:I, s:I, s:I}, s:s, s:s, s:o}", "capacity", "vcpus", (json_int_t)get_nprocs(),
+        "ram_mib", (json_int_t)ram, "disk_gib", (json_int_t)(c.disk_total >> 30), "accel",
         h->drv == &fake_driver ? "none" : accel_name(h->accel), "driver", h->drv->name, "vms", vms);
 }
 
