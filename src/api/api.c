@@ -134,7 +134,7 @@ json_t *api_body(struct api_call *call, const char *const allowed[])
     }
     const char *key;
     json_t *v;
-    json_object_foreach(call->body, key, v) {
+    json_object_foreach (call->body, key, v) {
         int ok = 0;
         for (const char *const *a = allowed; a && *a && !ok; a++)
             ok = strcmp(*a, key) == 0;
@@ -318,8 +318,8 @@ void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
         if (bad_param || !known) {
             not_found(resp, req);
         } else {
-            nubo_err_set(&err, NUBO_E_METHOD, "%s is not allowed on %s (allowed: %s)",
-                         req->method, req->path, allow);
+            nubo_err_set(&err, NUBO_E_METHOD, "%s is not allowed on %s (allowed: %s)", req->method,
+                         req->path, allow);
             http_resp_problem(resp, &err, req->path);
             str_copy(resp->extra_name, sizeof(resp->extra_name), "Allow");
             str_copy(resp->extra_value, sizeof(resp->extra_value), allow);
@@ -327,8 +327,8 @@ void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
         return;
     }
     if (r->authz != AUTHZ_PUBLIC) {
-        if (identity_authenticate(api->st, http_req_header(req, "Authorization"), &call.ctx,
-                                  &err) < 0 ||
+        if (identity_authenticate(api->st, http_req_header(req, "Authorization"), &call.ctx, &err) <
+                0 ||
             authz_require(&call.ctx, r->authz, &err) < 0) {
             api_fail(&call, &err);
             if (r->action && call.ctx.user_id[0])

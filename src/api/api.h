@@ -32,8 +32,8 @@ struct ctrl;
 
 struct api {
     struct store *st;
-    struct ctrl *ctrl;       /* the controller's runtime (reconciler, hosts) */
-    const char *image_dir;   /* where image files live */
+    struct ctrl *ctrl;     /* the controller's runtime (reconciler, hosts) */
+    const char *image_dir; /* where image files live */
 };
 
 #define API_MAX_PARAMS 3
@@ -60,7 +60,7 @@ struct route {
     const char *method;
     const char *pattern; /* "/v1/instances/{id}/actions" */
     enum authz authz;
-    const char *action;  /* audit name, e.g. "instance.create"; NULL for reads */
+    const char *action; /* audit name, e.g. "instance.create"; NULL for reads */
     api_handler_fn handler;
     int flags;
 };

@@ -56,8 +56,8 @@ static int virtual_size(const char *path, const char *fmt, uint64_t *out, struct
             return 0;
         }
     }
-    char *argv[] = {"qemu-img", "info", "--output=json", "-f", (char *)fmt, "-U", (char *)path,
-                    NULL};
+    char *argv[] = {"qemu-img",  "info", "--output=json", "-f",
+                    (char *)fmt, "-U",   (char *)path,    NULL};
     char *text = NULL;
     if (spawn_run(argv, 10000, 1 << 20, &text, err) < 0) {
         free(text);
@@ -74,8 +74,8 @@ static int virtual_size(const char *path, const char *fmt, uint64_t *out, struct
     *out = (uint64_t)json_integer_value(vs);
     json_decref(info);
     struct size_cache *c = &size_cache[size_cache_next++ % ARRAY_LEN(size_cache)];
-    *c = (struct size_cache){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
-                             .mtime = st.st_mtim, .vsize = *out};
+    *c = (struct size_cache){
+        .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size, .mtime = st.st_mtim, .vsize = *out};
     return 0;
 }
 

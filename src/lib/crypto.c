@@ -64,8 +64,7 @@ int crypto_sha256_file(const char *path, char out[CRYPTO_SHA256_HEX], long long 
             continue;
         if (r < 0) {
             close(fd);
-            return nubo_err_set(err, NUBO_E_INTERNAL, "cannot read %s: %s", path,
-                                strerror(errno));
+            return nubo_err_set(err, NUBO_E_INTERNAL, "cannot read %s: %s", path, strerror(errno));
         }
         if (r == 0)
             break;

@@ -14,7 +14,7 @@
 #include "lib/err.h"
 
 #define CRYPTO_PWHASH_LEN 128 /* >= crypto_pwhash_STRBYTES */
-#define CRYPTO_SECRET_LEN 64 /* a prefix of up to 20 characters + 43 base64url + NUL */
+#define CRYPTO_SECRET_LEN 64  /* a prefix of up to 20 characters + 43 base64url + NUL */
 #define CRYPTO_SHA256_HEX 65
 
 /* Must run once before threads start.  Returns -1 when libsodium fails. */

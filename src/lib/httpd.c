@@ -35,7 +35,7 @@ struct conn_state {
     size_t len, alloc;
     int too_large;
     int write_failed;
-    int fd;             /* streaming target, or -1 */
+    int fd; /* streaming target, or -1 */
     long long streamed;
     int64_t start_ms;
 };
@@ -183,9 +183,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
         st->fd = -1;
         *con_cls = st;
         if (h->cfg.stream) {
-            struct http_req pre = {
-                .method = method, .path = url, .body = "", .request_id = "", .body_fd = -1,
-                .conn = c};
+            struct http_req pre = {.method = method,
+                                   .path = url,
+                                   .body = "",
+                                   .request_id = "",
+                                   .body_fd = -1,
+                                   .conn = c};
             st->fd = h->cfg.stream(h->cfg.ctx, &pre);
         }
         return MHD_YES;
@@ -302,13 +305,12 @@ struct httpd *httpd_start(const struct httpd_cfg *cfg, struct nubo_err *err)
     unsigned int flags = MHD_USE_EPOLL;
     if (cfg->threads > 0)
         flags |= MHD_USE_INTERNAL_POLLING_THREAD;
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_LISTEN_SOCKET, fd,
-                            MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
-                            MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
-                            MHD_OPTION_THREAD_POOL_SIZE,
-                            (unsigned int)(cfg->threads > 0 ? cfg->threads : 0), MHD_OPTION_END);
+    h->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h, MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb,
+        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)1024, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)(cfg->threads > 0 ? cfg->threads : 0), MHD_OPTION_END);
     if (h->d == NULL) {
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot start the HTTP server");
         close(fd);
@@ -380,8 +382,9 @@ void http_resp_json(struct http_resp *resp, int status, json_t *obj)
     if (s == NULL) {
         /* Only a string that is not UTF-8 makes jansson fail here; answer
          * something rather than die. */
-        static const char fallback[] = "{\n  \"detail\": \"the answer could not be encoded\",\n"
-                                       "  \"status\": 500,\n  \"title\": \"Internal Server Error\"\n}";
+        static const char fallback[] =
+            "{\n  \"detail\": \"the answer could not be encoded\",\n"
+            "  \"status\": 500,\n  \"title\": \"Internal Server Error\"\n}";
         log_error("cannot encode a JSON answer (not UTF-8?)");
         status = 500;
         s = xstrdup(fallback);
@@ -462,9 +465,9 @@ void http_resp_problem(struct http_resp *resp, const struct nubo_err *err, const
     char detail[sizeof(err->msg) * 2], inst[512];
     utf8_clean(err->msg[0] ? err->msg : nubo_err_title(err->code), detail, sizeof(detail));
     utf8_clean(instance, inst, sizeof(inst));
-    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title",
-                          nubo_err_title(err->code), "status", status, "detail", detail,
-                          "instance", inst);
+    json_t *o =
+        json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", nubo_err_title(err->code),
+                  "status", status, "detail", detail, "instance", inst);
     http_resp_json(resp, status, o);
     resp->content_type = "application/problem+json";
 }

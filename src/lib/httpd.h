@@ -28,8 +28,8 @@ struct http_req {
     const char *path;   /* URL path, without the query string */
     const char *body;   /* NUL-terminated request body ("" when none) */
     size_t body_len;
-    const char *request_id; /* never NULL */
-    int body_fd;            /* >= 0 when the body was streamed to a file (see stream) */
+    const char *request_id;  /* never NULL */
+    int body_fd;             /* >= 0 when the body was streamed to a file (see stream) */
     long long body_streamed; /* bytes written to body_fd */
     struct MHD_Connection *conn;
 };

@@ -33,17 +33,17 @@ enum sched_group { SCHED_GROUP_NONE = 0, SCHED_GROUP_AFFINITY, SCHED_GROUP_ANTI_
 struct sched_host {
     char id[37];
     bool up;
-    char accel[8];                 /* "kvm", "tcg", or "" */
+    char accel[8];                                     /* "kvm", "tcg", or "" */
     long long vcpus, ram_mib, disk_gib;                /* physical totals */
     long long used_vcpus, used_ram_mib, used_disk_gib; /* claimed by instances */
-    int group_members;             /* members of the request's server group here */
+    int group_members; /* members of the request's server group here */
 };
 
 struct sched_request {
     long long vcpus, ram_mib, disk_gib;
-    const char *need_accel;        /* NULL or "" = any */
+    const char *need_accel; /* NULL or "" = any */
     enum sched_group group;
-    int group_size;                /* members of the group placed anywhere */
+    int group_size; /* members of the group placed anywhere */
 };
 
 struct sched_cfg {

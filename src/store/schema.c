@@ -91,7 +91,7 @@ static const char schema_v1[] =
     "  method TEXT NOT NULL,"
     "  path TEXT NOT NULL,"
     "  body_hash TEXT NOT NULL,"
-    "  status INTEGER NOT NULL DEFAULT 0,"   /* 0 = in progress */
+    "  status INTEGER NOT NULL DEFAULT 0," /* 0 = in progress */
     "  response TEXT,"
     "  created_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (user_id, key));"
@@ -160,7 +160,7 @@ static const char schema_v1[] =
     "  ram_mib INTEGER NOT NULL DEFAULT 0,"
     "  disk_gib INTEGER NOT NULL DEFAULT 0,"
     "  last_heartbeat_ms INTEGER NOT NULL DEFAULT 0,"
-    "  report TEXT,"                 /* the last heartbeat, as JSON */
+    "  report TEXT," /* the last heartbeat, as JSON */
     "  created_at TEXT NOT NULL);"
 
     "CREATE TABLE join_tokens ("

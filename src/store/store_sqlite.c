@@ -62,9 +62,8 @@ static struct conn *conn_get(struct store *st, struct nubo_err *err)
     if (c)
         return c;
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(st->path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        st->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot open the database %s: %s", st->path,
                      db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -76,8 +75,7 @@ static struct conn *conn_get(struct store *st, struct nubo_err *err)
                                  "PRAGMA foreign_keys=ON;";
     char *msg = NULL;
     if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
-        nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot configure the database: %s",
-                     msg ? msg : "?");
+        nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot configure the database: %s", msg ? msg : "?");
         sqlite3_free(msg);
         sqlite3_close_v2(db);
         return NULL;
@@ -100,8 +98,7 @@ static int db_error(struct conn *c, int rc, struct nubo_err *err, const char *sq
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
         return nubo_err_set(err, NUBO_E_CONFLICT, "already exists");
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
-        return nubo_err_set(err, NUBO_E_INVALID, "constraint violated: %s",
-                            sqlite3_errmsg(c->db));
+        return nubo_err_set(err, NUBO_E_INVALID, "constraint violated: %s", sqlite3_errmsg(c->db));
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
         return nubo_err_set(err, NUBO_E_UNAVAILABLE, "the database is busy; retry");
     return nubo_err_set(err, NUBO_E_INTERNAL, "database error: %s", sqlite3_errmsg(c->db));
@@ -123,7 +120,8 @@ static sqlite3_stmt *prepare(struct conn *c, struct nubo_err *err, const char *s
         switch (*t) {
         case 's': {
             const char *s = va_arg(ap, const char *);
-            rc = s ? sqlite3_bind_text(stmt, n, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(stmt, n);
+            rc = s ? sqlite3_bind_text(stmt, n, s, -1, SQLITE_TRANSIENT)
+                   : sqlite3_bind_null(stmt, n);
             break;
         }
         case 'i':
@@ -205,8 +203,7 @@ static json_t *vquery(struct store *st, struct nubo_err *err, int max_rows, cons
     return rows;
 }
 
-json_t *store_query(struct store *st, struct nubo_err *err, const char *sql, const char *types,
-                    ...)
+json_t *store_query(struct store *st, struct nubo_err *err, const char *sql, const char *types, ...)
 {
     va_list ap;
     va_start(ap, types);
@@ -322,8 +319,8 @@ static int migrate(struct store *st, struct nubo_err *err)
         return -1;
     if (store_begin(st, true, err) < 0)
         return -1;
-    json_t *row = store_query_one(st, err, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version",
-                                  "");
+    json_t *row =
+        store_query_one(st, err, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version", "");
     int current = row ? (int)json_integer_value(json_object_get(row, "v")) : -1;
     json_decref(row);
     if (current < 0)
