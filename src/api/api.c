@@ -14,8 +14,8 @@
 #include "lib/util.h"
 #include "lib/valid.h"
 
-static const struct route *const route_tables[] = {identity_routes, compute_routes, host_routes,
-                                                   misc_routes};
+static const struct route *const route_tables[] = {
+    identity_routes, compute_routes, host_routes, misc_routes, billing_routes, monitor_routes};
 
 /* ------------------------------------------------------------- matching */
 

@@ -219,7 +219,13 @@ static const char schema_v1[] =
     "  updated_at TEXT NOT NULL);"
     "CREATE INDEX tasks_instance ON tasks (instance_id, status);";
 
+/* Later migrations live next to the module that owns their tables. */
+extern const char store_schema_v2_billing[];
+extern const char store_schema_v3_monitor[];
+
 const struct store_migration store_migrations[] = {
     {1, schema_v1},
+    {2, store_schema_v2_billing},
+    {3, store_schema_v3_monitor},
     {0, NULL},
 };

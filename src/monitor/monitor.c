@@ -1,0 +1,4 @@
+/*
+ * monitor.c - metrics, exposition, alarms; see monitor.h.
+ */
+#include "monitor/monitor.h"
