@@ -72,6 +72,7 @@ def nginx_serving(tmp, body):
     with open(conf, "w") as f:
         f.write("""
 worker_processes 1;
+user root;
 daemon off;
 pid %(tmp)s/nginx.pid;
 error_log %(tmp)s/nginx-error.log;
@@ -115,8 +116,8 @@ def main():
                                       "file": img + ".qcow2", "kernel_file": img + ".kernel",
                                       "initrd_file": img + ".initrd", "cmdline": cmdline})
         assert r.status_code == 201, r.text
-        for _ in range(2):
-            r = admin.post("/v1/instances", {"name": "b", "flavor": "bench",
+        for k in range(2):
+            r = admin.post("/v1/instances", {"name": "b%d" % k, "flavor": "bench",
                                              "image": "bench-img", "count": 50})
             assert r.status_code == 202, r.text
         rss_idle = rss_kib(n.proc.pid)
@@ -140,7 +141,7 @@ def main():
         t0 = time.monotonic()
         while made < args.records:
             k = min(50, args.records - made)
-            r = admin.post("/v1/instances", {"name": "r", "flavor": "bench",
+            r = admin.post("/v1/instances", {"name": "r%d" % made, "flavor": "bench",
                                              "image": "bench-img", "count": k})
             assert r.status_code == 202, r.text
             made += k
