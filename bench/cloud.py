@@ -172,15 +172,19 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--hosts", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--only", choices=["boot", "sched", "hosts"], help="run one part only")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nubo-bench-cloud-")
     try:
-        print("== (2) boot through the API vs plain QEMU")
-        bench_boot(tmp, args.runs)
-        print("== (4) scheduler")
-        bench_sched()
-        print("== (5) controller under %d heartbeating hosts" % args.hosts)
-        bench_hosts(tmp, args.hosts, args.seconds)
+        if args.only in (None, "boot"):
+            print("== (2) boot through the API vs plain QEMU")
+            bench_boot(tmp, args.runs)
+        if args.only in (None, "sched"):
+            print("== (4) scheduler")
+            bench_sched()
+        if args.only in (None, "hosts"):
+            print("== (5) controller under %d heartbeating hosts" % args.hosts)
+            bench_hosts(tmp, args.hosts, args.seconds)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

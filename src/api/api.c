@@ -14,23 +14,15 @@
 #include "lib/util.h"
 #include "lib/valid.h"
 
-static const struct route *const route_tables[] = {
-    identity_routes, compute_routes, host_routes, misc_routes, billing_routes, monitor_routes};
+static const struct route *const route_tables[] = {identity_routes, compute_routes, host_routes,
+                                                   misc_routes,     billing_routes, monitor_routes};
 
 /* ------------------------------------------------------------- matching */
 
 /* A path parameter: an id, a name, or a name-like token. */
 static int param_ok(const char *s, size_t n)
 {
-    if (n == 0 || n >= 80)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.'))
-            return 0;
-    }
-    return 1;
+    return valid_token(s, n, 79);
 }
 
 /* Matches path against pattern, capturing {params}.  Returns 1 on a match,

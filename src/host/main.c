@@ -47,13 +47,11 @@ static void usage(FILE *out)
 
 static int parse_ratio(const char *s, const char *what, double *out)
 {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || v <= 0 || v > 64) {
-        fprintf(stderr, "nubo-hostd: %s must be a number from 0 to 64 (got '%s')\n", what, s);
+    struct nubo_err err;
+    if (valid_ratio(s, what, out, &err) < 0) {
+        fprintf(stderr, "nubo-hostd: %s\n", err.msg);
         return -1;
     }
-    *out = v;
     return 0;
 }
 

@@ -19,6 +19,7 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/valid.h"
 
 struct httpd {
     struct MHD_Daemon *d;
@@ -117,18 +118,7 @@ static int token_ok(const char *expected, const char *auth)
 
 static int request_id_ok(const char *s)
 {
-    if (s == NULL)
-        return 0;
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.'))
-            return 0;
-    }
-    return 1;
+    return s && valid_token(s, strlen(s), 64);
 }
 
 /* Decodes %XX escapes in place like MHD does, except that an escaped NUL

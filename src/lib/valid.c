@@ -125,6 +125,30 @@ int valid_size(const char *s, uint64_t default_unit, uint64_t min, uint64_t max,
     return 0;
 }
 
+bool valid_token(const char *s, size_t n, size_t max)
+{
+    if (s == NULL || n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return false;
+    return true;
+}
+
+int valid_ratio(const char *s, const char *what, double *out, struct nubo_err *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !(v > 0) || v > 64)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "%s must be a number above 0 and at most 64 "
+                            "(got '%.40s')",
+                            what, s);
+    *out = v;
+    return 0;
+}
+
 bool valid_is_uuid(const char *s)
 {
     if (s == NULL || strlen(s) != 36)

@@ -34,6 +34,13 @@ int valid_size(const char *s, uint64_t default_unit, uint64_t min, uint64_t max,
 int valid_int(const char *s, long long min, long long max, const char *what, long long *out,
               struct nubo_err *err);
 
+/* True when s[0..n) is 1..max characters of [A-Za-z0-9._-]: the
+ * alphabet of ids, names, request ids and path parameters. */
+bool valid_token(const char *s, size_t n, size_t max);
+
+/* Parses an overcommit ratio: a number in (0, 64]. */
+int valid_ratio(const char *s, const char *what, double *out, struct nubo_err *err);
+
 /* True when s looks like a nubo id made by id_new(): lowercase hex and '-'
  * only, 36 characters (a UUID). */
 bool valid_is_uuid(const char *s);
