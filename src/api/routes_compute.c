@@ -144,7 +144,8 @@ static void get_flavors(struct api_call *call)
 
 static void post_flavor(struct api_call *call)
 {
-    static const char *const fields[] = {"name", "vcpus", "ram_mib", "disk_gib", "is_public", NULL};
+    static const char *const fields[] = {"name",      "vcpus",          "ram_mib", "disk_gib",
+                                         "is_public", "required_accel", NULL};
     struct nubo_err err;
     struct compute_flavor_spec s = {.is_public = true};
     json_t *b = api_body(call, fields);
@@ -154,6 +155,13 @@ static void post_flavor(struct api_call *call)
         field_int(call, b, "disk_gib", 1, &s.disk_gib) < 0 ||
         field_bool(call, b, "is_public", &s.is_public) < 0)
         return;
+    json_t *acc = json_object_get(b, "required_accel");
+    if (acc && !json_is_null(acc) && !json_is_string(acc)) {
+        nubo_err_set(&err, NUBO_E_INVALID, "'required_accel' must be \"kvm\", \"tcg\" or null");
+        api_fail(call, &err);
+        return;
+    }
+    s.required_accel = json_string_value(acc);
     str_copy(call->target, sizeof(call->target), s.name);
     json_t *f = compute_flavor_create(call->api->st, &call->ctx, &s, &err);
     if (f)

@@ -68,6 +68,7 @@ struct compute_flavor_spec {
     const char *name;
     long long vcpus, ram_mib, disk_gib;
     bool is_public;
+    const char *required_accel; /* NULL/"" = any host; "kvm" or "tcg" */
 };
 
 /* Public flavors, private ones shared with the caller's project; a cloud

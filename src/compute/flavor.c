@@ -19,13 +19,15 @@
 #define FLAVOR_VISIBLE                                                                             \
     "(f.is_public = 1 OR ? = 1 OR EXISTS (SELECT 1 FROM flavor_access a"                           \
     " WHERE a.flavor_id = f.id AND a.project_id = ?))"
-#define FLAVOR_COLUMNS "f.id, f.name, f.vcpus, f.ram_mib, f.disk_gib, f.is_public"
+#define FLAVOR_COLUMNS "f.id, f.name, f.vcpus, f.ram_mib, f.disk_gib, f.is_public, f.required_accel"
 
 /* The API shape of a flavor row (consumes row). */
 static json_t *flavor_json(json_t *row)
 {
     json_object_set_new(row, "is_public",
                         json_boolean(json_integer_value(json_object_get(row, "is_public"))));
+    const char *accel = json_string_value(json_object_get(row, "required_accel"));
+    json_object_set_new(row, "required_accel", accel && *accel ? json_string(accel) : json_null());
     return row;
 }
 
@@ -95,22 +97,28 @@ json_t *compute_flavor_create(struct store *st, const struct ctx *ctx,
                      spec->disk_gib);
         return NULL;
     }
+    const char *accel = spec->required_accel ? spec->required_accel : "";
+    if (*accel && strcmp(accel, "kvm") != 0 && strcmp(accel, "tcg") != 0) {
+        nubo_err_set(err, NUBO_E_INVALID, "required_accel must be \"kvm\", \"tcg\" or null");
+        return NULL;
+    }
     char id[37], now[32];
     id_new(id);
     compute_stamp(now);
     v = store_exec(st, err,
                    "INSERT INTO flavors (id, name, vcpus, ram_mib, disk_gib, is_public,"
-                   " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   "ssiiiis", id, spec->name, spec->vcpus, spec->ram_mib, spec->disk_gib,
-                   (long long)spec->is_public, now);
+                   " required_accel, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   "ssiiiiss", id, spec->name, spec->vcpus, spec->ram_mib, spec->disk_gib,
+                   (long long)spec->is_public, accel, now);
     if (v < 0) {
         if (err->code == NUBO_E_CONFLICT)
             nubo_err_set(err, NUBO_E_CONFLICT, "a flavor named '%s' already exists", spec->name);
         return NULL;
     }
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}", "id", id, "name", spec->name, "vcpus",
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:b, s:o}", "id", id, "name", spec->name, "vcpus",
                      (json_int_t)spec->vcpus, "ram_mib", (json_int_t)spec->ram_mib, "disk_gib",
-                     (json_int_t)spec->disk_gib, "is_public", (int)spec->is_public);
+                     (json_int_t)spec->disk_gib, "is_public", (int)spec->is_public,
+                     "required_accel", *accel ? json_string(accel) : json_null());
 }
 
 json_t *compute_flavor_get(struct store *st, const struct ctx *ctx, const char *ref,

@@ -371,6 +371,7 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
         .vcpus = json_integer_value(json_object_get(flavor, "vcpus")),
         .ram_mib = json_integer_value(json_object_get(flavor, "ram_mib")),
         .disk_gib = json_integer_value(json_object_get(flavor, "disk_gib")),
+        .need_accel = json_string_value(json_object_get(flavor, "required_accel")),
     };
     if (group)
         req.group = strcmp(compute_str(group, "policy"), "affinity") == 0

@@ -219,13 +219,16 @@ static const char schema_v1[] =
     "  updated_at TEXT NOT NULL);"
     "CREATE INDEX tasks_instance ON tasks (instance_id, status);";
 
+/* Flavors can require an acceleration ("kvm": real hardware
+ * virtualization); the scheduler's accel filter reads it. */
+static const char schema_v4[] =
+    "ALTER TABLE flavors ADD COLUMN required_accel TEXT NOT NULL DEFAULT '';";
+
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];
 extern const char store_schema_v3_monitor[];
 
 const struct store_migration store_migrations[] = {
-    {1, schema_v1},
-    {2, store_schema_v2_billing},
-    {3, store_schema_v3_monitor},
+    {1, schema_v1}, {2, store_schema_v2_billing}, {3, store_schema_v3_monitor}, {4, schema_v4},
     {0, NULL},
 };

@@ -781,3 +781,36 @@ def test_missing_token_and_unknown_ids(nubod, env):
                  "/v1/instances/%s/events" % missing, "/v1/instances/a%2Fb"):
         assert_problem(env.get(path), 404)
     assert_problem(env.delete("/v1/instances/" + missing), 404)
+
+
+def test_flavor_required_accel_filters_hosts(nubod, admin):
+    """A flavor that requires KVM only lands on hosts whose agent chose KVM."""
+    import sqlite3
+    db = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"))
+    now = "2026-01-01T00:00:00.000Z"
+    for i, accel in enumerate(("tcg", "kvm")):
+        db.execute("INSERT INTO hosts (id, name, address, token_hash, state, accel, vcpus, ram_mib,"
+                   " disk_gib, last_heartbeat_ms, created_at) VALUES (?, ?, 'unix:/nowhere', ?,"
+                   " 'up', ?, 64, 65536, 1000, ?, ?)",
+                   ("00000000-0000-4000-8000-00000000000%d" % i, "h-" + accel, "x%d" % i, accel,
+                    int(time.time() * 1000) + 10**9, now))
+    db.commit()
+    db.close()
+    r = admin.post("/v1/flavors", {"name": "fast", "vcpus": 1, "ram_mib": 128, "disk_gib": 1,
+                                   "required_accel": "kvm"})
+    assert r.status_code == 201, r.text
+    assert r.json()["required_accel"] == "kvm"
+    assert admin.get("/v1/flavors/fast").json()["required_accel"] == "kvm"
+    bad = admin.post("/v1/flavors", {"name": "odd", "vcpus": 1, "ram_mib": 128, "disk_gib": 1,
+                                     "required_accel": "hvf"})
+    assert bad.status_code == 400
+    img = admin.post("/v1/images", {"name": "raw-img", "visibility": "public"}).json()
+    raw = b"\0" * 1024 * 1024
+    r = admin.put("/v1/images/%s/file" % img["id"], data=raw,
+                  headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    for i in range(3):
+        r = admin.post("/v1/instances", {"name": "k%d" % i, "flavor": "fast", "image": "raw-img"})
+        assert r.status_code == 202, r.text
+        inst = r.json()["instances"][0]
+        assert inst["host"]["name"] == "h-kvm", inst
