@@ -2,6 +2,7 @@
  * api.c - the dispatcher and the handler helpers; see api.h.
  */
 #include "api/api.h"
+#include "api/web.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -14,8 +15,11 @@
 #include "lib/util.h"
 #include "lib/valid.h"
 
+/* web_routes (the portal's files) stays last: its /{page} must not shadow
+ * an API route. */
 static const struct route *const route_tables[] = {identity_routes, compute_routes, host_routes,
-                                                   misc_routes,     billing_routes, monitor_routes};
+                                                   misc_routes,     billing_routes, monitor_routes,
+                                                   web_routes};
 
 /* ------------------------------------------------------------- matching */
 
@@ -92,9 +96,12 @@ static const struct route *route_find(const char *method, const char *path, char
 
 void api_routes_print(FILE *out)
 {
-    for (size_t t = 0; t < ARRAY_LEN(route_tables); t++)
+    for (size_t t = 0; t < ARRAY_LEN(route_tables); t++) {
+        if (route_tables[t] == web_routes) /* the portal's files, not the API */
+            continue;
         for (const struct route *r = route_tables[t]; r->method; r++)
             fprintf(out, "%s %s\n", r->method, r->pattern);
+    }
 }
 
 /* ------------------------------------------------------------- helpers */

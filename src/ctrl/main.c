@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/web.h"
 #include "ctrl/ctrl.h"
 #include "identity/identity.h"
 #include "lib/crypto.h"
@@ -38,6 +39,8 @@ static void usage(FILE *out)
             "  --reconcile-ms MS    reconcile interval (default 2000)\n"
             "  --host-down-ms MS    heartbeat silence before a host is down (default 15000)\n"
             "  --log-level LEVEL    debug | info | warn | error (default info)\n"
+            "  --web-dir DIR        the built web portal, served at / (default: the\n"
+            "                       source tree's build/web when built, else " NUBO_WEB_DIR ")\n"
             "  --print-routes       print every API route and exit\n"
             "  -h, --help           this text\n"
             "  -V, --version        print the version\n"
@@ -69,6 +72,7 @@ int main(int argc, char **argv)
         {"reconcile-ms", required_argument, NULL, 'R'},
         {"host-down-ms", required_argument, NULL, 'D'},
         {"log-level", required_argument, NULL, 'L'},
+        {"web-dir", required_argument, NULL, 'W'},
         {"print-routes", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -77,6 +81,7 @@ int main(int argc, char **argv)
     struct ctrl_cfg cfg;
     ctrl_cfg_defaults(&cfg);
     enum log_level level = LOG_INFO;
+    const char *web_dir = NULL;
     struct nubo_err err;
     long long n;
     int c;
@@ -138,6 +143,9 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'W':
+            web_dir = optarg;
+            break;
         case 'P':
             api_routes_print(stdout);
             return 0;
@@ -188,6 +196,14 @@ int main(int argc, char **argv)
         return 1;
     }
     struct api api = {.st = st, .ctrl = ctrl, .image_dir = imgdir};
+    /* The portal: the one asked for, else the source tree's build (a
+     * developer's checkout), else the installed one. */
+    if (web_dir == NULL)
+        web_dir = web_set_dir(NUBO_WEB_DIR_BUILD) ? NUBO_WEB_DIR_BUILD : NUBO_WEB_DIR;
+    if (web_set_dir(web_dir))
+        log_info("web portal from %s", web_dir);
+    else
+        log_warn("no web portal in %s (build it with scripts/build-web.sh)", web_dir);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

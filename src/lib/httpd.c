@@ -153,6 +153,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct http_resp *r, 
     MHD_add_response_header(mr, "X-Request-Id", rid);
     if (r->extra_name[0])
         MHD_add_response_header(mr, r->extra_name, r->extra_value);
+    for (int i = 0; i < r->nheaders && i < HTTP_RESP_MAX_HEADERS; i++)
+        MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value);
     if (r->status == 401)
         MHD_add_response_header(mr, "WWW-Authenticate", "Bearer");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, mr);
@@ -473,6 +475,32 @@ void http_resp_text(struct http_resp *resp, int status, const char *text, size_t
     resp->body_len = len;
     resp->status = status;
     resp->content_type = "text/plain; charset=utf-8";
+}
+
+/* True when s is 1..cap-1 bytes of printable ASCII or UTF-8 (no control
+ * character: a CR or LF would split the header). */
+static int header_text_ok(const char *s, size_t cap)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n >= cap)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+int http_resp_header(struct http_resp *resp, const char *name, const char *value)
+{
+    if (resp->nheaders >= HTTP_RESP_MAX_HEADERS ||
+        !header_text_ok(name, sizeof(resp->headers[0].name)) ||
+        !header_text_ok(value, sizeof(resp->headers[0].value)) || strchr(name, ':') ||
+        strchr(name, ' '))
+        return -1;
+    struct http_header *h = &resp->headers[resp->nheaders++];
+    str_copy(h->name, sizeof(h->name), name);
+    str_copy(h->value, sizeof(h->value), value);
+    return 0;
 }
 
 json_t *http_req_json(const struct http_req *req, struct nubo_err *err)

@@ -34,6 +34,13 @@ struct http_req {
     struct MHD_Connection *conn;
 };
 
+#define HTTP_RESP_MAX_HEADERS 10
+
+struct http_header {
+    char name[48];
+    char value[400];
+};
+
 struct http_resp {
     int status;
     char *body; /* malloc'd; owned by the server once the handler returns */
@@ -41,6 +48,10 @@ struct http_resp {
     const char *content_type; /* static string */
     char extra_name[64];      /* one optional extra header (e.g. X-Console-Offset) */
     char extra_value[128];
+    /* More headers, added with http_resp_header() (the portal's security
+     * and caching headers); sent after extra_name. */
+    struct http_header headers[HTTP_RESP_MAX_HEADERS];
+    int nheaders;
 };
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_req *req, struct http_resp *resp);
@@ -97,6 +108,11 @@ void http_resp_problem(struct http_resp *resp, const struct nubo_err *err, const
 
 /* Sets a text/plain response, copying len bytes of text. */
 void http_resp_text(struct http_resp *resp, int status, const char *text, size_t len);
+
+/* Adds a response header, copying name and value.  Returns 0, or -1 (and
+ * adds nothing) when either is empty or too long for struct http_header,
+ * holds a control character, or HTTP_RESP_MAX_HEADERS are set already. */
+int http_resp_header(struct http_resp *resp, const char *name, const char *value);
 
 /* Parses the request body as a JSON object.  Returns a new reference, or NULL
  * with err (NUBO_E_INVALID with the parser's line/column, or

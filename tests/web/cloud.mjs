@@ -1,0 +1,211 @@
+// A real all-in-one cloud for the portal's browser tests: nubod serving
+// the built portal (--web-dir) on a random port, one nubo-hostd joined to
+// it (QEMU: KVM where it works, TCG otherwise), the nubo-tiny image
+// registered, a flavor, and tenants: a member and a reader of project
+// "web-a", a member of project "web-b".  Everything lives under one
+// temporary directory and is stopped by stop().
+//
+// Environment: NUBO_BUILD (build directory with src/ctrl/nubod and
+// src/host/nubo-hostd; default "build"), NUBO_IMAGES (default
+// build/images), NUBO_WEB_DIR (default build/web).
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, openSync, readFileSync, rmSync, existsSync, closeSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(new URL("../..", import.meta.url).pathname);
+const BUILD = resolve(ROOT, process.env.NUBO_BUILD ?? "build");
+const IMAGES = resolve(ROOT, process.env.NUBO_IMAGES ?? "build/images");
+export const WEB_DIR = resolve(ROOT, process.env.NUBO_WEB_DIR ?? "build/web");
+export const PASSWORD = "portal-test-pw-1";
+
+export function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(what, fn, timeoutMs = 60000, stepMs = 200) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    let v;
+    try {
+      v = await fn();
+    } catch {
+      v = null;
+    }
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(stepMs);
+  }
+}
+
+/** A tiny API client holding one token. */
+export class Client {
+  constructor(base, token = null) {
+    this.base = base;
+    this.token = token;
+  }
+  async req(method, path, body, headers = {}) {
+    const h = { ...headers };
+    if (this.token) h.Authorization = "Bearer " + this.token;
+    if (body !== undefined) h["Content-Type"] = "application/json";
+    const r = await fetch(this.base + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    let json = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    return { status: r.status, json, text, headers: r.headers };
+  }
+  get(p) {
+    return this.req("GET", p);
+  }
+  post(p, b) {
+    return this.req("POST", p, b);
+  }
+  put(p, b) {
+    return this.req("PUT", p, b);
+  }
+  del(p) {
+    return this.req("DELETE", p);
+  }
+  async must(method, path, body, want) {
+    const r = await this.req(method, path, body);
+    if (want ? r.status !== want : r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.text}`);
+    return r.json;
+  }
+}
+
+export class Cloud {
+  constructor({ withHost = true } = {}) {
+    this.withHost = withHost;
+    this.tmp = mkdtempSync(join(tmpdir(), "nubo-web-"));
+    this.procs = [];
+  }
+
+  log(name) {
+    try {
+      return readFileSync(join(this.tmp, name + ".log"), "utf8").slice(-6000);
+    } catch {
+      return "";
+    }
+  }
+
+  spawnLogged(name, argv) {
+    const fd = openSync(join(this.tmp, name + ".log"), "a");
+    const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? "detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS: "halt_on_error=1:print_stacktrace=1" };
+    const p = spawn(argv[0], argv.slice(1), { stdio: ["ignore", fd, fd], env });
+    closeSync(fd);
+    p.exited = new Promise((res) => p.on("exit", (code, sig) => res(code ?? (sig ? 128 : 0))));
+    this.procs.push({ name, p });
+    return p;
+  }
+
+  async start() {
+    for (const f of [join(BUILD, "src/ctrl/nubod"), join(WEB_DIR, "index.html")])
+      if (!existsSync(f)) throw new Error(`missing ${f} (build nubo and the portal first)`);
+    this.port = await freePort();
+    this.base = `http://127.0.0.1:${this.port}`;
+    this.ctrlDir = join(this.tmp, "controller");
+    this.nubod = this.spawnLogged("nubod", [
+      join(BUILD, "src/ctrl/nubod"),
+      "--state-dir", this.ctrlDir,
+      "--listen", `127.0.0.1:${this.port}`,
+      "--reconcile-ms", "500",
+      "--web-dir", WEB_DIR,
+    ]);
+    await waitFor("nubod", async () => (await fetch(this.base + "/v1/health")).ok, 30000, 50);
+    const pw = readFileSync(join(this.ctrlDir, "admin-password"), "utf8").trim();
+    this.admin = await this.login("admin", pw, "admin");
+    this.adminPassword = pw;
+
+    // tenants: web-a (member, reader), web-b (member)
+    for (const p of ["web-a", "web-b"]) await this.admin.must("POST", "/v1/projects", { name: p }, 201);
+    for (const [u, p, role] of [
+      ["alice", "web-a", "member"],
+      ["rita", "web-a", "reader"],
+      ["bob", "web-b", "member"],
+    ]) {
+      await this.admin.must("POST", "/v1/users", { name: u, password: PASSWORD }, 201);
+      await this.admin.must("PUT", `/v1/projects/${p}/members/${u}`, { role }, 200);
+    }
+    await this.admin.must("POST", "/v1/flavors", { name: "tiny", vcpus: 1, ram_mib: 192, disk_gib: 1 }, 201);
+    await this.admin.must("POST", "/v1/flavors", { name: "small", vcpus: 1, ram_mib: 256, disk_gib: 2 }, 201);
+
+    if (this.withHost) {
+      if (!existsSync(join(IMAGES, "nubo-tiny.qcow2"))) throw new Error(`missing ${IMAGES}/nubo-tiny.qcow2 (images/build-guest.sh build/images)`);
+      const cmdline = readFileSync(join(IMAGES, "nubo-tiny.cmdline"), "utf8").trim();
+      await this.admin.must(
+        "POST",
+        "/v1/images",
+        {
+          name: "nubo-tiny",
+          visibility: "public",
+          file: join(IMAGES, "nubo-tiny.qcow2"),
+          kernel_file: join(IMAGES, "nubo-tiny.kernel"),
+          initrd_file: join(IMAGES, "nubo-tiny.initrd"),
+          cmdline,
+        },
+        201,
+      );
+      const hd = join(this.tmp, "host");
+      mkdirSync(join(hd, "images"), { recursive: true });
+      this.sock = join(hd, "hostd.sock");
+      this.hostd = this.spawnLogged("hostd", [
+        join(BUILD, "src/host/nubo-hostd"),
+        "--state-dir", join(hd, "state"),
+        "--images-dir", join(hd, "images"),
+        "--socket", this.sock,
+        "--stop-timeout", "20",
+        "--cpu-ratio", "8",
+        "--controller", this.base,
+        "--join-token-file", join(this.ctrlDir, "join-token"),
+        "--advertise", "unix:" + this.sock,
+        "--name", "host-1",
+        "--heartbeat-ms", "1000",
+      ]);
+      await waitFor(
+        "the host to join",
+        async () => {
+          const r = await this.admin.get("/v1/hosts");
+          return r.json?.hosts?.some((h) => h.state === "up");
+        },
+        30000,
+      );
+    }
+    return this;
+  }
+
+  async login(user, password, project) {
+    const c = new Client(this.base);
+    const t = await c.must("POST", "/v1/auth/tokens", { user, password, project }, 201);
+    c.token = t.token;
+    return c;
+  }
+
+  /** Stops every process (hostd first: its VMs go with it) and removes
+   * the temporary directory unless keep.  Returns the exit codes. */
+  async stop(keep = false) {
+    const codes = {};
+    for (const { name, p } of [...this.procs].reverse()) {
+      if (p.exitCode === null && p.signalCode === null) p.kill("SIGTERM");
+      const t = setTimeout(() => p.kill("SIGKILL"), 30000);
+      codes[name] = await p.exited;
+      clearTimeout(t);
+    }
+    if (!keep) rmSync(this.tmp, { recursive: true, force: true });
+    return codes;
+  }
+}
