@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh >/dev/null
 scripts/build.sh >/dev/null
 images/build-guest.sh build/images >/dev/null
-for b in bench/boot.py bench/api.py bench/cloud.py; do
+for b in bench/boot.py bench/api.py bench/cloud.py bench/metrics.py; do
     echo "==> $b"
     /usr/bin/python3 "$b"
 done

@@ -1,6 +1,7 @@
 /*
- * routes_hosts.c - /v1/hosts: registration and heartbeats of host agents,
- * and the admin's view of hosts.  HTTP <-> src/ctrl/hosts.h only.
+ * routes_hosts.c - /v1/hosts: registration, heartbeats and metric samples
+ * of host agents, and the admin's view of hosts.  HTTP <->
+ * src/ctrl/hosts.h and (samples) src/monitor/monitor.h only.
  */
 #include <jansson.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "ctrl/ctrl.h"
 #include "ctrl/hosts.h"
 #include "lib/util.h"
+#include "monitor/monitor.h"
 
 static void post_register(struct api_call *call)
 {
@@ -53,6 +55,28 @@ static void post_heartbeat(struct api_call *call)
         ctrl_kick(call->api->ctrl);
 }
 
+static void post_metrics(struct api_call *call)
+{
+    static const char *const fields[] = {"agent_run", "rounds", NULL};
+    struct nubo_err err = {0};
+    if (strcmp(call->params[0], call->ctx.host_id) != 0) {
+        nubo_err_set(&err, NUBO_E_FORBIDDEN, "a host may only send its own samples");
+        api_fail(call, &err);
+        return;
+    }
+    json_t *b = api_body(call, fields);
+    if (b == NULL)
+        return;
+    json_t *out = monitor_ingest(ctrl_monitor(call->api->ctrl), call->ctx.host_id, b, &err);
+    if (out == NULL) {
+        if (err.code == NUBO_OK)
+            nubo_err_set(&err, NUBO_E_INTERNAL, "the samples could not be stored; retry");
+        api_fail(call, &err);
+        return;
+    }
+    api_reply(call, 200, out);
+}
+
 static void get_hosts(struct api_call *call)
 {
     struct nubo_err err;
@@ -93,6 +117,7 @@ const struct route host_routes[] = {
     {"POST", "/v1/hosts/register", AUTHZ_PUBLIC, "host.register", post_register, 0},
     {"POST", "/v1/hosts/{id}/heartbeat", AUTHZ_HOST, "host.heartbeat", post_heartbeat,
      ROUTE_NO_AUDIT},
+    {"POST", "/v1/hosts/{id}/metrics", AUTHZ_HOST, "host.metrics", post_metrics, ROUTE_NO_AUDIT},
     {"GET", "/v1/hosts", AUTHZ_ADMIN, NULL, get_hosts, 0},
     {"GET", "/v1/hosts/{id}", AUTHZ_ADMIN, NULL, get_host, 0},
     {"DELETE", "/v1/hosts/{id}", AUTHZ_ADMIN, "host.delete", delete_host, 0},

@@ -68,4 +68,10 @@ int cmd_host(struct cli *cli, int argc, char **argv);
 /* nubo audit (cmd_audit.c) */
 int cmd_audit(struct cli *cli, int argc, char **argv);
 
+/* nubo metrics INSTANCE [--metric M] [--since D] [--step S] (cmd_metrics.c) */
+int cmd_metrics(struct cli *cli, int argc, char **argv);
+
+/* nubo alarm list|create|show|delete|history */
+int cmd_alarm(struct cli *cli, int argc, char **argv);
+
 #endif

@@ -36,6 +36,8 @@ static const char usage[] =
     "  role set|remove               a user's role in a project\n"
     "  user list|create|show|delete|passwd\n"
     "  apikey list|create|delete     long-lived tokens for scripts\n"
+    "  metrics INSTANCE [--metric M] [--since 1h]   an instance's metric, charted\n"
+    "  alarm list|create|show|delete|history        alarms on metrics\n"
     "  host list|show|delete         the hypervisor hosts (admin)\n"
     "  audit                         who did what (admin)\n"
     "\n"
@@ -70,6 +72,7 @@ static const struct cli_command groups[] = {
     {"project", cmd_project}, {"role", cmd_role},
     {"user", cmd_user},       {"apikey", cmd_apikey},
     {"host", cmd_host},       {"audit", cmd_audit},
+    {"metrics", cmd_metrics}, {"alarm", cmd_alarm},
     {"agent", cmd_agent},
 };
 

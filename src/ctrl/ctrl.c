@@ -1,5 +1,6 @@
 /*
- * ctrl.c - the reconciler thread and its wake-ups; see ctrl.h.
+ * ctrl.c - the reconciler thread and its wake-ups, and the monitor's
+ * lifetime; see ctrl.h.
  */
 #include "ctrl/ctrl.h"
 
@@ -21,6 +22,7 @@ struct ctrl {
     pthread_cond_t cv;
     bool kicked, stopping;
     struct reconciler *rc;
+    struct monitor *monitor;
 };
 
 void ctrl_cfg_defaults(struct ctrl_cfg *cfg)
@@ -36,6 +38,7 @@ void ctrl_cfg_defaults(struct ctrl_cfg *cfg)
     cfg->cpu_ratio = 4.0;
     cfg->ram_ratio = 1.0;
     cfg->disk_ratio = 1.0;
+    monitor_cfg_defaults(&cfg->monitor);
 }
 
 const struct ctrl_cfg *ctrl_cfg(const struct ctrl *c)
@@ -46,6 +49,11 @@ const struct ctrl_cfg *ctrl_cfg(const struct ctrl *c)
 struct store *ctrl_store(const struct ctrl *c)
 {
     return c->st;
+}
+
+struct monitor *ctrl_monitor(const struct ctrl *c)
+{
+    return c->monitor;
 }
 
 struct reconciler *ctrl_reconciler(struct ctrl *c)
@@ -86,11 +94,18 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
     struct ctrl *c = xcalloc(1, sizeof(*c));
     c->cfg = *cfg;
     c->st = st;
+    str_copy(c->cfg.monitor.state_dir, sizeof(c->cfg.monitor.state_dir), cfg->state_dir);
+    c->monitor = monitor_start(&c->cfg.monitor, st, err);
+    if (c->monitor == NULL) {
+        free(c);
+        return NULL;
+    }
     c->rc = reconciler_new();
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     if (pthread_create(&c->thread, NULL, loop, c) != 0) {
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot start the reconciler thread");
+        monitor_stop(c->monitor);
         reconciler_free(c->rc);
         free(c);
         return NULL;
@@ -117,6 +132,7 @@ void ctrl_stop(struct ctrl *c)
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
+    monitor_stop(c->monitor);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     reconciler_free(c->rc);

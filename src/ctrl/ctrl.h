@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "lib/err.h"
+#include "monitor/monitor.h"
 #include "store/store.h"
 
 struct ctrl_cfg {
@@ -27,13 +28,17 @@ struct ctrl_cfg {
     int host_down_ms;      /* heartbeat silence before a host is down */
     char sched_policy[16]; /* "spread" or "pack" */
     double cpu_ratio, ram_ratio, disk_ratio;
+    /* Metrics retention and alarm evaluation (src/monitor); its state_dir
+     * is set from state_dir above when the controller starts. */
+    struct monitor_cfg monitor;
 };
 
 void ctrl_cfg_defaults(struct ctrl_cfg *cfg);
 
 struct ctrl;
 
-/* Starts the reconciler thread. */
+/* Starts the reconciler thread and the monitor's threads (metrics
+ * housekeeping, alarm evaluation, webhooks). */
 struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nubo_err *err);
 
 /* Wakes the reconciler now (after a create, an action, a heartbeat). */
@@ -42,10 +47,13 @@ void ctrl_kick(struct ctrl *c);
 /* The store the controller runs on. */
 struct store *ctrl_store(const struct ctrl *c);
 
+/* The monitor (metrics and alarms) the controller runs. */
+struct monitor *ctrl_monitor(const struct ctrl *c);
+
 /* The configuration in use. */
 const struct ctrl_cfg *ctrl_cfg(const struct ctrl *c);
 
-/* Stops the thread and frees c (NULL is fine). */
+/* Stops the threads and frees c (NULL is fine). */
 void ctrl_stop(struct ctrl *c);
 
 /* One reconcile pass over every host and instance (reconcile.c).  Called by

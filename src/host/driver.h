@@ -14,9 +14,25 @@
 
 #include <jansson.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "host/vm.h"
 #include "lib/err.h"
+
+/* A VM's resource counters at one instant (sample.c turns two of them into
+ * rates).  Counters are cumulative since the VM's process started; a has_
+ * flag is false when the driver cannot measure that group. */
+struct vm_counters {
+    bool has_cpu;
+    uint64_t cpu_ns; /* CPU time of the VM's process(es) */
+    bool has_memory;
+    uint64_t memory_bytes; /* memory in use now (a gauge) */
+    bool has_disk;
+    uint64_t disk_read_bytes, disk_write_bytes, disk_read_ops, disk_write_ops;
+    bool has_net;
+    uint64_t net_rx_bytes, net_tx_bytes, net_rx_packets, net_tx_packets;
+};
 
 struct hv_driver {
     const char *name;
@@ -44,6 +60,9 @@ struct hv_driver {
     int (*pending)(const struct vm *vm);
     /* Adds resource usage fields to obj (cpu_time_ns, memory_bytes...). */
     void (*stats)(struct vm *vm, json_t *obj);
+    /* Reads the counters of a VM that has a process (for metrics).  Must
+     * be quick: it runs for every VM at every sampling interval. */
+    void (*sample)(struct vm *vm, struct vm_counters *out);
     /* Forgets the driver's data for vm without touching the guest (the
      * agent is shutting down and the VM keeps running). */
     void (*release)(struct vm *vm);

@@ -15,6 +15,7 @@
 
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
 /* Appends one boot's worth of console output, with the ready marker the
  * nubo-tiny image prints, and records where this boot began. */
@@ -129,6 +130,26 @@ static void fake_stats(struct vm *vm, json_t *obj)
     json_object_set_new(obj, "fake", json_true());
 }
 
+/* Made-up counters that grow steadily with the monotonic clock, so rates
+ * are stable: each VM has its own CPU load (5..94 %, from its id) and
+ * disk traffic; memory is a share of its size.  Enough for benchmarks of
+ * the metrics pipeline; nothing is measured. */
+static void fake_sample(struct vm *vm, struct vm_counters *c)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = vm->def.id; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    uint64_t now_ms = (uint64_t)clock_mono_ms();
+    uint64_t load = 5 + h % 90; /* percent */
+    c->has_cpu = c->has_memory = c->has_disk = true;
+    c->cpu_ns = now_ms * 1000000ULL * (uint64_t)vm->def.vcpus * load / 100;
+    c->memory_bytes = (vm->def.memory_mib << 20) / 100 * (30 + load / 2);
+    c->disk_read_bytes = now_ms * (h % 4096);
+    c->disk_write_bytes = now_ms * ((h >> 12) % 2048);
+    c->disk_read_ops = now_ms * (h % 7) / 100;
+    c->disk_write_ops = now_ms * ((h >> 8) % 5) / 100;
+}
+
 static void fake_release(struct vm *vm)
 {
     (void)vm;
@@ -153,6 +174,7 @@ const struct hv_driver fake_driver = {
     .handle = fake_handle,
     .pending = fake_pending,
     .stats = fake_stats,
+    .sample = fake_sample,
     .release = fake_release,
     .remove = fake_remove,
 };

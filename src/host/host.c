@@ -20,6 +20,7 @@
 #include "host/fake.h"
 #include "host/image.h"
 #include "host/qemu.h"
+#include "host/sample.h"
 #include "host/uplink.h"
 #include "lib/fsutil.h"
 #include "lib/httpd.h"
@@ -41,7 +42,9 @@ struct host {
     struct vm *vms; /* oldest first */
     struct httpd *api_unix;
     struct httpd *api_tcp;
-    struct uplink *uplink; /* NULL without --controller */
+    struct uplink *uplink;   /* NULL without --controller */
+    struct sampler *sampler; /* NULL without --controller or with --sample-ms 0 */
+    int64_t next_sample_at;  /* monotonic ms */
     int sigfd;
     char accel_reason[256];
     enum accel accel;
@@ -65,6 +68,7 @@ void host_cfg_defaults(struct host_cfg *cfg)
     cfg->mem_reserve_mib = 512;
     str_copy(cfg->driver, sizeof(cfg->driver), "qemu");
     cfg->heartbeat_ms = 3000;
+    cfg->sample_ms = 10000;
 }
 
 /* ------------------------------------------------------------ capacity */
@@ -537,7 +541,14 @@ static int uplink_start(struct host *h, struct nubo_err *err)
         .ctx = h,
     };
     h->uplink = uplink_new(&uc, err);
-    return h->uplink ? 0 : -1;
+    if (h->uplink == NULL)
+        return -1;
+    if (cfg->sample_ms > 0) {
+        h->sampler = sampler_new(cfg->state_dir);
+        h->next_sample_at = clock_mono_ms() + cfg->sample_ms;
+        log_info("metrics: sampling every %d ms", cfg->sample_ms);
+    }
+    return 0;
 }
 
 struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
@@ -646,6 +657,7 @@ void host_free(struct host *h)
 {
     if (h == NULL)
         return;
+    sampler_free(h->sampler);
     uplink_free(h->uplink);
     httpd_stop(h->api_unix);
     httpd_stop(h->api_tcp);
@@ -695,6 +707,21 @@ static void fire_deadlines(struct host *h)
     }
 }
 
+/* Takes a round of samples when one is due and hands it to the uplink.
+ * The next one is due an interval after this one was, so rounds stay on a
+ * steady beat (skipping beats the loop missed). */
+static void take_sample(struct host *h)
+{
+    int64_t now = clock_mono_ms();
+    if (h->sampler == NULL || now < h->next_sample_at)
+        return;
+    uplink_metrics_push(h->uplink, sampler_round(h->sampler, h->vms, h->drv, now));
+    int64_t every = h->cfg.sample_ms;
+    h->next_sample_at += every;
+    if (h->next_sample_at <= now)
+        h->next_sample_at = now + every - (now - h->next_sample_at) % every;
+}
+
 int host_run(struct host *h)
 {
     static struct pollfd fds[MAX_POLL];
@@ -709,6 +736,10 @@ int host_run(struct host *h)
                 continue;
             fds[n++] = (struct pollfd){.fd = httpd_fd(servers[i]), .events = POLLIN};
             timeout = min_timeout(httpd_timeout_ms(servers[i]), timeout);
+        }
+        if (h->sampler) {
+            int64_t left = h->next_sample_at - clock_mono_ms();
+            timeout = min_timeout(timeout, left > 0 ? left : 0);
         }
         int up_first = n, up_n = 0;
         if (h->uplink) {
@@ -753,6 +784,7 @@ int host_run(struct host *h)
                 h->drv->handle(vm, fds + vm->poll_first, vm->poll_n);
         }
         fire_deadlines(h);
+        take_sample(h);
         if (h->uplink)
             uplink_run(h->uplink, fds + up_first, up_n);
         for (int i = 0; i < 2; i++)

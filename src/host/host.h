@@ -38,6 +38,7 @@ struct host_cfg {
     char advertise[PATH_MAX + 8]; /* how nubod reaches us; "" = unix:<socket> */
     char name[64];                /* host name at the controller; "" = hostname */
     int heartbeat_ms;
+    int sample_ms; /* metric sampling interval, sent to the controller (0 = off) */
 };
 
 /* Fills cfg with defaults (/var/lib/nubo/..., auto acceleration...). */

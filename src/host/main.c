@@ -39,6 +39,8 @@ static void usage(FILE *out)
                  "                       (default unix:<--socket>) or http://ADDR:PORT (TCP API)\n"
                  "  --name NAME          this host's name at the controller (default hostname)\n"
                  "  --heartbeat-ms MS    heartbeat interval (default 3000)\n"
+                 "  --sample-ms MS       metric sampling interval, sent to the controller\n"
+                 "                       (default 10000; 0: no metrics)\n"
                  "\n"
                  "  --log-level LEVEL    debug | info | warn | error (default info)\n"
                  "  -h, --help           this text\n"
@@ -76,6 +78,7 @@ int main(int argc, char **argv)
         {"advertise", required_argument, NULL, 'A'},
         {"name", required_argument, NULL, 'n'},
         {"heartbeat-ms", required_argument, NULL, 'H'},
+        {"sample-ms", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -197,6 +200,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             cfg.heartbeat_ms = (int)n;
+            break;
+        case 'M':
+            if (valid_int(optarg, 0, 3600000, "--sample-ms", &n, &err) < 0 || (n > 0 && n < 100)) {
+                fprintf(stderr, "nubo-hostd: --sample-ms must be 0 (off) or 100 to 3600000\n");
+                return 2;
+            }
+            cfg.sample_ms = (int)n;
             break;
         case 'L':
             if (log_level_parse(optarg, &level) < 0) {

@@ -45,6 +45,9 @@ struct qemu_vm {
     int64_t last_reset_ms; /* when the current boot began (monotonic) */
 };
 
+/* A sampling query must not hold the agent's loop long. */
+#define QEMU_SAMPLE_TIMEOUT_MS 1000
+
 /* SeaBIOS resets the machine once or twice while it starts, and each reset
  * is a RESET event: resets this close together belong to one boot. */
 #define BOOT_RESET_WINDOW_MS 3000
@@ -719,6 +722,89 @@ static void qemu_stats(struct vm *vm, json_t *obj)
         json_object_set_new(obj, "root_disk_allocated_bytes", json_integer(root));
 }
 
+/* CPU time and resident memory of pid from /proc, for VMs without a
+ * cgroup.  Returns 0 or -1. */
+static int proc_pid_stats(pid_t pid, uint64_t *cpu_ns, uint64_t *mem_bytes)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    char *st = fs_read_file(path, 4096, NULL, NULL);
+    if (st == NULL)
+        return -1;
+    /* After the command (in parentheses, which may hold spaces and ')')
+     * come state (field 3), ppid (4)... utime (14), stime (15), rss (24):
+     * f[k] is field k + 3. */
+    char *p = strrchr(st, ')');
+    unsigned long long f[22] = {0};
+    int n = 1;
+    if (p && p[1] == ' ') {
+        p += 2;
+        p += strcspn(p, " "); /* the state letter */
+        while (n < 22 && *p == ' ') {
+            char *end;
+            errno = 0;
+            f[n] = strtoull(p + 1, &end, 10);
+            if (end == p + 1 || errno != 0)
+                break;
+            p = end;
+            n++;
+        }
+    }
+    free(st);
+    if (n < 22)
+        return -1;
+    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    if (tick <= 0 || page <= 0)
+        return -1;
+    *cpu_ns = (f[11] + f[12]) * (1000000000ULL / (unsigned long long)tick);
+    *mem_bytes = f[21] * (unsigned long long)page;
+    return 0;
+}
+
+/* Sums the counters of every block device of the VM (QMP query-blockstats;
+ * the config drive's reads count too). */
+static int block_counters(struct qemu_vm *q, struct vm_counters *c)
+{
+    if (q == NULL || q->qmp == NULL)
+        return -1;
+    struct nubo_err err;
+    json_t *r = qmp_command(q->qmp, "query-blockstats", NULL, QEMU_SAMPLE_TIMEOUT_MS, &err);
+    if (!json_is_array(r)) {
+        json_decref(r);
+        return -1;
+    }
+    size_t i;
+    json_t *dev;
+    json_array_foreach (r, i, dev) {
+        json_t *s = json_object_get(dev, "stats");
+        c->disk_read_bytes += (uint64_t)json_integer_value(json_object_get(s, "rd_bytes"));
+        c->disk_write_bytes += (uint64_t)json_integer_value(json_object_get(s, "wr_bytes"));
+        c->disk_read_ops += (uint64_t)json_integer_value(json_object_get(s, "rd_operations"));
+        c->disk_write_ops += (uint64_t)json_integer_value(json_object_get(s, "wr_operations"));
+    }
+    json_decref(r);
+    return 0;
+}
+
+/* Network counters: QEMU's user-mode network (the only kind today) has no
+ * counters QMP can report (query-rx-filter has none; there is no
+ * query-netdev-stats), so has_net stays false.  With tap devices the
+ * counters will come from /sys/class/net/<tap>/statistics (rx there is
+ * what the guest sent). */
+static void qemu_sample(struct vm *vm, struct vm_counters *c)
+{
+    uint64_t cpu_ns, mem;
+    if (vm->pid <= 0)
+        return;
+    if (cgroup_pid_stats(&cfg.cgroups, vm->pid, &cpu_ns, &mem) == 0 ||
+        proc_pid_stats(vm->pid, &cpu_ns, &mem) == 0) {
+        c->has_cpu = c->has_memory = true;
+        c->cpu_ns = cpu_ns;
+        c->memory_bytes = mem;
+    }
+    c->has_disk = block_counters(vm->drv, c) == 0;
+}
+
 static void qemu_release(struct vm *vm)
 {
     struct qemu_vm *q = vm->drv;
@@ -751,6 +837,7 @@ const struct hv_driver qemu_driver = {
     .handle = qemu_handle,
     .pending = qemu_pending,
     .stats = qemu_stats,
+    .sample = qemu_sample,
     .release = qemu_release,
     .remove = qemu_remove,
 };

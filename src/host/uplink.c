@@ -1,10 +1,22 @@
 /*
- * uplink.c - registration and heartbeats to nubod over libcurl's multi
- * interface, inside the agent's loop; see uplink.h.
+ * uplink.c - registration, heartbeats and metric samples to nubod over
+ * libcurl's multi interface, inside the agent's loop; see uplink.h.
  *
- * One request at a time.  curl tells us which sockets to watch (socket
- * callback) and when to call it back without input (timer callback); the
- * loop polls those sockets with everything else and calls uplink_run().
+ * Two channels, each with at most one request in flight: the control
+ * channel (registration, then heartbeats) and the metrics channel (batches
+ * of sample rounds), so a large batch never delays a heartbeat.  curl
+ * tells us which sockets to watch (socket callback) and when to call it
+ * back without input (timer callback); the loop polls those sockets with
+ * everything else and calls uplink_run().
+ *
+ * Metrics: rounds wait in a queue of at most UPLINK_METRICS_MAX_ROUNDS
+ * (the oldest are dropped beyond it, with a log line); a batch takes the
+ * oldest rounds up to UPLINK_METRICS_MAX_BODY bytes (at least one round)
+ * and UPLINK_METRICS_BATCH_ROUNDS rounds.  They leave the queue once nubod
+ * answers 200, or 400/413 (nubod will never take them); otherwise they are
+ * sent again after a back-off (1 s doubling to 30 s).  Each round carries
+ * its seq (per agent run) and its age at sending time (monotonic clock):
+ * nubod stores a round only once and dates it by its own clock.
  *
  * controller.json: {"controller": URL, "name": NAME, "host_id": ID,
  * "host_token": TOKEN}, written atomically with mode 0600.  It is used only
@@ -14,6 +26,7 @@
 #include "host/uplink.h"
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +40,32 @@
 #define UPLINK_TIMEOUT_MS 2000L
 #define UPLINK_CONNECT_TIMEOUT_MS 1000L
 #define UPLINK_REFUSED_RETRY_MS 10000 /* after the join token was refused */
+#define UPLINK_METRICS_TIMEOUT_MS 5000L
+#define UPLINK_METRICS_MAX_ROUNDS 360
+#define UPLINK_METRICS_BATCH_ROUNDS 100 /* nubod takes up to 120 */
+#define UPLINK_METRICS_MAX_BODY (512 * 1024)
+#define UPLINK_METRICS_RETRY_MAX_MS 30000
 
-enum req_kind { REQ_NONE = 0, REQ_REGISTER, REQ_HEARTBEAT };
+enum req_kind { REQ_NONE = 0, REQ_REGISTER, REQ_HEARTBEAT, REQ_METRICS };
+
+/* A request in flight on one channel. */
+struct req {
+    CURL *easy; /* NULL when idle */
+    enum req_kind kind;
+    struct curl_slist *headers;
+    char *resp;
+    size_t resp_len;
+    int resp_too_large;
+};
+
+/* A sample round waiting to be sent. */
+struct round {
+    long long seq;
+    int64_t taken_ms; /* monotonic */
+    json_t *obj;      /* {host, vms} */
+    size_t size;      /* its JSON's length */
+    struct round *next;
+};
 
 struct uplink {
     char *controller, *join_token_file, *advertise, *name, *agent_token, *state_file;
@@ -37,12 +74,8 @@ struct uplink {
     void *ctx;
 
     CURLM *multi;
-    CURL *easy; /* the request in flight, or NULL */
-    enum req_kind kind;
-    struct curl_slist *headers;
-    char *resp;
-    size_t resp_len;
-    int resp_too_large;
+    struct req ctl; /* registration / heartbeat */
+    struct req met; /* metrics */
     struct {
         curl_socket_t fd;
         short events;
@@ -54,6 +87,16 @@ struct uplink {
     char host_id[37];
     char host_token[128];
     int failures; /* in a row, to keep the log quiet while nubod is away */
+
+    char run_id[37]; /* this run of the agent, for the metrics' seq */
+    long long next_seq;
+    struct round *rounds, *rounds_tail;
+    int nrounds;
+    long long sent_upto; /* seq of the last round of the batch in flight */
+    int64_t met_next_at; /* earliest start of the next batch (monotonic) */
+    int met_backoff_ms;
+    int met_failures;
+    long long dropped; /* rounds dropped since the last log line */
 };
 
 /* ------------------------------------------------------------- state */
@@ -130,19 +173,19 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
-    struct uplink *u = userdata;
+    struct req *r = userdata;
     size_t len = size * nmemb;
-    if (len > UPLINK_MAX_RESPONSE - u->resp_len) {
-        u->resp_too_large = 1;
+    if (len > UPLINK_MAX_RESPONSE - r->resp_len) {
+        r->resp_too_large = 1;
         return 0;
     }
-    char *p = realloc(u->resp, u->resp_len + len + 1);
+    char *p = realloc(r->resp, r->resp_len + len + 1);
     if (p == NULL)
         return 0;
-    u->resp = p;
-    memcpy(u->resp + u->resp_len, data, len);
-    u->resp_len += len;
-    u->resp[u->resp_len] = '\0';
+    r->resp = p;
+    memcpy(r->resp + r->resp_len, data, len);
+    r->resp_len += len;
+    r->resp[r->resp_len] = '\0';
     return len;
 }
 
@@ -171,20 +214,65 @@ static json_t *register_body(struct uplink *u)
     return b;
 }
 
-static void request_end(struct uplink *u)
+static void request_end(struct uplink *u, struct req *r)
 {
-    if (u->easy) {
-        curl_multi_remove_handle(u->multi, u->easy);
-        curl_easy_cleanup(u->easy);
+    if (r->easy) {
+        curl_multi_remove_handle(u->multi, r->easy);
+        curl_easy_cleanup(r->easy);
     }
-    u->easy = NULL;
-    u->kind = REQ_NONE;
-    curl_slist_free_all(u->headers);
-    u->headers = NULL;
-    free(u->resp);
-    u->resp = NULL;
-    u->resp_len = 0;
-    u->resp_too_large = 0;
+    r->easy = NULL;
+    r->kind = REQ_NONE;
+    curl_slist_free_all(r->headers);
+    r->headers = NULL;
+    free(r->resp);
+    r->resp = NULL;
+    r->resp_len = 0;
+    r->resp_too_large = 0;
+}
+
+/* Starts a POST of text (wiped and freed here) to path on channel r.
+ * Returns 0, or -1 when it could not start. */
+static int post_start(struct uplink *u, struct req *r, enum req_kind kind, const char *path,
+                      char *text, long timeout_ms)
+{
+    char url[1024];
+    r->easy = curl_easy_init();
+    if (r->easy == NULL) {
+        explicit_bzero(text, strlen(text));
+        free(text);
+        return -1;
+    }
+    if (strncmp(u->controller, "unix:", 5) == 0) {
+        curl_easy_setopt(r->easy, CURLOPT_UNIX_SOCKET_PATH, u->controller + 5);
+        snprintf(url, sizeof(url), "http://localhost%s", path);
+    } else {
+        snprintf(url, sizeof(url), "%s%s", u->controller, path);
+    }
+    r->kind = kind;
+    r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
+    r->headers = curl_slist_append(r->headers, "Expect:");
+    if (kind != REQ_REGISTER) {
+        char auth[192];
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", u->host_token);
+        r->headers = curl_slist_append(r->headers, auth);
+        explicit_bzero(auth, sizeof(auth));
+    }
+    curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, text);
+    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, UPLINK_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+    explicit_bzero(text, strlen(text)); /* a registration holds the join token */
+    free(text);
+    if (curl_multi_add_handle(u->multi, r->easy) != CURLM_OK) {
+        request_end(u, r);
+        return -1;
+    }
+    return 0;
 }
 
 static void request_start(struct uplink *u)
@@ -201,47 +289,13 @@ static void request_start(struct uplink *u)
         u->next_at = clock_mono_ms() + u->interval_ms;
         return;
     }
-    char url[1024], path[128];
+    char path[128];
     if (kind == REQ_REGISTER)
         snprintf(path, sizeof(path), "/v1/hosts/register");
     else
         snprintf(path, sizeof(path), "/v1/hosts/%s/heartbeat", u->host_id);
-    u->easy = curl_easy_init();
-    if (u->easy == NULL) {
-        free(text);
+    if (post_start(u, &u->ctl, kind, path, text, UPLINK_TIMEOUT_MS) < 0)
         u->next_at = clock_mono_ms() + u->interval_ms;
-        return;
-    }
-    if (strncmp(u->controller, "unix:", 5) == 0) {
-        curl_easy_setopt(u->easy, CURLOPT_UNIX_SOCKET_PATH, u->controller + 5);
-        snprintf(url, sizeof(url), "http://localhost%s", path);
-    } else {
-        snprintf(url, sizeof(url), "%s%s", u->controller, path);
-    }
-    u->kind = kind;
-    u->headers = curl_slist_append(u->headers, "Content-Type: application/json");
-    u->headers = curl_slist_append(u->headers, "Expect:");
-    if (kind == REQ_HEARTBEAT) {
-        char auth[192];
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", u->host_token);
-        u->headers = curl_slist_append(u->headers, auth);
-        explicit_bzero(auth, sizeof(auth));
-    }
-    curl_easy_setopt(u->easy, CURLOPT_URL, url);
-    curl_easy_setopt(u->easy, CURLOPT_PROTOCOLS_STR, "http");
-    curl_easy_setopt(u->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, u->headers);
-    curl_easy_setopt(u->easy, CURLOPT_COPYPOSTFIELDS, text);
-    curl_easy_setopt(u->easy, CURLOPT_TIMEOUT_MS, UPLINK_TIMEOUT_MS);
-    curl_easy_setopt(u->easy, CURLOPT_CONNECTTIMEOUT_MS, UPLINK_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(u->easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(u->easy, CURLOPT_WRITEDATA, u);
-    explicit_bzero(text, strlen(text)); /* a registration holds the join token */
-    free(text);
-    if (curl_multi_add_handle(u->multi, u->easy) != CURLM_OK) {
-        request_end(u);
-        u->next_at = clock_mono_ms() + u->interval_ms;
-    }
 }
 
 /* Logs a failure: the first one and then every 20th, so a controller that
@@ -255,17 +309,17 @@ static void failed(struct uplink *u, const char *what, const char *why)
 static void request_done(struct uplink *u, CURLcode cc)
 {
     long status = 0;
-    enum req_kind kind = u->kind;
+    enum req_kind kind = u->ctl.kind;
     int64_t now = clock_mono_ms();
     u->next_at = now + u->interval_ms;
     if (cc != CURLE_OK) {
         failed(u, kind == REQ_REGISTER ? "registration" : "heartbeat", curl_easy_strerror(cc));
-        request_end(u);
+        request_end(u, &u->ctl);
         return;
     }
-    curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(u->ctl.easy, CURLINFO_RESPONSE_CODE, &status);
     json_error_t je;
-    json_t *o = u->resp ? json_loadb(u->resp, u->resp_len, 0, &je) : NULL;
+    json_t *o = u->ctl.resp ? json_loadb(u->ctl.resp, u->ctl.resp_len, 0, &je) : NULL;
     const char *detail = json_string_value(json_object_get(o, "detail"));
     if (kind == REQ_REGISTER) {
         const char *id = json_string_value(json_object_get(o, "host_id"));
@@ -301,7 +355,121 @@ static void request_done(struct uplink *u, CURLcode cc)
         failed(u, "heartbeat", detail ? detail : "unexpected answer");
     }
     json_decref(o);
-    request_end(u);
+    request_end(u, &u->ctl);
+}
+
+/* ------------------------------------------------------------- metrics */
+
+static void round_free(struct round *r)
+{
+    json_decref(r->obj);
+    free(r);
+}
+
+/* Drops the rounds up to seq (included) from the queue. */
+static void rounds_drop_upto(struct uplink *u, long long seq)
+{
+    while (u->rounds && u->rounds->seq <= seq) {
+        struct round *r = u->rounds;
+        u->rounds = r->next;
+        u->nrounds--;
+        round_free(r);
+    }
+    if (u->rounds == NULL)
+        u->rounds_tail = NULL;
+}
+
+void uplink_metrics_push(struct uplink *u, json_t *round)
+{
+    struct round *r = xcalloc(1, sizeof(*r));
+    r->seq = ++u->next_seq;
+    r->taken_ms = clock_mono_ms();
+    r->obj = round;
+    char *text = json_dumps(round, JSON_COMPACT);
+    r->size = text ? strlen(text) + 40 : 0;
+    free(text);
+    if (u->rounds_tail)
+        u->rounds_tail->next = r;
+    else
+        u->rounds = r;
+    u->rounds_tail = r;
+    u->nrounds++;
+    /* Full: the oldest go, but never one of the batch in flight. */
+    while (u->nrounds > UPLINK_METRICS_MAX_ROUNDS && u->rounds->seq > u->sent_upto) {
+        rounds_drop_upto(u, u->rounds->seq);
+        if (u->dropped++ == 0)
+            log_warn("controller link: %d sample rounds are waiting; dropping the oldest",
+                     UPLINK_METRICS_MAX_ROUNDS);
+    }
+}
+
+static void metrics_start(struct uplink *u)
+{
+    int64_t now = clock_mono_ms();
+    json_t *list = json_array();
+    size_t size = 0;
+    long long last = 0;
+    for (struct round *r = u->rounds; r; r = r->next) {
+        if (json_array_size(list) > 0 && (size + r->size > UPLINK_METRICS_MAX_BODY ||
+                                          json_array_size(list) >= UPLINK_METRICS_BATCH_ROUNDS))
+            break;
+        json_t *o = json_copy(r->obj); /* shallow: host and vms are shared */
+        json_object_set_new(o, "seq", json_integer(r->seq));
+        json_object_set_new(o, "age_ms", json_integer(now - r->taken_ms));
+        json_array_append_new(list, o);
+        size += r->size;
+        last = r->seq;
+    }
+    json_t *body = json_pack("{s:s, s:o}", "agent_run", u->run_id, "rounds", list);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/hosts/%s/metrics", u->host_id);
+    if (text == NULL ||
+        post_start(u, &u->met, REQ_METRICS, path, text, UPLINK_METRICS_TIMEOUT_MS) < 0) {
+        u->met_next_at = now + 1000;
+        return;
+    }
+    u->sent_upto = last;
+}
+
+static void metrics_done(struct uplink *u, CURLcode cc)
+{
+    long status = 0;
+    int64_t now = clock_mono_ms();
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(u->met.easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 200 || status == 400 || status == 413) {
+        if (status != 200) {
+            json_error_t je;
+            json_t *o = u->met.resp ? json_loadb(u->met.resp, u->met.resp_len, 0, &je) : NULL;
+            const char *detail = json_string_value(json_object_get(o, "detail"));
+            log_error("controller link: %s refused a batch of samples (HTTP %ld: %s); "
+                      "dropping it",
+                      u->controller, status, detail ? detail : "no detail");
+            json_decref(o);
+        } else if (u->met_failures > 0) {
+            log_info("controller link: samples are accepted again");
+        }
+        rounds_drop_upto(u, u->sent_upto);
+        u->met_failures = 0;
+        u->met_backoff_ms = 0;
+        if (u->dropped > 1)
+            log_warn("controller link: %lld sample rounds were dropped while the queue was full",
+                     u->dropped);
+        u->dropped = 0;
+        u->met_next_at = now;
+    } else {
+        if (u->met_failures++ % 20 == 0)
+            log_warn("controller link: sending samples to %s failed: %s", u->controller,
+                     cc != CURLE_OK ? curl_easy_strerror(cc) : "unexpected answer");
+        u->met_backoff_ms = u->met_backoff_ms ? u->met_backoff_ms * 2 : 1000;
+        if (u->met_backoff_ms > UPLINK_METRICS_RETRY_MAX_MS)
+            u->met_backoff_ms = UPLINK_METRICS_RETRY_MAX_MS;
+        u->met_next_at = now + u->met_backoff_ms;
+    }
+    u->sent_upto = 0;
+    request_end(u, &u->met);
 }
 
 /* ------------------------------------------------------------- public */
@@ -331,6 +499,8 @@ struct uplink *uplink_new(const struct uplink_cfg *cfg, struct nubo_err *err)
     u->ctx = cfg->ctx;
     u->curl_timer_at = -1;
     u->next_at = clock_mono_ms();
+    u->met_next_at = u->next_at;
+    id_new(u->run_id);
     u->multi = curl_multi_init();
     if (u->multi == NULL) {
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot initialize libcurl");
@@ -355,10 +525,19 @@ int uplink_pollfds(struct uplink *u, struct pollfd *fds, int max)
     return n;
 }
 
+/* True when a batch of samples may start now. */
+static bool metrics_due(const struct uplink *u, int64_t now)
+{
+    return u->met.easy == NULL && u->rounds && u->host_token[0] && u->host_id[0] &&
+           now >= u->met_next_at;
+}
+
 int64_t uplink_timeout_ms(const struct uplink *u)
 {
     int64_t now = clock_mono_ms();
-    int64_t at = u->easy ? -1 : u->next_at;
+    int64_t at = u->ctl.easy ? -1 : u->next_at;
+    if (u->met.easy == NULL && u->rounds && u->host_token[0] && (at < 0 || u->met_next_at < at))
+        at = u->met_next_at;
     if (u->curl_timer_at >= 0 && (at < 0 || u->curl_timer_at < at))
         at = u->curl_timer_at;
     if (at < 0)
@@ -388,18 +567,26 @@ void uplink_run(struct uplink *u, const struct pollfd *fds, int n)
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(u->multi, &left)) != NULL) {
-        if (msg->msg == CURLMSG_DONE && msg->easy_handle == u->easy)
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        if (msg->easy_handle == u->ctl.easy)
             request_done(u, msg->data.result);
+        else if (msg->easy_handle == u->met.easy)
+            metrics_done(u, msg->data.result);
     }
-    if (u->easy == NULL && clock_mono_ms() >= u->next_at)
+    if (u->ctl.easy == NULL && clock_mono_ms() >= u->next_at)
         request_start(u);
+    if (metrics_due(u, clock_mono_ms()))
+        metrics_start(u);
 }
 
 void uplink_free(struct uplink *u)
 {
     if (u == NULL)
         return;
-    request_end(u);
+    request_end(u, &u->ctl);
+    request_end(u, &u->met);
+    rounds_drop_upto(u, u->next_seq);
     if (u->multi)
         curl_multi_cleanup(u->multi);
     free(u->controller);

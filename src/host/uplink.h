@@ -9,6 +9,11 @@
  * report: capacity, acceleration, driver and its VMs.  When the controller
  * no longer knows the token (401/403) the agent registers again.
  *
+ * Metric samples travel separately: uplink_metrics_push() queues a round
+ * of samples (sample.h) and the link sends queued rounds in batches to
+ * POST /v1/hosts/{id}/metrics, beside the heartbeats, keeping them while
+ * the controller is away (up to a cap, oldest dropped first).
+ *
  * Everything runs inside the agent's poll() loop through libcurl's multi
  * interface: uplink_pollfds() adds curl's sockets, uplink_timeout_ms() says
  * when to come back, uplink_run() moves transfers on and starts the next
@@ -54,6 +59,9 @@ int64_t uplink_timeout_ms(const struct uplink *u);
  * revents): moves the transfer on, handles its answer, starts the next
  * request when due.  Never blocks. */
 void uplink_run(struct uplink *u, const struct pollfd *fds, int n);
+
+/* Queues a round of samples {host, vms} (stolen) for the controller. */
+void uplink_metrics_push(struct uplink *u, json_t *round);
 
 /* Stops any request in flight and frees u (NULL is fine). */
 void uplink_free(struct uplink *u);

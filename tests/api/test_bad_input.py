@@ -80,6 +80,27 @@ VALID_BODIES = {
         "capacity": {"vcpus": 5, "ram_mib": 5000, "disk_gib": 50}, "accel": "kvm",
         "driver": "qemu",
         "vms": [{"name": "nubo-" + e["instance"], "state": "running", "reason": "", "boots": 1}]},
+    ("POST", "/v1/hosts/{id}/metrics"): lambda e: {
+        "agent_run": "bad-input", "rounds": [{
+            "seq": 1, "age_ms": 0,
+            "host": {"cpu": 1.5, "memory_used": 1, "memory_total": 2, "disk_used": 1,
+                     "disk_total": 2},
+            "vms": [{"name": "nubo-" + e["instance"], "cpu": 1.0, "memory": 1,
+                     "disk_read_bytes": 0, "disk_write_bytes": 0, "disk_read_ops": 0,
+                     "disk_write_ops": 0, "net_rx_bytes": 0, "net_tx_bytes": 0,
+                     "net_rx_packets": 0, "net_tx_packets": 0,
+                     "counters": {"cpu_ns": 1, "disk_read_bytes": 1, "disk_write_bytes": 1,
+                                  "disk_read_ops": 1, "disk_write_ops": 1, "net_rx_bytes": 1,
+                                  "net_tx_bytes": 1, "net_rx_packets": 1,
+                                  "net_tx_packets": 1}}]}]},
+    ("POST", "/v1/alarms"): lambda e: {
+        "name": "bad-alarm", "description": "x", "metric": "cpu", "instance": e["instance"],
+        "statistic": "max", "comparison": "ge", "threshold": 50, "window_s": 60,
+        "evaluation_periods": 2, "webhook_url": "http://127.0.0.1:9/hook", "hook": "log"},
+    ("PATCH", "/v1/alarms/{id}"): lambda e: {
+        "description": "y", "metric": "memory", "statistic": "min", "comparison": "lt",
+        "threshold": 5, "window_s": 30, "evaluation_periods": 3,
+        "webhook_url": "http://127.0.0.1:9/other", "hook": "log"},
 }
 
 # Fields whose absence may be refused as missing credentials (401) rather
@@ -348,6 +369,9 @@ def build_env(n, tmp):
                                            "image": e["image"]}), 202)
     e["instance"], e["task"] = body["instances"][0]["id"], body["task_ids"][0]
     e["apikey"] = ok(admin.post("/v1/auth/apikeys", {"name": "ok-key"}), 201)["id"]
+    e["alarm"] = ok(admin.post("/v1/alarms", {"name": "ok-alarm", "metric": "cpu",
+                                              "comparison": "gt", "threshold": 90,
+                                              "window_s": 60}), 201)["id"]
     # a host, after the instance so that nothing is placed on it
     body = ok(requests.post(n.base + "/v1/hosts/register", json={
         "join_token": n.join_token, "name": "ok-host", "address": "http://127.0.0.1:9",
@@ -364,11 +388,14 @@ PATH_VALUES = {
     ("users", "id"): "user", ("flavors", "id"): "flavor_id", ("images", "id"): "image",
     ("keypairs", "name"): "keypair", ("server-groups", "id"): "server_group",
     ("instances", "id"): "instance", ("tasks", "id"): "task", ("hosts", "id"): "host_id",
+    ("alarms", "id"): "alarm",
 }
 
 
 def path_values(e, path):
     """The valid values of path's parameters, in order."""
+    if not path.startswith("/v1/"):
+        return []
     coll = path.split("/")[2]
     if path.startswith("/v1/auth/apikeys/"):
         return [e["apikey"]]
@@ -407,7 +434,7 @@ def state(e):
     admin = e["admin"]
     out = {}
     for m, p, item, op in operations():
-        if m != "GET" or p in ("/v1/audit", "/v1/openapi.json", "/v1/health"):
+        if m != "GET" or p in ("/v1/audit", "/v1/openapi.json", "/v1/health", "/metrics"):
             continue
         if "{" in p:
             url = fill(p, path_values(e, p))

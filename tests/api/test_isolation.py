@@ -65,6 +65,11 @@ A_ROUTES = [
     Row("GET", "/v1/projects/{id}", "project", None, 200, 200, 404),
     Row("GET", "/v1/projects/{id}/quota", "project", None, 200, 200, 404),
     Row("GET", "/v1/projects/{id}/members", "project", None, 200, 200, 404),
+    Row("GET", "/v1/instances/{id}/metrics", "instance", None, 200, 200, 404),
+    Row("GET", "/v1/alarms/{id}", "alarm", None, 200, 200, 404),
+    Row("GET", "/v1/alarms/{id}/history", "alarm", None, 200, 200, 404),
+    Row("PATCH", "/v1/alarms/{id}", "alarm", {"threshold": 99}, None, 403, 404),
+    Row("DELETE", "/v1/alarms/{id}", "alarm", None, None, 403, 404),
     # another user's API key or token, even in the same project: 404
     Row("DELETE", "/v1/auth/apikeys/{id}", "apikey", None, None, 404, 404),
     Row("DELETE", "/v1/auth/tokens/{id}", "token", None, None, 404, 404),
@@ -78,6 +83,8 @@ READER_MUTATIONS = [
     ("POST", "/v1/images", lambda w: {"name": "img-r"}),
     ("POST", "/v1/instances", lambda w: {"name": "vm-r", "flavor": w["flavor"],
                                          "image": w["image"]}),
+    ("POST", "/v1/alarms", lambda w: {"name": "al-r", "metric": "cpu", "comparison": "gt",
+                                      "threshold": 1, "window_s": 60}),
 ]
 
 # Admin-only routes: a member and a reader get 403.  Bodies are valid, path
@@ -92,6 +99,7 @@ ADMIN_ONLY = [
     ("DELETE", "/v1/users/{id}", lambda w: w["b_user"]),
     ("GET", "/v1/hosts", None),
     ("GET", "/v1/hosts/{id}", lambda w: str(uuid.uuid4())),
+    ("GET", "/v1/hosts/{id}/metrics", lambda w: str(uuid.uuid4())),
     ("DELETE", "/v1/hosts/{id}", lambda w: str(uuid.uuid4())),
     ("GET", "/v1/audit", None),
     ("POST", "/v1/projects", lambda w: {"name": "p-x"}),
@@ -127,6 +135,7 @@ B_LISTS = [
     ("/v1/flavors", (200,)),
     ("/v1/projects", (200,)),
     ("/v1/auth/apikeys", (200,)),
+    ("/v1/alarms", (200,)),
 ]
 
 # Lists as A's reader sees them: A's resources are there.
@@ -139,6 +148,7 @@ A_LISTS = [
     ("/v1/flavors", "flavors", "private_flavor"),
     ("/v1/projects", "projects", "project"),
     ("/v1/instances/{instance}/events", "events", None),  # no event is required
+    ("/v1/alarms", "alarms", "alarm"),
 ]
 
 # Operations of the document no table above needs to place, and why.
@@ -151,6 +161,9 @@ NOT_IN_MATRIX = {
     ("GET", "/v1/auth/whoami"): "about the caller only",
     ("POST", "/v1/auth/apikeys"): "any user may make keys with their own role",
     ("GET", "/v1/users/{id}"): "users are not tenant-scoped (self or admin)",
+    ("POST", "/v1/hosts/{id}/metrics"): "host agents only",
+    ("GET", "/v1/metrics/project"): "the token's own project by construction (test_monitor.py)",
+    ("GET", "/metrics"): "scoped to the token's project (test_monitor.py)",
 }
 
 # ------------------------------------------------------------------ helpers
@@ -210,7 +223,8 @@ def secrets_of_a(w):
     """Strings that must not appear in anything project B is shown."""
     return {k: w[k] for k in ("keypair", "keypair_id", "pubkey", "server_group", "image",
                               "image_name", "instance", "instance_name", "task", "apikey",
-                              "private_flavor", "project", "project_name", "token")}
+                              "private_flavor", "project", "project_name", "token",
+                              "alarm")}
 
 
 # ------------------------------------------------------------------- world
@@ -299,6 +313,11 @@ def build_world(n, tmp):
     assert r.status_code == 201, r.text
     w["apikey"] = r.json()["id"]
 
+    r = a.post("/v1/alarms", {"name": "al-a-" + tag, "metric": "cpu", "instance": w["instance"],
+                              "comparison": "gt", "threshold": 80, "window_s": 60})
+    assert r.status_code == 201, r.text
+    w["alarm"] = r.json()["id"]
+
     # B's own image, so that B can try creates that are valid but for one field
     r = b.post("/v1/images", {"name": "img-b-" + tag})
     assert r.status_code == 201, r.text
@@ -312,7 +331,7 @@ def build_world(n, tmp):
 
 
 A_STATE = ["/v1/keypairs", "/v1/server-groups", "/v1/images", "/v1/instances", "/v1/tasks",
-           "/v1/flavors", "/v1/auth/apikeys", "/v1/projects/{project}/quota",
+           "/v1/flavors", "/v1/auth/apikeys", "/v1/alarms", "/v1/projects/{project}/quota",
            "/v1/projects/{project}/members", "/v1/instances/{instance}",
            "/v1/images/{image}", "/v1/auth/whoami"]
 
@@ -377,8 +396,8 @@ def test_matrix_covers_document():
 
 
 def row_id(r):
-    return "%s %s%s" % (r.method, r.path, " " + r.body["action"] if isinstance(r.body, dict)
-                        else "")
+    return "%s %s%s" % (r.method, r.path, " " + r.body["action"]
+                        if isinstance(r.body, dict) and "action" in r.body else "")
 
 
 @pytest.mark.parametrize("row", A_ROUTES, ids=row_id)
@@ -500,6 +519,21 @@ def test_other_project_cannot_use_a_resources(world, field, fill_key):
                          for k, x in p.items()}
     assert norm(r.json(), value) == norm(m.json(), other)
     assert b.get("/v1/instances").json()["instances"] == []
+
+
+def test_other_project_cannot_watch_a_instances(world):
+    """An alarm of B naming A's instance is refused like one naming a
+    missing instance."""
+    b = world["b_client"]
+    base = {"name": "al-b-ref", "metric": "cpu", "comparison": "gt", "threshold": 1,
+            "window_s": 60}
+    value, other = world["instance"], str(uuid.uuid4())
+    r = b.post("/v1/alarms", dict(base, instance=value))
+    m = b.post("/v1/alarms", dict(base, instance=other))
+    expect(m, 400)
+    expect(r, 400)
+    assert r.json()["detail"].replace(value, "ID") == m.json()["detail"].replace(other, "ID")
+    assert b.get("/v1/alarms").json()["alarms"] == []
 
 
 # Names are per project: B may use the names of A's resources, and being

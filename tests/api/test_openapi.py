@@ -40,7 +40,7 @@ ACCESS = {"public", "authenticated", "reader", "member", "admin", "host"}
 # the contract exempts them.
 CREATING_POSTS = {
     "/v1/projects", "/v1/flavors", "/v1/images",
-    "/v1/keypairs", "/v1/server-groups", "/v1/instances",
+    "/v1/keypairs", "/v1/server-groups", "/v1/instances", "/v1/alarms",
 }
 UPLOADS = {"/v1/images/{id}/file", "/v1/images/{id}/kernel", "/v1/images/{id}/initrd"}
 
@@ -132,7 +132,8 @@ def test_document_is_openapi_303(doc):
                                      "scheme": "bearer"}
     assert doc["security"] == [{"bearerAuth": []}], "authenticated by default"
     for p in doc["paths"]:
-        assert p.startswith("/v1/"), p
+        # /metrics: the Prometheus exposition, where Prometheus looks for it
+        assert p.startswith("/v1/") or p == "/metrics", p
         assert re.fullmatch(r"(/([a-z0-9.-]+|\{[a-z_]+\}))+", p), "odd path: %s" % p
 
 
@@ -352,6 +353,8 @@ IDEMPOTENT_BODIES = {
                           "server_groups"),
     "/v1/instances": (lambda e, n: {"name": n, "flavor": e["flavor"], "image": e["image"]},
                       "/v1/instances", "instances"),
+    "/v1/alarms": (lambda e, n: {"name": n, "metric": "cpu", "comparison": "gt",
+                                 "threshold": 80, "window_s": 60}, "/v1/alarms", "alarms"),
 }
 
 
@@ -522,13 +525,24 @@ def test_answers_match_schemas(idem_env, doc):
                                          "boots": 1}]}), 200)
     check("POST", "/v1/auth/tokens", requests.post(n.base + "/v1/auth/tokens", timeout=30, json={
         "user": "admin", "password": n.admin_password}), 201)
+    made["alarm"] = check("POST", "/v1/alarms", admin.post("/v1/alarms", {
+        "name": "s-" + tag, "metric": "cpu", "instance": made["instance"], "comparison": "gt",
+        "threshold": 90, "window_s": 60, "webhook_url": "http://127.0.0.1:9/hook",
+        "hook": "log"}), 201)["id"]
+    check("PATCH", "/v1/alarms/{id}", admin.patch("/v1/alarms/" + made["alarm"],
+                                                  {"threshold": 95}), 200)
+    check("POST", "/v1/hosts/{id}/metrics", requests.post(
+        n.base + "/v1/hosts/%s/metrics" % made["host"], timeout=30,
+        headers={"Authorization": "Bearer " + host["host_token"]},
+        json={"agent_run": "r1", "rounds": [{"seq": 1, "age_ms": 0, "host": {"cpu": 5},
+                                            "vms": [{"name": "other", "cpu": 1}]}]}), 200)
 
     fills = {"/v1/auth": None, "/v1/projects": "project", "/v1/users": "user",
              "/v1/flavors": "flavor", "/v1/images": "image", "/v1/keypairs": "keypair",
              "/v1/server-groups": "server_group", "/v1/instances": "instance",
-             "/v1/tasks": "task", "/v1/hosts": "host"}
+             "/v1/tasks": "task", "/v1/hosts": "host", "/v1/alarms": "alarm"}
     for m, p, item, op in operations(doc):
-        if m != "GET" or p in ("/v1/openapi.json", "/v1/instances/{id}/console"):
+        if m != "GET" or p in ("/v1/openapi.json", "/v1/instances/{id}/console", "/metrics"):
             continue
         url = p
         if "{" in p:

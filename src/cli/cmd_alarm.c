@@ -1,0 +1,321 @@
+/*
+ * cmd_alarm.c - `nubo alarm ...`: threshold rules on instance metrics that
+ * go to ALARM, back to OK, or to INSUFFICIENT_DATA, and tell a webhook or
+ * an internal hook when they do.
+ *
+ *   list      GET /v1/alarms
+ *   create    POST /v1/alarms
+ *   show      GET /v1/alarms/{id}
+ *   delete    DELETE /v1/alarms/{id}
+ *   history   GET /v1/alarms/{id}/history
+ *
+ * The routes take ids; names are resolved by listing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cloud.h"
+#include "cli/cmd.h"
+#include "lib/util.h"
+#include "lib/valid.h"
+
+static const char alarm_usage[] =
+    "usage: nubo alarm COMMAND [options]\n"
+    "\n"
+    "Commands:\n"
+    "  list                          the project's alarms and their states\n"
+    "  create NAME --metric M --comparison gt|ge|lt|le --threshold X --window S ...\n"
+    "                                a new alarm (see 'nubo alarm create --help')\n"
+    "  show ALARM                    one alarm\n"
+    "  delete ALARM...               remove alarms and their history\n"
+    "  history ALARM                 its state changes, webhooks and hooks\n"
+    "\n"
+    "ALARM is an alarm's name or id.\n"
+    "\n" CLOUD_COMMON_HELP;
+
+static const char list_usage[] = "usage: nubo alarm list [--limit N]\n"
+                                 "\n"
+                                 "Lists the project's alarms, oldest first.\n"
+                                 "\n" CLOUD_COMMON_HELP;
+
+static const char create_usage[] =
+    "usage: nubo alarm create NAME --metric M --comparison gt|ge|lt|le --threshold X\n"
+    "           --window SECONDS [--instance I] [--statistic avg|max|min] [--periods N]\n"
+    "           [--webhook URL] [--hook NAME] [--description TEXT]\n"
+    "\n"
+    "Creates an alarm: it is in ALARM while the statistic of metric M over each of\n"
+    "the last N windows of SECONDS compares to X as asked (for instance avg cpu gt\n"
+    "70 over 120 s), OK otherwise, and INSUFFICIENT_DATA while a window has no\n"
+    "samples.  Each change is POSTed to the webhook (JSON, retried) and given to\n"
+    "the internal hook.\n"
+    "\n"
+    "  --metric M        cpu (percent), memory (bytes), disk_read_bytes, ... (see\n"
+    "                    'nubo metrics --help')\n"
+    "  --instance I      the instance watched (name or id); without it, the samples\n"
+    "                    of all the project's instances\n"
+    "  --statistic S     avg (default), max or min over a window\n"
+    "  --periods N       consecutive windows that must all breach (default 1)\n"
+    "  --webhook URL     http:// or https:// URL told of every state change\n"
+    "  --hook NAME       an internal hook of the controller (\"log\" is built in)\n"
+    "\n" CLOUD_COMMON_HELP;
+
+static const char show_usage[] = "usage: nubo alarm show ALARM\n"
+                                 "\n"
+                                 "Shows one alarm: its rule, actions and state.\n"
+                                 "\n" CLOUD_COMMON_HELP;
+
+static const char delete_usage[] = "usage: nubo alarm delete ALARM...\n"
+                                   "\n"
+                                   "Deletes alarms with their history.\n"
+                                   "\n" CLOUD_COMMON_HELP;
+
+static const char history_usage[] =
+    "usage: nubo alarm history ALARM [--limit N]\n"
+    "\n"
+    "Shows an alarm's history, oldest first: its state changes (with the value\n"
+    "that caused them and whether the webhook got them) and the outcomes of its\n"
+    "webhook and hook.\n"
+    "\n" CLOUD_COMMON_HELP;
+
+static const struct cloud_col alarm_cols[] = {
+    {"NAME", "name", CLOUD_STR},
+    {"STATE", "state", CLOUD_STR},
+    {"METRIC", "metric", CLOUD_STR},
+    {"STAT", "statistic", CLOUD_STR},
+    {"CMP", "comparison", CLOUD_STR},
+    {"THRESHOLD", "threshold", CLOUD_STR},
+    {"WINDOW", "window_s", CLOUD_STR},
+    {"INSTANCE", "instance_id", CLOUD_STR},
+    {"CHANGED", "state_changed_at", CLOUD_AGE},
+    {"ID", "id", CLOUD_STR},
+};
+
+static const struct cloud_col alarm_fields[] = {
+    {"name", "name", CLOUD_STR},
+    {"id", "id", CLOUD_STR},
+    {"description", "description", CLOUD_STR},
+    {"metric", "metric", CLOUD_STR},
+    {"instance", "instance_id", CLOUD_STR},
+    {"statistic", "statistic", CLOUD_STR},
+    {"comparison", "comparison", CLOUD_STR},
+    {"threshold", "threshold", CLOUD_STR},
+    {"window (s)", "window_s", CLOUD_STR},
+    {"periods", "evaluation_periods", CLOUD_STR},
+    {"webhook", "webhook_url", CLOUD_STR},
+    {"hook", "hook", CLOUD_STR},
+    {"state", "state", CLOUD_STR},
+    {"reason", "state_reason", CLOUD_STR},
+    {"value", "state_value", CLOUD_STR},
+    {"changed", "state_changed_at", CLOUD_STR},
+    {"created", "created_at", CLOUD_STR},
+};
+
+static const struct cloud_kind alarm_kind = {
+    .what = "alarm",
+    .collection = "/v1/alarms",
+    .key = "alarms",
+    .ids_only = true,
+    .cols = alarm_cols,
+    .ncols = ARRAY_LEN(alarm_cols),
+    .fields = alarm_fields,
+    .nfields = ARRAY_LEN(alarm_fields),
+    .empty = "no alarms (create one: nubo alarm create)",
+};
+
+static const struct cloud_col history_cols[] = {
+    {"AT", "at", CLOUD_STR},           {"KIND", "kind", CLOUD_STR},
+    {"FROM", "old_state", CLOUD_STR},  {"TO", "new_state", CLOUD_STR},
+    {"VALUE", "value", CLOUD_STR},     {"WEBHOOK", "webhook_status", CLOUD_STR},
+    {"DETAIL", "detail", CLOUD_SHORT},
+};
+
+static const struct cloud_kind history_kind = {
+    .what = "history entry",
+    .key = "history",
+    .cols = history_cols,
+    .ncols = ARRAY_LEN(history_cols),
+    .empty = "no history yet: the alarm has not changed state",
+};
+
+static int alarm_list(struct cli *cli, int argc, char **argv)
+{
+    return cloud_cmd_list(cli, argc, argv, &alarm_kind, list_usage);
+}
+
+static int alarm_show(struct cli *cli, int argc, char **argv)
+{
+    return cloud_cmd_show(cli, argc, argv, &alarm_kind, show_usage);
+}
+
+static int alarm_delete(struct cli *cli, int argc, char **argv)
+{
+    return cloud_cmd_delete(cli, argc, argv, &alarm_kind, delete_usage);
+}
+
+static int one_of(const char *s, const char *const *words)
+{
+    for (; *words; words++)
+        if (strcmp(s, *words) == 0)
+            return 1;
+    return 0;
+}
+
+static int alarm_create(struct cli *cli, int argc, char **argv)
+{
+    enum {
+        OPT_METRIC = CLI_OPT_FIRST_FREE,
+        OPT_INSTANCE,
+        OPT_STATISTIC,
+        OPT_COMPARISON,
+        OPT_THRESHOLD,
+        OPT_WINDOW,
+        OPT_PERIODS,
+        OPT_WEBHOOK,
+        OPT_HOOK,
+        OPT_DESCRIPTION,
+    };
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"metric", required_argument, NULL, OPT_METRIC},
+        {"instance", required_argument, NULL, OPT_INSTANCE},
+        {"statistic", required_argument, NULL, OPT_STATISTIC},
+        {"comparison", required_argument, NULL, OPT_COMPARISON},
+        {"threshold", required_argument, NULL, OPT_THRESHOLD},
+        {"window", required_argument, NULL, OPT_WINDOW},
+        {"periods", required_argument, NULL, OPT_PERIODS},
+        {"webhook", required_argument, NULL, OPT_WEBHOOK},
+        {"hook", required_argument, NULL, OPT_HOOK},
+        {"description", required_argument, NULL, OPT_DESCRIPTION},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const stats[] = {"avg", "max", "min", NULL};
+    static const char *const cmps[] = {"gt", "ge", "lt", "le", NULL};
+    int c, rc;
+    const char *metric = NULL, *instance = NULL, *statistic = NULL, *comparison = NULL,
+               *webhook = NULL, *hook = NULL, *description = NULL;
+    double threshold = 0;
+    bool has_threshold = false;
+    long long window = 0, periods = 0;
+    struct nubo_err err;
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(create_usage, stdout);
+            return CLI_EXIT_OK;
+        } else if (c == OPT_METRIC) {
+            if (valid_name(optarg, "--metric", &err) < 0)
+                return cli_usage_error(cli, "%s", err.msg);
+            metric = optarg;
+        } else if (c == OPT_INSTANCE) {
+            if ((rc = cloud_ref_check(cli, optarg, "an instance's name or id")) != 0)
+                return rc;
+            instance = optarg;
+        } else if (c == OPT_STATISTIC) {
+            if (!one_of(optarg, stats))
+                return cli_usage_error(cli, "--statistic is avg, max or min");
+            statistic = optarg;
+        } else if (c == OPT_COMPARISON) {
+            if (!one_of(optarg, cmps))
+                return cli_usage_error(cli, "--comparison is gt, ge, lt or le");
+            comparison = optarg;
+        } else if (c == OPT_THRESHOLD) {
+            char *end;
+            threshold = strtod(optarg, &end);
+            if (end == optarg || *end != '\0')
+                return cli_usage_error(cli, "--threshold wants a number");
+            has_threshold = true;
+        } else if (c == OPT_WINDOW) {
+            if ((rc = cloud_int_parse(cli, optarg, 1, 86400, "--window", &window)) != 0)
+                return rc;
+        } else if (c == OPT_PERIODS) {
+            if ((rc = cloud_int_parse(cli, optarg, 1, 100, "--periods", &periods)) != 0)
+                return rc;
+        } else if (c == OPT_WEBHOOK) {
+            webhook = optarg;
+        } else if (c == OPT_HOOK) {
+            if (valid_name(optarg, "--hook", &err) < 0)
+                return cli_usage_error(cli, "%s", err.msg);
+            hook = optarg;
+        } else if (c == OPT_DESCRIPTION) {
+            description = optarg;
+        } else if ((rc = cli_option(cli, c, argv)) != 0) {
+            return rc;
+        }
+    }
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new alarm")) != 0)
+        return rc;
+    if (valid_name(argv[optind], "the alarm name", &err) < 0)
+        return cli_usage_error(cli, "%s", err.msg);
+    if (metric == NULL || comparison == NULL || !has_threshold || window == 0)
+        return cli_usage_error(cli, "--metric, --comparison, --threshold and --window are "
+                                    "required");
+    if ((rc = cloud_connect(cli)) != 0)
+        return rc;
+    json_t *body =
+        json_pack("{s:s, s:s, s:s, s:f, s:I}", "name", argv[optind], "metric", metric, "comparison",
+                  comparison, "threshold", threshold, "window_s", (json_int_t)window);
+    if (instance)
+        json_object_set_new(body, "instance", json_string(instance));
+    if (statistic)
+        json_object_set_new(body, "statistic", json_string(statistic));
+    if (periods)
+        json_object_set_new(body, "evaluation_periods", json_integer(periods));
+    if (webhook)
+        json_object_set_new(body, "webhook_url", json_string(webhook));
+    if (hook)
+        json_object_set_new(body, "hook", json_string(hook));
+    if (description)
+        json_object_set_new(body, "description", json_string(description));
+    json_t *alarm = NULL;
+    if (cloud_create(cli, "/v1/alarms", body, &alarm, &err) < 0)
+        rc = cli_fail(cli, &err);
+    else
+        cloud_created_print(cli, "alarm", alarm);
+    json_decref(body);
+    json_decref(alarm);
+    return rc;
+}
+
+static int alarm_history(struct cli *cli, int argc, char **argv)
+{
+    enum { OPT_LIMIT = CLI_OPT_FIRST_FREE };
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {NULL, 0, NULL, 0},
+    };
+    int c, rc;
+    long long limit = 0;
+    struct nubo_err err;
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(history_usage, stdout);
+            return CLI_EXIT_OK;
+        } else if (c == OPT_LIMIT) {
+            if ((rc = cloud_limit_parse(cli, optarg, &limit)) != 0)
+                return rc;
+        } else if ((rc = cli_option(cli, c, argv)) != 0) {
+            return rc;
+        }
+    }
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "an alarm's name or id")) != 0 ||
+        (rc = cloud_ref_check(cli, argv[optind], "an alarm's name or id")) != 0 ||
+        (rc = cloud_connect(cli)) != 0)
+        return rc;
+    char id[37], path[CLOUD_PATH_MAX];
+    if (cloud_resolve(cli, "/v1/alarms", "alarms", false, argv[optind], "alarm", id, &err) < 0)
+        return cli_fail(cli, &err);
+    snprintf(path, sizeof(path), "/v1/alarms/%s/history", id);
+    return cloud_list_run(cli, &history_kind, path, limit);
+}
+
+int cmd_alarm(struct cli *cli, int argc, char **argv)
+{
+    static const struct cli_command cmds[] = {
+        {"list", alarm_list},     {"create", alarm_create},   {"show", alarm_show},
+        {"delete", alarm_delete}, {"history", alarm_history},
+    };
+    return cli_dispatch(cli, argc, argv, cmds, ARRAY_LEN(cmds), alarm_usage);
+}
