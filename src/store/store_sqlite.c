@@ -19,9 +19,20 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+/* Prepared statements, per connection, by SQL text: parsing the SQL was the
+ * largest cost of small queries. */
+#define STMT_CACHE 128
+struct cached_stmt {
+    char *sql;
+    unsigned long hash;
+    sqlite3_stmt *stmt;
+};
+
 struct conn {
     sqlite3 *db;
     int in_tx;
+    struct cached_stmt cache[STMT_CACHE];
+    unsigned next_evict;
     struct store *st;
     struct conn *next;
 };
@@ -36,6 +47,10 @@ struct store {
 
 static void conn_close(struct conn *c)
 {
+    for (int i = 0; i < STMT_CACHE; i++) {
+        sqlite3_finalize(c->cache[i].stmt);
+        free(c->cache[i].sql);
+    }
     sqlite3_close_v2(c->db);
     free(c);
 }
@@ -105,15 +120,46 @@ static int db_error(struct conn *c, int rc, struct nubo_err *err, const char *sq
 }
 
 /* Prepares sql and binds the parameters described by types. */
+static unsigned long sql_hash(const char *s)
+{
+    unsigned long h = 5381;
+    for (; *s; s++)
+        h = h * 33 + (unsigned char)*s;
+    return h;
+}
+
+/* Gives a statement back: reset for its next use (it stays cached). */
+static void release(sqlite3_stmt *stmt)
+{
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+}
+
+/* Prepares sql (or takes it from the connection's cache) and binds the
+ * parameters described by types.  The caller hands it back with
+ * release(). */
 static sqlite3_stmt *prepare(struct conn *c, struct nubo_err *err, const char *sql,
                              const char *types, va_list ap)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, NULL);
-    if (rc != SQLITE_OK) {
-        db_error(c, rc, err, sql);
-        return NULL;
+    unsigned long h = sql_hash(sql);
+    for (int i = 0; i < STMT_CACHE && stmt == NULL; i++)
+        if (c->cache[i].stmt && c->cache[i].hash == h && strcmp(c->cache[i].sql, sql) == 0)
+            stmt = c->cache[i].stmt;
+    if (stmt == NULL) {
+        int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+        if (rc != SQLITE_OK) {
+            db_error(c, rc, err, sql);
+            return NULL;
+        }
+        struct cached_stmt *slot = &c->cache[c->next_evict++ % STMT_CACHE];
+        sqlite3_finalize(slot->stmt);
+        free(slot->sql);
+        slot->sql = xstrdup(sql);
+        slot->hash = h;
+        slot->stmt = stmt;
     }
+    int rc;
     int n = 0;
     for (const char *t = types ? types : ""; *t; t++) {
         n++;
@@ -131,18 +177,18 @@ static sqlite3_stmt *prepare(struct conn *c, struct nubo_err *err, const char *s
             rc = sqlite3_bind_double(stmt, n, va_arg(ap, double));
             break;
         default:
-            sqlite3_finalize(stmt);
+            release(stmt);
             nubo_err_set(err, NUBO_E_INTERNAL, "store: bad parameter type '%c'", *t);
             return NULL;
         }
         if (rc != SQLITE_OK) {
             db_error(c, rc, err, sql);
-            sqlite3_finalize(stmt);
+            release(stmt);
             return NULL;
         }
     }
     if (n != sqlite3_bind_parameter_count(stmt)) {
-        sqlite3_finalize(stmt);
+        release(stmt);
         nubo_err_set(err, NUBO_E_INTERNAL, "store: %d parameters given, the SQL wants %d", n,
                      sqlite3_bind_parameter_count(stmt));
         return NULL;
@@ -199,7 +245,7 @@ static json_t *vquery(struct store *st, struct nubo_err *err, int max_rows, cons
         json_decref(rows);
         rows = NULL;
     }
-    sqlite3_finalize(stmt);
+    release(stmt);
     return rows;
 }
 
@@ -252,7 +298,7 @@ long long store_exec(struct store *st, struct nubo_err *err, const char *sql, co
         changed = sqlite3_changes64(c->db);
     else
         db_error(c, rc, err, sql);
-    sqlite3_finalize(stmt);
+    release(stmt);
     return changed;
 }
 
