@@ -74,4 +74,16 @@ int cmd_metrics(struct cli *cli, int argc, char **argv);
 /* nubo alarm list|create|show|delete|history */
 int cmd_alarm(struct cli *cli, int argc, char **argv);
 
+/* nubo usage (cmd_usage.c) */
+int cmd_usage(struct cli *cli, int argc, char **argv);
+
+/* nubo invoice show|list|export|cost|showback */
+int cmd_invoice(struct cli *cli, int argc, char **argv);
+
+/* nubo price list|set */
+int cmd_price(struct cli *cli, int argc, char **argv);
+
+/* nubo budget show|set|delete|notifications */
+int cmd_budget(struct cli *cli, int argc, char **argv);
+
 #endif

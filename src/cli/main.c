@@ -38,6 +38,10 @@ static const char usage[] =
     "  apikey list|create|delete     long-lived tokens for scripts\n"
     "  metrics INSTANCE [--metric M] [--since 1h]   an instance's metric, charted\n"
     "  alarm list|create|show|delete|history        alarms on metrics\n"
+    "  usage                         usage records: what was billable, and how long\n"
+    "  invoice show|list|export|cost|showback       what a project costs\n"
+    "  price list|set                the price catalog (set: admin)\n"
+    "  budget show|set|delete|notifications         a project's monthly budget\n"
     "  host list|show|delete         the hypervisor hosts (admin)\n"
     "  audit                         who did what (admin)\n"
     "\n"
@@ -73,6 +77,8 @@ static const struct cli_command groups[] = {
     {"user", cmd_user},       {"apikey", cmd_apikey},
     {"host", cmd_host},       {"audit", cmd_audit},
     {"metrics", cmd_metrics}, {"alarm", cmd_alarm},
+    {"usage", cmd_usage},     {"invoice", cmd_invoice},
+    {"price", cmd_price},     {"budget", cmd_budget},
     {"agent", cmd_agent},
 };
 

@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "billing/billing.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
 #include "lib/spawn.h"
@@ -562,6 +563,8 @@ json_t *compute_image_create(struct store *st, const struct ctx *ctx, const char
     }
     compute_stamp(now);
     long long rows;
+    if (store_begin(st, true, err) < 0)
+        goto cleanup;
     if (spec->file)
         rows = store_exec(
             st, err,
@@ -578,8 +581,10 @@ json_t *compute_image_create(struct store *st, const struct ctx *ctx, const char
                           " min_disk_gib, created_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
                           "sssssis", id, spec->name, ctx->project_id, vis, spec->cmdline,
                           spec->min_disk_gib, now);
-    if (rows < 0)
+    if (rows < 0 || billing_image_meter(st, id, err) < 0 || store_commit(st, err) < 0) {
+        store_rollback(st);
         goto cleanup;
+    }
     linked = 0;
     if (spec->file)
         log_info("image %s (%s): registered from %s, %s, %lld bytes, sha256 %s", id, spec->name,
@@ -672,6 +677,8 @@ json_t *compute_image_upload(struct store *st, const struct ctx *ctx, const char
                      compute_str(img, "name"));
         goto cleanup;
     }
+    if (billing_image_meter(st, id, err) < 0)
+        goto cleanup;
     if (rename(staged, final) < 0) {
         log_error("image: cannot rename %s: %s", staged, strerror(errno));
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot store image data on the controller");
@@ -733,7 +740,7 @@ int compute_image_delete(struct store *st, const struct ctx *ctx, const char *im
         goto cleanup;
     }
     if (store_exec(st, err, "DELETE FROM images WHERE id = ?", "s", id) < 0 ||
-        store_commit(st, err) < 0)
+        billing_image_meter(st, id, err) < 0 || store_commit(st, err) < 0)
         goto cleanup;
     for (int i = 0; i < 3; i++) {
         char path[PATH_MAX];

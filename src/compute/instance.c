@@ -7,7 +7,9 @@
  * sets desired and a transitional status.  Each of these makes a task the
  * caller can poll.  The reconciler (src/ctrl/reconcile.c) then drives the
  * host agents and moves status on, finishing the tasks (see compute.h for
- * the lifecycle).
+ * the lifecycle).  Every status written here is metered in the same
+ * transaction (billing_instance_meter(), src/billing), and a create is
+ * refused when the project's budget blocks new instances.
  *
  * Placement happens inside the create's write transaction: the snapshot of
  * hosts and of what is claimed on them is read, the scheduler ranks the
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing/billing.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -321,6 +324,7 @@ static int instance_insert(struct store *st, const struct ctx *ctx, const struct
                    group ? compute_str(group, "id") : NULL, req->vcpus, req->ram_mib, req->disk_gib,
                    host_id, host_id ? "building" : "error", host_id ? NULL : fault.msg, now,
                    now) < 0 ||
+        billing_instance_meter(st, id, err) < 0 ||
         compute_task_create(st, ctx->project_id, id, "create", ctx->request_id, task, err) < 0)
         goto cleanup;
     char detail[256];
@@ -379,7 +383,8 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
                         : SCHED_GROUP_ANTI_AFFINITY;
     struct quota_ask ask = {s->count, s->count * req.vcpus, s->count * req.ram_mib,
                             s->count * req.disk_gib};
-    if (quota_check(st, ctx->project_id, &ask, err) < 0)
+    if (quota_check(st, ctx->project_id, &ask, err) < 0 ||
+        billing_budget_check(st, ctx->project_id, err) < 0)
         goto cleanup;
     if (snapshot_load(st, group ? compute_str(group, "id") : NULL, &snap, err) < 0)
         goto cleanup;
@@ -469,7 +474,8 @@ json_t *compute_instance_delete(struct store *st, const struct ctx *ctx, const c
         if (store_exec(st, err,
                        "UPDATE instances SET desired = 'deleted', status = 'deleted',"
                        " deleted_at = ?, updated_at = ? WHERE id = ? AND project_id = ?",
-                       "ssss", now, now, id, project) < 0)
+                       "ssss", now, now, id, project) < 0 ||
+            billing_instance_meter(st, id, err) < 0)
             goto cleanup;
         compute_task_finish(st, id, "delete", NULL);
         compute_event_add(st, id, "deleted", "it had no host: nothing to stop", ctx->request_id);
@@ -477,7 +483,8 @@ json_t *compute_instance_delete(struct store *st, const struct ctx *ctx, const c
         if (store_exec(st, err,
                        "UPDATE instances SET desired = 'deleted', status = 'deleting',"
                        " updated_at = ? WHERE id = ? AND project_id = ?",
-                       "sss", now, id, project) < 0)
+                       "sss", now, id, project) < 0 ||
+            billing_instance_meter(st, id, err) < 0)
             goto cleanup;
         compute_event_add(st, id, "delete requested", ctx->user_name, ctx->request_id);
     }
@@ -529,6 +536,7 @@ json_t *compute_instance_action(struct store *st, const struct ctx *ctx, const c
                    "UPDATE instances SET desired = ?, status = ?, updated_at = ? WHERE id = ?"
                    " AND project_id = ?",
                    "sssss", rules[r].desired, rules[r].status, now, id, project) < 0 ||
+        billing_instance_meter(st, id, err) < 0 ||
         compute_task_create(st, project, id, action, ctx->request_id, task, err) < 0)
         goto cleanup;
     snprintf(detail, sizeof(detail), "%s requested", action);

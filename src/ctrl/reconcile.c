@@ -33,6 +33,8 @@
  * result.  Status writes are conditional on the status and desired state
  * the pass read ("compare and set"), so an API call that changed the
  * instance meanwhile wins, and the next pass acts on it.
+ * Each status write meters the instance's usage in the same transaction
+ * (billing_instance_meter(), src/billing).
  *
  * Failures: an agent that cannot be reached is skipped until the next pass
  * (nothing is recorded: it is transient, and hosts that stay silent go
@@ -47,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing/billing.h"
 #include "compute/compute.h"
 #include "ctrl/agent_client.h"
 #include "lib/clock.h"
@@ -190,21 +193,29 @@ static int is(const char *a, const char *b)
 }
 
 /* Sets an instance's status if it still has the status and desired state
- * this pass read.  fault: NULL leaves it, "" clears it.  Returns 1 when it
- * changed. */
+ * this pass read, and meters it in the same transaction (billing.h).
+ * fault: NULL leaves it, "" clears it.  Returns 1 when it changed. */
 static int set_status(struct pass *p, json_t *inst, const char *status, const char *fault)
 {
     struct nubo_err err;
     char now[32];
     clock_now_str(now);
-    long long n = store_exec(p->st, &err,
-                             "UPDATE instances SET status = ?, fault = CASE WHEN ? IS NULL THEN"
-                             " fault WHEN ? = '' THEN NULL ELSE ? END, updated_at = ?"
-                             " WHERE id = ? AND status = ? AND desired = ?",
-                             "ssssssss", status, fault, fault, fault, now, jstr(inst, "id"),
-                             jstr(inst, "status"), jstr(inst, "desired"));
-    if (n < 0)
+    long long n = store_begin(p->st, true, &err);
+    if (n == 0)
+        n = store_exec(p->st, &err,
+                       "UPDATE instances SET status = ?, fault = CASE WHEN ? IS NULL THEN"
+                       " fault WHEN ? = '' THEN NULL ELSE ? END, updated_at = ?"
+                       " WHERE id = ? AND status = ? AND desired = ?",
+                       "ssssssss", status, fault, fault, fault, now, jstr(inst, "id"),
+                       jstr(inst, "status"), jstr(inst, "desired"));
+    if (n > 0 && billing_instance_meter(p->st, jstr(inst, "id"), &err) < 0)
+        n = -1;
+    if (n >= 0 && store_commit(p->st, &err) < 0)
+        n = -1;
+    if (n < 0) {
+        store_rollback(p->st);
         log_error("instance %s: cannot set status %s: %s", jstr(inst, "id"), status, err.msg);
+    }
     if (n > 0) /* later steps of this pass compare with what is stored now */
         json_object_set_new(inst, "status", json_string(status));
     return n > 0;
@@ -562,11 +573,21 @@ static void converge_deleted(struct pass *p, struct host_ctx *h, json_t *inst, c
     }
     char now[32];
     clock_now_str(now);
-    long long n = store_exec(p->st, &err,
-                             "UPDATE instances SET status = 'deleted', power_state = 'none',"
-                             " deleted_at = ?, updated_at = ? WHERE id = ? AND desired = 'deleted'"
-                             " AND status != 'deleted'",
-                             "sss", now, now, id);
+    long long n = store_begin(p->st, true, &err);
+    if (n == 0)
+        n = store_exec(p->st, &err,
+                       "UPDATE instances SET status = 'deleted', power_state = 'none',"
+                       " deleted_at = ?, updated_at = ? WHERE id = ? AND desired = 'deleted'"
+                       " AND status != 'deleted'",
+                       "sss", now, now, id);
+    if (n > 0 && billing_instance_meter(p->st, id, &err) < 0)
+        n = -1;
+    if (n >= 0 && store_commit(p->st, &err) < 0)
+        n = -1;
+    if (n < 0) {
+        store_rollback(p->st);
+        log_error("instance %s: cannot record the delete: %s", id, err.msg);
+    }
     if (n <= 0)
         return;
     log_info("instance %s: deleted", id);
@@ -653,6 +674,9 @@ static void converge_running(struct pass *p, struct host_ctx *h, json_t *inst, c
     if (vm == NULL) {
         if (!is(status, "building") && !is(status, "unknown"))
             compute_event_add(p->st, id, "VM missing", "recreating it", NULL);
+        /* Gone while its host was down: it ran until the host was last seen. */
+        if (is(status, "unknown") && billing_instance_lost(p->st, id, &err) < 0)
+            return;
         vm = made = vm_create(p, h, inst, 1);
         if (vm == NULL)
             return;
@@ -669,6 +693,8 @@ static void converge_running(struct pass *p, struct host_ctx *h, json_t *inst, c
             snprintf(detail, sizeof(detail), "%s; starting it again", jstr(vm, "reason"));
             compute_event_add(p->st, id, "VM stopped", detail, NULL);
         }
+        if (is(status, "unknown") && billing_instance_lost(p->st, id, &err) < 0)
+            goto done; /* stopped while its host was down: see billing.h */
         log_info("instance %s: starting its VM on host %s", id, h->t.name);
         json_t *out = NULL;
         if (vm_action(h, inst, "start", NULL, CREATE_TIMEOUT_MS, &out, &err) < 0) {
@@ -879,13 +905,17 @@ static void mark_down(struct pass *p)
                                : NULL;
         size_t j;
         json_t *inst;
+        int metered = 1;
         json_array_foreach (insts, j, inst) {
             store_exec(p->st, &err,
                        "UPDATE instances SET status = 'unknown', updated_at = ? WHERE id = ?", "ss",
                        now, jstr(inst, "id"));
+            metered = metered && billing_instance_meter(p->st, jstr(inst, "id"), &err) == 0;
             compute_event_add(p->st, jstr(inst, "id"), "host down", jstr(host, "name"), NULL);
         }
-        if (store_commit(p->st, &err) < 0) {
+        if (!metered)
+            store_rollback(p->st); /* all or nothing; the next pass tries again */
+        if (!metered || store_commit(p->st, &err) < 0) {
             log_error("host %s: cannot mark it down: %s", jstr(host, "name"), err.msg);
         } else if (n == 1) {
             log_warn("host %s (%s) is down: no heartbeat for %d ms; %zu instance(s) unknown",

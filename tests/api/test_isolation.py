@@ -108,6 +108,11 @@ ADMIN_ONLY = [
     ("PUT", "/v1/projects/{id}/members/{user}",
      lambda w: ((w["project"], w["b_user"]), {"role": "admin"})),
     ("DELETE", "/v1/projects/{id}/members/{user}", lambda w: ((w["project"], w["a_user"]),)),
+    ("POST", "/v1/prices", lambda w: {"meter": "disk", "unit_price_micros": 1000,
+                                      "currency": "EUR"}),
+    ("GET", "/v1/invoices/showback", None),
+    ("PUT", "/v1/budget", lambda w: {"amount_micros": 1000000, "block_new_instances": True}),
+    ("DELETE", "/v1/budget", None),
 ]
 
 # Admin-only by their body, on routes a member may otherwise use.
@@ -136,6 +141,9 @@ B_LISTS = [
     ("/v1/projects", (200,)),
     ("/v1/auth/apikeys", (200,)),
     ("/v1/alarms", (200,)),
+    ("/v1/prices", (200,)),
+    ("/v1/usage", (200,)),
+    ("/v1/budget/notifications", (200,)),
 ]
 
 # Lists as A's reader sees them: A's resources are there.
@@ -161,6 +169,11 @@ NOT_IN_MATRIX = {
     ("GET", "/v1/auth/whoami"): "about the caller only",
     ("POST", "/v1/auth/apikeys"): "any user may make keys with their own role",
     ("GET", "/v1/users/{id}"): "users are not tenant-scoped (self or admin)",
+    ("GET", "/v1/invoice"): "a report of the caller's project (another: ?project= is 404,"
+                            " tests/api/test_billing.py::test_tenancy)",
+    ("GET", "/v1/invoices"): "a report of the caller's project (as /v1/invoice)",
+    ("GET", "/v1/cost"): "a report of the caller's project (as /v1/invoice)",
+    ("GET", "/v1/budget"): "a report of the caller's project (as /v1/invoice)",
     ("POST", "/v1/hosts/{id}/metrics"): "host agents only",
     ("GET", "/v1/metrics/project"): "the token's own project by construction (test_monitor.py)",
     ("GET", "/metrics"): "scoped to the token's project (test_monitor.py)",

@@ -1,0 +1,222 @@
+/*
+ * meter.c - the metering hooks: the usage ledger follows the state of
+ * instances, images and (later) volumes and floating IPs.
+ *
+ * Every hook reads the resource as its caller's transaction left it and
+ * makes the open records agree with it: open what should be open, close
+ * what should not.  That makes the hooks idempotent (a second call finds
+ * nothing to do) and lets them run anywhere a state changes without
+ * knowing where it came from.  The partial unique index on open records
+ * (src/store/schema_billing.c) is the last guard: two open records of one
+ * meter and resource cannot exist, so usage is never counted twice.
+ *
+ * What each instance status bills is in billing.h and, with the reasons,
+ * in docs/internals/billing.md.
+ */
+#include "billing/billing_int.h"
+
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+
+/* Statuses in which an instance's running time is billed: its VM runs
+ * (stopping: until it is stopped; rebooting: a reboot is not a stop). */
+static const char *const running_statuses[] = {"running", "rebooting", "stopping", NULL};
+
+/* Statuses in which an instance's root disk exists and is billed. */
+static const char *const disk_statuses[] = {"building", "running", "rebooting",
+                                            "stopping", "stopped", NULL};
+
+static bool word_in(const char *s, const char *const words[])
+{
+    for (; *words; words++)
+        if (strcmp(s, *words) == 0)
+            return true;
+    return false;
+}
+
+/* Closes the open record of (meter, resource) at now, or at the moment
+ * its resource was last seen when that is set (see schema_billing.c). */
+static int close_at(struct store *st, const char *meter, const char *resource_id, int64_t now,
+                    struct nubo_err *err)
+{
+    long long n = store_exec(st, err,
+                             "UPDATE usage_records SET end_ms = CASE"
+                             " WHEN COALESCE(unknown_since_ms, ?) < start_ms THEN start_ms"
+                             " ELSE COALESCE(unknown_since_ms, ?) END"
+                             " WHERE meter = ? AND resource_id = ? AND end_ms IS NULL",
+                             "iiss", (long long)now, (long long)now, meter, resource_id);
+    return n < 0 ? -1 : 0;
+}
+
+static int open_at(struct store *st, const struct billing_usage *u, int64_t now,
+                   struct nubo_err *err)
+{
+    const struct billing_meter *m = billing_meter_find(u->meter);
+    if (m == NULL || u->project_id == NULL || u->resource_id == NULL || u->size < 0)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "billing: bad usage for meter %s",
+                            u->meter ? u->meter : "?");
+    const char *key = u->price_key ? u->price_key : "";
+    json_t *rows = store_query(st, err,
+                               "SELECT seq, price_key, size, unknown_since_ms FROM usage_records"
+                               " WHERE meter = ? AND resource_id = ? AND end_ms IS NULL",
+                               "ss", u->meter, u->resource_id);
+    if (rows == NULL)
+        return -1;
+    json_t *open = json_array_get(rows, 0);
+    int rc = 0;
+    if (open && strcmp(billing_str(open, "price_key"), key) == 0 &&
+        billing_int(open, "size") == u->size) {
+        /* Already counted.  If its host was down, it has been seen again. */
+        if (!json_is_null(json_object_get(open, "unknown_since_ms")) &&
+            store_exec(st, err, "UPDATE usage_records SET unknown_since_ms = NULL WHERE seq = ?",
+                       "i", billing_int(open, "seq")) < 0)
+            rc = -1;
+        json_decref(rows);
+        return rc;
+    }
+    if (open && close_at(st, u->meter, u->resource_id, now, err) < 0)
+        rc = -1;
+    json_decref(rows);
+    if (rc < 0)
+        return -1;
+    if (store_exec(st, err,
+                   "INSERT INTO usage_records (project_id, resource_type, resource_id,"
+                   " resource_name, meter, price_key, price_key_name, size, start_ms)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                   "sssssssii", u->project_id, m->resource_type, u->resource_id,
+                   u->resource_name ? u->resource_name : "", u->meter, key,
+                   u->price_key_name ? u->price_key_name : "", u->size, (long long)now) < 0)
+        return -1;
+    return 0;
+}
+
+int billing_meter_open(struct store *st, const struct billing_usage *u, struct nubo_err *err)
+{
+    return open_at(st, u, clock_now_ms(), err);
+}
+
+int billing_meter_close(struct store *st, const char *meter, const char *resource_id,
+                        struct nubo_err *err)
+{
+    return close_at(st, meter, resource_id, clock_now_ms(), err);
+}
+
+/* ------------------------------------------------------------ instances */
+
+int billing_instance_meter(struct store *st, const char *instance_id, struct nubo_err *err)
+{
+    struct nubo_err qerr = {0};
+    int64_t now = clock_now_ms();
+    json_t *row = store_query_one(st, &qerr,
+                                  "SELECT i.project_id, i.name, i.flavor_id, f.name AS flavor_name,"
+                                  " i.disk_gib, i.status, i.host_id, h.last_heartbeat_ms"
+                                  " FROM instances i LEFT JOIN flavors f ON f.id = i.flavor_id"
+                                  " LEFT JOIN hosts h ON h.id = i.host_id WHERE i.id = ?",
+                                  "s", instance_id);
+    if (row == NULL) {
+        if (qerr.code == NUBO_E_NOTFOUND)
+            return 0; /* nothing to meter */
+        *err = qerr;
+        return -1;
+    }
+    int rc = -1;
+    const char *status = billing_str(row, "status");
+    if (strcmp(status, "unknown") == 0) {
+        /* The host is down: what runs keeps counting until the host
+         * reports again, but remembers when it was last seen. */
+        long long seen = billing_int(row, "last_heartbeat_ms");
+        if (seen <= 0 || seen > now)
+            seen = now;
+        if (store_exec(st, err,
+                       "UPDATE usage_records SET unknown_since_ms = ? WHERE resource_id = ?"
+                       " AND meter IN ('instance', 'disk') AND end_ms IS NULL"
+                       " AND unknown_since_ms IS NULL",
+                       "is", seen, instance_id) < 0)
+            goto cleanup;
+        rc = 0;
+        goto cleanup;
+    }
+    const char *flavor = billing_str(row, "flavor_id");
+    const char *flavor_name = billing_str(row, "flavor_name");
+    struct billing_usage run = {
+        .meter = "instance",
+        .project_id = billing_str(row, "project_id"),
+        .resource_id = instance_id,
+        .resource_name = billing_str(row, "name"),
+        .price_key = flavor,
+        .price_key_name = flavor_name[0] ? flavor_name : flavor,
+        .size = 1,
+    };
+    struct billing_usage disk = run;
+    disk.meter = "disk";
+    disk.price_key = disk.price_key_name = "";
+    disk.size = billing_int(row, "disk_gib");
+    bool placed = !json_is_null(json_object_get(row, "host_id"));
+    if ((word_in(status, running_statuses) ? open_at(st, &run, now, err)
+                                           : close_at(st, "instance", instance_id, now, err)) < 0)
+        goto cleanup;
+    if ((placed && word_in(status, disk_statuses)
+             ? open_at(st, &disk, now, err)
+             : close_at(st, "disk", instance_id, now, err)) < 0)
+        goto cleanup;
+    rc = 0;
+cleanup:
+    if (rc < 0)
+        log_error("billing: cannot meter instance %s: %s", instance_id, err->msg);
+    json_decref(row);
+    return rc;
+}
+
+int billing_instance_lost(struct store *st, const char *instance_id, struct nubo_err *err)
+{
+    long long n = store_exec(st, err,
+                             "UPDATE usage_records SET end_ms = CASE"
+                             " WHEN unknown_since_ms < start_ms THEN start_ms"
+                             " ELSE unknown_since_ms END"
+                             " WHERE meter = 'instance' AND resource_id = ? AND end_ms IS NULL"
+                             " AND unknown_since_ms IS NOT NULL AND EXISTS (SELECT 1 FROM"
+                             " instances i WHERE i.id = ? AND i.status = 'unknown')",
+                             "ss", instance_id, instance_id);
+    if (n < 0)
+        return -1;
+    if (n > 0)
+        log_info("billing: instance %s was not running when its host came back; its running"
+                 " time ends at the host's last heartbeat before the outage",
+                 instance_id);
+    return 0;
+}
+
+/* --------------------------------------------------------------- images */
+
+int billing_image_meter(struct store *st, const char *image_id, struct nubo_err *err)
+{
+    struct nubo_err qerr = {0};
+    json_t *row = store_query_one(st, &qerr,
+                                  "SELECT project_id, name, status, size_bytes FROM images"
+                                  " WHERE id = ?",
+                                  "s", image_id);
+    if (row == NULL && qerr.code != NUBO_E_NOTFOUND) {
+        *err = qerr;
+        return -1;
+    }
+    int rc;
+    if (row && strcmp(billing_str(row, "status"), "active") == 0 &&
+        json_is_string(json_object_get(row, "project_id"))) {
+        struct billing_usage u = {
+            .meter = "image",
+            .project_id = billing_str(row, "project_id"),
+            .resource_id = image_id,
+            .resource_name = billing_str(row, "name"),
+            .price_key = "",
+            .price_key_name = "",
+            .size = billing_int(row, "size_bytes"),
+        };
+        rc = billing_meter_open(st, &u, err);
+    } else {
+        rc = billing_meter_close(st, "image", image_id, err);
+    }
+    json_decref(row);
+    return rc;
+}
