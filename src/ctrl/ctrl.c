@@ -11,8 +11,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "billing/billing.h"
 #include "lib/log.h"
 #include "lib/util.h"
+
+#define BUDGET_CHECK_MS 30000
 
 struct ctrl {
     struct ctrl_cfg cfg;
@@ -65,10 +68,17 @@ static void *loop(void *arg)
 {
     struct ctrl *c = arg;
     pthread_mutex_lock(&c->mu);
+    int64_t next_budget_check = 0;
     while (!c->stopping) {
         c->kicked = false;
         pthread_mutex_unlock(&c->mu);
         ctrl_reconcile(c);
+        /* Budget thresholds are recorded when crossed even if nobody reads
+         * the project's cost: checked here, at most every BUDGET_CHECK_MS. */
+        if (clock_mono_ms() >= next_budget_check) {
+            billing_budgets_evaluate(c->st);
+            next_budget_check = clock_mono_ms() + BUDGET_CHECK_MS;
+        }
         pthread_mutex_lock(&c->mu);
         if (c->kicked || c->stopping)
             continue;
