@@ -49,7 +49,9 @@ struct qemu_vm {
 #define QEMU_SAMPLE_TIMEOUT_MS 1000
 
 /* SeaBIOS resets the machine once or twice while it starts, and each reset
- * is a RESET event: resets this close together belong to one boot. */
+ * is a RESET event with guest=true: guest resets this soon after a boot
+ * began belong to that boot.  A reset the host asked for (guest=false)
+ * always starts a new boot, however soon it comes. */
 #define BOOT_RESET_WINDOW_MS 3000
 
 void qemu_driver_init(const struct qemu_cfg *c)
@@ -695,15 +697,14 @@ static void on_event(void *ctx, const char *event, json_t *data)
             vm_set_state(vm, VM_RUNNING, "resumed");
     } else if (strcmp(event, "RESET") == 0) {
         int64_t now = clock_mono_ms();
-        if (now - q->last_reset_ms >= BOOT_RESET_WINDOW_MS) {
+        int by_guest = json_is_true(json_object_get(data, "guest"));
+        if (!by_guest || now - q->last_reset_ms >= BOOT_RESET_WINDOW_MS) {
             vm->boots++;
             vm->console_boot_offset = console_size(vm);
             vm_set_state(vm, vm->state, "%s (boot %d)",
-                         json_is_true(json_object_get(data, "guest")) ? "guest rebooted"
-                                                                      : "reset by request",
-                         vm->boots);
+                         by_guest ? "guest rebooted" : "reset by request", vm->boots);
+            q->last_reset_ms = now;
         }
-        q->last_reset_ms = now;
     } else if (strcmp(event, "GUEST_PANICKED") == 0) {
         vm_set_state(vm, vm->state, "guest kernel panicked");
     }

@@ -204,3 +204,19 @@ def test_stop_right_after_start(hostd):
     assert r.status == 202, r
     vm = api.wait_state("early", "stopped", timeout=40)
     assert "guest-shutdown" in vm["reason"], vm
+
+
+def test_reboot_right_after_start_counts_a_boot(hostd):
+    """A reset asked for by the host is a new boot however soon it comes;
+    the firmware's own resets during a boot are not."""
+    api = hostd.api
+    api.create(name="quickboot")
+    time.sleep(0.5)
+    assert api.post("/v1/vms/quickboot/reboot").status == 200
+    deadline = time.time() + 5
+    while api.vm("quickboot")["boots"] < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    assert api.vm("quickboot")["boots"] == 2
+    api.wait_ready("quickboot")
+    time.sleep(1)
+    assert api.vm("quickboot")["boots"] == 2   # firmware resets did not count
