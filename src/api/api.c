@@ -121,6 +121,32 @@ void api_no_content(struct api_call *call)
     http_resp_text(call->resp, 204, "", 0);
 }
 
+void api_reply_or_fail(struct api_call *call, int status, json_t *obj, const struct nubo_err *err)
+{
+    if (obj != NULL) {
+        api_reply(call, status, obj);
+        return;
+    }
+    struct nubo_err e = *err;
+    if (e.code == NUBO_OK)
+        nubo_err_set(&e, NUBO_E_INTERNAL, "the answer could not be built; retry");
+    api_fail(call, &e);
+}
+
+void api_reply_page_or_fail(struct api_call *call, const char *key, json_t *rows, int limit,
+                            const struct nubo_err *err)
+{
+    api_reply_or_fail(call, 200, rows ? api_page_wrap(key, rows, limit) : NULL, err);
+}
+
+void api_no_content_or_fail(struct api_call *call, int rc, const struct nubo_err *err)
+{
+    if (rc < 0)
+        api_reply_or_fail(call, 0, NULL, err);
+    else
+        api_no_content(call);
+}
+
 json_t *api_body(struct api_call *call, const char *const allowed[])
 {
     struct nubo_err err;

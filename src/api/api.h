@@ -89,6 +89,17 @@ void api_reply(struct api_call *call, int status, json_t *body);
 /* Answers with problem+json from err. */
 void api_fail(struct api_call *call, const struct nubo_err *err);
 
+/* The answer to a service call: status with obj (stolen) when obj is not
+ * NULL, else the service's error (500 when the service set none). */
+void api_reply_or_fail(struct api_call *call, int status, json_t *obj, const struct nubo_err *err);
+
+/* The same for a list fetched with limit + 1 rows (see api_page_wrap). */
+void api_reply_page_or_fail(struct api_call *call, const char *key, json_t *rows, int limit,
+                            const struct nubo_err *err);
+
+/* 204 when rc is 0, else the service's error. */
+void api_no_content_or_fail(struct api_call *call, int rc, const struct nubo_err *err);
+
 /* 204 No Content. */
 void api_no_content(struct api_call *call);
 

@@ -21,25 +21,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static void reply(struct api_call *call, int status, json_t *obj, const struct nubo_err *err)
-{
-    if (obj == NULL) {
-        api_fail(call, err);
-        return;
-    }
-    api_reply(call, status, obj);
-}
-
-static void reply_page(struct api_call *call, const char *key, json_t *rows, int limit,
-                       const struct nubo_err *err)
-{
-    if (rows == NULL) {
-        api_fail(call, err);
-        return;
-    }
-    api_reply(call, 200, api_page_wrap(key, rows, limit));
-}
-
 static int bad_field(struct api_call *call, const char *key, const char *what)
 {
     struct nubo_err err;
@@ -89,10 +70,10 @@ static void get_prices(struct api_call *call)
     const char *marker;
     if (api_page(call, &limit, &marker) < 0)
         return;
-    reply_page(call, "prices",
-               billing_price_list(call->api->st, &call->ctx, api_query(call, "meter"), limit,
-                                  marker, &err),
-               limit, &err);
+    api_reply_page_or_fail(call, "prices",
+                           billing_price_list(call->api->st, &call->ctx, api_query(call, "meter"),
+                                              limit, marker, &err),
+                           limit, &err);
 }
 
 static void post_price(struct api_call *call)
@@ -125,7 +106,7 @@ static void post_price(struct api_call *call)
     if (price)
         str_copy(call->target, sizeof(call->target),
                  json_string_value(json_object_get(price, "id")));
-    reply(call, 201, price, &err);
+    api_reply_or_fail(call, 201, price, &err);
 }
 
 /* -------------------------------------------------- usage and invoices */
@@ -139,10 +120,11 @@ static void get_usage(struct api_call *call)
     if (api_page(call, &limit, &marker) < 0)
         return;
     query_of(call, &q);
-    reply_page(call, "usage",
-               billing_usage_list(call->api->st, &call->ctx, &q, api_query(call, "resource"),
-                                  api_query(call, "meter"), limit, marker, &err),
-               limit, &err);
+    api_reply_page_or_fail(call, "usage",
+                           billing_usage_list(call->api->st, &call->ctx, &q,
+                                              api_query(call, "resource"), api_query(call, "meter"),
+                                              limit, marker, &err),
+                           limit, &err);
 }
 
 static void get_invoice(struct api_call *call)
@@ -155,7 +137,7 @@ static void get_invoice(struct api_call *call)
     query_of(call, &q);
     json_t *inv = billing_invoice(call->api->st, &call->ctx, &q, &err);
     if (inv == NULL || !csv) {
-        reply(call, 200, inv, &err);
+        api_reply_or_fail(call, 200, inv, &err);
         return;
     }
     char name[128];
@@ -171,7 +153,7 @@ static void get_invoices(struct api_call *call)
     struct nubo_err err;
     struct billing_query q;
     query_of(call, &q);
-    reply(call, 200, billing_invoice_months(call->api->st, &call->ctx, &q, &err), &err);
+    api_reply_or_fail(call, 200, billing_invoice_months(call->api->st, &call->ctx, &q, &err), &err);
 }
 
 static void get_showback(struct api_call *call)
@@ -185,7 +167,7 @@ static void get_showback(struct api_call *call)
     q.project = NULL;
     json_t *sb = billing_showback(call->api->st, &call->ctx, &q, &err);
     if (sb == NULL || !csv) {
-        reply(call, 200, sb, &err);
+        api_reply_or_fail(call, 200, sb, &err);
         return;
     }
     char name[64];
@@ -200,8 +182,8 @@ static void get_showback(struct api_call *call)
 static void get_cost(struct api_call *call)
 {
     struct nubo_err err;
-    reply(call, 200, billing_cost(call->api->st, &call->ctx, api_query(call, "project"), &err),
-          &err);
+    api_reply_or_fail(
+        call, 200, billing_cost(call->api->st, &call->ctx, api_query(call, "project"), &err), &err);
 }
 
 /* ------------------------------------------------------------- budgets */
@@ -209,8 +191,9 @@ static void get_cost(struct api_call *call)
 static void get_budget(struct api_call *call)
 {
     struct nubo_err err;
-    reply(call, 200,
-          billing_budget_get(call->api->st, &call->ctx, api_query(call, "project"), &err), &err);
+    api_reply_or_fail(
+        call, 200, billing_budget_get(call->api->st, &call->ctx, api_query(call, "project"), &err),
+        &err);
 }
 
 static void put_budget(struct api_call *call)
@@ -245,7 +228,8 @@ static void put_budget(struct api_call *call)
         return;
     }
     s.block_new_instances = json_is_true(v);
-    reply(call, 200, billing_budget_set(call->api->st, &call->ctx, project, &s, &err), &err);
+    api_reply_or_fail(call, 200, billing_budget_set(call->api->st, &call->ctx, project, &s, &err),
+                      &err);
 }
 
 static void delete_budget(struct api_call *call)
@@ -266,10 +250,11 @@ static void get_notifications(struct api_call *call)
     const char *marker;
     if (api_page(call, &limit, &marker) < 0)
         return;
-    reply_page(call, "notifications",
-               billing_budget_notifications(call->api->st, &call->ctx, api_query(call, "project"),
-                                            limit, marker, &err),
-               limit, &err);
+    api_reply_page_or_fail(call, "notifications",
+                           billing_budget_notifications(call->api->st, &call->ctx,
+                                                        api_query(call, "project"), limit, marker,
+                                                        &err),
+                           limit, &err);
 }
 
 const struct route billing_routes[] = {

@@ -91,36 +91,6 @@ static int field_bool(struct api_call *call, json_t *b, const char *key, bool *o
     return 0;
 }
 
-/* Answers a list page: rows (stolen) or the service's error. */
-static void reply_page(struct api_call *call, const char *key, json_t *rows, int limit,
-                       const struct nubo_err *err)
-{
-    if (rows == NULL) {
-        api_fail(call, err);
-        return;
-    }
-    api_reply(call, 200, api_page_wrap(key, rows, limit));
-}
-
-/* Answers status with obj (stolen) or the service's error. */
-static void reply(struct api_call *call, int status, json_t *obj, const struct nubo_err *err)
-{
-    if (obj == NULL) {
-        api_fail(call, err);
-        return;
-    }
-    api_reply(call, status, obj);
-}
-
-/* Answers 204 when rc is 0, else the service's error. */
-static void reply_deleted(struct api_call *call, int rc, const struct nubo_err *err)
-{
-    if (rc < 0)
-        api_fail(call, err);
-    else
-        api_no_content(call);
-}
-
 /* Records obj's "id" as the audit target. */
 static void target_from(struct api_call *call, const json_t *obj)
 {
@@ -138,8 +108,9 @@ static void get_flavors(struct api_call *call)
     const char *marker;
     if (api_page(call, &limit, &marker) < 0)
         return;
-    reply_page(call, "flavors", compute_flavor_list(call->api->st, &call->ctx, limit, marker, &err),
-               limit, &err);
+    api_reply_page_or_fail(call, "flavors",
+                           compute_flavor_list(call->api->st, &call->ctx, limit, marker, &err),
+                           limit, &err);
 }
 
 static void post_flavor(struct api_call *call)
@@ -166,20 +137,21 @@ static void post_flavor(struct api_call *call)
     json_t *f = compute_flavor_create(call->api->st, &call->ctx, &s, &err);
     if (f)
         target_from(call, f);
-    reply(call, 201, f, &err);
+    api_reply_or_fail(call, 201, f, &err);
 }
 
 static void get_flavor(struct api_call *call)
 {
     struct nubo_err err;
-    reply(call, 200, compute_flavor_get(call->api->st, &call->ctx, call->params[0], &err), &err);
+    api_reply_or_fail(call, 200,
+                      compute_flavor_get(call->api->st, &call->ctx, call->params[0], &err), &err);
 }
 
 static void delete_flavor(struct api_call *call)
 {
     struct nubo_err err;
-    reply_deleted(call, compute_flavor_delete(call->api->st, &call->ctx, call->params[0], &err),
-                  &err);
+    api_no_content_or_fail(
+        call, compute_flavor_delete(call->api->st, &call->ctx, call->params[0], &err), &err);
 }
 
 static void post_flavor_access(struct api_call *call)
@@ -192,9 +164,9 @@ static void post_flavor_access(struct api_call *call)
         field_str_req(call, b, "project", "the id or name of the project to share the flavor with",
                       &project) < 0)
         return;
-    reply(call, 200,
-          compute_flavor_access_add(call->api->st, &call->ctx, call->params[0], project, &err),
-          &err);
+    api_reply_or_fail(
+        call, 200,
+        compute_flavor_access_add(call->api->st, &call->ctx, call->params[0], project, &err), &err);
 }
 
 /* ------------------------------------------------------------- images */
@@ -206,10 +178,10 @@ static void get_images(struct api_call *call)
     const char *marker;
     if (api_page(call, &limit, &marker) < 0)
         return;
-    reply_page(call, "images",
-               compute_image_list(call->api->st, &call->ctx, api_query(call, "name"),
-                                  api_query(call, "status"), limit, marker, &err),
-               limit, &err);
+    api_reply_page_or_fail(call, "images",
+                           compute_image_list(call->api->st, &call->ctx, api_query(call, "name"),
+                                              api_query(call, "status"), limit, marker, &err),
+                           limit, &err);
 }
 
 static void post_image(struct api_call *call)
@@ -231,17 +203,18 @@ static void post_image(struct api_call *call)
     json_t *img = compute_image_create(call->api->st, &call->ctx, call->api->image_dir, &s, &err);
     if (img)
         target_from(call, img);
-    reply(call, 201, img, &err);
+    api_reply_or_fail(call, 201, img, &err);
 }
 
 static void put_image_part(struct api_call *call, enum compute_image_part part)
 {
     struct nubo_err err;
     const struct http_req *req = call->req;
-    reply(call, 200,
-          compute_image_upload(call->api->st, &call->ctx, call->api->image_dir, call->params[0],
-                               part, req->body_fd, req->body, req->body_len, &err),
-          &err);
+    api_reply_or_fail(call, 200,
+                      compute_image_upload(call->api->st, &call->ctx, call->api->image_dir,
+                                           call->params[0], part, req->body_fd, req->body,
+                                           req->body_len, &err),
+                      &err);
 }
 
 static void put_image_file(struct api_call *call)
@@ -262,16 +235,17 @@ static void put_image_initrd(struct api_call *call)
 static void get_image(struct api_call *call)
 {
     struct nubo_err err;
-    reply(call, 200, compute_image_get(call->api->st, &call->ctx, call->params[0], &err), &err);
+    api_reply_or_fail(call, 200,
+                      compute_image_get(call->api->st, &call->ctx, call->params[0], &err), &err);
 }
 
 static void delete_image(struct api_call *call)
 {
     struct nubo_err err;
-    reply_deleted(call,
-                  compute_image_delete(call->api->st, &call->ctx, call->api->image_dir,
-                                       call->params[0], &err),
-                  &err);
+    api_no_content_or_fail(call,
+                           compute_image_delete(call->api->st, &call->ctx, call->api->image_dir,
+                                                call->params[0], &err),
+                           &err);
 }
 
 /* ----------------------------------------------------------- keypairs */
@@ -283,8 +257,9 @@ static void get_keypairs(struct api_call *call)
     const char *marker;
     if (api_page(call, &limit, &marker) < 0)
         return;
-    reply_page(call, "keypairs",
-               compute_keypair_list(call->api->st, &call->ctx, limit, marker, &err), limit, &err);
+    api_reply_page_or_fail(call, "keypairs",
+                           compute_keypair_list(call->api->st, &call->ctx, limit, marker, &err),
+                           limit, &err);
 }
 
 static void post_keypair(struct api_call *call)
@@ -298,20 +273,22 @@ static void post_keypair(struct api_call *call)
                       "an OpenSSH public key line, as in ~/.ssh/id_ed25519.pub", &key) < 0)
         return;
     str_copy(call->target, sizeof(call->target), name);
-    reply(call, 201, compute_keypair_create(call->api->st, &call->ctx, name, key, &err), &err);
+    api_reply_or_fail(call, 201, compute_keypair_create(call->api->st, &call->ctx, name, key, &err),
+                      &err);
 }
 
 static void get_keypair(struct api_call *call)
 {
     struct nubo_err err;
-    reply(call, 200, compute_keypair_get(call->api->st, &call->ctx, call->params[0], &err), &err);
+    api_reply_or_fail(call, 200,
+                      compute_keypair_get(call->api->st, &call->ctx, call->params[0], &err), &err);
 }
 
 static void delete_keypair(struct api_call *call)
 {
     struct nubo_err err;
-    reply_deleted(call, compute_keypair_delete(call->api->st, &call->ctx, call->params[0], &err),
-                  &err);
+    api_no_content_or_fail(
+        call, compute_keypair_delete(call->api->st, &call->ctx, call->params[0], &err), &err);
 }
 
 /* ------------------------------------------------------ server groups */
@@ -323,9 +300,9 @@ static void get_server_groups(struct api_call *call)
     const char *marker;
     if (api_page(call, &limit, &marker) < 0)
         return;
-    reply_page(call, "server_groups",
-               compute_server_group_list(call->api->st, &call->ctx, limit, marker, &err), limit,
-               &err);
+    api_reply_page_or_fail(
+        call, "server_groups",
+        compute_server_group_list(call->api->st, &call->ctx, limit, marker, &err), limit, &err);
 }
 
 static void post_server_group(struct api_call *call)
@@ -341,20 +318,21 @@ static void post_server_group(struct api_call *call)
     json_t *g = compute_server_group_create(call->api->st, &call->ctx, name, policy, &err);
     if (g)
         target_from(call, g);
-    reply(call, 201, g, &err);
+    api_reply_or_fail(call, 201, g, &err);
 }
 
 static void get_server_group(struct api_call *call)
 {
     struct nubo_err err;
-    reply(call, 200, compute_server_group_get(call->api->st, &call->ctx, call->params[0], &err),
-          &err);
+    api_reply_or_fail(call, 200,
+                      compute_server_group_get(call->api->st, &call->ctx, call->params[0], &err),
+                      &err);
 }
 
 static void delete_server_group(struct api_call *call)
 {
     struct nubo_err err;
-    reply_deleted(
+    api_no_content_or_fail(
         call, compute_server_group_delete(call->api->st, &call->ctx, call->params[0], &err), &err);
 }
 
@@ -388,9 +366,9 @@ static void get_instances(struct api_call *call)
     if (api_page(call, &limit, &marker) < 0 || api_query_bool(call, "all_projects", &all) < 0)
         return;
     f.all_projects = all;
-    reply_page(call, "instances",
-               compute_instance_list(call->api->st, &call->ctx, &f, limit, marker, &err), limit,
-               &err);
+    api_reply_page_or_fail(
+        call, "instances",
+        compute_instance_list(call->api->st, &call->ctx, &f, limit, marker, &err), limit, &err);
 }
 
 static void post_instances(struct api_call *call)
@@ -419,13 +397,14 @@ static void post_instances(struct api_call *call)
             target_from(call, json_array_get(insts, 0));
         ctrl_kick(call->api->ctrl);
     }
-    reply(call, 202, out, &err);
+    api_reply_or_fail(call, 202, out, &err);
 }
 
 static void get_instance(struct api_call *call)
 {
     struct nubo_err err;
-    reply(call, 200, compute_instance_get(call->api->st, &call->ctx, call->params[0], &err), &err);
+    api_reply_or_fail(call, 200,
+                      compute_instance_get(call->api->st, &call->ctx, call->params[0], &err), &err);
 }
 
 static void delete_instance(struct api_call *call)
@@ -434,7 +413,7 @@ static void delete_instance(struct api_call *call)
     json_t *out = compute_instance_delete(call->api->st, &call->ctx, call->params[0], &err);
     if (out)
         ctrl_kick(call->api->ctrl);
-    reply(call, 202, out, &err);
+    api_reply_or_fail(call, 202, out, &err);
 }
 
 static void post_instance_action(struct api_call *call)
@@ -448,7 +427,7 @@ static void post_instance_action(struct api_call *call)
     json_t *out = compute_instance_action(call->api->st, &call->ctx, call->params[0], action, &err);
     if (out)
         ctrl_kick(call->api->ctrl);
-    reply(call, 202, out, &err);
+    api_reply_or_fail(call, 202, out, &err);
 }
 
 static void get_instance_console(struct api_call *call)
@@ -483,7 +462,7 @@ static void get_instance_events(struct api_call *call)
     const char *marker;
     if (api_page(call, &limit, &marker) < 0)
         return;
-    reply_page(
+    api_reply_page_or_fail(
         call, "events",
         compute_instance_events(call->api->st, &call->ctx, call->params[0], limit, marker, &err),
         limit, &err);
@@ -498,16 +477,17 @@ static void get_tasks(struct api_call *call)
     const char *marker;
     if (api_page(call, &limit, &marker) < 0)
         return;
-    reply_page(call, "tasks",
-               compute_task_list(call->api->st, &call->ctx, api_query(call, "instance"),
-                                 api_query(call, "status"), limit, marker, &err),
-               limit, &err);
+    api_reply_page_or_fail(call, "tasks",
+                           compute_task_list(call->api->st, &call->ctx, api_query(call, "instance"),
+                                             api_query(call, "status"), limit, marker, &err),
+                           limit, &err);
 }
 
 static void get_task(struct api_call *call)
 {
     struct nubo_err err;
-    reply(call, 200, compute_task_get(call->api->st, &call->ctx, call->params[0], &err), &err);
+    api_reply_or_fail(call, 200, compute_task_get(call->api->st, &call->ctx, call->params[0], &err),
+                      &err);
 }
 
 const struct route compute_routes[] = {

@@ -41,20 +41,6 @@ static int field_str(struct api_call *call, json_t *b, const char *name, int req
     return -1;
 }
 
-/* Answers with the service's JSON value (stolen) or its error.  err starts
- * cleared in every handler, so a service that returned NULL without saying
- * why (jansson out of memory) still gives a proper 500. */
-static void reply_or_fail(struct api_call *call, int status, json_t *v, struct nubo_err *err)
-{
-    if (v != NULL) {
-        api_reply(call, status, v);
-        return;
-    }
-    if (err->code == NUBO_OK)
-        nubo_err_set(err, NUBO_E_INTERNAL, "the answer could not be built; retry");
-    api_fail(call, err);
-}
-
 /* Wraps the rows of a list: like api_page_wrap, but the marker is the
  * field id_key of the last row (members have no "id"). */
 static json_t *page_wrap_by(const char *key, json_t *rows, int limit, const char *id_key)
@@ -68,14 +54,6 @@ static json_t *page_wrap_by(const char *key, json_t *rows, int limit, const char
         next = json_incref(json_object_get(last, id_key));
     }
     return json_pack("{s:o, s:o}", key, rows, "next_marker", next);
-}
-
-/* Answers with a page of a list the service fetched with limit + 1 rows
- * (stolen), or with its error. */
-static void reply_list(struct api_call *call, const char *key, json_t *rows, int limit,
-                       struct nubo_err *err)
-{
-    reply_or_fail(call, 200, rows ? api_page_wrap(key, rows, limit) : NULL, err);
 }
 
 /* ------------------------------------------------------------- tokens */
@@ -138,8 +116,9 @@ static void get_apikeys(struct api_call *call)
     const char *marker;
     if (api_page(call, &limit, &marker) < 0)
         return;
-    reply_list(call, "apikeys",
-               identity_apikey_list(call->api->st, &call->ctx, limit, marker, &err), limit, &err);
+    api_reply_page_or_fail(call, "apikeys",
+                           identity_apikey_list(call->api->st, &call->ctx, limit, marker, &err),
+                           limit, &err);
 }
 
 static void post_apikey(struct api_call *call)
@@ -160,7 +139,7 @@ static void post_apikey(struct api_call *call)
                                          days ? (long long)json_integer_value(days) : 365, &err);
     if (key)
         str_copy(call->target, sizeof(call->target), json_string_value(json_object_get(key, "id")));
-    reply_or_fail(call, 201, key, &err);
+    api_reply_or_fail(call, 201, key, &err);
 }
 
 static void delete_apikey(struct api_call *call)
@@ -181,8 +160,9 @@ static void get_projects(struct api_call *call)
     const char *marker;
     if (api_page(call, &limit, &marker) < 0)
         return;
-    reply_list(call, "projects",
-               identity_project_list(call->api->st, &call->ctx, limit, marker, &err), limit, &err);
+    api_reply_page_or_fail(call, "projects",
+                           identity_project_list(call->api->st, &call->ctx, limit, marker, &err),
+                           limit, &err);
 }
 
 static void post_project(struct api_call *call)
@@ -198,14 +178,14 @@ static void post_project(struct api_call *call)
     json_t *p = identity_project_create(call->api->st, &call->ctx, name, desc, &err);
     if (p)
         str_copy(call->target, sizeof(call->target), json_string_value(json_object_get(p, "id")));
-    reply_or_fail(call, 201, p, &err);
+    api_reply_or_fail(call, 201, p, &err);
 }
 
 static void get_project(struct api_call *call)
 {
     struct nubo_err err = {0};
-    reply_or_fail(call, 200, identity_project_get(call->api->st, &call->ctx, call->params[0], &err),
-                  &err);
+    api_reply_or_fail(call, 200,
+                      identity_project_get(call->api->st, &call->ctx, call->params[0], &err), &err);
 }
 
 static void delete_project(struct api_call *call)
@@ -220,8 +200,8 @@ static void delete_project(struct api_call *call)
 static void get_quota(struct api_call *call)
 {
     struct nubo_err err = {0};
-    reply_or_fail(call, 200, identity_quota_get(call->api->st, &call->ctx, call->params[0], &err),
-                  &err);
+    api_reply_or_fail(call, 200,
+                      identity_quota_get(call->api->st, &call->ctx, call->params[0], &err), &err);
 }
 
 static void put_quota(struct api_call *call)
@@ -245,8 +225,8 @@ static void put_quota(struct api_call *call)
         ch.set[d] = true;
         ch.value[d] = (long long)json_integer_value(v);
     }
-    reply_or_fail(call, 200,
-                  identity_quota_set(call->api->st, &call->ctx, call->params[0], &ch, &err), &err);
+    api_reply_or_fail(
+        call, 200, identity_quota_set(call->api->st, &call->ctx, call->params[0], &ch, &err), &err);
 }
 
 /* ------------------------------------------------------------ members */
@@ -260,7 +240,8 @@ static void get_members(struct api_call *call)
         return;
     json_t *rows =
         identity_member_list(call->api->st, &call->ctx, call->params[0], limit, marker, &err);
-    reply_or_fail(call, 200, rows ? page_wrap_by("members", rows, limit, "user_id") : NULL, &err);
+    api_reply_or_fail(call, 200, rows ? page_wrap_by("members", rows, limit, "user_id") : NULL,
+                      &err);
 }
 
 /* The audit target of a membership: "<project>/<user>" as named. */
@@ -278,10 +259,10 @@ static void put_member(struct api_call *call)
     json_t *b = api_body(call, fields);
     if (b == NULL || field_str(call, b, "role", 1, &role) < 0)
         return;
-    reply_or_fail(call, 200,
-                  identity_member_set(call->api->st, &call->ctx, call->params[0], call->params[1],
-                                      role, &err),
-                  &err);
+    api_reply_or_fail(call, 200,
+                      identity_member_set(call->api->st, &call->ctx, call->params[0],
+                                          call->params[1], role, &err),
+                      &err);
 }
 
 static void delete_member(struct api_call *call)
@@ -304,8 +285,9 @@ static void get_users(struct api_call *call)
     const char *marker;
     if (api_page(call, &limit, &marker) < 0)
         return;
-    reply_list(call, "users", identity_user_list(call->api->st, &call->ctx, limit, marker, &err),
-               limit, &err);
+    api_reply_page_or_fail(call, "users",
+                           identity_user_list(call->api->st, &call->ctx, limit, marker, &err),
+                           limit, &err);
 }
 
 static void post_user(struct api_call *call)
@@ -321,14 +303,14 @@ static void post_user(struct api_call *call)
     json_t *u = identity_user_create(call->api->st, &call->ctx, name, pw, email, &err);
     if (u)
         str_copy(call->target, sizeof(call->target), json_string_value(json_object_get(u, "id")));
-    reply_or_fail(call, 201, u, &err);
+    api_reply_or_fail(call, 201, u, &err);
 }
 
 static void get_user(struct api_call *call)
 {
     struct nubo_err err = {0};
-    reply_or_fail(call, 200, identity_user_get(call->api->st, &call->ctx, call->params[0], &err),
-                  &err);
+    api_reply_or_fail(call, 200,
+                      identity_user_get(call->api->st, &call->ctx, call->params[0], &err), &err);
 }
 
 static void patch_user(struct api_call *call)
@@ -347,9 +329,9 @@ static void patch_user(struct api_call *call)
     }
     if (dis)
         patch.disabled = json_is_true(dis);
-    reply_or_fail(call, 200,
-                  identity_user_update(call->api->st, &call->ctx, call->params[0], &patch, &err),
-                  &err);
+    api_reply_or_fail(
+        call, 200, identity_user_update(call->api->st, &call->ctx, call->params[0], &patch, &err),
+        &err);
 }
 
 static void delete_user(struct api_call *call)
@@ -374,9 +356,9 @@ static void get_audit(struct api_call *call)
                              .project = api_query(call, "project"),
                              .action = api_query(call, "action"),
                              .result = api_query(call, "result")};
-    reply_list(call, "audit",
-               identity_audit_list(call->api->st, &call->ctx, &f, limit, marker, &err), limit,
-               &err);
+    api_reply_page_or_fail(call, "audit",
+                           identity_audit_list(call->api->st, &call->ctx, &f, limit, marker, &err),
+                           limit, &err);
 }
 
 const struct route identity_routes[] = {

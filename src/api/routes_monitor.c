@@ -33,18 +33,6 @@ static struct monitor *mon(struct api_call *call)
     return ctrl_monitor(call->api->ctrl);
 }
 
-/* Answers with v (stolen) or err; a NULL without a reason is a 500. */
-static void reply_or_fail(struct api_call *call, int status, json_t *v, struct nubo_err *err)
-{
-    if (v != NULL) {
-        api_reply(call, status, v);
-        return;
-    }
-    if (err->code == NUBO_OK)
-        nubo_err_set(err, NUBO_E_INTERNAL, "the answer could not be built; retry");
-    api_fail(call, err);
-}
-
 /* Reads ?metric=&start=&end=&step= for kind; answers 400 itself. */
 static int query(struct api_call *call, enum monitor_kind kind, struct monitor_query *q)
 {
@@ -66,8 +54,8 @@ static void get_instance_metrics(struct api_call *call)
     struct monitor_query q;
     if (query(call, MONITOR_INSTANCE, &q) < 0)
         return;
-    reply_or_fail(call, 200,
-                  monitor_instance_series(mon(call), &call->ctx, call->params[0], &q, &err), &err);
+    api_reply_or_fail(
+        call, 200, monitor_instance_series(mon(call), &call->ctx, call->params[0], &q, &err), &err);
 }
 
 static void get_host_metrics(struct api_call *call)
@@ -76,8 +64,8 @@ static void get_host_metrics(struct api_call *call)
     struct monitor_query q;
     if (query(call, MONITOR_HOST, &q) < 0)
         return;
-    reply_or_fail(call, 200, monitor_host_series(mon(call), &call->ctx, call->params[0], &q, &err),
-                  &err);
+    api_reply_or_fail(call, 200,
+                      monitor_host_series(mon(call), &call->ctx, call->params[0], &q, &err), &err);
 }
 
 static void get_project_metrics(struct api_call *call)
@@ -86,7 +74,7 @@ static void get_project_metrics(struct api_call *call)
     struct monitor_query q;
     if (query(call, MONITOR_PROJECT, &q) < 0)
         return;
-    reply_or_fail(call, 200, monitor_project_series(mon(call), &call->ctx, &q, &err), &err);
+    api_reply_or_fail(call, 200, monitor_project_series(mon(call), &call->ctx, &q, &err), &err);
 }
 
 /* --------------------------------------------------------- exposition */
@@ -107,7 +95,7 @@ static void get_exposition(struct api_call *call)
     size_t len = 0;
     char *text = monitor_exposition(mon(call), ctx, &len, &err);
     if (text == NULL) {
-        reply_or_fail(call, 500, NULL, &err);
+        api_reply_or_fail(call, 500, NULL, &err);
         return;
     }
     http_resp_text(call->resp, 200, text, len);
@@ -125,7 +113,7 @@ static void get_alarms(struct api_call *call)
     if (api_page(call, &limit, &marker) < 0)
         return;
     json_t *rows = monitor_alarm_list(call->api->st, &call->ctx, limit, marker, &err);
-    reply_or_fail(call, 200, rows ? api_page_wrap("alarms", rows, limit) : NULL, &err);
+    api_reply_or_fail(call, 200, rows ? api_page_wrap("alarms", rows, limit) : NULL, &err);
 }
 
 static void post_alarm(struct api_call *call)
@@ -144,14 +132,14 @@ static void post_alarm(struct api_call *call)
     json_t *a = monitor_alarm_create(mon(call), &call->ctx, b, &err);
     if (a)
         str_copy(call->target, sizeof(call->target), json_string_value(json_object_get(a, "id")));
-    reply_or_fail(call, 201, a, &err);
+    api_reply_or_fail(call, 201, a, &err);
 }
 
 static void get_alarm(struct api_call *call)
 {
     struct nubo_err err = {0};
-    reply_or_fail(call, 200, monitor_alarm_get(call->api->st, &call->ctx, call->params[0], &err),
-                  &err);
+    api_reply_or_fail(call, 200,
+                      monitor_alarm_get(call->api->st, &call->ctx, call->params[0], &err), &err);
 }
 
 static void patch_alarm(struct api_call *call)
@@ -163,8 +151,8 @@ static void patch_alarm(struct api_call *call)
     json_t *b = api_body(call, fields);
     if (b == NULL)
         return;
-    reply_or_fail(call, 200, monitor_alarm_update(mon(call), &call->ctx, call->params[0], b, &err),
-                  &err);
+    api_reply_or_fail(call, 200,
+                      monitor_alarm_update(mon(call), &call->ctx, call->params[0], b, &err), &err);
 }
 
 static void delete_alarm(struct api_call *call)
@@ -186,7 +174,7 @@ static void get_alarm_history(struct api_call *call)
         return;
     json_t *rows =
         monitor_alarm_history(call->api->st, &call->ctx, call->params[0], limit, marker, &err);
-    reply_or_fail(call, 200, rows ? api_page_wrap("history", rows, limit) : NULL, &err);
+    api_reply_or_fail(call, 200, rows ? api_page_wrap("history", rows, limit) : NULL, &err);
 }
 
 const struct route monitor_routes[] = {
