@@ -10,7 +10,6 @@
  */
 #include "billing/billing_int.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -191,23 +190,6 @@ int64_t billing_month_next(int64_t month_ms)
     tm.tm_mday = 1;
     tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
     return (int64_t)timegm(&tm) * 1000;
-}
-
-/* The last stamp handed out, in Unix milliseconds. */
-static _Atomic long long stamp_last;
-
-void billing_stamp(char out[32])
-{
-    /* As compute_stamp() (src/compute/common.c): lists sort on
-     * (created_at, id), so rows made in one millisecond of the clock (a
-     * fake clock stands still) get consecutive milliseconds. */
-    long long now = (long long)clock_now_ms();
-    long long prev = atomic_load(&stamp_last);
-    long long next;
-    do {
-        next = (now > prev || now < prev - 1000) ? now : prev + 1;
-    } while (!atomic_compare_exchange_weak(&stamp_last, &prev, next));
-    clock_format_ms(next, out);
 }
 
 json_t *billing_time_json(int64_t ms)

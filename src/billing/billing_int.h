@@ -68,11 +68,6 @@ int billing_time_parse(const char *s, const char *what, int64_t *out, struct nub
 int64_t billing_month_start(int64_t ms);
 int64_t billing_month_next(int64_t month_ms);
 
-/* A creation stamp: the clock as RFC 3339 with milliseconds, strictly
- * increasing within the process, so that rows created in the same
- * millisecond still list in creation order on (created_at, id). */
-void billing_stamp(char out[32]);
-
 /* RFC 3339 with milliseconds (clock_format_ms()) as a new JSON string. */
 json_t *billing_time_json(int64_t ms);
 

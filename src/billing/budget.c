@@ -125,7 +125,7 @@ static int evaluate(struct store *st, const char *project_id, int64_t now, struc
             goto cleanup;
         char id[37], created[32];
         id_new(id);
-        billing_stamp(created);
+        clock_stamp(created);
         if (store_exec(st, err,
                        "INSERT INTO budget_notifications (id, project_id, period_start_ms,"
                        " period_end_ms, threshold, amount_micros, spent_micros, currency,"

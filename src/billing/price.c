@@ -169,7 +169,7 @@ json_t *billing_price_create(struct store *st, const struct ctx *ctx,
         goto cleanup;
     }
     id_new(id);
-    billing_stamp(now_s);
+    clock_stamp(now_s);
     long long n = store_exec(st, err,
                              "INSERT INTO prices (id, meter, price_key, price_key_name,"
                              " unit_price_micros, currency, effective_from_ms, created_by,"

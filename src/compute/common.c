@@ -4,28 +4,10 @@
  */
 #include "compute/compute_int.h"
 
-#include <stdatomic.h>
 #include <string.h>
 
 #include "lib/clock.h"
 #include "lib/valid.h"
-
-/* The last stamp handed out, in Unix milliseconds. */
-static _Atomic long long stamp_last;
-
-void compute_stamp(char out[32])
-{
-    long long now = (long long)clock_now_ms();
-    long long prev = atomic_load(&stamp_last);
-    long long next;
-    do {
-        /* Strictly after the previous stamp; but when the clock went back
-         * by more than a second (a fake clock reset, an NTP step) follow it:
-         * a stamp should stay a true time more than it should order. */
-        next = (now > prev || now < prev - 1000) ? now : prev + 1;
-    } while (!atomic_compare_exchange_weak(&stamp_last, &prev, next));
-    clock_format_ms(next, out);
-}
 
 const char *compute_str(const json_t *row, const char *key)
 {

@@ -12,13 +12,6 @@
 #include "lib/err.h"
 #include "store/store.h"
 
-/* A creation stamp: the wall clock (clock_now_ms) as RFC 3339 with
- * milliseconds, made strictly increasing within the process, so that rows
- * created in the same millisecond (a batch of instances, an instance's
- * first events) still list in creation order when lists sort on
- * (created_at, id). */
-void compute_stamp(char out[32]);
-
 /* A row's string member, or "" when it is missing or null. */
 const char *compute_str(const json_t *row, const char *key);
 

@@ -17,7 +17,7 @@ void compute_event_add(struct store *st, const char *instance_id, const char *ev
     char id[37], now[32];
     struct nubo_err err;
     id_new(id);
-    compute_stamp(now);
+    clock_stamp(now);
     if (store_exec(st, &err,
                    "INSERT INTO instance_events (id, instance_id, at, event, detail, request_id,"
                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -32,7 +32,7 @@ int compute_task_create(struct store *st, const char *project_id, const char *in
 {
     char now[32];
     id_new(task_id);
-    compute_stamp(now);
+    clock_stamp(now);
     return store_exec(st, err,
                       "INSERT INTO tasks (id, project_id, instance_id, kind, status, request_id,"
                       " created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",

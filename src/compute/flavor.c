@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -104,7 +105,7 @@ json_t *compute_flavor_create(struct store *st, const struct ctx *ctx,
     }
     char id[37], now[32];
     id_new(id);
-    compute_stamp(now);
+    clock_stamp(now);
     v = store_exec(st, err,
                    "INSERT INTO flavors (id, name, vcpus, ram_mib, disk_gib, is_public,"
                    " required_accel, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "billing/billing.h"
+#include "lib/clock.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
 #include "lib/spawn.h"
@@ -561,7 +562,7 @@ json_t *compute_image_create(struct store *st, const struct ctx *ctx, const char
         }
         dir_sync(image_dir);
     }
-    compute_stamp(now);
+    clock_stamp(now);
     long long rows;
     if (store_begin(st, true, err) < 0)
         goto cleanup;

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "billing/billing.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -313,7 +314,7 @@ static int instance_insert(struct store *st, const struct ctx *ctx, const struct
         sched_no_host(&rep, &fault);
     }
     id_new(id);
-    compute_stamp(now);
+    clock_stamp(now);
     if (store_exec(st, err,
                    "INSERT INTO instances (id, project_id, user_id, name, flavor_id, image_id,"
                    " keypair, user_data, server_group_id, vcpus, ram_mib, disk_gib, host_id,"
@@ -463,7 +464,7 @@ json_t *compute_instance_delete(struct store *st, const struct ctx *ctx, const c
         out = answer(st, ctx, id, task, err); /* a repeated delete: the same task */
         goto cleanup;
     }
-    compute_stamp(now);
+    clock_stamp(now);
     /* A pending start/stop/reboot will never happen now. */
     compute_task_finish(st, id, "create,start,stop,reboot",
                         "cancelled: the instance is being deleted");
@@ -531,7 +532,7 @@ json_t *compute_instance_action(struct store *st, const struct ctx *ctx, const c
                      strcmp(status, desired) != 0 ? desired : "", action, rules[r].from);
         goto cleanup;
     }
-    compute_stamp(now);
+    clock_stamp(now);
     if (store_exec(st, err,
                    "UPDATE instances SET desired = ?, status = ?, updated_at = ? WHERE id = ?"
                    " AND project_id = ?",

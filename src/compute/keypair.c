@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -208,7 +209,7 @@ json_t *compute_keypair_create(struct store *st, const struct ctx *ctx, const ch
     if (compute_keypair_fingerprint(line, fp, sizeof(fp), err) < 0)
         goto cleanup;
     id_new(id);
-    compute_stamp(now);
+    clock_stamp(now);
     if (store_exec(st, err,
                    "INSERT INTO keypairs (id, project_id, name, public_key, fingerprint,"
                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -99,7 +100,7 @@ json_t *compute_server_group_create(struct store *st, const struct ctx *ctx, con
         return NULL;
     }
     id_new(id);
-    compute_stamp(now);
+    clock_stamp(now);
     if (store_exec(st, err,
                    "INSERT INTO server_groups (id, project_id, name, policy, created_at)"
                    " VALUES (?, ?, ?, ?, ?)",

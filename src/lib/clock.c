@@ -7,6 +7,7 @@
  */
 #include "lib/clock.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -59,4 +60,18 @@ void clock_format_ms(int64_t ms, char out[32])
 void clock_now_str(char out[32])
 {
     clock_format_ms(clock_now_ms(), out);
+}
+
+/* The last stamp handed out, in Unix milliseconds. */
+static _Atomic long long stamp_last;
+
+void clock_stamp(char out[32])
+{
+    long long now = (long long)clock_now_ms();
+    long long prev = atomic_load(&stamp_last);
+    long long next;
+    do {
+        next = (now > prev || now < prev - 1000) ? now : prev + 1;
+    } while (!atomic_compare_exchange_weak(&stamp_last, &prev, next));
+    clock_format_ms(next, out);
 }

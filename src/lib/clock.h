@@ -27,4 +27,13 @@ void clock_format_ms(int64_t ms, char out[32]);
 /* clock_format_ms(clock_now_ms(), out). */
 void clock_now_str(char out[32]);
 
+/* A creation stamp: clock_now_ms() formatted like clock_format_ms(), made
+ * strictly increasing within the process (thread-safe), so that rows
+ * created in the same millisecond - a batch of instances, an instance's
+ * first events, anything under a fake clock standing still - still list in
+ * creation order when lists sort on (created_at, id).  When the clock goes
+ * back by more than a second (a fake clock reset, an NTP step) the stamp
+ * follows it: a stamp stays a true time more than it orders. */
+void clock_stamp(char out[32]);
+
 #endif
