@@ -7,7 +7,7 @@ PKGS="build-essential meson ninja-build pkg-config
  qemu-system-x86 qemu-utils
  busybox-static cpio e2fsprogs genisoimage zstd xz-utils
  python3 python3-pytest python3-requests
- iproute2 procps psmisc valgrind cppcheck clang-format clang libclang-rt-14-dev
+ curl iproute2 procps psmisc valgrind cppcheck clang-format clang libclang-rt-14-dev
  chromium
  prometheus"
 missing=""
