@@ -7,8 +7,9 @@
  * address; pools lie inside it, exclude the network and broadcast address
  * and do not overlap each other; DNS servers are IPv4 addresses; subnets
  * of one network never overlap (checked inside the write transaction).
- * Without pools the whole prefix but the network and broadcast address is
- * one pool; the gateway is never handed out.
+ * Without pools the whole prefix but the network and broadcast address
+ * (and a gateway at either end) is one pool; the gateway is never handed
+ * out.
  */
 #include "network/net_int.h"
 #include "network/network.h"
@@ -156,15 +157,22 @@ static json_t *dns_check(const json_t *dns, struct nubo_err *err)
 
 /* Checks pools inside [first+1, last-1] of the prefix, not overlapping;
  * returns them as a JSON array, or the whole range when pools is NULL. */
-static json_t *pools_check(const json_t *pools, uint32_t first, uint32_t last, struct nubo_err *err)
+static json_t *pools_check(const json_t *pools, uint32_t first, uint32_t last, uint32_t gw,
+                           struct nubo_err *err)
 {
     struct net_pool got[NETWORK_MAX_POOLS];
     size_t n = 0, i;
     json_t *v, *out = json_array();
     char a[16], b[16];
     if (pools == NULL) {
-        net_ip_format(first + 1, a);
-        net_ip_format(last - 1, b);
+        /* The whole prefix, less a gateway at either end. */
+        uint32_t lo = first + 1, hi = last - 1;
+        if (gw == lo && lo < hi)
+            lo++;
+        else if (gw == hi && lo < hi)
+            hi--;
+        net_ip_format(lo, a);
+        net_ip_format(hi, b);
         json_array_append_new(out, json_pack("{s:s, s:s}", "start", a, "end", b));
         return out;
     }
@@ -246,7 +254,7 @@ json_t *subnet_create(struct store *st, const struct ctx *ctx, const struct subn
     }
     net_ip_format(gw, gws);
     if ((dns = dns_check(s->dns_servers, err)) == NULL ||
-        (pools = pools_check(s->allocation_pools, first, last, err)) == NULL)
+        (pools = pools_check(s->allocation_pools, first, last, gw, err)) == NULL)
         goto cleanup;
     dns_text = json_dumps(dns, JSON_COMPACT);
     pools_text = json_dumps(pools, JSON_COMPACT);
