@@ -364,3 +364,53 @@ def test_host_network_document(nubod, admin, compute_env):
     assert after["generation"] != d["generation"]
     web = [g for g in after["security_groups"] if g["id"] == groups["web"]][0]
     assert web["rules"][0]["port_min"] == 22 and web["rules"][0]["remote_cidr"] is None
+
+
+def test_cli(nubod, compute_env, tmp_path):
+    """nubo network|subnet|port|sg|floating-ip and instance create --network."""
+    import json
+    import os
+    import subprocess
+
+    from conftest import BUILD
+    cli = os.path.join(BUILD, "src", "cli", "nubo")
+    env = dict(os.environ, NUBO_URL=nubod.base, NUBO_TOKEN=compute_env.token,
+               XDG_CONFIG_HOME=str(tmp_path))
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+
+    def run(*args, ok=True):
+        r = subprocess.run([cli] + list(args), capture_output=True, text=True, env=env,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        if ok:
+            assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r
+
+    def js(*args):
+        return json.loads(run("-o", "json", *args).stdout)
+
+    n = js("network", "create", "cli-net")
+    assert n["name"] == "cli-net" and n["vni"] >= 1000
+    s = js("subnet", "create", "--network", "cli-net", "--cidr", "10.5.0.0/24", "--dns",
+           "9.9.9.9", "--pool", "10.5.0.10-10.5.0.20")
+    assert s["allocation_pools"] == [{"start": "10.5.0.10", "end": "10.5.0.20"}]
+    assert s["dns_servers"] == ["9.9.9.9"]
+    r = run("subnet", "create", "--network", "cli-net", "--cidr", "10.5.0.1/24", ok=False)
+    assert r.returncode == 1 and "host bits" in r.stderr
+    g = js("sg", "create", "web", "--description", "web servers")
+    rule = js("security-group", "rule-add", "web", "--direction", "ingress", "--protocol", "tcp",
+              "--port-min", "80", "--port-max", "80")
+    assert rule["security_group_id"] == g["id"]
+    assert "80" in run("sg", "show", "web").stdout
+    p = js("port", "create", "--network", "cli-net", "--security-group", "web")
+    assert p["ip"] == "10.5.0.10" and p["security_groups"] == [g["id"]]
+    p = js("port", "set-groups", p["id"], "--security-group", "default")
+    assert p["security_groups"] != [g["id"]]
+    assert [x["id"] for x in js("port", "list")["ports"]] == [p["id"]]
+    assert "10.5.0.10" in run("port", "list").stdout
+    out = js("instance", "create", "vm", "--flavor", "small", "--image", "tiny", "--network",
+             "cli-net:10.5.0.15", "--security-group", "web")
+    assert [a["ip"] for a in out["instances"][0]["addresses"]] == ["10.5.0.15"]
+    run("port", "delete", p["id"])
+    assert js("floating-ip", "list")["floating_ips"] == []
+    r = run("network", "delete", "cli-net", ok=False)
+    assert r.returncode == 1 and "port" in r.stderr
