@@ -28,6 +28,11 @@ int net_notfound(struct nubo_err *err, const struct nubo_err *lookup_err, const 
  * is a valid id or name (then it is safe to quote). */
 int net_ref_check(const char *ref, const char *field, const char *what, struct nubo_err *err);
 
+/* The same for a ref about to be looked up (from a URL or a body):
+ * NUBO_E_NOTFOUND "no <what> with that id or name" (callers reading a body
+ * turn it into INVALID with net_ref_invalid()). */
+int net_ref_lookup(const char *ref, const char *what, struct nubo_err *err);
+
 /* Turns NOTFOUND into INVALID: a reference in a body that names nothing
  * is a bad request, not a missing URL. */
 void net_ref_invalid(struct nubo_err *err);

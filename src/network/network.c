@@ -83,6 +83,13 @@ int net_ref_check(const char *ref, const char *field, const char *what, struct n
     return 0;
 }
 
+int net_ref_lookup(const char *ref, const char *what, struct nubo_err *err)
+{
+    if (ref == NULL || valid_name(ref, what, NULL) < 0)
+        return nubo_err_set(err, NUBO_E_NOTFOUND, "no %s with that id or name", what);
+    return 0;
+}
+
 void net_ref_invalid(struct nubo_err *err)
 {
     if (err->code == NUBO_E_NOTFOUND)
@@ -101,7 +108,7 @@ json_t *net_network_find(struct store *st, const struct ctx *ctx, const char *re
                          struct nubo_err *err)
 {
     struct nubo_err qerr = {0};
-    if (net_ref_check(ref, "network", "a network (GET /v1/networks)", err) < 0)
+    if (net_ref_lookup(ref, "network", err) < 0)
         return NULL;
     /* An id wins over a name; names are unique per project, and the
      * project's own network wins over an external one of the same name. */

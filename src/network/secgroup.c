@@ -100,7 +100,7 @@ int secgroup_resolve(struct store *st, const struct ctx *ctx, const char *ref, c
                      struct nubo_err *err)
 {
     struct nubo_err qerr = {0};
-    if (net_ref_check(ref, "security group", "a security group (GET /v1/security-groups)", err) < 0)
+    if (net_ref_lookup(ref, "security group", err) < 0)
         return -1;
     if (default_ensure(st, ctx->project_id, NULL, err) < 0)
         return -1;

@@ -318,7 +318,7 @@ static json_t *subnet_find(struct store *st, const struct ctx *ctx, const char *
                            struct nubo_err *err)
 {
     struct nubo_err qerr = {0};
-    if (net_ref_check(ref, "subnet", "a subnet (GET /v1/subnets)", err) < 0)
+    if (net_ref_lookup(ref, "subnet", err) < 0)
         return NULL;
     json_t *row = store_query_one(
         st, &qerr,
