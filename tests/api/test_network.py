@@ -414,3 +414,24 @@ def test_cli(nubod, compute_env, tmp_path):
     assert js("floating-ip", "list")["floating_ips"] == []
     r = run("network", "delete", "cli-net", ok=False)
     assert r.returncode == 1 and "port" in r.stderr
+
+
+def test_project_delete_takes_its_network_resources(nubod, admin, member):
+    ext = admin.post("/v1/networks", {"name": "public", "external": True}).json()
+    assert admin.post("/v1/subnets", {"network": ext["id"],
+                                      "cidr": "198.51.100.0/24"}).status_code == 201
+    n = net(member, "n")
+    p = member.post("/v1/ports", {"network": n["id"]}).json()
+    f = member.post("/v1/floating-ips", {}).json()
+    assert member.patch("/v1/floating-ips/" + f["id"], {"port_id": p["id"]}).status_code == 200
+    assert member.post("/v1/security-group-rules", {"security_group": "default",
+                                                    "direction": "ingress"}).status_code == 201
+    r = admin.delete("/v1/projects/" + member.project)
+    assert r.status_code == 204, r.text
+    with db(nubod) as c:
+        for table in ("networks", "subnets", "ports", "security_groups", "floating_ips",
+                      "security_group_rules", "port_security_groups"):
+            n_left = c.execute("SELECT COUNT(*) FROM %s WHERE %s" % (
+                table, "1 = 1" if table == "port_security_groups"
+                else "project_id <> (SELECT id FROM projects WHERE name = 'admin')")).fetchone()
+            assert n_left[0] == 0, table
