@@ -371,12 +371,56 @@ static void get_instances(struct api_call *call)
         compute_instance_list(call->api->st, &call->ctx, &f, limit, marker, &err), limit, &err);
 }
 
+/* "networks": [{"network": ref, "fixed_ip": optional}] and
+ * "security_groups": [ref] of an instance create, into s (pointing into b). */
+static int nics_parse(struct api_call *call, json_t *b, struct network_nic *nics, const char **sgs,
+                      struct compute_instance_spec *s)
+{
+    json_t *nets = json_object_get(b, "networks"), *groups = json_object_get(b, "security_groups");
+    size_t i;
+    json_t *v;
+    if (nets && !json_is_null(nets)) {
+        if (!json_is_array(nets) || json_array_size(nets) > NETWORK_MAX_NICS)
+            return bad_field(call, "networks",
+                             "a list of at most 8 {\"network\": id or name, \"fixed_ip\": "
+                             "optional IPv4}");
+        json_array_foreach (nets, i, v) {
+            json_t *fip = json_object_get(v, "fixed_ip");
+            if (!json_is_object(v) || !json_is_string(json_object_get(v, "network")) ||
+                (fip && !json_is_null(fip) && !json_is_string(fip)) ||
+                json_object_size(v) != 1u + (fip != NULL))
+                return bad_field(call, "networks",
+                                 "a list of {\"network\": id or name, \"fixed_ip\": optional "
+                                 "IPv4}");
+            nics[i].network = json_string_value(json_object_get(v, "network"));
+            nics[i].fixed_ip = json_string_value(fip);
+        }
+        s->nics = nics;
+        s->nnics = json_array_size(nets);
+    }
+    if (groups && !json_is_null(groups)) {
+        if (!json_is_array(groups) || json_array_size(groups) > NETWORK_MAX_SGS)
+            return bad_field(call, "security_groups", "a list of at most 16 group ids or names");
+        json_array_foreach (groups, i, v) {
+            if (!json_is_string(v))
+                return bad_field(call, "security_groups", "a list of group ids or names");
+            sgs[i] = json_string_value(v);
+        }
+        s->sgs = sgs;
+        s->nsgs = json_array_size(groups);
+    }
+    return 0;
+}
+
 static void post_instances(struct api_call *call)
 {
-    static const char *const fields[] = {"name",      "flavor", "image",        "keypair",
-                                         "user_data", "count",  "server_group", NULL};
+    static const char *const fields[] = {
+        "name",  "flavor",       "image",    "keypair",         "user_data",
+        "count", "server_group", "networks", "security_groups", NULL};
     struct nubo_err err;
     struct compute_instance_spec s = {.count = 1};
+    struct network_nic nics[NETWORK_MAX_NICS];
+    const char *sgs[NETWORK_MAX_SGS];
     struct sched_cfg cfg;
     json_t *b = api_body(call, fields);
     if (b == NULL || field_str_req(call, b, "name", "the instance's name", &s.name) < 0 ||
@@ -386,7 +430,8 @@ static void post_instances(struct api_call *call)
         field_str(call, b, "keypair", &s.keypair) < 0 ||
         field_str(call, b, "user_data", &s.user_data) < 0 ||
         field_int(call, b, "count", 0, &s.count) < 0 ||
-        field_str(call, b, "server_group", &s.server_group) < 0)
+        field_str(call, b, "server_group", &s.server_group) < 0 ||
+        nics_parse(call, b, nics, sgs, &s) < 0)
         return;
     str_copy(call->target, sizeof(call->target), s.name);
     sched_cfg_get(call->api, &cfg);

@@ -56,6 +56,14 @@ int cmd_keypair(struct cli *cli, int argc, char **argv);
 /* nubo server-group list|create|show|delete */
 int cmd_server_group(struct cli *cli, int argc, char **argv);
 
+/* nubo network|subnet|port|security-group (sg)|floating-ip ... (cmd_network.c) */
+int cmd_network(struct cli *cli, int argc, char **argv);
+int cmd_subnet(struct cli *cli, int argc, char **argv);
+int cmd_port(struct cli *cli, int argc, char **argv);
+int cmd_security_group(struct cli *cli, int argc, char **argv);
+int cmd_sg(struct cli *cli, int argc, char **argv); /* = cmd_security_group */
+int cmd_floating_ip(struct cli *cli, int argc, char **argv);
+
 /* nubo instance list|create|show|delete|start|stop|reboot|console|events */
 int cmd_instance(struct cli *cli, int argc, char **argv);
 

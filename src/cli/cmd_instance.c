@@ -83,6 +83,9 @@ static const char create_usage[] =
     "  --user-data-file FILE  a script or cloud-config for the guest (64 KiB at most)\n"
     "  --count N              N instances, named NAME-1 .. NAME-N (1 to 50)\n"
     "  --server-group GROUP   place them by the group's policy (name or id)\n"
+    "  --network NET[:IP]     a NIC on a tenant network (name or id), optionally with\n"
+    "                         a fixed IP; repeat for more NICs (8 at most)\n"
+    "  --security-group SG    the NICs' security groups (repeatable; default: default)\n"
     "  --wait                 wait until they run, with progress on stderr; fails\n"
     "                         (exit status 1) with the fault when one goes to error\n"
     "  --timeout SEC          how long --wait waits (default 300)\n"
@@ -444,6 +447,7 @@ static int instance_ref(struct cli *cli, const char *ref, char id[37])
 struct create_opts {
     const char *flavor, *image, *keypair, *group;
     json_t *user_data;
+    json_t *networks, *security_groups; /* arrays, or NULL */
     long long count;
     bool wait;
     int timeout_s;
@@ -476,6 +480,8 @@ static int create_parse(struct cli *cli, int argc, char **argv, struct create_op
         OPT_GROUP,
         OPT_WAIT,
         OPT_TIMEOUT,
+        OPT_NETWORK,
+        OPT_SG,
     };
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
@@ -485,6 +491,8 @@ static int create_parse(struct cli *cli, int argc, char **argv, struct create_op
         {"user-data-file", required_argument, NULL, OPT_USER_DATA},
         {"count", required_argument, NULL, OPT_COUNT},
         {"server-group", required_argument, NULL, OPT_GROUP},
+        {"network", required_argument, NULL, OPT_NETWORK},
+        {"security-group", required_argument, NULL, OPT_SG},
         {"wait", no_argument, NULL, OPT_WAIT},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {NULL, 0, NULL, 0},
@@ -516,6 +524,29 @@ static int create_parse(struct cli *cli, int argc, char **argv, struct create_op
         } else if (c == OPT_COUNT) {
             if ((rc = cloud_int_parse(cli, optarg, 1, COUNT_MAX, "--count", &o->count)) != 0)
                 return rc;
+        } else if (c == OPT_NETWORK) {
+            /* NET or NET:IP */
+            char net[80];
+            const char *colon = strchr(optarg, ':');
+            size_t n = colon ? (size_t)(colon - optarg) : strlen(optarg);
+            if (n == 0 || n >= sizeof(net))
+                return cli_usage_error(cli, "--network takes NET or NET:IP");
+            memcpy(net, optarg, n);
+            net[n] = '\0';
+            if (valid_name(net, "--network", &err) < 0)
+                return cli_usage_error(cli, "%s", err.msg);
+            if (o->networks == NULL)
+                o->networks = json_array();
+            json_t *nic = json_pack("{s:s}", "network", net);
+            if (colon)
+                json_object_set_new(nic, "fixed_ip", json_string(colon + 1));
+            json_array_append_new(o->networks, nic);
+        } else if (c == OPT_SG) {
+            if (valid_name(optarg, "--security-group", &err) < 0)
+                return cli_usage_error(cli, "%s", err.msg);
+            if (o->security_groups == NULL)
+                o->security_groups = json_array();
+            json_array_append_new(o->security_groups, json_string(optarg));
         } else if (c == OPT_WAIT) {
             o->wait = true;
         } else if (c == OPT_TIMEOUT) {
@@ -559,6 +590,10 @@ static int instance_create(struct cli *cli, int argc, char **argv)
         json_object_set(body, "user_data", o.user_data);
     if (o.count > 1)
         json_object_set_new(body, "count", json_integer(o.count));
+    if (o.networks)
+        json_object_set(body, "networks", o.networks);
+    if (o.security_groups)
+        json_object_set(body, "security_groups", o.security_groups);
     if (o.group) {
         if (cloud_resolve(cli, "/v1/server-groups", "server_groups", false, o.group, "server group",
                           group_id, &err) < 0)
@@ -624,6 +659,8 @@ fail:
     rc = cli_fail(cli, &err);
 cleanup:
     json_decref(o.user_data);
+    json_decref(o.networks);
+    json_decref(o.security_groups);
     json_decref(body);
     json_decref(answer);
     json_decref(finals);

@@ -30,6 +30,7 @@ static const char usage[] =
     "  image list|create|show|delete\n"
     "  keypair list|create|show|delete\n"
     "  server-group list|create|show|delete\n"
+    "  network|subnet|port|security-group (sg)|floating-ip ...   tenant networking\n"
     "  task show|list                the operations on instances\n"
     "  quota show|set                a project's limits and usage\n"
     "  project list|create|show|delete|members\n"
@@ -79,6 +80,9 @@ static const struct cli_command groups[] = {
     {"metrics", cmd_metrics}, {"alarm", cmd_alarm},
     {"usage", cmd_usage},     {"invoice", cmd_invoice},
     {"price", cmd_price},     {"budget", cmd_budget},
+    {"network", cmd_network}, {"subnet", cmd_subnet},
+    {"port", cmd_port},       {"security-group", cmd_security_group},
+    {"sg", cmd_sg},           {"floating-ip", cmd_floating_ip},
     {"agent", cmd_agent},
 };
 

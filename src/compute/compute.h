@@ -27,6 +27,7 @@
 
 #include "identity/identity.h"
 #include "lib/err.h"
+#include "network/network.h"
 #include "sched/sched.h"
 #include "store/store.h"
 
@@ -174,6 +175,13 @@ struct compute_instance_spec {
     const char *user_data;    /* <= 64 KiB, or NULL */
     const char *server_group; /* id or name, or NULL */
     long long count;          /* 1..50; names name-1..name-N when > 1 */
+    /* Tenant networks: one port per entry on each instance (0..8; none =
+     * no tenant network), with the security groups sgs (refs; none =
+     * "default"). */
+    const struct network_nic *nics;
+    size_t nnics;
+    const char *const *sgs;
+    size_t nsgs;
 };
 
 /* NULL members do not filter.  all_projects is for cloud admins only. */

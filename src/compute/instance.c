@@ -49,9 +49,18 @@
 static const char *const statuses[] = {"building", "running",  "stopping", "stopped", "rebooting",
                                        "error",    "deleting", "deleted",  "unknown", NULL};
 
-/* The API shape (INSTANCE) of a row of INSTANCE_SELECT (consumes row). */
-static json_t *instance_json(json_t *row)
+/* The API shape (INSTANCE) of a row of INSTANCE_SELECT (consumes row),
+ * with its tenant network addresses (an empty list when it has none or
+ * they cannot be read: the rest of the answer is still right). */
+static json_t *instance_json(struct store *st, json_t *row)
 {
+    struct nubo_err aerr;
+    json_t *addresses = network_instance_addresses(st, compute_str(row, "id"), &aerr);
+    if (addresses == NULL) {
+        log_warn("instance %s: cannot read its addresses: %s", compute_str(row, "id"), aerr.msg);
+        addresses = json_array();
+    }
+    json_object_set_new(row, "addresses", addresses);
     static const char *const refs[][3] = {
         {"flavor", "flavor_id", "flavor_name"},
         {"image", "image_id", "image_name"},
@@ -87,7 +96,7 @@ json_t *compute_instance_get(struct store *st, const struct ctx *ctx, const char
                              struct nubo_err *err)
 {
     json_t *row = instance_find(st, ctx, id, err);
-    return row ? instance_json(row) : NULL;
+    return row ? instance_json(st, row) : NULL;
 }
 
 json_t *compute_instance_list(struct store *st, const struct ctx *ctx,
@@ -128,7 +137,7 @@ json_t *compute_instance_list(struct store *st, const struct ctx *ctx,
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r)
-        instance_json(r);
+        instance_json(st, r);
     return rows;
 }
 
@@ -160,7 +169,7 @@ static int spec_check(const struct compute_instance_spec *s, struct nubo_err *er
     if (s->user_data && strlen(s->user_data) > COMPUTE_MAX_USER_DATA)
         return nubo_err_set(err, NUBO_E_INVALID, "user_data is larger than %d bytes",
                             COMPUTE_MAX_USER_DATA);
-    return 0;
+    return network_nics_check(s->nics, s->nnics, s->sgs, s->nsgs, err);
 }
 
 /* A reference in the request body that names nothing is a bad request,
@@ -326,7 +335,9 @@ static int instance_insert(struct store *st, const struct ctx *ctx, const struct
                    host_id, host_id ? "building" : "error", host_id ? NULL : fault.msg, now,
                    now) < 0 ||
         billing_instance_meter(st, id, err) < 0 ||
-        compute_task_create(st, ctx->project_id, id, "create", ctx->request_id, task, err) < 0)
+        compute_task_create(st, ctx->project_id, id, "create", ctx->request_id, task, err) < 0 ||
+        network_instance_ports_create(st, ctx, id, host_id, name, s->nics, s->nnics, s->sgs,
+                                      s->nsgs, err) < 0)
         goto cleanup;
     char detail[256];
     snprintf(detail, sizeof(detail), "by %s: flavor %s, image %s", ctx->user_name,
@@ -343,7 +354,7 @@ static int instance_insert(struct store *st, const struct ctx *ctx, const struct
     json_t *row = instance_find(st, ctx, id, err);
     if (row == NULL)
         goto cleanup;
-    json_array_append_new(instances, instance_json(row));
+    json_array_append_new(instances, instance_json(st, row));
     json_array_append_new(task_ids, json_string(task));
     rc = 0;
 cleanup:
@@ -439,7 +450,7 @@ static json_t *answer(struct store *st, const struct ctx *ctx, const char *id, c
         json_decref(row);
         return NULL;
     }
-    return json_pack("{s:o, s:s}", "instance", instance_json(row), "task_id", task_id);
+    return json_pack("{s:o, s:s}", "instance", instance_json(st, row), "task_id", task_id);
 }
 
 json_t *compute_instance_delete(struct store *st, const struct ctx *ctx, const char *id,
@@ -476,7 +487,8 @@ json_t *compute_instance_delete(struct store *st, const struct ctx *ctx, const c
                        "UPDATE instances SET desired = 'deleted', status = 'deleted',"
                        " deleted_at = ?, updated_at = ? WHERE id = ? AND project_id = ?",
                        "ssss", now, now, id, project) < 0 ||
-            billing_instance_meter(st, id, err) < 0)
+            billing_instance_meter(st, id, err) < 0 ||
+            network_instance_ports_release(st, id, err) < 0)
             goto cleanup;
         compute_task_finish(st, id, "delete", NULL);
         compute_event_add(st, id, "deleted", "it had no host: nothing to stop", ctx->request_id);

@@ -57,6 +57,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
+#include "network/network.h"
 
 #define IMAGE_PREFIX "img-"
 #define LIST_TIMEOUT_MS 5000
@@ -580,7 +581,8 @@ static void converge_deleted(struct pass *p, struct host_ctx *h, json_t *inst, c
                        " deleted_at = ?, updated_at = ? WHERE id = ? AND desired = 'deleted'"
                        " AND status != 'deleted'",
                        "sss", now, now, id);
-    if (n > 0 && billing_instance_meter(p->st, id, &err) < 0)
+    if (n > 0 && (billing_instance_meter(p->st, id, &err) < 0 ||
+                  network_instance_ports_release(p->st, id, &err) < 0))
         n = -1;
     if (n >= 0 && store_commit(p->st, &err) < 0)
         n = -1;

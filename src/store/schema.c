@@ -227,8 +227,9 @@ static const char schema_v4[] =
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];
 extern const char store_schema_v3_monitor[];
+extern const char store_schema_v5_network[];
 
 const struct store_migration store_migrations[] = {
-    {1, schema_v1}, {2, store_schema_v2_billing}, {3, store_schema_v3_monitor}, {4, schema_v4},
-    {0, NULL},
+    {1, schema_v1}, {2, store_schema_v2_billing}, {3, store_schema_v3_monitor},
+    {4, schema_v4}, {5, store_schema_v5_network}, {0, NULL},
 };

@@ -70,7 +70,10 @@ VALID_BODIES = {
     ("POST", "/v1/instances"): lambda e: {"name": "bad-vm", "flavor": e["flavor"],
                                           "image": e["image"], "keypair": e["keypair"],
                                           "user_data": "#!/bin/sh\n", "count": 1,
-                                          "server_group": e["server_group"]},
+                                          "server_group": e["server_group"],
+                                          "networks": [{"network": e["network"],
+                                                        "fixed_ip": "10.66.0.77"}],
+                                          "security_groups": ["default"]},
     ("POST", "/v1/instances/{id}/actions"): lambda e: {"action": "stop"},
     ("POST", "/v1/hosts/register"): lambda e: {
         "join_token": e["join_token"], "name": "bad-host", "address": "http://127.0.0.1:9",
@@ -106,6 +109,23 @@ VALID_BODIES = {
                                        "effective_from": "2099-01-01T00:00:00Z"},
     ("PUT", "/v1/budget"): lambda e: {"amount_micros": 1000000, "currency": "EUR",
                                       "thresholds": [80, 100], "block_new_instances": True},
+    ("POST", "/v1/networks"): lambda e: {"name": "bad-net", "description": "x", "mtu": 1400,
+                                         "external": False},
+    ("PATCH", "/v1/networks/{id}"): lambda e: {"name": "bad-net2", "description": "y"},
+    ("POST", "/v1/subnets"): lambda e: {
+        "network": e["network"], "name": "bad-sub", "cidr": "10.77.0.0/24",
+        "gateway": "10.77.0.1", "dns_servers": ["9.9.9.9"],
+        "allocation_pools": [{"start": "10.77.0.10", "end": "10.77.0.20"}]},
+    ("POST", "/v1/ports"): lambda e: {"network": e["network"], "name": "bad-port",
+                                      "subnet": e["subnet"], "fixed_ip": "10.66.0.50",
+                                      "security_groups": ["default"], "port_security": True},
+    ("PATCH", "/v1/ports/{id}"): lambda e: {"security_groups": ["default", e["secgroup"]]},
+    ("POST", "/v1/security-groups"): lambda e: {"name": "bad-secgroup", "description": "x"},
+    ("POST", "/v1/security-group-rules"): lambda e: {
+        "security_group": e["secgroup"], "direction": "ingress", "protocol": "tcp",
+        "port_min": 22, "port_max": 22, "remote_cidr": "10.0.0.0/8"},
+    ("POST", "/v1/floating-ips"): lambda e: {"network": e["ext_network"]},
+    ("PATCH", "/v1/floating-ips/{id}"): lambda e: {"port_id": e["port"]},
 }
 
 # Fields whose absence may be refused as missing credentials (401) rather
@@ -377,6 +397,17 @@ def build_env(n, tmp):
     e["alarm"] = ok(admin.post("/v1/alarms", {"name": "ok-alarm", "metric": "cpu",
                                               "comparison": "gt", "threshold": 90,
                                               "window_s": 60}), 201)["id"]
+    e["ext_network"] = ok(admin.post("/v1/networks", {"name": "ok-ext", "external": True}),
+                          201)["id"]
+    ok(admin.post("/v1/subnets", {"network": e["ext_network"], "cidr": "203.0.113.0/24"}), 201)
+    e["network"] = ok(admin.post("/v1/networks", {"name": "ok-net"}), 201)["id"]
+    e["subnet"] = ok(admin.post("/v1/subnets", {"network": e["network"],
+                                                "cidr": "10.66.0.0/24"}), 201)["id"]
+    e["secgroup"] = ok(admin.post("/v1/security-groups", {"name": "ok-secgroup"}), 201)["id"]
+    e["rule"] = ok(admin.post("/v1/security-group-rules", {
+        "security_group": e["secgroup"], "direction": "egress"}), 201)["id"]
+    e["port"] = ok(admin.post("/v1/ports", {"network": e["network"]}), 201)["id"]
+    e["fip"] = ok(admin.post("/v1/floating-ips", {}), 201)["id"]
     # a host, after the instance so that nothing is placed on it
     body = ok(requests.post(n.base + "/v1/hosts/register", json={
         "join_token": n.join_token, "name": "ok-host", "address": "http://127.0.0.1:9",
@@ -393,7 +424,9 @@ PATH_VALUES = {
     ("users", "id"): "user", ("flavors", "id"): "flavor_id", ("images", "id"): "image",
     ("keypairs", "name"): "keypair", ("server-groups", "id"): "server_group",
     ("instances", "id"): "instance", ("tasks", "id"): "task", ("hosts", "id"): "host_id",
-    ("alarms", "id"): "alarm",
+    ("alarms", "id"): "alarm", ("networks", "id"): "network", ("subnets", "id"): "subnet",
+    ("ports", "id"): "port", ("security-groups", "id"): "secgroup",
+    ("security-group-rules", "id"): "rule", ("floating-ips", "id"): "fip",
 }
 
 

@@ -73,6 +73,20 @@ A_ROUTES = [
     # another user's API key or token, even in the same project: 404
     Row("DELETE", "/v1/auth/apikeys/{id}", "apikey", None, None, 404, 404),
     Row("DELETE", "/v1/auth/tokens/{id}", "token", None, None, 404, 404),
+    Row("GET", "/v1/networks/{id}", "network", None, 200, 200, 404),
+    Row("PATCH", "/v1/networks/{id}", "network", {"description": "x"}, None, 403, 404),
+    Row("DELETE", "/v1/networks/{id}", "network", None, None, 403, 404),
+    Row("GET", "/v1/subnets/{id}", "subnet", None, 200, 200, 404),
+    Row("DELETE", "/v1/subnets/{id}", "subnet", None, None, 403, 404),
+    Row("GET", "/v1/ports/{id}", "port", None, 200, 200, 404),
+    Row("PATCH", "/v1/ports/{id}", "port", {"security_groups": ["default"]}, None, 403, 404),
+    Row("DELETE", "/v1/ports/{id}", "port", None, None, 403, 404),
+    Row("GET", "/v1/security-groups/{id}", "secgroup", None, 200, 200, 404),
+    Row("DELETE", "/v1/security-groups/{id}", "secgroup", None, None, 403, 404),
+    Row("DELETE", "/v1/security-group-rules/{id}", "rule", None, None, 403, 404),
+    Row("GET", "/v1/floating-ips/{id}", "fip", None, 200, 200, 404),
+    Row("PATCH", "/v1/floating-ips/{id}", "fip", {"port_id": None}, None, 403, 404),
+    Row("DELETE", "/v1/floating-ips/{id}", "fip", None, None, 403, 404),
 ]
 
 # Mutating routes of a project without a path parameter: a reader gets 403.
@@ -85,6 +99,13 @@ READER_MUTATIONS = [
                                          "image": w["image"]}),
     ("POST", "/v1/alarms", lambda w: {"name": "al-r", "metric": "cpu", "comparison": "gt",
                                       "threshold": 1, "window_s": 60}),
+    ("POST", "/v1/networks", lambda w: {"name": "net-r"}),
+    ("POST", "/v1/subnets", lambda w: {"network": w["network"], "cidr": "10.9.0.0/24"}),
+    ("POST", "/v1/ports", lambda w: {"network": w["network"]}),
+    ("POST", "/v1/security-groups", lambda w: {"name": "secgroup-r"}),
+    ("POST", "/v1/security-group-rules", lambda w: {"security_group": w["secgroup"],
+                                                    "direction": "ingress"}),
+    ("POST", "/v1/floating-ips", lambda w: {}),
 ]
 
 # Admin-only routes: a member and a reader get 403.  Bodies are valid, path
@@ -100,6 +121,7 @@ ADMIN_ONLY = [
     ("GET", "/v1/hosts", None),
     ("GET", "/v1/hosts/{id}", lambda w: str(uuid.uuid4())),
     ("GET", "/v1/hosts/{id}/metrics", lambda w: str(uuid.uuid4())),
+    ("GET", "/v1/hosts/{id}/network-document", lambda w: str(uuid.uuid4())),
     ("DELETE", "/v1/hosts/{id}", lambda w: str(uuid.uuid4())),
     ("GET", "/v1/audit", None),
     ("POST", "/v1/projects", lambda w: {"name": "p-x"}),
@@ -144,6 +166,15 @@ B_LISTS = [
     ("/v1/prices", (200,)),
     ("/v1/usage", (200,)),
     ("/v1/budget/notifications", (200,)),
+    ("/v1/networks", (200,)),
+    ("/v1/subnets", (200,)),
+    ("/v1/subnets?network_id={network}", (200,)),
+    ("/v1/ports", (200,)),
+    ("/v1/ports?network_id={network}", (200,)),
+    ("/v1/ports?instance_id={instance}", (200,)),
+    ("/v1/security-groups", (200,)),
+    ("/v1/security-group-rules", (200,)),
+    ("/v1/floating-ips", (200,)),
 ]
 
 # Lists as A's reader sees them: A's resources are there.
@@ -157,6 +188,12 @@ A_LISTS = [
     ("/v1/projects", "projects", "project"),
     ("/v1/instances/{instance}/events", "events", None),  # no event is required
     ("/v1/alarms", "alarms", "alarm"),
+    ("/v1/networks", "networks", "network"),
+    ("/v1/subnets", "subnets", "subnet"),
+    ("/v1/ports", "ports", "port"),
+    ("/v1/security-groups", "security_groups", "secgroup"),
+    ("/v1/security-group-rules", "security_group_rules", "rule"),
+    ("/v1/floating-ips", "floating_ips", "fip"),
 ]
 
 # Operations of the document no table above needs to place, and why.
@@ -237,7 +274,7 @@ def secrets_of_a(w):
     return {k: w[k] for k in ("keypair", "keypair_id", "pubkey", "server_group", "image",
                               "image_name", "instance", "instance_name", "task", "apikey",
                               "private_flavor", "project", "project_name", "token",
-                              "alarm")}
+                              "alarm", "network", "subnet", "port", "secgroup", "rule", "fip")}
 
 
 # ------------------------------------------------------------------- world
@@ -331,6 +368,24 @@ def build_world(n, tmp):
     assert r.status_code == 201, r.text
     w["alarm"] = r.json()["id"]
 
+    # networking: the admin's external network, A's network with a port
+    r = admin.post("/v1/networks", {"name": "iso-ext-" + tag, "external": True})
+    assert r.status_code == 201, r.text
+    r = admin.post("/v1/subnets", {"network": r.json()["id"], "cidr": "203.0.113.0/24"})
+    assert r.status_code == 201, r.text
+    for key, path, body in (
+            ("network", "/v1/networks", lambda: {"name": "net-a-" + tag}),
+            ("subnet", "/v1/subnets", lambda: {"network": w["network"], "cidr": "10.8.0.0/24"}),
+            ("secgroup", "/v1/security-groups", lambda: {"name": "secgroup-a-" + tag}),
+            ("rule", "/v1/security-group-rules", lambda: {"security_group": w["secgroup"],
+                                                          "direction": "egress"}),
+            ("port", "/v1/ports", lambda: {"network": w["network"],
+                                           "security_groups": [w["secgroup"]]}),
+            ("fip", "/v1/floating-ips", lambda: {})):
+        r = a.post(path, body())
+        assert r.status_code == 201, r.text
+        w[key] = r.json()["id"]
+
     # B's own image, so that B can try creates that are valid but for one field
     r = b.post("/v1/images", {"name": "img-b-" + tag})
     assert r.status_code == 201, r.text
@@ -346,7 +401,8 @@ def build_world(n, tmp):
 A_STATE = ["/v1/keypairs", "/v1/server-groups", "/v1/images", "/v1/instances", "/v1/tasks",
            "/v1/flavors", "/v1/auth/apikeys", "/v1/alarms", "/v1/projects/{project}/quota",
            "/v1/projects/{project}/members", "/v1/instances/{instance}",
-           "/v1/images/{image}", "/v1/auth/whoami"]
+           "/v1/images/{image}", "/v1/auth/whoami", "/v1/networks", "/v1/subnets",
+           "/v1/ports", "/v1/security-groups", "/v1/floating-ips"]
 
 
 def a_state(w):
@@ -482,7 +538,7 @@ def test_admin_only(world, who, method, path, arg):
 @pytest.mark.parametrize("path,allowed", B_LISTS, ids=[p for p, _ in B_LISTS])
 def test_other_project_lists_show_nothing_of_a(world, path, allowed):
     b = world["b_client"]
-    keys = [k for k in ("image_name", "instance_name", "instance") if "{%s}" % k in path]
+    keys = [k for k in ("image_name", "instance_name", "instance", "network") if "{%s}" % k in path]
     p = path.format(**{k: world[k] for k in keys})
     r = b.get(p)
     expect(r, allowed)

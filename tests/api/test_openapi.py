@@ -41,6 +41,7 @@ ACCESS = {"public", "authenticated", "reader", "member", "admin", "host"}
 CREATING_POSTS = {
     "/v1/projects", "/v1/flavors", "/v1/images",
     "/v1/keypairs", "/v1/server-groups", "/v1/instances", "/v1/alarms",
+    "/v1/networks", "/v1/subnets", "/v1/ports", "/v1/security-groups",
 }
 UPLOADS = {"/v1/images/{id}/file", "/v1/images/{id}/kernel", "/v1/images/{id}/initrd"}
 
@@ -355,6 +356,12 @@ IDEMPOTENT_BODIES = {
                       "/v1/instances", "instances"),
     "/v1/alarms": (lambda e, n: {"name": n, "metric": "cpu", "comparison": "gt",
                                  "threshold": 80, "window_s": 60}, "/v1/alarms", "alarms"),
+    "/v1/networks": (lambda e, n: {"name": n}, "/v1/networks", "networks"),
+    "/v1/subnets": (lambda e, n: {"network": e["network"], "name": n,
+                                  "cidr": "10.%d.%d.0/24" % tuple(uuid.uuid4().bytes[:2])},
+                    "/v1/subnets", "subnets"),
+    "/v1/ports": (lambda e, n: {"network": e["network"], "name": n}, "/v1/ports", "ports"),
+    "/v1/security-groups": (lambda e, n: {"name": n}, "/v1/security-groups", "security_groups"),
 }
 
 
@@ -391,8 +398,13 @@ def idem_env(tmp_path_factory):
         r = admin.req("PUT", "/v1/images/%s/file" % image, data=data,
                       headers={"Content-Type": "application/octet-stream"})
         assert r.status_code == 200, r.text
+        r = admin.post("/v1/networks", {"name": "idem-net"})
+        assert r.status_code == 201, r.text
+        network = r.json()["id"]
+        r = admin.post("/v1/subnets", {"network": network, "cidr": "192.168.0.0/24"})
+        assert r.status_code == 201, r.text
         yield {"nubod": n, "admin": admin, "flavor": "idem-base", "image": image,
-               "key": ssh_key("idem")}
+               "key": ssh_key("idem"), "network": network}
     finally:
         rc = n.stop()
         assert rc == 0, "nubod exited with %d:\n%s" % (rc, n.log())
@@ -537,10 +549,40 @@ def test_answers_match_schemas(idem_env, doc):
         json={"agent_run": "r1", "rounds": [{"seq": 1, "age_ms": 0, "host": {"cpu": 5},
                                             "vms": [{"name": "other", "cpu": 1}]}]}), 200)
 
+    ext = check("POST", "/v1/networks", admin.post("/v1/networks", {
+        "name": "ext-" + tag, "external": True}), 201)["id"]
+    check("POST", "/v1/subnets", admin.post("/v1/subnets", {
+        "network": ext, "cidr": "203.0.113.0/24"}), 201)
+    made["network"] = check("POST", "/v1/networks", admin.post("/v1/networks", {
+        "name": "s-" + tag}), 201)["id"]
+    check("PATCH", "/v1/networks/{id}", admin.patch("/v1/networks/" + made["network"],
+                                                    {"description": "d"}), 200)
+    made["subnet"] = check("POST", "/v1/subnets", admin.post("/v1/subnets", {
+        "network": made["network"], "cidr": "10.200.0.0/24", "dns_servers": ["9.9.9.9"]}),
+        201)["id"]
+    made["security_group"] = check("POST", "/v1/security-groups", admin.post(
+        "/v1/security-groups", {"name": "s-" + tag}), 201)["id"]
+    check("POST", "/v1/security-group-rules", admin.post("/v1/security-group-rules", {
+        "security_group": made["security_group"], "direction": "ingress", "protocol": "tcp",
+        "port_min": 22, "port_max": 22, "remote_group": "default"}), 201)
+    made["port"] = check("POST", "/v1/ports", admin.post("/v1/ports", {
+        "network": made["network"], "security_groups": [made["security_group"]]}), 201)["id"]
+    check("PATCH", "/v1/ports/{id}", admin.patch("/v1/ports/" + made["port"], {
+        "security_groups": ["default", made["security_group"]]}), 200)
+    made["floating_ip"] = check("POST", "/v1/floating-ips", admin.post(
+        "/v1/floating-ips", {"network": ext}), 201)["id"]
+    check("PATCH", "/v1/floating-ips/{id}", admin.patch("/v1/floating-ips/" + made["floating_ip"],
+                                                        {"port_id": made["port"]}), 200)
+    check("POST", "/v1/instances", admin.post("/v1/instances", {
+        "name": "s-net-" + tag, "flavor": idem_env["flavor"], "image": made["image"],
+        "networks": [{"network": made["network"]}]}), 202)
+
     fills = {"/v1/auth": None, "/v1/projects": "project", "/v1/users": "user",
              "/v1/flavors": "flavor", "/v1/images": "image", "/v1/keypairs": "keypair",
              "/v1/server-groups": "server_group", "/v1/instances": "instance",
-             "/v1/tasks": "task", "/v1/hosts": "host", "/v1/alarms": "alarm"}
+             "/v1/tasks": "task", "/v1/hosts": "host", "/v1/alarms": "alarm",
+             "/v1/networks": "network", "/v1/subnets": "subnet", "/v1/ports": "port",
+             "/v1/security-groups": "security_group", "/v1/floating-ips": "floating_ip"}
     for m, p, item, op in operations(doc):
         if m != "GET" or p in ("/v1/openapi.json", "/v1/instances/{id}/console", "/metrics"):
             continue
