@@ -14,6 +14,7 @@
 #include "billing/billing.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "network/network.h"
 
 #define BUDGET_CHECK_MS 30000
 
@@ -99,6 +100,12 @@ static void *loop(void *arg)
     return NULL;
 }
 
+/* Network changes (rules, ports, floating IPs) reach hosts at once. */
+static void kick_hook(void *c)
+{
+    ctrl_kick(c);
+}
+
 struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nubo_err *err)
 {
     struct ctrl *c = xcalloc(1, sizeof(*c));
@@ -120,6 +127,7 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
         free(c);
         return NULL;
     }
+    network_set_change_hook(kick_hook, c);
     return c;
 }
 
@@ -137,6 +145,7 @@ void ctrl_stop(struct ctrl *c)
 {
     if (c == NULL)
         return;
+    network_set_change_hook(NULL, NULL);
     pthread_mutex_lock(&c->mu);
     c->stopping = true;
     pthread_cond_signal(&c->cv);

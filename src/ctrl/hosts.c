@@ -9,6 +9,7 @@
  */
 #include "ctrl/hosts.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,7 @@ static int word_ok(const char *s, size_t max)
 
 struct capacity {
     long long vcpus, ram_mib, disk_gib;
+    const char *underlay_ip; /* the agent's VXLAN endpoint, or NULL */
 };
 
 /* Reads capacity, accel and driver, which registration and heartbeats
@@ -127,6 +129,17 @@ static int parse_common(json_t *body, struct capacity *cap, const char **accel, 
                             "like \"tcg\" and \"qemu\"");
     *accel = json_string_value(a);
     *driver = json_string_value(d);
+    /* Optional: agents without tenant networking across hosts send null. */
+    json_t *u = json_object_get(body, "underlay_ip");
+    struct in_addr addr;
+    cap->underlay_ip = NULL;
+    if (u && !json_is_null(u)) {
+        if (!json_is_string(u) || inet_pton(AF_INET, json_string_value(u), &addr) != 1)
+            return nubo_err_set(err, NUBO_E_INVALID,
+                                "'underlay_ip' must be an IPv4 address like \"10.99.0.1\" or "
+                                "null");
+        cap->underlay_ip = json_string_value(u);
+    }
     return 0;
 }
 
@@ -201,19 +214,19 @@ json_t *ctrl_host_register(struct store *st, json_t *body, struct nubo_err *err)
         json_decref(old);
         if (store_exec(st, err,
                        "UPDATE hosts SET address = ?, agent_token = ?, token_hash = ?, accel = ?,"
-                       " driver = ?, vcpus = ?, ram_mib = ?, disk_gib = ?, state = 'up',"
-                       " last_heartbeat_ms = ? WHERE id = ?",
-                       "sssssiiiis", address, agent_token, thash, accel, driver, cap.vcpus,
-                       cap.ram_mib, cap.disk_gib, now_ms, id) < 0)
+                       " driver = ?, vcpus = ?, ram_mib = ?, disk_gib = ?, underlay_ip = ?,"
+                       " state = 'up', last_heartbeat_ms = ? WHERE id = ?",
+                       "sssssiiisis", address, agent_token, thash, accel, driver, cap.vcpus,
+                       cap.ram_mib, cap.disk_gib, cap.underlay_ip, now_ms, id) < 0)
             goto fail;
     } else {
         id_new(id);
         if (store_exec(st, err,
                        "INSERT INTO hosts (id, name, address, agent_token, token_hash, state,"
-                       " accel, driver, vcpus, ram_mib, disk_gib, last_heartbeat_ms, created_at)"
-                       " VALUES (?, ?, ?, ?, ?, 'up', ?, ?, ?, ?, ?, ?, ?)",
-                       "sssssssiiiis", id, name, address, agent_token, thash, accel, driver,
-                       cap.vcpus, cap.ram_mib, cap.disk_gib, now_ms, now) < 0)
+                       " accel, driver, vcpus, ram_mib, disk_gib, underlay_ip, last_heartbeat_ms,"
+                       " created_at) VALUES (?, ?, ?, ?, ?, 'up', ?, ?, ?, ?, ?, ?, ?, ?)",
+                       "sssssssiiisis", id, name, address, agent_token, thash, accel, driver,
+                       cap.vcpus, cap.ram_mib, cap.disk_gib, cap.underlay_ip, now_ms, now) < 0)
             goto fail;
     }
     if (store_commit(st, err) < 0)
@@ -302,9 +315,10 @@ json_t *ctrl_host_heartbeat(struct store *st, const char *host_id, json_t *body,
     json_decref(h);
     if (store_exec(st, err,
                    "UPDATE hosts SET vcpus = ?, ram_mib = ?, disk_gib = ?, accel = ?, driver = ?,"
-                   " report = ?, last_heartbeat_ms = ?, state = 'up' WHERE id = ?",
-                   "iiisssis", cap.vcpus, cap.ram_mib, cap.disk_gib, accel, driver, report,
-                   (long long)clock_now_ms(), host_id) < 0)
+                   " underlay_ip = ?, report = ?, last_heartbeat_ms = ?, state = 'up'"
+                   " WHERE id = ?",
+                   "iiissssis", cap.vcpus, cap.ram_mib, cap.disk_gib, accel, driver,
+                   cap.underlay_ip, report, (long long)clock_now_ms(), host_id) < 0)
         goto fail;
     *changed = was_down;
 
@@ -371,7 +385,7 @@ done:
 
 #define HOST_COLUMNS                                                                               \
     "SELECT h.id, h.name, h.address, h.state, h.accel, h.driver, h.vcpus, h.ram_mib, h.disk_gib,"  \
-    " h.last_heartbeat_ms, h.created_at, h.report,"                                                \
+    " h.underlay_ip, h.last_heartbeat_ms, h.created_at, h.report,"                                 \
     " (SELECT COUNT(*) FROM instances i WHERE i.host_id = h.id AND i.status != 'deleted')"         \
     "   AS n_instances,"                                                                           \
     " (SELECT COALESCE(SUM(i.vcpus), 0) FROM instances i WHERE i.host_id = h.id"                   \
@@ -399,6 +413,8 @@ static json_t *host_json(const json_t *r, int with_vms)
                   "disk_gib", (json_int_t)jint(r, "used_disk_gib"), "instances",
                   (json_int_t)jint(r, "n_instances"), "last_heartbeat_at",
                   hb > 0 ? json_string(at) : json_null(), "created_at", jstr(r, "created_at"));
+    const char *underlay = json_string_value(json_object_get(r, "underlay_ip"));
+    json_object_set_new(o, "underlay_ip", underlay ? json_string(underlay) : json_null());
     if (with_vms) {
         json_error_t je;
         const char *rep = json_string_value(json_object_get(r, "report"));

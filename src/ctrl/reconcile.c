@@ -492,6 +492,21 @@ static json_t *create_body(struct pass *p, json_t *inst, const json_t *image, in
     const char *ud = json_string_value(json_object_get(inst, "user_data"));
     if (ud && *ud)
         json_object_set_new(b, "user_data", json_string(ud));
+    /* On tenant networks the VM gets one tap per port, in port order;
+     * without any it keeps QEMU's isolated user-mode NIC. */
+    json_t *nics = store_query(p->st, err,
+                               "SELECT id AS port_id, network_id, mac FROM ports"
+                               " WHERE instance_id = ? ORDER BY created_at, id",
+                               "s", jstr(inst, "id"));
+    if (nics == NULL) {
+        json_decref(b);
+        return NULL;
+    }
+    if (json_array_size(nics) > 0) {
+        json_object_set_new(b, "network", json_string("none"));
+        json_object_set_new(b, "nics", nics);
+    } else
+        json_decref(nics);
     return b;
 }
 
@@ -832,6 +847,46 @@ static void remove_orphans(struct pass *p, struct host_ctx *h, const json_t *vms
     }
 }
 
+/* Pushes the host's desired network state (src/network) when the agent's
+ * generation differs: bridges, VXLANs, DHCP, firewall and floating IPs
+ * are the agent's to converge (docs/internals/networking.md).  Done
+ * before the VMs so that their taps find their bridges. */
+static void converge_network(struct pass *p, struct host_ctx *h)
+{
+    struct nubo_err err;
+    json_t *doc = network_host_document(p->st, h->id, &err);
+    if (doc == NULL) {
+        log_error("host %s: cannot build its network document: %s", h->t.name, err.msg);
+        return;
+    }
+    long status;
+    json_t *out = NULL;
+    if (agent_call(&h->t, "GET", "/v1/network", NULL, LIST_TIMEOUT_MS, &status, &out, &err) < 0) {
+        log_debug("%s (retrying next pass)", err.msg);
+        goto done;
+    }
+    const char *want = jstr(doc, "generation");
+    const char *have = status == 200 ? json_string_value(json_object_get(out, "generation")) : NULL;
+    int ok = status == 200 && json_is_true(json_object_get(out, "ok"));
+    if (have && strcmp(have, want) == 0 && ok)
+        goto done;
+    json_decref(out);
+    out = NULL;
+    if (agent_call(&h->t, "PUT", "/v1/network", doc, CREATE_TIMEOUT_MS, &status, &out, &err) < 0) {
+        log_warn("host %s: network push: %s (retrying next pass)", h->t.name, err.msg);
+        goto done;
+    }
+    if (status != 200 || !json_is_true(json_object_get(out, "ok"))) {
+        char *why = json_dumps(out ? out : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+        log_warn("host %s: network push answered %ld: %s", h->t.name, status, why ? why : "?");
+        free(why);
+    } else
+        log_info("host %s: network state %.12s applied", h->t.name, want);
+done:
+    json_decref(out);
+    json_decref(doc);
+}
+
 static void converge_host(struct pass *p, const json_t *host)
 {
     struct host_ctx h = {
@@ -853,6 +908,7 @@ static void converge_host(struct pass *p, const json_t *host)
         json_decref(out);
         return;
     }
+    converge_network(p, &h);
     json_t *insts = store_query(p->st, &err,
                                 "SELECT id, project_id, name, image_id, keypair, user_data, vcpus,"
                                 " ram_mib, disk_gib, status, desired, power_state, boots"
