@@ -14,6 +14,7 @@
 #include "billing/billing.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "scale/scale.h"
 
 #define BUDGET_CHECK_MS 30000
 
@@ -26,6 +27,7 @@ struct ctrl {
     bool kicked, stopping;
     struct reconciler *rc;
     struct monitor *monitor;
+    struct scale *scale; /* autoscaling groups: a pass after each reconcile */
 };
 
 void ctrl_cfg_defaults(struct ctrl_cfg *cfg)
@@ -73,6 +75,7 @@ static void *loop(void *arg)
         c->kicked = false;
         pthread_mutex_unlock(&c->mu);
         ctrl_reconcile(c);
+        scale_run_once(c->scale);
         /* Budget thresholds are recorded when crossed even if nobody reads
          * the project's cost: checked here, at most every BUDGET_CHECK_MS. */
         if (clock_mono_ms() >= next_budget_check) {
@@ -99,6 +102,12 @@ static void *loop(void *arg)
     return NULL;
 }
 
+/* The scale module's wake-up (its alarm hook, on the monitor's thread). */
+static void kick_cb(void *arg)
+{
+    ctrl_kick(arg);
+}
+
 struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nubo_err *err)
 {
     struct ctrl *c = xcalloc(1, sizeof(*c));
@@ -113,9 +122,23 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
     c->rc = reconciler_new();
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
+    struct sched_cfg scfg = {
+        .policy = strcmp(c->cfg.sched_policy, "pack") == 0 ? SCHED_PACK : SCHED_SPREAD,
+        .cpu_ratio = c->cfg.cpu_ratio,
+        .ram_ratio = c->cfg.ram_ratio,
+        .disk_ratio = c->cfg.disk_ratio,
+    };
+    c->scale = scale_new(st, &scfg, kick_cb, c, err);
+    if (c->scale == NULL) {
+        monitor_stop(c->monitor);
+        reconciler_free(c->rc);
+        free(c);
+        return NULL;
+    }
     if (pthread_create(&c->thread, NULL, loop, c) != 0) {
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot start the reconciler thread");
         monitor_stop(c->monitor);
+        scale_free(c->scale);
         reconciler_free(c->rc);
         free(c);
         return NULL;
@@ -143,6 +166,7 @@ void ctrl_stop(struct ctrl *c)
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
     monitor_stop(c->monitor);
+    scale_free(c->scale);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     reconciler_free(c->rc);
