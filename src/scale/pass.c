@@ -315,21 +315,66 @@ static void target_run(struct scale *s, struct gstate *gs, json_t *p)
     }
 }
 
+/* The alarm's statistic over its latest window now: the alarm records its
+ * value only when its state changes, and a step policy acting again while
+ * the alarm stays in ALARM must see today's breach.  Falls back to the
+ * recorded value when the window has no samples.  The metric and the
+ * statistic pick SQL from constant tables, never from the row's text. */
+static double alarm_value(struct scale *s, struct gstate *gs, const json_t *a)
+{
+    static const char *const cols[] = {"cpu",
+                                       "memory",
+                                       "disk_read_bytes",
+                                       "disk_write_bytes",
+                                       "disk_read_ops",
+                                       "disk_write_ops",
+                                       "net_rx_bytes",
+                                       "net_tx_bytes",
+                                       "net_rx_packets",
+                                       "net_tx_packets"};
+    static const char *const stats[][2] = {{"avg", "AVG"}, {"max", "MAX"}, {"min", "MIN"}};
+    double fallback = json_number_value(json_object_get(a, "state_value"));
+    const char *col = NULL, *fn = NULL;
+    for (size_t i = 0; i < ARRAY_LEN(cols); i++)
+        if (is(scale_str(a, "metric"), cols[i]))
+            col = cols[i];
+    for (size_t i = 0; i < ARRAY_LEN(stats); i++)
+        if (is(scale_str(a, "statistic"), stats[i][0]))
+            fn = stats[i][1];
+    if (col == NULL || fn == NULL)
+        return fallback;
+    char sql[320];
+    snprintf(sql, sizeof(sql),
+             "SELECT %s(%s) AS v FROM instance_samples WHERE project_id = ? AND"
+             " (? = '' OR instance_id = ?) AND ts_ms > ? AND ts_ms <= ? AND %s IS NOT NULL",
+             fn, col, col);
+    const char *inst = scale_str(a, "instance_id");
+    struct nubo_err err;
+    json_t *r =
+        store_query_one(s->st, &err, sql, "sssii", gs->project, inst, inst,
+                        (long long)(gs->now - scale_int(a, "window_s") * 1000), (long long)gs->now);
+    json_t *v = json_object_get(r, "v");
+    double out = json_is_number(v) ? json_number_value(v) : fallback;
+    json_decref(r);
+    return out;
+}
+
 static void step_run(struct scale *s, struct gstate *gs, json_t *p)
 {
     struct nubo_err err;
     json_t *a = store_query_one(s->st, &err,
-                                "SELECT name, state, state_value, threshold FROM alarms WHERE"
-                                " id = ? AND project_id = ?",
+                                "SELECT name, state, state_value, threshold, metric, statistic,"
+                                " instance_id, window_s FROM alarms WHERE id = ? AND"
+                                " project_id = ?",
                                 "ss", scale_str(p, "alarm_id"), gs->project);
     if (a == NULL)
         return;
-    json_t *val = json_object_get(a, "state_value");
-    if (!is(scale_str(a, "state"), "ALARM") || !json_is_number(val)) {
+    if (!is(scale_str(a, "state"), "ALARM")) {
         json_decref(a);
         return;
     }
-    double delta = json_number_value(val) - json_number_value(json_object_get(a, "threshold"));
+    double value = alarm_value(s, gs, a);
+    double delta = value - json_number_value(json_object_get(a, "threshold"));
     struct scale_step steps[SCALE_MAX_STEPS];
     size_t ns = 0;
     json_t *l = json_loads(scale_str(p, "steps"), 0, NULL);
@@ -359,7 +404,7 @@ static void step_run(struct scale *s, struct gstate *gs, json_t *p)
         snprintf(cause, sizeof(cause), "step policy %s (alarm %s)", scale_str(p, "name"),
                  scale_str(a, "name"));
         snprintf(detail, sizeof(detail), "alarm value %.2f, %+.2f from threshold: band %d, %+lld%s",
-                 json_number_value(val), delta, k, steps[k].adjustment, percent ? "%" : "");
+                 value, delta, k, steps[k].adjustment, percent ? "%" : "");
         if (want != gs->desired) {
             desired_set(s, gs, want, cause, scale_str(p, "id"), detail);
             policy_mark(s, scale_str(p, "id"), steps[k].adjustment > 0, gs->now);
