@@ -501,3 +501,55 @@ def test_rolling_replacement_in_batches(sc):
              lambda: [x["template_version"] for x in in_service(m, gid)] == [2, 2])
     acts = activities(m, gid)
     assert sum(a["kind"] == "terminate" and "rolling" in a["cause"] for a in acts) == 2
+
+
+# -------------------------------------------------------------------- CLI
+
+
+def test_cli(sc, tmp_path):
+    from test_cli_cloud import Cli
+    cli = Cli(tmp_path / "cli")
+    env = {"NUBO_URL": sc["nubod"].base, "NUBO_TOKEN": sc["member"].token}
+    ud = tmp_path / "ud.sh"
+    ud.write_text("#!/bin/sh\necho hello\n")
+    t = cli.json("template", "create", "cli-t", "--flavor", "small", "--image", sc["image"],
+                 "--user-data-file", ud, "--network", "n1", "--network", "n2", env=env)
+    assert t["default"]["user_data"] == "#!/bin/sh\necho hello\n"
+    assert t["default"]["networks"] == ["n1", "n2"]
+    v = cli.json("template", "add-version", "cli-t", "--flavor", "small", "--image",
+                 sc["image"], env=env)
+    assert v["version"] == 2
+    assert "cli-t" in cli.ok("template", "list", env=env).stdout
+    assert cli.json("template", "set-default", "cli-t", "2", env=env)["default_version"] == 2
+    assert [x["version"] for x in cli.json("template", "versions", "cli-t",
+                                                env=env)["versions"]] == [1, 2]
+    g = cli.json("group", "create", "cli-g", "--template", "cli-t", "--min", "0", "--max", "3",
+                 env=env)
+    assert (g["min_size"], g["max_size"], g["desired"], g["effective_version"]) == (0, 3, 0, 2)
+    r = cli.run("group", "create", "bad", "--template", "cli-t", "--min", "3", "--max", "1",
+                env=env)
+    assert r.returncode == 1 and "min_size" in r.stderr, r.stderr
+    assert cli.json("group", "set-desired", "cli-g", "2", env=env)["desired"] == 2
+    wait_size(sc["member"], g["id"], 2)
+    out = cli.ok("group", "show", "cli-g", env=env).stdout
+    assert "desired" in out and "cli-t" in out
+    acts = cli.json("group", "activities", "cli-g", env=env)["activities"]
+    assert sum(a["kind"] == "launch" for a in acts) == 2
+    iid = show(sc["member"], g["id"])["instances"][0]["id"]
+    assert cli.json("group", "protect", "cli-g", iid, "on", env=env)["protected"] is True
+    p = cli.json("policy", "create", "cli-p", "--group", "cli-g", "--target", "60", env=env)
+    assert p["kind"] == "target" and p["target_value"] == 60
+    assert cli.run("policy", "create", "x", "--group", "cli-g", env=env).returncode == 2
+    s = cli.json("schedule", "create", "cli-s", "--group", "cli-g", "--cron", "0 8 * * 1-5",
+                 "--desired", "1", env=env)
+    assert s["cron"] == "0 8 * * 1-5"
+    r = cli.run("schedule", "create", "bad", "--group", "cli-g", "--cron", "0 8 * *",
+                "--desired", "1", env=env)
+    assert r.returncode == 1 and "cron" in r.stderr, r.stderr
+    assert "cli-s" in cli.ok("schedule", "list", env=env).stdout
+    assert "cli-p" in cli.ok("policy", "list", env=env).stdout
+    cli.ok("policy", "delete", "cli-p", env=env)
+    cli.ok("schedule", "delete", "cli-s", env=env)
+    cli.ok("group", "delete", "cli-g", env=env)
+    assert cli.json("group", "list", env=env)["scaling_groups"] == []
+    cli.ok("template", "delete", "cli-t", env=env)
