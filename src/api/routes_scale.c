@@ -211,6 +211,7 @@ static void post_policy(struct api_call *call)
                                          "metric",
                                          "target_value",
                                          "warmup_s",
+                                         "window_s",
                                          "scale_out_cooldown_s",
                                          "scale_in_cooldown_s",
                                          "alarm",

@@ -194,7 +194,7 @@ long long scale_target_capacity(long long current, long long metric_n, long long
      * target: ceil, so that the result is never above target.  A tiny
      * epsilon keeps exact fits (avg == target) from rounding up. */
     double need = (double)metric_n * avg / target - 1e-9;
-    long long want = (long long)ceil(need < 0 ? 0 : need) + warming;
+    long long want = (long long)ceil(need < 0 ? 0 : need);
     if (want > current)
         return clamp(want, min, max);
     if (want < current && warming == 0)

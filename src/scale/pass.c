@@ -35,9 +35,6 @@
 #include "lib/util.h"
 #include "monitor/monitor.h"
 
-/* The window of CPU samples target tracking averages. */
-#define TARGET_WINDOW_MS 60000
-
 struct scale {
     struct store *st;
     struct sched_cfg cfg;
@@ -249,9 +246,9 @@ static void schedules_run(struct scale *s, struct gstate *gs)
 }
 
 /* The mean over the measured members of each one's average CPU in the
- * last TARGET_WINDOW_MS; *n_out measured members.  -1 without samples. */
-static double group_cpu(struct scale *s, struct gstate *gs, int64_t warmup_ms, long long *n_out,
-                        long long *warming)
+ * last window_ms; *n_out measured members.  -1 without samples. */
+static double group_cpu(struct scale *s, struct gstate *gs, int64_t warmup_ms, int64_t window_ms,
+                        long long *n_out, long long *warming)
 {
     struct nubo_err err;
     double sum = 0;
@@ -267,7 +264,7 @@ static double group_cpu(struct scale *s, struct gstate *gs, int64_t warmup_ms, l
                                     " instance_id = ? AND project_id = ? AND ts_ms > ? AND"
                                     " ts_ms <= ? AND cpu IS NOT NULL",
                                     "ssii", gs->m[i].id, gs->project,
-                                    (long long)(gs->now - TARGET_WINDOW_MS), (long long)gs->now);
+                                    (long long)(gs->now - window_ms), (long long)gs->now);
         json_t *v = json_object_get(r, "v");
         if (json_is_number(v)) {
             sum += json_number_value(v);
@@ -293,7 +290,8 @@ static void policy_mark(struct scale *s, const char *pid, bool out, int64_t now)
 static void target_run(struct scale *s, struct gstate *gs, json_t *p)
 {
     long long n, warming;
-    double avg = group_cpu(s, gs, scale_int(p, "warmup_s") * 1000, &n, &warming);
+    double avg = group_cpu(s, gs, scale_int(p, "warmup_s") * 1000, scale_int(p, "window_s") * 1000,
+                           &n, &warming);
     if (avg < 0)
         return;
     double target = json_number_value(json_object_get(p, "target_value"));

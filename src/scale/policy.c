@@ -15,7 +15,8 @@
 
 #define POLICY_SELECT                                                                              \
     "SELECT p.id, p.name, p.project_id, p.group_id, g.name AS group_name, p.kind, p.metric,"       \
-    " p.target_value, p.warmup_s, p.scale_out_cooldown_s, p.scale_in_cooldown_s, p.alarm_id,"      \
+    " p.target_value, p.warmup_s, p.window_s, p.scale_out_cooldown_s, p.scale_in_cooldown_s, "     \
+    "p.alarm_id,"                                                                                  \
     " p.adjustment_type, p.steps, p.created_at, p.updated_at FROM scaling_policies p"              \
     " JOIN scaling_groups g ON g.id = p.group_id"
 
@@ -123,7 +124,7 @@ json_t *scale_policy_create(struct store *st, const struct ctx *ctx, json_t *bod
 {
     const char *name = NULL, *kind = NULL, *alarm = NULL, *adj_type = "change", *metric = "cpu";
     double target = 0;
-    long long warmup = 60, out_cd = 60, in_cd = 300, cd = -1;
+    long long warmup = 60, window = 60, out_cd = 60, in_cd = 300, cd = -1;
     char *steps = NULL, id[37], now[32];
     json_t *g = NULL, *a = NULL, *out = NULL;
     bool set;
@@ -138,6 +139,7 @@ json_t *scale_policy_create(struct store *st, const struct ctx *ctx, json_t *bod
         if (scale_body_str(body, "metric", false, &metric, err) < 0 ||
             scale_body_num(body, "target_value", true, 1, 100, &target, &set, err) < 0 ||
             scale_body_int(body, "warmup_s", false, 0, 3600, &warmup, &set, err) < 0 ||
+            scale_body_int(body, "window_s", false, 5, 3600, &window, &set, err) < 0 ||
             scale_body_int(body, "scale_out_cooldown_s", false, 0, 86400, &out_cd, &set, err) < 0 ||
             scale_body_int(body, "scale_in_cooldown_s", false, 0, 86400, &in_cd, &set, err) < 0)
             goto cleanup;
@@ -156,8 +158,9 @@ json_t *scale_policy_create(struct store *st, const struct ctx *ctx, json_t *bod
             scale_body_str(body, "adjustment_type", false, &adj_type, err) < 0 ||
             scale_body_int(body, "cooldown_s", false, 0, 86400, &cd, &set, err) < 0)
             goto cleanup;
-        static const char *const not_here[] = {"target_value", "warmup_s", "scale_out_cooldown_s",
-                                               "scale_in_cooldown_s", "metric"};
+        static const char *const not_here[] = {
+            "target_value",        "warmup_s", "window_s", "scale_out_cooldown_s",
+            "scale_in_cooldown_s", "metric"};
         for (size_t k = 0; k < ARRAY_LEN(not_here); k++)
             if (json_object_get(body, not_here[k])) {
                 nubo_err_set(err, NUBO_E_INVALID, "'%s' is for target policies only", not_here[k]);
@@ -197,11 +200,11 @@ json_t *scale_policy_create(struct store *st, const struct ctx *ctx, json_t *bod
     bool is_target = strcmp(kind, "target") == 0;
     if (store_exec(st, err,
                    "INSERT INTO scaling_policies (id, project_id, group_id, name, kind, metric,"
-                   " target_value, warmup_s, scale_out_cooldown_s, scale_in_cooldown_s, alarm_id,"
-                   " adjustment_type, steps, created_at, updated_at) VALUES"
-                   " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   "ssssssdiiisssss", id, ctx->project_id, scale_str(g, "id"), name, kind, metric,
-                   target, warmup, out_cd, in_cd, a ? scale_str(a, "id") : NULL,
+                   " target_value, warmup_s, window_s, scale_out_cooldown_s, scale_in_cooldown_s,"
+                   " alarm_id, adjustment_type, steps, created_at, updated_at) VALUES"
+                   " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "ssssssdiiiisssss", id, ctx->project_id, scale_str(g, "id"), name, kind, metric,
+                   target, warmup, window, out_cd, in_cd, a ? scale_str(a, "id") : NULL,
                    is_target ? NULL : adj_type, steps, now, now) < 0) {
         if (err->code == NUBO_E_CONFLICT)
             nubo_err_set(err, NUBO_E_CONFLICT, "group '%s' has a policy named '%s' already",

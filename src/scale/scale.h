@@ -124,6 +124,7 @@ json_t *scale_group_protect(struct store *st, const struct ctx *ctx, const char 
 
 /* Body: {name, group, kind: "target" | "step", ...}
  *   target: target_value (1..100, average CPU percent), warmup_s? (60),
+ *           window_s? (60, 5..3600: the samples averaged),
  *           scale_out_cooldown_s? (60), scale_in_cooldown_s? (300)
  *   step:   alarm (id or name), adjustment_type? ("change" | "percent"),
  *           steps: [{lower?, upper?, adjustment}] (bounds relative to the
@@ -171,12 +172,14 @@ int scale_cron_parse(const char *expr, struct scale_cron *out, struct nubo_err *
  * day fields are restricted a day matching either one matches. */
 int64_t scale_cron_next(const struct scale_cron *c, int64_t after_ms);
 
-/* Target tracking: the capacity wanted for `metric_n` in-service
- * instances averaging avg (percent) against target, plus `warming`
- * instances that are not measured yet.  Out fast: ceil(metric_n * avg /
- * target) + warming when above current.  In slowly: current - 1 when that
- * formula is below current and nothing is warming.  Clamped to
- * [min, max]; current when no change. */
+/* Target tracking: the capacity wanted when `metric_n` measured
+ * instances average avg (percent) against target, `warming` more are
+ * still warming up (not measured) and current are wanted now.  Out fast:
+ * ceil(metric_n * avg / target) when above current - warming instances
+ * already count in current, so a spike is not answered twice while new
+ * instances boot.  In slowly: current - 1 when that formula is below
+ * current and nothing is warming.  Clamped to [min, max]; current when no
+ * change. */
 long long scale_target_capacity(long long current, long long metric_n, long long warming,
                                 double avg, double target, long long min, long long max);
 

@@ -106,6 +106,7 @@ const char store_schema_v6_scale[] =
     "  metric TEXT NOT NULL DEFAULT 'cpu',"
     "  target_value REAL,"
     "  warmup_s INTEGER NOT NULL DEFAULT 0,"
+    "  window_s INTEGER NOT NULL DEFAULT 60,"
     "  scale_out_cooldown_s INTEGER NOT NULL,"
     "  scale_in_cooldown_s INTEGER NOT NULL,"
     "  alarm_id TEXT,"

@@ -230,16 +230,27 @@ def test_group_launches_replaces_unhealthy_and_delete_deletes_instances(sc):
     assert all(i["name"].startswith("g-") for i in insts)
     usage = sc["admin"].get("/v1/projects/%s/quota" % m.project).json()["usage"]
     assert usage["instances"] == 2
-    # an instance in error is replaced, but only after the grace period
-    set_status(nubod, [iids[0]], "error")
+    # an instance in error, or unknown (its host is down), is replaced, but
+    # only after the grace period
+    for status in ("error", "unknown"):
+        iids = [x["id"] for x in in_service(m, gid)]
+        sc["clock"].advance(61 * SEC)  # the instances are past their grace
+        set_status(nubod, [iids[0]], status)
+        wait_for("replacement of the %s instance" % status,
+                 lambda: iids[0] not in [x["id"] for x in in_service(m, gid)]
+                 and len(in_service(m, gid)) == 2)
+        acts = activities(m, gid)
+        assert any(a["kind"] == "terminate" and a["instance_id"] == iids[0]
+                   and a["cause"] == "unhealthy: instance is " + status for a in acts), acts
+    # a new instance in error within its grace is left alone
+    young = [x["id"] for x in in_service(m, gid)][-1]
+    set_status(nubod, [young], "error")
     settle()
-    assert [x["id"] for x in in_service(m, gid)] == iids
+    assert young in [x["id"] for x in in_service(m, gid)]
     sc["clock"].advance(61 * SEC)
-    wait_for("replacement", lambda: iids[0] not in [x["id"] for x in in_service(m, gid)]
+    wait_for("replacement after the grace",
+             lambda: young not in [x["id"] for x in in_service(m, gid)]
              and len(in_service(m, gid)) == 2)
-    acts = activities(m, gid)
-    assert any(a["kind"] == "terminate" and a["instance_id"] == iids[0]
-               and "unhealthy" in a["cause"] for a in acts), acts
     # an instance deleted by hand is replaced too
     victim = in_service(m, gid)[0]["id"]
     assert m.delete("/v1/instances/" + victim).status_code == 202
@@ -319,7 +330,7 @@ def test_target_tracking_converges_without_oscillating(sc):
     gid = g["id"]
     wait_size(m, gid, 1)
     r = m.post("/v1/scaling-policies", {"name": "cpu50", "group": gid, "kind": "target",
-                                        "target_value": 50, "warmup_s": 0,
+                                        "target_value": 50, "warmup_s": 0, "window_s": 60,
                                         "scale_out_cooldown_s": 60,
                                         "scale_in_cooldown_s": 300})
     assert r.status_code == 201, r.text
