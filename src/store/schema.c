@@ -230,7 +230,6 @@ extern const char store_schema_v3_monitor[];
 extern const char store_schema_v6_scale[];
 
 const struct store_migration store_migrations[] = {
-    {1, schema_v1}, {2, store_schema_v2_billing}, {3, store_schema_v3_monitor}, {4, schema_v4},
-    {6, store_schema_v6_scale},
-    {0, NULL},
+    {1, schema_v1}, {2, store_schema_v2_billing}, {3, store_schema_v3_monitor},
+    {4, schema_v4}, {6, store_schema_v6_scale},   {0, NULL},
 };
