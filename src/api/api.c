@@ -19,7 +19,7 @@
  * an API route. */
 static const struct route *const route_tables[] = {identity_routes, compute_routes, host_routes,
                                                    misc_routes,     billing_routes, monitor_routes,
-                                                   network_routes,  web_routes};
+                                                   network_routes,  scale_routes,   web_routes};
 
 /* ------------------------------------------------------------- matching */
 

@@ -82,6 +82,12 @@ int cmd_metrics(struct cli *cli, int argc, char **argv);
 /* nubo alarm list|create|show|delete|history */
 int cmd_alarm(struct cli *cli, int argc, char **argv);
 
+/* nubo template|group|policy|schedule ... (autoscaling, cmd_scale.c) */
+int cmd_template(struct cli *cli, int argc, char **argv);
+int cmd_group(struct cli *cli, int argc, char **argv);
+int cmd_policy(struct cli *cli, int argc, char **argv);
+int cmd_schedule(struct cli *cli, int argc, char **argv);
+
 /* nubo usage (cmd_usage.c) */
 int cmd_usage(struct cli *cli, int argc, char **argv);
 

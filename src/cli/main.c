@@ -39,6 +39,8 @@ static const char usage[] =
     "  apikey list|create|delete     long-lived tokens for scripts\n"
     "  metrics INSTANCE [--metric M] [--since 1h]   an instance's metric, charted\n"
     "  alarm list|create|show|delete|history        alarms on metrics\n"
+    "  template, group, policy, schedule ...        autoscaling: launch templates,\n"
+    "                                               groups, policies, schedules\n"
     "  usage                         usage records: what was billable, and how long\n"
     "  invoice show|list|export|cost|showback       what a project costs\n"
     "  price list|set                the price catalog (set: admin)\n"
@@ -68,6 +70,8 @@ static const char usage[] =
     "went to error, a session that expired); 2 usage error; 3 the server cannot be\n"
     "reached, or not logged in; 130 interrupted.\n";
 
+/* Added commands go one per line, which keeps merges of this table simple. */
+/* clang-format off */
 static const struct cli_command groups[] = {
     {"login", cmd_login},     {"logout", cmd_logout},
     {"whoami", cmd_whoami},   {"instance", cmd_instance},
@@ -84,7 +88,12 @@ static const struct cli_command groups[] = {
     {"port", cmd_port},       {"security-group", cmd_security_group},
     {"sg", cmd_sg},           {"floating-ip", cmd_floating_ip},
     {"agent", cmd_agent},
+    {"template", cmd_template},
+    {"group", cmd_group},
+    {"policy", cmd_policy},
+    {"schedule", cmd_schedule},
 };
+/* clang-format on */
 
 int main(int argc, char **argv)
 {

@@ -15,6 +15,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "network/network.h"
+#include "scale/scale.h"
 
 #define BUDGET_CHECK_MS 30000
 
@@ -27,6 +28,7 @@ struct ctrl {
     bool kicked, stopping;
     struct reconciler *rc;
     struct monitor *monitor;
+    struct scale *scale; /* autoscaling groups: a pass after each reconcile */
 };
 
 void ctrl_cfg_defaults(struct ctrl_cfg *cfg)
@@ -74,6 +76,7 @@ static void *loop(void *arg)
         c->kicked = false;
         pthread_mutex_unlock(&c->mu);
         ctrl_reconcile(c);
+        scale_run_once(c->scale);
         /* Budget thresholds are recorded when crossed even if nobody reads
          * the project's cost: checked here, at most every BUDGET_CHECK_MS. */
         if (clock_mono_ms() >= next_budget_check) {
@@ -100,10 +103,12 @@ static void *loop(void *arg)
     return NULL;
 }
 
-/* Network changes (rules, ports, floating IPs) reach hosts at once. */
-static void kick_hook(void *c)
+/* Wakes the reconciler from other modules' callbacks: network changes
+ * (rules, ports, floating IPs reach hosts at once) and the scale module's
+ * alarm hook (on the monitor's thread). */
+static void kick_cb(void *arg)
 {
-    ctrl_kick(c);
+    ctrl_kick(arg);
 }
 
 struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nubo_err *err)
@@ -120,14 +125,28 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
     c->rc = reconciler_new();
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
-    if (pthread_create(&c->thread, NULL, loop, c) != 0) {
-        nubo_err_set(err, NUBO_E_INTERNAL, "cannot start the reconciler thread");
+    struct sched_cfg scfg = {
+        .policy = strcmp(c->cfg.sched_policy, "pack") == 0 ? SCHED_PACK : SCHED_SPREAD,
+        .cpu_ratio = c->cfg.cpu_ratio,
+        .ram_ratio = c->cfg.ram_ratio,
+        .disk_ratio = c->cfg.disk_ratio,
+    };
+    c->scale = scale_new(st, &scfg, kick_cb, c, err);
+    if (c->scale == NULL) {
         monitor_stop(c->monitor);
         reconciler_free(c->rc);
         free(c);
         return NULL;
     }
-    network_set_change_hook(kick_hook, c);
+    if (pthread_create(&c->thread, NULL, loop, c) != 0) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "cannot start the reconciler thread");
+        monitor_stop(c->monitor);
+        scale_free(c->scale);
+        reconciler_free(c->rc);
+        free(c);
+        return NULL;
+    }
+    network_set_change_hook(kick_cb, c);
     return c;
 }
 
@@ -152,6 +171,7 @@ void ctrl_stop(struct ctrl *c)
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
     monitor_stop(c->monitor);
+    scale_free(c->scale);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     reconciler_free(c->rc);

@@ -228,8 +228,10 @@ static const char schema_v4[] =
 extern const char store_schema_v2_billing[];
 extern const char store_schema_v3_monitor[];
 extern const char store_schema_v5_network[];
+extern const char store_schema_v6_scale[];
 
 const struct store_migration store_migrations[] = {
     {1, schema_v1}, {2, store_schema_v2_billing}, {3, store_schema_v3_monitor},
-    {4, schema_v4}, {5, store_schema_v5_network}, {0, NULL},
+    {4, schema_v4}, {5, store_schema_v5_network}, {6, store_schema_v6_scale},
+    {0, NULL},
 };

@@ -126,6 +126,31 @@ VALID_BODIES = {
         "port_min": 22, "port_max": 22, "remote_cidr": "10.0.0.0/8"},
     ("POST", "/v1/floating-ips"): lambda e: {"network": e["ext_network"]},
     ("PATCH", "/v1/floating-ips/{id}"): lambda e: {"port_id": e["port"]},
+    ("POST", "/v1/launch-templates"): lambda e: {
+        "name": "bad-lt", "description": "x", "flavor": e["flavor"], "image": e["image"],
+        "keypair": e["keypair"], "user_data": "#!/bin/sh\n", "server_group": e["server_group"],
+        "networks": [e["network"]], "security_groups": ["default"]},
+    ("PATCH", "/v1/launch-templates/{id}"): lambda e: {"default_version": 1, "description": "y"},
+    ("POST", "/v1/launch-templates/{id}/versions"): lambda e: {
+        "description": "v", "flavor": e["flavor"], "image": e["image"], "keypair": e["keypair"],
+        "user_data": "#!/bin/sh\n", "server_group": e["server_group"], "networks": [e["network"]],
+        "security_groups": ["default"], "set_default": False},
+    ("POST", "/v1/scaling-groups"): lambda e: {
+        "name": "bad-group", "template": e["template"], "template_version": 1, "min_size": 0,
+        "max_size": 2, "desired": 0, "health_grace_s": 60, "cooldown_s": 60,
+        "termination_policy": "newest-first", "rolling_batch": 1},
+    ("PATCH", "/v1/scaling-groups/{id}"): lambda e: {
+        "min_size": 0, "max_size": 3, "desired": 0, "template_version": 1, "health_grace_s": 30,
+        "cooldown_s": 30, "termination_policy": "oldest-first", "rolling_batch": 2},
+    ("PUT", "/v1/scaling-groups/{id}/instances/{iid}/protection"): lambda e: {
+        "protected": True},
+    ("POST", "/v1/scaling-policies"): lambda e: {
+        "name": "bad-policy", "group": e["group"], "kind": "step", "alarm": e["alarm"],
+        "adjustment_type": "percent", "cooldown_s": 60,
+        "steps": [{"lower": 0, "upper": None, "adjustment": 10}]},
+    ("POST", "/v1/scheduled-actions"): lambda e: {
+        "name": "bad-schedule", "group": e["group"], "cron": "0 8 * * 1-5", "min_size": 0,
+        "max_size": 2, "desired": 1},
 }
 
 # Fields whose absence may be refused as missing credentials (401) rather
@@ -408,6 +433,18 @@ def build_env(n, tmp):
         "security_group": e["secgroup"], "direction": "egress"}), 201)["id"]
     e["port"] = ok(admin.post("/v1/ports", {"network": e["network"]}), 201)["id"]
     e["fip"] = ok(admin.post("/v1/floating-ips", {}), 201)["id"]
+    # autoscaling: an empty group (nothing launches, nothing changes)
+    e["template"] = ok(admin.post("/v1/launch-templates", {
+        "name": "ok-lt", "flavor": "ok-flavor", "image": e["image"]}), 201)["id"]
+    e["group"] = ok(admin.post("/v1/scaling-groups", {
+        "name": "ok-group", "template": e["template"], "min_size": 0, "max_size": 2}),
+        201)["id"]
+    e["policy"] = ok(admin.post("/v1/scaling-policies", {
+        "name": "ok-policy", "group": e["group"], "kind": "target", "target_value": 50}),
+        201)["id"]
+    e["schedule"] = ok(admin.post("/v1/scheduled-actions", {
+        "name": "ok-schedule", "group": e["group"], "cron": "0 3 * * *", "desired": 0}),
+        201)["id"]
     # a host, after the instance so that nothing is placed on it
     body = ok(requests.post(n.base + "/v1/hosts/register", json={
         "join_token": n.join_token, "name": "ok-host", "address": "http://127.0.0.1:9",
@@ -427,6 +464,9 @@ PATH_VALUES = {
     ("alarms", "id"): "alarm", ("networks", "id"): "network", ("subnets", "id"): "subnet",
     ("ports", "id"): "port", ("security-groups", "id"): "secgroup",
     ("security-group-rules", "id"): "rule", ("floating-ips", "id"): "fip",
+    ("alarms", "id"): "alarm", ("launch-templates", "id"): "template",
+    ("scaling-groups", "id"): "group", ("scaling-groups", "iid"): "instance",
+    ("scaling-policies", "id"): "policy", ("scheduled-actions", "id"): "schedule",
 }
 
 

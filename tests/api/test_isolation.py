@@ -87,6 +87,24 @@ A_ROUTES = [
     Row("GET", "/v1/floating-ips/{id}", "fip", None, 200, 200, 404),
     Row("PATCH", "/v1/floating-ips/{id}", "fip", {"port_id": None}, None, 403, 404),
     Row("DELETE", "/v1/floating-ips/{id}", "fip", None, None, 403, 404),
+    # autoscaling (group_member is "<group id>/<instance id>")
+    Row("GET", "/v1/launch-templates/{id}", "template", None, 200, 200, 404),
+    Row("PATCH", "/v1/launch-templates/{id}", "template", {"default_version": 1}, None, 403,
+        404),
+    Row("DELETE", "/v1/launch-templates/{id}", "template", None, None, 403, 404),
+    Row("GET", "/v1/launch-templates/{id}/versions", "template", None, 200, 200, 404),
+    Row("POST", "/v1/launch-templates/{id}/versions", "template", {"flavor": "x", "image": "y"},
+        None, 403, 404),
+    Row("GET", "/v1/scaling-groups/{id}", "group", None, 200, 200, 404),
+    Row("PATCH", "/v1/scaling-groups/{id}", "group", {"desired": 0}, None, 403, 404),
+    Row("DELETE", "/v1/scaling-groups/{id}", "group", None, None, 403, 404),
+    Row("GET", "/v1/scaling-groups/{id}/activities", "group", None, 200, 200, 404),
+    Row("PUT", "/v1/scaling-groups/{id}/instances/{iid}/protection", "group_member",
+        {"protected": True}, None, 403, 404),
+    Row("GET", "/v1/scaling-policies/{id}", "policy", None, 200, 200, 404),
+    Row("DELETE", "/v1/scaling-policies/{id}", "policy", None, None, 403, 404),
+    Row("GET", "/v1/scheduled-actions/{id}", "schedule", None, 200, 200, 404),
+    Row("DELETE", "/v1/scheduled-actions/{id}", "schedule", None, None, 403, 404),
 ]
 
 # Mutating routes of a project without a path parameter: a reader gets 403.
@@ -106,6 +124,14 @@ READER_MUTATIONS = [
     ("POST", "/v1/security-group-rules", lambda w: {"security_group": w["secgroup"],
                                                     "direction": "ingress"}),
     ("POST", "/v1/floating-ips", lambda w: {}),
+    ("POST", "/v1/launch-templates", lambda w: {"name": "lt-r", "flavor": w["flavor"],
+                                                "image": w["image"]}),
+    ("POST", "/v1/scaling-groups", lambda w: {"name": "sg-r", "template": w["template"],
+                                              "min_size": 0, "max_size": 1}),
+    ("POST", "/v1/scaling-policies", lambda w: {"name": "sp-r", "group": w["group"],
+                                                "kind": "target", "target_value": 50}),
+    ("POST", "/v1/scheduled-actions", lambda w: {"name": "sa-r", "group": w["group"],
+                                                 "cron": "* * * * *", "desired": 0}),
 ]
 
 # Admin-only routes: a member and a reader get 403.  Bodies are valid, path
@@ -163,6 +189,10 @@ B_LISTS = [
     ("/v1/projects", (200,)),
     ("/v1/auth/apikeys", (200,)),
     ("/v1/alarms", (200,)),
+    ("/v1/launch-templates", (200,)),
+    ("/v1/scaling-groups", (200,)),
+    ("/v1/scaling-policies", (200,)),
+    ("/v1/scheduled-actions", (200,)),
     ("/v1/prices", (200,)),
     ("/v1/usage", (200,)),
     ("/v1/budget/notifications", (200,)),
@@ -194,6 +224,10 @@ A_LISTS = [
     ("/v1/security-groups", "security_groups", "secgroup"),
     ("/v1/security-group-rules", "security_group_rules", "rule"),
     ("/v1/floating-ips", "floating_ips", "fip"),
+    ("/v1/launch-templates", "launch_templates", "template"),
+    ("/v1/scaling-groups", "scaling_groups", "group"),
+    ("/v1/scaling-policies", "scaling_policies", "policy"),
+    ("/v1/scheduled-actions", "scheduled_actions", "schedule"),
 ]
 
 # Operations of the document no table above needs to place, and why.
@@ -244,7 +278,8 @@ def disk_image(directory):
 def fill(path, values):
     """Puts values (a string or a tuple, in order) into path's {params}."""
     if isinstance(values, str):
-        values = (values,)
+        # "a/b" fills a path with two parameters (a group and its instance)
+        values = tuple(values.split("/")) if path.count("{") > 1 else (values,)
     out, vals = path, list(values)
     while "{" in out:
         a, b = out.index("{"), out.index("}")
@@ -274,7 +309,8 @@ def secrets_of_a(w):
     return {k: w[k] for k in ("keypair", "keypair_id", "pubkey", "server_group", "image",
                               "image_name", "instance", "instance_name", "task", "apikey",
                               "private_flavor", "project", "project_name", "token",
-                              "alarm", "network", "subnet", "port", "secgroup", "rule", "fip")}
+                              "alarm", "network", "subnet", "port", "secgroup", "rule", "fip",
+                              "template", "group", "policy", "schedule")}
 
 
 # ------------------------------------------------------------------- world
@@ -385,6 +421,25 @@ def build_world(n, tmp):
         r = a.post(path, body())
         assert r.status_code == 201, r.text
         w[key] = r.json()["id"]
+    # autoscaling: a template, an empty group (nothing launches), a policy
+    # and a scheduled action
+    r = a.post("/v1/launch-templates", {"name": "lt-a-" + tag, "flavor": w["flavor"],
+                                        "image": w["image"]})
+    assert r.status_code == 201, r.text
+    w["template"] = r.json()["id"]
+    r = a.post("/v1/scaling-groups", {"name": "sg-a-" + tag, "template": w["template"],
+                                      "min_size": 0, "max_size": 2})
+    assert r.status_code == 201, r.text
+    w["group"] = r.json()["id"]
+    w["group_member"] = w["group"] + "/" + w["instance"]
+    r = a.post("/v1/scaling-policies", {"name": "sp-a-" + tag, "group": w["group"],
+                                        "kind": "target", "target_value": 60})
+    assert r.status_code == 201, r.text
+    w["policy"] = r.json()["id"]
+    r = a.post("/v1/scheduled-actions", {"name": "sa-a-" + tag, "group": w["group"],
+                                         "cron": "0 3 * * *", "desired": 0})
+    assert r.status_code == 201, r.text
+    w["schedule"] = r.json()["id"]
 
     # B's own image, so that B can try creates that are valid but for one field
     r = b.post("/v1/images", {"name": "img-b-" + tag})
@@ -402,7 +457,8 @@ A_STATE = ["/v1/keypairs", "/v1/server-groups", "/v1/images", "/v1/instances", "
            "/v1/flavors", "/v1/auth/apikeys", "/v1/alarms", "/v1/projects/{project}/quota",
            "/v1/projects/{project}/members", "/v1/instances/{instance}",
            "/v1/images/{image}", "/v1/auth/whoami", "/v1/networks", "/v1/subnets",
-           "/v1/ports", "/v1/security-groups", "/v1/floating-ips"]
+           "/v1/ports", "/v1/security-groups", "/v1/floating-ips", "/v1/launch-templates",
+           "/v1/scaling-groups", "/v1/scaling-policies", "/v1/scheduled-actions"]
 
 
 def a_state(w):
@@ -428,6 +484,8 @@ def client_of(w, who):
 
 
 def missing_value(fill_key):
+    if fill_key == "group_member":
+        return "%s/%s" % (uuid.uuid4(), uuid.uuid4())
     return "kp-missing-" + uuid.uuid4().hex[:8] if fill_key == "keypair" else str(uuid.uuid4())
 
 
@@ -480,9 +538,14 @@ def test_other_project_gets_404_like_missing(world, row):
     m = call(b, row.method, fill(row.path, other), row.body)
     expect(m, 404)
     missing = m.json()
-    # the same answer as for a missing id, but for the id itself
-    norm = lambda p, v: {k: (x.replace(v, "ID") if isinstance(x, str) else x)
-                         for k, x in p.items()}
+    # the same answer as for a missing id, but for the id itself (each part
+    # of a "group/instance" pair)
+    def norm(p, v):
+        def sub(x):
+            for part in v.split("/"):
+                x = x.replace(part, "ID")
+            return x
+        return {k: (sub(x) if isinstance(x, str) else x) for k, x in p.items()}
     assert norm(got, value) == norm(missing, other), (got, missing)
     assert set(r.headers) - {"Date", "X-Request-Id", "Content-Length"} == \
         set(m.headers) - {"Date", "X-Request-Id", "Content-Length"}

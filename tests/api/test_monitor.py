@@ -555,7 +555,7 @@ def test_alarm_crud_and_validation(mon, receiver):
             ({"webhook_url": "http://127.0.0.1:99999/x"}, "port"),
             ({"webhook_url": "http://exa mple.com/"}, "spaces"),
             ({"webhook_url": "http:///x"}, "URL"),
-            ({"hook": "autoscale"}, "no internal hook"),
+            ({"hook": "no-such-hook"}, "no internal hook"),  # "autoscale" is src/scale's
             ({"instance": str(uuid.uuid4())}, "no instance"),
             ({"name": "-bad"}, "name"), ({"surprise": 1}, "unknown field")]:
         assert_problem(member.post("/v1/alarms", dict(dict(body, name="x"), **bad)), 400, detail)

@@ -42,6 +42,8 @@ CREATING_POSTS = {
     "/v1/projects", "/v1/flavors", "/v1/images",
     "/v1/keypairs", "/v1/server-groups", "/v1/instances", "/v1/alarms",
     "/v1/networks", "/v1/subnets", "/v1/ports", "/v1/security-groups",
+    "/v1/launch-templates", "/v1/scaling-groups", "/v1/scaling-policies",
+    "/v1/scheduled-actions",
 }
 UPLOADS = {"/v1/images/{id}/file", "/v1/images/{id}/kernel", "/v1/images/{id}/initrd"}
 
@@ -362,7 +364,38 @@ IDEMPOTENT_BODIES = {
                     "/v1/subnets", "subnets"),
     "/v1/ports": (lambda e, n: {"network": e["network"], "name": n}, "/v1/ports", "ports"),
     "/v1/security-groups": (lambda e, n: {"name": n}, "/v1/security-groups", "security_groups"),
+    "/v1/launch-templates": (lambda e, n: {"name": n, "flavor": e["flavor"], "image": e["image"]},
+                             "/v1/launch-templates", "launch_templates"),
+    "/v1/scaling-groups": (lambda e, n: {"name": n, "template": scale_template(e), "min_size": 0,
+                                         "max_size": 0}, "/v1/scaling-groups", "scaling_groups"),
+    "/v1/scaling-policies": (lambda e, n: {"name": n, "group": scale_group(e), "kind": "target",
+                                           "target_value": 50},
+                             "/v1/scaling-policies", "scaling_policies"),
+    "/v1/scheduled-actions": (lambda e, n: {"name": n, "group": scale_group(e),
+                                            "cron": "0 8 * * 1-5", "desired": 0},
+                              "/v1/scheduled-actions", "scheduled_actions"),
 }
+
+
+def scale_template(e):
+    """A launch template for the autoscaling bodies, made once per env."""
+    if "scale_template" not in e:
+        r = e["admin"].post("/v1/launch-templates", {"name": "idem-lt", "flavor": e["flavor"],
+                                                     "image": e["image"]})
+        assert r.status_code == 201, r.text
+        e["scale_template"] = r.json()["id"]
+    return e["scale_template"]
+
+
+def scale_group(e):
+    """An empty scaling group (min = max = 0) for the policy bodies."""
+    if "scale_group" not in e:
+        r = e["admin"].post("/v1/scaling-groups", {"name": "idem-sg", "template":
+                                                   scale_template(e), "min_size": 0,
+                                                   "max_size": 0})
+        assert r.status_code == 201, r.text
+        e["scale_group"] = r.json()["id"]
+    return e["scale_group"]
 
 
 def ssh_key(seed):
@@ -576,13 +609,34 @@ def test_answers_match_schemas(idem_env, doc):
     check("POST", "/v1/instances", admin.post("/v1/instances", {
         "name": "s-net-" + tag, "flavor": idem_env["flavor"], "image": made["image"],
         "networks": [{"network": made["network"]}]}), 202)
+    made["template"] = check("POST", "/v1/launch-templates", admin.post(
+        "/v1/launch-templates", {"name": "s-" + tag, "flavor": idem_env["flavor"],
+                                 "image": made["image"], "networks": [made["network"]]}), 201)["id"]
+    check("POST", "/v1/launch-templates/{id}/versions", admin.post(
+        "/v1/launch-templates/%s/versions" % made["template"],
+        {"flavor": idem_env["flavor"], "image": made["image"], "user_data": "#!/bin/sh"}), 201)
+    check("PATCH", "/v1/launch-templates/{id}", admin.patch(
+        "/v1/launch-templates/" + made["template"], {"default_version": 2}), 200)
+    made["group"] = check("POST", "/v1/scaling-groups", admin.post("/v1/scaling-groups", {
+        "name": "s-" + tag, "template": made["template"], "min_size": 0, "max_size": 2}),
+        201)["id"]
+    check("PATCH", "/v1/scaling-groups/{id}", admin.patch(
+        "/v1/scaling-groups/" + made["group"], {"max_size": 3}), 200)
+    made["policy"] = check("POST", "/v1/scaling-policies", admin.post("/v1/scaling-policies", {
+        "name": "s-" + tag, "group": made["group"], "kind": "step", "alarm": made["alarm"],
+        "steps": [{"lower": 0, "upper": None, "adjustment": 1}]}), 201)["id"]
+    made["schedule"] = check("POST", "/v1/scheduled-actions", admin.post(
+        "/v1/scheduled-actions", {"name": "s-" + tag, "group": made["group"],
+                                  "cron": "*/15 8-18 * * 1-5", "desired": 1}), 201)["id"]
 
     fills = {"/v1/auth": None, "/v1/projects": "project", "/v1/users": "user",
              "/v1/flavors": "flavor", "/v1/images": "image", "/v1/keypairs": "keypair",
              "/v1/server-groups": "server_group", "/v1/instances": "instance",
              "/v1/tasks": "task", "/v1/hosts": "host", "/v1/alarms": "alarm",
              "/v1/networks": "network", "/v1/subnets": "subnet", "/v1/ports": "port",
-             "/v1/security-groups": "security_group", "/v1/floating-ips": "floating_ip"}
+             "/v1/security-groups": "security_group", "/v1/floating-ips": "floating_ip",
+             "/v1/launch-templates": "template", "/v1/scaling-groups": "group",
+             "/v1/scaling-policies": "policy", "/v1/scheduled-actions": "schedule"}
     for m, p, item, op in operations(doc):
         if m != "GET" or p in ("/v1/openapi.json", "/v1/instances/{id}/console", "/metrics"):
             continue

@@ -1,0 +1,161 @@
+/*
+ * common.c - helpers shared by the autoscaling services; see scale_int.h.
+ */
+#include "scale/scale_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/valid.h"
+
+pthread_mutex_t scale_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const char *scale_str(const json_t *row, const char *key)
+{
+    const char *s = json_string_value(json_object_get(row, key));
+    return s ? s : "";
+}
+
+long long scale_int(const json_t *row, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(row, key));
+}
+
+int scale_body_str(json_t *body, const char *key, bool required, const char **out,
+                   struct nubo_err *err)
+{
+    json_t *v = json_object_get(body, key);
+    if (v == NULL || (json_is_null(v) && !required)) {
+        if (required)
+            return nubo_err_set(err, NUBO_E_INVALID, "'%s' is required", key);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return nubo_err_set(err, NUBO_E_INVALID, "'%s' must be a string", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+int scale_body_int(json_t *body, const char *key, bool required, long long min, long long max,
+                   long long *out, bool *set, struct nubo_err *err)
+{
+    json_t *v = json_object_get(body, key);
+    if (set)
+        *set = false;
+    if (v == NULL) {
+        if (required)
+            return nubo_err_set(err, NUBO_E_INVALID,
+                                "'%s' is required (an integer from %lld to "
+                                "%lld)",
+                                key, min, max);
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return nubo_err_set(err, NUBO_E_INVALID, "'%s' must be an integer from %lld to %lld", key,
+                            min, max);
+    *out = (long long)json_integer_value(v);
+    if (set)
+        *set = true;
+    return 0;
+}
+
+int scale_body_num(json_t *body, const char *key, bool required, double min, double max,
+                   double *out, bool *set, struct nubo_err *err)
+{
+    json_t *v = json_object_get(body, key);
+    if (set)
+        *set = false;
+    if (v == NULL) {
+        if (required)
+            return nubo_err_set(err, NUBO_E_INVALID, "'%s' is required (a number from %g to %g)",
+                                key, min, max);
+        return 0;
+    }
+    double d = json_number_value(v);
+    if (!json_is_number(v) || !isfinite(d) || d < min || d > max)
+        return nubo_err_set(err, NUBO_E_INVALID, "'%s' must be a number from %g to %g", key, min,
+                            max);
+    *out = d;
+    if (set)
+        *set = true;
+    return 0;
+}
+
+int scale_marker(struct store *st, const char *table, const char *project_id, const char *marker,
+                 char after[32], struct nubo_err *err)
+{
+    after[0] = '\0';
+    if (marker == NULL)
+        return 0;
+    /* table is one of our constants, never input */
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT created_at FROM %s WHERE id = ? AND project_id = ?", table);
+    struct nubo_err qerr = {0};
+    json_t *row = store_query_one(st, &qerr, sql, "ss", marker, project_id);
+    if (row == NULL) {
+        if (qerr.code != NUBO_E_NOTFOUND)
+            return nubo_err_set(err, qerr.code, "%s", qerr.msg);
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "marker '%.40s' is not an item of this list; pass the id of the last "
+                            "item of the previous page (next_marker)",
+                            marker);
+    }
+    snprintf(after, 32, "%s", scale_str(row, "created_at"));
+    json_decref(row);
+    return 0;
+}
+
+json_t *scale_group_find(struct store *st, const char *project_id, const char *ref,
+                         struct nubo_err *err)
+{
+    struct nubo_err qerr = {0};
+    json_t *row = store_query_one(st, &qerr,
+                                  "SELECT g.*, t.name AS template_name, t.default_version"
+                                  " FROM scaling_groups g JOIN launch_templates t ON"
+                                  " t.id = g.template_id WHERE g.project_id = ? AND"
+                                  " (g.id = ? OR g.name = ?)",
+                                  "sss", project_id, ref, ref);
+    if (row == NULL) {
+        if (qerr.code != NUBO_E_NOTFOUND)
+            nubo_err_set(err, qerr.code, "%s", qerr.msg);
+        else
+            nubo_err_set(err, NUBO_E_NOTFOUND, "no scaling group '%.64s'", ref);
+    }
+    return row;
+}
+
+void scale_activity_add(struct store *st, const char *project_id, const char *group_id,
+                        const char *kind, const char *instance_id, const char *policy_id,
+                        const char *cause, const char *detail)
+{
+    char id[37], now[32], at[32];
+    struct nubo_err err;
+    id_new(id);
+    clock_stamp(now);
+    clock_now_str(at);
+    if (store_exec(
+            st, &err,
+            "INSERT INTO scale_activities (id, project_id, group_id, kind, instance_id,"
+            " policy_id, cause, detail, at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "ssssssssss", id, project_id, group_id, kind, instance_id, policy_id, cause,
+            detail ? detail : "", at, now) < 0)
+        log_warn("scaling group %s: cannot record an activity: %s", group_id, err.msg);
+    else
+        log_info("scaling group %s: %s%s%s: %s%s%s", group_id, kind, instance_id ? " " : "",
+                 instance_id ? instance_id : "", cause, detail && *detail ? ": " : "",
+                 detail ? detail : "");
+}
+
+void scale_group_ctx(const json_t *group, struct ctx *ctx)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    str_copy(ctx->project_id, sizeof(ctx->project_id), scale_str(group, "project_id"));
+    str_copy(ctx->user_id, sizeof(ctx->user_id), scale_str(group, "user_id"));
+    snprintf(ctx->user_name, sizeof(ctx->user_name), "autoscale");
+    snprintf(ctx->request_id, sizeof(ctx->request_id), "autoscale-%.36s", scale_str(group, "id"));
+    ctx->role = ROLE_MEMBER;
+}

@@ -1,0 +1,173 @@
+"""Autoscaling end to end: real nubod, one real nubo-hostd (QEMU, samples
+every second), real nubo-tiny guests (tiny flavor, at most 3).
+
+A group of 1 whose user-data burns a vCPU until a wall-clock deadline the
+test chooses (the guest's clock is the host's, through the RTC) and a
+target-tracking policy at 50 % CPU:
+  - the load scales the group out to 3 (100 % on one -> 2; the second one
+    burns too once it is past its warm-up -> 3, the maximum);
+  - at the deadline every guest stops burning and the group scales back in,
+    one instance per cooldown, to its minimum of 1;
+  - kill -9 of one instance's QEMU: the reconciler restarts the VM of an
+    instance that should be running (event "VM crashed"; a second boot and
+    ready marker), so the instance stays healthy and the group keeps it -
+    no replacement;
+  - deleting the group deletes its instances and their VMs.
+Bounded to about 3 minutes on this 2-core machine.
+"""
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import IMAGES, kill_leftovers
+from test_cloud import CloudHostd, harness, wait_for
+
+READY = "NUBO-READY"
+
+
+def user_data(deadline):
+    # burn one vCPU until `deadline` (Unix seconds), then idle
+    return """#!/bin/sh
+(
+  echo BURN-START
+  while [ "$(date +%%s)" -lt %d ]; do :; done
+  echo BURN-END
+) &
+""" % deadline
+
+
+@pytest.fixture
+def cloud1(tmp_path):
+    tmp = str(tmp_path)
+    nubod = harness.Nubod(tmp).start()
+    host = CloudHostd(tmp, nubod, "host-s")
+    host.args += ["--sample-ms", "1000"]
+    try:
+        host.start()
+        yield nubod, host
+        for vm in host.api.get("/v1/vms").json["vms"]:
+            host.api.delete("/v1/vms/" + vm["id"])
+        rc = host.stop()
+        assert rc == 0, "nubo-hostd exited with %d:\n%s" % (rc, host.log())
+        rc = nubod.stop()
+        assert rc == 0, "nubod exited with %d:\n%s" % (rc, nubod.log())
+    finally:
+        if host.proc is not None:
+            host.proc.kill()
+        kill_leftovers(host)
+        if nubod.proc is not None:
+            nubod.proc.kill()
+
+
+def setup_cloud(nubod):
+    admin = nubod.admin()
+    wait_for("the host", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
+                                  if h["state"] == "up"], timeout=30)
+    with open(os.path.join(IMAGES, "nubo-tiny.cmdline")) as f:
+        cmdline = f.read().strip()
+    r = admin.post("/v1/images", {"name": "nubo-tiny", "visibility": "public",
+                                  "file": os.path.join(IMAGES, "nubo-tiny.qcow2"),
+                                  "kernel_file": os.path.join(IMAGES, "nubo-tiny.kernel"),
+                                  "initrd_file": os.path.join(IMAGES, "nubo-tiny.initrd"),
+                                  "cmdline": cmdline})
+    assert r.status_code == 201, r.text
+    r = admin.post("/v1/flavors", {"name": "tiny", "vcpus": 1, "ram_mib": 192, "disk_gib": 1})
+    assert r.status_code == 201, r.text
+    return admin, harness.make_tenant(nubod, admin)
+
+
+def console(t, iid):
+    """The instance's console, or "" while its VM does not exist yet."""
+    r = t.get("/v1/instances/%s/console?offset=0&limit=1048576" % iid)
+    assert r.status_code in (200, 404, 409), r.text
+    return r.text if r.status_code == 200 else ""
+
+
+def group(t, gid):
+    r = t.get("/v1/scaling-groups/" + gid)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def live(t, gid):
+    return [m for m in group(t, gid)["instances"] if m["state"] == "in_service"]
+
+
+def test_group_scales_out_in_survives_a_crash_and_is_deleted(cloud1):
+    nubod, host = cloud1
+    admin, t = setup_cloud(nubod)
+    started = time.time()
+    deadline = int(time.time()) + 100
+    r = t.post("/v1/launch-templates", {"name": "burn", "flavor": "tiny", "image": "nubo-tiny",
+                                        "user_data": user_data(deadline)})
+    assert r.status_code == 201, r.text
+    r = t.post("/v1/scaling-groups", {"name": "web", "template": "burn", "min_size": 1,
+                                      "max_size": 3, "health_grace_s": 120})
+    assert r.status_code == 201, r.text
+    gid = r.json()["id"]
+    r = t.post("/v1/scaling-policies", {"name": "cpu", "group": gid, "kind": "target",
+                                        "target_value": 50, "warmup_s": 10, "window_s": 6,
+                                        "scale_out_cooldown_s": 5, "scale_in_cooldown_s": 12})
+    assert r.status_code == 201, r.text
+    first = wait_for("the first instance", lambda: live(t, gid), timeout=30)[0]["id"]
+    wait_for("the first guest burning", lambda: "BURN-START" in console(t, first),
+             timeout=120, step=0.5)
+
+    # out: to 3 while the guests burn
+    g = wait_for("desired 3", lambda: (lambda g: g if g["desired"] == 3 else None)(
+        group(t, gid)), timeout=deadline - time.time() - 5, step=0.5)
+    assert len(live(t, gid)) == 3
+    print("scaled out to 3 after %.0f s" % (time.time() - started))
+    wait_for("3 instances running", lambda: [i for i in t.get("/v1/instances").json()[
+        "instances"] if i["status"] == "running"].__len__() == 3, timeout=90)
+
+    # in: after the deadline, one step per cooldown, down to the minimum
+    sizes = []
+
+    def shrunk():
+        sizes.append(group(t, gid)["desired"])
+        return sizes[-1] == 1
+    wait_for("scale-in to 1", shrunk, timeout=deadline - time.time() + 90, step=0.5)
+    steps = [s for i, s in enumerate(sizes) if i == 0 or s != sizes[i - 1]]
+    assert steps[-3:] == [3, 2, 1], steps
+    acts = t.get("/v1/scaling-groups/%s/activities?limit=1000" % gid).json()["activities"]
+    scale = [a["detail"] for a in reversed(acts) if a["kind"] == "scale" and a["policy_id"]]
+    assert any("-> 3" in d for d in scale) and scale[-1].startswith("desired 2 -> 1"), scale
+    wait_for("one instance left", lambda: len(live(t, gid)) == 1, timeout=30)
+    survivor = live(t, gid)[0]["id"]
+    print("scaled back in to 1 after %.0f s" % (time.time() - started))
+
+    # kill -9 its QEMU: the reconciler restarts the VM; the group keeps it.
+    # The policy goes first: a TCG boot burns the vCPU, and target tracking
+    # would rightly answer that with a launch.
+    pol = t.get("/v1/scaling-policies").json()["scaling_policies"][0]["id"]
+    assert t.delete("/v1/scaling-policies/" + pol).status_code == 204
+    vm = host.api.vm("nubo-" + survivor)
+    pid = vm.get("pid")
+    assert pid, vm
+    boots = [i for i in t.get("/v1/instances").json()["instances"] if i["id"] == survivor][0][
+        "boots"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for("the VM restarted", lambda: [i for i in t.get("/v1/instances").json()["instances"]
+                                          if i["id"] == survivor and i["boots"] > boots
+                                          and i["status"] == "running"], timeout=60)
+    ev = [e["event"] for e in t.get("/v1/instances/%s/events" % survivor).json()["events"]]
+    assert "VM crashed" in ev, ev
+    wait_for("ready again", lambda: console(t, survivor).count(READY) >= 2, timeout=120,
+             step=0.5)
+    time.sleep(2)
+    assert [m["id"] for m in live(t, gid)] == [survivor]
+    acts = t.get("/v1/scaling-groups/%s/activities?limit=1000" % gid).json()["activities"]
+    assert not [a for a in acts if a["instance_id"] == survivor and a["kind"] == "terminate"]
+
+    # deleting the group deletes its instances and their VMs
+    r = t.delete("/v1/scaling-groups/" + gid)
+    assert r.status_code == 204, r.text
+    wait_for("every instance deleted", lambda: all(
+        i["status"] == "deleted" for i in t.get("/v1/instances?status=deleted").json()[
+            "instances"]) and not t.get("/v1/instances").json()["instances"], timeout=60)
+    wait_for("no VM left on the host", lambda: not host.api.get("/v1/vms").json["vms"],
+             timeout=60)
+    print("whole test: %.0f s" % (time.time() - started))
