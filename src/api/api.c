@@ -19,7 +19,7 @@
  * an API route. */
 static const struct route *const route_tables[] = {identity_routes, compute_routes, host_routes,
                                                    misc_routes,     billing_routes, monitor_routes,
-                                                   web_routes};
+                                                   stack_routes,   web_routes};
 
 /* ------------------------------------------------------------- matching */
 

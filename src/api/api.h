@@ -72,6 +72,7 @@ extern const struct route host_routes[];
 extern const struct route misc_routes[];
 extern const struct route billing_routes[];
 extern const struct route monitor_routes[];
+extern const struct route stack_routes[];
 
 /* The http_handler_fn and http_stream_fn of nubod; ctx is the struct api. */
 void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp);

@@ -26,6 +26,7 @@ struct ctrl {
     bool kicked, stopping;
     struct reconciler *rc;
     struct monitor *monitor;
+    struct stack_engine *stacks;
 };
 
 void ctrl_cfg_defaults(struct ctrl_cfg *cfg)
@@ -57,6 +58,16 @@ struct store *ctrl_store(const struct ctrl *c)
 struct monitor *ctrl_monitor(const struct ctrl *c)
 {
     return c->monitor;
+}
+
+struct stack_engine *ctrl_stacks(const struct ctrl *c)
+{
+    return c->stacks;
+}
+
+static void stacks_kick(void *c)
+{
+    ctrl_kick(c);
 }
 
 struct reconciler *ctrl_reconciler(struct ctrl *c)
@@ -120,6 +131,17 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
         free(c);
         return NULL;
     }
+    /* Stacks resume their unfinished applies once the reconciler runs. */
+    struct stack_env senv = {.st = st, .monitor = c->monitor, .kick = stacks_kick, .kick_arg = c};
+    senv.sched.policy = strcmp(cfg->sched_policy, "pack") == 0 ? SCHED_PACK : SCHED_SPREAD;
+    senv.sched.cpu_ratio = cfg->cpu_ratio;
+    senv.sched.ram_ratio = cfg->ram_ratio;
+    senv.sched.disk_ratio = cfg->disk_ratio;
+    c->stacks = stack_engine_start(&senv, err);
+    if (c->stacks == NULL) {
+        ctrl_stop(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -141,6 +163,7 @@ void ctrl_stop(struct ctrl *c)
     c->stopping = true;
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
+    stack_engine_stop(c->stacks);
     pthread_join(c->thread, NULL);
     monitor_stop(c->monitor);
     pthread_cond_destroy(&c->cv);

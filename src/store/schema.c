@@ -227,8 +227,10 @@ static const char schema_v4[] =
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];
 extern const char store_schema_v3_monitor[];
+extern const char store_schema_v7_stack[];
 
 const struct store_migration store_migrations[] = {
     {1, schema_v1}, {2, store_schema_v2_billing}, {3, store_schema_v3_monitor}, {4, schema_v4},
+    {7, store_schema_v7_stack},
     {0, NULL},
 };
