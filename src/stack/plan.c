@@ -163,9 +163,14 @@ static int plan_one(const struct stack_env *env, const struct ctx *ctx, const st
             a->kind = STACK_ACT_CREATE;
             a->resume_wait = true;
             snprintf(a->reason, sizeof(a->reason), "created, not yet ready (resumed)");
-        } else {
+        } else if (strcmp(status, "update_failed") == 0 && r->type->update) {
             a->kind = STACK_ACT_UPDATE;
-            snprintf(a->reason, sizeof(a->reason), "the last operation on it failed (%s)", status);
+            snprintf(a->reason, sizeof(a->reason), "its last update failed");
+        } else if (strcmp(status, "create_failed") == 0) {
+            a->kind = STACK_ACT_REPLACE;
+            snprintf(a->reason, sizeof(a->reason), "its creation failed");
+        } else {
+            a->kind = STACK_ACT_NOOP; /* e.g. a delete that failed: it is still there */
         }
         return 0;
     }

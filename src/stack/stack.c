@@ -152,6 +152,10 @@ static void run_task(struct stack_engine *e, json_t *row)
         if (rc == 0) {
             store_exec(st, &err, "UPDATE stacks SET good_revision = revision WHERE id = ?", "s",
                        id);
+            store_exec(st, &err,
+                       "UPDATE stack_resources SET status = 'complete', status_reason = ''"
+                       " WHERE stack_id = ? AND physical_id IS NOT NULL",
+                       "s", id);
             set_status(st, id, "complete", NULL);
             stack_event(st, id, "", "apply", "complete", "revision %lld applied", rev);
         } else if (strcmp(onf, "rollback") == 0) {
