@@ -20,6 +20,32 @@ static struct stack_engine *engine(struct api_call *call)
     return call->api->ctrl ? ctrl_stacks(call->api->ctrl) : NULL;
 }
 
+/* A parameter value as docs/openapi.json's StackParameters has it: a
+ * string, number or boolean, or a list (at most 1000) of them. */
+static bool param_value_ok(const json_t *v, bool in_list)
+{
+    if (json_is_string(v) || json_is_number(v) || json_is_boolean(v))
+        return true;
+    if (in_list || !json_is_array(v) || json_array_size(v) > 1000)
+        return false;
+    size_t i;
+    json_t *x;
+    json_array_foreach (v, i, x)
+        if (!param_value_ok(x, true))
+            return false;
+    return true;
+}
+
+static bool params_ok(const json_t *p)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach ((json_t *)p, k, v)
+        if (!param_value_ok(v, false))
+            return false;
+    return true;
+}
+
 /* Reads {template, parameters, on_failure, name?}; answers 400 itself. */
 static int read_body(struct api_call *call, json_t *b, const char **tmpl, json_t **params,
                      const char **on_failure)
@@ -35,6 +61,10 @@ static int read_body(struct api_call *call, json_t *b, const char **tmpl, json_t
         nubo_err_set(&err, NUBO_E_INVALID, "'template' must be a string (YAML or JSON text)");
     else if (p && !json_is_null(p) && !json_is_object(p))
         nubo_err_set(&err, NUBO_E_INVALID, "'parameters' must be an object of name: value");
+    else if (p && !json_is_null(p) && !params_ok(p))
+        nubo_err_set(&err, NUBO_E_INVALID,
+                     "a parameter's value must be a string, number or boolean, or a list "
+                     "(at most 1000) of them");
     else if (o && !json_is_null(o) && !json_is_string(o))
         nubo_err_set(&err, NUBO_E_INVALID, "'on_failure' must be rollback or stop");
     else

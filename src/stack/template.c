@@ -696,7 +696,7 @@ struct stack_tmpl *stack_tmpl_load(const char *text, size_t len, const json_t *p
                                    struct nubo_err *err)
 {
     if (len > STACK_MAX_TEMPLATE) {
-        nubo_err_set(err, NUBO_E_TOOLARGE, "the template is larger than %d KiB",
+        nubo_err_set(err, NUBO_E_INVALID, "the template is larger than %d KiB",
                      STACK_MAX_TEMPLATE / 1024);
         return NULL;
     }

@@ -32,6 +32,7 @@ import os
 import re
 import struct
 import subprocess
+import time
 
 import pytest
 import requests
@@ -106,6 +107,15 @@ VALID_BODIES = {
                                        "effective_from": "2099-01-01T00:00:00Z"},
     ("PUT", "/v1/budget"): lambda e: {"amount_micros": 1000000, "currency": "EUR",
                                       "thresholds": [80, 100], "block_new_instances": True},
+    ("POST", "/v1/stacks"): lambda e: {"name": "bad-stack", "template": e["stack_template"],
+                                       "parameters": {"key_name": "bad-st-kp"},
+                                       "on_failure": "stop"},
+    ("POST", "/v1/stacks/plan"): lambda e: {"template": e["stack_template"],
+                                            "parameters": {"key_name": "bad-st-kp"},
+                                            "stack": e["stack"]},
+    ("PUT", "/v1/stacks/{id}"): lambda e: {"template": e["stack_template"],
+                                           "parameters": {"key_name": "bad-st-kp"},
+                                           "on_failure": "rollback"},
 }
 
 # Fields whose absence may be refused as missing credentials (401) rather
@@ -196,9 +206,44 @@ def wrong_values(s):
     return out
 
 
+def matches(s, v):
+    """Whether v has a type schema s allows (types and maxItems only)."""
+    s = resolve(s)
+    if "oneOf" in s:
+        return any(matches(sub, v) for sub in s["oneOf"])
+    t = s.get("type")
+    if t == "array":
+        return isinstance(v, list) and len(v) <= s.get("maxItems", len(v)) and \
+            all(matches(s["items"], x) for x in v)
+    if t in ("integer", "number"):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and \
+            (t == "number" or isinstance(v, int))
+    return isinstance(v, {"object": dict, "string": str, "boolean": bool}[t])
+
+
+def spoiled_map(s, base, where):
+    """A map (additionalProperties a schema): one entry with a value the
+    values' schema refuses."""
+    values = resolve(s["additionalProperties"])
+    key = next(iter(base), "k")
+    cands = [("an object", {"x": 1}), ("null", None), ("a list of lists", [["x"]]),
+             ("a list of objects", [{"x": 1}]), ("a string", "x"), ("a number", 1)]
+    for sub in values.get("oneOf", [values]):
+        sub = resolve(sub)
+        if sub.get("type") == "array" and "maxItems" in sub:
+            cands.append(("a list of more than %d items" % sub["maxItems"],
+                          ["x"] * (sub["maxItems"] + 1)))
+    for label, bad in cands:
+        if not matches(values, bad):
+            yield "%s%s: %s" % (where, key, label), dict(base, **{key: bad})
+
+
 def spoiled(schema, base, where=""):
     """(label, body) pairs: base spoiled in one place, as schema tells."""
     s = resolve(schema)
+    if isinstance(s.get("additionalProperties"), dict):
+        yield from spoiled_map(s, base, where)
+        return
     props = s["properties"]
     yield where + "an unknown field", dict(base, no_such_field=1)
     for key in s.get("required", []):
@@ -377,6 +422,22 @@ def build_env(n, tmp):
     e["alarm"] = ok(admin.post("/v1/alarms", {"name": "ok-alarm", "metric": "cpu",
                                               "comparison": "gt", "threshold": 90,
                                               "window_s": 60}), 201)["id"]
+    # a stack of one keypair, finished before the state is taken
+    e["stack_template"] = (
+        "parameters: {key_name: {type: string, constraints: {max_length: 40}}}\n"
+        "resources: {key: {type: keypair, properties: {name: {ref: key_name},\n"
+        "  public_key: %s}}}\n"
+        "outputs: {key: {value: {ref: key}}}\n" % json.dumps(ssh_key("ok-stack")))
+    e["stack"] = ok(admin.post("/v1/stacks", {"name": "ok-stack",
+                                              "template": e["stack_template"],
+                                              "parameters": {"key_name": "ok-st-kp"}}),
+                    202)["stack"]["id"]
+    for _ in range(200):
+        status = ok(admin.get("/v1/stacks/" + e["stack"]), 200)["status"]
+        if status != "applying":
+            break
+        time.sleep(0.05)
+    assert status == "complete", status
     # a host, after the instance so that nothing is placed on it
     body = ok(requests.post(n.base + "/v1/hosts/register", json={
         "join_token": n.join_token, "name": "ok-host", "address": "http://127.0.0.1:9",
@@ -393,7 +454,7 @@ PATH_VALUES = {
     ("users", "id"): "user", ("flavors", "id"): "flavor_id", ("images", "id"): "image",
     ("keypairs", "name"): "keypair", ("server-groups", "id"): "server_group",
     ("instances", "id"): "instance", ("tasks", "id"): "task", ("hosts", "id"): "host_id",
-    ("alarms", "id"): "alarm",
+    ("alarms", "id"): "alarm", ("stacks", "id"): "stack",
 }
 
 

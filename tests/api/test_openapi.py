@@ -40,7 +40,7 @@ ACCESS = {"public", "authenticated", "reader", "member", "admin", "host"}
 # the contract exempts them.
 CREATING_POSTS = {
     "/v1/projects", "/v1/flavors", "/v1/images",
-    "/v1/keypairs", "/v1/server-groups", "/v1/instances", "/v1/alarms",
+    "/v1/keypairs", "/v1/server-groups", "/v1/instances", "/v1/alarms", "/v1/stacks",
 }
 UPLOADS = {"/v1/images/{id}/file", "/v1/images/{id}/kernel", "/v1/images/{id}/initrd"}
 
@@ -115,6 +115,9 @@ def schema_objects(doc, schema, where, seen=None):
         yield from schema_objects(doc, sub, where + "/properties/" + k, seen)
     if "items" in schema:
         yield from schema_objects(doc, schema["items"], where + "/items", seen)
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from schema_objects(doc, schema["additionalProperties"],
+                                  where + "/additionalProperties", seen)
     for comb in ("allOf", "oneOf", "anyOf"):
         for n, sub in enumerate(schema.get(comb, [])):
             yield from schema_objects(doc, sub, "%s/%s/%d" % (where, comb, n), seen)
@@ -233,7 +236,15 @@ def test_request_bodies(doc):
         for where, s in schema_objects(doc, root, what):
             check_schema(where, s)
             if s.get("type") == "object":
-                assert s.get("additionalProperties") is False, \
+                # Either a closed object (unknown fields are rejected) or a
+                # map whose every value has a schema (checked here too):
+                # never an unchecked free-form body.
+                extra = s.get("additionalProperties")
+                if isinstance(extra, dict):
+                    assert extra and not s.get("properties"), \
+                        "%s: a map: additionalProperties is the values' schema" % where
+                    continue
+                assert extra is False, \
                     "%s: unknown fields are rejected: additionalProperties false" % where
                 assert s.get("properties"), where
 
@@ -355,6 +366,8 @@ IDEMPOTENT_BODIES = {
                       "/v1/instances", "instances"),
     "/v1/alarms": (lambda e, n: {"name": n, "metric": "cpu", "comparison": "gt",
                                  "threshold": 80, "window_s": 60}, "/v1/alarms", "alarms"),
+    "/v1/stacks": (lambda e, n: {"name": n, "template": "resources: {}\n"}, "/v1/stacks",
+                   "stacks"),
 }
 
 
@@ -531,6 +544,13 @@ def test_answers_match_schemas(idem_env, doc):
         "hook": "log"}), 201)["id"]
     check("PATCH", "/v1/alarms/{id}", admin.patch("/v1/alarms/" + made["alarm"],
                                                   {"threshold": 95}), 200)
+    made["stack"] = check("POST", "/v1/stacks", admin.post("/v1/stacks", {
+        "name": "s-" + tag, "template": "parameters: {n: {type: string}}\n"
+        "resources: {k: {type: keypair, properties: {name: {ref: n}, public_key: %s}}}\n"
+        "outputs: {key: {value: {ref: k}}}\n" % json.dumps(ssh_key("st-" + tag)),
+        "parameters": {"n": "st-" + tag}}), 202)["stack"]["id"]
+    check("POST", "/v1/stacks/plan", admin.post("/v1/stacks/plan", {
+        "template": "resources: {}\n", "stack": made["stack"]}), 200)
     check("POST", "/v1/hosts/{id}/metrics", requests.post(
         n.base + "/v1/hosts/%s/metrics" % made["host"], timeout=30,
         headers={"Authorization": "Bearer " + host["host_token"]},
@@ -540,7 +560,8 @@ def test_answers_match_schemas(idem_env, doc):
     fills = {"/v1/auth": None, "/v1/projects": "project", "/v1/users": "user",
              "/v1/flavors": "flavor", "/v1/images": "image", "/v1/keypairs": "keypair",
              "/v1/server-groups": "server_group", "/v1/instances": "instance",
-             "/v1/tasks": "task", "/v1/hosts": "host", "/v1/alarms": "alarm"}
+             "/v1/tasks": "task", "/v1/hosts": "host", "/v1/alarms": "alarm",
+             "/v1/stacks": "stack"}
     for m, p, item, op in operations(doc):
         if m != "GET" or p in ("/v1/openapi.json", "/v1/instances/{id}/console", "/metrics"):
             continue
