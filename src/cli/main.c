@@ -42,6 +42,8 @@ static const char usage[] =
     "  invoice show|list|export|cost|showback       what a project costs\n"
     "  price list|set                the price catalog (set: admin)\n"
     "  budget show|set|delete|notifications         a project's monthly budget\n"
+    "  stack plan|apply|list|show|events|outputs|resources|drift|destroy\n"
+    "                                infrastructure as code: templates applied as a unit\n"
     "  host list|show|delete         the hypervisor hosts (admin)\n"
     "  audit                         who did what (admin)\n"
     "\n"
@@ -79,7 +81,7 @@ static const struct cli_command groups[] = {
     {"metrics", cmd_metrics}, {"alarm", cmd_alarm},
     {"usage", cmd_usage},     {"invoice", cmd_invoice},
     {"price", cmd_price},     {"budget", cmd_budget},
-    {"agent", cmd_agent},
+    {"stack", cmd_stack},     {"agent", cmd_agent},
 };
 
 int main(int argc, char **argv)

@@ -97,6 +97,23 @@ static void add_change(struct stack_act *a, const char *prop, const json_t *old,
                                     old ? old : json_null(), "new", new ? new : json_null()));
 }
 
+/* A create sets every property the template gives: each is a change from
+ * nothing (its value, or STACK_UNKNOWN while it refers to what is still to
+ * be created), so that a plan shows what will be made. */
+static void add_created(const struct stack_tmpl *t, struct stack_plan_set *p,
+                        const struct stack_res *r, struct stack_act *a)
+{
+    for (const struct stack_prop *pr = r->type->props; pr->name; pr++) {
+        json_t *src = json_object_get(r->props, pr->name);
+        if (src == NULL)
+            continue;
+        bool unknown = false;
+        json_t *want = stack_resolve(t, src, plan_lookup, p, &unknown);
+        add_change(a, pr->name, NULL, want);
+        json_decref(want);
+    }
+}
+
 /* Fills a (the action for template resource r). */
 static int plan_one(const struct stack_env *env, const struct ctx *ctx, const struct stack_tmpl *t,
                     struct stack_plan_set *p, const struct stack_res *r, struct stack_act *a,
@@ -108,6 +125,7 @@ static int plan_one(const struct stack_env *env, const struct ctx *ctx, const st
         a->kind = STACK_ACT_CREATE;
         snprintf(a->reason, sizeof(a->reason), "%s",
                  a->rec ? "not created yet" : "new in the template");
+        add_created(t, p, r, a);
         return 0;
     }
     const char *rtype = json_string_value(json_object_get(a->rec, "type"));
@@ -130,6 +148,7 @@ static int plan_one(const struct stack_env *env, const struct ctx *ctx, const st
             a->kind = STACK_ACT_CREATE;
             a->drift_gone = true;
             snprintf(a->reason, sizeof(a->reason), "deleted outside the stack");
+            add_created(t, p, r, a);
             return 0;
         }
     }

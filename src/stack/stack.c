@@ -148,6 +148,8 @@ static void run_task(struct stack_engine *e, json_t *row)
     if (rc == -2)
         return; /* stopping: resumed at the next start */
     const char *onf = json_string_value(json_object_get(row, "on_failure"));
+    /* The last event is written before the status: whoever sees the task
+     * ended (nubo stack apply following it) then has all its events. */
     if (strcmp(status, "applying") == 0) {
         if (rc == 0) {
             store_exec(st, &err, "UPDATE stacks SET good_revision = revision WHERE id = ?", "s",
@@ -156,26 +158,26 @@ static void run_task(struct stack_engine *e, json_t *row)
                        "UPDATE stack_resources SET status = 'complete', status_reason = ''"
                        " WHERE stack_id = ? AND physical_id IS NOT NULL",
                        "s", id);
-            set_status(st, id, "complete", NULL);
             stack_event(st, id, "", "apply", "complete", "revision %lld applied", rev);
+            set_status(st, id, "complete", NULL);
         } else if (strcmp(onf, "rollback") == 0) {
-            set_status(st, id, "rolling_back", err.msg);
             stack_event(st, id, "", "apply", "failed", "%s; rolling back", err.msg);
+            set_status(st, id, "rolling_back", err.msg);
         } else {
-            set_status(st, id, "failed", err.msg);
             stack_event(st, id, "", "apply", "failed", "%s; stopped (on_failure: stop)", err.msg);
+            set_status(st, id, "failed", err.msg);
         }
     } else if (strcmp(status, "rolling_back") == 0) {
-        set_status(st, id, rc == 0 ? "rolled_back" : "rollback_failed",
-                   rc == 0 ? json_string_value(json_object_get(row, "status_reason")) : err.msg);
         stack_event(st, id, "", "rollback", rc == 0 ? "complete" : "failed", "%s",
                     rc == 0 ? "rolled back" : err.msg);
+        set_status(st, id, rc == 0 ? "rolled_back" : "rollback_failed",
+                   rc == 0 ? json_string_value(json_object_get(row, "status_reason")) : err.msg);
     } else if (rc == 0) {
         store_exec(st, &err, "DELETE FROM stacks WHERE id = ?", "s", id);
         log_info("stack %s: destroyed", id);
     } else {
-        set_status(st, id, "destroy_failed", err.msg);
         stack_event(st, id, "", "destroy", "failed", "%s", err.msg);
+        set_status(st, id, "destroy_failed", err.msg);
     }
 }
 
