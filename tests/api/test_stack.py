@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import Nubod, assert_problem, make_tenant
+from conftest import BUILD, Nubod, assert_problem, make_tenant
 from test_compute import add_host, db, flavor, public_image, set_status
 
 
@@ -316,3 +316,99 @@ def test_tenancy(nubod, admin, env):
     assert reader.get("/v1/stacks/" + sid).status_code == 200
     assert_problem(reader.delete("/v1/stacks/" + sid), 403)
     assert_problem(env.post("/v1/stacks", {"name": "mine", "template": "resources: {}"}), 409)
+
+
+HOSTD = os.path.join(BUILD, "src", "host", "nubo-hostd")
+EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                       "examples", "two-tier.yaml")
+
+
+@pytest.fixture
+def fake_hosts(nubod, admin, tmp_path):
+    """Two nubo-hostd with the fake driver (it pretends to run VMs, so
+    instances go running and deletes finish), joined to nubod."""
+    procs = []
+    try:
+        for name in ("fake-a", "fake-b"):
+            d = os.path.join(str(tmp_path), name)
+            os.makedirs(os.path.join(d, "images"))
+            sock = os.path.join(d, "hostd.sock")
+            log = open(os.path.join(d, "hostd.log"), "ab")
+            procs.append(subprocess.Popen([
+                HOSTD, "--state-dir", os.path.join(d, "state"), "--images-dir",
+                os.path.join(d, "images"), "--socket", sock, "--controller", nubod.base,
+                "--join-token-file", os.path.join(nubod.dir, "join-token"), "--advertise",
+                "unix:" + sock, "--name", name, "--driver", "fake", "--accel", "tcg",
+                "--heartbeat-ms", "500", "--log-level", "warn"],
+                stdout=log, stderr=subprocess.STDOUT))
+            log.close()
+        deadline = time.time() + 30
+        while sum(h["state"] == "up" for h in admin.get("/v1/hosts").json()["hosts"]) < 2:
+            assert time.time() < deadline, "the fake hosts did not come up"
+            assert all(p.poll() is None for p in procs), "a nubo-hostd exited"
+            time.sleep(0.1)
+        yield
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                assert p.wait(timeout=30) == 0, "nubo-hostd exited with %s" % p.returncode
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                raise
+
+
+def test_two_tier_example(nubod, admin, tmp_path, fake_hosts):
+    """docs/examples/two-tier.yaml applies on fake-driver hosts: web
+    servers on two hosts (anti-affinity), the database, its alarm; outputs
+    right; destroy leaves nothing."""
+    flavor(admin, "tiny", ram=192)
+    public_image(admin, tmp_path, "nubo-tiny")
+    m = make_tenant(nubod, admin)
+    with open(EXAMPLE) as f:
+        tmpl = f.read()
+    params = {"public_key": pubkey(tmp_path), "key_name": "shop", "db_cpu_alarm": "90"}
+    plan = m.post("/v1/stacks/plan", {"template": tmpl, "parameters": params})
+    assert plan.status_code == 200, plan.text
+    assert actions(plan.json()) == {n: "create" for n in (
+        "key", "web_group", "web1", "web2", "db", "db_cpu")}
+    # a parameter constraint is enforced with its place in the file
+    bad = m.post("/v1/stacks/plan", {"template": tmpl,
+                                     "parameters": dict(params, db_cpu_alarm="150")})
+    assert_problem(bad, 400)
+    assert "line " in bad.json()["detail"] and "db_cpu_alarm" in bad.json()["detail"]
+
+    r = m.post("/v1/stacks", {"name": "shop", "template": tmpl, "parameters": params})
+    assert r.status_code == 202, r.text
+    sid = r.json()["stack"]["id"]
+    s = wait_stack(m, sid)
+    assert s["status"] == "complete", (s, m.get("/v1/stacks/%s/events" % sid).json())
+
+    insts = {i["name"]: i for i in live_instances(m)}
+    assert sorted(insts) == ["shop-db", "shop-web1", "shop-web2"]
+    assert insts["shop-web1"]["host"]["id"] != insts["shop-web2"]["host"]["id"]
+    assert {insts[n]["flavor"]["name"] for n in insts} == {"tiny"}
+    out = m.get("/v1/stacks/%s/outputs" % sid).json()["outputs"]
+    assert out["web_servers"]["value"] == [insts["shop-web1"]["id"], insts["shop-web2"]["id"]]
+    assert out["db_server"]["value"] == insts["shop-db"]["id"]
+    assert out["db_status"]["value"] in ("building", "running")
+    hosts = out["web_hosts"]["value"]
+    assert len(hosts) == 2 and hosts[0] != hosts[1], hosts
+    alarms = m.get("/v1/alarms").json()["alarms"]
+    assert [(a["name"], a["instance_id"], a["threshold"]) for a in alarms] == [
+        ("shop-db-cpu", insts["shop-db"]["id"], 90)]
+    assert out["db_alarm"]["value"] == alarms[0]["state"]
+    groups = m.get("/v1/server-groups").json()["server_groups"]
+    assert [(g["name"], g["policy"]) for g in groups] == [("shop-web", "anti-affinity")]
+
+    # the same file again: no change
+    r = m.post("/v1/stacks/plan", {"template": tmpl, "parameters": params, "stack": sid})
+    assert set(actions(r.json()).values()) == {"no-change"}, r.json()
+
+    assert m.delete("/v1/stacks/" + sid).status_code == 202
+    wait_stack(m, sid, statuses=("gone",))
+    assert live_instances(m) == []
+    assert m.get("/v1/keypairs").json()["keypairs"] == []
+    assert m.get("/v1/alarms").json()["alarms"] == []
