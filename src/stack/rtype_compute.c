@@ -9,6 +9,7 @@
  * property replaces.
  */
 #include <string.h>
+#include <time.h>
 
 #include "compute/compute.h"
 #include "lib/util.h"
@@ -102,9 +103,22 @@ static json_t *group_read(const struct stack_rctx *rc, const char *id, struct nu
                 g);
 }
 
+#define GROUP_DELETE_WAIT_MS 30000
+
+/* A group cannot go while it has members, and the stack's instances in it
+ * were deleted just before (reverse dependency order) but stay "deleting"
+ * until their host confirms: a conflict is retried for a bounded time. */
 static int group_delete(const struct stack_rctx *rc, const char *id, struct nubo_err *err)
 {
-    return compute_server_group_delete(rc->env->st, rc->ctx, id, err);
+    int poll_ms = rc->env->poll_ms > 0 ? rc->env->poll_ms : 250;
+    for (int waited = 0;; waited += poll_ms) {
+        if (compute_server_group_delete(rc->env->st, rc->ctx, id, err) == 0)
+            return 0;
+        if (err->code != NUBO_E_CONFLICT || waited >= GROUP_DELETE_WAIT_MS)
+            return -1;
+        struct timespec ts = {poll_ms / 1000, (long)(poll_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 const struct stack_rtype stack_rtype_server_group = {

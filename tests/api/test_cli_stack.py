@@ -11,11 +11,9 @@ answers, which is "created" for a stack.
 import json
 import os
 import pty
-import subprocess
 
 import pytest
 
-from conftest import Nubod  # noqa: F401  (the nubod fixture's class)
 from test_cli_cloud import CLI, PUBKEY, Cli, table, uid
 from test_compute import add_host, flavor, public_image
 
