@@ -3,7 +3,7 @@
 # Idempotent: packages already present are skipped by apt-get.
 set -eu
 PKGS="build-essential meson ninja-build pkg-config
- libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libsodium-dev
+ libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libsodium-dev libyaml-dev
  qemu-system-x86 qemu-utils
  busybox-static cpio e2fsprogs genisoimage zstd xz-utils
  python3 python3-pytest python3-requests

@@ -17,9 +17,9 @@
 
 /* web_routes (the portal's files) stays last: its /{page} must not shadow
  * an API route. */
-static const struct route *const route_tables[] = {identity_routes, compute_routes, host_routes,
-                                                   misc_routes,     billing_routes, monitor_routes,
-                                                   network_routes,  scale_routes,   web_routes};
+static const struct route *const route_tables[] = {
+    identity_routes, compute_routes, host_routes,  misc_routes,  billing_routes,
+    monitor_routes,  network_routes, scale_routes, stack_routes, web_routes};
 
 /* ------------------------------------------------------------- matching */
 

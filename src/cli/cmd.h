@@ -100,4 +100,7 @@ int cmd_price(struct cli *cli, int argc, char **argv);
 /* nubo budget show|set|delete|notifications */
 int cmd_budget(struct cli *cli, int argc, char **argv);
 
+/* nubo stack plan|apply|list|show|events|outputs|resources|drift|destroy */
+int cmd_stack(struct cli *cli, int argc, char **argv);
+
 #endif

@@ -45,6 +45,8 @@ static const char usage[] =
     "  invoice show|list|export|cost|showback       what a project costs\n"
     "  price list|set                the price catalog (set: admin)\n"
     "  budget show|set|delete|notifications         a project's monthly budget\n"
+    "  stack plan|apply|list|show|events|outputs|resources|drift|destroy\n"
+    "                                infrastructure as code: templates applied as a unit\n"
     "  host list|show|delete         the hypervisor hosts (admin)\n"
     "  audit                         who did what (admin)\n"
     "\n"
@@ -92,6 +94,7 @@ static const struct cli_command groups[] = {
     {"group", cmd_group},
     {"policy", cmd_policy},
     {"schedule", cmd_schedule},
+    {"stack", cmd_stack},
 };
 /* clang-format on */
 

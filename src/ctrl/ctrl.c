@@ -16,6 +16,7 @@
 #include "lib/util.h"
 #include "network/network.h"
 #include "scale/scale.h"
+#include "stack/stack.h"
 
 #define BUDGET_CHECK_MS 30000
 
@@ -29,6 +30,7 @@ struct ctrl {
     struct reconciler *rc;
     struct monitor *monitor;
     struct scale *scale; /* autoscaling groups: a pass after each reconcile */
+    struct stack_engine *stacks;
 };
 
 void ctrl_cfg_defaults(struct ctrl_cfg *cfg)
@@ -60,6 +62,11 @@ struct store *ctrl_store(const struct ctrl *c)
 struct monitor *ctrl_monitor(const struct ctrl *c)
 {
     return c->monitor;
+}
+
+struct stack_engine *ctrl_stacks(const struct ctrl *c)
+{
+    return c->stacks;
 }
 
 struct reconciler *ctrl_reconciler(struct ctrl *c)
@@ -104,8 +111,8 @@ static void *loop(void *arg)
 }
 
 /* Wakes the reconciler from other modules' callbacks: network changes
- * (rules, ports, floating IPs reach hosts at once) and the scale module's
- * alarm hook (on the monitor's thread). */
+ * (rules, ports, floating IPs reach hosts at once), the scale module's
+ * alarm hook (on the monitor's thread) and the stack engine. */
 static void kick_cb(void *arg)
 {
     ctrl_kick(arg);
@@ -147,6 +154,17 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
         return NULL;
     }
     network_set_change_hook(kick_cb, c);
+    /* Stacks resume their unfinished applies once the reconciler runs. */
+    struct stack_env senv = {.st = st, .monitor = c->monitor, .kick = kick_cb, .kick_arg = c};
+    senv.sched.policy = strcmp(cfg->sched_policy, "pack") == 0 ? SCHED_PACK : SCHED_SPREAD;
+    senv.sched.cpu_ratio = cfg->cpu_ratio;
+    senv.sched.ram_ratio = cfg->ram_ratio;
+    senv.sched.disk_ratio = cfg->disk_ratio;
+    c->stacks = stack_engine_start(&senv, err);
+    if (c->stacks == NULL) {
+        ctrl_stop(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -169,6 +187,7 @@ void ctrl_stop(struct ctrl *c)
     c->stopping = true;
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
+    stack_engine_stop(c->stacks);
     pthread_join(c->thread, NULL);
     monitor_stop(c->monitor);
     scale_free(c->scale);

@@ -17,6 +17,7 @@
 
 #include "lib/err.h"
 #include "monitor/monitor.h"
+#include "stack/stack.h"
 #include "store/store.h"
 
 struct ctrl_cfg {
@@ -49,6 +50,9 @@ struct store *ctrl_store(const struct ctrl *c);
 
 /* The monitor (metrics and alarms) the controller runs. */
 struct monitor *ctrl_monitor(const struct ctrl *c);
+
+/* The stack engine (infrastructure as code). */
+struct stack_engine *ctrl_stacks(const struct ctrl *c);
 
 /* The configuration in use. */
 const struct ctrl_cfg *ctrl_cfg(const struct ctrl *c);

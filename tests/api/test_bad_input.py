@@ -32,6 +32,7 @@ import os
 import re
 import struct
 import subprocess
+import time
 
 import pytest
 import requests
@@ -151,6 +152,15 @@ VALID_BODIES = {
     ("POST", "/v1/scheduled-actions"): lambda e: {
         "name": "bad-schedule", "group": e["group"], "cron": "0 8 * * 1-5", "min_size": 0,
         "max_size": 2, "desired": 1},
+    ("POST", "/v1/stacks"): lambda e: {"name": "bad-stack", "template": e["stack_template"],
+                                       "parameters": {"key_name": "bad-st-kp"},
+                                       "on_failure": "stop"},
+    ("POST", "/v1/stacks/plan"): lambda e: {"template": e["stack_template"],
+                                            "parameters": {"key_name": "bad-st-kp"},
+                                            "stack": e["stack"]},
+    ("PUT", "/v1/stacks/{id}"): lambda e: {"template": e["stack_template"],
+                                           "parameters": {"key_name": "bad-st-kp"},
+                                           "on_failure": "rollback"},
 }
 
 # Fields whose absence may be refused as missing credentials (401) rather
@@ -241,9 +251,44 @@ def wrong_values(s):
     return out
 
 
+def matches(s, v):
+    """Whether v has a type schema s allows (types and maxItems only)."""
+    s = resolve(s)
+    if "oneOf" in s:
+        return any(matches(sub, v) for sub in s["oneOf"])
+    t = s.get("type")
+    if t == "array":
+        return isinstance(v, list) and len(v) <= s.get("maxItems", len(v)) and \
+            all(matches(s["items"], x) for x in v)
+    if t in ("integer", "number"):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and \
+            (t == "number" or isinstance(v, int))
+    return isinstance(v, {"object": dict, "string": str, "boolean": bool}[t])
+
+
+def spoiled_map(s, base, where):
+    """A map (additionalProperties a schema): one entry with a value the
+    values' schema refuses."""
+    values = resolve(s["additionalProperties"])
+    key = next(iter(base), "k")
+    cands = [("an object", {"x": 1}), ("null", None), ("a list of lists", [["x"]]),
+             ("a list of objects", [{"x": 1}]), ("a string", "x"), ("a number", 1)]
+    for sub in values.get("oneOf", [values]):
+        sub = resolve(sub)
+        if sub.get("type") == "array" and "maxItems" in sub:
+            cands.append(("a list of more than %d items" % sub["maxItems"],
+                          ["x"] * (sub["maxItems"] + 1)))
+    for label, bad in cands:
+        if not matches(values, bad):
+            yield "%s%s: %s" % (where, key, label), dict(base, **{key: bad})
+
+
 def spoiled(schema, base, where=""):
     """(label, body) pairs: base spoiled in one place, as schema tells."""
     s = resolve(schema)
+    if isinstance(s.get("additionalProperties"), dict):
+        yield from spoiled_map(s, base, where)
+        return
     props = s["properties"]
     yield where + "an unknown field", dict(base, no_such_field=1)
     for key in s.get("required", []):
@@ -445,6 +490,22 @@ def build_env(n, tmp):
     e["schedule"] = ok(admin.post("/v1/scheduled-actions", {
         "name": "ok-schedule", "group": e["group"], "cron": "0 3 * * *", "desired": 0}),
         201)["id"]
+    # a stack of one keypair, finished before the state is taken
+    e["stack_template"] = (
+        "parameters: {key_name: {type: string, constraints: {max_length: 40}}}\n"
+        "resources: {key: {type: keypair, properties: {name: {ref: key_name},\n"
+        "  public_key: %s}}}\n"
+        "outputs: {key: {value: {ref: key}}}\n" % json.dumps(ssh_key("ok-stack")))
+    e["stack"] = ok(admin.post("/v1/stacks", {"name": "ok-stack",
+                                              "template": e["stack_template"],
+                                              "parameters": {"key_name": "ok-st-kp"}}),
+                    202)["stack"]["id"]
+    for _ in range(200):
+        status = ok(admin.get("/v1/stacks/" + e["stack"]), 200)["status"]
+        if status != "applying":
+            break
+        time.sleep(0.05)
+    assert status == "complete", status
     # a host, after the instance so that nothing is placed on it
     body = ok(requests.post(n.base + "/v1/hosts/register", json={
         "join_token": n.join_token, "name": "ok-host", "address": "http://127.0.0.1:9",
@@ -464,9 +525,10 @@ PATH_VALUES = {
     ("alarms", "id"): "alarm", ("networks", "id"): "network", ("subnets", "id"): "subnet",
     ("ports", "id"): "port", ("security-groups", "id"): "secgroup",
     ("security-group-rules", "id"): "rule", ("floating-ips", "id"): "fip",
-    ("alarms", "id"): "alarm", ("launch-templates", "id"): "template",
+    ("launch-templates", "id"): "template",
     ("scaling-groups", "id"): "group", ("scaling-groups", "iid"): "instance",
     ("scaling-policies", "id"): "policy", ("scheduled-actions", "id"): "schedule",
+    ("stacks", "id"): "stack",
 }
 
 

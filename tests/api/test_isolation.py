@@ -28,6 +28,7 @@ import json
 import os
 import struct
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -71,6 +72,14 @@ A_ROUTES = [
     Row("PATCH", "/v1/alarms/{id}", "alarm", {"threshold": 99}, None, 403, 404),
     Row("DELETE", "/v1/alarms/{id}", "alarm", None, None, 403, 404),
     # another user's API key or token, even in the same project: 404
+    Row("GET", "/v1/stacks/{id}", "stack", None, 200, 200, 404),
+    Row("PUT", "/v1/stacks/{id}", "stack", {"template": "resources: {}\n"}, None, 403, 404),
+    Row("DELETE", "/v1/stacks/{id}", "stack", None, None, 403, 404),
+    Row("GET", "/v1/stacks/{id}/events", "stack", None, 200, 200, 404),
+    Row("GET", "/v1/stacks/{id}/resources", "stack", None, 200, 200, 404),
+    Row("GET", "/v1/stacks/{id}/revisions", "stack", None, 200, 200, 404),
+    Row("GET", "/v1/stacks/{id}/outputs", "stack", None, 200, 200, 404),
+    Row("GET", "/v1/stacks/{id}/drift", "stack", None, 200, 200, 404),
     Row("DELETE", "/v1/auth/apikeys/{id}", "apikey", None, None, 404, 404),
     Row("DELETE", "/v1/auth/tokens/{id}", "token", None, None, 404, 404),
     Row("GET", "/v1/networks/{id}", "network", None, 200, 200, 404),
@@ -132,6 +141,7 @@ READER_MUTATIONS = [
                                                 "kind": "target", "target_value": 50}),
     ("POST", "/v1/scheduled-actions", lambda w: {"name": "sa-r", "group": w["group"],
                                                  "cron": "* * * * *", "desired": 0}),
+    ("POST", "/v1/stacks", lambda w: {"name": "stack-r", "template": "resources: {}\n"}),
 ]
 
 # Admin-only routes: a member and a reader get 403.  Bodies are valid, path
@@ -205,6 +215,7 @@ B_LISTS = [
     ("/v1/security-groups", (200,)),
     ("/v1/security-group-rules", (200,)),
     ("/v1/floating-ips", (200,)),
+    ("/v1/stacks", (200,)),
 ]
 
 # Lists as A's reader sees them: A's resources are there.
@@ -228,6 +239,7 @@ A_LISTS = [
     ("/v1/scaling-groups", "scaling_groups", "group"),
     ("/v1/scaling-policies", "scaling_policies", "policy"),
     ("/v1/scheduled-actions", "scheduled_actions", "schedule"),
+    ("/v1/stacks", "stacks", "stack"),
 ]
 
 # Operations of the document no table above needs to place, and why.
@@ -238,6 +250,8 @@ NOT_IN_MATRIX = {
     ("GET", "/v1/openapi.json"): "public",
     ("GET", "/v1/health"): "public",
     ("GET", "/v1/auth/whoami"): "about the caller only",
+    ("POST", "/v1/stacks/plan"): "changes nothing; another project's stack: "
+                                 "test_other_project_cannot_plan_a_stack",
     ("POST", "/v1/auth/apikeys"): "any user may make keys with their own role",
     ("GET", "/v1/users/{id}"): "users are not tenant-scoped (self or admin)",
     ("GET", "/v1/invoice"): "a report of the caller's project (another: ?project= is 404,"
@@ -310,7 +324,7 @@ def secrets_of_a(w):
                               "image_name", "instance", "instance_name", "task", "apikey",
                               "private_flavor", "project", "project_name", "token",
                               "alarm", "network", "subnet", "port", "secgroup", "rule", "fip",
-                              "template", "group", "policy", "schedule")}
+                              "template", "group", "policy", "schedule", "stack")}
 
 
 # ------------------------------------------------------------------- world
@@ -441,6 +455,19 @@ def build_world(n, tmp):
     assert r.status_code == 201, r.text
     w["schedule"] = r.json()["id"]
 
+    # a finished stack of one keypair
+    r = a.post("/v1/stacks", {"name": "stack-a-" + tag, "template": (
+        "resources: {key: {type: keypair, properties: {name: kp-stack-%s,\n"
+        "  public_key: %s}}}\n" % (tag, json.dumps(w["pubkey2"])))})
+    assert r.status_code == 202, r.text
+    w["stack"] = r.json()["stack"]["id"]
+    for _ in range(200):
+        st = a.get("/v1/stacks/" + w["stack"]).json()["status"]
+        if st != "applying":
+            break
+        time.sleep(0.05)
+    assert st == "complete", st
+
     # B's own image, so that B can try creates that are valid but for one field
     r = b.post("/v1/images", {"name": "img-b-" + tag})
     assert r.status_code == 201, r.text
@@ -458,7 +485,8 @@ A_STATE = ["/v1/keypairs", "/v1/server-groups", "/v1/images", "/v1/instances", "
            "/v1/projects/{project}/members", "/v1/instances/{instance}",
            "/v1/images/{image}", "/v1/auth/whoami", "/v1/networks", "/v1/subnets",
            "/v1/ports", "/v1/security-groups", "/v1/floating-ips", "/v1/launch-templates",
-           "/v1/scaling-groups", "/v1/scaling-policies", "/v1/scheduled-actions"]
+           "/v1/scaling-groups", "/v1/scaling-policies", "/v1/scheduled-actions",
+           "/v1/stacks"]
 
 
 def a_state(w):
@@ -700,3 +728,13 @@ def test_nothing_of_a_changed(world):
     assert "f-x" not in flavors
     # the refused share did not share
     expect(world["b_client"].get("/v1/flavors/%s" % world["private_flavor"]), 404)
+
+
+def test_other_project_cannot_plan_a_stack(world):
+    """A plan against A's stack, by B, is answered as for a missing stack."""
+    body = {"template": "resources: {}\n", "stack": world["stack"]}
+    r = world["b_client"].post("/v1/stacks/plan", body)
+    body["stack"] = str(uuid.uuid4())
+    missing = world["b_client"].post("/v1/stacks/plan", body)
+    assert r.status_code == missing.status_code == 404, (r.text, missing.text)
+    assert r.json()["title"] == missing.json()["title"]

@@ -44,6 +44,7 @@ CREATING_POSTS = {
     "/v1/networks", "/v1/subnets", "/v1/ports", "/v1/security-groups",
     "/v1/launch-templates", "/v1/scaling-groups", "/v1/scaling-policies",
     "/v1/scheduled-actions",
+    "/v1/stacks",
 }
 UPLOADS = {"/v1/images/{id}/file", "/v1/images/{id}/kernel", "/v1/images/{id}/initrd"}
 
@@ -118,6 +119,9 @@ def schema_objects(doc, schema, where, seen=None):
         yield from schema_objects(doc, sub, where + "/properties/" + k, seen)
     if "items" in schema:
         yield from schema_objects(doc, schema["items"], where + "/items", seen)
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from schema_objects(doc, schema["additionalProperties"],
+                                  where + "/additionalProperties", seen)
     for comb in ("allOf", "oneOf", "anyOf"):
         for n, sub in enumerate(schema.get(comb, [])):
             yield from schema_objects(doc, sub, "%s/%s/%d" % (where, comb, n), seen)
@@ -236,7 +240,15 @@ def test_request_bodies(doc):
         for where, s in schema_objects(doc, root, what):
             check_schema(where, s)
             if s.get("type") == "object":
-                assert s.get("additionalProperties") is False, \
+                # Either a closed object (unknown fields are rejected) or a
+                # map whose every value has a schema (checked here too):
+                # never an unchecked free-form body.
+                extra = s.get("additionalProperties")
+                if isinstance(extra, dict):
+                    assert extra and not s.get("properties"), \
+                        "%s: a map: additionalProperties is the values' schema" % where
+                    continue
+                assert extra is False, \
                     "%s: unknown fields are rejected: additionalProperties false" % where
                 assert s.get("properties"), where
 
@@ -374,6 +386,8 @@ IDEMPOTENT_BODIES = {
     "/v1/scheduled-actions": (lambda e, n: {"name": n, "group": scale_group(e),
                                             "cron": "0 8 * * 1-5", "desired": 0},
                               "/v1/scheduled-actions", "scheduled_actions"),
+    "/v1/stacks": (lambda e, n: {"name": n, "template": "resources: {}\n"}, "/v1/stacks",
+                   "stacks"),
 }
 
 
@@ -576,6 +590,13 @@ def test_answers_match_schemas(idem_env, doc):
         "hook": "log"}), 201)["id"]
     check("PATCH", "/v1/alarms/{id}", admin.patch("/v1/alarms/" + made["alarm"],
                                                   {"threshold": 95}), 200)
+    made["stack"] = check("POST", "/v1/stacks", admin.post("/v1/stacks", {
+        "name": "s-" + tag, "template": "parameters: {n: {type: string}}\n"
+        "resources: {k: {type: keypair, properties: {name: {ref: n}, public_key: %s}}}\n"
+        "outputs: {key: {value: {ref: k}}}\n" % json.dumps(ssh_key("st-" + tag)),
+        "parameters": {"n": "st-" + tag}}), 202)["stack"]["id"]
+    check("POST", "/v1/stacks/plan", admin.post("/v1/stacks/plan", {
+        "template": "resources: {}\n", "stack": made["stack"]}), 200)
     check("POST", "/v1/hosts/{id}/metrics", requests.post(
         n.base + "/v1/hosts/%s/metrics" % made["host"], timeout=30,
         headers={"Authorization": "Bearer " + host["host_token"]},
@@ -636,7 +657,8 @@ def test_answers_match_schemas(idem_env, doc):
              "/v1/networks": "network", "/v1/subnets": "subnet", "/v1/ports": "port",
              "/v1/security-groups": "security_group", "/v1/floating-ips": "floating_ip",
              "/v1/launch-templates": "template", "/v1/scaling-groups": "group",
-             "/v1/scaling-policies": "policy", "/v1/scheduled-actions": "schedule"}
+             "/v1/scaling-policies": "policy", "/v1/scheduled-actions": "schedule",
+             "/v1/stacks": "stack"}
     for m, p, item, op in operations(doc):
         if m != "GET" or p in ("/v1/openapi.json", "/v1/instances/{id}/console", "/metrics"):
             continue
