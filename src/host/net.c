@@ -366,7 +366,7 @@ static int dnsmasq_ensure(const struct net_env *env, const struct net_doc *doc,
             "# nubo-hostd: network %s (vni %u); generated, do not edit\n"
             "interface=gw\nbind-interfaces\nno-resolv\nno-hosts\nuser=root\n"
             "pid-file=%s\ndhcp-leasefile=%s\ndhcp-hostsfile=%s\naddn-hosts=%s\n"
-            "log-facility=%s\nlog-dhcp\ndhcp-authoritative\n"
+            "log-facility=%s\nlog-dhcp\ndhcp-authoritative\ndhcp-ignore=tag:!known\n"
             "dhcp-option=option:mtu,%d\n",
             n->id, n->vni, pidf, leases, hosts, addn, logf, n->mtu);
     if (n->domain[0])
@@ -688,6 +688,11 @@ static void converge_network(const struct net_env *env, const struct net_doc *do
             return;
     }
     enslave(hns, l, vr, br, n->mtu, errors);
+    /* The router MAC is the same on every host: pinned to the local router
+     * (sticky), so that the bridge never learns it from the VXLAN and each
+     * host's router (gateway, DHCP, metadata) answers its own guests. */
+    bridge_in(hns, errors, "fdb", "replace", n->router_mac, "dev", vr, "master", "static", "sticky",
+              NULL);
     json_t *rlinks = json_of(errors, "ip", rns, "-j", "-d", "link", "show", NULL);
     json_t *lo = link_find(rlinks, "lo"), *gw = link_find(rlinks, "gw");
     if (lo == NULL || !json_has_str(json_object_get(lo, "flags"), "UP"))
