@@ -367,7 +367,7 @@ static int dnsmasq_ensure(const struct net_env *env, const struct net_doc *doc,
             "interface=gw\nbind-interfaces\nno-resolv\nno-hosts\nuser=root\n"
             "pid-file=%s\ndhcp-leasefile=%s\ndhcp-hostsfile=%s\naddn-hosts=%s\n"
             "log-facility=%s\nlog-dhcp\ndhcp-authoritative\ndhcp-ignore=tag:!known\n"
-            "dhcp-option=option:mtu,%d\n",
+            "dhcp-option-force=option:mtu,%d\n",
             n->id, n->vni, pidf, leases, hosts, addn, logf, n->mtu);
     if (n->domain[0])
         bprintf(&c, "domain=%s\nlocal=/%s/\ndhcp-option=option:domain-search,%s\n", n->domain,
@@ -630,13 +630,11 @@ static void enslave(const char *ns, json_t *l, const char *name, const char *br,
 {
     char m[16];
     snprintf(m, sizeof(m), "%d", mtu);
-    const char *oper = json_string_value(json_object_get(l, "operstate"));
     json_t *flags = json_object_get(l, "flags");
     bool up = json_has_str(flags, "UP");
     if (l && strcmp(link_master(l), br) == 0 &&
         json_integer_value(json_object_get(l, "mtu")) == mtu && up)
         return;
-    (void)oper;
     ip_in(ns, errors, "link", "set", name, "master", br, "mtu", m, "up", NULL);
 }
 

@@ -153,6 +153,7 @@ def put(h, doc):
 
 SERVER = """#!/bin/sh
 mkdir -p /www && echo hello-from-a1 >/www/index.html
+dd if=/dev/zero of=/www/big bs=1024 count=256 2>/dev/null
 httpd -p 8080 -h /www
 echo "MD-ID=$(timeout 5 wget -q -O - http://169.254.169.254/latest/meta-data/instance-id)"
 """
@@ -166,6 +167,8 @@ while [ $i -lt 40 ]; do
     sleep 1; i=$((i + 1))
 done
 ping -c 1 -W 2 10.0.0.11 >/dev/null 2>&1 && echo PING-OK || echo PING-FAIL
+# Full-size frames cross the VXLAN: the guest took the network's MTU by DHCP.
+echo "BIG=$(timeout 20 wget -q -O - http://10.0.0.11:8080/big | wc -c) MTU=$(cat /sys/class/net/eth0/mtu)"
 # Keeps checking, in the background, so the test can see the path still
 # works after changes on the hosts.
 (while :; do
@@ -254,6 +257,8 @@ def test_two_hosts(sim):
     # a2 (host 2) reaches a1 (host 1) over the VXLAN: TCP and ICMP.
     wait_console(h2, a2["vm"], r"FETCH-OK hello-from-a1")
     wait_console(h2, a2["vm"], r"PING-OK")
+    m, _ = wait_console(h2, a2["vm"], r"BIG=\s*(\d+) MTU=(\d+)")
+    assert m.groups() == ("262144", "1450"), m.group(0)
     # b1, same CIDR in another network, never reaches a1.
     _, text = wait_console(h2, b1["vm"], r"B-DONE")
     assert text.count("B-TRY-FAIL") >= 10 and "B-TRY-OK" not in text
