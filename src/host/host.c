@@ -186,8 +186,10 @@ static json_t *host_report(void *ctx)
         "{s:{s:I, s:I, s:I}, s:s, s:s, s:o}", "capacity", "vcpus", (json_int_t)get_nprocs(),
         "ram_mib", (json_int_t)ram, "disk_gib", (json_int_t)(c.disk_total >> 30), "accel",
         h->drv == &fake_driver ? "none" : accel_name(h->accel), "driver", h->drv->name, "vms", vms);
-    json_object_set_new(o, "underlay_ip",
-                        h->cfg.underlay_ip[0] ? json_string(h->cfg.underlay_ip) : json_null());
+    /* Only when set: a controller that predates tenant networking rejects
+     * unknown fields, and absent means null to one that knows it. */
+    if (h->cfg.underlay_ip[0])
+        json_object_set_new(o, "underlay_ip", json_string(h->cfg.underlay_ip));
     return o;
 }
 
