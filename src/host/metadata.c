@@ -265,8 +265,7 @@ static void answer_ec2(int fd, const struct net_port *p, const struct vm_def *d,
     if (strcmp(rest, "user-data") == 0) {
         if (d->user_data == NULL)
             return reply_text(fd, 404, "no user-data\n", head);
-        return reply(fd, 200, "application/octet-stream", d->user_data, strlen(d->user_data),
-                     head);
+        return reply(fd, 200, "application/octet-stream", d->user_data, strlen(d->user_data), head);
     }
     if (strcmp(rest, "") == 0 || strcmp(rest, "/") == 0)
         return reply_text(fd, 200, d->user_data ? "meta-data\nuser-data" : "meta-data", head);
@@ -314,7 +313,7 @@ static void answer_ec2(int fd, const struct net_port *p, const struct vm_def *d,
         const char *idx = k + 12;
         size_t dl = strspn(idx, "0123456789");
         if (dl == 1 || (dl == 2 && idx[0] != '0')) {
-            int i = atoi(idx); /* one or two checked digits */
+            int i = dl == 1 ? idx[0] - '0' : (idx[0] - '0') * 10 + (idx[1] - '0');
             const char *sub = idx + dl;
             if (i < d->nkeys) {
                 if (strcmp(sub, "") == 0 || strcmp(sub, "/") == 0)
@@ -338,8 +337,7 @@ static void answer_openstack(int fd, const struct net_port *p, const struct vm_d
     if (strcmp(rest, "/latest/user_data") == 0) {
         if (d->user_data == NULL)
             return reply_text(fd, 404, "no user_data\n", head);
-        return reply(fd, 200, "application/octet-stream", d->user_data, strlen(d->user_data),
-                     head);
+        return reply(fd, 200, "application/octet-stream", d->user_data, strlen(d->user_data), head);
     }
     if (strcmp(rest, "/latest/meta_data.json") != 0)
         return reply_text(fd, 404, "not found\n", head);
@@ -348,13 +346,13 @@ static void answer_openstack(int fd, const struct net_port *p, const struct vm_d
         char k[16];
         snprintf(k, sizeof(k), "key-%d", i);
         json_object_set_new(keys, k, json_string(d->ssh_keys[i]));
-        json_array_append_new(klist, json_pack("{s:s, s:s, s:s}", "name", k, "type", "ssh",
-                                               "data", d->ssh_keys[i]));
+        json_array_append_new(
+            klist, json_pack("{s:s, s:s, s:s}", "name", k, "type", "ssh", "data", d->ssh_keys[i]));
     }
-    json_t *md = json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:s}", "uuid", p->instance_id, "name",
-                           d->name, "hostname", d->hostname[0] ? d->hostname : p->hostname,
-                           "public_keys", keys, "keys", klist, "launch_index", 0,
-                           "availability_zone", "nubo");
+    json_t *md =
+        json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:s}", "uuid", p->instance_id, "name", d->name,
+                  "hostname", d->hostname[0] ? d->hostname : p->hostname, "public_keys", keys,
+                  "keys", klist, "launch_index", 0, "availability_zone", "nubo");
     char *text = json_dumps(md, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(md);
     reply(fd, 200, "application/json", text, strlen(text), head);

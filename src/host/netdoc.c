@@ -77,7 +77,7 @@ int net_cidr_parse(const char *s, bool allow_host_bits, struct net_cidr *out)
     if (n < 1 || n > 2 || pl[0] < '0' || pl[0] > '9' || (n == 2 && (pl[1] < '0' || pl[1] > '9')) ||
         (n == 2 && pl[0] == '0'))
         return -1;
-    int prefix = atoi(pl); /* two checked digits */
+    int prefix = n == 1 ? pl[0] - '0' : (pl[0] - '0') * 10 + (pl[1] - '0');
     uint32_t addr;
     if (prefix > 32 || net_ipv4_parse(ip, &addr) < 0)
         return -1;
