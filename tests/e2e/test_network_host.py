@@ -156,6 +156,8 @@ mkdir -p /www && echo hello-from-a1 >/www/index.html
 dd if=/dev/zero of=/www/big bs=1024 count=256 2>/dev/null
 httpd -p 8080 -h /www
 echo "MD-ID=$(timeout 5 wget -q -O - http://169.254.169.254/latest/meta-data/instance-id)"
+echo "MD-IP=$(timeout 5 wget -q -O - http://169.254.169.254/latest/meta-data/local-ipv4)"
+echo "OS-$(timeout 5 wget -q -O - http://169.254.169.254/openstack/latest/meta_data.json | tr -d '\n ' | grep -o '"uuid":"[^"]*"')"
 """
 
 CLIENT = """#!/bin/sh
@@ -182,6 +184,7 @@ done) &
 """
 
 OTHER = """#!/bin/sh
+echo "MD-ID=$(timeout 5 wget -q -O - http://169.254.169.254/latest/meta-data/instance-id)"
 i=0
 while [ $i -lt 12 ]; do
     if timeout 2 wget -q -O - http://10.0.0.11:8080/ >/dev/null 2>&1; then
@@ -217,8 +220,9 @@ def test_two_hosts(sim):
     nb = [network(nb_id, sb_id, 1002, UNDERLAY[1]), network(nb_id, sb_id, 1002, UNDERLAY[0])]
     a1 = port(pa1, na[0], ia1, "fa:16:3e:00:0a:01", "10.0.0.11", "a1")
     a2 = port(pa2, na[1], ia2, "fa:16:3e:00:0a:02", "10.0.0.12", "a2")
-    # Project B: same CIDR, another VNI; its guest sits next to a2 on host 2.
-    b1 = port(pb1, nb[1], ib1, "fa:16:3e:00:0b:01", "10.0.0.13", "b1")
+    # Project B: same CIDR, another VNI; its guest sits next to a2 on host 2
+    # and even has a2's address.
+    b1 = port(pb1, nb[1], ib1, "fa:16:3e:00:0b:01", "10.0.0.12", "b1")
     doc1 = document("g1", [na[0]], [a1])
     doc2 = document("g1", [na[1], nb[1]], [a2, b1])
     st1 = put(h1, doc1)
@@ -250,10 +254,26 @@ def test_two_hosts(sim):
     for h, p in ((h1, a1), (h2, a2), (h2, b1)):
         m, _ = wait_console(h, p["vm"], READY + r" .*ip=(\S+)")
         assert m.group(1) == p["ip"], (p["vm"], m.group(0))
-    # Metadata answers each guest with its own instance id.
-    for h, p in ((h1, a1), (h2, a2)):
+    # Metadata answers each guest with its own instance id (b1 and a2 have
+    # the same address on the same host, in different networks).
+    for h, p in ((h1, a1), (h2, a2), (h2, b1)):
         m, _ = wait_console(h, p["vm"], r"MD-ID=(\S*)")
         assert m.group(1) == p["instance_id"]
+    m, _ = wait_console(h1, a1["vm"], r"MD-IP=(\S*)")
+    assert m.group(1) == "10.0.0.11"
+    m, _ = wait_console(h1, a1["vm"], r'OS-"uuid":"([^"]*)"')
+    assert m.group(1) == a1["instance_id"]
+    # An address that is no port's gets nothing.
+    fetch = ("import urllib.request, urllib.error\n"
+             "try:\n"
+             "    urllib.request.urlopen('http://169.254.169.254/latest/meta-data/instance-id',"
+             " timeout=5)\n"
+             "    print('200')\n"
+             "except urllib.error.HTTPError as e:\n"
+             "    print(e.code)\n")
+    r = subprocess.run(["ip", "netns", "exec", sim.ns[0] + "-r1001", "/usr/bin/python3", "-c",
+                        fetch], capture_output=True, text=True, timeout=30)
+    assert r.stdout.strip() == "404", r.stdout + r.stderr
     # a2 (host 2) reaches a1 (host 1) over the VXLAN: TCP and ICMP.
     wait_console(h2, a2["vm"], r"FETCH-OK hello-from-a1")
     wait_console(h2, a2["vm"], r"PING-OK")
