@@ -9,7 +9,8 @@
  *      router namespaces <prefix>-r<vni> (and their dnsmasq);
  *   2. per network: bridge, VXLAN + head-end FDB entries, router namespace
  *      with veth "gw" (gateway IPs, router MAC), metadata address on lo,
- *      ip_forward, dnsmasq;
+ *      ip_forward, dnsmasq, and the external leg "ne<vni>" <-> "ext" with
+ *      the floating IPs when the network has some on this host;
  *   3. taps of VMs: attached to their network's bridge, or detached when
  *      their port is not in the document;
  *   4. bridge-nf-call-iptables in the host namespace, then the firewall.
@@ -489,7 +490,8 @@ static void remove_stale(const struct net_env *env, const struct net_doc *doc, j
         const char *name = link_name(l);
         uint32_t vni;
         bool stale = false;
-        if (name_vni(name, "nb", &vni) || name_vni(name, "nr", &vni)) {
+        if (name_vni(name, "nb", &vni) || name_vni(name, "nr", &vni) ||
+            name_vni(name, "ne", &vni)) {
             stale = net_doc_network_by_vni(doc, vni) == NULL;
         } else if (name_vni(name, "nx", &vni)) {
             json_t *info = json_object_get(json_object_get(l, "linkinfo"), "info_data");
@@ -638,6 +640,83 @@ static void enslave(const char *ns, json_t *l, const char *name, const char *br,
     ip_in(ns, errors, "link", "set", name, "master", br, "mtu", m, "up", NULL);
 }
 
+/* Makes the IPv4 addresses of ifname in namespace ns exactly want[0..n)
+ * ("a.b.c.d/len" each). */
+static void converge_ifaddrs(const char *ns, const char *ifname, char (*want)[40], int n,
+                             json_t *errors)
+{
+    json_t *addrs = json_of(errors, "ip", ns, "-j", "addr", "show", "dev", ifname, NULL);
+    if (addrs == NULL)
+        return;
+    json_t *have = json_array();
+    size_t i, k;
+    json_t *l, *a;
+    json_array_foreach (addrs, i, l) {
+        json_array_foreach (json_object_get(l, "addr_info"), k, a) {
+            const char *fam = json_string_value(json_object_get(a, "family"));
+            const char *local = json_string_value(json_object_get(a, "local"));
+            if (fam == NULL || local == NULL || strcmp(fam, "inet") != 0)
+                continue;
+            char cidr[40];
+            snprintf(cidr, sizeof(cidr), "%s/%d", local,
+                     (int)json_integer_value(json_object_get(a, "prefixlen")));
+            bool wanted = false;
+            for (int w = 0; w < n; w++)
+                wanted = wanted || strcmp(want[w], cidr) == 0;
+            if (wanted)
+                json_array_append_new(have, json_string(cidr));
+            else
+                ip_in(ns, errors, "addr", "del", cidr, "dev", ifname, NULL);
+        }
+    }
+    for (int w = 0; w < n; w++)
+        if (!json_has_str(have, want[w]))
+            ip_in(ns, errors, "addr", "add", want[w], "dev", ifname, NULL);
+    json_decref(have);
+    json_decref(addrs);
+}
+
+/* The external leg of a network's router: veth "ne<vni>" in the external
+ * bridge <-> "ext" in the router namespace, carrying the floating IPs of
+ * the network's ports on this host, with the default route via the
+ * external gateway.  Only while the network has floating IPs here; the
+ * NAT itself is the firewall's (table ip nubo-nat). */
+static void converge_external(const struct net_env *env, const struct net_doc *doc,
+                              const struct net_network *n, json_t *links, const char *rns,
+                              json_t *errors)
+{
+    const char *hns = host_ns(env);
+    char ve[NET_IFNAME_LEN];
+    snprintf(ve, sizeof(ve), "ne%u", n->vni);
+    char(*fips)[40] = xcalloc((size_t)doc->nports + 1, 40);
+    int nf = 0;
+    for (int i = 0; i < doc->nports; i++) {
+        const struct net_port *p = &doc->ports[i];
+        if (&doc->networks[p->network_idx] == n && p->has_floating_ip)
+            snprintf(fips[nf++], 40, "%s/%d", p->floating_ip.s, doc->external.cidr.prefix);
+    }
+    json_t *l = link_find(links, ve);
+    if (nf > 0 && env->external_bridge[0] == '\0')
+        fail(errors, "vni %u: %d floating IP(s) but no --external-bridge on this host", n->vni, nf);
+    if (nf == 0 || env->external_bridge[0] == '\0') {
+        if (l)
+            ip_in(hns, errors, "link", "del", ve, NULL);
+        free(fips);
+        return;
+    }
+    if (l == NULL && ip_in(hns, errors, "link", "add", ve, "type", "veth", "peer", "name", "ext",
+                           "netns", rns, NULL) < 0) {
+        free(fips);
+        return;
+    }
+    enslave(hns, l, ve, env->external_bridge, 1500, errors);
+    ip_in(rns, errors, "link", "set", "ext", "up", NULL);
+    converge_ifaddrs(rns, "ext", fips, nf, errors);
+    ip_in(rns, errors, "route", "replace", "default", "via", doc->external.gateway.s, "dev", "ext",
+          NULL);
+    free(fips);
+}
+
 static void converge_network(const struct net_env *env, const struct net_doc *doc,
                              const struct net_network *n, json_t *links, json_t *rnss,
                              json_t *errors)
@@ -702,6 +781,7 @@ static void converge_network(const struct net_env *env, const struct net_doc *do
         ip_in(rns, errors, "link", "set", "gw", "address", n->router_mac, "mtu", mtu, "up", NULL);
     json_decref(rlinks);
     converge_router_addrs(n, rns, errors);
+    converge_external(env, doc, n, links, rns, errors);
     sysctl_in(rns, "net/ipv4/ip_forward", "1", errors);
     dnsmasq_ensure(env, doc, n, rns, errors);
 }

@@ -333,3 +333,83 @@ def test_two_hosts(sim):
         rc = h.stop()
         assert rc == 0, "nubo-hostd exited with %d:\n%s" % (rc, h.log())
     assert not [l for l in links(sim.ns[0]) if l.startswith("tp")]
+
+
+@pytest.fixture
+def ext_host(tmp_path):
+    """One simulated host (namespace hX-XXXX) with an external bridge
+    "br-ext", and a namespace xc-XXXX on it playing the external gateway
+    203.0.113.1; a nubo-hostd runs with --netns and --external-bridge."""
+    sfx = secrets.token_hex(2)
+    ns, client = "hx-" + sfx, "xc-" + sfx
+    agent = None
+    try:
+        for n in (ns, client):
+            sh("ip", "netns", "add", n)
+            sh("ip", "-n", n, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "link", "add", "br-ext", "type", "bridge")
+        sh("ip", "-n", ns, "link", "set", "br-ext", "up")
+        sh("ip", "-n", ns, "link", "add", "xgw", "type", "veth", "peer", "name", "up0", "netns",
+           client)
+        sh("ip", "-n", ns, "link", "set", "xgw", "master", "br-ext", "up")
+        sh("ip", "-n", client, "addr", "add", "203.0.113.1/24", "dev", "up0")
+        sh("ip", "-n", client, "link", "set", "up0", "up")
+        agent = Hostd(str(tmp_path), ["--netns", ns, "--external-bridge", "br-ext"]).start()
+        yield agent, ns, client
+        rc = agent.stop()
+        assert rc == 0, "nubo-hostd exited with %d:\n%s" % (rc, agent.log())
+    finally:
+        if agent is not None and agent.proc is not None:
+            agent.proc.kill()
+        kill_matching(str(tmp_path))
+        for name in netns_list():
+            if name in (ns, client) or name.startswith(ns + "-r"):
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def tcp_probe(ns, addr, port):
+    """'refused' when something at addr answered (RST), 'timeout' when
+    nothing did, from namespace ns."""
+    code = ("import socket\n"
+            "s = socket.socket(); s.settimeout(3)\n"
+            "try:\n"
+            "    s.connect((%r, %d)); print('open')\n"
+            "except ConnectionRefusedError:\n"
+            "    print('refused')\n"
+            "except OSError:\n"
+            "    print('timeout')\n" % (addr, port))
+    r = subprocess.run(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", code],
+                       capture_output=True, text=True, timeout=30)
+    return r.stdout.strip()
+
+
+def test_external_leg(ext_host):
+    h, ns, client = ext_host
+    net_id, sub_id, port_id, inst, ext_id = ids(5)
+    net = network(net_id, sub_id, 1001, UNDERLAY[1])
+    net["peers"] = []
+    p = port(port_id, net, inst, "fa:16:3e:00:0c:01", "10.0.0.21", "c1")
+    p["floating_ip"] = "203.0.113.10"
+    doc = document("e1", [net], [p])
+    doc["external"] = {"network_id": ext_id, "cidr": "203.0.113.0/24",
+                       "gateway": "203.0.113.1"}
+    assert tcp_probe(client, "203.0.113.10", 9) == "timeout"
+    put(h, doc)
+    rns = ns + "-r1001"
+    l = links(ns)
+    assert l["ne1001"][1] == "br-ext"
+    addrs = json.loads(sh("ip", "-n", rns, "-j", "addr", "show", "dev", "ext"))
+    assert [(a["local"], a["prefixlen"]) for a in addrs[0]["addr_info"]
+            if a["family"] == "inet"] == [("203.0.113.10", 24)]
+    assert "default via 203.0.113.1 dev ext" in sh("ip", "-n", rns, "route", "show")
+    # The floating IP is reachable from the external network (the router
+    # answers; forwarding it to the guest is the firewall's NAT).
+    assert tcp_probe(client, "203.0.113.10", 9) == "refused"
+    put(h, doc)
+    assert links(ns) == l
+    # Without the floating IP the leg goes away.
+    p["floating_ip"] = None
+    put(h, document("e2", [net], [p]))
+    assert "ne1001" not in links(ns)
+    assert tcp_probe(client, "203.0.113.10", 9) == "timeout"
+    assert "nb1001" in links(ns)
