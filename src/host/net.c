@@ -835,14 +835,13 @@ int net_converge(const struct net_env *env, const struct net_doc *doc,
     }
     json_decref(links);
 
-    if (doc->nnetworks > 0) {
-        if (fs_exists("/proc/sys/net/bridge") || hns[0])
-            sysctl_in(hns, "net/bridge/bridge-nf-call-iptables", "1", errors);
-        struct fw_env fenv = {.netns = env->netns};
-        struct nubo_err err;
-        if (fw_apply(doc, &fenv, &err) < 0)
-            fail(errors, "firewall: %s", err.msg);
-    }
+    if (doc->nnetworks > 0 && (fs_exists("/proc/sys/net/bridge") || hns[0]))
+        sysctl_in(hns, "net/bridge/bridge-nf-call-iptables", "1", errors);
+    /* Also with no network left: the firewall then renders empty tables. */
+    struct fw_env fenv = {.netns = env->netns};
+    struct nubo_err err;
+    if (fw_apply(doc, &fenv, &err) < 0)
+        fail(errors, "firewall: %s", err.msg);
     return (int)(json_array_size(errors) - before);
 }
 
