@@ -9,7 +9,8 @@ PKGS="build-essential meson ninja-build pkg-config
  python3 python3-pytest python3-requests
  curl iproute2 procps psmisc valgrind cppcheck clang-format clang libclang-rt-14-dev
  chromium
- prometheus"
+ prometheus
+ dnsmasq-base nftables iperf3 debootstrap"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

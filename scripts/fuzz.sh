@@ -17,8 +17,10 @@ LIBSRC="src/lib/err.c src/lib/log.c src/lib/util.c src/lib/valid.c src/lib/fsuti
 clang $CFLAGS -o "$OUT/fuzz_qmp" tests/fuzz/fuzz_qmp.c src/host/qmp.c $LIBSRC $LIBS
 # shellcheck disable=SC2086
 clang $CFLAGS -o "$OUT/fuzz_vm_def" tests/fuzz/fuzz_vm_def.c src/host/vm.c $LIBSRC $LIBS
+# shellcheck disable=SC2086
+clang $CFLAGS -o "$OUT/fuzz_netdoc" tests/fuzz/fuzz_netdoc.c src/host/netdoc.c $LIBSRC $LIBS
 rc=0
-for t in qmp vm_def; do
+for t in qmp vm_def netdoc; do
     corpus="$OUT/corpus-$t"
     mkdir -p "$corpus"
     cp tests/fuzz/corpus/$t/* "$corpus/" 2>/dev/null || true

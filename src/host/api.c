@@ -10,6 +10,8 @@
  *   DELETE /v1/vms/{ref}                force off and remove
  *   POST   /v1/vms/{ref}/{action}       start | stop | reboot | pause | resume
  *   GET    /v1/vms/{ref}/console        serial console bytes (?offset=&limit=)
+ *   GET    /v1/network                  tenant networking: generation, status
+ *   PUT    /v1/network                  the desired network document (converge)
  *
  * {ref} is a VM id or name.  No SQL, no QEMU here: only HTTP <-> host.h.
  */
@@ -222,6 +224,22 @@ void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
             method_not_allowed(resp, req, "GET");
         else
             http_resp_json(resp, 200, host_info(h));
+        return;
+    }
+    if (strcmp(p, "/v1/network") == 0) {
+        if (strcmp(m, "GET") == 0) {
+            http_resp_json(resp, 200, host_network_get(h));
+        } else if (strcmp(m, "PUT") == 0) {
+            json_t *body = http_req_json(req, &err);
+            json_t *st = body ? host_network_put(h, body, &err) : NULL;
+            json_decref(body);
+            if (st == NULL)
+                problem(resp, req, &err);
+            else
+                http_resp_json(resp, 200, st);
+        } else {
+            method_not_allowed(resp, req, "GET, PUT");
+        }
         return;
     }
     if (strncmp(p, "/v1/images/", 11) == 0) {

@@ -14,11 +14,15 @@
 #include <sys/signalfd.h>
 #include <sys/statvfs.h>
 #include <sys/sysinfo.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "host/api.h"
 #include "host/fake.h"
 #include "host/image.h"
+#include "host/metadata.h"
+#include "host/net.h"
+#include "host/netdoc.h"
 #include "host/qemu.h"
 #include "host/sample.h"
 #include "host/uplink.h"
@@ -51,6 +55,13 @@ struct host {
     int cgroup_version;
     char qemu_version[64];
     char hostname[256];
+    /* Tenant networking: the last accepted document and its convergence. */
+    struct net_env net;
+    struct net_doc doc;
+    json_t *doc_json; /* as received (written to network.json) */
+    json_t *net_errors;
+    char net_applied_at[32];
+    struct mds *mds;
 };
 
 void host_cfg_defaults(struct host_cfg *cfg)
@@ -121,17 +132,21 @@ json_t *host_info(struct host *h)
     }
     json_t *disk = cap_json(c.disk_total, c.disk_used);
     json_object_set_new(disk, "filesystem_free", json_integer(c.disk_fs_free));
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:{s:o, s:o, s:o}, s:{s:i, s:i}, "
-        "s:{s:f, s:f, s:I}}",
-        "hostname", h->hostname, "version", NUBO_VERSION, "hypervisor", h->drv->name,
-        "qemu_version", h->qemu_version, "accel", accel_name(h->accel), "accel_requested",
-        accel_name(h->cfg.accel), "accel_reason", h->accel_reason, "cgroups",
-        h->cgroup_version == 2 ? "v2" : (h->cgroup_version == 1 ? "v1" : "none"), "cpus",
-        get_nprocs(), "capacity", "vcpus", cap_json(c.vcpus_total, c.vcpus_used), "memory_mib",
-        cap_json(c.mem_total, c.mem_used), "disk_bytes", disk, "vms", "total", total, "running",
-        running, "ratios", "cpu", h->cfg.cpu_ratio, "memory", h->cfg.mem_ratio,
-        "memory_reserved_mib", (json_int_t)h->cfg.mem_reserve_mib);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:{s:o, s:o, s:o}, s:{s:i, s:i}, "
+                  "s:{s:f, s:f, s:I}}",
+                  "hostname", h->hostname, "version", NUBO_VERSION, "hypervisor", h->drv->name,
+                  "qemu_version", h->qemu_version, "accel", accel_name(h->accel), "accel_requested",
+                  accel_name(h->cfg.accel), "accel_reason", h->accel_reason, "cgroups",
+                  h->cgroup_version == 2 ? "v2" : (h->cgroup_version == 1 ? "v1" : "none"), "cpus",
+                  get_nprocs(), "capacity", "vcpus", cap_json(c.vcpus_total, c.vcpus_used),
+                  "memory_mib", cap_json(c.mem_total, c.mem_used), "disk_bytes", disk, "vms",
+                  "total", total, "running", running, "ratios", "cpu", h->cfg.cpu_ratio, "memory",
+                  h->cfg.mem_ratio, "memory_reserved_mib", (json_int_t)h->cfg.mem_reserve_mib);
+    json_object_set_new(o, "underlay_ip",
+                        h->cfg.underlay_ip[0] ? json_string(h->cfg.underlay_ip) : json_null());
+    json_object_set_new(o, "netns", h->cfg.netns[0] ? json_string(h->cfg.netns) : json_null());
+    return o;
 }
 
 json_t *host_images(struct host *h)
@@ -167,10 +182,15 @@ static json_t *host_report(void *ctx)
     /* Physical capacity: the controller applies its own overcommit ratios
      * (the agent's ratios stay a local safety net). */
     long long ram = h->cfg.mem_ratio > 0 ? (long long)((double)c.mem_total / h->cfg.mem_ratio) : 0;
-    return json_pack(
+    json_t *o = json_pack(
         "{s:{s:I, s:I, s:I}, s:s, s:s, s:o}", "capacity", "vcpus", (json_int_t)get_nprocs(),
         "ram_mib", (json_int_t)ram, "disk_gib", (json_int_t)(c.disk_total >> 30), "accel",
         h->drv == &fake_driver ? "none" : accel_name(h->accel), "driver", h->drv->name, "vms", vms);
+    /* Only when set: a controller that predates tenant networking rejects
+     * unknown fields, and absent means null to one that knows it. */
+    if (h->cfg.underlay_ip[0])
+        json_object_set_new(o, "underlay_ip", json_string(h->cfg.underlay_ip));
+    return o;
 }
 
 int host_image_upload_fd(struct host *h)
@@ -204,6 +224,119 @@ bool host_tcp_token_ok(const struct host *h, const char *auth)
     for (size_t i = 0; i < le; i++)
         diff |= (unsigned char)(expected[i] ^ (i < lg ? got[i] : 0));
     return diff == 0;
+}
+
+/* ------------------------------------------------------------ networks */
+
+/* The taps of every VM, plus those of extra (a VM being created; may be
+ * NULL).  *out is malloc'd (caller frees); returns how many. */
+static int vm_taps(struct host *h, const struct vm *extra, char (**out)[NET_IFNAME_LEN])
+{
+    int n = extra ? extra->def.nnics : 0;
+    for (struct vm *vm = h->vms; vm; vm = vm->next)
+        n += vm->def.nnics;
+    char(*t)[NET_IFNAME_LEN] = xcalloc((size_t)n + 1, NET_IFNAME_LEN);
+    int k = 0;
+    for (struct vm *vm = h->vms; vm; vm = vm->next)
+        for (int i = 0; i < vm->def.nnics; i++)
+            str_copy(t[k++], NET_IFNAME_LEN, vm->def.nics[i].tap);
+    for (int i = 0; extra && i < extra->def.nnics; i++)
+        str_copy(t[k++], NET_IFNAME_LEN, extra->def.nics[i].tap);
+    *out = t;
+    return k;
+}
+
+/* Converges the datapath on the current document (see net.h) and the
+ * metadata listeners on the namespaces that now exist. */
+static void network_converge(struct host *h, const struct vm *extra)
+{
+    char(*taps)[NET_IFNAME_LEN];
+    int n = vm_taps(h, extra, &taps);
+    json_decref(h->net_errors);
+    h->net_errors = json_array();
+    int64_t t0 = clock_mono_ms();
+    int bad = net_converge(&h->net, &h->doc, taps, n, h->net_errors);
+    free(taps);
+    time_format_utc(time(NULL), h->net_applied_at);
+    mds_sync(h->mds, &h->doc);
+    log_info("network: generation '%s' converged in %lld ms (%d networks, %d ports, %d failures)",
+             h->doc.generation, (long long)(clock_mono_ms() - t0), h->doc.nnetworks, h->doc.nports,
+             bad);
+}
+
+json_t *host_network_get(struct host *h)
+{
+    json_t *o = json_pack(
+        "{s:s, s:s, s:b, s:O, s:o, s:o}", "generation", h->doc.generation, "applied_at",
+        h->net_applied_at, "ok", json_array_size(h->net_errors) == 0, "errors", h->net_errors,
+        "underlay_ip", h->cfg.underlay_ip[0] ? json_string(h->cfg.underlay_ip) : json_null(),
+        "external_bridge",
+        h->cfg.external_bridge[0] ? json_string(h->cfg.external_bridge) : json_null());
+    net_status(&h->net, &h->doc, o);
+    return o;
+}
+
+json_t *host_network_put(struct host *h, json_t *body, struct nubo_err *err)
+{
+    struct net_doc doc;
+    if (net_doc_parse(body, &doc, err) < 0)
+        return NULL;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/network.json", h->cfg.state_dir);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    int r = fs_write_atomic(path, text, strlen(text), 0600, err);
+    free(text);
+    if (r < 0) {
+        net_doc_clear(&doc);
+        return NULL;
+    }
+    net_doc_clear(&h->doc);
+    h->doc = doc;
+    json_decref(h->doc_json);
+    h->doc_json = json_incref(body);
+    network_converge(h, NULL);
+    return host_network_get(h);
+}
+
+/* At start: converges on the last document, when there is one. */
+static void network_load(struct host *h)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/network.json", h->cfg.state_dir);
+    struct nubo_err err;
+    char *text = fs_read_file(path, 256 << 20, NULL, &err);
+    if (text == NULL) {
+        if (err.code != NUBO_E_NOTFOUND)
+            log_error("network: %s", err.msg);
+        return;
+    }
+    json_error_t je;
+    json_t *body = json_loads(text, 0, &je);
+    free(text);
+    if (body == NULL || net_doc_parse(body, &h->doc, &err) < 0) {
+        log_error("network: %s is damaged (%s); waiting for a new document", path,
+                  body ? err.msg : je.text);
+        json_decref(body);
+        return;
+    }
+    h->doc_json = body;
+    network_converge(h, NULL);
+}
+
+static const struct vm_def *vm_def_by_name(void *ctx, const char *name)
+{
+    struct vm *vm = host_vm_find(ctx, name, NULL);
+    return vm ? &vm->def : NULL;
+}
+
+/* Deletes the taps of vm (errors are logged: the VM is gone anyway). */
+static void vm_taps_delete(struct host *h, const struct vm *vm)
+{
+    for (int i = 0; i < vm->def.nnics; i++) {
+        struct nubo_err err;
+        if (net_tap_delete(&h->net, vm->def.nics[i].tap, &err) < 0)
+            log_warn("vm %s: %s", vm->def.name, err.msg);
+    }
 }
 
 /* ----------------------------------------------------------------- VMs */
@@ -309,6 +442,12 @@ struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
         goto fail;
     vm->state = VM_STOPPED;
     vm_set_state(vm, VM_STOPPED, "defined");
+    for (int i = 0; i < vm->def.nnics && h->drv != &fake_driver; i++)
+        if (net_tap_create(&h->net, vm->def.nics[i].tap, err) < 0)
+            goto fail_dir;
+    /* Attached to their bridges before the guest boots and asks for DHCP. */
+    if (vm->def.nnics > 0 && h->doc_json && h->drv != &fake_driver)
+        network_converge(h, vm);
     if (h->drv->prepare(vm, err) < 0)
         goto fail_dir;
     json_t *start = json_object_get(body, "start");
@@ -321,6 +460,8 @@ struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
     return vm;
 fail_dir:
     h->drv->release(vm);
+    if (h->drv != &fake_driver)
+        vm_taps_delete(h, vm);
     fs_rm_rf(vm->dir, NULL);
 fail:
     vm_free(vm);
@@ -398,6 +539,8 @@ int host_vm_delete(struct host *h, struct vm *vm, struct nubo_err *err)
         return -1;
     if (h->drv->remove(vm, err) < 0)
         return -1;
+    if (h->drv != &fake_driver)
+        vm_taps_delete(h, vm);
     log_info("vm %s (%s) deleted", vm->def.name, vm->def.id);
     vm_unlink(h, vm);
     h->drv->release(vm);
@@ -591,13 +734,33 @@ struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
 
         struct qemu_cfg qc = {.accel = h->accel};
         str_copy(qc.binary, sizeof(qc.binary), cfg->qemu);
+        str_copy(qc.netns, sizeof(qc.netns), cfg->netns);
         str_copy(qc.images_dir, sizeof(qc.images_dir), cfg->images_dir);
         h->cgroup_version = cgroup_init(&qc.cgroups);
         qemu_driver_init(&qc);
     }
 
+    str_copy(h->net.state_dir, sizeof(h->net.state_dir), cfg->state_dir);
+    str_copy(h->net.netns, sizeof(h->net.netns), cfg->netns);
+    str_copy(h->net.underlay_ip, sizeof(h->net.underlay_ip), cfg->underlay_ip);
+    str_copy(h->net.external_bridge, sizeof(h->net.external_bridge), cfg->external_bridge);
+    h->net_errors = json_array();
+    h->mds = mds_new(cfg->netns, vm_def_by_name, h);
+    if (cfg->netns[0]) {
+        char p[128];
+        snprintf(p, sizeof(p), "/run/netns/%s", cfg->netns);
+        if (!fs_exists(p)) {
+            nubo_err_set(err, NUBO_E_INVALID,
+                         "--netns %s: no such network namespace (ip netns add %s)", cfg->netns,
+                         cfg->netns);
+            goto fail;
+        }
+    }
+
     if (load_vms(h, err) < 0)
         goto fail;
+    if (h->drv != &fake_driver)
+        network_load(h);
 
     sigset_t set;
     sigemptyset(&set);
@@ -659,6 +822,10 @@ void host_free(struct host *h)
         return;
     sampler_free(h->sampler);
     uplink_free(h->uplink);
+    mds_free(h->mds);
+    net_doc_clear(&h->doc);
+    json_decref(h->doc_json);
+    json_decref(h->net_errors);
     httpd_stop(h->api_unix);
     httpd_stop(h->api_tcp);
     while (h->vms) {
@@ -741,6 +908,9 @@ int host_run(struct host *h)
             int64_t left = h->next_sample_at - clock_mono_ms();
             timeout = min_timeout(timeout, left > 0 ? left : 0);
         }
+        int mds_first = n, mds_n = mds_pollfds(h->mds, fds + n, MAX_POLL - n);
+        n += mds_n;
+        timeout = min_timeout(timeout, mds_timeout_ms(h->mds));
         int up_first = n, up_n = 0;
         if (h->uplink) {
             up_n = uplink_pollfds(h->uplink, fds + n, MAX_POLL - n);
@@ -785,6 +955,7 @@ int host_run(struct host *h)
         }
         fire_deadlines(h);
         take_sample(h);
+        mds_run(h->mds, fds + mds_first, mds_n);
         if (h->uplink)
             uplink_run(h->uplink, fds + up_first, up_n);
         for (int i = 0; i < 2; i++)

@@ -39,6 +39,10 @@ struct host_cfg {
     char name[64];                /* host name at the controller; "" = hostname */
     int heartbeat_ms;
     int sample_ms; /* metric sampling interval, sent to the controller (0 = off) */
+    /* Tenant networking (docs/internals/networking.md). */
+    char netns[64];           /* host networking + QEMU in this netns ("" = ours) */
+    char underlay_ip[16];     /* local VXLAN endpoint ("" = none) */
+    char external_bridge[16]; /* bridge of the external network ("" = none) */
 };
 
 /* Fills cfg with defaults (/var/lib/nubo/..., auto acceleration...). */
@@ -94,6 +98,14 @@ int host_image_upload_fd(struct host *h);
  * that VMs use is NUBO_E_CONFLICT (their overlays point at it). */
 int host_image_put(struct host *h, const char *name, const char *part, int fd, const char *sha256,
                    struct nubo_err *err);
+
+/* The network state for GET /v1/network (new reference). */
+json_t *host_network_get(struct host *h);
+
+/* Validates a network document (nothing changes when it is invalid),
+ * stores it in <state-dir>/network.json and converges on it.  Returns the
+ * state as host_network_get does, or NULL with err. */
+json_t *host_network_put(struct host *h, json_t *body, struct nubo_err *err);
 
 /* True when auth ("Bearer ...") carries the TCP listener's token. */
 bool host_tcp_token_ok(const struct host *h, const char *auth);

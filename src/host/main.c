@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "host/host.h"
+#include "host/netdoc.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -31,6 +32,13 @@ static void usage(FILE *out)
                  "  --mem-ratio R        memory overcommit ratio (default 1)\n"
                  "  --mem-reserve MIB    memory kept for the host (default 512)\n"
                  "  --driver NAME        qemu (default) | fake (scale tests only: no guest runs)\n"
+                 "\n"
+                 "Tenant networking (docs/internals/networking.md):\n"
+                 "  --netns NAME         bridges, taps, VXLAN and QEMU live in the existing\n"
+                 "                       network namespace NAME (simulating hosts in tests)\n"
+                 "  --underlay-ip ADDR   local IPv4 endpoint of the VXLAN tunnels (default none:\n"
+                 "                       networks stay on this host)\n"
+                 "  --external-bridge BR bridge of the external network (floating IPs)\n"
                  "\n"
                  "Joining a controller (nubod):\n"
                  "  --controller URL     nubod's API, e.g. http://127.0.0.1:7700\n"
@@ -79,6 +87,9 @@ int main(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},
         {"heartbeat-ms", required_argument, NULL, 'H'},
         {"sample-ms", required_argument, NULL, 'M'},
+        {"netns", required_argument, NULL, 'N'},
+        {"underlay-ip", required_argument, NULL, 'U'},
+        {"external-bridge", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -207,6 +218,31 @@ int main(int argc, char **argv)
                 return 2;
             }
             cfg.sample_ms = (int)n;
+            break;
+        case 'N':
+            if (valid_name(optarg, "--netns", &err) < 0 || strlen(optarg) > 40) {
+                fprintf(stderr, "nubo-hostd: --netns wants a namespace name of 1 to 40 "
+                                "characters [A-Za-z0-9._-]\n");
+                return 2;
+            }
+            str_copy(cfg.netns, sizeof(cfg.netns), optarg);
+            break;
+        case 'U': {
+            uint32_t a;
+            if (net_ipv4_parse(optarg, &a) < 0 || a == 0) {
+                fprintf(stderr, "nubo-hostd: --underlay-ip wants an IPv4 address\n");
+                return 2;
+            }
+            str_copy(cfg.underlay_ip, sizeof(cfg.underlay_ip), optarg);
+            break;
+        }
+        case 'B':
+            if (valid_name(optarg, "--external-bridge", &err) < 0 || strlen(optarg) > 15) {
+                fprintf(stderr, "nubo-hostd: --external-bridge wants an interface name of 1 "
+                                "to 15 characters\n");
+                return 2;
+            }
+            str_copy(cfg.external_bridge, sizeof(cfg.external_bridge), optarg);
             break;
         case 'L':
             if (log_level_parse(optarg, &level) < 0) {

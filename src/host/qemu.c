@@ -190,6 +190,14 @@ void qemu_build_argv(const struct qemu_cfg *c, const struct vm *vm, const struct
         strv_push(a, "-device");
         strv_push(a, "virtio-net-pci,netdev=net0,mac=%s", d->mac);
     }
+    /* Tenant NICs: persistent taps made by the agent (net.c), attached to
+     * their network's bridge; QEMU only opens them. */
+    for (int i = 0; i < d->nnics; i++) {
+        strv_push(a, "-netdev");
+        strv_push(a, "tap,id=nic%d,ifname=%s,script=no,downscript=no", i, d->nics[i].tap);
+        strv_push(a, "-device");
+        strv_push(a, "virtio-net-pci,netdev=nic%d,mac=%s", i, d->nics[i].mac);
+    }
     strv_push(a, "-msg");
     strv_push(a, "timestamp=on");
 }
@@ -453,6 +461,19 @@ static int qemu_start(struct vm *vm, struct nubo_err *err)
     if (cgroup_vm_create(&cfg.cgroups, vm->def.id, vm->def.vcpus, procs) == 0) {
         for (int i = 0; i < CGROUP_MAX_PROCS && procs[i][0]; i++)
             cgs[i] = procs[i];
+    }
+    if (cfg.netns[0]) {
+        /* The VM's taps live in the host-networking namespace: QEMU runs
+         * there.  "ip netns exec" execs QEMU in place (same pid). */
+        struct strv in = {0};
+        strv_push(&in, "ip");
+        strv_push(&in, "netns");
+        strv_push(&in, "exec");
+        strv_push(&in, "%s", cfg.netns);
+        for (int i = 0; i < argv.n; i++)
+            strv_push(&in, "%s", argv.v[i]);
+        strv_free(&argv);
+        argv = in;
     }
     struct spawn_opts so = {.log_path = logp, .cgroups = cgs, .keep_fd = lfd};
     pid_t pid = spawn_detached(argv.v, &so, err);

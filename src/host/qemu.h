@@ -22,6 +22,7 @@ struct qemu_cfg {
     enum accel accel; /* ACCEL_KVM or ACCEL_TCG, already decided */
     struct cgroup_cfg cgroups;
     int qmp_timeout_ms; /* per QMP command; default 5000 */
+    char netns[64];     /* run QEMU in this network namespace ("" = the agent's) */
 };
 
 /* Sets the configuration used by every qemu_driver operation. */

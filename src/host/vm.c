@@ -89,6 +89,89 @@ static void random_mac(char out[18])
     snprintf(out, 18, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]);
 }
 
+/* True for a lowercase unicast "xx:xx:xx:xx:xx:xx" (tenant NIC MACs come
+ * from the controller's IPAM, e.g. fa:16:3e:...). */
+static bool valid_nic_mac(const char *s)
+{
+    if (s == NULL || strlen(s) != 17 || strcmp(s, "00:00:00:00:00:00") == 0)
+        return false;
+    for (int i = 0; i < 17; i++) {
+        bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+        if ((i % 3 == 2) ? s[i] != ':' : !hex)
+            return false;
+    }
+    int second = s[1] >= 'a' ? s[1] - 'a' + 10 : s[1] - '0';
+    return (second & 1) == 0; /* not multicast */
+}
+
+/* The tap of a port: "tp" + the first 12 hex digits of its id (the same
+ * rule as net_tap_name() in netdoc.c). */
+static void nic_tap_name(const char *port_id, char out[16])
+{
+    size_t j = 2;
+    memcpy(out, "tp", 2);
+    for (size_t i = 0; port_id[i] && j < 14; i++)
+        if (port_id[i] != '-')
+            out[j++] = port_id[i];
+    out[j] = '\0';
+}
+
+/* True when o has no key but port_id, network_id and mac. */
+static bool nic_keys_ok(json_t *o)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach (o, key, v)
+        if (strcmp(key, "port_id") != 0 && strcmp(key, "network_id") != 0 &&
+            strcmp(key, "mac") != 0)
+            return false;
+    return true;
+}
+
+/* Parses a NIC object {"port_id", "network_id", "mac"} (strict: local
+ * state is checked like a request).  Returns 0 or -1 with err naming
+ * nics[i]. */
+static int nic_from_json(json_t *o, size_t i, struct vm_nic *nic, enum nubo_errcode code,
+                         struct nubo_err *err)
+{
+    const char *port = json_string_value(json_object_get(o, "port_id"));
+    const char *net = json_string_value(json_object_get(o, "network_id"));
+    const char *mac = json_string_value(json_object_get(o, "mac"));
+    if (!json_is_object(o) || !nic_keys_ok(o) || port == NULL || !valid_is_uuid(port) ||
+        net == NULL || !valid_is_uuid(net) || !valid_nic_mac(mac))
+        return nubo_err_set(err, code,
+                            "nics[%zu] must be {\"port_id\": UUID, \"network_id\": UUID, "
+                            "\"mac\": lowercase unicast MAC}",
+                            i);
+    str_copy(nic->port_id, sizeof(nic->port_id), port);
+    str_copy(nic->network_id, sizeof(nic->network_id), net);
+    str_copy(nic->mac, sizeof(nic->mac), mac);
+    nic_tap_name(port, nic->tap);
+    return 0;
+}
+
+/* Parses the "nics" list of o into def (absent = none). */
+static int nics_from_json(json_t *v, struct vm_def *def, enum nubo_errcode code,
+                          struct nubo_err *err)
+{
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > VM_MAX_NICS)
+        return nubo_err_set(err, code, "'nics' must be a list of at most %d NICs", VM_MAX_NICS);
+    size_t i;
+    json_t *o;
+    json_array_foreach (v, i, o) {
+        struct vm_nic *nic = &def->nics[i];
+        if (nic_from_json(o, i, nic, code, err) < 0)
+            return -1;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(def->nics[k].tap, nic->tap) == 0 || strcmp(def->nics[k].mac, nic->mac) == 0)
+                return nubo_err_set(err, code, "nics[%zu] repeats a port or a MAC", i);
+        def->nnics++;
+    }
+    return 0;
+}
+
 /* True when an authorized_keys line starts with a known OpenSSH key type
  * followed by a space. */
 static bool ssh_key_type_ok(const char *k)
@@ -133,7 +216,7 @@ static int check_keys(json_t *body, struct nubo_err *err)
 {
     static const char *known[] = {"name",      "hostname",  "vcpus", "memory",  "memory_mib",
                                   "image",     "root_disk", "disks", "network", "ssh_keys",
-                                  "user_data", "start",     "id"};
+                                  "user_data", "start",     "id",    "nics"};
     const char *key;
     json_t *v;
     json_object_foreach (body, key, v) {
@@ -237,6 +320,11 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
                             "'network' must be \"none\" or \"user\" (QEMU user-mode networking, "
                             "isolated from the host's networks)");
     str_copy(def->network, sizeof(def->network), net);
+    if (nics_from_json(json_object_get(body, "nics"), def, NUBO_E_INVALID, err) < 0)
+        return -1;
+    if (def->nnics > 0 && strcmp(def->network, "none") != 0)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "a VM with 'nics' takes no 'network' (or \"none\")");
 
     v = json_object_get(body, "ssh_keys");
     if (v && (!json_is_array(v) || json_array_size(v) > VM_MAX_KEYS))
@@ -307,6 +395,15 @@ json_t *vm_def_to_json(const struct vm_def *def)
                   (json_int_t)def->root_size, "disk_bytes", disks, "network", def->network, "mac",
                   def->mac, "ssh_keys", keys, "created_at", def->created_at);
     json_object_set_new(o, "user_data", def->user_data ? json_string(def->user_data) : json_null());
+    if (def->nnics > 0) {
+        json_t *nics = json_array();
+        for (int i = 0; i < def->nnics; i++)
+            json_array_append_new(nics,
+                                  json_pack("{s:s, s:s, s:s, s:s}", "port_id", def->nics[i].port_id,
+                                            "network_id", def->nics[i].network_id, "mac",
+                                            def->nics[i].mac, "tap", def->nics[i].tap));
+        json_object_set_new(o, "nics", nics);
+    }
     return o;
 }
 
@@ -339,6 +436,15 @@ int vm_def_from_json(json_t *o, struct vm_def *def, struct nubo_err *err)
         (strcmp(def->network, "none") != 0 && strcmp(def->network, "user") != 0))
         return nubo_err_set(err, NUBO_E_INTERNAL,
                             "vm.json: invalid id, name, image, hostname, MAC or network");
+    json_t *nics = json_deep_copy(json_object_get(o, "nics"));
+    size_t ni;
+    json_t *nv;
+    json_array_foreach (nics, ni, nv)
+        json_object_del(nv, "tap"); /* derived, recomputed */
+    int nr = nics_from_json(nics, def, NUBO_E_INTERNAL, err);
+    json_decref(nics);
+    if (nr < 0)
+        return -1;
     json_int_t vcpus = json_integer_value(json_object_get(o, "vcpus"));
     json_int_t mem = json_integer_value(json_object_get(o, "memory_mib"));
     json_int_t root = json_integer_value(json_object_get(o, "root_disk_bytes"));

@@ -39,10 +39,19 @@ enum vm_state {
 
 #define VM_MAX_DISKS 8
 #define VM_MAX_KEYS 8
+#define VM_MAX_NICS 8
 #define VM_USER_DATA_MAX (64 * 1024)
 #define VM_MAX_VCPUS 64
 #define VM_MIN_MEMORY_MIB 64
 #define VM_MAX_MEMORY_MIB (1024 * 1024)
+
+/* A NIC on a tenant network (docs/internals/networking.md, "VM NICs"). */
+struct vm_nic {
+    char port_id[37];
+    char network_id[37];
+    char mac[18];
+    char tap[16]; /* "tp" + the first 12 hex digits of port_id (derived) */
+};
 
 struct vm_def {
     char id[37];
@@ -56,6 +65,8 @@ struct vm_def {
     uint64_t disks[VM_MAX_DISKS]; /* sizes in bytes of extra blank disks */
     char network[8];              /* "none" or "user" (QEMU user-mode, isolated) */
     char mac[18];
+    int nnics; /* tenant NICs (then network is "none") */
+    struct vm_nic nics[VM_MAX_NICS];
     int nkeys;
     char *ssh_keys[VM_MAX_KEYS];
     char *user_data; /* NULL when none */

@@ -381,6 +381,32 @@ static void test_argv_network_none(void)
     fixture_free(&f);
 }
 
+static void test_argv_nics(void)
+{
+    struct fixture f;
+    fixture_init(&f);
+    struct vm_def *d = &f.vm->def;
+    d->nnics = 2;
+    str_copy(d->nics[0].tap, sizeof(d->nics[0].tap), "tp3f2a9c1b77e4");
+    str_copy(d->nics[0].mac, sizeof(d->nics[0].mac), "fa:16:3e:00:00:01");
+    str_copy(d->nics[1].tap, sizeof(d->nics[1].tap), "tp4f2a9c1b77e4");
+    str_copy(d->nics[1].mac, sizeof(d->nics[1].mac), "fa:16:3e:00:00:02");
+    fixture_build(&f);
+    CHECK_INT_EQ(count_flag(&f.argv, "-netdev"), 2);
+    json_t *n = parse_opts(flag_value(&f.argv, "-netdev", 1));
+    if (CHECK(n != NULL)) {
+        CHECK(json_object_get(n, "tap") != NULL);
+        CHECK_STR_EQ(opt(n, "id"), "nic1");
+        CHECK_STR_EQ(opt(n, "ifname"), "tp4f2a9c1b77e4");
+        CHECK_STR_EQ(opt(n, "script"), "no");
+        CHECK_STR_EQ(opt(n, "downscript"), "no");
+    }
+    json_decref(n);
+    CHECK_PAIR(&f.argv, "-device", "virtio-net-pci,netdev=nic0,mac=fa:16:3e:00:00:01");
+    CHECK_PAIR(&f.argv, "-device", "virtio-net-pci,netdev=nic1,mac=fa:16:3e:00:00:02");
+    fixture_free(&f);
+}
+
 static void test_argv_comma_in_dir(void)
 {
     struct fixture f;
@@ -521,8 +547,9 @@ static void test_strv(void)
     strv_free(&s);
 }
 
-CHECK_MAIN(TEST(test_argv_terminated), TEST(test_argv_qmp_fd), TEST(test_argv_accel_tcg),
-           TEST(test_argv_accel_kvm), TEST(test_argv_smp_memory), TEST(test_argv_kernel_boot),
-           TEST(test_argv_drives), TEST(test_argv_network_user), TEST(test_argv_network_none),
-           TEST(test_argv_comma_in_dir), TEST(test_argv_no_shell_words), TEST(test_escape_opt),
-           TEST(test_status_to_state), TEST(test_strv))
+CHECK_MAIN(TEST(test_argv_nics), TEST(test_argv_terminated), TEST(test_argv_qmp_fd),
+           TEST(test_argv_accel_tcg), TEST(test_argv_accel_kvm), TEST(test_argv_smp_memory),
+           TEST(test_argv_kernel_boot), TEST(test_argv_drives), TEST(test_argv_network_user),
+           TEST(test_argv_network_none), TEST(test_argv_comma_in_dir),
+           TEST(test_argv_no_shell_words), TEST(test_escape_opt), TEST(test_status_to_state),
+           TEST(test_strv))

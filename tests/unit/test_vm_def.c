@@ -257,6 +257,53 @@ static void test_request_rejects_network(void)
     REJECT("{\"name\":\"a\",\"image\":\"i\",\"network\":1}", "'network'");
 }
 
+static void round_trip(const char *request);
+
+#define PORT_A "3f2a9c1b-77e4-4d0a-9f00-123456789abc"
+#define PORT_B "4f2a9c1b-77e4-4d0a-9f00-123456789abc"
+#define NET_A "5f2a9c1b-77e4-4d0a-9f00-123456789abc"
+#define NIC(port, mac) "{\"port_id\":\"" port "\",\"network_id\":\"" NET_A "\",\"mac\":\"" mac "\"}"
+
+static void test_request_nics(void)
+{
+    json_t *b = body_of("{\"name\":\"a\",\"image\":\"i\",\"nics\":[" NIC(
+        PORT_A, "fa:16:3e:00:00:01") "," NIC(PORT_B, "fa:16:3e:00:00:02") "]}");
+    struct vm_def def;
+    struct nubo_err err;
+    if (CHECK_INT_EQ(vm_def_from_request(b, &def, &err), 0)) {
+        CHECK_INT_EQ(def.nnics, 2);
+        CHECK_STR_EQ(def.nics[0].tap, "tp3f2a9c1b77e4");
+        CHECK_STR_EQ(def.nics[1].port_id, PORT_B);
+        CHECK_STR_EQ(def.nics[1].mac, "fa:16:3e:00:00:02");
+        CHECK_STR_EQ(def.network, "none");
+        vm_def_clear(&def);
+    }
+    json_decref(b);
+    round_trip("{\"name\":\"a\",\"image\":\"i\",\"network\":\"none\",\"nics\":[" NIC(
+        PORT_A, "fa:16:3e:00:00:01") "]}");
+}
+
+static void test_request_rejects_nics(void)
+{
+    REJECT("{\"name\":\"a\",\"image\":\"i\",\"nics\":{}}", "'nics'");
+    REJECT("{\"name\":\"a\",\"image\":\"i\",\"network\":\"user\",\"nics\":[" NIC(
+               PORT_A, "fa:16:3e:00:00:01") "]}",
+           "'network'");
+    REJECT("{\"name\":\"a\",\"image\":\"i\",\"nics\":[" NIC(PORT_A, "FA:16:3E:00:00:01") "]}",
+           "nics[0]");
+    REJECT("{\"name\":\"a\",\"image\":\"i\",\"nics\":[" NIC(PORT_A, "01:16:3e:00:00:01") "]}",
+           "nics[0]");
+    REJECT("{\"name\":\"a\",\"image\":\"i\",\"nics\":[" NIC("x;rm", "fa:16:3e:00:00:01") "]}",
+           "nics[0]");
+    REJECT("{\"name\":\"a\",\"image\":\"i\",\"nics\":[{\"port_id\":\"" PORT_A
+           "\",\"network_id\":\"" NET_A "\",\"mac\":\"fa:16:3e:00:00:01\",\"x\":1}]}",
+           "nics[0]");
+    REJECT("{\"name\":\"a\",\"image\":\"i\",\"nics\":[" NIC(PORT_A, "fa:16:3e:00:00:01") "," NIC(
+               PORT_A, "fa:16:3e:00:00:02") "]}",
+           "nics[1]");
+    REJECT("{\"name\":\"a\",\"image\":\"i\",\"nics\":[1,2,3,4,5,6,7,8,9]}", "'nics'");
+}
+
 static void test_request_rejects_keys(void)
 {
     REJECT("{\"name\":\"a\",\"image\":\"i\",\"ssh_keys\":[\"AAAAB3Nza\"]}", "ssh_keys[0]");
@@ -333,7 +380,10 @@ static bool def_equal(const struct vm_def *a, const struct vm_def *b)
               strcmp(a->network, b->network) == 0 && strcmp(a->mac, b->mac) == 0 &&
               a->nkeys == b->nkeys && strcmp(a->created_at, b->created_at) == 0 &&
               (a->user_data == NULL) == (b->user_data == NULL) &&
-              (a->user_data == NULL || strcmp(a->user_data, b->user_data) == 0);
+              (a->user_data == NULL || strcmp(a->user_data, b->user_data) == 0) &&
+              a->nnics == b->nnics;
+    for (int i = 0; eq && i < a->nnics; i++)
+        eq = memcmp(&a->nics[i], &b->nics[i], sizeof(a->nics[i])) == 0;
     for (int i = 0; eq && i < a->ndisks; i++)
         eq = a->disks[i] == b->disks[i];
     for (int i = 0; eq && i < a->nkeys; i++)
@@ -549,7 +599,8 @@ CHECK_MAIN(TEST(test_request_defaults), TEST(test_request_all_fields),
            TEST(test_request_memory_forms), TEST(test_request_rejects_fields),
            TEST(test_request_rejects_names), TEST(test_request_rejects_vcpus),
            TEST(test_request_rejects_memory), TEST(test_request_rejects_disks),
-           TEST(test_request_rejects_network), TEST(test_request_rejects_keys),
+           TEST(test_request_rejects_network), TEST(test_request_nics),
+           TEST(test_request_rejects_nics), TEST(test_request_rejects_keys),
            TEST(test_request_rejects_user_data), TEST(test_request_rejects_start),
            TEST(test_json_round_trip), TEST(test_json_shape), TEST(test_json_damaged),
            TEST(test_json_damaged_unchecked), TEST(test_state_names))
