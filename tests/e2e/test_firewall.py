@@ -67,6 +67,31 @@ except OSError as e:
     sys.exit(1)
 """
 
+SNIFF = r"""
+import socket, struct, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+s.bind(("eth0", 0))
+print("ready", flush=True)
+end = time.monotonic() + float(sys.argv[1])
+while True:
+    left = end - time.monotonic()
+    if left <= 0:
+        break
+    s.settimeout(left)
+    try:
+        f = s.recv(2048)
+    except socket.timeout:
+        break
+    src, etype = f[6:12].hex(":"), struct.unpack("!H", f[12:14])[0]
+    what = "other"
+    if etype == 0x0806:
+        what = "arp-for-" + socket.inet_ntoa(f[38:42])
+    elif etype == 0x0800 and f[23] == 17:
+        ihl = (f[14] & 15) * 4
+        what = "udp-to-%d" % struct.unpack("!H", f[14 + ihl + 2:14 + ihl + 4])[0]
+    print(src, what, flush=True)
+"""
+
 ARP_SEND = r"""
 import socket, struct, sys
 ifname, smac, sip, tip = sys.argv[1:5]
@@ -158,6 +183,13 @@ class Topo:
         run("ip", "-n", h, "link", "set", "xo", "master", "bx", "up")
         run("ip", "-n", o, "link", "set", "eth0", "up")
         run("ip", "-n", o, "addr", "add", "203.0.113.100/24", "dev", "eth0")
+        # a stand-in for the VXLAN port: its far end sees what would cross
+        self.remote = "nfx" + self.host[3:]
+        self.addns(self.remote)
+        run("ip", "link", "add", "nx%d" % VNI, "netns", h, "type", "veth", "peer", "name",
+            "eth0", "netns", self.remote)
+        run("ip", "-n", h, "link", "set", "nx%d" % VNI, "master", "nb%d" % VNI, "up")
+        run("ip", "-n", self.remote, "link", "set", "eth0", "up")
         for g in self.guests:
             self.listen(g["ns"], 8080)
         self.listen(o, 9000)
@@ -451,3 +483,38 @@ def test_remove(fw):
     assert nsx(fw.router, "nft", "list", "table", "ip", "nubo-nat",
                check=False).returncode != 0
     fw.apply(fw.doc(), "--remove")  # twice is fine
+
+
+UDP_BCAST = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.sendto(b"x" * 300, ("255.255.255.255", int(sys.argv[2])))
+"""
+
+
+def test_host_local_traffic_stays_off_vxlan(fw):
+    """ARP for the gateway, frames from router_mac and DHCP never reach nx*;
+    other broadcasts from guests do (the control)."""
+    g1 = fw.g(0)
+    sniff = subprocess.Popen(["ip", "netns", "exec", fw.remote, PY, "-c", SNIFF, "2"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert sniff.stdout.readline().strip() == "ready"
+        nsx(g1["ns"], PY, "-c", ARP_SEND, "eth0", g1["mac"], g1["ip"], "10.0.0.1")
+        nsx(g1["ns"], PY, "-c", ARP_SEND, "eth0", g1["mac"], g1["ip"], "10.0.0.200")
+        nsx(fw.router, PY, "-c", ARP_SEND, "gw", ROUTER_MAC, "10.0.0.1",
+            "10.0.0.201")
+        nsx(g1["ns"], PY, "-c", UDP_BCAST, "68", "67")   # DHCP-like, to servers
+        nsx(g1["ns"], PY, "-c", UDP_BCAST, "5000", "5001")
+        out, _ = sniff.communicate(timeout=10)
+    finally:
+        sniff.kill()
+    seen = set(out.split("\n"))
+    assert "%s arp-for-10.0.0.200" % g1["mac"] in seen
+    assert "%s udp-to-5001" % g1["mac"] in seen
+    assert "%s arp-for-10.0.0.1" % g1["mac"] not in seen
+    assert "%s udp-to-67" % g1["mac"] not in seen
+    assert not [line for line in seen if line.startswith(ROUTER_MAC)], seen

@@ -10,6 +10,10 @@
 
 #include "check.h"
 #include "host/firewall.h"
+#include "lib/util.h"
+
+/* Overwrites a fixed-size field of the parsed document. */
+#define SET(field, value) str_copy((field), sizeof(field), (value))
 
 #define NET1 "11111111-1111-4111-8111-111111111111"
 #define SUB1 "22222222-2222-4222-8222-222222222222"
@@ -307,14 +311,14 @@ static void test_refuses_bad_values(void)
     char save[NET_MAC_LEN];
 
     memcpy(save, doc.ports[1].mac, sizeof(save));
-    strcpy(doc.ports[1].mac, "fa:16:3e:00:0\"; ");
+    SET(doc.ports[1].mac, "fa:16:3e:00:0\"; ");
     expect_refused(&doc, "bad mac");
-    strcpy(doc.ports[1].mac, "ff:ff:ff:ff:ff:ff"); /* multicast */
+    SET(doc.ports[1].mac, "ff:ff:ff:ff:ff:ff"); /* multicast */
     expect_refused(&doc, "bad mac");
     memcpy(doc.ports[1].mac, save, sizeof(save));
 
     memcpy(save, doc.networks[0].router_mac, sizeof(save));
-    strcpy(doc.networks[0].router_mac, "FA:16:3E:00:00:01");
+    SET(doc.networks[0].router_mac, "FA:16:3E:00:00:01");
     expect_refused(&doc, "bad router_mac");
     memcpy(doc.networks[0].router_mac, save, sizeof(save));
 
@@ -339,17 +343,17 @@ static void test_refuses_bad_values(void)
     expect_refused(&doc, "unknown protocol");
     r->protocol = NET_PROTO_TCP;
 
-    strcpy(doc.sgs[0].rules[1].remote_group, SGWEB); /* no members entry */
+    SET(doc.sgs[0].rules[1].remote_group, SGWEB); /* no members entry */
     expect_refused(&doc, "has no members entry");
-    strcpy(doc.sgs[0].rules[1].remote_group, SGDEF);
+    SET(doc.sgs[0].rules[1].remote_group, SGDEF);
 
-    strcpy(doc.ports[0].security_groups[1], PORT4);
+    SET(doc.ports[0].security_groups[1], PORT4);
     expect_refused(&doc, "unknown security group");
-    strcpy(doc.ports[0].security_groups[1], SGWEB);
+    SET(doc.ports[0].security_groups[1], SGWEB);
 
-    strcpy(doc.ports[0].id, "3333\"; drop;");
+    SET(doc.ports[0].id, "3333\"; drop;");
     expect_refused(&doc, "is not a UUID");
-    strcpy(doc.ports[0].id, PORT1);
+    SET(doc.ports[0].id, PORT1);
 
     doc.networks[1].vni = 0;
     expect_refused(&doc, "vni 0 out of range");
@@ -374,7 +378,7 @@ static void test_addresses_from_numbers(void)
     if (!load(&doc))
         return;
     /* the text form is not what reaches the script: the number is */
-    strcpy(doc.ports[1].ip.s, "1.2.3.4; flush"); /* fills NET_IP_LEN */
+    SET(doc.ports[1].ip.s, "1.2.3.4; flush"); /* fills NET_IP_LEN */
     char *s = fw_render_host(&doc, &err);
     if (CHECK(s != NULL)) {
         CHECK(strstr(s, "1.2.3.4") == NULL);
