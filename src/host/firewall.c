@@ -543,12 +543,12 @@ static bool fw_netns_exists(const char *name)
     return access(path, F_OK) == 0;
 }
 
-static int fw_env_check(const struct fw_env *env, struct nubo_err *err)
+/* The host namespace of env (NULL = our own); -1 for a bad name. */
+static int fw_env_netns(const struct fw_env *env, const char **ns, struct nubo_err *err)
 {
-    if (env && env->host_netns && !fw_netns_ok(env->host_netns))
+    *ns = env && env->netns && env->netns[0] ? env->netns : NULL;
+    if (*ns && !fw_netns_ok(*ns))
         return nubo_err_set(err, NUBO_E_INVALID, "bad host namespace name");
-    if (env && env->netns_prefix && env->netns_prefix[0] && !fw_netns_ok(env->netns_prefix))
-        return nubo_err_set(err, NUBO_E_INVALID, "bad namespace prefix");
     return 0;
 }
 
@@ -567,11 +567,10 @@ static int fw_enable_br_netfilter(const char *netns, struct nubo_err *err)
 
 int fw_apply(const struct net_doc *doc, const struct fw_env *env, struct nubo_err *err)
 {
-    const char *host_ns = env ? env->host_netns : NULL;
-    const char *prefix = env ? env->netns_prefix : NULL;
+    const char *host_ns;
     char ns[NET_NS_NAME_LEN];
 
-    if (fw_env_check(env, err) < 0)
+    if (fw_env_netns(env, &host_ns, err) < 0)
         return -1;
     char *script = fw_render_host(doc, err);
     if (!script)
@@ -588,7 +587,7 @@ int fw_apply(const struct net_doc *doc, const struct fw_env *env, struct nubo_er
         for (int k = 0; k < doc->nports; k++)
             if (doc->ports[k].network_idx == i && doc->ports[k].has_floating_ip)
                 has_fip = true;
-        net_router_ns(prefix, doc->networks[i].vni, ns);
+        net_router_ns(host_ns, doc->networks[i].vni, ns);
         if (!fw_netns_ok(ns))
             return nubo_err_set(err, NUBO_E_INVALID, "bad router namespace name");
         if (!fw_netns_exists(ns)) {
@@ -612,11 +611,10 @@ int fw_apply(const struct net_doc *doc, const struct fw_env *env, struct nubo_er
 
 int fw_remove(const struct net_doc *doc, const struct fw_env *env, struct nubo_err *err)
 {
-    const char *host_ns = env ? env->host_netns : NULL;
-    const char *prefix = env ? env->netns_prefix : NULL;
+    const char *host_ns;
     char ns[NET_NS_NAME_LEN];
 
-    if (fw_env_check(env, err) < 0)
+    if (fw_env_netns(env, &host_ns, err) < 0)
         return -1;
     /* nft 1.0.6 has no "destroy": add then delete is a no-op when absent. */
     if (fw_load(host_ns,
@@ -625,7 +623,7 @@ int fw_remove(const struct net_doc *doc, const struct fw_env *env, struct nubo_e
                 err) < 0)
         return -1;
     for (int i = 0; doc && i < doc->nnetworks; i++) {
-        net_router_ns(prefix, doc->networks[i].vni, ns);
+        net_router_ns(host_ns, doc->networks[i].vni, ns);
         if (!fw_netns_ok(ns) || !fw_netns_exists(ns))
             continue;
         if (fw_load(ns, "table ip nubo-nat {}\ndelete table ip nubo-nat\n", err) < 0)

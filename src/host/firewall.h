@@ -15,11 +15,11 @@
 #include "host/netdoc.h"
 #include "lib/err.h"
 
-/* Where the firewall lives. */
+/* Where the firewall lives (net.c fills it). */
 struct fw_env {
-    const char *host_netns;   /* namespace of bridges and taps; NULL = our own */
-    const char *netns_prefix; /* the agent's --netns: names router namespaces
-                                 (net_router_ns); NULL = "nubo" */
+    const char *netns; /* the agent's --netns: namespace of bridges and taps, and
+                          prefix of the router namespaces (net_router_ns);
+                          NULL or "" = the agent's own, routers "nubo-r<vni>" */
 };
 
 /* The nft script for the host namespace: tables `bridge nubo` (anti-spoofing,

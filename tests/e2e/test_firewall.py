@@ -254,7 +254,7 @@ class Topo:
         path = os.path.join(self.tmp, "doc.json")
         with open(path, "w") as f:
             json.dump(doc, f)
-        r = run(FW_APPLY, "--netns", self.host, "--prefix", self.host, *extra, path, check=False)
+        r = run(FW_APPLY, "--netns", self.host, *extra, path, check=False)
         assert r.returncode == expect, r.stderr
         return r
 

@@ -1,7 +1,7 @@
 /*
  * fw_apply.c - test driver for src/host/firewall.c (not installed).
  *
- *   fw_apply [--netns NS] [--prefix P] [--print | --remove] DOC.json
+ *   fw_apply [--netns NS] [--print | --remove] DOC.json
  *
  * Parses DOC.json with net_doc_parse and calls fw_apply (or fw_remove, or
  * prints the host script and the router scripts).  Exits 0 on success, 2
@@ -18,14 +18,12 @@
 
 int main(int argc, char **argv)
 {
-    struct fw_env env = {NULL, NULL};
+    struct fw_env env = {NULL};
     int print = 0, remove = 0, i;
 
     for (i = 1; i < argc - 1; i++) {
         if (strcmp(argv[i], "--netns") == 0 && i + 1 < argc - 1)
-            env.host_netns = argv[++i];
-        else if (strcmp(argv[i], "--prefix") == 0 && i + 1 < argc - 1)
-            env.netns_prefix = argv[++i];
+            env.netns = argv[++i];
         else if (strcmp(argv[i], "--print") == 0)
             print = 1;
         else if (strcmp(argv[i], "--remove") == 0)
@@ -34,7 +32,7 @@ int main(int argc, char **argv)
             break;
     }
     if (i != argc - 1) {
-        fprintf(stderr, "usage: fw_apply [--netns NS] [--prefix P] [--print|--remove] DOC.json\n");
+        fprintf(stderr, "usage: fw_apply [--netns NS] [--print|--remove] DOC.json\n");
         return 1;
     }
 
