@@ -14,8 +14,9 @@
 
 static void post_register(struct api_call *call)
 {
-    static const char *const fields[] = {"join_token", "name",  "address", "agent_token",
-                                         "capacity",   "accel", "driver",  NULL};
+    static const char *const fields[] = {"join_token",  "name",        "address",
+                                         "agent_token", "capacity",    "accel",
+                                         "driver",      "underlay_ip", NULL};
     struct nubo_err err;
     json_t *b = api_body(call, fields);
     if (b == NULL)
@@ -34,7 +35,7 @@ static void post_register(struct api_call *call)
 
 static void post_heartbeat(struct api_call *call)
 {
-    static const char *const fields[] = {"capacity", "accel", "driver", "vms", NULL};
+    static const char *const fields[] = {"capacity", "accel", "driver", "vms", "underlay_ip", NULL};
     struct nubo_err err;
     if (strcmp(call->params[0], call->ctx.host_id) != 0) {
         nubo_err_set(&err, NUBO_E_FORBIDDEN, "a host may only heartbeat for itself");
