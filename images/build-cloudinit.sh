@@ -186,15 +186,32 @@ in_root() { run_logged chroot "$R" "$@"; }
 cat >"$R/etc/cloud/cloud.cfg.d/90_nubo.cfg" <<'EOF'
 # nubo: where cloud-init finds instance metadata (images/build-cloudinit.sh)
 datasource_list: [ConfigDrive, Ec2, None]
+# The image has no generated locales.  cloud-init's default (en_US.UTF-8)
+# makes its locale module run Debian's locale-gen, which ignores the locale
+# it is given, and update-locale then fails the config stage.  C.UTF-8 is
+# built into glibc and needs nothing generated.
+locale: C.UTF-8
+# Host keys are made at first boot by cloud-init's ssh module.  A 3072-bit
+# RSA key takes seconds of emulated CPU under TCG; every current OpenSSH
+# client speaks ed25519 and ECDSA.
+ssh_genkeytypes: [ed25519, ecdsa]
+EOF
+# The Ec2 datasource off AWS.  ds-identify (the systemd generator that
+# decides whether cloud-init runs at all) reads strict_id only from
+# cloud.cfg and cloud.cfg.d/*ec2*.cfg, hence the file name; its built-in
+# default (true) would rule Ec2 out since QEMU's DMI is not AWS's, and with
+# no config drive cloud-init would be disabled, network included.
+cat >"$R/etc/cloud/cloud.cfg.d/91_nubo_ec2.cfg" <<'EOF'
+# nubo: the EC2-style metadata service (images/build-cloudinit.sh)
 datasource:
   Ec2:
+    strict_id: false
     metadata_urls: ['http://169.254.169.254']
     # A VM without the service must not wait the default 120 s.
     max_wait: 20
     timeout: 5
 EOF
-# ds-identify (the systemd generator that enables cloud-init) must not
-# disable it when only the Ec2 service is there (QEMU's DMI is not AWS's).
+# found=first: the config drive when there is one; maybe=all: else Ec2.
 printf 'policy: search,found=first,maybe=all,notfound=disabled\n' >"$R/etc/cloud/ds-identify.cfg"
 
 # Network: cloud-init writes the DHCP configuration for the first NIC
