@@ -136,8 +136,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Progress: the stage lines of debootstrap's output (the full log is kept).
-progress() { tee -a "$LOG" | grep --line-buffered -E '^(E|W):|^I: (Retrieving Packages|Resolving|Checking|Installing|Unpacking the|Configuring the|Configuring required|Base system|Creating)' |
-    sed -u 's/^/build-cloudinit:   /' || :; }
+STAGES='^(E|W):|^I: (Retrieving Packages|Resolving|Checking|Installing|Unpacking the|Configuring the|Configuring required|Base system)'
+progress() {
+    tee -a "$LOG" | grep --line-buffered -E "$STAGES" | sed -u 's/^/build-cloudinit:   /' || :
+}
 
 run_logged() { # CMD... : runs, output to the log; shows the log's end on failure
     if ! "$@" >>"$LOG" 2>&1; then
