@@ -10,7 +10,7 @@ PKGS="build-essential meson ninja-build pkg-config
  curl iproute2 procps psmisc valgrind cppcheck clang-format clang libclang-rt-14-dev
  chromium
  prometheus
- dnsmasq-base nftables iperf3 debootstrap"
+ dnsmasq-base nftables iperf3"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
