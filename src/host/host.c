@@ -61,6 +61,8 @@ struct host {
     json_t *doc_json; /* as received (written to network.json) */
     json_t *net_errors;
     char net_applied_at[32];
+    bool net_active; /* a document with networks was applied (so there may
+                      * be something of ours to tear down) */
     struct mds *mds;
 };
 
@@ -251,12 +253,23 @@ static int vm_taps(struct host *h, const struct vm *extra, char (**out)[NET_IFNA
 static void network_converge(struct host *h, const struct vm *extra)
 {
     char(*taps)[NET_IFNAME_LEN];
-    int n = vm_taps(h, extra, &taps);
     json_decref(h->net_errors);
     h->net_errors = json_array();
+    /* A host that never had a network has nothing to converge: it leaves
+     * the namespace (its links, sysctls and nftables) alone, which also
+     * keeps agents without tenant networks (fake drivers, tests) from
+     * touching the datapath of a real agent sharing the namespace. */
+    if (h->doc.nnetworks == 0 && !h->net_active) {
+        time_format_utc(time(NULL), h->net_applied_at);
+        log_debug("network: generation '%s' has no network; nothing to converge",
+                  h->doc.generation);
+        return;
+    }
+    int n = vm_taps(h, extra, &taps);
     int64_t t0 = clock_mono_ms();
     int bad = net_converge(&h->net, &h->doc, taps, n, h->net_errors);
     free(taps);
+    h->net_active = h->doc.nnetworks > 0 || bad > 0;
     time_format_utc(time(NULL), h->net_applied_at);
     mds_sync(h->mds, &h->doc);
     log_info("network: generation '%s' converged in %lld ms (%d networks, %d ports, %d failures)",
@@ -320,6 +333,7 @@ static void network_load(struct host *h)
         return;
     }
     h->doc_json = body;
+    h->net_active = true; /* whatever the last document held, check it is so */
     network_converge(h, NULL);
 }
 
