@@ -372,6 +372,25 @@ void cloud_format(const json_t *o, const struct cloud_col *col, char *out, size_
             return;
         }
         break;
+    case CLOUD_ADDRS:
+        if (json_is_array(v)) {
+            size_t i, used = 0;
+            json_t *a;
+            out[0] = '\0';
+            json_array_foreach (v, i, a) {
+                const char *ip = cli_json_str_or(a, "ip", "?");
+                const char *fip = cli_json_str(a, "floating_ip");
+                int w = snprintf(out + used, n - used, "%s%s%s%s%s", i ? ", " : "", ip,
+                                 fip ? " (" : "", fip ? fip : "", fip ? ")" : "");
+                if (w < 0 || (size_t)w >= n - used)
+                    break;
+                used += (size_t)w;
+            }
+            if (used == 0)
+                snprintf(out, n, "-");
+            return;
+        }
+        break;
     case CLOUD_SHORT:
         if (json_is_string(v)) {
             output_text(json_string_value(v), 48, out, n);

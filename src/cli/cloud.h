@@ -94,6 +94,7 @@ enum cloud_fmt {
     CLOUD_AGE,   /* an RFC 3339 time, as the time since: "3m12s" */
     CLOUD_COUNT, /* an array: how many members */
     CLOUD_SHORT, /* a string cut at 48 characters, for long texts in tables */
+    CLOUD_ADDRS, /* an instance's addresses: "10.0.0.5 (203.0.113.7), 10.1.0.9" */
 };
 
 /* A table column or a key/value field: a title, the member it shows (a

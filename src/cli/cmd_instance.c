@@ -143,10 +143,15 @@ static const char events_usage[] = "usage: nubo instance events INSTANCE [--limi
                                    "\n" CLOUD_COMMON_HELP;
 
 static const struct cloud_col instance_cols[] = {
-    {"NAME", "name", CLOUD_STR},      {"ID", "id", CLOUD_STR},
-    {"STATUS", "status", CLOUD_STR},  {"FLAVOR", "flavor", CLOUD_NAME},
-    {"IMAGE", "image", CLOUD_NAME},   {"HOST", "host", CLOUD_NAME},
-    {"AGE", "created_at", CLOUD_AGE}, {"FAULT", "fault", CLOUD_SHORT},
+    {"NAME", "name", CLOUD_STR},
+    {"ID", "id", CLOUD_STR},
+    {"STATUS", "status", CLOUD_STR},
+    {"FLAVOR", "flavor", CLOUD_NAME},
+    {"IMAGE", "image", CLOUD_NAME},
+    {"HOST", "host", CLOUD_NAME},
+    {"ADDRESSES", "addresses", CLOUD_ADDRS},
+    {"AGE", "created_at", CLOUD_AGE},
+    {"FAULT", "fault", CLOUD_SHORT},
 };
 
 static const struct cloud_col instance_cols_all[] = {
@@ -157,6 +162,7 @@ static const struct cloud_col instance_cols_all[] = {
     {"FLAVOR", "flavor", CLOUD_NAME},
     {"IMAGE", "image", CLOUD_NAME},
     {"HOST", "host", CLOUD_NAME},
+    {"ADDRESSES", "addresses", CLOUD_ADDRS},
     {"AGE", "created_at", CLOUD_AGE},
     {"FAULT", "fault", CLOUD_SHORT},
 };
@@ -175,6 +181,7 @@ static const struct cloud_col instance_fields[] = {
     {"image", "image", CLOUD_NAME},
     {"keypair", "keypair", CLOUD_NAME},
     {"host", "host", CLOUD_NAME},
+    {"addresses", "addresses", CLOUD_ADDRS},
     {"server group", "server_group_id", CLOUD_STR},
     {"boots", "boots", CLOUD_STR},
     {"project id", "project_id", CLOUD_STR},
