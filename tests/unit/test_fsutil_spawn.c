@@ -315,6 +315,24 @@ static void test_spawn_true_false(void)
     CHECK_INT_EQ(spawn_run(f, 5000, 4096, NULL, NULL), -1);
 }
 
+/* regression: children inherited the caller's blocked signals (the host
+ * agent blocks SIGHUP/SIGTERM for its signalfd), so a dnsmasq it started
+ * ignored SIGHUP (no reload of its DHCP hosts) and SIGTERM. */
+static void test_spawn_unblocks_signals(void)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    char *a[] = {"grep", "^SigBlk:", "/proc/self/status", NULL};
+    struct run r = run(a, 5000, 4096);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    CHECK_INT_EQ(r.rc, 0);
+    CHECK_STR_EQ(r.out, "SigBlk:\t0000000000000000\n");
+    free(r.out);
+}
+
 static void test_spawn_output(void)
 {
     char *a[] = {"sh", "-c", "echo hi; exit 3", NULL};
@@ -527,7 +545,8 @@ static void teardown(void)
 CHECK_MAIN_FIXTURE(setup, teardown, TEST(test_write_read), TEST(test_write_atomic_bad_dir),
                    TEST(test_read_cap), TEST(test_read_missing), TEST(test_mkdir_p),
                    TEST(test_rm_rf), TEST(test_allocated_bytes), TEST(test_spawn_true_false),
-                   TEST(test_spawn_output), TEST(test_spawn_output_cap), TEST(test_spawn_timeout),
+                   TEST(test_spawn_unblocks_signals), TEST(test_spawn_output),
+                   TEST(test_spawn_output_cap), TEST(test_spawn_timeout),
                    TEST(test_spawn_timeout_closed_output), TEST(test_spawn_missing_program),
                    TEST(test_spawn_closes_fds), TEST(test_spawn_status_str),
                    TEST(test_spawn_detached))
