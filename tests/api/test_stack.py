@@ -533,6 +533,19 @@ def test_two_tier_example(nubod, admin, tmp_path, fake_hosts):
     g = wait_group(m, g["id"], 3)
     assert g["desired"] == 3
 
+    # another web flavor: a new template version, rolled out by the same group
+    flavor(admin, "tiny2", ram=256)
+    p3 = dict(p3, web_flavor="tiny2")
+    planned = actions(plan(m, tmpl, p3, sid))
+    assert planned == dict({n: "no-change" for n in ALL_TWO_TIER}, web_lt="update")
+    assert actions(apply(m, sid, p3)) == planned
+    lt = listing(m, "/v1/launch-templates", "launch_templates")
+    assert [(x["latest_version"], x["default_version"]) for x in lt] == [(2, 2)]
+    g2 = wait_group(m, g["id"], 3)
+    assert g2["effective_version"] == 2
+    assert {i["flavor"]["name"] for i in live_instances(m) if i["name"] != "shop-db"} == {
+        "tiny2"}
+
     # drift: the http rule deleted outside the stack is reported, then repaired
     web_rules = m.get("/v1/security-groups/" + sgs["shop-web"]["id"]).json()["rules"]
     (http,) = [x for x in web_rules if x["port_min"] == 80]
