@@ -642,3 +642,88 @@ def test_destroy_leaves_a_network_made_outside(nubod, admin, tmp_path, fake_host
     assert listing(m, "/v1/subnets", "subnets") == []
     assert listing(m, "/v1/ports", "ports") == []
     assert live_instances(m) == []
+
+
+FIP = """
+parameters:
+  group: {type: string, default: sa}
+resources:
+  net:
+    type: network
+    properties: {name: app-net}
+  subnet:
+    type: subnet
+    properties: {network: {ref: net}, cidr: 10.50.0.0/24}
+  sa:
+    type: security_group
+    properties: {name: sa}
+  sb:
+    type: security_group
+    properties: {name: sb}
+  app:
+    type: instance
+    depends_on: [sa, sb]
+    properties:
+      name: app
+      flavor: tiny
+      image: nubo-tiny
+      networks: [{subnet: {ref: subnet}, fixed_ip: 10.50.0.7}]
+      security_groups: [{ref: group}]
+  fip:
+    type: floating_ip
+    properties: {%s}
+outputs:
+  public: {value: {get_attr: [fip, ip]}}
+  port: {value: {get_attr: [fip, port_id]}}
+"""
+
+
+def test_floating_ip_and_security_groups_in_place(nubod, admin, tmp_path, fake_hosts):
+    """A floating IP on an instance of the stack, then disassociated (in
+    place, same address); the instance's security groups changed in place
+    on its port (same instance)."""
+    flavor(admin, "tiny", ram=192)
+    public_image(admin, tmp_path, "nubo-tiny")
+    r = admin.post("/v1/networks", {"name": "public", "external": True})
+    assert r.status_code == 201, r.text
+    r = admin.post("/v1/subnets", {"network": r.json()["id"], "cidr": "198.51.100.0/24"})
+    assert r.status_code == 201, r.text
+    m = make_tenant(nubod, admin)
+    tmpl = FIP % "instance: {ref: app}"
+    r = m.post("/v1/stacks", {"name": "fip", "template": tmpl})
+    assert r.status_code == 202, r.text
+    sid = r.json()["stack"]["id"]
+    s = wait_stack(m, sid, timeout=60)
+    assert s["status"] == "complete", (s, m.get("/v1/stacks/%s/events" % sid).json())
+    out = outputs(m, sid)
+    (inst,) = live_instances(m)
+    (port,) = ports_of(m, inst["id"])
+    assert out["public"].startswith("198.51.100.") and out["port"] == port["id"]
+    assert port["ip"] == "10.50.0.7"
+    sgs = {g["name"]: g["id"] for g in listing(m, "/v1/security-groups", "security_groups")}
+    assert port["security_groups"] == [sgs["sa"]]
+
+    # the instance's groups change in place: same instance, same port
+    p = {"group": "sb"}
+    planned = actions(plan(m, tmpl, p, sid))
+    assert planned == {"net": "no-change", "subnet": "no-change", "sa": "no-change",
+                       "sb": "no-change", "app": "update", "fip": "no-change"}
+    assert actions(apply(m, sid, p)) == planned
+    (port2,) = ports_of(m, inst["id"])
+    assert port2["id"] == port["id"] and port2["security_groups"] == [sgs["sb"]]
+
+    # no association any more: the same floating IP, disassociated in place
+    tmpl2 = FIP % ""
+    planned = actions(plan(m, tmpl2, p, sid))
+    assert planned["fip"] == "update" and planned["app"] == "no-change", planned
+    r = m.put("/v1/stacks/" + sid, {"template": tmpl2, "parameters": p})
+    assert r.status_code == 202, r.text
+    assert wait_stack(m, sid)["status"] == "complete"
+    (f,) = listing(m, "/v1/floating-ips", "floating_ips")
+    assert f["ip"] == out["public"] and f["port_id"] is None
+
+    assert m.delete("/v1/stacks/" + sid).status_code == 202
+    wait_stack(m, sid, statuses=("gone",), timeout=60)
+    assert listing(m, "/v1/floating-ips", "floating_ips") == []
+    assert [n["name"] for n in listing(m, "/v1/networks", "networks")] == ["public"]
+    assert listing(m, "/v1/ports", "ports") == []
