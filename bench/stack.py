@@ -1,20 +1,25 @@
 #!/usr/bin/python3
 """Benchmark: stacks (src/stack) against a script.
 
-Plan and apply time of one stack of N resources (N/2 keypairs and N/2
-instances, each instance using its own keypair through {ref}) on hosts run
-by nubo-hostd with the fake driver (it only pretends to run VMs), against
-the same resources created one after the other through the API by this
-script (POST /v1/keypairs then POST /v1/instances, each accepted = made,
-which is when a stack counts an instance as created too).  Prints plan time
+Plan and apply time of one stack of N resources - W networks with one
+subnet each (W = N/10 by default), then half of the rest keypairs and half
+instances, each instance using its own keypair and one of the subnets
+through {ref} - on hosts run by nubo-hostd with the fake driver (it only
+pretends to run VMs; its datapath - bridges, dnsmasq, router namespaces -
+lives in a network namespace made here with --netns), against the same
+resources created one after the other through the API by this script
+(POST /v1/networks, /v1/subnets, /v1/keypairs, then /v1/instances, each
+accepted = made, which is when a stack counts an instance as created too).  Prints plan time
 (median of 3), apply time (POST /v1/stacks until the stack is complete),
 destroy time, the script's time, and the ratio apply / script.
 
-usage: bench/stack.py [--resources N] [--hosts H]
-Needs a release build (scripts/build.sh).  Everything runs on loopback, in
-a temporary directory removed at the end.
+usage: bench/stack.py [--resources N] [--networks W] [--hosts H]
+Needs a release build (scripts/build.sh) and root (ip netns).  Everything
+runs on loopback and in the namespaces made here, in a temporary
+directory; all are removed at the end.
 """
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -32,7 +37,7 @@ PUBKEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIxJ2IShFGCEqCD9H4PwKCzpF1Plx5o/g
           "bench@nubo")
 
 
-def start_fake_hostd(tmp, name, nubod):
+def start_fake_hostd(tmp, name, nubod, ns):
     d = os.path.join(tmp, name)
     os.makedirs(os.path.join(d, "images"), exist_ok=True)
     sock = os.path.join(d, "hostd.sock")
@@ -41,23 +46,54 @@ def start_fake_hostd(tmp, name, nubod):
                           "--images-dir", os.path.join(d, "images"), "--socket", sock,
                           "--controller", nubod.base, "--join-token-file",
                           os.path.join(nubod.dir, "join-token"), "--advertise", "unix:" + sock,
-                          "--name", name, "--driver", "fake", "--accel", "tcg",
+                          "--name", name, "--driver", "fake", "--accel", "tcg", "--netns", ns,
                           "--heartbeat-ms", "1000", "--log-level", "warn"],
                          stdout=log, stderr=subprocess.STDOUT)
     log.close()
     return p
 
 
-def template(n, tag):
-    half = n // 2
-    out = ["description: bench - %d keypairs and %d instances" % (half, n - half), "resources:"]
+def counts(n, w):
+    """(networks, keypairs, instances) of a stack of n resources."""
+    rest = n - 2 * w
+    return w, rest // 2, rest - rest // 2
+
+
+def template(n, w, tag):
+    nets, half, ninst = counts(n, w)
+    out = ["description: bench - %d networks + subnets, %d keypairs and %d instances"
+           % (nets, half, ninst), "resources:"]
+    for i in range(nets):
+        out.append("  n%d: {type: network, properties: {name: %s-n%d}}" % (i, tag, i))
+        out.append("  s%d: {type: subnet, properties: {network: {ref: n%d}, cidr: 10.%d.%d.0/24}}"
+                   % (i, i, 100 + i // 256, i % 256))
     for i in range(half):
         out.append("  k%d: {type: keypair, properties: {name: %s-k%d, public_key: \"%s\"}}" % (
             i, tag, i, PUBKEY))
-    for i in range(n - half):
+    for i in range(ninst):
+        nic = ", networks: [{subnet: {ref: s%d}}]" % (i % nets) if nets else ""
         out.append("  i%d: {type: instance, properties: {name: %s-i%d, flavor: bench, image: "
-                   "bench, keypair: {ref: k%d}}}" % (i, tag, i, i % max(half, 1)))
+                   "bench, keypair: {ref: k%d}%s}}" % (i, tag, i, i % max(half, 1), nic))
     return "\n".join(out) + "\n"
+
+
+def sh(*argv):
+    subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+
+def netns_cleanup(spaces):
+    out = subprocess.run(["ip", "-j", "netns", "list"], capture_output=True,
+                         text=True).stdout.strip()
+    for name in sorted(x["name"] for x in json.loads(out)) if out else []:
+        if any(name == ns or name.startswith(ns + "-") for ns in spaces):
+            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                                  text=True).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), 9)
+                except ProcessLookupError:
+                    pass
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 def wait(what, fn, timeout=600, step=0.05):
@@ -84,9 +120,15 @@ def live_instances(c):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--resources", type=int, default=200)
+    ap.add_argument("--networks", type=int, default=None)
     ap.add_argument("--hosts", type=int, default=2)
     args = ap.parse_args()
     n = args.resources
+    w = n // 10 if args.networks is None else args.networks
+    if n - 2 * w < 2 or w > 200:
+        ap.error("--networks leaves too few resources for keypairs and instances")
+    nets, half, ninst = counts(n, w)
+    spaces = ["bst%d-%d" % (os.getpid() % 10000, i) for i in range(args.hosts)]
     tmp = tempfile.mkdtemp(prefix="nubo-bench-stack-")
     # the fake hosts offer their machine's CPUs: overcommit enough for N/2
     nubod = conftest.Nubod(os.path.join(tmp, "ctrl"),
@@ -95,7 +137,11 @@ def main():
     nubod.start()
     hosts = []
     try:
-        hosts = [start_fake_hostd(tmp, "fake-%d" % i, nubod) for i in range(args.hosts)]
+        for ns in spaces:
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        hosts = [start_fake_hostd(tmp, "fake-%d" % i, nubod, spaces[i])
+                 for i in range(args.hosts)]
         admin = nubod.admin()
         wait("hosts up", lambda: all(h.poll() is None for h in hosts) and sum(
             h["state"] == "up" for h in admin.get("/v1/hosts").json()["hosts"]) >= args.hosts, 60)
@@ -112,7 +158,7 @@ def main():
                                                      "ram_mib": 10 ** 8, "disk_gib": 10 ** 6})
         assert r.status_code == 200, r.text
 
-        tmpl = template(n, "st")
+        tmpl = template(n, w, "st")
         plans = []
         for _ in range(3):
             t0 = time.monotonic()
@@ -129,7 +175,7 @@ def main():
             t.get("/v1/stacks/" + sid).json()))
         apply_s = time.monotonic() - t0
         assert s["status"] == "complete", s
-        assert len(live_instances(t)) == n - n // 2
+        assert len(live_instances(t)) == ninst
 
         t0 = time.monotonic()
         r = t.post("/v1/stacks/plan", {"template": tmpl, "stack": sid})
@@ -143,19 +189,29 @@ def main():
         wait("instances deleted", lambda: live_instances(t) == [], 300, 0.2)
 
         # the same resources, one request after the other
-        half = n // 2
         t0 = time.monotonic()
+        net_ids = []
+        for i in range(nets):
+            r = t.post("/v1/networks", {"name": "sc-n%d" % i})
+            assert r.status_code == 201, r.text
+            r = t.post("/v1/subnets", {"network": r.json()["id"],
+                                       "cidr": "10.%d.%d.0/24" % (100 + i // 256, i % 256)})
+            assert r.status_code == 201, r.text
+            net_ids.append(r.json()["network_id"])
         for i in range(half):
             r = t.post("/v1/keypairs", {"name": "sc-k%d" % i, "public_key": PUBKEY})
             assert r.status_code == 201, r.text
-        for i in range(n - half):
-            r = t.post("/v1/instances", {"name": "sc-i%d" % i, "flavor": "bench",
-                                         "image": "bench", "keypair": "sc-k%d" % (i % half)})
+        for i in range(ninst):
+            body = {"name": "sc-i%d" % i, "flavor": "bench", "image": "bench",
+                    "keypair": "sc-k%d" % (i % half)}
+            if nets:
+                body["networks"] = [{"network": net_ids[i % nets]}]
+            r = t.post("/v1/instances", body)
             assert r.status_code == 202, r.text
         script_s = time.monotonic() - t0
 
-        print("stack of %d resources (%d keypairs, %d instances) on %d fake-driver hosts"
-              % (n, half, n - half, args.hosts))
+        print("stack of %d resources (%d networks + %d subnets, %d keypairs, %d instances)"
+              " on %d fake-driver hosts" % (n, nets, nets, half, ninst, args.hosts))
         print("  plan (new stack), median of 3:    %7.3f s" % statistics.median(plans))
         print("  apply (POST until complete):      %7.3f s" % apply_s)
         print("  plan again (all no-change, live): %7.3f s" % replan_s)
@@ -172,6 +228,15 @@ def main():
                 h.kill()
                 h.wait()
         nubod.stop()
+        # dnsmasq of the agents (their directories are in its command line)
+        for pid in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if tmp.encode() in f.read() and int(pid) != os.getpid():
+                        os.kill(int(pid), 9)
+            except (OSError, ValueError):
+                pass
+        netns_cleanup(spaces)
         if os.environ.get("NUBO_BENCH_KEEP") is None:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -5,15 +5,18 @@
  * Physical ids: a keypair's is its name (the compute service addresses
  * keypairs by name), the others' their id.  An instance's only in-place
  * change is its power state (property "state": running | stopped, through
- * the start/stop actions); compute has no resize or rename, so every other
- * property replaces.
+ * the start/stop actions), and its security groups (set on each of its
+ * ports); compute has no resize or rename, so every other property
+ * replaces.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "compute/compute.h"
 #include "lib/util.h"
-#include "stack/stack_int.h"
+#include "network/network.h"
+#include "stack/engine.h"
 
 static const char *pstr(const json_t *props, const char *k)
 {
@@ -140,11 +143,54 @@ static const struct stack_prop instance_props[] = {
     {"user_data", STACK_P_STRING, false, true},
     {"server_group", STACK_P_STRING, false, true},
     {"state", STACK_P_STRING, false, false}, /* running (default) | stopped */
+    /* [network | {network?, subnet?, fixed_ip?}]: compute cannot move an
+     * instance's ports, so a change replaces it */
+    {"networks", STACK_P_LIST, false, true},
+    {"security_groups", STACK_P_LIST, false, false}, /* set on every port */
     {NULL, 0, false, false},
 };
 static const char *const instance_attrs[] = {
-    "id",    "name",        "status", "host",    "flavor",   "image",   "fault", "created_at",
-    "boots", "power_state", "vcpus",  "ram_mib", "disk_gib", "keypair", NULL};
+    "id",       "name",       "status", "host",        "flavor", "image",
+    "fault",    "created_at", "boots",  "power_state", "vcpus",  "ram_mib",
+    "disk_gib", "keypair",    "ip",     "addresses",   NULL};
+
+static int instance_check(const json_t *p, const char **where, struct nubo_err *err)
+{
+    if (stack_networks_check(json_object_get(p, "networks"), true, err) < 0) {
+        *where = "networks";
+        return -1;
+    }
+    json_t *sgs = json_object_get(p, "security_groups");
+    size_t i;
+    json_t *g;
+    if (json_array_size(sgs) > NETWORK_MAX_SGS) {
+        *where = "security_groups";
+        return nubo_err_set(err, NUBO_E_INVALID, "at most %d security groups", NETWORK_MAX_SGS);
+    }
+    json_array_foreach (sgs, i, g) {
+        if (!json_is_string(g) && !stack_is_intrinsic(g)) {
+            *where = "security_groups";
+            return nubo_err_set(err, NUBO_E_INVALID,
+                                "security_groups[%zu] must be a group's id or name", i);
+        }
+    }
+    return 0;
+}
+
+/* The group refs of a security_groups property, pointing into p (caller
+ * frees the array). */
+static const char **sg_refs(const json_t *p, size_t *n)
+{
+    json_t *sgs = json_object_get(p, "security_groups");
+    const char **out = xcalloc(json_array_size(sgs) + 1, sizeof(*out));
+    size_t i;
+    json_t *g;
+    *n = 0;
+    json_array_foreach (sgs, i, g)
+        if (json_is_string(g))
+            out[(*n)++] = json_string_value(g);
+    return out;
+}
 
 static void kick(const struct stack_rctx *rc)
 {
@@ -165,7 +211,26 @@ static int instance_create(const struct stack_rctx *rc, const json_t *p, char id
                                       .user_data = pstr(p, "user_data"),
                                       .server_group = pstr(p, "server_group"),
                                       .count = 1};
+    json_t *nets = NULL;
+    struct network_nic nics[NETWORK_MAX_NICS];
+    if (json_is_array(json_object_get(p, "networks"))) {
+        nets = stack_networks_resolve(rc, json_object_get(p, "networks"), true, err);
+        if (nets == NULL)
+            return -1;
+        size_t i;
+        json_t *e;
+        json_array_foreach (nets, i, e) {
+            nics[i].network = pstr(e, "network");
+            nics[i].fixed_ip = pstr(e, "fixed_ip");
+        }
+        s.nics = nics;
+        s.nnics = json_array_size(nets);
+    }
+    const char **sgs = sg_refs(p, &s.nsgs);
+    s.sgs = sgs;
     json_t *out = compute_instance_create(rc->env->st, rc->ctx, &rc->env->sched, &s, err);
+    json_decref(nets);
+    free(sgs);
     if (out == NULL)
         return -1;
     json_t *inst = json_array_get(json_object_get(out, "instances"), 0);
@@ -199,6 +264,9 @@ static json_t *instance_read(const struct stack_rctx *rc, const char *id, struct
     }
     json_t *props =
         json_pack("{s:O, s:s}", "name", json_object_get(i, "name"), "state", power(status));
+    /* "ip": the first tenant address, for outputs and references */
+    json_t *first = json_array_get(json_object_get(i, "addresses"), 0);
+    json_object_set(i, "ip", first ? json_object_get(first, "ip") : json_null());
     return live(props, i);
 }
 
@@ -213,7 +281,29 @@ static int instance_update(const struct stack_rctx *rc, const char *id, const js
         return -1;
     const char *status = json_string_value(json_object_get(i, "status"));
     int r = 0;
-    if (strcmp(power(status), want) != 0) {
+    json_t *old_sgs = json_object_get(old_props, "security_groups");
+    json_t *new_sgs = json_object_get(new_props, "security_groups");
+    if (!stack_value_eq(old_sgs, new_sgs)) {
+        /* every port of the instance gets the new groups (none: default) */
+        json_t *groups = json_is_array(new_sgs) && json_array_size(new_sgs)
+                             ? json_incref(new_sgs)
+                             : json_pack("[s]", "default");
+        json_t *ports = json_object_get(i, "addresses");
+        size_t k;
+        json_t *port;
+        json_array_foreach (ports, k, port) {
+            json_t *u = port_update_groups(rc->env->st, rc->ctx,
+                                           json_string_value(json_object_get(port, "port_id")),
+                                           groups, err);
+            json_decref(u);
+            if (u == NULL) {
+                r = -1;
+                break;
+            }
+        }
+        json_decref(groups);
+    }
+    if (r == 0 && strcmp(power(status), want) != 0) {
         json_t *out = compute_instance_action(rc->env->st, rc->ctx, id,
                                               strcmp(want, "stopped") == 0 ? "stop" : "start", err);
         r = out ? 0 : -1;
@@ -253,6 +343,7 @@ const struct stack_rtype stack_rtype_instance = {
     .name = "instance",
     .props = instance_props,
     .attributes = instance_attrs,
+    .check = instance_check,
     .create = instance_create,
     .read = instance_read,
     .update = instance_update,

@@ -62,6 +62,10 @@ struct stack_rtype {
     const char *name;               /* the template's "type" */
     const struct stack_prop *props; /* ends with {NULL} */
     const char *const *attributes;  /* for get_attr; NULL-terminated */
+    /* Optional: checks the template's properties beyond their types when
+     * the template is loaded (values may still be intrinsics: those are
+     * skipped).  -1 with err and *where = the property to point at. */
+    int (*check)(const json_t *props, const char **where, struct nubo_err *err);
     /* Creates the resource from resolved properties; writes its physical
      * id (what {ref} gives and what read/update/delete take) into id. */
     int (*create)(const struct stack_rctx *rc, const json_t *props, char id[STACK_ID_MAX],
@@ -95,6 +99,33 @@ extern const struct stack_rtype stack_rtype_server_group;
 extern const struct stack_rtype stack_rtype_instance;
 extern const struct stack_rtype stack_rtype_alarm;
 extern const struct stack_rtype stack_rtype_flavor;
+extern const struct stack_rtype stack_rtype_network;
+extern const struct stack_rtype stack_rtype_subnet;
+extern const struct stack_rtype stack_rtype_security_group;
+extern const struct stack_rtype stack_rtype_security_group_rule;
+extern const struct stack_rtype stack_rtype_floating_ip;
+extern const struct stack_rtype stack_rtype_launch_template;
+extern const struct stack_rtype stack_rtype_autoscaling_group;
+extern const struct stack_rtype stack_rtype_scaling_policy;
+
+/* Calls del(st, ctx, id, err) and, while it answers NUBO_E_CONFLICT (in
+ * use: e.g. ports of instances the stack deleted just before, released
+ * when their host confirms), again every env->poll_ms for up to 60 s. */
+int stack_rtype_del_wait(const struct stack_rctx *rc,
+                         int (*del)(struct store *, const struct ctx *, const char *,
+                                    struct nubo_err *),
+                         const char *id, struct nubo_err *err);
+
+/* The "networks" property of instances and launch templates: a list of
+ * entries, each a network (id or name) or a mapping {network?, subnet?,
+ * fixed_ip?} with at least a network or a subnet (fixed_ip only when
+ * fixed_ip_ok).  check: the shape of the literal parts (rtype_network.c).
+ * resolve: [{network: id, fixed_ip?}] (new reference) with every network
+ * and subnet looked up, a subnet on its network and a fixed_ip inside the
+ * subnet's CIDR; NULL with err (NUBO_E_INVALID). */
+int stack_networks_check(const json_t *list, bool fixed_ip_ok, struct nubo_err *err);
+json_t *stack_networks_resolve(const struct stack_rctx *rc, const json_t *list, bool fixed_ip_ok,
+                               struct nubo_err *err);
 
 /* ---- templates (template.c) -------------------------------------------- */
 
@@ -143,6 +174,9 @@ typedef void (*stack_lookup_fn)(void *arg, const char *res, const char *attr, js
 #define STACK_UNKNOWN "(known after apply)"
 json_t *stack_resolve(const struct stack_tmpl *t, const json_t *v, stack_lookup_fn lookup,
                       void *arg, bool *unknown);
+
+/* True when v is an intrinsic ({ref}, {get_attr}, {join}). */
+bool stack_is_intrinsic(const json_t *v);
 
 /* Checks a resolved value against a property's type ("property 'x' of
  * 'web' must be an integer"). */

@@ -120,6 +120,11 @@ static const char *intrinsic(const json_t *v)
     return NULL;
 }
 
+bool stack_is_intrinsic(const json_t *v)
+{
+    return intrinsic(v) != NULL;
+}
+
 static bool is_param(const struct stack_tmpl *t, const char *name)
 {
     return json_object_get(json_object_get(t->doc, "parameters"), name) != NULL;
@@ -573,6 +578,12 @@ static int load_resource(struct stack_tmpl *t, json_t *rs, const char *name, jso
                            "resource '%s': property '%s' is required for type '%s'", name, p->name,
                            type);
         }
+    }
+    const char *where = NULL;
+    if (r->type->check && r->type->check(props, &where, err) < 0) {
+        char msg[sizeof(err->msg)];
+        str_copy(msg, sizeof(msg), err->msg);
+        return fail_at(t, props, where, 0, err, "resource '%s': %s", name, msg);
     }
     struct deps d = {0};
     int rc = check_value(t, def, "properties", 0, props, &d, err);

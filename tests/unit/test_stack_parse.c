@@ -403,6 +403,120 @@ static void test_json_is_yaml(void)
           "line 1, column 22: ", "unknown type");
 }
 
+/* ------------------------------------------ networking and scaling types */
+
+/* One resource of type `type` with the properties in `props` (YAML flow
+ * lines, each "      key: value\n"), starting at line 5. */
+#define ONE(type, props) "resources:\n  r:\n    type: " type "\n    properties:\n" props
+
+static void test_network_types(void)
+{
+    FAILS(ONE("subnet", "      network: n\n      cidr: 10.0.0.1/24\n"), NULL,
+          "line 6, column 7: ", "host bits");
+    FAILS(ONE("subnet", "      network: n\n      cidr: 10.0.0.0/24\n      gateway: 10.0.0.300\n"),
+          NULL, "line 7, column 7: ", "gateway must be an IPv4 address");
+    FAILS(ONE("subnet", "      cidr: 10.0.0.0/24\n"), NULL,
+          "line 4, column 5: ", "property 'network' is required for type 'subnet'");
+    FAILS(ONE("security_group", "      name: default\n"), NULL,
+          "line 5, column 7: ", "\"default\" group exists already");
+    FAILS(ONE("security_group_rule", "      security_group: g\n      direction: inwards\n"), NULL,
+          "line 6, column 7: ", "direction must be ingress or egress");
+    FAILS(ONE("security_group_rule",
+              "      security_group: g\n      direction: ingress\n      protocol: sctp\n"),
+          NULL, "line 7, column 7: ", "protocol must be any, tcp, udp or icmp");
+    FAILS(ONE("security_group_rule", "      security_group: g\n      direction: ingress\n"
+                                     "      port_min: 90\n      port_max: 80\n"),
+          NULL, "line 8, column 7: ", "port_max must not be below port_min");
+    FAILS(ONE("security_group_rule",
+              "      security_group: g\n      direction: ingress\n      port_min: 70000\n"),
+          NULL, "line 7, column 7: ", "ports must be 0..65535");
+    FAILS(ONE("security_group_rule", "      security_group: g\n      direction: ingress\n"
+                                     "      remote_cidr: 0.0.0.0/0\n      remote_group: g\n"),
+          NULL, "line 8, column 7: ", "not both");
+    FAILS(ONE("security_group_rule", "      security_group: g\n      direction: ingress\n"
+                                     "      remote_cidr: 10.0.0/8\n"),
+          NULL, "line 7, column 7: ", "remote_cidr");
+    FAILS(ONE("floating_ip", "      port: p\n      instance: i\n"), NULL,
+          "line 6, column 7: ", "port or instance, not both");
+    FAILS(ONE("network", "      name: n\n      mtu: big\n"), NULL,
+          "line 6, column 7: ", "property 'mtu' must be an integer");
+}
+
+static void test_instance_networks(void)
+{
+#define INST "      name: i\n      flavor: f\n      image: g\n"
+    /* line 8 holds networks */
+    FAILS(ONE("instance", INST "      networks: [{fixed_ip: 10.0.0.5}]\n"), NULL,
+          "line 8, column 7: ", "networks[0] needs a network or a subnet");
+    FAILS(ONE("instance", INST "      networks: [n, {network: n, port: 3}]\n"), NULL,
+          "line 8, column 7: ", "networks[1]: unknown key 'port'");
+    FAILS(ONE("instance", INST "      networks: [{network: n, fixed_ip: 10.0.0.256}]\n"), NULL,
+          "line 8, column 7: ", "is not an IPv4 address");
+    FAILS(ONE("instance", INST "      networks: [7]\n"), NULL,
+          "line 8, column 7: ", "networks[0] must be a network or a mapping");
+    FAILS(ONE("instance", INST "      networks: n\n"), NULL,
+          "line 8, column 7: ", "property 'networks' must be a list");
+    FAILS(ONE("instance", INST "      security_groups: [{name: g}]\n"), NULL,
+          "line 8, column 7: ", "security_groups[0] must be a group's id or name");
+    /* a launch template's instances cannot share a fixed address */
+    FAILS(ONE("launch_template", INST "      networks: [{network: n, fixed_ip: 10.0.0.5}]\n"), NULL,
+          "line 8, column 7: ", "cannot share an address");
+    /* references inside entries are fine, and make dependencies */
+    struct nubo_err err;
+    struct stack_tmpl *t = load("resources:\n"
+                                "  i:\n    type: instance\n    properties:\n" INST
+                                "      networks: [{subnet: {ref: s}, fixed_ip: 10.0.0.5}]\n"
+                                "  s:\n    type: subnet\n"
+                                "    properties: {network: {ref: n}, cidr: 10.0.0.0/24}\n"
+                                "  n:\n    type: network\n    properties: {name: n}\n",
+                                NULL, &err);
+    if (CHECK(t != NULL)) {
+        CHECK_STR_EQ(t->res[0].name, "n");
+        CHECK_STR_EQ(t->res[1].name, "s");
+        CHECK_STR_EQ(t->res[2].name, "i");
+        stack_tmpl_free(t);
+    } else {
+        fprintf(stderr, "    %s\n", err.msg);
+    }
+#undef INST
+}
+
+static void test_scale_types(void)
+{
+#define ASG "      name: a\n      launch_template: t\n"
+    FAILS(ONE("autoscaling_group", ASG "      min_size: 3\n      max_size: 2\n"), NULL,
+          "line 8, column 7: ", "max_size is below min_size");
+    FAILS(ONE("autoscaling_group", ASG "      min_size: 1\n      max_size: 2\n      desired: 5\n"),
+          NULL, "line 9, column 7: ", "desired must be between min_size and max_size");
+    FAILS(ONE("autoscaling_group", ASG "      min_size: 1\n      max_size: 99\n"), NULL,
+          "line 8, column 7: ", "max_size must be 0..50");
+    FAILS(ONE("autoscaling_group", ASG "      min_size: 1\n      max_size: 2\n"
+                                       "      termination_policy: random\n"),
+          NULL, "line 9, column 7: ", "oldest-first or newest-first");
+    FAILS(ONE("autoscaling_group", ASG "      max_size: 2\n"), NULL,
+          "line 4, column 5: ", "property 'min_size' is required");
+#define POL "      name: p\n      group: g\n"
+    FAILS(ONE("scaling_policy", POL "      kind: sideways\n"), NULL,
+          "line 7, column 7: ", "kind must be target or step");
+    FAILS(ONE("scaling_policy", POL "      kind: target\n"), NULL,
+          "line 7, column 7: ", "a target policy needs target_value");
+    FAILS(ONE("scaling_policy", POL "      kind: step\n      alarm: a\n"), NULL,
+          "line 7, column 7: ", "a step policy needs steps");
+    FAILS(ONE("scaling_policy", POL "      kind: target\n      target_value: 50\n"
+                                    "      alarm: a\n"),
+          NULL, "line 9, column 7: ", "alarm is for step policies only");
+    /* sizes from parameters are checked when known: here they are fine */
+    struct nubo_err err;
+    struct stack_tmpl *t =
+        load("parameters: {n: {type: integer, default: 2}}\n" ONE(
+                 "autoscaling_group", ASG "      min_size: {ref: n}\n      max_size: 4\n"),
+             NULL, &err);
+    if (CHECK(t != NULL))
+        stack_tmpl_free(t);
+#undef ASG
+#undef POL
+}
+
 CHECK_MAIN({"bad_yaml", test_bad_yaml}, {"unknown_type", test_unknown_type},
            {"unknown_property", test_unknown_property}, {"missing_required", test_missing_required},
            {"wrong_type", test_wrong_type}, {"bad_reference", test_bad_reference},
@@ -410,4 +524,5 @@ CHECK_MAIN({"bad_yaml", test_bad_yaml}, {"unknown_type", test_unknown_type},
            {"parameter_constraints", test_parameter_constraints},
            {"dependency_order", test_dependency_order},
            {"parameter_conversion", test_parameter_conversion}, {"intrinsics", test_intrinsics},
-           {"json_is_yaml", test_json_is_yaml})
+           {"json_is_yaml", test_json_is_yaml}, {"network_types", test_network_types},
+           {"instance_networks", test_instance_networks}, {"scale_types", test_scale_types})
