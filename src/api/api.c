@@ -412,3 +412,70 @@ int api_stream(void *ctx, const struct http_req *req)
         return open("/dev/null", O_WRONLY | O_CLOEXEC);
     return open(api->image_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }
+
+/* ------------------------------------------------------- body members */
+
+int api_bad_field(struct api_call *call, const char *key, const char *what)
+{
+    struct nubo_err err;
+    nubo_err_set(&err, NUBO_E_INVALID, "'%s' must be %s", key, what);
+    api_fail(call, &err);
+    return -1;
+}
+
+int api_field_str(struct api_call *call, json_t *b, const char *key, const char **out)
+{
+    json_t *v = json_object_get(b, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return api_bad_field(call, key, "a string");
+    *out = json_string_value(v);
+    return 0;
+}
+
+int api_field_str_req(struct api_call *call, json_t *b, const char *key, const char *what,
+                      const char **out)
+{
+    if (api_field_str(call, b, key, out) < 0)
+        return -1;
+    if (*out == NULL) {
+        struct nubo_err err;
+        nubo_err_set(&err, NUBO_E_INVALID, "'%s' is required: %s", key, what);
+        api_fail(call, &err);
+        return -1;
+    }
+    return 0;
+}
+
+int api_field_bool(struct api_call *call, json_t *b, const char *key, bool *out)
+{
+    json_t *v = json_object_get(b, key);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return api_bad_field(call, key, "true or false");
+    *out = json_is_true(v);
+    return 0;
+}
+
+int api_field_array(struct api_call *call, json_t *b, const char *key, const char *what,
+                    const json_t **out)
+{
+    json_t *v = json_object_get(b, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_array(v))
+        return api_bad_field(call, key, what);
+    *out = v;
+    return 0;
+}
+
+void api_target_from(struct api_call *call, const json_t *obj)
+{
+    const char *id = json_string_value(json_object_get(obj, "id"));
+    if (id)
+        str_copy(call->target, sizeof(call->target), id);
+}

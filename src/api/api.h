@@ -111,6 +111,22 @@ void api_no_content(struct api_call *call);
  * NULL after answering 4xx itself. */
 json_t *api_body(struct api_call *call, const char *const allowed[]);
 
+/* Members of a parsed body.  Each answers 400 itself ("'key' must be
+ * what") and returns -1 when the member has the wrong type; an absent or
+ * null member is 0 and leaves *out as it was (api_field_str: NULL). */
+int api_bad_field(struct api_call *call, const char *key, const char *what);
+int api_field_str(struct api_call *call, json_t *b, const char *key, const char **out);
+/* A required string: absent or null is 400 "'key' is required: what". */
+int api_field_str_req(struct api_call *call, json_t *b, const char *key, const char *what,
+                      const char **out);
+int api_field_bool(struct api_call *call, json_t *b, const char *key, bool *out);
+/* An array (borrowed), described by what in the error. */
+int api_field_array(struct api_call *call, json_t *b, const char *key, const char *what,
+                    const json_t **out);
+
+/* Records the id of obj (a service's answer) as the call's audit target. */
+void api_target_from(struct api_call *call, const json_t *obj);
+
 /* Query-string value or NULL. */
 const char *api_query(struct api_call *call, const char *key);
 

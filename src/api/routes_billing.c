@@ -21,14 +21,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static int bad_field(struct api_call *call, const char *key, const char *what)
-{
-    struct nubo_err err;
-    nubo_err_set(&err, NUBO_E_INVALID, "'%s' must be %s", key, what);
-    api_fail(call, &err);
-    return -1;
-}
-
 /* ?format=json|csv: sets *csv; answers 400 itself and returns -1 when bad. */
 static int format_csv(struct api_call *call, int *csv)
 {
@@ -90,15 +82,15 @@ static void post_price(struct api_call *call)
     for (size_t i = 0; i < ARRAY_LEN(strs); i++) {
         json_t *v = json_object_get(b, strs[i]);
         if (v && !json_is_null(v) && !json_is_string(v)) {
-            bad_field(call, strs[i], "a string");
+            api_bad_field(call, strs[i], "a string");
             return;
         }
         *dst[i] = json_string_value(v);
     }
     json_t *p = json_object_get(b, "unit_price_micros");
     if (!json_is_integer(p)) {
-        bad_field(call, "unit_price_micros",
-                  "an integer: micro-units of the currency per unit (hour, GiB-month)");
+        api_bad_field(call, "unit_price_micros",
+                      "an integer: micro-units of the currency per unit (hour, GiB-month)");
         return;
     }
     s.unit_price_micros = json_integer_value(p);
@@ -209,14 +201,14 @@ static void put_budget(struct api_call *call)
         return;
     json_t *v = json_object_get(b, "amount_micros");
     if (!json_is_integer(v)) {
-        bad_field(call, "amount_micros",
-                  "an integer: the monthly budget in micro-units of the currency");
+        api_bad_field(call, "amount_micros",
+                      "an integer: the monthly budget in micro-units of the currency");
         return;
     }
     s.amount_micros = json_integer_value(v);
     v = json_object_get(b, "currency");
     if (v && !json_is_null(v) && !json_is_string(v)) {
-        bad_field(call, "currency", "a string");
+        api_bad_field(call, "currency", "a string");
         return;
     }
     s.currency = json_string_value(v);
@@ -224,7 +216,7 @@ static void put_budget(struct api_call *call)
     s.thresholds = v && !json_is_null(v) ? v : NULL;
     v = json_object_get(b, "block_new_instances");
     if (v && !json_is_null(v) && !json_is_boolean(v)) {
-        bad_field(call, "block_new_instances", "true or false");
+        api_bad_field(call, "block_new_instances", "true or false");
         return;
     }
     s.block_new_instances = json_is_true(v);

@@ -23,43 +23,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* Fails the call with a 400 saying what key must be. */
-static int bad_field(struct api_call *call, const char *key, const char *what)
-{
-    struct nubo_err err;
-    nubo_err_set(&err, NUBO_E_INVALID, "'%s' must be %s", key, what);
-    api_fail(call, &err);
-    return -1;
-}
-
-/* An optional string member (*out stays NULL when absent or null). */
-static int field_str(struct api_call *call, json_t *b, const char *key, const char **out)
-{
-    json_t *v = json_object_get(b, key);
-    *out = NULL;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return bad_field(call, key, "a string");
-    *out = json_string_value(v);
-    return 0;
-}
-
-/* A required string member. */
-static int field_str_req(struct api_call *call, json_t *b, const char *key, const char *what,
-                         const char **out)
-{
-    if (field_str(call, b, key, out) < 0)
-        return -1;
-    if (*out == NULL) {
-        struct nubo_err err;
-        nubo_err_set(&err, NUBO_E_INVALID, "'%s' is required: %s", key, what);
-        api_fail(call, &err);
-        return -1;
-    }
-    return 0;
-}
-
 /* An integer member; *out keeps its default when absent (unless required). */
 static int field_int(struct api_call *call, json_t *b, const char *key, int required,
                      long long *out)
@@ -74,29 +37,9 @@ static int field_int(struct api_call *call, json_t *b, const char *key, int requ
         return -1;
     }
     if (!json_is_integer(v))
-        return bad_field(call, key, "an integer");
+        return api_bad_field(call, key, "an integer");
     *out = json_integer_value(v);
     return 0;
-}
-
-/* An optional boolean member; *out keeps its default when absent. */
-static int field_bool(struct api_call *call, json_t *b, const char *key, bool *out)
-{
-    json_t *v = json_object_get(b, key);
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_boolean(v))
-        return bad_field(call, key, "true or false");
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* Records obj's "id" as the audit target. */
-static void target_from(struct api_call *call, const json_t *obj)
-{
-    const char *id = json_string_value(json_object_get(obj, "id"));
-    if (id)
-        str_copy(call->target, sizeof(call->target), id);
 }
 
 /* ------------------------------------------------------------ flavors */
@@ -120,11 +63,11 @@ static void post_flavor(struct api_call *call)
     struct nubo_err err;
     struct compute_flavor_spec s = {.is_public = true};
     json_t *b = api_body(call, fields);
-    if (b == NULL || field_str_req(call, b, "name", "the flavor's name", &s.name) < 0 ||
+    if (b == NULL || api_field_str_req(call, b, "name", "the flavor's name", &s.name) < 0 ||
         field_int(call, b, "vcpus", 1, &s.vcpus) < 0 ||
         field_int(call, b, "ram_mib", 1, &s.ram_mib) < 0 ||
         field_int(call, b, "disk_gib", 1, &s.disk_gib) < 0 ||
-        field_bool(call, b, "is_public", &s.is_public) < 0)
+        api_field_bool(call, b, "is_public", &s.is_public) < 0)
         return;
     json_t *acc = json_object_get(b, "required_accel");
     if (acc && !json_is_null(acc) && !json_is_string(acc)) {
@@ -136,7 +79,7 @@ static void post_flavor(struct api_call *call)
     str_copy(call->target, sizeof(call->target), s.name);
     json_t *f = compute_flavor_create(call->api->st, &call->ctx, &s, &err);
     if (f)
-        target_from(call, f);
+        api_target_from(call, f);
     api_reply_or_fail(call, 201, f, &err);
 }
 
@@ -161,8 +104,8 @@ static void post_flavor_access(struct api_call *call)
     const char *project;
     json_t *b = api_body(call, fields);
     if (b == NULL ||
-        field_str_req(call, b, "project", "the id or name of the project to share the flavor with",
-                      &project) < 0)
+        api_field_str_req(call, b, "project",
+                          "the id or name of the project to share the flavor with", &project) < 0)
         return;
     api_reply_or_fail(
         call, 200,
@@ -191,18 +134,18 @@ static void post_image(struct api_call *call)
     struct nubo_err err;
     struct compute_image_spec s = {0};
     json_t *b = api_body(call, fields);
-    if (b == NULL || field_str_req(call, b, "name", "the image's name", &s.name) < 0 ||
-        field_str(call, b, "visibility", &s.visibility) < 0 ||
-        field_str(call, b, "cmdline", &s.cmdline) < 0 ||
+    if (b == NULL || api_field_str_req(call, b, "name", "the image's name", &s.name) < 0 ||
+        api_field_str(call, b, "visibility", &s.visibility) < 0 ||
+        api_field_str(call, b, "cmdline", &s.cmdline) < 0 ||
         field_int(call, b, "min_disk_gib", 0, &s.min_disk_gib) < 0 ||
-        field_str(call, b, "file", &s.file) < 0 ||
-        field_str(call, b, "kernel_file", &s.kernel_file) < 0 ||
-        field_str(call, b, "initrd_file", &s.initrd_file) < 0)
+        api_field_str(call, b, "file", &s.file) < 0 ||
+        api_field_str(call, b, "kernel_file", &s.kernel_file) < 0 ||
+        api_field_str(call, b, "initrd_file", &s.initrd_file) < 0)
         return;
     str_copy(call->target, sizeof(call->target), s.name);
     json_t *img = compute_image_create(call->api->st, &call->ctx, call->api->image_dir, &s, &err);
     if (img)
-        target_from(call, img);
+        api_target_from(call, img);
     api_reply_or_fail(call, 201, img, &err);
 }
 
@@ -268,9 +211,9 @@ static void post_keypair(struct api_call *call)
     struct nubo_err err;
     const char *name, *key;
     json_t *b = api_body(call, fields);
-    if (b == NULL || field_str_req(call, b, "name", "the keypair's name", &name) < 0 ||
-        field_str_req(call, b, "public_key",
-                      "an OpenSSH public key line, as in ~/.ssh/id_ed25519.pub", &key) < 0)
+    if (b == NULL || api_field_str_req(call, b, "name", "the keypair's name", &name) < 0 ||
+        api_field_str_req(call, b, "public_key",
+                          "an OpenSSH public key line, as in ~/.ssh/id_ed25519.pub", &key) < 0)
         return;
     str_copy(call->target, sizeof(call->target), name);
     api_reply_or_fail(call, 201, compute_keypair_create(call->api->st, &call->ctx, name, key, &err),
@@ -311,13 +254,13 @@ static void post_server_group(struct api_call *call)
     struct nubo_err err;
     const char *name, *policy;
     json_t *b = api_body(call, fields);
-    if (b == NULL || field_str_req(call, b, "name", "the server group's name", &name) < 0 ||
-        field_str_req(call, b, "policy", "affinity or anti-affinity", &policy) < 0)
+    if (b == NULL || api_field_str_req(call, b, "name", "the server group's name", &name) < 0 ||
+        api_field_str_req(call, b, "policy", "affinity or anti-affinity", &policy) < 0)
         return;
     str_copy(call->target, sizeof(call->target), name);
     json_t *g = compute_server_group_create(call->api->st, &call->ctx, name, policy, &err);
     if (g)
-        target_from(call, g);
+        api_target_from(call, g);
     api_reply_or_fail(call, 201, g, &err);
 }
 
@@ -381,17 +324,17 @@ static int nics_parse(struct api_call *call, json_t *b, struct network_nic *nics
     json_t *v;
     if (nets && !json_is_null(nets)) {
         if (!json_is_array(nets) || json_array_size(nets) > NETWORK_MAX_NICS)
-            return bad_field(call, "networks",
-                             "a list of at most 8 {\"network\": id or name, \"fixed_ip\": "
-                             "optional IPv4}");
+            return api_bad_field(call, "networks",
+                                 "a list of at most 8 {\"network\": id or name, \"fixed_ip\": "
+                                 "optional IPv4}");
         json_array_foreach (nets, i, v) {
             json_t *fip = json_object_get(v, "fixed_ip");
             if (!json_is_object(v) || !json_is_string(json_object_get(v, "network")) ||
                 (fip && !json_is_null(fip) && !json_is_string(fip)) ||
                 json_object_size(v) != 1u + (fip != NULL))
-                return bad_field(call, "networks",
-                                 "a list of {\"network\": id or name, \"fixed_ip\": optional "
-                                 "IPv4}");
+                return api_bad_field(call, "networks",
+                                     "a list of {\"network\": id or name, \"fixed_ip\": optional "
+                                     "IPv4}");
             nics[i].network = json_string_value(json_object_get(v, "network"));
             nics[i].fixed_ip = json_string_value(fip);
         }
@@ -400,10 +343,11 @@ static int nics_parse(struct api_call *call, json_t *b, struct network_nic *nics
     }
     if (groups && !json_is_null(groups)) {
         if (!json_is_array(groups) || json_array_size(groups) > NETWORK_MAX_SGS)
-            return bad_field(call, "security_groups", "a list of at most 16 group ids or names");
+            return api_bad_field(call, "security_groups",
+                                 "a list of at most 16 group ids or names");
         json_array_foreach (groups, i, v) {
             if (!json_is_string(v))
-                return bad_field(call, "security_groups", "a list of group ids or names");
+                return api_bad_field(call, "security_groups", "a list of group ids or names");
             sgs[i] = json_string_value(v);
         }
         s->sgs = sgs;
@@ -423,14 +367,15 @@ static void post_instances(struct api_call *call)
     const char *sgs[NETWORK_MAX_SGS];
     struct sched_cfg cfg;
     json_t *b = api_body(call, fields);
-    if (b == NULL || field_str_req(call, b, "name", "the instance's name", &s.name) < 0 ||
-        field_str_req(call, b, "flavor", "a flavor's id or name (GET /v1/flavors)", &s.flavor) <
+    if (b == NULL || api_field_str_req(call, b, "name", "the instance's name", &s.name) < 0 ||
+        api_field_str_req(call, b, "flavor", "a flavor's id or name (GET /v1/flavors)", &s.flavor) <
             0 ||
-        field_str_req(call, b, "image", "an image's id or name (GET /v1/images)", &s.image) < 0 ||
-        field_str(call, b, "keypair", &s.keypair) < 0 ||
-        field_str(call, b, "user_data", &s.user_data) < 0 ||
+        api_field_str_req(call, b, "image", "an image's id or name (GET /v1/images)", &s.image) <
+            0 ||
+        api_field_str(call, b, "keypair", &s.keypair) < 0 ||
+        api_field_str(call, b, "user_data", &s.user_data) < 0 ||
         field_int(call, b, "count", 0, &s.count) < 0 ||
-        field_str(call, b, "server_group", &s.server_group) < 0 ||
+        api_field_str(call, b, "server_group", &s.server_group) < 0 ||
         nics_parse(call, b, nics, sgs, &s) < 0)
         return;
     str_copy(call->target, sizeof(call->target), s.name);
@@ -439,7 +384,7 @@ static void post_instances(struct api_call *call)
     if (out) {
         json_t *insts = json_object_get(out, "instances");
         if (json_array_size(insts) == 1)
-            target_from(call, json_array_get(insts, 0));
+            api_target_from(call, json_array_get(insts, 0));
         ctrl_kick(call->api->ctrl);
     }
     api_reply_or_fail(call, 202, out, &err);
@@ -467,7 +412,7 @@ static void post_instance_action(struct api_call *call)
     struct nubo_err err;
     const char *action;
     json_t *b = api_body(call, fields);
-    if (b == NULL || field_str_req(call, b, "action", "start, stop or reboot", &action) < 0)
+    if (b == NULL || api_field_str_req(call, b, "action", "start, stop or reboot", &action) < 0)
         return;
     json_t *out = compute_instance_action(call->api->st, &call->ctx, call->params[0], action, &err);
     if (out)

@@ -17,41 +17,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static int bad_field(struct api_call *call, const char *key, const char *what)
-{
-    struct nubo_err err;
-    nubo_err_set(&err, NUBO_E_INVALID, "'%s' must be %s", key, what);
-    api_fail(call, &err);
-    return -1;
-}
-
-/* An optional string member (*out stays NULL when absent or null). */
-static int field_str(struct api_call *call, json_t *b, const char *key, const char **out)
-{
-    json_t *v = json_object_get(b, key);
-    *out = NULL;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return bad_field(call, key, "a string");
-    *out = json_string_value(v);
-    return 0;
-}
-
-static int field_str_req(struct api_call *call, json_t *b, const char *key, const char *what,
-                         const char **out)
-{
-    if (field_str(call, b, key, out) < 0)
-        return -1;
-    if (*out == NULL) {
-        struct nubo_err err;
-        nubo_err_set(&err, NUBO_E_INVALID, "'%s' is required: %s", key, what);
-        api_fail(call, &err);
-        return -1;
-    }
-    return 0;
-}
-
 /* An optional integer member; *out keeps its default when absent. */
 static int field_int(struct api_call *call, json_t *b, const char *key, long long *out)
 {
@@ -59,48 +24,16 @@ static int field_int(struct api_call *call, json_t *b, const char *key, long lon
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_integer(v))
-        return bad_field(call, key, "an integer");
+        return api_bad_field(call, key, "an integer");
     *out = json_integer_value(v);
     return 0;
-}
-
-static int field_bool(struct api_call *call, json_t *b, const char *key, bool *out)
-{
-    json_t *v = json_object_get(b, key);
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_boolean(v))
-        return bad_field(call, key, "true or false");
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* An optional array member (borrowed; NULL when absent or null). */
-static int field_array(struct api_call *call, json_t *b, const char *key, const char *what,
-                       const json_t **out)
-{
-    json_t *v = json_object_get(b, key);
-    *out = NULL;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_array(v))
-        return bad_field(call, key, what);
-    *out = v;
-    return 0;
-}
-
-static void target_from(struct api_call *call, const json_t *obj)
-{
-    const char *id = json_string_value(json_object_get(obj, "id"));
-    if (id)
-        str_copy(call->target, sizeof(call->target), id);
 }
 
 /* 201 with a created object, recording it as the audit target. */
 static void created(struct api_call *call, json_t *obj, const struct nubo_err *err)
 {
     if (obj)
-        target_from(call, obj);
+        api_target_from(call, obj);
     api_reply_or_fail(call, 201, obj, err);
 }
 
@@ -124,9 +57,10 @@ static void post_network(struct api_call *call)
     struct nubo_err err;
     struct network_spec s = {0};
     json_t *b = api_body(call, fields);
-    if (b == NULL || field_str_req(call, b, "name", "the network's name", &s.name) < 0 ||
-        field_str(call, b, "description", &s.description) < 0 ||
-        field_int(call, b, "mtu", &s.mtu) < 0 || field_bool(call, b, "external", &s.external) < 0)
+    if (b == NULL || api_field_str_req(call, b, "name", "the network's name", &s.name) < 0 ||
+        api_field_str(call, b, "description", &s.description) < 0 ||
+        field_int(call, b, "mtu", &s.mtu) < 0 ||
+        api_field_bool(call, b, "external", &s.external) < 0)
         return;
     str_copy(call->target, sizeof(call->target), s.name);
     created(call, network_create(call->api->st, &call->ctx, &s, &err), &err);
@@ -145,8 +79,8 @@ static void patch_network(struct api_call *call)
     struct nubo_err err;
     const char *name, *desc;
     json_t *b = api_body(call, fields);
-    if (b == NULL || field_str(call, b, "name", &name) < 0 ||
-        field_str(call, b, "description", &desc) < 0)
+    if (b == NULL || api_field_str(call, b, "name", &name) < 0 ||
+        api_field_str(call, b, "description", &desc) < 0)
         return;
     api_reply_or_fail(call, 200,
                       network_update(call->api->st, &call->ctx, call->params[0], name, desc, &err),
@@ -183,14 +117,14 @@ static void post_subnet(struct api_call *call)
     struct subnet_spec s = {0};
     json_t *b = api_body(call, fields);
     if (b == NULL ||
-        field_str_req(call, b, "network", "the id or name of the subnet's network", &s.network) <
-            0 ||
-        field_str(call, b, "name", &s.name) < 0 ||
-        field_str_req(call, b, "cidr", "an IPv4 prefix like 10.0.0.0/24", &s.cidr) < 0 ||
-        field_str(call, b, "gateway", &s.gateway) < 0 ||
-        field_array(call, b, "dns_servers", "a list of IPv4 addresses", &s.dns_servers) < 0 ||
-        field_array(call, b, "allocation_pools", "a list of {\"start\", \"end\"} ranges",
-                    &s.allocation_pools) < 0)
+        api_field_str_req(call, b, "network", "the id or name of the subnet's network",
+                          &s.network) < 0 ||
+        api_field_str(call, b, "name", &s.name) < 0 ||
+        api_field_str_req(call, b, "cidr", "an IPv4 prefix like 10.0.0.0/24", &s.cidr) < 0 ||
+        api_field_str(call, b, "gateway", &s.gateway) < 0 ||
+        api_field_array(call, b, "dns_servers", "a list of IPv4 addresses", &s.dns_servers) < 0 ||
+        api_field_array(call, b, "allocation_pools", "a list of {\"start\", \"end\"} ranges",
+                        &s.allocation_pools) < 0)
         return;
     created(call, subnet_create(call->api->st, &call->ctx, &s, &err), &err);
 }
@@ -231,12 +165,14 @@ static void post_port(struct api_call *call)
     struct port_spec s = {.port_security = true};
     json_t *b = api_body(call, fields);
     if (b == NULL ||
-        field_str_req(call, b, "network", "the id or name of the port's network", &s.network) < 0 ||
-        field_str(call, b, "name", &s.name) < 0 || field_str(call, b, "subnet", &s.subnet) < 0 ||
-        field_str(call, b, "fixed_ip", &s.fixed_ip) < 0 ||
-        field_array(call, b, "security_groups", "a list of security group ids or names",
-                    &s.security_groups) < 0 ||
-        field_bool(call, b, "port_security", &s.port_security) < 0)
+        api_field_str_req(call, b, "network", "the id or name of the port's network", &s.network) <
+            0 ||
+        api_field_str(call, b, "name", &s.name) < 0 ||
+        api_field_str(call, b, "subnet", &s.subnet) < 0 ||
+        api_field_str(call, b, "fixed_ip", &s.fixed_ip) < 0 ||
+        api_field_array(call, b, "security_groups", "a list of security group ids or names",
+                        &s.security_groups) < 0 ||
+        api_field_bool(call, b, "port_security", &s.port_security) < 0)
         return;
     created(call, port_create(call->api->st, &call->ctx, &s, &err), &err);
 }
@@ -253,11 +189,11 @@ static void patch_port(struct api_call *call)
     struct nubo_err err;
     const json_t *groups;
     json_t *b = api_body(call, fields);
-    if (b == NULL || field_array(call, b, "security_groups",
-                                 "a list of security group ids or names", &groups) < 0)
+    if (b == NULL || api_field_array(call, b, "security_groups",
+                                     "a list of security group ids or names", &groups) < 0)
         return;
     if (groups == NULL) {
-        bad_field(call, "security_groups", "given: a list of security group ids or names");
+        api_bad_field(call, "security_groups", "given: a list of security group ids or names");
         return;
     }
     api_reply_or_fail(call, 200,
@@ -292,8 +228,8 @@ static void post_security_group(struct api_call *call)
     struct nubo_err err;
     const char *name, *desc;
     json_t *b = api_body(call, fields);
-    if (b == NULL || field_str_req(call, b, "name", "the group's name", &name) < 0 ||
-        field_str(call, b, "description", &desc) < 0)
+    if (b == NULL || api_field_str_req(call, b, "name", "the group's name", &name) < 0 ||
+        api_field_str(call, b, "description", &desc) < 0)
         return;
     str_copy(call->target, sizeof(call->target), name);
     created(call, secgroup_create(call->api->st, &call->ctx, name, desc, &err), &err);
@@ -336,19 +272,19 @@ static void post_rule(struct api_call *call)
     struct secgroup_rule_spec s = {.port_min = -1, .port_max = -1};
     json_t *b = api_body(call, fields);
     if (b == NULL ||
-        field_str_req(call, b, "security_group", "the id or name of the rule's group",
-                      &s.security_group) < 0 ||
-        field_str_req(call, b, "direction", "ingress or egress", &s.direction) < 0 ||
-        field_str(call, b, "protocol", &s.protocol) < 0 ||
+        api_field_str_req(call, b, "security_group", "the id or name of the rule's group",
+                          &s.security_group) < 0 ||
+        api_field_str_req(call, b, "direction", "ingress or egress", &s.direction) < 0 ||
+        api_field_str(call, b, "protocol", &s.protocol) < 0 ||
         field_int(call, b, "port_min", &s.port_min) < 0 ||
         field_int(call, b, "port_max", &s.port_max) < 0 ||
-        field_str(call, b, "remote_cidr", &s.remote_cidr) < 0 ||
-        field_str(call, b, "remote_group", &s.remote_group) < 0)
+        api_field_str(call, b, "remote_cidr", &s.remote_cidr) < 0 ||
+        api_field_str(call, b, "remote_group", &s.remote_group) < 0)
         return;
     /* A given port is checked by the service; -1 there means "absent". */
     if ((json_object_get(b, "port_min") && s.port_min < 0) ||
         (json_object_get(b, "port_max") && s.port_max < 0)) {
-        bad_field(call, "port_min/port_max", "from 1 to 65535");
+        api_bad_field(call, "port_min/port_max", "from 1 to 65535");
         return;
     }
     created(call, secgroup_rule_create(call->api->st, &call->ctx, &s, &err), &err);
@@ -381,7 +317,7 @@ static void post_floating_ip(struct api_call *call)
     struct nubo_err err;
     const char *network;
     json_t *b = api_body(call, fields);
-    if (b == NULL || field_str(call, b, "network", &network) < 0)
+    if (b == NULL || api_field_str(call, b, "network", &network) < 0)
         return;
     created(call, floatingip_create(call->api->st, &call->ctx, network, &err), &err);
 }
@@ -399,10 +335,10 @@ static void patch_floating_ip(struct api_call *call)
     struct nubo_err err;
     const char *port;
     json_t *b = api_body(call, fields);
-    if (b == NULL || field_str(call, b, "port_id", &port) < 0)
+    if (b == NULL || api_field_str(call, b, "port_id", &port) < 0)
         return;
     if (json_object_get(b, "port_id") == NULL) {
-        bad_field(call, "port_id", "given: a port id, or null to disassociate");
+        api_bad_field(call, "port_id", "given: a port id, or null to disassociate");
         return;
     }
     api_reply_or_fail(
