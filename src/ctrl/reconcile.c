@@ -14,7 +14,9 @@
  *
  *        desired   VM                          action
  *        running   none                        upload the image if missing, create
- *        running   stopped / crashed           start (crashed: event first)
+ *        running   stopped / crashed           start (crashed: event first; a crashed
+ *                                              member of a scaling group: error, and
+ *                                              its group replaces it)
  *        running   paused                      resume
  *        running   running, status rebooting   reboot once, then wait for a new boot
  *        stopped   none                        create without starting
@@ -58,6 +60,7 @@
 #include "lib/util.h"
 #include "lib/valid.h"
 #include "network/network.h"
+#include "scale/scale.h"
 
 #define IMAGE_PREFIX "img-"
 #define LIST_TIMEOUT_MS 5000
@@ -700,6 +703,16 @@ static void converge_running(struct pass *p, struct host_ctx *h, json_t *inst, c
         sync_power(p, inst, vm);
     }
     const char *state = jstr(vm, "state");
+    if (is(state, "crashed") && scale_instance_in_group(p->st, id)) {
+        /* A scaling group replaces a member that crashed (it may have
+         * crashed for a reason a restart would not fix). */
+        char fault[400];
+        snprintf(fault, sizeof(fault), "VM crashed: %s; its scaling group replaces it",
+                 jstr(vm, "reason"));
+        compute_event_add(p->st, id, "VM crashed", fault, NULL);
+        set_status(p, inst, "error", fault);
+        goto done;
+    }
     if (is(state, "stopped") || is(state, "crashed")) {
         if (is(state, "crashed")) {
             char detail[400];

@@ -1,6 +1,7 @@
 /*
  * common.c - helpers shared by the autoscaling services; see scale_int.h.
  */
+#include "scale/scale.h"
 #include "scale/scale_int.h"
 
 #include <math.h>
@@ -158,4 +159,15 @@ void scale_group_ctx(const json_t *group, struct ctx *ctx)
     snprintf(ctx->user_name, sizeof(ctx->user_name), "autoscale");
     snprintf(ctx->request_id, sizeof(ctx->request_id), "autoscale-%.36s", scale_str(group, "id"));
     ctx->role = ROLE_MEMBER;
+}
+
+bool scale_instance_in_group(struct store *st, const char *instance_id)
+{
+    struct nubo_err err;
+    json_t *r = store_query_one(st, &err,
+                                "SELECT instance_id FROM scale_members WHERE instance_id = ? AND"
+                                " state = 'in_service'",
+                                "s", instance_id);
+    json_decref(r);
+    return r != NULL;
 }

@@ -64,6 +64,10 @@ void scale_run_once(struct scale *s);
 /* Unregisters the hook and frees s (NULL is fine). */
 void scale_free(struct scale *s);
 
+/* True when the instance is an in-service member of a scaling group: its
+ * group, not the reconciler, answers a crash (by replacing it). */
+bool scale_instance_in_group(struct store *st, const char *instance_id);
+
 /* --------------------------------------------------- launch templates */
 
 /* Body: {name, description?, flavor, image, keypair?, user_data?,
