@@ -333,7 +333,9 @@ def host_state(h):
         "links": links(h.ns),
         "namespaces": rns,
         "router_links": {n: links(n) for n in rns},
-        "router_addrs": {n: sh("ip", "-n", n, "addr", "show") for n in rns},
+        # (IPv4: link-local IPv6 addresses carry DAD flags that come and go)
+        "router_addrs": {n: sh("ip", "-4", "-n", n, "addr", "show") for n in rns},
+        "router_routes": {n: sh("ip", "-n", n, "route", "show") for n in rns},
         "nft": sh("ip", "netns", "exec", h.ns, "nft", "list", "ruleset"),
         "router_nft": {n: sh("ip", "netns", "exec", n, "nft", "list", "ruleset") for n in rns},
         "dnsmasq_pids": sorted(n["dnsmasq_pid"] for n in st["networks"]),
