@@ -50,6 +50,12 @@ int spawn_run(char *const argv[], int timeout_ms, size_t out_cap, char **out, st
         dup2(pfd[1], 2);
         close_fds_except(-1);
         signal(SIGPIPE, SIG_DFL);
+        /* Daemons started this way (dnsmasq) must not inherit the
+         * caller's blocked SIGTERM/SIGHUP (nubo-hostd reads them from a
+         * signalfd): they would never reload nor stop on a signal. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         execvp(argv[0], argv);
         dprintf(2, "cannot execute %s: %s\n", argv[0], strerror(errno));
         _exit(127);

@@ -439,6 +439,23 @@ static void test_spawn_closes_fds(void)
     close(57);
 }
 
+static void test_spawn_unblocks_signals(void)
+{
+    /* a caller that reads SIGHUP/SIGTERM from a signalfd has them blocked;
+     * its children (dnsmasq) must not inherit that */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    char *a[] = {"grep", "^SigBlk:", "/proc/self/status", NULL};
+    struct run r = run(a, 5000, 4096);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    CHECK_INT_EQ(r.rc, 0);
+    CHECK_STR_EQ(r.out, "SigBlk:\t0000000000000000\n");
+    free(r.out);
+}
+
 static void test_spawn_status_str(void)
 {
     char buf[64];
@@ -529,5 +546,5 @@ CHECK_MAIN_FIXTURE(setup, teardown, TEST(test_write_read), TEST(test_write_atomi
                    TEST(test_rm_rf), TEST(test_allocated_bytes), TEST(test_spawn_true_false),
                    TEST(test_spawn_output), TEST(test_spawn_output_cap), TEST(test_spawn_timeout),
                    TEST(test_spawn_timeout_closed_output), TEST(test_spawn_missing_program),
-                   TEST(test_spawn_closes_fds), TEST(test_spawn_status_str),
-                   TEST(test_spawn_detached))
+                   TEST(test_spawn_closes_fds), TEST(test_spawn_unblocks_signals),
+                   TEST(test_spawn_status_str), TEST(test_spawn_detached))
