@@ -290,12 +290,13 @@ static void dnsmasq_stop(const struct net_env *env, uint32_t vni)
     if (pid <= 0)
         return;
     kill(pid, SIGTERM);
-    /* Gone once its command line is no longer ours: dnsmasq daemonized,
-     * so it is not our child, and an exited one stays a zombie (empty
-     * cmdline) until init reaps it, which some inits never do promptly;
-     * waiting for /proc/<pid> to vanish stalled convergence for 2 s. */
-    for (int i = 0; i < 100 && dnsmasq_pid(env, vni) == pid; i++)
+    for (int i = 0; i < 100 && kill(pid, 0) == 0; i++) {
+        char st[64];
+        snprintf(st, sizeof(st), "/proc/%d/cmdline", (int)pid);
+        if (!fs_exists(st))
+            break;
         usleep(20000);
+    }
     if (dnsmasq_pid(env, vni) == pid)
         kill(pid, SIGKILL);
     log_info("network: dnsmasq of vni %u (pid %d) stopped", vni, (int)pid);
