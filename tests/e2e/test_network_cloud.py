@@ -20,7 +20,9 @@ tcp 8080 and icmp from group "default") serves HTTP on 8080 from its
 user-data; vm1 (10.0.0.11, groups "default" and "pingable") probes vm2
 every 0.3 s, each probe in the background, printing
 `PROBE <seq> t=<guest uptime at start> tcp=ok|fail ping=ok|fail`.  An
-anti-affinity server group puts them on different hosts.  Project B:
+anti-affinity server group puts them on different hosts.  vm3 (10.0.0.13)
+joins net-a later, on a host that already serves it (its DHCP entry
+reaches a running dnsmasq).  Project B:
 net-b with the same CIDR, vmb (10.0.0.11 too) probes 10.0.0.12: nothing
 there answers it.  vm1 also pings from an address it added itself
 (10.0.0.99): nft counters the test puts on both hosts' bridges see the
@@ -462,6 +464,16 @@ def test_network_cloud(netcloud):
     probes.settle(("ok", "ok"))           # A's traffic unaffected
     ok(b.delete("/v1/instances/" + vmb["id"]), 202)
     wait_for("vmb deleted", lambda: b.get("/v1/instances/" + vmb["id"]).json()["status"]
+             == "deleted", timeout=60)
+
+    # ---- a port added to a network its host already serves: dnsmasq
+    # reloads its static hosts (SIGHUP) and the guest gets its lease
+    vm3 = create(a, "vm3", "net-a", "10.0.0.13", ["default"], probe_script(1, 0))
+    m = wait_console(a, vm3["id"], READY + r" instance-id=(\S+) .*ip=(\S+)")
+    assert m.groups() == (vm3["id"], "10.0.0.13"), m.group(0)
+    wait_console(a, vm3["id"], r"PROBE \d+ t=\S+ tcp=ok ping=ok", timeout=30)
+    ok(a.delete("/v1/instances/" + vm3["id"]), 202)
+    wait_for("vm3 deleted", lambda: a.get("/v1/instances/" + vm3["id"]).json()["status"]
              == "deleted", timeout=60)
 
     # ---- security group changes, both ways, within a second
