@@ -521,9 +521,6 @@ def test_network_cloud(netcloud):
     try:
         wait_for("ping of the floating IP %s from outside" % fip["ip"], outside_ping, timeout=20)
     except AssertionError:
-        if os.environ.get("NETCLOUD_PAUSE"):
-            open("/tmp/netcloud-pause", "w").write(json.dumps([h1.ns, net.outside, fip["ip"]]))
-            time.sleep(int(os.environ["NETCLOUD_PAUSE"]))
         rns = [n for n in netns_list() if n.startswith(h1.ns + "-r")]
         raise AssertionError("floating IP %s unreachable; %s network: %s\nlinks: %s\n%s" % (
             fip, h1.name, h1.api.get("/v1/network").text, links(h1.ns), "\n".join(
