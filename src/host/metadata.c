@@ -16,6 +16,8 @@
  *   /<v>/meta-data/public-keys/       "0=key-0" ...
  *   /<v>/meta-data/public-keys/N/openssh-key
  *   /<v>/user-data                    404 when none
+ *   /                                 the versions cloud-init asks for,
+ *                                     "latest" and "openstack"
  *   PUT /latest/api/token             IMDSv2 token (accepted, not required)
  *   /openstack/latest/meta_data.json  application/json
  *   /openstack/latest/user_data
@@ -393,8 +395,12 @@ static void answer(struct mds *m, struct conn *c)
         return reply_text(c->fd, 405, "only GET and HEAD\n", false);
     if (d == NULL)
         return reply_text(c->fd, 404, "no instance has this address on this network\n", head);
+    /* The versions cloud-init 22.4's Ec2 datasource tries (it needs
+     * 2009-04-04, then takes the newest of the others that answers); every
+     * dated version serves the same tree as "latest". */
     if (strcmp(path, "/") == 0)
-        return reply_text(c->fd, 200, "latest\nopenstack", head);
+        return reply_text(
+            c->fd, 200, "2009-04-04\n2016-09-02\n2018-09-24\n2021-03-23\nlatest\nopenstack", head);
     if (strncmp(path, "/openstack", 10) == 0)
         return answer_openstack(c->fd, p, d, path + 10, head);
     const char *v = path + 1;
