@@ -178,10 +178,12 @@ void qemu_build_argv(const struct qemu_cfg *c, const struct vm *vm, const struct
         strv_push(a, "-device");
         strv_push(a, "virtio-blk-pci,drive=disk%d", i + 1);
     }
-    strv_push(a, "-drive");
-    strv_push(a, "file=%s/config.iso,if=none,id=config,format=raw,readonly=on", dir);
-    strv_push(a, "-device");
-    strv_push(a, "virtio-blk-pci,drive=config");
+    if (!d->no_config_drive) {
+        strv_push(a, "-drive");
+        strv_push(a, "file=%s/config.iso,if=none,id=config,format=raw,readonly=on", dir);
+        strv_push(a, "-device");
+        strv_push(a, "virtio-blk-pci,drive=config");
+    }
     if (strcmp(d->network, "user") == 0) {
         /* restrict=on: the guest reaches only QEMU's own DHCP/DNS, never the
          * host's networks or beyond. */
@@ -296,7 +298,7 @@ static int qemu_prepare(struct vm *vm, struct nubo_err *err)
         if (spawn_run(argv, 30000, 1 << 16, NULL, err) < 0)
             return -1;
     }
-    return make_config_drive(vm, err);
+    return vm->def.no_config_drive ? 0 : make_config_drive(vm, err);
 }
 
 /* ------------------------------------------------------------- process */

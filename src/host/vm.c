@@ -216,7 +216,7 @@ static int check_keys(json_t *body, struct nubo_err *err)
 {
     static const char *known[] = {"name",      "hostname",  "vcpus", "memory",  "memory_mib",
                                   "image",     "root_disk", "disks", "network", "ssh_keys",
-                                  "user_data", "start",     "id",    "nics"};
+                                  "user_data", "start",     "id",    "nics",    "config_drive"};
     const char *key;
     json_t *v;
     json_object_foreach (body, key, v) {
@@ -363,6 +363,12 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
         vm_def_clear(def);
         return nubo_err_set(err, NUBO_E_INVALID, "'start' must be true or false");
     }
+    v = json_object_get(body, "config_drive");
+    if (v && !json_is_boolean(v)) {
+        vm_def_clear(def);
+        return nubo_err_set(err, NUBO_E_INVALID, "'config_drive' must be true or false");
+    }
+    def->no_config_drive = json_is_false(v);
 
     /* The controller passes its instance id, so that the guest's metadata
      * (instance-id) and the cloud agree. */
@@ -395,6 +401,7 @@ json_t *vm_def_to_json(const struct vm_def *def)
                   (json_int_t)def->root_size, "disk_bytes", disks, "network", def->network, "mac",
                   def->mac, "ssh_keys", keys, "created_at", def->created_at);
     json_object_set_new(o, "user_data", def->user_data ? json_string(def->user_data) : json_null());
+    json_object_set_new(o, "config_drive", json_boolean(!def->no_config_drive));
     if (def->nnics > 0) {
         json_t *nics = json_array();
         for (int i = 0; i < def->nnics; i++)
@@ -471,6 +478,7 @@ int vm_def_from_json(json_t *o, struct vm_def *def, struct nubo_err *err)
     const char *ud = json_string_value(json_object_get(o, "user_data"));
     if (ud)
         def->user_data = xstrdup(ud);
+    def->no_config_drive = json_is_false(json_object_get(o, "config_drive")); /* absent: true */
     return 0;
 }
 

@@ -69,7 +69,9 @@ struct vm_def {
     struct vm_nic nics[VM_MAX_NICS];
     int nkeys;
     char *ssh_keys[VM_MAX_KEYS];
-    char *user_data; /* NULL when none */
+    char *user_data;      /* NULL when none */
+    bool no_config_drive; /* "config_drive": false: metadata only from the
+                           * metadata service (169.254.169.254) */
     char created_at[32];
 };
 

@@ -232,8 +232,12 @@ extern const char store_schema_v6_scale[];
 extern const char store_schema_v7_stack[];
 
 const struct store_migration store_migrations[] = {
-    {1, schema_v1}, {2, store_schema_v2_billing}, {3, store_schema_v3_monitor},
-    {4, schema_v4}, {5, store_schema_v5_network}, {6, store_schema_v6_scale},
+    {1, schema_v1},
+    {2, store_schema_v2_billing},
+    {3, store_schema_v3_monitor},
+    {4, schema_v4},
+    {5, store_schema_v5_network},
+    {6, store_schema_v6_scale},
     {7, store_schema_v7_stack},
     {0, NULL},
 };

@@ -13,29 +13,29 @@ cloud-init's per-instance scripts directory, /var/lib/cloud/instance is the
 instance named by the VM's id, `cloud-init status` ends "done" (no module
 failed), and `dpkg --verify cloud-init` finds no file changed.
 
-A second test boots the same image with plain QEMU, without a config drive,
-against a stand-in for the EC2-style metadata service (a small HTTP server
-on loopback that QEMU's user network forwards 169.254.169.254:80 to): it
-proves the image's Ec2 datasource configuration (ds-identify keeps cloud-init
-enabled, the Ec2 datasource finds the service) for the metadata service that
-nubo-hostd will serve, and records what cloud-init asks for.
+A second test boots the same image on a tenant network (nubo-hostd with
+--netns, a network document PUT by the test) without a config drive: the
+only metadata is nubo-hostd's own EC2-style service at 169.254.169.254, and
+cloud-init's Ec2 datasource must configure the guest from it (hostname, key,
+user-data, the port's address from nubo's dnsmasq).
 
 Create to user-data under TCG takes about 41 s on an idle 2-core machine,
 60-80 s while other builds share it (docs/internals/images.md); each wait
 is bounded by BOOT_TIMEOUT, about three times the loaded figure.
 """
 import base64
-import http.server
 import os
 import re
-import signal
+import secrets
 import subprocess
-import threading
 import time
+import uuid
 
 import pytest
 
-from conftest import IMAGES, ROOT
+from conftest import IMAGES, ROOT, Hostd
+
+import test_network_host as nh
 
 IMAGE = "nubo-debian"
 PARTS = ("qcow2", "kernel", "initrd", "cmdline")
@@ -185,128 +185,69 @@ def test_debian_cloudinit_configures_itself(hostd, debian_image):
     assert api.delete("/v1/vms/deb").status == 204
 
 
-class _FakeEc2(http.server.ThreadingHTTPServer):
-    """Serves one instance's metadata in the EC2 layout under every API
-    version; records each request as (method, path)."""
-
-    def __init__(self, instance_id, hostname, key, user_data):
-        self.requests = []
-        self.tree = {
-            "meta-data/": "instance-id\nlocal-hostname\nhostname\nlocal-ipv4\n"
-                          "public-keys/\nplacement/",
-            "meta-data/instance-id": instance_id,
-            "meta-data/local-hostname": hostname,
-            "meta-data/hostname": hostname,
-            "meta-data/local-ipv4": "169.254.2.15",
-            "meta-data/public-keys/": "0=nubo-test",
-            "meta-data/public-keys/0/": "openssh-key",
-            "meta-data/public-keys/0/openssh-key": key,
-            "meta-data/placement/": "availability-zone",
-            "meta-data/placement/availability-zone": "nubo",
-            "user-data": user_data,
-        }
-        super().__init__(("127.0.0.1", 0), _FakeEc2Handler)
-
-
-class _FakeEc2Handler(http.server.BaseHTTPRequestHandler):
-    def _answer(self, body):
-        if body is None:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        self.server.requests.append(("GET", self.path))
-        m = re.fullmatch(r"/(latest|\d{4}-\d\d-\d\d)/(.*)", self.path)
-        self._answer(self.server.tree.get(m.group(2)) if m else None)
-
-    def do_PUT(self):
-        self.server.requests.append(("PUT", self.path))
-        self._answer(None)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def fake_ec2():
-    key = _ssh_ed25519_key("ec2@nubo-test")
-    srv = _FakeEc2("i-%s" % os.urandom(8).hex(), "ec2-guest-%d" % (os.getpid() % 1000), key,
-                   USER_DATA)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-def test_debian_cloudinit_ec2_datasource(tmp_path, debian_image, fake_ec2):
-    img = os.path.join(debian_image, IMAGE)
-    overlay = str(tmp_path / "root.qcow2")
-    console = str(tmp_path / "console.log")
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
-                    img + ".qcow2", overlay], check=True)
-    with open(img + ".cmdline") as f:
-        cmdline = f.read().strip()
-    port = fake_ec2.server_address[1]
-    # restrict=on: nothing leaves QEMU except what guestfwd forwards, one
-    # socat per guest connection, to the fake service on loopback.
-    netdev = ("user,id=n0,restrict=on,net=169.254.0.0/16,"
-              "guestfwd=tcp:169.254.169.254:80-cmd:socat STDIO TCP:127.0.0.1:%d" % port)
-    qemu_log = open(str(tmp_path / "qemu.log"), "wb")
-    qemu = subprocess.Popen(
-        ["qemu-system-x86_64", "-nodefaults", "-display", "none", "-machine", "q35",
-         "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "512",
-         "-kernel", img + ".kernel", "-initrd", img + ".initrd", "-append", cmdline,
-         "-drive", "file=%s,if=none,id=root,format=qcow2" % overlay,
-         "-device", "virtio-blk-pci,drive=root",
-         "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0",
-         "-chardev", "file,id=c,path=%s" % console, "-serial", "chardev:c"],
-        stdout=subprocess.DEVNULL, stderr=qemu_log,
-        start_new_session=True)
+def netns_host(tmp_path):
+    """A nubo-hostd whose host networking lives in a namespace made here;
+    everything is removed on teardown, also when the test fails."""
+    ns = "ci-" + secrets.token_hex(3)
+    nh.sh("ip", "netns", "add", ns)
+    nh.sh("ip", "-n", ns, "link", "set", "lo", "up")
+    h = Hostd(str(tmp_path), ["--netns", ns])
     try:
-        t0 = time.monotonic()
-        deadline = t0 + BOOT_TIMEOUT
-        text = ""
-        while "NUBO-CI-END" not in text:
-            assert qemu.poll() is None, "QEMU exited with %s" % qemu.returncode
-            assert time.monotonic() < deadline, \
-                "no NUBO-CI-END after %ss; console:\n%s" % (BOOT_TIMEOUT, text[-4000:])
-            time.sleep(1)
-            with open(console, "rb") as f:
-                text = f.read().decode("utf-8", "replace")
-        print("boot -> cloud-init done (Ec2) %.1fs" % (time.monotonic() - t0))
+        h.start()
+        yield h
+        for vm in h.api.get("/v1/vms").json["vms"]:
+            h.api.delete("/v1/vms/" + vm["id"])
+        rc = h.stop()
+        assert rc == 0, "nubo-hostd exited with %d:\n%s" % (rc, h.log())
     finally:
-        os.killpg(qemu.pid, signal.SIGKILL)
-        qemu.wait()
-        qemu_log.close()
+        if h.proc is not None:
+            h.stop()
+        nh.kill_matching(str(tmp_path))
+        for name in nh.netns_list():
+            if name == ns or name.startswith(ns + "-r"):
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
-    r = _report(text)
-    tree = fake_ec2.tree
+
+def test_debian_cloudinit_from_nubo_metadata_service(netns_host, debian_image):
+    """The same image on a tenant network, without a config drive: the only
+    metadata is what nubo-hostd's metadata service answers at
+    169.254.169.254 in the network's router namespace, and cloud-init's Ec2
+    datasource must find it and configure the guest from it."""
+    _install_image(netns_host, debian_image)
+    api = netns_host.api
+    key = _ssh_ed25519_key("ec2@nubo-test")
+    hostname = "ec2-guest-%d" % (os.getpid() % 1000)
+    net_id, sub_id, inst, port_id = (str(uuid.uuid4()) for _ in range(4))
+    net = nh.network(net_id, sub_id, 1001, None)
+    net["peers"] = []
+    mac = "fa:16:3e:5a:00:21"
+    prt = nh.port(port_id, net, inst, mac, "10.0.0.21", hostname)
+    nh.put(netns_host, nh.document("g1", [net], [prt]))
+
+    t0 = time.monotonic()
+    vm = api.create(id=inst, name="nubo-" + inst, image=IMAGE, memory="512M", network="none",
+                    nics=[{"port_id": port_id, "network_id": net_id, "mac": mac}],
+                    config_drive=False, hostname=hostname, ssh_keys=[key], user_data=USER_DATA)
+    assert vm["state"] == "running", vm
+    assert vm["config_drive"] is False, vm
+    console = _wait_for(api, vm["name"], "NUBO-CI-END", BOOT_TIMEOUT)
+    print("create -> cloud-init done (Ec2 from nubo-hostd) %.1fs" % (time.monotonic() - t0))
+    r = _report(console)
 
     def one(k):
-        assert k in r, "no NUBO-CI %s line; console:\n%s" % (k, text[-4000:])
+        assert k in r, "no NUBO-CI %s line; console:\n%s" % (k, console[-4000:])
         return r[k][0]
 
     assert re.fullmatch(r"/var/lib/cloud/instance/scripts/part-\d+", one("script")), r
-    assert one("instance-id") == tree["meta-data/instance-id"]
-    assert one("instance-link") == "/var/lib/cloud/instances/" + tree["meta-data/instance-id"]
+    assert one("instance-id") == inst
+    assert one("instance-link") == "/var/lib/cloud/instances/" + inst
     assert one("datasource").startswith("DataSourceEc2"), r
-    assert one("hostname") == tree["meta-data/local-hostname"]
-    assert one("etc-hostname") == tree["meta-data/local-hostname"]
-    assert tree["meta-data/public-keys/0/openssh-key"] in r.get("key", []), r.get("key")
-    assert one("ip") == "169.254.2.15/16"
+    assert one("hostname") == hostname
+    assert one("etc-hostname") == hostname
+    assert key in r.get("key", []), r.get("key")
+    # the address the port was given, by nubo's dnsmasq
+    assert one("ip") == "10.0.0.21/24"
     assert one("dpkg-verify") == "0"
     assert "status: done" in r.get("status", []), r.get("status")
-    # What cloud-init 22.4 asked: no IMDSv2 token off AWS, the 2009-04-04
-    # probe, then the newest version the service answers.
-    reqs = fake_ec2.requests
-    assert ("GET", "/2009-04-04/meta-data/instance-id") in reqs, reqs
-    assert ("GET", "/2021-03-23/user-data") in reqs, reqs
-    assert not [m for m, _ in reqs if m != "GET"], reqs
+    assert console.count("NUBO-CI user-data-ran-42") == 1

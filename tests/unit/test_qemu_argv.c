@@ -333,6 +333,14 @@ static void test_argv_drives(void)
     CHECK(strstr(flag_value(&f.argv, "-drive", 0), "root.qcow2") != NULL);
     CHECK(strstr(flag_value(&f.argv, "-drive", 1), "config.iso") != NULL);
 
+    /* "config_drive": false: no config drive at all */
+    f.vm->def.no_config_drive = true;
+    fixture_build(&f);
+    CHECK_INT_EQ(count_flag(&f.argv, "-drive"), 1);
+    for (int i = 0; i < f.argv.n; i++)
+        CHECK(strstr(f.argv.v[i], "config.iso") == NULL);
+    f.vm->def.no_config_drive = false;
+
     /* the maximum */
     f.vm->def.ndisks = VM_MAX_DISKS;
     fixture_build(&f);

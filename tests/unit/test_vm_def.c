@@ -381,7 +381,7 @@ static bool def_equal(const struct vm_def *a, const struct vm_def *b)
               a->nkeys == b->nkeys && strcmp(a->created_at, b->created_at) == 0 &&
               (a->user_data == NULL) == (b->user_data == NULL) &&
               (a->user_data == NULL || strcmp(a->user_data, b->user_data) == 0) &&
-              a->nnics == b->nnics;
+              a->nnics == b->nnics && a->no_config_drive == b->no_config_drive;
     for (int i = 0; eq && i < a->nnics; i++)
         eq = memcmp(&a->nics[i], &b->nics[i], sizeof(a->nics[i])) == 0;
     for (int i = 0; eq && i < a->ndisks; i++)
@@ -427,6 +427,29 @@ static void test_json_round_trip(void)
                "\"network\":\"user\",\"ssh_keys\":[\"" KEY_A "\",\"" KEY_B "\"],"
                "\"user_data\":\"#!/bin/sh\\necho \\\"hi\\\" > /dev/console\\n\",\"start\":true}");
     round_trip("{\"name\":\"u\",\"image\":\"i\",\"user_data\":\"\"}");
+    round_trip("{\"name\":\"c\",\"image\":\"i\",\"config_drive\":false}");
+}
+
+static void test_request_config_drive(void)
+{
+    REJECT("{\"name\":\"a\",\"image\":\"i\",\"config_drive\":\"no\"}", "'config_drive'");
+    REJECT("{\"name\":\"a\",\"image\":\"i\",\"config_drive\":0}", "'config_drive'");
+    const char *cases[] = {"{\"name\":\"a\",\"image\":\"i\"}",
+                           "{\"name\":\"a\",\"image\":\"i\",\"config_drive\":true}",
+                           "{\"name\":\"a\",\"image\":\"i\",\"config_drive\":false}"};
+    for (int i = 0; i < 3; i++) {
+        json_t *b = body_of(cases[i]);
+        struct vm_def def;
+        struct nubo_err err;
+        if (CHECK_INT_EQ(vm_def_from_request(b, &def, &err), 0)) {
+            CHECK(def.no_config_drive == (i == 2));
+            json_t *j = vm_def_to_json(&def);
+            CHECK(json_is_true(json_object_get(j, "config_drive")) == (i != 2));
+            json_decref(j);
+            vm_def_clear(&def);
+        }
+        json_decref(b);
+    }
 }
 
 static void test_json_shape(void)
@@ -602,5 +625,5 @@ CHECK_MAIN(TEST(test_request_defaults), TEST(test_request_all_fields),
            TEST(test_request_rejects_network), TEST(test_request_nics),
            TEST(test_request_rejects_nics), TEST(test_request_rejects_keys),
            TEST(test_request_rejects_user_data), TEST(test_request_rejects_start),
-           TEST(test_json_round_trip), TEST(test_json_shape), TEST(test_json_damaged),
-           TEST(test_json_damaged_unchecked), TEST(test_state_names))
+           TEST(test_request_config_drive), TEST(test_json_round_trip), TEST(test_json_shape),
+           TEST(test_json_damaged), TEST(test_json_damaged_unchecked), TEST(test_state_names))
