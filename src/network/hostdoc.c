@@ -22,17 +22,6 @@
 #include "lib/crypto.h"
 #include "lib/util.h"
 
-/* Moves the rows' `key` values into a JSON array of strings. */
-static json_t *column(json_t *rows, const char *key)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *r;
-    json_array_foreach (rows, i, r)
-        json_array_append(out, json_object_get(r, key));
-    return out;
-}
-
 static int networks_add(struct store *st, const char *host_id, json_t *doc, struct nubo_err *err)
 {
     json_t *nets = store_query(st, err,
@@ -77,7 +66,7 @@ static int networks_add(struct store *st, const char *host_id, json_t *doc, stru
         }
         json_object_set_new(n, "domain", json_string(NETWORK_DOMAIN));
         json_object_set_new(n, "subnets", subnets);
-        json_object_set_new(n, "peers", column(peers, "underlay_ip"));
+        json_object_set_new(n, "peers", net_column(peers, "underlay_ip"));
         json_object_set_new(n, "dns_records", dns);
         json_decref(peers);
     }
@@ -114,7 +103,7 @@ static int ports_add(struct store *st, const char *host_id, json_t *doc, struct 
                                                                             : json_string(vm));
         json_object_set_new(p, "port_security",
                             json_boolean(json_integer_value(json_object_get(p, "port_security"))));
-        json_object_set_new(p, "security_groups", column(g, "security_group_id"));
+        json_object_set_new(p, "security_groups", net_column(g, "security_group_id"));
         json_decref(g);
     }
     json_object_set_new(doc, "ports", ports);
@@ -161,7 +150,7 @@ static int groups_add(struct store *st, const char *host_id, json_t *doc, struct
                                       "s", remote);
             if (ips == NULL)
                 goto fail;
-            json_object_set_new(members, remote, column(ips, "ip"));
+            json_object_set_new(members, remote, net_column(ips, "ip"));
             json_decref(ips);
         }
     }

@@ -14,6 +14,9 @@
 /* A row's string member, or "" when missing or null. */
 const char *net_str(const json_t *row, const char *key);
 
+/* The rows' key members as a new JSON array (rows stay the caller's). */
+json_t *net_column(const json_t *rows, const char *key);
+
 /* Where a page starts (see compute_marker): row is the marker's
  * created_at lookup (consumed), NULL when it failed with lookup_err. */
 int net_marker(const char *marker, json_t *row, const struct nubo_err *lookup_err, char after[32],

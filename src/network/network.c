@@ -46,6 +46,16 @@ const char *net_str(const json_t *row, const char *key)
     return s ? s : "";
 }
 
+json_t *net_column(const json_t *rows, const char *key)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach (rows, i, r)
+        json_array_append(out, json_object_get(r, key));
+    return out;
+}
+
 int net_marker(const char *marker, json_t *row, const struct nubo_err *lookup_err, char after[32],
                struct nubo_err *err)
 {
@@ -246,13 +256,8 @@ json_t *network_get(struct store *st, const struct ctx *ctx, const char *ref, st
         json_decref(row);
         return NULL;
     }
-    json_t *ids = json_array();
-    size_t i;
-    json_t *r;
-    json_array_foreach (subnets, i, r)
-        json_array_append(ids, json_object_get(r, "id"));
+    json_object_set_new(row, "subnets", net_column(subnets, "id"));
     json_decref(subnets);
-    json_object_set_new(row, "subnets", ids);
     return network_json(row);
 }
 

@@ -42,13 +42,8 @@ static json_t *port_json(struct store *st, json_t *row, struct nubo_err *err)
         json_decref(row);
         return NULL;
     }
-    json_t *ids = json_array();
-    size_t i;
-    json_t *r;
-    json_array_foreach (g, i, r)
-        json_array_append(ids, json_object_get(r, "security_group_id"));
+    json_object_set_new(row, "security_groups", net_column(g, "security_group_id"));
     json_decref(g);
-    json_object_set_new(row, "security_groups", ids);
     return row;
 }
 
