@@ -454,8 +454,13 @@ void cloud_created_print(const struct cli *cli, const char *what, const json_t *
     char name[128], id[64];
     if (cli_print_json(cli, o))
         return;
-    output_text(cli_json_str(o, "name"), 0, name, sizeof(name));
+    const char *n = cli_json_str(o, "name");
     output_text(cli_json_str(o, "id"), 0, id, sizeof(id));
+    if (n == NULL || *n == '\0' || strcmp(n, "-") == 0) { /* unnamed: subnets, rules... */
+        printf("created %s, id %s\n", what, id);
+        return;
+    }
+    output_text(n, 0, name, sizeof(name));
     printf("created %s %s, id %s\n", what, name, id);
 }
 
