@@ -19,8 +19,11 @@ clang $CFLAGS -o "$OUT/fuzz_qmp" tests/fuzz/fuzz_qmp.c src/host/qmp.c $LIBSRC $L
 clang $CFLAGS -o "$OUT/fuzz_vm_def" tests/fuzz/fuzz_vm_def.c src/host/vm.c $LIBSRC $LIBS
 # shellcheck disable=SC2086
 clang $CFLAGS -o "$OUT/fuzz_netdoc" tests/fuzz/fuzz_netdoc.c src/host/netdoc.c $LIBSRC $LIBS
+# shellcheck disable=SC2086
+clang $CFLAGS -o "$OUT/fuzz_stack_yaml" tests/fuzz/fuzz_stack_yaml.c src/stack/yaml.c $LIBSRC \
+    $LIBS -lyaml
 rc=0
-for t in qmp vm_def netdoc; do
+for t in qmp vm_def netdoc stack_yaml; do
     corpus="$OUT/corpus-$t"
     mkdir -p "$corpus"
     cp tests/fuzz/corpus/$t/* "$corpus/" 2>/dev/null || true
