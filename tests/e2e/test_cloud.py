@@ -12,6 +12,7 @@ one agent is restarted (its guests keep running and are re-adopted).
 At most two guests run at once (the test machine has two cores).
 """
 import base64
+import contextlib
 import importlib.util
 import json
 import os
@@ -119,6 +120,31 @@ class CloudHostd:
         out = subprocess.run(["pgrep", "-f", "--", self.state + "/vms/"],
                              capture_output=True, text=True).stdout
         return [int(p) for p in out.split()]
+
+
+@contextlib.contextmanager
+def one_host_cloud(tmp, name, extra_args=()):
+    """nubod and one joined nubo-hostd; on the way out every VM is deleted
+    and both must exit cleanly (sanitizers), and nothing is left running
+    even when the test failed."""
+    nubod = harness.Nubod(tmp).start()
+    host = CloudHostd(tmp, nubod, name)
+    host.args += list(extra_args)
+    try:
+        host.start()
+        yield nubod, host
+        for vm in host.api.get("/v1/vms").json["vms"]:
+            host.api.delete("/v1/vms/" + vm["id"])
+        rc = host.stop()
+        assert rc == 0, "nubo-hostd exited with %d:\n%s" % (rc, host.log())
+        rc = nubod.stop()
+        assert rc == 0, "nubod exited with %d:\n%s" % (rc, nubod.log())
+    finally:
+        if host.proc is not None:
+            host.proc.kill()
+        kill_leftovers(host)
+        if nubod.proc is not None:
+            nubod.proc.kill()
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ import time
 
 import pytest
 
-from conftest import IMAGES, kill_leftovers
-from test_cloud import CloudHostd, harness, wait_for
+from conftest import IMAGES
+from test_cloud import harness, one_host_cloud, wait_for
 
 READY = "NUBO-READY"
 
@@ -40,25 +40,8 @@ def user_data(deadline):
 
 @pytest.fixture
 def cloud1(tmp_path):
-    tmp = str(tmp_path)
-    nubod = harness.Nubod(tmp).start()
-    host = CloudHostd(tmp, nubod, "host-s")
-    host.args += ["--sample-ms", "1000"]
-    try:
-        host.start()
-        yield nubod, host
-        for vm in host.api.get("/v1/vms").json["vms"]:
-            host.api.delete("/v1/vms/" + vm["id"])
-        rc = host.stop()
-        assert rc == 0, "nubo-hostd exited with %d:\n%s" % (rc, host.log())
-        rc = nubod.stop()
-        assert rc == 0, "nubod exited with %d:\n%s" % (rc, nubod.log())
-    finally:
-        if host.proc is not None:
-            host.proc.kill()
-        kill_leftovers(host)
-        if nubod.proc is not None:
-            nubod.proc.kill()
+    with one_host_cloud(str(tmp_path), "host-s", ["--sample-ms", "1000"]) as c:
+        yield c
 
 
 def setup_cloud(nubod):

@@ -17,7 +17,8 @@ import time
 import pytest
 
 from conftest import IMAGES, READY
-from test_cloud import PUBKEY, CloudHostd, console, harness, kill_leftovers, wait_for
+from test_cloud import (PUBKEY, CloudHostd, console, harness, kill_leftovers, one_host_cloud,
+                        wait_for)
 
 TEMPLATE = """
 description: one tiny web server and its key
@@ -50,24 +51,8 @@ DEADLINE_S = 120
 
 @pytest.fixture
 def cloud(tmp_path):
-    tmp = str(tmp_path)
-    nubod = harness.Nubod(tmp).start()
-    host = CloudHostd(tmp, nubod, "host-a")
-    try:
-        host.start()
-        yield nubod, host
-        for vm in host.api.get("/v1/vms").json["vms"]:
-            host.api.delete("/v1/vms/" + vm["id"])
-        rc = host.stop()
-        assert rc == 0, "nubo-hostd exited with %d:\n%s" % (rc, host.log())
-        rc = nubod.stop()
-        assert rc == 0, "nubod exited with %d:\n%s" % (rc, nubod.log())
-    finally:
-        if host.proc is not None:
-            host.proc.kill()
-        kill_leftovers(host)
-        if nubod.proc is not None:
-            nubod.proc.kill()
+    with one_host_cloud(str(tmp_path), "host-a") as c:
+        yield c
 
 
 def left(deadline):
