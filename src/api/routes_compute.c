@@ -13,7 +13,7 @@
 
 #include "api/api.h"
 #include "compute/compute.h"
-#include "ctrl/agent_client.h"
+#include "lib/agent_client.h"
 #include "ctrl/ctrl.h"
 #include "lib/util.h"
 #include "lib/valid.h"

@@ -8,7 +8,7 @@
 
 #include "api/api.h"
 #include "ctrl/ctrl.h"
-#include "ctrl/hosts.h"
+#include "fleet/fleet.h"
 #include "lib/util.h"
 #include "monitor/monitor.h"
 
@@ -24,7 +24,7 @@ static void post_register(struct api_call *call)
     const char *name = json_string_value(json_object_get(b, "name"));
     if (name)
         str_copy(call->target, sizeof(call->target), name);
-    json_t *out = ctrl_host_register(call->api->st, b, &err);
+    json_t *out = fleet_host_register(call->api->st, b, &err);
     if (out == NULL) {
         api_fail(call, &err);
         return;
@@ -46,7 +46,7 @@ static void post_heartbeat(struct api_call *call)
     if (b == NULL)
         return;
     int changed = 0;
-    json_t *out = ctrl_host_heartbeat(call->api->st, call->ctx.host_id, b, &changed, &err);
+    json_t *out = fleet_host_heartbeat(call->api->st, call->ctx.host_id, b, &changed, &err);
     if (out == NULL) {
         api_fail(call, &err);
         return;
@@ -85,7 +85,7 @@ static void get_hosts(struct api_call *call)
     const char *marker;
     if (api_page(call, &limit, &marker) < 0)
         return;
-    json_t *rows = ctrl_host_list(call->api->st, limit, marker, &err);
+    json_t *rows = fleet_host_list(call->api->st, limit, marker, &err);
     if (rows == NULL) {
         api_fail(call, &err);
         return;
@@ -96,7 +96,7 @@ static void get_hosts(struct api_call *call)
 static void get_host(struct api_call *call)
 {
     struct nubo_err err;
-    json_t *h = ctrl_host_get(call->api->st, call->params[0], &err);
+    json_t *h = fleet_host_get(call->api->st, call->params[0], &err);
     if (h == NULL) {
         api_fail(call, &err);
         return;
@@ -107,7 +107,7 @@ static void get_host(struct api_call *call)
 static void delete_host(struct api_call *call)
 {
     struct nubo_err err;
-    if (ctrl_host_delete(call->api->st, call->params[0], &err) < 0) {
+    if (fleet_host_delete(call->api->st, call->params[0], &err) < 0) {
         api_fail(call, &err);
         return;
     }

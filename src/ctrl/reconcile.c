@@ -53,7 +53,7 @@
 
 #include "billing/billing.h"
 #include "compute/compute.h"
-#include "ctrl/agent_client.h"
+#include "lib/agent_client.h"
 #include "lib/clock.h"
 #include "lib/crypto.h"
 #include "lib/log.h"

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "ctrl/hosts.h"
+#include "fleet/fleet.h"
 #include "lib/crypto.h"
 #include "lib/fsutil.h"
 #include "store/store.h"
@@ -54,41 +54,41 @@ static json_t *reg_body(const char *token, const char *name, const char *address
 static void test_address(void)
 {
     struct nubo_err err;
-    CHECK(ctrl_host_address_valid("unix:/run/nubo/hostd.sock", &err) == 0);
-    CHECK(ctrl_host_address_valid("http://10.0.0.5:7001", &err) == 0);
-    CHECK(ctrl_host_address_valid("http://[::1]:7001", &err) == 0);
-    CHECK(ctrl_host_address_valid("http://host-1.example:80", &err) == 0);
-    CHECK(ctrl_host_address_valid(NULL, &err) < 0);
-    CHECK(ctrl_host_address_valid("unix:relative.sock", &err) < 0);
-    CHECK(ctrl_host_address_valid("http://nohost", &err) < 0);
-    CHECK(ctrl_host_address_valid("http://h:0", &err) < 0);
-    CHECK(ctrl_host_address_valid("http://h:65536", &err) < 0);
-    CHECK(ctrl_host_address_valid("http://h:80/path", &err) < 0);
-    CHECK(ctrl_host_address_valid("http://h$(id):80", &err) < 0);
-    CHECK(ctrl_host_address_valid("https://h:443", &err) < 0);
-    CHECK(ctrl_host_address_valid("unix:/a b", &err) < 0);
+    CHECK(fleet_host_address_valid("unix:/run/nubo/hostd.sock", &err) == 0);
+    CHECK(fleet_host_address_valid("http://10.0.0.5:7001", &err) == 0);
+    CHECK(fleet_host_address_valid("http://[::1]:7001", &err) == 0);
+    CHECK(fleet_host_address_valid("http://host-1.example:80", &err) == 0);
+    CHECK(fleet_host_address_valid(NULL, &err) < 0);
+    CHECK(fleet_host_address_valid("unix:relative.sock", &err) < 0);
+    CHECK(fleet_host_address_valid("http://nohost", &err) < 0);
+    CHECK(fleet_host_address_valid("http://h:0", &err) < 0);
+    CHECK(fleet_host_address_valid("http://h:65536", &err) < 0);
+    CHECK(fleet_host_address_valid("http://h:80/path", &err) < 0);
+    CHECK(fleet_host_address_valid("http://h$(id):80", &err) < 0);
+    CHECK(fleet_host_address_valid("https://h:443", &err) < 0);
+    CHECK(fleet_host_address_valid("unix:/a b", &err) < 0);
     char longpath[200];
     memset(longpath, 'a', sizeof(longpath));
     memcpy(longpath, "unix:/", 6);
     longpath[sizeof(longpath) - 1] = '\0';
-    CHECK(ctrl_host_address_valid(longpath, &err) < 0);
+    CHECK(fleet_host_address_valid(longpath, &err) < 0);
 }
 
 static void test_register(void)
 {
     struct nubo_err err;
     json_t *b = reg_body("nubojoin_wrong", "h1", "unix:/x.sock");
-    CHECK(ctrl_host_register(st, b, &err) == NULL);
+    CHECK(fleet_host_register(st, b, &err) == NULL);
     CHECK_INT_EQ(err.code, NUBO_E_UNAUTHORIZED);
     json_decref(b);
 
     b = reg_body(join, "bad name", "unix:/x.sock");
-    CHECK(ctrl_host_register(st, b, &err) == NULL);
+    CHECK(fleet_host_register(st, b, &err) == NULL);
     CHECK_INT_EQ(err.code, NUBO_E_INVALID);
     json_decref(b);
 
     b = reg_body(join, "h1", "unix:/x.sock");
-    json_t *a = ctrl_host_register(st, b, &err);
+    json_t *a = fleet_host_register(st, b, &err);
     if (!CHECK(a != NULL))
         return;
     const char *id = json_string_value(json_object_get(a, "host_id"));
@@ -106,19 +106,19 @@ static void test_register(void)
     /* again under the same name: same id, new token, new address */
     json_decref(b);
     b = reg_body(join, "h1", "http://10.1.1.1:7001");
-    json_t *again = ctrl_host_register(st, b, &err);
+    json_t *again = fleet_host_register(st, b, &err);
     if (CHECK(again != NULL)) {
         CHECK_STR_EQ(json_string_value(json_object_get(again, "host_id")), id);
         CHECK(strcmp(json_string_value(json_object_get(again, "host_token")), tok) != 0);
     }
-    json_t *h = ctrl_host_get(st, "h1", &err);
+    json_t *h = fleet_host_get(st, "h1", &err);
     CHECK_STR_EQ(json_string_value(json_object_get(h, "address")), "http://10.1.1.1:7001");
     json_decref(h);
     json_decref(again);
     json_decref(a);
     json_decref(b);
-    CHECK(ctrl_host_delete(st, "h1", &err) == 0);
-    CHECK(ctrl_host_get(st, "h1", &err) == NULL);
+    CHECK(fleet_host_delete(st, "h1", &err) == 0);
+    CHECK(fleet_host_get(st, "h1", &err) == NULL);
     CHECK_INT_EQ(err.code, NUBO_E_NOTFOUND);
 }
 
@@ -150,7 +150,7 @@ static void test_heartbeat(void)
 {
     struct nubo_err err;
     json_t *b = reg_body(join, "h2", "unix:/h2.sock");
-    json_t *a = ctrl_host_register(st, b, &err);
+    json_t *a = fleet_host_register(st, b, &err);
     json_decref(b);
     if (!CHECK(a != NULL))
         return;
@@ -170,7 +170,7 @@ static void test_heartbeat(void)
         "running", "reason", "reset", "boots", 5, "name", "hand-made", "state", "stopped", "reason",
         "", "boots", 0);
     int changed = 0;
-    json_t *out = ctrl_host_heartbeat(st, id, hb, &changed, &err);
+    json_t *out = fleet_host_heartbeat(st, id, hb, &changed, &err);
     CHECK(out != NULL);
     CHECK(changed);
     json_decref(out);
@@ -182,12 +182,12 @@ static void test_heartbeat(void)
     CHECK_STR_EQ(power(i3, NULL), "none");
 
     /* the same again: nothing moved */
-    out = ctrl_host_heartbeat(st, id, hb, &changed, &err);
+    out = fleet_host_heartbeat(st, id, hb, &changed, &err);
     CHECK(out != NULL && !changed);
     json_decref(out);
 
     /* capacity and the report are stored */
-    json_t *h = ctrl_host_get(st, id, &err);
+    json_t *h = fleet_host_get(st, id, &err);
     CHECK_INT_EQ(json_integer_value(json_object_get(h, "vcpus")), 16);
     CHECK_INT_EQ(json_integer_value(json_object_get(h, "instances")), 3);
     CHECK_INT_EQ(json_integer_value(json_object_get(json_object_get(h, "used"), "ram_mib")),
@@ -196,16 +196,16 @@ static void test_heartbeat(void)
     json_decref(h);
 
     /* a host with instances cannot go */
-    CHECK(ctrl_host_delete(st, id, &err) < 0);
+    CHECK(fleet_host_delete(st, id, &err) < 0);
     CHECK_INT_EQ(err.code, NUBO_E_CONFLICT);
 
     /* bad bodies change nothing */
     json_object_set_new(hb, "vms", json_string("nope"));
-    CHECK(ctrl_host_heartbeat(st, id, hb, &changed, &err) == NULL);
+    CHECK(fleet_host_heartbeat(st, id, hb, &changed, &err) == NULL);
     CHECK_INT_EQ(err.code, NUBO_E_INVALID);
     /* an unknown host must register again */
     json_object_set_new(hb, "vms", json_array());
-    CHECK(ctrl_host_heartbeat(st, "99999999-9999-9999-9999-999999999999", hb, &changed, &err) ==
+    CHECK(fleet_host_heartbeat(st, "99999999-9999-9999-9999-999999999999", hb, &changed, &err) ==
           NULL);
     CHECK_INT_EQ(err.code, NUBO_E_UNAUTHORIZED);
     json_decref(hb);
@@ -215,12 +215,12 @@ static void test_heartbeat(void)
 static void test_list_paging(void)
 {
     struct nubo_err err;
-    json_t *all = ctrl_host_list(st, 1000, NULL, &err);
+    json_t *all = fleet_host_list(st, 1000, NULL, &err);
     if (!CHECK(all != NULL))
         return;
     size_t n = json_array_size(all);
     CHECK(n >= 1);
-    json_t *page = ctrl_host_list(st, 1, NULL, &err);
+    json_t *page = fleet_host_list(st, 1, NULL, &err);
     CHECK_INT_EQ(json_array_size(page), n > 1 ? 2 : 1); /* limit + 1 for the pager */
     json_decref(page);
     json_decref(all);

@@ -1,5 +1,5 @@
 /*
- * hosts.h - the host registry: host agents join with the join token,
+ * fleet.h - the host registry (src/fleet): host agents join with the join token,
  * heartbeat with their capacity and VM list, and admins list and remove
  * them.
  *
@@ -15,8 +15,8 @@
  * instance's power_state (and boots).  The reconciler (reconcile.c) owns
  * the instance *status*; heartbeats only tell it that something moved.
  */
-#ifndef NUBO_CTRL_HOSTS_H
-#define NUBO_CTRL_HOSTS_H
+#ifndef NUBO_FLEET_H
+#define NUBO_FLEET_H
 
 #include <jansson.h>
 
@@ -28,31 +28,31 @@
  * registers or re-registers the host.  Returns {host_id, host_token} (new
  * reference; the token is shown only here), or NULL with err:
  * NUBO_E_UNAUTHORIZED for a bad join token, NUBO_E_INVALID for a bad body. */
-json_t *ctrl_host_register(struct store *st, json_t *body, struct nubo_err *err);
+json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err);
 
 /* Records a heartbeat of host_id (the authenticated host) with body
  * {capacity, accel, driver, vms:[{name, state, reason, boots}]} (borrowed).
  * *changed is set when the host came back up or an instance's power state
  * moved: the caller then kicks the reconciler.  Returns {host_id, state}
  * (new reference) or NULL with err. */
-json_t *ctrl_host_heartbeat(struct store *st, const char *host_id, json_t *body, int *changed,
-                            struct nubo_err *err);
+json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body, int *changed,
+                             struct nubo_err *err);
 
 /* Hosts in creation order, at most limit + 1 after marker (an id, or NULL),
  * as public JSON objects (new reference), or NULL with err. */
-json_t *ctrl_host_list(struct store *st, int limit, const char *marker, struct nubo_err *err);
+json_t *fleet_host_list(struct store *st, int limit, const char *marker, struct nubo_err *err);
 
 /* One host by id or name, with the VMs of its last heartbeat (new
  * reference), or NULL with err (NUBO_E_NOTFOUND). */
-json_t *ctrl_host_get(struct store *st, const char *ref, struct nubo_err *err);
+json_t *fleet_host_get(struct store *st, const char *ref, struct nubo_err *err);
 
 /* Forgets a host (id or name).  NUBO_E_CONFLICT while instances that are
  * not deleted are placed on it.  Its agent, still running, is refused from
  * then on (401) and re-registers with the join token if it still has it. */
-int ctrl_host_delete(struct store *st, const char *ref, struct nubo_err *err);
+int fleet_host_delete(struct store *st, const char *ref, struct nubo_err *err);
 
 /* Validates a host agent's address: "unix:/absolute/path" (<= 107
  * characters of path) or "http://HOST:PORT".  0 or -1 with err. */
-int ctrl_host_address_valid(const char *address, struct nubo_err *err);
+int fleet_host_address_valid(const char *address, struct nubo_err *err);
 
 #endif

@@ -11,7 +11,7 @@
  * turn problem+json answers into a struct nubo_err carrying the agent's
  * own detail.
  */
-#include "ctrl/agent_client.h"
+#include "lib/agent_client.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -7,8 +7,8 @@
  * token.  Every call has a timeout; failures are NUBO_E_UNAVAILABLE with a
  * message naming the host.  Thread-safe: each call uses its own handle.
  */
-#ifndef NUBO_CTRL_AGENT_CLIENT_H
-#define NUBO_CTRL_AGENT_CLIENT_H
+#ifndef NUBO_LIB_AGENT_CLIENT_H
+#define NUBO_LIB_AGENT_CLIENT_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -7,7 +7,7 @@
  * placed there that are not deleted - the claims made by the scheduler at
  * create time (src/store/schema.c).
  */
-#include "ctrl/hosts.h"
+#include "fleet/fleet.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -38,7 +38,7 @@ static long long jint(const json_t *o, const char *k)
 
 /* ------------------------------------------------------------ validation */
 
-int ctrl_host_address_valid(const char *a, struct nubo_err *err)
+int fleet_host_address_valid(const char *a, struct nubo_err *err)
 {
     static const char *const hint = "want \"unix:/path/to/hostd.sock\" or \"http://ADDR:PORT\"";
     if (a == NULL)
@@ -145,7 +145,7 @@ static int parse_common(json_t *body, struct capacity *cap, const char **accel, 
 
 /* ---------------------------------------------------------- registration */
 
-json_t *ctrl_host_register(struct store *st, json_t *body, struct nubo_err *err)
+json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err)
 {
     const char *join = json_string_value(json_object_get(body, "join_token"));
     const char *name = json_string_value(json_object_get(body, "name"));
@@ -184,7 +184,7 @@ json_t *ctrl_host_register(struct store *st, json_t *body, struct nubo_err *err)
         nubo_err_set(err, NUBO_E_INVALID, "'name' is required: the host's name");
         return NULL;
     }
-    if (valid_name(name, "host name", err) < 0 || ctrl_host_address_valid(address, err) < 0 ||
+    if (valid_name(name, "host name", err) < 0 || fleet_host_address_valid(address, err) < 0 ||
         parse_common(body, &cap, &accel, &driver, err) < 0)
         return NULL;
     const char *agent_token = "";
@@ -279,8 +279,8 @@ static int vms_valid(json_t *vms, struct nubo_err *err)
     return 0;
 }
 
-json_t *ctrl_host_heartbeat(struct store *st, const char *host_id, json_t *body, int *changed,
-                            struct nubo_err *err)
+json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body, int *changed,
+                             struct nubo_err *err)
 {
     struct capacity cap;
     const char *accel, *driver;
@@ -426,7 +426,7 @@ static json_t *host_json(const json_t *r, int with_vms)
     return o;
 }
 
-json_t *ctrl_host_list(struct store *st, int limit, const char *marker, struct nubo_err *err)
+json_t *fleet_host_list(struct store *st, int limit, const char *marker, struct nubo_err *err)
 {
     json_t *rows = store_query(st, err,
                                HOST_COLUMNS " WHERE ? IS NULL OR (h.created_at, h.id) >"
@@ -445,7 +445,7 @@ json_t *ctrl_host_list(struct store *st, int limit, const char *marker, struct n
     return out;
 }
 
-json_t *ctrl_host_get(struct store *st, const char *ref, struct nubo_err *err)
+json_t *fleet_host_get(struct store *st, const char *ref, struct nubo_err *err)
 {
     json_t *r =
         store_query_one(st, err, HOST_COLUMNS " WHERE h.id = ? OR h.name = ?", "ss", ref, ref);
@@ -459,7 +459,7 @@ json_t *ctrl_host_get(struct store *st, const char *ref, struct nubo_err *err)
     return o;
 }
 
-int ctrl_host_delete(struct store *st, const char *ref, struct nubo_err *err)
+int fleet_host_delete(struct store *st, const char *ref, struct nubo_err *err)
 {
     struct nubo_err qerr;
     if (store_begin(st, true, err) < 0)
