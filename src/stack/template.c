@@ -24,15 +24,19 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/ere.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 #include "stack/stack_int.h"
+
+/* The longest value matched against a pattern: matching costs the value's
+ * length times the pattern's program (at most ERE_MAX_PROG steps). */
+#define PATTERN_SUBJECT_MAX 16384
 
 /* Fails with the position of parent[key] (or parent itself at 1:1). */
 static int fail_at(const struct stack_tmpl *t, const json_t *parent, const char *key, size_t index,
@@ -418,20 +422,22 @@ static int param_constraints(const struct stack_tmpl *t, const char *name, const
                                k[1] == 'i' ? "minimum" : "maximum", lim);
         } else { /* pattern */
             const char *pat = json_string_value(x);
-            if (pat == NULL || strlen(pat) > 1000)
+            if (pat == NULL)
                 return fail_at(t, c, k, 0, err, "parameter '%s': pattern must be a string", name);
             if (!json_is_string(v))
                 return fail_at(t, c, k, 0, err, "parameter '%s': pattern applies to strings", name);
-            char anchored[1100];
-            snprintf(anchored, sizeof(anchored), "^(%s)$", pat);
-            regex_t re;
-            if (regcomp(&re, anchored, REG_EXTENDED | REG_NOSUB) != 0)
+            if (strlen(json_string_value(v)) > PATTERN_SUBJECT_MAX)
                 return fail_at(t, c, k, 0, err,
-                               "parameter '%s': pattern is not a valid extended regular "
-                               "expression",
-                               name);
-            int rc = regexec(&re, json_string_value(v), 0, NULL, 0);
-            regfree(&re);
+                               "parameter '%s': a value checked against a pattern may have at "
+                               "most %d bytes",
+                               name, PATTERN_SUBJECT_MAX);
+            struct nubo_err why;
+            struct ere *re = ere_compile(pat, &why);
+            if (re == NULL)
+                return fail_at(t, c, k, 0, err, "parameter '%s': %s", name, why.msg);
+            int rc =
+                ere_match_whole(re, json_string_value(v), strlen(json_string_value(v))) ? 0 : 1;
+            ere_free(re);
             if (rc != 0)
                 return fail_at(t, c, k, 0, err,
                                "parameter '%s': '%s' does not match the pattern %s", name, shown,
