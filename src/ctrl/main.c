@@ -17,6 +17,7 @@
 #include "identity/identity.h"
 #include "lib/crypto.h"
 #include "lib/fsutil.h"
+#include "lib/addrguard.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -39,6 +40,8 @@ static void usage(FILE *out)
             "  --reconcile-ms MS    reconcile interval (default 2000)\n"
             "  --host-down-ms MS    heartbeat silence before a host is down (default 15000)\n"
             "  --log-level LEVEL    debug | info | warn | error (default info)\n"
+            "  --webhook-allow CIDRS  non-public ranges alarm webhooks may reach anyway\n"
+            "                       (comma-separated, e.g. 10.1.0.0/16; default: public only)\n"
             "  --web-dir DIR        the built web portal, served at / (default: the\n"
             "                       source tree's build/web when built, else " NUBO_WEB_DIR ")\n"
             "  --print-routes       print every API route and exit\n"
@@ -73,6 +76,7 @@ int main(int argc, char **argv)
         {"host-down-ms", required_argument, NULL, 'D'},
         {"log-level", required_argument, NULL, 'L'},
         {"web-dir", required_argument, NULL, 'W'},
+        {"webhook-allow", required_argument, NULL, 'A'},
         {"print-routes", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -146,6 +150,19 @@ int main(int argc, char **argv)
         case 'W':
             web_dir = optarg;
             break;
+        case 'A': {
+            struct addrguard g;
+            if (strlen(optarg) >= sizeof(cfg.monitor.webhook_allow)) {
+                fprintf(stderr, "nubod: --webhook-allow: the list is too long\n");
+                return 2;
+            }
+            if (addrguard_parse(&g, optarg, &err) < 0) {
+                fprintf(stderr, "nubod: --webhook-allow: %s\n", err.msg);
+                return 2;
+            }
+            str_copy(cfg.monitor.webhook_allow, sizeof(cfg.monitor.webhook_allow), optarg);
+            break;
+        }
         case 'P':
             api_routes_print(stdout);
             return 0;

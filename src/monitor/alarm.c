@@ -113,7 +113,8 @@ static int bad(struct nubo_err *err, const char *key, const char *what)
 }
 
 /* Reads the rule fields of body into s (type and value checks). */
-static int spec_read(json_t *body, struct alarm_spec *s, struct nubo_err *err)
+static int spec_read(const struct monitor *m, json_t *body, struct alarm_spec *s,
+                     struct nubo_err *err)
 {
     memset(s, 0, sizeof(*s));
     s->statistic = s->comparison = -1;
@@ -169,7 +170,7 @@ static int spec_read(json_t *body, struct alarm_spec *s, struct nubo_err *err)
             s->url = json_string_value(v);
             if (s->url == NULL)
                 return bad(err, "webhook_url", "an http:// or https:// URL, or null");
-            if (monitor_webhook_url_valid(s->url, err) < 0)
+            if (monitor_webhook_url_valid(m, s->url, err) < 0)
                 return -1;
         }
     }
@@ -212,7 +213,7 @@ static int create_check(struct monitor *m, json_t *body, struct alarm_spec *s, c
         return nubo_err_set(err, NUBO_E_INVALID, "'name' is required");
     if (!json_is_string(nv))
         return bad(err, "name", "a string");
-    if (valid_name(json_string_value(nv), "alarm name", err) < 0 || spec_read(body, s, err) < 0)
+    if (valid_name(json_string_value(nv), "alarm name", err) < 0 || spec_read(m, body, s, err) < 0)
         return -1;
     if (s->metric == NULL)
         return nubo_err_set(err, NUBO_E_INVALID, "'metric' is required (cpu, memory, ...)");
@@ -345,7 +346,7 @@ json_t *monitor_alarm_update(struct monitor *m, const struct ctx *ctx, const cha
 {
     struct store *st = m->st;
     struct alarm_spec s;
-    if (spec_read(body, &s, err) < 0)
+    if (spec_read(m, body, &s, err) < 0)
         return NULL;
     json_t *r = alarm_row(st, ctx, id, err);
     if (r == NULL)

@@ -236,6 +236,10 @@ struct monitor *monitor_start(const struct monitor_cfg *cfg, struct store *st, s
     if (m->cfg.eval_ms < MONITOR_MIN_PASS_MS)
         m->cfg.eval_ms = MONITOR_MIN_PASS_MS;
     m->st = st;
+    if (addrguard_parse(&m->guard, m->cfg.webhook_allow, err) < 0) {
+        free(m);
+        return NULL;
+    }
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
     pthread_cond_init(&m->wh_cv, NULL);

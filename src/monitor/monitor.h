@@ -42,6 +42,9 @@ struct monitor_cfg {
     int64_t raw_retention_ms;    /* raw samples kept this long (default 1 day) */
     int64_t rollup_retention_ms; /* 5-minute buckets kept this long (default 30 days) */
     int eval_ms;                 /* alarm evaluation / housekeeping pass (default 5000) */
+    /* Non-public address ranges webhooks may reach anyway (CIDRs, comma-
+     * separated; lib/addrguard.h); "" = public addresses only. */
+    char webhook_allow[512];
 };
 
 /* Fills cfg with the defaults above (state_dir empty: no scrape token). */

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "lib/addrguard.h"
 #include "lib/crypto.h"
 #include "monitor/monitor.h"
 
@@ -58,6 +59,7 @@ struct webhook_job;
 struct monitor {
     struct monitor_cfg cfg;
     struct store *st;
+    struct addrguard guard;              /* where webhooks may connect (cfg.webhook_allow) */
     char scrape_hash[CRYPTO_SHA256_HEX]; /* "" = no scrape token */
 
     pthread_mutex_t mu;
@@ -90,8 +92,9 @@ void monitor_alarms_evaluate(struct monitor *m, int64_t now_ms);
 int monitor_hook_run(const char *name, const struct monitor_alarm_event *ev, struct nubo_err *err);
 
 /* Validates a webhook URL: http:// or https://, a host name or address, an
- * optional port, a printable path; no credentials; at most 2048 bytes. */
-int monitor_webhook_url_valid(const char *url, struct nubo_err *err);
+ * optional port, a printable path; no credentials; at most 2048 bytes; a
+ * literal address must be one m's guard allows (lib/addrguard.h). */
+int monitor_webhook_url_valid(const struct monitor *m, const char *url, struct nubo_err *err);
 
 /* Queues a delivery of history row history_id (webhook.c); attempts is how
  * many were made before (a resumed delivery). */

@@ -17,9 +17,12 @@
  * restart of nubod delivers them (at least once).
  *
  * Receivers: redirects are not followed, answers are read up to 64 KiB and
- * dropped, a delivery takes at most 5 s.  Addresses in 169.254.0.0/16 and
- * fe80::/10 (link-local: cloud metadata services) are refused when
- * connecting, whatever name resolved to them.
+ * dropped, a delivery takes at most 5 s.  Only public addresses are
+ * connected to, unless the operator allow-lists ranges (lib/addrguard.h:
+ * loopback, private, link-local, multicast... are refused when connecting,
+ * whatever name resolved to them, and literal ones already when the URL
+ * is given).  Every failure to get an HTTP answer is recorded with the
+ * same words, so the history cannot serve as a port scanner.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -51,7 +54,7 @@ struct webhook_job {
 
 /* -------------------------------------------------------------- URLs */
 
-int monitor_webhook_url_valid(const char *url, struct nubo_err *err)
+int monitor_webhook_url_valid(const struct monitor *m, const char *url, struct nubo_err *err)
 {
     static const char hint[] = "'webhook_url' must be an http:// or https:// URL such as "
                                "http://hooks.example.com:8080/alarm";
@@ -113,25 +116,25 @@ int monitor_webhook_url_valid(const char *url, struct nubo_err *err)
         if (port < 1 || port > 65535)
             return nubo_err_set(err, NUBO_E_INVALID, "'webhook_url': the port must be 1 to 65535");
     }
-    return 0;
+    size_t host_len =
+        (*h == '[') ? (size_t)((const char *)memchr(h, ']', hl) - h) + 1 : strcspn(h, ":/?#");
+    char host[256];
+    if (host_len >= sizeof(host))
+        return 0; /* a long name: judged where it is connected to */
+    memcpy(host, h, host_len);
+    host[host_len] = 0;
+    return addrguard_check_literal(m ? &m->guard : NULL, host, "'webhook_url'", err);
 }
 
-/* Refuses link-local destinations (metadata services) at connect time. */
+/* Connects only where the guard allows (addrguard.h), judged on the
+ * address libcurl is about to connect to: every address a name resolves
+ * to passes here, so a name cannot smuggle a private address in. */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
-    (void)clientp;
+    const struct addrguard *g = clientp;
     (void)purpose;
-    if (a->family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&a->addr;
-        uint32_t ip = ntohl(in->sin_addr.s_addr);
-        if ((ip >> 16) == 0xa9fe || ip == 0) /* 169.254.0.0/16, 0.0.0.0 */
-            return CURL_SOCKET_BAD;
-    } else if (a->family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->addr;
-        const uint8_t *b = in6->sin6_addr.s6_addr;
-        if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-            return CURL_SOCKET_BAD;
-    }
+    if (!addrguard_allows(g, &a->addr))
+        return CURL_SOCKET_BAD;
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
@@ -148,7 +151,7 @@ static size_t on_answer(char *data, size_t size, size_t nmemb, void *userdata)
 
 /* One attempt.  Returns the HTTP status (2xx = delivered), or 0 with why
  * in msg. */
-static long deliver(const struct webhook_job *j, char *msg, size_t n)
+static long deliver(const struct monitor *m, const struct webhook_job *j, char *msg, size_t n)
 {
     CURL *c = curl_easy_init();
     if (c == NULL) {
@@ -172,6 +175,7 @@ static long deliver(const struct webhook_job *j, char *msg, size_t n)
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, WEBHOOK_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, WEBHOOK_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, (void *)&m->guard);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_answer);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &got);
     CURLcode cc = curl_easy_perform(c);
@@ -181,7 +185,11 @@ static long deliver(const struct webhook_job *j, char *msg, size_t n)
         if (status < 200 || status > 299)
             snprintf(msg, n, "HTTP %ld", status);
     } else {
-        snprintf(msg, n, "%s", curl_easy_strerror(cc));
+        /* One answer for every failure to get an HTTP answer (refused by the
+         * guard, connection refused, timeout, TLS...): the history a tenant
+         * reads must not tell open ports from closed ones. */
+        log_debug("alarm %s: webhook to %s: %s", j->alarm_id, j->url, curl_easy_strerror(cc));
+        snprintf(msg, n, "no HTTP answer from the receiver");
     }
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
@@ -345,7 +353,7 @@ void *monitor_webhook_thread(void *arg)
         pthread_mutex_unlock(&m->mu);
         char why[256] = "";
         j->attempts++;
-        long status = deliver(j, why, sizeof(why));
+        long status = deliver(m, j, why, sizeof(why));
         bool ok = status >= 200 && status <= 299;
         bool done = ok || j->attempts >= WEBHOOK_ATTEMPTS;
         if (done) {

@@ -107,13 +107,16 @@ def vm(instance_id, **values):
 
 
 @pytest.fixture
-def mon(tmp_path, monkeypatch):
+def mon(tmp_path, monkeypatch, request):
     """nubod on a fake clock at T0, an admin with a long-lived API key, a
     host played by the test, a flavor and an image, and a member of a
-    project with two instances placed on that host."""
+    project with two instances placed on that host.  Webhooks may reach the
+    tests' receivers on the loopback (--webhook-allow), unless the test
+    passes other nubod arguments (indirect parametrization)."""
     clock = FakeClock(str(tmp_path / "clock"), T0)
     monkeypatch.setenv("NUBO_FAKE_CLOCK_FILE", clock.path)
-    nubod = Nubod(str(tmp_path)).start()
+    extra = getattr(request, "param", ["--webhook-allow", "127.0.0.0/8"])
+    nubod = Nubod(str(tmp_path), extra).start()
     try:
         admin = nubod.admin()
         r = admin.post("/v1/auth/apikeys", {"name": "tests", "expires_in_days": 3650})
@@ -679,6 +682,46 @@ def test_alarm_periods_statistics_and_project_aggregate(mon):
     mon["clock"].advance(30000)
     host.sample([vm(a, cpu=70.0)])
     assert wait_state(member, two, "ALARM")["state_value"] == 70.0
+
+
+@pytest.mark.parametrize("mon", [[]], indirect=True)
+def test_webhooks_reach_only_public_addresses(mon, receiver):
+    """Without --webhook-allow, no spelling of the loopback (or any other
+    non-public address) is accepted or delivered to, and a name that
+    resolves to one is refused when connecting, with the same words as any
+    other failure (the history is no port scanner)."""
+    host, member, (a, _) = mon["host"], mon["member"], mon["insts"]
+    port = receiver.server.server_address[1]
+    for h in ["127.0.0.1", "2130706433", "0x7f000001", "127.1", "0177.0.0.1",
+              "[::ffff:127.0.0.1]", "[::ffff:0.0.0.0]", "[::1]", "0.0.0.0", "10.0.0.1",
+              "169.254.169.254", "192.168.1.1", "[fe80::1]", "[fd00::1]"]:
+        r = member.post("/v1/alarms", {"name": "ssrf", "metric": "cpu", "instance": a,
+                                       "comparison": "gt", "threshold": 10, "window_s": 60,
+                                       "webhook_url": "http://%s:%d/hook" % (h, port)})
+        assert_problem(r, 400, "non-public address")
+    ids = []
+    for i, name in enumerate(["localhost", "127.0.0.1.nip.io.localhost"]):
+        r = member.post("/v1/alarms", {"name": "by-name-%d" % i, "metric": "cpu",
+                                       "instance": a, "comparison": "gt", "threshold": 10,
+                                       "window_s": 60,
+                                       "webhook_url": "http://%s:%d/hook" % (name, port)})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    # a closed port on a (refused) name: the same answer
+    r = member.post("/v1/alarms", {"name": "closed", "metric": "cpu", "instance": a,
+                                   "comparison": "gt", "threshold": 10, "window_s": 60,
+                                   "webhook_url": "http://localhost:1/hook"})
+    ids.append(r.json()["id"])
+    host.sample([vm(a, cpu=50.0)])
+    details = []
+    for aid in ids:
+        wait_state(member, aid, "ALARM")
+        h = wait_for("the webhook to be given up", lambda: (
+            lambda x: x if len(x) == 2 else None)(history(member, aid)), timeout=40)
+        assert h[0]["webhook_status"] == "failed" and h[0]["attempts"] == 5, h
+        details.append(h[1]["detail"].split(": ", 1)[1])
+    assert receiver.posts == []
+    assert details == ["no HTTP answer from the receiver"] * len(ids), details
 
 
 def test_webhook_retries_then_gives_up(mon):

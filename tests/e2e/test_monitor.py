@@ -158,7 +158,9 @@ def monitored(tmp_path):
     if shutil.which("prometheus") is None:
         pytest.skip("prometheus is not installed (scripts/deps.sh installs it)")
     tmp = str(tmp_path)
-    nubod = harness.Nubod(tmp).start()
+    # the webhook receiver listens on the loopback, which nubod refuses
+    # unless allowed
+    nubod = harness.Nubod(tmp, ["--webhook-allow", "127.0.0.0/8"]).start()
     host = CloudHostd(tmp, nubod, "host-m")
     host.args += ["--sample-ms", str(SAMPLE_MS)]
     prom, receiver = None, Receiver()
