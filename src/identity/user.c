@@ -10,6 +10,7 @@
  * may leave the cloud without an enabled admin.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "identity/identity_int.h"
 #include "lib/clock.h"
@@ -19,6 +20,8 @@
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 256
 #define EMAIL_MAX 254
+
+extern const char common_passwords[]; /* common-passwords.txt, NUL-terminated */
 
 /* ----------------------------------------------------------- helpers */
 
@@ -38,15 +41,46 @@ int identity_user_resolve(struct store *st, const char *ref, char id[37], char n
     return 0;
 }
 
-static int password_check(const char *pw, struct nubo_err *err)
+/* True when pw, ASCII letters folded, is a line of the common-password
+ * list (common-passwords.txt, embedded; '#!comment' lines are its header). */
+static bool password_common(const char *pw)
+{
+    size_t n = strlen(pw);
+    for (const char *line = common_passwords; *line;) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        if (len == n && strncasecmp(line, pw, n) == 0)
+            return true;
+        line += len + (eol != NULL);
+    }
+    return false;
+}
+
+/* The rules a new password meets: 8 to 256 characters, not only
+ * whitespace, not one character repeated, not the user's name, not one of
+ * the commonly used passwords that every guessing attack tries first. */
+static int password_check(const char *pw, const char *user, struct nubo_err *err)
 {
     size_t n = 0;
-    for (const char *c = pw; *c; c++)
+    bool blank = true, same = true;
+    for (const char *c = pw; *c; c++) {
         n += ((unsigned char)*c & 0xc0) != 0x80; /* UTF-8 code points */
+        blank = blank && strchr(" \t\r\n\v\f", *c) != NULL;
+        same = same && *c == *pw;
+    }
     if (n < PASSWORD_MIN || n > PASSWORD_MAX)
         return nubo_err_set(err, NUBO_E_INVALID,
                             "password must be %d to %d characters long (got %zu)", PASSWORD_MIN,
                             PASSWORD_MAX, n);
+    if (blank || same)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "password must not be only whitespace or one character repeated");
+    if (strcasecmp(pw, user) == 0)
+        return nubo_err_set(err, NUBO_E_INVALID, "password must not be the user's name");
+    if (password_common(pw))
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "password is one of the most commonly used passwords, which are "
+                            "guessed first; choose another (a few unrelated words work well)");
     return 0;
 }
 
@@ -142,8 +176,9 @@ json_t *identity_user_create(struct store *st, const struct ctx *ctx, const char
     if (email == NULL)
         email = "";
     if (authz_require(ctx, AUTHZ_ADMIN, err) < 0 ||
-        identity_name_check(name, "user name", err) < 0 || password_check(password, err) < 0 ||
-        email_check(email, err) < 0 || crypto_password_hash(password, hash, err) < 0)
+        identity_name_check(name, "user name", err) < 0 ||
+        password_check(password, name, err) < 0 || email_check(email, err) < 0 ||
+        crypto_password_hash(password, hash, err) < 0)
         return NULL;
     id_new(id);
     clock_now_str(now);
@@ -186,7 +221,7 @@ json_t *identity_user_update(struct store *st, const struct ctx *ctx, const char
         return NULL;
     }
     if ((patch->email && email_check(patch->email, err) < 0) ||
-        (patch->password && (password_check(patch->password, err) < 0 ||
+        (patch->password && (password_check(patch->password, name, err) < 0 ||
                              crypto_password_hash(patch->password, hash, err) < 0)))
         return NULL;
     clock_now_str(now);

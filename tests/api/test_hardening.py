@@ -55,3 +55,26 @@ def test_regex_bombs_are_refused_without_memory(nubod, admin):
     p = assert_problem(reader.post("/v1/stacks/plan", {
         "template": pattern_template("[a-z][a-z0-9-]{0,62}"), "parameters": {"tag": "Web"}}), 400)
     assert "does not match the pattern" in p["detail"], p
+
+
+def test_weak_passwords_are_refused(nubod, admin):
+    """Before, any 8 characters were a password: 'password1', eight spaces,
+    the user's own name."""
+    weak = [("password1", "commonly used"), ("PassWord1", "commonly used"),
+            ("12345678", "commonly used"), ("iloveyou", "commonly used"),
+            ("qwertyuiop", "commonly used"), (" " * 12, "whitespace"),
+            ("\t \n \t \n  ", "whitespace"), ("aaaaaaaaaaaa", "one character repeated"),
+            ("carol-the-user", "user's name"), ("CAROL-THE-USER", "user's name")]
+    for pw, why in weak:
+        r = admin.post("/v1/users", {"name": "carol-the-user", "password": pw})
+        assert_problem(r, 400, why)
+    assert all(u["name"] != "carol-the-user" for u in admin.get("/v1/users").json()["users"])
+    r = admin.post("/v1/users", {"name": "carol-the-user", "password": "correct horse battery"})
+    assert r.status_code == 201, r.text
+    r = admin.put("/v1/projects/demo/members/carol-the-user", {"role": "reader"})
+    assert r.status_code == 200, r.text
+    carol = nubod.login("carol-the-user", "correct horse battery")
+    assert_problem(carol.patch("/v1/users/carol-the-user", {"password": "trustno1"}), 400,
+                   "commonly used")
+    # the old password still works: nothing changed
+    nubod.login("carol-the-user", "correct horse battery")
