@@ -126,6 +126,9 @@ static int field_add(struct cli *cli, json_t *o, const struct opts_field *f, con
         if ((val = json_string(v)) == NULL)
             return cli_usage_error(cli, "%s must be UTF-8 text", what);
         break;
+    case FIELD_ARG:
+        val = json_string_nocheck(v); /* not sent: may be any bytes, as a file name */
+        break;
     case FIELD_INT:
         if ((rc = cloud_int_parse(cli, v, f->min, f->max, what, &n)) != 0)
             return rc;

@@ -34,6 +34,7 @@
  * error comes before any request): */
 enum opts_type {
     FIELD_STR,    /* "key": "value" (UTF-8 text) */
+    FIELD_ARG,    /* "key": the value unchecked, for the command itself (a path) */
     FIELD_INT,    /* "key": an integer in [min, max] */
     FIELD_MIB,    /* "key": a size ("512M", "2G"; bare: MiB) as MiB in [min, max] */
     FIELD_GIB,    /* "key": a size ("20G", "1T"; bare: GiB) as GiB in [min, max] */
