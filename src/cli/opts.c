@@ -6,13 +6,13 @@
  */
 #include "cli/opts.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cloud.h"
 #include "lib/util.h"
+#include "lib/valid.h"
 
 #define MIB (1ULL << 20)
 #define GIB (1ULL << 30)
@@ -37,20 +37,36 @@ static json_t *array_member(json_t *o, const char *key)
     return arr;
 }
 
+/* True when v is valid UTF-8 (what a JSON string may hold). */
+static bool utf8_ok(const char *v)
+{
+    json_t *s = json_string(v);
+    json_decref(s);
+    return s != NULL;
+}
+
+/* True when v is one of choices ("a|b|c"). */
+static bool choice_find(const char *choices, const char *v)
+{
+    size_t vlen = strlen(v);
+    for (const char *p = choices; p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == vlen && strncmp(p, v, len) == 0)
+            return true;
+        p = bar ? bar + 1 : NULL;
+    }
+    return false;
+}
+
 /* FIELD_CHOICE: v is one of f->choices, or a usage error listing them
  * ("--policy must be affinity or anti-affinity (got 'x')"). */
 static int choice_check(const struct cli *cli, const struct opts_field *f, const char *what,
                         const char *v)
 {
-    size_t vlen = strlen(v);
-    const char *p = f->choices;
-    while (p) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == vlen && strncmp(p, v, len) == 0)
-            return 0;
-        p = bar ? bar + 1 : NULL;
-    }
+    if (choice_find(f->choices, v))
+        return 0;
+    const char *p;
     char list[256] = "";
     size_t at = 0;
     for (p = f->choices; p && at < sizeof(list);) {
@@ -101,16 +117,43 @@ static json_t *file_text(const struct cli *cli, const char *what, const char *pa
 static json_t *any_value(enum opts_type type, const char *v)
 {
     char *end;
-    errno = 0;
     if (type == FIELD_ANY_INT) {
         long long x = strtoll(v, &end, 10);
-        return end != v && *end == '\0' && errno == 0 ? json_integer(x) : NULL;
+        return end != v && *end == '\0' ? json_integer(x) : NULL;
     }
     if (type == FIELD_ANY_NUM) {
         double x = strtod(v, &end);
-        return end != v && *end == '\0' && errno == 0 ? json_real(x) : NULL;
+        return end != v && *end == '\0' ? json_real(x) : NULL;
     }
     return json_loads(v, JSON_DECODE_ANY, NULL);
+}
+
+/* Whether v is a good value of field f, for the types whose one message
+ * f->invalid can replace. */
+static bool value_ok(const struct opts_field *f, const char *v)
+{
+    struct nubo_err err;
+    long long n;
+    json_t *val;
+    switch (f->type) {
+    case FIELD_STR:
+    case FIELD_LIST:
+        return utf8_ok(v);
+    case FIELD_NAME:
+        return valid_name(v, "", &err) == 0;
+    case FIELD_INT:
+        return valid_int(v, f->min, f->max, "", &n, &err) == 0;
+    case FIELD_CHOICE:
+        return choice_find(f->choices, v);
+    case FIELD_ANY_INT:
+    case FIELD_ANY_NUM:
+    case FIELD_JSON:
+        val = any_value(f->type, v);
+        json_decref(val);
+        return val != NULL;
+    default:
+        return true;
+    }
 }
 
 /* Adds the value v of field f to o.  Returns 0 or a usage error. */
@@ -118,9 +161,12 @@ static int field_add(struct cli *cli, json_t *o, const struct opts_field *f, con
 {
     char buf[64];
     const char *what = field_what(f, buf, sizeof(buf));
+    struct nubo_err err;
     json_t *val = NULL;
     long long n;
     int rc;
+    if (f->invalid && !value_ok(f, v))
+        return cli_usage_error(cli, "%s", f->invalid);
     switch (f->type) {
     case FIELD_STR:
         if ((val = json_string(v)) == NULL)
@@ -128,6 +174,16 @@ static int field_add(struct cli *cli, json_t *o, const struct opts_field *f, con
         break;
     case FIELD_ARG:
         val = json_string_nocheck(v); /* not sent: may be any bytes, as a file name */
+        break;
+    case FIELD_NAME:
+        if (valid_name(v, what, &err) < 0)
+            return cli_usage_error(cli, "%s", err.msg);
+        val = json_string(v);
+        break;
+    case FIELD_REF:
+        if ((rc = cloud_ref_check(cli, v, what)) != 0)
+            return rc;
+        val = json_string(v);
         break;
     case FIELD_INT:
         if ((rc = cloud_int_parse(cli, v, f->min, f->max, what, &n)) != 0)

@@ -35,6 +35,8 @@
 enum opts_type {
     FIELD_STR,    /* "key": "value" (UTF-8 text) */
     FIELD_ARG,    /* "key": the value unchecked, for the command itself (a path) */
+    FIELD_NAME,   /* "key": "value", a name (lib/valid.h's valid_name()) */
+    FIELD_REF,    /* "key": "value", a name or an id (cloud_ref_check(); `what` names it) */
     FIELD_INT,    /* "key": an integer in [min, max] */
     FIELD_MIB,    /* "key": a size ("512M", "2G"; bare: MiB) as MiB in [min, max] */
     FIELD_GIB,    /* "key": a size ("20G", "1T"; bare: GiB) as GiB in [min, max] */
@@ -61,6 +63,9 @@ struct opts_field {
     const char *required;
     /* How messages name the option; NULL: "--name". */
     const char *what;
+    /* The usage error for any bad value, instead of the type's own
+     * message; NULL for the type's. */
+    const char *invalid;
 };
 
 /* The most fields a table may have. */
