@@ -510,155 +510,207 @@ static int user_data_read(const struct cli *cli, const char *path, json_t **out)
     return 0;
 }
 
-static int vm_create(struct cli *cli, int argc, char **argv)
+/* What `nubo agent vm create` was asked for: the request body and the
+ * options that steer the command itself. */
+struct create_req {
+    json_t *body;      /* POST /v1/vms */
+    json_t *keys;      /* --ssh-key-file: "ssh_keys" */
+    json_t *disks;     /* --disk: "disks" */
+    json_t *user_data; /* --user-data-file: "user_data", or NULL */
+    bool start, wait_ready, timeout_set;
+    int timeout_s;
+};
+
+/* getopt_long values of create's own options. */
+enum {
+    CREATE_IMAGE = CLI_OPT_FIRST_FREE,
+    CREATE_VCPUS,
+    CREATE_MEMORY,
+    CREATE_ROOT_DISK,
+    CREATE_DISK,
+    CREATE_NETWORK,
+    CREATE_HOSTNAME,
+    CREATE_KEY_FILE,
+    CREATE_USER_DATA_FILE,
+    CREATE_NO_START,
+    CREATE_WAIT_READY,
+    CREATE_TIMEOUT,
+};
+
+/* Takes one option of create (c as getopt_long returned it, the value in
+ * optarg) into req.  Returns 0, or CLI_EXIT_USAGE after a usage error. */
+static int create_option(struct cli *cli, int c, char **argv, struct create_req *req)
 {
-    enum {
-        OPT_IMAGE = CLI_OPT_FIRST_FREE,
-        OPT_VCPUS,
-        OPT_MEMORY,
-        OPT_ROOT_DISK,
-        OPT_DISK,
-        OPT_NETWORK,
-        OPT_HOSTNAME,
-        OPT_KEY_FILE,
-        OPT_USER_DATA_FILE,
-        OPT_NO_START,
-        OPT_WAIT_READY,
-        OPT_TIMEOUT,
-    };
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"image", required_argument, NULL, OPT_IMAGE},
-        {"vcpus", required_argument, NULL, OPT_VCPUS},
-        {"memory", required_argument, NULL, OPT_MEMORY},
-        {"root-disk", required_argument, NULL, OPT_ROOT_DISK},
-        {"disk", required_argument, NULL, OPT_DISK},
-        {"network", required_argument, NULL, OPT_NETWORK},
-        {"hostname", required_argument, NULL, OPT_HOSTNAME},
-        {"ssh-key-file", required_argument, NULL, OPT_KEY_FILE},
-        {"user-data-file", required_argument, NULL, OPT_USER_DATA_FILE},
-        {"no-start", no_argument, NULL, OPT_NO_START},
-        {"wait-ready", no_argument, NULL, OPT_WAIT_READY},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {NULL, 0, NULL, 0},
-    };
-    int rc = CLI_EXIT_USAGE, c, r;
-    bool start = true, wait_ready = false, timeout_set = false;
-    int timeout_s = READY_TIMEOUT_S;
     struct nubo_err err;
     uint64_t bytes;
     long long n;
-    char path[128], line[512];
-    json_t *body = json_object(), *keys = json_array(), *disks = json_array();
-    json_t *vm = NULL, *user_data = NULL;
+    switch (c) {
+    case CREATE_IMAGE:
+        if (valid_name(optarg, "--image", &err) < 0)
+            break;
+        json_object_set_new(req->body, "image", json_string(optarg));
+        return 0;
+    case CREATE_VCPUS:
+        if (valid_int(optarg, 1, VM_VCPUS_MAX, "--vcpus", &n, &err) < 0)
+            break;
+        json_object_set_new(req->body, "vcpus", json_integer(n));
+        return 0;
+    case CREATE_MEMORY:
+        if (valid_size(optarg, MIB, VM_MEMORY_MIN, VM_MEMORY_MAX, "--memory", &bytes, &err) < 0)
+            break;
+        json_object_set_new(req->body, "memory", json_string(optarg));
+        return 0;
+    case CREATE_ROOT_DISK:
+        if (valid_size(optarg, GIB, VM_DISK_MIN, VM_DISK_MAX, "--root-disk", &bytes, &err) < 0)
+            break;
+        json_object_set_new(req->body, "root_disk", json_string(optarg));
+        return 0;
+    case CREATE_DISK:
+        if (valid_size(optarg, GIB, VM_DISK_MIN, VM_DISK_MAX, "--disk", &bytes, &err) < 0)
+            break;
+        if (json_array_size(req->disks) >= VM_DISKS_MAX)
+            return cli_usage_error(cli, "at most %d extra disks (--disk)", VM_DISKS_MAX);
+        json_array_append_new(req->disks, json_string(optarg));
+        return 0;
+    case CREATE_NETWORK:
+        if (strcmp(optarg, "none") != 0 && strcmp(optarg, "user") != 0)
+            return cli_usage_error(cli, "--network must be none or user (got '%.40s')", optarg);
+        json_object_set_new(req->body, "network", json_string(optarg));
+        return 0;
+    case CREATE_HOSTNAME:
+        if (valid_hostname(optarg, &err) < 0)
+            break;
+        json_object_set_new(req->body, "hostname", json_string(optarg));
+        return 0;
+    case CREATE_KEY_FILE:
+        return keys_add(cli, optarg, req->keys) != 0 ? CLI_EXIT_USAGE : 0;
+    case CREATE_USER_DATA_FILE:
+        json_decref(req->user_data);
+        req->user_data = NULL;
+        return user_data_read(cli, optarg, &req->user_data) != 0 ? CLI_EXIT_USAGE : 0;
+    case CREATE_NO_START:
+        req->start = false;
+        return 0;
+    case CREATE_WAIT_READY:
+        req->wait_ready = true;
+        return 0;
+    case CREATE_TIMEOUT:
+        if (cli_timeout_parse(cli, optarg, &req->timeout_s) != 0)
+            return CLI_EXIT_USAGE;
+        req->timeout_set = true;
+        return 0;
+    default:
+        return cli_option(cli, c, argv) != 0 ? CLI_EXIT_USAGE : 0;
+    }
+    return cli_usage_error(cli, "%s", err.msg);
+}
 
+/* Parses create's command line into req (initialized by the caller) and
+ * completes its body: the VM name is argv[optind].  Returns 0,
+ * CLI_HELP_SHOWN after --help, or CLI_EXIT_USAGE after a usage error. */
+static int create_parse(struct cli *cli, int argc, char **argv, struct create_req *req)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"image", required_argument, NULL, CREATE_IMAGE},
+        {"vcpus", required_argument, NULL, CREATE_VCPUS},
+        {"memory", required_argument, NULL, CREATE_MEMORY},
+        {"root-disk", required_argument, NULL, CREATE_ROOT_DISK},
+        {"disk", required_argument, NULL, CREATE_DISK},
+        {"network", required_argument, NULL, CREATE_NETWORK},
+        {"hostname", required_argument, NULL, CREATE_HOSTNAME},
+        {"ssh-key-file", required_argument, NULL, CREATE_KEY_FILE},
+        {"user-data-file", required_argument, NULL, CREATE_USER_DATA_FILE},
+        {"no-start", no_argument, NULL, CREATE_NO_START},
+        {"wait-ready", no_argument, NULL, CREATE_WAIT_READY},
+        {"timeout", required_argument, NULL, CREATE_TIMEOUT},
+        {NULL, 0, NULL, 0},
+    };
+    struct nubo_err err;
+    int c;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
+        if (c == 'h') {
             fputs(create_usage, stdout);
-            rc = CLI_EXIT_OK;
-            goto cleanup;
-        case OPT_IMAGE:
-            if (valid_name(optarg, "--image", &err) < 0)
-                goto usage;
-            json_object_set_new(body, "image", json_string(optarg));
-            break;
-        case OPT_VCPUS:
-            if (valid_int(optarg, 1, VM_VCPUS_MAX, "--vcpus", &n, &err) < 0)
-                goto usage;
-            json_object_set_new(body, "vcpus", json_integer(n));
-            break;
-        case OPT_MEMORY:
-            if (valid_size(optarg, MIB, VM_MEMORY_MIN, VM_MEMORY_MAX, "--memory", &bytes, &err) < 0)
-                goto usage;
-            json_object_set_new(body, "memory", json_string(optarg));
-            break;
-        case OPT_ROOT_DISK:
-            if (valid_size(optarg, GIB, VM_DISK_MIN, VM_DISK_MAX, "--root-disk", &bytes, &err) < 0)
-                goto usage;
-            json_object_set_new(body, "root_disk", json_string(optarg));
-            break;
-        case OPT_DISK:
-            if (valid_size(optarg, GIB, VM_DISK_MIN, VM_DISK_MAX, "--disk", &bytes, &err) < 0)
-                goto usage;
-            if (json_array_size(disks) >= VM_DISKS_MAX) {
-                cli_usage_error(cli, "at most %d extra disks (--disk)", VM_DISKS_MAX);
-                goto cleanup;
-            }
-            json_array_append_new(disks, json_string(optarg));
-            break;
-        case OPT_NETWORK:
-            if (strcmp(optarg, "none") != 0 && strcmp(optarg, "user") != 0) {
-                cli_usage_error(cli, "--network must be none or user (got '%.40s')", optarg);
-                goto cleanup;
-            }
-            json_object_set_new(body, "network", json_string(optarg));
-            break;
-        case OPT_HOSTNAME:
-            if (valid_hostname(optarg, &err) < 0)
-                goto usage;
-            json_object_set_new(body, "hostname", json_string(optarg));
-            break;
-        case OPT_KEY_FILE:
-            if (keys_add(cli, optarg, keys) != 0)
-                goto cleanup;
-            break;
-        case OPT_USER_DATA_FILE:
-            json_decref(user_data);
-            user_data = NULL;
-            if (user_data_read(cli, optarg, &user_data) != 0)
-                goto cleanup;
-            break;
-        case OPT_NO_START:
-            start = false;
-            break;
-        case OPT_WAIT_READY:
-            wait_ready = true;
-            break;
-        case OPT_TIMEOUT:
-            if (cli_timeout_parse(cli, optarg, &timeout_s) != 0)
-                goto cleanup;
-            timeout_set = true;
-            break;
-        default:
-            if (cli_option(cli, c, argv) != 0)
-                goto cleanup;
-            break;
+            return CLI_HELP_SHOWN;
         }
+        if (create_option(cli, c, argv, req) != 0)
+            return CLI_EXIT_USAGE;
     }
     if (cli_args_check(cli, argc - optind, 1, 1, "the name of the new VM") != 0)
-        goto cleanup;
+        return CLI_EXIT_USAGE;
     const char *name = argv[optind];
     if (valid_name(name, "the VM name", &err) < 0)
-        goto usage;
-    if (json_object_get(body, "image") == NULL) {
-        cli_usage_error(cli, "--image IMAGE is required ('nubo agent image list' shows them)");
-        goto cleanup;
-    }
-    if (wait_ready && !start) {
-        cli_usage_error(cli, "--wait-ready needs the VM to start; drop --no-start");
-        goto cleanup;
-    }
-    if (timeout_set && !wait_ready) {
-        cli_usage_error(cli, "--timeout goes with --wait-ready");
-        goto cleanup;
-    }
-    json_object_set_new(body, "name", json_string(name));
-    if (json_array_size(keys) > 0)
-        json_object_set(body, "ssh_keys", keys);
-    if (json_array_size(disks) > 0)
-        json_object_set(body, "disks", disks);
-    if (user_data)
-        json_object_set(body, "user_data", user_data);
-    if (!start)
-        json_object_set_new(body, "start", json_false());
-    if ((r = cli_connect(cli)) != 0) {
-        rc = r;
-        goto cleanup;
-    }
+        return cli_usage_error(cli, "%s", err.msg);
+    if (json_object_get(req->body, "image") == NULL)
+        return cli_usage_error(cli,
+                               "--image IMAGE is required ('nubo agent image list' shows them)");
+    if (req->wait_ready && !req->start)
+        return cli_usage_error(cli, "--wait-ready needs the VM to start; drop --no-start");
+    if (req->timeout_set && !req->wait_ready)
+        return cli_usage_error(cli, "--timeout goes with --wait-ready");
+    json_object_set_new(req->body, "name", json_string(name));
+    if (json_array_size(req->keys) > 0)
+        json_object_set(req->body, "ssh_keys", req->keys);
+    if (json_array_size(req->disks) > 0)
+        json_object_set(req->body, "disks", req->disks);
+    if (req->user_data)
+        json_object_set(req->body, "user_data", req->user_data);
+    if (!req->start)
+        json_object_set_new(req->body, "start", json_false());
+    return 0;
+}
 
-    if (cli_call(cli, "POST", "/v1/vms", body, &vm, &err) < 0) {
+/* --wait-ready: waits for the guest of the new VM `name` and prints that it
+ * is ready; for -o json, *vm is replaced by the VM as it is after the wait.
+ * Returns the exit status. */
+static int create_wait(struct cli *cli, const char *name, int timeout_s, json_t **vm)
+{
+    char label[128], line[512], path[128];
+    struct nubo_err err;
+    snprintf(label, sizeof(label), "waiting for the guest of %s", name);
+    if (watch_ready(cli, name, 0, timeout_s, label, line, sizeof(line), &err) < 0) {
+        int rc = cli_fail(cli, &err);
+        if (rc == CLI_EXIT_FAIL)
+            fprintf(stderr,
+                    "nubo: VM %s is kept: 'nubo agent vm console %s' shows its console, "
+                    "'nubo agent vm delete %s' removes it\n",
+                    name, name, name);
+        return rc;
+    }
+    if (cli->output == OUTPUT_TABLE) {
+        vm_ready_print(name, line);
+        return CLI_EXIT_OK;
+    }
+    /* The JSON as it is now, after the wait. */
+    json_decref(*vm);
+    *vm = NULL;
+    vm_path(name, NULL, path, sizeof(path));
+    if (cli_call(cli, "GET", path, NULL, vm, &err) < 0)
+        return cli_fail(cli, &err);
+    return CLI_EXIT_OK;
+}
+
+static int vm_create(struct cli *cli, int argc, char **argv)
+{
+    struct create_req req = {
+        .body = json_object(),
+        .keys = json_array(),
+        .disks = json_array(),
+        .start = true,
+        .timeout_s = READY_TIMEOUT_S,
+    };
+    struct nubo_err err;
+    json_t *vm = NULL;
+    int rc = create_parse(cli, argc, argv, &req);
+    if (rc != 0) {
+        rc = rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+        goto cleanup;
+    }
+    const char *name = argv[optind];
+    if ((rc = cli_connect(cli)) != 0)
+        goto cleanup;
+    if (cli_call(cli, "POST", "/v1/vms", req.body, &vm, &err) < 0) {
         rc = cli_fail(cli, &err);
         goto cleanup;
     }
@@ -669,41 +721,15 @@ static int vm_create(struct cli *cli, int argc, char **argv)
         vm_status_print(vm);
         fflush(stdout);
     }
-    if (wait_ready) {
-        char label[128];
-        snprintf(label, sizeof(label), "waiting for the guest of %s", name);
-        if (watch_ready(cli, name, 0, timeout_s, label, line, sizeof(line), &err) < 0) {
-            rc = cli_fail(cli, &err);
-            if (rc == CLI_EXIT_FAIL)
-                fprintf(stderr,
-                        "nubo: VM %s is kept: 'nubo agent vm console %s' shows its console, "
-                        "'nubo agent vm delete %s' removes it\n",
-                        name, name, name);
-            goto cleanup;
-        }
-        if (cli->output == OUTPUT_TABLE) {
-            vm_ready_print(name, line);
-        } else {
-            /* The JSON as it is now, after the wait. */
-            json_decref(vm);
-            vm = NULL;
-            vm_path(name, NULL, path, sizeof(path));
-            if (cli_call(cli, "GET", path, NULL, &vm, &err) < 0) {
-                rc = cli_fail(cli, &err);
-                goto cleanup;
-            }
-        }
-    }
+    if (req.wait_ready && (rc = create_wait(cli, name, req.timeout_s, &vm)) != CLI_EXIT_OK)
+        goto cleanup;
     cli_print_json(cli, vm);
     rc = CLI_EXIT_OK;
-    goto cleanup;
-usage:
-    cli_usage_error(cli, "%s", err.msg);
 cleanup:
-    json_decref(body);
-    json_decref(keys);
-    json_decref(disks);
-    json_decref(user_data);
+    json_decref(req.body);
+    json_decref(req.keys);
+    json_decref(req.disks);
+    json_decref(req.user_data);
     json_decref(vm);
     return rc;
 }

@@ -17,6 +17,7 @@
 
 #include "cli/cloud.h"
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -153,125 +154,62 @@ static int alarm_delete(struct cli *cli, int argc, char **argv)
     return cloud_cmd_delete(cli, argc, argv, &alarm_kind, delete_usage);
 }
 
-static int one_of(const char *s, const char *const *words)
-{
-    for (; *words; words++)
-        if (strcmp(s, *words) == 0)
-            return 1;
-    return 0;
-}
+#define ALARM_REQUIRED "--metric, --comparison, --threshold and --window are required"
+
+static const struct opts_field create_fields[] = {
+    {.name = "metric", .key = "metric", .type = FIELD_NAME, .required = ALARM_REQUIRED},
+    {.name = "instance", .key = "instance", .type = FIELD_REF, .what = "an instance's name or id"},
+    {.name = "statistic",
+     .key = "statistic",
+     .type = FIELD_CHOICE,
+     .choices = "avg|max|min",
+     .invalid = "--statistic is avg, max or min"},
+    {.name = "comparison",
+     .key = "comparison",
+     .type = FIELD_CHOICE,
+     .choices = "gt|ge|lt|le",
+     .invalid = "--comparison is gt, ge, lt or le",
+     .required = ALARM_REQUIRED},
+    {.name = "threshold",
+     .key = "threshold",
+     .type = FIELD_ANY_NUM,
+     .invalid = "--threshold wants a number",
+     .required = ALARM_REQUIRED},
+    {.name = "window",
+     .key = "window_s",
+     .type = FIELD_INT,
+     .min = 1,
+     .max = 86400,
+     .required = ALARM_REQUIRED},
+    {.name = "periods", .key = "evaluation_periods", .type = FIELD_INT, .min = 1, .max = 100},
+    {.name = "webhook", .key = "webhook_url", .type = FIELD_STR},
+    {.name = "hook", .key = "hook", .type = FIELD_NAME},
+    {.name = "description", .key = "description", .type = FIELD_STR},
+};
 
 static int alarm_create(struct cli *cli, int argc, char **argv)
 {
-    enum {
-        OPT_METRIC = CLI_OPT_FIRST_FREE,
-        OPT_INSTANCE,
-        OPT_STATISTIC,
-        OPT_COMPARISON,
-        OPT_THRESHOLD,
-        OPT_WINDOW,
-        OPT_PERIODS,
-        OPT_WEBHOOK,
-        OPT_HOOK,
-        OPT_DESCRIPTION,
-    };
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"metric", required_argument, NULL, OPT_METRIC},
-        {"instance", required_argument, NULL, OPT_INSTANCE},
-        {"statistic", required_argument, NULL, OPT_STATISTIC},
-        {"comparison", required_argument, NULL, OPT_COMPARISON},
-        {"threshold", required_argument, NULL, OPT_THRESHOLD},
-        {"window", required_argument, NULL, OPT_WINDOW},
-        {"periods", required_argument, NULL, OPT_PERIODS},
-        {"webhook", required_argument, NULL, OPT_WEBHOOK},
-        {"hook", required_argument, NULL, OPT_HOOK},
-        {"description", required_argument, NULL, OPT_DESCRIPTION},
-        {NULL, 0, NULL, 0},
-    };
-    static const char *const stats[] = {"avg", "max", "min", NULL};
-    static const char *const cmps[] = {"gt", "ge", "lt", "le", NULL};
-    int c, rc;
-    const char *metric = NULL, *instance = NULL, *statistic = NULL, *comparison = NULL,
-               *webhook = NULL, *hook = NULL, *description = NULL;
-    double threshold = 0;
-    bool has_threshold = false;
-    long long window = 0, periods = 0;
     struct nubo_err err;
-    cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(create_usage, stdout);
-            return CLI_EXIT_OK;
-        } else if (c == OPT_METRIC) {
-            if (valid_name(optarg, "--metric", &err) < 0)
-                return cli_usage_error(cli, "%s", err.msg);
-            metric = optarg;
-        } else if (c == OPT_INSTANCE) {
-            if ((rc = cloud_ref_check(cli, optarg, "an instance's name or id")) != 0)
-                return rc;
-            instance = optarg;
-        } else if (c == OPT_STATISTIC) {
-            if (!one_of(optarg, stats))
-                return cli_usage_error(cli, "--statistic is avg, max or min");
-            statistic = optarg;
-        } else if (c == OPT_COMPARISON) {
-            if (!one_of(optarg, cmps))
-                return cli_usage_error(cli, "--comparison is gt, ge, lt or le");
-            comparison = optarg;
-        } else if (c == OPT_THRESHOLD) {
-            char *end;
-            threshold = strtod(optarg, &end);
-            if (end == optarg || *end != '\0')
-                return cli_usage_error(cli, "--threshold wants a number");
-            has_threshold = true;
-        } else if (c == OPT_WINDOW) {
-            if ((rc = cloud_int_parse(cli, optarg, 1, 86400, "--window", &window)) != 0)
-                return rc;
-        } else if (c == OPT_PERIODS) {
-            if ((rc = cloud_int_parse(cli, optarg, 1, 100, "--periods", &periods)) != 0)
-                return rc;
-        } else if (c == OPT_WEBHOOK) {
-            webhook = optarg;
-        } else if (c == OPT_HOOK) {
-            if (valid_name(optarg, "--hook", &err) < 0)
-                return cli_usage_error(cli, "%s", err.msg);
-            hook = optarg;
-        } else if (c == OPT_DESCRIPTION) {
-            description = optarg;
-        } else if ((rc = cli_option(cli, c, argv)) != 0) {
-            return rc;
-        }
-    }
+    json_t *body = NULL, *alarm = NULL;
+    int rc =
+        opts_parse(cli, argc, argv, create_fields, ARRAY_LEN(create_fields), create_usage, &body);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new alarm")) != 0)
-        return rc;
-    if (valid_name(argv[optind], "the alarm name", &err) < 0)
-        return cli_usage_error(cli, "%s", err.msg);
-    if (metric == NULL || comparison == NULL || !has_threshold || window == 0)
-        return cli_usage_error(cli, "--metric, --comparison, --threshold and --window are "
-                                    "required");
-    if ((rc = cloud_connect(cli)) != 0)
-        return rc;
-    json_t *body =
-        json_pack("{s:s, s:s, s:s, s:f, s:I}", "name", argv[optind], "metric", metric, "comparison",
-                  comparison, "threshold", threshold, "window_s", (json_int_t)window);
-    if (instance)
-        json_object_set_new(body, "instance", json_string(instance));
-    if (statistic)
-        json_object_set_new(body, "statistic", json_string(statistic));
-    if (periods)
-        json_object_set_new(body, "evaluation_periods", json_integer(periods));
-    if (webhook)
-        json_object_set_new(body, "webhook_url", json_string(webhook));
-    if (hook)
-        json_object_set_new(body, "hook", json_string(hook));
-    if (description)
-        json_object_set_new(body, "description", json_string(description));
-    json_t *alarm = NULL;
+        goto done;
+    if (valid_name(argv[optind], "the alarm name", &err) < 0) {
+        rc = cli_usage_error(cli, "%s", err.msg);
+        goto done;
+    }
+    if ((rc = opts_required(cli, create_fields, ARRAY_LEN(create_fields), body)) != 0 ||
+        (rc = cloud_connect(cli)) != 0)
+        goto done;
+    json_object_set_new(body, "name", json_string(argv[optind]));
     if (cloud_create(cli, "/v1/alarms", body, &alarm, &err) < 0)
         rc = cli_fail(cli, &err);
     else
         cloud_created_print(cli, "alarm", alarm);
+done:
     json_decref(body);
     json_decref(alarm);
     return rc;

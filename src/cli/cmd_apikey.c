@@ -10,6 +10,7 @@
 
 #include "cli/cloud.h"
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -76,40 +77,28 @@ static int apikey_delete(struct cli *cli, int argc, char **argv)
     return cloud_cmd_delete(cli, argc, argv, &apikey_kind, delete_usage);
 }
 
+static const struct opts_field create_fields[] = {
+    {.name = "expires-in-days", .key = "expires_in_days", .type = FIELD_INT, .min = 1, .max = 3650},
+};
+
 static int apikey_create(struct cli *cli, int argc, char **argv)
 {
-    enum { OPT_DAYS = CLI_OPT_FIRST_FREE };
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"expires-in-days", required_argument, NULL, OPT_DAYS},
-        {NULL, 0, NULL, 0},
-    };
-    int c, rc;
-    long long days = 0;
     char safe[3][128];
     struct nubo_err err;
-    json_t *body, *key = NULL;
-    cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(create_usage, stdout);
-            return CLI_EXIT_OK;
-        } else if (c == OPT_DAYS) {
-            if ((rc = cloud_int_parse(cli, optarg, 1, 3650, "--expires-in-days", &days)) != 0)
-                return rc;
-        } else if ((rc = cli_option(cli, c, argv)) != 0) {
-            return rc;
-        }
-    }
+    json_t *body = NULL, *key = NULL;
+    int rc =
+        opts_parse(cli, argc, argv, create_fields, ARRAY_LEN(create_fields), create_usage, &body);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new key")) != 0)
-        return rc;
-    if (valid_name(argv[optind], "the key name", &err) < 0)
-        return cli_usage_error(cli, "%s", err.msg);
+        goto done;
+    if (valid_name(argv[optind], "the key name", &err) < 0) {
+        rc = cli_usage_error(cli, "%s", err.msg);
+        goto done;
+    }
     if ((rc = cloud_connect(cli)) != 0)
-        return rc;
-    body = json_pack("{s:s}", "name", argv[optind]);
-    if (days > 0)
-        json_object_set_new(body, "expires_in_days", json_integer(days));
+        goto done;
+    json_object_set_new(body, "name", json_string(argv[optind]));
     if (cloud_create(cli, "/v1/auth/apikeys", body, &key, &err) < 0) {
         rc = cli_fail(cli, &err);
     } else if (!cli_print_json(cli, key)) {
@@ -121,6 +110,7 @@ static int apikey_create(struct cli *cli, int argc, char **argv)
         printf("key: %s\n", safe[0]);
         fputs("nubo: the key is shown only this once: keep it now\n", stderr);
     }
+done:
     json_decref(body);
     json_decref(key);
     return rc;

@@ -18,6 +18,7 @@
 #include "cli/cloud.h"
 #include "cli/cmd.h"
 #include "cli/config.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -92,49 +93,102 @@ static int login_save(struct config *cfg, const char *url, const json_t *answer,
     return config_save(cfg, err);
 }
 
+/* Which controller to log in to, by precedence: the URL argument, --url,
+ * NUBO_URL, the saved login's, the default.  Checked and copied into url.
+ * Returns 0 or a usage error. */
+static int login_url(struct cli *cli, int argc, char **argv, const struct config *cfg, char *url,
+                     size_t n)
+{
+    const char *env_url = getenv("NUBO_URL");
+    if (optind < argc)
+        return cli_url_check(cli, argv[optind], "URL", url, n);
+    if (cli->url)
+        return cli_url_check(cli, cli->url, "--url", url, n);
+    if (env_url && *env_url)
+        return cli_url_check(cli, env_url, "NUBO_URL", url, n);
+    if (cfg->url)
+        return cli_url_check(cli, cfg->url, "the url of the saved login", url, n);
+    return cli_url_check(cli, CLOUD_DEFAULT_URL, "URL", url, n);
+}
+
+/* POST /v1/auth/tokens to the controller at url (a new cli->client) with
+ * the credentials; *answer receives the login (the caller's).  Returns the
+ * exit status: a wrong user or password is "login failed" (1). */
+static int login_request(struct cli *cli, const char *url, const char *user, const char *password,
+                         const char *project, json_t **answer)
+{
+    struct nubo_err err;
+    struct client_cfg ccfg = {
+        .base_url = url,
+        .peer = "nubod",
+        .unreachable_hint = "is the controller running there? (nubod --listen ADDR:PORT)",
+        .cancel = cli_cancel_flag(),
+    };
+    if ((cli->client = client_new(&ccfg, &err)) == NULL)
+        return cli_fail(cli, &err);
+    json_t *body = json_pack("{s:s, s:s}", "user", user, "password", password);
+    if (body == NULL)
+        return cli_usage_error(cli, "the password must be UTF-8 text");
+    if (project)
+        json_object_set_new(body, "project", json_string(project));
+    int rc = CLI_EXIT_OK;
+    if (cli_call(cli, "POST", "/v1/auth/tokens", body, answer, &err) < 0) {
+        if (err.code == NUBO_E_UNAUTHORIZED) {
+            fprintf(stderr, "nubo: login failed: %s\n", err.msg);
+            rc = CLI_EXIT_FAIL;
+        } else {
+            rc = cli_fail(cli, &err);
+        }
+    }
+    json_decref(body);
+    return rc;
+}
+
+/* Prints who logged in where (the answer without its token for -o json:
+ * the token is in the config file, and stdout may end up in a log). */
+static void login_print(const struct cli *cli, const char *url, const struct config *cfg,
+                        json_t *answer)
+{
+    char safe[3][128];
+    if (cli->output == OUTPUT_JSON) {
+        json_object_del(answer, "token");
+        json_object_set_new(answer, "url", json_string(url));
+        output_json(stdout, answer);
+        return;
+    }
+    output_text(cfg->user, 0, safe[0], sizeof(safe[0]));
+    output_text(cfg->project, 0, safe[1], sizeof(safe[1]));
+    output_text(cli_json_str(answer, "role"), 0, safe[2], sizeof(safe[2]));
+    printf("logged in to %s as %s, project %s (role %s)\n", url, safe[0], safe[1], safe[2]);
+    output_text(cfg->expires_at, 0, safe[0], sizeof(safe[0]));
+    printf("the token expires at %s\n", safe[0]);
+}
+
+static const struct opts_field login_fields[] = {
+    {.name = "user", .key = "user", .type = FIELD_ARG},
+    {.name = "password-file", .key = "password_file", .type = FIELD_ARG},
+    {.name = "project", .key = "project", .type = FIELD_ARG},
+};
+
 int cmd_login(struct cli *cli, int argc, char **argv)
 {
-    enum { OPT_USER = CLI_OPT_FIRST_FREE, OPT_PASSWORD_FILE, OPT_PROJECT };
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"user", required_argument, NULL, OPT_USER},
-        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
-        {"project", required_argument, NULL, OPT_PROJECT},
-        {NULL, 0, NULL, 0},
-    };
-    int rc = CLI_EXIT_USAGE, c;
-    const char *user = NULL, *password_file = NULL, *project = NULL, *u, *u_what;
-    char url[CLI_URL_MAX], safe[3][128];
+    char url[CLI_URL_MAX], safe[128], config_file[PATH_MAX];
     char *password = NULL, *old_token = NULL;
     struct config cfg = {0};
     bool found = false;
     struct nubo_err err;
-    json_t *body = NULL, *answer = NULL;
-    const char *env_url = getenv("NUBO_URL");
-
-    cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(login_usage, stdout);
-            return CLI_EXIT_OK;
-        } else if (c == OPT_USER) {
-            user = optarg;
-        } else if (c == OPT_PASSWORD_FILE) {
-            password_file = optarg;
-        } else if (c == OPT_PROJECT) {
-            project = optarg;
-        } else if ((rc = cli_option(cli, c, argv)) != 0) {
-            return rc;
-        }
-    }
+    json_t *opts = NULL, *answer = NULL;
+    int rc = opts_parse(cli, argc, argv, login_fields, ARRAY_LEN(login_fields), login_usage, &opts);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    const char *user = cli_json_str(opts, "user"), *project = cli_json_str(opts, "project");
     if ((rc = cli_args_check(cli, argc - optind, 0, 1, "at most the controller's URL")) != 0)
-        return rc;
+        goto cleanup;
     rc = CLI_EXIT_USAGE;
     if (cli->socket_path) {
         cli_usage_error(cli, "--socket is for 'nubo agent' commands");
         goto cleanup;
     }
-    char config_file[PATH_MAX];
     if (config_path(config_file, sizeof(config_file), &err) < 0) {
         fprintf(stderr, "nubo: %s\n", err.msg);
         rc = CLI_EXIT_FAIL;
@@ -145,23 +199,7 @@ int cmd_login(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "nubo: warning: %s\n", err.msg);
         config_clear(&cfg);
     }
-    if (optind < argc) {
-        u = argv[optind];
-        u_what = "URL";
-    } else if (cli->url) {
-        u = cli->url;
-        u_what = "--url";
-    } else if (env_url && *env_url) {
-        u = env_url;
-        u_what = "NUBO_URL";
-    } else if (cfg.url) {
-        u = cfg.url;
-        u_what = "the url of the saved login";
-    } else {
-        u = CLOUD_DEFAULT_URL;
-        u_what = "URL";
-    }
-    if (cli_url_check(cli, u, u_what, url, sizeof(url)) != 0)
+    if (login_url(cli, argc, argv, &cfg, url, sizeof(url)) != 0)
         goto cleanup;
     if (user == NULL)
         user = cfg.user;
@@ -174,39 +212,13 @@ int cmd_login(struct cli *cli, int argc, char **argv)
         cli_usage_error(cli, "%s", err.msg);
         goto cleanup;
     }
-    output_text(user, 0, safe[0], sizeof(safe[0]));
+    output_text(user, 0, safe, sizeof(safe));
     char prompt[CLI_URL_MAX + 160];
-    snprintf(prompt, sizeof(prompt), "Password for %s at %s: ", safe[0], url);
-    if ((rc = cloud_secret_read(cli, password_file, "NUBO_PASSWORD", prompt, false, &password)) !=
-        0)
+    snprintf(prompt, sizeof(prompt), "Password for %s at %s: ", safe, url);
+    if ((rc = cloud_secret_read(cli, cli_json_str(opts, "password_file"), "NUBO_PASSWORD", prompt,
+                                false, &password)) != 0 ||
+        (rc = login_request(cli, url, user, password, project, &answer)) != 0)
         goto cleanup;
-
-    struct client_cfg ccfg = {
-        .base_url = url,
-        .peer = "nubod",
-        .unreachable_hint = "is the controller running there? (nubod --listen ADDR:PORT)",
-        .cancel = cli_cancel_flag(),
-    };
-    if ((cli->client = client_new(&ccfg, &err)) == NULL) {
-        rc = cli_fail(cli, &err);
-        goto cleanup;
-    }
-    body = json_pack("{s:s, s:s}", "user", user, "password", password);
-    if (body == NULL) {
-        rc = cli_usage_error(cli, "the password must be UTF-8 text");
-        goto cleanup;
-    }
-    if (project)
-        json_object_set_new(body, "project", json_string(project));
-    if (cli_call(cli, "POST", "/v1/auth/tokens", body, &answer, &err) < 0) {
-        if (err.code == NUBO_E_UNAUTHORIZED) {
-            fprintf(stderr, "nubo: login failed: %s\n", err.msg);
-            rc = CLI_EXIT_FAIL;
-        } else {
-            rc = cli_fail(cli, &err);
-        }
-        goto cleanup;
-    }
     if (cfg.token && cfg.url && strcmp(cfg.url, url) == 0)
         old_token = xstrdup(cfg.token);
     if (login_save(&cfg, url, answer, &err) < 0) {
@@ -216,24 +228,10 @@ int cmd_login(struct cli *cli, int argc, char **argv)
     }
     if (old_token && strcmp(old_token, cfg.token) != 0)
         token_revoke_quietly(url, old_token);
-
-    if (cli->output == OUTPUT_JSON) {
-        /* The answer without the token: it is in the config file, and
-         * stdout may end up in a log. */
-        json_object_del(answer, "token");
-        json_object_set_new(answer, "url", json_string(url));
-        output_json(stdout, answer);
-    } else {
-        output_text(cfg.user, 0, safe[0], sizeof(safe[0]));
-        output_text(cfg.project, 0, safe[1], sizeof(safe[1]));
-        output_text(cli_json_str(answer, "role"), 0, safe[2], sizeof(safe[2]));
-        printf("logged in to %s as %s, project %s (role %s)\n", url, safe[0], safe[1], safe[2]);
-        output_text(cfg.expires_at, 0, safe[0], sizeof(safe[0]));
-        printf("the token expires at %s\n", safe[0]);
-    }
+    login_print(cli, url, &cfg, answer);
     rc = CLI_EXIT_OK;
 cleanup:
-    json_decref(body);
+    json_decref(opts);
     json_decref(answer);
     cli_secret_free(password);
     cli_secret_free(old_token);

@@ -11,12 +11,10 @@
 
 #include "cli/cloud.h"
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "lib/util.h"
 #include "lib/valid.h"
-
-#define MIB (1ULL << 20)
-#define GIB (1ULL << 30)
 
 static const char flavor_usage[] =
     "usage: nubo flavor COMMAND [options]\n"
@@ -104,57 +102,55 @@ static int flavor_delete(struct cli *cli, int argc, char **argv)
     return cloud_cmd_delete(cli, argc, argv, &flavor_kind, delete_usage);
 }
 
+#define SIZES_REQUIRED "--vcpus, --ram and --disk are required"
+
+static const struct opts_field create_fields[] = {
+    {.name = "vcpus",
+     .key = "vcpus",
+     .type = FIELD_INT,
+     .min = 1,
+     .max = 64,
+     .required = SIZES_REQUIRED},
+    {.name = "ram",
+     .key = "ram_mib",
+     .type = FIELD_MIB,
+     .min = 64,
+     .max = 1048576,
+     .required = SIZES_REQUIRED},
+    {.name = "disk",
+     .key = "disk_gib",
+     .type = FIELD_GIB,
+     .min = 1,
+     .max = 16384,
+     .required = SIZES_REQUIRED},
+    {.name = "private", .key = "is_public", .type = FIELD_FALSE},
+};
+
 static int flavor_create(struct cli *cli, int argc, char **argv)
 {
-    enum { OPT_VCPUS = CLI_OPT_FIRST_FREE, OPT_RAM, OPT_DISK, OPT_PRIVATE };
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"vcpus", required_argument, NULL, OPT_VCPUS},
-        {"ram", required_argument, NULL, OPT_RAM},
-        {"disk", required_argument, NULL, OPT_DISK},
-        {"private", no_argument, NULL, OPT_PRIVATE},
-        {NULL, 0, NULL, 0},
-    };
-    int c, rc = CLI_EXIT_USAGE;
-    long long vcpus = 0, ram = 0, disk = 0;
-    bool private = false;
     struct nubo_err err;
     json_t *body = NULL, *flavor = NULL;
-    cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(create_usage, stdout);
-            return CLI_EXIT_OK;
-        } else if (c == OPT_VCPUS) {
-            if ((rc = cloud_int_parse(cli, optarg, 1, 64, "--vcpus", &vcpus)) != 0)
-                return rc;
-        } else if (c == OPT_RAM) {
-            if ((rc = cloud_size_parse(cli, optarg, MIB, 64, 1048576, "--ram", &ram)) != 0)
-                return rc;
-        } else if (c == OPT_DISK) {
-            if ((rc = cloud_size_parse(cli, optarg, GIB, 1, 16384, "--disk", &disk)) != 0)
-                return rc;
-        } else if (c == OPT_PRIVATE) {
-            private = true;
-        } else if ((rc = cli_option(cli, c, argv)) != 0) {
-            return rc;
-        }
-    }
+    int rc =
+        opts_parse(cli, argc, argv, create_fields, ARRAY_LEN(create_fields), create_usage, &body);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new flavor")) != 0)
-        return rc;
-    if (valid_name(argv[optind], "the flavor name", &err) < 0)
-        return cli_usage_error(cli, "%s", err.msg);
-    if (vcpus == 0 || ram == 0 || disk == 0)
-        return cli_usage_error(cli, "--vcpus, --ram and --disk are required");
-    if ((rc = cloud_connect(cli)) != 0)
-        return rc;
-    body =
-        json_pack("{s:s, s:I, s:I, s:I, s:b}", "name", argv[optind], "vcpus", (json_int_t)vcpus,
-                  "ram_mib", (json_int_t)ram, "disk_gib", (json_int_t)disk, "is_public", !private);
+        goto done;
+    if (valid_name(argv[optind], "the flavor name", &err) < 0) {
+        rc = cli_usage_error(cli, "%s", err.msg);
+        goto done;
+    }
+    if ((rc = opts_required(cli, create_fields, ARRAY_LEN(create_fields), body)) != 0 ||
+        (rc = cloud_connect(cli)) != 0)
+        goto done;
+    json_object_set_new(body, "name", json_string(argv[optind]));
+    if (json_object_get(body, "is_public") == NULL)
+        json_object_set_new(body, "is_public", json_true());
     if (cloud_create(cli, "/v1/flavors", body, &flavor, &err) < 0)
         rc = cli_fail(cli, &err);
     else
         cloud_created_print(cli, "flavor", flavor);
+done:
     json_decref(body);
     json_decref(flavor);
     return rc;

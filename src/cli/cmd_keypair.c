@@ -13,6 +13,7 @@
 
 #include "cli/cloud.h"
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "lib/fsutil.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -133,36 +134,29 @@ cleanup:
     return rc;
 }
 
+static const struct opts_field create_fields[] = {
+    {.name = "public-key-file",
+     .key = "public_key_file",
+     .type = FIELD_STR,
+     .required = "--public-key-file FILE is required"},
+};
+
 static int keypair_create(struct cli *cli, int argc, char **argv)
 {
-    enum { OPT_KEY_FILE = CLI_OPT_FIRST_FREE };
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"public-key-file", required_argument, NULL, OPT_KEY_FILE},
-        {NULL, 0, NULL, 0},
-    };
-    int c, rc;
-    const char *file = NULL;
     struct nubo_err err;
-    json_t *key = NULL, *body, *keypair = NULL;
-    cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(create_usage, stdout);
-            return CLI_EXIT_OK;
-        } else if (c == OPT_KEY_FILE) {
-            file = optarg;
-        } else if ((rc = cli_option(cli, c, argv)) != 0) {
-            return rc;
-        }
-    }
-    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new keypair")) != 0)
-        return rc;
-    if (valid_name(argv[optind], "the keypair name", &err) < 0)
-        return cli_usage_error(cli, "%s", err.msg);
-    if (file == NULL)
-        return cli_usage_error(cli, "--public-key-file FILE is required");
-    if ((rc = public_key_read(cli, file, &key)) != 0)
+    json_t *opts, *key = NULL, *body, *keypair = NULL;
+    int rc =
+        opts_parse(cli, argc, argv, create_fields, ARRAY_LEN(create_fields), create_usage, &opts);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new keypair")) == 0 &&
+        valid_name(argv[optind], "the keypair name", &err) < 0)
+        rc = cli_usage_error(cli, "%s", err.msg);
+    if (rc == 0 && (rc = opts_required(cli, create_fields, ARRAY_LEN(create_fields), opts)) == 0)
+        rc =
+            public_key_read(cli, json_string_value(json_object_get(opts, "public_key_file")), &key);
+    json_decref(opts);
+    if (rc != 0)
         return rc;
     if ((rc = cloud_connect(cli)) != 0) {
         json_decref(key);

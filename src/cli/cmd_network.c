@@ -5,7 +5,7 @@
  *
  * Each group has list, show, delete (the shared cloud_cmd_* helpers) and a
  * create whose options map one to one onto the fields of the POST body
- * (struct field_opt); ports can have their groups replaced and floating
+ * (a table of struct opts_field, cli/opts.h); ports can have their groups replaced and floating
  * IPs be associated with a port or disassociated (PATCH).
  */
 #include <stdio.h>
@@ -14,107 +14,27 @@
 
 #include "cli/cloud.h"
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "lib/util.h"
 #include "lib/valid.h"
-
-/* How a create option becomes a body field. */
-enum field_kind {
-    F_STR,   /* "key": "value" */
-    F_INT,   /* "key": integer */
-    F_TRUE,  /* a flag: "key": true */
-    F_FALSE, /* a flag: "key": false */
-    F_LIST,  /* repeatable: "key": ["v1", "v2"] */
-    F_POOL,  /* repeatable START-END: "key": [{"start", "end"}] */
-};
-
-struct field_opt {
-    const char *option; /* long option name */
-    const char *key;    /* body field */
-    enum field_kind kind;
-    const char *help;
-};
 
 struct create_def {
     const char *collection; /* "/v1/networks" */
     const char *what;       /* "network" */
     const char *positional; /* body field of the one argument, or NULL for none */
     const char *usage;
-    const struct field_opt *fields;
+    const struct opts_field *fields;
     size_t nfields;
 };
-
-/* Adds one option's value to body.  Returns 0 or a usage error. */
-static int field_add(struct cli *cli, json_t *body, const struct field_opt *f, const char *v)
-{
-    json_t *arr;
-    long long n;
-    int rc;
-    switch (f->kind) {
-    case F_STR:
-        json_object_set_new(body, f->key, json_string(v));
-        return 0;
-    case F_INT:
-        if ((rc = cloud_int_parse(cli, v, -(1LL << 31), 1LL << 31, f->option, &n)) != 0)
-            return rc;
-        json_object_set_new(body, f->key, json_integer(n));
-        return 0;
-    case F_TRUE:
-    case F_FALSE:
-        json_object_set_new(body, f->key, json_boolean(f->kind == F_TRUE));
-        return 0;
-    case F_LIST:
-    case F_POOL:
-        arr = json_object_get(body, f->key);
-        if (arr == NULL) {
-            arr = json_array();
-            json_object_set_new(body, f->key, arr);
-        }
-        if (f->kind == F_LIST) {
-            json_array_append_new(arr, json_string(v));
-        } else {
-            const char *dash = strchr(v, '-');
-            if (dash == NULL || dash == v || dash[1] == '\0' || dash - v > 15)
-                return cli_usage_error(cli, "--%s takes START-END, e.g. 10.0.0.10-10.0.0.99",
-                                       f->option);
-            char start[16];
-            memcpy(start, v, (size_t)(dash - v));
-            start[dash - v] = '\0';
-            json_array_append_new(arr, json_pack("{s:s, s:s}", "start", start, "end", dash + 1));
-        }
-        return 0;
-    }
-    return 0;
-}
 
 /* `nubo GROUP create [ARG] [--option VALUE]...`: POSTs the body. */
 static int generic_create(struct cli *cli, int argc, char **argv, const struct create_def *def)
 {
-    struct option opts[24] = {CLI_COMMON_OPTIONS};
-    size_t nopts = 0;
-    while (opts[nopts].name)
-        nopts++;
-    for (size_t i = 0; i < def->nfields && nopts < ARRAY_LEN(opts) - 1; i++)
-        opts[nopts++] = (struct option){
-            def->fields[i].option,
-            def->fields[i].kind == F_TRUE || def->fields[i].kind == F_FALSE ? no_argument
-                                                                            : required_argument,
-            NULL, CLI_OPT_FIRST_FREE + (int)i};
-    opts[nopts] = (struct option){NULL, 0, NULL, 0};
-    int c, rc = CLI_EXIT_OK;
     struct nubo_err err;
-    json_t *body = json_object(), *out = NULL;
-    cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(def->usage, stdout);
-            goto done;
-        } else if (c >= CLI_OPT_FIRST_FREE && c < CLI_OPT_FIRST_FREE + (int)def->nfields) {
-            if ((rc = field_add(cli, body, &def->fields[c - CLI_OPT_FIRST_FREE], optarg)) != 0)
-                goto done;
-        } else if ((rc = cli_option(cli, c, argv)) != 0) {
-            goto done;
-        }
-    }
+    json_t *body = NULL, *out = NULL;
+    int rc = opts_parse(cli, argc, argv, def->fields, def->nfields, def->usage, &body);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     int want = def->positional ? 1 : 0;
     if ((rc = cli_args_check(cli, argc - optind, want, want,
                              def->positional ? def->positional : "no arguments")) != 0)
@@ -217,10 +137,15 @@ static const struct cloud_col net_fields[] = {
 KIND(net_kind, "network", "/v1/networks", "networks", false, net_cols, net_fields, "no networks");
 SIMPLE_CMDS(net, net_kind, net_usage, net_usage, net_usage)
 
-static const struct field_opt net_create_fields[] = {
-    {"description", "description", F_STR, NULL},
-    {"mtu", "mtu", F_INT, NULL},
-    {"external", "external", F_TRUE, NULL},
+static const struct opts_field net_create_fields[] = {
+    {.name = "description", .key = "description", .type = FIELD_STR},
+    {.name = "mtu",
+     .key = "mtu",
+     .type = FIELD_INT,
+     .min = -(1LL << 31),
+     .max = 1LL << 31,
+     .what = "mtu"},
+    {.name = "external", .key = "external", .type = FIELD_TRUE},
 };
 static const struct create_def net_create_def = {
     "/v1/networks", "network", "name", net_usage, net_create_fields, ARRAY_LEN(net_create_fields)};
@@ -276,10 +201,13 @@ KIND(subnet_kind, "subnet", "/v1/subnets", "subnets", true, subnet_cols, subnet_
      "no subnets");
 SIMPLE_CMDS(subnet, subnet_kind, subnet_usage, subnet_usage, subnet_usage)
 
-static const struct field_opt subnet_create_fields[] = {
-    {"network", "network", F_STR, NULL},  {"cidr", "cidr", F_STR, NULL},
-    {"name", "name", F_STR, NULL},        {"gateway", "gateway", F_STR, NULL},
-    {"dns", "dns_servers", F_LIST, NULL}, {"pool", "allocation_pools", F_POOL, NULL},
+static const struct opts_field subnet_create_fields[] = {
+    {.name = "network", .key = "network", .type = FIELD_STR},
+    {.name = "cidr", .key = "cidr", .type = FIELD_STR},
+    {.name = "name", .key = "name", .type = FIELD_STR},
+    {.name = "gateway", .key = "gateway", .type = FIELD_STR},
+    {.name = "dns", .key = "dns_servers", .type = FIELD_LIST},
+    {.name = "pool", .key = "allocation_pools", .type = FIELD_RANGE},
 };
 static const struct create_def subnet_create_def = {"/v1/subnets",
                                                     "subnet",
@@ -344,12 +272,12 @@ static const struct cloud_col port_fields[] = {
 KIND(port_kind, "port", "/v1/ports", "ports", true, port_cols, port_fields, "no ports");
 SIMPLE_CMDS(port, port_kind, port_usage, port_usage, port_usage)
 
-static const struct field_opt port_create_fields[] = {
-    {"network", "network", F_STR, NULL},
-    {"name", "name", F_STR, NULL},
-    {"fixed-ip", "fixed_ip", F_STR, NULL},
-    {"security-group", "security_groups", F_LIST, NULL},
-    {"no-port-security", "port_security", F_FALSE, NULL},
+static const struct opts_field port_create_fields[] = {
+    {.name = "network", .key = "network", .type = FIELD_STR},
+    {.name = "name", .key = "name", .type = FIELD_STR},
+    {.name = "fixed-ip", .key = "fixed_ip", .type = FIELD_STR},
+    {.name = "security-group", .key = "security_groups", .type = FIELD_LIST},
+    {.name = "no-port-security", .key = "port_security", .type = FIELD_FALSE},
 };
 static const struct create_def port_create_def = {
     "/v1/ports", "port", NULL, port_usage, port_create_fields, ARRAY_LEN(port_create_fields)};
@@ -361,33 +289,18 @@ static int port_create(struct cli *cli, int argc, char **argv)
 
 static int port_set_groups(struct cli *cli, int argc, char **argv)
 {
-    enum { OPT_SG = CLI_OPT_FIRST_FREE };
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"security-group", required_argument, NULL, OPT_SG},
-        {NULL, 0, NULL, 0},
+    static const struct opts_field fields[] = {
+        {.name = "security-group", .key = "security_groups", .type = FIELD_LIST},
     };
-    int c, rc;
-    json_t *groups = json_array();
-    cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(port_usage, stdout);
-            json_decref(groups);
-            return CLI_EXIT_OK;
-        } else if (c == OPT_SG) {
-            json_array_append_new(groups, json_string(optarg));
-        } else if ((rc = cli_option(cli, c, argv)) != 0) {
-            json_decref(groups);
-            return rc;
-        }
+    json_t *body;
+    int rc = opts_parse(cli, argc, argv, fields, ARRAY_LEN(fields), port_usage, &body);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "a port id")) == 0) {
+        if (json_object_get(body, "security_groups") == NULL) /* none: a port without groups */
+            json_object_set_new(body, "security_groups", json_array());
+        rc = patch_print(cli, &port_kind, argv[optind], body);
     }
-    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "a port id")) != 0) {
-        json_decref(groups);
-        return rc;
-    }
-    json_t *body = json_pack("{s:o}", "security_groups", groups);
-    rc = patch_print(cli, &port_kind, argv[optind], body);
     json_decref(body);
     return rc;
 }
@@ -467,8 +380,8 @@ static int sg_show_rules(struct cli *cli, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-static const struct field_opt sg_create_fields[] = {
-    {"description", "description", F_STR, NULL},
+static const struct opts_field sg_create_fields[] = {
+    {.name = "description", .key = "description", .type = FIELD_STR},
 };
 static const struct create_def sg_create_def = {
     "/v1/security-groups", "security group",           "name", sg_usage,
@@ -479,10 +392,23 @@ static int sg_create(struct cli *cli, int argc, char **argv)
     return generic_create(cli, argc, argv, &sg_create_def);
 }
 
-static const struct field_opt rule_create_fields[] = {
-    {"direction", "direction", F_STR, NULL},     {"protocol", "protocol", F_STR, NULL},
-    {"port-min", "port_min", F_INT, NULL},       {"port-max", "port_max", F_INT, NULL},
-    {"remote-cidr", "remote_cidr", F_STR, NULL}, {"remote-group", "remote_group", F_STR, NULL},
+static const struct opts_field rule_create_fields[] = {
+    {.name = "direction", .key = "direction", .type = FIELD_STR},
+    {.name = "protocol", .key = "protocol", .type = FIELD_STR},
+    {.name = "port-min",
+     .key = "port_min",
+     .type = FIELD_INT,
+     .min = -(1LL << 31),
+     .max = 1LL << 31,
+     .what = "port-min"},
+    {.name = "port-max",
+     .key = "port_max",
+     .type = FIELD_INT,
+     .min = -(1LL << 31),
+     .max = 1LL << 31,
+     .what = "port-max"},
+    {.name = "remote-cidr", .key = "remote_cidr", .type = FIELD_STR},
+    {.name = "remote-group", .key = "remote_group", .type = FIELD_STR},
 };
 static const struct create_def rule_create_def = {
     "/v1/security-group-rules", "security group rule",        "security_group", sg_usage,
@@ -546,8 +472,8 @@ KIND(fip_kind, "floating IP", "/v1/floating-ips", "floating_ips", true, fip_cols
      "no floating IPs");
 SIMPLE_CMDS(fip, fip_kind, fip_usage, fip_usage, fip_usage)
 
-static const struct field_opt fip_create_fields[] = {
-    {"network", "network", F_STR, NULL},
+static const struct opts_field fip_create_fields[] = {
+    {.name = "network", .key = "network", .type = FIELD_STR},
 };
 static const struct create_def fip_create_def = {
     "/v1/floating-ips", "floating IP",     NULL,

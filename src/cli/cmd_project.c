@@ -13,6 +13,7 @@
 
 #include "cli/cloud.h"
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -118,49 +119,33 @@ static int project_delete(struct cli *cli, int argc, char **argv)
     return cloud_cmd_delete(cli, argc, argv, &project_kind, delete_usage);
 }
 
+static const struct opts_field create_fields[] = {
+    {.name = "description", .key = "description", .type = FIELD_STR},
+};
+
 static int project_create(struct cli *cli, int argc, char **argv)
 {
-    enum { OPT_DESCRIPTION = CLI_OPT_FIRST_FREE };
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"description", required_argument, NULL, OPT_DESCRIPTION},
-        {NULL, 0, NULL, 0},
-    };
-    int c, rc;
-    const char *description = NULL;
     struct nubo_err err;
-    json_t *body, *project = NULL;
-    cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(create_usage, stdout);
-            return CLI_EXIT_OK;
-        } else if (c == OPT_DESCRIPTION) {
-            description = optarg;
-        } else if ((rc = cli_option(cli, c, argv)) != 0) {
-            return rc;
-        }
-    }
+    json_t *body = NULL, *project = NULL;
+    int rc =
+        opts_parse(cli, argc, argv, create_fields, ARRAY_LEN(create_fields), create_usage, &body);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new project")) != 0)
-        return rc;
+        goto done;
     const char *name = argv[optind];
-    if (valid_name(name, "the project name", &err) < 0)
-        return cli_usage_error(cli, "%s", err.msg);
-    body = json_pack("{s:s}", "name", name);
-    if (description) {
-        json_t *d = json_string(description);
-        if (d == NULL) {
-            json_decref(body);
-            return cli_usage_error(cli, "--description must be UTF-8 text");
-        }
-        json_object_set_new(body, "description", d);
+    if (valid_name(name, "the project name", &err) < 0) {
+        rc = cli_usage_error(cli, "%s", err.msg);
+        goto done;
     }
+    json_object_set_new(body, "name", json_string(name));
     if ((rc = cloud_connect(cli)) == 0) {
         if (cloud_create(cli, "/v1/projects", body, &project, &err) < 0)
             rc = cli_fail(cli, &err);
         else
             cloud_created_print(cli, "project", project);
     }
+done:
     json_decref(body);
     json_decref(project);
     return rc;

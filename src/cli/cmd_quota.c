@@ -8,6 +8,7 @@
 
 #include "cli/cloud.h"
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "lib/util.h"
 
@@ -114,50 +115,26 @@ static int quota_show(struct cli *cli, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+static const struct opts_field set_fields[] = {
+    {.name = "instances", .key = "instances", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "vcpus", .key = "vcpus", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "ram", .key = "ram_mib", .type = FIELD_MIB, .max = QUOTA_MAX},
+    {.name = "disk", .key = "disk_gib", .type = FIELD_GIB, .max = QUOTA_MAX},
+};
+
 static int quota_set(struct cli *cli, int argc, char **argv)
 {
-    enum { OPT_INSTANCES = CLI_OPT_FIRST_FREE, OPT_VCPUS, OPT_RAM, OPT_DISK };
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"instances", required_argument, NULL, OPT_INSTANCES},
-        {"vcpus", required_argument, NULL, OPT_VCPUS},
-        {"ram", required_argument, NULL, OPT_RAM},
-        {"disk", required_argument, NULL, OPT_DISK},
-        {NULL, 0, NULL, 0},
-    };
-    int c, rc = CLI_EXIT_USAGE;
-    long long v;
     char path[CLOUD_PATH_MAX];
     struct nubo_err err;
-    json_t *body = json_object(), *quota = NULL;
-    cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(set_usage, stdout);
-            rc = CLI_EXIT_OK;
-            goto cleanup;
-        } else if (c == OPT_INSTANCES || c == OPT_VCPUS) {
-            const char *what = c == OPT_INSTANCES ? "--instances" : "--vcpus";
-            if (cloud_int_parse(cli, optarg, 0, QUOTA_MAX, what, &v) != 0)
-                goto cleanup;
-            json_object_set_new(body, c == OPT_INSTANCES ? "instances" : "vcpus", json_integer(v));
-        } else if (c == OPT_RAM) {
-            if (cloud_size_parse(cli, optarg, MIB, 0, QUOTA_MAX, "--ram", &v) != 0)
-                goto cleanup;
-            json_object_set_new(body, "ram_mib", json_integer(v));
-        } else if (c == OPT_DISK) {
-            if (cloud_size_parse(cli, optarg, GIB, 0, QUOTA_MAX, "--disk", &v) != 0)
-                goto cleanup;
-            json_object_set_new(body, "disk_gib", json_integer(v));
-        } else if (cli_option(cli, c, argv) != 0) {
-            goto cleanup;
-        }
-    }
-    if (cli_args_check(cli, argc - optind, 1, 1, "a project name or id") != 0 ||
-        cloud_ref_check(cli, argv[optind], "a project name or id") != 0)
+    json_t *body = NULL, *quota = NULL;
+    int rc = opts_parse(cli, argc, argv, set_fields, ARRAY_LEN(set_fields), set_usage, &body);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "a project name or id")) != 0 ||
+        (rc = cloud_ref_check(cli, argv[optind], "a project name or id")) != 0)
         goto cleanup;
     if (json_object_size(body) == 0) {
-        cli_usage_error(cli, "give at least one of --instances, --vcpus, --ram, --disk");
+        rc = cli_usage_error(cli, "give at least one of --instances, --vcpus, --ram, --disk");
         goto cleanup;
     }
     if ((rc = cloud_connect(cli)) != 0)

@@ -9,8 +9,8 @@
  *   nubo schedule list|create|show|delete /v1/scheduled-actions
  *
  * Creates and updates are table-driven: each --option names a member of
- * the request body and how its value is read (struct body_opt), so the
- * commands stay thin over the API.  Templates and groups take names or ids
+ * the request body and how its value is read (struct opts_field,
+ * cli/opts.h), so the commands stay thin over the API.  Templates and groups take names or ids
  * in their routes; policies and schedules are resolved by listing.
  */
 #include <stdio.h>
@@ -19,83 +19,9 @@
 
 #include "cli/cloud.h"
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "lib/util.h"
 #include "lib/valid.h"
-
-/* ------------------------------------------------------ body options */
-
-enum body_type { B_STR, B_INT, B_NUM, B_LIST, B_JSON };
-
-struct body_opt {
-    const char *opt; /* --opt */
-    const char *key; /* body member */
-    enum body_type type;
-};
-
-#define MAX_BODY_OPTS 16
-
-/* Parses argv into a JSON body by the table; the positional arguments are
- * left at argv[optind..].  Returns 0 with *out (new), or an exit status. */
-static int body_parse(struct cli *cli, int argc, char **argv, const struct body_opt *bo, size_t n,
-                      const char *usage, json_t **out)
-{
-    static const struct option common[] = {CLI_COMMON_OPTIONS};
-    struct option opts[ARRAY_LEN(common) + MAX_BODY_OPTS + 1];
-    size_t k = 0;
-    for (; k < ARRAY_LEN(common); k++)
-        opts[k] = common[k];
-    for (size_t i = 0; i < n && i < MAX_BODY_OPTS; i++)
-        opts[k++] =
-            (struct option){bo[i].opt, required_argument, NULL, CLI_OPT_FIRST_FREE + (int)i};
-    opts[k] = (struct option){NULL, 0, NULL, 0};
-    json_t *body = json_object();
-    int c, rc;
-    cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(usage, stdout);
-            json_decref(body);
-            return -1;
-        }
-        if (c >= CLI_OPT_FIRST_FREE && c < CLI_OPT_FIRST_FREE + (int)n) {
-            const struct body_opt *b = &bo[c - CLI_OPT_FIRST_FREE];
-            json_t *v = NULL;
-            char *end;
-            if (b->type == B_STR) {
-                v = json_string(optarg);
-            } else if (b->type == B_INT) {
-                long long x = strtoll(optarg, &end, 10);
-                if (end != optarg && *end == '\0')
-                    v = json_integer(x);
-            } else if (b->type == B_NUM) {
-                double x = strtod(optarg, &end);
-                if (end != optarg && *end == '\0')
-                    v = json_real(x);
-            } else if (b->type == B_LIST) {
-                json_t *l = json_object_get(body, b->key);
-                if (l == NULL)
-                    json_object_set_new(body, b->key, l = json_array());
-                json_array_append_new(l, json_string(optarg));
-                continue;
-            } else {
-                v = json_loads(optarg, JSON_DECODE_ANY, NULL);
-            }
-            if (v == NULL) {
-                json_decref(body);
-                return cli_usage_error(cli, "--%s: '%s' is not a valid %s", b->opt, optarg,
-                                       b->type == B_INT   ? "integer"
-                                       : b->type == B_NUM ? "number"
-                                                          : "JSON value");
-            }
-            json_object_set_new(body, b->key, v);
-        } else if ((rc = cli_option(cli, c, argv)) != 0) {
-            json_decref(body);
-            return rc;
-        }
-    }
-    *out = body;
-    return 0;
-}
 
 /* Sends body with method to path and prints the answer (created or a
  * view). */
@@ -198,47 +124,18 @@ static const struct cloud_kind version_kind = {
     .empty = "no versions",
 };
 
-static const struct body_opt version_opts[] = {
-    {"flavor", "flavor", B_STR},
-    {"image", "image", B_STR},
-    {"keypair", "keypair", B_STR},
-    {"user-data", "user_data", B_STR},
-    {"user-data-file", "user_data", B_STR}, /* replaced by the file's text below */
-    {"server-group", "server_group", B_STR},
-    {"network", "networks", B_LIST},
-    {"security-group", "security_groups", B_LIST},
-    {"description", "description", B_STR},
-    {"set-default", "set_default", B_JSON},
+static const struct opts_field version_opts[] = {
+    {.name = "flavor", .key = "flavor", .type = FIELD_STR},
+    {.name = "image", .key = "image", .type = FIELD_STR},
+    {.name = "keypair", .key = "keypair", .type = FIELD_STR},
+    {.name = "user-data", .key = "user_data", .type = FIELD_STR},
+    {.name = "user-data-file", .key = "user_data", .type = FIELD_FILE, .max = 64 * 1024},
+    {.name = "server-group", .key = "server_group", .type = FIELD_STR},
+    {.name = "network", .key = "networks", .type = FIELD_LIST},
+    {.name = "security-group", .key = "security_groups", .type = FIELD_LIST},
+    {.name = "description", .key = "description", .type = FIELD_STR},
+    {.name = "set-default", .key = "set_default", .type = FIELD_JSON},
 };
-
-/* --user-data-file: the body holds the path; read the file instead. */
-static int user_data_file(struct cli *cli, json_t *body, bool from_file)
-{
-    if (!from_file)
-        return 0;
-    const char *path = json_string_value(json_object_get(body, "user_data"));
-    FILE *f = path ? fopen(path, "re") : NULL;
-    if (f == NULL)
-        return cli_usage_error(cli, "--user-data-file: cannot read '%s'", path ? path : "");
-    char *buf = xcalloc(64 * 1024 + 2, 1);
-    size_t n = fread(buf, 1, 64 * 1024 + 1, f);
-    fclose(f);
-    if (n > 64 * 1024) {
-        free(buf);
-        return cli_usage_error(cli, "--user-data-file: more than 64 KiB");
-    }
-    json_object_set_new(body, "user_data", json_stringn(buf, n));
-    free(buf);
-    return 0;
-}
-
-static bool has_opt(int argc, char **argv, const char *opt)
-{
-    for (int i = 1; i < argc; i++)
-        if (strncmp(argv[i], opt, strlen(opt)) == 0)
-            return true;
-    return false;
-}
 
 static int template_list(struct cli *cli, int argc, char **argv)
 {
@@ -258,16 +155,14 @@ static int template_delete(struct cli *cli, int argc, char **argv)
 static int template_create(struct cli *cli, int argc, char **argv)
 {
     json_t *body;
-    int rc = body_parse(cli, argc, argv, version_opts, ARRAY_LEN(version_opts) - 1, template_usage,
+    int rc = opts_parse(cli, argc, argv, version_opts, ARRAY_LEN(version_opts) - 1, template_usage,
                         &body);
     if (rc != 0)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     struct nubo_err err;
     if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the new template's name")) == 0 &&
         valid_name(argv[optind], "the template name", &err) < 0)
         rc = cli_usage_error(cli, "%s", err.msg);
-    if (rc == 0)
-        rc = user_data_file(cli, body, has_opt(argc, argv, "--user-data-file"));
     if (rc == 0) {
         json_object_set_new(body, "name", json_string(argv[optind]));
         rc = send_print(cli, "POST", "/v1/launch-templates", body, "launch template", NULL, 0);
@@ -282,11 +177,10 @@ static int template_add_version(struct cli *cli, int argc, char **argv)
     const char *ref;
     char path[CLOUD_PATH_MAX];
     int rc =
-        body_parse(cli, argc, argv, version_opts, ARRAY_LEN(version_opts), template_usage, &body);
+        opts_parse(cli, argc, argv, version_opts, ARRAY_LEN(version_opts), template_usage, &body);
     if (rc != 0)
-        return rc < 0 ? CLI_EXIT_OK : rc;
-    if ((rc = ref_arg(cli, argc, argv, "a template's name or id", &ref)) == 0 &&
-        (rc = user_data_file(cli, body, has_opt(argc, argv, "--user-data-file"))) == 0) {
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if ((rc = ref_arg(cli, argc, argv, "a template's name or id", &ref)) == 0) {
         snprintf(path, sizeof(path), "/v1/launch-templates/%s/versions", ref);
         rc = send_print(cli, "POST", path, body, "version", version_cols, ARRAY_LEN(version_cols));
     }
@@ -299,9 +193,9 @@ static int template_set_default(struct cli *cli, int argc, char **argv)
     json_t *body;
     char path[CLOUD_PATH_MAX];
     long long v;
-    int rc = body_parse(cli, argc, argv, NULL, 0, template_usage, &body);
+    int rc = opts_parse(cli, argc, argv, NULL, 0, template_usage, &body);
     if (rc != 0)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 2, 2, "a template and a version")) == 0 &&
         (rc = cloud_ref_check(cli, argv[optind], "a template's name or id")) == 0 &&
         (rc = cloud_int_parse(cli, argv[optind + 1], 1, 1000000, "VERSION", &v)) == 0) {
@@ -319,9 +213,9 @@ static int template_versions(struct cli *cli, int argc, char **argv)
     json_t *body;
     const char *ref;
     char path[CLOUD_PATH_MAX];
-    int rc = body_parse(cli, argc, argv, NULL, 0, template_usage, &body);
+    int rc = opts_parse(cli, argc, argv, NULL, 0, template_usage, &body);
     if (rc != 0)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     json_decref(body);
     if ((rc = ref_arg(cli, argc, argv, "a template's name or id", &ref)) != 0 ||
         (rc = cloud_connect(cli)) != 0)
@@ -425,16 +319,16 @@ static const struct cloud_kind activity_kind = {
     .empty = "no activity yet",
 };
 
-static const struct body_opt group_opts[] = {
-    {"template", "template", B_STR},
-    {"min", "min_size", B_INT},
-    {"max", "max_size", B_INT},
-    {"desired", "desired", B_INT},
-    {"template-version", "template_version", B_JSON},
-    {"grace", "health_grace_s", B_INT},
-    {"cooldown", "cooldown_s", B_INT},
-    {"termination", "termination_policy", B_STR},
-    {"batch", "rolling_batch", B_INT},
+static const struct opts_field group_opts[] = {
+    {.name = "template", .key = "template", .type = FIELD_STR},
+    {.name = "min", .key = "min_size", .type = FIELD_ANY_INT},
+    {.name = "max", .key = "max_size", .type = FIELD_ANY_INT},
+    {.name = "desired", .key = "desired", .type = FIELD_ANY_INT},
+    {.name = "template-version", .key = "template_version", .type = FIELD_JSON},
+    {.name = "grace", .key = "health_grace_s", .type = FIELD_ANY_INT},
+    {.name = "cooldown", .key = "cooldown_s", .type = FIELD_ANY_INT},
+    {.name = "termination", .key = "termination_policy", .type = FIELD_STR},
+    {.name = "batch", .key = "rolling_batch", .type = FIELD_ANY_INT},
 };
 
 static int group_list(struct cli *cli, int argc, char **argv)
@@ -456,9 +350,9 @@ static int group_create(struct cli *cli, int argc, char **argv)
 {
     json_t *body;
     struct nubo_err err;
-    int rc = body_parse(cli, argc, argv, group_opts, ARRAY_LEN(group_opts), group_usage, &body);
+    int rc = opts_parse(cli, argc, argv, group_opts, ARRAY_LEN(group_opts), group_usage, &body);
     if (rc != 0)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the new group's name")) == 0 &&
         valid_name(argv[optind], "the group name", &err) < 0)
         rc = cli_usage_error(cli, "%s", err.msg);
@@ -477,9 +371,9 @@ static int group_update(struct cli *cli, int argc, char **argv)
     char path[CLOUD_PATH_MAX];
     /* everything but --template: a group keeps its template */
     int rc =
-        body_parse(cli, argc, argv, group_opts + 1, ARRAY_LEN(group_opts) - 1, group_usage, &body);
+        opts_parse(cli, argc, argv, group_opts + 1, ARRAY_LEN(group_opts) - 1, group_usage, &body);
     if (rc != 0)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = ref_arg(cli, argc, argv, "a group's name or id", &ref)) == 0) {
         snprintf(path, sizeof(path), "/v1/scaling-groups/%s", ref);
         rc = send_print(cli, "PATCH", path, body, NULL, group_fields, ARRAY_LEN(group_fields));
@@ -493,9 +387,9 @@ static int group_set_desired(struct cli *cli, int argc, char **argv)
     json_t *body;
     char path[CLOUD_PATH_MAX];
     long long n;
-    int rc = body_parse(cli, argc, argv, NULL, 0, group_usage, &body);
+    int rc = opts_parse(cli, argc, argv, NULL, 0, group_usage, &body);
     if (rc != 0)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 2, 2, "a group and a size")) == 0 &&
         (rc = cloud_ref_check(cli, argv[optind], "a group's name or id")) == 0 &&
         (rc = cloud_int_parse(cli, argv[optind + 1], 0, 1000, "the size", &n)) == 0) {
@@ -513,9 +407,9 @@ static int group_protect(struct cli *cli, int argc, char **argv)
     char path[CLOUD_PATH_MAX];
     static const struct cloud_col fields[] = {{"instance", "instance_id", CLOUD_STR},
                                               {"protected", "protected", CLOUD_BOOL}};
-    int rc = body_parse(cli, argc, argv, NULL, 0, group_usage, &body);
+    int rc = opts_parse(cli, argc, argv, NULL, 0, group_usage, &body);
     if (rc != 0)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 3, 3, "a group, an instance id and on|off")) ==
             0 &&
         (rc = cloud_ref_check(cli, argv[optind], "a group's name or id")) == 0 &&
@@ -536,13 +430,14 @@ static int group_protect(struct cli *cli, int argc, char **argv)
 
 static int group_activities(struct cli *cli, int argc, char **argv)
 {
-    static const struct body_opt lim[] = {{"limit", "limit", B_INT}};
+    static const struct opts_field lim[] = {
+        {.name = "limit", .key = "limit", .type = FIELD_ANY_INT}};
     json_t *body;
     const char *ref;
     char path[CLOUD_PATH_MAX];
-    int rc = body_parse(cli, argc, argv, lim, 1, group_usage, &body);
+    int rc = opts_parse(cli, argc, argv, lim, 1, group_usage, &body);
     if (rc != 0)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     json_t *l = json_object_get(body, "limit");
     long long limit = l ? (long long)json_integer_value(l) : 0;
     json_decref(body);
@@ -621,16 +516,16 @@ static const struct cloud_kind policy_kind = {
     .empty = "no scaling policies (create one: nubo policy create)",
 };
 
-static const struct body_opt policy_opts[] = {
-    {"group", "group", B_STR},
-    {"target", "target_value", B_NUM},
-    {"warmup", "warmup_s", B_INT},
-    {"out-cooldown", "scale_out_cooldown_s", B_INT},
-    {"in-cooldown", "scale_in_cooldown_s", B_INT},
-    {"alarm", "alarm", B_STR},
-    {"steps", "steps", B_JSON},
-    {"adjustment", "adjustment_type", B_STR},
-    {"cooldown", "cooldown_s", B_INT},
+static const struct opts_field policy_opts[] = {
+    {.name = "group", .key = "group", .type = FIELD_STR},
+    {.name = "target", .key = "target_value", .type = FIELD_ANY_NUM},
+    {.name = "warmup", .key = "warmup_s", .type = FIELD_ANY_INT},
+    {.name = "out-cooldown", .key = "scale_out_cooldown_s", .type = FIELD_ANY_INT},
+    {.name = "in-cooldown", .key = "scale_in_cooldown_s", .type = FIELD_ANY_INT},
+    {.name = "alarm", .key = "alarm", .type = FIELD_STR},
+    {.name = "steps", .key = "steps", .type = FIELD_JSON},
+    {.name = "adjustment", .key = "adjustment_type", .type = FIELD_STR},
+    {.name = "cooldown", .key = "cooldown_s", .type = FIELD_ANY_INT},
 };
 
 static int policy_list(struct cli *cli, int argc, char **argv)
@@ -652,9 +547,9 @@ static int policy_create(struct cli *cli, int argc, char **argv)
 {
     json_t *body;
     struct nubo_err err;
-    int rc = body_parse(cli, argc, argv, policy_opts, ARRAY_LEN(policy_opts), policy_usage, &body);
+    int rc = opts_parse(cli, argc, argv, policy_opts, ARRAY_LEN(policy_opts), policy_usage, &body);
     if (rc != 0)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the new policy's name")) == 0 &&
         valid_name(argv[optind], "the policy name", &err) < 0)
         rc = cli_usage_error(cli, "%s", err.msg);
@@ -715,9 +610,12 @@ static const struct cloud_kind schedule_kind = {
     .empty = "no scheduled actions (create one: nubo schedule create)",
 };
 
-static const struct body_opt schedule_opts[] = {
-    {"group", "group", B_STR},  {"cron", "cron", B_STR},       {"min", "min_size", B_INT},
-    {"max", "max_size", B_INT}, {"desired", "desired", B_INT},
+static const struct opts_field schedule_opts[] = {
+    {.name = "group", .key = "group", .type = FIELD_STR},
+    {.name = "cron", .key = "cron", .type = FIELD_STR},
+    {.name = "min", .key = "min_size", .type = FIELD_ANY_INT},
+    {.name = "max", .key = "max_size", .type = FIELD_ANY_INT},
+    {.name = "desired", .key = "desired", .type = FIELD_ANY_INT},
 };
 
 static int schedule_list(struct cli *cli, int argc, char **argv)
@@ -740,9 +638,9 @@ static int schedule_create(struct cli *cli, int argc, char **argv)
     json_t *body;
     struct nubo_err err;
     int rc =
-        body_parse(cli, argc, argv, schedule_opts, ARRAY_LEN(schedule_opts), schedule_usage, &body);
+        opts_parse(cli, argc, argv, schedule_opts, ARRAY_LEN(schedule_opts), schedule_usage, &body);
     if (rc != 0)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the new schedule's name")) == 0 &&
         valid_name(argv[optind], "the schedule name", &err) < 0)
         rc = cli_usage_error(cli, "%s", err.msg);

@@ -14,6 +14,7 @@
 
 #include "cli/cloud.h"
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -114,45 +115,37 @@ static int group_show(struct cli *cli, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+static const struct opts_field create_fields[] = {
+    {.name = "policy",
+     .key = "policy",
+     .type = FIELD_CHOICE,
+     .choices = "affinity|anti-affinity",
+     .required = "--policy affinity|anti-affinity is required"},
+};
+
 static int group_create(struct cli *cli, int argc, char **argv)
 {
-    enum { OPT_POLICY = CLI_OPT_FIRST_FREE };
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"policy", required_argument, NULL, OPT_POLICY},
-        {NULL, 0, NULL, 0},
-    };
-    int c, rc;
-    const char *policy = NULL;
     struct nubo_err err;
-    json_t *body, *group = NULL;
-    cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(create_usage, stdout);
-            return CLI_EXIT_OK;
-        } else if (c == OPT_POLICY) {
-            policy = optarg;
-        } else if ((rc = cli_option(cli, c, argv)) != 0) {
-            return rc;
-        }
-    }
+    json_t *body = NULL, *group = NULL;
+    int rc =
+        opts_parse(cli, argc, argv, create_fields, ARRAY_LEN(create_fields), create_usage, &body);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new group")) != 0)
-        return rc;
-    if (valid_name(argv[optind], "the group name", &err) < 0)
-        return cli_usage_error(cli, "%s", err.msg);
-    if (policy == NULL)
-        return cli_usage_error(cli, "--policy affinity|anti-affinity is required");
-    if (strcmp(policy, "affinity") != 0 && strcmp(policy, "anti-affinity") != 0)
-        return cli_usage_error(cli, "--policy must be affinity or anti-affinity (got '%.40s')",
-                               policy);
-    if ((rc = cloud_connect(cli)) != 0)
-        return rc;
-    body = json_pack("{s:s, s:s}", "name", argv[optind], "policy", policy);
+        goto done;
+    if (valid_name(argv[optind], "the group name", &err) < 0) {
+        rc = cli_usage_error(cli, "%s", err.msg);
+        goto done;
+    }
+    if ((rc = opts_required(cli, create_fields, ARRAY_LEN(create_fields), body)) != 0 ||
+        (rc = cloud_connect(cli)) != 0)
+        goto done;
+    json_object_set_new(body, "name", json_string(argv[optind]));
     if (cloud_create(cli, "/v1/server-groups", body, &group, &err) < 0)
         rc = cli_fail(cli, &err);
     else
         cloud_created_print(cli, "server group", group);
+done:
     json_decref(body);
     json_decref(group);
     return rc;

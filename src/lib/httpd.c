@@ -162,6 +162,133 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct http_resp *r, 
     return ret;
 }
 
+/* The first call for a request (headers read, no body yet): its state,
+ * and for a streaming route the file its body goes to. */
+static struct conn_state *conn_begin(struct httpd *h, struct MHD_Connection *c, const char *url,
+                                     const char *method)
+{
+    struct conn_state *st = xcalloc(1, sizeof(*st));
+    st->start_ms = clock_mono_ms();
+    st->fd = -1;
+    if (h->cfg.stream) {
+        struct http_req pre = {
+            .method = method, .path = url, .body = "", .request_id = "", .body_fd = -1, .conn = c};
+        st->fd = h->cfg.stream(h->cfg.ctx, &pre);
+    }
+    return st;
+}
+
+/* A piece of a streamed body: written to st->fd, up to scap bytes in all
+ * (then the request is marked too large); a write error is kept for the
+ * answer. */
+static void upload_stream(struct conn_state *st, const char *data, size_t size, long long scap)
+{
+    if (st->streamed + (long long)size > scap) {
+        st->too_large = 1;
+        return;
+    }
+    if (st->write_failed)
+        return;
+    size_t left = size;
+    while (left > 0) {
+        ssize_t w = write(st->fd, data, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            st->write_failed = errno;
+            break;
+        }
+        data += w;
+        left -= (size_t)w;
+    }
+    st->streamed += (long long)(size - left);
+}
+
+/* A piece of a buffered body: appended to st->body, up to cap bytes in all
+ * (then the request is marked too large). */
+static void upload_buffer(struct conn_state *st, const char *data, size_t size, size_t cap)
+{
+    if (st->too_large || st->len + size > cap) {
+        st->too_large = 1;
+        return;
+    }
+    if (st->len + size + 1 > st->alloc) {
+        size_t na = st->alloc ? st->alloc : 1024;
+        while (na < st->len + size + 1)
+            na *= 2;
+        st->body = realloc(st->body, na);
+        if (st->body == NULL)
+            abort();
+        st->alloc = na;
+    }
+    memcpy(st->body + st->len, data, size);
+    st->len += size;
+}
+
+/* The request's id: the client's X-Request-Id when it is a sane token,
+ * else a new "req-<uuid>". */
+static void request_id(struct MHD_Connection *c, char *rid, size_t n)
+{
+    const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (request_id_ok(given)) {
+        str_copy(rid, n, given);
+    } else {
+        char u[37];
+        id_new(u);
+        snprintf(rid, n, "req-%s", u);
+    }
+}
+
+/* The answer to a complete request: a problem when the token is wrong or
+ * the body was too large or could not be stored, else the handler's. */
+static void request_answer(struct httpd *h, struct conn_state *st, struct MHD_Connection *c,
+                           const char *url, const char *method, const char *rid, size_t cap,
+                           long long scap, struct http_resp *resp)
+{
+    struct nubo_err err;
+    if (h->token &&
+        !token_ok(h->token, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))) {
+        nubo_err_set(&err, NUBO_E_UNAUTHORIZED,
+                     "missing or wrong bearer token: send 'Authorization: Bearer <token>'");
+        http_resp_problem(resp, &err, url);
+        return;
+    }
+    if (st->too_large) {
+        if (st->fd >= 0)
+            nubo_err_set(&err, NUBO_E_TOOLARGE, "upload is larger than %lld bytes", scap);
+        else
+            nubo_err_set(&err, NUBO_E_TOOLARGE, "request body is larger than %zu bytes", cap);
+        http_resp_problem(resp, &err, url);
+        return;
+    }
+    if (st->write_failed) {
+        nubo_err_set(&err, NUBO_E_INTERNAL, "cannot store the upload: %s",
+                     strerror(st->write_failed));
+        http_resp_problem(resp, &err, url);
+        return;
+    }
+    struct http_req req = {
+        .method = method,
+        .path = url,
+        .body = st->body ? st->body : "",
+        .body_len = st->len,
+        .request_id = rid,
+        .body_fd = st->fd,
+        .body_streamed = st->streamed,
+        .conn = c,
+    };
+    if (st->body)
+        st->body[st->len] = '\0';
+    h->cfg.handler(h->cfg.ctx, &req, resp);
+    if (resp->body == NULL) {
+        nubo_err_set(&err, NUBO_E_INTERNAL, "handler produced no response");
+        http_resp_problem(resp, &err, url);
+    }
+}
+
+/* MHD calls this once when the headers are in, once per piece of the body
+ * (*upload_size > 0), and once more at its end: then the request is
+ * answered. */
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **con_cls)
@@ -170,111 +297,23 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     struct httpd *h = cls;
     struct conn_state *st = *con_cls;
     if (st == NULL) {
-        st = xcalloc(1, sizeof(*st));
-        st->start_ms = clock_mono_ms();
-        st->fd = -1;
-        *con_cls = st;
-        if (h->cfg.stream) {
-            struct http_req pre = {.method = method,
-                                   .path = url,
-                                   .body = "",
-                                   .request_id = "",
-                                   .body_fd = -1,
-                                   .conn = c};
-            st->fd = h->cfg.stream(h->cfg.ctx, &pre);
-        }
+        *con_cls = conn_begin(h, c, url, method);
         return MHD_YES;
     }
     size_t cap = h->cfg.max_body ? h->cfg.max_body : (1u << 20);
     long long scap = h->cfg.max_stream ? h->cfg.max_stream : (64LL << 30);
-    if (*upload_size > 0 && st->fd >= 0) {
-        if (st->streamed + (long long)*upload_size > scap) {
-            st->too_large = 1;
-        } else if (!st->write_failed) {
-            const char *p = upload;
-            size_t left = *upload_size;
-            while (left > 0) {
-                ssize_t w = write(st->fd, p, left);
-                if (w < 0 && errno == EINTR)
-                    continue;
-                if (w < 0) {
-                    st->write_failed = errno;
-                    break;
-                }
-                p += w;
-                left -= (size_t)w;
-            }
-            st->streamed += (long long)(*upload_size - left);
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
     if (*upload_size > 0) {
-        if (!st->too_large && st->len + *upload_size <= cap) {
-            if (st->len + *upload_size + 1 > st->alloc) {
-                size_t na = st->alloc ? st->alloc : 1024;
-                while (na < st->len + *upload_size + 1)
-                    na *= 2;
-                st->body = realloc(st->body, na);
-                if (st->body == NULL)
-                    abort();
-                st->alloc = na;
-            }
-            memcpy(st->body + st->len, upload, *upload_size);
-            st->len += *upload_size;
-        } else {
-            st->too_large = 1;
-        }
+        if (st->fd >= 0)
+            upload_stream(st, upload, *upload_size, scap);
+        else
+            upload_buffer(st, upload, *upload_size, cap);
         *upload_size = 0;
         return MHD_YES;
     }
-
     char rid[80];
-    const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
-    if (request_id_ok(given)) {
-        str_copy(rid, sizeof(rid), given);
-    } else {
-        char u[37];
-        id_new(u);
-        snprintf(rid, sizeof(rid), "req-%s", u);
-    }
-
+    request_id(c, rid, sizeof(rid));
     struct http_resp resp = {.status = 500, .content_type = "application/json"};
-    struct nubo_err err;
-    if (h->token &&
-        !token_ok(h->token, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))) {
-        nubo_err_set(&err, NUBO_E_UNAUTHORIZED,
-                     "missing or wrong bearer token: send 'Authorization: Bearer <token>'");
-        http_resp_problem(&resp, &err, url);
-    } else if (st->too_large) {
-        if (st->fd >= 0)
-            nubo_err_set(&err, NUBO_E_TOOLARGE, "upload is larger than %lld bytes", scap);
-        else
-            nubo_err_set(&err, NUBO_E_TOOLARGE, "request body is larger than %zu bytes", cap);
-        http_resp_problem(&resp, &err, url);
-    } else if (st->write_failed) {
-        nubo_err_set(&err, NUBO_E_INTERNAL, "cannot store the upload: %s",
-                     strerror(st->write_failed));
-        http_resp_problem(&resp, &err, url);
-    } else {
-        struct http_req req = {
-            .method = method,
-            .path = url,
-            .body = st->body ? st->body : "",
-            .body_len = st->len,
-            .request_id = rid,
-            .body_fd = st->fd,
-            .body_streamed = st->streamed,
-            .conn = c,
-        };
-        if (st->body)
-            st->body[st->len] = '\0';
-        h->cfg.handler(h->cfg.ctx, &req, &resp);
-        if (resp.body == NULL) {
-            nubo_err_set(&err, NUBO_E_INTERNAL, "handler produced no response");
-            http_resp_problem(&resp, &err, url);
-        }
-    }
+    request_answer(h, st, c, url, method, rid, cap, scap, &resp);
     log_info("%s %s %d %lldms %s", method, url, resp.status,
              (long long)(clock_mono_ms() - st->start_ms), rid);
     return send_resp(c, &resp, rid);

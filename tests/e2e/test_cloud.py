@@ -11,230 +11,33 @@ one agent is restarted (its guests keep running and are re-adopted).
 
 At most two guests run at once (the test machine has two cores).
 """
-import base64
-import contextlib
-import importlib.util
 import json
 import os
 import signal
-import struct
-import subprocess
 import time
 
 import pytest
 
-from conftest import HOSTD, IMAGES, READY, Api, kill_leftovers
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location(
-    "nubo_api_harness", os.path.join(HERE, "..", "api", "conftest.py"))
-harness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness)
-
-
-
-def _ed25519_key():
-    """An OpenSSH ed25519 public key line (a made-up 32-byte key)."""
-    def string(b):
-        return struct.pack(">I", len(b)) + b
-    blob = string(b"ssh-ed25519") + string(bytes(range(32)))
-    return "ssh-ed25519 %s e2e@nubo" % base64.b64encode(blob).decode()
-
-
-PUBKEY = _ed25519_key()
-
-
-def wait_for(what, fn, timeout=60, step=0.2):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(step)
-
-
-class CloudHostd:
-    """nubo-hostd joined to a nubod; its images directory starts empty (the
-    controller uploads what its instances need)."""
-
-    def __init__(self, tmp, nubod, name):
-        self.name = name
-        self.dir = os.path.join(tmp, name)
-        self.state = os.path.join(self.dir, "state")
-        self.images = os.path.join(self.dir, "images")
-        self.sock = os.path.join(self.dir, "hostd.sock")
-        self.log_path = os.path.join(self.dir, "hostd.log")
-        os.makedirs(self.images, exist_ok=True)
-        self.args = [HOSTD, "--state-dir", self.state, "--images-dir", self.images,
-                     "--socket", self.sock, "--stop-timeout", "20", "--cpu-ratio", "8",
-                     "--controller", nubod.base,
-                     "--join-token-file", os.path.join(nubod.dir, "join-token"),
-                     "--advertise", "unix:" + self.sock, "--name", name,
-                     "--heartbeat-ms", "1000", "--log-level", "debug"]
-        self.api = Api(self.sock)
-        self.proc = None
-
-    def start(self):
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-        self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     env=env)
-
-        def up():
-            assert self.proc.poll() is None, "nubo-hostd exited:\n" + self.log()
-            try:
-                return os.path.exists(self.sock) and self.api.get("/v1/host").status == 200
-            except OSError:
-                return False
-        wait_for("nubo-hostd " + self.name, up, timeout=30, step=0.05)
-        return self
-
-    def stop(self):
-        if self.proc is None:
-            return 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.proc = None
-        self.logf.close()
-        return rc
-
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")[-6000:]
-        except OSError:
-            return ""
-
-    def vms(self):
-        return {vm["name"]: vm for vm in self.api.get("/v1/vms").json["vms"]}
-
-    def qemu_pids(self):
-        out = subprocess.run(["pgrep", "-f", "--", self.state + "/vms/"],
-                             capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
-
-
-@contextlib.contextmanager
-def one_host_cloud(tmp, name, extra_args=()):
-    """nubod and one joined nubo-hostd; on the way out every VM is deleted
-    and both must exit cleanly (sanitizers), and nothing is left running
-    even when the test failed."""
-    nubod = harness.Nubod(tmp).start()
-    host = CloudHostd(tmp, nubod, name)
-    host.args += list(extra_args)
-    try:
-        host.start()
-        yield nubod, host
-        for vm in host.api.get("/v1/vms").json["vms"]:
-            host.api.delete("/v1/vms/" + vm["id"])
-        rc = host.stop()
-        assert rc == 0, "nubo-hostd exited with %d:\n%s" % (rc, host.log())
-        rc = nubod.stop()
-        assert rc == 0, "nubod exited with %d:\n%s" % (rc, nubod.log())
-    finally:
-        if host.proc is not None:
-            host.proc.kill()
-        kill_leftovers(host)
-        if nubod.proc is not None:
-            nubod.proc.kill()
+from cloudfix import (PUBKEY, action, events, get, harness, hosts_cloud, register_tiny,
+                      wait_for, wait_hosts_up, wait_ready, wait_status)
+from conftest import READY
 
 
 @pytest.fixture
 def cloud(tmp_path):
-    tmp = str(tmp_path)
-    nubod = harness.Nubod(tmp).start()
-    hosts = [CloudHostd(tmp, nubod, "host-a"), CloudHostd(tmp, nubod, "host-b")]
-    try:
-        for h in hosts:
-            h.start()
-        yield nubod, hosts
-        # teardown: every agent and nubod must exit cleanly (sanitizers)
-        for h in hosts:
-            for vm in h.api.get("/v1/vms").json["vms"]:
-                h.api.delete("/v1/vms/" + vm["id"])
-            rc = h.stop()
-            assert rc == 0, "%s exited with %d:\n%s" % (h.name, rc, h.log())
-        rc = nubod.stop()
-        assert rc == 0, "nubod exited with %d:\n%s" % (rc, nubod.log())
-    finally:
-        for h in hosts:
-            if h.proc is not None:
-                h.proc.kill()
-            kill_leftovers(h)
-        if nubod.proc is not None:
-            nubod.proc.kill()
-
-
-def get(client, iid):
-    r = client.get("/v1/instances/" + iid)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def wait_status(client, iid, status, timeout=90):
-    last = {}
-
-    def check():
-        last["i"] = get(client, iid)
-        return last["i"]["status"] == status
-    try:
-        wait_for("instance %s %s" % (iid, status), check, timeout=timeout)
-    except AssertionError:
-        raise AssertionError("instance %s is %s, not %s" % (iid, last.get("i"), status))
-    return last["i"]
-
-
-def console(client, iid):
-    r = client.get("/v1/instances/%s/console?offset=0&limit=1048576" % iid)
-    assert r.status_code == 200, r.text
-    return r.text
-
-
-def wait_ready(client, iid, count=1, timeout=120):
-    return wait_for("%d x %s on %s" % (count, READY, iid),
-                    lambda: (lambda t: t if t.count(READY) >= count else None)(
-                        console(client, iid)), timeout=timeout, step=0.5)
-
-
-def events(client, iid):
-    return [e["event"] for e in client.get("/v1/instances/%s/events" % iid).json()["events"]]
-
-
-def action(client, iid, what):
-    r = client.post("/v1/instances/%s/actions" % iid, {"action": what})
-    assert r.status_code == 202, r.text
-    return r.json()
+    with hosts_cloud(str(tmp_path), ["host-a", "host-b"]) as c:
+        yield c
 
 
 def test_cloud_end_to_end(cloud):
     nubod, (host_a, host_b) = cloud
     admin = nubod.admin()
-    hosts = wait_for("both hosts up", lambda: (lambda hs: hs if len(hs) == 2 and all(
-        h["state"] == "up" for h in hs) else None)(admin.get("/v1/hosts").json()["hosts"]),
-        timeout=30)
+    hosts = wait_hosts_up(admin, 2, timeout=30)
     assert sorted(h["name"] for h in hosts) == ["host-a", "host-b"]
     assert all(h["driver"] == "qemu" and h["accel"] in ("tcg", "kvm") for h in hosts)
 
     # the admin registers the image and a flavor
-    with open(os.path.join(IMAGES, "nubo-tiny.cmdline")) as f:
-        cmdline = f.read().strip()
-    r = admin.post("/v1/images", {"name": "nubo-tiny", "visibility": "public",
-                                  "file": os.path.join(IMAGES, "nubo-tiny.qcow2"),
-                                  "kernel_file": os.path.join(IMAGES, "nubo-tiny.kernel"),
-                                  "initrd_file": os.path.join(IMAGES, "nubo-tiny.initrd"),
-                                  "cmdline": cmdline})
-    assert r.status_code == 201, r.text
-    image_id = r.json()["id"]
-    r = admin.post("/v1/flavors", {"name": "tiny", "vcpus": 1, "ram_mib": 192, "disk_gib": 1})
-    assert r.status_code == 201, r.text
+    image_id = register_tiny(admin)["id"]
 
     # a tenant creates two instances...
     tenant = harness.make_tenant(nubod, admin)

@@ -28,8 +28,7 @@ import time
 import pytest
 import requests
 
-from conftest import IMAGES, kill_leftovers
-from test_cloud import CloudHostd, console, harness, wait_for, wait_status
+from cloudfix import console, one_host_cloud, tiny_cloud, wait_for, wait_status
 
 SAMPLE_MS = 1000
 BURN_S = 30
@@ -158,31 +157,18 @@ def monitored(tmp_path):
     if shutil.which("prometheus") is None:
         pytest.skip("prometheus is not installed (scripts/deps.sh installs it)")
     tmp = str(tmp_path)
-    # the webhook receiver listens on the loopback, which nubod refuses
-    # unless allowed
-    nubod = harness.Nubod(tmp, ["--webhook-allow", "127.0.0.0/8"]).start()
-    host = CloudHostd(tmp, nubod, "host-m")
-    host.args += ["--sample-ms", str(SAMPLE_MS)]
     prom, receiver = None, Receiver()
     try:
-        host.start()
-        prom = Prometheus(tmp, nubod)
-        yield nubod, host, prom, receiver
-        for vm in host.api.get("/v1/vms").json["vms"]:
-            host.api.delete("/v1/vms/" + vm["id"])
-        rc = host.stop()
-        assert rc == 0, "nubo-hostd exited with %d:\n%s" % (rc, host.log())
-        rc = nubod.stop()
-        assert rc == 0, "nubod exited with %d:\n%s" % (rc, nubod.log())
+        # the webhook receiver listens on the loopback, which nubod refuses
+        # unless allowed
+        with one_host_cloud(tmp, "host-m", ["--sample-ms", str(SAMPLE_MS)],
+                            ["--webhook-allow", "127.0.0.0/8"]) as (nubod, host):
+            prom = Prometheus(tmp, nubod)
+            yield nubod, host, prom, receiver
     finally:
         receiver.close()
         if prom is not None:
             prom.stop()
-        if host.proc is not None:
-            host.proc.kill()
-        kill_leftovers(host)
-        if nubod.proc is not None:
-            nubod.proc.kill()
 
 
 def cpu_points(client, iid, start="-20s"):
@@ -199,20 +185,7 @@ def alarm(client, aid):
 
 def test_cpu_load_alarm_and_prometheus(monitored):
     nubod, host, prom, receiver = monitored
-    admin = nubod.admin()
-    wait_for("the host", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
-                                  if h["state"] == "up"], timeout=30)
-    with open(os.path.join(IMAGES, "nubo-tiny.cmdline")) as f:
-        cmdline = f.read().strip()
-    r = admin.post("/v1/images", {"name": "nubo-tiny", "visibility": "public",
-                                  "file": os.path.join(IMAGES, "nubo-tiny.qcow2"),
-                                  "kernel_file": os.path.join(IMAGES, "nubo-tiny.kernel"),
-                                  "initrd_file": os.path.join(IMAGES, "nubo-tiny.initrd"),
-                                  "cmdline": cmdline})
-    assert r.status_code == 201, r.text
-    r = admin.post("/v1/flavors", {"name": "tiny", "vcpus": 1, "ram_mib": 192, "disk_gib": 1})
-    assert r.status_code == 201, r.text
-    tenant = harness.make_tenant(nubod, admin)
+    admin, tenant = tiny_cloud(nubod)
     r = tenant.post("/v1/instances", {"name": "burner", "flavor": "tiny", "image": "nubo-tiny",
                                       "user_data": USER_DATA})
     assert r.status_code == 202, r.text

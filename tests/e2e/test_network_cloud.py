@@ -42,7 +42,6 @@ fixture's finalizer removes every namespace (and with them links, VXLANs
 and nft tables), the agents, nubod, QEMU and dnsmasq, also on failure.
 """
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -50,8 +49,8 @@ import time
 
 import pytest
 
-from conftest import IMAGES, READY
-from test_cloud import CloudHostd, harness, wait_for
+from cloudfix import CloudHostd, harness, register_tiny, wait_for, wait_hosts_up
+from conftest import READY
 from test_network_host import kill_matching, netns_list, sh
 
 UNDERLAY = ("10.99.7.1", "10.99.7.2")
@@ -353,20 +352,11 @@ def test_network_cloud(netcloud):
     t_begin = time.time()
     nubod, (host_a, host_b), net = netcloud
     admin = nubod.admin()
-    hosts = wait_for("both hosts up with their underlay IPs", lambda: (lambda hs: hs if len(
-        hs) == 2 and all(h["state"] == "up" and h.get("underlay_ip") for h in hs) else None)(
-        admin.get("/v1/hosts").json()["hosts"]), timeout=30)
+    # both hosts up with their underlay IPs
+    hosts = wait_hosts_up(admin, 2, timeout=30, also=lambda h: h.get("underlay_ip"))
     assert sorted(h["underlay_ip"] for h in hosts) == list(UNDERLAY)
 
-    with open(os.path.join(IMAGES, "nubo-tiny.cmdline")) as f:
-        cmdline = f.read().strip()
-    ok(admin.post("/v1/images", {"name": "nubo-tiny", "visibility": "public",
-                                 "file": os.path.join(IMAGES, "nubo-tiny.qcow2"),
-                                 "kernel_file": os.path.join(IMAGES, "nubo-tiny.kernel"),
-                                 "initrd_file": os.path.join(IMAGES, "nubo-tiny.initrd"),
-                                 "cmdline": cmdline}), 201)
-    ok(admin.post("/v1/flavors", {"name": "tiny", "vcpus": 1, "ram_mib": 192,
-                                  "disk_gib": 1}), 201)
+    register_tiny(admin)
     ext = ok(admin.post("/v1/networks", {"name": "ext", "external": True}), 201)
     ok(admin.post("/v1/subnets", {"network": ext["id"], "cidr": "203.0.113.0/24",
                                   "gateway": "203.0.113.1"}), 201)

@@ -21,8 +21,7 @@ import time
 
 import pytest
 
-from conftest import IMAGES
-from test_cloud import harness, one_host_cloud, wait_for
+from cloudfix import one_host_cloud, tiny_cloud, wait_for
 
 READY = "NUBO-READY"
 
@@ -44,23 +43,6 @@ def cloud1(tmp_path):
         yield c
 
 
-def setup_cloud(nubod):
-    admin = nubod.admin()
-    wait_for("the host", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
-                                  if h["state"] == "up"], timeout=30)
-    with open(os.path.join(IMAGES, "nubo-tiny.cmdline")) as f:
-        cmdline = f.read().strip()
-    r = admin.post("/v1/images", {"name": "nubo-tiny", "visibility": "public",
-                                  "file": os.path.join(IMAGES, "nubo-tiny.qcow2"),
-                                  "kernel_file": os.path.join(IMAGES, "nubo-tiny.kernel"),
-                                  "initrd_file": os.path.join(IMAGES, "nubo-tiny.initrd"),
-                                  "cmdline": cmdline})
-    assert r.status_code == 201, r.text
-    r = admin.post("/v1/flavors", {"name": "tiny", "vcpus": 1, "ram_mib": 192, "disk_gib": 1})
-    assert r.status_code == 201, r.text
-    return admin, harness.make_tenant(nubod, admin)
-
-
 def console(t, iid):
     """The instance's console, or "" while its VM does not exist yet."""
     r = t.get("/v1/instances/%s/console?offset=0&limit=1048576" % iid)
@@ -80,7 +62,7 @@ def live(t, gid):
 
 def test_group_scales_out_in_survives_a_crash_and_is_deleted(cloud1):
     nubod, host = cloud1
-    admin, t = setup_cloud(nubod)
+    admin, t = tiny_cloud(nubod)
     started = time.time()
     deadline = int(time.time()) + 100
     r = t.post("/v1/launch-templates", {"name": "burn", "flavor": "tiny", "image": "nubo-tiny",

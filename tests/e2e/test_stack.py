@@ -16,9 +16,8 @@ import time
 
 import pytest
 
-from conftest import IMAGES, READY
-from test_cloud import (PUBKEY, CloudHostd, console, harness, kill_leftovers, one_host_cloud,
-                        wait_for)
+from cloudfix import PUBKEY, console, one_host_cloud, tiny_cloud, wait_for
+from conftest import READY
 
 TEMPLATE = """
 description: one tiny web server and its key
@@ -64,21 +63,7 @@ def left(deadline):
 def test_stack_of_real_vms(cloud):
     nubod, host = cloud
     deadline = time.time() + DEADLINE_S
-    admin = nubod.admin()
-    wait_for("host up", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
-                                 if h["state"] == "up"], timeout=min(30, left(deadline)))
-    with open(os.path.join(IMAGES, "nubo-tiny.cmdline")) as f:
-        cmdline = f.read().strip()
-    r = admin.post("/v1/images", {"name": "nubo-tiny", "visibility": "public",
-                                  "file": os.path.join(IMAGES, "nubo-tiny.qcow2"),
-                                  "kernel_file": os.path.join(IMAGES, "nubo-tiny.kernel"),
-                                  "initrd_file": os.path.join(IMAGES, "nubo-tiny.initrd"),
-                                  "cmdline": cmdline})
-    assert r.status_code == 201, r.text
-    r = admin.post("/v1/flavors", {"name": "tiny", "vcpus": 1, "ram_mib": 192, "disk_gib": 1})
-    assert r.status_code == 201, r.text
-
-    tenant = harness.make_tenant(nubod, admin)
+    tenant = tiny_cloud(nubod, timeout=min(30, left(deadline)))[1]
     r = tenant.post("/v1/stacks", {"name": "e2e", "template": TEMPLATE})
     assert r.status_code == 202, r.text
     sid = r.json()["stack"]["id"]
@@ -155,27 +140,11 @@ def netcloud(tmp_path):
     tmp = str(tmp_path)
     ns = "stk-" + secrets.token_hex(2)
     sh("ip", "netns", "add", ns)
-    nubod = host = None
     try:
         sh("ip", "-n", ns, "link", "set", "lo", "up")
-        nubod = harness.Nubod(tmp).start()
-        host = CloudHostd(tmp, nubod, "host-a")
-        host.args += ["--netns", ns]
-        host.start()
-        yield nubod, host, ns
-        for vm in host.api.get("/v1/vms").json["vms"]:
-            host.api.delete("/v1/vms/" + vm["id"])
-        rc = host.stop()
-        assert rc == 0, "nubo-hostd exited with %d:\n%s" % (rc, host.log())
-        rc = nubod.stop()
-        assert rc == 0, "nubod exited with %d:\n%s" % (rc, nubod.log())
+        with one_host_cloud(tmp, "host-a", ["--netns", ns]) as (nubod, host):
+            yield nubod, host, ns
     finally:
-        if host is not None:
-            if host.proc is not None:
-                host.proc.kill()
-            kill_leftovers(host)
-        if nubod is not None and nubod.proc is not None:
-            nubod.proc.kill()
         # dnsmasq lives in the router namespaces (ns-r<vni>) and outlives
         # its agent: every process in our namespaces goes, then they do
         ours = [n for n in netns_list() if n == ns or n.startswith(ns + "-")]
@@ -207,21 +176,7 @@ def test_two_tier_example_real_vms(netcloud):
         s = deadline - time.time()
         assert s > 0, "the test ran over %d s" % TWO_TIER_DEADLINE_S
         return s
-    admin = nubod.admin()
-    wait_for("host up", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
-                                 if h["state"] == "up"], timeout=min(30, left_()))
-    with open(os.path.join(IMAGES, "nubo-tiny.cmdline")) as f:
-        cmdline = f.read().strip()
-    r = admin.post("/v1/images", {"name": "nubo-tiny", "visibility": "public",
-                                  "file": os.path.join(IMAGES, "nubo-tiny.qcow2"),
-                                  "kernel_file": os.path.join(IMAGES, "nubo-tiny.kernel"),
-                                  "initrd_file": os.path.join(IMAGES, "nubo-tiny.initrd"),
-                                  "cmdline": cmdline})
-    assert r.status_code == 201, r.text
-    r = admin.post("/v1/flavors", {"name": "tiny", "vcpus": 1, "ram_mib": 192, "disk_gib": 1})
-    assert r.status_code == 201, r.text
-
-    tenant = harness.make_tenant(nubod, admin)
+    tenant = tiny_cloud(nubod, timeout=min(30, left_()))[1]
     with open(EXAMPLE) as f:
         tmpl = f.read()
     # The web tier starts empty and grows to one server (an in-place update
