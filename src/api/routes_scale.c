@@ -8,8 +8,8 @@
  *   /v1/scaling-policies[/{id}]
  *   /v1/scheduled-actions[/{id}]
  *
- * A change to a group, a policy or a schedule kicks the controller so the
- * scale pass acts at once.
+ * A change to a template, group, policy or schedule calls scale's change
+ * hook (the controller's wake-up), so the scale pass acts at once.
  */
 #include <jansson.h>
 #include <string.h>
