@@ -136,7 +136,7 @@ void api_reply_or_fail(struct api_call *call, int status, json_t *obj, const str
 void api_reply_page_or_fail(struct api_call *call, const char *key, json_t *rows, int limit,
                             const struct nubo_err *err)
 {
-    api_reply_or_fail(call, 200, rows ? api_page_wrap(key, rows, limit) : NULL, err);
+    api_reply_or_fail(call, 200, rows ? store_page_wrap(key, rows, limit, "id") : NULL, err);
 }
 
 void api_no_content_or_fail(struct api_call *call, int rc, const struct nubo_err *err)
@@ -196,19 +196,6 @@ int api_page(struct api_call *call, int *limit, const char **marker)
     return 0;
 }
 
-json_t *api_page_wrap(const char *key, json_t *rows, int limit)
-{
-    json_t *next = json_null();
-    if ((int)json_array_size(rows) > limit) {
-        while ((int)json_array_size(rows) > limit)
-            json_array_remove(rows, json_array_size(rows) - 1);
-        json_t *last = json_array_get(rows, json_array_size(rows) - 1);
-        json_decref(next);
-        next = json_incref(json_object_get(last, "id"));
-    }
-    return json_pack("{s:o, s:o}", key, rows, "next_marker", next);
-}
-
 int api_query_bool(struct api_call *call, const char *key, int *out)
 {
     const char *v = api_query(call, key);
@@ -248,7 +235,6 @@ static int idem_key_ok(const char *k)
  * (answered). */
 static int idem_begin(struct api_call *call, const char *key, char hash[CRYPTO_SHA256_HEX])
 {
-    struct store *st = call->api->st;
     struct nubo_err err;
     size_t n = strlen(call->req->method) + strlen(call->req->path) + call->req->body_len + 2;
     char *buf = xmalloc(n + 1);
@@ -258,66 +244,26 @@ static int idem_begin(struct api_call *call, const char *key, char hash[CRYPTO_S
     crypto_sha256_hex(buf, off + call->req->body_len, hash);
     free(buf);
     const char *who = call->ctx.user_id[0] ? call->ctx.user_id : call->ctx.host_id;
-    long long r = store_exec(st, &err,
-                             "INSERT INTO idempotency_keys (user_id, key, method, path, body_hash,"
-                             " created_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                             "sssssi", who, key, call->req->method, call->req->path, hash,
-                             (long long)clock_now_ms());
-    if (r < 0) {
+    int status;
+    json_t *earlier;
+    int rc = identity_idem_claim(call->api->st, who, key, call->req->method, call->req->path, hash,
+                                 &status, &earlier, &err);
+    if (rc < 0) {
         api_fail(call, &err);
         return -1;
     }
-    if (r == 1)
-        return 0;
-    json_t *row = store_query_one(st, &err,
-                                  "SELECT body_hash, status, response FROM idempotency_keys"
-                                  " WHERE user_id = ? AND key = ?",
-                                  "ss", who, key);
-    if (row == NULL) {
-        api_fail(call, &err);
-        return -1;
-    }
-    int rc = 1;
-    const char *h = json_string_value(json_object_get(row, "body_hash"));
-    int status = (int)json_integer_value(json_object_get(row, "status"));
-    if (h == NULL || strcmp(h, hash) != 0) {
-        nubo_err_set(&err, NUBO_E_CONFLICT,
-                     "this Idempotency-Key was used for a different request; use a new key");
-        api_fail(call, &err);
-    } else if (status == 0) {
-        nubo_err_set(&err, NUBO_E_CONFLICT,
-                     "a request with this Idempotency-Key is still in progress; retry shortly");
-        api_fail(call, &err);
-    } else {
-        const char *body = json_string_value(json_object_get(row, "response"));
-        json_error_t je;
-        json_t *b = body ? json_loads(body, 0, &je) : NULL;
-        api_reply(call, status, b ? b : json_object());
+    if (rc == 1) {
+        api_reply(call, status, earlier);
         str_copy(call->resp->extra_name, sizeof(call->resp->extra_name), "Idempotent-Replayed");
         str_copy(call->resp->extra_value, sizeof(call->resp->extra_value), "true");
     }
-    json_decref(row);
     return rc;
 }
 
 static void idem_end(struct api_call *call, const char *key)
 {
-    struct store *st = call->api->st;
-    struct nubo_err err;
     const char *who = call->ctx.user_id[0] ? call->ctx.user_id : call->ctx.host_id;
-    int status = call->resp->status;
-    if (status >= 500) {
-        /* A failure of ours: let a retry run the request again. */
-        store_exec(st, &err, "DELETE FROM idempotency_keys WHERE user_id = ? AND key = ?", "ss",
-                   who, key);
-        return;
-    }
-    if (store_exec(st, &err,
-                   "UPDATE idempotency_keys SET status = ?, response = ? WHERE user_id = ? AND"
-                   " key = ?",
-                   "isss", (long long)status, call->resp->body ? call->resp->body : "{}", who,
-                   key) < 0)
-        log_error("idempotency: cannot store the answer for key %s: %s", key, err.msg);
+    identity_idem_finish(call->api->st, who, key, call->resp->status, call->resp->body);
 }
 
 /* ------------------------------------------------------------ dispatch */

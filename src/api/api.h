@@ -28,12 +28,18 @@
 #include "lib/httpd.h"
 #include "store/store.h"
 
-struct ctrl;
+struct monitor;
+struct stack_engine;
 
+/* What the handlers use, filled by nubod's main: the services that keep
+ * state of their own besides the store.  The API reaches nothing else of
+ * the controller; services wake the reconciler through their change hooks
+ * (registered by src/ctrl). */
 struct api {
     struct store *st;
-    struct ctrl *ctrl;     /* the controller's runtime (reconciler, hosts) */
-    const char *image_dir; /* where image files live */
+    struct monitor *monitor;     /* metrics and alarms */
+    struct stack_engine *stacks; /* infrastructure as code */
+    const char *image_dir;       /* where image files live */
 };
 
 #define API_MAX_PARAMS 3
@@ -96,7 +102,7 @@ void api_fail(struct api_call *call, const struct nubo_err *err);
  * NULL, else the service's error (500 when the service set none). */
 void api_reply_or_fail(struct api_call *call, int status, json_t *obj, const struct nubo_err *err);
 
-/* The same for a list fetched with limit + 1 rows (see api_page_wrap). */
+/* The same for a list fetched with limit + 1 rows (see store_page_wrap). */
 void api_reply_page_or_fail(struct api_call *call, const char *key, json_t *rows, int limit,
                             const struct nubo_err *err);
 
@@ -132,10 +138,6 @@ const char *api_query(struct api_call *call, const char *key);
 
 /* Reads ?limit= and ?marker=; answers 400 itself and returns -1 when bad. */
 int api_page(struct api_call *call, int *limit, const char **marker);
-
-/* Wraps a list a service fetched with limit + 1 rows: trims it to limit and
- * sets next_marker to the last id when there was more.  Steals rows. */
-json_t *api_page_wrap(const char *key, json_t *rows, int limit);
 
 /* Reads an optional boolean query flag ("1", "true"); answers 400 itself
  * and returns -1 when malformed. */

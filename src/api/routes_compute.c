@@ -13,8 +13,6 @@
 
 #include "api/api.h"
 #include "compute/compute.h"
-#include "lib/agent_client.h"
-#include "ctrl/ctrl.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -281,21 +279,6 @@ static void delete_server_group(struct api_call *call)
 
 /* ---------------------------------------------------------- instances */
 
-/* The placement settings of the running controller. */
-static void sched_cfg_get(const struct api *api, struct sched_cfg *out)
-{
-    struct ctrl_cfg defaults;
-    const struct ctrl_cfg *c = api->ctrl ? ctrl_cfg(api->ctrl) : NULL;
-    if (c == NULL) {
-        ctrl_cfg_defaults(&defaults);
-        c = &defaults;
-    }
-    out->policy = strcmp(c->sched_policy, "pack") == 0 ? SCHED_PACK : SCHED_SPREAD;
-    out->cpu_ratio = c->cpu_ratio;
-    out->ram_ratio = c->ram_ratio;
-    out->disk_ratio = c->disk_ratio;
-}
-
 static void get_instances(struct api_call *call)
 {
     struct nubo_err err;
@@ -365,7 +348,6 @@ static void post_instances(struct api_call *call)
     struct compute_instance_spec s = {.count = 1};
     struct network_nic nics[NETWORK_MAX_NICS];
     const char *sgs[NETWORK_MAX_SGS];
-    struct sched_cfg cfg;
     json_t *b = api_body(call, fields);
     if (b == NULL || api_field_str_req(call, b, "name", "the instance's name", &s.name) < 0 ||
         api_field_str_req(call, b, "flavor", "a flavor's id or name (GET /v1/flavors)", &s.flavor) <
@@ -379,13 +361,11 @@ static void post_instances(struct api_call *call)
         nics_parse(call, b, nics, sgs, &s) < 0)
         return;
     str_copy(call->target, sizeof(call->target), s.name);
-    sched_cfg_get(call->api, &cfg);
-    json_t *out = compute_instance_create(call->api->st, &call->ctx, &cfg, &s, &err);
+    json_t *out = compute_instance_create(call->api->st, &call->ctx, NULL, &s, &err);
     if (out) {
         json_t *insts = json_object_get(out, "instances");
         if (json_array_size(insts) == 1)
             api_target_from(call, json_array_get(insts, 0));
-        ctrl_kick(call->api->ctrl);
     }
     api_reply_or_fail(call, 202, out, &err);
 }
@@ -401,8 +381,6 @@ static void delete_instance(struct api_call *call)
 {
     struct nubo_err err;
     json_t *out = compute_instance_delete(call->api->st, &call->ctx, call->params[0], &err);
-    if (out)
-        ctrl_kick(call->api->ctrl);
     api_reply_or_fail(call, 202, out, &err);
 }
 
@@ -415,26 +393,22 @@ static void post_instance_action(struct api_call *call)
     if (b == NULL || api_field_str_req(call, b, "action", "start, stop or reboot", &action) < 0)
         return;
     json_t *out = compute_instance_action(call->api->st, &call->ctx, call->params[0], action, &err);
-    if (out)
-        ctrl_kick(call->api->ctrl);
     api_reply_or_fail(call, 202, out, &err);
 }
 
 static void get_instance_console(struct api_call *call)
 {
     struct nubo_err err;
-    struct compute_console_target t;
     long long offset = 0, limit = CONSOLE_DEFAULT_LIMIT, next = 0;
     const char *os = api_query(call, "offset"), *ls = api_query(call, "limit");
     if ((os && valid_int(os, -(1LL << 50), 1LL << 50, "offset", &offset, &err) < 0) ||
-        (ls && valid_int(ls, 1, CONSOLE_MAX_LIMIT, "limit", &limit, &err) < 0) ||
-        compute_instance_console_target(call->api->st, &call->ctx, call->params[0], &t, &err) < 0) {
+        (ls && valid_int(ls, 1, CONSOLE_MAX_LIMIT, "limit", &limit, &err) < 0)) {
         api_fail(call, &err);
         return;
     }
-    struct agent_target at = {.name = t.host_name, .address = t.address, .token = t.token};
     size_t len = 0;
-    char *text = agent_console(&at, t.vm, offset, (int)limit, &len, &next, &err);
+    char *text = compute_instance_console(call->api->st, &call->ctx, call->params[0], offset,
+                                          (int)limit, &len, &next, &err);
     if (text == NULL) {
         api_fail(call, &err);
         return;

@@ -1,13 +1,12 @@
 /*
  * routes_hosts.c - /v1/hosts: registration, heartbeats and metric samples
  * of host agents, and the admin's view of hosts.  HTTP <->
- * src/ctrl/hosts.h and (samples) src/monitor/monitor.h only.
+ * src/fleet/fleet.h and (samples) src/monitor/monitor.h only.
  */
 #include <jansson.h>
 #include <string.h>
 
 #include "api/api.h"
-#include "ctrl/ctrl.h"
 #include "fleet/fleet.h"
 #include "lib/util.h"
 #include "monitor/monitor.h"
@@ -30,7 +29,6 @@ static void post_register(struct api_call *call)
         return;
     }
     api_reply(call, 201, out);
-    ctrl_kick(call->api->ctrl);
 }
 
 static void post_heartbeat(struct api_call *call)
@@ -52,8 +50,6 @@ static void post_heartbeat(struct api_call *call)
         return;
     }
     api_reply(call, 200, out);
-    if (changed)
-        ctrl_kick(call->api->ctrl);
 }
 
 static void post_metrics(struct api_call *call)
@@ -68,7 +64,7 @@ static void post_metrics(struct api_call *call)
     json_t *b = api_body(call, fields);
     if (b == NULL)
         return;
-    json_t *out = monitor_ingest(ctrl_monitor(call->api->ctrl), call->ctx.host_id, b, &err);
+    json_t *out = monitor_ingest(call->api->monitor, call->ctx.host_id, b, &err);
     if (out == NULL) {
         if (err.code == NUBO_OK)
             nubo_err_set(&err, NUBO_E_INTERNAL, "the samples could not be stored; retry");
@@ -90,7 +86,7 @@ static void get_hosts(struct api_call *call)
         api_fail(call, &err);
         return;
     }
-    api_reply(call, 200, api_page_wrap("hosts", rows, limit));
+    api_reply(call, 200, store_page_wrap("hosts", rows, limit, "id"));
 }
 
 static void get_host(struct api_call *call)

@@ -41,21 +41,6 @@ static int field_str(struct api_call *call, json_t *b, const char *name, int req
     return -1;
 }
 
-/* Wraps the rows of a list: like api_page_wrap, but the marker is the
- * field id_key of the last row (members have no "id"). */
-static json_t *page_wrap_by(const char *key, json_t *rows, int limit, const char *id_key)
-{
-    json_t *next = json_null();
-    if ((int)json_array_size(rows) > limit) {
-        while ((int)json_array_size(rows) > limit)
-            json_array_remove(rows, json_array_size(rows) - 1);
-        json_t *last = json_array_get(rows, json_array_size(rows) - 1);
-        json_decref(next);
-        next = json_incref(json_object_get(last, id_key));
-    }
-    return json_pack("{s:o, s:o}", key, rows, "next_marker", next);
-}
-
 /* ------------------------------------------------------------- tokens */
 
 static void post_token(struct api_call *call)
@@ -240,7 +225,7 @@ static void get_members(struct api_call *call)
         return;
     json_t *rows =
         identity_member_list(call->api->st, &call->ctx, call->params[0], limit, marker, &err);
-    api_reply_or_fail(call, 200, rows ? page_wrap_by("members", rows, limit, "user_id") : NULL,
+    api_reply_or_fail(call, 200, rows ? store_page_wrap("members", rows, limit, "user_id") : NULL,
                       &err);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "fleet/fleet.h"
 #include "lib/util.h"
 
 extern const char openapi_json[];
@@ -20,12 +21,11 @@ static void get_openapi(struct api_call *call)
 static void get_health(struct api_call *call)
 {
     struct nubo_err err;
-    json_t *row = store_query_one(call->api->st, &err, "SELECT COUNT(*) AS n FROM hosts", "");
-    if (row == NULL) {
+    long long hosts; /* counting them proves the store answers */
+    if (fleet_host_count(call->api->st, &hosts, &err) < 0) {
         api_fail(call, &err);
         return;
     }
-    json_decref(row);
     api_reply(call, 200,
               json_pack("{s:s, s:s, s:i}", "status", "ok", "version", NUBO_VERSION,
                         "schema_version", store_schema_version(call->api->st)));

@@ -23,14 +23,13 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "ctrl/ctrl.h"
 #include "lib/clock.h"
 #include "lib/util.h"
 #include "monitor/monitor.h"
 
 static struct monitor *mon(struct api_call *call)
 {
-    return ctrl_monitor(call->api->ctrl);
+    return call->api->monitor;
 }
 
 /* Reads ?metric=&start=&end=&step= for kind; answers 400 itself. */
@@ -113,7 +112,7 @@ static void get_alarms(struct api_call *call)
     if (api_page(call, &limit, &marker) < 0)
         return;
     json_t *rows = monitor_alarm_list(call->api->st, &call->ctx, limit, marker, &err);
-    api_reply_or_fail(call, 200, rows ? api_page_wrap("alarms", rows, limit) : NULL, &err);
+    api_reply_or_fail(call, 200, rows ? store_page_wrap("alarms", rows, limit, "id") : NULL, &err);
 }
 
 static void post_alarm(struct api_call *call)
@@ -174,7 +173,7 @@ static void get_alarm_history(struct api_call *call)
         return;
     json_t *rows =
         monitor_alarm_history(call->api->st, &call->ctx, call->params[0], limit, marker, &err);
-    api_reply_or_fail(call, 200, rows ? api_page_wrap("history", rows, limit) : NULL, &err);
+    api_reply_or_fail(call, 200, rows ? store_page_wrap("history", rows, limit, "id") : NULL, &err);
 }
 
 const struct route monitor_routes[] = {

@@ -8,25 +8,23 @@
  *   /v1/scaling-policies[/{id}]
  *   /v1/scheduled-actions[/{id}]
  *
- * A change to a group, a policy or a schedule kicks the controller so the
- * scale pass acts at once.
+ * A change to a template, group, policy or schedule calls scale's change
+ * hook (the controller's wake-up), so the scale pass acts at once.
  */
 #include <jansson.h>
 #include <string.h>
 
 #include "api/api.h"
-#include "ctrl/ctrl.h"
 #include "lib/util.h"
 #include "scale/scale.h"
 
-/* Answers 201/200 and kicks the scale pass when obj is not NULL. */
-static void reply_kick(struct api_call *call, int status, json_t *obj, const struct nubo_err *err)
+/* Answers 201/200 with obj, naming its id in the audit log. */
+static void reply_target(struct api_call *call, int status, json_t *obj, const struct nubo_err *err)
 {
     if (obj) {
         const char *id = json_string_value(json_object_get(obj, "id"));
         if (id)
             str_copy(call->target, sizeof(call->target), id);
-        ctrl_kick(call->api->ctrl);
     }
     api_reply_or_fail(call, status, obj, err);
 }
@@ -65,7 +63,7 @@ static void post_template(struct api_call *call)
     json_t *b = api_body(call, fields);
     if (b == NULL)
         return;
-    reply_kick(call, 201, scale_template_create(call->api->st, &call->ctx, b, &err), &err);
+    reply_target(call, 201, scale_template_create(call->api->st, &call->ctx, b, &err), &err);
 }
 
 static void get_template(struct api_call *call)
@@ -82,8 +80,8 @@ static void patch_template(struct api_call *call)
     json_t *b = api_body(call, fields);
     if (b == NULL)
         return;
-    reply_kick(call, 200,
-               scale_template_update(call->api->st, &call->ctx, call->params[0], b, &err), &err);
+    reply_target(call, 200,
+                 scale_template_update(call->api->st, &call->ctx, call->params[0], b, &err), &err);
 }
 
 static void delete_template(struct api_call *call)
@@ -114,8 +112,6 @@ static void post_template_version(struct api_call *call)
         return;
     str_copy(call->target, sizeof(call->target), call->params[0]);
     json_t *v = scale_template_version_create(call->api->st, &call->ctx, call->params[0], b, &err);
-    if (v)
-        ctrl_kick(call->api->ctrl);
     api_reply_or_fail(call, 201, v, &err);
 }
 
@@ -136,7 +132,7 @@ static void post_group(struct api_call *call)
     json_t *b = api_body(call, fields);
     if (b == NULL)
         return;
-    reply_kick(call, 201, scale_group_create(call->api->st, &call->ctx, b, &err), &err);
+    reply_target(call, 201, scale_group_create(call->api->st, &call->ctx, b, &err), &err);
 }
 
 static void get_group(struct api_call *call)
@@ -156,16 +152,14 @@ static void patch_group(struct api_call *call)
     if (b == NULL)
         return;
     str_copy(call->target, sizeof(call->target), call->params[0]);
-    reply_kick(call, 200, scale_group_update(call->api->st, &call->ctx, call->params[0], b, &err),
-               &err);
+    reply_target(call, 200, scale_group_update(call->api->st, &call->ctx, call->params[0], b, &err),
+                 &err);
 }
 
 static void delete_group(struct api_call *call)
 {
     struct nubo_err err = {0};
     int rc = scale_group_delete(call->api->st, &call->ctx, call->params[0], &err);
-    if (rc == 0)
-        ctrl_kick(call->api->ctrl);
     api_no_content_or_fail(call, rc, &err);
 }
 
@@ -190,7 +184,7 @@ static void put_protection(struct api_call *call)
     if (b == NULL)
         return;
     str_copy(call->target, sizeof(call->target), call->params[1]);
-    reply_kick(
+    reply_target(
         call, 200,
         scale_group_protect(call->api->st, &call->ctx, call->params[0], call->params[1], b, &err),
         &err);
@@ -223,7 +217,7 @@ static void post_policy(struct api_call *call)
     json_t *b = api_body(call, fields);
     if (b == NULL)
         return;
-    reply_kick(call, 201, scale_policy_create(call->api->st, &call->ctx, b, &err), &err);
+    reply_target(call, 201, scale_policy_create(call->api->st, &call->ctx, b, &err), &err);
 }
 
 static void get_policy(struct api_call *call)
@@ -255,7 +249,7 @@ static void post_schedule(struct api_call *call)
     json_t *b = api_body(call, fields);
     if (b == NULL)
         return;
-    reply_kick(call, 201, scale_schedule_create(call->api->st, &call->ctx, b, &err), &err);
+    reply_target(call, 201, scale_schedule_create(call->api->st, &call->ctx, b, &err), &err);
 }
 
 static void get_schedule(struct api_call *call)

@@ -10,14 +10,13 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "ctrl/ctrl.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 #include "stack/stack.h"
 
 static struct stack_engine *engine(struct api_call *call)
 {
-    return call->api->ctrl ? ctrl_stacks(call->api->ctrl) : NULL;
+    return call->api->stacks;
 }
 
 /* A parameter value as docs/openapi.json's StackParameters has it: a

@@ -357,33 +357,20 @@ json_t *billing_budget_notifications(struct store *st, const struct ctx *ctx, co
                                      int limit, const char *marker, struct nubo_err *err)
 {
     struct billing_scope sc;
-    char after[32] = "";
+    struct store_page pg = {.marker = marker, .limit = limit};
     if (billing_scope(st, ctx, project, &sc, err) < 0 ||
         evaluate(st, sc.project_id, clock_now_ms(), err) < 0)
         return NULL;
-    if (marker) {
-        struct nubo_err qerr = {0};
-        json_t *m = store_query_one(st, &qerr,
-                                    "SELECT created_at FROM budget_notifications WHERE id = ?"
-                                    " AND project_id = ?",
-                                    "ss", marker, sc.project_id);
-        if (m == NULL) {
-            if (qerr.code == NUBO_E_NOTFOUND)
-                nubo_err_set(err, NUBO_E_INVALID, "marker is not the id of a notification");
-            else
-                *err = qerr;
-            return NULL;
-        }
-        str_copy(after, sizeof(after), billing_str(m, "created_at"));
-        json_decref(m);
-    }
-    json_t *rows =
-        store_query(st, err,
-                    "SELECT id, period_start_ms, period_end_ms, threshold,"
-                    " amount_micros, spent_micros, currency, crossed_at_ms, created_at"
-                    " FROM budget_notifications WHERE project_id = ?"
-                    " AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?",
-                    "sssi", sc.project_id, after, marker ? marker : "", (long long)limit + 1);
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM budget_notifications WHERE id = ?"
+                         " AND project_id = ?",
+                         "ss", marker, sc.project_id) < 0)
+        return NULL;
+    json_t *rows = store_page_query(st, &pg, NULL, err,
+                                    "SELECT id, period_start_ms, period_end_ms, threshold,"
+                                    " amount_micros, spent_micros, currency, crossed_at_ms,"
+                                    " created_at FROM budget_notifications WHERE project_id = ?",
+                                    "s", sc.project_id);
     if (rows == NULL)
         return NULL;
     json_t *out = json_array();

@@ -51,27 +51,13 @@ json_t *billing_price_list(struct store *st, const struct ctx *ctx, const char *
                      "meter must be one of instance, disk, image, volume, floating_ip");
         return NULL;
     }
-    char after[32] = "";
-    if (marker) {
-        struct nubo_err qerr = {0};
-        json_t *m =
-            store_query_one(st, &qerr, "SELECT created_at FROM prices WHERE id = ?", "s", marker);
-        if (m == NULL) {
-            if (qerr.code == NUBO_E_NOTFOUND)
-                nubo_err_set(err, NUBO_E_INVALID, "marker is not the id of a price");
-            else
-                *err = qerr;
-            return NULL;
-        }
-        str_copy(after, sizeof(after), billing_str(m, "created_at"));
-        json_decref(m);
-    }
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err, "SELECT created_at FROM prices WHERE id = ?", "s", marker) <
+        0)
+        return NULL;
     const char *mt = meter ? meter : "";
-    json_t *rows = store_query(st, err,
-                               PRICE_SELECT " WHERE (? = '' OR p.meter = ?)"
-                                            " AND (p.created_at, p.id) > (?, ?)"
-                                            " ORDER BY p.created_at, p.id LIMIT ?",
-                               "ssssi", mt, mt, after, marker ? marker : "", (long long)limit + 1);
+    json_t *rows = store_page_query(st, &pg, "p.created_at, p.id", err,
+                                    PRICE_SELECT " WHERE (? = '' OR p.meter = ?)", "ss", mt, mt);
     if (rows == NULL)
         return NULL;
     json_t *out = json_array();

@@ -15,27 +15,6 @@ const char *compute_str(const json_t *row, const char *key)
     return s ? s : "";
 }
 
-int compute_marker(const char *marker, json_t *row, const struct nubo_err *lookup_err,
-                   char after[32], struct nubo_err *err)
-{
-    after[0] = '\0';
-    if (marker == NULL) {
-        json_decref(row);
-        return 0;
-    }
-    if (row == NULL) {
-        if (lookup_err->code != NUBO_E_NOTFOUND)
-            return nubo_err_set(err, lookup_err->code, "%s", lookup_err->msg);
-        return nubo_err_set(err, NUBO_E_INVALID,
-                            "marker '%.40s' is not an item of this list; pass the id of the last "
-                            "item of the previous page (next_marker)",
-                            marker);
-    }
-    snprintf(after, 32, "%s", compute_str(row, "created_at"));
-    json_decref(row);
-    return 0;
-}
-
 int compute_notfound(struct nubo_err *err, const struct nubo_err *lookup_err, const char *what,
                      const char *ref, const char *hint)
 {

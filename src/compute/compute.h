@@ -26,12 +26,25 @@
 #include <stddef.h>
 
 #include "identity/identity.h"
+#include "lib/agent_client.h"
 #include "lib/err.h"
 #include "network/network.h"
 #include "sched/sched.h"
 #include "store/store.h"
 
-#define COMPUTE_VM_PREFIX "nubo-"
+#define COMPUTE_VM_PREFIX AGENT_VM_PREFIX
+
+/* ---- the controller's settings (runtime.c) ---------------------------- */
+
+/* The scheduler's configuration for creates that give none (the API's);
+ * set once at start, before threads.  Until then: spread, ratios 4/1/1. */
+void compute_configure(const struct sched_cfg *sched);
+
+/* fn(arg) is called after every committed change of an instance that the
+ * reconciler must act on (create, delete, start, stop, reboot); the
+ * controller makes it wake the reconciler.  Set once before threads
+ * start; NULL disables it. */
+void compute_set_change_hook(void (*fn)(void *), void *arg);
 
 /* Appends an event to an instance's history (never fails the caller). */
 void compute_event_add(struct store *st, const char *instance_id, const char *event,
@@ -58,7 +71,7 @@ void compute_task_running(struct store *st, const char *instance_id);
  * (docs/internals/controller-api.md), or NULL with err; a function
  * returning int returns 0 or -1 with err.  Lists take limit (1..1000) and
  * marker (the id of the last item of the previous page, or NULL) and
- * return up to limit + 1 rows as an array, for api_page_wrap().  Inputs
+ * return up to limit + 1 rows as an array, for store_page_wrap().  Inputs
  * are validated here (NUBO_E_INVALID with a message saying what to fix);
  * nothing is changed when a call fails.
  */
@@ -197,10 +210,11 @@ json_t *compute_instance_list(struct store *st, const struct ctx *ctx,
 /* Creates spec->count instances in one write transaction: validate,
  * resolve flavor/image/keypair/group in the project, quota_check(), place
  * each on a host with sched_place() under cfg (the instance row with its
- * host_id is the claim), create tasks and events.  An instance no host can
- * take is still created, with status error, the sched fault and a failed
- * task.  Returns {instances: [INSTANCE], task_ids: [...]}.  The caller
- * wakes the reconciler. */
+ * host_id is the claim), create tasks and events.  cfg NULL places with
+ * the configuration compute_configure() set (the API's creates).  An
+ * instance no host can take is still created, with status error, the sched
+ * fault and a failed task.  Returns {instances: [INSTANCE], task_ids:
+ * [...]}.  Calls the change hook. */
 json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
                                 const struct sched_cfg *cfg,
                                 const struct compute_instance_spec *spec, struct nubo_err *err);
@@ -210,7 +224,8 @@ json_t *compute_instance_get(struct store *st, const struct ctx *ctx, const char
                              struct nubo_err *err);
 
 /* desired = deleted, status deleting, a delete task; an instance without
- * a host is deleted at once.  Returns {instance, task_id}. */
+ * a host is deleted at once.  Returns {instance, task_id}.  This and the
+ * actions call the change hook. */
 json_t *compute_instance_delete(struct store *st, const struct ctx *ctx, const char *id,
                                 struct nubo_err *err);
 
@@ -219,17 +234,14 @@ json_t *compute_instance_delete(struct store *st, const struct ctx *ctx, const c
 json_t *compute_instance_action(struct store *st, const struct ctx *ctx, const char *id,
                                 const char *action, struct nubo_err *err);
 
-/* Where an instance's console is: its host's agent and the VM's name. */
-struct compute_console_target {
-    char host_name[64];
-    char address[512];
-    char token[256];
-    char vm[64]; /* "nubo-<id>" */
-};
-
-/* NUBO_E_CONFLICT when the instance has no host or is deleted. */
-int compute_instance_console_target(struct store *st, const struct ctx *ctx, const char *id,
-                                    struct compute_console_target *out, struct nubo_err *err);
+/* Reads the instance's serial console from the agent of its host (a
+ * proxy, console.c): bytes from offset (negative = from the end), at most
+ * limit.  Returns a malloc'd buffer (the caller frees it) with its length
+ * in *len and the next offset in *next, or NULL with err: NUBO_E_CONFLICT
+ * when the instance has no host or is deleted. */
+char *compute_instance_console(struct store *st, const struct ctx *ctx, const char *id,
+                               long long offset, int limit, size_t *len, long long *next,
+                               struct nubo_err *err);
 
 /* The instance's events, oldest first: [{id, at, event, detail, request_id}]. */
 json_t *compute_instance_events(struct store *st, const struct ctx *ctx, const char *id, int limit,

@@ -10,18 +10,29 @@
 
 #include "identity/identity.h"
 #include "lib/err.h"
+#include "sched/sched.h"
 #include "store/store.h"
+
+/* Where an instance's console is: its host's agent and the VM's name. */
+struct compute_console_target {
+    char host_name[64];
+    char address[512];
+    char token[256];
+    char vm[64]; /* "nubo-<id>" */
+};
+
+/* NUBO_E_CONFLICT when the instance has no host or is deleted. */
+int compute_instance_console_target(struct store *st, const struct ctx *ctx, const char *id,
+                                    struct compute_console_target *out, struct nubo_err *err);
+
+/* The configuration compute_configure() set (runtime.c). */
+const struct sched_cfg *compute_sched_cfg(void);
+
+/* Calls the change hook, if any (runtime.c): after a commit. */
+void compute_changed(void);
 
 /* A row's string member, or "" when it is missing or null. */
 const char *compute_str(const json_t *row, const char *key);
-
-/* Turns the lookup of a list marker into where the page starts.  row is
- * the result of a query selecting the marker's created_at among the rows
- * the caller may list (NULL when the query failed or found nothing, with
- * lookup_err).  Sets after to "" when marker is NULL (every row sorts
- * after it).  An unknown marker is NUBO_E_INVALID.  Consumes row. */
-int compute_marker(const char *marker, json_t *row, const struct nubo_err *lookup_err,
-                   char after[32], struct nubo_err *err);
 
 /* Copies a store error into err, replacing a NOTFOUND's generic message
  * with "no WHAT 'REF'HINT" (hint may be NULL).  Returns -1. */

@@ -51,22 +51,15 @@ json_t *compute_flavor_resolve(struct store *st, const struct ctx *ctx, const ch
 json_t *compute_flavor_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                             struct nubo_err *err)
 {
-    struct nubo_err qerr = {0};
-    char after[32];
-    json_t *m = marker
-                    ? store_query_one(
-                          st, &qerr,
-                          "SELECT f.created_at FROM flavors f WHERE f.id = ? AND " FLAVOR_VISIBLE,
-                          "sis", marker, (long long)ctx->is_admin, ctx->project_id)
-                    : NULL;
-    if (compute_marker(marker, m, &qerr, after, err) < 0)
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT f.created_at FROM flavors f WHERE f.id = ? AND " FLAVOR_VISIBLE,
+                         "sis", marker, (long long)ctx->is_admin, ctx->project_id) < 0)
         return NULL;
-    json_t *rows = store_query(st, err,
-                               "SELECT " FLAVOR_COLUMNS " FROM flavors f WHERE " FLAVOR_VISIBLE
-                               " AND (f.created_at, f.id) > (?, ?)"
-                               " ORDER BY f.created_at, f.id LIMIT ?",
-                               "isssi", (long long)ctx->is_admin, ctx->project_id, after,
-                               marker ? marker : "", (long long)limit + 1);
+    json_t *rows =
+        store_page_query(st, &pg, "f.created_at, f.id", err,
+                         "SELECT " FLAVOR_COLUMNS " FROM flavors f WHERE " FLAVOR_VISIBLE, "is",
+                         (long long)ctx->is_admin, ctx->project_id);
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r)

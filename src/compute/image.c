@@ -129,28 +129,20 @@ json_t *compute_image_list(struct store *st, const struct ctx *ctx, const char *
                            const char *status, int limit, const char *marker, struct nubo_err *err)
 {
     static const char *const statuses[] = {"queued", "active", "error", NULL};
-    struct nubo_err qerr = {0};
-    char after[32];
+    struct store_page pg = {.marker = marker, .limit = limit};
     if (status && !compute_word_in(status, statuses)) {
         nubo_err_set(err, NUBO_E_INVALID, "status must be queued, active or error");
         return NULL;
     }
-    json_t *m =
-        marker
-            ? store_query_one(st, &qerr,
-                              "SELECT g.created_at FROM images g WHERE g.id = ? AND " IMAGE_LISTED,
-                              "ss", marker, ctx->project_id)
-            : NULL;
-    if (compute_marker(marker, m, &qerr, after, err) < 0)
+    if (store_page_start(st, &pg, err,
+                         "SELECT g.created_at FROM images g WHERE g.id = ? AND " IMAGE_LISTED, "ss",
+                         marker, ctx->project_id) < 0)
         return NULL;
-    json_t *rows = store_query(st, err,
-                               "SELECT " IMAGE_COLUMNS " FROM images g WHERE " IMAGE_LISTED
-                               " AND (? = '' OR g.name = ?) AND (? = '' OR g.status = ?)"
-                               " AND (g.created_at, g.id) > (?, ?)"
-                               " ORDER BY g.created_at, g.id LIMIT ?",
-                               "sssssssi", ctx->project_id, name ? name : "", name ? name : "",
-                               status ? status : "", status ? status : "", after,
-                               marker ? marker : "", (long long)limit + 1);
+    json_t *rows = store_page_query(st, &pg, "g.created_at, g.id", err,
+                                    "SELECT " IMAGE_COLUMNS " FROM images g WHERE " IMAGE_LISTED
+                                    " AND (? = '' OR g.name = ?) AND (? = '' OR g.status = ?)",
+                                    "sssss", ctx->project_id, name ? name : "", name ? name : "",
+                                    status ? status : "", status ? status : "");
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r)

@@ -43,8 +43,7 @@
 #define INSTANCE_FILTERS                                                                           \
     " AND (? = '' OR i.name = ?)"                                                                  \
     " AND ((? = '' AND i.status <> 'deleted') OR i.status = ?)"                                    \
-    " AND (? = '' OR h.id = ? OR h.name = ?)"                                                      \
-    " AND (i.created_at, i.id) > (?, ?) ORDER BY i.created_at, i.id LIMIT ?"
+    " AND (? = '' OR h.id = ? OR h.name = ?)"
 
 static const char *const statuses[] = {"building", "running",  "stopping", "stopped", "rebooting",
                                        "error",    "deleting", "deleted",  "unknown", NULL};
@@ -103,8 +102,7 @@ json_t *compute_instance_list(struct store *st, const struct ctx *ctx,
                               const struct compute_instance_filter *f, int limit,
                               const char *marker, struct nubo_err *err)
 {
-    struct nubo_err qerr = {0};
-    char after[32];
+    struct store_page pg = {.marker = marker, .limit = limit};
     if (f->all_projects && !ctx->is_admin) {
         nubo_err_set(err, NUBO_E_FORBIDDEN, "only a cloud admin may list all projects");
         return NULL;
@@ -115,25 +113,23 @@ json_t *compute_instance_list(struct store *st, const struct ctx *ctx,
                      "error, deleting, deleted, unknown");
         return NULL;
     }
-    json_t *m = marker ? store_query_one(st, &qerr,
-                                         "SELECT i.created_at FROM instances i WHERE i.id = ?"
-                                         " AND (i.project_id = ? OR ? = 1)",
-                                         "ssi", marker, ctx->project_id, (long long)f->all_projects)
-                       : NULL;
-    if (compute_marker(marker, m, &qerr, after, err) < 0)
+    if (store_page_start(st, &pg, err,
+                         "SELECT i.created_at FROM instances i WHERE i.id = ?"
+                         " AND (i.project_id = ? OR ? = 1)",
+                         "ssi", marker, ctx->project_id, (long long)f->all_projects) < 0)
         return NULL;
     const char *name = f->name ? f->name : "", *status = f->status ? f->status : "",
                *host = f->host ? f->host : "";
-    const char *mk = marker ? marker : "";
     json_t *rows;
     if (f->all_projects)
-        rows = store_query(st, err, INSTANCE_SELECT " WHERE 1 = 1" INSTANCE_FILTERS, "sssssssssi",
-                           name, name, status, status, host, host, host, after, mk,
-                           (long long)limit + 1);
+        rows = store_page_query(st, &pg, "i.created_at, i.id", err,
+                                INSTANCE_SELECT " WHERE 1 = 1" INSTANCE_FILTERS, "sssssss", name,
+                                name, status, status, host, host, host);
     else
-        rows = store_query(st, err, INSTANCE_SELECT " WHERE i.project_id = ?" INSTANCE_FILTERS,
-                           "ssssssssssi", ctx->project_id, name, name, status, status, host, host,
-                           host, after, mk, (long long)limit + 1);
+        rows =
+            store_page_query(st, &pg, "i.created_at, i.id", err,
+                             INSTANCE_SELECT " WHERE i.project_id = ?" INSTANCE_FILTERS, "ssssssss",
+                             ctx->project_id, name, name, status, status, host, host, host);
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r)
@@ -371,6 +367,8 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
     struct snapshot snap = {0};
     char name[80];
     int in_tx = 0;
+    if (cfg == NULL)
+        cfg = compute_sched_cfg();
     if (spec_check(s, err) < 0)
         goto cleanup;
     if (store_begin(st, true, err) < 0)
@@ -409,6 +407,7 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
     if (store_commit(st, err) < 0)
         goto cleanup;
     in_tx = 0;
+    compute_changed();
     out = json_pack("{s:O, s:O}", "instances", instances, "task_ids", task_ids);
 cleanup:
     if (in_tx)
@@ -450,6 +449,7 @@ static json_t *answer(struct store *st, const struct ctx *ctx, const char *id, c
         json_decref(row);
         return NULL;
     }
+    compute_changed();
     return json_pack("{s:o, s:s}", "instance", instance_json(st, row), "task_id", task_id);
 }
 
@@ -603,24 +603,19 @@ cleanup:
 json_t *compute_instance_events(struct store *st, const struct ctx *ctx, const char *id, int limit,
                                 const char *marker, struct nubo_err *err)
 {
-    struct nubo_err qerr = {0};
-    char after[32];
+    struct store_page pg = {.marker = marker, .limit = limit};
     json_t *row = instance_find(st, ctx, id, err);
     if (row == NULL)
         return NULL;
     json_decref(row);
-    json_t *m = marker ? store_query_one(st, &qerr,
-                                         "SELECT e.created_at FROM instance_events e WHERE"
-                                         " e.id = ? AND e.instance_id = ?",
-                                         "ss", marker, id)
-                       : NULL;
-    if (compute_marker(marker, m, &qerr, after, err) < 0)
+    if (store_page_start(st, &pg, err,
+                         "SELECT e.created_at FROM instance_events e WHERE"
+                         " e.id = ? AND e.instance_id = ?",
+                         "ss", marker, id) < 0)
         return NULL;
-    return store_query(st, err,
-                       "SELECT e.id, e.at, e.event, e.detail, e.request_id FROM instance_events e"
-                       " JOIN instances i ON i.id = e.instance_id"
-                       " WHERE e.instance_id = ? AND (i.project_id = ? OR ? = 1)"
-                       " AND (e.created_at, e.id) > (?, ?) ORDER BY e.created_at, e.id LIMIT ?",
-                       "ssissi", id, ctx->project_id, (long long)ctx->is_admin, after,
-                       marker ? marker : "", (long long)limit + 1);
+    return store_page_query(st, &pg, "e.created_at, e.id", err,
+                            "SELECT e.id, e.at, e.event, e.detail, e.request_id"
+                            " FROM instance_events e JOIN instances i ON i.id = e.instance_id"
+                            " WHERE e.instance_id = ? AND (i.project_id = ? OR ? = 1)",
+                            "ssi", id, ctx->project_id, (long long)ctx->is_admin);
 }

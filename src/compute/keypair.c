@@ -174,19 +174,14 @@ cleanup:
 json_t *compute_keypair_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                              struct nubo_err *err)
 {
-    struct nubo_err qerr = {0};
-    char after[32];
-    json_t *m = marker ? store_query_one(st, &qerr,
-                                         "SELECT k.created_at FROM keypairs k WHERE k.id = ? AND"
-                                         " k.project_id = ?",
-                                         "ss", marker, ctx->project_id)
-                       : NULL;
-    if (compute_marker(marker, m, &qerr, after, err) < 0)
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT k.created_at FROM keypairs k WHERE k.id = ? AND k.project_id = ?",
+                         "ss", marker, ctx->project_id) < 0)
         return NULL;
-    return store_query(st, err,
-                       "SELECT " KEYPAIR_COLUMNS " FROM keypairs k WHERE k.project_id = ?"
-                       " AND (k.created_at, k.id) > (?, ?) ORDER BY k.created_at, k.id LIMIT ?",
-                       "sssi", ctx->project_id, after, marker ? marker : "", (long long)limit + 1);
+    return store_page_query(st, &pg, "k.created_at, k.id", err,
+                            "SELECT " KEYPAIR_COLUMNS " FROM keypairs k WHERE k.project_id = ?",
+                            "s", ctx->project_id);
 }
 
 json_t *compute_keypair_create(struct store *st, const struct ctx *ctx, const char *name,

@@ -64,21 +64,16 @@ json_t *compute_server_group_resolve(struct store *st, const struct ctx *ctx, co
 json_t *compute_server_group_list(struct store *st, const struct ctx *ctx, int limit,
                                   const char *marker, struct nubo_err *err)
 {
-    struct nubo_err qerr = {0};
-    char after[32];
-    json_t *m = marker ? store_query_one(st, &qerr,
-                                         "SELECT s.created_at FROM server_groups s WHERE"
-                                         " s.id = ? AND s.project_id = ?",
-                                         "ss", marker, ctx->project_id)
-                       : NULL;
-    if (compute_marker(marker, m, &qerr, after, err) < 0)
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT s.created_at FROM server_groups s WHERE"
+                         " s.id = ? AND s.project_id = ?",
+                         "ss", marker, ctx->project_id) < 0)
         return NULL;
-    json_t *rows =
-        store_query(st, err,
-                    "SELECT " GROUP_COLUMNS " FROM server_groups s WHERE"
-                    " s.project_id = ? AND (s.created_at, s.id) > (?, ?)"
-                    " ORDER BY s.created_at, s.id LIMIT ?",
-                    "sssi", ctx->project_id, after, marker ? marker : "", (long long)limit + 1);
+    json_t *rows = store_page_query(st, &pg, "s.created_at, s.id", err,
+                                    "SELECT " GROUP_COLUMNS " FROM server_groups s WHERE"
+                                    " s.project_id = ?",
+                                    "s", ctx->project_id);
     if (rows && members_add(st, ctx, rows, err) < 0) {
         json_decref(rows);
         return NULL;

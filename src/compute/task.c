@@ -12,26 +12,20 @@ json_t *compute_task_list(struct store *st, const struct ctx *ctx, const char *i
                           const char *status, int limit, const char *marker, struct nubo_err *err)
 {
     static const char *const statuses[] = {"pending", "running", "succeeded", "failed", NULL};
-    struct nubo_err qerr = {0};
-    char after[32];
+    struct store_page pg = {.marker = marker, .limit = limit};
     if (status && !compute_word_in(status, statuses)) {
         nubo_err_set(err, NUBO_E_INVALID, "status must be pending, running, succeeded or failed");
         return NULL;
     }
-    json_t *m = marker ? store_query_one(st, &qerr,
-                                         "SELECT t.created_at FROM tasks t WHERE t.id = ? AND"
-                                         " t.project_id = ?",
-                                         "ss", marker, ctx->project_id)
-                       : NULL;
-    if (compute_marker(marker, m, &qerr, after, err) < 0)
+    if (store_page_start(st, &pg, err,
+                         "SELECT t.created_at FROM tasks t WHERE t.id = ? AND t.project_id = ?",
+                         "ss", marker, ctx->project_id) < 0)
         return NULL;
-    return store_query(st, err,
-                       "SELECT " TASK_COLUMNS " FROM tasks t WHERE t.project_id = ?"
-                       " AND (? = '' OR t.instance_id = ?) AND (? = '' OR t.status = ?)"
-                       " AND (t.created_at, t.id) > (?, ?) ORDER BY t.created_at, t.id LIMIT ?",
-                       "sssssssi", ctx->project_id, instance ? instance : "",
-                       instance ? instance : "", status ? status : "", status ? status : "", after,
-                       marker ? marker : "", (long long)limit + 1);
+    return store_page_query(st, &pg, "t.created_at, t.id", err,
+                            "SELECT " TASK_COLUMNS " FROM tasks t WHERE t.project_id = ?"
+                            " AND (? = '' OR t.instance_id = ?) AND (? = '' OR t.status = ?)",
+                            "sssss", ctx->project_id, instance ? instance : "",
+                            instance ? instance : "", status ? status : "", status ? status : "");
 }
 
 json_t *compute_task_get(struct store *st, const struct ctx *ctx, const char *id,

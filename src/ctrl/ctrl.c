@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "billing/billing.h"
+#include "compute/compute.h"
+#include "fleet/fleet.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "network/network.h"
@@ -138,6 +140,7 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
         .ram_ratio = c->cfg.ram_ratio,
         .disk_ratio = c->cfg.disk_ratio,
     };
+    compute_configure(&scfg); /* the API's creates place with it */
     c->scale = scale_new(st, &scfg, kick_cb, c, err);
     if (c->scale == NULL) {
         monitor_stop(c->monitor);
@@ -153,7 +156,12 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
         free(c);
         return NULL;
     }
+    /* Services wake the reconciler after their changes (the API's writes
+     * included: the API reaches the reconciler only through these). */
     network_set_change_hook(kick_cb, c);
+    compute_set_change_hook(kick_cb, c);
+    fleet_set_change_hook(kick_cb, c);
+    scale_set_change_hook(kick_cb, c);
     /* Stacks resume their unfinished applies once the reconciler runs. */
     struct stack_env senv = {.st = st, .monitor = c->monitor, .kick = kick_cb, .kick_arg = c};
     senv.sched.policy = strcmp(cfg->sched_policy, "pack") == 0 ? SCHED_PACK : SCHED_SPREAD;
@@ -183,6 +191,9 @@ void ctrl_stop(struct ctrl *c)
     if (c == NULL)
         return;
     network_set_change_hook(NULL, NULL);
+    compute_set_change_hook(NULL, NULL);
+    fleet_set_change_hook(NULL, NULL);
+    scale_set_change_hook(NULL, NULL);
     pthread_mutex_lock(&c->mu);
     c->stopping = true;
     pthread_cond_signal(&c->cv);

@@ -2,6 +2,11 @@
  * main.c - nubod, the nubo controller: parse the command line, open the
  * store, bootstrap identity on first start, serve the REST API and run the
  * reconciler until SIGTERM/SIGINT.
+ *
+ * The command line is a table: one row per option, with the function that
+ * checks its value into struct nubod_opts.  main() parses, then run()
+ * starts the controller (src/ctrl), hands the API (src/api) what it uses,
+ * and serves until a signal.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -15,9 +20,9 @@
 #include "api/web.h"
 #include "ctrl/ctrl.h"
 #include "identity/identity.h"
+#include "lib/addrguard.h"
 #include "lib/crypto.h"
 #include "lib/fsutil.h"
-#include "lib/addrguard.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -53,146 +58,228 @@ static void usage(FILE *out)
             "writes a host join token to <state-dir>/join-token.\n");
 }
 
-static int parse_ratio(const char *s, const char *what, double *out)
+/* What the command line sets. */
+struct nubod_opts {
+    struct ctrl_cfg cfg;
+    enum log_level level;
+    const char *web_dir;
+};
+
+/* An option's action: 0 to go on, 1 when the program is done (exit 0),
+ * -1 after printing why the value is wrong (exit 2). */
+typedef int (*opt_fn)(struct nubod_opts *o, const char *arg);
+
+static int fail_msg(const struct nubo_err *err)
+{
+    fprintf(stderr, "nubod: %s\n", err->msg);
+    return -1;
+}
+
+static int opt_state_dir(struct nubod_opts *o, const char *arg)
+{
+    str_copy(o->cfg.state_dir, sizeof(o->cfg.state_dir), arg);
+    return 0;
+}
+
+static int opt_listen(struct nubod_opts *o, const char *arg)
 {
     struct nubo_err err;
-    if (valid_ratio(s, what, out, &err) < 0) {
-        fprintf(stderr, "nubod: %s\n", err.msg);
+    long long n;
+    const char *colon = strrchr(arg, ':');
+    if (colon == NULL || colon == arg || (size_t)(colon - arg) >= sizeof(o->cfg.listen_addr) ||
+        valid_int(colon + 1, 0, 65535, "--listen port", &n, &err) < 0) {
+        fprintf(stderr, "nubod: --listen wants ADDR:PORT, e.g. 127.0.0.1:7700\n");
+        return -1;
+    }
+    snprintf(o->cfg.listen_addr, sizeof(o->cfg.listen_addr), "%.*s", (int)(colon - arg), arg);
+    o->cfg.listen_port = (int)n;
+    return 0;
+}
+
+static int opt_threads(struct nubod_opts *o, const char *arg)
+{
+    struct nubo_err err;
+    long long n;
+    if (valid_int(arg, 1, 64, "--threads", &n, &err) < 0)
+        return fail_msg(&err);
+    o->cfg.threads = (int)n;
+    return 0;
+}
+
+static int opt_policy(struct nubod_opts *o, const char *arg)
+{
+    if (strcmp(arg, "spread") != 0 && strcmp(arg, "pack") != 0) {
+        fprintf(stderr, "nubod: --policy must be spread or pack\n");
+        return -1;
+    }
+    str_copy(o->cfg.sched_policy, sizeof(o->cfg.sched_policy), arg);
+    return 0;
+}
+
+static int opt_cpu_ratio(struct nubod_opts *o, const char *arg)
+{
+    struct nubo_err err;
+    return valid_ratio(arg, "--cpu-ratio", &o->cfg.cpu_ratio, &err) < 0 ? fail_msg(&err) : 0;
+}
+
+static int opt_ram_ratio(struct nubod_opts *o, const char *arg)
+{
+    struct nubo_err err;
+    return valid_ratio(arg, "--ram-ratio", &o->cfg.ram_ratio, &err) < 0 ? fail_msg(&err) : 0;
+}
+
+/* A duration in milliseconds, 100 ms to an hour. */
+static int ms_arg(const char *arg, const char *what, int *out)
+{
+    struct nubo_err err;
+    long long n;
+    if (valid_int(arg, 100, 3600000, what, &n, &err) < 0)
+        return fail_msg(&err);
+    *out = (int)n;
+    return 0;
+}
+
+static int opt_reconcile_ms(struct nubod_opts *o, const char *arg)
+{
+    return ms_arg(arg, "--reconcile-ms", &o->cfg.reconcile_ms);
+}
+
+static int opt_host_down_ms(struct nubod_opts *o, const char *arg)
+{
+    return ms_arg(arg, "--host-down-ms", &o->cfg.host_down_ms);
+}
+
+static int opt_log_level(struct nubod_opts *o, const char *arg)
+{
+    if (log_level_parse(arg, &o->level) < 0) {
+        fprintf(stderr, "nubod: --log-level must be debug, info, warn or error\n");
         return -1;
     }
     return 0;
 }
 
-int main(int argc, char **argv)
+static int opt_web_dir(struct nubod_opts *o, const char *arg)
 {
-    static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 's'},
-        {"listen", required_argument, NULL, 'l'},
-        {"threads", required_argument, NULL, 't'},
-        {"policy", required_argument, NULL, 'p'},
-        {"cpu-ratio", required_argument, NULL, 'c'},
-        {"ram-ratio", required_argument, NULL, 'r'},
-        {"reconcile-ms", required_argument, NULL, 'R'},
-        {"host-down-ms", required_argument, NULL, 'D'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"web-dir", required_argument, NULL, 'W'},
-        {"webhook-allow", required_argument, NULL, 'A'},
-        {"print-routes", no_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    struct ctrl_cfg cfg;
-    ctrl_cfg_defaults(&cfg);
-    enum log_level level = LOG_INFO;
-    const char *web_dir = NULL;
+    o->web_dir = arg;
+    return 0;
+}
+
+static int opt_webhook_allow(struct nubod_opts *o, const char *arg)
+{
     struct nubo_err err;
-    long long n;
+    struct addrguard g;
+    if (strlen(arg) >= sizeof(o->cfg.monitor.webhook_allow)) {
+        fprintf(stderr, "nubod: --webhook-allow: the list is too long\n");
+        return -1;
+    }
+    if (addrguard_parse(&g, arg, &err) < 0) {
+        fprintf(stderr, "nubod: --webhook-allow: %s\n", err.msg);
+        return -1;
+    }
+    str_copy(o->cfg.monitor.webhook_allow, sizeof(o->cfg.monitor.webhook_allow), arg);
+    return 0;
+}
+
+static int opt_print_routes(struct nubod_opts *o, const char *arg)
+{
+    api_routes_print(stdout);
+    return 1;
+}
+
+static int opt_help(struct nubod_opts *o, const char *arg)
+{
+    usage(stdout);
+    return 1;
+}
+
+static int opt_version(struct nubod_opts *o, const char *arg)
+{
+    printf("nubod %s\n", NUBO_VERSION);
+    return 1;
+}
+
+/* The command line (usage() describes it). */
+static const struct nubod_opt {
+    const char *name;
+    char short_name; /* or 0 */
+    int has_arg;
+    opt_fn fn;
+} options[] = {
+    {"state-dir", 0, required_argument, opt_state_dir},
+    {"listen", 0, required_argument, opt_listen},
+    {"threads", 0, required_argument, opt_threads},
+    {"policy", 0, required_argument, opt_policy},
+    {"cpu-ratio", 0, required_argument, opt_cpu_ratio},
+    {"ram-ratio", 0, required_argument, opt_ram_ratio},
+    {"reconcile-ms", 0, required_argument, opt_reconcile_ms},
+    {"host-down-ms", 0, required_argument, opt_host_down_ms},
+    {"log-level", 0, required_argument, opt_log_level},
+    {"web-dir", 0, required_argument, opt_web_dir},
+    {"webhook-allow", 0, required_argument, opt_webhook_allow},
+    {"print-routes", 0, no_argument, opt_print_routes},
+    {"help", 'h', no_argument, opt_help},
+    {"version", 'V', no_argument, opt_version},
+};
+
+#define OPT_BASE 256 /* getopt_long's value for options[i] is OPT_BASE + i */
+
+/* Parses the command line into o, acting on options in their order.
+ * Returns -1 to run the controller, else the exit status (0 after --help,
+ * --version or --print-routes, 2 for a bad command line). */
+static int options_parse(int argc, char **argv, struct nubod_opts *o)
+{
+    struct option longopts[ARRAY_LEN(options) + 1];
+    char shorts[2 * ARRAY_LEN(options) + 1];
+    size_t ns = 0;
+    for (size_t i = 0; i < ARRAY_LEN(options); i++) {
+        longopts[i] = (struct option){options[i].name, options[i].has_arg, NULL, OPT_BASE + (int)i};
+        if (options[i].short_name)
+            shorts[ns++] = options[i].short_name;
+    }
+    longopts[ARRAY_LEN(options)] = (struct option){NULL, 0, NULL, 0};
+    shorts[ns] = '\0';
+    memset(o, 0, sizeof(*o));
+    ctrl_cfg_defaults(&o->cfg);
+    o->level = LOG_INFO;
     int c;
-    while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            str_copy(cfg.state_dir, sizeof(cfg.state_dir), optarg);
-            break;
-        case 'l': {
-            const char *colon = strrchr(optarg, ':');
-            if (colon == NULL || colon == optarg ||
-                (size_t)(colon - optarg) >= sizeof(cfg.listen_addr) ||
-                valid_int(colon + 1, 0, 65535, "--listen port", &n, &err) < 0) {
-                fprintf(stderr, "nubod: --listen wants ADDR:PORT, e.g. 127.0.0.1:7700\n");
-                return 2;
-            }
-            snprintf(cfg.listen_addr, sizeof(cfg.listen_addr), "%.*s", (int)(colon - optarg),
-                     optarg);
-            cfg.listen_port = (int)n;
-            break;
-        }
-        case 't':
-            if (valid_int(optarg, 1, 64, "--threads", &n, &err) < 0) {
-                fprintf(stderr, "nubod: %s\n", err.msg);
-                return 2;
-            }
-            cfg.threads = (int)n;
-            break;
-        case 'p':
-            if (strcmp(optarg, "spread") != 0 && strcmp(optarg, "pack") != 0) {
-                fprintf(stderr, "nubod: --policy must be spread or pack\n");
-                return 2;
-            }
-            str_copy(cfg.sched_policy, sizeof(cfg.sched_policy), optarg);
-            break;
-        case 'c':
-            if (parse_ratio(optarg, "--cpu-ratio", &cfg.cpu_ratio) < 0)
-                return 2;
-            break;
-        case 'r':
-            if (parse_ratio(optarg, "--ram-ratio", &cfg.ram_ratio) < 0)
-                return 2;
-            break;
-        case 'R':
-        case 'D':
-            if (valid_int(optarg, 100, 3600000, c == 'R' ? "--reconcile-ms" : "--host-down-ms", &n,
-                          &err) < 0) {
-                fprintf(stderr, "nubod: %s\n", err.msg);
-                return 2;
-            }
-            if (c == 'R')
-                cfg.reconcile_ms = (int)n;
-            else
-                cfg.host_down_ms = (int)n;
-            break;
-        case 'L':
-            if (log_level_parse(optarg, &level) < 0) {
-                fprintf(stderr, "nubod: --log-level must be debug, info, warn or error\n");
-                return 2;
-            }
-            break;
-        case 'W':
-            web_dir = optarg;
-            break;
-        case 'A': {
-            struct addrguard g;
-            if (strlen(optarg) >= sizeof(cfg.monitor.webhook_allow)) {
-                fprintf(stderr, "nubod: --webhook-allow: the list is too long\n");
-                return 2;
-            }
-            if (addrguard_parse(&g, optarg, &err) < 0) {
-                fprintf(stderr, "nubod: --webhook-allow: %s\n", err.msg);
-                return 2;
-            }
-            str_copy(cfg.monitor.webhook_allow, sizeof(cfg.monitor.webhook_allow), optarg);
-            break;
-        }
-        case 'P':
-            api_routes_print(stdout);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("nubod %s\n", NUBO_VERSION);
-            return 0;
-        default:
+    while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
+        const struct nubod_opt *opt = NULL;
+        for (size_t i = 0; i < ARRAY_LEN(options) && opt == NULL; i++)
+            if (c == OPT_BASE + (int)i || (options[i].short_name && c == options[i].short_name))
+                opt = &options[i];
+        if (opt == NULL) {
             usage(stderr);
             return 2;
         }
+        int rc = opt->fn(o, optarg);
+        if (rc != 0)
+            return rc > 0 ? 0 : 2;
     }
     if (optind < argc) {
         fprintf(stderr, "nubod: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    log_init(level, NULL);
+    return -1;
+}
+
+/* Starts the controller and the API on o and serves until SIGTERM or
+ * SIGINT.  Returns the exit status. */
+static int run(struct nubod_opts *o)
+{
+    const struct ctrl_cfg *cfg = &o->cfg;
+    struct nubo_err err;
+    log_init(o->level, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (crypto_init(&err) < 0) {
         log_error("%s", err.msg);
         return 1;
     }
     char path[PATH_MAX + 32], pwfile[PATH_MAX + 32], joinfile[PATH_MAX + 32], imgdir[PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s/nubo.db", cfg.state_dir);
-    snprintf(pwfile, sizeof(pwfile), "%s/admin-password", cfg.state_dir);
-    snprintf(joinfile, sizeof(joinfile), "%s/join-token", cfg.state_dir);
-    snprintf(imgdir, sizeof(imgdir), "%s/images", cfg.state_dir);
-    if (fs_mkdir_p(cfg.state_dir, 0700, &err) < 0 || fs_mkdir_p(imgdir, 0700, &err) < 0) {
+    snprintf(path, sizeof(path), "%s/nubo.db", cfg->state_dir);
+    snprintf(pwfile, sizeof(pwfile), "%s/admin-password", cfg->state_dir);
+    snprintf(joinfile, sizeof(joinfile), "%s/join-token", cfg->state_dir);
+    snprintf(imgdir, sizeof(imgdir), "%s/images", cfg->state_dir);
+    if (fs_mkdir_p(cfg->state_dir, 0700, &err) < 0 || fs_mkdir_p(imgdir, 0700, &err) < 0) {
         log_error("cannot start: %s", err.msg);
         return 1;
     }
@@ -206,15 +293,17 @@ int main(int argc, char **argv)
         store_close(st);
         return 1;
     }
-    struct ctrl *ctrl = ctrl_start(&cfg, st, &err);
+    struct ctrl *ctrl = ctrl_start(cfg, st, &err);
     if (ctrl == NULL) {
         log_error("%s", err.msg);
         store_close(st);
         return 1;
     }
-    struct api api = {.st = st, .ctrl = ctrl, .image_dir = imgdir};
+    struct api api = {
+        .st = st, .monitor = ctrl_monitor(ctrl), .stacks = ctrl_stacks(ctrl), .image_dir = imgdir};
     /* The portal: the one asked for, else the source tree's build (a
      * developer's checkout), else the installed one. */
+    const char *web_dir = o->web_dir;
     if (web_dir == NULL)
         web_dir = web_set_dir(NUBO_WEB_DIR_BUILD) ? NUBO_WEB_DIR_BUILD : NUBO_WEB_DIR;
     if (web_set_dir(web_dir))
@@ -226,9 +315,9 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads started below inherit it */
-    struct httpd_cfg hc = {.tcp_addr = cfg.listen_addr,
-                           .tcp_port = (uint16_t)cfg.listen_port,
-                           .threads = cfg.threads,
+    struct httpd_cfg hc = {.tcp_addr = cfg->listen_addr,
+                           .tcp_port = (uint16_t)cfg->listen_port,
+                           .threads = cfg->threads,
                            .handler = api_handle,
                            .stream = api_stream,
                            .ctx = &api};
@@ -240,7 +329,7 @@ int main(int argc, char **argv)
         return 1;
     }
     log_info("nubod %s: API on http://%s:%u/v1 (schema version %d, %s placement)", NUBO_VERSION,
-             cfg.listen_addr, httpd_port(h), store_schema_version(st), cfg.sched_policy);
+             cfg->listen_addr, httpd_port(h), store_schema_version(st), cfg->sched_policy);
     int sig = 0;
     sigwait(&set, &sig);
     log_info("signal %d: stopping", sig);
@@ -248,4 +337,11 @@ int main(int argc, char **argv)
     ctrl_stop(ctrl);
     store_close(st);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct nubod_opts o;
+    int rc = options_parse(argc, argv, &o);
+    return rc >= 0 ? rc : run(&o);
 }

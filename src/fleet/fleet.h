@@ -33,7 +33,7 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
 /* Records a heartbeat of host_id (the authenticated host) with body
  * {capacity, accel, driver, vms:[{name, state, reason, boots}]} (borrowed).
  * *changed is set when the host came back up or an instance's power state
- * moved: the caller then kicks the reconciler.  Returns {host_id, state}
+ * moved; the change hook is called then (and after every registration).  Returns {host_id, state}
  * (new reference) or NULL with err. */
 json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body, int *changed,
                              struct nubo_err *err);
@@ -54,5 +54,14 @@ int fleet_host_delete(struct store *st, const char *ref, struct nubo_err *err);
 /* Validates a host agent's address: "unix:/absolute/path" (<= 107
  * characters of path) or "http://HOST:PORT".  0 or -1 with err. */
 int fleet_host_address_valid(const char *address, struct nubo_err *err);
+
+/* The number of registered hosts (any state) into *n: the health check's
+ * proof that the store answers.  0, or -1 with err. */
+int fleet_host_count(struct store *st, long long *n, struct nubo_err *err);
+
+/* fn(arg) is called after a registration and after a heartbeat that
+ * changed something (see fleet_host_heartbeat); the controller makes it
+ * wake the reconciler.  Set once before threads start; NULL disables it. */
+void fleet_set_change_hook(void (*fn)(void *), void *arg);
 
 #endif

@@ -21,6 +21,22 @@
 #include "lib/util.h"
 #include "lib/valid.h"
 
+static void (*hook_fn)(void *);
+static void *hook_arg;
+
+void fleet_set_change_hook(void (*fn)(void *), void *arg)
+{
+    hook_fn = fn;
+    hook_arg = arg;
+}
+
+/* Calls the change hook, if any: after a committed change. */
+static void fleet_changed(void)
+{
+    if (hook_fn)
+        hook_fn(hook_arg);
+}
+
 #define HOST_TOKEN_PREFIX "nubohost_"
 #define HOST_MAX_CAPACITY 1000000000LL
 #define HOST_MAX_VMS 4096
@@ -231,6 +247,7 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
     }
     if (store_commit(st, err) < 0)
         goto fail;
+    fleet_changed();
     log_info("host %s (%s) %s at %s: %lld vCPUs, %lld MiB, %lld GiB, %s/%s", name, id,
              old ? "registered again" : "registered", address, cap.vcpus, cap.ram_mib, cap.disk_gib,
              driver, accel);
@@ -370,6 +387,8 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
     }
     if (store_commit(st, err) < 0)
         goto done;
+    if (*changed)
+        fleet_changed();
     out = json_pack("{s:s, s:s}", "host_id", host_id, "state", "up");
     goto done;
 fail:
@@ -428,11 +447,12 @@ static json_t *host_json(const json_t *r, int with_vms)
 
 json_t *fleet_host_list(struct store *st, int limit, const char *marker, struct nubo_err *err)
 {
-    json_t *rows = store_query(st, err,
-                               HOST_COLUMNS " WHERE ? IS NULL OR (h.created_at, h.id) >"
-                                            " (SELECT created_at, id FROM hosts WHERE id = ?)"
-                                            " ORDER BY h.created_at, h.id LIMIT ?",
-                               "ssi", marker, marker, (long long)limit + 1);
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err, "SELECT created_at FROM hosts WHERE id = ?", "s", marker) <
+        0)
+        return NULL;
+    json_t *rows =
+        store_page_query(st, &pg, "h.created_at, h.id", err, HOST_COLUMNS " WHERE 1 = 1", "");
     if (rows == NULL)
         return NULL;
     json_t *out = json_array();
@@ -499,4 +519,14 @@ int fleet_host_delete(struct store *st, const char *ref, struct nubo_err *err)
 fail:
     store_rollback(st);
     return -1;
+}
+
+int fleet_host_count(struct store *st, long long *n, struct nubo_err *err)
+{
+    json_t *row = store_query_one(st, err, "SELECT COUNT(*) AS n FROM hosts", "");
+    if (row == NULL)
+        return -1;
+    *n = json_integer_value(json_object_get(row, "n"));
+    json_decref(row);
+    return 0;
 }

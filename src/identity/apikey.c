@@ -33,25 +33,16 @@ static void apikey_shape(json_t *row)
 json_t *identity_apikey_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                              struct nubo_err *err)
 {
-    if (marker) {
-        json_t *m = store_query_one(st, err,
-                                    "SELECT id FROM tokens WHERE id = ? AND kind = 'apikey'"
-                                    " AND user_id = ?",
-                                    "ss", marker, ctx->user_id);
-        if (m == NULL) {
-            identity_marker_fail(marker, err);
-            return NULL;
-        }
-        json_decref(m);
-    }
-    json_t *rows = store_query(st, err,
-                               "SELECT id, name, project_id, expires_ms, created_at, revoked_at"
-                               " FROM tokens WHERE kind = 'apikey' AND user_id = ?"
-                               "   AND (? = '' OR (created_at, id) >"
-                               "     (SELECT m.created_at, m.id FROM tokens m WHERE m.id = ?))"
-                               " ORDER BY created_at, id LIMIT ?",
-                               "sssi", ctx->user_id, marker ? marker : "", marker ? marker : "",
-                               (long long)limit + 1);
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM tokens WHERE id = ? AND kind = 'apikey'"
+                         " AND user_id = ?",
+                         "ss", marker, ctx->user_id) < 0)
+        return NULL;
+    json_t *rows = store_page_query(st, &pg, NULL, err,
+                                    "SELECT id, name, project_id, expires_ms, created_at,"
+                                    " revoked_at FROM tokens WHERE kind = 'apikey' AND user_id = ?",
+                                    "s", ctx->user_id);
     for (size_t i = 0; i < json_array_size(rows); i++)
         apikey_shape(json_array_get(rows, i));
     return rows;

@@ -51,29 +51,21 @@ json_t *identity_audit_list(struct store *st, const struct ctx *ctx, const struc
         nubo_err_set(err, NUBO_E_INVALID, "result must be success, failure or denied");
         return NULL;
     }
-    if (marker) {
-        json_t *m = store_query_one(st, err, "SELECT id FROM audit_log WHERE id = ?", "s", marker);
-        if (m == NULL) {
-            identity_marker_fail(marker, err);
-            return NULL;
-        }
-        json_decref(m);
-    }
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err, "SELECT created_at FROM audit_log WHERE id = ?", "s",
+                         marker) < 0)
+        return NULL;
     const char *user = f->user ? f->user : "", *project = f->project ? f->project : "";
     const char *action = f->action ? f->action : "", *result = f->result ? f->result : "";
-    const char *mk = marker ? marker : "";
     /* user and project match an id or a name; projects are named through
      * the projects table (a deleted project is found by its id only). */
-    return store_query(st, err,
-                       "SELECT id, at, request_id, user_id, user_name, project_id, method, path,"
-                       " action, target, status, result FROM audit_log"
-                       " WHERE (? = '' OR user_id = ? OR user_name = ?)"
-                       "   AND (? = '' OR project_id = ?"
-                       "     OR project_id IN (SELECT p.id FROM projects p WHERE p.name = ?))"
-                       "   AND (? = '' OR action = ?) AND (? = '' OR result = ?)"
-                       "   AND (? = '' OR (created_at, id) >"
-                       "     (SELECT m.created_at, m.id FROM audit_log m WHERE m.id = ?))"
-                       " ORDER BY created_at, id LIMIT ?",
-                       "ssssssssssssi", user, user, user, project, project, project, action, action,
-                       result, result, mk, mk, (long long)limit + 1);
+    return store_page_query(st, &pg, NULL, err,
+                            "SELECT id, at, request_id, user_id, user_name, project_id, method,"
+                            " path, action, target, status, result FROM audit_log"
+                            " WHERE (? = '' OR user_id = ? OR user_name = ?)"
+                            "   AND (? = '' OR project_id = ?"
+                            "     OR project_id IN (SELECT p.id FROM projects p WHERE p.name = ?))"
+                            "   AND (? = '' OR action = ?) AND (? = '' OR result = ?)",
+                            "ssssssssss", user, user, user, project, project, project, action,
+                            action, result, result);
 }

@@ -108,16 +108,6 @@ int identity_name_check(const char *name, const char *what, struct nubo_err *err
     return 0;
 }
 
-int identity_marker_fail(const char *marker, struct nubo_err *err)
-{
-    if (err && err->code != NUBO_E_NOTFOUND)
-        return -1;
-    return nubo_err_set(err, NUBO_E_INVALID,
-                        "marker '%.40s' is not an item of this list; use the next_marker of the "
-                        "previous page, or leave it out to start from the first page",
-                        marker);
-}
-
 /* ------------------------------------------------------- authentication */
 
 int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx, struct nubo_err *err)

@@ -98,6 +98,25 @@ struct quota_ask {
 int quota_check(struct store *st, const char *project_id, const struct quota_ask *ask,
                 struct nubo_err *err);
 
+/* ---- Idempotency-Key records (idempotency.c) ---- */
+
+/* Claims key for the caller who (a user id, or a host id) before a
+ * creating request runs; hash identifies the request (method, path, body).
+ * Returns 0 when claimed (run the request, then identity_idem_finish()),
+ * 1 when an earlier identical request was answered: its status and body
+ * (new reference) are in *status and *response, to replay; -1 with err,
+ * NUBO_E_CONFLICT when the key came with another request or its request
+ * is still running. */
+int identity_idem_claim(struct store *st, const char *who, const char *key, const char *method,
+                        const char *path, const char *hash, int *status, json_t **response,
+                        struct nubo_err *err);
+
+/* Records the answer (status, body or NULL) of a claimed key for replays;
+ * a 5xx releases the key instead, so that a retry runs again.  Logs its
+ * own errors. */
+void identity_idem_finish(struct store *st, const char *who, const char *key, int status,
+                          const char *body);
+
 /* Appends an audit record; never fails the caller (logs on error). */
 void identity_audit(struct store *st, const struct ctx *ctx, const char *method, const char *path,
                     const char *action, const char *target, int status, const char *result);
@@ -117,7 +136,7 @@ void identity_audit(struct store *st, const struct ctx *ctx, const char *method,
  *
  * Lists return an array of at most limit + 1 rows in creation order,
  * starting after the item whose id is marker (NULL: from the start), for
- * api_page_wrap() to trim; a marker that is not an item of the list is
+ * store_page_wrap() to trim; a marker that is not an item of the list is
  * NUBO_E_INVALID.
  *
  * Projects and users are named by id or name (ref). */

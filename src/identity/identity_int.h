@@ -59,8 +59,4 @@ int identity_admins_check(struct store *st, struct nubo_err *err);
  * {id} of paths, so a name must never be mistaken for another's id. */
 int identity_name_check(const char *name, const char *what, struct nubo_err *err);
 
-/* Turns a failed store_query_one() that found no marker row into the error
- * every list gives for an unknown ?marker=. */
-int identity_marker_fail(const char *marker, struct nubo_err *err);
-
 #endif

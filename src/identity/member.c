@@ -18,27 +18,18 @@ json_t *identity_member_list(struct store *st, const struct ctx *ctx, const char
     char pid[37], pname[64];
     if (identity_project_resolve(st, ctx, project, pid, pname, err) < 0)
         return NULL;
-    if (marker) {
-        json_t *m = store_query_one(st, err,
-                                    "SELECT user_id FROM role_assignments"
-                                    " WHERE project_id = ? AND user_id = ?",
-                                    "ss", pid, marker);
-        if (m == NULL) {
-            identity_marker_fail(marker, err);
-            return NULL;
-        }
-        json_decref(m);
-    }
-    return store_query(st, err,
-                       "SELECT r.user_id, u.name AS user_name, r.role"
-                       " FROM role_assignments r JOIN users u ON u.id = r.user_id"
-                       " WHERE r.project_id = ?"
-                       "   AND (? = '' OR (r.created_at, r.user_id) >"
-                       "     (SELECT m.created_at, m.user_id FROM role_assignments m"
-                       "      WHERE m.project_id = ? AND m.user_id = ?))"
-                       " ORDER BY r.created_at, r.user_id LIMIT ?",
-                       "ssssi", pid, marker ? marker : "", pid, marker ? marker : "",
-                       (long long)limit + 1);
+    /* a member's marker is its user id: assignments have no id of their own */
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM role_assignments"
+                         " WHERE user_id = ? AND project_id = ?",
+                         "ss", marker, pid) < 0)
+        return NULL;
+    return store_page_query(st, &pg, "r.created_at, r.user_id", err,
+                            "SELECT r.user_id, u.name AS user_name, r.role"
+                            " FROM role_assignments r JOIN users u ON u.id = r.user_id"
+                            " WHERE r.project_id = ?",
+                            "s", pid);
 }
 
 json_t *identity_member_set(struct store *st, const struct ctx *ctx, const char *project,

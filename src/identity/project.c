@@ -106,28 +106,19 @@ static json_t *project_get_by_id(struct store *st, const struct ctx *ctx, const 
 json_t *identity_project_list(struct store *st, const struct ctx *ctx, int limit,
                               const char *marker, struct nubo_err *err)
 {
-    if (marker) {
-        json_t *m = store_query_one(st, err,
-                                    "SELECT p.id FROM projects p WHERE p.id = ? AND (? = 1 OR"
-                                    " EXISTS (SELECT 1 FROM role_assignments r"
-                                    "   WHERE r.project_id = p.id AND r.user_id = ?))",
-                                    "sis", marker, (long long)ctx->is_admin, ctx->user_id);
-        if (m == NULL) {
-            identity_marker_fail(marker, err);
-            return NULL;
-        }
-        json_decref(m);
-    }
-    json_t *rows = store_query(
-        st, err,
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT p.created_at FROM projects p WHERE p.id = ? AND (? = 1 OR"
+                         " EXISTS (SELECT 1 FROM role_assignments r"
+                         "   WHERE r.project_id = p.id AND r.user_id = ?))",
+                         "sis", marker, (long long)ctx->is_admin, ctx->user_id) < 0)
+        return NULL;
+    json_t *rows = store_page_query(
+        st, &pg, "p.created_at, p.id", err,
         "SELECT p.id, p.name, p.description, p.created_at, r.role"
         " FROM projects p LEFT JOIN role_assignments r ON r.project_id = p.id AND r.user_id = ?"
-        " WHERE (? = 1 OR r.role IS NOT NULL)"
-        "   AND (? = '' OR (p.created_at, p.id) >"
-        "     (SELECT m.created_at, m.id FROM projects m WHERE m.id = ?))"
-        " ORDER BY p.created_at, p.id LIMIT ?",
-        "sissi", ctx->user_id, (long long)ctx->is_admin, marker ? marker : "", marker ? marker : "",
-        (long long)limit + 1);
+        " WHERE (? = 1 OR r.role IS NOT NULL)",
+        "si", ctx->user_id, (long long)ctx->is_admin);
     if (rows == NULL)
         return NULL;
     for (size_t i = 0; i < json_array_size(rows); i++) {

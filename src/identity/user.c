@@ -150,21 +150,14 @@ json_t *identity_user_list(struct store *st, const struct ctx *ctx, int limit, c
 {
     if (authz_require(ctx, AUTHZ_ADMIN, err) < 0)
         return NULL;
-    if (marker) {
-        json_t *m = store_query_one(st, err, "SELECT id FROM users WHERE id = ?", "s", marker);
-        if (m == NULL) {
-            identity_marker_fail(marker, err);
-            return NULL;
-        }
-        json_decref(m);
-    }
-    json_t *rows =
-        store_query(st, err,
-                    "SELECT id, name, email, disabled, created_at FROM users"
-                    " WHERE (? = '' OR (created_at, id) >"
-                    "   (SELECT m.created_at, m.id FROM users m WHERE m.id = ?))"
-                    " ORDER BY created_at, id LIMIT ?",
-                    "ssi", marker ? marker : "", marker ? marker : "", (long long)limit + 1);
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err, "SELECT created_at FROM users WHERE id = ?", "s", marker) <
+        0)
+        return NULL;
+    json_t *rows = store_page_query(st, &pg, NULL, err,
+                                    "SELECT id, name, email, disabled, created_at FROM users"
+                                    " WHERE 1 = 1",
+                                    "");
     identity_rows_bool(rows, "disabled");
     return rows;
 }

@@ -15,6 +15,11 @@
 
 #include "lib/err.h"
 
+/* The controller names the VM of instance <id> "nubo-<id>" on its host;
+ * agents treat names as opaque, the controller's modules (compute, fleet,
+ * monitor, the reconciler) map them back to instances. */
+#define AGENT_VM_PREFIX "nubo-"
+
 struct agent_target {
     const char *name;    /* host name, for messages */
     const char *address; /* "unix:/path" or "http://addr:port" */

@@ -298,26 +298,13 @@ fail:
 json_t *monitor_alarm_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                            struct nubo_err *err)
 {
-    if (marker) {
-        struct nubo_err qerr;
-        json_t *r =
-            store_query_one(st, &qerr, "SELECT id FROM alarms WHERE id = ? AND project_id = ?",
-                            "ss", marker, ctx->project_id);
-        if (r == NULL) {
-            if (qerr.code == NUBO_E_NOTFOUND)
-                nubo_err_set(err, NUBO_E_INVALID, "marker is not an alarm of this list");
-            else
-                *err = qerr;
-            return NULL;
-        }
-        json_decref(r);
-    }
-    json_t *rows = store_query(st, err,
-                               ALARM_COLUMNS " WHERE project_id = ? AND (? IS NULL OR"
-                                             " (created_at, id) > (SELECT created_at, id FROM"
-                                             " alarms WHERE id = ?)) ORDER BY created_at, id"
-                                             " LIMIT ?",
-                               "sssi", ctx->project_id, marker, marker, (long long)limit + 1);
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM alarms WHERE id = ? AND project_id = ?", "ss",
+                         marker, ctx->project_id) < 0)
+        return NULL;
+    json_t *rows = store_page_query(st, &pg, NULL, err, ALARM_COLUMNS " WHERE project_id = ?", "s",
+                                    ctx->project_id);
     if (rows == NULL)
         return NULL;
     json_t *out = json_array();

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compute/compute.h"
+#include "lib/agent_client.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -237,8 +237,8 @@ static struct placed *placed_load(struct store *st, const char *host_id, size_t 
 
 static const struct placed *placed_find(const struct placed *p, size_t n, const char *vm_name)
 {
-    size_t pl = strlen(COMPUTE_VM_PREFIX);
-    if (strncmp(vm_name, COMPUTE_VM_PREFIX, pl) != 0 || !valid_is_uuid(vm_name + pl))
+    size_t pl = strlen(AGENT_VM_PREFIX);
+    if (strncmp(vm_name, AGENT_VM_PREFIX, pl) != 0 || !valid_is_uuid(vm_name + pl))
         return NULL;
     struct placed key;
     str_copy(key.id, sizeof(key.id), vm_name + pl);

@@ -45,19 +45,13 @@ json_t *floatingip_get(struct store *st, const struct ctx *ctx, const char *id,
 json_t *floatingip_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                         struct nubo_err *err)
 {
-    struct nubo_err qerr = {0};
-    char after[32];
-    json_t *m = marker ? store_query_one(st, &qerr,
-                                         "SELECT created_at FROM floating_ips WHERE id = ? AND"
-                                         " project_id = ?",
-                                         "ss", marker, ctx->project_id)
-                       : NULL;
-    if (net_marker(marker, m, &qerr, after, err) < 0)
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM floating_ips WHERE id = ? AND project_id = ?",
+                         "ss", marker, ctx->project_id) < 0)
         return NULL;
-    return store_query(st, err,
-                       FIP_SELECT " WHERE f.project_id = ? AND (f.created_at, f.id) > (?, ?)"
-                                  " ORDER BY f.created_at, f.id LIMIT ?",
-                       "sssi", ctx->project_id, after, marker ? marker : "", (long long)limit + 1);
+    return store_page_query(st, &pg, "f.created_at, f.id", err,
+                            FIP_SELECT " WHERE f.project_id = ?", "s", ctx->project_id);
 }
 
 json_t *floatingip_create(struct store *st, const struct ctx *ctx, const char *network,

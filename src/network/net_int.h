@@ -17,11 +17,6 @@ const char *net_str(const json_t *row, const char *key);
 /* The rows' key members as a new JSON array (rows stay the caller's). */
 json_t *net_column(const json_t *rows, const char *key);
 
-/* Where a page starts (see compute_marker): row is the marker's
- * created_at lookup (consumed), NULL when it failed with lookup_err. */
-int net_marker(const char *marker, json_t *row, const struct nubo_err *lookup_err, char after[32],
-               struct nubo_err *err);
-
 /* Copies lookup_err into err, replacing a NOTFOUND's message with "no WHAT
  * 'REF'".  Returns -1. */
 int net_notfound(struct nubo_err *err, const struct nubo_err *lookup_err, const char *what,

@@ -56,27 +56,6 @@ json_t *net_column(const json_t *rows, const char *key)
     return out;
 }
 
-int net_marker(const char *marker, json_t *row, const struct nubo_err *lookup_err, char after[32],
-               struct nubo_err *err)
-{
-    after[0] = '\0';
-    if (marker == NULL) {
-        json_decref(row);
-        return 0;
-    }
-    if (row == NULL) {
-        if (lookup_err->code != NUBO_E_NOTFOUND)
-            return nubo_err_set(err, lookup_err->code, "%s", lookup_err->msg);
-        return nubo_err_set(err, NUBO_E_INVALID,
-                            "marker '%.40s' is not an item of this list; pass the id of the last "
-                            "item of the previous page (next_marker)",
-                            marker);
-    }
-    snprintf(after, 32, "%s", net_str(row, "created_at"));
-    json_decref(row);
-    return 0;
-}
-
 int net_notfound(struct nubo_err *err, const struct nubo_err *lookup_err, const char *what,
                  const char *ref)
 {
@@ -139,21 +118,15 @@ json_t *net_network_find(struct store *st, const struct ctx *ctx, const char *re
 json_t *network_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                      struct nubo_err *err)
 {
-    struct nubo_err qerr = {0};
-    char after[32];
-    json_t *m = marker ? store_query_one(st, &qerr,
-                                         "SELECT created_at FROM networks WHERE id = ? AND"
-                                         " (project_id = ? OR external = 1)",
-                                         "ss", marker, ctx->project_id)
-                       : NULL;
-    if (net_marker(marker, m, &qerr, after, err) < 0)
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM networks WHERE id = ? AND"
+                         " (project_id = ? OR external = 1)",
+                         "ss", marker, ctx->project_id) < 0)
         return NULL;
-    json_t *rows =
-        store_query(st, err,
-                    NETWORK_SELECT " WHERE (n.project_id = ? OR n.external = 1)"
-                                   " AND (n.created_at, n.id) > (?, ?)"
-                                   " ORDER BY n.created_at, n.id LIMIT ?",
-                    "sssi", ctx->project_id, after, marker ? marker : "", (long long)limit + 1);
+    json_t *rows = store_page_query(st, &pg, "n.created_at, n.id", err,
+                                    NETWORK_SELECT " WHERE (n.project_id = ? OR n.external = 1)",
+                                    "s", ctx->project_id);
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r)

@@ -10,7 +10,7 @@
  * returning json_t * returns a new reference in the API's shape, or NULL
  * with err; a function returning int returns 0 or -1 with err.  Lists take
  * limit (1..1000) and marker and return up to limit + 1 rows for
- * api_page_wrap().  Inputs are validated here (NUBO_E_INVALID saying what
+ * store_page_wrap().  Inputs are validated here (NUBO_E_INVALID saying what
  * to fix); nothing is changed when a call fails.  Resources are named by
  * id or, within the project, by name (ref).
  *

@@ -242,25 +242,18 @@ cleanup:
 json_t *port_list(struct store *st, const struct ctx *ctx, const struct port_filter *f, int limit,
                   const char *marker, struct nubo_err *err)
 {
-    struct nubo_err qerr = {0};
-    char after[32];
-    json_t *m = marker ? store_query_one(st, &qerr,
-                                         "SELECT created_at FROM ports WHERE id = ? AND"
-                                         " project_id = ?",
-                                         "ss", marker, ctx->project_id)
-                       : NULL;
-    if (net_marker(marker, m, &qerr, after, err) < 0)
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM ports WHERE id = ? AND project_id = ?", "ss",
+                         marker, ctx->project_id) < 0)
         return NULL;
     const char *nid = f->network_id ? f->network_id : "",
                *iid = f->instance_id ? f->instance_id : "";
     json_t *rows =
-        store_query(st, err,
-                    PORT_SELECT " WHERE p.project_id = ? AND (? = '' OR p.network_id = ?)"
-                                " AND (? = '' OR p.instance_id = ?)"
-                                " AND (p.created_at, p.id) > (?, ?)"
-                                " ORDER BY p.created_at, p.id LIMIT ?",
-                    "sssssssi", ctx->project_id, nid, nid, iid, iid, after, marker ? marker : "",
-                    (long long)limit + 1);
+        store_page_query(st, &pg, "p.created_at, p.id", err,
+                         PORT_SELECT " WHERE p.project_id = ? AND (? = '' OR p.network_id = ?)"
+                                     " AND (? = '' OR p.instance_id = ?)",
+                         "sssss", ctx->project_id, nid, nid, iid, iid);
     if (rows == NULL)
         return NULL;
     json_t *out = json_array();

@@ -141,22 +141,15 @@ static int with_rules(struct store *st, json_t *row, struct nubo_err *err)
 json_t *secgroup_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                       struct nubo_err *err)
 {
-    struct nubo_err qerr = {0};
-    char after[32];
+    struct store_page pg = {.marker = marker, .limit = limit};
     if (default_ensure(st, ctx->project_id, NULL, err) < 0)
         return NULL;
-    json_t *m = marker ? store_query_one(st, &qerr,
-                                         "SELECT created_at FROM security_groups WHERE id = ?"
-                                         " AND project_id = ?",
-                                         "ss", marker, ctx->project_id)
-                       : NULL;
-    if (net_marker(marker, m, &qerr, after, err) < 0)
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM security_groups WHERE id = ? AND project_id = ?",
+                         "ss", marker, ctx->project_id) < 0)
         return NULL;
-    json_t *rows =
-        store_query(st, err,
-                    SG_SELECT " WHERE g.project_id = ? AND (g.created_at, g.id) > (?, ?)"
-                              " ORDER BY g.created_at, g.id LIMIT ?",
-                    "sssi", ctx->project_id, after, marker ? marker : "", (long long)limit + 1);
+    json_t *rows = store_page_query(st, &pg, "g.created_at, g.id", err,
+                                    SG_SELECT " WHERE g.project_id = ?", "s", ctx->project_id);
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r)
@@ -358,28 +351,23 @@ cleanup:
 json_t *secgroup_rule_list(struct store *st, const struct ctx *ctx, const char *group, int limit,
                            const char *marker, struct nubo_err *err)
 {
-    struct nubo_err qerr = {0};
-    char after[32], gid[37] = "";
+    struct store_page pg = {.marker = marker, .limit = limit};
+    char gid[37] = "";
     if (group && secgroup_resolve(st, ctx, group, gid, err) < 0) {
         net_ref_invalid(err);
         return NULL;
     }
     if (group == NULL && default_ensure(st, ctx->project_id, NULL, err) < 0)
         return NULL;
-    json_t *m = marker ? store_query_one(st, &qerr,
-                                         "SELECT created_at FROM security_group_rules WHERE"
-                                         " id = ? AND project_id = ?",
-                                         "ss", marker, ctx->project_id)
-                       : NULL;
-    if (net_marker(marker, m, &qerr, after, err) < 0)
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM security_group_rules WHERE"
+                         " id = ? AND project_id = ?",
+                         "ss", marker, ctx->project_id) < 0)
         return NULL;
-    json_t *rows = store_query(st, err,
-                               RULE_SELECT " WHERE r.project_id = ?"
-                                           " AND (? = '' OR r.security_group_id = ?)"
-                                           " AND (r.created_at, r.id) > (?, ?)"
-                                           " ORDER BY r.created_at, r.id LIMIT ?",
-                               "sssssi", ctx->project_id, gid, gid, after, marker ? marker : "",
-                               (long long)limit + 1);
+    json_t *rows = store_page_query(st, &pg, "r.created_at, r.id", err,
+                                    RULE_SELECT " WHERE r.project_id = ?"
+                                                " AND (? = '' OR r.security_group_id = ?)",
+                                    "sss", ctx->project_id, gid, gid);
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r)

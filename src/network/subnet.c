@@ -339,22 +339,16 @@ json_t *subnet_get(struct store *st, const struct ctx *ctx, const char *ref, str
 json_t *subnet_list(struct store *st, const struct ctx *ctx, const char *network_id, int limit,
                     const char *marker, struct nubo_err *err)
 {
-    struct nubo_err qerr = {0};
-    char after[32];
-    json_t *m = marker ? store_query_one(st, &qerr, "SELECT created_at FROM subnets WHERE id = ?",
-                                         "s", marker)
-                       : NULL;
-    if (net_marker(marker, m, &qerr, after, err) < 0)
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err, "SELECT created_at FROM subnets WHERE id = ?", "s", marker) <
+        0)
         return NULL;
     const char *nid = network_id ? network_id : "";
-    json_t *rows = store_query(st, err,
-                               SUBNET_SELECT " JOIN networks n ON n.id = s.network_id"
-                                             " WHERE (s.project_id = ? OR n.external = 1)"
-                                             " AND (? = '' OR s.network_id = ?)"
-                                             " AND (s.created_at, s.id) > (?, ?)"
-                                             " ORDER BY s.created_at, s.id LIMIT ?",
-                               "sssssi", ctx->project_id, nid, nid, after, marker ? marker : "",
-                               (long long)limit + 1);
+    json_t *rows = store_page_query(st, &pg, "s.created_at, s.id", err,
+                                    SUBNET_SELECT " JOIN networks n ON n.id = s.network_id"
+                                                  " WHERE (s.project_id = ? OR n.external = 1)"
+                                                  " AND (? = '' OR s.network_id = ?)",
+                                    "sss", ctx->project_id, nid, nid);
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r)

@@ -13,6 +13,21 @@
 #include "lib/util.h"
 #include "lib/valid.h"
 
+static void (*hook_fn)(void *);
+static void *hook_arg;
+
+void scale_set_change_hook(void (*fn)(void *), void *arg)
+{
+    hook_fn = fn;
+    hook_arg = arg;
+}
+
+void scale_changed(void)
+{
+    if (hook_fn)
+        hook_fn(hook_arg);
+}
+
 pthread_mutex_t scale_lock = PTHREAD_MUTEX_INITIALIZER;
 
 const char *scale_str(const json_t *row, const char *key)
@@ -83,30 +98,6 @@ int scale_body_num(json_t *body, const char *key, bool required, double min, dou
     *out = d;
     if (set)
         *set = true;
-    return 0;
-}
-
-int scale_marker(struct store *st, const char *table, const char *project_id, const char *marker,
-                 char after[32], struct nubo_err *err)
-{
-    after[0] = '\0';
-    if (marker == NULL)
-        return 0;
-    /* table is one of our constants, never input */
-    char sql[160];
-    snprintf(sql, sizeof(sql), "SELECT created_at FROM %s WHERE id = ? AND project_id = ?", table);
-    struct nubo_err qerr = {0};
-    json_t *row = store_query_one(st, &qerr, sql, "ss", marker, project_id);
-    if (row == NULL) {
-        if (qerr.code != NUBO_E_NOTFOUND)
-            return nubo_err_set(err, qerr.code, "%s", qerr.msg);
-        return nubo_err_set(err, NUBO_E_INVALID,
-                            "marker '%.40s' is not an item of this list; pass the id of the last "
-                            "item of the previous page (next_marker)",
-                            marker);
-    }
-    snprintf(after, 32, "%s", scale_str(row, "created_at"));
-    json_decref(row);
     return 0;
 }
 

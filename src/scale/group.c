@@ -207,20 +207,22 @@ cleanup:
     if (out == NULL)
         store_rollback(st);
     json_decref(t);
+    if (out)
+        scale_changed();
     return out;
 }
 
 json_t *scale_group_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                          struct nubo_err *err)
 {
-    char after[32];
-    if (scale_marker(st, "scaling_groups", ctx->project_id, marker, after, err) < 0)
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM scaling_groups WHERE id = ? AND project_id = ?",
+                         "ss", marker, ctx->project_id) < 0)
         return NULL;
     json_t *ids =
-        store_query(st, err,
-                    "SELECT id FROM scaling_groups WHERE project_id = ? AND"
-                    " (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?",
-                    "sssi", ctx->project_id, after, marker ? marker : "", (long long)limit + 1);
+        store_page_query(st, &pg, NULL, err, "SELECT id FROM scaling_groups WHERE project_id = ?",
+                         "s", ctx->project_id);
     if (ids == NULL)
         return NULL;
     json_t *out = json_array();
@@ -331,6 +333,8 @@ cleanup:
     if (out == NULL)
         store_rollback(st);
     json_decref(g);
+    if (out)
+        scale_changed();
     return out;
 }
 
@@ -392,25 +396,30 @@ cleanup:
     pthread_mutex_unlock(&scale_lock);
     json_decref(members);
     json_decref(g);
+    if (rc == 0)
+        scale_changed();
     return rc;
 }
 
 json_t *scale_group_activities(struct store *st, const struct ctx *ctx, const char *ref, int limit,
                                const char *marker, struct nubo_err *err)
 {
-    char after[32] = "";
+    struct store_page pg = {.marker = marker, .limit = limit};
     json_t *g = scale_group_find(st, ctx->project_id, ref, err);
     if (g == NULL)
         return NULL;
     json_t *rows = NULL;
-    if (scale_marker(st, "scale_activities", ctx->project_id, marker, after, err) == 0) {
-        /* newest first: the page starts before the marker */
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM scale_activities WHERE id = ? AND project_id = ?",
+                         "ss", marker, ctx->project_id) == 0) {
+        /* newest first: the page starts before the marker, so not
+         * store_page_query (which pages forwards) */
         rows = store_query(st, err,
                            "SELECT id, at, kind, instance_id, policy_id, cause, detail FROM"
                            " scale_activities WHERE group_id = ? AND project_id = ? AND"
                            " (? = '' OR (created_at, id) < (?, ?))"
                            " ORDER BY created_at DESC, id DESC LIMIT ?",
-                           "sssssi", scale_str(g, "id"), ctx->project_id, after, after,
+                           "sssssi", scale_str(g, "id"), ctx->project_id, pg.after, pg.after,
                            marker ? marker : "", (long long)limit + 1);
     }
     json_decref(g);
@@ -441,5 +450,7 @@ json_t *scale_group_protect(struct store *st, const struct ctx *ctx, const char 
         out = json_pack("{s:s, s:s, s:b}", "group_id", scale_str(g, "id"), "instance_id",
                         instance_id, "protected", json_is_true(p));
     json_decref(g);
+    if (out)
+        scale_changed();
     return out;
 }

@@ -216,20 +216,21 @@ cleanup:
     free(steps);
     json_decref(a);
     json_decref(g);
+    if (out)
+        scale_changed();
     return out;
 }
 
 json_t *scale_policy_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                           struct nubo_err *err)
 {
-    char after[32];
-    if (scale_marker(st, "scaling_policies", ctx->project_id, marker, after, err) < 0)
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM scaling_policies WHERE id = ? AND project_id = ?",
+                         "ss", marker, ctx->project_id) < 0)
         return NULL;
-    json_t *rows =
-        store_query(st, err,
-                    POLICY_SELECT " WHERE p.project_id = ? AND (p.created_at, p.id) >"
-                                  " (?, ?) ORDER BY p.created_at, p.id LIMIT ?",
-                    "sssi", ctx->project_id, after, marker ? marker : "", (long long)limit + 1);
+    json_t *rows = store_page_query(st, &pg, "p.created_at, p.id", err,
+                                    POLICY_SELECT " WHERE p.project_id = ?", "s", ctx->project_id);
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r)
@@ -335,20 +336,22 @@ cleanup:
     if (out == NULL)
         store_rollback(st);
     json_decref(g);
+    if (out)
+        scale_changed();
     return out;
 }
 
 json_t *scale_schedule_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                             struct nubo_err *err)
 {
-    char after[32];
-    if (scale_marker(st, "scheduled_actions", ctx->project_id, marker, after, err) < 0)
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM scheduled_actions WHERE id = ? AND project_id = ?",
+                         "ss", marker, ctx->project_id) < 0)
         return NULL;
     json_t *rows =
-        store_query(st, err,
-                    SCHEDULE_SELECT " WHERE s.project_id = ? AND (s.created_at, s.id) >"
-                                    " (?, ?) ORDER BY s.created_at, s.id LIMIT ?",
-                    "sssi", ctx->project_id, after, marker ? marker : "", (long long)limit + 1);
+        store_page_query(st, &pg, "s.created_at, s.id", err,
+                         SCHEDULE_SELECT " WHERE s.project_id = ?", "s", ctx->project_id);
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r)

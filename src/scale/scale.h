@@ -26,7 +26,7 @@
  * NUBO_E_NOTFOUND), validate their input (NUBO_E_INVALID saying what to fix;
  * nothing changes when a call fails), return new references in the API's
  * shape or NULL with err, and lists return up to limit + 1 rows for
- * api_page_wrap().
+ * store_page_wrap().
  */
 #ifndef NUBO_SCALE_H
 #define NUBO_SCALE_H
@@ -48,6 +48,12 @@
 /* ------------------------------------------------------------ runtime */
 
 struct scale;
+
+/* fn(arg) is called after every committed change of a launch template,
+ * group, policy or scheduled action through the functions below; the
+ * controller makes it wake the thread that runs the scale pass.  Set once
+ * before threads start; NULL disables it. */
+void scale_set_change_hook(void (*fn)(void *), void *arg);
 
 /* Creates the runtime and registers the alarm hook "autoscale" (an alarm
  * naming it makes its step policies act at once instead of at the next

@@ -30,11 +30,9 @@ int scale_body_int(json_t *body, const char *key, bool required, long long min, 
 int scale_body_num(json_t *body, const char *key, bool required, double min, double max,
                    double *out, bool *set, struct nubo_err *err);
 
-/* Where a page of a list sorted on (created_at, id) starts, from the id of
- * the marker row in table (scoped by project); "" when marker is NULL.  An
- * unknown marker is NUBO_E_INVALID. */
-int scale_marker(struct store *st, const char *table, const char *project_id, const char *marker,
-                 char after[32], struct nubo_err *err);
+/* Calls the change hook, if any (common.c): after a committed change of
+ * a template, group, policy or schedule, so that the scale pass runs now. */
+void scale_changed(void);
 
 /* The group's row (id or name, in ctx's project), or NULL with err. */
 json_t *scale_group_find(struct store *st, const char *project_id, const char *ref,

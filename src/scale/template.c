@@ -298,19 +298,21 @@ cleanup:
     if (out == NULL)
         store_rollback(st);
     version_spec_free(&v);
+    if (out)
+        scale_changed();
     return out;
 }
 
 json_t *scale_template_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                             struct nubo_err *err)
 {
-    char after[32];
-    if (scale_marker(st, "launch_templates", ctx->project_id, marker, after, err) < 0)
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(st, &pg, err,
+                         "SELECT created_at FROM launch_templates WHERE id = ? AND project_id = ?",
+                         "ss", marker, ctx->project_id) < 0)
         return NULL;
-    return store_query(st, err,
-                       TEMPLATE_SELECT " WHERE t.project_id = ? AND (t.created_at, t.id) > (?, ?)"
-                                       " ORDER BY t.created_at, t.id LIMIT ?",
-                       "sssi", ctx->project_id, after, marker ? marker : "", (long long)limit + 1);
+    return store_page_query(st, &pg, "t.created_at, t.id", err,
+                            TEMPLATE_SELECT " WHERE t.project_id = ?", "s", ctx->project_id);
 }
 
 json_t *scale_template_get(struct store *st, const struct ctx *ctx, const char *ref,
@@ -362,6 +364,8 @@ cleanup:
     if (out == NULL)
         store_rollback(st);
     json_decref(t);
+    if (out)
+        scale_changed();
     return out;
 }
 
@@ -443,6 +447,8 @@ cleanup:
         store_rollback(st);
     version_spec_free(&v);
     json_decref(t);
+    if (out)
+        scale_changed();
     return out;
 }
 
@@ -465,7 +471,7 @@ json_t *scale_template_versions(struct store *st, const struct ctx *ctx, const c
     json_t *r;
     json_array_foreach (rows, i, r) {
         version_json(r);
-        /* api_page_wrap takes the last item's "id" as next_marker */
+        /* store_page_wrap takes the last item's "id" as next_marker */
         json_object_set_new(r, "id", json_sprintf("%lld", scale_int(r, "version")));
     }
     return rows;

@@ -450,12 +450,13 @@ json_t *stack_destroy(struct stack_engine *e, const struct ctx *ctx, const char 
 json_t *stack_list(struct stack_engine *e, const struct ctx *ctx, int limit, const char *marker,
                    struct nubo_err *err)
 {
-    json_t *rows = store_query(
-        e->env.st, err,
-        STACK_COLUMNS " WHERE project_id = ? AND (? = '' OR (created_at,"
-                      " id) > (SELECT created_at, id FROM stacks WHERE id = ?))"
-                      " ORDER BY created_at, id LIMIT ?",
-        "sssi", ctx->project_id, marker ? marker : "", marker ? marker : "", (long long)limit + 1);
+    struct store_page pg = {.marker = marker, .limit = limit};
+    if (store_page_start(e->env.st, &pg, err,
+                         "SELECT created_at FROM stacks WHERE id = ? AND project_id = ?", "ss",
+                         marker, ctx->project_id) < 0)
+        return NULL;
+    json_t *rows = store_page_query(e->env.st, &pg, NULL, err,
+                                    STACK_COLUMNS " WHERE project_id = ?", "s", ctx->project_id);
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r) {

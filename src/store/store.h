@@ -74,6 +74,48 @@ long long store_exec(struct store *st, struct nubo_err *err, const char *sql, co
 /* Runs a script of several statements without parameters (migrations). */
 int store_exec_script(struct store *st, const char *sql, struct nubo_err *err);
 
+/* ---- pages of lists -------------------------------------------------
+ *
+ * Every list is ordered by (created_at, id) and read a page at a time,
+ * keyset style: a page is the first `limit` rows after the marker, the id
+ * of the last row of the previous page.  A list function
+ *   1. fills a struct store_page with the caller's marker and limit,
+ *   2. calls store_page_start() with SQL that finds the marker's row among
+ *      the rows this list may show (scoped like the list, so that another
+ *      project's id is no marker),
+ *   3. calls store_page_query() with its SELECT and filters; it gets up to
+ *      limit + 1 rows, the extra one telling that another page follows,
+ * and the API cuts the rows with store_page_wrap().
+ */
+struct store_page {
+    const char *marker; /* the previous page's last id; NULL: the first page */
+    int limit;          /* rows on a page */
+    char after[32];     /* the marker's created_at ("" on the first page) */
+};
+
+/* Finds where the page after pg->marker starts: runs sql, which selects
+ * the created_at of the marker's row (the caller binds the marker), and
+ * keeps it in pg->after.  Without a marker nothing runs.  A marker that
+ * names no row is NUBO_E_INVALID with a message for users.  Returns 0, or
+ * -1 with err. */
+int store_page_start(struct store *st, struct store_page *pg, struct nubo_err *err, const char *sql,
+                     const char *types, ...);
+
+/* Runs one page of a list: sql is a SELECT up to and including its WHERE
+ * conditions, with the parameters in types; this appends
+ *   AND (<order>) > (?, ?) ORDER BY <order> LIMIT ?
+ * where order names the two sort columns, e.g. "i.created_at, i.id" (NULL
+ * for "created_at, id"), and binds pg->after, the marker and
+ * pg->limit + 1 after the caller's parameters.  Returns the rows (new
+ * reference) or NULL with err. */
+json_t *store_page_query(struct store *st, const struct store_page *pg, const char *order,
+                         struct nubo_err *err, const char *sql, const char *types, ...);
+
+/* Cuts rows (the reference is stolen) to limit and wraps them as
+ * {key: rows, "next_marker": the id_key of the last row when more rows
+ * follow, else null}.  Returns a new reference. */
+json_t *store_page_wrap(const char *key, json_t *rows, int limit, const char *id_key);
+
 /* ---- schema (schema.c) ----------------------------------------------- */
 
 struct store_migration {

@@ -136,10 +136,10 @@ static void release(sqlite3_stmt *stmt)
 }
 
 /* Prepares sql (or takes it from the connection's cache) and binds the
- * parameters described by types.  The caller hands it back with
- * release(). */
+ * parameters described by types; the caller binds `extra` more after them
+ * (a page's keyset).  The caller hands it back with release(). */
 static sqlite3_stmt *prepare(struct conn *c, struct nubo_err *err, const char *sql,
-                             const char *types, va_list ap)
+                             const char *types, int extra, va_list ap)
 {
     sqlite3_stmt *stmt = NULL;
     unsigned long h = sql_hash(sql);
@@ -187,10 +187,10 @@ static sqlite3_stmt *prepare(struct conn *c, struct nubo_err *err, const char *s
             return NULL;
         }
     }
-    if (n != sqlite3_bind_parameter_count(stmt)) {
+    if (n + extra != sqlite3_bind_parameter_count(stmt)) {
         release(stmt);
-        nubo_err_set(err, NUBO_E_INTERNAL, "store: %d parameters given, the SQL wants %d", n,
-                     sqlite3_bind_parameter_count(stmt));
+        nubo_err_set(err, NUBO_E_INTERNAL, "store: %d parameters given, the SQL wants %d",
+                     n + extra, sqlite3_bind_parameter_count(stmt));
         return NULL;
     }
     return stmt;
@@ -224,15 +224,11 @@ static json_t *row_json(sqlite3_stmt *stmt)
     return o;
 }
 
-static json_t *vquery(struct store *st, struct nubo_err *err, int max_rows, const char *sql,
-                      const char *types, va_list ap)
+/* Steps a bound statement into rows (at most max_rows when > 0) and
+ * releases it.  Returns the rows (new reference) or NULL with err. */
+static json_t *rows_of(struct conn *c, sqlite3_stmt *stmt, int max_rows, const char *sql,
+                       struct nubo_err *err)
 {
-    struct conn *c = conn_get(st, err);
-    if (c == NULL)
-        return NULL;
-    sqlite3_stmt *stmt = prepare(c, err, sql, types, ap);
-    if (stmt == NULL)
-        return NULL;
     json_t *rows = json_array();
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -247,6 +243,18 @@ static json_t *vquery(struct store *st, struct nubo_err *err, int max_rows, cons
     }
     release(stmt);
     return rows;
+}
+
+static json_t *vquery(struct store *st, struct nubo_err *err, int max_rows, const char *sql,
+                      const char *types, va_list ap)
+{
+    struct conn *c = conn_get(st, err);
+    if (c == NULL)
+        return NULL;
+    sqlite3_stmt *stmt = prepare(c, err, sql, types, 0, ap);
+    if (stmt == NULL)
+        return NULL;
+    return rows_of(c, stmt, max_rows, sql, err);
 }
 
 json_t *store_query(struct store *st, struct nubo_err *err, const char *sql, const char *types, ...)
@@ -286,7 +294,7 @@ long long store_exec(struct store *st, struct nubo_err *err, const char *sql, co
         return -1;
     va_list ap;
     va_start(ap, types);
-    sqlite3_stmt *stmt = prepare(c, err, sql, types, ap);
+    sqlite3_stmt *stmt = prepare(c, err, sql, types, 0, ap);
     va_end(ap);
     if (stmt == NULL)
         return -1;
@@ -430,4 +438,81 @@ void store_close(struct store *st)
 int store_schema_version(struct store *st)
 {
     return st->version;
+}
+
+/* ---- pages of lists -------------------------------------------------- */
+
+int store_page_start(struct store *st, struct store_page *pg, struct nubo_err *err, const char *sql,
+                     const char *types, ...)
+{
+    pg->after[0] = '\0';
+    if (pg->marker == NULL)
+        return 0;
+    struct nubo_err qerr = {0};
+    va_list ap;
+    va_start(ap, types);
+    json_t *rows = vquery(st, &qerr, 1, sql, types, ap);
+    va_end(ap);
+    if (rows == NULL)
+        return nubo_err_set(err, qerr.code, "%s", qerr.msg);
+    const char *at = json_string_value(json_object_get(json_array_get(rows, 0), "created_at"));
+    if (at == NULL) {
+        json_decref(rows);
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "marker '%.40s' is not an item of this list; pass the id of the last "
+                            "item of the previous page (next_marker)",
+                            pg->marker);
+    }
+    snprintf(pg->after, sizeof(pg->after), "%s", at);
+    json_decref(rows);
+    return 0;
+}
+
+json_t *store_page_query(struct store *st, const struct store_page *pg, const char *order,
+                         struct nubo_err *err, const char *sql, const char *types, ...)
+{
+    static const char keyset[] = " AND (%s) > (?, ?) ORDER BY %s LIMIT ?";
+    const char *k = order ? order : "created_at, id";
+    size_t n_sql = strlen(sql), n_full = n_sql + sizeof(keyset) + 2 * strlen(k);
+    char *full = xmalloc(n_full);
+    memcpy(full, sql, n_sql);
+    snprintf(full + n_sql, n_full - n_sql, keyset, k, k);
+    struct conn *c = conn_get(st, err);
+    json_t *rows = NULL;
+    if (c == NULL)
+        goto cleanup;
+    va_list ap;
+    va_start(ap, types);
+    sqlite3_stmt *stmt = prepare(c, err, full, types, 3, ap);
+    va_end(ap);
+    if (stmt == NULL)
+        goto cleanup;
+    int n = sqlite3_bind_parameter_count(stmt);
+    int rc = sqlite3_bind_text(stmt, n - 2, pg->after, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, n - 1, pg->marker ? pg->marker : "", -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, n, (long long)pg->limit + 1);
+    if (rc != SQLITE_OK) {
+        db_error(c, rc, err, full);
+        release(stmt);
+        goto cleanup;
+    }
+    rows = rows_of(c, stmt, 0, full, err);
+cleanup:
+    free(full);
+    return rows;
+}
+
+json_t *store_page_wrap(const char *key, json_t *rows, int limit, const char *id_key)
+{
+    json_t *next = json_null();
+    if ((int)json_array_size(rows) > limit) {
+        while ((int)json_array_size(rows) > limit)
+            json_array_remove(rows, json_array_size(rows) - 1);
+        json_t *last = json_array_get(rows, json_array_size(rows) - 1);
+        json_decref(next);
+        next = json_incref(json_object_get(last, id_key));
+    }
+    return json_pack("{s:o, s:o}", key, rows, "next_marker", next);
 }
