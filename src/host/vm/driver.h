@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "host/vm.h"
+#include "host/vm/vm.h"
 #include "lib/err.h"
 
 /* A VM's resource counters at one instant (sample.c turns two of them into

@@ -11,10 +11,10 @@
 
 #include <limits.h>
 
-#include "host/accel.h"
-#include "host/cgroup.h"
-#include "host/driver.h"
-#include "host/image.h"
+#include "host/vm/accel.h"
+#include "host/vm/cgroup.h"
+#include "host/vm/driver.h"
+#include "host/vm/image.h"
 
 struct qemu_cfg {
     char binary[PATH_MAX]; /* "qemu-system-x86_64" or a path */

@@ -1,7 +1,7 @@
 /*
  * qmp.c - see qmp.h for the protocol and the client's contract.
  */
-#include "host/qmp.h"
+#include "host/vm/qmp.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,8 +14,8 @@
 #include <poll.h>
 #include <stdint.h>
 
-#include "host/netdoc.h"
-#include "host/vm.h"
+#include "host/net/netdoc.h"
+#include "host/vm/vm.h"
 
 struct mds;
 

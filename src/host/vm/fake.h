@@ -14,7 +14,7 @@
 #ifndef NUBO_HOST_FAKE_H
 #define NUBO_HOST_FAKE_H
 
-#include "host/driver.h"
+#include "host/vm/driver.h"
 
 extern const struct hv_driver fake_driver;
 

@@ -23,8 +23,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "host/driver.h"
-#include "host/vm.h"
+#include "host/vm/driver.h"
+#include "host/vm/vm.h"
 
 struct sampler;
 

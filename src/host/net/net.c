@@ -23,7 +23,7 @@
  * leases, dnsmasq.log.  A changed configuration restarts it; changed host
  * lists only SIGHUP it.
  */
-#include "host/net.h"
+#include "host/net/net.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,8 +36,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/firewall.h"
-#include "host/qemu.h" /* struct strv */
+#include "host/net/firewall.h"
+#include "host/vm/qemu.h" /* struct strv */
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/spawn.h"

@@ -41,7 +41,7 @@
  * against a strict alphabet.  Scripts are loaded with `nft -f FILE` (argv
  * only, through spawn_run), under `ip netns exec NS` for another namespace.
  */
-#include "host/firewall.h"
+#include "host/net/firewall.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -13,7 +13,7 @@
  * only emulate guest kernel mode exits to the host for every instruction
  * (seconds for 600k instructions) or refuses to enter the guest at all.
  */
-#include "host/accel.h"
+#include "host/vm/accel.h"
 
 #include <errno.h>
 #include <fcntl.h>

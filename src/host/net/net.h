@@ -15,7 +15,7 @@
 #include <limits.h>
 #include <stdbool.h>
 
-#include "host/netdoc.h"
+#include "host/net/netdoc.h"
 #include "lib/err.h"
 
 struct net_env {

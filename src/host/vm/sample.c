@@ -8,7 +8,7 @@
  * VMs that disappeared are forgotten at the next round.  A reading whose
  * pid differs from the previous one is of a new QEMU (counters from zero).
  */
-#include "host/sample.h"
+#include "host/vm/sample.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -22,7 +22,7 @@
  *   /openstack/latest/meta_data.json  application/json
  *   /openstack/latest/user_data
  */
-#include "host/metadata.h"
+#include "host/net/metadata.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,7 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "host/net.h"
+#include "host/net/net.h"
 #include "lib/log.h"
 #include "lib/util.h"
 

@@ -7,7 +7,7 @@
  * rule's remote group).  What passes may go into argv, nft scripts and
  * dnsmasq files as it is.
  */
-#include "host/netdoc.h"
+#include "host/net/netdoc.h"
 
 #include <stdarg.h>
 #include <stdio.h>

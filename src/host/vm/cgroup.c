@@ -1,7 +1,7 @@
 /*
  * cgroup.c - see cgroup.h.
  */
-#include "host/cgroup.h"
+#include "host/vm/cgroup.h"
 
 #include <errno.h>
 #include <stdio.h>

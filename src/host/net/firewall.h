@@ -12,7 +12,7 @@
 #ifndef NUBO_HOST_FIREWALL_H
 #define NUBO_HOST_FIREWALL_H
 
-#include "host/netdoc.h"
+#include "host/net/netdoc.h"
 #include "lib/err.h"
 
 /* Where the firewall lives (net.c fills it). */

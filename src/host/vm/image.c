@@ -1,7 +1,7 @@
 /*
  * image.c - see image.h.
  */
-#include "host/image.h"
+#include "host/vm/image.h"
 
 #include <ctype.h>
 #include <dirent.h>

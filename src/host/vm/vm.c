@@ -2,7 +2,7 @@
  * vm.c - VM definitions: validation of requests, JSON, local persistence.
  * See vm.h for the on-disk layout.
  */
-#include "host/vm.h"
+#include "host/vm/vm.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * agent's policy (capacity, state rules, stop-then-force) still runs on
  * top, so the host protocol behaves as with QEMU, only instantly.
  */
-#include "host/fake.h"
+#include "host/vm/fake.h"
 
 #include <fcntl.h>
 #include <stdio.h>
