@@ -8,6 +8,10 @@
  *
  * All operations are called from the agent's single thread.  Operations
  * return 0 or -1 with err filled for the user.
+ *
+ * The agent never asks which driver it has (libvirt's idiom): what differs
+ * between drivers is a capability flag in the table, false when a driver
+ * lacks it, and the driver's own init().
  */
 #ifndef NUBO_HOST_DRIVER_H
 #define NUBO_HOST_DRIVER_H
@@ -17,8 +21,25 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "host/vm/accel.h"
 #include "host/vm/vm.h"
 #include "lib/err.h"
+
+/* What the agent's configuration tells a driver at startup. */
+struct hv_setup {
+    const char *binary;     /* the emulator: "qemu-system-x86_64" or a path */
+    enum accel accel;       /* the operator's wish: auto | kvm | tcg */
+    const char *netns;      /* run guests in this network namespace ("" = ours) */
+    const char *images_dir; /* base images */
+};
+
+/* What a driver found at startup (for GET /v1/host and the heartbeat). */
+struct hv_info {
+    enum accel accel;       /* decided: ACCEL_KVM or ACCEL_TCG */
+    char accel_reason[256]; /* why, in one sentence */
+    int cgroup_version;     /* 2, 1, or 0 for none */
+    char version[64];       /* the emulator's version ("" = none) */
+};
 
 /* A VM's resource counters at one instant (sample.c turns two of them into
  * rates).  Counters are cumulative since the VM's process started; a has_
@@ -36,6 +57,18 @@ struct vm_counters {
 
 struct hv_driver {
     const char *name;
+    /* Capability: each guest NIC is a tap device on this host, which the
+     * agent creates before prepare(), attaches to its tenant network and
+     * deletes with the VM; the agent also converges the network document
+     * at startup.  Without it NICs exist only in the definitions. */
+    bool has_taps;
+    /* Capability: guests run on this host's CPUs, under info.accel.  The
+     * heartbeat reports the acceleration, or "none" without it. */
+    bool has_accel;
+    /* Probes the machine and configures the driver, once, before any
+     * other operation.  Fills info; -1 with err when the driver cannot run
+     * here (the agent does not start). */
+    int (*init)(const struct hv_setup *setup, struct hv_info *info, struct nubo_err *err);
     /* Creates the VM's disks and metadata in vm->dir (the definition is
      * already saved).  Idempotent for files that already exist. */
     int (*prepare)(struct vm *vm, struct nubo_err *err);
@@ -69,5 +102,8 @@ struct hv_driver {
     /* Removes the VM's disks and leftovers (the VM has no process). */
     int (*remove)(struct vm *vm, struct nubo_err *err);
 };
+
+/* The driver called name ("qemu", "fake"), or NULL when there is none. */
+const struct hv_driver *hv_driver_find(const char *name);
 
 #endif
