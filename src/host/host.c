@@ -18,13 +18,9 @@
 #include <unistd.h>
 
 #include "host/api.h"
-#include "host/net/metadata.h"
 #include "host/net/net.h"
-#include "host/net/netdoc.h"
 #include "host/uplink.h"
-#include "host/vm/image.h"
-#include "host/vm/driver.h"
-#include "host/vm/sample.h"
+#include "host/vm/vm.h"
 #include "lib/fsutil.h"
 #include "lib/httpd.h"
 #include "lib/log.h"

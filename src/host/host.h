@@ -14,7 +14,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "host/vm/accel.h"
 #include "host/vm/vm.h"
 #include "lib/err.h"
 

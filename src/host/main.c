@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "host/host.h"
-#include "host/net/netdoc.h"
+#include "host/net/net.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"

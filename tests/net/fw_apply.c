@@ -13,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/net/firewall.h"
-#include "host/net/netdoc.h"
+#include "host/net/net_int.h"
 
 int main(int argc, char **argv)
 {

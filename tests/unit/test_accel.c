@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "host/vm/accel.h"
+#include "host/vm/vm_int.h"
 #include "lib/util.h"
 
 /* Probe results by hand. */

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "host/net/firewall.h"
+#include "host/net/net_int.h"
 #include "lib/util.h"
 
 /* Overwrites a fixed-size field of the parsed document. */

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "host/net/netdoc.h"
+#include "host/net/net_int.h"
 
 #define NET1 "11111111-1111-4111-8111-111111111111"
 #define SUB1 "22222222-2222-4222-8222-222222222222"

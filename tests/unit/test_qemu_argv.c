@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "host/vm/qemu.h"
+#include "host/vm/vm_int.h"
 #include "lib/util.h"
 
 #define VM_ID "0f8fad5b-d9cb-469f-a165-70867728950e"

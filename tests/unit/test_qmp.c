@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "host/vm/qmp.h"
+#include "host/vm/vm_int.h"
 #include "lib/util.h"
 
 #define GREETING                                                                                   \

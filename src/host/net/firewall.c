@@ -1,5 +1,5 @@
 /*
- * firewall.c - nftables rules for tenant ports; see firewall.h and
+ * firewall.c - nftables rules for tenant ports; see net_int.h and
  * docs/internals/networking.md ("Firewall").
  *
  * This kernel has no conntrack in the bridge family, so the work is split:
@@ -41,7 +41,7 @@
  * against a strict alphabet.  Scripts are loaded with `nft -f FILE` (argv
  * only, through spawn_run), under `ip netns exec NS` for another namespace.
  */
-#include "host/net/firewall.h"
+#include "host/net/net_int.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,12 +1,10 @@
 /*
- * driver.c - the table of hypervisor drivers, chosen by name; see driver.h.
+ * driver.c - the table of hypervisor drivers, chosen by name; see vm.h.
  */
-#include "host/vm/driver.h"
+#include "host/vm/vm_int.h"
 
 #include <string.h>
 
-#include "host/vm/fake.h"
-#include "host/vm/qemu.h"
 #include "lib/util.h"
 
 static const struct hv_driver *const drivers[] = {&qemu_driver, &fake_driver};

@@ -1,11 +1,11 @@
 /*
- * fake.c - the fake hypervisor driver: VMs that only pretend; see fake.h.
+ * fake.c - the fake hypervisor driver: VMs that only pretend; see vm_int.h.
  *
  * Nothing here starts a process, opens a device or creates a disk.  The
  * agent's policy (capacity, state rules, stop-then-force) still runs on
  * top, so the host protocol behaves as with QEMU, only instantly.
  */
-#include "host/vm/fake.h"
+#include "host/vm/vm_int.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
  *             stop the VM is STOPPED; otherwise it CRASHED, and the reason
  *             says how QEMU ended (signal, exit status, its last log line).
  */
-#include "host/vm/qemu.h"
+#include "host/vm/vm_int.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -27,7 +27,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "host/vm/qmp.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/spawn.h"
