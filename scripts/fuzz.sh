@@ -14,11 +14,11 @@ CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 LIBS="-ljansson"
 LIBSRC="src/lib/err.c src/lib/log.c src/lib/util.c src/lib/valid.c src/lib/fsutil.c"
 # shellcheck disable=SC2086
-clang $CFLAGS -o "$OUT/fuzz_qmp" tests/fuzz/fuzz_qmp.c src/host/qmp.c $LIBSRC $LIBS
+clang $CFLAGS -o "$OUT/fuzz_qmp" tests/fuzz/fuzz_qmp.c src/host/vm/qmp.c $LIBSRC $LIBS
 # shellcheck disable=SC2086
-clang $CFLAGS -o "$OUT/fuzz_vm_def" tests/fuzz/fuzz_vm_def.c src/host/vm.c $LIBSRC $LIBS
+clang $CFLAGS -o "$OUT/fuzz_vm_def" tests/fuzz/fuzz_vm_def.c src/host/vm/vm.c $LIBSRC $LIBS
 # shellcheck disable=SC2086
-clang $CFLAGS -o "$OUT/fuzz_netdoc" tests/fuzz/fuzz_netdoc.c src/host/netdoc.c $LIBSRC $LIBS
+clang $CFLAGS -o "$OUT/fuzz_netdoc" tests/fuzz/fuzz_netdoc.c src/host/net/netdoc.c $LIBSRC $LIBS
 # shellcheck disable=SC2086
 clang $CFLAGS -o "$OUT/fuzz_stack_yaml" tests/fuzz/fuzz_stack_yaml.c src/stack/yaml.c $LIBSRC \
     $LIBS -lyaml

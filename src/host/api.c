@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "host/host.h"
-#include "host/image.h"
+#include "host/vm/vm.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 

@@ -18,14 +18,9 @@
 #include <unistd.h>
 
 #include "host/api.h"
-#include "host/fake.h"
-#include "host/image.h"
-#include "host/metadata.h"
-#include "host/net.h"
-#include "host/netdoc.h"
-#include "host/qemu.h"
-#include "host/sample.h"
+#include "host/net/net.h"
 #include "host/uplink.h"
+#include "host/vm/vm.h"
 #include "lib/fsutil.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
@@ -50,10 +45,7 @@ struct host {
     struct sampler *sampler; /* NULL without --controller or with --sample-ms 0 */
     int64_t next_sample_at;  /* monotonic ms */
     int sigfd;
-    char accel_reason[256];
-    enum accel accel;
-    int cgroup_version;
-    char qemu_version[64];
+    struct hv_info info; /* what the driver found at startup */
     char hostname[256];
     /* Tenant networking: the last accepted document and its convergence. */
     struct net_env net;
@@ -134,17 +126,17 @@ json_t *host_info(struct host *h)
     }
     json_t *disk = cap_json(c.disk_total, c.disk_used);
     json_object_set_new(disk, "filesystem_free", json_integer(c.disk_fs_free));
-    json_t *o =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:{s:o, s:o, s:o}, s:{s:i, s:i}, "
-                  "s:{s:f, s:f, s:I}}",
-                  "hostname", h->hostname, "version", NUBO_VERSION, "hypervisor", h->drv->name,
-                  "qemu_version", h->qemu_version, "accel", accel_name(h->accel), "accel_requested",
-                  accel_name(h->cfg.accel), "accel_reason", h->accel_reason, "cgroups",
-                  h->cgroup_version == 2 ? "v2" : (h->cgroup_version == 1 ? "v1" : "none"), "cpus",
-                  get_nprocs(), "capacity", "vcpus", cap_json(c.vcpus_total, c.vcpus_used),
-                  "memory_mib", cap_json(c.mem_total, c.mem_used), "disk_bytes", disk, "vms",
-                  "total", total, "running", running, "ratios", "cpu", h->cfg.cpu_ratio, "memory",
-                  h->cfg.mem_ratio, "memory_reserved_mib", (json_int_t)h->cfg.mem_reserve_mib);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:{s:o, s:o, s:o}, s:{s:i, s:i}, "
+        "s:{s:f, s:f, s:I}}",
+        "hostname", h->hostname, "version", NUBO_VERSION, "hypervisor", h->drv->name,
+        "qemu_version", h->info.version, "accel", accel_name(h->info.accel), "accel_requested",
+        accel_name(h->cfg.accel), "accel_reason", h->info.accel_reason, "cgroups",
+        h->info.cgroup_version == 2 ? "v2" : (h->info.cgroup_version == 1 ? "v1" : "none"), "cpus",
+        get_nprocs(), "capacity", "vcpus", cap_json(c.vcpus_total, c.vcpus_used), "memory_mib",
+        cap_json(c.mem_total, c.mem_used), "disk_bytes", disk, "vms", "total", total, "running",
+        running, "ratios", "cpu", h->cfg.cpu_ratio, "memory", h->cfg.mem_ratio,
+        "memory_reserved_mib", (json_int_t)h->cfg.mem_reserve_mib);
     json_object_set_new(o, "underlay_ip",
                         h->cfg.underlay_ip[0] ? json_string(h->cfg.underlay_ip) : json_null());
     json_object_set_new(o, "netns", h->cfg.netns[0] ? json_string(h->cfg.netns) : json_null());
@@ -187,7 +179,7 @@ static json_t *host_report(void *ctx)
     json_t *o = json_pack(
         "{s:{s:I, s:I, s:I}, s:s, s:s, s:o}", "capacity", "vcpus", (json_int_t)get_nprocs(),
         "ram_mib", (json_int_t)ram, "disk_gib", (json_int_t)(c.disk_total >> 30), "accel",
-        h->drv == &fake_driver ? "none" : accel_name(h->accel), "driver", h->drv->name, "vms", vms);
+        h->drv->has_accel ? accel_name(h->info.accel) : "none", "driver", h->drv->name, "vms", vms);
     /* Only when set: a controller that predates tenant networking rejects
      * unknown fields, and absent means null to one that knows it. */
     if (h->cfg.underlay_ip[0])
@@ -456,11 +448,11 @@ struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
         goto fail;
     vm->state = VM_STOPPED;
     vm_set_state(vm, VM_STOPPED, "defined");
-    for (int i = 0; i < vm->def.nnics && h->drv != &fake_driver; i++)
+    for (int i = 0; i < vm->def.nnics && h->drv->has_taps; i++)
         if (net_tap_create(&h->net, vm->def.nics[i].tap, err) < 0)
             goto fail_dir;
     /* Attached to their bridges before the guest boots and asks for DHCP. */
-    if (vm->def.nnics > 0 && h->doc_json && h->drv != &fake_driver)
+    if (vm->def.nnics > 0 && h->doc_json && h->drv->has_taps)
         network_converge(h, vm);
     if (h->drv->prepare(vm, err) < 0)
         goto fail_dir;
@@ -474,7 +466,7 @@ struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
     return vm;
 fail_dir:
     h->drv->release(vm);
-    if (h->drv != &fake_driver)
+    if (h->drv->has_taps)
         vm_taps_delete(h, vm);
     fs_rm_rf(vm->dir, NULL);
 fail:
@@ -553,7 +545,7 @@ int host_vm_delete(struct host *h, struct vm *vm, struct nubo_err *err)
         return -1;
     if (h->drv->remove(vm, err) < 0)
         return -1;
-    if (h->drv != &fake_driver)
+    if (h->drv->has_taps)
         vm_taps_delete(h, vm);
     log_info("vm %s (%s) deleted", vm->def.name, vm->def.id);
     vm_unlink(h, vm);
@@ -638,23 +630,6 @@ static int driver_claim(const char *state_dir, const char *driver, struct nubo_e
     return fs_write_atomic(path, line, strlen(line), 0600, err);
 }
 
-static void read_qemu_version(struct host *h)
-{
-    char *argv[] = {h->cfg.qemu, "--version", NULL};
-    char *out = NULL;
-    struct nubo_err err;
-    if (spawn_run(argv, 10000, 4096, &out, &err) == 0) {
-        const char *v = strstr(out, "version ");
-        if (v) {
-            v += 8;
-            snprintf(h->qemu_version, sizeof(h->qemu_version), "%.*s", (int)strcspn(v, " \n"), v);
-        }
-    } else {
-        log_warn("cannot run %s: %s", h->cfg.qemu, err.msg);
-    }
-    free(out);
-}
-
 /* Starts the controller link with the advertised address and name. */
 static int uplink_start(struct host *h, struct nubo_err *err)
 {
@@ -713,46 +688,23 @@ struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
     struct host *h = xcalloc(1, sizeof(*h));
     h->cfg = *cfg;
     h->sigfd = -1;
-    h->drv = strcmp(cfg->driver, "fake") == 0 ? &fake_driver : &qemu_driver;
+    h->drv = hv_driver_find(cfg->driver);
+    if (h->drv == NULL) {
+        nubo_err_set(err, NUBO_E_INVALID, "no hypervisor driver '%s' (use qemu or fake)",
+                     cfg->driver);
+        goto fail;
+    }
     gethostname(h->hostname, sizeof(h->hostname) - 1);
     if (fs_mkdir_p(cfg->state_dir, 0700, err) < 0 || fs_mkdir_p(cfg->images_dir, 0755, err) < 0 ||
         driver_claim(cfg->state_dir, h->drv->name, err) < 0)
         goto fail;
     image_clean_uploads(cfg->images_dir);
-    if (h->drv == &fake_driver) {
-        for (int i = 0; i < 3; i++)
-            log_warn("FAKE DRIVER: no virtual machine really runs on this host; VMs only "
-                     "pretend. For scale tests and benchmarks only, never for real use.");
-        h->accel = ACCEL_TCG;
-        str_copy(h->accel_reason, sizeof(h->accel_reason),
-                 "fake driver: no guest runs, nothing is accelerated");
-    } else {
-        read_qemu_version(h);
-        if (h->qemu_version[0] == '\0') {
-            nubo_err_set(err, NUBO_E_UNAVAILABLE,
-                         "%s does not run; install qemu-system-x86 (scripts/deps.sh does)",
-                         cfg->qemu);
-            goto fail;
-        }
-
-        struct accel_probe probe;
-        if (cfg->accel == ACCEL_TCG)
-            memset(&probe, 0, sizeof(probe));
-        else
-            accel_probe_run(&probe);
-        int a = accel_decide(cfg->accel, &probe, h->accel_reason, sizeof(h->accel_reason), err);
-        if (a < 0)
-            goto fail;
-        h->accel = (enum accel)a;
-        log_info("acceleration: %s", h->accel_reason);
-
-        struct qemu_cfg qc = {.accel = h->accel};
-        str_copy(qc.binary, sizeof(qc.binary), cfg->qemu);
-        str_copy(qc.netns, sizeof(qc.netns), cfg->netns);
-        str_copy(qc.images_dir, sizeof(qc.images_dir), cfg->images_dir);
-        h->cgroup_version = cgroup_init(&qc.cgroups);
-        qemu_driver_init(&qc);
-    }
+    struct hv_setup setup = {.binary = cfg->qemu,
+                             .accel = cfg->accel,
+                             .netns = cfg->netns,
+                             .images_dir = cfg->images_dir};
+    if (h->drv->init(&setup, &h->info, err) < 0)
+        goto fail;
 
     str_copy(h->net.state_dir, sizeof(h->net.state_dir), cfg->state_dir);
     str_copy(h->net.netns, sizeof(h->net.netns), cfg->netns);
@@ -773,7 +725,7 @@ struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
 
     if (load_vms(h, err) < 0)
         goto fail;
-    if (h->drv != &fake_driver)
+    if (h->drv->has_taps)
         network_load(h);
 
     sigset_t set;
@@ -906,7 +858,7 @@ static void take_sample(struct host *h)
 int host_run(struct host *h)
 {
     static struct pollfd fds[MAX_POLL];
-    log_info("nubo-hostd %s ready (%s)", NUBO_VERSION, h->accel_reason);
+    log_info("nubo-hostd %s ready (%s)", NUBO_VERSION, h->info.accel_reason);
     for (;;) {
         int n = 0;
         int64_t timeout = 1000;

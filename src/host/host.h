@@ -14,8 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "host/accel.h"
-#include "host/vm.h"
+#include "host/vm/vm.h"
 #include "lib/err.h"
 
 struct host_cfg {

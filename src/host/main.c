@@ -1,13 +1,20 @@
 /*
  * main.c - nubo-hostd: parse the command line, run the host agent.
+ *
+ * Like OpenBSD's daemons: one table of options, each landing in one field
+ * of struct hostd_cfg (checked as it is read), then one call to the agent.
  */
 #include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host/host.h"
-#include "host/netdoc.h"
+#include "host/net/net.h"
+#include "host/vm/vm.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -55,208 +62,253 @@ static void usage(FILE *out)
                  "  -V, --version        print the version\n");
 }
 
-static int parse_ratio(const char *s, const char *what, double *out)
+/* Everything the command line sets. */
+struct hostd_cfg {
+    struct host_cfg host;
+    enum log_level level;
+};
+
+/* How an option's argument lands in its field. */
+enum opt_kind {
+    OPT_PATH,  /* a string, copied (cut to the field) */
+    OPT_INT,   /* an int in min..max */
+    OPT_RATIO, /* a positive double (valid_ratio) */
+    OPT_FN,    /* checked and stored by fn */
+};
+
+struct opt {
+    const char *name; /* --name, always with an argument */
+    enum opt_kind kind;
+    size_t off, size; /* the field in struct hostd_cfg (not OPT_FN) */
+    long long min, max;
+    /* OPT_FN: stores arg in c, or prints why not and returns -1. */
+    int (*fn)(struct hostd_cfg *c, const char *arg);
+};
+
+/* Prints "nubo-hostd: <why>" for a bad option; returns -1. */
+static int bad_opt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad_opt(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "nubo-hostd: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return -1;
+}
+
+static int opt_listen(struct hostd_cfg *c, const char *arg)
 {
     struct nubo_err err;
-    if (valid_ratio(s, what, out, &err) < 0) {
-        fprintf(stderr, "nubo-hostd: %s\n", err.msg);
-        return -1;
-    }
+    long long n;
+    const char *colon = strrchr(arg, ':');
+    if (colon == NULL || colon == arg || (size_t)(colon - arg) >= sizeof(c->host.tcp_addr) ||
+        valid_int(colon + 1, 0, 65535, "--listen port", &n, &err) < 0)
+        return bad_opt("--listen wants ADDR:PORT, e.g. 127.0.0.1:7001");
+    snprintf(c->host.tcp_addr, sizeof(c->host.tcp_addr), "%.*s", (int)(colon - arg), arg);
+    c->host.tcp_port = (int)n;
     return 0;
 }
 
-int main(int argc, char **argv)
+static int opt_token_file(struct hostd_cfg *c, const char *arg)
 {
-    static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 's'},
-        {"images-dir", required_argument, NULL, 'i'},
-        {"socket", required_argument, NULL, 'S'},
-        {"listen", required_argument, NULL, 'l'},
-        {"token-file", required_argument, NULL, 't'},
-        {"accel", required_argument, NULL, 'a'},
-        {"qemu", required_argument, NULL, 'q'},
-        {"stop-timeout", required_argument, NULL, 'T'},
-        {"cpu-ratio", required_argument, NULL, 'c'},
-        {"mem-ratio", required_argument, NULL, 'm'},
-        {"mem-reserve", required_argument, NULL, 'r'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"driver", required_argument, NULL, 'd'},
-        {"controller", required_argument, NULL, 'C'},
-        {"join-token-file", required_argument, NULL, 'J'},
-        {"advertise", required_argument, NULL, 'A'},
-        {"name", required_argument, NULL, 'n'},
-        {"heartbeat-ms", required_argument, NULL, 'H'},
-        {"sample-ms", required_argument, NULL, 'M'},
-        {"netns", required_argument, NULL, 'N'},
-        {"underlay-ip", required_argument, NULL, 'U'},
-        {"external-bridge", required_argument, NULL, 'B'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    struct host_cfg cfg;
-    host_cfg_defaults(&cfg);
-    enum log_level level = LOG_INFO;
+    struct nubo_err err;
+    char *tok = fs_read_file(arg, 4096, NULL, &err);
+    if (tok == NULL)
+        return bad_opt("--token-file: %s", err.msg);
+    tok[strcspn(tok, "\r\n")] = '\0';
+    int bad = strlen(tok) < 16 || str_copy(c->host.token, sizeof(c->host.token), tok) < 0;
+    free(tok);
+    return bad ? bad_opt("the token must be 16 to 127 characters") : 0;
+}
+
+static int opt_accel(struct hostd_cfg *c, const char *arg)
+{
+    struct nubo_err err;
+    return accel_parse(arg, &c->host.accel, &err) < 0 ? bad_opt("%s", err.msg) : 0;
+}
+
+static int opt_mem_reserve(struct hostd_cfg *c, const char *arg)
+{
     struct nubo_err err;
     long long n;
-    int c;
-    while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            str_copy(cfg.state_dir, sizeof(cfg.state_dir), optarg);
-            break;
-        case 'i':
-            str_copy(cfg.images_dir, sizeof(cfg.images_dir), optarg);
-            break;
-        case 'S':
-            str_copy(cfg.socket_path, sizeof(cfg.socket_path), optarg);
-            break;
-        case 'l': {
-            const char *colon = strrchr(optarg, ':');
-            if (colon == NULL || colon == optarg ||
-                (size_t)(colon - optarg) >= sizeof(cfg.tcp_addr) ||
-                valid_int(colon + 1, 0, 65535, "--listen port", &n, &err) < 0) {
-                fprintf(stderr, "nubo-hostd: --listen wants ADDR:PORT, e.g. 127.0.0.1:7001\n");
+    if (valid_int(arg, 0, 1 << 30, "--mem-reserve", &n, &err) < 0)
+        return bad_opt("%s", err.msg);
+    c->host.mem_reserve_mib = (uint64_t)n;
+    return 0;
+}
+
+static int opt_driver(struct hostd_cfg *c, const char *arg)
+{
+    if (hv_driver_find(arg) == NULL)
+        return bad_opt("--driver must be qemu or fake");
+    str_copy(c->host.driver, sizeof(c->host.driver), arg);
+    return 0;
+}
+
+static bool is_url(const char *s)
+{
+    return strncmp(s, "http://", 7) == 0 || strncmp(s, "unix:/", 6) == 0;
+}
+
+static int opt_controller(struct hostd_cfg *c, const char *arg)
+{
+    if (!is_url(arg) || str_copy(c->host.controller, sizeof(c->host.controller), arg) < 0)
+        return bad_opt("--controller wants nubod's URL, e.g. http://127.0.0.1:7700");
+    return 0;
+}
+
+static int opt_join_token_file(struct hostd_cfg *c, const char *arg)
+{
+    if (str_copy(c->host.join_token_file, sizeof(c->host.join_token_file), arg) < 0)
+        return bad_opt("--join-token-file: path too long");
+    return 0;
+}
+
+static int opt_advertise(struct hostd_cfg *c, const char *arg)
+{
+    if (!is_url(arg) || str_copy(c->host.advertise, sizeof(c->host.advertise), arg) < 0)
+        return bad_opt("--advertise wants unix:/path/to/hostd.sock or http://ADDR:PORT");
+    return 0;
+}
+
+static int opt_name(struct hostd_cfg *c, const char *arg)
+{
+    struct nubo_err err;
+    if (valid_name(arg, "--name", &err) < 0)
+        return bad_opt("%s", err.msg);
+    str_copy(c->host.name, sizeof(c->host.name), arg);
+    return 0;
+}
+
+static int opt_sample_ms(struct hostd_cfg *c, const char *arg)
+{
+    struct nubo_err err;
+    long long n;
+    if (valid_int(arg, 0, 3600000, "--sample-ms", &n, &err) < 0 || (n > 0 && n < 100))
+        return bad_opt("--sample-ms must be 0 (off) or 100 to 3600000");
+    c->host.sample_ms = (int)n;
+    return 0;
+}
+
+static int opt_netns(struct hostd_cfg *c, const char *arg)
+{
+    struct nubo_err err;
+    if (valid_name(arg, "--netns", &err) < 0 || strlen(arg) > 40)
+        return bad_opt("--netns wants a namespace name of 1 to 40 characters "
+                       "[A-Za-z0-9._-]");
+    str_copy(c->host.netns, sizeof(c->host.netns), arg);
+    return 0;
+}
+
+static int opt_underlay_ip(struct hostd_cfg *c, const char *arg)
+{
+    uint32_t a;
+    if (net_ipv4_parse(arg, &a) < 0 || a == 0)
+        return bad_opt("--underlay-ip wants an IPv4 address");
+    str_copy(c->host.underlay_ip, sizeof(c->host.underlay_ip), arg);
+    return 0;
+}
+
+static int opt_external_bridge(struct hostd_cfg *c, const char *arg)
+{
+    struct nubo_err err;
+    if (valid_name(arg, "--external-bridge", &err) < 0 || strlen(arg) > 15)
+        return bad_opt("--external-bridge wants an interface name of 1 to 15 "
+                       "characters");
+    str_copy(c->host.external_bridge, sizeof(c->host.external_bridge), arg);
+    return 0;
+}
+
+static int opt_log_level(struct hostd_cfg *c, const char *arg)
+{
+    if (log_level_parse(arg, &c->level) < 0)
+        return bad_opt("--log-level must be debug, info, warn or error");
+    return 0;
+}
+
+#define FIELD(f)                                                                                   \
+    .off = offsetof(struct hostd_cfg, host.f), .size = sizeof(((struct hostd_cfg *)0)->host.f)
+
+static const struct opt options[] = {
+    {"state-dir", OPT_PATH, FIELD(state_dir)},
+    {"images-dir", OPT_PATH, FIELD(images_dir)},
+    {"socket", OPT_PATH, FIELD(socket_path)},
+    {"listen", OPT_FN, .fn = opt_listen},
+    {"token-file", OPT_FN, .fn = opt_token_file},
+    {"accel", OPT_FN, .fn = opt_accel},
+    {"qemu", OPT_PATH, FIELD(qemu)},
+    {"stop-timeout", OPT_INT, FIELD(stop_timeout_s), .min = 0, .max = 3600},
+    {"cpu-ratio", OPT_RATIO, FIELD(cpu_ratio)},
+    {"mem-ratio", OPT_RATIO, FIELD(mem_ratio)},
+    {"mem-reserve", OPT_FN, .fn = opt_mem_reserve},
+    {"log-level", OPT_FN, .fn = opt_log_level},
+    {"driver", OPT_FN, .fn = opt_driver},
+    {"controller", OPT_FN, .fn = opt_controller},
+    {"join-token-file", OPT_FN, .fn = opt_join_token_file},
+    {"advertise", OPT_FN, .fn = opt_advertise},
+    {"name", OPT_FN, .fn = opt_name},
+    {"heartbeat-ms", OPT_INT, FIELD(heartbeat_ms), .min = 100, .max = 60000},
+    {"sample-ms", OPT_FN, .fn = opt_sample_ms},
+    {"netns", OPT_FN, .fn = opt_netns},
+    {"underlay-ip", OPT_FN, .fn = opt_underlay_ip},
+    {"external-bridge", OPT_FN, .fn = opt_external_bridge},
+};
+
+/* Stores arg for option o in c; prints why not and returns -1. */
+static int opt_apply(const struct opt *o, struct hostd_cfg *c, const char *arg)
+{
+    char *field = (char *)c + o->off;
+    char flag[32];
+    struct nubo_err err;
+    long long n;
+    snprintf(flag, sizeof(flag), "--%s", o->name);
+    switch (o->kind) {
+    case OPT_PATH:
+        str_copy(field, o->size, arg);
+        return 0;
+    case OPT_INT:
+        if (valid_int(arg, o->min, o->max, flag, &n, &err) < 0)
+            return bad_opt("%s", err.msg);
+        *(int *)(void *)field = (int)n;
+        return 0;
+    case OPT_RATIO:
+        if (valid_ratio(arg, flag, (double *)(void *)field, &err) < 0)
+            return bad_opt("%s", err.msg);
+        return 0;
+    case OPT_FN:
+        return o->fn(c, arg);
+    }
+    return -1;
+}
+
+/* Parses the command line into c.  Returns -1 to go on, or the exit status
+ * (0 after --help or --version, 2 on a bad option). */
+static int parse_args(int argc, char **argv, struct hostd_cfg *c)
+{
+    enum { FIRST_OPT = 256 };
+    struct option longopts[ARRAY_LEN(options) + 3];
+    for (size_t i = 0; i < ARRAY_LEN(options); i++)
+        longopts[i] = (struct option){options[i].name, required_argument, NULL, FIRST_OPT + (int)i};
+    longopts[ARRAY_LEN(options)] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[ARRAY_LEN(options) + 1] = (struct option){"version", no_argument, NULL, 'V'};
+    longopts[ARRAY_LEN(options) + 2] = (struct option){NULL, 0, NULL, 0};
+
+    host_cfg_defaults(&c->host);
+    c->level = LOG_INFO;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+        if (ch >= FIRST_OPT && ch < FIRST_OPT + (int)ARRAY_LEN(options)) {
+            if (opt_apply(&options[ch - FIRST_OPT], c, optarg) < 0)
                 return 2;
-            }
-            snprintf(cfg.tcp_addr, sizeof(cfg.tcp_addr), "%.*s", (int)(colon - optarg), optarg);
-            cfg.tcp_port = (int)n;
-            break;
-        }
-        case 't': {
-            char *tok = fs_read_file(optarg, 4096, NULL, &err);
-            if (tok == NULL) {
-                fprintf(stderr, "nubo-hostd: --token-file: %s\n", err.msg);
-                return 2;
-            }
-            tok[strcspn(tok, "\r\n")] = '\0';
-            if (strlen(tok) < 16 || str_copy(cfg.token, sizeof(cfg.token), tok) < 0) {
-                fprintf(stderr, "nubo-hostd: the token must be 16 to 127 characters\n");
-                free(tok);
-                return 2;
-            }
-            free(tok);
-            break;
-        }
-        case 'a':
-            if (accel_parse(optarg, &cfg.accel, &err) < 0) {
-                fprintf(stderr, "nubo-hostd: %s\n", err.msg);
-                return 2;
-            }
-            break;
-        case 'q':
-            str_copy(cfg.qemu, sizeof(cfg.qemu), optarg);
-            break;
-        case 'T':
-            if (valid_int(optarg, 0, 3600, "--stop-timeout", &n, &err) < 0) {
-                fprintf(stderr, "nubo-hostd: %s\n", err.msg);
-                return 2;
-            }
-            cfg.stop_timeout_s = (int)n;
-            break;
-        case 'c':
-            if (parse_ratio(optarg, "--cpu-ratio", &cfg.cpu_ratio) < 0)
-                return 2;
-            break;
-        case 'm':
-            if (parse_ratio(optarg, "--mem-ratio", &cfg.mem_ratio) < 0)
-                return 2;
-            break;
-        case 'r':
-            if (valid_int(optarg, 0, 1 << 30, "--mem-reserve", &n, &err) < 0) {
-                fprintf(stderr, "nubo-hostd: %s\n", err.msg);
-                return 2;
-            }
-            cfg.mem_reserve_mib = (uint64_t)n;
-            break;
-        case 'd':
-            if (strcmp(optarg, "qemu") != 0 && strcmp(optarg, "fake") != 0) {
-                fprintf(stderr, "nubo-hostd: --driver must be qemu or fake\n");
-                return 2;
-            }
-            str_copy(cfg.driver, sizeof(cfg.driver), optarg);
-            break;
-        case 'C':
-            if ((strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "unix:/", 6) != 0) ||
-                str_copy(cfg.controller, sizeof(cfg.controller), optarg) < 0) {
-                fprintf(stderr, "nubo-hostd: --controller wants nubod's URL, e.g. "
-                                "http://127.0.0.1:7700\n");
-                return 2;
-            }
-            break;
-        case 'J':
-            if (str_copy(cfg.join_token_file, sizeof(cfg.join_token_file), optarg) < 0) {
-                fprintf(stderr, "nubo-hostd: --join-token-file: path too long\n");
-                return 2;
-            }
-            break;
-        case 'A':
-            if ((strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "unix:/", 6) != 0) ||
-                str_copy(cfg.advertise, sizeof(cfg.advertise), optarg) < 0) {
-                fprintf(stderr, "nubo-hostd: --advertise wants unix:/path/to/hostd.sock or "
-                                "http://ADDR:PORT\n");
-                return 2;
-            }
-            break;
-        case 'n':
-            if (valid_name(optarg, "--name", &err) < 0) {
-                fprintf(stderr, "nubo-hostd: %s\n", err.msg);
-                return 2;
-            }
-            str_copy(cfg.name, sizeof(cfg.name), optarg);
-            break;
-        case 'H':
-            if (valid_int(optarg, 100, 60000, "--heartbeat-ms", &n, &err) < 0) {
-                fprintf(stderr, "nubo-hostd: %s\n", err.msg);
-                return 2;
-            }
-            cfg.heartbeat_ms = (int)n;
-            break;
-        case 'M':
-            if (valid_int(optarg, 0, 3600000, "--sample-ms", &n, &err) < 0 || (n > 0 && n < 100)) {
-                fprintf(stderr, "nubo-hostd: --sample-ms must be 0 (off) or 100 to 3600000\n");
-                return 2;
-            }
-            cfg.sample_ms = (int)n;
-            break;
-        case 'N':
-            if (valid_name(optarg, "--netns", &err) < 0 || strlen(optarg) > 40) {
-                fprintf(stderr, "nubo-hostd: --netns wants a namespace name of 1 to 40 "
-                                "characters [A-Za-z0-9._-]\n");
-                return 2;
-            }
-            str_copy(cfg.netns, sizeof(cfg.netns), optarg);
-            break;
-        case 'U': {
-            uint32_t a;
-            if (net_ipv4_parse(optarg, &a) < 0 || a == 0) {
-                fprintf(stderr, "nubo-hostd: --underlay-ip wants an IPv4 address\n");
-                return 2;
-            }
-            str_copy(cfg.underlay_ip, sizeof(cfg.underlay_ip), optarg);
-            break;
-        }
-        case 'B':
-            if (valid_name(optarg, "--external-bridge", &err) < 0 || strlen(optarg) > 15) {
-                fprintf(stderr, "nubo-hostd: --external-bridge wants an interface name of 1 "
-                                "to 15 characters\n");
-                return 2;
-            }
-            str_copy(cfg.external_bridge, sizeof(cfg.external_bridge), optarg);
-            break;
-        case 'L':
-            if (log_level_parse(optarg, &level) < 0) {
-                fprintf(stderr, "nubo-hostd: --log-level must be debug, info, warn or error\n");
-                return 2;
-            }
-            break;
-        case 'h':
+        } else if (ch == 'h') {
             usage(stdout);
             return 0;
-        case 'V':
+        } else if (ch == 'V') {
             printf("nubo-hostd %s\n", NUBO_VERSION);
             return 0;
-        default:
+        } else {
             usage(stderr);
             return 2;
         }
@@ -266,8 +318,18 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    log_init(level, NULL);
-    struct host *h = host_new(&cfg, &err);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct hostd_cfg cfg;
+    int status = parse_args(argc, argv, &cfg);
+    if (status >= 0)
+        return status;
+    log_init(cfg.level, NULL);
+    struct nubo_err err;
+    struct host *h = host_new(&cfg.host, &err);
     if (h == NULL) {
         log_error("cannot start: %s", err.msg);
         return 1;

@@ -10,7 +10,7 @@
  * no longer knows the token (401/403) the agent registers again.
  *
  * Metric samples travel separately: uplink_metrics_push() queues a round
- * of samples (sample.h) and the link sends queued rounds in batches to
+ * of samples (vm/vm.h) and the link sends queued rounds in batches to
  * POST /v1/hosts/{id}/metrics, beside the heartbeats, keeping them while
  * the controller is away (up to a cap, oldest dropped first).
  *

@@ -5,7 +5,7 @@ The nubo-debian image (images/build-cloudinit.sh: debootstrap, Debian's own
 cloud-init package) boots through a real nubo-hostd under QEMU/TCG with a
 hostname, a freshly generated SSH public key and a #!/bin/sh user-data
 script.  The metadata reaches the guest on the config drive that nubo-hostd
-makes for every VM (src/host/qemu.c, make_config_drive).  cloud-init alone
+makes for every VM (src/host/vm/qemu.c, make_config_drive).  cloud-init alone
 must set the hostname, install the key for the image's default user and run
 the script; the script reports what it sees on the serial console, and this
 test checks that it was cloud-init that did it: the script runs from

@@ -1,4 +1,4 @@
-"""The host firewall (src/host/firewall.c) enforced by real nftables, no VMs.
+"""The host firewall (src/host/net/firewall.c) enforced by real nftables, no VMs.
 
 The test builds, in namespaces of its own (random names, removed in the
 finalizer even on failure):

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "host/qmp.h"
+#include "host/vm/vm_int.h"
 
 static void on_event(void *ctx, const char *event, json_t *data)
 {

@@ -1,5 +1,5 @@
 /*
- * fw_apply.c - test driver for src/host/firewall.c (not installed).
+ * fw_apply.c - test driver for src/host/net/firewall.c (not installed).
  *
  *   fw_apply [--netns NS] [--print | --remove] DOC.json
  *
@@ -13,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/firewall.h"
-#include "host/netdoc.h"
+#include "host/net/net_int.h"
 
 int main(int argc, char **argv)
 {

@@ -1,12 +1,12 @@
 /*
- * test_accel.c - unit tests of src/host/accel.c: the KVM/TCG decision for
+ * test_accel.c - unit tests of src/host/vm/accel.c: the KVM/TCG decision for
  * every combination of what was asked and what the probe found, parsing,
  * and one real run of the probe on this machine.
  */
 #include <string.h>
 
 #include "check.h"
-#include "host/accel.h"
+#include "host/vm/vm_int.h"
 #include "lib/util.h"
 
 /* Probe results by hand. */

@@ -1,5 +1,5 @@
 /*
- * test_firewall.c - unit tests of src/host/firewall.c: the nft scripts
+ * test_firewall.c - unit tests of src/host/net/firewall.c: the nft scripts
  * rendered from a network document (tables replaced whole, one chain pair
  * per filtered port, each rule kind, remote-group sets, NAT) and the refusal
  * of values that must never reach a script.  Enforcement with real nftables
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "host/firewall.h"
+#include "host/net/net_int.h"
 #include "lib/util.h"
 
 /* Overwrites a fixed-size field of the parsed document. */

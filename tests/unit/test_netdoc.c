@@ -1,12 +1,12 @@
 /*
- * test_netdoc.c - unit tests of src/host/netdoc.c: the network document of
+ * test_netdoc.c - unit tests of src/host/net/netdoc.c: the network document of
  * PUT /v1/network (parse, validation, references) and the interface and
  * namespace names derived from it.
  */
 #include <string.h>
 
 #include "check.h"
-#include "host/netdoc.h"
+#include "host/net/net_int.h"
 
 #define NET1 "11111111-1111-4111-8111-111111111111"
 #define SUB1 "22222222-2222-4222-8222-222222222222"

@@ -1,13 +1,13 @@
 /*
  * test_qemu_argv.c - unit tests of QEMU's command line as built by
- * src/host/qemu.c (qemu_build_argv, qemu_escape_opt, strv) and of the
+ * src/host/vm/qemu.c (qemu_build_argv, qemu_escape_opt, strv) and of the
  * query-status mapping.  The VM and image are filled by hand: no files.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "host/qemu.h"
+#include "host/vm/vm_int.h"
 #include "lib/util.h"
 
 #define VM_ID "0f8fad5b-d9cb-469f-a165-70867728950e"

@@ -1,5 +1,5 @@
 /*
- * test_qmp.c - unit tests of src/host/qmp.c against a scripted fake monitor.
+ * test_qmp.c - unit tests of src/host/vm/qmp.c against a scripted fake monitor.
  *
  * Each test makes a socketpair(AF_UNIX): the client (struct qmp) owns one
  * end, the test plays QEMU on the other.  The monitor's lines are written
@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "host/qmp.h"
+#include "host/vm/vm_int.h"
 #include "lib/util.h"
 
 #define GREETING                                                                                   \

@@ -1,5 +1,5 @@
 /*
- * test_vm_def.c - unit tests of src/host/vm.c: validation of a create
+ * test_vm_def.c - unit tests of src/host/vm/vm.c: validation of a create
  * request, the vm.json round trip, and the state names.
  *
  * Every rejection is run with the sanitizers' leak checker watching (the
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "host/vm.h"
+#include "host/vm/vm.h"
 #include "lib/valid.h"
 
 #define KEY_A "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@b"

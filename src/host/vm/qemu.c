@@ -11,7 +11,7 @@
  *             stop the VM is STOPPED; otherwise it CRASHED, and the reason
  *             says how QEMU ended (signal, exit status, its last log line).
  */
-#include "host/qemu.h"
+#include "host/vm/vm_int.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -27,7 +27,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "host/qmp.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/spawn.h"
@@ -847,8 +846,60 @@ static int qemu_remove(struct vm *vm, struct nubo_err *err)
     return fs_rm_rf(vm->dir, err);
 }
 
+/* The first word after "version " in `qemu --version`, or "" when it
+ * does not run. */
+static void read_version(const char *binary, char *out, size_t n)
+{
+    char *argv[] = {(char *)binary, "--version", NULL};
+    char *text = NULL;
+    struct nubo_err err;
+    out[0] = '\0';
+    if (spawn_run(argv, 10000, 4096, &text, &err) == 0) {
+        const char *v = strstr(text, "version ");
+        if (v) {
+            v += 8;
+            snprintf(out, n, "%.*s", (int)strcspn(v, " \n"), v);
+        }
+    } else {
+        log_warn("cannot run %s: %s", binary, err.msg);
+    }
+    free(text);
+}
+
+/* Checks that QEMU runs, decides the acceleration (probing KVM unless TCG
+ * is asked for) and finds the cgroup hierarchy. */
+static int qemu_init(const struct hv_setup *setup, struct hv_info *info, struct nubo_err *err)
+{
+    read_version(setup->binary, info->version, sizeof(info->version));
+    if (info->version[0] == '\0')
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE,
+                            "%s does not run; install qemu-system-x86 (scripts/deps.sh does)",
+                            setup->binary);
+    struct accel_probe probe;
+    if (setup->accel == ACCEL_TCG)
+        memset(&probe, 0, sizeof(probe));
+    else
+        accel_probe_run(&probe);
+    int a = accel_decide(setup->accel, &probe, info->accel_reason, sizeof(info->accel_reason), err);
+    if (a < 0)
+        return -1;
+    info->accel = (enum accel)a;
+    log_info("acceleration: %s", info->accel_reason);
+
+    struct qemu_cfg qc = {.accel = info->accel};
+    str_copy(qc.binary, sizeof(qc.binary), setup->binary);
+    str_copy(qc.netns, sizeof(qc.netns), setup->netns);
+    str_copy(qc.images_dir, sizeof(qc.images_dir), setup->images_dir);
+    info->cgroup_version = cgroup_init(&qc.cgroups);
+    qemu_driver_init(&qc);
+    return 0;
+}
+
 const struct hv_driver qemu_driver = {
     .name = "qemu",
+    .has_taps = true,
+    .has_accel = true,
+    .init = qemu_init,
     .prepare = qemu_prepare,
     .start = qemu_start,
     .shutdown = qemu_shutdown,

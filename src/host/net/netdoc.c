@@ -1,5 +1,5 @@
 /*
- * netdoc.c - parsing and validation of the network document; see netdoc.h
+ * netdoc.c - parsing and validation of the network document; see net.h
  * and docs/internals/networking.md for the format.
  *
  * Everything is checked here, once: types, ranges, address arithmetic and
@@ -7,7 +7,7 @@
  * rule's remote group).  What passes may go into argv, nft scripts and
  * dnsmasq files as it is.
  */
-#include "host/netdoc.h"
+#include "host/net/net_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * accel.c - see accel.h.
+ * accel.c - see vm_int.h.
  *
  * The probe guest is 14 bytes of 16-bit real-mode code at 0x1000:
  *
@@ -13,7 +13,7 @@
  * only emulate guest kernel mode exits to the host for every instruction
  * (seconds for 600k instructions) or refuses to enter the guest at all.
  */
-#include "host/accel.h"
+#include "host/vm/vm_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
  * vm.c - VM definitions: validation of requests, JSON, local persistence.
  * See vm.h for the on-disk layout.
  */
-#include "host/vm.h"
+#include "host/vm/vm.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -230,11 +230,27 @@ static int check_keys(json_t *body, struct nubo_err *err)
     return 0;
 }
 
-int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
+/* A hostname derived from the VM's name: lowercase, '.' and '_' become
+ * '-', no trailing '-'. */
+static void hostname_from_name(struct vm_def *def)
 {
-    memset(def, 0, sizeof(*def));
-    if (check_keys(body, err) < 0)
-        return -1;
+    size_t i = 0;
+    for (; i < sizeof(def->hostname) - 1 && def->name[i]; i++) {
+        char c = def->name[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c == '.' || c == '_')
+            c = '-';
+        def->hostname[i] = c;
+    }
+    def->hostname[i] = '\0';
+    while (i > 0 && def->hostname[i - 1] == '-')
+        def->hostname[--i] = '\0';
+}
+
+/* The VM's name and hostname (derived from the name when absent). */
+static int def_names(json_t *body, struct vm_def *def, struct nubo_err *err)
+{
     json_t *v = json_object_get(body, "name");
     if (!json_is_string(v))
         return nubo_err_set(err, NUBO_E_INVALID, "'name' is required and must be a string");
@@ -250,22 +266,17 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
             return -1;
         str_copy(def->hostname, sizeof(def->hostname), json_string_value(v));
     } else {
-        /* Derive a hostname from the name: lowercase, '.' and '_' become '-'. */
-        size_t i = 0;
-        for (; i < sizeof(def->hostname) - 1 && def->name[i]; i++) {
-            char c = def->name[i];
-            if (c >= 'A' && c <= 'Z')
-                c = (char)(c - 'A' + 'a');
-            if (c == '.' || c == '_')
-                c = '-';
-            def->hostname[i] = c;
-        }
-        def->hostname[i] = '\0';
-        while (i > 0 && def->hostname[i - 1] == '-')
-            def->hostname[--i] = '\0';
+        hostname_from_name(def);
     }
+    return 0;
+}
 
-    v = json_object_get(body, "vcpus");
+/* What the VM is made of: vCPUs, memory, base image, root and extra disks. */
+static int def_machine(json_t *body, struct vm_def *def, struct nubo_err *err)
+{
+    size_t i;
+    json_t *d;
+    json_t *v = json_object_get(body, "vcpus");
     if (v == NULL)
         def->vcpus = 1;
     else if (!json_is_integer(v) || json_integer_value(v) < 1 ||
@@ -302,8 +313,6 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
                             "'disks' must be a list of sizes, e.g. [\"1G\", \"10G\"]");
     if (v && json_array_size(v) > VM_MAX_DISKS)
         return nubo_err_set(err, NUBO_E_INVALID, "at most %d extra disks", VM_MAX_DISKS);
-    size_t i;
-    json_t *d;
     json_array_foreach (v, i, d) {
         json_t *wrap = json_pack("{s:O}", "disk", d);
         int r = get_size(wrap, "disk", 1ULL << 30, 1ULL << 20, 16ULL << 40, &bytes, &present, err);
@@ -312,8 +321,13 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
             return -1;
         def->disks[def->ndisks++] = bytes;
     }
+    return 0;
+}
 
-    v = json_object_get(body, "network");
+/* Its networking: "none" or QEMU's "user", or NICs on tenant networks. */
+static int def_network(json_t *body, struct vm_def *def, struct nubo_err *err)
+{
+    json_t *v = json_object_get(body, "network");
     const char *net = v ? json_string_value(v) : "none";
     if (net == NULL || (strcmp(net, "none") != 0 && strcmp(net, "user") != 0))
         return nubo_err_set(err, NUBO_E_INVALID,
@@ -325,54 +339,69 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
     if (def->nnics > 0 && strcmp(def->network, "none") != 0)
         return nubo_err_set(err, NUBO_E_INVALID,
                             "a VM with 'nics' takes no 'network' (or \"none\")");
+    return 0;
+}
 
-    v = json_object_get(body, "ssh_keys");
+/* What the guest gets through its config drive and the metadata service:
+ * SSH keys and user data.  Allocates (the caller clears def on failure). */
+static int def_guest_data(json_t *body, struct vm_def *def, struct nubo_err *err)
+{
+    size_t i;
+    json_t *d;
+    json_t *v = json_object_get(body, "ssh_keys");
     if (v && (!json_is_array(v) || json_array_size(v) > VM_MAX_KEYS))
         return nubo_err_set(err, NUBO_E_INVALID, "'ssh_keys' must be a list of at most %d keys",
                             VM_MAX_KEYS);
     json_array_foreach (v, i, d) {
         const char *k = json_string_value(d);
-        if (k == NULL || strlen(k) > 16384 || !ssh_key_type_ok(k) ||
-            strpbrk(k, "\n\r\"\\") != NULL) {
-            vm_def_clear(def);
+        if (k == NULL || strlen(k) > 16384 || !ssh_key_type_ok(k) || strpbrk(k, "\n\r\"\\") != NULL)
             return nubo_err_set(err, NUBO_E_INVALID,
                                 "ssh_keys[%zu] is not an OpenSSH public key (one line: type, "
                                 "base64 key, optional comment; types ssh-ed25519, ssh-rsa, "
                                 "ecdsa-sha2-*, sk-*)",
                                 i);
-        }
         def->ssh_keys[def->nkeys++] = xstrdup(k);
     }
 
     v = json_object_get(body, "user_data");
     if (v && !json_is_null(v)) {
-        if (!json_is_string(v)) {
-            vm_def_clear(def);
+        if (!json_is_string(v))
             return nubo_err_set(err, NUBO_E_INVALID, "'user_data' must be a string");
-        }
-        if (json_string_length(v) > VM_USER_DATA_MAX) {
-            vm_def_clear(def);
+        if (json_string_length(v) > VM_USER_DATA_MAX)
             return nubo_err_set(err, NUBO_E_INVALID, "'user_data' is larger than %d bytes",
                                 VM_USER_DATA_MAX);
-        }
         def->user_data = xstrdup(json_string_value(v));
     }
+    return 0;
+}
 
-    v = json_object_get(body, "start");
-    if (v && !json_is_boolean(v)) {
-        vm_def_clear(def);
+/* The create options "start" and "config_drive". */
+static int def_flags(json_t *body, struct vm_def *def, struct nubo_err *err)
+{
+    json_t *v = json_object_get(body, "start");
+    if (v && !json_is_boolean(v))
         return nubo_err_set(err, NUBO_E_INVALID, "'start' must be true or false");
-    }
     v = json_object_get(body, "config_drive");
-    if (v && !json_is_boolean(v)) {
-        vm_def_clear(def);
+    if (v && !json_is_boolean(v))
         return nubo_err_set(err, NUBO_E_INVALID, "'config_drive' must be true or false");
-    }
     def->no_config_drive = json_is_false(v);
+    return 0;
+}
+
+int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
+{
+    memset(def, 0, sizeof(*def));
+    if (check_keys(body, err) < 0 || def_names(body, def, err) < 0 ||
+        def_machine(body, def, err) < 0 || def_network(body, def, err) < 0)
+        return -1;
+    if (def_guest_data(body, def, err) < 0 || def_flags(body, def, err) < 0) {
+        vm_def_clear(def);
+        return -1;
+    }
 
     /* The controller passes its instance id, so that the guest's metadata
      * (instance-id) and the cloud agree. */
-    v = json_object_get(body, "id");
+    json_t *v = json_object_get(body, "id");
     if (v && (!json_is_string(v) || !valid_is_uuid(json_string_value(v)))) {
         vm_def_clear(def);
         return nubo_err_set(err, NUBO_E_INVALID, "'id' must be a lowercase UUID");

@@ -1,5 +1,5 @@
 /*
- * metadata.c - the instance metadata service; see metadata.h.
+ * metadata.c - the instance metadata service; see net.h.
  *
  * A deliberately small HTTP/1.0 responder: one request per connection
  * (header at most MDS_REQ_MAX bytes, any body ignored), answer, close.
@@ -22,7 +22,7 @@
  *   /openstack/latest/meta_data.json  application/json
  *   /openstack/latest/user_data
  */
-#include "host/metadata.h"
+#include "host/net/net_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,7 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "host/net.h"
+#include "host/vm/vm.h"
 #include "lib/log.h"
 #include "lib/util.h"
 

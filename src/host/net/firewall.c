@@ -1,5 +1,5 @@
 /*
- * firewall.c - nftables rules for tenant ports; see firewall.h and
+ * firewall.c - nftables rules for tenant ports; see net_int.h and
  * docs/internals/networking.md ("Firewall").
  *
  * This kernel has no conntrack in the bridge family, so the work is split:
@@ -41,7 +41,7 @@
  * against a strict alphabet.  Scripts are loaded with `nft -f FILE` (argv
  * only, through spawn_run), under `ip netns exec NS` for another namespace.
  */
-#include "host/firewall.h"
+#include "host/net/net_int.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -310,11 +310,11 @@ static int fw_rule(FILE *f, const struct net_doc *doc, const struct net_sg *sg,
     return 0;
 }
 
-static int fw_inet_table(FILE *f, const struct net_doc *doc, struct nubo_err *err)
+/* The sets of table inet nubo: our bridges, and each remote group's
+ * members (sorted, without duplicates). */
+static int fw_inet_sets(FILE *f, const struct net_doc *doc, struct nubo_err *err)
 {
     char ifn[NET_IFNAME_LEN], ip[NET_IP_LEN];
-
-    fprintf(f, "table inet nubo {}\ndelete table inet nubo\ntable inet nubo {\n");
 
     fprintf(f, "\tset bridges {\n\t\ttype ifname\n");
     for (int i = 0; i < doc->nnetworks; i++) {
@@ -327,7 +327,6 @@ static int fw_inet_table(FILE *f, const struct net_doc *doc, struct nubo_err *er
     }
     fprintf(f, "%s\t}\n", doc->nnetworks ? " }\n" : "");
 
-    /* Remote groups' member sets (sorted, without duplicates). */
     for (int m = 0; m < doc->nmembers; m++) {
         const struct net_group_members *gm = &doc->members[m];
         fprintf(f, "\tset members_%d {\n\t\ttype ipv4_addr\n", m);
@@ -345,7 +344,14 @@ static int fw_inet_table(FILE *f, const struct net_doc *doc, struct nubo_err *er
         }
         fprintf(f, "\t}\n");
     }
+    return 0;
+}
 
+/* The verdict maps from a packet's port mark to the port's chain: the low
+ * 16 bits mark the port it came from (egress), the high 16 bits the port it
+ * goes to (ingress). */
+static void fw_inet_maps(FILE *f, const struct net_doc *doc)
+{
     bool any = false;
     fprintf(f, "\tmap egress {\n\t\ttype mark : verdict\n");
     for (int i = 0; i < doc->nports; i++) {
@@ -367,6 +373,13 @@ static int fw_inet_table(FILE *f, const struct net_doc *doc, struct nubo_err *er
         }
     }
     fprintf(f, "%s\t}\n", any ? " }\n" : "");
+}
+
+/* The base chains: conntrack zones per network, and forward, which lets
+ * DHCP and metadata through and hands the rest to the ports' chains. */
+static void fw_inet_base_chains(FILE *f, const struct net_doc *doc)
+{
+    char ifn[NET_IFNAME_LEN];
 
     fprintf(f, "\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy "
                "accept;\n");
@@ -390,7 +403,11 @@ static int fw_inet_table(FILE *f, const struct net_doc *doc, struct nubo_err *er
                "\t\tmeta mark & 0xffff0000 vmap @ingress\n"
                "\t\taccept\n"
                "\t}\n");
+}
 
+/* A chain per security group and direction, its rules in order. */
+static int fw_inet_sg_chains(FILE *f, const struct net_doc *doc, struct nubo_err *err)
+{
     for (int k = 0; k < doc->nsgs; k++) {
         const struct net_sg *sg = &doc->sgs[k];
         for (int dir = NET_INGRESS; dir <= NET_EGRESS; dir++) {
@@ -402,7 +419,12 @@ static int fw_inet_table(FILE *f, const struct net_doc *doc, struct nubo_err *er
             fprintf(f, "\t}\n");
         }
     }
+    return 0;
+}
 
+/* A chain per port and direction: jump to each of its groups, then drop. */
+static int fw_inet_port_chains(FILE *f, const struct net_doc *doc, struct nubo_err *err)
+{
     for (int i = 0; i < doc->nports; i++) {
         const struct net_port *p = &doc->ports[i];
         int n = fw_port_index(doc, i);
@@ -422,6 +444,18 @@ static int fw_inet_table(FILE *f, const struct net_doc *doc, struct nubo_err *er
             fprintf(f, "\t\tdrop\n\t}\n");
         }
     }
+    return 0;
+}
+
+static int fw_inet_table(FILE *f, const struct net_doc *doc, struct nubo_err *err)
+{
+    fprintf(f, "table inet nubo {}\ndelete table inet nubo\ntable inet nubo {\n");
+    if (fw_inet_sets(f, doc, err) < 0)
+        return -1;
+    fw_inet_maps(f, doc);
+    fw_inet_base_chains(f, doc);
+    if (fw_inet_sg_chains(f, doc, err) < 0 || fw_inet_port_chains(f, doc, err) < 0)
+        return -1;
     fprintf(f, "}\n");
     return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * sample.c - metric sampling on the host agent; see sample.h.
+ * sample.c - metric sampling on the host agent; see vm.h.
  *
  * Host figures come from /proc/stat (the "cpu" line: busy = all - idle -
  * iowait, over the total, between two rounds), /proc/meminfo (used =
@@ -8,7 +8,7 @@
  * VMs that disappeared are forgotten at the next round.  A reading whose
  * pid differs from the previous one is of a new QEMU (counters from zero).
  */
-#include "host/sample.h"
+#include "host/vm/vm_int.h"
 
 #include <errno.h>
 #include <stdio.h>

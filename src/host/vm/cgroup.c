@@ -1,7 +1,7 @@
 /*
- * cgroup.c - see cgroup.h.
+ * cgroup.c - see vm_int.h.
  */
-#include "host/cgroup.h"
+#include "host/vm/vm_int.h"
 
 #include <errno.h>
 #include <stdio.h>

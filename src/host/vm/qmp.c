@@ -1,7 +1,7 @@
 /*
- * qmp.c - see qmp.h for the protocol and the client's contract.
+ * qmp.c - see vm_int.h ("the QMP client") for the protocol and the client's contract.
  */
-#include "host/qmp.h"
+#include "host/vm/vm_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

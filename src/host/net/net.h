@@ -1,5 +1,28 @@
 /*
- * netdoc.h - the host's desired network state ("the network document" of
+ * net.h - tenant networking on this host (src/host/net/): its whole
+ * interface to the agent core (host.c, main.c).
+ *
+ * Sections: the network document (netdoc.c), the datapath (net.c) and the
+ * instance metadata service (metadata.c).  What only this folder and its
+ * tests use (lookups in the document, interface names, address helpers,
+ * the nftables firewall, entering namespaces) is in net_int.h.
+ */
+#ifndef NUBO_HOST_NET_H
+#define NUBO_HOST_NET_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+
+/* ---- the network document ---------------------------------------------- */
+
+/*
+ * The host's desired network state ("the network document" of
  * PUT /v1/network, docs/internals/networking.md) as a C structure.
  *
  * net_doc_parse() turns the JSON into a struct net_doc and validates all of
@@ -13,15 +36,6 @@
  * order (10.0.0.1 = 0x0a000001), CIDRs into address + prefix length.
  * JSON null becomes "" / false / -1 as noted per field.
  */
-#ifndef NUBO_HOST_NETDOC_H
-#define NUBO_HOST_NETDOC_H
-
-#include <jansson.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "lib/err.h"
 
 #define NET_VNI_MAX 16777215u
 #define NET_ID_LEN 37       /* UUID + NUL */
@@ -160,42 +174,87 @@ int net_doc_parse(json_t *o, struct net_doc *doc, struct nubo_err *err);
 /* Frees what doc owns and leaves it empty.  Fine on an empty doc. */
 void net_doc_clear(struct net_doc *doc);
 
-/* Lookups by id; NULL / -1 when absent. */
-const struct net_network *net_doc_network(const struct net_doc *doc, const char *id);
-const struct net_network *net_doc_network_by_vni(const struct net_doc *doc, uint32_t vni);
-const struct net_sg *net_doc_sg(const struct net_doc *doc, const char *id);
-const struct net_group_members *net_doc_members(const struct net_doc *doc, const char *sg_id);
-const struct net_port *net_doc_port(const struct net_doc *doc, const char *id);
-
-/* ---- names (all fit IFNAMSIZ; buf of NET_IFNAME_LEN) ------------------- */
-
-/* "nb<vni>": the network's bridge. */
-const char *net_bridge_name(uint32_t vni, char buf[NET_IFNAME_LEN]);
-/* "nx<vni>": the network's VXLAN device. */
-const char *net_vxlan_name(uint32_t vni, char buf[NET_IFNAME_LEN]);
-/* "nr<vni>": the host end of the veth into the router namespace ("gw"). */
-const char *net_veth_name(uint32_t vni, char buf[NET_IFNAME_LEN]);
-/* "tp" + the first 12 hex digits of the port id (dashes removed). */
-const char *net_tap_name(const char *port_id, char buf[NET_IFNAME_LEN]);
-/* The router namespace: "<prefix>-r<vni>", prefix being the agent's
- * --netns, or "nubo" when prefix is NULL or "". buf of NET_NS_NAME_LEN. */
-const char *net_router_ns(const char *prefix, uint32_t vni, char buf[NET_NS_NAME_LEN]);
-
-/* ---- address helpers ---------------------------------------------------- */
-
 /* Parses a dotted-quad IPv4 address (exactly four decimal octets, no
  * leading zeros beyond "0").  Returns 0 and *out in host order, or -1. */
 int net_ipv4_parse(const char *s, uint32_t *out);
-/* Formats a host-order address into buf (NET_IP_LEN). */
-const char *net_ipv4_format(uint32_t addr, char buf[NET_IP_LEN]);
-/* Parses "a.b.c.d/len" (len 0..32); host bits must be zero unless
- * allow_host_bits.  Returns 0 or -1. */
-int net_cidr_parse(const char *s, bool allow_host_bits, struct net_cidr *out);
-/* The netmask of a prefix length, host order (0 for /0). */
-uint32_t net_prefix_mask(int prefix);
-/* True when addr lies in cidr. */
-bool net_cidr_contains(const struct net_cidr *cidr, uint32_t addr);
-/* True for a lowercase "xx:xx:xx:xx:xx:xx" unicast MAC. */
-bool net_mac_valid(const char *s);
+
+/* ---- the datapath ------------------------------------------------------ */
+
+/*
+ * The host datapath: converging Linux bridges, VXLANs, taps and
+ * router namespaces (with their dnsmasq) on a network document.
+ *
+ * See docs/internals/networking.md for the picture and the names.  All of
+ * it is done with `ip`, `bridge` and dnsmasq run from argv (no shell), and
+ * every step is idempotent: converging twice on the same document changes
+ * nothing, and what carries our name patterns without being in the
+ * document is removed (nothing stale after a restart).
+ */
+
+struct net_env {
+    char state_dir[PATH_MAX];             /* dnsmasq files in <state_dir>/net/<vni>/ */
+    char netns[64];                       /* host networking lives in this netns ("" = ours) */
+    char underlay_ip[NET_IP_LEN];         /* local VXLAN endpoint ("" = none: single host) */
+    char external_bridge[NET_IFNAME_LEN]; /* floating IPs' bridge ("" = none) */
+};
+
+/* Converges the host on doc.  vm_taps lists the taps of the VMs that exist
+ * (ntaps of them): those are kept (attached to their bridge when their port
+ * is in doc, detached otherwise); other "tp*" taps are deleted.  Goes on
+ * after a failed step; each failure is appended to errors (a JSON array of
+ * strings) and logged.  Returns the number of failures. */
+int net_converge(const struct net_env *env, const struct net_doc *doc,
+                 char (*vm_taps)[NET_IFNAME_LEN], int ntaps, json_t *errors);
+
+/* The live view for GET /v1/network: {"networks": [...], "ports": [...]}
+ * keys added to obj. */
+void net_status(const struct net_env *env, const struct net_doc *doc, json_t *obj);
+
+/* Creates the persistent tap name (if missing) in the host namespace. */
+int net_tap_create(const struct net_env *env, const char *name, struct nubo_err *err);
+
+/* Deletes the tap name (missing is fine). */
+int net_tap_delete(const struct net_env *env, const char *name, struct nubo_err *err);
+
+/* ---- the metadata service ---------------------------------------------- */
+
+/*
+ * The instance metadata service (169.254.169.254:80) of every
+ * router namespace, served from the agent's event loop.
+ *
+ * One listening socket per network, opened inside the network's router
+ * namespace (setns there and back).  A request is attributed to the port
+ * whose IP is its source address on that network: anti-spoofing on the
+ * taps guarantees the source, and nothing the guest sends is trusted.  An
+ * unknown source gets 404.  Paths: docs/internals/networking.md.
+ */
+
+struct mds;
+struct vm_def; /* host/vm/vm.h */
+
+/* Finds the definition of the VM named name (a port's "vm"), or NULL. */
+typedef const struct vm_def *(*mds_vm_fn)(void *ctx, const char *name);
+
+/* A service with no listener yet.  netns is the agent's --netns ("" =
+ * none): router namespaces are net_router_ns(netns, vni). */
+struct mds *mds_new(const char *netns, mds_vm_fn vm, void *ctx);
+
+/* Closes listeners and connections; NULL is fine. */
+void mds_free(struct mds *m);
+
+/* Opens a listener for each network of doc whose router namespace exists
+ * (reopening one whose namespace was recreated), closes the others.  doc
+ * is borrowed until the next mds_sync or mds_free. */
+void mds_sync(struct mds *m, const struct net_doc *doc);
+
+/* Fills up to max pollfds; returns how many. */
+int mds_pollfds(struct mds *m, struct pollfd *fds, int max);
+
+/* Milliseconds until mds_run must run for a timeout (-1: none). */
+int64_t mds_timeout_ms(const struct mds *m);
+
+/* Accepts, reads and answers what is ready (fds as given by mds_pollfds,
+ * with revents); drops connections past their deadline. */
+void mds_run(struct mds *m, const struct pollfd *fds, int n);
 
 #endif

@@ -23,7 +23,7 @@
  * leases, dnsmasq.log.  A changed configuration restarts it; changed host
  * lists only SIGHUP it.
  */
-#include "host/net.h"
+#include "host/net/net_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,14 +36,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/firewall.h"
-#include "host/qemu.h" /* struct strv */
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/spawn.h"
 #include "lib/util.h"
 
 #define CMD_TIMEOUT_MS 10000
+#define RUN_MAX_ARGS 64 /* the longest ip/bridge command has about 15 */
 #define VXLAN_PORT 4789
 #define MDS_ADDR "169.254.169.254"
 
@@ -67,27 +66,33 @@ static void fail(json_t *errors, const char *fmt, ...)
  * or -1 with the failure recorded in errors. */
 static int run_v(json_t *errors, char **out, const char *prog, const char *ns, va_list ap)
 {
-    struct strv a = {0};
-    strv_push(&a, "%s", prog);
+    char *argv[RUN_MAX_ARGS + 1];
+    int n = 0;
+    argv[n++] = (char *)prog;
     if (ns && ns[0]) {
-        strv_push(&a, "-n");
-        strv_push(&a, "%s", ns);
+        argv[n++] = "-n";
+        argv[n++] = (char *)ns;
     }
     const char *s;
-    while ((s = va_arg(ap, const char *)) != NULL)
-        strv_push(&a, "%s", s);
+    while ((s = va_arg(ap, const char *)) != NULL) {
+        if (n == RUN_MAX_ARGS) {
+            fail(errors, "'%s %s' has more than %d arguments", prog, argv[1], RUN_MAX_ARGS);
+            return -1;
+        }
+        argv[n++] = (char *)s;
+    }
+    argv[n] = NULL;
     struct nubo_err err;
-    int r = spawn_run(a.v, CMD_TIMEOUT_MS, 1 << 20, out, &err);
+    int r = spawn_run(argv, CMD_TIMEOUT_MS, 1 << 20, out, &err);
     if (r < 0) {
         char cmd[300] = "";
         size_t used = 0;
-        for (int i = 0; i < a.n && used < sizeof(cmd) - 1; i++)
-            used += (size_t)snprintf(cmd + used, sizeof(cmd) - used, "%s%s", i ? " " : "", a.v[i]);
+        for (int i = 0; i < n && used < sizeof(cmd) - 1; i++)
+            used += (size_t)snprintf(cmd + used, sizeof(cmd) - used, "%s%s", i ? " " : "", argv[i]);
         fail(errors, "'%s' failed: %s", cmd, err.msg);
     } else {
-        log_debug("network: ran %s %s", prog, a.n > 1 ? a.v[1] : "");
+        log_debug("network: ran %s %s", prog, n > 1 ? argv[1] : "");
     }
-    strv_free(&a);
     return r;
 }
 

@@ -1,7 +1,7 @@
 /*
- * image.c - see image.h.
+ * image.c - see vm.h.
  */
-#include "host/image.h"
+#include "host/vm/vm_int.h"
 
 #include <ctype.h>
 #include <dirent.h>

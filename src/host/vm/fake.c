@@ -1,11 +1,11 @@
 /*
- * fake.c - the fake hypervisor driver: VMs that only pretend; see fake.h.
+ * fake.c - the fake hypervisor driver: VMs that only pretend; see vm_int.h.
  *
  * Nothing here starts a process, opens a device or creates a disk.  The
  * agent's policy (capacity, state rules, stop-then-force) still runs on
  * top, so the host protocol behaves as with QEMU, only instantly.
  */
-#include "host/fake.h"
+#include "host/vm/vm_int.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -160,8 +160,25 @@ static int fake_remove(struct vm *vm, struct nubo_err *err)
     return fs_rm_rf(vm->dir, err);
 }
 
+/* Says loudly that nothing runs.  The fake driver lacks the capabilities
+ * (has_taps, has_accel): its NICs are never created, and the heartbeat
+ * reports no acceleration. */
+static int fake_init(const struct hv_setup *setup, struct hv_info *info, struct nubo_err *err)
+{
+    (void)setup;
+    (void)err;
+    for (int i = 0; i < 3; i++)
+        log_warn("FAKE DRIVER: no virtual machine really runs on this host; VMs only "
+                 "pretend. For scale tests and benchmarks only, never for real use.");
+    info->accel = ACCEL_TCG;
+    str_copy(info->accel_reason, sizeof(info->accel_reason),
+             "fake driver: no guest runs, nothing is accelerated");
+    return 0;
+}
+
 const struct hv_driver fake_driver = {
     .name = "fake",
+    .init = fake_init,
     .prepare = fake_prepare,
     .start = fake_start,
     .shutdown = fake_shutdown,
