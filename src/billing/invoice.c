@@ -12,11 +12,13 @@
  */
 #include "billing/billing_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/dynbuf.h"
 #include "lib/util.h"
 
 /* ------------------------------------------------------------ building */
@@ -163,31 +165,17 @@ json_t *billing_invoice(struct store *st, const struct ctx *ctx, const struct bi
 
 /* ----------------------------------------------------------------- CSV */
 
-/* A growing text buffer. */
-struct buf {
-    char *s;
-    size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
+/* Appends n bytes to the CSV text.  The buffer has no cap of its own: the
+ * text is bounded by the invoice it renders, already in memory; running
+ * out of memory aborts, as xmalloc does. */
+static void buf_add(struct dynbuf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (ns == NULL)
-            abort(); /* as xmalloc: nothing useful to do without memory */
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
+    if (dynbuf_add(b, s, n) < 0)
+        abort();
 }
 
 /* One CSV field, quoted when it holds a comma, a quote or a line end. */
-static void csv_field(struct buf *b, const char *s, bool first)
+static void csv_field(struct dynbuf *b, const char *s, bool first)
 {
     if (!first)
         buf_add(b, ",", 1);
@@ -205,7 +193,7 @@ static void csv_field(struct buf *b, const char *s, bool first)
 }
 
 /* One CSV row of n fields and CRLF. */
-static void csv_row(struct buf *b, const char *const *fields, size_t n)
+static void csv_row(struct dynbuf *b, const char *const *fields, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         csv_field(b, fields[i] ? fields[i] : "", i == 0);
@@ -236,7 +224,7 @@ static const char *const invoice_csv_header[] = {
 
 char *billing_invoice_to_csv(const json_t *inv, size_t *len)
 {
-    struct buf b = {0};
+    struct dynbuf b = DYNBUF_INIT(SIZE_MAX);
     const char *project = billing_str(json_object_get(inv, "project"), "id");
     const json_t *period = json_object_get(inv, "period");
     const char *ps = billing_str(period, "start"), *pe = billing_str(period, "end");
@@ -287,8 +275,7 @@ char *billing_invoice_to_csv(const json_t *inv, size_t *len)
     row[INVOICE_CSV_COLS - 2] = total;
     row[INVOICE_CSV_COLS - 1] = cur;
     csv_row(&b, row, INVOICE_CSV_COLS);
-    *len = b.len;
-    return b.s;
+    return dynbuf_take(&b, len);
 }
 
 void billing_invoice_filename(const json_t *inv, char *out, size_t n)
@@ -452,7 +439,7 @@ char *billing_showback_to_csv(const json_t *sb, size_t *len)
     static const char *const header[] = {"row",          "project_id", "project_name",
                                          "period_start", "period_end", "resource_type",
                                          "amount",       "currency"};
-    struct buf b = {0};
+    struct dynbuf b = DYNBUF_INIT(SIZE_MAX);
     const json_t *period = json_object_get(sb, "period");
     const char *ps = billing_str(period, "start"), *pe = billing_str(period, "end");
     const char *cur = billing_str(sb, "currency");
@@ -476,8 +463,7 @@ char *billing_showback_to_csv(const json_t *sb, size_t *len)
     billing_money_str(billing_int(sb, "total_micros"), amount);
     const char *row[] = {"total", "", "", ps, pe, "", amount, cur};
     csv_row(&b, row, ARRAY_LEN(row));
-    *len = b.len;
-    return b.s;
+    return dynbuf_take(&b, len);
 }
 
 /* ---------------------------------------------------------------- cost */

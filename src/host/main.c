@@ -229,7 +229,7 @@ int main(int argc, char **argv)
             break;
         case 'U': {
             uint32_t a;
-            if (net_ipv4_parse(optarg, &a) < 0 || a == 0) {
+            if (inet_ipv4_parse(optarg, &a) < 0 || a == 0) {
                 fprintf(stderr, "nubo-hostd: --underlay-ip wants an IPv4 address\n");
                 return 2;
             }

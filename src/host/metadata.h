@@ -23,7 +23,7 @@ struct mds;
 typedef const struct vm_def *(*mds_vm_fn)(void *ctx, const char *name);
 
 /* A service with no listener yet.  netns is the agent's --netns ("" =
- * none): router namespaces are net_router_ns(netns, vni). */
+ * none): router namespaces are inet_router_ns(netns, vni). */
 struct mds *mds_new(const char *netns, mds_vm_fn vm, void *ctx);
 
 /* Closes listeners and connections; NULL is fine. */

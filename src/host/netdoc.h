@@ -22,17 +22,18 @@
 #include <stdint.h>
 
 #include "lib/err.h"
+#include "lib/inet.h" /* addresses, prefixes (struct inet_cidr), interface names */
 
 #define NET_VNI_MAX 16777215u
-#define NET_ID_LEN 37       /* UUID + NUL */
-#define NET_IP_LEN 16       /* "255.255.255.255" + NUL */
-#define NET_CIDR_LEN 19     /* "255.255.255.255/32" + NUL */
-#define NET_MAC_LEN 18      /* "fa:16:3e:12:34:56" + NUL */
+#define NET_ID_LEN 37 /* UUID + NUL */
+#define NET_IP_LEN INET_IPV4_LEN
+#define NET_CIDR_LEN INET_CIDR_LEN
+#define NET_MAC_LEN INET_MAC_LEN
 #define NET_HOSTNAME_LEN 64 /* one RFC 1123 label */
 #define NET_DOMAIN_LEN 254
 #define NET_GENERATION_LEN 128
-#define NET_IFNAME_LEN 16  /* IFNAMSIZ */
-#define NET_NS_NAME_LEN 96 /* router namespace names */
+#define NET_IFNAME_LEN INET_IFNAME_LEN
+#define NET_NS_NAME_LEN INET_NS_NAME_LEN
 
 /* Limits of one document (a larger one is rejected with 400/413). */
 #define NET_MAX_NETWORKS 1024
@@ -52,17 +53,9 @@ struct net_ip {
     uint32_t addr;
 };
 
-/* An IPv4 prefix: text + network address (host order, host bits zero) +
- * prefix length 0..32. */
-struct net_cidr {
-    char s[NET_CIDR_LEN];
-    uint32_t addr;
-    int prefix;
-};
-
 struct net_subnet {
     char id[NET_ID_LEN];
-    struct net_cidr cidr;  /* host bits zero; prefix 8..30 */
+    struct inet_cidr cidr; /* host bits zero; prefix 8..30 */
     struct net_ip gateway; /* inside cidr, not its network or broadcast address */
     int ndns_servers;
     struct net_ip dns_servers[NET_MAX_DNS_SERVERS];
@@ -114,7 +107,7 @@ struct net_sg_rule {
     enum net_protocol protocol;
     int port_min, port_max; /* 1..65535, min <= max, tcp/udp only; -1 when null */
     bool has_remote_cidr;
-    struct net_cidr remote_cidr;   /* valid when has_remote_cidr */
+    struct inet_cidr remote_cidr;  /* valid when has_remote_cidr */
     char remote_group[NET_ID_LEN]; /* "" when null; has a doc->members entry */
 };
 
@@ -133,7 +126,7 @@ struct net_group_members {
 
 struct net_external {
     char network_id[NET_ID_LEN];
-    struct net_cidr cidr;
+    struct inet_cidr cidr;
     struct net_ip gateway; /* inside cidr */
 };
 
@@ -166,36 +159,5 @@ const struct net_network *net_doc_network_by_vni(const struct net_doc *doc, uint
 const struct net_sg *net_doc_sg(const struct net_doc *doc, const char *id);
 const struct net_group_members *net_doc_members(const struct net_doc *doc, const char *sg_id);
 const struct net_port *net_doc_port(const struct net_doc *doc, const char *id);
-
-/* ---- names (all fit IFNAMSIZ; buf of NET_IFNAME_LEN) ------------------- */
-
-/* "nb<vni>": the network's bridge. */
-const char *net_bridge_name(uint32_t vni, char buf[NET_IFNAME_LEN]);
-/* "nx<vni>": the network's VXLAN device. */
-const char *net_vxlan_name(uint32_t vni, char buf[NET_IFNAME_LEN]);
-/* "nr<vni>": the host end of the veth into the router namespace ("gw"). */
-const char *net_veth_name(uint32_t vni, char buf[NET_IFNAME_LEN]);
-/* "tp" + the first 12 hex digits of the port id (dashes removed). */
-const char *net_tap_name(const char *port_id, char buf[NET_IFNAME_LEN]);
-/* The router namespace: "<prefix>-r<vni>", prefix being the agent's
- * --netns, or "nubo" when prefix is NULL or "". buf of NET_NS_NAME_LEN. */
-const char *net_router_ns(const char *prefix, uint32_t vni, char buf[NET_NS_NAME_LEN]);
-
-/* ---- address helpers ---------------------------------------------------- */
-
-/* Parses a dotted-quad IPv4 address (exactly four decimal octets, no
- * leading zeros beyond "0").  Returns 0 and *out in host order, or -1. */
-int net_ipv4_parse(const char *s, uint32_t *out);
-/* Formats a host-order address into buf (NET_IP_LEN). */
-const char *net_ipv4_format(uint32_t addr, char buf[NET_IP_LEN]);
-/* Parses "a.b.c.d/len" (len 0..32); host bits must be zero unless
- * allow_host_bits.  Returns 0 or -1. */
-int net_cidr_parse(const char *s, bool allow_host_bits, struct net_cidr *out);
-/* The netmask of a prefix length, host order (0 for /0). */
-uint32_t net_prefix_mask(int prefix);
-/* True when addr lies in cidr. */
-bool net_cidr_contains(const struct net_cidr *cidr, uint32_t addr);
-/* True for a lowercase "xx:xx:xx:xx:xx:xx" unicast MAC. */
-bool net_mac_valid(const char *s);
 
 #endif

@@ -15,6 +15,7 @@
 #include "host/cgroup.h"
 #include "host/driver.h"
 #include "host/image.h"
+#include "lib/strv.h"
 
 struct qemu_cfg {
     char binary[PATH_MAX]; /* "qemu-system-x86_64" or a path */
@@ -29,14 +30,6 @@ struct qemu_cfg {
 void qemu_driver_init(const struct qemu_cfg *cfg);
 
 extern const struct hv_driver qemu_driver;
-
-/* A NULL-terminated argv of malloc'd strings. */
-struct strv {
-    char **v;
-    int n, alloc;
-};
-void strv_push(struct strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void strv_free(struct strv *s);
 
 /* Builds QEMU's command line for vm booting img under cfg.  qmp_fd is the
  * inherited listening socket of the monitor, or -1 to let QEMU create

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/inet.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -108,7 +109,7 @@ json_t *floatingip_create(struct store *st, const struct ctx *ctx, const char *n
     }
     if (net_ipam_allocate(st, subnet, NULL, true, &ip, err) < 0)
         goto cleanup;
-    net_ip_format(ip, ips);
+    inet_ipv4_format(ip, ips);
     id_new(id);
     clock_stamp(now);
     if (store_exec(st, err,

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/inet.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -28,6 +29,9 @@
     " (SELECT f.ip FROM floating_ips f WHERE f.port_id = p.id) AS floating_ip FROM ports p"
 
 #define MAC_TRIES 8
+
+/* Port MACs: fa:16:3e:xx:xx:xx (as OpenStack's), unicast. */
+static const uint8_t port_mac_oui[3] = {0xfa, 0x16, 0x3e};
 
 /* The API shape (consumes row): port_security as a boolean, the groups. */
 static json_t *port_json(struct store *st, json_t *row, struct nubo_err *err)
@@ -56,12 +60,12 @@ int net_port_insert(struct store *st, const char *project_id, const json_t *netw
     char ips[16], mac[18], now[32];
     if (net_ipam_allocate(st, subnet, fixed_ip, false, &ip, err) < 0)
         return -1;
-    net_ip_format(ip, ips);
+    inet_ipv4_format(ip, ips);
     id_new(id);
     clock_stamp(now);
     long long n = -1;
     for (int t = 0; t < MAC_TRIES && n < 0; t++) {
-        net_mac_random(mac);
+        inet_mac_random(port_mac_oui, mac);
         n = store_exec(st, err,
                        "INSERT INTO ports (id, project_id, network_id, subnet_id, name,"
                        " instance_id, host_id, hostname, mac, ip, ip_int, device_owner,"
@@ -368,7 +372,7 @@ int network_nics_check(const struct network_nic *nics, size_t n, const char *con
         if (net_ref_check(nics[i].network, "networks[].network", "a network (GET /v1/networks)",
                           err) < 0)
             return -1;
-        if (nics[i].fixed_ip && net_ip_parse(nics[i].fixed_ip, &ip) < 0)
+        if (nics[i].fixed_ip && inet_ipv4_parse(nics[i].fixed_ip, &ip) < 0)
             return nubo_err_set(err, NUBO_E_INVALID,
                                 "networks[%zu].fixed_ip must be an IPv4 address", i);
     }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/inet.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -304,13 +305,10 @@ static int rule_check(const struct secgroup_rule_spec *s, char cidr[24], struct 
         return nubo_err_set(err, NUBO_E_INVALID, "give remote_cidr or remote_group, not both");
     cidr[0] = '\0';
     if (s->remote_cidr) {
-        uint32_t net;
-        int len;
-        char ip[16];
-        if (net_cidr_parse(s->remote_cidr, true, "remote_cidr", &net, &len, err) < 0)
+        struct inet_cidr c;
+        if (inet_cidr_check(s->remote_cidr, true, "remote_cidr", &c, err) < 0)
             return -1;
-        net_ip_format(net, ip);
-        snprintf(cidr, 24, "%s/%d", ip, len);
+        snprintf(cidr, 24, "%s", c.s);
     }
     if (s->remote_group &&
         net_ref_check(s->remote_group, "remote_group", "a security group of this project", err) < 0)

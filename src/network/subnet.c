@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/inet.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -50,8 +51,8 @@ static int pools_of(const json_t *subnet, struct net_pool **out, size_t *n, stru
     *n = 0;
     *out = xcalloc(json_array_size(a) + 1, sizeof(**out));
     json_array_foreach (a, i, p) {
-        if (net_ip_parse(net_str(p, "start"), &(*out)[*n].start) < 0 ||
-            net_ip_parse(net_str(p, "end"), &(*out)[*n].end) < 0) {
+        if (inet_ipv4_parse(net_str(p, "start"), &(*out)[*n].start) < 0 ||
+            inet_ipv4_parse(net_str(p, "end"), &(*out)[*n].end) < 0) {
             json_decref(a);
             free(*out);
             *out = NULL;
@@ -72,7 +73,7 @@ int net_ipam_allocate(struct store *st, const json_t *subnet, const char *want, 
     uint32_t gw = 0, *used = NULL, ip;
     int rc = -1;
     const char *gws = json_string_value(json_object_get(subnet, "gateway"));
-    if (gws && net_ip_parse(gws, &gw) < 0)
+    if (gws && inet_ipv4_parse(gws, &gw) < 0)
         gw = 0;
     if (pools_of(subnet, &pools, &npools, err) < 0)
         return -1;
@@ -91,7 +92,7 @@ int net_ipam_allocate(struct store *st, const json_t *subnet, const char *want, 
         used[nused++] = (uint32_t)json_integer_value(json_object_get(r, "ip_int"));
     if (want) {
         bool in_pool = false;
-        if (net_ip_parse(want, &ip) < 0) {
+        if (inet_ipv4_parse(want, &ip) < 0) {
             nubo_err_set(err, NUBO_E_INVALID, "fixed_ip must be an IPv4 address");
             goto cleanup;
         }
@@ -144,12 +145,12 @@ static json_t *dns_check(const json_t *dns, struct nubo_err *err)
     json_array_foreach (dns, i, v) {
         uint32_t ip;
         char canon[16];
-        if (net_ip_parse(json_string_value(v), &ip) < 0) {
+        if (inet_ipv4_parse(json_string_value(v), &ip) < 0) {
             json_decref(out);
             nubo_err_set(err, NUBO_E_INVALID, "dns_servers[%zu] must be an IPv4 address", i);
             return NULL;
         }
-        net_ip_format(ip, canon);
+        inet_ipv4_format(ip, canon);
         json_array_append_new(out, json_string(canon));
     }
     return out;
@@ -171,8 +172,8 @@ static json_t *pools_check(const json_t *pools, uint32_t first, uint32_t last, u
             lo++;
         else if (gw == hi && lo < hi)
             hi--;
-        net_ip_format(lo, a);
-        net_ip_format(hi, b);
+        inet_ipv4_format(lo, a);
+        inet_ipv4_format(hi, b);
         json_array_append_new(out, json_pack("{s:s, s:s}", "start", a, "end", b));
         return out;
     }
@@ -186,8 +187,8 @@ static json_t *pools_check(const json_t *pools, uint32_t first, uint32_t last, u
     json_array_foreach (pools, i, v) {
         struct net_pool p;
         if (!json_is_object(v) || json_object_size(v) != 2 ||
-            net_ip_parse(json_string_value(json_object_get(v, "start")), &p.start) < 0 ||
-            net_ip_parse(json_string_value(json_object_get(v, "end")), &p.end) < 0) {
+            inet_ipv4_parse(json_string_value(json_object_get(v, "start")), &p.start) < 0 ||
+            inet_ipv4_parse(json_string_value(json_object_get(v, "end")), &p.end) < 0) {
             nubo_err_set(err, NUBO_E_INVALID,
                          "allocation_pools[%zu] must be {\"start\": IPv4, \"end\": IPv4}", i);
             goto fail;
@@ -205,8 +206,8 @@ static json_t *pools_check(const json_t *pools, uint32_t first, uint32_t last, u
                 goto fail;
             }
         got[n++] = p;
-        net_ip_format(p.start, a);
-        net_ip_format(p.end, b);
+        inet_ipv4_format(p.start, a);
+        inet_ipv4_format(p.end, b);
         json_array_append_new(out, json_pack("{s:s, s:s}", "start", a, "end", b));
     }
     return out;
@@ -218,8 +219,8 @@ fail:
 json_t *subnet_create(struct store *st, const struct ctx *ctx, const struct subnet_spec *s,
                       struct nubo_err *err)
 {
-    uint32_t net, gw;
-    int len;
+    uint32_t gw;
+    struct inet_cidr c;
     char cidr[24], gws[16], id[37], now[32];
     json_t *dns = NULL, *pools = NULL, *network = NULL, *out = NULL, *clash = NULL;
     char *dns_text = NULL, *pools_text = NULL;
@@ -230,18 +231,17 @@ json_t *subnet_create(struct store *st, const struct ctx *ctx, const struct subn
         nubo_err_set(err, NUBO_E_INVALID, "'cidr' is required, e.g. \"10.0.0.0/24\"");
         return NULL;
     }
-    if (net_cidr_parse(s->cidr, true, "cidr", &net, &len, err) < 0)
+    if (inet_cidr_check(s->cidr, true, "cidr", &c, err) < 0)
         return NULL;
-    if (len < 8 || len > 30) {
+    if (c.prefix < 8 || c.prefix > 30) {
         nubo_err_set(err, NUBO_E_INVALID, "cidr must have a prefix length from 8 to 30");
         return NULL;
     }
-    uint32_t first = net_cidr_first(net, len), last = net_cidr_last(net, len);
-    net_ip_format(net, gws);
-    snprintf(cidr, sizeof(cidr), "%s/%d", gws, len);
+    uint32_t first = inet_cidr_first(&c), last = inet_cidr_last(&c);
+    snprintf(cidr, sizeof(cidr), "%s", c.s);
     if (s->gateway == NULL)
         gw = first + 1;
-    else if (net_ip_parse(s->gateway, &gw) < 0) {
+    else if (inet_ipv4_parse(s->gateway, &gw) < 0) {
         nubo_err_set(err, NUBO_E_INVALID, "gateway must be an IPv4 address");
         return NULL;
     }
@@ -252,7 +252,7 @@ json_t *subnet_create(struct store *st, const struct ctx *ctx, const struct subn
                      cidr);
         return NULL;
     }
-    net_ip_format(gw, gws);
+    inet_ipv4_format(gw, gws);
     if ((dns = dns_check(s->dns_servers, err)) == NULL ||
         (pools = pools_check(s->allocation_pools, first, last, gw, err)) == NULL)
         goto cleanup;
