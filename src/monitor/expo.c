@@ -64,10 +64,10 @@ static void value(struct dynbuf *b, double v)
 static void instance_labels(const json_t *r, char *out, size_t n)
 {
     char p[160], id[80], name[160], host[160];
-    label_escape(monitor_jstr(r, "pname"), p, sizeof(p));
-    label_escape(monitor_jstr(r, "instance_id"), id, sizeof(id));
-    label_escape(monitor_jstr(r, "iname"), name, sizeof(name));
-    label_escape(monitor_jstr(r, "hname"), host, sizeof(host));
+    label_escape(jsonx_str(r, "pname"), p, sizeof(p));
+    label_escape(jsonx_str(r, "instance_id"), id, sizeof(id));
+    label_escape(jsonx_str(r, "iname"), name, sizeof(name));
+    label_escape(jsonx_str(r, "hname"), host, sizeof(host));
     snprintf(out, n, "project=\"%s\",instance=\"%s\",instance_name=\"%s\",host=\"%s\"", p, id, name,
              host);
 }
@@ -117,7 +117,7 @@ static int instance_counts(struct store *st, struct dynbuf *b, bool all, const c
         size_t i;
         json_t *r;
         json_array_foreach (rows, i, r) {
-            if (strcmp(monitor_jstr(r, "status"), statuses[k]) == 0)
+            if (strcmp(jsonx_str(r, "status"), statuses[k]) == 0)
                 n = monitor_jint(r, "n");
         }
         dynbuf_printf(b, "nubo_instances{status=\"%s\"} %lld\n", statuses[k], n);
@@ -127,10 +127,10 @@ static int instance_counts(struct store *st, struct dynbuf *b, bool all, const c
     json_array_foreach (rows, i, r) {
         bool known = false;
         for (size_t k = 0; k < ARRAY_LEN(statuses); k++)
-            known = known || strcmp(monitor_jstr(r, "status"), statuses[k]) == 0;
+            known = known || strcmp(jsonx_str(r, "status"), statuses[k]) == 0;
         if (!known) {
             char s[64];
-            label_escape(monitor_jstr(r, "status"), s, sizeof(s));
+            label_escape(jsonx_str(r, "status"), s, sizeof(s));
             dynbuf_printf(b, "nubo_instances{status=\"%s\"} %lld\n", s, monitor_jint(r, "n"));
         }
     }
@@ -198,14 +198,13 @@ static int host_metrics(struct store *st, struct dynbuf *b, int64_t now, struct 
     size_t i;
     json_t *h;
     json_array_foreach (hosts, i, h) {
-        up += strcmp(monitor_jstr(h, "state"), "up") == 0;
+        up += strcmp(jsonx_str(h, "state"), "up") == 0;
         struct nubo_err qerr;
-        json_t *r =
-            store_query_one(st, &qerr,
-                            "SELECT cpu, memory_used, memory_total, disk_used, disk_total"
-                            " FROM host_samples WHERE host_id = ? AND ts_ms >= ?"
-                            " ORDER BY ts_ms DESC LIMIT 1",
-                            "si", monitor_jstr(h, "id"), (long long)(now - MONITOR_STALE_MS));
+        json_t *r = store_query_one(st, &qerr,
+                                    "SELECT cpu, memory_used, memory_total, disk_used, disk_total"
+                                    " FROM host_samples WHERE host_id = ? AND ts_ms >= ?"
+                                    " ORDER BY ts_ms DESC LIMIT 1",
+                                    "si", jsonx_str(h, "id"), (long long)(now - MONITOR_STALE_MS));
         json_array_append_new(latest, r ? r : json_null());
     }
     family(b, "nubo_hosts_up", "gauge", "Hosts whose agent is heartbeating");
@@ -213,9 +212,9 @@ static int host_metrics(struct store *st, struct dynbuf *b, int64_t now, struct 
     family(b, "nubo_host_up", "gauge", "1 when the host's agent is heartbeating, else 0");
     char name[160];
     json_array_foreach (hosts, i, h) {
-        label_escape(monitor_jstr(h, "name"), name, sizeof(name));
+        label_escape(jsonx_str(h, "name"), name, sizeof(name));
         dynbuf_printf(b, "nubo_host_up{host=\"%s\"} %d\n", name,
-                      strcmp(monitor_jstr(h, "state"), "up") == 0);
+                      strcmp(jsonx_str(h, "state"), "up") == 0);
     }
     for (size_t k = 0; k < monitor_host_nmetrics; k++) {
         const struct metric_def *d = &monitor_host_metrics[k];
@@ -224,7 +223,7 @@ static int host_metrics(struct store *st, struct dynbuf *b, int64_t now, struct 
             json_t *v = json_object_get(json_array_get(latest, i), d->name);
             if (!json_is_number(v))
                 continue;
-            label_escape(monitor_jstr(h, "name"), name, sizeof(name));
+            label_escape(jsonx_str(h, "name"), name, sizeof(name));
             dynbuf_printf(b, "%s{host=\"%s\"}", d->prom, name);
             value(b, json_number_value(v) / d->prom_div);
         }
@@ -250,7 +249,7 @@ static int alarm_counts(struct store *st, struct dynbuf *b, bool all, const char
         size_t i;
         json_t *r;
         json_array_foreach (rows, i, r) {
-            if (strcmp(monitor_jstr(r, "state"), states[k]) == 0)
+            if (strcmp(jsonx_str(r, "state"), states[k]) == 0)
                 n = monitor_jint(r, "n");
         }
         dynbuf_printf(b, "nubo_alarms{state=\"%s\"} %lld\n", states[k], n);

@@ -34,7 +34,7 @@ static json_t *subnet_json(json_t *row)
 {
     static const char *const texts[] = {"dns_servers", "allocation_pools"};
     for (size_t k = 0; k < ARRAY_LEN(texts); k++) {
-        json_t *v = json_loads(net_str(row, texts[k]), 0, NULL);
+        json_t *v = json_loads(jsonx_str(row, texts[k]), 0, NULL);
         json_object_set_new(row, texts[k], v ? v : json_array());
     }
     json_object_del(row, "net_first");
@@ -45,19 +45,19 @@ static json_t *subnet_json(json_t *row)
 /* The pools of a subnet row, decoded (caller frees *out). */
 static int pools_of(const json_t *subnet, struct net_pool **out, size_t *n, struct nubo_err *err)
 {
-    json_t *a = json_loads(net_str(subnet, "allocation_pools"), 0, NULL);
+    json_t *a = json_loads(jsonx_str(subnet, "allocation_pools"), 0, NULL);
     size_t i;
     json_t *p;
     *n = 0;
     *out = xcalloc(json_array_size(a) + 1, sizeof(**out));
     json_array_foreach (a, i, p) {
-        if (inet_ipv4_parse(net_str(p, "start"), &(*out)[*n].start) < 0 ||
-            inet_ipv4_parse(net_str(p, "end"), &(*out)[*n].end) < 0) {
+        if (inet_ipv4_parse(jsonx_str(p, "start"), &(*out)[*n].start) < 0 ||
+            inet_ipv4_parse(jsonx_str(p, "end"), &(*out)[*n].end) < 0) {
             json_decref(a);
             free(*out);
             *out = NULL;
             return nubo_err_set(err, NUBO_E_INTERNAL, "subnet %s has a corrupt pool",
-                                net_str(subnet, "id"));
+                                jsonx_str(subnet, "id"));
         }
         (*n)++;
     }
@@ -82,7 +82,7 @@ int net_ipam_allocate(struct store *st, const json_t *subnet, const char *want, 
                                           " ORDER BY ip_int"
                                         : "SELECT ip_int FROM ports WHERE subnet_id = ?"
                                           " ORDER BY ip_int",
-                               "s", net_str(subnet, "id"));
+                               "s", jsonx_str(subnet, "id"));
     if (rows == NULL)
         goto cleanup;
     used = xcalloc(json_array_size(rows) + 1, sizeof(*used));
@@ -101,20 +101,20 @@ int net_ipam_allocate(struct store *st, const json_t *subnet, const char *want, 
         if (!in_pool || ip == gw) {
             nubo_err_set(err, NUBO_E_INVALID,
                          "fixed_ip %s is not in an allocation pool of subnet %s (%s)", want,
-                         net_str(subnet, "id"), net_str(subnet, "cidr"));
+                         jsonx_str(subnet, "id"), jsonx_str(subnet, "cidr"));
             goto cleanup;
         }
         for (size_t k = 0; k < nused; k++)
             if (used[k] == ip) {
                 nubo_err_set(err, NUBO_E_CONFLICT, "address %s is in use on subnet %s", want,
-                             net_str(subnet, "cidr"));
+                             jsonx_str(subnet, "cidr"));
                 goto cleanup;
             }
     } else if (net_ipam_lowest_free(pools, npools, gw, used, nused, &ip) < 0) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "no free address left in the allocation pools of subnet %s (%s): the pool "
                      "is exhausted; delete ports or add a subnet",
-                     net_str(subnet, "id"), net_str(subnet, "cidr"));
+                     jsonx_str(subnet, "id"), jsonx_str(subnet, "cidr"));
         goto cleanup;
     }
     *out = ip;
@@ -268,13 +268,13 @@ json_t *subnet_create(struct store *st, const struct ctx *ctx, const struct subn
     clash = store_query(st, err,
                         "SELECT cidr FROM subnets WHERE network_id = ? AND net_first <= ?"
                         " AND ? <= net_last",
-                        "sii", net_str(network, "id"), (long long)last, (long long)first);
+                        "sii", jsonx_str(network, "id"), (long long)last, (long long)first);
     if (clash == NULL)
         goto rollback;
     if (json_array_size(clash) > 0) {
         nubo_err_set(err, NUBO_E_INVALID,
                      "cidr %s overlaps subnet %s of network '%s'; choose a disjoint prefix", cidr,
-                     net_str(json_array_get(clash, 0), "cidr"), net_str(network, "name"));
+                     jsonx_str(json_array_get(clash, 0), "cidr"), jsonx_str(network, "name"));
         goto rollback;
     }
     id_new(id);
@@ -283,8 +283,9 @@ json_t *subnet_create(struct store *st, const struct ctx *ctx, const struct subn
                    "INSERT INTO subnets (id, network_id, project_id, name, cidr, net_first,"
                    " net_last, gateway, dns_servers, allocation_pools, created_at)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   "sssssiissss", id, net_str(network, "id"), net_str(network, "project_id"), name,
-                   cidr, (long long)first, (long long)last, gws, dns_text, pools_text, now) < 0)
+                   "sssssiissss", id, jsonx_str(network, "id"), jsonx_str(network, "project_id"),
+                   name, cidr, (long long)first, (long long)last, gws, dns_text, pools_text,
+                   now) < 0)
         goto rollback;
     struct nubo_err qerr = {0};
     json_t *row = store_query_one(st, &qerr, SUBNET_SELECT " WHERE s.id = ?", "s", id);
@@ -371,7 +372,7 @@ int subnet_delete(struct store *st, const struct ctx *ctx, const char *ref, stru
     json_t *row = subnet_find(st, ctx, ref, true, err);
     if (row == NULL)
         goto cleanup;
-    const char *id = net_str(row, "id");
+    const char *id = jsonx_str(row, "id");
     n = store_query_one(st, err,
                         "SELECT (SELECT COUNT(*) FROM ports WHERE subnet_id = ?) +"
                         " (SELECT COUNT(*) FROM floating_ips WHERE subnet_id = ?) AS used",
@@ -382,7 +383,7 @@ int subnet_delete(struct store *st, const struct ctx *ctx, const char *ref, stru
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "subnet %s still has addresses in use (ports or floating IPs); delete them "
                      "first",
-                     net_str(row, "cidr"));
+                     jsonx_str(row, "cidr"));
         goto cleanup;
     }
     if (store_exec(st, err, "DELETE FROM subnets WHERE id = ?", "s", id) < 0 ||
