@@ -99,7 +99,7 @@ int billing_currency(struct store *st, char out[4], struct nubo_err *err)
                                "");
     if (rows == NULL)
         return -1;
-    str_copy(out, 4, billing_str(json_array_get(rows, 0), "currency"));
+    str_copy(out, 4, jsonx_str(json_array_get(rows, 0), "currency"));
     json_decref(rows);
     return 0;
 }
@@ -243,16 +243,10 @@ int billing_scope(struct store *st, const struct ctx *ctx, const char *project,
         *err = qerr;
         return -1;
     }
-    str_copy(out->project_id, sizeof(out->project_id), billing_str(row, "id"));
-    str_copy(out->project_name, sizeof(out->project_name), billing_str(row, "name"));
+    str_copy(out->project_id, sizeof(out->project_id), jsonx_str(row, "id"));
+    str_copy(out->project_name, sizeof(out->project_name), jsonx_str(row, "name"));
     json_decref(row);
     return 0;
-}
-
-const char *billing_str(const json_t *row, const char *key)
-{
-    const char *s = json_string_value(json_object_get(row, key));
-    return s ? s : "";
 }
 
 long long billing_int(const json_t *row, const char *key)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "billing/billing.h"
+#include "lib/jsonx.h" /* jsonx_str(): a row's string or "" */
 
 #define BILLING_HOUR_MS 3600000LL
 /* The month of "per GB-month" prices: 730 hours (8,760 h / 12), whatever
@@ -112,9 +113,6 @@ int billing_rows_total(const json_t *rows, long long *total, struct nubo_err *er
 /* The total of one project for [start, end) as of as_of. */
 int billing_project_total(struct store *st, const char *project_id, int64_t start, int64_t end,
                           int64_t as_of, long long *total, struct nubo_err *err);
-
-/* A row's string member, or "" when missing or null. */
-const char *billing_str(const json_t *row, const char *key);
 
 /* A row's integer member, or 0. */
 long long billing_int(const json_t *row, const char *key);

@@ -39,7 +39,7 @@ static bool reached(long long spent, long long amount, long long pct)
 static size_t thresholds_of(const json_t *budget, long long t[THRESHOLDS_MAX])
 {
     json_error_t je;
-    json_t *a = json_loads(billing_str(budget, "thresholds"), 0, &je);
+    json_t *a = json_loads(jsonx_str(budget, "thresholds"), 0, &je);
     size_t n = 0, i;
     json_t *v;
     json_array_foreach (a, i, v) {
@@ -132,7 +132,7 @@ static int evaluate(struct store *st, const char *project_id, int64_t now, struc
                        " crossed_at_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                        " ON CONFLICT DO NOTHING",
                        "ssiiiiisis", id, project_id, (long long)ps, (long long)pe, th[k], amount,
-                       at_hit, billing_str(b, "currency"), (long long)hit, created) < 0)
+                       at_hit, jsonx_str(b, "currency"), (long long)hit, created) < 0)
             goto cleanup;
         log_info("billing: project %s crossed %lld%% of its budget", project_id, th[k]);
         lo = hit;
@@ -156,9 +156,9 @@ void billing_budgets_evaluate(struct store *st)
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r) {
-        if (evaluate(st, billing_str(r, "project_id"), now, &err) < 0)
+        if (evaluate(st, jsonx_str(r, "project_id"), now, &err) < 0)
             log_error("billing: cannot evaluate the budget of project %s: %s",
-                      billing_str(r, "project_id"), err.msg);
+                      jsonx_str(r, "project_id"), err.msg);
     }
     json_decref(rows);
 }
@@ -193,9 +193,9 @@ static json_t *budget_json(struct store *st, const struct billing_scope *sc, int
         exceeded = spent >= amount;
         blocking = exceeded && billing_int(b, "block_new_instances");
         budget = json_pack("{s:I, s:s, s:o, s:b, s:s}", "amount_micros", (json_int_t)amount,
-                           "currency", billing_str(b, "currency"), "thresholds", ths,
+                           "currency", jsonx_str(b, "currency"), "thresholds", ths,
                            "block_new_instances", (int)billing_int(b, "block_new_instances"),
-                           "updated_at", billing_str(b, "updated_at"));
+                           "updated_at", jsonx_str(b, "updated_at"));
     }
     out = json_pack("{s:{s:s, s:s}, s:{s:o, s:o}, s:o, s:o, s:I, s:I, s:o, s:b, s:b}", "project",
                     "id", sc->project_id, "name", sc->project_name, "period", "start",
@@ -379,15 +379,15 @@ json_t *billing_budget_notifications(struct store *st, const struct ctx *ctx, co
     json_array_foreach (rows, i, r) {
         json_array_append_new(
             out, json_pack("{s:s, s:s, s:{s:o, s:o}, s:I, s:I, s:I, s:s, s:o, s:s}", "id",
-                           billing_str(r, "id"), "project_id", sc.project_id, "period", "start",
+                           jsonx_str(r, "id"), "project_id", sc.project_id, "period", "start",
                            billing_time_json(billing_int(r, "period_start_ms")), "end",
                            billing_time_json(billing_int(r, "period_end_ms")), "threshold",
                            (json_int_t)billing_int(r, "threshold"), "amount_micros",
                            (json_int_t)billing_int(r, "amount_micros"), "spent_micros",
                            (json_int_t)billing_int(r, "spent_micros"), "currency",
-                           billing_str(r, "currency"), "crossed_at",
+                           jsonx_str(r, "currency"), "crossed_at",
                            billing_time_json(billing_int(r, "crossed_at_ms")), "created_at",
-                           billing_str(r, "created_at")));
+                           jsonx_str(r, "created_at")));
     }
     json_decref(rows);
     return out;
@@ -419,7 +419,7 @@ int billing_budget_check(struct store *st, const char *project_id, struct nubo_e
                               "budget exceeded: the project has spent %s %s of its budget of %s "
                               "%s for %.7s, and its budget blocks new instances until the month "
                               "ends or an admin raises the budget (PUT /v1/budget)",
-                              s, billing_str(b, "currency"), a, billing_str(b, "currency"), month);
+                              s, jsonx_str(b, "currency"), a, jsonx_str(b, "currency"), month);
         }
     }
     json_decref(b);

@@ -12,11 +12,13 @@
  */
 #include "billing/billing_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/dynbuf.h"
 #include "lib/util.h"
 
 /* ------------------------------------------------------------ building */
@@ -24,12 +26,12 @@
 /* "instance web-1: running, flavor small" and the like, into out. */
 static void describe(const json_t *r, const struct billing_meter *m, char *out, size_t n)
 {
-    const char *name = billing_str(r, "resource_name");
+    const char *name = jsonx_str(r, "resource_name");
     long long size = billing_int(r, "size");
     const char *unpriced = json_is_null(json_object_get(r, "price_id")) ? " (no price)" : "";
     if (strcmp(m->name, "instance") == 0)
-        snprintf(out, n, "instance %s: running, flavor %s%s", name,
-                 billing_str(r, "price_key_name"), unpriced);
+        snprintf(out, n, "instance %s: running, flavor %s%s", name, jsonx_str(r, "price_key_name"),
+                 unpriced);
     else if (strcmp(m->name, "disk") == 0)
         snprintf(out, n, "instance %s: root disk, %lld GiB%s", name, size, unpriced);
     else if (strcmp(m->name, "image") == 0)
@@ -43,10 +45,10 @@ static void describe(const json_t *r, const struct billing_meter *m, char *out, 
 /* A line item of a rated row (new reference); its amount into *amount. */
 static json_t *line_json(const json_t *r, long long *amount, struct nubo_err *err)
 {
-    const struct billing_meter *m = billing_meter_find(billing_str(r, "meter"));
+    const struct billing_meter *m = billing_meter_find(jsonx_str(r, "meter"));
     if (m == NULL) {
         nubo_err_set(err, NUBO_E_INTERNAL, "the ledger holds an unknown meter '%.32s'",
-                     billing_str(r, "meter"));
+                     jsonx_str(r, "meter"));
         return NULL;
     }
     long long size = billing_int(r, "size"), ms = billing_int(r, "ms");
@@ -56,14 +58,13 @@ static json_t *line_json(const json_t *r, long long *amount, struct nubo_err *er
     char desc[256], qty[48];
     describe(r, m, desc, sizeof(desc));
     billing_quantity(m, size, ms, qty);
-    const char *key = billing_str(r, "price_key");
+    const char *key = jsonx_str(r, "price_key");
     json_t *price_id = json_object_get(r, "price_id");
     return json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:s, s:I, s:s, s:s, s:O, s:I, s:I}",
-        "resource_type", billing_str(r, "resource_type"), "resource_id",
-        billing_str(r, "resource_id"), "resource_name", billing_str(r, "resource_name"), "meter",
-        m->name, "flavor",
-        key[0] ? json_pack("{s:s, s:s}", "id", key, "name", billing_str(r, "price_key_name"))
+        "resource_type", jsonx_str(r, "resource_type"), "resource_id", jsonx_str(r, "resource_id"),
+        "resource_name", jsonx_str(r, "resource_name"), "meter", m->name, "flavor",
+        key[0] ? json_pack("{s:s, s:s}", "id", key, "name", jsonx_str(r, "price_key_name"))
                : json_null(),
         "description", desc, "from", billing_time_json(billing_int(r, "first_ms")), "to",
         billing_time_json(billing_int(r, "last_ms")), "size", (json_int_t)size, "size_unit",
@@ -126,7 +127,7 @@ static json_t *invoice_build(const struct billing_scope *sc, const struct billin
             return NULL;
         }
         json_array_append_new(lines, line);
-        size_t t = type_index(billing_str(r, "resource_type"));
+        size_t t = type_index(jsonx_str(r, "resource_type"));
         if (t < NTYPES - 1) {
             sums[t] += amount;
             seen[t] = true;
@@ -163,31 +164,17 @@ json_t *billing_invoice(struct store *st, const struct ctx *ctx, const struct bi
 
 /* ----------------------------------------------------------------- CSV */
 
-/* A growing text buffer. */
-struct buf {
-    char *s;
-    size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
+/* Appends n bytes to the CSV text.  The buffer has no cap of its own: the
+ * text is bounded by the invoice it renders, already in memory; running
+ * out of memory aborts, as xmalloc does. */
+static void buf_add(struct dynbuf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (ns == NULL)
-            abort(); /* as xmalloc: nothing useful to do without memory */
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
+    if (dynbuf_add(b, s, n) < 0)
+        abort();
 }
 
 /* One CSV field, quoted when it holds a comma, a quote or a line end. */
-static void csv_field(struct buf *b, const char *s, bool first)
+static void csv_field(struct dynbuf *b, const char *s, bool first)
 {
     if (!first)
         buf_add(b, ",", 1);
@@ -205,7 +192,7 @@ static void csv_field(struct buf *b, const char *s, bool first)
 }
 
 /* One CSV row of n fields and CRLF. */
-static void csv_row(struct buf *b, const char *const *fields, size_t n)
+static void csv_row(struct dynbuf *b, const char *const *fields, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         csv_field(b, fields[i] ? fields[i] : "", i == 0);
@@ -236,11 +223,11 @@ static const char *const invoice_csv_header[] = {
 
 char *billing_invoice_to_csv(const json_t *inv, size_t *len)
 {
-    struct buf b = {0};
-    const char *project = billing_str(json_object_get(inv, "project"), "id");
+    struct dynbuf b = DYNBUF_INIT(SIZE_MAX);
+    const char *project = jsonx_str(json_object_get(inv, "project"), "id");
     const json_t *period = json_object_get(inv, "period");
-    const char *ps = billing_str(period, "start"), *pe = billing_str(period, "end");
-    const char *cur = billing_str(inv, "currency");
+    const char *ps = jsonx_str(period, "start"), *pe = jsonx_str(period, "end");
+    const char *cur = jsonx_str(inv, "currency");
     csv_row(&b, invoice_csv_header, INVOICE_CSV_COLS);
     size_t i;
     json_t *l;
@@ -253,18 +240,18 @@ char *billing_invoice_to_csv(const json_t *inv, size_t *len)
             project,
             ps,
             pe,
-            billing_str(l, "resource_type"),
-            billing_str(l, "resource_id"),
-            billing_str(l, "resource_name"),
-            billing_str(l, "meter"),
-            billing_str(json_object_get(l, "flavor"), "name"),
-            billing_str(l, "from"),
-            billing_str(l, "to"),
+            jsonx_str(l, "resource_type"),
+            jsonx_str(l, "resource_id"),
+            jsonx_str(l, "resource_name"),
+            jsonx_str(l, "meter"),
+            jsonx_str(json_object_get(l, "flavor"), "name"),
+            jsonx_str(l, "from"),
+            jsonx_str(l, "to"),
             field_text(l, "size", size, sizeof(size)),
-            billing_str(l, "size_unit"),
+            jsonx_str(l, "size_unit"),
             field_text(l, "duration_ms", dur, sizeof(dur)),
-            billing_str(l, "quantity"),
-            billing_str(l, "unit"),
+            jsonx_str(l, "quantity"),
+            jsonx_str(l, "unit"),
             price,
             amount,
             cur,
@@ -276,7 +263,7 @@ char *billing_invoice_to_csv(const json_t *inv, size_t *len)
         char amount[32];
         billing_money_str(billing_int(s, "amount_micros"), amount);
         const char *row[INVOICE_CSV_COLS] = {"subtotal", project, ps, pe,
-                                             billing_str(s, "resource_type")};
+                                             jsonx_str(s, "resource_type")};
         row[INVOICE_CSV_COLS - 2] = amount;
         row[INVOICE_CSV_COLS - 1] = cur;
         csv_row(&b, row, INVOICE_CSV_COLS);
@@ -287,14 +274,13 @@ char *billing_invoice_to_csv(const json_t *inv, size_t *len)
     row[INVOICE_CSV_COLS - 2] = total;
     row[INVOICE_CSV_COLS - 1] = cur;
     csv_row(&b, row, INVOICE_CSV_COLS);
-    *len = b.len;
-    return b.s;
+    return dynbuf_take(&b, len);
 }
 
 void billing_invoice_filename(const json_t *inv, char *out, size_t n)
 {
-    const char *start = billing_str(json_object_get(inv, "period"), "start");
-    const char *name = billing_str(json_object_get(inv, "project"), "name");
+    const char *start = jsonx_str(json_object_get(inv, "period"), "start");
+    const char *name = jsonx_str(json_object_get(inv, "project"), "name");
     /* The day of the start is enough to tell invoices apart; names are
      * [A-Za-z0-9._-] (valid_name), safe in a header. */
     snprintf(out, n, "invoice-%s-%.10s.csv", name, start);
@@ -402,24 +388,24 @@ json_t *billing_showback(struct store *st, const struct ctx *ctx, const struct b
     json_t *r;
     /* Rows come ordered by project: one share per run of rows. */
     json_array_foreach (rows, i, r) {
-        const char *pid = billing_str(r, "project_id");
+        const char *pid = jsonx_str(r, "project_id");
         if (n == 0 || strcmp(shares[n - 1].id, pid) != 0) {
             struct share *s = &shares[n++];
             str_copy(s->id, sizeof(s->id), pid);
             size_t j;
             json_t *nm;
             json_array_foreach (names, j, nm) {
-                if (strcmp(billing_str(nm, "id"), pid) == 0)
-                    s->name = billing_str(nm, "name");
+                if (strcmp(jsonx_str(nm, "id"), pid) == 0)
+                    s->name = jsonx_str(nm, "name");
             }
         }
         struct share *s = &shares[n - 1];
-        const struct billing_meter *m = billing_meter_find(billing_str(r, "meter"));
+        const struct billing_meter *m = billing_meter_find(jsonx_str(r, "meter"));
         long long amount = 0;
         if (m && billing_amount(m, billing_int(r, "size"), billing_int(r, "ms"),
                                 billing_int(r, "price"), &amount, err) < 0)
             goto cleanup;
-        size_t t = type_index(billing_str(r, "resource_type"));
+        size_t t = type_index(jsonx_str(r, "resource_type"));
         if (t < NTYPES - 1) {
             s->sums[t] += amount;
             s->seen[t] = true;
@@ -452,20 +438,20 @@ char *billing_showback_to_csv(const json_t *sb, size_t *len)
     static const char *const header[] = {"row",          "project_id", "project_name",
                                          "period_start", "period_end", "resource_type",
                                          "amount",       "currency"};
-    struct buf b = {0};
+    struct dynbuf b = DYNBUF_INIT(SIZE_MAX);
     const json_t *period = json_object_get(sb, "period");
-    const char *ps = billing_str(period, "start"), *pe = billing_str(period, "end");
-    const char *cur = billing_str(sb, "currency");
+    const char *ps = jsonx_str(period, "start"), *pe = jsonx_str(period, "end");
+    const char *cur = jsonx_str(sb, "currency");
     char amount[32];
     csv_row(&b, header, ARRAY_LEN(header));
     size_t i, j;
     json_t *pr, *s;
     json_array_foreach (json_object_get(sb, "projects"), i, pr) {
         const json_t *proj = json_object_get(pr, "project");
-        const char *id = billing_str(proj, "id"), *name = billing_str(proj, "name");
+        const char *id = jsonx_str(proj, "id"), *name = jsonx_str(proj, "name");
         json_array_foreach (json_object_get(pr, "subtotals"), j, s) {
             billing_money_str(billing_int(s, "amount_micros"), amount);
-            const char *row[] = {"subtotal", id, name, ps, pe, billing_str(s, "resource_type"),
+            const char *row[] = {"subtotal", id, name, ps, pe, jsonx_str(s, "resource_type"),
                                  amount,     cur};
             csv_row(&b, row, ARRAY_LEN(row));
         }
@@ -476,8 +462,7 @@ char *billing_showback_to_csv(const json_t *sb, size_t *len)
     billing_money_str(billing_int(sb, "total_micros"), amount);
     const char *row[] = {"total", "", "", ps, pe, "", amount, cur};
     csv_row(&b, row, ARRAY_LEN(row));
-    *len = b.len;
-    return b.s;
+    return dynbuf_take(&b, len);
 }
 
 /* ---------------------------------------------------------------- cost */

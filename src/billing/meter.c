@@ -66,7 +66,7 @@ static int open_at(struct store *st, const struct billing_usage *u, int64_t now,
         return -1;
     json_t *open = json_array_get(rows, 0);
     int rc = 0;
-    if (open && strcmp(billing_str(open, "price_key"), key) == 0 &&
+    if (open && strcmp(jsonx_str(open, "price_key"), key) == 0 &&
         billing_int(open, "size") == u->size) {
         /* Already counted.  If its host was down, it has been seen again. */
         if (!json_is_null(json_object_get(open, "unknown_since_ms")) &&
@@ -122,7 +122,7 @@ int billing_instance_meter(struct store *st, const char *instance_id, struct nub
         return -1;
     }
     int rc = -1;
-    const char *status = billing_str(row, "status");
+    const char *status = jsonx_str(row, "status");
     if (strcmp(status, "unknown") == 0) {
         /* The host is down: what runs keeps counting until the host
          * reports again, but remembers when it was last seen. */
@@ -138,13 +138,13 @@ int billing_instance_meter(struct store *st, const char *instance_id, struct nub
         rc = 0;
         goto cleanup;
     }
-    const char *flavor = billing_str(row, "flavor_id");
-    const char *flavor_name = billing_str(row, "flavor_name");
+    const char *flavor = jsonx_str(row, "flavor_id");
+    const char *flavor_name = jsonx_str(row, "flavor_name");
     struct billing_usage run = {
         .meter = "instance",
-        .project_id = billing_str(row, "project_id"),
+        .project_id = jsonx_str(row, "project_id"),
         .resource_id = instance_id,
-        .resource_name = billing_str(row, "name"),
+        .resource_name = jsonx_str(row, "name"),
         .price_key = flavor,
         .price_key_name = flavor_name[0] ? flavor_name : flavor,
         .size = 1,
@@ -202,13 +202,13 @@ int billing_image_meter(struct store *st, const char *image_id, struct nubo_err 
         return -1;
     }
     int rc;
-    if (row && strcmp(billing_str(row, "status"), "active") == 0 &&
+    if (row && strcmp(jsonx_str(row, "status"), "active") == 0 &&
         json_is_string(json_object_get(row, "project_id"))) {
         struct billing_usage u = {
             .meter = "image",
-            .project_id = billing_str(row, "project_id"),
+            .project_id = jsonx_str(row, "project_id"),
             .resource_id = image_id,
-            .resource_name = billing_str(row, "name"),
+            .resource_name = jsonx_str(row, "name"),
             .price_key = "",
             .price_key_name = "",
             .size = billing_int(row, "size_bytes"),

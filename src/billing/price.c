@@ -27,19 +27,19 @@
 /* The API shape of a row of PRICE_SELECT (new reference). */
 static json_t *price_json(const json_t *r)
 {
-    const struct billing_meter *m = billing_meter_find(billing_str(r, "meter"));
-    const char *key = billing_str(r, "price_key");
+    const struct billing_meter *m = billing_meter_find(jsonx_str(r, "meter"));
+    const char *key = jsonx_str(r, "price_key");
     json_t *until = json_object_get(r, "until_ms");
     return json_pack(
-        "{s:s, s:s, s:o, s:s, s:I, s:s, s:o, s:o, s:s}", "id", billing_str(r, "id"), "meter",
-        billing_str(r, "meter"), "flavor",
-        key[0] ? json_pack("{s:s, s:s}", "id", key, "name", billing_str(r, "price_key_name"))
+        "{s:s, s:s, s:o, s:s, s:I, s:s, s:o, s:o, s:s}", "id", jsonx_str(r, "id"), "meter",
+        jsonx_str(r, "meter"), "flavor",
+        key[0] ? json_pack("{s:s, s:s}", "id", key, "name", jsonx_str(r, "price_key_name"))
                : json_null(),
         "unit", m ? m->unit : "", "unit_price_micros",
-        (json_int_t)billing_int(r, "unit_price_micros"), "currency", billing_str(r, "currency"),
+        (json_int_t)billing_int(r, "unit_price_micros"), "currency", jsonx_str(r, "currency"),
         "effective_from", billing_time_json(billing_int(r, "effective_from_ms")), "effective_until",
         json_is_integer(until) ? billing_time_json(json_integer_value(until)) : json_null(),
-        "created_at", billing_str(r, "created_at"));
+        "created_at", jsonx_str(r, "created_at"));
 }
 
 json_t *billing_price_list(struct store *st, const struct ctx *ctx, const char *meter, int limit,
@@ -93,8 +93,8 @@ static int flavor_resolve(struct store *st, const char *ref, char id[37], char n
         }
         return nubo_err_set(err, NUBO_E_INVALID, "no flavor '%s' (GET /v1/flavors)", ref);
     }
-    str_copy(id, 37, billing_str(f, "id"));
-    str_copy(name, 64, billing_str(f, "name"));
+    str_copy(id, 37, jsonx_str(f, "id"));
+    str_copy(name, 64, jsonx_str(f, "name"));
     json_decref(f);
     return 0;
 }

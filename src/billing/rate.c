@@ -87,7 +87,7 @@ int billing_rows_total(const json_t *rows, long long *total, struct nubo_err *er
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r) {
-        const struct billing_meter *m = billing_meter_find(billing_str(r, "meter"));
+        const struct billing_meter *m = billing_meter_find(jsonx_str(r, "meter"));
         long long amount;
         if (m == NULL)
             continue; /* a meter this build does not know: not billable */

@@ -13,18 +13,17 @@
  * an open record has no end and no duration yet. */
 static json_t *record_json(const json_t *r)
 {
-    const struct billing_meter *m = billing_meter_find(billing_str(r, "meter"));
-    const char *key = billing_str(r, "price_key");
+    const struct billing_meter *m = billing_meter_find(jsonx_str(r, "meter"));
+    const char *key = jsonx_str(r, "price_key");
     json_t *end = json_object_get(r, "end_ms"), *unk = json_object_get(r, "unknown_since_ms");
     long long start = billing_int(r, "start_ms");
     char id[24];
     snprintf(id, sizeof(id), "%lld", billing_int(r, "seq"));
     return json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:o, s:o, s:o, s:o}", "id", id, "resource_type",
-        billing_str(r, "resource_type"), "resource_id", billing_str(r, "resource_id"),
-        "resource_name", billing_str(r, "resource_name"), "meter", billing_str(r, "meter"),
-        "flavor",
-        key[0] ? json_pack("{s:s, s:s}", "id", key, "name", billing_str(r, "price_key_name"))
+        jsonx_str(r, "resource_type"), "resource_id", jsonx_str(r, "resource_id"), "resource_name",
+        jsonx_str(r, "resource_name"), "meter", jsonx_str(r, "meter"), "flavor",
+        key[0] ? json_pack("{s:s, s:s}", "id", key, "name", jsonx_str(r, "price_key_name"))
                : json_null(),
         "size", (json_int_t)billing_int(r, "size"), "size_unit", m ? m->size_unit : "", "start",
         billing_time_json(start), "end",

@@ -4,9 +4,11 @@
  * One curl easy handle per client: curl_easy_reset() before each request
  * clears the options but keeps the connection cache, so a command that polls
  * (vm stop, vm console --follow) reuses one connection to the server.
- * Answers are collected into a buffer capped at CLIENT_MAX_RESPONSE; the
+ * Answers are collected into a dynbuf capped at CLIENT_MAX_RESPONSE; the
  * headers read are X-Console-Offset and X-Request-Id.  Uploads are streamed
  * from the caller's FILE through CURLOPT_READFUNCTION, never held in memory.
+ * The callbacks are lib/curlx.c's, shared with the controller's agent
+ * client.
  */
 #include "cli/client.h"
 
@@ -15,8 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "lib/curlx.h"
 #include "lib/util.h"
 
 #define CLIENT_CONNECT_TIMEOUT_MS 5000L
@@ -40,13 +42,8 @@ struct client {
 struct transfer {
     const struct client *c;
     const struct client_req *req;
-    struct client_resp *resp;
-    size_t alloc;
-    long long sent; /* upload bytes handed to curl */
-    bool too_large;
-    bool out_of_memory;
-    bool read_failed; /* the upload file could not be read to its size */
-    int read_errno;   /* why, or 0 when the file ended early */
+    struct curlx_resp got;      /* body and headers */
+    struct curlx_upload upload; /* the upload's progress */
 };
 
 struct client *client_new(const struct client_cfg *cfg, struct nubo_err *err)
@@ -109,98 +106,7 @@ void client_resp_clear(struct client_resp *resp)
     resp->console_offset = -1;
 }
 
-/* The value of header `name` ("X-Request-Id:") in one header line, without
- * blanks and the line end, copied into out; false when the line is another
- * header or the value does not fit. */
-static bool header_value(const char *data, size_t len, const char *name, char *out, size_t n)
-{
-    size_t nlen = strlen(name);
-    if (len <= nlen || strncasecmp(data, name, nlen) != 0)
-        return false;
-    const char *v = data + nlen;
-    size_t vlen = len - nlen;
-    while (vlen > 0 && (*v == ' ' || *v == '\t'))
-        v++, vlen--;
-    while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
-        vlen--;
-    if (vlen >= n)
-        return false;
-    memcpy(out, v, vlen);
-    out[vlen] = '\0';
-    return true;
-}
-
 /* ------------------------------------------------------ curl callbacks */
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
-{
-    struct transfer *t = userdata;
-    struct client_resp *r = t->resp;
-    size_t len = size * nmemb;
-    if (len > CLIENT_MAX_RESPONSE - r->len) {
-        t->too_large = true;
-        return 0; /* makes curl fail the transfer */
-    }
-    if (r->len + len + 1 > t->alloc) {
-        size_t alloc = t->alloc ? t->alloc : 4096;
-        while (alloc < r->len + len + 1)
-            alloc *= 2;
-        char *p = realloc(r->body, alloc);
-        if (p == NULL) {
-            t->out_of_memory = true;
-            return 0;
-        }
-        r->body = p;
-        t->alloc = alloc;
-    }
-    memcpy(r->body + r->len, data, len);
-    r->len += len;
-    r->body[r->len] = '\0';
-    return len;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
-{
-    struct transfer *t = userdata;
-    size_t len = size * nmemb;
-    char value[128];
-    if (header_value(data, len, "X-Console-Offset:", value, sizeof(value))) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(value, &end, 10);
-        if (errno == 0 && end != value && *end == '\0' && v >= 0)
-            t->resp->console_offset = v;
-    } else if (header_value(data, len, "X-Request-Id:", value, sizeof(value))) {
-        /* Shown in messages: keep it printable. */
-        for (char *p = value; *p; p++)
-            if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7E)
-                *p = '?';
-        str_copy(t->resp->request_id, sizeof(t->resp->request_id), value);
-    }
-    return len;
-}
-
-/* Hands curl the next piece of the upload. */
-static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata)
-{
-    struct transfer *t = userdata;
-    size_t want = size * nitems;
-    long long left = t->req->upload_size - t->sent;
-    if (left <= 0)
-        return 0;
-    if ((long long)want > left)
-        want = (size_t)left;
-    size_t got = fread(buf, 1, want, t->req->upload);
-    if (got == 0) {
-        /* The file shrank or cannot be read: a short body must not pass
-         * for a whole one. */
-        t->read_failed = true;
-        t->read_errno = ferror(t->req->upload) ? errno : 0;
-        return CURL_READFUNC_ABORT;
-    }
-    t->sent += (long long)got;
-    return got;
-}
 
 static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
@@ -231,14 +137,15 @@ static void transfer_error(struct client *c, CURLcode cc, const struct transfer 
 
     if (cc == CURLE_ABORTED_BY_CALLBACK && t->c->cancel && *t->c->cancel) {
         nubo_err_set(err, NUBO_E_INTERNAL, "interrupted");
-    } else if (t->read_failed) {
+    } else if (t->upload.failed) {
         nubo_err_set(err, NUBO_E_INTERNAL,
-                     "cannot read the file to upload (%lld of %lld bytes sent): %s", t->sent,
-                     t->req->upload_size, t->read_errno ? strerror(t->read_errno) : "it shrank");
-    } else if (t->too_large) {
+                     "cannot read the file to upload (%lld of %lld bytes sent): %s", t->upload.sent,
+                     t->req->upload_size,
+                     t->upload.errnum ? strerror(t->upload.errnum) : "it shrank");
+    } else if (dynbuf_error(&t->got.body) == E2BIG) {
         nubo_err_set(err, NUBO_E_TOOLARGE, "the answer of %s is larger than %u MiB", c->peer,
                      CLIENT_MAX_RESPONSE >> 20);
-    } else if (t->out_of_memory) {
+    } else if (dynbuf_error(&t->got.body) == ENOMEM) {
         nubo_err_set(err, NUBO_E_INTERNAL, "out of memory reading the answer of %s", c->peer);
     } else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
                (cc == CURLE_OPERATION_TIMEDOUT && connect_us == 0)) {
@@ -269,9 +176,10 @@ int client_send(struct client *c, const struct client_req *req, struct client_re
     struct curl_slist *headers = NULL;
     char url[2048];
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct transfer t = {.c = c, .req = req, .resp = resp};
+    struct transfer t = {.c = c, .req = req};
     const char *method = req->method;
 
+    curlx_resp_init(&t.got, CLIENT_MAX_RESPONSE);
     memset(resp, 0, sizeof(*resp));
     resp->console_offset = -1;
     c->unreachable = false;
@@ -289,18 +197,13 @@ int client_send(struct client *c, const struct client_req *req, struct client_re
 
     CURL *h = c->curl;
     curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    if (c->socket_path)
-        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CLIENT_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->upload ? 0L : CLIENT_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curlx_setup(h, &(struct curlx_cfg){.url = url,
+                                       .unix_socket = c->socket_path,
+                                       .connect_timeout_ms = CLIENT_CONNECT_TIMEOUT_MS,
+                                       .timeout_ms = req->upload ? 0L : CLIENT_TIMEOUT_MS,
+                                       .resp = &t.got,
+                                       .errbuf = errbuf});
     curl_easy_setopt(h, CURLOPT_USERAGENT, "nubo/" NUBO_VERSION);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -322,8 +225,9 @@ int client_send(struct client *c, const struct client_req *req, struct client_re
 
     if (req->upload) {
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(h, CURLOPT_READDATA, &t);
+        t.upload = (struct curlx_upload){.f = req->upload, .size = req->upload_size};
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, curlx_read_cb);
+        curl_easy_setopt(h, CURLOPT_READDATA, &t.upload);
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->upload_size);
         if (strcmp(method, "PUT") != 0)
             curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
@@ -347,8 +251,9 @@ int client_send(struct client *c, const struct client_req *req, struct client_re
         goto cleanup;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-    if (resp->body == NULL)
-        resp->body = xstrdup("");
+    resp->console_offset = t.got.console_offset;
+    str_copy(resp->request_id, sizeof(resp->request_id), t.got.request_id);
+    resp->body = dynbuf_take(&t.got.body, &resp->len);
     rc = 0;
 
 cleanup:
@@ -356,6 +261,7 @@ cleanup:
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(headers);
+    dynbuf_free(&t.got.body);
     if (payload) {
         explicit_bzero(payload, strlen(payload)); /* it may hold a password */
         free(payload);

@@ -16,6 +16,7 @@
 #include "host/net/net.h"
 #include "host/vm/vm.h"
 #include "lib/fsutil.h"
+#include "lib/inet.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -205,7 +206,7 @@ static int opt_netns(struct hostd_cfg *c, const char *arg)
 static int opt_underlay_ip(struct hostd_cfg *c, const char *arg)
 {
     uint32_t a;
-    if (net_ipv4_parse(arg, &a) < 0 || a == 0)
+    if (inet_ipv4_parse(arg, &a) < 0 || a == 0)
         return bad_opt("--underlay-ip wants an IPv4 address");
     str_copy(c->host.underlay_ip, sizeof(c->host.underlay_ip), arg);
     return 0;

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/curlx.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -53,9 +54,7 @@ struct req {
     CURL *easy; /* NULL when idle */
     enum req_kind kind;
     struct curl_slist *headers;
-    char *resp;
-    size_t resp_len;
-    int resp_too_large;
+    struct dynbuf resp; /* capped at UPLINK_MAX_RESPONSE */
 };
 
 /* A sample round waiting to be sent. */
@@ -171,24 +170,6 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
-{
-    struct req *r = userdata;
-    size_t len = size * nmemb;
-    if (len > UPLINK_MAX_RESPONSE - r->resp_len) {
-        r->resp_too_large = 1;
-        return 0;
-    }
-    char *p = realloc(r->resp, r->resp_len + len + 1);
-    if (p == NULL)
-        return 0;
-    r->resp = p;
-    memcpy(r->resp + r->resp_len, data, len);
-    r->resp_len += len;
-    r->resp[r->resp_len] = '\0';
-    return len;
-}
-
 /* ------------------------------------------------------------- requests */
 
 /* Builds the body of a registration (new reference), or NULL when the
@@ -224,10 +205,7 @@ static void request_end(struct uplink *u, struct req *r)
     r->kind = REQ_NONE;
     curl_slist_free_all(r->headers);
     r->headers = NULL;
-    free(r->resp);
-    r->resp = NULL;
-    r->resp_len = 0;
-    r->resp_too_large = 0;
+    dynbuf_free(&r->resp);
 }
 
 /* Starts a POST of text (wiped and freed here) to path on channel r.
@@ -264,8 +242,9 @@ static int post_start(struct uplink *u, struct req *r, enum req_kind kind, const
     curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, text);
     curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, UPLINK_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+    dynbuf_init(&r->resp, UPLINK_MAX_RESPONSE);
+    curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, curlx_write_cb);
+    curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, &r->resp);
     explicit_bzero(text, strlen(text)); /* a registration holds the join token */
     free(text);
     if (curl_multi_add_handle(u->multi, r->easy) != CURLM_OK) {
@@ -319,7 +298,9 @@ static void request_done(struct uplink *u, CURLcode cc)
     }
     curl_easy_getinfo(u->ctl.easy, CURLINFO_RESPONSE_CODE, &status);
     json_error_t je;
-    json_t *o = u->ctl.resp ? json_loadb(u->ctl.resp, u->ctl.resp_len, 0, &je) : NULL;
+    json_t *o = dynbuf_ptr(&u->ctl.resp)
+                    ? json_loadb(dynbuf_str(&u->ctl.resp), dynbuf_len(&u->ctl.resp), 0, &je)
+                    : NULL;
     const char *detail = json_string_value(json_object_get(o, "detail"));
     if (kind == REQ_REGISTER) {
         const char *id = json_string_value(json_object_get(o, "host_id"));
@@ -442,7 +423,9 @@ static void metrics_done(struct uplink *u, CURLcode cc)
     if (status == 200 || status == 400 || status == 413) {
         if (status != 200) {
             json_error_t je;
-            json_t *o = u->met.resp ? json_loadb(u->met.resp, u->met.resp_len, 0, &je) : NULL;
+            json_t *o = dynbuf_ptr(&u->met.resp)
+                            ? json_loadb(dynbuf_str(&u->met.resp), dynbuf_len(&u->met.resp), 0, &je)
+                            : NULL;
             const char *detail = json_string_value(json_object_get(o, "detail"));
             log_error("controller link: %s refused a batch of samples (HTTP %ld: %s); "
                       "dropping it",

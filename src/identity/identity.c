@@ -40,12 +40,6 @@ int role_parse(const char *s, enum role *out)
 
 /* ------------------------------------------------------ shared helpers */
 
-const char *identity_row_str(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 static void row_bool(json_t *row, const char *k)
 {
     json_t *v = json_object_get(row, k);
@@ -126,7 +120,7 @@ int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx, s
             store_query_one(st, &qerr, "SELECT id FROM hosts WHERE token_hash = ?", "s", hash);
         if (h == NULL)
             return nubo_err_set(err, NUBO_E_UNAUTHORIZED, "unknown host token");
-        str_copy(ctx->host_id, sizeof(ctx->host_id), identity_row_str(h, "id"));
+        str_copy(ctx->host_id, sizeof(ctx->host_id), jsonx_str(h, "id"));
         json_decref(h);
         return 0;
     }
@@ -154,11 +148,11 @@ int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx, s
     else if (json_integer_value(json_object_get(t, "disabled")))
         rc = nubo_err_set(err, NUBO_E_UNAUTHORIZED, "the user is disabled");
     if (rc == 0) {
-        str_copy(ctx->token_id, sizeof(ctx->token_id), identity_row_str(t, "token_id"));
-        str_copy(ctx->user_id, sizeof(ctx->user_id), identity_row_str(t, "user_id"));
-        str_copy(ctx->user_name, sizeof(ctx->user_name), identity_row_str(t, "user_name"));
-        str_copy(ctx->project_id, sizeof(ctx->project_id), identity_row_str(t, "project_id"));
-        str_copy(ctx->project_name, sizeof(ctx->project_name), identity_row_str(t, "project_name"));
+        str_copy(ctx->token_id, sizeof(ctx->token_id), jsonx_str(t, "token_id"));
+        str_copy(ctx->user_id, sizeof(ctx->user_id), jsonx_str(t, "user_id"));
+        str_copy(ctx->user_name, sizeof(ctx->user_name), jsonx_str(t, "user_name"));
+        str_copy(ctx->project_id, sizeof(ctx->project_id), jsonx_str(t, "project_id"));
+        str_copy(ctx->project_name, sizeof(ctx->project_name), jsonx_str(t, "project_name"));
         ctx->is_admin = json_integer_value(json_object_get(t, "admin_roles")) > 0;
         if (role_parse(json_string_value(json_object_get(t, "role")), &ctx->role) < 0)
             ctx->role = ROLE_NONE; /* the role was removed after login */
@@ -222,7 +216,7 @@ json_t *identity_login(struct store *st, const char *user, const char *password,
         nubo_err_set(err, NUBO_E_UNAUTHORIZED, "%s", bad);
         return NULL;
     }
-    if (!crypto_password_verify(identity_row_str(u, "password_hash"), password) ||
+    if (!crypto_password_verify(jsonx_str(u, "password_hash"), password) ||
         json_integer_value(json_object_get(u, "disabled"))) {
         json_decref(u);
         nubo_err_set(err, NUBO_E_UNAUTHORIZED, "%s", bad);
@@ -234,12 +228,12 @@ json_t *identity_login(struct store *st, const char *user, const char *password,
                             "SELECT p.id, p.name, r.role FROM projects p JOIN role_assignments r"
                             " ON r.project_id = p.id AND r.user_id = ?"
                             " WHERE p.name = ? OR p.id = ?",
-                            "sss", identity_row_str(u, "id"), project, project);
+                            "sss", jsonx_str(u, "id"), project, project);
     else
         p = store_query_one(st, &qerr,
                             "SELECT p.id, p.name, r.role FROM projects p JOIN role_assignments r"
                             " ON r.project_id = p.id AND r.user_id = ? ORDER BY p.name",
-                            "s", identity_row_str(u, "id"));
+                            "s", jsonx_str(u, "id"));
     if (p == NULL) {
         json_decref(u);
         nubo_err_set(err, NUBO_E_UNAUTHORIZED,
@@ -251,15 +245,13 @@ json_t *identity_login(struct store *st, const char *user, const char *password,
     char secret[IDENTITY_SECRET_LEN], tid[37], exp[32];
     int64_t expires = clock_now_ms() + SESSION_TTL_MS;
     json_t *out = NULL;
-    if (identity_token_insert(st, "session", "nubo_", "", identity_row_str(u, "id"),
-                              identity_row_str(p, "id"), expires, secret, sizeof(secret), tid,
-                              err) == 0) {
+    if (identity_token_insert(st, "session", "nubo_", "", jsonx_str(u, "id"), jsonx_str(p, "id"),
+                              expires, secret, sizeof(secret), tid, err) == 0) {
         clock_format_ms(expires, exp);
         out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:s}", "token", secret,
-                        "token_id", tid, "expires_at", exp, "user", "id", identity_row_str(u, "id"),
-                        "name", identity_row_str(u, "name"), "project", "id",
-                        identity_row_str(p, "id"), "name", identity_row_str(p, "name"), "role",
-                        identity_row_str(p, "role"));
+                        "token_id", tid, "expires_at", exp, "user", "id", jsonx_str(u, "id"),
+                        "name", jsonx_str(u, "name"), "project", "id", jsonx_str(p, "id"), "name",
+                        jsonx_str(p, "name"), "role", jsonx_str(p, "role"));
     }
     json_decref(u);
     json_decref(p);

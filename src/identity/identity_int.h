@@ -14,14 +14,11 @@
 #include <stdint.h>
 
 #include "identity/identity.h"
+#include "lib/jsonx.h" /* jsonx_str(): a row's string or "" */
 
 /* Big enough for any secret crypto_secret_new() makes with our prefixes
  * ("nubo_", "nubokey_": prefix + 43 characters + NUL). */
 #define IDENTITY_SECRET_LEN 64
-
-/* The string value of o[k], or "" when missing or not a string.  The result
- * is borrowed from o. */
-const char *identity_row_str(json_t *o, const char *k);
 
 /* Replaces the integer o[k] (0 / non-zero) of every row of rows by a JSON
  * boolean; rows may be an object or an array of objects. */

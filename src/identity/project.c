@@ -52,8 +52,8 @@ int identity_project_resolve(struct store *st, const struct ctx *ctx, const char
             nubo_err_set(err, NUBO_E_NOTFOUND, "no project '%.63s'", ref);
         return -1;
     }
-    str_copy(id, 37, identity_row_str(p, "id"));
-    str_copy(name, 64, identity_row_str(p, "name"));
+    str_copy(id, 37, jsonx_str(p, "id"));
+    str_copy(name, 64, jsonx_str(p, "name"));
     json_decref(p);
     return 0;
 }

@@ -35,8 +35,8 @@ int identity_user_resolve(struct store *st, const char *ref, char id[37], char n
             nubo_err_set(err, NUBO_E_NOTFOUND, "no user '%.63s'", ref);
         return -1;
     }
-    str_copy(id, 37, identity_row_str(u, "id"));
-    str_copy(name, 64, identity_row_str(u, "name"));
+    str_copy(id, 37, jsonx_str(u, "id"));
+    str_copy(name, 64, jsonx_str(u, "name"));
     json_decref(u);
     return 0;
 }

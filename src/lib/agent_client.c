@@ -5,9 +5,9 @@
  * Every call creates its own easy handle, so any thread (the reconciler,
  * API threads proxying a console) may call at any time without locks.  A
  * host's address is "unix:/path" (the URL is then http://localhost/...) or
- * "http://addr:port".  Answers are collected into a buffer capped at
- * AGENT_MAX_RESPONSE.  An agent that answers with an HTTP error is still
- * "an answer" for agent_call (the caller reads the status); the other calls
+ * "http://addr:port".  Answers are collected into a dynbuf capped at
+ * AGENT_MAX_RESPONSE by lib/curlx.c's callbacks, shared with the CLI.  An agent that answers with
+ * an HTTP error is still "an answer" for agent_call (the caller reads the status); the other calls
  * turn problem+json answers into a struct nubo_err carrying the agent's
  * own detail.
  */
@@ -19,9 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
+#include "lib/curlx.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -40,63 +40,12 @@ static void curl_init_once(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* The answer being received, for the curl callbacks. */
-struct buf {
-    char *data;
-    size_t len, alloc;
-    int too_large;
-    long long console_offset; /* X-Console-Offset, -1 when absent */
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
-{
-    struct buf *b = userdata;
-    size_t len = size * nmemb;
-    if (len > AGENT_MAX_RESPONSE - b->len) {
-        b->too_large = 1;
-        return 0; /* fails the transfer */
-    }
-    if (b->len + len + 1 > b->alloc) {
-        size_t alloc = b->alloc ? b->alloc : 4096;
-        while (alloc < b->len + len + 1)
-            alloc *= 2;
-        char *p = realloc(b->data, alloc);
-        if (p == NULL)
-            return 0;
-        b->data = p;
-        b->alloc = alloc;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return len;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
-{
-    struct buf *b = userdata;
-    size_t len = size * nmemb;
-    static const char name[] = "X-Console-Offset:";
-    if (len > sizeof(name) - 1 && len < 96 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
-        char value[96];
-        memcpy(value, data + sizeof(name) - 1, len - (sizeof(name) - 1));
-        value[len - (sizeof(name) - 1)] = '\0';
-        char *end;
-        errno = 0;
-        long long v = strtoll(value, &end, 10);
-        while (*end == ' ' || *end == '\r' || *end == '\n')
-            end++;
-        if (errno == 0 && end != value && *end == '\0' && v >= 0)
-            b->console_offset = v;
-    }
-    return len;
-}
-
 /* A prepared request: the handle, its header list and its answer. */
 struct req {
     CURL *curl;
     struct curl_slist *headers;
-    struct buf resp;
+    struct curlx_resp resp;
+    struct curlx_upload upload;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -105,7 +54,7 @@ static void req_free(struct req *r)
     if (r->curl)
         curl_easy_cleanup(r->curl);
     curl_slist_free_all(r->headers);
-    free(r->resp.data);
+    dynbuf_free(&r->resp.body);
 }
 
 /* Sets up a handle for method + path on t.  timeout_ms 0 = no total
@@ -115,38 +64,25 @@ static int req_init(struct req *r, const struct agent_target *t, const char *met
 {
     pthread_once(&curl_once, curl_init_once);
     memset(r, 0, sizeof(*r));
-    r->resp.console_offset = -1;
+    curlx_resp_init(&r->resp, AGENT_MAX_RESPONSE);
     r->curl = curl_easy_init();
     if (r->curl == NULL)
         return nubo_err_set(err, NUBO_E_INTERNAL, "cannot initialize libcurl");
     char url[1024];
     const char *addr = t->address ? t->address : "";
-    if (strncmp(addr, "unix:", 5) == 0) {
-        curl_easy_setopt(r->curl, CURLOPT_UNIX_SOCKET_PATH, addr + 5);
-        snprintf(url, sizeof(url), "http://localhost%s", path);
-    } else if (strncmp(addr, "http://", 7) == 0) {
-        size_t l = strlen(addr);
-        while (l > 7 && addr[l - 1] == '/')
-            l--;
-        snprintf(url, sizeof(url), "%.*s%s", (int)l, addr, path);
-    } else {
+    struct curlx_cfg cfg = {.url = url,
+                            .protocols = "http",
+                            .connect_timeout_ms = AGENT_CONNECT_TIMEOUT_MS,
+                            .timeout_ms = timeout_ms,
+                            .resp = &r->resp,
+                            .errbuf = r->errbuf};
+    if (curlx_url(addr, path, url, sizeof(url), &cfg.unix_socket) < 0)
         return nubo_err_set(err, NUBO_E_UNAVAILABLE,
                             "host %s has an unusable address '%.100s' (want unix:/path or "
                             "http://addr:port)",
                             t->name, addr);
-    }
-    curl_easy_setopt(r->curl, CURLOPT_URL, url);
+    curlx_setup(r->curl, &cfg);
     curl_easy_setopt(r->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(r->curl, CURLOPT_PROTOCOLS_STR, "http");
-    curl_easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT_MS, AGENT_CONNECT_TIMEOUT_MS);
-    if (timeout_ms > 0)
-        curl_easy_setopt(r->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, &r->resp);
-    curl_easy_setopt(r->curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(r->curl, CURLOPT_HEADERDATA, &r->resp);
-    curl_easy_setopt(r->curl, CURLOPT_ERRORBUFFER, r->errbuf);
     /* libmicrohttpd answers 100-continue, but waiting for it costs a
      * round trip on every upload. */
     r->headers = curl_slist_append(r->headers, "Expect:");
@@ -168,7 +104,13 @@ static int req_perform(struct req *r, const struct agent_target *t, long *status
     CURLcode cc = curl_easy_perform(r->curl);
     if (cc != CURLE_OK) {
         log_debug("host %s: %s", t->name, r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
-        if (r->resp.too_large)
+        if (r->upload.failed)
+            return nubo_err_set(err, NUBO_E_INTERNAL,
+                                "host %s: the file to upload ended after %lld of %lld bytes%s%s",
+                                t->name, r->upload.sent, r->upload.size,
+                                r->upload.errnum ? ": " : "",
+                                r->upload.errnum ? strerror(r->upload.errnum) : "");
+        if (dynbuf_error(&r->resp.body) == E2BIG)
             return nubo_err_set(err, NUBO_E_UNAVAILABLE,
                                 "host %s: the agent's answer is larger than %u MiB", t->name,
                                 AGENT_MAX_RESPONSE >> 20);
@@ -215,11 +157,11 @@ static int status_error(const struct agent_target *t, long status, const char *d
                         detail ? detail : "the agent answered with an error");
 }
 
-static int answer_error(const struct agent_target *t, long status, const struct buf *b,
+static int answer_error(const struct agent_target *t, long status, const struct dynbuf *b,
                         struct nubo_err *err)
 {
     json_error_t je;
-    json_t *o = b->len ? json_loadb(b->data, b->len, 0, &je) : NULL;
+    json_t *o = dynbuf_len(b) ? json_loadb(dynbuf_str(b), dynbuf_len(b), 0, &je) : NULL;
     status_error(t, status, json_string_value(json_object_get(o, "detail")), err);
     json_decref(o);
     return -1;
@@ -248,9 +190,9 @@ int agent_call(const struct agent_target *t, const char *method, const char *pat
         curl_easy_setopt(r.curl, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
     }
     int rc = req_perform(&r, t, status, err);
-    if (rc == 0 && r.resp.len > 0) {
+    if (rc == 0 && dynbuf_len(&r.resp.body) > 0) {
         json_error_t je;
-        *out = json_loadb(r.resp.data, r.resp.len, 0, &je);
+        *out = json_loadb(dynbuf_str(&r.resp.body), dynbuf_len(&r.resp.body), 0, &je);
     }
     free(text);
     req_free(&r);
@@ -271,13 +213,11 @@ char *agent_console(const struct agent_target *t, const char *vm, long long offs
     char *out = NULL;
     if (req_perform(&r, t, &status, err) == 0) {
         if (status != 200) {
-            answer_error(t, status, &r.resp, err);
+            answer_error(t, status, &r.resp.body, err);
         } else {
-            out = r.resp.data ? r.resp.data : xstrdup("");
-            *len = r.resp.len;
+            out = dynbuf_take(&r.resp.body, len);
             *next = r.resp.console_offset >= 0 ? r.resp.console_offset
-                                               : (offset >= 0 ? offset : 0) + (long long)r.resp.len;
-            r.resp.data = NULL;
+                                               : (offset >= 0 ? offset : 0) + (long long)*len;
         }
     }
     req_free(&r);
@@ -299,15 +239,17 @@ static int put_stream(const struct agent_target *t, const char *image, const cha
     snprintf(hdr, sizeof(hdr), "X-Checksum-Sha256: %s", sha256);
     r.headers = curl_slist_append(r.headers, hdr);
     r.headers = curl_slist_append(r.headers, "Content-Type: application/octet-stream");
+    r.upload = (struct curlx_upload){.f = src, .size = size};
     curl_easy_setopt(r.curl, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(r.curl, CURLOPT_READDATA, src);
+    curl_easy_setopt(r.curl, CURLOPT_READFUNCTION, curlx_read_cb);
+    curl_easy_setopt(r.curl, CURLOPT_READDATA, &r.upload);
     curl_easy_setopt(r.curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
     curl_easy_setopt(r.curl, CURLOPT_LOW_SPEED_LIMIT, AGENT_UPLOAD_MIN_BPS);
     curl_easy_setopt(r.curl, CURLOPT_LOW_SPEED_TIME, AGENT_UPLOAD_STALL_S);
     long status = 0;
     int rc = req_perform(&r, t, &status, err);
     if (rc == 0 && (status < 200 || status > 299))
-        rc = answer_error(t, status, &r.resp, err);
+        rc = answer_error(t, status, &r.resp.body, err);
     req_free(&r);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/dynbuf.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -108,16 +109,10 @@ char *fs_read_file(const char *path, size_t cap, size_t *len, struct nubo_err *e
                      path, strerror(errno));
         return NULL;
     }
-    size_t size = 0, alloc = 4096;
-    char *buf = xmalloc(alloc);
+    struct dynbuf b = DYNBUF_INIT(cap);
     for (;;) {
-        if (size + 1 >= alloc) {
-            alloc *= 2;
-            buf = realloc(buf, alloc);
-            if (buf == NULL)
-                abort();
-        }
-        ssize_t r = read(fd, buf + size, alloc - size - 1);
+        char chunk[4096];
+        ssize_t r = read(fd, chunk, sizeof(chunk));
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -126,20 +121,18 @@ char *fs_read_file(const char *path, size_t cap, size_t *len, struct nubo_err *e
         }
         if (r == 0)
             break;
-        size += (size_t)r;
-        if (size > cap) {
+        if (dynbuf_add(&b, chunk, (size_t)r) < 0) {
+            if (errno != E2BIG)
+                abort(); /* out of memory: as xmalloc */
             nubo_err_set(err, NUBO_E_TOOLARGE, "%s is larger than %zu bytes", path, cap);
             goto fail;
         }
     }
     close(fd);
-    buf[size] = '\0';
-    if (len)
-        *len = size;
-    return buf;
+    return dynbuf_take(&b, len);
 fail:
     close(fd);
-    free(buf);
+    dynbuf_free(&b);
     return NULL;
 }
 

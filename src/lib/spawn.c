@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/dynbuf.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -60,8 +61,7 @@ int spawn_run(char *const argv[], int timeout_ms, size_t out_cap, char **out, st
         _exit(127);
     }
     close(pfd[1]);
-    size_t len = 0, alloc = 1024;
-    char *buf = xmalloc(alloc);
+    struct dynbuf out_buf = DYNBUF_INIT(out_cap);
     int64_t deadline = clock_mono_ms() + timeout_ms;
     int timed_out = 0;
     for (;;) {
@@ -84,20 +84,14 @@ int spawn_run(char *const argv[], int timeout_ms, size_t out_cap, char **out, st
             continue;
         if (n <= 0)
             break;
-        size_t keep = (size_t)n;
-        if (len + keep > out_cap)
-            keep = out_cap > len ? out_cap - len : 0;
-        if (len + keep + 1 > alloc) {
-            while (len + keep + 1 > alloc)
-                alloc *= 2;
-            buf = realloc(buf, alloc);
-            if (buf == NULL)
-                abort();
-        }
-        memcpy(buf + len, chunk, keep);
-        len += keep;
+        /* Past out_cap the output is read and dropped (the program must
+         * not block on a full pipe). */
+        size_t keep = (size_t)n < dynbuf_room(&out_buf) ? (size_t)n : dynbuf_room(&out_buf);
+        if (dynbuf_add(&out_buf, chunk, keep) < 0)
+            abort(); /* out of memory: as xmalloc */
     }
-    buf[len] = '\0';
+    size_t len;
+    char *buf = dynbuf_take(&out_buf, &len);
     close(pfd[0]);
     /* The program may close its output and go on running: the deadline
      * still holds for its exit. */

@@ -62,18 +62,18 @@ static json_t *alarm_json(const json_t *r)
     return json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:f, s:I, s:I, s:o, s:o, s:s, s:s, s:o, s:s,"
         " s:s, s:s}",
-        "id", monitor_jstr(r, "id"), "project_id", monitor_jstr(r, "project_id"), "name",
-        monitor_jstr(r, "name"), "description", monitor_jstr(r, "description"), "metric",
-        monitor_jstr(r, "metric"), "instance_id", nullable_str(r, "instance_id"), "statistic",
-        monitor_jstr(r, "statistic"), "comparison", monitor_jstr(r, "comparison"), "threshold",
+        "id", jsonx_str(r, "id"), "project_id", jsonx_str(r, "project_id"), "name",
+        jsonx_str(r, "name"), "description", jsonx_str(r, "description"), "metric",
+        jsonx_str(r, "metric"), "instance_id", nullable_str(r, "instance_id"), "statistic",
+        jsonx_str(r, "statistic"), "comparison", jsonx_str(r, "comparison"), "threshold",
         json_number_value(json_object_get(r, "threshold")), "window_s",
         (json_int_t)monitor_jint(r, "window_s"), "evaluation_periods",
         (json_int_t)monitor_jint(r, "evaluation_periods"), "webhook_url",
         nullable_str(r, "webhook_url"), "hook", nullable_str(r, "hook"), "state",
-        monitor_jstr(r, "state"), "state_reason", monitor_jstr(r, "state_reason"), "state_value",
+        jsonx_str(r, "state"), "state_reason", jsonx_str(r, "state_reason"), "state_value",
         json_is_number(sv) ? json_real(json_number_value(sv)) : json_null(), "state_changed_at",
-        monitor_jstr(r, "state_changed_at"), "created_at", monitor_jstr(r, "created_at"),
-        "updated_at", monitor_jstr(r, "updated_at"));
+        jsonx_str(r, "state_changed_at"), "created_at", jsonx_str(r, "created_at"), "updated_at",
+        jsonx_str(r, "updated_at"));
 }
 
 /* The alarm row id as ctx may see it (its project; a cloud admin: any),
@@ -264,7 +264,7 @@ json_t *monitor_alarm_create(struct monitor *m, const struct ctx *ctx, json_t *b
                 *err = qerr;
             goto fail;
         }
-        str_copy(inst, sizeof(inst), monitor_jstr(r, "id"));
+        str_copy(inst, sizeof(inst), jsonx_str(r, "id"));
         json_decref(r);
     }
     if (store_exec(st, err,
@@ -353,14 +353,14 @@ json_t *monitor_alarm_update(struct monitor *m, const struct ctx *ctx, const cha
         "UPDATE alarms SET description = ?, metric = ?, statistic = ?, comparison = ?,"
         " threshold = ?, window_s = ?, evaluation_periods = ?, webhook_url = ?, hook = ?,"
         " updated_at = ? WHERE id = ?",
-        "ssssdiissss", s.description ? s.description : monitor_jstr(r, "description"),
-        s.metric ? s.metric : monitor_jstr(r, "metric"),
-        s.statistic >= 0 ? statistics[s.statistic] : monitor_jstr(r, "statistic"),
-        s.comparison >= 0 ? comparisons[s.comparison] : monitor_jstr(r, "comparison"),
+        "ssssdiissss", s.description ? s.description : jsonx_str(r, "description"),
+        s.metric ? s.metric : jsonx_str(r, "metric"),
+        s.statistic >= 0 ? statistics[s.statistic] : jsonx_str(r, "statistic"),
+        s.comparison >= 0 ? comparisons[s.comparison] : jsonx_str(r, "comparison"),
         s.has_threshold ? s.threshold : json_number_value(json_object_get(r, "threshold")), window,
-        periods, url, hook, now, monitor_jstr(r, "id"));
+        periods, url, hook, now, jsonx_str(r, "id"));
     char aid[37];
-    str_copy(aid, sizeof(aid), monitor_jstr(r, "id"));
+    str_copy(aid, sizeof(aid), jsonx_str(r, "id"));
     json_decref(r);
     if (n < 0)
         return NULL;
@@ -392,7 +392,7 @@ json_t *monitor_alarm_history(struct store *st, const struct ctx *ctx, const cha
     if (a == NULL)
         return NULL;
     char aid[37];
-    str_copy(aid, sizeof(aid), monitor_jstr(a, "id"));
+    str_copy(aid, sizeof(aid), jsonx_str(a, "id"));
     json_decref(a);
     long long after = 0;
     if (marker) {
@@ -424,12 +424,12 @@ json_t *monitor_alarm_history(struct store *st, const struct ctx *ctx, const cha
         json_t *v = json_object_get(r, "value");
         json_array_append_new(
             out,
-            json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:I}", "id", monitor_jstr(r, "id"),
-                      "at", monitor_jstr(r, "at"), "kind", monitor_jstr(r, "kind"), "old_state",
+            json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:I}", "id", jsonx_str(r, "id"),
+                      "at", jsonx_str(r, "at"), "kind", jsonx_str(r, "kind"), "old_state",
                       nullable_str(r, "old_state"), "new_state", nullable_str(r, "new_state"),
                       "value", json_is_number(v) ? json_real(json_number_value(v)) : json_null(),
-                      "detail", monitor_jstr(r, "detail"), "webhook_status",
-                      monitor_jstr(r, "webhook_status"), "attempts",
+                      "detail", jsonx_str(r, "detail"), "webhook_status",
+                      jsonx_str(r, "webhook_status"), "attempts",
                       (json_int_t)monitor_jint(r, "attempts")));
     }
     json_decref(rows);
@@ -467,9 +467,9 @@ struct verdict {
 
 static void evaluate_one(struct store *st, const json_t *a, int64_t now, struct verdict *v)
 {
-    const char *metric = monitor_jstr(a, "metric");
-    const char *stat = monitor_jstr(a, "statistic");
-    int cmp = word_index(monitor_jstr(a, "comparison"), comparisons, 4);
+    const char *metric = jsonx_str(a, "metric");
+    const char *stat = jsonx_str(a, "statistic");
+    int cmp = word_index(jsonx_str(a, "comparison"), comparisons, 4);
     double threshold = json_number_value(json_object_get(a, "threshold"));
     long long window_ms = monitor_jint(a, "window_s") * 1000;
     long long periods = monitor_jint(a, "evaluation_periods");
@@ -491,7 +491,7 @@ static void evaluate_one(struct store *st, const json_t *a, int64_t now, struct 
              metric, metric, metric, metric);
     struct nubo_err err;
     json_t *rows = store_query(st, &err, sql, "iisssii", (long long)now, window_ms,
-                               monitor_jstr(a, "project_id"), inst ? inst : "", inst ? inst : "",
+                               jsonx_str(a, "project_id"), inst ? inst : "", inst ? inst : "",
                                (long long)(now - window_ms * periods), (long long)now);
     if (rows == NULL) {
         snprintf(v->reason, sizeof(v->reason), "evaluation failed: %s", err.msg);
@@ -545,12 +545,11 @@ static json_t *payload_json(const json_t *a, const char *old_state, const struct
     clock_format_ms(now, at);
     return json_pack(
         "{s:{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:f, s:I, s:I}, s:s, s:s, s:s, s:o, s:s}", "alarm",
-        "id", monitor_jstr(a, "id"), "name", monitor_jstr(a, "name"), "project_id",
-        monitor_jstr(a, "project_id"), "metric", monitor_jstr(a, "metric"), "instance_id",
-        nullable_str(a, "instance_id"), "statistic", monitor_jstr(a, "statistic"), "comparison",
-        monitor_jstr(a, "comparison"), "threshold",
-        json_number_value(json_object_get(a, "threshold")), "window_s",
-        (json_int_t)monitor_jint(a, "window_s"), "evaluation_periods",
+        "id", jsonx_str(a, "id"), "name", jsonx_str(a, "name"), "project_id",
+        jsonx_str(a, "project_id"), "metric", jsonx_str(a, "metric"), "instance_id",
+        nullable_str(a, "instance_id"), "statistic", jsonx_str(a, "statistic"), "comparison",
+        jsonx_str(a, "comparison"), "threshold", json_number_value(json_object_get(a, "threshold")),
+        "window_s", (json_int_t)monitor_jint(a, "window_s"), "evaluation_periods",
         (json_int_t)monitor_jint(a, "evaluation_periods"), "old_state", old_state, "new_state",
         v->state, "reason", v->reason, "value", v->has_value ? json_real(v->value) : json_null(),
         "at", at);
@@ -561,8 +560,8 @@ static json_t *payload_json(const json_t *a, const char *old_state, const struct
 static int transition(struct store *st, const json_t *a, const struct verdict *v, int64_t now,
                       char history_id[37], char **payload, struct nubo_err *err)
 {
-    const char *id = monitor_jstr(a, "id");
-    const char *old = monitor_jstr(a, "state");
+    const char *id = jsonx_str(a, "id");
+    const char *old = jsonx_str(a, "state");
     const char *url = json_string_value(json_object_get(a, "webhook_url"));
     char at[32];
     clock_format_ms(now, at);
@@ -601,10 +600,10 @@ static void run_hook(struct store *st, const json_t *a, const char *old, const s
     if (hook == NULL)
         return;
     struct monitor_alarm_event ev = {
-        .alarm_id = monitor_jstr(a, "id"),
-        .alarm_name = monitor_jstr(a, "name"),
-        .project_id = monitor_jstr(a, "project_id"),
-        .metric = monitor_jstr(a, "metric"),
+        .alarm_id = jsonx_str(a, "id"),
+        .alarm_name = jsonx_str(a, "name"),
+        .project_id = jsonx_str(a, "project_id"),
+        .metric = jsonx_str(a, "metric"),
         .instance_id = json_string_value(json_object_get(a, "instance_id")),
         .old_state = old,
         .new_state = v->state,
@@ -639,22 +638,22 @@ void monitor_alarms_evaluate(struct monitor *m, int64_t now)
     json_array_foreach (alarms, i, a) {
         struct verdict v;
         evaluate_one(st, a, now, &v);
-        const char *old = monitor_jstr(a, "state");
+        const char *old = jsonx_str(a, "state");
         if (strcmp(old, v.state) == 0)
             continue;
         char hid[37], *payload = NULL, oldc[32];
         str_copy(oldc, sizeof(oldc), old);
         int r = transition(st, a, &v, now, hid, &payload, &err);
         if (r < 0)
-            log_warn("alarm %s: cannot record %s -> %s: %s", monitor_jstr(a, "id"), oldc, v.state,
+            log_warn("alarm %s: cannot record %s -> %s: %s", jsonx_str(a, "id"), oldc, v.state,
                      err.msg);
         if (r == 1) {
-            log_info("alarm %s (%s) %s -> %s: %s", monitor_jstr(a, "name"), monitor_jstr(a, "id"),
-                     oldc, v.state, v.reason);
+            log_info("alarm %s (%s) %s -> %s: %s", jsonx_str(a, "name"), jsonx_str(a, "id"), oldc,
+                     v.state, v.reason);
             run_hook(st, a, oldc, &v, now);
             const char *url = json_string_value(json_object_get(a, "webhook_url"));
             if (url && payload)
-                monitor_webhook_enqueue(m, hid, monitor_jstr(a, "id"), url, payload, 0);
+                monitor_webhook_enqueue(m, hid, jsonx_str(a, "id"), url, payload, 0);
         }
         free(payload);
     }

@@ -26,50 +26,11 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/dynbuf.h"
 #include "lib/util.h"
 #include "monitor/monitor_int.h"
 
 #define EXPO_MAX (64u << 20)
-
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool full;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    if (b->full)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->full = true;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)n;
-        if (cap > EXPO_MAX) {
-            b->full = true;
-            return;
-        }
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->full = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
 
 /* A label value escaped as the format wants (\\, \", \n). */
 static void label_escape(const char *s, char *out, size_t n)
@@ -86,27 +47,27 @@ static void label_escape(const char *s, char *out, size_t n)
     out[j] = '\0';
 }
 
-static void family(struct sbuf *b, const char *name, const char *type, const char *help)
+static void family(struct dynbuf *b, const char *name, const char *type, const char *help)
 {
-    sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    dynbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void value(struct sbuf *b, double v)
+static void value(struct dynbuf *b, double v)
 {
     if (v == floor(v) && fabs(v) < 1e15)
-        sb_printf(b, " %.0f\n", v);
+        dynbuf_printf(b, " %.0f\n", v);
     else
-        sb_printf(b, " %.15g\n", v);
+        dynbuf_printf(b, " %.15g\n", v);
 }
 
 /* The labels of an instance row, into out. */
 static void instance_labels(const json_t *r, char *out, size_t n)
 {
     char p[160], id[80], name[160], host[160];
-    label_escape(monitor_jstr(r, "pname"), p, sizeof(p));
-    label_escape(monitor_jstr(r, "instance_id"), id, sizeof(id));
-    label_escape(monitor_jstr(r, "iname"), name, sizeof(name));
-    label_escape(monitor_jstr(r, "hname"), host, sizeof(host));
+    label_escape(jsonx_str(r, "pname"), p, sizeof(p));
+    label_escape(jsonx_str(r, "instance_id"), id, sizeof(id));
+    label_escape(jsonx_str(r, "iname"), name, sizeof(name));
+    label_escape(jsonx_str(r, "hname"), host, sizeof(host));
     snprintf(out, n, "project=\"%s\",instance=\"%s\",instance_name=\"%s\",host=\"%s\"", p, id, name,
              host);
 }
@@ -140,7 +101,7 @@ static const struct counter_family counters[] = {
 static const char *const statuses[] = {"building",  "running",  "stopping", "stopped",
                                        "rebooting", "deleting", "error",    "unknown"};
 
-static int instance_counts(struct store *st, struct sbuf *b, bool all, const char *project,
+static int instance_counts(struct store *st, struct dynbuf *b, bool all, const char *project,
                            struct nubo_err *err)
 {
     json_t *rows = store_query(st, err,
@@ -156,28 +117,28 @@ static int instance_counts(struct store *st, struct sbuf *b, bool all, const cha
         size_t i;
         json_t *r;
         json_array_foreach (rows, i, r) {
-            if (strcmp(monitor_jstr(r, "status"), statuses[k]) == 0)
+            if (strcmp(jsonx_str(r, "status"), statuses[k]) == 0)
                 n = monitor_jint(r, "n");
         }
-        sb_printf(b, "nubo_instances{status=\"%s\"} %lld\n", statuses[k], n);
+        dynbuf_printf(b, "nubo_instances{status=\"%s\"} %lld\n", statuses[k], n);
     }
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r) {
         bool known = false;
         for (size_t k = 0; k < ARRAY_LEN(statuses); k++)
-            known = known || strcmp(monitor_jstr(r, "status"), statuses[k]) == 0;
+            known = known || strcmp(jsonx_str(r, "status"), statuses[k]) == 0;
         if (!known) {
             char s[64];
-            label_escape(monitor_jstr(r, "status"), s, sizeof(s));
-            sb_printf(b, "nubo_instances{status=\"%s\"} %lld\n", s, monitor_jint(r, "n"));
+            label_escape(jsonx_str(r, "status"), s, sizeof(s));
+            dynbuf_printf(b, "nubo_instances{status=\"%s\"} %lld\n", s, monitor_jint(r, "n"));
         }
     }
     json_decref(rows);
     return 0;
 }
 
-static int instance_metrics(struct store *st, struct sbuf *b, bool all, const char *project,
+static int instance_metrics(struct store *st, struct dynbuf *b, bool all, const char *project,
                             int64_t now, struct nubo_err *err)
 {
     json_t *rows = store_query(
@@ -206,7 +167,7 @@ static int instance_metrics(struct store *st, struct sbuf *b, bool all, const ch
             if (!json_is_number(v))
                 continue;
             instance_labels(r, labels, sizeof(labels));
-            sb_printf(b, "%s{%s}", d->prom, labels);
+            dynbuf_printf(b, "%s{%s}", d->prom, labels);
             value(b, json_number_value(v) / d->prom_div);
         }
     }
@@ -219,7 +180,7 @@ static int instance_metrics(struct store *st, struct sbuf *b, bool all, const ch
             if (!json_is_number(v))
                 continue;
             instance_labels(r, labels, sizeof(labels));
-            sb_printf(b, "%s{%s}", counters[k].name, labels);
+            dynbuf_printf(b, "%s{%s}", counters[k].name, labels);
             value(b, json_number_value(v) / counters[k].div);
         }
     }
@@ -227,7 +188,7 @@ static int instance_metrics(struct store *st, struct sbuf *b, bool all, const ch
     return 0;
 }
 
-static int host_metrics(struct store *st, struct sbuf *b, int64_t now, struct nubo_err *err)
+static int host_metrics(struct store *st, struct dynbuf *b, int64_t now, struct nubo_err *err)
 {
     json_t *hosts = store_query(st, err, "SELECT id, name, state FROM hosts ORDER BY name", "");
     if (hosts == NULL)
@@ -237,24 +198,23 @@ static int host_metrics(struct store *st, struct sbuf *b, int64_t now, struct nu
     size_t i;
     json_t *h;
     json_array_foreach (hosts, i, h) {
-        up += strcmp(monitor_jstr(h, "state"), "up") == 0;
+        up += strcmp(jsonx_str(h, "state"), "up") == 0;
         struct nubo_err qerr;
-        json_t *r =
-            store_query_one(st, &qerr,
-                            "SELECT cpu, memory_used, memory_total, disk_used, disk_total"
-                            " FROM host_samples WHERE host_id = ? AND ts_ms >= ?"
-                            " ORDER BY ts_ms DESC LIMIT 1",
-                            "si", monitor_jstr(h, "id"), (long long)(now - MONITOR_STALE_MS));
+        json_t *r = store_query_one(st, &qerr,
+                                    "SELECT cpu, memory_used, memory_total, disk_used, disk_total"
+                                    " FROM host_samples WHERE host_id = ? AND ts_ms >= ?"
+                                    " ORDER BY ts_ms DESC LIMIT 1",
+                                    "si", jsonx_str(h, "id"), (long long)(now - MONITOR_STALE_MS));
         json_array_append_new(latest, r ? r : json_null());
     }
     family(b, "nubo_hosts_up", "gauge", "Hosts whose agent is heartbeating");
-    sb_printf(b, "nubo_hosts_up %lld\n", up);
+    dynbuf_printf(b, "nubo_hosts_up %lld\n", up);
     family(b, "nubo_host_up", "gauge", "1 when the host's agent is heartbeating, else 0");
     char name[160];
     json_array_foreach (hosts, i, h) {
-        label_escape(monitor_jstr(h, "name"), name, sizeof(name));
-        sb_printf(b, "nubo_host_up{host=\"%s\"} %d\n", name,
-                  strcmp(monitor_jstr(h, "state"), "up") == 0);
+        label_escape(jsonx_str(h, "name"), name, sizeof(name));
+        dynbuf_printf(b, "nubo_host_up{host=\"%s\"} %d\n", name,
+                      strcmp(jsonx_str(h, "state"), "up") == 0);
     }
     for (size_t k = 0; k < monitor_host_nmetrics; k++) {
         const struct metric_def *d = &monitor_host_metrics[k];
@@ -263,8 +223,8 @@ static int host_metrics(struct store *st, struct sbuf *b, int64_t now, struct nu
             json_t *v = json_object_get(json_array_get(latest, i), d->name);
             if (!json_is_number(v))
                 continue;
-            label_escape(monitor_jstr(h, "name"), name, sizeof(name));
-            sb_printf(b, "%s{host=\"%s\"}", d->prom, name);
+            label_escape(jsonx_str(h, "name"), name, sizeof(name));
+            dynbuf_printf(b, "%s{host=\"%s\"}", d->prom, name);
             value(b, json_number_value(v) / d->prom_div);
         }
     }
@@ -273,7 +233,7 @@ static int host_metrics(struct store *st, struct sbuf *b, int64_t now, struct nu
     return 0;
 }
 
-static int alarm_counts(struct store *st, struct sbuf *b, bool all, const char *project,
+static int alarm_counts(struct store *st, struct dynbuf *b, bool all, const char *project,
                         struct nubo_err *err)
 {
     static const char *const states[] = {"OK", "ALARM", "INSUFFICIENT_DATA"};
@@ -289,38 +249,38 @@ static int alarm_counts(struct store *st, struct sbuf *b, bool all, const char *
         size_t i;
         json_t *r;
         json_array_foreach (rows, i, r) {
-            if (strcmp(monitor_jstr(r, "state"), states[k]) == 0)
+            if (strcmp(jsonx_str(r, "state"), states[k]) == 0)
                 n = monitor_jint(r, "n");
         }
-        sb_printf(b, "nubo_alarms{state=\"%s\"} %lld\n", states[k], n);
+        dynbuf_printf(b, "nubo_alarms{state=\"%s\"} %lld\n", states[k], n);
     }
     json_decref(rows);
     return 0;
 }
 
-static void self_metrics(struct monitor *m, struct sbuf *b)
+static void self_metrics(struct monitor *m, struct dynbuf *b)
 {
     family(b, "nubo_monitor_rounds_ingested_total", "counter",
            "Sample rounds stored since nubod started");
-    sb_printf(b, "nubo_monitor_rounds_ingested_total %lld\n",
-              (long long)atomic_load(&m->rounds_ingested));
+    dynbuf_printf(b, "nubo_monitor_rounds_ingested_total %lld\n",
+                  (long long)atomic_load(&m->rounds_ingested));
     family(b, "nubo_monitor_samples_ingested_total", "counter",
            "Instance samples stored since nubod started");
-    sb_printf(b, "nubo_monitor_samples_ingested_total %lld\n",
-              (long long)atomic_load(&m->samples_ingested));
+    dynbuf_printf(b, "nubo_monitor_samples_ingested_total %lld\n",
+                  (long long)atomic_load(&m->samples_ingested));
     family(b, "nubo_monitor_duplicate_batches_total", "counter",
            "Sample batches that were sent again and skipped");
-    sb_printf(b, "nubo_monitor_duplicate_batches_total %lld\n",
-              (long long)atomic_load(&m->batches_duplicate));
+    dynbuf_printf(b, "nubo_monitor_duplicate_batches_total %lld\n",
+                  (long long)atomic_load(&m->batches_duplicate));
     family(b, "nubo_monitor_alarm_evaluations_total", "counter",
            "Alarm evaluation passes since nubod started");
-    sb_printf(b, "nubo_monitor_alarm_evaluations_total %lld\n",
-              (long long)atomic_load(&m->evaluations));
+    dynbuf_printf(b, "nubo_monitor_alarm_evaluations_total %lld\n",
+                  (long long)atomic_load(&m->evaluations));
     family(b, "nubo_monitor_webhooks_total", "counter", "Alarm webhook deliveries by result");
-    sb_printf(b, "nubo_monitor_webhooks_total{result=\"delivered\"} %lld\n",
-              (long long)atomic_load(&m->webhooks_delivered));
-    sb_printf(b, "nubo_monitor_webhooks_total{result=\"failed\"} %lld\n",
-              (long long)atomic_load(&m->webhooks_failed));
+    dynbuf_printf(b, "nubo_monitor_webhooks_total{result=\"delivered\"} %lld\n",
+                  (long long)atomic_load(&m->webhooks_delivered));
+    dynbuf_printf(b, "nubo_monitor_webhooks_total{result=\"failed\"} %lld\n",
+                  (long long)atomic_load(&m->webhooks_failed));
 }
 
 char *monitor_exposition(struct monitor *m, const struct ctx *ctx, size_t *len,
@@ -329,8 +289,7 @@ char *monitor_exposition(struct monitor *m, const struct ctx *ctx, size_t *len,
     bool all = ctx == NULL || ctx->is_admin;
     const char *project = ctx ? ctx->project_id : "";
     int64_t now = clock_now_ms();
-    struct sbuf b = {.p = xmalloc(8192), .cap = 8192};
-    b.p[0] = '\0';
+    struct dynbuf b = DYNBUF_INIT(EXPO_MAX);
     if (instance_counts(m->st, &b, all, project, err) < 0 ||
         (all && host_metrics(m->st, &b, now, err) < 0) ||
         instance_metrics(m->st, &b, all, project, now, err) < 0 ||
@@ -338,14 +297,13 @@ char *monitor_exposition(struct monitor *m, const struct ctx *ctx, size_t *len,
         goto fail;
     if (all)
         self_metrics(m, &b);
-    if (b.full) {
+    if (dynbuf_error(&b)) {
         nubo_err_set(err, NUBO_E_INTERNAL, "the exposition is larger than %u MiB", EXPO_MAX >> 20);
         goto fail;
     }
-    *len = b.len;
-    return b.p;
+    return dynbuf_take(&b, len);
 fail:
-    free(b.p);
+    dynbuf_free(&b);
     return NULL;
 }
 

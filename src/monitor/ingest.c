@@ -227,8 +227,8 @@ static struct placed *placed_load(struct store *st, const char *host_id, size_t 
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r) {
-        str_copy(p[i].id, sizeof(p[i].id), monitor_jstr(r, "id"));
-        str_copy(p[i].project, sizeof(p[i].project), monitor_jstr(r, "project_id"));
+        str_copy(p[i].id, sizeof(p[i].id), jsonx_str(r, "id"));
+        str_copy(p[i].project, sizeof(p[i].project), jsonx_str(r, "project_id"));
     }
     json_decref(rows);
     qsort(p, *n, sizeof(*p), placed_cmp);
@@ -332,7 +332,7 @@ json_t *monitor_ingest(struct monitor *m, const char *host_id, json_t *body, str
         goto fail;
     }
     long long last_seq =
-        cur && strcmp(monitor_jstr(cur, "agent_run"), run) == 0 ? monitor_jint(cur, "seq") : 0;
+        cur && strcmp(jsonx_str(cur, "agent_run"), run) == 0 ? monitor_jint(cur, "seq") : 0;
     json_decref(cur);
     placed = placed_load(st, host_id, &nplaced, err);
     if (placed == NULL)

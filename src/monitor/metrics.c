@@ -69,12 +69,6 @@ const struct metric_def *monitor_metric_find(enum monitor_kind kind, const char 
     return NULL;
 }
 
-const char *monitor_jstr(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
 long long monitor_jint(const json_t *o, const char *key)
 {
     return json_integer_value(json_object_get(o, key));
@@ -377,8 +371,8 @@ json_t *monitor_instance_series(struct monitor *m, const struct ctx *ctx, const 
         return NULL;
     }
     char id[37], project[37];
-    str_copy(id, sizeof(id), monitor_jstr(inst, "id"));
-    str_copy(project, sizeof(project), monitor_jstr(inst, "project_id"));
+    str_copy(id, sizeof(id), jsonx_str(inst, "id"));
+    str_copy(project, sizeof(project), jsonx_str(inst, "project_id"));
     json_decref(inst);
     int64_t boundary = raw_boundary(q, clock_now_ms(), m->cfg.raw_retention_ms);
     json_t *points = points_one(st, MONITOR_INSTANCE, id, project, q, boundary, err);
@@ -404,7 +398,7 @@ json_t *monitor_host_series(struct monitor *m, const struct ctx *ctx, const char
         return NULL;
     }
     char id[37];
-    str_copy(id, sizeof(id), monitor_jstr(h, "id"));
+    str_copy(id, sizeof(id), jsonx_str(h, "id"));
     json_decref(h);
     int64_t boundary = raw_boundary(q, clock_now_ms(), m->cfg.raw_retention_ms);
     json_t *points = points_one(st, MONITOR_HOST, id, NULL, q, boundary, err);

@@ -19,6 +19,7 @@
 #include "lib/addrguard.h"
 #include "lib/crypto.h"
 #include "monitor/monitor.h"
+#include "lib/jsonx.h" /* jsonx_str(): a row's string or "" */
 
 #define MONITOR_ROLLUP_MS (5 * 60 * 1000LL)
 /* A 5-minute bucket is rolled up once it ended this long ago, so samples
@@ -118,7 +119,6 @@ int monitor_history_add(struct store *st, const char *alarm_id, const char *kind
                         char id[37], struct nubo_err *err);
 
 /* JSON helpers. */
-const char *monitor_jstr(const json_t *o, const char *key); /* "" when absent */
-long long monitor_jint(const json_t *o, const char *key);   /* 0 when absent */
+long long monitor_jint(const json_t *o, const char *key); /* 0 when absent */
 
 #endif

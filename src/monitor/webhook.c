@@ -278,8 +278,8 @@ void monitor_webhook_resume(struct monitor *m)
         const char *url = json_string_value(json_object_get(r, "webhook_url"));
         const char *payload = json_string_value(json_object_get(r, "payload"));
         if (url && payload)
-            monitor_webhook_enqueue(m, monitor_jstr(r, "id"), monitor_jstr(r, "alarm_id"), url,
-                                    payload, (int)monitor_jint(r, "attempts"));
+            monitor_webhook_enqueue(m, jsonx_str(r, "id"), jsonx_str(r, "alarm_id"), url, payload,
+                                    (int)monitor_jint(r, "attempts"));
     }
     if (json_array_size(rows) > 0)
         log_info("monitor: resuming %zu pending webhook(s)", json_array_size(rows));

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/inet.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -68,7 +69,8 @@ json_t *floatingip_create(struct store *st, const struct ctx *ctx, const char *n
     if (network) {
         net = net_network_find(st, ctx, network, false, err);
         if (net && !json_integer_value(json_object_get(net, "external"))) {
-            nubo_err_set(err, NUBO_E_INVALID, "network '%s' is not external", net_str(net, "name"));
+            nubo_err_set(err, NUBO_E_INVALID, "network '%s' is not external",
+                         jsonx_str(net, "name"));
             goto cleanup;
         }
     } else {
@@ -80,7 +82,7 @@ json_t *floatingip_create(struct store *st, const struct ctx *ctx, const char *n
             goto cleanup;
         size_t n = json_array_size(all);
         if (n == 1)
-            net = net_network_find(st, ctx, net_str(json_array_get(all, 0), "id"), false, err);
+            net = net_network_find(st, ctx, jsonx_str(json_array_get(all, 0), "id"), false, err);
         else
             nubo_err_set(err, n == 0 ? NUBO_E_CONFLICT : NUBO_E_INVALID,
                          n == 0 ? "the cloud has no external network for floating IPs"
@@ -94,22 +96,22 @@ json_t *floatingip_create(struct store *st, const struct ctx *ctx, const char *n
     subnet = store_query_one(st, &qerr,
                              "SELECT id, cidr, gateway, allocation_pools FROM subnets WHERE"
                              " network_id = ? ORDER BY created_at, id LIMIT 1",
-                             "s", net_str(net, "id"));
+                             "s", jsonx_str(net, "id"));
     if (subnet == NULL) {
         nubo_err_set(err, qerr.code == NUBO_E_NOTFOUND ? NUBO_E_CONFLICT : qerr.code,
-                     "external network '%s' has no subnet", net_str(net, "name"));
+                     "external network '%s' has no subnet", jsonx_str(net, "name"));
         goto cleanup;
     }
     if (net_ipam_allocate(st, subnet, NULL, true, &ip, err) < 0)
         goto cleanup;
-    net_ip_format(ip, ips);
+    inet_ipv4_format(ip, ips);
     id_new(id);
     clock_stamp(now);
     if (store_exec(st, err,
                    "INSERT INTO floating_ips (id, project_id, network_id, subnet_id, ip, ip_int,"
                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   "sssssis", id, ctx->project_id, net_str(net, "id"), net_str(subnet, "id"), ips,
-                   (long long)ip, now) < 0)
+                   "sssssis", id, ctx->project_id, jsonx_str(net, "id"), jsonx_str(subnet, "id"),
+                   ips, (long long)ip, now) < 0)
         goto cleanup;
     json_t *row = fip_find(st, ctx, id, err);
     if (row == NULL)
@@ -165,7 +167,7 @@ json_t *floatingip_update(struct store *st, const struct ctx *ctx, const char *i
             goto cleanup;
         }
         if (store_exec(st, err, "UPDATE floating_ips SET port_id = ?, fixed_ip = ? WHERE id = ?",
-                       "sss", port_id, net_str(port, "ip"), id) < 0)
+                       "sss", port_id, jsonx_str(port, "ip"), id) < 0)
             goto cleanup;
     }
     json_t *r = fip_find(st, ctx, id, err);

@@ -34,7 +34,7 @@ static int networks_add(struct store *st, const char *host_id, json_t *doc, stru
     size_t i;
     json_t *n;
     json_array_foreach (nets, i, n) {
-        const char *nid = net_str(n, "id");
+        const char *nid = jsonx_str(n, "id");
         json_t *subnets = store_query(st, err,
                                       "SELECT id, cidr, gateway, dns_servers FROM subnets WHERE"
                                       " network_id = ? ORDER BY id",
@@ -61,7 +61,7 @@ static int networks_add(struct store *st, const char *host_id, json_t *doc, stru
         size_t k;
         json_t *s;
         json_array_foreach (subnets, k, s) {
-            json_t *d = json_loads(net_str(s, "dns_servers"), 0, NULL);
+            json_t *d = json_loads(jsonx_str(s, "dns_servers"), 0, NULL);
             json_object_set_new(s, "dns_servers", d ? d : json_array());
         }
         json_object_set_new(n, "domain", json_string(NETWORK_DOMAIN));
@@ -91,13 +91,13 @@ static int ports_add(struct store *st, const char *host_id, json_t *doc, struct 
         json_t *g = store_query(st, err,
                                 "SELECT security_group_id FROM port_security_groups WHERE"
                                 " port_id = ? ORDER BY security_group_id",
-                                "s", net_str(p, "id"));
+                                "s", jsonx_str(p, "id"));
         if (g == NULL) {
             json_decref(ports);
             return -1;
         }
         char vm[64];
-        snprintf(vm, sizeof(vm), "nubo-%s", net_str(p, "instance_id"));
+        snprintf(vm, sizeof(vm), "nubo-%s", jsonx_str(p, "instance_id"));
         json_object_set_new(p, "vm",
                             json_is_null(json_object_get(p, "instance_id")) ? json_null()
                                                                             : json_string(vm));
@@ -127,7 +127,7 @@ static int groups_add(struct store *st, const char *host_id, json_t *doc, struct
     size_t i;
     json_t *g;
     json_array_foreach (groups, i, g) {
-        const char *gid = net_str(g, "id");
+        const char *gid = jsonx_str(g, "id");
         json_t *rules = store_query(st, err,
                                     "SELECT id, direction, protocol, port_min, port_max,"
                                     " remote_cidr, remote_group_id AS remote_group FROM"

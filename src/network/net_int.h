@@ -10,9 +10,7 @@
 #include "identity/identity.h"
 #include "lib/err.h"
 #include "store/store.h"
-
-/* A row's string member, or "" when missing or null. */
-const char *net_str(const json_t *row, const char *key);
+#include "lib/jsonx.h" /* jsonx_str(): a row's string or "" */
 
 /* The rows' key members as a new JSON array (rows stay the caller's). */
 json_t *net_column(const json_t *rows, const char *key);

@@ -40,12 +40,6 @@ void net_changed(void)
 
 /* ------------------------------------------------------------ helpers */
 
-const char *net_str(const json_t *row, const char *key)
-{
-    const char *s = json_string_value(json_object_get(row, key));
-    return s ? s : "";
-}
-
 json_t *net_column(const json_t *rows, const char *key)
 {
     json_t *out = json_array();
@@ -224,7 +218,7 @@ json_t *network_get(struct store *st, const struct ctx *ctx, const char *ref, st
     json_t *subnets = store_query(st, err,
                                   "SELECT id FROM subnets WHERE network_id = ?"
                                   " ORDER BY created_at, id",
-                                  "s", net_str(row, "id"));
+                                  "s", jsonx_str(row, "id"));
     if (subnets == NULL) {
         json_decref(row);
         return NULL;
@@ -252,7 +246,7 @@ json_t *network_update(struct store *st, const struct ctx *ctx, const char *ref,
     if (store_exec(st, err,
                    "UPDATE networks SET name = COALESCE(?, name),"
                    " description = COALESCE(?, description) WHERE id = ?",
-                   "sss", name, description, net_str(row, "id")) < 0) {
+                   "sss", name, description, jsonx_str(row, "id")) < 0) {
         if (err->code == NUBO_E_CONFLICT)
             nubo_err_set(err, NUBO_E_CONFLICT,
                          "a network named '%s' already exists in this project", name);
@@ -260,7 +254,7 @@ json_t *network_update(struct store *st, const struct ctx *ctx, const char *ref,
     }
     if (store_commit(st, err) < 0)
         goto cleanup;
-    out = network_get(st, ctx, net_str(row, "id"), err);
+    out = network_get(st, ctx, jsonx_str(row, "id"), err);
 cleanup:
     if (out == NULL)
         store_rollback(st);
@@ -276,7 +270,7 @@ int network_delete(struct store *st, const struct ctx *ctx, const char *ref, str
     json_t *row = net_network_find(st, ctx, ref, true, err), *n = NULL;
     if (row == NULL)
         goto cleanup;
-    const char *id = net_str(row, "id");
+    const char *id = jsonx_str(row, "id");
     n = store_query_one(st, err,
                         "SELECT (SELECT COUNT(*) FROM ports WHERE network_id = ?) AS ports,"
                         " (SELECT COUNT(*) FROM floating_ips WHERE network_id = ?) AS fips",
@@ -289,7 +283,7 @@ int network_delete(struct store *st, const struct ctx *ctx, const char *ref, str
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "network '%s' still has %lld port%s and %lld floating IP%s; delete them "
                      "(and the instances using them) first",
-                     net_str(row, "name"), ports, ports == 1 ? "" : "s", fips,
+                     jsonx_str(row, "name"), ports, ports == 1 ? "" : "s", fips,
                      fips == 1 ? "" : "s");
         goto cleanup;
     }

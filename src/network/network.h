@@ -39,27 +39,9 @@
 #define NETWORK_MAX_SGS 16
 #define NETWORK_DOMAIN "nubo.internal"
 
-/* ---- IPv4 helpers (ipv4.c) ------------------------------------------ */
+/* ---- addresses (ipv4.c) --------------------------------------------- */
 
-/* Parses dotted-quad IPv4 (exactly four decimal parts 0..255, no leading
- * zeros except "0").  Returns 0 or -1 (no err: callers say what field). */
-int net_ip_parse(const char *s, uint32_t *out);
-
-/* Formats an address into out (16 bytes). */
-void net_ip_format(uint32_t ip, char out[16]);
-
-/* Parses "a.b.c.d/len" (len 0..32).  With strict, host bits must be zero
- * (NUBO_E_INVALID saying the canonical form otherwise).  what names the
- * field in messages. */
-int net_cidr_parse(const char *s, bool strict, const char *what, uint32_t *net, int *len,
-                   struct nubo_err *err);
-
-/* The first and last address of a prefix. */
-uint32_t net_cidr_first(uint32_t net, int len);
-uint32_t net_cidr_last(uint32_t net, int len);
-
-/* A MAC "fa:16:3e:xx:xx:xx" from three random bytes into out (18 bytes). */
-void net_mac_random(char out[18]);
+/* Address parsing, prefixes and MAC formats are lib/inet.h's. */
 
 /* The router MAC of a network: "fa:16:3f:" + the first three bytes of the
  * SHA-256 of its id - locally administered unicast, the same on every

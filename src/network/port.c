@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/inet.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -29,6 +30,9 @@
 
 #define MAC_TRIES 8
 
+/* Port MACs: fa:16:3e:xx:xx:xx (as OpenStack's), unicast. */
+static const uint8_t port_mac_oui[3] = {0xfa, 0x16, 0x3e};
+
 /* The API shape (consumes row): port_security as a boolean, the groups. */
 static json_t *port_json(struct store *st, json_t *row, struct nubo_err *err)
 {
@@ -37,7 +41,7 @@ static json_t *port_json(struct store *st, json_t *row, struct nubo_err *err)
     json_t *g = store_query(st, err,
                             "SELECT security_group_id FROM port_security_groups WHERE port_id = ?"
                             " ORDER BY security_group_id",
-                            "s", net_str(row, "id"));
+                            "s", jsonx_str(row, "id"));
     if (g == NULL) {
         json_decref(row);
         return NULL;
@@ -56,20 +60,20 @@ int net_port_insert(struct store *st, const char *project_id, const json_t *netw
     char ips[16], mac[18], now[32];
     if (net_ipam_allocate(st, subnet, fixed_ip, false, &ip, err) < 0)
         return -1;
-    net_ip_format(ip, ips);
+    inet_ipv4_format(ip, ips);
     id_new(id);
     clock_stamp(now);
     long long n = -1;
     for (int t = 0; t < MAC_TRIES && n < 0; t++) {
-        net_mac_random(mac);
+        inet_mac_random(port_mac_oui, mac);
         n = store_exec(st, err,
                        "INSERT INTO ports (id, project_id, network_id, subnet_id, name,"
                        " instance_id, host_id, hostname, mac, ip, ip_int, device_owner,"
                        " port_security, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
                        " ?, ?) ON CONFLICT (mac) DO NOTHING",
-                       "ssssssssssisis", id, project_id, net_str(network, "id"),
-                       net_str(subnet, "id"), name ? name : "", instance_id, host_id, hostname, mac,
-                       ips, (long long)ip, instance_id ? "compute:instance" : "",
+                       "ssssssssssisis", id, project_id, jsonx_str(network, "id"),
+                       jsonx_str(subnet, "id"), name ? name : "", instance_id, host_id, hostname,
+                       mac, ips, (long long)ip, instance_id ? "compute:instance" : "",
                        (long long)port_security, now);
         if (n == 0)
             n = -1; /* MAC taken: another one */
@@ -141,17 +145,17 @@ static json_t *subnet_pick(struct store *st, const json_t *network, const char *
                                   "SELECT id, cidr, gateway, allocation_pools FROM subnets"
                                   " WHERE network_id = ? AND (? = '' OR id = ?)"
                                   " ORDER BY created_at, id LIMIT 1",
-                                  "sss", net_str(network, "id"), sref, sref);
+                                  "sss", jsonx_str(network, "id"), sref, sref);
     if (row == NULL) {
         if (qerr.code != NUBO_E_NOTFOUND)
             nubo_err_set(err, qerr.code, "%s", qerr.msg);
         else if (subnet_ref)
             nubo_err_set(err, NUBO_E_INVALID, "subnet '%.64s' is not a subnet of network '%s'",
-                         subnet_ref, net_str(network, "name"));
+                         subnet_ref, jsonx_str(network, "name"));
         else
             nubo_err_set(err, NUBO_E_CONFLICT,
                          "network '%s' has no subnet: create one first (POST /v1/subnets)",
-                         net_str(network, "name"));
+                         jsonx_str(network, "name"));
     }
     return row;
 }
@@ -166,11 +170,11 @@ static json_t *port_network(struct store *st, const struct ctx *ctx, const char 
         return NULL;
     }
     if (json_integer_value(json_object_get(n, "external")) ||
-        strcmp(net_str(n, "project_id"), ctx->project_id) != 0) {
+        strcmp(jsonx_str(n, "project_id"), ctx->project_id) != 0) {
         nubo_err_set(err, NUBO_E_INVALID,
                      "network '%s' is external: ports go on a network of the project (use a "
                      "floating IP for an external address)",
-                     net_str(n, "name"));
+                     jsonx_str(n, "name"));
         json_decref(n);
         return NULL;
     }
@@ -323,7 +327,7 @@ int port_delete(struct store *st, const struct ctx *ctx, const char *id, struct 
     if (!json_is_null(json_object_get(row, "instance_id"))) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "port %s is a NIC of instance %s; delete the instance to free it", id,
-                     net_str(row, "instance_id"));
+                     jsonx_str(row, "instance_id"));
         goto cleanup;
     }
     if (store_exec(st, err,
@@ -361,7 +365,7 @@ int network_nics_check(const struct network_nic *nics, size_t n, const char *con
         if (net_ref_check(nics[i].network, "networks[].network", "a network (GET /v1/networks)",
                           err) < 0)
             return -1;
-        if (nics[i].fixed_ip && net_ip_parse(nics[i].fixed_ip, &ip) < 0)
+        if (nics[i].fixed_ip && inet_ipv4_parse(nics[i].fixed_ip, &ip) < 0)
             return nubo_err_set(err, NUBO_E_INVALID,
                                 "networks[%zu].fixed_ip must be an IPv4 address", i);
     }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/inet.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -62,7 +63,7 @@ static int default_ensure(struct store *st, const char *project_id, char id[37],
                                   "s", project_id);
     if (row) {
         if (id)
-            str_copy(id, 37, net_str(row, "id"));
+            str_copy(id, 37, jsonx_str(row, "id"));
         json_decref(row);
         return 0;
     }
@@ -84,9 +85,9 @@ static int default_ensure(struct store *st, const char *project_id, char id[37],
     if (row == NULL)
         return nubo_err_set(err, qerr.code == NUBO_E_NOTFOUND ? NUBO_E_INTERNAL : qerr.code,
                             "cannot create the default security group");
-    bool mine = strcmp(net_str(row, "id"), gid) == 0;
+    bool mine = strcmp(jsonx_str(row, "id"), gid) == 0;
     if (id)
-        str_copy(id, 37, net_str(row, "id"));
+        str_copy(id, 37, jsonx_str(row, "id"));
     json_decref(row);
     if (mine &&
         (rule_insert(st, project_id, gid, "egress", "any", -1, -1, "0.0.0.0/0", NULL, rid, err) <
@@ -110,7 +111,7 @@ int secgroup_resolve(struct store *st, const struct ctx *ctx, const char *ref, c
                                   "ssss", ctx->project_id, ref, ref, ref);
     if (row == NULL)
         return net_notfound(err, &qerr, "security group", ref);
-    str_copy(id, 37, net_str(row, "id"));
+    str_copy(id, 37, jsonx_str(row, "id"));
     json_decref(row);
     return 0;
 }
@@ -127,7 +128,7 @@ static int with_rules(struct store *st, json_t *row, struct nubo_err *err)
     json_t *rules = store_query(st, err,
                                 RULE_SELECT " WHERE r.security_group_id = ?"
                                             " ORDER BY r.created_at, r.id",
-                                "s", net_str(row, "id"));
+                                "s", jsonx_str(row, "id"));
     if (rules == NULL)
         return -1;
     size_t i;
@@ -229,7 +230,7 @@ int secgroup_delete(struct store *st, const struct ctx *ctx, const char *ref, st
     json_t *row = sg_find(st, ctx, ref, err);
     if (row == NULL)
         goto cleanup;
-    if (strcmp(net_str(row, "name"), "default") == 0) {
+    if (strcmp(jsonx_str(row, "name"), "default") == 0) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "the default security group cannot be deleted; edit its rules instead");
         goto cleanup;
@@ -237,17 +238,17 @@ int secgroup_delete(struct store *st, const struct ctx *ctx, const char *ref, st
     n = store_query_one(st, err,
                         "SELECT COUNT(*) AS n FROM port_security_groups WHERE"
                         " security_group_id = ?",
-                        "s", net_str(row, "id"));
+                        "s", jsonx_str(row, "id"));
     if (n == NULL)
         goto cleanup;
     long long used = json_integer_value(json_object_get(n, "n"));
     if (used > 0) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "security group '%s' is used by %lld port%s; remove it from them first",
-                     net_str(row, "name"), used, used == 1 ? "" : "s");
+                     jsonx_str(row, "name"), used, used == 1 ? "" : "s");
         goto cleanup;
     }
-    if (store_exec(st, err, "DELETE FROM security_groups WHERE id = ?", "s", net_str(row, "id")) <
+    if (store_exec(st, err, "DELETE FROM security_groups WHERE id = ?", "s", jsonx_str(row, "id")) <
             0 ||
         store_commit(st, err) < 0)
         goto cleanup;
@@ -297,13 +298,10 @@ static int rule_check(const struct secgroup_rule_spec *s, char cidr[24], struct 
         return nubo_err_set(err, NUBO_E_INVALID, "give remote_cidr or remote_group, not both");
     cidr[0] = '\0';
     if (s->remote_cidr) {
-        uint32_t net;
-        int len;
-        char ip[16];
-        if (net_cidr_parse(s->remote_cidr, true, "remote_cidr", &net, &len, err) < 0)
+        struct inet_cidr c;
+        if (inet_cidr_check(s->remote_cidr, true, "remote_cidr", &c, err) < 0)
             return -1;
-        net_ip_format(net, ip);
-        snprintf(cidr, 24, "%s/%d", ip, len);
+        snprintf(cidr, 24, "%s", c.s);
     }
     if (s->remote_group &&
         net_ref_check(s->remote_group, "remote_group", "a security group of this project", err) < 0)

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/inet.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -33,7 +34,7 @@ static json_t *subnet_json(json_t *row)
 {
     static const char *const texts[] = {"dns_servers", "allocation_pools"};
     for (size_t k = 0; k < ARRAY_LEN(texts); k++) {
-        json_t *v = json_loads(net_str(row, texts[k]), 0, NULL);
+        json_t *v = json_loads(jsonx_str(row, texts[k]), 0, NULL);
         json_object_set_new(row, texts[k], v ? v : json_array());
     }
     json_object_del(row, "net_first");
@@ -44,19 +45,19 @@ static json_t *subnet_json(json_t *row)
 /* The pools of a subnet row, decoded (caller frees *out). */
 static int pools_of(const json_t *subnet, struct net_pool **out, size_t *n, struct nubo_err *err)
 {
-    json_t *a = json_loads(net_str(subnet, "allocation_pools"), 0, NULL);
+    json_t *a = json_loads(jsonx_str(subnet, "allocation_pools"), 0, NULL);
     size_t i;
     json_t *p;
     *n = 0;
     *out = xcalloc(json_array_size(a) + 1, sizeof(**out));
     json_array_foreach (a, i, p) {
-        if (net_ip_parse(net_str(p, "start"), &(*out)[*n].start) < 0 ||
-            net_ip_parse(net_str(p, "end"), &(*out)[*n].end) < 0) {
+        if (inet_ipv4_parse(jsonx_str(p, "start"), &(*out)[*n].start) < 0 ||
+            inet_ipv4_parse(jsonx_str(p, "end"), &(*out)[*n].end) < 0) {
             json_decref(a);
             free(*out);
             *out = NULL;
             return nubo_err_set(err, NUBO_E_INTERNAL, "subnet %s has a corrupt pool",
-                                net_str(subnet, "id"));
+                                jsonx_str(subnet, "id"));
         }
         (*n)++;
     }
@@ -72,7 +73,7 @@ int net_ipam_allocate(struct store *st, const json_t *subnet, const char *want, 
     uint32_t gw = 0, *used = NULL, ip;
     int rc = -1;
     const char *gws = json_string_value(json_object_get(subnet, "gateway"));
-    if (gws && net_ip_parse(gws, &gw) < 0)
+    if (gws && inet_ipv4_parse(gws, &gw) < 0)
         gw = 0;
     if (pools_of(subnet, &pools, &npools, err) < 0)
         return -1;
@@ -81,7 +82,7 @@ int net_ipam_allocate(struct store *st, const json_t *subnet, const char *want, 
                                           " ORDER BY ip_int"
                                         : "SELECT ip_int FROM ports WHERE subnet_id = ?"
                                           " ORDER BY ip_int",
-                               "s", net_str(subnet, "id"));
+                               "s", jsonx_str(subnet, "id"));
     if (rows == NULL)
         goto cleanup;
     used = xcalloc(json_array_size(rows) + 1, sizeof(*used));
@@ -91,7 +92,7 @@ int net_ipam_allocate(struct store *st, const json_t *subnet, const char *want, 
         used[nused++] = (uint32_t)json_integer_value(json_object_get(r, "ip_int"));
     if (want) {
         bool in_pool = false;
-        if (net_ip_parse(want, &ip) < 0) {
+        if (inet_ipv4_parse(want, &ip) < 0) {
             nubo_err_set(err, NUBO_E_INVALID, "fixed_ip must be an IPv4 address");
             goto cleanup;
         }
@@ -100,20 +101,20 @@ int net_ipam_allocate(struct store *st, const json_t *subnet, const char *want, 
         if (!in_pool || ip == gw) {
             nubo_err_set(err, NUBO_E_INVALID,
                          "fixed_ip %s is not in an allocation pool of subnet %s (%s)", want,
-                         net_str(subnet, "id"), net_str(subnet, "cidr"));
+                         jsonx_str(subnet, "id"), jsonx_str(subnet, "cidr"));
             goto cleanup;
         }
         for (size_t k = 0; k < nused; k++)
             if (used[k] == ip) {
                 nubo_err_set(err, NUBO_E_CONFLICT, "address %s is in use on subnet %s", want,
-                             net_str(subnet, "cidr"));
+                             jsonx_str(subnet, "cidr"));
                 goto cleanup;
             }
     } else if (net_ipam_lowest_free(pools, npools, gw, used, nused, &ip) < 0) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "no free address left in the allocation pools of subnet %s (%s): the pool "
                      "is exhausted; delete ports or add a subnet",
-                     net_str(subnet, "id"), net_str(subnet, "cidr"));
+                     jsonx_str(subnet, "id"), jsonx_str(subnet, "cidr"));
         goto cleanup;
     }
     *out = ip;
@@ -144,12 +145,12 @@ static json_t *dns_check(const json_t *dns, struct nubo_err *err)
     json_array_foreach (dns, i, v) {
         uint32_t ip;
         char canon[16];
-        if (net_ip_parse(json_string_value(v), &ip) < 0) {
+        if (inet_ipv4_parse(json_string_value(v), &ip) < 0) {
             json_decref(out);
             nubo_err_set(err, NUBO_E_INVALID, "dns_servers[%zu] must be an IPv4 address", i);
             return NULL;
         }
-        net_ip_format(ip, canon);
+        inet_ipv4_format(ip, canon);
         json_array_append_new(out, json_string(canon));
     }
     return out;
@@ -171,8 +172,8 @@ static json_t *pools_check(const json_t *pools, uint32_t first, uint32_t last, u
             lo++;
         else if (gw == hi && lo < hi)
             hi--;
-        net_ip_format(lo, a);
-        net_ip_format(hi, b);
+        inet_ipv4_format(lo, a);
+        inet_ipv4_format(hi, b);
         json_array_append_new(out, json_pack("{s:s, s:s}", "start", a, "end", b));
         return out;
     }
@@ -186,8 +187,8 @@ static json_t *pools_check(const json_t *pools, uint32_t first, uint32_t last, u
     json_array_foreach (pools, i, v) {
         struct net_pool p;
         if (!json_is_object(v) || json_object_size(v) != 2 ||
-            net_ip_parse(json_string_value(json_object_get(v, "start")), &p.start) < 0 ||
-            net_ip_parse(json_string_value(json_object_get(v, "end")), &p.end) < 0) {
+            inet_ipv4_parse(json_string_value(json_object_get(v, "start")), &p.start) < 0 ||
+            inet_ipv4_parse(json_string_value(json_object_get(v, "end")), &p.end) < 0) {
             nubo_err_set(err, NUBO_E_INVALID,
                          "allocation_pools[%zu] must be {\"start\": IPv4, \"end\": IPv4}", i);
             goto fail;
@@ -205,8 +206,8 @@ static json_t *pools_check(const json_t *pools, uint32_t first, uint32_t last, u
                 goto fail;
             }
         got[n++] = p;
-        net_ip_format(p.start, a);
-        net_ip_format(p.end, b);
+        inet_ipv4_format(p.start, a);
+        inet_ipv4_format(p.end, b);
         json_array_append_new(out, json_pack("{s:s, s:s}", "start", a, "end", b));
     }
     return out;
@@ -218,8 +219,8 @@ fail:
 json_t *subnet_create(struct store *st, const struct ctx *ctx, const struct subnet_spec *s,
                       struct nubo_err *err)
 {
-    uint32_t net, gw;
-    int len;
+    uint32_t gw;
+    struct inet_cidr c;
     char cidr[24], gws[16], id[37], now[32];
     json_t *dns = NULL, *pools = NULL, *network = NULL, *out = NULL, *clash = NULL;
     char *dns_text = NULL, *pools_text = NULL;
@@ -230,18 +231,17 @@ json_t *subnet_create(struct store *st, const struct ctx *ctx, const struct subn
         nubo_err_set(err, NUBO_E_INVALID, "'cidr' is required, e.g. \"10.0.0.0/24\"");
         return NULL;
     }
-    if (net_cidr_parse(s->cidr, true, "cidr", &net, &len, err) < 0)
+    if (inet_cidr_check(s->cidr, true, "cidr", &c, err) < 0)
         return NULL;
-    if (len < 8 || len > 30) {
+    if (c.prefix < 8 || c.prefix > 30) {
         nubo_err_set(err, NUBO_E_INVALID, "cidr must have a prefix length from 8 to 30");
         return NULL;
     }
-    uint32_t first = net_cidr_first(net, len), last = net_cidr_last(net, len);
-    net_ip_format(net, gws);
-    snprintf(cidr, sizeof(cidr), "%s/%d", gws, len);
+    uint32_t first = inet_cidr_first(&c), last = inet_cidr_last(&c);
+    snprintf(cidr, sizeof(cidr), "%s", c.s);
     if (s->gateway == NULL)
         gw = first + 1;
-    else if (net_ip_parse(s->gateway, &gw) < 0) {
+    else if (inet_ipv4_parse(s->gateway, &gw) < 0) {
         nubo_err_set(err, NUBO_E_INVALID, "gateway must be an IPv4 address");
         return NULL;
     }
@@ -252,7 +252,7 @@ json_t *subnet_create(struct store *st, const struct ctx *ctx, const struct subn
                      cidr);
         return NULL;
     }
-    net_ip_format(gw, gws);
+    inet_ipv4_format(gw, gws);
     if ((dns = dns_check(s->dns_servers, err)) == NULL ||
         (pools = pools_check(s->allocation_pools, first, last, gw, err)) == NULL)
         goto cleanup;
@@ -268,13 +268,13 @@ json_t *subnet_create(struct store *st, const struct ctx *ctx, const struct subn
     clash = store_query(st, err,
                         "SELECT cidr FROM subnets WHERE network_id = ? AND net_first <= ?"
                         " AND ? <= net_last",
-                        "sii", net_str(network, "id"), (long long)last, (long long)first);
+                        "sii", jsonx_str(network, "id"), (long long)last, (long long)first);
     if (clash == NULL)
         goto rollback;
     if (json_array_size(clash) > 0) {
         nubo_err_set(err, NUBO_E_INVALID,
                      "cidr %s overlaps subnet %s of network '%s'; choose a disjoint prefix", cidr,
-                     net_str(json_array_get(clash, 0), "cidr"), net_str(network, "name"));
+                     jsonx_str(json_array_get(clash, 0), "cidr"), jsonx_str(network, "name"));
         goto rollback;
     }
     id_new(id);
@@ -283,8 +283,9 @@ json_t *subnet_create(struct store *st, const struct ctx *ctx, const struct subn
                    "INSERT INTO subnets (id, network_id, project_id, name, cidr, net_first,"
                    " net_last, gateway, dns_servers, allocation_pools, created_at)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   "sssssiissss", id, net_str(network, "id"), net_str(network, "project_id"), name,
-                   cidr, (long long)first, (long long)last, gws, dns_text, pools_text, now) < 0)
+                   "sssssiissss", id, jsonx_str(network, "id"), jsonx_str(network, "project_id"),
+                   name, cidr, (long long)first, (long long)last, gws, dns_text, pools_text,
+                   now) < 0)
         goto rollback;
     struct nubo_err qerr = {0};
     json_t *row = store_query_one(st, &qerr, SUBNET_SELECT " WHERE s.id = ?", "s", id);
@@ -365,7 +366,7 @@ int subnet_delete(struct store *st, const struct ctx *ctx, const char *ref, stru
     json_t *row = subnet_find(st, ctx, ref, true, err);
     if (row == NULL)
         goto cleanup;
-    const char *id = net_str(row, "id");
+    const char *id = jsonx_str(row, "id");
     n = store_query_one(st, err,
                         "SELECT (SELECT COUNT(*) FROM ports WHERE subnet_id = ?) +"
                         " (SELECT COUNT(*) FROM floating_ips WHERE subnet_id = ?) AS used",
@@ -376,7 +377,7 @@ int subnet_delete(struct store *st, const struct ctx *ctx, const char *ref, stru
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "subnet %s still has addresses in use (ports or floating IPs); delete them "
                      "first",
-                     net_str(row, "cidr"));
+                     jsonx_str(row, "cidr"));
         goto cleanup;
     }
     if (store_exec(st, err, "DELETE FROM subnets WHERE id = ?", "s", id) < 0 ||

@@ -30,12 +30,6 @@ void scale_changed(void)
 
 pthread_mutex_t scale_lock = PTHREAD_MUTEX_INITIALIZER;
 
-const char *scale_str(const json_t *row, const char *key)
-{
-    const char *s = json_string_value(json_object_get(row, key));
-    return s ? s : "";
-}
-
 long long scale_int(const json_t *row, const char *key)
 {
     return (long long)json_integer_value(json_object_get(row, key));
@@ -145,10 +139,10 @@ void scale_activity_add(struct store *st, const char *project_id, const char *gr
 void scale_group_ctx(const json_t *group, struct ctx *ctx)
 {
     memset(ctx, 0, sizeof(*ctx));
-    str_copy(ctx->project_id, sizeof(ctx->project_id), scale_str(group, "project_id"));
-    str_copy(ctx->user_id, sizeof(ctx->user_id), scale_str(group, "user_id"));
+    str_copy(ctx->project_id, sizeof(ctx->project_id), jsonx_str(group, "project_id"));
+    str_copy(ctx->user_id, sizeof(ctx->user_id), jsonx_str(group, "user_id"));
     snprintf(ctx->user_name, sizeof(ctx->user_name), "autoscale");
-    snprintf(ctx->request_id, sizeof(ctx->request_id), "autoscale-%.36s", scale_str(group, "id"));
+    snprintf(ctx->request_id, sizeof(ctx->request_id), "autoscale-%.36s", jsonx_str(group, "id"));
     ctx->role = ROLE_MEMBER;
 }
 

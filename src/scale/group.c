@@ -41,25 +41,25 @@ static json_t *group_json(struct store *st, json_t *g, bool with_instances, stru
     json_t *out = json_pack(
         "{s:s, s:s, s:s, s:{s:s, s:s}, s:O, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:s,"
         " s:s, s:s}",
-        "id", scale_str(g, "id"), "name", scale_str(g, "name"), "project_id",
-        scale_str(g, "project_id"), "template", "id", scale_str(g, "template_id"), "name",
-        scale_str(g, "template_name"), "template_version", tv ? tv : json_null(),
+        "id", jsonx_str(g, "id"), "name", jsonx_str(g, "name"), "project_id",
+        jsonx_str(g, "project_id"), "template", "id", jsonx_str(g, "template_id"), "name",
+        jsonx_str(g, "template_name"), "template_version", tv ? tv : json_null(),
         "effective_version", (json_int_t)eff, "min_size", (json_int_t)scale_int(g, "min_size"),
         "max_size", (json_int_t)scale_int(g, "max_size"), "desired",
         (json_int_t)scale_int(g, "desired"), "health_grace_s",
         (json_int_t)scale_int(g, "health_grace_s"), "cooldown_s",
         (json_int_t)scale_int(g, "cooldown_s"), "termination_policy",
-        scale_str(g, "termination_policy"), "rolling_batch",
-        (json_int_t)scale_int(g, "rolling_batch"), "status", scale_str(g, "status"), "created_at",
-        scale_str(g, "created_at"), "updated_at", scale_str(g, "updated_at"));
+        jsonx_str(g, "termination_policy"), "rolling_batch",
+        (json_int_t)scale_int(g, "rolling_batch"), "status", jsonx_str(g, "status"), "created_at",
+        jsonx_str(g, "created_at"), "updated_at", jsonx_str(g, "updated_at"));
     json_object_set_new(out, "failures", json_integer(scale_int(g, "failures")));
-    json_object_set_new(out, "blocked", json_string(scale_str(g, "blocked")));
+    json_object_set_new(out, "blocked", json_string(jsonx_str(g, "blocked")));
     json_t *rows = store_query(st, err,
                                "SELECT m.instance_id AS id, i.name, i.status, m.template_version,"
                                " m.protected, m.state, m.created_at FROM scale_members m"
                                " LEFT JOIN instances i ON i.id = m.instance_id WHERE m.group_id = ?"
                                " ORDER BY m.created_at, m.instance_id",
-                               "s", scale_str(g, "id"));
+                               "s", jsonx_str(g, "id"));
     json_decref(g);
     if (rows == NULL) {
         json_decref(out);
@@ -69,7 +69,7 @@ static json_t *group_json(struct store *st, json_t *g, bool with_instances, stru
     json_t *r;
     json_array_foreach (rows, i, r) {
         json_object_set_new(r, "protected", json_boolean(scale_int(r, "protected")));
-        if (strcmp(scale_str(r, "state"), "in_service") == 0)
+        if (strcmp(jsonx_str(r, "state"), "in_service") == 0)
             in_service++;
     }
     json_object_set_new(out, "size", json_integer((json_int_t)in_service));
@@ -183,7 +183,7 @@ json_t *scale_group_create(struct store *st, const struct ctx *ctx, json_t *body
                    " template_version, min_size, max_size, desired, health_grace_s, cooldown_s,"
                    " termination_policy, rolling_batch, status, created_at, updated_at) VALUES"
                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
-                   "sssssiiiiiisiss", id, ctx->project_id, ctx->user_id, name, scale_str(t, "id"),
+                   "sssssiiiiiisiss", id, ctx->project_id, ctx->user_id, name, jsonx_str(t, "id"),
                    ver, s.min, s.max, s.desired, s.grace, s.cooldown, s.term, s.batch, now,
                    now) < 0) {
         if (err->code == NUBO_E_CONFLICT)
@@ -229,7 +229,7 @@ json_t *scale_group_list(struct store *st, const struct ctx *ctx, int limit, con
     size_t i;
     json_t *r;
     json_array_foreach (ids, i, r) {
-        json_t *g = scale_group_find(st, ctx->project_id, scale_str(r, "id"), err);
+        json_t *g = scale_group_find(st, ctx->project_id, jsonx_str(r, "id"), err);
         json_t *j = g ? group_json(st, g, false, err) : NULL;
         if (j == NULL) {
             json_decref(out);
@@ -263,9 +263,9 @@ json_t *scale_group_update(struct store *st, const struct ctx *ctx, const char *
     g = scale_group_find(st, ctx->project_id, ref, err);
     if (g == NULL)
         goto cleanup;
-    if (strcmp(scale_str(g, "status"), "active") != 0) {
+    if (strcmp(jsonx_str(g, "status"), "active") != 0) {
         nubo_err_set(err, NUBO_E_CONFLICT, "scaling group '%s' is being deleted",
-                     scale_str(g, "name"));
+                     jsonx_str(g, "name"));
         goto cleanup;
     }
     struct sizes s = {
@@ -275,14 +275,14 @@ json_t *scale_group_update(struct store *st, const struct ctx *ctx, const char *
         .grace = scale_int(g, "health_grace_s"),
         .cooldown = scale_int(g, "cooldown_s"),
         .batch = scale_int(g, "rolling_batch"),
-        .term = scale_str(g, "termination_policy"),
+        .term = jsonx_str(g, "termination_policy"),
     };
     if (sizes_read(body, &s, err) < 0)
         goto cleanup;
     if (vset && ver > 0) {
         json_t *t =
             store_query_one(st, err, "SELECT latest_version FROM launch_templates WHERE id = ?",
-                            "s", scale_str(g, "template_id"));
+                            "s", jsonx_str(g, "template_id"));
         if (t == NULL)
             goto cleanup;
         long long latest = scale_int(t, "latest_version");
@@ -303,28 +303,28 @@ json_t *scale_group_update(struct store *st, const struct ctx *ctx, const char *
                    " rolling_batch = ?, template_version = ?, updated_at = ? WHERE id = ? AND"
                    " project_id = ?",
                    "iiiiisiisss", s.min, s.max, s.desired, s.grace, s.cooldown, s.term, s.batch,
-                   new_ver, now, scale_str(g, "id"), ctx->project_id) < 0)
+                   new_ver, now, jsonx_str(g, "id"), ctx->project_id) < 0)
         goto cleanup;
     if (new_ver == 0 &&
         store_exec(st, err, "UPDATE scaling_groups SET template_version = NULL WHERE id = ?", "s",
-                   scale_str(g, "id")) < 0)
+                   jsonx_str(g, "id")) < 0)
         goto cleanup;
     if (s.min != scale_int(g, "min_size") || s.max != scale_int(g, "max_size") ||
         s.desired != scale_int(g, "desired")) {
         char detail[160];
         snprintf(detail, sizeof(detail), "min %lld, max %lld, desired %lld (was %lld)", s.min,
                  s.max, s.desired, scale_int(g, "desired"));
-        scale_activity_add(st, ctx->project_id, scale_str(g, "id"), "scale", NULL, NULL,
+        scale_activity_add(st, ctx->project_id, jsonx_str(g, "id"), "scale", NULL, NULL,
                            "changed by user", detail);
     }
     if (new_ver != old_ver) {
         char detail[96];
         snprintf(detail, sizeof(detail), "template version %s%lld", new_ver ? "" : "default, ",
                  new_ver);
-        scale_activity_add(st, ctx->project_id, scale_str(g, "id"), "update", NULL, NULL,
+        scale_activity_add(st, ctx->project_id, jsonx_str(g, "id"), "update", NULL, NULL,
                            "changed by user", detail);
     }
-    json_t *ng = scale_group_find(st, ctx->project_id, scale_str(g, "id"), err);
+    json_t *ng = scale_group_find(st, ctx->project_id, jsonx_str(g, "id"), err);
     if (ng == NULL || (out = group_json(st, ng, true, err)) == NULL || store_commit(st, err) < 0) {
         json_decref(out);
         out = NULL;
@@ -348,7 +348,7 @@ int scale_group_delete(struct store *st, const struct ctx *ctx, const char *ref,
     json_t *g = scale_group_find(st, ctx->project_id, ref, err);
     if (g == NULL)
         goto cleanup;
-    const char *gid = scale_str(g, "id");
+    const char *gid = jsonx_str(g, "id");
     clock_now_str(now);
     if (store_exec(st, err,
                    "UPDATE scaling_groups SET status = 'deleting', desired = 0, min_size = 0,"
@@ -364,14 +364,14 @@ int scale_group_delete(struct store *st, const struct ctx *ctx, const char *ref,
     size_t i;
     json_t *m;
     json_array_foreach (members, i, m) {
-        const char *st_ = scale_str(m, "status");
+        const char *st_ = jsonx_str(m, "status");
         if (*st_ && strcmp(st_, "deleted") != 0 && strcmp(st_, "deleting") != 0) {
             /* the group's ctx: the caller may be an admin of another project */
             struct ctx gctx;
             scale_group_ctx(g, &gctx);
             str_copy(gctx.request_id, sizeof(gctx.request_id), ctx->request_id);
             str_copy(gctx.user_name, sizeof(gctx.user_name), ctx->user_name);
-            json_t *out = compute_instance_delete(st, &gctx, scale_str(m, "instance_id"), err);
+            json_t *out = compute_instance_delete(st, &gctx, jsonx_str(m, "instance_id"), err);
             if (out == NULL)
                 goto cleanup; /* the group stays 'deleting': a retry finishes */
             json_decref(out);
@@ -389,7 +389,7 @@ int scale_group_delete(struct store *st, const struct ctx *ctx, const char *ref,
         store_rollback(st);
         goto cleanup;
     }
-    log_info("scaling group %s (%s) deleted with %zu instances", gid, scale_str(g, "name"),
+    log_info("scaling group %s (%s) deleted with %zu instances", gid, jsonx_str(g, "name"),
              json_array_size(members));
     rc = 0;
 cleanup:
@@ -419,7 +419,7 @@ json_t *scale_group_activities(struct store *st, const struct ctx *ctx, const ch
                            " scale_activities WHERE group_id = ? AND project_id = ? AND"
                            " (? = '' OR (created_at, id) < (?, ?))"
                            " ORDER BY created_at DESC, id DESC LIMIT ?",
-                           "sssssi", scale_str(g, "id"), ctx->project_id, pg.after, pg.after,
+                           "sssssi", jsonx_str(g, "id"), ctx->project_id, pg.after, pg.after,
                            marker ? marker : "", (long long)limit + 1);
     }
     json_decref(g);
@@ -441,13 +441,13 @@ json_t *scale_group_protect(struct store *st, const struct ctx *ctx, const char 
     long long n = store_exec(st, err,
                              "UPDATE scale_members SET protected = ? WHERE group_id = ? AND"
                              " instance_id = ? AND project_id = ?",
-                             "isss", (long long)json_is_true(p), scale_str(g, "id"), instance_id,
+                             "isss", (long long)json_is_true(p), jsonx_str(g, "id"), instance_id,
                              ctx->project_id);
     if (n == 0)
         nubo_err_set(err, NUBO_E_NOTFOUND, "instance '%.40s' is not in scaling group '%s'",
-                     instance_id, scale_str(g, "name"));
+                     instance_id, jsonx_str(g, "name"));
     else if (n > 0)
-        out = json_pack("{s:s, s:s, s:b}", "group_id", scale_str(g, "id"), "instance_id",
+        out = json_pack("{s:s, s:s, s:b}", "group_id", jsonx_str(g, "id"), "instance_id",
                         instance_id, "protected", json_is_true(p));
     json_decref(g);
     if (out)

@@ -140,8 +140,8 @@ static int members_load(struct scale *s, struct gstate *gs)
     size_t i;
     json_t *r;
     json_array_foreach (gs->rows, i, r) {
-        const char *iid = scale_str(r, "instance_id"), *status = scale_str(r, "status");
-        bool in_service = is(scale_str(r, "state"), "in_service");
+        const char *iid = jsonx_str(r, "instance_id"), *status = jsonx_str(r, "status");
+        bool in_service = is(jsonx_str(r, "state"), "in_service");
         if (*status == '\0' || is(status, "deleted")) {
             store_exec(s->st, &err, "DELETE FROM scale_members WHERE instance_id = ?", "s", iid);
             if (in_service)
@@ -171,7 +171,7 @@ static int members_load(struct scale *s, struct gstate *gs)
         m->launched_ms = scale_int(r, "launched_ms");
         m->protected_ = scale_int(r, "protected") != 0;
         m->running = is(status, "running");
-        m->created_at = scale_str(r, "created_at");
+        m->created_at = jsonx_str(r, "created_at");
     }
     return 0;
 }
@@ -220,13 +220,13 @@ static void schedules_run(struct scale *s, struct gstate *gs)
             max = min;
         desired = desired < min ? min : desired > max ? max : desired;
         int64_t next = -1;
-        if (scale_cron_parse(scale_str(r, "cron"), &c, &err) == 0)
+        if (scale_cron_parse(jsonx_str(r, "cron"), &c, &err) == 0)
             next = scale_cron_next(&c, gs->now);
         /* a missed run fires once, then the schedule goes on from now */
         store_exec(s->st, &err,
                    "UPDATE scheduled_actions SET next_run_ms = ?, last_run_ms = ? WHERE id = ?",
                    "iis", (long long)(next < 0 ? INT64_MAX / 2 : next), (long long)gs->now,
-                   scale_str(r, "id"));
+                   jsonx_str(r, "id"));
         char now[32], cause[96], detail[128];
         clock_now_str(now);
         if (store_exec(s->st, &err,
@@ -234,10 +234,10 @@ static void schedules_run(struct scale *s, struct gstate *gs)
                        " updated_at = ? WHERE id = ?",
                        "iiiss", min, max, desired, now, gs->id) < 0)
             continue;
-        snprintf(cause, sizeof(cause), "scheduled action %s", scale_str(r, "name"));
+        snprintf(cause, sizeof(cause), "scheduled action %s", jsonx_str(r, "name"));
         snprintf(detail, sizeof(detail), "min %lld, max %lld, desired %lld (was %lld)", min, max,
                  desired, gs->desired);
-        scale_activity_add(s->st, gs->project, gs->id, "scale", NULL, scale_str(r, "id"), cause,
+        scale_activity_add(s->st, gs->project, gs->id, "scale", NULL, jsonx_str(r, "id"), cause,
                            detail);
         gs->min = min;
         gs->max = max;
@@ -300,17 +300,17 @@ static void target_run(struct scale *s, struct gstate *gs, json_t *p)
     int64_t last_out = scale_int(p, "last_out_ms"), last_in = scale_int(p, "last_in_ms");
     int64_t last_any = last_out > last_in ? last_out : last_in;
     char cause[96], detail[128];
-    snprintf(cause, sizeof(cause), "target tracking policy %s", scale_str(p, "name"));
+    snprintf(cause, sizeof(cause), "target tracking policy %s", jsonx_str(p, "name"));
     snprintf(detail, sizeof(detail), "average cpu %.1f%% of %lld instance(s), target %.1f%%", avg,
              n, target);
     if (want > gs->desired &&
         scale_cooldown_ok(gs->now, last_out, scale_int(p, "scale_out_cooldown_s") * 1000)) {
-        desired_set(s, gs, want, cause, scale_str(p, "id"), detail);
-        policy_mark(s, scale_str(p, "id"), true, gs->now);
+        desired_set(s, gs, want, cause, jsonx_str(p, "id"), detail);
+        policy_mark(s, jsonx_str(p, "id"), true, gs->now);
     } else if (want < gs->desired &&
                scale_cooldown_ok(gs->now, last_any, scale_int(p, "scale_in_cooldown_s") * 1000)) {
-        desired_set(s, gs, want, cause, scale_str(p, "id"), detail);
-        policy_mark(s, scale_str(p, "id"), false, gs->now);
+        desired_set(s, gs, want, cause, jsonx_str(p, "id"), detail);
+        policy_mark(s, jsonx_str(p, "id"), false, gs->now);
     }
 }
 
@@ -335,10 +335,10 @@ static double alarm_value(struct scale *s, struct gstate *gs, const json_t *a)
     double fallback = json_number_value(json_object_get(a, "state_value"));
     const char *col = NULL, *fn = NULL;
     for (size_t i = 0; i < ARRAY_LEN(cols); i++)
-        if (is(scale_str(a, "metric"), cols[i]))
+        if (is(jsonx_str(a, "metric"), cols[i]))
             col = cols[i];
     for (size_t i = 0; i < ARRAY_LEN(stats); i++)
-        if (is(scale_str(a, "statistic"), stats[i][0]))
+        if (is(jsonx_str(a, "statistic"), stats[i][0]))
             fn = stats[i][1];
     if (col == NULL || fn == NULL)
         return fallback;
@@ -347,7 +347,7 @@ static double alarm_value(struct scale *s, struct gstate *gs, const json_t *a)
              "SELECT %s(%s) AS v FROM instance_samples WHERE project_id = ? AND"
              " (? = '' OR instance_id = ?) AND ts_ms > ? AND ts_ms <= ? AND %s IS NOT NULL",
              fn, col, col);
-    const char *inst = scale_str(a, "instance_id");
+    const char *inst = jsonx_str(a, "instance_id");
     struct nubo_err err;
     json_t *r =
         store_query_one(s->st, &err, sql, "sssii", gs->project, inst, inst,
@@ -365,10 +365,10 @@ static void step_run(struct scale *s, struct gstate *gs, json_t *p)
                                 "SELECT name, state, state_value, threshold, metric, statistic,"
                                 " instance_id, window_s FROM alarms WHERE id = ? AND"
                                 " project_id = ?",
-                                "ss", scale_str(p, "alarm_id"), gs->project);
+                                "ss", jsonx_str(p, "alarm_id"), gs->project);
     if (a == NULL)
         return;
-    if (!is(scale_str(a, "state"), "ALARM")) {
+    if (!is(jsonx_str(a, "state"), "ALARM")) {
         json_decref(a);
         return;
     }
@@ -376,7 +376,7 @@ static void step_run(struct scale *s, struct gstate *gs, json_t *p)
     double delta = value - json_number_value(json_object_get(a, "threshold"));
     struct scale_step steps[SCALE_MAX_STEPS];
     size_t ns = 0;
-    json_t *l = json_loads(scale_str(p, "steps"), 0, NULL);
+    json_t *l = json_loads(jsonx_str(p, "steps"), 0, NULL);
     size_t i;
     json_t *b;
     json_array_foreach (l, i, b) {
@@ -396,17 +396,17 @@ static void step_run(struct scale *s, struct gstate *gs, json_t *p)
                        ? scale_int(p, "last_out_ms")
                        : scale_int(p, "last_in_ms");
     if (k >= 0 && scale_cooldown_ok(gs->now, last, scale_int(p, "scale_out_cooldown_s") * 1000)) {
-        bool percent = is(scale_str(p, "adjustment_type"), "percent");
+        bool percent = is(jsonx_str(p, "adjustment_type"), "percent");
         long long want =
             scale_step_apply(gs->desired, steps[k].adjustment, percent, gs->min, gs->max);
         char cause[128], detail[160];
-        snprintf(cause, sizeof(cause), "step policy %s (alarm %s)", scale_str(p, "name"),
-                 scale_str(a, "name"));
+        snprintf(cause, sizeof(cause), "step policy %s (alarm %s)", jsonx_str(p, "name"),
+                 jsonx_str(a, "name"));
         snprintf(detail, sizeof(detail), "alarm value %.2f, %+.2f from threshold: band %d, %+lld%s",
                  value, delta, k, steps[k].adjustment, percent ? "%" : "");
         if (want != gs->desired) {
-            desired_set(s, gs, want, cause, scale_str(p, "id"), detail);
-            policy_mark(s, scale_str(p, "id"), steps[k].adjustment > 0, gs->now);
+            desired_set(s, gs, want, cause, jsonx_str(p, "id"), detail);
+            policy_mark(s, jsonx_str(p, "id"), steps[k].adjustment > 0, gs->now);
         }
     }
     json_decref(a);
@@ -423,7 +423,7 @@ static void policies_run(struct scale *s, struct gstate *gs)
     size_t i;
     json_t *p;
     json_array_foreach (rows, i, p) {
-        if (is(scale_str(p, "kind"), "target"))
+        if (is(jsonx_str(p, "kind"), "target"))
             target_run(s, gs, p);
         else
             step_run(s, gs, p);
@@ -455,18 +455,18 @@ static int launch(struct scale *s, struct gstate *gs, const char *cause)
     json_t *v = store_query_one(s->st, &err,
                                 "SELECT * FROM launch_template_versions WHERE template_id = ? AND"
                                 " version = ?",
-                                "si", scale_str(gs->g, "template_id"), gs->version);
+                                "si", jsonx_str(gs->g, "template_id"), gs->version);
     if (v == NULL) {
         group_failed(s, gs, "the launch template version is missing");
         return -1;
     }
     char name[80], hex[37];
     id_new(hex);
-    snprintf(name, sizeof(name), "%s-%.8s", scale_str(gs->g, "name"), hex);
+    snprintf(name, sizeof(name), "%s-%.8s", jsonx_str(gs->g, "name"), hex);
     struct compute_instance_spec spec = {
         .name = name,
-        .flavor = scale_str(v, "flavor_id"),
-        .image = scale_str(v, "image_id"),
+        .flavor = jsonx_str(v, "flavor_id"),
+        .image = jsonx_str(v, "image_id"),
         .keypair = json_string_value(json_object_get(v, "keypair")),
         .user_data = json_string_value(json_object_get(v, "user_data")),
         .server_group = json_string_value(json_object_get(v, "server_group_id")),
@@ -474,8 +474,8 @@ static int launch(struct scale *s, struct gstate *gs, const char *cause)
     };
     /* The version's networks and security groups (JSON lists of ids or
      * names): one port per network on the new instance. */
-    json_t *nets = json_loads(scale_str(v, "networks"), 0, NULL);
-    json_t *sgl = json_loads(scale_str(v, "security_groups"), 0, NULL);
+    json_t *nets = json_loads(jsonx_str(v, "networks"), 0, NULL);
+    json_t *sgl = json_loads(jsonx_str(v, "security_groups"), 0, NULL);
     struct network_nic nics[NETWORK_MAX_NICS];
     const char *sgs[NETWORK_MAX_SGS];
     size_t i;
@@ -501,11 +501,11 @@ static int launch(struct scale *s, struct gstate *gs, const char *cause)
         return -1;
     }
     json_t *inst = json_array_get(json_object_get(out, "instances"), 0);
-    const char *iid = scale_str(inst, "id");
-    if (is(scale_str(inst, "status"), "error")) {
+    const char *iid = jsonx_str(inst, "id");
+    if (is(jsonx_str(inst, "status"), "error")) {
         /* no host could take it: not an instance worth keeping */
         char why[600];
-        snprintf(why, sizeof(why), "launch failed: %s", scale_str(inst, "fault"));
+        snprintf(why, sizeof(why), "launch failed: %s", jsonx_str(inst, "fault"));
         json_t *d = compute_instance_delete(s->st, &gs->ctx, iid, &err);
         json_decref(d);
         json_decref(out);
@@ -557,7 +557,7 @@ static int victim_cmp(const void *a, const void *b, void *arg)
 static void blocked_set(struct scale *s, struct gstate *gs, const char *why)
 {
     struct nubo_err err;
-    if (is(scale_str(gs->g, "blocked"), why))
+    if (is(jsonx_str(gs->g, "blocked"), why))
         return;
     store_exec(s->st, &err, "UPDATE scaling_groups SET blocked = ? WHERE id = ?", "ss", why,
                gs->id);
@@ -593,7 +593,7 @@ static void converge(struct scale *s, struct gstate *gs)
             if (!gs->m[i].protected_)
                 c[nc++] = gs->m[i];
         struct victim_order o = {gs->version,
-                                 is(scale_str(gs->g, "termination_policy"), "newest-first")};
+                                 is(jsonx_str(gs->g, "termination_policy"), "newest-first")};
         qsort_r(c, nc, sizeof(*c), victim_cmp, &o);
         long long surplus = n - gs->desired;
         long long k = 0;
@@ -628,8 +628,8 @@ static void converge(struct scale *s, struct gstate *gs)
 static void group_run(struct scale *s, json_t *g)
 {
     struct gstate gs = {.g = g};
-    gs.id = scale_str(g, "id");
-    gs.project = scale_str(g, "project_id");
+    gs.id = jsonx_str(g, "id");
+    gs.project = jsonx_str(g, "project_id");
     gs.now = clock_now_ms();
     gs.min = scale_int(g, "min_size");
     gs.max = scale_int(g, "max_size");
@@ -661,8 +661,8 @@ void scale_run_once(struct scale *s)
     json_t *r;
     json_array_foreach (ids, i, r) {
         pthread_mutex_lock(&scale_lock);
-        json_t *g = scale_group_find(s->st, scale_str(r, "project_id"), scale_str(r, "id"), &err);
-        if (g && is(scale_str(g, "status"), "active"))
+        json_t *g = scale_group_find(s->st, jsonx_str(r, "project_id"), jsonx_str(r, "id"), &err);
+        if (g && is(jsonx_str(g, "status"), "active"))
             group_run(s, g);
         json_decref(g);
         pthread_mutex_unlock(&scale_lock);

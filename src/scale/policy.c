@@ -27,7 +27,7 @@
 
 static json_t *policy_json(json_t *r)
 {
-    json_t *steps = json_loads(scale_str(r, "steps"), 0, NULL);
+    json_t *steps = json_loads(jsonx_str(r, "steps"), 0, NULL);
     json_object_set_new(r, "steps", steps ? steps : json_null());
     return r;
 }
@@ -203,12 +203,12 @@ json_t *scale_policy_create(struct store *st, const struct ctx *ctx, json_t *bod
                    " target_value, warmup_s, window_s, scale_out_cooldown_s, scale_in_cooldown_s,"
                    " alarm_id, adjustment_type, steps, created_at, updated_at) VALUES"
                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   "ssssssdiiiisssss", id, ctx->project_id, scale_str(g, "id"), name, kind, metric,
-                   target, warmup, window, out_cd, in_cd, a ? scale_str(a, "id") : NULL,
+                   "ssssssdiiiisssss", id, ctx->project_id, jsonx_str(g, "id"), name, kind, metric,
+                   target, warmup, window, out_cd, in_cd, a ? jsonx_str(a, "id") : NULL,
                    is_target ? NULL : adj_type, steps, now, now) < 0) {
         if (err->code == NUBO_E_CONFLICT)
             nubo_err_set(err, NUBO_E_CONFLICT, "group '%s' has a policy named '%s' already",
-                         scale_str(g, "name"), name);
+                         jsonx_str(g, "name"), name);
         goto cleanup;
     }
     out = scale_policy_get(st, ctx, id, err);
@@ -312,11 +312,11 @@ json_t *scale_schedule_create(struct store *st, const struct ctx *ctx, json_t *b
     if (store_exec(st, err,
                    "INSERT INTO scheduled_actions (id, project_id, group_id, name, cron,"
                    " next_run_ms, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   "sssssiss", id, ctx->project_id, scale_str(g, "id"), name, cron, (long long)next,
+                   "sssssiss", id, ctx->project_id, jsonx_str(g, "id"), name, cron, (long long)next,
                    now, now) < 0) {
         if (err->code == NUBO_E_CONFLICT)
             nubo_err_set(err, NUBO_E_CONFLICT, "group '%s' has a schedule named '%s' already",
-                         scale_str(g, "name"), name);
+                         jsonx_str(g, "name"), name);
         goto cleanup;
     }
     for (int k = 0; k < 3; k++) {

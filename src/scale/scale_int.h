@@ -12,13 +12,12 @@
 #include "identity/identity.h"
 #include "lib/err.h"
 #include "store/store.h"
+#include "lib/jsonx.h" /* jsonx_str(): a row's string or "" */
 
 /* Held by the scale pass while it works on a group and by a group delete,
  * so a pass never launches into a group being deleted. */
 extern pthread_mutex_t scale_lock;
 
-/* A row's string member, or "" when missing or null. */
-const char *scale_str(const json_t *row, const char *key);
 long long scale_int(const json_t *row, const char *key);
 
 /* Body readers: each returns 0 with *out set when the field is absent (out

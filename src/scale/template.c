@@ -44,7 +44,7 @@ static json_t *version_json(json_t *row)
     }
     static const char *const lists[] = {"networks", "security_groups"};
     for (size_t k = 0; k < ARRAY_LEN(lists); k++) {
-        json_t *l = json_loads(scale_str(row, lists[k]), 0, NULL);
+        json_t *l = json_loads(jsonx_str(row, lists[k]), 0, NULL);
         json_object_set_new(row, lists[k], l ? l : json_array());
     }
     json_object_set(row, "server_group", json_object_get(row, "server_group_id"));
@@ -136,7 +136,7 @@ static int image_resolve(struct store *st, const struct ctx *ctx, const char *re
     }
     if (img == NULL)
         return ref_bad(err, "image", "image");
-    str_copy(out, 37, scale_str(img, "id"));
+    str_copy(out, 37, jsonx_str(img, "id"));
     json_decref(img);
     return 0;
 }
@@ -208,7 +208,7 @@ static int version_spec_read(struct store *st, const struct ctx *ctx, json_t *bo
     json_t *f = compute_flavor_get(st, ctx, flavor, err);
     if (f == NULL)
         return ref_bad(err, "flavor", "flavor");
-    str_copy(v->flavor_id, sizeof(v->flavor_id), scale_str(f, "id"));
+    str_copy(v->flavor_id, sizeof(v->flavor_id), jsonx_str(f, "id"));
     json_decref(f);
     if (image_resolve(st, ctx, image, v->image_id, err) < 0)
         return -1;
@@ -222,7 +222,7 @@ static int version_spec_read(struct store *st, const struct ctx *ctx, json_t *bo
         json_t *g = compute_server_group_get(st, ctx, group, err);
         if (g == NULL)
             return ref_bad(err, "server_group", "server group");
-        str_copy(v->server_group_id, sizeof(v->server_group_id), scale_str(g, "id"));
+        str_copy(v->server_group_id, sizeof(v->server_group_id), jsonx_str(g, "id"));
         json_decref(g);
     }
     return refs_check(st, ctx, v, err);
@@ -251,7 +251,7 @@ static json_t *template_json(struct store *st, json_t *t, struct nubo_err *err)
 {
     json_t *v =
         store_query_one(st, err, VERSION_SELECT " WHERE v.template_id = ? AND v.version = ?", "si",
-                        scale_str(t, "id"), scale_int(t, "default_version"));
+                        jsonx_str(t, "id"), scale_int(t, "default_version"));
     if (v == NULL) {
         json_decref(t);
         return NULL;
@@ -352,10 +352,10 @@ json_t *scale_template_update(struct store *st, const struct ctx *ctx, const cha
                    "UPDATE launch_templates SET default_version = ?, description = ?,"
                    " updated_at = ? WHERE id = ? AND project_id = ?",
                    "issss", set_def ? def : scale_int(t, "default_version"),
-                   desc ? desc : scale_str(t, "description"), now, scale_str(t, "id"),
+                   desc ? desc : jsonx_str(t, "description"), now, jsonx_str(t, "id"),
                    ctx->project_id) < 0)
         goto cleanup;
-    json_t *nt = template_find(st, ctx, scale_str(t, "id"), err);
+    json_t *nt = template_find(st, ctx, jsonx_str(t, "id"), err);
     if (nt == NULL || (out = template_json(st, nt, err)) == NULL || store_commit(st, err) < 0) {
         json_decref(out);
         out = NULL;
@@ -381,21 +381,21 @@ int scale_template_delete(struct store *st, const struct ctx *ctx, const char *r
     json_t *used = store_query(st, err,
                                "SELECT name FROM scaling_groups WHERE template_id = ? AND"
                                " project_id = ?",
-                               "ss", scale_str(t, "id"), ctx->project_id);
+                               "ss", jsonx_str(t, "id"), ctx->project_id);
     if (used == NULL)
         goto cleanup;
     if (json_array_size(used) > 0) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "launch template '%s' is used by scaling group '%s'; delete the group first",
-                     scale_str(t, "name"), scale_str(json_array_get(used, 0), "name"));
+                     jsonx_str(t, "name"), jsonx_str(json_array_get(used, 0), "name"));
         json_decref(used);
         goto cleanup;
     }
     json_decref(used);
     if (store_exec(st, err, "DELETE FROM launch_template_versions WHERE template_id = ?", "s",
-                   scale_str(t, "id")) < 0 ||
+                   jsonx_str(t, "id")) < 0 ||
         store_exec(st, err, "DELETE FROM launch_templates WHERE id = ? AND project_id = ?", "ss",
-                   scale_str(t, "id"), ctx->project_id) < 0 ||
+                   jsonx_str(t, "id"), ctx->project_id) < 0 ||
         store_commit(st, err) < 0)
         goto cleanup;
     rc = 0;
@@ -424,20 +424,20 @@ json_t *scale_template_version_create(struct store *st, const struct ctx *ctx, c
         goto cleanup;
     long long ver = scale_int(t, "latest_version") + 1;
     clock_now_str(now);
-    if (version_insert(st, ctx, scale_str(t, "id"), ver, &v, err) < 0 ||
+    if (version_insert(st, ctx, jsonx_str(t, "id"), ver, &v, err) < 0 ||
         store_exec(st, err,
                    "UPDATE launch_templates SET latest_version = ?, default_version = ?,"
                    " updated_at = ? WHERE id = ? AND project_id = ?",
                    "iisss", ver, json_is_true(sd) ? ver : scale_int(t, "default_version"), now,
-                   scale_str(t, "id"), ctx->project_id) < 0)
+                   jsonx_str(t, "id"), ctx->project_id) < 0)
         goto cleanup;
     json_t *row =
         store_query_one(st, err, VERSION_SELECT " WHERE v.template_id = ? AND v.version = ?", "si",
-                        scale_str(t, "id"), ver);
+                        jsonx_str(t, "id"), ver);
     if (row == NULL)
         goto cleanup;
     out = version_json(row);
-    json_object_set_new(out, "template_id", json_string(scale_str(t, "id")));
+    json_object_set_new(out, "template_id", json_string(jsonx_str(t, "id")));
     if (store_commit(st, err) < 0) {
         json_decref(out);
         out = NULL;
@@ -465,7 +465,7 @@ json_t *scale_template_versions(struct store *st, const struct ctx *ctx, const c
         store_query(st, err,
                     VERSION_SELECT " WHERE v.template_id = ? AND v.project_id = ? AND"
                                    " v.version > ? ORDER BY v.version LIMIT ?",
-                    "ssii", scale_str(t, "id"), ctx->project_id, after, (long long)limit + 1);
+                    "ssii", jsonx_str(t, "id"), ctx->project_id, after, (long long)limit + 1);
     json_decref(t);
     size_t i;
     json_t *r;

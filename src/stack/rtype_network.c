@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/inet.h"
 #include "lib/util.h"
 #include "network/network.h"
 #include "stack/stack_int.h"
@@ -91,7 +92,7 @@ int stack_networks_check(const json_t *list, bool fixed_ip_ok, struct nubo_err *
                                 i);
         const char *ip = json_string_value(json_object_get(e, "fixed_ip"));
         uint32_t a;
-        if (ip && net_ip_parse(ip, &a) < 0)
+        if (ip && inet_ipv4_parse(ip, &a) < 0)
             return nubo_err_set(err, NUBO_E_INVALID,
                                 "networks[%zu].fixed_ip '%.40s' is not an IPv4 address", i, ip);
     }
@@ -130,11 +131,11 @@ json_t *stack_networks_resolve(const struct stack_rctx *rc, const json_t *list, 
                 goto fail;
             }
             str_copy(net_id, sizeof(net_id), sn);
-            uint32_t snet, a;
-            int len;
-            if (ip && (net_ip_parse(ip, &a) < 0 ||
-                       net_cidr_parse(pstr(s, "cidr"), false, "cidr", &snet, &len, err) < 0 ||
-                       a < net_cidr_first(snet, len) || a > net_cidr_last(snet, len))) {
+            uint32_t a;
+            struct inet_cidr sc;
+            if (ip && (inet_ipv4_parse(ip, &a) < 0 ||
+                       inet_cidr_check(pstr(s, "cidr"), false, "cidr", &sc, err) < 0 ||
+                       !inet_cidr_contains(&sc, a))) {
                 nubo_err_set(err, NUBO_E_INVALID, "networks[%zu]: fixed_ip %s is not in subnet %s",
                              i, ip, pstr(s, "cidr"));
                 json_decref(s);
@@ -230,14 +231,14 @@ static int subnet_check(const json_t *p, const char **where, struct nubo_err *er
 {
     const json_t *c = literal(p, "cidr");
     uint32_t net;
-    int len;
+    struct inet_cidr cidr;
     if (c && json_is_string(c) &&
-        net_cidr_parse(json_string_value(c), true, "cidr", &net, &len, err) < 0) {
+        inet_cidr_check(json_string_value(c), true, "cidr", &cidr, err) < 0) {
         *where = "cidr";
         return -1;
     }
     const json_t *g = literal(p, "gateway");
-    if (g && json_is_string(g) && net_ip_parse(json_string_value(g), &net) < 0)
+    if (g && json_is_string(g) && inet_ipv4_parse(json_string_value(g), &net) < 0)
         return bad(where, "gateway", err, "gateway must be an IPv4 address");
     return 0;
 }
@@ -388,10 +389,9 @@ static int rule_check(const json_t *p, const char **where, struct nubo_err *err)
     if (json_object_get(p, "remote_cidr") && json_object_get(p, "remote_group"))
         return bad(where, "remote_group", err, "give remote_cidr or remote_group, not both");
     v = literal(p, "remote_cidr");
-    uint32_t net;
-    int len;
+    struct inet_cidr cidr;
     if (v && json_is_string(v) &&
-        net_cidr_parse(json_string_value(v), false, "remote_cidr", &net, &len, err) < 0) {
+        inet_cidr_check(json_string_value(v), false, "remote_cidr", &cidr, err) < 0) {
         *where = "remote_cidr";
         return -1;
     }

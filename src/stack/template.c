@@ -25,10 +25,12 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/dynbuf.h"
 #include "lib/ere.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -280,25 +282,19 @@ json_t *stack_resolve(const struct stack_tmpl *t, const json_t *v, stack_lookup_
     } else {
         const char *sep = json_string_value(json_array_get(a, 0));
         json_t *items = json_array_get(a, 1);
-        size_t cap = 256, len = 0;
-        char *buf = xmalloc(cap);
-        buf[0] = '\0';
+        /* Bounded by the template's size (STACK_MAX_TEMPLATE) times a
+         * piece's (4 KiB): no cap of its own; out of memory aborts. */
+        struct dynbuf buf = DYNBUF_INIT(SIZE_MAX);
         for (size_t i = 0; i < json_array_size(items); i++) {
             json_t *x = stack_resolve(t, json_array_get(items, i), lookup, arg, unknown);
             char piece[4096];
             scalar_text(x, piece, sizeof(piece));
             json_decref(x);
-            size_t need = len + strlen(sep) + strlen(piece) + 1;
-            if (need > cap) {
-                cap = need * 2;
-                buf = realloc(buf, cap);
-                if (buf == NULL)
-                    abort();
-            }
-            len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? sep : "", piece);
+            if (dynbuf_printf(&buf, "%s%s", i ? sep : "", piece) < 0)
+                abort();
         }
-        out = json_string(buf);
-        free(buf);
+        out = json_string(dynbuf_str(&buf));
+        dynbuf_free(&buf);
         return out ? out : json_string("");
     }
     if (out == NULL) {

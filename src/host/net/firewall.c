@@ -72,7 +72,7 @@ static const char *fw_ip(uint32_t a, char buf[NET_IP_LEN])
 
 /* Prints a CIDR from its numeric parts into buf; -1 for a bad prefix or
  * host bits set. */
-static int fw_cidr(const struct net_cidr *c, char buf[NET_CIDR_LEN])
+static int fw_cidr(const struct inet_cidr *c, char buf[NET_CIDR_LEN])
 {
     char ip[NET_IP_LEN];
 
@@ -126,7 +126,7 @@ static int fw_tap(const struct net_port *p, char buf[NET_IFNAME_LEN], struct nub
 {
     if (!valid_is_uuid(p->id))
         return nubo_err_set(err, NUBO_E_INVALID, "port id \"%.40s\" is not a UUID", p->id);
-    net_tap_name(p->id, buf);
+    inet_tap_name(p->id, buf);
     if (!fw_ifname_ok(buf))
         return nubo_err_set(err, NUBO_E_INVALID, "port %s: bad tap name", p->id);
     return 0;
@@ -215,7 +215,7 @@ static int fw_bridge_table(FILE *f, const struct net_doc *doc, struct nubo_err *
         const struct net_network *nw = &doc->networks[i];
         if (fw_network_ok(nw, err) < 0)
             return -1;
-        net_vxlan_name(nw->vni, ifn);
+        inet_vxlan_name(nw->vni, ifn);
         if (!fw_ifname_ok(ifn))
             return nubo_err_set(err, NUBO_E_INVALID, "network %.40s: bad vxlan name", nw->id);
         fprintf(f, "\t\toifname \"%s\" meta l4proto udp udp dport { 67, 68 } drop\n", ifn);
@@ -320,7 +320,7 @@ static int fw_inet_sets(FILE *f, const struct net_doc *doc, struct nubo_err *err
     for (int i = 0; i < doc->nnetworks; i++) {
         if (fw_network_ok(&doc->networks[i], err) < 0)
             return -1;
-        net_bridge_name(doc->networks[i].vni, ifn);
+        inet_bridge_name(doc->networks[i].vni, ifn);
         if (!fw_ifname_ok(ifn))
             return nubo_err_set(err, NUBO_E_INVALID, "bad bridge name");
         fprintf(f, "%s\"%s\"", i ? ", " : "\t\telements = { ", ifn);
@@ -385,7 +385,7 @@ static void fw_inet_base_chains(FILE *f, const struct net_doc *doc)
                "accept;\n");
     for (int i = 0; i < doc->nnetworks; i++)
         fprintf(f, "\t\tiifname \"%s\" ct zone set %u\n",
-                net_bridge_name(doc->networks[i].vni, ifn), doc->networks[i].vni & 0xffff);
+                inet_bridge_name(doc->networks[i].vni, ifn), doc->networks[i].vni & 0xffff);
     fprintf(f, "\t}\n");
 
     fprintf(f, "\tchain forward {\n"
@@ -621,7 +621,7 @@ int fw_apply(const struct net_doc *doc, const struct fw_env *env, struct nubo_er
         for (int k = 0; k < doc->nports; k++)
             if (doc->ports[k].network_idx == i && doc->ports[k].has_floating_ip)
                 has_fip = true;
-        net_router_ns(host_ns, doc->networks[i].vni, ns);
+        inet_router_ns(host_ns, doc->networks[i].vni, ns);
         if (!fw_netns_ok(ns))
             return nubo_err_set(err, NUBO_E_INVALID, "bad router namespace name");
         if (!fw_netns_exists(ns)) {
@@ -657,7 +657,7 @@ int fw_remove(const struct net_doc *doc, const struct fw_env *env, struct nubo_e
                 err) < 0)
         return -1;
     for (int i = 0; doc && i < doc->nnetworks; i++) {
-        net_router_ns(host_ns, doc->networks[i].vni, ns);
+        inet_router_ns(host_ns, doc->networks[i].vni, ns);
         if (!fw_netns_ok(ns) || !fw_netns_exists(ns))
             continue;
         if (fw_load(ns, "table ip nubo-nat {}\ndelete table ip nubo-nat\n", err) < 0)

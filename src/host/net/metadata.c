@@ -140,7 +140,7 @@ void mds_sync(struct mds *m, const struct net_doc *doc)
     for (int i = 0; i < doc->nnetworks; i++) {
         char rns[NET_NS_NAME_LEN];
         uint32_t vni = doc->networks[i].vni;
-        ino_t ino = ns_inode(net_router_ns(m->netns, vni, rns));
+        ino_t ino = ns_inode(inet_router_ns(m->netns, vni, rns));
         int have = -1;
         for (int k = 0; k < m->nls; k++)
             if (m->ls[k].vni == vni && m->ls[k].fd >= 0 && m->ls[k].ns_ino == ino)
@@ -381,7 +381,7 @@ static void answer(struct mds *m, struct conn *c)
     const struct vm_def *d = p ? m->vm(m->ctx, p->vm) : NULL;
     char src[NET_IP_LEN];
     log_debug("metadata: vni %u: %s %s from %s (%s)", c->vni, method, path,
-              net_ipv4_format(c->src, src), p ? p->instance_id : "unknown");
+              inet_ipv4_format(c->src, src), p ? p->instance_id : "unknown");
     if (strcmp(method, "PUT") == 0 && strcmp(path, "/latest/api/token") == 0) {
         unsigned char r[16];
         char tok[40];

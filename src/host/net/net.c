@@ -31,14 +31,17 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/dynbuf.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/spawn.h"
+#include "lib/strv.h"
 #include "lib/util.h"
 
 #define CMD_TIMEOUT_MS 10000
@@ -323,31 +326,18 @@ static int write_if_changed(const char *path, const char *text, bool *changed, j
     return 0;
 }
 
-/* A growing string (abort on exhaustion, like xmalloc). */
-struct buf {
-    char *s;
-    size_t n, cap;
-};
-
-static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void bprintf(struct buf *b, const char *fmt, ...)
+/* A growing string: dnsmasq's files are bounded by the document's limits
+ * (ports, records), so no cap beyond memory, whose exhaustion aborts as
+ * xmalloc does. */
+static void bprintf(struct dynbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bprintf(struct dynbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int need = vsnprintf(NULL, 0, fmt, ap);
+    int r = dynbuf_vprintf(b, fmt, ap);
     va_end(ap);
-    if (need < 0)
-        return;
-    if (b->n + (size_t)need + 1 > b->cap) {
-        b->cap = (b->n + (size_t)need + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-        if (b->s == NULL)
-            abort();
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)need;
+    if (r < 0)
+        abort();
 }
 
 static int dnsmasq_ensure(const struct net_env *env, const struct net_doc *doc,
@@ -367,7 +357,7 @@ static int dnsmasq_ensure(const struct net_env *env, const struct net_doc *doc,
         fail(errors, "%s", err.msg);
         return -1;
     }
-    struct buf c = {0}, h = {0}, a = {0};
+    struct dynbuf c = DYNBUF_INIT(SIZE_MAX), h = DYNBUF_INIT(SIZE_MAX), a = DYNBUF_INIT(SIZE_MAX);
     bprintf(&c,
             "# nubo-hostd: network %s (vni %u); generated, do not edit\n"
             "interface=gw\nbind-interfaces\nno-resolv\nno-hosts\nuser=root\n"
@@ -381,8 +371,8 @@ static int dnsmasq_ensure(const struct net_env *env, const struct net_doc *doc,
     for (int i = 0; i < n->nsubnets; i++) {
         const struct net_subnet *s = &n->subnets[i];
         char net[NET_IP_LEN], mask[NET_IP_LEN];
-        net_ipv4_format(s->cidr.addr, net);
-        net_ipv4_format(net_prefix_mask(s->cidr.prefix), mask);
+        inet_ipv4_format(s->cidr.addr, net);
+        inet_ipv4_format(inet_prefix_mask(s->cidr.prefix), mask);
         bprintf(&c,
                 "dhcp-range=set:s%d,%s,static,%s,12h\n"
                 "dhcp-option=tag:s%d,option:router,%s\n"
@@ -406,9 +396,9 @@ static int dnsmasq_ensure(const struct net_env *env, const struct net_doc *doc,
     }
     bool conf_changed, hosts_changed, addn_changed;
     int r = -1;
-    if (write_if_changed(conf, c.s, &conf_changed, errors) < 0 ||
-        write_if_changed(hosts, h.s, &hosts_changed, errors) < 0 ||
-        write_if_changed(addn, a.s, &addn_changed, errors) < 0)
+    if (write_if_changed(conf, dynbuf_str(&c), &conf_changed, errors) < 0 ||
+        write_if_changed(hosts, dynbuf_str(&h), &hosts_changed, errors) < 0 ||
+        write_if_changed(addn, dynbuf_str(&a), &addn_changed, errors) < 0)
         goto out;
     pid_t pid = dnsmasq_pid(env, n->vni);
     if (pid > 0 && conf_changed) {
@@ -432,9 +422,9 @@ static int dnsmasq_ensure(const struct net_env *env, const struct net_doc *doc,
     }
     r = 0;
 out:
-    free(c.s);
-    free(h.s);
-    free(a.s);
+    dynbuf_free(&c);
+    dynbuf_free(&h);
+    dynbuf_free(&a);
     return r;
 }
 
@@ -452,7 +442,7 @@ static json_t *router_namespaces(const struct net_env *env, json_t *errors)
     json_t *list = json_of(errors, "ip", "", "-j", "netns", "list", NULL);
     json_t *names = json_array();
     char pfx[NET_NS_NAME_LEN];
-    net_router_ns(env->netns, 1, pfx);
+    inet_router_ns(env->netns, 1, pfx);
     pfx[strlen(pfx) - 1] = '\0'; /* "<prefix>-r" */
     size_t i;
     json_t *e;
@@ -514,7 +504,7 @@ static void remove_stale(const struct net_env *env, const struct net_doc *doc, j
         }
     }
     char pfx[NET_NS_NAME_LEN];
-    net_router_ns(env->netns, 1, pfx);
+    inet_router_ns(env->netns, 1, pfx);
     pfx[strlen(pfx) - 1] = '\0';
     json_array_foreach (rnss, i, l) {
         const char *name = json_string_value(l);
@@ -729,10 +719,10 @@ static void converge_network(const struct net_env *env, const struct net_doc *do
     const char *hns = host_ns(env);
     char br[NET_IFNAME_LEN], vx[NET_IFNAME_LEN], vr[NET_IFNAME_LEN], rns[NET_NS_NAME_LEN];
     char mtu[16];
-    net_bridge_name(n->vni, br);
-    net_vxlan_name(n->vni, vx);
-    net_veth_name(n->vni, vr);
-    net_router_ns(env->netns, n->vni, rns);
+    inet_bridge_name(n->vni, br);
+    inet_vxlan_name(n->vni, vx);
+    inet_veth_name(n->vni, vr);
+    inet_router_ns(env->netns, n->vni, rns);
     snprintf(mtu, sizeof(mtu), "%d", n->mtu);
 
     json_t *l = link_find(links, br);
@@ -795,7 +785,7 @@ static const struct net_port *port_of_tap(const struct net_doc *doc, const char 
 {
     char t[NET_IFNAME_LEN];
     for (int i = 0; i < doc->nports; i++)
-        if (strcmp(net_tap_name(doc->ports[i].id, t), tap) == 0)
+        if (strcmp(inet_tap_name(doc->ports[i].id, t), tap) == 0)
             return &doc->ports[i];
     return NULL;
 }
@@ -833,7 +823,7 @@ int net_converge(const struct net_env *env, const struct net_doc *doc,
         if (p) {
             char br[NET_IFNAME_LEN];
             const struct net_network *n = &doc->networks[p->network_idx];
-            enslave(hns, l, vm_taps[i], net_bridge_name(n->vni, br), n->mtu, errors);
+            enslave(hns, l, vm_taps[i], inet_bridge_name(n->vni, br), n->mtu, errors);
         } else if (l && link_master(l)[0]) {
             ip_in(hns, errors, "link", "set", vm_taps[i], "nomaster", NULL);
         }
@@ -889,9 +879,9 @@ void net_status(const struct net_env *env, const struct net_doc *doc, json_t *ob
     for (int i = 0; i < doc->nnetworks; i++) {
         const struct net_network *n = &doc->networks[i];
         char br[NET_IFNAME_LEN], vx[NET_IFNAME_LEN], rns[NET_NS_NAME_LEN];
-        net_bridge_name(n->vni, br);
-        net_vxlan_name(n->vni, vx);
-        net_router_ns(env->netns, n->vni, rns);
+        inet_bridge_name(n->vni, br);
+        inet_vxlan_name(n->vni, vx);
+        inet_router_ns(env->netns, n->vni, rns);
         pid_t pid = dnsmasq_pid(env, n->vni);
         json_array_append_new(
             nets,
@@ -904,8 +894,8 @@ void net_status(const struct net_env *env, const struct net_doc *doc, json_t *ob
     for (int i = 0; i < doc->nports; i++) {
         const struct net_port *p = &doc->ports[i];
         char tap[NET_IFNAME_LEN], br[NET_IFNAME_LEN];
-        net_tap_name(p->id, tap);
-        net_bridge_name(doc->networks[p->network_idx].vni, br);
+        inet_tap_name(p->id, tap);
+        inet_bridge_name(doc->networks[p->network_idx].vni, br);
         json_t *l = link_find(links, tap);
         json_array_append_new(ports,
                               json_pack("{s:s, s:s, s:b}", "id", p->id, "tap", tap, "attached",

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "lib/err.h"
+#include "lib/inet.h" /* addresses, prefixes (struct inet_cidr), interface names */
 
 /* ---- the network document ---------------------------------------------- */
 
@@ -38,15 +39,15 @@
  */
 
 #define NET_VNI_MAX 16777215u
-#define NET_ID_LEN 37       /* UUID + NUL */
-#define NET_IP_LEN 16       /* "255.255.255.255" + NUL */
-#define NET_CIDR_LEN 19     /* "255.255.255.255/32" + NUL */
-#define NET_MAC_LEN 18      /* "fa:16:3e:12:34:56" + NUL */
+#define NET_ID_LEN 37 /* UUID + NUL */
+#define NET_IP_LEN INET_IPV4_LEN
+#define NET_CIDR_LEN INET_CIDR_LEN
+#define NET_MAC_LEN INET_MAC_LEN
 #define NET_HOSTNAME_LEN 64 /* one RFC 1123 label */
 #define NET_DOMAIN_LEN 254
 #define NET_GENERATION_LEN 128
-#define NET_IFNAME_LEN 16  /* IFNAMSIZ */
-#define NET_NS_NAME_LEN 96 /* router namespace names */
+#define NET_IFNAME_LEN INET_IFNAME_LEN
+#define NET_NS_NAME_LEN INET_NS_NAME_LEN
 
 /* Limits of one document (a larger one is rejected with 400/413). */
 #define NET_MAX_NETWORKS 1024
@@ -66,17 +67,9 @@ struct net_ip {
     uint32_t addr;
 };
 
-/* An IPv4 prefix: text + network address (host order, host bits zero) +
- * prefix length 0..32. */
-struct net_cidr {
-    char s[NET_CIDR_LEN];
-    uint32_t addr;
-    int prefix;
-};
-
 struct net_subnet {
     char id[NET_ID_LEN];
-    struct net_cidr cidr;  /* host bits zero; prefix 8..30 */
+    struct inet_cidr cidr; /* host bits zero; prefix 8..30 */
     struct net_ip gateway; /* inside cidr, not its network or broadcast address */
     int ndns_servers;
     struct net_ip dns_servers[NET_MAX_DNS_SERVERS];
@@ -128,7 +121,7 @@ struct net_sg_rule {
     enum net_protocol protocol;
     int port_min, port_max; /* 1..65535, min <= max, tcp/udp only; -1 when null */
     bool has_remote_cidr;
-    struct net_cidr remote_cidr;   /* valid when has_remote_cidr */
+    struct inet_cidr remote_cidr;  /* valid when has_remote_cidr */
     char remote_group[NET_ID_LEN]; /* "" when null; has a doc->members entry */
 };
 
@@ -147,7 +140,7 @@ struct net_group_members {
 
 struct net_external {
     char network_id[NET_ID_LEN];
-    struct net_cidr cidr;
+    struct inet_cidr cidr;
     struct net_ip gateway; /* inside cidr */
 };
 
@@ -173,10 +166,6 @@ int net_doc_parse(json_t *o, struct net_doc *doc, struct nubo_err *err);
 
 /* Frees what doc owns and leaves it empty.  Fine on an empty doc. */
 void net_doc_clear(struct net_doc *doc);
-
-/* Parses a dotted-quad IPv4 address (exactly four decimal octets, no
- * leading zeros beyond "0").  Returns 0 and *out in host order, or -1. */
-int net_ipv4_parse(const char *s, uint32_t *out);
 
 /* ---- the datapath ------------------------------------------------------ */
 
@@ -236,7 +225,7 @@ struct vm_def; /* host/vm/vm.h */
 typedef const struct vm_def *(*mds_vm_fn)(void *ctx, const char *name);
 
 /* A service with no listener yet.  netns is the agent's --netns ("" =
- * none): router namespaces are net_router_ns(netns, vni). */
+ * none): router namespaces are inet_router_ns(netns, vni). */
 struct mds *mds_new(const char *netns, mds_vm_fn vm, void *ctx);
 
 /* Closes listeners and connections; NULL is fine. */

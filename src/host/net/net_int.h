@@ -3,8 +3,8 @@
  * test drivers use (SQLite's btreeInt.h idiom); the agent core sees net.h
  * alone.
  *
- * Sections: lookups in the network document, interface and namespace
- * names, address helpers, network namespaces, the firewall.
+ * Sections: lookups in the network document, network namespaces, the
+ * firewall.
  */
 #ifndef NUBO_HOST_NET_INT_H
 #define NUBO_HOST_NET_INT_H
@@ -24,35 +24,8 @@ const struct net_sg *net_doc_sg(const struct net_doc *doc, const char *id);
 const struct net_group_members *net_doc_members(const struct net_doc *doc, const char *sg_id);
 const struct net_port *net_doc_port(const struct net_doc *doc, const char *id);
 
-/* ---- interface and namespace names ------------------------------------- */
-
-/* All fit IFNAMSIZ; buf of NET_IFNAME_LEN. */
-
-/* "nb<vni>": the network's bridge. */
-const char *net_bridge_name(uint32_t vni, char buf[NET_IFNAME_LEN]);
-/* "nx<vni>": the network's VXLAN device. */
-const char *net_vxlan_name(uint32_t vni, char buf[NET_IFNAME_LEN]);
-/* "nr<vni>": the host end of the veth into the router namespace ("gw"). */
-const char *net_veth_name(uint32_t vni, char buf[NET_IFNAME_LEN]);
-/* "tp" + the first 12 hex digits of the port id (dashes removed). */
-const char *net_tap_name(const char *port_id, char buf[NET_IFNAME_LEN]);
-/* The router namespace: "<prefix>-r<vni>", prefix being the agent's
- * --netns, or "nubo" when prefix is NULL or "". buf of NET_NS_NAME_LEN. */
-const char *net_router_ns(const char *prefix, uint32_t vni, char buf[NET_NS_NAME_LEN]);
-
-/* ---- address helpers --------------------------------------------------- */
-
-/* Formats a host-order address into buf (NET_IP_LEN). */
-const char *net_ipv4_format(uint32_t addr, char buf[NET_IP_LEN]);
-/* Parses "a.b.c.d/len" (len 0..32); host bits must be zero unless
- * allow_host_bits.  Returns 0 or -1. */
-int net_cidr_parse(const char *s, bool allow_host_bits, struct net_cidr *out);
-/* The netmask of a prefix length, host order (0 for /0). */
-uint32_t net_prefix_mask(int prefix);
-/* True when addr lies in cidr. */
-bool net_cidr_contains(const struct net_cidr *cidr, uint32_t addr);
-/* True for a lowercase "xx:xx:xx:xx:xx:xx" unicast MAC. */
-bool net_mac_valid(const char *s);
+/* Interface and namespace names, addresses, prefixes and MACs: lib/inet.h
+ * (inet_bridge_name, inet_tap_name, inet_router_ns, inet_cidr_parse...). */
 
 /* ---- network namespaces ------------------------------------------------ */
 
@@ -83,7 +56,7 @@ void net_ns_leave(int saved);
 /* Where the firewall lives (net.c fills it). */
 struct fw_env {
     const char *netns; /* the agent's --netns: namespace of bridges and taps, and
-                          prefix of the router namespaces (net_router_ns);
+                          prefix of the router namespaces (inet_router_ns);
                           NULL or "" = the agent's own, routers "nubo-r<vni>" */
 };
 

@@ -17,138 +17,6 @@
 #include "lib/util.h"
 #include "lib/valid.h"
 
-/* ------------------------------------------------------------ addresses */
-
-int net_ipv4_parse(const char *s, uint32_t *out)
-{
-    uint32_t v = 0;
-    const char *p = s;
-    if (s == NULL)
-        return -1;
-    for (int i = 0; i < 4; i++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-        unsigned n = 0;
-        int digits = 0;
-        const char *start = p;
-        while (*p >= '0' && *p <= '9' && digits < 4) {
-            n = n * 10 + (unsigned)(*p - '0');
-            p++;
-            digits++;
-        }
-        if (digits > 3 || n > 255 || (digits > 1 && *start == '0'))
-            return -1;
-        v = (v << 8) | n;
-        if (i < 3) {
-            if (*p != '.')
-                return -1;
-            p++;
-        }
-    }
-    if (*p != '\0')
-        return -1;
-    *out = v;
-    return 0;
-}
-
-const char *net_ipv4_format(uint32_t a, char buf[NET_IP_LEN])
-{
-    snprintf(buf, NET_IP_LEN, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
-    return buf;
-}
-
-uint32_t net_prefix_mask(int prefix)
-{
-    return prefix <= 0 ? 0 : (prefix >= 32 ? 0xffffffffu : ~((1u << (32 - prefix)) - 1));
-}
-
-int net_cidr_parse(const char *s, bool allow_host_bits, struct net_cidr *out)
-{
-    char ip[NET_IP_LEN];
-    if (s == NULL)
-        return -1;
-    const char *slash = strchr(s, '/');
-    if (slash == NULL || (size_t)(slash - s) >= sizeof(ip))
-        return -1;
-    memcpy(ip, s, (size_t)(slash - s));
-    ip[slash - s] = '\0';
-    const char *pl = slash + 1;
-    size_t n = strlen(pl);
-    if (n < 1 || n > 2 || pl[0] < '0' || pl[0] > '9' || (n == 2 && (pl[1] < '0' || pl[1] > '9')) ||
-        (n == 2 && pl[0] == '0'))
-        return -1;
-    int prefix = n == 1 ? pl[0] - '0' : (pl[0] - '0') * 10 + (pl[1] - '0');
-    uint32_t addr;
-    if (prefix > 32 || net_ipv4_parse(ip, &addr) < 0)
-        return -1;
-    uint32_t mask = net_prefix_mask(prefix);
-    if (!allow_host_bits && (addr & ~mask) != 0)
-        return -1;
-    out->addr = addr & mask;
-    out->prefix = prefix;
-    char a[NET_IP_LEN];
-    snprintf(out->s, sizeof(out->s), "%s/%d", net_ipv4_format(out->addr, a), prefix);
-    return 0;
-}
-
-bool net_cidr_contains(const struct net_cidr *c, uint32_t addr)
-{
-    return (addr & net_prefix_mask(c->prefix)) == c->addr;
-}
-
-bool net_mac_valid(const char *s)
-{
-    if (s == NULL || strlen(s) != 17)
-        return false;
-    for (int i = 0; i < 17; i++) {
-        bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
-        if ((i % 3 == 2) ? s[i] != ':' : !hex)
-            return false;
-    }
-    unsigned first = (unsigned)strtoul(s, NULL, 16);
-    if (first & 1) /* multicast */
-        return false;
-    return strcmp(s, "00:00:00:00:00:00") != 0;
-}
-
-/* ---------------------------------------------------------------- names */
-
-const char *net_bridge_name(uint32_t vni, char buf[NET_IFNAME_LEN])
-{
-    snprintf(buf, NET_IFNAME_LEN, "nb%u", vni);
-    return buf;
-}
-
-const char *net_vxlan_name(uint32_t vni, char buf[NET_IFNAME_LEN])
-{
-    snprintf(buf, NET_IFNAME_LEN, "nx%u", vni);
-    return buf;
-}
-
-const char *net_veth_name(uint32_t vni, char buf[NET_IFNAME_LEN])
-{
-    snprintf(buf, NET_IFNAME_LEN, "nr%u", vni);
-    return buf;
-}
-
-const char *net_tap_name(const char *port_id, char buf[NET_IFNAME_LEN])
-{
-    size_t j = 0;
-    memcpy(buf, "tp", 2);
-    j = 2;
-    for (size_t i = 0; port_id[i] && j < 14; i++)
-        if (port_id[i] != '-')
-            buf[j++] = port_id[i];
-    buf[j] = '\0';
-    return buf;
-}
-
-const char *net_router_ns(const char *prefix, uint32_t vni, char buf[NET_NS_NAME_LEN])
-{
-    snprintf(buf, NET_NS_NAME_LEN, "%s-r%u", prefix && prefix[0] ? prefix : "nubo", vni);
-    return buf;
-}
-
 /* -------------------------------------------------------------- lookups */
 
 const struct net_network *net_doc_network(const struct net_doc *doc, const char *id)
@@ -262,7 +130,7 @@ static int get_ip(json_t *o, const char *key, bool optional, struct net_ip *ip, 
         *present = ip->s[0] != '\0';
     if (ip->s[0] == '\0')
         return 0;
-    if (net_ipv4_parse(ip->s, &ip->addr) < 0)
+    if (inet_ipv4_parse(ip->s, &ip->addr) < 0)
         return bad(err, where, "'%s' is not an IPv4 address (%.20s)", key, ip->s);
     return 0;
 }
@@ -272,18 +140,18 @@ static int ip_from_json(json_t *v, struct net_ip *ip, const char *where, struct 
     if (!json_is_string(v) || json_string_length(v) >= sizeof(ip->s))
         return bad(err, where, "must be an IPv4 address");
     str_copy(ip->s, sizeof(ip->s), json_string_value(v));
-    if (net_ipv4_parse(ip->s, &ip->addr) < 0)
+    if (inet_ipv4_parse(ip->s, &ip->addr) < 0)
         return bad(err, where, "'%.20s' is not an IPv4 address", ip->s);
     return 0;
 }
 
-static int get_cidr(json_t *o, const char *key, struct net_cidr *c, const char *where,
+static int get_cidr(json_t *o, const char *key, struct inet_cidr *c, const char *where,
                     struct nubo_err *err)
 {
     char s[NET_CIDR_LEN];
     if (get_str(o, key, false, s, sizeof(s), where, err) < 0)
         return -1;
-    if (net_cidr_parse(s, false, c) < 0)
+    if (inet_cidr_parse(s, false, c) < 0)
         return bad(err, where,
                    "'%s' must be an IPv4 prefix a.b.c.d/len with no host bits set (%.20s)", key, s);
     return 0;
@@ -335,8 +203,8 @@ static int parse_subnet(json_t *o, struct net_subnet *s, const char *where, stru
         return -1;
     if (s->cidr.prefix < 8 || s->cidr.prefix > 30)
         return bad(err, where, "'cidr' %s: the prefix length must be 8 to 30", s->cidr.s);
-    uint32_t bcast = s->cidr.addr | ~net_prefix_mask(s->cidr.prefix);
-    if (!net_cidr_contains(&s->cidr, s->gateway.addr) || s->gateway.addr == s->cidr.addr ||
+    uint32_t bcast = s->cidr.addr | ~inet_prefix_mask(s->cidr.prefix);
+    if (!inet_cidr_contains(&s->cidr, s->gateway.addr) || s->gateway.addr == s->cidr.addr ||
         s->gateway.addr == bcast)
         return bad(err, where, "gateway %s is not a host address of %s", s->gateway.s, s->cidr.s);
     json_t *dns;
@@ -372,7 +240,7 @@ static int parse_network(json_t *o, struct net_network *n, const char *where, st
     }
     if (get_str(o, "router_mac", false, n->router_mac, sizeof(n->router_mac), where, err) < 0)
         return -1;
-    if (!net_mac_valid(n->router_mac))
+    if (!inet_mac_valid(n->router_mac))
         return bad(err, where, "'router_mac' must be a lowercase unicast MAC");
     if (get_str(o, "domain", true, n->domain, sizeof(n->domain), where, err) < 0)
         return -1;
@@ -392,7 +260,7 @@ static int parse_network(json_t *o, struct net_network *n, const char *where, st
         for (size_t k = 0; k < i; k++) {
             const struct net_subnet *t = &n->subnets[k];
             int p = t->cidr.prefix < s->cidr.prefix ? t->cidr.prefix : s->cidr.prefix;
-            if ((t->cidr.addr & net_prefix_mask(p)) == (s->cidr.addr & net_prefix_mask(p)))
+            if ((t->cidr.addr & inet_prefix_mask(p)) == (s->cidr.addr & inet_prefix_mask(p)))
                 return bad(err, sub, "%s overlaps %s", s->cidr.s, t->cidr.s);
             if (strcmp(t->id, s->id) == 0)
                 return bad(err, sub, "duplicate subnet id %s", s->id);
@@ -443,7 +311,7 @@ static int parse_port(json_t *o, const struct net_doc *doc, struct net_port *p, 
         return -1;
     if (valid_name(p->vm, "'vm'", NULL) < 0)
         return bad(err, where, "'vm' must be a VM name");
-    if (!net_mac_valid(p->mac))
+    if (!inet_mac_valid(p->mac))
         return bad(err, where, "'mac' must be a lowercase unicast MAC");
     if (valid_hostname(p->hostname, NULL) < 0)
         return bad(err, where, "'hostname' must be an RFC 1123 label");
@@ -460,8 +328,8 @@ static int parse_port(json_t *o, const struct net_doc *doc, struct net_port *p, 
     if (p->subnet_idx < 0)
         return bad(err, where, "subnet %s is not a subnet of network %s", p->subnet_id, n->id);
     const struct net_subnet *s = &n->subnets[p->subnet_idx];
-    uint32_t bcast = s->cidr.addr | ~net_prefix_mask(s->cidr.prefix);
-    if (!net_cidr_contains(&s->cidr, p->ip.addr) || p->ip.addr == s->cidr.addr ||
+    uint32_t bcast = s->cidr.addr | ~inet_prefix_mask(s->cidr.prefix);
+    if (!inet_cidr_contains(&s->cidr, p->ip.addr) || p->ip.addr == s->cidr.addr ||
         p->ip.addr == bcast || p->ip.addr == s->gateway.addr)
         return bad(err, where, "ip %s is not a free host address of %s", p->ip.s, s->cidr.s);
     json_t *v = json_object_get(o, "port_security");
@@ -484,7 +352,7 @@ static int parse_port(json_t *o, const struct net_doc *doc, struct net_port *p, 
     if (p->has_floating_ip) {
         if (!doc->has_external)
             return bad(err, where, "a floating IP needs an 'external' network");
-        if (!net_cidr_contains(&doc->external.cidr, p->floating_ip.addr))
+        if (!inet_cidr_contains(&doc->external.cidr, p->floating_ip.addr))
             return bad(err, where, "floating_ip %s is outside the external network %s",
                        p->floating_ip.s, doc->external.cidr.s);
     }
@@ -535,7 +403,7 @@ static int parse_rule(json_t *o, struct net_sg_rule *r, const char *where, struc
         get_str(o, "remote_group", true, r->remote_group, sizeof(r->remote_group), where, err) < 0)
         return -1;
     if (cidr[0]) {
-        if (net_cidr_parse(cidr, false, &r->remote_cidr) < 0)
+        if (inet_cidr_parse(cidr, false, &r->remote_cidr) < 0)
             return bad(err, where, "'remote_cidr' must be a.b.c.d/len with no host bits set");
         r->has_remote_cidr = true;
     }
@@ -627,7 +495,7 @@ static int parse_doc(json_t *o, struct net_doc *doc, struct nubo_err *err)
             get_cidr(ext, "cidr", &e->cidr, "external", err) < 0 ||
             get_ip(ext, "gateway", false, &e->gateway, NULL, "external", err) < 0)
             return -1;
-        if (!net_cidr_contains(&e->cidr, e->gateway.addr))
+        if (!inet_cidr_contains(&e->cidr, e->gateway.addr))
             return bad(err, "external", "gateway %s is outside %s", e->gateway.s, e->cidr.s);
         doc->has_external = true;
     }
@@ -683,7 +551,7 @@ static int parse_doc(json_t *o, struct net_doc *doc, struct nubo_err *err)
         for (size_t k = 0; k < i; k++) {
             const struct net_port *q = &doc->ports[k];
             char a[NET_IFNAME_LEN], b[NET_IFNAME_LEN];
-            if (strcmp(net_tap_name(q->id, a), net_tap_name(p->id, b)) == 0)
+            if (strcmp(inet_tap_name(q->id, a), inet_tap_name(p->id, b)) == 0)
                 return bad(err, where, "port id %s is used twice (or its tap name %s is)", p->id,
                            a);
             if (q->network_idx == p->network_idx && q->ip.addr == p->ip.addr)

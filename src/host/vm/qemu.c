@@ -60,34 +60,6 @@ void qemu_driver_init(const struct qemu_cfg *c)
         cfg.qmp_timeout_ms = 5000;
 }
 
-/* ---------------------------------------------------------------- strv */
-
-void strv_push(struct strv *s, const char *fmt, ...)
-{
-    if (s->n + 2 > s->alloc) {
-        s->alloc = s->alloc ? s->alloc * 2 : 32;
-        s->v = realloc(s->v, (size_t)s->alloc * sizeof(char *));
-        if (s->v == NULL)
-            abort();
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(&s->v[s->n], fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    s->n++;
-    s->v[s->n] = NULL;
-}
-
-void strv_free(struct strv *s)
-{
-    for (int i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-    s->v = NULL;
-    s->n = s->alloc = 0;
-}
-
 /* ---------------------------------------------------------- command line */
 
 int qemu_escape_opt(const char *in, char *out, size_t n)

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/dynbuf.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -23,8 +24,7 @@ struct queued_event {
 
 struct qmp {
     int fd;
-    char *buf; /* bytes read but not yet framed into lines */
-    size_t len, alloc;
+    struct dynbuf in; /* bytes read but not yet framed into lines */
     unsigned long next_id;
     int broken;
     qmp_event_fn on_event;
@@ -37,6 +37,7 @@ struct qmp *qmp_new(int fd, qmp_event_fn on_event, void *ctx)
 {
     struct qmp *q = xcalloc(1, sizeof(*q));
     q->fd = fd;
+    dynbuf_init(&q->in, QMP_LINE_MAX + 8192);
     q->next_id = 1;
     q->on_event = on_event;
     q->ctx = ctx;
@@ -59,7 +60,7 @@ void qmp_free(struct qmp *q)
         free(e);
     }
     json_decref(q->greeting);
-    free(q->buf);
+    dynbuf_free(&q->in);
     free(q);
 }
 
@@ -85,25 +86,19 @@ static ssize_t fill(struct qmp *q, struct nubo_err *err)
 {
     if (q->broken)
         return mark_broken(q, err, "connection already broken");
-    if (q->alloc - q->len < 4096) {
-        size_t na = q->alloc ? q->alloc * 2 : 8192;
-        if (na > QMP_LINE_MAX + 8192)
-            na = QMP_LINE_MAX + 8192;
-        if (na <= q->len)
-            return mark_broken(q, err, "message too large");
-        q->buf = realloc(q->buf, na);
-        if (q->buf == NULL)
-            abort();
-        q->alloc = na;
-    }
-    ssize_t r = read(q->fd, q->buf + q->len, q->alloc - q->len - 1);
+    char chunk[4096];
+    size_t want = dynbuf_room(&q->in) < sizeof(chunk) ? dynbuf_room(&q->in) : sizeof(chunk);
+    if (want == 0)
+        return mark_broken(q, err, "message too large");
+    ssize_t r = read(q->fd, chunk, want);
     if (r < 0 && (errno == EAGAIN || errno == EINTR))
         return 0;
     if (r < 0)
         return mark_broken(q, err, strerror(errno));
     if (r == 0)
         return mark_broken(q, err, "QEMU closed the monitor socket");
-    q->len += (size_t)r;
+    if (dynbuf_add(&q->in, chunk, (size_t)r) < 0)
+        abort(); /* it fits: out of memory, as xmalloc */
     return r;
 }
 
@@ -114,27 +109,27 @@ static int next_msg(struct qmp *q, json_t **msg, struct nubo_err *err)
 {
     *msg = NULL;
     for (;;) {
-        char *nl = q->len ? memchr(q->buf, '\n', q->len) : NULL;
+        const char *buf = dynbuf_str(&q->in);
+        const char *nl = memchr(buf, '\n', dynbuf_len(&q->in));
         if (nl == NULL) {
-            if (q->len > QMP_LINE_MAX)
+            if (dynbuf_len(&q->in) > QMP_LINE_MAX)
                 return mark_broken(q, err, "message too large");
             return 0;
         }
-        size_t linelen = (size_t)(nl - q->buf);
+        size_t linelen = (size_t)(nl - buf);
         if (linelen > QMP_LINE_MAX)
             return mark_broken(q, err, "message too large");
         json_t *m = NULL;
         /* skip blank lines (bare "\r\n") */
         int blank = 1;
         for (size_t i = 0; i < linelen; i++)
-            if (q->buf[i] != '\r' && q->buf[i] != ' ')
+            if (buf[i] != '\r' && buf[i] != ' ')
                 blank = 0;
         if (!blank) {
             json_error_t je;
-            m = json_loadb(q->buf, linelen, 0, &je);
+            m = json_loadb(buf, linelen, 0, &je);
         }
-        memmove(q->buf, nl + 1, q->len - linelen - 1);
-        q->len -= linelen + 1;
+        dynbuf_consume(&q->in, linelen + 1);
         if (blank)
             continue;
         if (m == NULL || !json_is_object(m)) {

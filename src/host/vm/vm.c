@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "lib/fsutil.h"
+#include "lib/inet.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -67,54 +67,9 @@ void vm_free(struct vm *vm)
     free(vm);
 }
 
-/* True for "52:54:00:xx:xx:xx" with lowercase hex digits. */
-static bool valid_mac(const char *s)
-{
-    if (strlen(s) != 17 || strncmp(s, "52:54:00:", 9) != 0)
-        return false;
-    for (int i = 9; i < 17; i++) {
-        bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
-        if ((i % 3 == 2) ? s[i] != ':' : !hex)
-            return false;
-    }
-    return true;
-}
-
-/* A locally administered, unicast MAC in the 52:54:00 range QEMU uses. */
-static void random_mac(char out[18])
-{
-    unsigned char b[3];
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-        memset(b, 0x42, sizeof(b));
-    snprintf(out, 18, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]);
-}
-
-/* True for a lowercase unicast "xx:xx:xx:xx:xx:xx" (tenant NIC MACs come
- * from the controller's IPAM, e.g. fa:16:3e:...). */
-static bool valid_nic_mac(const char *s)
-{
-    if (s == NULL || strlen(s) != 17 || strcmp(s, "00:00:00:00:00:00") == 0)
-        return false;
-    for (int i = 0; i < 17; i++) {
-        bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
-        if ((i % 3 == 2) ? s[i] != ':' : !hex)
-            return false;
-    }
-    int second = s[1] >= 'a' ? s[1] - 'a' + 10 : s[1] - '0';
-    return (second & 1) == 0; /* not multicast */
-}
-
-/* The tap of a port: "tp" + the first 12 hex digits of its id (the same
- * rule as net_tap_name() in netdoc.c). */
-static void nic_tap_name(const char *port_id, char out[16])
-{
-    size_t j = 2;
-    memcpy(out, "tp", 2);
-    for (size_t i = 0; port_id[i] && j < 14; i++)
-        if (port_id[i] != '-')
-            out[j++] = port_id[i];
-    out[j] = '\0';
-}
+/* The agent's own MACs (the default NIC): 52:54:00:xx:xx:xx, the range
+ * QEMU uses, locally administered unicast. */
+static const uint8_t vm_mac_oui[3] = {0x52, 0x54, 0x00};
 
 /* True when o has no key but port_id, network_id and mac. */
 static bool nic_keys_ok(json_t *o)
@@ -138,7 +93,7 @@ static int nic_from_json(json_t *o, size_t i, struct vm_nic *nic, enum nubo_errc
     const char *net = json_string_value(json_object_get(o, "network_id"));
     const char *mac = json_string_value(json_object_get(o, "mac"));
     if (!json_is_object(o) || !nic_keys_ok(o) || port == NULL || !valid_is_uuid(port) ||
-        net == NULL || !valid_is_uuid(net) || !valid_nic_mac(mac))
+        net == NULL || !valid_is_uuid(net) || !inet_mac_valid(mac))
         return nubo_err_set(err, code,
                             "nics[%zu] must be {\"port_id\": UUID, \"network_id\": UUID, "
                             "\"mac\": lowercase unicast MAC}",
@@ -146,7 +101,7 @@ static int nic_from_json(json_t *o, size_t i, struct vm_nic *nic, enum nubo_errc
     str_copy(nic->port_id, sizeof(nic->port_id), port);
     str_copy(nic->network_id, sizeof(nic->network_id), net);
     str_copy(nic->mac, sizeof(nic->mac), mac);
-    nic_tap_name(port, nic->tap);
+    inet_tap_name(port, nic->tap);
     return 0;
 }
 
@@ -410,7 +365,7 @@ int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err)
         str_copy(def->id, sizeof(def->id), json_string_value(v));
     else
         id_new(def->id);
-    random_mac(def->mac);
+    inet_mac_random(vm_mac_oui, def->mac);
     time_format_utc(time(NULL), def->created_at);
     return 0;
 }
@@ -468,7 +423,7 @@ int vm_def_from_json(json_t *o, struct vm_def *def, struct nubo_err *err)
      * check them as strictly as a request. */
     if (!valid_is_uuid(def->id) || valid_name(def->name, "name", err) < 0 ||
         valid_name(def->image, "image", err) < 0 || valid_hostname(def->hostname, err) < 0 ||
-        !valid_mac(def->mac) ||
+        !inet_mac_valid(def->mac) || strncmp(def->mac, "52:54:00:", 9) != 0 ||
         (strcmp(def->network, "none") != 0 && strcmp(def->network, "user") != 0))
         return nubo_err_set(err, NUBO_E_INTERNAL,
                             "vm.json: invalid id, name, image, hostname, MAC or network");

@@ -17,6 +17,7 @@
 
 #include "host/vm/vm.h"
 #include "lib/err.h"
+#include "lib/strv.h"
 
 /* ---- the KVM probe ----------------------------------------------------- */
 
@@ -183,14 +184,6 @@ struct qemu_cfg {
 void qemu_driver_init(const struct qemu_cfg *cfg);
 
 extern const struct hv_driver qemu_driver;
-
-/* A NULL-terminated argv of malloc'd strings. */
-struct strv {
-    char **v;
-    int n, alloc;
-};
-void strv_push(struct strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void strv_free(struct strv *s);
 
 /* Builds QEMU's command line for vm booting img under cfg.  qmp_fd is the
  * inherited listening socket of the monitor, or -1 to let QEMU create
