@@ -12,7 +12,8 @@ mkdir -p "$OUT"
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
  -D_GNU_SOURCE -DNUBO_VERSION=\"fuzz\" -Isrc -std=c17"
 LIBS="-ljansson"
-LIBSRC="src/lib/err.c src/lib/log.c src/lib/util.c src/lib/valid.c src/lib/fsutil.c"
+LIBSRC="src/lib/err.c src/lib/log.c src/lib/util.c src/lib/valid.c src/lib/fsutil.c src/lib/dynbuf.c
+ src/lib/strv.c src/lib/jsonx.c src/lib/inet.c"
 # shellcheck disable=SC2086
 clang $CFLAGS -o "$OUT/fuzz_qmp" tests/fuzz/fuzz_qmp.c src/host/vm/qmp.c $LIBSRC $LIBS
 # shellcheck disable=SC2086
@@ -22,8 +23,10 @@ clang $CFLAGS -o "$OUT/fuzz_netdoc" tests/fuzz/fuzz_netdoc.c src/host/net/netdoc
 # shellcheck disable=SC2086
 clang $CFLAGS -o "$OUT/fuzz_stack_yaml" tests/fuzz/fuzz_stack_yaml.c src/stack/yaml.c $LIBSRC \
     $LIBS -lyaml
+# shellcheck disable=SC2086
+clang $CFLAGS -o "$OUT/fuzz_ere" tests/fuzz/fuzz_ere.c src/lib/ere.c $LIBSRC $LIBS
 rc=0
-for t in qmp vm_def netdoc stack_yaml; do
+for t in qmp vm_def netdoc stack_yaml ere; do
     corpus="$OUT/corpus-$t"
     mkdir -p "$corpus"
     cp tests/fuzz/corpus/$t/* "$corpus/" 2>/dev/null || true
