@@ -100,11 +100,11 @@ VALID_BODIES = {
     ("POST", "/v1/alarms"): lambda e: {
         "name": "bad-alarm", "description": "x", "metric": "cpu", "instance": e["instance"],
         "statistic": "max", "comparison": "ge", "threshold": 50, "window_s": 60,
-        "evaluation_periods": 2, "webhook_url": "http://127.0.0.1:9/hook", "hook": "log"},
+        "evaluation_periods": 2, "webhook_url": "http://localhost:9/hook", "hook": "log"},
     ("PATCH", "/v1/alarms/{id}"): lambda e: {
         "description": "y", "metric": "memory", "statistic": "min", "comparison": "lt",
         "threshold": 5, "window_s": 30, "evaluation_periods": 3,
-        "webhook_url": "http://127.0.0.1:9/other", "hook": "log"},
+        "webhook_url": "http://localhost:9/other", "hook": "log"},
     ("POST", "/v1/prices"): lambda e: {"meter": "instance", "flavor": e["flavor"],
                                        "unit_price_micros": 1000, "currency": "EUR",
                                        "effective_from": "2099-01-01T00:00:00Z"},

@@ -586,7 +586,7 @@ def test_answers_match_schemas(idem_env, doc):
         "user": "admin", "password": n.admin_password}), 201)
     made["alarm"] = check("POST", "/v1/alarms", admin.post("/v1/alarms", {
         "name": "s-" + tag, "metric": "cpu", "instance": made["instance"], "comparison": "gt",
-        "threshold": 90, "window_s": 60, "webhook_url": "http://127.0.0.1:9/hook",
+        "threshold": 90, "window_s": 60, "webhook_url": "http://localhost:9/hook",
         "hook": "log"}), 201)["id"]
     check("PATCH", "/v1/alarms/{id}", admin.patch("/v1/alarms/" + made["alarm"],
                                                   {"threshold": 95}), 200)
