@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "compute/compute.h"
 #include "lib/util.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -185,8 +186,9 @@ static void delete_project(struct api_call *call)
 static void get_quota(struct api_call *call)
 {
     struct nubo_err err = {0};
-    api_reply_or_fail(call, 200,
-                      identity_quota_get(call->api->st, &call->ctx, call->params[0], &err), &err);
+    api_reply_or_fail(
+        call, 200,
+        identity_quota_get(call->api->st, &call->ctx, call->params[0], compute_usage, &err), &err);
 }
 
 static void put_quota(struct api_call *call)
@@ -211,7 +213,9 @@ static void put_quota(struct api_call *call)
         ch.value[d] = (long long)json_integer_value(v);
     }
     api_reply_or_fail(
-        call, 200, identity_quota_set(call->api->st, &call->ctx, call->params[0], &ch, &err), &err);
+        call, 200,
+        identity_quota_set(call->api->st, &call->ctx, call->params[0], &ch, compute_usage, &err),
+        &err);
 }
 
 /* ------------------------------------------------------------ members */

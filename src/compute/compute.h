@@ -13,8 +13,9 @@
  *            deleted
  * The API sets desired (and a transitional status) and creates a task; the
  * reconciler (src/ctrl/reconcile.c) drives the host agent, follows the
- * heartbeats, moves status, appends events and finishes tasks with the
- * functions below.
+ * heartbeats, and moves status through the transitions below, which
+ * append events and finish tasks in the same transaction.  Only this
+ * module writes instance rows (docs/internals/instance-states.md).
  *
  * On a host, the VM of instance <id> is named "nubo-<id>".
  */
@@ -64,6 +65,138 @@ void compute_task_finish(struct store *st, const char *instance_id, const char *
 
 /* Marks open tasks of an instance as running. */
 void compute_task_running(struct store *st, const char *instance_id);
+
+/* ---- instance transitions (transition.c) --------------------------------
+ *
+ * src/compute is the only module that writes instance rows: the services
+ * below (create, delete, actions: the API's intent) and these transitions,
+ * which move an instance on when the reconciler (src/ctrl/reconcile.c),
+ * a heartbeat (src/fleet) or a host or project removal sees it move.
+ * docs/internals/instance-states.md draws who moves which edge.
+ *
+ * The transitions on one instance are compare-and-set: they change the
+ * row only while it still has the status (and desired state) the caller
+ * read, so an API call that changed the instance meanwhile wins and the
+ * next pass acts on it.  Each opens ONE write transaction holding the row
+ * change and its side effects (usage records through
+ * billing_instance_meter(), events, tasks), so it must be called outside
+ * any transaction.  Each returns 1 when it changed the instance, 0 when
+ * the instance had moved on (nothing was done), -1 with err on failure
+ * (nothing was done).
+ *
+ * The host-wide ones (compute_instances_observe, _host_down, _unplace)
+ * and compute_project_purge run inside the caller's write transaction,
+ * which also changes the host or project row.
+ */
+
+/* The instance reached status ("running" or "stopped"), its desired state,
+ * on host host_name: status set, fault cleared, boots set when boots >= 0
+ * (a finished reboot), event "running", "rebooted" (from rebooting) or
+ * "stopped", and the tasks of the operations that ended finished.
+ * Compares with seen_status and desired (the caller's read); an instance
+ * that already has status is left alone (0). */
+int compute_instance_reached(struct store *st, const char *id, const char *seen_status,
+                             const char *desired, const char *status, long long boots,
+                             const char *host_name, struct nubo_err *err);
+
+/* The instance failed for good (a create the agent refused, a crashed
+ * member of a scaling group): status error with fault, an event (event,
+ * fault), and the open tasks of finish_kinds (comma-separated, or NULL
+ * for none) failed with fault. */
+int compute_instance_error(struct store *st, const char *id, const char *seen_status,
+                           const char *desired, const char *event, const char *fault,
+                           const char *finish_kinds, struct nubo_err *err);
+
+/* The agent refused an operation that is retried later (start, stop,
+ * resume, delete): event "<what> failed" with reason and the open tasks of
+ * kind failed.  The row itself does not change, so there is nothing to
+ * compare: returns 1, or -1 with err. */
+int compute_instance_refused(struct store *st, const char *id, const char *what, const char *kind,
+                             const char *reason, struct nubo_err *err);
+
+/* The agent refused a reboot: event "reboot failed", the reboot task
+ * failed with reason, and status back from rebooting to running (compared
+ * with desired running and status rebooting; the event and task are
+ * recorded either way). */
+int compute_instance_reboot_failed(struct store *st, const char *id, const char *reason,
+                                   struct nubo_err *err);
+
+/* Records the boot counter seen before a reboot (while status is still
+ * seen_status). */
+int compute_instance_boots(struct store *st, const char *id, const char *seen_status,
+                           long long boots, struct nubo_err *err);
+
+/* The reboot was sent to host host_name: its task is running, event
+ * "reboot requested".  No row change: returns 1, or -1 with err. */
+int compute_instance_reboot_sent(struct store *st, const char *id, const char *host_name,
+                                 struct nubo_err *err);
+
+/* Records what the host reports of the instance's VM: power_state (a VM
+ * state, or "none") and boots.  An observation, not a decision: the
+ * newest wins, so it compares nothing but skips a row that already has
+ * these values (0).  One statement, so one transaction by itself. */
+int compute_instance_power(struct store *st, const char *id, const char *power_state,
+                           long long boots, struct nubo_err *err);
+
+/* Its VM is gone (or never existed) and desired is deleted: status
+ * deleted, power none, usage closed, tenant ports released, event
+ * "deleted" (detail: host_name), the delete task succeeded and the others
+ * failed.  Compares with desired deleted and status not deleted. */
+int compute_instance_deleted(struct store *st, const char *id, const char *host_name,
+                             struct nubo_err *err);
+
+/* A heartbeat of host_id reported vms [{name, state, boots}] (borrowed):
+ * every live instance placed there takes its VM's state (none when it has
+ * no VM) and boots (kept while rebooting: the reconciler compares the
+ * count after the reboot with the one before).  *changed is set when a
+ * row changed or a VM named nubo-<uuid> belongs to no live instance there
+ * (an orphan to remove).  In the caller's transaction.  0 or -1 with err. */
+int compute_instances_observe(struct store *st, const char *host_id, const json_t *vms,
+                              int *changed, struct nubo_err *err);
+
+/* Host host_id (named host_name) went down: its live instances (not
+ * error, deleting, deleted or unknown) become unknown, metered and with
+ * event "host down".  In the caller's transaction.  Returns how many, or
+ * -1 with err. */
+long long compute_instances_host_down(struct store *st, const char *host_id, const char *host_name,
+                                      struct nubo_err *err);
+
+/* Host host_id (named host_name) is being removed: NUBO_E_CONFLICT while
+ * instances that are not deleted are placed there; otherwise the deleted
+ * ones, kept for their history, let go of the host.  In the caller's
+ * transaction.  0 or -1 with err. */
+int compute_instances_unplace(struct store *st, const char *host_id, const char *host_name,
+                              struct nubo_err *err);
+
+/* Project project_id (named name) is being deleted: NUBO_E_CONFLICT while
+ * any of its instances is not deleted; otherwise the deleted instances'
+ * rows, their events and the project's tasks go (they reference the
+ * project without ON DELETE CASCADE).  In the caller's transaction: the
+ * hook identity_project_delete() calls (identity_set_project_delete_hook,
+ * registered by nubod at start-up).  0 or -1 with err. */
+int compute_project_purge(struct store *st, const char *project_id, const char *name,
+                          struct nubo_err *err);
+
+/* What project_id's instances that are not deleted use: their count and
+ * the sums of their vCPUs, RAM and disk (one query).  The quota_usage_fn
+ * of the quota services.  0 or -1 with err. */
+int compute_usage(struct store *st, const char *project_id, struct quota_usage *out,
+                  struct nubo_err *err);
+
+/* ---- what the reconciler reads (transition.c) ---------------------------- */
+
+/* The instances placed on host_id that are not deleted, in creation order:
+ * rows {id, project_id, name, image_id, keypair, user_data, vcpus,
+ * ram_mib, disk_gib, status, desired, power_state, boots} (new reference),
+ * or NULL with err. */
+json_t *compute_instances_on_host(struct store *st, const char *host_id, struct nubo_err *err);
+
+/* Instances to be deleted that have no host: rows {id, status, desired}
+ * (new reference), or NULL with err. */
+json_t *compute_instances_hostless_deleting(struct store *st, struct nubo_err *err);
+
+/* True when an instance with this id was ever created (deleted or not). */
+bool compute_instance_exists(struct store *st, const char *id);
 
 /*
  * The services behind /v1 (one file each).  Unless said otherwise, a

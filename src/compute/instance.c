@@ -393,7 +393,9 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
                         : SCHED_GROUP_ANTI_AFFINITY;
     struct quota_ask ask = {s->count, s->count * req.vcpus, s->count * req.ram_mib,
                             s->count * req.disk_gib};
-    if (quota_check(st, ctx->project_id, &ask, err) < 0 ||
+    struct quota_usage used;
+    if (compute_usage(st, ctx->project_id, &used, err) < 0 ||
+        quota_check(st, ctx->project_id, &used, &ask, err) < 0 ||
         billing_budget_check(st, ctx->project_id, err) < 0)
         goto cleanup;
     if (snapshot_load(st, group ? compute_str(group, "id") : NULL, &snap, err) < 0)

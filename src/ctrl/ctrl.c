@@ -125,6 +125,8 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
     struct ctrl *c = xcalloc(1, sizeof(*c));
     c->cfg = *cfg;
     c->st = st;
+    /* Deleting a project removes compute's rows in the same transaction. */
+    identity_set_project_delete_hook(compute_project_purge);
     str_copy(c->cfg.monitor.state_dir, sizeof(c->cfg.monitor.state_dir), cfg->state_dir);
     c->monitor = monitor_start(&c->cfg.monitor, st, err);
     if (c->monitor == NULL) {

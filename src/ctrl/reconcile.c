@@ -30,13 +30,18 @@
  *   3. VMs named "nubo-<uuid>" that no live instance on that host wants are
  *      deleted (orphans, e.g. an instance deleted while nubod was down).
  *
+ *      The table is reconcile_decide() (decide.c, with every row written
+ *      out there); this file carries the decision out.
+ *
  * Every step reads the world and acts on the difference, so a pass is
  * idempotent: a restarted nubod or agent simply converges to the same
- * result.  Status writes are conditional on the status and desired state
- * the pass read ("compare and set"), so an API call that changed the
- * instance meanwhile wins, and the next pass acts on it.
- * Each status write meters the instance's usage in the same transaction
- * (billing_instance_meter(), src/billing).
+ * result.  The reconciler writes no instance row itself: it moves
+ * instances through compute's transitions (compute.h,
+ * docs/internals/instance-states.md), each a compare-and-set on the status
+ * and desired state the pass read, so an API call that changed the
+ * instance meanwhile wins and the next pass acts on it; each meters the
+ * instance's usage, records its events and finishes its tasks in the same
+ * transaction.
  *
  * Failures: an agent that cannot be reached is skipped until the next pass
  * (nothing is recorded: it is transient, and hosts that stay silent go
@@ -53,6 +58,7 @@
 
 #include "billing/billing.h"
 #include "compute/compute.h"
+#include "ctrl/ctrl_int.h"
 #include "lib/agent_client.h"
 #include "lib/clock.h"
 #include "lib/crypto.h"
@@ -196,35 +202,6 @@ static int is(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-/* Sets an instance's status if it still has the status and desired state
- * this pass read, and meters it in the same transaction (billing.h).
- * fault: NULL leaves it, "" clears it.  Returns 1 when it changed. */
-static int set_status(struct pass *p, json_t *inst, const char *status, const char *fault)
-{
-    struct nubo_err err;
-    char now[32];
-    clock_now_str(now);
-    long long n = store_begin(p->st, true, &err);
-    if (n == 0)
-        n = store_exec(p->st, &err,
-                       "UPDATE instances SET status = ?, fault = CASE WHEN ? IS NULL THEN"
-                       " fault WHEN ? = '' THEN NULL ELSE ? END, updated_at = ?"
-                       " WHERE id = ? AND status = ? AND desired = ?",
-                       "ssssssss", status, fault, fault, fault, now, jstr(inst, "id"),
-                       jstr(inst, "status"), jstr(inst, "desired"));
-    if (n > 0 && billing_instance_meter(p->st, jstr(inst, "id"), &err) < 0)
-        n = -1;
-    if (n >= 0 && store_commit(p->st, &err) < 0)
-        n = -1;
-    if (n < 0) {
-        store_rollback(p->st);
-        log_error("instance %s: cannot set status %s: %s", jstr(inst, "id"), status, err.msg);
-    }
-    if (n > 0) /* later steps of this pass compare with what is stored now */
-        json_object_set_new(inst, "status", json_string(status));
-    return n > 0;
-}
-
 /* Copies the VM's state (and boots, except while a reboot is awaited)
  * into the instance row. */
 static void sync_power(struct pass *p, json_t *inst, const json_t *vm)
@@ -236,11 +213,7 @@ static void sync_power(struct pass *p, json_t *inst, const json_t *vm)
     if (is(ps, jstr(inst, "power_state")) && boots == jint(inst, "boots"))
         return;
     struct nubo_err err;
-    char now[32];
-    clock_now_str(now);
-    if (store_exec(p->st, &err,
-                   "UPDATE instances SET power_state = ?, boots = ?, updated_at = ? WHERE id = ?",
-                   "siss", ps, boots, now, jstr(inst, "id")) < 0) {
+    if (compute_instance_power(p->st, jstr(inst, "id"), ps, boots, &err) < 0) {
         log_error("instance %s: cannot record power state: %s", jstr(inst, "id"), err.msg);
         return;
     }
@@ -248,45 +221,50 @@ static void sync_power(struct pass *p, json_t *inst, const json_t *vm)
     json_object_set_new(inst, "boots", json_integer(boots));
 }
 
-/* Records the agent's boot counter for the instance. */
+/* Records the agent's boot counter before a reboot; -1 when it could not
+ * (or the instance moved on meanwhile). */
 static int set_boots(struct pass *p, json_t *inst, long long boots)
 {
     struct nubo_err err;
-    char now[32];
-    clock_now_str(now);
-    if (store_exec(p->st, &err, "UPDATE instances SET boots = ?, updated_at = ? WHERE id = ?",
-                   "iss", boots, now, jstr(inst, "id")) < 0) {
+    int rc = compute_instance_boots(p->st, jstr(inst, "id"), jstr(inst, "status"), boots, &err);
+    if (rc < 0)
         log_error("instance %s: cannot record boots: %s", jstr(inst, "id"), err.msg);
+    if (rc <= 0)
         return -1;
-    }
     json_object_set_new(inst, "boots", json_integer(boots));
     return 0;
 }
 
-/* The instance reached its desired running/stopped state. */
-static void reached(struct pass *p, json_t *inst, const char *status, const char *host)
+/* The instance reached its desired running/stopped state (and, after a
+ * reboot, boot count boots; -1 keeps it): compute_instance_reached(). */
+static void reached(struct pass *p, json_t *inst, const char *status, long long boots,
+                    const char *host)
 {
-    const char *id = jstr(inst, "id");
-    if (is(jstr(inst, "status"), status))
+    struct nubo_err err;
+    int rc = compute_instance_reached(p->st, jstr(inst, "id"), jstr(inst, "status"),
+                                      jstr(inst, "desired"), status, boots, host, &err);
+    if (rc < 0)
+        log_error("instance %s: cannot set status %s: %s", jstr(inst, "id"), status, err.msg);
+    if (rc <= 0)
         return;
-    char was[16], detail[160];
-    str_copy(was, sizeof(was), jstr(inst, "status"));
-    if (!set_status(p, inst, status, ""))
-        return;
-    if (is(was, "unknown"))
-        snprintf(detail, sizeof(detail), "host %s is back", host);
-    else
-        snprintf(detail, sizeof(detail), "on host %s", host);
-    log_info("instance %s: %s -> %s", id, was, status);
-    if (is(status, "running")) {
-        compute_event_add(p->st, id, is(was, "rebooting") ? "rebooted" : "running", detail, NULL);
-        compute_task_finish(p->st, id, "create,start,reboot", NULL);
-        compute_task_finish(p->st, id, "stop", "the instance was started again");
-    } else {
-        compute_event_add(p->st, id, "stopped", detail, NULL);
-        compute_task_finish(p->st, id, "create,stop", NULL);
-        compute_task_finish(p->st, id, "start,reboot", "the instance was stopped again");
-    }
+    /* later steps of this pass compare with what is stored now */
+    json_object_set_new(inst, "status", json_string(status));
+    if (boots >= 0)
+        json_object_set_new(inst, "boots", json_integer(boots));
+}
+
+/* The instance fails for good (status error with fault): see
+ * compute_instance_error(). */
+static void failed(struct pass *p, json_t *inst, const char *event, const char *fault,
+                   const char *finish_kinds)
+{
+    struct nubo_err err;
+    int rc = compute_instance_error(p->st, jstr(inst, "id"), jstr(inst, "status"),
+                                    jstr(inst, "desired"), event, fault, finish_kinds, &err);
+    if (rc < 0)
+        log_error("instance %s: cannot set status error: %s", jstr(inst, "id"), err.msg);
+    if (rc > 0)
+        json_object_set_new(inst, "status", json_string("error"));
 }
 
 /* An operation the agent refused.  During a create the instance fails
@@ -297,17 +275,15 @@ static void refused(struct pass *p, json_t *inst, const char *what, const char *
 {
     const char *id = jstr(inst, "id");
     log_warn("instance %s: %s failed: %s", id, what, err->msg);
-    char event[64];
-    snprintf(event, sizeof(event), "%s failed", what);
     if (is(kind, "create")) {
-        if (!set_status(p, inst, "error", err->msg))
-            return;
-        compute_event_add(p->st, id, event, err->msg, NULL);
-        compute_task_finish(p->st, id, "create,start", err->msg);
+        char event[64];
+        snprintf(event, sizeof(event), "%s failed", what);
+        failed(p, inst, event, err->msg, "create,start");
         return;
     }
-    compute_event_add(p->st, id, event, err->msg, NULL);
-    compute_task_finish(p->st, id, kind, err->msg);
+    struct nubo_err terr;
+    if (compute_instance_refused(p->st, id, what, kind, err->msg, &terr) < 0)
+        log_error("instance %s: cannot record the failed %s: %s", id, what, terr.msg);
     backoff(p->r, id);
 }
 
@@ -590,31 +566,11 @@ static void converge_deleted(struct pass *p, struct host_ctx *h, json_t *inst, c
         }
         json_decref(out);
     }
-    char now[32];
-    clock_now_str(now);
-    long long n = store_begin(p->st, true, &err);
-    if (n == 0)
-        n = store_exec(p->st, &err,
-                       "UPDATE instances SET status = 'deleted', power_state = 'none',"
-                       " deleted_at = ?, updated_at = ? WHERE id = ? AND desired = 'deleted'"
-                       " AND status != 'deleted'",
-                       "sss", now, now, id);
-    if (n > 0 && (billing_instance_meter(p->st, id, &err) < 0 ||
-                  network_instance_ports_release(p->st, id, &err) < 0))
-        n = -1;
-    if (n >= 0 && store_commit(p->st, &err) < 0)
-        n = -1;
-    if (n < 0) {
-        store_rollback(p->st);
+    int rc = compute_instance_deleted(p->st, id, h ? h->t.name : "", &err);
+    if (rc < 0)
         log_error("instance %s: cannot record the delete: %s", id, err.msg);
-    }
-    if (n <= 0)
-        return;
-    log_info("instance %s: deleted", id);
-    compute_event_add(p->st, id, "deleted", h ? h->t.name : "", NULL);
-    compute_task_finish(p->st, id, "delete", NULL);
-    compute_task_finish(p->st, id, "create,start,stop,reboot", "the instance was deleted");
-    memo_drop(p->r, id);
+    if (rc > 0)
+        memo_drop(p->r, id);
 }
 
 /* status = rebooting and the VM runs: ask for the reboot once, then wait
@@ -639,8 +595,8 @@ static void converge_reboot(struct pass *p, struct host_ctx *h, json_t *inst, co
     if (running && !pending) {
         if (jint(vm, "boots") > jint(inst, "boots")) {
             memo_drop(p->r, id);
-            set_boots(p, inst, jint(vm, "boots")); /* first: "running" shows the new count */
-            reached(p, inst, "running", h->t.name);
+            /* with the new count: "running" shows it */
+            reached(p, inst, "running", jint(vm, "boots"), h->t.name);
             return;
         }
         if (m == NULL) { /* nubod restarted while waiting: wait afresh */
@@ -652,8 +608,7 @@ static void converge_reboot(struct pass *p, struct host_ctx *h, json_t *inst, co
             compute_event_add(p->st, id, "reboot not confirmed",
                               "the host saw no new boot within 60 s", NULL);
             memo_drop(p->r, id);
-            set_boots(p, inst, jint(vm, "boots"));
-            reached(p, inst, "running", h->t.name);
+            reached(p, inst, "running", jint(vm, "boots"), h->t.name);
         }
         return;
     }
@@ -663,130 +618,99 @@ static void converge_reboot(struct pass *p, struct host_ctx *h, json_t *inst, co
             return;
     }
     /* Remember the boots before the reboot: done when the count grows. */
-    char now[32];
-    clock_now_str(now);
     if (set_boots(p, inst, jint(vm, "boots")) < 0)
         return;
     log_info("instance %s: rebooting on host %s", id, h->t.name);
     if (vm_action(h, inst, "reboot", NULL, ACTION_TIMEOUT_MS, NULL, &err) < 0) {
         if (transient_or_timeout(&err) || err.code == NUBO_E_CONFLICT)
             return; /* retried next pass (409: not running any more) */
-        refused(p, inst, "reboot", "reboot", &err);
-        set_status(p, inst, "running", NULL);
+        struct nubo_err terr;
+        log_warn("instance %s: reboot failed: %s", id, err.msg);
+        int rc = compute_instance_reboot_failed(p->st, id, err.msg, &terr);
+        if (rc < 0)
+            log_error("instance %s: cannot record the failed reboot: %s", id, terr.msg);
+        if (rc > 0)
+            json_object_set_new(inst, "status", json_string("running"));
+        backoff(p->r, id);
         return;
     }
-    store_exec(p->st, &err,
-               "UPDATE tasks SET status = 'running', updated_at = ? WHERE instance_id = ? AND"
-               " kind = 'reboot' AND status = 'pending'",
-               "ss", now, id);
-    compute_event_add(p->st, id, "reboot requested", h->t.name, NULL);
+    if (compute_instance_reboot_sent(p->st, id, h->t.name, &err) < 0)
+        log_error("instance %s: cannot record the reboot request: %s", id, err.msg);
     m = memo_find(p->r, id, 1);
     m->reboot_at = clock_mono_ms();
 }
 
-static void converge_running(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
+/* No VM: creates it (started when start), after the events and the
+ * billing correction a missing VM calls for.  Returns the new VM (new
+ * reference) or NULL. */
+static json_t *converge_create(struct pass *p, struct host_ctx *h, json_t *inst, int start)
+{
+    const char *id = jstr(inst, "id");
+    const char *status = jstr(inst, "status");
+    struct nubo_err err;
+    if (start) {
+        if (!is(status, "building") && !is(status, "unknown"))
+            compute_event_add(p->st, id, "VM missing", "recreating it", NULL);
+        /* Gone while its host was down: it ran until the host was last seen. */
+        if (is(status, "unknown") && billing_instance_lost(p->st, id, &err) < 0)
+            return NULL;
+    }
+    json_t *vm = vm_create(p, h, inst, start);
+    if (vm)
+        sync_power(p, inst, vm);
+    return vm;
+}
+
+/* The VM is stopped or crashed and should run: start it. */
+static void converge_start(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
 {
     const char *id = jstr(inst, "id");
     char status[16]; /* as read: the row may move on during this pass */
     str_copy(status, sizeof(status), jstr(inst, "status"));
     struct nubo_err err;
-    json_t *made = NULL;
-    if (vm == NULL) {
-        if (!is(status, "building") && !is(status, "unknown"))
-            compute_event_add(p->st, id, "VM missing", "recreating it", NULL);
-        /* Gone while its host was down: it ran until the host was last seen. */
-        if (is(status, "unknown") && billing_instance_lost(p->st, id, &err) < 0)
-            return;
-        vm = made = vm_create(p, h, inst, 1);
-        if (vm == NULL)
-            return;
-        sync_power(p, inst, vm);
-    }
     const char *state = jstr(vm, "state");
-    if (is(state, "crashed") && scale_instance_in_group(p->st, id)) {
-        /* A scaling group replaces a member that crashed (it may have
-         * crashed for a reason a restart would not fix). */
-        char fault[400];
-        snprintf(fault, sizeof(fault), "VM crashed: %s; its scaling group replaces it",
-                 jstr(vm, "reason"));
-        compute_event_add(p->st, id, "VM crashed", fault, NULL);
-        set_status(p, inst, "error", fault);
-        goto done;
+    if (is(state, "crashed")) {
+        char detail[400];
+        snprintf(detail, sizeof(detail), "%s; restarting", jstr(vm, "reason"));
+        compute_event_add(p->st, id, "VM crashed", detail, NULL);
+    } else if (is(status, "running")) {
+        char detail[400];
+        snprintf(detail, sizeof(detail), "%s; starting it again", jstr(vm, "reason"));
+        compute_event_add(p->st, id, "VM stopped", detail, NULL);
     }
-    if (is(state, "stopped") || is(state, "crashed")) {
-        if (is(state, "crashed")) {
-            char detail[400];
-            snprintf(detail, sizeof(detail), "%s; restarting", jstr(vm, "reason"));
-            compute_event_add(p->st, id, "VM crashed", detail, NULL);
-        } else if (is(status, "running")) {
-            char detail[400];
-            snprintf(detail, sizeof(detail), "%s; starting it again", jstr(vm, "reason"));
-            compute_event_add(p->st, id, "VM stopped", detail, NULL);
-        }
-        if (is(status, "unknown") && billing_instance_lost(p->st, id, &err) < 0)
-            goto done; /* stopped while its host was down: see billing.h */
-        log_info("instance %s: starting its VM on host %s", id, h->t.name);
-        json_t *out = NULL;
-        if (vm_action(h, inst, "start", NULL, CREATE_TIMEOUT_MS, &out, &err) < 0) {
-            if (transient_or_timeout(&err))
-                goto done;
+    if (is(status, "unknown") && billing_instance_lost(p->st, id, &err) < 0)
+        return; /* stopped while its host was down: see billing.h */
+    log_info("instance %s: starting its VM on host %s", id, h->t.name);
+    json_t *out = NULL;
+    if (vm_action(h, inst, "start", NULL, CREATE_TIMEOUT_MS, &out, &err) < 0) {
+        if (!transient_or_timeout(&err))
             refused(p, inst, "start", is(status, "building") ? "create" : "start", &err);
-            goto done;
-        }
-        backoff_clear(p->r, id);
-        state = jstr(out, "state");
-        sync_power(p, inst, out);
-        if (is(state, "running")) /* for a reboot too: a start is a fresh boot */
-            reached(p, inst, "running", h->t.name);
-        json_decref(out);
-        goto done;
+        return;
     }
-    if (is(state, "paused")) {
-        if (vm_action(h, inst, "resume", NULL, ACTION_TIMEOUT_MS, NULL, &err) < 0 &&
-            !transient_or_timeout(&err))
-            refused(p, inst, "resume", "start", &err);
-        goto done;
-    }
-    if (is(state, "running")) {
-        if (is(status, "rebooting"))
-            converge_reboot(p, h, inst, vm);
-        else
-            reached(p, inst, "running", h->t.name);
-    }
-    /* starting, stopping: wait */
-done:
-    json_decref(made);
+    backoff_clear(p->r, id);
+    sync_power(p, inst, out);
+    if (is(jstr(out, "state"), "running")) /* for a reboot too: a start is a fresh boot */
+        reached(p, inst, "running", -1, h->t.name);
+    json_decref(out);
 }
 
-static void converge_stopped(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
+/* The VM runs, starts or is paused and should be stopped. */
+static void converge_stop(struct pass *p, struct host_ctx *h, json_t *inst)
 {
     const char *id = jstr(inst, "id");
     struct nubo_err err;
-    json_t *made = NULL;
-    if (vm == NULL) {
-        vm = made = vm_create(p, h, inst, 0);
-        if (vm == NULL)
-            return;
-        sync_power(p, inst, vm);
+    log_info("instance %s: stopping its VM on host %s", id, h->t.name);
+    json_t *out = NULL;
+    if (vm_action(h, inst, "stop", NULL, ACTION_TIMEOUT_MS, &out, &err) < 0) {
+        if (!transient_or_timeout(&err))
+            refused(p, inst, "stop", "stop", &err);
+    } else {
+        backoff_clear(p->r, id);
+        sync_power(p, inst, out);
+        if (is(jstr(out, "state"), "stopped"))
+            reached(p, inst, "stopped", -1, h->t.name);
     }
-    const char *state = jstr(vm, "state");
-    if (is(state, "running") || is(state, "starting") || is(state, "paused")) {
-        log_info("instance %s: stopping its VM on host %s", id, h->t.name);
-        json_t *out = NULL;
-        if (vm_action(h, inst, "stop", NULL, ACTION_TIMEOUT_MS, &out, &err) < 0) {
-            if (!transient_or_timeout(&err))
-                refused(p, inst, "stop", "stop", &err);
-        } else {
-            backoff_clear(p->r, id);
-            sync_power(p, inst, out);
-            if (is(jstr(out, "state"), "stopped"))
-                reached(p, inst, "stopped", h->t.name);
-        }
-        json_decref(out);
-    } else if (is(state, "stopped") || is(state, "crashed")) {
-        reached(p, inst, "stopped", h->t.name);
-    }
-    json_decref(made);
+    json_decref(out);
 }
 
 /* The VM named "nubo-<id>" in the agent's list, or NULL. */
@@ -802,23 +726,76 @@ static const json_t *find_vm(const json_t *vms, const char *instance_id)
     return NULL;
 }
 
+/* Carries out reconcile_decide()'s action for one instance (h is NULL for
+ * an instance without a host: only a delete comes here then).  A VM just
+ * created is decided on again at once, as the table has it: a created
+ * VM that runs makes the status running in the same pass. */
 static void converge_instance(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
 {
     const char *id = jstr(inst, "id");
-    const char *desired = jstr(inst, "desired");
+    struct nubo_err err;
+    json_t *made = NULL;
     sync_power(p, inst, vm);
-    if (backing_off(p->r, id))
-        return;
-    if (is(desired, "deleted")) {
-        converge_deleted(p, h, inst, vm);
-        return;
+    for (int round = 0; round < 2; round++) {
+        const char *state = vm ? jstr(vm, "state") : NULL;
+        struct reconcile_input in = {
+            .desired = jstr(inst, "desired"),
+            .status = jstr(inst, "status"),
+            .vm_state = state,
+            .backing_off = backing_off(p->r, id),
+        };
+        /* A query, so asked only where the table looks at it. */
+        in.in_group = state && is(state, "crashed") && is(in.desired, "running") &&
+                      !is(in.status, "error") && !in.backing_off &&
+                      scale_instance_in_group(p->st, id);
+        enum reconcile_action a = reconcile_decide(&in);
+        switch (a) {
+        case RECONCILE_NOTHING:
+            break;
+        case RECONCILE_DELETE:
+            converge_deleted(p, h, inst, vm);
+            break;
+        case RECONCILE_CREATE:
+        case RECONCILE_CREATE_STOPPED:
+            if (made != NULL || h == NULL)
+                break;
+            vm = made = converge_create(p, h, inst, a == RECONCILE_CREATE);
+            if (made != NULL)
+                continue; /* decide again on the new VM */
+            break;
+        case RECONCILE_FAIL: {
+            /* A scaling group replaces a member that crashed (it may have
+             * crashed for a reason a restart would not fix). */
+            char fault[400];
+            snprintf(fault, sizeof(fault), "VM crashed: %s; its scaling group replaces it",
+                     jstr(vm, "reason"));
+            failed(p, inst, "VM crashed", fault, NULL);
+            break;
+        }
+        case RECONCILE_START:
+            converge_start(p, h, inst, vm);
+            break;
+        case RECONCILE_RESUME:
+            if (vm_action(h, inst, "resume", NULL, ACTION_TIMEOUT_MS, NULL, &err) < 0 &&
+                !transient_or_timeout(&err))
+                refused(p, inst, "resume", "start", &err);
+            break;
+        case RECONCILE_REBOOT:
+            converge_reboot(p, h, inst, vm);
+            break;
+        case RECONCILE_STOP:
+            converge_stop(p, h, inst);
+            break;
+        case RECONCILE_REACHED_RUNNING:
+            reached(p, inst, "running", -1, h->t.name);
+            break;
+        case RECONCILE_REACHED_STOPPED:
+            reached(p, inst, "stopped", -1, h->t.name);
+            break;
+        }
+        break;
     }
-    if (is(jstr(inst, "status"), "error"))
-        return; /* stays as it is until deleted */
-    if (is(desired, "running"))
-        converge_running(p, h, inst, vm);
-    else if (is(desired, "stopped"))
-        converge_stopped(p, h, inst, vm);
+    json_decref(made);
 }
 
 /* Deletes VMs named "nubo-<uuid>" that no live instance of the host wants. */
@@ -852,11 +829,8 @@ static void remove_orphans(struct pass *p, struct host_ctx *h, const json_t *vms
         }
         log_warn("host %s: orphan VM %s removed", h->t.name, n);
         /* The event goes to the instance's history when it ever existed. */
-        json_t *row =
-            store_query_one(p->st, &err, "SELECT id FROM instances WHERE id = ?", "s", n + pl);
-        if (row)
+        if (compute_instance_exists(p->st, n + pl))
             compute_event_add(p->st, n + pl, "orphan VM removed", h->t.name, NULL);
-        json_decref(row);
     }
 }
 
@@ -922,12 +896,7 @@ static void converge_host(struct pass *p, const json_t *host)
         return;
     }
     converge_network(p, &h);
-    json_t *insts = store_query(p->st, &err,
-                                "SELECT id, project_id, name, image_id, keypair, user_data, vcpus,"
-                                " ram_mib, disk_gib, status, desired, power_state, boots"
-                                " FROM instances WHERE host_id = ? AND status != 'deleted'"
-                                " ORDER BY created_at, id",
-                                "s", h.id);
+    json_t *insts = compute_instances_on_host(p->st, h.id, &err);
     if (insts == NULL) {
         log_error("host %s: cannot load its instances: %s", h.t.name, err.msg);
         json_decref(out);
@@ -961,38 +930,25 @@ static void mark_down(struct pass *p)
     json_t *host;
     json_array_foreach (rows, i, host) {
         const char *id = jstr(host, "id");
-        char now[32];
-        clock_now_str(now);
         if (store_begin(p->st, true, &err) < 0)
             continue;
         long long n = store_exec(p->st, &err,
                                  "UPDATE hosts SET state = 'down' WHERE id = ? AND state = 'up'"
                                  " AND last_heartbeat_ms < ?",
                                  "si", id, cutoff);
-        json_t *insts = n == 1 ? store_query(p->st, &err,
-                                             "SELECT id FROM instances WHERE host_id = ? AND status"
-                                             " NOT IN ('error', 'deleting', 'deleted', 'unknown')",
-                                             "s", id)
-                               : NULL;
-        size_t j;
-        json_t *inst;
-        int metered = 1;
-        json_array_foreach (insts, j, inst) {
-            store_exec(p->st, &err,
-                       "UPDATE instances SET status = 'unknown', updated_at = ? WHERE id = ?", "ss",
-                       now, jstr(inst, "id"));
-            metered = metered && billing_instance_meter(p->st, jstr(inst, "id"), &err) == 0;
-            compute_event_add(p->st, jstr(inst, "id"), "host down", jstr(host, "name"), NULL);
-        }
-        if (!metered)
-            store_rollback(p->st); /* all or nothing; the next pass tries again */
-        if (!metered || store_commit(p->st, &err) < 0) {
+        /* All or nothing; the next pass tries again. */
+        long long unknown =
+            n == 1 ? compute_instances_host_down(p->st, id, jstr(host, "name"), &err) : 0;
+        if (n < 0 || unknown < 0) {
+            store_rollback(p->st);
+            log_error("host %s: cannot mark it down: %s", jstr(host, "name"), err.msg);
+        } else if (store_commit(p->st, &err) < 0) {
+            store_rollback(p->st);
             log_error("host %s: cannot mark it down: %s", jstr(host, "name"), err.msg);
         } else if (n == 1) {
-            log_warn("host %s (%s) is down: no heartbeat for %d ms; %zu instance(s) unknown",
-                     jstr(host, "name"), id, cfg->host_down_ms, json_array_size(insts));
+            log_warn("host %s (%s) is down: no heartbeat for %d ms; %lld instance(s) unknown",
+                     jstr(host, "name"), id, cfg->host_down_ms, unknown);
         }
-        json_decref(insts);
     }
     json_decref(rows);
 }
@@ -1001,10 +957,7 @@ static void mark_down(struct pass *p)
 static void delete_hostless(struct pass *p)
 {
     struct nubo_err err;
-    json_t *rows = store_query(p->st, &err,
-                               "SELECT id, status, desired FROM instances WHERE host_id IS NULL"
-                               " AND desired = 'deleted' AND status != 'deleted'",
-                               "");
+    json_t *rows = compute_instances_hostless_deleting(p->st, &err);
     size_t i;
     json_t *inst;
     json_array_foreach (rows, i, inst) {

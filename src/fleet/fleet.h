@@ -11,9 +11,12 @@
  * agent that lost its token, or whose host row was deleted, comes back.
  *
  * A heartbeat makes the host 'up', stores its capacity and the report, and
- * copies the state of every VM named "nubo-<instance id>" into that
- * instance's power_state (and boots).  The reconciler (reconcile.c) owns
- * the instance *status*; heartbeats only tell it that something moved.
+ * has compute copy the state of every VM named "nubo-<instance id>" into
+ * that instance's power_state (and boots) in the same transaction
+ * (compute_instances_observe()).  The reconciler (reconcile.c) moves the
+ * instance *status*; heartbeats only tell it that something moved.
+ * Instance rows are compute's to write: removing a host asks it
+ * (compute_instances_unplace()).
  */
 #ifndef NUBO_FLEET_H
 #define NUBO_FLEET_H

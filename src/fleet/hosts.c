@@ -262,16 +262,6 @@ fail:
 
 /* ------------------------------------------------------------ heartbeats */
 
-/* The instance id of a VM named "nubo-<uuid>", or NULL. */
-static const char *vm_instance_id(const char *vm_name)
-{
-    size_t pl = strlen(COMPUTE_VM_PREFIX);
-    if (vm_name == NULL || strncmp(vm_name, COMPUTE_VM_PREFIX, pl) != 0 ||
-        !valid_is_uuid(vm_name + pl))
-        return NULL;
-    return vm_name + pl;
-}
-
 /* Checks the VM list of a heartbeat: an array of {name, state, reason,
  * boots} objects. */
 static int vms_valid(json_t *vms, struct nubo_err *err)
@@ -309,9 +299,7 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
         return NULL;
     json_incref(vms); /* borrowed from body: keep it while we work */
     char *report = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-    char now[32];
-    clock_now_str(now);
-    json_t *out = NULL, *insts = NULL;
+    json_t *out = NULL;
     struct nubo_err qerr;
     if (store_begin(st, true, err) < 0)
         goto done;
@@ -339,52 +327,9 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
         goto fail;
     *changed = was_down;
 
-    insts = store_query(st, err,
-                        "SELECT id, status, power_state, boots FROM instances WHERE host_id = ?"
-                        " AND status != 'deleted'",
-                        "s", host_id);
-    if (insts == NULL)
+    /* The instances placed here take their VMs' power states (compute). */
+    if (compute_instances_observe(st, host_id, vms, changed, err) < 0)
         goto fail;
-    /* Instances whose VM is in the report take its state; the others have
-     * no VM ("none"). */
-    size_t i, j;
-    json_t *inst, *vm;
-    json_array_foreach (insts, i, inst) {
-        const char *id = jstr(inst, "id");
-        const char *ps = "none";
-        long long boots = jint(inst, "boots");
-        json_array_foreach (vms, j, vm) {
-            const char *vid = vm_instance_id(jstr(vm, "name"));
-            if (vid && strcmp(vid, id) == 0) {
-                ps = jstr(vm, "state");
-                /* While a reboot is in flight the reconciler compares the
-                 * boots counter with the one it saw before the reboot. */
-                if (strcmp(jstr(inst, "status"), "rebooting") != 0)
-                    boots = jint(vm, "boots");
-                break;
-            }
-        }
-        if (strcmp(ps, jstr(inst, "power_state")) == 0 && boots == jint(inst, "boots"))
-            continue;
-        if (store_exec(st, err,
-                       "UPDATE instances SET power_state = ?, boots = ?, updated_at = ? WHERE"
-                       " id = ?",
-                       "siss", ps, boots, now, id) < 0)
-            goto fail;
-        *changed = 1;
-    }
-    /* A VM of ours that no instance here wants: the reconciler removes it. */
-    json_array_foreach (vms, j, vm) {
-        const char *vid = vm_instance_id(jstr(vm, "name"));
-        if (vid == NULL)
-            continue;
-        int known = 0;
-        json_array_foreach (insts, i, inst) {
-            known = known || strcmp(vid, jstr(inst, "id")) == 0;
-        }
-        if (!known)
-            *changed = 1;
-    }
     if (store_commit(st, err) < 0)
         goto done;
     if (*changed)
@@ -394,7 +339,6 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
 fail:
     store_rollback(st);
 done:
-    json_decref(insts);
     json_decref(vms);
     free(report);
     return out;
@@ -484,10 +428,7 @@ int fleet_host_delete(struct store *st, const char *ref, struct nubo_err *err)
     struct nubo_err qerr;
     if (store_begin(st, true, err) < 0)
         return -1;
-    json_t *h = store_query_one(st, &qerr,
-                                "SELECT h.id, h.name, (SELECT COUNT(*) FROM instances i WHERE"
-                                " i.host_id = h.id AND i.status != 'deleted') AS n"
-                                " FROM hosts h WHERE h.id = ? OR h.name = ?",
+    json_t *h = store_query_one(st, &qerr, "SELECT id, name FROM hosts WHERE id = ? OR name = ?",
                                 "ss", ref, ref);
     if (h == NULL) {
         if (qerr.code == NUBO_E_NOTFOUND)
@@ -499,17 +440,9 @@ int fleet_host_delete(struct store *st, const char *ref, struct nubo_err *err)
     char id[37], name[64];
     str_copy(id, sizeof(id), jstr(h, "id"));
     str_copy(name, sizeof(name), jstr(h, "name"));
-    long long n = jint(h, "n");
     json_decref(h);
-    if (n > 0) {
-        nubo_err_set(err, NUBO_E_CONFLICT,
-                     "host '%s' still has %lld instance(s); delete them (or wait until they are "
-                     "deleted) first",
-                     name, n);
-        goto fail;
-    }
-    /* Deleted instances keep their history but let go of the host. */
-    if (store_exec(st, err, "UPDATE instances SET host_id = NULL WHERE host_id = ?", "s", id) < 0 ||
+    /* Refused while instances live there; deleted ones let go of it. */
+    if (compute_instances_unplace(st, id, name, err) < 0 ||
         store_exec(st, err, "DELETE FROM hosts WHERE id = ?", "s", id) < 0)
         goto fail;
     if (store_commit(st, err) < 0)

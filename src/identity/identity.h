@@ -90,13 +90,25 @@ struct quota_ask {
     long long instances, vcpus, ram_mib, disk_gib;
 };
 
-/* Checks that the project's live instances plus ask stay within its quota.
- * Must run inside the create's write transaction (store_begin(st, true)),
- * before the instance rows are inserted: the count and the insert are then
- * atomic against concurrent creates.  NUBO_E_FORBIDDEN ("quota exceeded:
- * ...", saying which limit) when they would not fit. */
-int quota_check(struct store *st, const char *project_id, const struct quota_ask *ask,
-                struct nubo_err *err);
+/* What a project uses now: its instances that are not deleted.  Identity
+ * does not read instances; compute counts them (compute_usage()). */
+struct quota_usage {
+    long long instances, vcpus, ram_mib, disk_gib;
+};
+
+/* Reads a project's usage into out: 0, or -1 with err.  The quota services
+ * take one as input; nubod passes compute_usage(). */
+typedef int quota_usage_fn(struct store *st, const char *project_id, struct quota_usage *out,
+                           struct nubo_err *err);
+
+/* Checks that used (the project's usage, read in the same transaction)
+ * plus ask stay within the project's quota.  Must run inside the create's
+ * write transaction (store_begin(st, true)), before the instance rows are
+ * inserted: the count and the insert are then atomic against concurrent
+ * creates.  NUBO_E_FORBIDDEN ("quota exceeded: ...", saying which limit)
+ * when they would not fit. */
+int quota_check(struct store *st, const char *project_id, const struct quota_usage *used,
+                const struct quota_ask *ask, struct nubo_err *err);
 
 /* ---- Idempotency-Key records (idempotency.c) ---- */
 
@@ -170,10 +182,21 @@ json_t *identity_project_get(struct store *st, const struct ctx *ctx, const char
                              struct nubo_err *err);
 
 /* Deletes a project and everything in it (admin).  NUBO_E_CONFLICT while
- * any of its instances is not deleted, or when it holds the cloud's last
- * admin role. */
+ * any of its instances is not deleted (the hook says so), or when it holds
+ * the cloud's last admin role. */
 int identity_project_delete(struct store *st, const struct ctx *ctx, const char *ref,
                             struct nubo_err *err);
+
+/* Called by identity_project_delete() inside its write transaction, after
+ * the project is resolved and before its row goes: the modules above
+ * identity that keep rows referencing the project without ON DELETE
+ * CASCADE (compute's instances) refuse the delete (-1 with err, e.g.
+ * NUBO_E_CONFLICT) or remove those rows.  nubod registers
+ * compute_project_purge() at start-up, before any request; NULL removes
+ * the hook.  Not thread-safe: set it before threads use identity. */
+typedef int identity_project_delete_fn(struct store *st, const char *project_id, const char *name,
+                                       struct nubo_err *err);
+void identity_set_project_delete_hook(identity_project_delete_fn *fn);
 
 enum quota_dim { QUOTA_INSTANCES, QUOTA_VCPUS, QUOTA_RAM_MIB, QUOTA_DISK_GIB, QUOTA_DIMS };
 #define QUOTA_MAX 1000000000LL
@@ -189,15 +212,17 @@ struct quota_change {
 };
 
 /* {project_id, limits:{...}, usage:{...}} of a project the caller may see;
- * usage sums the instances that are not deleted. */
+ * usage comes from usage (compute_usage(): the instances that are not
+ * deleted). */
 json_t *identity_quota_get(struct store *st, const struct ctx *ctx, const char *project,
-                           struct nubo_err *err);
+                           quota_usage_fn *usage, struct nubo_err *err);
 
 /* Changes some limits (admin; each 0..QUOTA_MAX) and answers like
  * identity_quota_get().  Limits below the current usage are allowed: they
  * only stop new creates. */
 json_t *identity_quota_set(struct store *st, const struct ctx *ctx, const char *project,
-                           const struct quota_change *ch, struct nubo_err *err);
+                           const struct quota_change *ch, quota_usage_fn *usage,
+                           struct nubo_err *err);
 
 /* [{user_id, user_name, role}] of a project the caller may see; the marker
  * is a user_id. */

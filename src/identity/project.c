@@ -8,7 +8,9 @@
  * names may not look like UUIDs, so the two never collide.
  *
  * A project is created with its default quota in one transaction and
- * deleted only when none of its instances is alive.
+ * deleted only when none of its instances is alive: identity does not see
+ * instances (compute sits above it), so the delete calls the hook nubod
+ * registers (compute_project_purge()) in the same transaction.
  */
 #include <string.h>
 
@@ -159,6 +161,13 @@ json_t *identity_project_get(struct store *st, const struct ctx *ctx, const char
     return project_get_by_id(st, ctx, id, err);
 }
 
+static identity_project_delete_fn *project_delete_hook;
+
+void identity_set_project_delete_hook(identity_project_delete_fn *fn)
+{
+    project_delete_hook = fn;
+}
+
 int identity_project_delete(struct store *st, const struct ctx *ctx, const char *ref,
                             struct nubo_err *err)
 {
@@ -168,31 +177,12 @@ int identity_project_delete(struct store *st, const struct ctx *ctx, const char 
         return -1;
     if (identity_project_resolve(st, ctx, ref, id, name, err) < 0)
         goto cleanup;
-    json_t *live = store_query_one(st, err,
-                                   "SELECT COUNT(*) AS n FROM instances"
-                                   " WHERE project_id = ? AND status <> 'deleted'",
-                                   "s", id);
-    if (live == NULL)
-        goto cleanup;
-    long long n = json_integer_value(json_object_get(live, "n"));
-    json_decref(live);
-    if (n > 0) {
-        nubo_err_set(err, NUBO_E_CONFLICT,
-                     "project '%s' still has %lld instance%s; delete them first", name, n,
-                     n == 1 ? "" : "s");
-        goto cleanup;
-    }
-    /* The rows of deleted instances (kept for history) reference the
-     * project without ON DELETE CASCADE; they, their events and the
-     * project's tasks go with it.  Everything else that belongs to a
-     * project (roles, tokens, quota, keypairs, groups, private images,
-     * flavor access) cascades. */
-    if (store_exec(st, err,
-                   "DELETE FROM instance_events WHERE instance_id IN"
-                   " (SELECT id FROM instances WHERE project_id = ?)",
-                   "s", id) < 0 ||
-        store_exec(st, err, "DELETE FROM tasks WHERE project_id = ?", "s", id) < 0 ||
-        store_exec(st, err, "DELETE FROM instances WHERE project_id = ?", "s", id) < 0 ||
+    /* Rows of the modules above that reference the project without ON
+     * DELETE CASCADE (compute's instances, events and tasks) are theirs to
+     * refuse or remove; everything else that belongs to a project (roles,
+     * tokens, quota, keypairs, groups, private images, flavor access)
+     * cascades. */
+    if ((project_delete_hook && project_delete_hook(st, id, name, err) < 0) ||
         store_exec(st, err, "DELETE FROM projects WHERE id = ?", "s", id) < 0 ||
         identity_admins_check(st, err) < 0)
         goto cleanup;

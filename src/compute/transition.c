@@ -1,0 +1,410 @@
+/*
+ * transition.c - the instance transitions that are not the API's: what the
+ * reconciler, heartbeats, host removal and project removal make of an
+ * instance (compute.h, "instance transitions"; the diagram is
+ * docs/internals/instance-states.md).
+ *
+ * With instance.c this file is the only writer of the instances table.
+ * A transition on one instance is a compare-and-set inside one write
+ * transaction that also holds what the change implies: the usage records
+ * (billing_instance_meter(), called after the UPDATE as billing.h asks),
+ * the events and the tasks.  compute_event_add() and compute_task_finish()
+ * only run statements, so they join the transaction opened here (a nested
+ * store_begin() would be an error).
+ *
+ * The reconciler's reads of instances are here too, so that the SQL on
+ * instances stays in one module.
+ */
+#include "compute/compute.h"
+#include "compute/compute_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "billing/billing.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/valid.h"
+
+/* Statuses an instance keeps when its host goes down. */
+#define NOT_LIVE_ON_DOWN "('error', 'deleting', 'deleted', 'unknown')"
+
+static int is(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+/* Ends the transaction of a transition: commits when n >= 0, rolls back
+ * otherwise (or when the commit fails).  Returns 1 when n > 0, 0 when
+ * n == 0, -1 on failure. */
+static int tx_end(struct store *st, long long n, struct nubo_err *err)
+{
+    if (n >= 0 && store_commit(st, err) < 0)
+        n = -1;
+    if (n < 0) {
+        store_rollback(st);
+        return -1;
+    }
+    return n > 0;
+}
+
+/* ------------------------------------------------------ one instance */
+
+int compute_instance_reached(struct store *st, const char *id, const char *seen_status,
+                             const char *desired, const char *status, long long boots,
+                             const char *host_name, struct nubo_err *err)
+{
+    if (is(seen_status, status))
+        return 0;
+    char now[32], detail[160];
+    clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    long long n = store_exec(st, err,
+                             "UPDATE instances SET status = ?, fault = NULL,"
+                             " boots = CASE WHEN ? < 0 THEN boots ELSE ? END, updated_at = ?"
+                             " WHERE id = ? AND status = ? AND desired = ?",
+                             "siissss", status, boots, boots, now, id, seen_status, desired);
+    if (n > 0 && billing_instance_meter(st, id, err) < 0)
+        n = -1;
+    if (n > 0) {
+        snprintf(detail, sizeof(detail),
+                 is(seen_status, "unknown") ? "host %s is back" : "on host %s", host_name);
+        if (is(status, "running")) {
+            compute_event_add(st, id, is(seen_status, "rebooting") ? "rebooted" : "running", detail,
+                              NULL);
+            compute_task_finish(st, id, "create,start,reboot", NULL);
+            compute_task_finish(st, id, "stop", "the instance was started again");
+        } else {
+            compute_event_add(st, id, "stopped", detail, NULL);
+            compute_task_finish(st, id, "create,stop", NULL);
+            compute_task_finish(st, id, "start,reboot", "the instance was stopped again");
+        }
+    }
+    int rc = tx_end(st, n, err);
+    if (rc > 0)
+        log_info("instance %s: %s -> %s", id, seen_status, status);
+    return rc;
+}
+
+int compute_instance_error(struct store *st, const char *id, const char *seen_status,
+                           const char *desired, const char *event, const char *fault,
+                           const char *finish_kinds, struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    long long n = store_exec(st, err,
+                             "UPDATE instances SET status = 'error', fault = ?, updated_at = ?"
+                             " WHERE id = ? AND status = ? AND desired = ?",
+                             "sssss", fault, now, id, seen_status, desired);
+    if (n > 0 && billing_instance_meter(st, id, err) < 0)
+        n = -1;
+    if (n > 0) {
+        compute_event_add(st, id, event, fault, NULL);
+        if (finish_kinds)
+            compute_task_finish(st, id, finish_kinds, fault);
+    }
+    return tx_end(st, n, err);
+}
+
+int compute_instance_refused(struct store *st, const char *id, const char *what, const char *kind,
+                             const char *reason, struct nubo_err *err)
+{
+    char event[64];
+    snprintf(event, sizeof(event), "%s failed", what);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    compute_event_add(st, id, event, reason, NULL);
+    compute_task_finish(st, id, kind, reason);
+    return tx_end(st, 1, err);
+}
+
+int compute_instance_reboot_failed(struct store *st, const char *id, const char *reason,
+                                   struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    compute_event_add(st, id, "reboot failed", reason, NULL);
+    compute_task_finish(st, id, "reboot", reason);
+    long long n = store_exec(st, err,
+                             "UPDATE instances SET status = 'running', updated_at = ?"
+                             " WHERE id = ? AND status = 'rebooting' AND desired = 'running'",
+                             "ss", now, id);
+    if (n > 0 && billing_instance_meter(st, id, err) < 0)
+        n = -1;
+    return tx_end(st, n, err);
+}
+
+int compute_instance_boots(struct store *st, const char *id, const char *seen_status,
+                           long long boots, struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    long long n = store_exec(st, err,
+                             "UPDATE instances SET boots = ?, updated_at = ? WHERE id = ?"
+                             " AND status = ?",
+                             "isss", boots, now, id, seen_status);
+    return n < 0 ? -1 : n > 0;
+}
+
+int compute_instance_reboot_sent(struct store *st, const char *id, const char *host_name,
+                                 struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    long long n = store_exec(st, err,
+                             "UPDATE tasks SET status = 'running', updated_at = ? WHERE"
+                             " instance_id = ? AND kind = 'reboot' AND status = 'pending'",
+                             "ss", now, id);
+    if (n >= 0) {
+        compute_event_add(st, id, "reboot requested", host_name, NULL);
+        n = 1;
+    }
+    return tx_end(st, n, err);
+}
+
+int compute_instance_power(struct store *st, const char *id, const char *power_state,
+                           long long boots, struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    long long n = store_exec(st, err,
+                             "UPDATE instances SET power_state = ?, boots = ?, updated_at = ?"
+                             " WHERE id = ? AND (power_state <> ? OR boots <> ?)",
+                             "sisssi", power_state, boots, now, id, power_state, boots);
+    return n < 0 ? -1 : n > 0;
+}
+
+int compute_instance_deleted(struct store *st, const char *id, const char *host_name,
+                             struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    long long n = store_exec(st, err,
+                             "UPDATE instances SET status = 'deleted', power_state = 'none',"
+                             " deleted_at = ?, updated_at = ? WHERE id = ? AND desired = 'deleted'"
+                             " AND status != 'deleted'",
+                             "sss", now, now, id);
+    if (n > 0 && (billing_instance_meter(st, id, err) < 0 ||
+                  network_instance_ports_release(st, id, err) < 0))
+        n = -1;
+    if (n > 0) {
+        compute_event_add(st, id, "deleted", host_name, NULL);
+        compute_task_finish(st, id, "delete", NULL);
+        compute_task_finish(st, id, "create,start,stop,reboot", "the instance was deleted");
+    }
+    int rc = tx_end(st, n, err);
+    if (rc > 0)
+        log_info("instance %s: deleted", id);
+    return rc;
+}
+
+/* ------------------------------------------------- hosts and projects */
+
+/* The instance id of a VM named "nubo-<uuid>", or NULL. */
+static const char *vm_instance_id(const char *vm_name)
+{
+    size_t pl = strlen(COMPUTE_VM_PREFIX);
+    if (vm_name == NULL || strncmp(vm_name, COMPUTE_VM_PREFIX, pl) != 0 ||
+        !valid_is_uuid(vm_name + pl))
+        return NULL;
+    return vm_name + pl;
+}
+
+int compute_instances_observe(struct store *st, const char *host_id, const json_t *vms,
+                              int *changed, struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    json_t *insts = store_query(st, err,
+                                "SELECT id, status, power_state, boots FROM instances"
+                                " WHERE host_id = ? AND status != 'deleted'",
+                                "s", host_id);
+    if (insts == NULL)
+        return -1;
+    int rc = -1;
+    /* Instances whose VM is in the report take its state; the others have
+     * no VM ("none"). */
+    size_t i, j;
+    json_t *inst, *vm;
+    json_array_foreach (insts, i, inst) {
+        const char *id = compute_str(inst, "id");
+        const char *ps = "none";
+        long long boots = json_integer_value(json_object_get(inst, "boots"));
+        json_array_foreach (vms, j, vm) {
+            const char *vid = vm_instance_id(compute_str(vm, "name"));
+            if (vid && is(vid, id)) {
+                ps = compute_str(vm, "state");
+                /* While a reboot is in flight the reconciler compares the
+                 * boots counter with the one it saw before the reboot. */
+                if (!is(compute_str(inst, "status"), "rebooting"))
+                    boots = json_integer_value(json_object_get(vm, "boots"));
+                break;
+            }
+        }
+        if (is(ps, compute_str(inst, "power_state")) &&
+            boots == json_integer_value(json_object_get(inst, "boots")))
+            continue;
+        if (store_exec(st, err,
+                       "UPDATE instances SET power_state = ?, boots = ?, updated_at = ? WHERE"
+                       " id = ?",
+                       "siss", ps, boots, now, id) < 0)
+            goto cleanup;
+        *changed = 1;
+    }
+    /* A VM of ours that no instance here wants: the reconciler removes it. */
+    json_array_foreach (vms, j, vm) {
+        const char *vid = vm_instance_id(compute_str(vm, "name"));
+        if (vid == NULL)
+            continue;
+        int known = 0;
+        json_array_foreach (insts, i, inst) {
+            known = known || is(vid, compute_str(inst, "id"));
+        }
+        if (!known)
+            *changed = 1;
+    }
+    rc = 0;
+cleanup:
+    json_decref(insts);
+    return rc;
+}
+
+long long compute_instances_host_down(struct store *st, const char *host_id, const char *host_name,
+                                      struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    json_t *insts = store_query(st, err,
+                                "SELECT id FROM instances WHERE host_id = ? AND status"
+                                " NOT IN " NOT_LIVE_ON_DOWN,
+                                "s", host_id);
+    if (insts == NULL)
+        return -1;
+    long long count = 0;
+    size_t i;
+    json_t *inst;
+    json_array_foreach (insts, i, inst) {
+        const char *id = compute_str(inst, "id");
+        long long n = store_exec(st, err,
+                                 "UPDATE instances SET status = 'unknown', updated_at = ?"
+                                 " WHERE id = ? AND status NOT IN " NOT_LIVE_ON_DOWN,
+                                 "ss", now, id);
+        if (n < 0 || (n > 0 && billing_instance_meter(st, id, err) < 0)) {
+            count = -1;
+            break;
+        }
+        if (n > 0) {
+            compute_event_add(st, id, "host down", host_name, NULL);
+            count++;
+        }
+    }
+    json_decref(insts);
+    return count;
+}
+
+int compute_instances_unplace(struct store *st, const char *host_id, const char *host_name,
+                              struct nubo_err *err)
+{
+    json_t *live = store_query_one(st, err,
+                                   "SELECT COUNT(*) AS n FROM instances WHERE host_id = ?"
+                                   " AND status != 'deleted'",
+                                   "s", host_id);
+    if (live == NULL)
+        return -1;
+    long long n = json_integer_value(json_object_get(live, "n"));
+    json_decref(live);
+    if (n > 0)
+        return nubo_err_set(err, NUBO_E_CONFLICT,
+                            "host '%s' still has %lld instance(s); delete them (or wait until "
+                            "they are deleted) first",
+                            host_name, n);
+    /* Deleted instances keep their history but let go of the host. */
+    return store_exec(st, err, "UPDATE instances SET host_id = NULL WHERE host_id = ?", "s",
+                      host_id) < 0
+               ? -1
+               : 0;
+}
+
+int compute_project_purge(struct store *st, const char *project_id, const char *name,
+                          struct nubo_err *err)
+{
+    json_t *live = store_query_one(st, err,
+                                   "SELECT COUNT(*) AS n FROM instances"
+                                   " WHERE project_id = ? AND status <> 'deleted'",
+                                   "s", project_id);
+    if (live == NULL)
+        return -1;
+    long long n = json_integer_value(json_object_get(live, "n"));
+    json_decref(live);
+    if (n > 0)
+        return nubo_err_set(err, NUBO_E_CONFLICT,
+                            "project '%s' still has %lld instance%s; delete them first", name, n,
+                            n == 1 ? "" : "s");
+    /* The rows of deleted instances (kept for history), their events and
+     * the project's tasks go with the project. */
+    if (store_exec(st, err,
+                   "DELETE FROM instance_events WHERE instance_id IN"
+                   " (SELECT id FROM instances WHERE project_id = ?)",
+                   "s", project_id) < 0 ||
+        store_exec(st, err, "DELETE FROM tasks WHERE project_id = ?", "s", project_id) < 0 ||
+        store_exec(st, err, "DELETE FROM instances WHERE project_id = ?", "s", project_id) < 0)
+        return -1;
+    return 0;
+}
+
+int compute_usage(struct store *st, const char *project_id, struct quota_usage *out,
+                  struct nubo_err *err)
+{
+    json_t *u = store_query_one(st, err,
+                                "SELECT COUNT(*) AS n, COALESCE(SUM(vcpus), 0) AS vcpus,"
+                                " COALESCE(SUM(ram_mib), 0) AS ram_mib,"
+                                " COALESCE(SUM(disk_gib), 0) AS disk_gib"
+                                " FROM instances WHERE project_id = ? AND status <> 'deleted'",
+                                "s", project_id);
+    if (u == NULL)
+        return -1;
+    out->instances = json_integer_value(json_object_get(u, "n"));
+    out->vcpus = json_integer_value(json_object_get(u, "vcpus"));
+    out->ram_mib = json_integer_value(json_object_get(u, "ram_mib"));
+    out->disk_gib = json_integer_value(json_object_get(u, "disk_gib"));
+    json_decref(u);
+    return 0;
+}
+
+/* ------------------------------------------------------------- reads */
+
+json_t *compute_instances_on_host(struct store *st, const char *host_id, struct nubo_err *err)
+{
+    return store_query(st, err,
+                       "SELECT id, project_id, name, image_id, keypair, user_data, vcpus,"
+                       " ram_mib, disk_gib, status, desired, power_state, boots"
+                       " FROM instances WHERE host_id = ? AND status != 'deleted'"
+                       " ORDER BY created_at, id",
+                       "s", host_id);
+}
+
+json_t *compute_instances_hostless_deleting(struct store *st, struct nubo_err *err)
+{
+    return store_query(st, err,
+                       "SELECT id, status, desired FROM instances WHERE host_id IS NULL"
+                       " AND desired = 'deleted' AND status != 'deleted'",
+                       "");
+}
+
+bool compute_instance_exists(struct store *st, const char *id)
+{
+    struct nubo_err err;
+    json_t *row = store_query_one(st, &err, "SELECT id FROM instances WHERE id = ?", "s", id);
+    bool found = row != NULL;
+    json_decref(row);
+    return found;
+}

@@ -1,0 +1,43 @@
+/*
+ * ctrl_int.h - what the files of src/ctrl share and nothing outside uses
+ * (the module's interface is ctrl.h): the reconciler's decision table as a
+ * pure function (decide.c), used by reconcile.c and its unit test.
+ */
+#ifndef NUBO_CTRL_INT_H
+#define NUBO_CTRL_INT_H
+
+#include <stdbool.h>
+
+/* What one reconcile pass does about one instance: at most one action. */
+enum reconcile_action {
+    RECONCILE_NOTHING,         /* converged, waiting (starting, stopping, back-off), or error */
+    RECONCILE_CREATE,          /* no VM, desired running: create it started */
+    RECONCILE_CREATE_STOPPED,  /* no VM, desired stopped: create it without starting */
+    RECONCILE_START,           /* VM stopped or crashed, desired running */
+    RECONCILE_RESUME,          /* VM paused, desired running */
+    RECONCILE_REBOOT,          /* VM running, status rebooting: reboot once, await a new boot */
+    RECONCILE_STOP,            /* VM running, starting or paused, desired stopped */
+    RECONCILE_REACHED_RUNNING, /* VM running: status becomes running */
+    RECONCILE_REACHED_STOPPED, /* VM stopped or crashed, desired stopped: status stopped */
+    RECONCILE_DELETE,          /* desired deleted: delete the VM if any, then the instance */
+    RECONCILE_FAIL,            /* a crashed member of a scaling group: error, replaced */
+};
+
+/* What the decision looks at.  Strings are the stored and reported words;
+ * vm_state NULL means the host has no VM for the instance. */
+struct reconcile_input {
+    const char *desired;  /* running | stopped | deleted */
+    const char *status;   /* the instance's status as the pass read it */
+    const char *vm_state; /* the agent's VM state, or NULL */
+    bool in_group;        /* a member of a scaling group (asked only for crashed VMs) */
+    bool backing_off;     /* an earlier refusal's back-off has not run out */
+};
+
+/* The decision table at the top of reconcile.c, as a function: what to do
+ * about one instance.  Pure: reads nothing but in. */
+enum reconcile_action reconcile_decide(const struct reconcile_input *in);
+
+/* The action's name, for logs and tests ("create", "reached-running", ...). */
+const char *reconcile_action_name(enum reconcile_action a);
+
+#endif
