@@ -8,12 +8,7 @@
 
 #include "lib/clock.h"
 #include "lib/valid.h"
-
-const char *compute_str(const json_t *row, const char *key)
-{
-    const char *s = json_string_value(json_object_get(row, key));
-    return s ? s : "";
-}
+#include "lib/jsonx.h"
 
 int compute_notfound(struct nubo_err *err, const struct nubo_err *lookup_err, const char *what,
                      const char *ref, const char *hint)

@@ -10,6 +10,7 @@
 
 #include "identity/identity.h"
 #include "lib/err.h"
+#include "lib/jsonx.h" /* jsonx_str(): a row's string member, or "" */
 #include "sched/sched.h"
 #include "store/store.h"
 
@@ -30,9 +31,6 @@ const struct sched_cfg *compute_sched_cfg(void);
 
 /* Calls the change hook, if any (runtime.c): after a commit. */
 void compute_changed(void);
-
-/* A row's string member, or "" when it is missing or null. */
-const char *compute_str(const json_t *row, const char *key);
 
 /* Copies a store error into err, replacing a NOTFOUND's generic message
  * with "no WHAT 'REF'HINT" (hint may be NULL).  Returns -1. */

@@ -15,6 +15,7 @@
 #include "lib/clock.h"
 #include "lib/util.h"
 #include "lib/valid.h"
+#include "lib/jsonx.h"
 
 /* The flavors ctx may see; binds (is_admin, project_id). */
 #define FLAVOR_VISIBLE                                                                             \
@@ -131,7 +132,7 @@ int compute_flavor_delete(struct store *st, const struct ctx *ctx, const char *r
     if (row == NULL)
         return -1;
     long long n =
-        store_exec(st, err, "DELETE FROM flavors WHERE id = ?", "s", compute_str(row, "id"));
+        store_exec(st, err, "DELETE FROM flavors WHERE id = ?", "s", jsonx_str(row, "id"));
     json_decref(row);
     if (n < 0)
         return -1;
@@ -157,7 +158,7 @@ json_t *compute_flavor_access_add(struct store *st, const struct ctx *ctx, const
     if (json_integer_value(json_object_get(flavor, "is_public"))) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "flavor '%s' is public: every project may use it already",
-                     compute_str(flavor, "name"));
+                     jsonx_str(flavor, "name"));
         goto cleanup;
     }
     proj = store_query_one(st, &qerr, "SELECT id FROM projects WHERE id = ? OR name = ?", "ss",
@@ -166,11 +167,11 @@ json_t *compute_flavor_access_add(struct store *st, const struct ctx *ctx, const
         compute_notfound(err, &qerr, "project", project, NULL);
         goto cleanup;
     }
-    const char *fid = compute_str(flavor, "id");
+    const char *fid = jsonx_str(flavor, "id");
     if (store_exec(st, err,
                    "INSERT INTO flavor_access (flavor_id, project_id) VALUES (?, ?)"
                    " ON CONFLICT DO NOTHING",
-                   "ss", fid, compute_str(proj, "id")) < 0)
+                   "ss", fid, jsonx_str(proj, "id")) < 0)
         goto cleanup;
     rows = store_query(st, err,
                        "SELECT a.project_id FROM flavor_access a JOIN projects p ON"
@@ -182,7 +183,7 @@ json_t *compute_flavor_access_add(struct store *st, const struct ctx *ctx, const
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r)
-        json_array_append_new(ids, json_string(compute_str(r, "project_id")));
+        json_array_append_new(ids, json_string(jsonx_str(r, "project_id")));
     out = json_pack("{s:s, s:o}", "flavor_id", fid, "projects", ids);
 cleanup:
     json_decref(rows);

@@ -46,6 +46,7 @@
 #include "lib/spawn.h"
 #include "lib/util.h"
 #include "lib/valid.h"
+#include "lib/jsonx.h"
 
 #define IMAGE_COLUMNS                                                                              \
     "g.id, g.name, g.visibility, g.status, g.disk_format, g.size_bytes, g.virtual_size_bytes,"     \
@@ -614,15 +615,15 @@ json_t *compute_image_upload(struct store *st, const struct ctx *ctx, const char
     json_t *img = image_find(st, ctx, id, err), *out = NULL;
     if (img == NULL)
         return NULL;
-    if (strcmp(compute_str(img, "project_id"), ctx->project_id) != 0 && !ctx->is_admin) {
+    if (strcmp(jsonx_str(img, "project_id"), ctx->project_id) != 0 && !ctx->is_admin) {
         nubo_err_set(err, NUBO_E_FORBIDDEN, "only members of the image's project may upload to it");
         goto cleanup;
     }
-    if (strcmp(compute_str(img, "status"), "active") == 0) {
+    if (strcmp(jsonx_str(img, "status"), "active") == 0) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "image '%s' is active: its data can no longer change (upload the kernel "
                      "and initrd before the disk; create a new image to change it)",
-                     compute_str(img, "name"));
+                     jsonx_str(img, "name"));
         goto cleanup;
     }
     if (fd < 0) {
@@ -667,7 +668,7 @@ json_t *compute_image_upload(struct store *st, const struct ctx *ctx, const char
     if (n == 0) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "image '%s' changed meanwhile (deleted, or made active by another upload)",
-                     compute_str(img, "name"));
+                     jsonx_str(img, "name"));
         goto cleanup;
     }
     if (billing_image_meter(st, id, err) < 0)
@@ -712,7 +713,7 @@ int compute_image_delete(struct store *st, const struct ctx *ctx, const char *im
     img = image_find(st, ctx, id, err);
     if (img == NULL)
         goto cleanup;
-    if (strcmp(compute_str(img, "project_id"), ctx->project_id) != 0 && !ctx->is_admin) {
+    if (strcmp(jsonx_str(img, "project_id"), ctx->project_id) != 0 && !ctx->is_admin) {
         nubo_err_set(err, NUBO_E_FORBIDDEN,
                      "only members of the image's project or an admin may delete it");
         goto cleanup;
@@ -729,7 +730,7 @@ int compute_image_delete(struct store *st, const struct ctx *ctx, const char *im
     if (n > 0) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "image '%s' is used by %lld instance(s); delete them first",
-                     compute_str(img, "name"), n);
+                     jsonx_str(img, "name"), n);
         goto cleanup;
     }
     if (store_exec(st, err, "DELETE FROM images WHERE id = ?", "s", id) < 0 ||

@@ -29,6 +29,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
+#include "lib/jsonx.h"
 
 #define INSTANCE_SELECT                                                                            \
     "SELECT i.id, i.name, i.project_id, i.flavor_id, f.name AS flavor_name, i.image_id,"           \
@@ -54,9 +55,9 @@ static const char *const statuses[] = {"building", "running",  "stopping", "stop
 static json_t *instance_json(struct store *st, json_t *row)
 {
     struct nubo_err aerr;
-    json_t *addresses = network_instance_addresses(st, compute_str(row, "id"), &aerr);
+    json_t *addresses = network_instance_addresses(st, jsonx_str(row, "id"), &aerr);
     if (addresses == NULL) {
-        log_warn("instance %s: cannot read its addresses: %s", compute_str(row, "id"), aerr.msg);
+        log_warn("instance %s: cannot read its addresses: %s", jsonx_str(row, "id"), aerr.msg);
         addresses = json_array();
     }
     json_object_set_new(row, "addresses", addresses);
@@ -208,9 +209,9 @@ static int snapshot_load(struct store *st, const char *group_id, struct snapshot
     json_t *r;
     json_array_foreach (s->rows, i, r) {
         struct sched_host *h = &s->hosts[i];
-        str_copy(h->id, sizeof(h->id), compute_str(r, "id"));
-        h->up = strcmp(compute_str(r, "state"), "up") == 0;
-        str_copy(h->accel, sizeof(h->accel), compute_str(r, "accel"));
+        str_copy(h->id, sizeof(h->id), jsonx_str(r, "id"));
+        h->up = strcmp(jsonx_str(r, "state"), "up") == 0;
+        str_copy(h->accel, sizeof(h->accel), jsonx_str(r, "accel"));
         h->vcpus = json_integer_value(json_object_get(r, "vcpus"));
         h->ram_mib = json_integer_value(json_object_get(r, "ram_mib"));
         h->disk_gib = json_integer_value(json_object_get(r, "disk_gib"));
@@ -261,11 +262,11 @@ static int refs_resolve(struct store *st, const struct ctx *ctx,
     *image = compute_image_resolve(st, ctx, s->image, err);
     if (*image == NULL)
         goto fail;
-    if (strcmp(compute_str(*image, "status"), "active") != 0)
+    if (strcmp(jsonx_str(*image, "status"), "active") != 0)
         return nubo_err_set(err, NUBO_E_CONFLICT,
                             "image '%s' is %s: upload its disk first (PUT /v1/images/%s/file)",
-                            compute_str(*image, "name"), compute_str(*image, "status"),
-                            compute_str(*image, "id"));
+                            jsonx_str(*image, "name"), jsonx_str(*image, "status"),
+                            jsonx_str(*image, "id"));
     long long disk = json_integer_value(json_object_get(*flavor, "disk_gib"));
     long long vsize = json_integer_value(json_object_get(*image, "virtual_size_bytes"));
     long long need = (vsize + (1LL << 30) - 1) >> 30;
@@ -276,7 +277,7 @@ static int refs_resolve(struct store *st, const struct ctx *ctx,
         return nubo_err_set(err, NUBO_E_INVALID,
                             "flavor '%s' has %lld GiB of disk but image '%s' needs %lld GiB; "
                             "choose a larger flavor",
-                            compute_str(*flavor, "name"), disk, compute_str(*image, "name"), need);
+                            jsonx_str(*flavor, "name"), disk, jsonx_str(*image, "name"), need);
     if (s->keypair) {
         json_t *k = compute_keypair_get(st, ctx, s->keypair, err);
         if (k == NULL)
@@ -311,7 +312,7 @@ static int instance_insert(struct store *st, const struct ctx *ctx, const struct
     if (sched_place(cfg, snap->hosts, snap->n, req, order, &rep) > 0) {
         struct sched_host *h = &snap->hosts[order[0]];
         host_id = h->id;
-        host_name = compute_str(json_array_get(snap->rows, order[0]), "name");
+        host_name = jsonx_str(json_array_get(snap->rows, order[0]), "name");
         sched_consume(h, req);
         if (req->group != SCHED_GROUP_NONE)
             snap->group_size++;
@@ -326,8 +327,8 @@ static int instance_insert(struct store *st, const struct ctx *ctx, const struct
                    " status, desired, fault, created_at, updated_at) VALUES"
                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
                    "sssssssssiiisssss", id, ctx->project_id, ctx->user_id, name,
-                   compute_str(flavor, "id"), compute_str(image, "id"), s->keypair, s->user_data,
-                   group ? compute_str(group, "id") : NULL, req->vcpus, req->ram_mib, req->disk_gib,
+                   jsonx_str(flavor, "id"), jsonx_str(image, "id"), s->keypair, s->user_data,
+                   group ? jsonx_str(group, "id") : NULL, req->vcpus, req->ram_mib, req->disk_gib,
                    host_id, host_id ? "building" : "error", host_id ? NULL : fault.msg, now,
                    now) < 0 ||
         billing_instance_meter(st, id, err) < 0 ||
@@ -337,7 +338,7 @@ static int instance_insert(struct store *st, const struct ctx *ctx, const struct
         goto cleanup;
     char detail[256];
     snprintf(detail, sizeof(detail), "by %s: flavor %s, image %s", ctx->user_name,
-             compute_str(flavor, "name"), compute_str(image, "name"));
+             jsonx_str(flavor, "name"), jsonx_str(image, "name"));
     compute_event_add(st, id, "create requested", detail, ctx->request_id);
     if (host_id) {
         snprintf(detail, sizeof(detail), "scheduled on host %s", host_name);
@@ -388,9 +389,8 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
         .need_accel = json_string_value(json_object_get(flavor, "required_accel")),
     };
     if (group)
-        req.group = strcmp(compute_str(group, "policy"), "affinity") == 0
-                        ? SCHED_GROUP_AFFINITY
-                        : SCHED_GROUP_ANTI_AFFINITY;
+        req.group = strcmp(jsonx_str(group, "policy"), "affinity") == 0 ? SCHED_GROUP_AFFINITY
+                                                                        : SCHED_GROUP_ANTI_AFFINITY;
     struct quota_ask ask = {s->count, s->count * req.vcpus, s->count * req.ram_mib,
                             s->count * req.disk_gib};
     struct quota_usage used;
@@ -398,7 +398,7 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
         quota_check(st, ctx->project_id, &used, &ask, err) < 0 ||
         billing_budget_check(st, ctx->project_id, err) < 0)
         goto cleanup;
-    if (snapshot_load(st, group ? compute_str(group, "id") : NULL, &snap, err) < 0)
+    if (snapshot_load(st, group ? jsonx_str(group, "id") : NULL, &snap, err) < 0)
         goto cleanup;
     for (long long k = 1; k <= s->count; k++) {
         snprintf(name, sizeof(name), s->count > 1 ? "%s-%lld" : "%s", s->name, k);
@@ -435,7 +435,7 @@ static int open_task(struct store *st, const char *instance_id, const char *kind
                                 "ss", instance_id, kind);
     if (t == NULL)
         return -1;
-    str_copy(task_id, 37, compute_str(t, "id"));
+    str_copy(task_id, 37, jsonx_str(t, "id"));
     json_decref(t);
     return 0;
 }
@@ -465,12 +465,12 @@ json_t *compute_instance_delete(struct store *st, const struct ctx *ctx, const c
     row = instance_find(st, ctx, id, err);
     if (row == NULL)
         goto cleanup;
-    const char *status = compute_str(row, "status");
+    const char *status = jsonx_str(row, "status");
     /* Where the row lives: a cloud admin may act on another project's. */
-    const char *project = compute_str(row, "project_id");
+    const char *project = jsonx_str(row, "project_id");
     if (strcmp(status, "deleted") == 0) {
         nubo_err_set(err, NUBO_E_CONFLICT, "instance '%s' is deleted already",
-                     compute_str(row, "name"));
+                     jsonx_str(row, "name"));
         goto cleanup;
     }
     if (strcmp(status, "deleting") == 0 && open_task(st, id, "delete", task) == 0) {
@@ -536,12 +536,12 @@ json_t *compute_instance_action(struct store *st, const struct ctx *ctx, const c
     row = instance_find(st, ctx, id, err);
     if (row == NULL)
         goto cleanup;
-    const char *status = compute_str(row, "status"), *desired = compute_str(row, "desired");
-    const char *project = compute_str(row, "project_id");
+    const char *status = jsonx_str(row, "status"), *desired = jsonx_str(row, "desired");
+    const char *project = jsonx_str(row, "project_id");
     if (strcmp(status, rules[r].from) != 0 || strcmp(desired, rules[r].want_before) != 0) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "cannot %s instance '%s': it is %s%s%s; %s needs a %s instance", action,
-                     compute_str(row, "name"), status,
+                     jsonx_str(row, "name"), status,
                      strcmp(status, desired) != 0 ? " and should become " : "",
                      strcmp(status, desired) != 0 ? desired : "", action, rules[r].from);
         goto cleanup;
@@ -575,26 +575,26 @@ int compute_instance_console_target(struct store *st, const struct ctx *ctx, con
     json_t *row = instance_find(st, ctx, id, err);
     if (row == NULL)
         return -1;
-    if (strcmp(compute_str(row, "status"), "deleted") == 0 ||
+    if (strcmp(jsonx_str(row, "status"), "deleted") == 0 ||
         json_is_null(json_object_get(row, "host_id"))) {
         nubo_err_set(err, NUBO_E_CONFLICT, "instance '%s' is %s on no host: it has no console",
-                     compute_str(row, "name"), compute_str(row, "status"));
+                     jsonx_str(row, "name"), jsonx_str(row, "status"));
         goto cleanup;
     }
     h = store_query_one(st, &qerr, "SELECT name, address, agent_token FROM hosts WHERE id = ?", "s",
-                        compute_str(row, "host_id"));
+                        jsonx_str(row, "host_id"));
     if (h == NULL) {
-        compute_notfound(err, &qerr, "host", compute_str(row, "host_id"), NULL);
+        compute_notfound(err, &qerr, "host", jsonx_str(row, "host_id"), NULL);
         goto cleanup;
     }
-    if (str_copy(out->host_name, sizeof(out->host_name), compute_str(h, "name")) < 0 ||
-        str_copy(out->address, sizeof(out->address), compute_str(h, "address")) < 0 ||
-        str_copy(out->token, sizeof(out->token), compute_str(h, "agent_token")) < 0) {
+    if (str_copy(out->host_name, sizeof(out->host_name), jsonx_str(h, "name")) < 0 ||
+        str_copy(out->address, sizeof(out->address), jsonx_str(h, "address")) < 0 ||
+        str_copy(out->token, sizeof(out->token), jsonx_str(h, "agent_token")) < 0) {
         nubo_err_set(err, NUBO_E_INTERNAL, "host '%s' has an address or token too long",
-                     compute_str(h, "name"));
+                     jsonx_str(h, "name"));
         goto cleanup;
     }
-    snprintf(out->vm, sizeof(out->vm), COMPUTE_VM_PREFIX "%s", compute_str(row, "id"));
+    snprintf(out->vm, sizeof(out->vm), COMPUTE_VM_PREFIX "%s", jsonx_str(row, "id"));
     rc = 0;
 cleanup:
     json_decref(h);

@@ -15,6 +15,7 @@
 #include "lib/clock.h"
 #include "lib/util.h"
 #include "lib/valid.h"
+#include "lib/jsonx.h"
 
 #define GROUP_COLUMNS "s.id, s.name, s.policy, s.created_at"
 
@@ -38,9 +39,9 @@ static int members_add(struct store *st, const struct ctx *ctx, json_t *groups,
     json_array_foreach (rows, i, m) {
         size_t j;
         json_array_foreach (groups, j, g) {
-            if (strcmp(compute_str(g, "id"), compute_str(m, "server_group_id")) == 0)
+            if (strcmp(jsonx_str(g, "id"), jsonx_str(m, "server_group_id")) == 0)
                 json_array_append_new(json_object_get(g, "members"),
-                                      json_string(compute_str(m, "id")));
+                                      json_string(jsonx_str(m, "id")));
         }
     }
     json_decref(rows);
@@ -141,7 +142,7 @@ int compute_server_group_delete(struct store *st, const struct ctx *ctx, const c
     use = store_query_one(st, &qerr,
                           "SELECT COUNT(*) AS n FROM instances WHERE server_group_id = ? AND"
                           " project_id = ? AND status <> 'deleted'",
-                          "ss", compute_str(g, "id"), ctx->project_id);
+                          "ss", jsonx_str(g, "id"), ctx->project_id);
     if (use == NULL) {
         nubo_err_set(err, qerr.code, "%s", qerr.msg);
         goto cleanup;
@@ -150,11 +151,11 @@ int compute_server_group_delete(struct store *st, const struct ctx *ctx, const c
     if (n > 0) {
         nubo_err_set(err, NUBO_E_CONFLICT,
                      "server group '%s' has %lld live member(s); delete them first",
-                     compute_str(g, "name"), n);
+                     jsonx_str(g, "name"), n);
         goto cleanup;
     }
     if (store_exec(st, err, "DELETE FROM server_groups WHERE id = ? AND project_id = ?", "ss",
-                   compute_str(g, "id"), ctx->project_id) < 0 ||
+                   jsonx_str(g, "id"), ctx->project_id) < 0 ||
         store_commit(st, err) < 0)
         goto cleanup;
     rc = 0;

@@ -25,6 +25,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/valid.h"
+#include "lib/jsonx.h"
 
 /* Statuses an instance keeps when its host goes down. */
 #define NOT_LIVE_ON_DOWN "('error', 'deleting', 'deleted', 'unknown')"
@@ -236,21 +237,21 @@ int compute_instances_observe(struct store *st, const char *host_id, const json_
     size_t i, j;
     json_t *inst, *vm;
     json_array_foreach (insts, i, inst) {
-        const char *id = compute_str(inst, "id");
+        const char *id = jsonx_str(inst, "id");
         const char *ps = "none";
         long long boots = json_integer_value(json_object_get(inst, "boots"));
         json_array_foreach (vms, j, vm) {
-            const char *vid = vm_instance_id(compute_str(vm, "name"));
+            const char *vid = vm_instance_id(jsonx_str(vm, "name"));
             if (vid && is(vid, id)) {
-                ps = compute_str(vm, "state");
+                ps = jsonx_str(vm, "state");
                 /* While a reboot is in flight the reconciler compares the
                  * boots counter with the one it saw before the reboot. */
-                if (!is(compute_str(inst, "status"), "rebooting"))
+                if (!is(jsonx_str(inst, "status"), "rebooting"))
                     boots = json_integer_value(json_object_get(vm, "boots"));
                 break;
             }
         }
-        if (is(ps, compute_str(inst, "power_state")) &&
+        if (is(ps, jsonx_str(inst, "power_state")) &&
             boots == json_integer_value(json_object_get(inst, "boots")))
             continue;
         if (store_exec(st, err,
@@ -262,12 +263,12 @@ int compute_instances_observe(struct store *st, const char *host_id, const json_
     }
     /* A VM of ours that no instance here wants: the reconciler removes it. */
     json_array_foreach (vms, j, vm) {
-        const char *vid = vm_instance_id(compute_str(vm, "name"));
+        const char *vid = vm_instance_id(jsonx_str(vm, "name"));
         if (vid == NULL)
             continue;
         int known = 0;
         json_array_foreach (insts, i, inst) {
-            known = known || is(vid, compute_str(inst, "id"));
+            known = known || is(vid, jsonx_str(inst, "id"));
         }
         if (!known)
             *changed = 1;
@@ -293,7 +294,7 @@ long long compute_instances_host_down(struct store *st, const char *host_id, con
     size_t i;
     json_t *inst;
     json_array_foreach (insts, i, inst) {
-        const char *id = compute_str(inst, "id");
+        const char *id = jsonx_str(inst, "id");
         long long n = store_exec(st, err,
                                  "UPDATE instances SET status = 'unknown', updated_at = ?"
                                  " WHERE id = ? AND status NOT IN " NOT_LIVE_ON_DOWN,

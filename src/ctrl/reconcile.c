@@ -65,6 +65,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
+#include "lib/jsonx.h"
 #include "network/network.h"
 #include "scale/scale.h"
 
@@ -186,12 +187,6 @@ struct host_ctx {
     json_t *images; /* the agent's image list, fetched when first needed */
 };
 
-static const char *jstr(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 static long long jint(const json_t *o, const char *k)
 {
     return json_integer_value(json_object_get(o, k));
@@ -206,15 +201,15 @@ static int is(const char *a, const char *b)
  * into the instance row. */
 static void sync_power(struct pass *p, json_t *inst, const json_t *vm)
 {
-    const char *ps = vm ? jstr(vm, "state") : "none";
+    const char *ps = vm ? jsonx_str(vm, "state") : "none";
     long long boots = jint(inst, "boots");
-    if (vm && !is(jstr(inst, "status"), "rebooting"))
+    if (vm && !is(jsonx_str(inst, "status"), "rebooting"))
         boots = jint(vm, "boots");
-    if (is(ps, jstr(inst, "power_state")) && boots == jint(inst, "boots"))
+    if (is(ps, jsonx_str(inst, "power_state")) && boots == jint(inst, "boots"))
         return;
     struct nubo_err err;
-    if (compute_instance_power(p->st, jstr(inst, "id"), ps, boots, &err) < 0) {
-        log_error("instance %s: cannot record power state: %s", jstr(inst, "id"), err.msg);
+    if (compute_instance_power(p->st, jsonx_str(inst, "id"), ps, boots, &err) < 0) {
+        log_error("instance %s: cannot record power state: %s", jsonx_str(inst, "id"), err.msg);
         return;
     }
     json_object_set_new(inst, "power_state", json_string(ps));
@@ -226,9 +221,10 @@ static void sync_power(struct pass *p, json_t *inst, const json_t *vm)
 static int set_boots(struct pass *p, json_t *inst, long long boots)
 {
     struct nubo_err err;
-    int rc = compute_instance_boots(p->st, jstr(inst, "id"), jstr(inst, "status"), boots, &err);
+    int rc = compute_instance_boots(p->st, jsonx_str(inst, "id"), jsonx_str(inst, "status"), boots,
+                                    &err);
     if (rc < 0)
-        log_error("instance %s: cannot record boots: %s", jstr(inst, "id"), err.msg);
+        log_error("instance %s: cannot record boots: %s", jsonx_str(inst, "id"), err.msg);
     if (rc <= 0)
         return -1;
     json_object_set_new(inst, "boots", json_integer(boots));
@@ -241,10 +237,10 @@ static void reached(struct pass *p, json_t *inst, const char *status, long long 
                     const char *host)
 {
     struct nubo_err err;
-    int rc = compute_instance_reached(p->st, jstr(inst, "id"), jstr(inst, "status"),
-                                      jstr(inst, "desired"), status, boots, host, &err);
+    int rc = compute_instance_reached(p->st, jsonx_str(inst, "id"), jsonx_str(inst, "status"),
+                                      jsonx_str(inst, "desired"), status, boots, host, &err);
     if (rc < 0)
-        log_error("instance %s: cannot set status %s: %s", jstr(inst, "id"), status, err.msg);
+        log_error("instance %s: cannot set status %s: %s", jsonx_str(inst, "id"), status, err.msg);
     if (rc <= 0)
         return;
     /* later steps of this pass compare with what is stored now */
@@ -259,10 +255,10 @@ static void failed(struct pass *p, json_t *inst, const char *event, const char *
                    const char *finish_kinds)
 {
     struct nubo_err err;
-    int rc = compute_instance_error(p->st, jstr(inst, "id"), jstr(inst, "status"),
-                                    jstr(inst, "desired"), event, fault, finish_kinds, &err);
+    int rc = compute_instance_error(p->st, jsonx_str(inst, "id"), jsonx_str(inst, "status"),
+                                    jsonx_str(inst, "desired"), event, fault, finish_kinds, &err);
     if (rc < 0)
-        log_error("instance %s: cannot set status error: %s", jstr(inst, "id"), err.msg);
+        log_error("instance %s: cannot set status error: %s", jsonx_str(inst, "id"), err.msg);
     if (rc > 0)
         json_object_set_new(inst, "status", json_string("error"));
 }
@@ -273,7 +269,7 @@ static void failed(struct pass *p, json_t *inst, const char *event, const char *
 static void refused(struct pass *p, json_t *inst, const char *what, const char *kind,
                     const struct nubo_err *err)
 {
-    const char *id = jstr(inst, "id");
+    const char *id = jsonx_str(inst, "id");
     log_warn("instance %s: %s failed: %s", id, what, err->msg);
     if (is(kind, "create")) {
         char event[64];
@@ -295,7 +291,7 @@ static json_t *agent_image(struct host_ctx *h, const char *name)
     size_t i;
     json_t *img;
     json_array_foreach (json_object_get(h->images, "images"), i, img) {
-        if (is(jstr(img, "name"), name))
+        if (is(jsonx_str(img, "name"), name))
             return img;
     }
     return NULL;
@@ -342,17 +338,17 @@ static int put_part(struct pass *p, struct host_ctx *h, const char *name, const 
 static int ensure_image(struct pass *p, struct host_ctx *h, const json_t *image,
                         struct nubo_err *err)
 {
-    const char *id = jstr(image, "id");
+    const char *id = jsonx_str(image, "id");
     char name[64];
     snprintf(name, sizeof(name), IMAGE_PREFIX "%s", id);
-    if (!is(jstr(image, "status"), "active"))
+    if (!is(jsonx_str(image, "status"), "active"))
         return nubo_err_set(err, NUBO_E_CONFLICT, "image %s is %s, not active", id,
-                            jstr(image, "status"));
+                            jsonx_str(image, "status"));
     if (fetch_images(h, err) < 0)
         return -1;
     int kernel = jint(image, "has_kernel") != 0;
     json_t *have = agent_image(h, name);
-    if (have && (!kernel || is(jstr(have, "boot"), "kernel")))
+    if (have && (!kernel || is(jsonx_str(have, "boot"), "kernel")))
         return 0;
     if (kernel) {
         if (put_part(p, h, name, id, "kernel", "kernel", NULL, err) < 0)
@@ -360,7 +356,7 @@ static int ensure_image(struct pass *p, struct host_ctx *h, const json_t *image,
         if (jint(image, "has_initrd") &&
             put_part(p, h, name, id, "initrd", "initrd", NULL, err) < 0)
             return -1;
-        const char *cmdline = jstr(image, "cmdline");
+        const char *cmdline = jsonx_str(image, "cmdline");
         char sum[CRYPTO_SHA256_HEX];
         crypto_sha256_hex(cmdline, strlen(cmdline), sum);
         if (agent_put_data(&h->t, name, "cmdline", cmdline, strlen(cmdline), sum, err) < 0)
@@ -399,7 +395,7 @@ static void hostname_of(const char *name, char out[64])
 
 static void vm_name_of(json_t *inst, char out[64])
 {
-    snprintf(out, 64, COMPUTE_VM_PREFIX "%s", jstr(inst, "id"));
+    snprintf(out, 64, COMPUTE_VM_PREFIX "%s", jsonx_str(inst, "id"));
 }
 
 /* POSTs path (an action on the instance's VM); returns 0 on a 2xx, -1
@@ -440,8 +436,8 @@ static json_t *create_body(struct pass *p, json_t *inst, const json_t *image, in
 {
     char vm[64], host[64], img[64];
     vm_name_of(inst, vm);
-    hostname_of(jstr(inst, "name"), host);
-    snprintf(img, sizeof(img), IMAGE_PREFIX "%s", jstr(image, "id"));
+    hostname_of(jsonx_str(inst, "name"), host);
+    snprintf(img, sizeof(img), IMAGE_PREFIX "%s", jsonx_str(image, "id"));
     json_t *keys = json_array();
     const char *kp = json_string_value(json_object_get(inst, "keypair"));
     if (kp && *kp) {
@@ -449,17 +445,18 @@ static json_t *create_body(struct pass *p, json_t *inst, const json_t *image, in
         json_t *k = store_query_one(p->st, &qerr,
                                     "SELECT public_key FROM keypairs WHERE project_id = ? AND"
                                     " (name = ? OR id = ?)",
-                                    "sss", jstr(inst, "project_id"), kp, kp);
+                                    "sss", jsonx_str(inst, "project_id"), kp, kp);
         if (k)
-            json_array_append_new(keys, json_string(jstr(k, "public_key")));
+            json_array_append_new(keys, json_string(jsonx_str(k, "public_key")));
         else
-            log_warn("instance %s: keypair %s is gone; no SSH key", jstr(inst, "id"), kp);
+            log_warn("instance %s: keypair %s is gone; no SSH key", jsonx_str(inst, "id"), kp);
         json_decref(k);
     }
-    json_t *b = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:b}", "id", jstr(inst, "id"),
-                          "name", vm, "image", img, "vcpus", (json_int_t)jint(inst, "vcpus"),
-                          "memory", (json_int_t)jint(inst, "ram_mib"), "hostname", host, "ssh_keys",
-                          keys, "network", "user", "start", start);
+    json_t *b =
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:b}", "id", jsonx_str(inst, "id"),
+                  "name", vm, "image", img, "vcpus", (json_int_t)jint(inst, "vcpus"), "memory",
+                  (json_int_t)jint(inst, "ram_mib"), "hostname", host, "ssh_keys", keys, "network",
+                  "user", "start", start);
     if (b == NULL) {
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot build the VM request");
         return NULL;
@@ -476,7 +473,7 @@ static json_t *create_body(struct pass *p, json_t *inst, const json_t *image, in
     json_t *nics = store_query(p->st, err,
                                "SELECT id AS port_id, network_id, mac FROM ports"
                                " WHERE instance_id = ? ORDER BY created_at, id",
-                               "s", jstr(inst, "id"));
+                               "s", jsonx_str(inst, "id"));
     if (nics == NULL) {
         json_decref(b);
         return NULL;
@@ -493,16 +490,16 @@ static json_t *create_body(struct pass *p, json_t *inst, const json_t *image, in
  * (new reference) when it exists now, else NULL. */
 static json_t *vm_create(struct pass *p, struct host_ctx *h, json_t *inst, int start)
 {
-    const char *id = jstr(inst, "id");
+    const char *id = jsonx_str(inst, "id");
     struct nubo_err err;
     json_t *image = store_query_one(p->st, &err,
                                     "SELECT id, status, has_kernel, has_initrd, cmdline,"
                                     " checksum_sha256, virtual_size_bytes FROM images WHERE id = ?",
-                                    "s", jstr(inst, "image_id"));
+                                    "s", jsonx_str(inst, "image_id"));
     if (image == NULL) {
         if (err.code == NUBO_E_NOTFOUND) {
             nubo_err_set(&err, NUBO_E_NOTFOUND, "image %s no longer exists",
-                         jstr(inst, "image_id"));
+                         jsonx_str(inst, "image_id"));
             refused(p, inst, "create", "create", &err);
         }
         return NULL;
@@ -545,7 +542,7 @@ done:
 /* desired = deleted: remove the VM if there is one, then the instance. */
 static void converge_deleted(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
 {
-    const char *id = jstr(inst, "id");
+    const char *id = jsonx_str(inst, "id");
     struct nubo_err err;
     if (vm) {
         char path[128], name[64];
@@ -577,7 +574,7 @@ static void converge_deleted(struct pass *p, struct host_ctx *h, json_t *inst, c
  * until the agent counts a new boot. */
 static void converge_reboot(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
 {
-    const char *id = jstr(inst, "id");
+    const char *id = jsonx_str(inst, "id");
     struct memo *m = memo_find(p->r, id, 0);
     struct nubo_err err;
     json_t *open = store_query(p->st, &err,
@@ -588,8 +585,8 @@ static void converge_reboot(struct pass *p, struct host_ctx *h, json_t *inst, co
     size_t i;
     json_t *t;
     json_array_foreach (open, i, t) {
-        pending += is(jstr(t, "status"), "pending");
-        running += is(jstr(t, "status"), "running");
+        pending += is(jsonx_str(t, "status"), "pending");
+        running += is(jsonx_str(t, "status"), "running");
     }
     json_decref(open);
     if (running && !pending) {
@@ -614,7 +611,8 @@ static void converge_reboot(struct pass *p, struct host_ctx *h, json_t *inst, co
     }
     if (!running && !pending) { /* rebooting without a task: make one */
         char tid[37];
-        if (compute_task_create(p->st, jstr(inst, "project_id"), id, "reboot", NULL, tid, &err) < 0)
+        if (compute_task_create(p->st, jsonx_str(inst, "project_id"), id, "reboot", NULL, tid,
+                                &err) < 0)
             return;
     }
     /* Remember the boots before the reboot: done when the count grows. */
@@ -645,8 +643,8 @@ static void converge_reboot(struct pass *p, struct host_ctx *h, json_t *inst, co
  * reference) or NULL. */
 static json_t *converge_create(struct pass *p, struct host_ctx *h, json_t *inst, int start)
 {
-    const char *id = jstr(inst, "id");
-    const char *status = jstr(inst, "status");
+    const char *id = jsonx_str(inst, "id");
+    const char *status = jsonx_str(inst, "status");
     struct nubo_err err;
     if (start) {
         if (!is(status, "building") && !is(status, "unknown"))
@@ -664,18 +662,18 @@ static json_t *converge_create(struct pass *p, struct host_ctx *h, json_t *inst,
 /* The VM is stopped or crashed and should run: start it. */
 static void converge_start(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
 {
-    const char *id = jstr(inst, "id");
+    const char *id = jsonx_str(inst, "id");
     char status[16]; /* as read: the row may move on during this pass */
-    str_copy(status, sizeof(status), jstr(inst, "status"));
+    str_copy(status, sizeof(status), jsonx_str(inst, "status"));
     struct nubo_err err;
-    const char *state = jstr(vm, "state");
+    const char *state = jsonx_str(vm, "state");
     if (is(state, "crashed")) {
         char detail[400];
-        snprintf(detail, sizeof(detail), "%s; restarting", jstr(vm, "reason"));
+        snprintf(detail, sizeof(detail), "%s; restarting", jsonx_str(vm, "reason"));
         compute_event_add(p->st, id, "VM crashed", detail, NULL);
     } else if (is(status, "running")) {
         char detail[400];
-        snprintf(detail, sizeof(detail), "%s; starting it again", jstr(vm, "reason"));
+        snprintf(detail, sizeof(detail), "%s; starting it again", jsonx_str(vm, "reason"));
         compute_event_add(p->st, id, "VM stopped", detail, NULL);
     }
     if (is(status, "unknown") && billing_instance_lost(p->st, id, &err) < 0)
@@ -689,7 +687,7 @@ static void converge_start(struct pass *p, struct host_ctx *h, json_t *inst, con
     }
     backoff_clear(p->r, id);
     sync_power(p, inst, out);
-    if (is(jstr(out, "state"), "running")) /* for a reboot too: a start is a fresh boot */
+    if (is(jsonx_str(out, "state"), "running")) /* for a reboot too: a start is a fresh boot */
         reached(p, inst, "running", -1, h->t.name);
     json_decref(out);
 }
@@ -697,7 +695,7 @@ static void converge_start(struct pass *p, struct host_ctx *h, json_t *inst, con
 /* The VM runs, starts or is paused and should be stopped. */
 static void converge_stop(struct pass *p, struct host_ctx *h, json_t *inst)
 {
-    const char *id = jstr(inst, "id");
+    const char *id = jsonx_str(inst, "id");
     struct nubo_err err;
     log_info("instance %s: stopping its VM on host %s", id, h->t.name);
     json_t *out = NULL;
@@ -707,7 +705,7 @@ static void converge_stop(struct pass *p, struct host_ctx *h, json_t *inst)
     } else {
         backoff_clear(p->r, id);
         sync_power(p, inst, out);
-        if (is(jstr(out, "state"), "stopped"))
+        if (is(jsonx_str(out, "state"), "stopped"))
             reached(p, inst, "stopped", -1, h->t.name);
     }
     json_decref(out);
@@ -719,7 +717,7 @@ static const json_t *find_vm(const json_t *vms, const char *instance_id)
     size_t i, pl = strlen(COMPUTE_VM_PREFIX);
     const json_t *vm;
     json_array_foreach (vms, i, vm) {
-        const char *n = jstr(vm, "name");
+        const char *n = jsonx_str(vm, "name");
         if (strncmp(n, COMPUTE_VM_PREFIX, pl) == 0 && is(n + pl, instance_id))
             return vm;
     }
@@ -732,15 +730,15 @@ static const json_t *find_vm(const json_t *vms, const char *instance_id)
  * VM that runs makes the status running in the same pass. */
 static void converge_instance(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
 {
-    const char *id = jstr(inst, "id");
+    const char *id = jsonx_str(inst, "id");
     struct nubo_err err;
     json_t *made = NULL;
     sync_power(p, inst, vm);
     for (int round = 0; round < 2; round++) {
-        const char *state = vm ? jstr(vm, "state") : NULL;
+        const char *state = vm ? jsonx_str(vm, "state") : NULL;
         struct reconcile_input in = {
-            .desired = jstr(inst, "desired"),
-            .status = jstr(inst, "status"),
+            .desired = jsonx_str(inst, "desired"),
+            .status = jsonx_str(inst, "status"),
             .vm_state = state,
             .backing_off = backing_off(p->r, id),
         };
@@ -768,7 +766,7 @@ static void converge_instance(struct pass *p, struct host_ctx *h, json_t *inst, 
              * crashed for a reason a restart would not fix). */
             char fault[400];
             snprintf(fault, sizeof(fault), "VM crashed: %s; its scaling group replaces it",
-                     jstr(vm, "reason"));
+                     jsonx_str(vm, "reason"));
             failed(p, inst, "VM crashed", fault, NULL);
             break;
         }
@@ -804,12 +802,12 @@ static void remove_orphans(struct pass *p, struct host_ctx *h, const json_t *vms
     size_t i, j, pl = strlen(COMPUTE_VM_PREFIX);
     const json_t *vm, *inst;
     json_array_foreach (vms, i, vm) {
-        const char *n = jstr(vm, "name");
+        const char *n = jsonx_str(vm, "name");
         if (strncmp(n, COMPUTE_VM_PREFIX, pl) != 0 || !valid_is_uuid(n + pl))
             continue;
         int wanted = 0;
         json_array_foreach (insts, j, inst) {
-            wanted = wanted || is(jstr(inst, "id"), n + pl);
+            wanted = wanted || is(jsonx_str(inst, "id"), n + pl);
         }
         if (wanted)
             continue;
@@ -852,7 +850,7 @@ static void converge_network(struct pass *p, struct host_ctx *h)
         log_debug("%s (retrying next pass)", err.msg);
         goto done;
     }
-    const char *want = jstr(doc, "generation");
+    const char *want = jsonx_str(doc, "generation");
     const char *have = status == 200 ? json_string_value(json_object_get(out, "generation")) : NULL;
     int ok = status == 200 && json_is_true(json_object_get(out, "ok"));
     if (have && strcmp(have, want) == 0 && ok)
@@ -877,10 +875,10 @@ done:
 static void converge_host(struct pass *p, const json_t *host)
 {
     struct host_ctx h = {
-        .t = {.name = jstr(host, "name"),
-              .address = jstr(host, "address"),
-              .token = jstr(host, "agent_token")},
-        .id = jstr(host, "id"),
+        .t = {.name = jsonx_str(host, "name"),
+              .address = jsonx_str(host, "address"),
+              .token = jsonx_str(host, "agent_token")},
+        .id = jsonx_str(host, "id"),
     };
     struct nubo_err err;
     long status;
@@ -905,7 +903,7 @@ static void converge_host(struct pass *p, const json_t *host)
     size_t i;
     json_t *inst;
     json_array_foreach (insts, i, inst) {
-        converge_instance(p, &h, inst, find_vm(vms, jstr(inst, "id")));
+        converge_instance(p, &h, inst, find_vm(vms, jsonx_str(inst, "id")));
     }
     remove_orphans(p, &h, vms, insts);
     json_decref(insts);
@@ -929,7 +927,7 @@ static void mark_down(struct pass *p)
     size_t i;
     json_t *host;
     json_array_foreach (rows, i, host) {
-        const char *id = jstr(host, "id");
+        const char *id = jsonx_str(host, "id");
         if (store_begin(p->st, true, &err) < 0)
             continue;
         long long n = store_exec(p->st, &err,
@@ -938,16 +936,16 @@ static void mark_down(struct pass *p)
                                  "si", id, cutoff);
         /* All or nothing; the next pass tries again. */
         long long unknown =
-            n == 1 ? compute_instances_host_down(p->st, id, jstr(host, "name"), &err) : 0;
+            n == 1 ? compute_instances_host_down(p->st, id, jsonx_str(host, "name"), &err) : 0;
         if (n < 0 || unknown < 0) {
             store_rollback(p->st);
-            log_error("host %s: cannot mark it down: %s", jstr(host, "name"), err.msg);
+            log_error("host %s: cannot mark it down: %s", jsonx_str(host, "name"), err.msg);
         } else if (store_commit(p->st, &err) < 0) {
             store_rollback(p->st);
-            log_error("host %s: cannot mark it down: %s", jstr(host, "name"), err.msg);
+            log_error("host %s: cannot mark it down: %s", jsonx_str(host, "name"), err.msg);
         } else if (n == 1) {
             log_warn("host %s (%s) is down: no heartbeat for %d ms; %lld instance(s) unknown",
-                     jstr(host, "name"), id, cfg->host_down_ms, unknown);
+                     jsonx_str(host, "name"), id, cfg->host_down_ms, unknown);
         }
     }
     json_decref(rows);

@@ -20,6 +20,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
+#include "lib/jsonx.h"
 
 static void (*hook_fn)(void *);
 static void *hook_arg;
@@ -40,12 +41,6 @@ static void fleet_changed(void)
 #define HOST_TOKEN_PREFIX "nubohost_"
 #define HOST_MAX_CAPACITY 1000000000LL
 #define HOST_MAX_VMS 4096
-
-static const char *jstr(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
 
 static long long jint(const json_t *o, const char *k)
 {
@@ -226,7 +221,7 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
         goto fail;
     }
     if (old) {
-        str_copy(id, sizeof(id), jstr(old, "id"));
+        str_copy(id, sizeof(id), jsonx_str(old, "id"));
         json_decref(old);
         if (store_exec(st, err,
                        "UPDATE hosts SET address = ?, agent_token = ?, token_hash = ?, accel = ?,"
@@ -314,9 +309,9 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
             *err = qerr;
         goto fail;
     }
-    int was_down = strcmp(jstr(h, "state"), "up") != 0;
+    int was_down = strcmp(jsonx_str(h, "state"), "up") != 0;
     if (was_down)
-        log_info("host %s (%s) is up again", jstr(h, "name"), host_id);
+        log_info("host %s (%s) is up again", jsonx_str(h, "name"), host_id);
     json_decref(h);
     if (store_exec(st, err,
                    "UPDATE hosts SET vcpus = ?, ram_mib = ?, disk_gib = ?, accel = ?, driver = ?,"
@@ -366,16 +361,16 @@ static json_t *host_json(const json_t *r, int with_vms)
     long long hb = jint(r, "last_heartbeat_ms");
     char at[32];
     clock_format_ms(hb, at);
-    json_t *o =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:I, s:o, s:s}",
-                  "id", jstr(r, "id"), "name", jstr(r, "name"), "address", jstr(r, "address"),
-                  "state", jstr(r, "state"), "accel", jstr(r, "accel"), "driver", jstr(r, "driver"),
-                  "vcpus", (json_int_t)jint(r, "vcpus"), "ram_mib", (json_int_t)jint(r, "ram_mib"),
-                  "disk_gib", (json_int_t)jint(r, "disk_gib"), "used", "vcpus",
-                  (json_int_t)jint(r, "used_vcpus"), "ram_mib", (json_int_t)jint(r, "used_ram_mib"),
-                  "disk_gib", (json_int_t)jint(r, "used_disk_gib"), "instances",
-                  (json_int_t)jint(r, "n_instances"), "last_heartbeat_at",
-                  hb > 0 ? json_string(at) : json_null(), "created_at", jstr(r, "created_at"));
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:I, s:o, s:s}", "id",
+        jsonx_str(r, "id"), "name", jsonx_str(r, "name"), "address", jsonx_str(r, "address"),
+        "state", jsonx_str(r, "state"), "accel", jsonx_str(r, "accel"), "driver",
+        jsonx_str(r, "driver"), "vcpus", (json_int_t)jint(r, "vcpus"), "ram_mib",
+        (json_int_t)jint(r, "ram_mib"), "disk_gib", (json_int_t)jint(r, "disk_gib"), "used",
+        "vcpus", (json_int_t)jint(r, "used_vcpus"), "ram_mib", (json_int_t)jint(r, "used_ram_mib"),
+        "disk_gib", (json_int_t)jint(r, "used_disk_gib"), "instances",
+        (json_int_t)jint(r, "n_instances"), "last_heartbeat_at",
+        hb > 0 ? json_string(at) : json_null(), "created_at", jsonx_str(r, "created_at"));
     const char *underlay = json_string_value(json_object_get(r, "underlay_ip"));
     json_object_set_new(o, "underlay_ip", underlay ? json_string(underlay) : json_null());
     if (with_vms) {
@@ -438,8 +433,8 @@ int fleet_host_delete(struct store *st, const char *ref, struct nubo_err *err)
         goto fail;
     }
     char id[37], name[64];
-    str_copy(id, sizeof(id), jstr(h, "id"));
-    str_copy(name, sizeof(name), jstr(h, "name"));
+    str_copy(id, sizeof(id), jsonx_str(h, "id"));
+    str_copy(name, sizeof(name), jsonx_str(h, "name"));
     json_decref(h);
     /* Refused while instances live there; deleted ones let go of it. */
     if (compute_instances_unplace(st, id, name, err) < 0 ||
