@@ -514,25 +514,33 @@ static int launch(struct scale *s, struct gstate *gs, const char *cause)
     }
     char now[32];
     clock_stamp(now);
-    if (store_exec(s->st, &err,
+    /* The member, its launch activity and the reset back-off are one
+     * change: nobody sees (and no crash leaves) a member whose group still
+     * counts the failures before it. */
+    if (store_begin(s->st, true, &err) < 0 ||
+        store_exec(s->st, &err,
                    "INSERT INTO scale_members (instance_id, group_id, project_id,"
                    " template_version, state, launched_ms, created_at) VALUES"
                    " (?, ?, ?, ?, 'in_service', ?, ?)",
-                   "sssiis", iid, gs->id, gs->project, gs->version, (long long)gs->now, now) < 0) {
-        log_warn("scaling group %s: cannot link instance %s: %s", gs->id, iid, err.msg);
-        json_t *d = compute_instance_delete(s->st, &gs->ctx, iid, &err);
-        json_decref(d);
-        json_decref(out);
-        return -1;
-    }
+                   "sssiis", iid, gs->id, gs->project, gs->version, (long long)gs->now, now) < 0 ||
+        store_exec(s->st, &err,
+                   "UPDATE scaling_groups SET failures = 0, next_attempt_ms = 0 WHERE id = ?", "s",
+                   gs->id) < 0)
+        goto unlinked;
     char detail[128];
     snprintf(detail, sizeof(detail), "%s, template version %lld", name, gs->version);
     scale_activity_add(s->st, gs->project, gs->id, "launch", iid, NULL, cause, detail);
-    store_exec(s->st, &err,
-               "UPDATE scaling_groups SET failures = 0, next_attempt_ms = 0 WHERE id = ?", "s",
-               gs->id);
+    if (store_commit(s->st, &err) == 0) {
+        json_decref(out);
+        return 0;
+    }
+unlinked:
+    store_rollback(s->st);
+    log_warn("scaling group %s: cannot link instance %s: %s", gs->id, iid, err.msg);
+    json_t *d = compute_instance_delete(s->st, &gs->ctx, iid, &err);
+    json_decref(d);
     json_decref(out);
-    return 0;
+    return -1;
 }
 
 /* Order of scale-in: old version first, then oldest- or newest-first. */
