@@ -197,4 +197,12 @@ void billing_budgets_evaluate(struct store *st);
  * blocks new instances and this month's cost has reached it. */
 int billing_budget_check(struct store *st, const char *project_id, struct nubo_err *err);
 
+/* Project project_id is being deleted (an identity_project_delete_fn, in
+ * the caller's transaction): its usage records go (budgets and their
+ * notifications cascade).  Invoice a project before deleting it.  0 or -1
+ * with err. */
+struct strv;
+int billing_project_purge(struct store *st, const char *project_id, const char *name,
+                          struct strv *files, void *arg, struct nubo_err *err);
+
 #endif

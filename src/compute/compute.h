@@ -169,13 +169,17 @@ int compute_instances_unplace(struct store *st, const char *host_id, const char 
                               struct nubo_err *err);
 
 /* Project project_id (named name) is being deleted: NUBO_E_CONFLICT while
- * any of its instances is not deleted; otherwise the deleted instances'
+ * any of its instances is not deleted, or while another project's live
+ * instance boots from one of its images; otherwise the deleted instances'
  * rows, their events and the project's tasks go (they reference the
- * project without ON DELETE CASCADE).  In the caller's transaction: the
- * hook identity_project_delete() calls (identity_set_project_delete_hook,
- * registered by nubod at start-up).  0 or -1 with err. */
+ * project without ON DELETE CASCADE), and the paths of its images' files
+ * in image_dir (a const char *) are added to files, for the caller to
+ * unlink after the commit (the image rows cascade).  In the caller's
+ * transaction: an identity_project_delete_fn, registered by nubod at
+ * start-up.  0 or -1 with err. */
+struct strv;
 int compute_project_purge(struct store *st, const char *project_id, const char *name,
-                          struct nubo_err *err);
+                          struct strv *files, void *image_dir, struct nubo_err *err);
 
 /* What project_id's instances that are not deleted use: their count and
  * the sums of their vCPUs, RAM and disk (one query).  The quota_usage_fn

@@ -18,12 +18,14 @@
 #include "compute/compute.h"
 #include "compute/compute_int.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "billing/billing.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/strv.h"
 #include "lib/valid.h"
 #include "lib/jsonx.h"
 
@@ -336,7 +338,7 @@ int compute_instances_unplace(struct store *st, const char *host_id, const char 
 }
 
 int compute_project_purge(struct store *st, const char *project_id, const char *name,
-                          struct nubo_err *err)
+                          struct strv *files, void *image_dir, struct nubo_err *err)
 {
     json_t *live = store_query_one(st, err,
                                    "SELECT COUNT(*) AS n FROM instances"
@@ -350,8 +352,41 @@ int compute_project_purge(struct store *st, const char *project_id, const char *
         return nubo_err_set(err, NUBO_E_CONFLICT,
                             "project '%s' still has %lld instance%s; delete them first", name, n,
                             n == 1 ? "" : "s");
+    /* A public image of the project that other projects' instances boot
+     * from stays until they are gone: its rows and files cascade below. */
+    json_t *used = store_query(st, err,
+                               "SELECT g.name AS name FROM images g JOIN instances i"
+                               " ON i.image_id = g.id WHERE g.project_id = ?"
+                               " AND i.status <> 'deleted' LIMIT 1",
+                               "s", project_id);
+    if (used == NULL)
+        return -1;
+    if (json_array_size(used) > 0) {
+        nubo_err_set(err, NUBO_E_CONFLICT,
+                     "image '%s' of project '%s' is used by instances of other projects;"
+                     " delete them or the image first",
+                     jsonx_str(json_array_get(used, 0), "name"), name);
+        json_decref(used);
+        return -1;
+    }
+    json_decref(used);
+    json_t *imgs =
+        store_query(st, err, "SELECT id FROM images WHERE project_id = ?", "s", project_id);
+    if (imgs == NULL)
+        return -1;
+    size_t k;
+    json_t *row;
+    json_array_foreach (imgs, k, row) {
+        for (int i = 0; image_dir && i < 3; i++) {
+            char path[PATH_MAX];
+            if (compute_image_path(image_dir, jsonx_str(row, "id"), (enum compute_image_part)i,
+                                   path, sizeof(path)) == 0)
+                strv_add(files, path);
+        }
+    }
+    json_decref(imgs);
     /* The rows of deleted instances (kept for history), their events and
-     * the project's tasks go with the project. */
+     * the project's tasks go with the project; its images' rows cascade. */
     if (store_exec(st, err,
                    "DELETE FROM instance_events WHERE instance_id IN"
                    " (SELECT id FROM instances WHERE project_id = ?)",

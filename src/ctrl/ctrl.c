@@ -5,8 +5,10 @@
 #include "ctrl/ctrl.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +35,7 @@ struct ctrl {
     struct monitor *monitor;
     struct scale *scale; /* autoscaling groups: a pass after each reconcile */
     struct stack_engine *stacks;
+    char image_dir[PATH_MAX + 8]; /* <state_dir>/images: the project hook's */
 };
 
 void ctrl_cfg_defaults(struct ctrl_cfg *cfg)
@@ -125,11 +128,22 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
     struct ctrl *c = xcalloc(1, sizeof(*c));
     c->cfg = *cfg;
     c->st = st;
-    /* Deleting a project removes compute's rows in the same transaction. */
-    identity_set_project_delete_hook(compute_project_purge);
+    /* Deleting a project asks each module above identity, in the same
+     * transaction: the owners of live things (stacks, scaling groups,
+     * instances) refuse first, naming what to delete; then compute,
+     * monitor and billing remove the project's rows that have no foreign
+     * key, and compute names its image files (unlinked after the commit). */
+    snprintf(c->image_dir, sizeof(c->image_dir), "%s/images", cfg->state_dir);
+    identity_clear_project_delete_hooks();
+    identity_add_project_delete_hook(stack_project_purge, NULL);
+    identity_add_project_delete_hook(scale_project_purge, NULL);
+    identity_add_project_delete_hook(compute_project_purge, c->image_dir);
+    identity_add_project_delete_hook(monitor_project_purge, NULL);
+    identity_add_project_delete_hook(billing_project_purge, NULL);
     str_copy(c->cfg.monitor.state_dir, sizeof(c->cfg.monitor.state_dir), cfg->state_dir);
     c->monitor = monitor_start(&c->cfg.monitor, st, err);
     if (c->monitor == NULL) {
+        identity_clear_project_delete_hooks();
         free(c);
         return NULL;
     }
@@ -147,6 +161,7 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
     if (c->scale == NULL) {
         monitor_stop(c->monitor);
         reconciler_free(c->rc);
+        identity_clear_project_delete_hooks();
         free(c);
         return NULL;
     }
@@ -155,6 +170,7 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
         monitor_stop(c->monitor);
         scale_free(c->scale);
         reconciler_free(c->rc);
+        identity_clear_project_delete_hooks();
         free(c);
         return NULL;
     }
@@ -196,6 +212,7 @@ void ctrl_stop(struct ctrl *c)
     compute_set_change_hook(NULL, NULL);
     fleet_set_change_hook(NULL, NULL);
     scale_set_change_hook(NULL, NULL);
+    identity_clear_project_delete_hooks();
     pthread_mutex_lock(&c->mu);
     c->stopping = true;
     pthread_cond_signal(&c->cv);

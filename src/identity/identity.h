@@ -181,22 +181,34 @@ json_t *identity_project_create(struct store *st, const struct ctx *ctx, const c
 json_t *identity_project_get(struct store *st, const struct ctx *ctx, const char *ref,
                              struct nubo_err *err);
 
-/* Deletes a project and everything in it (admin).  NUBO_E_CONFLICT while
- * any of its instances is not deleted (the hook says so), or when it holds
- * the cloud's last admin role. */
+/* Deletes a project and everything in it (admin).  NUBO_E_CONFLICT when a
+ * hook refuses (live instances, a stack or a scaling group that still owns
+ * resources: the message says what to delete first), or when it holds the
+ * cloud's last admin role.  The files the hooks name are removed after the
+ * commit. */
 int identity_project_delete(struct store *st, const struct ctx *ctx, const char *ref,
                             struct nubo_err *err);
 
 /* Called by identity_project_delete() inside its write transaction, after
- * the project is resolved and before its row goes: the modules above
- * identity that keep rows referencing the project without ON DELETE
- * CASCADE (compute's instances) refuse the delete (-1 with err, e.g.
- * NUBO_E_CONFLICT) or remove those rows.  nubod registers
- * compute_project_purge() at start-up, before any request; NULL removes
- * the hook.  Not thread-safe: set it before threads use identity. */
+ * the project is resolved and before its row goes, once per registered
+ * hook in registration order: the modules above identity that keep rows
+ * of the project (compute's instances, scale's groups, stacks, samples,
+ * usage records) refuse the delete (-1 with err, e.g. NUBO_E_CONFLICT) or
+ * remove those rows.  A hook that owns files of the project (image files)
+ * adds their paths to files: they are unlinked only once the transaction
+ * has committed, so a refused delete leaves them in place.  arg is the
+ * hook's, as registered. */
+struct strv;
 typedef int identity_project_delete_fn(struct store *st, const char *project_id, const char *name,
-                                       struct nubo_err *err);
-void identity_set_project_delete_hook(identity_project_delete_fn *fn);
+                                       struct strv *files, void *arg, struct nubo_err *err);
+
+/* Adds a hook (at most IDENTITY_PROJECT_HOOKS_MAX; -1 past that).  nubod
+ * registers them in ctrl_start(), before any request;
+ * identity_clear_project_delete_hooks() removes them all.  Not
+ * thread-safe: call them before threads use identity. */
+#define IDENTITY_PROJECT_HOOKS_MAX 8
+int identity_add_project_delete_hook(identity_project_delete_fn *fn, void *arg);
+void identity_clear_project_delete_hooks(void);
 
 enum quota_dim { QUOTA_INSTANCES, QUOTA_VCPUS, QUOTA_RAM_MIB, QUOTA_DISK_GIB, QUOTA_DIMS };
 #define QUOTA_MAX 1000000000LL

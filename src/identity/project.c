@@ -8,14 +8,20 @@
  * names may not look like UUIDs, so the two never collide.
  *
  * A project is created with its default quota in one transaction and
- * deleted only when none of its instances is alive: identity does not see
- * instances (compute sits above it), so the delete calls the hook nubod
- * registers (compute_project_purge()) in the same transaction.
+ * deleted only when nothing in it is alive: identity does not see the
+ * modules above it (compute's instances, scale's groups, stacks...), so
+ * the delete calls the hooks nubod registers (compute_project_purge(),
+ * scale_project_purge()...) in the same transaction; they refuse or remove
+ * their rows, and name files that are unlinked after the commit.
  */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "identity/identity_int.h"
 #include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/strv.h"
 #include "lib/util.h"
 
 #define PROJECT_DESCRIPTION_MAX 255
@@ -161,33 +167,55 @@ json_t *identity_project_get(struct store *st, const struct ctx *ctx, const char
     return project_get_by_id(st, ctx, id, err);
 }
 
-static identity_project_delete_fn *project_delete_hook;
+static struct {
+    identity_project_delete_fn *fn;
+    void *arg;
+} project_hooks[IDENTITY_PROJECT_HOOKS_MAX];
+static int n_project_hooks;
 
-void identity_set_project_delete_hook(identity_project_delete_fn *fn)
+int identity_add_project_delete_hook(identity_project_delete_fn *fn, void *arg)
 {
-    project_delete_hook = fn;
+    if (n_project_hooks == IDENTITY_PROJECT_HOOKS_MAX)
+        return -1;
+    project_hooks[n_project_hooks].fn = fn;
+    project_hooks[n_project_hooks].arg = arg;
+    n_project_hooks++;
+    return 0;
+}
+
+void identity_clear_project_delete_hooks(void)
+{
+    n_project_hooks = 0;
 }
 
 int identity_project_delete(struct store *st, const struct ctx *ctx, const char *ref,
                             struct nubo_err *err)
 {
     char id[37], name[64];
+    struct strv files = {0};
     int rc = -1;
     if (authz_require(ctx, AUTHZ_ADMIN, err) < 0 || store_begin(st, true, err) < 0)
         return -1;
     if (identity_project_resolve(st, ctx, ref, id, name, err) < 0)
         goto cleanup;
     /* Rows of the modules above that reference the project without ON
-     * DELETE CASCADE (compute's instances, events and tasks) are theirs to
-     * refuse or remove; everything else that belongs to a project (roles,
-     * tokens, quota, keypairs, groups, private images, flavor access)
-     * cascades. */
-    if ((project_delete_hook && project_delete_hook(st, id, name, err) < 0) ||
-        store_exec(st, err, "DELETE FROM projects WHERE id = ?", "s", id) < 0 ||
+     * DELETE CASCADE (compute's instances, events and tasks, samples and
+     * usage records) are theirs to refuse or remove; everything else that
+     * belongs to a project (roles, tokens, quota, keypairs, groups, private
+     * images, flavor access, networks, templates, groups, stacks) cascades. */
+    for (int i = 0; i < n_project_hooks; i++)
+        if (project_hooks[i].fn(st, id, name, &files, project_hooks[i].arg, err) < 0)
+            goto cleanup;
+    if (store_exec(st, err, "DELETE FROM projects WHERE id = ?", "s", id) < 0 ||
         identity_admins_check(st, err) < 0)
         goto cleanup;
     rc = store_commit(st, err);
+    /* Files only once the rows that name them are gone for good. */
+    for (int i = 0; rc == 0 && i < files.n; i++)
+        if (unlink(files.v[i]) < 0 && errno != ENOENT)
+            log_warn("project %s: cannot remove %s: %s", name, files.v[i], strerror(errno));
 cleanup:
     store_rollback(st); /* a no-op after the commit */
+    strv_free(&files);
     return rc;
 }

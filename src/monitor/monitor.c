@@ -307,3 +307,19 @@ void monitor_stop(struct monitor *m)
     curl_global_cleanup();
     free(m);
 }
+
+int monitor_project_purge(struct store *st, const char *project_id, const char *name,
+                          struct strv *files, void *arg, struct nubo_err *err)
+{
+    (void)name;
+    (void)files;
+    (void)arg;
+    if (store_exec(st, err, "DELETE FROM instance_samples WHERE project_id = ?", "s", project_id) <
+            0 ||
+        store_exec(st, err, "DELETE FROM metric_rollups WHERE kind = 'instance' AND project_id = ?",
+                   "s", project_id) < 0 ||
+        store_exec(st, err, "DELETE FROM instance_metrics_latest WHERE project_id = ?", "s",
+                   project_id) < 0)
+        return -1;
+    return 0;
+}

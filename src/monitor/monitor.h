@@ -186,4 +186,12 @@ void monitor_alarm_hook_unregister(const char *name);
 /* True when a hook of that name is registered. */
 bool monitor_alarm_hook_exists(const char *name);
 
+/* Project project_id is being deleted (an identity_project_delete_fn, in
+ * the caller's transaction): its instances' samples, roll-ups and latest
+ * values go (they carry project_id without a foreign key: host rows have
+ * none; alarms cascade).  0 or -1 with err. */
+struct strv;
+int monitor_project_purge(struct store *st, const char *project_id, const char *name,
+                          struct strv *files, void *arg, struct nubo_err *err);
+
 #endif

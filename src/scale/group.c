@@ -454,3 +454,28 @@ json_t *scale_group_protect(struct store *st, const struct ctx *ctx, const char 
         scale_changed();
     return out;
 }
+
+int scale_project_purge(struct store *st, const char *project_id, const char *name,
+                        struct strv *files, void *arg, struct nubo_err *err)
+{
+    (void)files;
+    (void)arg;
+    json_t *g = store_query(st, err,
+                            "SELECT g.name AS name, COUNT(*) AS n FROM scaling_groups g"
+                            " JOIN scale_members m ON m.group_id = g.id"
+                            " WHERE g.project_id = ? GROUP BY g.id ORDER BY g.name LIMIT 1",
+                            "s", project_id);
+    if (g == NULL)
+        return -1;
+    int rc = 0;
+    if (json_array_size(g) > 0) {
+        json_t *row = json_array_get(g, 0);
+        long long n = json_integer_value(json_object_get(row, "n"));
+        rc = nubo_err_set(err, NUBO_E_CONFLICT,
+                          "project '%s' still has scaling group '%s' with %lld instance%s;"
+                          " delete the group first",
+                          name, jsonx_str(row, "name"), n, n == 1 ? "" : "s");
+    }
+    json_decref(g);
+    return rc;
+}

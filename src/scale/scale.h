@@ -216,4 +216,13 @@ bool scale_cooldown_ok(int64_t now_ms, int64_t last_ms, int64_t cooldown_ms);
  * 10 s doubling to 5 minutes. */
 int64_t scale_backoff_ms(int failures);
 
+/* Project project_id (named name) is being deleted (an
+ * identity_project_delete_fn, in the caller's transaction): NUBO_E_CONFLICT
+ * while one of its scaling groups still has instances, naming it; otherwise
+ * its templates, groups, policies, scheduled actions and activities go
+ * with the project (ON DELETE CASCADE, migration 8).  0 or -1 with err. */
+struct strv;
+int scale_project_purge(struct store *st, const char *project_id, const char *name,
+                        struct strv *files, void *arg, struct nubo_err *err);
+
 #endif

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "lib/clock.h"
+#include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -642,4 +643,28 @@ json_t *stack_drift(struct stack_engine *e, const struct ctx *ctx, const char *r
     }
     json_decref(recs);
     return json_pack("{s:b, s:o}", "drifted", drifted, "resources", list);
+}
+
+int stack_project_purge(struct store *st, const char *project_id, const char *name,
+                        struct strv *files, void *arg, struct nubo_err *err)
+{
+    (void)files;
+    (void)arg;
+    json_t *s = store_query(st, err,
+                            "SELECT s.name AS name FROM stacks s WHERE s.project_id = ? AND"
+                            " (s.status IN ('applying', 'rolling_back', 'destroying') OR"
+                            "  EXISTS (SELECT 1 FROM stack_resources r WHERE r.stack_id = s.id"
+                            "          AND r.physical_id IS NOT NULL))"
+                            " ORDER BY s.name LIMIT 1",
+                            "s", project_id);
+    if (s == NULL)
+        return -1;
+    int rc = 0;
+    if (json_array_size(s) > 0)
+        rc = nubo_err_set(err, NUBO_E_CONFLICT,
+                          "project '%s' still has stack '%s' with resources;"
+                          " destroy the stack first",
+                          name, jsonx_str(json_array_get(s, 0), "name"));
+    json_decref(s);
+    return rc;
 }

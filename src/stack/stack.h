@@ -97,4 +97,14 @@ json_t *stack_outputs(struct stack_engine *e, const struct ctx *ctx, const char 
 json_t *stack_drift(struct stack_engine *e, const struct ctx *ctx, const char *ref,
                     struct nubo_err *err);
 
+/* Project project_id (named name) is being deleted (an
+ * identity_project_delete_fn, in the caller's transaction): NUBO_E_CONFLICT
+ * while one of its stacks is being applied, rolled back or destroyed, or
+ * still holds a created resource, naming it; otherwise its stacks (with
+ * their revisions, resources and events) go with the project (ON DELETE
+ * CASCADE, migration 8).  0 or -1 with err. */
+struct strv;
+int stack_project_purge(struct store *st, const char *project_id, const char *name,
+                        struct strv *files, void *arg, struct nubo_err *err);
+
 #endif

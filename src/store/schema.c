@@ -230,6 +230,7 @@ extern const char store_schema_v3_monitor[];
 extern const char store_schema_v5_network[];
 extern const char store_schema_v6_scale[];
 extern const char store_schema_v7_stack[];
+extern const char store_schema_v8_ownership[];
 
 const struct store_migration store_migrations[] = {
     {1, schema_v1},
@@ -239,5 +240,6 @@ const struct store_migration store_migrations[] = {
     {5, store_schema_v5_network},
     {6, store_schema_v6_scale},
     {7, store_schema_v7_stack},
+    {8, store_schema_v8_ownership},
     {0, NULL},
 };

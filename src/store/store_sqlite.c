@@ -364,6 +364,10 @@ void store_rollback(struct store *st)
     c->in_tx = 0;
 }
 
+/* Applies the migrations newer than the database, all in one transaction.
+ * Foreign keys are off meanwhile, as SQLite's procedure for rebuilding a
+ * table requires (dropping a parent would otherwise cascade into its
+ * children); foreign_key_check must find nothing before the commit. */
 static int migrate(struct store *st, struct nubo_err *err)
 {
     if (store_exec_script(st,
@@ -371,8 +375,10 @@ static int migrate(struct store *st, struct nubo_err *err)
                           "applied_at TEXT NOT NULL)",
                           err) < 0)
         return -1;
-    if (store_begin(st, true, err) < 0)
+    if (store_exec_script(st, "PRAGMA foreign_keys=OFF", err) < 0)
         return -1;
+    if (store_begin(st, true, err) < 0)
+        goto fail;
     json_t *row =
         store_query_one(st, err, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version", "");
     int current = row ? (int)json_integer_value(json_object_get(row, "v")) : -1;
@@ -393,9 +399,23 @@ static int migrate(struct store *st, struct nubo_err *err)
             goto fail;
         st->version = m->version;
     }
-    return store_commit(st, err);
+    json_t *bad = store_query(st, err, "PRAGMA foreign_key_check", "");
+    if (bad == NULL)
+        goto fail;
+    size_t nbad = json_array_size(bad);
+    json_decref(bad);
+    if (nbad > 0) {
+        nubo_err_set(err, NUBO_E_INTERNAL,
+                     "the schema migration leaves %zu rows that break a foreign key", nbad);
+        goto fail;
+    }
+    if (store_commit(st, err) < 0)
+        goto fail;
+    return store_exec_script(st, "PRAGMA foreign_keys=ON", err);
 fail:
     store_rollback(st);
+    struct nubo_err ignored;
+    store_exec_script(st, "PRAGMA foreign_keys=ON", &ignored);
     return -1;
 }
 

@@ -1,5 +1,7 @@
 """Regression tests for what a hostile tenant could do to nubod (issue 13):
 each test failed before its fix."""
+import os
+import sqlite3
 import time
 
 from conftest import assert_problem, make_tenant
@@ -78,3 +80,81 @@ def test_weak_passwords_are_refused(nubod, admin):
                    "commonly used")
     # the old password still works: nothing changed
     nubod.login("carol-the-user", "correct horse battery")
+
+
+# ------------------------------------------------- item 12: project delete
+
+from test_scale import sc, group, settle  # noqa: E402,F401  (sc is a fixture)
+
+
+def project_rows(nubod, project_id):
+    """{table: rows of project_id} over every table with a project_id column
+    except audit_log (the record of who deleted what), read from the
+    stopped nubod's database file."""
+    left = {}
+    c = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"))
+    try:
+        tables = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for t in tables:
+            cols = [r[1] for r in c.execute("PRAGMA table_info(%s)" % t)]
+            if "project_id" in cols and t != "audit_log":
+                n = c.execute("SELECT COUNT(*) FROM %s WHERE project_id = ?" % t,
+                              (project_id,)).fetchone()[0]
+                if n:
+                    left[t] = n
+    finally:
+        c.close()
+    return left
+
+
+def test_project_delete_leaves_nothing_and_stops_schedules(sc):
+    nubod, admin, m = sc["nubod"], sc["admin"], sc["member"]
+    pid = admin.get("/v1/projects/" + m.project).json()["id"]
+    # A private image with its file, a group that holds no instance, a
+    # policy-free schedule that fires every minute, a second template version.
+    r = m.post("/v1/images", {"name": "mine"})
+    assert r.status_code == 201, r.text
+    img = r.json()["id"]
+    r = m.req("PUT", "/v1/images/%s/file" % img, data=b"\0" * (1 << 20),
+              headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    assert os.path.exists(os.path.join(nubod.dir, "images", img + ".disk"))
+    g = group(m, min_size=0, desired=0, max_size=2)
+    r = m.post("/v1/scheduled-actions", {"name": "s", "group": "g", "cron": "* * * * *",
+                                         "min_size": 0, "desired": 0})
+    assert r.status_code == 201, r.text
+    r = m.post("/v1/launch-templates/web/versions", {"flavor": "small", "image": sc["image"]})
+    assert r.status_code == 201, r.text
+    sc["clock"].advance(2 * 60 * 1000)  # the schedule fires: an activity of the group
+    settle()
+    r = admin.delete("/v1/projects/" + m.project)
+    assert r.status_code == 204, r.text
+    assert not os.path.exists(os.path.join(nubod.dir, "images", img + ".disk"))
+    with sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=15) as c:
+        assert c.execute("SELECT COUNT(*) FROM scheduled_actions").fetchone()[0] == 0
+        before = c.execute("SELECT COUNT(*) FROM scale_activities").fetchone()[0]
+    sc["clock"].advance(5 * 60 * 1000)
+    settle()
+    with sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=15) as c:
+        assert c.execute("SELECT COUNT(*) FROM scale_activities").fetchone()[0] == before == 0
+        assert c.execute("SELECT COUNT(*) FROM scaling_groups WHERE id = ?",
+                         (g["id"],)).fetchone()[0] == 0
+    assert nubod.stop() == 0
+    assert project_rows(nubod, pid) == {}
+
+
+def test_project_with_a_busy_scaling_group_is_409_and_keeps_everything(sc):
+    nubod, admin, m = sc["nubod"], sc["admin"], sc["member"]
+    g = group(m, min_size=1, desired=1, max_size=2)
+    deadline = time.time() + 15
+    while not admin.get("/v1/instances?all_projects=true").json().get("instances") and \
+            time.time() < deadline:
+        time.sleep(0.2)
+    with sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=15) as c:
+        assert c.execute("SELECT COUNT(*) FROM scale_members WHERE group_id = ?",
+                         (g["id"],)).fetchone()[0] == 1
+    assert_problem(admin.delete("/v1/projects/" + m.project), 409,
+                   "still has scaling group 'g' with 1 instance")
+    assert admin.get("/v1/projects/" + m.project).status_code == 200
+    assert m.get("/v1/scaling-groups/g").status_code == 200
+    assert m.get("/v1/launch-templates/web").status_code == 200

@@ -17,6 +17,7 @@
 #include "compute/compute.h"
 #include "lib/crypto.h"
 #include "lib/fsutil.h"
+#include "lib/strv.h"
 #include "store/store.h"
 
 #define PROJECT "00000000-0000-0000-0000-00000000000a"
@@ -501,18 +502,20 @@ static void test_usage_and_purge(void)
     CHECK_INT_EQ(u.disk_gib, 4);
 
     CHECK(store_begin(st, true, &err) == 0);
-    CHECK_INT_EQ(compute_project_purge(st, proj, "c", &err), -1);
+    struct strv files = {0};
+    CHECK_INT_EQ(compute_project_purge(st, proj, "c", &files, "/img", &err), -1);
     CHECK_INT_EQ(err.code, NUBO_E_CONFLICT);
     CHECK_STR_HAS(err.msg, "project 'c' still has 2 instances");
     store_rollback(st);
     store_exec(st, &err, "UPDATE instances SET status = 'deleted' WHERE project_id = ?", "s", proj);
     CHECK(store_begin(st, true, &err) == 0);
-    CHECK_INT_EQ(compute_project_purge(st, proj, "c", &err), 0);
+    CHECK_INT_EQ(compute_project_purge(st, proj, "c", &files, "/img", &err), 0);
     CHECK(store_exec(st, &err, "DELETE FROM projects WHERE id = ?", "s", proj) == 1);
     CHECK(store_commit(st, &err) == 0);
     CHECK(!compute_instance_exists(st, a));
     CHECK(!compute_instance_exists(st, c));
     CHECK_INT_EQ(events(c, "deleted", NULL), 0);
+    strv_free(&files);
     CHECK_STR_EQ(task(c, "delete", NULL), "");
     /* other projects keep theirs */
     CHECK(compute_instance_exists(st, iid(1)));
