@@ -1,5 +1,7 @@
 """Regression tests for what a hostile tenant could do to nubod (issue 13):
 each test failed before its fix."""
+import json
+import socket
 import time
 
 from conftest import assert_problem, make_tenant
@@ -78,3 +80,95 @@ def test_weak_passwords_are_refused(nubod, admin):
                    "commonly used")
     # the old password still works: nothing changed
     nubod.login("carol-the-user", "correct horse battery")
+
+
+def raw_exchange(port, data, src="127.0.0.1", timeout=3):
+    """Sends raw bytes to nubod and reads until it closes or `timeout`:
+    returns (status line, headers and body as bytes, closed by nubod)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(src, 0))
+    s.sendall(data)
+    out, closed = b"", False
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                closed = True
+                break
+            out += b
+    except socket.timeout:
+        pass
+    s.close()
+    return out.split(b"\r\n", 1)[0].decode(), out, closed
+
+
+def test_ambiguous_request_framing_is_refused_and_closed(nubod):
+    """Request smuggling: before, two different Content-Length headers were
+    read by the first, Content-Length with chunked left the connection open
+    for what followed, an unknown Transfer-Encoding hung, two Host headers
+    were accepted.  Each now gets 400 at once and the connection closes."""
+    body = b'{"user": "admin", "password": "x"}'
+    head = b"POST /v1/auth/tokens HTTP/1.1\r\nHost: nubo\r\nContent-Type: application/json\r\n"
+    smuggled = b"GET /v1/health HTTP/1.1\r\nHost: nubo\r\n\r\n"
+    bad = {
+        "two Content-Length": head + b"Content-Length: 2\r\nContent-Length: %d\r\n\r\n"
+        % len(body) + body,
+        "two equal Content-Length": head + b"Content-Length: %d\r\nContent-Length: %d\r\n\r\n"
+        % (len(body), len(body)) + body,
+        "Content-Length and chunked": head + b"Content-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+        "chunked and Content-Length": head + b"Transfer-Encoding: chunked\r\n"
+        b"Content-Length: 4\r\n\r\n0\r\n\r\n" + smuggled,
+        "gzip": head + b"Transfer-Encoding: gzip\r\n\r\n" + body,
+        "gzip, chunked": head + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        "two Transfer-Encoding": head + b"Transfer-Encoding: chunked\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "two Host": b"GET /v1/health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "no Host in HTTP/1.1": b"GET /v1/health HTTP/1.1\r\n\r\n",
+    }
+    for what, data in bad.items():
+        t0 = time.time()
+        status, out, closed = raw_exchange(nubod.port, data)
+        assert status == "HTTP/1.1 400 Bad Request", (what, out)
+        assert closed and time.time() - t0 < 2, (what, "connection left open")
+        assert out.count(b"\r\nDate: ") == 1, (what, out)  # nothing smuggled through
+        assert b"application/problem+json" in out, (what, out)
+    # well-framed requests still work, chunked too
+    status, out, _ = raw_exchange(nubod.port, b"GET /v1/health HTTP/1.1\r\nHost: nubo\r\n"
+                                  b"Connection: close\r\n\r\n")
+    assert status == "HTTP/1.1 200 OK", out
+    pw = json.dumps({"user": "admin", "password": nubod.admin_password}).encode()
+    status, out, _ = raw_exchange(nubod.port, head + b"Transfer-Encoding: chunked\r\n"
+                                  b"Connection: close\r\n\r\n%x\r\n" % len(pw) + pw
+                                  + b"\r\n0\r\n\r\n")
+    assert status == "HTTP/1.1 201 Created", out
+    status, out, _ = raw_exchange(nubod.port, b"GET /v1/health HTTP/1.0\r\n\r\n")
+    assert status == "HTTP/1.1 200 OK", out
+
+
+def test_content_type_is_a_media_type_not_a_prefix(nubod, admin):
+    """Before, any Content-Type starting with application/json was JSON
+    (application/jsonp, application/json-seq...)."""
+    for ct in ["application/jsonp", "application/json-seq", "application/jsonx; charset=utf-8",
+               "text/json", "application/json,text/plain", ""]:
+        r = admin.req("POST", "/v1/projects", data=b'{"name": "ct-p"}',
+                      headers={"Content-Type": ct})
+        assert_problem(r, 415, "application/json")
+    assert all(p["name"] != "ct-p" for p in admin.get("/v1/projects").json()["projects"])
+    for i, ct in enumerate(["application/json", "Application/JSON", "application/json; charset=utf-8",
+                            "application/json ;charset=UTF-8"]):
+        r = admin.req("POST", "/v1/projects", data=b'{"name": "ct-p%d"}' % i,
+                      headers={"Content-Type": ct})
+        assert r.status_code == 201, (ct, r.text)
+    # image bytes: application/octet-stream (or no type), nothing else
+    r = admin.post("/v1/images", {"name": "ct-img"})
+    assert r.status_code == 201, r.text
+    iid = r.json()["id"]
+    for ct in ["application/octet-streamx", "text/plain", "application/json"]:
+        r = admin.req("PUT", "/v1/images/%s/file" % iid, data=b"\0" * 65536,
+                      headers={"Content-Type": ct})
+        assert_problem(r, 415, "application/octet-stream")
+    assert admin.get("/v1/images/" + iid).json()["status"] != "active"
+    r = admin.req("PUT", "/v1/images/%s/file" % iid, data=b"\0" * 65536,
+                  headers={"Content-Type": "Application/Octet-Stream; x=1"})
+    assert r.status_code == 200, r.text
+
