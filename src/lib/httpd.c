@@ -413,9 +413,11 @@ struct httpd *httpd_start(const struct httpd_cfg *cfg, struct nubo_err *err)
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h, MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb,
-        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)1024, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned int)(cfg->threads > 0 ? cfg->threads : 0), MHD_OPTION_END);
+        NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)(cfg->conn_timeout_s ? cfg->conn_timeout_s : 60), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)1024, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->conn_per_ip,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(cfg->threads > 0 ? cfg->threads : 0),
+        MHD_OPTION_END);
     if (h->d == NULL) {
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot start the HTTP server");
         close(fd);

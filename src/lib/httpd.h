@@ -75,6 +75,12 @@ struct httpd_cfg {
     long long max_stream;  /* cap of a streamed body in bytes; 0 = 64 GiB */
     int threads;           /* 0: run in the caller's loop (httpd_fd/httpd_run);
                             * N > 0: N internal threads, handlers run concurrently */
+    /* Connections: at most conn_per_ip open at once from one address (0 =
+     * no limit; beyond it a new connection is closed at once), one silent for
+     * conn_timeout_s seconds is closed (0 = 60), half-sent heads included.
+     * The whole server holds at most 1024. */
+    unsigned conn_per_ip;
+    unsigned conn_timeout_s;
     http_handler_fn handler;
     http_stream_fn stream; /* optional */
     void *ctx;

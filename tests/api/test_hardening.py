@@ -1,10 +1,11 @@
 """Regression tests for what a hostile tenant could do to nubod (issue 13):
 each test failed before its fix."""
 import json
+import select
 import socket
 import time
 
-from conftest import assert_problem, make_tenant
+from conftest import Nubod, assert_problem, free_port, make_tenant
 
 
 def peak_rss_kib(pid):
@@ -172,3 +173,70 @@ def test_content_type_is_a_media_type_not_a_prefix(nubod, admin):
                   headers={"Content-Type": "Application/Octet-Stream; x=1"})
     assert r.status_code == 200, r.text
 
+
+def half_sent(port, n, src="127.0.0.1"):
+    """n connections that send half a request head and then nothing."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", port))
+        try:
+            s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: nubo\r\n")
+        except OSError:
+            pass  # closed at once: over the limit
+        socks.append(s)
+    return socks
+
+
+def held_open(socks):
+    """How many of socks nubod still holds open."""
+    n = 0
+    for s in socks:
+        r, _, _ = select.select([s], [], [], 0)
+        try:
+            if not r or s.recv(1, socket.MSG_PEEK) != b"":
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def health(port, src="127.0.0.1"):
+    t0 = time.time()
+    status, out, _ = raw_exchange(port, b"GET /v1/health HTTP/1.1\r\nHost: nubo\r\n"
+                                  b"Connection: close\r\n\r\n", src=src, timeout=5)
+    assert status == "HTTP/1.1 200 OK", out
+    return time.time() - t0
+
+
+def test_one_client_cannot_take_every_connection(tmp_path):
+    """Before, ~1,100 idle half-sent connections from one address locked
+    every client out for 60 s.  Now one address holds at most
+    --max-conn-per-ip, silent connections close after --conn-timeout, and
+    the agents have their own listener (--agent-listen)."""
+    agent_port = free_port()
+    n = Nubod(str(tmp_path), extra=["--max-conn-per-ip", "50", "--conn-timeout", "2",
+                                    "--agent-listen", "127.0.0.1:%d" % agent_port]).start()
+    try:
+        attacker = half_sent(n.port, 200)
+        time.sleep(0.5)
+        assert held_open(attacker) <= 50
+        # another client address is served at once
+        assert health(n.port, src="127.0.0.2") < 1
+        # the agents' listener is served even to the flooding address
+        assert health(agent_port) < 1
+        flood2 = half_sent(agent_port, 80)
+        time.sleep(0.2)
+        assert held_open(flood2) <= 50
+        assert health(n.port, src="127.0.0.3") < 1
+        # the attacker's silent connections are cut after the timeout, and
+        # its address is served again
+        time.sleep(3)
+        assert held_open(attacker) == 0 and held_open(flood2) == 0
+        assert health(n.port) < 1
+        for s in attacker + flood2:
+            s.close()
+    finally:
+        rc = n.stop()
+    assert rc == 0, n.log()
