@@ -25,8 +25,10 @@ clang $CFLAGS -o "$OUT/fuzz_stack_yaml" tests/fuzz/fuzz_stack_yaml.c src/stack/y
     $LIBS -lyaml
 # shellcheck disable=SC2086
 clang $CFLAGS -o "$OUT/fuzz_ere" tests/fuzz/fuzz_ere.c src/lib/ere.c $LIBSRC $LIBS
+# shellcheck disable=SC2086
+clang $CFLAGS -o "$OUT/fuzz_http" tests/fuzz/fuzz_http.c src/lib/httpd.c $LIBSRC $LIBS -lmicrohttpd
 rc=0
-for t in qmp vm_def netdoc stack_yaml ere; do
+for t in qmp vm_def netdoc stack_yaml ere http; do
     corpus="$OUT/corpus-$t"
     mkdir -p "$corpus"
     cp tests/fuzz/corpus/$t/* "$corpus/" 2>/dev/null || true

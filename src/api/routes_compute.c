@@ -151,6 +151,13 @@ static void put_image_part(struct api_call *call, enum compute_image_part part)
 {
     struct nubo_err err;
     const struct http_req *req = call->req;
+    const char *ct = http_req_header(req, "Content-Type");
+    if (ct && !http_media_type_is(ct, "application/octet-stream")) {
+        nubo_err_set(&err, NUBO_E_UNSUPPORTED,
+                     "send the image bytes as application/octet-stream (got %.60s)", ct);
+        api_fail(call, &err);
+        return;
+    }
     api_reply_or_fail(call, 200,
                       compute_image_upload(call->api->st, &call->ctx, call->api->image_dir,
                                            call->params[0], part, req->body_fd, req->body,

@@ -39,6 +39,10 @@ static void usage(FILE *out)
             "  --state-dir DIR      database, images, secrets (default /var/lib/nubo/controller)\n"
             "  --listen ADDR:PORT   API address (default 127.0.0.1:7700)\n"
             "  --threads N          API threads (default 4)\n"
+            "  --agent-listen ADDR:PORT  a second API address for the host agents, with\n"
+            "                       its own connections (default: none)\n"
+            "  --max-conn-per-ip N  open connections per client address (default 64)\n"
+            "  --conn-timeout S     close a connection silent for S seconds (default 10)\n"
             "  --policy P           placement: spread | pack (default spread)\n"
             "  --cpu-ratio R        vCPU overcommit (default 4)\n"
             "  --ram-ratio R        RAM overcommit (default 1)\n"
@@ -63,6 +67,9 @@ struct nubod_opts {
     struct ctrl_cfg cfg;
     enum log_level level;
     const char *web_dir;
+    char agent_addr[64]; /* --agent-listen, "" = none */
+    int agent_port;
+    unsigned conn_per_ip, conn_timeout_s;
 };
 
 /* An option's action: 0 to go on, 1 when the program is done (exit 0),
@@ -81,18 +88,51 @@ static int opt_state_dir(struct nubod_opts *o, const char *arg)
     return 0;
 }
 
+/* ADDR:PORT into addr (size n) and port; what = the option's name. */
+static int addr_port_arg(const char *arg, const char *what, char *addr, size_t n, int *port)
+{
+    struct nubo_err err;
+    long long p;
+    const char *colon = strrchr(arg, ':');
+    if (colon == NULL || colon == arg || (size_t)(colon - arg) >= n ||
+        valid_int(colon + 1, 0, 65535, "port", &p, &err) < 0) {
+        fprintf(stderr, "nubod: %s wants ADDR:PORT, e.g. 127.0.0.1:7700\n", what);
+        return -1;
+    }
+    snprintf(addr, n, "%.*s", (int)(colon - arg), arg);
+    *port = (int)p;
+    return 0;
+}
+
 static int opt_listen(struct nubod_opts *o, const char *arg)
+{
+    return addr_port_arg(arg, "--listen", o->cfg.listen_addr, sizeof(o->cfg.listen_addr),
+                         &o->cfg.listen_port);
+}
+
+static int opt_agent_listen(struct nubod_opts *o, const char *arg)
+{
+    return addr_port_arg(arg, "--agent-listen", o->agent_addr, sizeof(o->agent_addr),
+                         &o->agent_port);
+}
+
+static int opt_max_conn_per_ip(struct nubod_opts *o, const char *arg)
 {
     struct nubo_err err;
     long long n;
-    const char *colon = strrchr(arg, ':');
-    if (colon == NULL || colon == arg || (size_t)(colon - arg) >= sizeof(o->cfg.listen_addr) ||
-        valid_int(colon + 1, 0, 65535, "--listen port", &n, &err) < 0) {
-        fprintf(stderr, "nubod: --listen wants ADDR:PORT, e.g. 127.0.0.1:7700\n");
-        return -1;
-    }
-    snprintf(o->cfg.listen_addr, sizeof(o->cfg.listen_addr), "%.*s", (int)(colon - arg), arg);
-    o->cfg.listen_port = (int)n;
+    if (valid_int(arg, 1, 1024, "--max-conn-per-ip", &n, &err) < 0)
+        return fail_msg(&err);
+    o->conn_per_ip = (unsigned)n;
+    return 0;
+}
+
+static int opt_conn_timeout(struct nubod_opts *o, const char *arg)
+{
+    struct nubo_err err;
+    long long n;
+    if (valid_int(arg, 1, 3600, "--conn-timeout", &n, &err) < 0)
+        return fail_msg(&err);
+    o->conn_timeout_s = (unsigned)n;
     return 0;
 }
 
@@ -208,6 +248,9 @@ static const struct nubod_opt {
     {"state-dir", 0, required_argument, opt_state_dir},
     {"listen", 0, required_argument, opt_listen},
     {"threads", 0, required_argument, opt_threads},
+    {"agent-listen", 0, required_argument, opt_agent_listen},
+    {"max-conn-per-ip", 0, required_argument, opt_max_conn_per_ip},
+    {"conn-timeout", 0, required_argument, opt_conn_timeout},
     {"policy", 0, required_argument, opt_policy},
     {"cpu-ratio", 0, required_argument, opt_cpu_ratio},
     {"ram-ratio", 0, required_argument, opt_ram_ratio},
@@ -241,6 +284,8 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
     memset(o, 0, sizeof(*o));
     ctrl_cfg_defaults(&o->cfg);
     o->level = LOG_INFO;
+    o->conn_per_ip = 64;
+    o->conn_timeout_s = 10;
     int c;
     while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
         const struct nubod_opt *opt = NULL;
@@ -318,10 +363,25 @@ static int run(struct nubod_opts *o)
     struct httpd_cfg hc = {.tcp_addr = cfg->listen_addr,
                            .tcp_port = (uint16_t)cfg->listen_port,
                            .threads = cfg->threads,
+                           .conn_per_ip = o->conn_per_ip,
+                           .conn_timeout_s = o->conn_timeout_s,
                            .handler = api_handle,
                            .stream = api_stream,
                            .ctx = &api};
-    struct httpd *h = httpd_start(&hc, &err);
+    struct httpd *h = httpd_start(&hc, &err), *ha = NULL;
+    if (h && o->agent_addr[0]) {
+        /* The agents' own listener: its connection slots cannot be taken by
+         * tenants flooding the main one (same routes, same auth). */
+        struct httpd_cfg ac = hc;
+        ac.tcp_addr = o->agent_addr;
+        ac.tcp_port = (uint16_t)o->agent_port;
+        ac.threads = 1;
+        ha = httpd_start(&ac, &err);
+        if (ha == NULL) {
+            httpd_stop(h);
+            h = NULL;
+        }
+    }
     if (h == NULL) {
         log_error("cannot serve the API: %s", err.msg);
         ctrl_stop(ctrl);
@@ -330,9 +390,12 @@ static int run(struct nubod_opts *o)
     }
     log_info("nubod %s: API on http://%s:%u/v1 (schema version %d, %s placement)", NUBO_VERSION,
              cfg->listen_addr, httpd_port(h), store_schema_version(st), cfg->sched_policy);
+    if (ha)
+        log_info("API for host agents on http://%s:%u/v1", o->agent_addr, httpd_port(ha));
     int sig = 0;
     sigwait(&set, &sig);
     log_info("signal %d: stopping", sig);
+    httpd_stop(ha);
     httpd_stop(h);
     ctrl_stop(ctrl);
     store_close(st);

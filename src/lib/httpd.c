@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -39,6 +40,7 @@ struct conn_state {
     int fd; /* streaming target, or -1 */
     long long streamed;
     int64_t start_ms;
+    int refused; /* the head was refused: answered already, body ignored */
 };
 
 static int make_listen_socket(const struct httpd_cfg *cfg, struct nubo_err *err)
@@ -160,6 +162,58 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct http_resp *r, 
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, mr);
     MHD_destroy_response(mr);
     return ret;
+}
+
+/* What head_count_cb finds among a request's headers. */
+struct head_count {
+    int content_length, transfer_encoding, host;
+    int length_bad; /* a Content-Length that is not a plain decimal number */
+    int coding_bad; /* a Transfer-Encoding other than "chunked" */
+};
+
+static enum MHD_Result head_count_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    struct head_count *n = cls;
+    if (key == NULL)
+        return MHD_YES;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        n->content_length++;
+        const char *v = value ? value : "";
+        n->length_bad |= *v == '\0' || strspn(v, "0123456789") != strlen(v);
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        n->transfer_encoding++;
+        n->coding_bad |= value == NULL || strcasecmp(value, "chunked") != 0;
+    } else if (strcasecmp(key, "Host") == 0) {
+        n->host++;
+    }
+    return MHD_YES;
+}
+
+/* Checks the framing headers of a request before its body is read: a
+ * request that two parties (a proxy in front and this server) could read
+ * differently is refused (request smuggling).  Returns 0, or -1 with err. */
+static int head_check(struct MHD_Connection *c, const char *version, struct nubo_err *err)
+{
+    struct head_count n = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, head_count_cb, &n);
+    if (n.content_length > 1)
+        return nubo_err_set(err, NUBO_E_INVALID, "send one Content-Length header, not %d",
+                            n.content_length);
+    if (n.length_bad)
+        return nubo_err_set(err, NUBO_E_INVALID, "Content-Length must be a decimal number");
+    if (n.transfer_encoding > 1 || n.coding_bad)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "the only Transfer-Encoding accepted is one 'chunked'");
+    if (n.transfer_encoding && n.content_length)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "send either Content-Length or Transfer-Encoding, not both");
+    if (n.host > 1)
+        return nubo_err_set(err, NUBO_E_INVALID, "send one Host header, not %d", n.host);
+    if (n.host == 0 && version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0)
+        return nubo_err_set(err, NUBO_E_INVALID, "an HTTP/1.1 request needs a Host header");
+    return 0;
 }
 
 /* The first call for a request (headers read, no body yet): its state,
@@ -293,11 +347,31 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **con_cls)
 {
-    (void)version;
     struct httpd *h = cls;
     struct conn_state *st = *con_cls;
     if (st == NULL) {
+        struct nubo_err err;
+        if (head_check(c, version, &err) < 0) {
+            /* Answered now, before any body is read, and the connection is
+             * closed after the answer: what follows the head cannot be
+             * trusted to be a body or a next request. */
+            st = xcalloc(1, sizeof(*st));
+            st->fd = -1;
+            st->refused = 1;
+            *con_cls = st;
+            char rid[80];
+            request_id(c, rid, sizeof(rid));
+            struct http_resp resp = {.status = 400, .content_type = "application/json"};
+            http_resp_problem(&resp, &err, url);
+            http_resp_header(&resp, "Connection", "close");
+            log_info("%s %s %d refused: %s %s", method, url, resp.status, err.msg, rid);
+            return send_resp(c, &resp, rid);
+        }
         *con_cls = conn_begin(h, c, url, method);
+        return MHD_YES;
+    }
+    if (st->refused) {
+        *upload_size = 0;
         return MHD_YES;
     }
     size_t cap = h->cfg.max_body ? h->cfg.max_body : (1u << 20);
@@ -339,9 +413,11 @@ struct httpd *httpd_start(const struct httpd_cfg *cfg, struct nubo_err *err)
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h, MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb,
-        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)1024, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned int)(cfg->threads > 0 ? cfg->threads : 0), MHD_OPTION_END);
+        NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)(cfg->conn_timeout_s ? cfg->conn_timeout_s : 60), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)1024, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->conn_per_ip,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(cfg->threads > 0 ? cfg->threads : 0),
+        MHD_OPTION_END);
     if (h->d == NULL) {
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot start the HTTP server");
         close(fd);
@@ -542,10 +618,23 @@ int http_resp_header(struct http_resp *resp, const char *name, const char *value
     return 0;
 }
 
+int http_media_type_is(const char *ct, const char *type)
+{
+    if (ct == NULL)
+        return 0;
+    ct += strspn(ct, " \t");
+    size_t n = strlen(type);
+    if (strncasecmp(ct, type, n) != 0)
+        return 0;
+    const char *rest = ct + n;
+    rest += strspn(rest, " \t");
+    return *rest == '\0' || *rest == ';';
+}
+
 json_t *http_req_json(const struct http_req *req, struct nubo_err *err)
 {
     const char *ct = http_req_header(req, "Content-Type");
-    if (ct && strncmp(ct, "application/json", 16) != 0) {
+    if (ct && !http_media_type_is(ct, "application/json")) {
         nubo_err_set(err, NUBO_E_UNSUPPORTED, "send the body as application/json (got %.60s)", ct);
         return NULL;
     }

@@ -10,6 +10,11 @@
  * one).  Errors are RFC 7807 problem+json built from a struct nubo_err.
  * Bodies are capped (413 beyond the cap).  When a bearer token is configured,
  * every request must carry it ("Authorization: Bearer ...") or gets 401.
+ *
+ * A request whose framing two parsers could read differently (two
+ * Content-Length headers, Content-Length with Transfer-Encoding, a
+ * Transfer-Encoding other than chunked, two Host headers, no Host in
+ * HTTP/1.1) gets 400 before its body is read, and the connection is closed.
  */
 #ifndef NUBO_HTTPD_H
 #define NUBO_HTTPD_H
@@ -70,6 +75,12 @@ struct httpd_cfg {
     long long max_stream;  /* cap of a streamed body in bytes; 0 = 64 GiB */
     int threads;           /* 0: run in the caller's loop (httpd_fd/httpd_run);
                             * N > 0: N internal threads, handlers run concurrently */
+    /* Connections: at most conn_per_ip open at once from one address (0 =
+     * no limit; beyond it a new connection is closed at once), one silent for
+     * conn_timeout_s seconds is closed (0 = 60), half-sent heads included.
+     * The whole server holds at most 1024. */
+    unsigned conn_per_ip;
+    unsigned conn_timeout_s;
     http_handler_fn handler;
     http_stream_fn stream; /* optional */
     void *ctx;
@@ -114,9 +125,16 @@ void http_resp_text(struct http_resp *resp, int status, const char *text, size_t
  * holds a control character, or HTTP_RESP_MAX_HEADERS are set already. */
 int http_resp_header(struct http_resp *resp, const char *name, const char *value);
 
+/* True when the media type of the Content-Type value ct is `type`
+ * (compared without case), bare or followed by parameters after ';'
+ * ("application/json; charset=utf-8").  "application/jsonp" is not
+ * "application/json"; NULL is no type. */
+int http_media_type_is(const char *ct, const char *type);
+
 /* Parses the request body as a JSON object.  Returns a new reference, or NULL
  * with err (NUBO_E_INVALID with the parser's line/column, or
- * NUBO_E_UNSUPPORTED when the Content-Type is not JSON). */
+ * NUBO_E_UNSUPPORTED when a Content-Type is sent and is not
+ * application/json, see http_media_type_is). */
 json_t *http_req_json(const struct http_req *req, struct nubo_err *err);
 
 #endif

@@ -1,10 +1,13 @@
 """Regression tests for what a hostile tenant could do to nubod (issue 13):
 each test failed before its fix."""
+import json
 import os
+import select
+import socket
 import sqlite3
 import time
 
-from conftest import assert_problem, make_tenant
+from conftest import Nubod, assert_problem, free_port, make_tenant
 
 
 def peak_rss_kib(pid):
@@ -158,3 +161,160 @@ def test_project_with_a_busy_scaling_group_is_409_and_keeps_everything(sc):
     assert admin.get("/v1/projects/" + m.project).status_code == 200
     assert m.get("/v1/scaling-groups/g").status_code == 200
     assert m.get("/v1/launch-templates/web").status_code == 200
+def raw_exchange(port, data, src="127.0.0.1", timeout=3):
+    """Sends raw bytes to nubod and reads until it closes or `timeout`:
+    returns (status line, headers and body as bytes, closed by nubod)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(src, 0))
+    s.sendall(data)
+    out, closed = b"", False
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                closed = True
+                break
+            out += b
+    except socket.timeout:
+        pass
+    s.close()
+    return out.split(b"\r\n", 1)[0].decode(), out, closed
+
+
+def test_ambiguous_request_framing_is_refused_and_closed(nubod):
+    """Request smuggling: before, two different Content-Length headers were
+    read by the first, Content-Length with chunked left the connection open
+    for what followed, an unknown Transfer-Encoding hung, two Host headers
+    were accepted.  Each now gets 400 at once and the connection closes."""
+    body = b'{"user": "admin", "password": "x"}'
+    head = b"POST /v1/auth/tokens HTTP/1.1\r\nHost: nubo\r\nContent-Type: application/json\r\n"
+    smuggled = b"GET /v1/health HTTP/1.1\r\nHost: nubo\r\n\r\n"
+    bad = {
+        "two Content-Length": head + b"Content-Length: 2\r\nContent-Length: %d\r\n\r\n"
+        % len(body) + body,
+        "two equal Content-Length": head + b"Content-Length: %d\r\nContent-Length: %d\r\n\r\n"
+        % (len(body), len(body)) + body,
+        "Content-Length and chunked": head + b"Content-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+        "chunked and Content-Length": head + b"Transfer-Encoding: chunked\r\n"
+        b"Content-Length: 4\r\n\r\n0\r\n\r\n" + smuggled,
+        "gzip": head + b"Transfer-Encoding: gzip\r\n\r\n" + body,
+        "gzip, chunked": head + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        "two Transfer-Encoding": head + b"Transfer-Encoding: chunked\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "two Host": b"GET /v1/health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "no Host in HTTP/1.1": b"GET /v1/health HTTP/1.1\r\n\r\n",
+    }
+    for what, data in bad.items():
+        t0 = time.time()
+        status, out, closed = raw_exchange(nubod.port, data)
+        assert status == "HTTP/1.1 400 Bad Request", (what, out)
+        assert closed and time.time() - t0 < 2, (what, "connection left open")
+        assert out.count(b"\r\nDate: ") == 1, (what, out)  # nothing smuggled through
+        assert b"application/problem+json" in out, (what, out)
+    # well-framed requests still work, chunked too
+    status, out, _ = raw_exchange(nubod.port, b"GET /v1/health HTTP/1.1\r\nHost: nubo\r\n"
+                                  b"Connection: close\r\n\r\n")
+    assert status == "HTTP/1.1 200 OK", out
+    pw = json.dumps({"user": "admin", "password": nubod.admin_password}).encode()
+    status, out, _ = raw_exchange(nubod.port, head + b"Transfer-Encoding: chunked\r\n"
+                                  b"Connection: close\r\n\r\n%x\r\n" % len(pw) + pw
+                                  + b"\r\n0\r\n\r\n")
+    assert status == "HTTP/1.1 201 Created", out
+    status, out, _ = raw_exchange(nubod.port, b"GET /v1/health HTTP/1.0\r\n\r\n")
+    assert status == "HTTP/1.1 200 OK", out
+
+
+def test_content_type_is_a_media_type_not_a_prefix(nubod, admin):
+    """Before, any Content-Type starting with application/json was JSON
+    (application/jsonp, application/json-seq...)."""
+    for ct in ["application/jsonp", "application/json-seq", "application/jsonx; charset=utf-8",
+               "text/json", "application/json,text/plain", ""]:
+        r = admin.req("POST", "/v1/projects", data=b'{"name": "ct-p"}',
+                      headers={"Content-Type": ct})
+        assert_problem(r, 415, "application/json")
+    assert all(p["name"] != "ct-p" for p in admin.get("/v1/projects").json()["projects"])
+    for i, ct in enumerate(["application/json", "Application/JSON", "application/json; charset=utf-8",
+                            "application/json ;charset=UTF-8"]):
+        r = admin.req("POST", "/v1/projects", data=b'{"name": "ct-p%d"}' % i,
+                      headers={"Content-Type": ct})
+        assert r.status_code == 201, (ct, r.text)
+    # image bytes: application/octet-stream (or no type), nothing else
+    r = admin.post("/v1/images", {"name": "ct-img"})
+    assert r.status_code == 201, r.text
+    iid = r.json()["id"]
+    for ct in ["application/octet-streamx", "text/plain", "application/json"]:
+        r = admin.req("PUT", "/v1/images/%s/file" % iid, data=b"\0" * 65536,
+                      headers={"Content-Type": ct})
+        assert_problem(r, 415, "application/octet-stream")
+    assert admin.get("/v1/images/" + iid).json()["status"] != "active"
+    r = admin.req("PUT", "/v1/images/%s/file" % iid, data=b"\0" * 65536,
+                  headers={"Content-Type": "Application/Octet-Stream; x=1"})
+    assert r.status_code == 200, r.text
+
+
+def half_sent(port, n, src="127.0.0.1"):
+    """n connections that send half a request head and then nothing."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", port))
+        try:
+            s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: nubo\r\n")
+        except OSError:
+            pass  # closed at once: over the limit
+        socks.append(s)
+    return socks
+
+
+def held_open(socks):
+    """How many of socks nubod still holds open."""
+    n = 0
+    for s in socks:
+        r, _, _ = select.select([s], [], [], 0)
+        try:
+            if not r or s.recv(1, socket.MSG_PEEK) != b"":
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def health(port, src="127.0.0.1"):
+    t0 = time.time()
+    status, out, _ = raw_exchange(port, b"GET /v1/health HTTP/1.1\r\nHost: nubo\r\n"
+                                  b"Connection: close\r\n\r\n", src=src, timeout=5)
+    assert status == "HTTP/1.1 200 OK", out
+    return time.time() - t0
+
+
+def test_one_client_cannot_take_every_connection(tmp_path):
+    """Before, ~1,100 idle half-sent connections from one address locked
+    every client out for 60 s.  Now one address holds at most
+    --max-conn-per-ip, silent connections close after --conn-timeout, and
+    the agents have their own listener (--agent-listen)."""
+    agent_port = free_port()
+    n = Nubod(str(tmp_path), extra=["--max-conn-per-ip", "50", "--conn-timeout", "2",
+                                    "--agent-listen", "127.0.0.1:%d" % agent_port]).start()
+    try:
+        attacker = half_sent(n.port, 200)
+        time.sleep(0.5)
+        assert held_open(attacker) <= 50
+        # another client address is served at once
+        assert health(n.port, src="127.0.0.2") < 1
+        # the agents' listener is served even to the flooding address
+        assert health(agent_port) < 1
+        flood2 = half_sent(agent_port, 80)
+        time.sleep(0.2)
+        assert held_open(flood2) <= 50
+        assert health(n.port, src="127.0.0.3") < 1
+        # the attacker's silent connections are cut after the timeout, and
+        # its address is served again
+        time.sleep(3)
+        assert held_open(attacker) == 0 and held_open(flood2) == 0
+        assert health(n.port) < 1
+        for s in attacker + flood2:
+            s.close()
+    finally:
+        rc = n.stop()
+    assert rc == 0, n.log()
