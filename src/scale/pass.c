@@ -104,6 +104,30 @@ struct gstate {
     size_t n;
 };
 
+/* A change of a group and the activity that records it commit together
+ * (a reader never sees one without the other, a crash loses neither):
+ * group_tx_begin(), the writes, scale_activity_add(), group_tx_end(). */
+static bool group_tx_begin(struct scale *s, struct gstate *gs)
+{
+    struct nubo_err err;
+    if (store_begin(s->st, true, &err) == 0)
+        return true;
+    log_warn("scaling group %s: %s", gs->id, err.msg);
+    return false;
+}
+
+/* Commits when ok (returns whether it did), else rolls back. */
+static bool group_tx_end(struct scale *s, struct gstate *gs, bool ok)
+{
+    struct nubo_err err;
+    if (ok && store_commit(s->st, &err) == 0)
+        return true;
+    if (ok)
+        log_warn("scaling group %s: %s", gs->id, err.msg);
+    store_rollback(s->st);
+    return false;
+}
+
 static void terminate(struct scale *s, struct gstate *gs, const char *iid, bool delete_it,
                       const char *cause, const char *policy_id)
 {
@@ -116,9 +140,14 @@ static void terminate(struct scale *s, struct gstate *gs, const char *iid, bool 
         }
         json_decref(out);
     }
-    store_exec(s->st, &err, "UPDATE scale_members SET state = 'terminating' WHERE instance_id = ?",
-               "s", iid);
-    scale_activity_add(s->st, gs->project, gs->id, "terminate", iid, policy_id, cause, NULL);
+    if (!group_tx_begin(s, gs))
+        return;
+    bool ok = store_exec(s->st, &err,
+                         "UPDATE scale_members SET state = 'terminating' WHERE instance_id = ?",
+                         "s", iid) >= 0;
+    if (ok)
+        scale_activity_add(s->st, gs->project, gs->id, "terminate", iid, policy_id, cause, NULL);
+    group_tx_end(s, gs, ok);
 }
 
 /* Step 1: drops gone members, terminates unhealthy ones, and collects the
@@ -186,14 +215,17 @@ static void desired_set(struct scale *s, struct gstate *gs, long long desired, c
     if (desired == gs->desired)
         return;
     clock_now_str(now);
-    if (store_exec(s->st, &err,
-                   "UPDATE scaling_groups SET desired = ?, updated_at = ? WHERE id = ?", "iss",
-                   desired, now, gs->id) < 0)
+    if (!group_tx_begin(s, gs))
         return;
+    bool ok = store_exec(s->st, &err,
+                         "UPDATE scaling_groups SET desired = ?, updated_at = ? WHERE id = ?",
+                         "iss", desired, now, gs->id) >= 0;
     snprintf(d, sizeof(d), "desired %lld -> %lld%s%s", gs->desired, desired, detail ? "; " : "",
              detail ? detail : "");
-    scale_activity_add(s->st, gs->project, gs->id, "scale", NULL, policy_id, cause, d);
-    gs->desired = desired;
+    if (ok)
+        scale_activity_add(s->st, gs->project, gs->id, "scale", NULL, policy_id, cause, d);
+    if (group_tx_end(s, gs, ok))
+        gs->desired = desired;
 }
 
 /* Step 2. */
@@ -222,23 +254,28 @@ static void schedules_run(struct scale *s, struct gstate *gs)
         int64_t next = -1;
         if (scale_cron_parse(jsonx_str(r, "cron"), &c, &err) == 0)
             next = scale_cron_next(&c, gs->now);
-        /* a missed run fires once, then the schedule goes on from now */
-        store_exec(s->st, &err,
-                   "UPDATE scheduled_actions SET next_run_ms = ?, last_run_ms = ? WHERE id = ?",
-                   "iis", (long long)(next < 0 ? INT64_MAX / 2 : next), (long long)gs->now,
-                   jsonx_str(r, "id"));
         char now[32], cause[96], detail[128];
         clock_now_str(now);
-        if (store_exec(s->st, &err,
+        if (!group_tx_begin(s, gs))
+            continue;
+        /* a missed run fires once, then the schedule goes on from now */
+        bool ok =
+            store_exec(s->st, &err,
+                       "UPDATE scheduled_actions SET next_run_ms = ?, last_run_ms = ? WHERE id = ?",
+                       "iis", (long long)(next < 0 ? INT64_MAX / 2 : next), (long long)gs->now,
+                       jsonx_str(r, "id")) >= 0 &&
+            store_exec(s->st, &err,
                        "UPDATE scaling_groups SET min_size = ?, max_size = ?, desired = ?,"
                        " updated_at = ? WHERE id = ?",
-                       "iiiss", min, max, desired, now, gs->id) < 0)
-            continue;
+                       "iiiss", min, max, desired, now, gs->id) >= 0;
         snprintf(cause, sizeof(cause), "scheduled action %s", jsonx_str(r, "name"));
         snprintf(detail, sizeof(detail), "min %lld, max %lld, desired %lld (was %lld)", min, max,
                  desired, gs->desired);
-        scale_activity_add(s->st, gs->project, gs->id, "scale", NULL, jsonx_str(r, "id"), cause,
-                           detail);
+        if (ok)
+            scale_activity_add(s->st, gs->project, gs->id, "scale", NULL, jsonx_str(r, "id"), cause,
+                               detail);
+        if (!group_tx_end(s, gs, ok))
+            continue;
         gs->min = min;
         gs->max = max;
         gs->desired = desired;
@@ -438,13 +475,17 @@ static void group_failed(struct scale *s, struct gstate *gs, const char *why)
     struct nubo_err err;
     int failures = (int)scale_int(gs->g, "failures") + 1;
     int64_t wait = scale_backoff_ms(failures);
-    store_exec(s->st, &err,
-               "UPDATE scaling_groups SET failures = ?, next_attempt_ms = ? WHERE id = ?", "iis",
-               (long long)failures, (long long)(gs->now + wait), gs->id);
+    if (!group_tx_begin(s, gs))
+        return;
+    bool ok = store_exec(s->st, &err,
+                         "UPDATE scaling_groups SET failures = ?, next_attempt_ms = ? WHERE id = ?",
+                         "iis", (long long)failures, (long long)(gs->now + wait), gs->id) >= 0;
     char detail[96];
     snprintf(detail, sizeof(detail), "attempt %d; next attempt in %lld s", failures,
              (long long)(wait / 1000));
-    scale_activity_add(s->st, gs->project, gs->id, "failed", NULL, NULL, why, detail);
+    if (ok)
+        scale_activity_add(s->st, gs->project, gs->id, "failed", NULL, NULL, why, detail);
+    group_tx_end(s, gs, ok);
 }
 
 /* Launches one instance of the group's current version; -1 on failure
@@ -567,10 +608,13 @@ static void blocked_set(struct scale *s, struct gstate *gs, const char *why)
     struct nubo_err err;
     if (is(jsonx_str(gs->g, "blocked"), why))
         return;
-    store_exec(s->st, &err, "UPDATE scaling_groups SET blocked = ? WHERE id = ?", "ss", why,
-               gs->id);
-    if (*why)
+    if (!group_tx_begin(s, gs))
+        return;
+    bool ok = store_exec(s->st, &err, "UPDATE scaling_groups SET blocked = ? WHERE id = ?", "ss",
+                         why, gs->id) >= 0;
+    if (ok && *why)
         scale_activity_add(s->st, gs->project, gs->id, "blocked", NULL, NULL, why, NULL);
+    group_tx_end(s, gs, ok);
 }
 
 /* Step 4. */
