@@ -599,6 +599,9 @@ static void answer_token(struct mds *m, struct conn *c, const struct net_port *p
 static void answer(struct mds *m, struct conn *c)
 {
     char method[8], path[512];
+    int64_t now = clock_mono_ms();
+    if (!rate_take(m, c->vni, c->src, now)) /* bad requests count too */
+        return reply_text(c, 429, "too many requests; slow down\n", false);
     const char *sp = strchr(c->buf, ' ');
     size_t ml = sp ? (size_t)(sp - c->buf) : 0;
     const char *pe = sp ? strchr(sp + 1, ' ') : NULL;
@@ -611,9 +614,6 @@ static void answer(struct mds *m, struct conn *c)
     path[pl] = '\0';
     path[strcspn(path, "?#")] = '\0';
     bool head = strcmp(method, "HEAD") == 0;
-    int64_t now = clock_mono_ms();
-    if (!rate_take(m, c->vni, c->src, now))
-        return reply_text(c, 429, "too many requests; slow down\n", head);
     const struct net_port *p = port_of(m, c->vni, c->src);
     const struct vm_def *d = p ? m->vm(m->ctx, p->vm) : NULL;
     char src[NET_IP_LEN];
@@ -753,7 +753,10 @@ static bool conn_read(struct mds *m, struct conn *c)
             return conn_answered(c);
         }
         if (c->len >= MDS_REQ_MAX) {
-            reply_text(c, 400, "request too large\n", false);
+            if (!rate_take(m, c->vni, c->src, clock_mono_ms()))
+                reply_text(c, 429, "too many requests; slow down\n", false);
+            else
+                reply_text(c, 400, "request too large\n", false);
             return conn_answered(c);
         }
     }
