@@ -191,7 +191,8 @@ int compute_usage(struct store *st, const char *project_id, struct quota_usage *
 
 /* The instances placed on host_id that are not deleted, in creation order:
  * rows {id, project_id, name, image_id, keypair, user_data, vcpus,
- * ram_mib, disk_gib, status, desired, power_state, boots} (new reference),
+ * ram_mib, disk_gib, status, desired, power_state, boots,
+ * metadata_http_tokens} (new reference),
  * or NULL with err. */
 json_t *compute_instances_on_host(struct store *st, const char *host_id, struct nubo_err *err);
 
@@ -332,6 +333,9 @@ struct compute_instance_spec {
     size_t nnics;
     const char *const *sgs;
     size_t nsgs;
+    /* "optional" (NULL: the default) or "required": the metadata service
+     * answers the guest only with an IMDSv2 session token */
+    const char *metadata_http_tokens;
 };
 
 /* NULL members do not filter.  all_projects is for cloud admins only. */

@@ -35,7 +35,7 @@
     "SELECT i.id, i.name, i.project_id, i.flavor_id, f.name AS flavor_name, i.image_id,"           \
     " g.name AS image_name, i.keypair, i.vcpus, i.ram_mib, i.disk_gib, i.host_id,"                 \
     " h.name AS host_name, i.status, i.desired, i.power_state, i.fault, i.boots,"                  \
-    " i.server_group_id, i.created_at, i.updated_at, i.deleted_at"                                 \
+    " i.server_group_id, i.metadata_http_tokens, i.created_at, i.updated_at, i.deleted_at"         \
     " FROM instances i LEFT JOIN flavors f ON f.id = i.flavor_id"                                  \
     " LEFT JOIN images g ON g.id = i.image_id LEFT JOIN hosts h ON h.id = i.host_id"
 
@@ -166,6 +166,11 @@ static int spec_check(const struct compute_instance_spec *s, struct nubo_err *er
     if (s->user_data && strlen(s->user_data) > COMPUTE_MAX_USER_DATA)
         return nubo_err_set(err, NUBO_E_INVALID, "user_data is larger than %d bytes",
                             COMPUTE_MAX_USER_DATA);
+    if (s->metadata_http_tokens && strcmp(s->metadata_http_tokens, "optional") != 0 &&
+        strcmp(s->metadata_http_tokens, "required") != 0)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "metadata_http_tokens must be \"optional\" (the default) or "
+                            "\"required\" (the guest must use IMDSv2 session tokens)");
     return network_nics_check(s->nics, s->nnics, s->sgs, s->nsgs, err);
 }
 
@@ -323,11 +328,12 @@ static int instance_insert(struct store *st, const struct ctx *ctx, const struct
     clock_stamp(now);
     if (store_exec(st, err,
                    "INSERT INTO instances (id, project_id, user_id, name, flavor_id, image_id,"
-                   " keypair, user_data, server_group_id, vcpus, ram_mib, disk_gib, host_id,"
-                   " status, desired, fault, created_at, updated_at) VALUES"
-                   " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
-                   "sssssssssiiisssss", id, ctx->project_id, ctx->user_id, name,
+                   " keypair, user_data, metadata_http_tokens, server_group_id, vcpus, ram_mib,"
+                   " disk_gib, host_id, status, desired, fault, created_at, updated_at) VALUES"
+                   " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                   "ssssssssssiiisssss", id, ctx->project_id, ctx->user_id, name,
                    jsonx_str(flavor, "id"), jsonx_str(image, "id"), s->keypair, s->user_data,
+                   s->metadata_http_tokens ? s->metadata_http_tokens : "optional",
                    group ? jsonx_str(group, "id") : NULL, req->vcpus, req->ram_mib, req->disk_gib,
                    host_id, host_id ? "building" : "error", host_id ? NULL : fault.msg, now,
                    now) < 0 ||

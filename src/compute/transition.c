@@ -422,8 +422,9 @@ json_t *compute_instances_on_host(struct store *st, const char *host_id, struct 
 {
     return store_query(st, err,
                        "SELECT id, project_id, name, image_id, keypair, user_data, vcpus,"
-                       " ram_mib, disk_gib, status, desired, power_state, boots"
-                       " FROM instances WHERE host_id = ? AND status != 'deleted'"
+                       " ram_mib, disk_gib, status, desired, power_state, boots,"
+                       " metadata_http_tokens FROM instances"
+                       " WHERE host_id = ? AND status != 'deleted'"
                        " ORDER BY created_at, id",
                        "s", host_id);
 }

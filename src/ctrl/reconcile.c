@@ -468,6 +468,9 @@ static json_t *create_body(struct pass *p, json_t *inst, const json_t *image, in
     const char *ud = json_string_value(json_object_get(inst, "user_data"));
     if (ud && *ud)
         json_object_set_new(b, "user_data", json_string(ud));
+    const char *tokens = json_string_value(json_object_get(inst, "metadata_http_tokens"));
+    if (tokens && *tokens)
+        json_object_set_new(b, "metadata_http_tokens", json_string(tokens));
     /* On tenant networks the VM gets one tap per port, in port order;
      * without any it keeps QEMU's isolated user-mode NIC. */
     json_t *nics = store_query(p->st, err,

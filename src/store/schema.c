@@ -224,6 +224,12 @@ static const char schema_v1[] =
 static const char schema_v4[] =
     "ALTER TABLE flavors ADD COLUMN required_accel TEXT NOT NULL DEFAULT '';";
 
+/* Per instance: whether the metadata service requires IMDSv2 session
+ * tokens (docs/internals/networking.md, "Metadata service"). */
+static const char schema_v9[] =
+    "ALTER TABLE instances ADD COLUMN metadata_http_tokens TEXT NOT NULL DEFAULT 'optional'"
+    " CHECK (metadata_http_tokens IN ('optional', 'required'));";
+
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];
 extern const char store_schema_v3_monitor[];
@@ -241,5 +247,6 @@ const struct store_migration store_migrations[] = {
     {6, store_schema_v6_scale},
     {7, store_schema_v7_stack},
     {8, store_schema_v8_ownership},
+    {9, schema_v9},
     {0, NULL},
 };

@@ -447,8 +447,9 @@ def test_create_without_hosts_is_error_no_valid_host(nubod, env):
     assert inst["deleted_at"] is None and inst["power_state"] == "none" and inst["boots"] == 0
     assert set(inst) == {"id", "name", "project_id", "flavor", "image", "keypair", "vcpus",
                          "ram_mib", "disk_gib", "host", "status", "desired", "power_state",
-                         "fault", "boots", "server_group_id", "created_at", "updated_at",
-                         "deleted_at", "addresses"}
+                         "fault", "boots", "server_group_id", "metadata_http_tokens",
+                         "created_at", "updated_at", "deleted_at", "addresses"}
+    assert inst["metadata_http_tokens"] == "optional"
     assert env.get("/v1/instances/" + inst["id"]).json() == inst
     t = env.get("/v1/tasks/" + tid).json()
     assert t["kind"] == "create" and t["status"] == "failed" and "no valid host" in t["error"]

@@ -318,3 +318,42 @@ def test_one_client_cannot_take_every_connection(tmp_path):
     finally:
         rc = n.stop()
     assert rc == 0, n.log()
+
+
+def test_instance_metadata_http_tokens(nubod, admin, tmp_path):
+    """metadata_http_tokens (IMDSv2 required or not) is validated, stored on
+    the instance (migration 9) and shown; the default keeps cloud-init's
+    token-less requests working."""
+    from test_compute import flavor, public_image
+    m = make_tenant(nubod, admin)
+    flavor(admin, "small")
+    public_image(admin, tmp_path, "tiny")
+    base = {"flavor": "small", "image": "tiny"}
+    for bad in ("yes", "REQUIRED", "", True, 1, {"http_tokens": "required"}):
+        body = dict(base, name="bad", metadata_http_tokens=bad)
+        p = assert_problem(m.post("/v1/instances", body), 400)
+        assert "metadata_http_tokens" in p["detail"], p
+    assert m.get("/v1/instances").json()["instances"] == []
+    ids = {}
+    for name, value in (("dflt", None), ("opt", "optional"), ("req", "required")):
+        body = dict(base, name=name)
+        if value:
+            body["metadata_http_tokens"] = value
+        r = m.post("/v1/instances", body)
+        assert r.status_code == 202, r.text
+        ids[name] = r.json()["instances"][0]["id"]
+    want = {"dflt": "optional", "opt": "optional", "req": "required"}
+    for name, iid in ids.items():
+        got = m.get("/v1/instances/" + iid).json()
+        assert got["metadata_http_tokens"] == want[name], got
+    listed = {i["name"]: i["metadata_http_tokens"] for i in m.get("/v1/instances").json()["instances"]}
+    assert listed == want
+    c = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"))
+    try:
+        c.execute("UPDATE instances SET metadata_http_tokens = 'sometimes' WHERE id = ?",
+                  (ids["req"],))
+        raise AssertionError("the CHECK constraint let a bad value in")
+    except sqlite3.IntegrityError:
+        pass
+    finally:
+        c.close()

@@ -452,6 +452,45 @@ static void test_request_config_drive(void)
     }
 }
 
+/* Session tokens at the metadata service: "optional" (default) or
+ * "required", kept in vm.json (absent there: optional). */
+static void test_request_metadata_http_tokens(void)
+{
+    REJECT("{\"name\":\"a\",\"image\":\"i\",\"metadata_http_tokens\":\"yes\"}",
+           "'metadata_http_tokens'");
+    REJECT("{\"name\":\"a\",\"image\":\"i\",\"metadata_http_tokens\":true}",
+           "'metadata_http_tokens'");
+    const char *cases[] = {
+        "{\"name\":\"a\",\"image\":\"i\"}",
+        "{\"name\":\"a\",\"image\":\"i\",\"metadata_http_tokens\":\"optional\"}",
+        "{\"name\":\"a\",\"image\":\"i\",\"metadata_http_tokens\":\"required\"}"};
+    for (int i = 0; i < 3; i++) {
+        json_t *b = body_of(cases[i]);
+        struct vm_def def, back;
+        struct nubo_err err;
+        if (CHECK_INT_EQ(vm_def_from_request(b, &def, &err), 0)) {
+            CHECK(def.metadata_tokens_required == (i == 2));
+            json_t *j = vm_def_to_json(&def);
+            CHECK_STR_EQ(json_string_value(json_object_get(j, "metadata_http_tokens")),
+                         i == 2 ? "required" : "optional");
+            if (CHECK_INT_EQ(vm_def_from_json(j, &back, &err), 0)) {
+                CHECK(back.metadata_tokens_required == (i == 2));
+                vm_def_clear(&back);
+            }
+            json_object_del(j, "metadata_http_tokens");
+            if (CHECK_INT_EQ(vm_def_from_json(j, &back, &err), 0)) {
+                CHECK(!back.metadata_tokens_required);
+                vm_def_clear(&back);
+            }
+            json_object_set_new(j, "metadata_http_tokens", json_string("sometimes"));
+            CHECK_INT_EQ(vm_def_from_json(j, &back, &err), -1);
+            json_decref(j);
+            vm_def_clear(&def);
+        }
+        json_decref(b);
+    }
+}
+
 static void test_json_shape(void)
 {
     json_t *b = body_of("{\"name\":\"a\",\"image\":\"i\",\"disks\":[\"2G\"]}");
@@ -625,5 +664,6 @@ CHECK_MAIN(TEST(test_request_defaults), TEST(test_request_all_fields),
            TEST(test_request_rejects_network), TEST(test_request_nics),
            TEST(test_request_rejects_nics), TEST(test_request_rejects_keys),
            TEST(test_request_rejects_user_data), TEST(test_request_rejects_start),
-           TEST(test_request_config_drive), TEST(test_json_round_trip), TEST(test_json_shape),
-           TEST(test_json_damaged), TEST(test_json_damaged_unchecked), TEST(test_state_names))
+           TEST(test_request_config_drive), TEST(test_request_metadata_http_tokens),
+           TEST(test_json_round_trip), TEST(test_json_shape), TEST(test_json_damaged),
+           TEST(test_json_damaged_unchecked), TEST(test_state_names))

@@ -27,6 +27,12 @@ const struct net_port *net_doc_port(const struct net_doc *doc, const char *id);
 /* Interface and namespace names, addresses, prefixes and MACs: lib/inet.h
  * (inet_bridge_name, inet_tap_name, inet_router_ns, inet_cidr_parse...). */
 
+/* ---- the metadata service ---------------------------------------------- */
+
+/* For tests: serves fd (a listening, non-blocking socket, which m then
+ * owns) as the metadata listener of network vni, with no namespace. */
+int mds_listen_fd(struct mds *m, uint32_t vni, int fd);
+
 /* ---- network namespaces ------------------------------------------------ */
 
 /*

@@ -169,9 +169,10 @@ static int get_size(json_t *body, const char *key, uint64_t default_unit, uint64
 
 static int check_keys(json_t *body, struct nubo_err *err)
 {
-    static const char *known[] = {"name",      "hostname",  "vcpus", "memory",  "memory_mib",
-                                  "image",     "root_disk", "disks", "network", "ssh_keys",
-                                  "user_data", "start",     "id",    "nics",    "config_drive"};
+    static const char *known[] = {"name",       "hostname", "vcpus",        "memory",
+                                  "memory_mib", "image",    "root_disk",    "disks",
+                                  "network",    "ssh_keys", "user_data",    "start",
+                                  "id",         "nics",     "config_drive", "metadata_http_tokens"};
     const char *key;
     json_t *v;
     json_object_foreach (body, key, v) {
@@ -330,7 +331,15 @@ static int def_guest_data(json_t *body, struct vm_def *def, struct nubo_err *err
     return 0;
 }
 
-/* The create options "start" and "config_drive". */
+/* "optional" (or absent) / "required" into *required; -1 otherwise. */
+static int http_tokens(json_t *v, bool *required)
+{
+    const char *s = json_string_value(v);
+    *required = s && strcmp(s, "required") == 0;
+    return v == NULL || (s && (*required || strcmp(s, "optional") == 0)) ? 0 : -1;
+}
+
+/* The create options "start", "config_drive" and "metadata_http_tokens". */
 static int def_flags(json_t *body, struct vm_def *def, struct nubo_err *err)
 {
     json_t *v = json_object_get(body, "start");
@@ -340,6 +349,10 @@ static int def_flags(json_t *body, struct vm_def *def, struct nubo_err *err)
     if (v && !json_is_boolean(v))
         return nubo_err_set(err, NUBO_E_INVALID, "'config_drive' must be true or false");
     def->no_config_drive = json_is_false(v);
+    if (http_tokens(json_object_get(body, "metadata_http_tokens"), &def->metadata_tokens_required) <
+        0)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "'metadata_http_tokens' must be \"optional\" or \"required\"");
     return 0;
 }
 
@@ -386,6 +399,8 @@ json_t *vm_def_to_json(const struct vm_def *def)
                   def->mac, "ssh_keys", keys, "created_at", def->created_at);
     json_object_set_new(o, "user_data", def->user_data ? json_string(def->user_data) : json_null());
     json_object_set_new(o, "config_drive", json_boolean(!def->no_config_drive));
+    json_object_set_new(o, "metadata_http_tokens",
+                        json_string(def->metadata_tokens_required ? "required" : "optional"));
     if (def->nnics > 0) {
         json_t *nics = json_array();
         for (int i = 0; i < def->nnics; i++)
@@ -463,6 +478,11 @@ int vm_def_from_json(json_t *o, struct vm_def *def, struct nubo_err *err)
     if (ud)
         def->user_data = xstrdup(ud);
     def->no_config_drive = json_is_false(json_object_get(o, "config_drive")); /* absent: true */
+    if (http_tokens(json_object_get(o, "metadata_http_tokens"), &def->metadata_tokens_required) <
+        0) {
+        vm_def_clear(def);
+        return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: bad 'metadata_http_tokens'");
+    }
     return 0;
 }
 

@@ -82,6 +82,9 @@ struct vm_def {
     char *user_data;      /* NULL when none */
     bool no_config_drive; /* "config_drive": false: metadata only from the
                            * metadata service (169.254.169.254) */
+    /* "metadata_http_tokens": "required": the metadata service answers only
+     * requests with a session token (IMDSv2); "optional" (default) not. */
+    bool metadata_tokens_required;
     char created_at[32];
 };
 
