@@ -156,3 +156,37 @@ bool scale_instance_in_group(struct store *st, const char *instance_id)
     json_decref(r);
     return r != NULL;
 }
+
+/* ------------------------------------------------------------- quotas */
+
+static int count_of(struct store *st, const char *project_id, enum quota_dim dim, long long *n,
+                    struct nubo_err *err)
+{
+    const char *sql = dim == QUOTA_LAUNCH_TEMPLATES
+                          ? "SELECT COUNT(*) AS n FROM launch_templates WHERE project_id = ?"
+                          : "SELECT COUNT(*) AS n FROM scaling_groups WHERE project_id = ?";
+    json_t *r = store_query_one(st, err, sql, "s", project_id);
+    if (r == NULL)
+        return -1;
+    *n = scale_int(r, "n");
+    json_decref(r);
+    return 0;
+}
+
+int scale_quota_check(struct store *st, const char *project_id, enum quota_dim dim,
+                      struct nubo_err *err)
+{
+    long long n = 0;
+    if (count_of(st, project_id, dim, &n, err) < 0)
+        return -1;
+    return quota_check_count(st, project_id, dim, 1, n, err);
+}
+
+int scale_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
+                      struct nubo_err *err)
+{
+    if (count_of(st, project_id, QUOTA_LAUNCH_TEMPLATES, &used[QUOTA_LAUNCH_TEMPLATES], err) < 0 ||
+        count_of(st, project_id, QUOTA_SCALING_GROUPS, &used[QUOTA_SCALING_GROUPS], err) < 0)
+        return -1;
+    return 0;
+}
