@@ -32,7 +32,8 @@ static const char show_usage[] =
     "Shows the limits of a project (default: the one you are logged in to) and what\n"
     "what it uses: instances, vCPUs, RAM and disk, networks, subnets, ports,\n"
     "security groups and rules, floating IPs, alarms, launch templates, scaling\n"
-    "groups, stacks, API keys, images and their size.  A create that would go over\n"
+    "groups and their policies and scheduled actions, stacks, API keys, images and\n"
+    "their size, keypairs, server groups.  A create that would go over\n"
     "a limit is refused.\n"
     "\n" CLOUD_COMMON_HELP;
 
@@ -41,7 +42,8 @@ static const char set_usage[] =
     "           [--networks N] [--subnets N] [--ports N] [--security-groups N]\n"
     "           [--security-group-rules N] [--floating-ips N] [--alarms N]\n"
     "           [--launch-templates N] [--scaling-groups N] [--stacks N]\n"
-    "           [--api-keys N] [--images N] [--image-size SIZE]\n"
+    "           [--api-keys N] [--images N] [--image-size SIZE] [--keypairs N]\n"
+    "           [--server-groups N] [--scaling-policies N] [--scheduled-actions N]\n"
     "\n"
     "Changes the limits given, keeps the others (cloud admins only).  Limits may be\n"
     "below the current usage: nothing is stopped, but nothing more can be created.\n"
@@ -52,7 +54,8 @@ static const char set_usage[] =
     "  --disk SIZE     root disks in all: 1T, 500G (a bare number is GiB)\n"
     "  --networks N, --subnets N, --ports N, --security-groups N,\n"
     "  --security-group-rules N, --floating-ips N, --alarms N, --launch-templates N,\n"
-    "  --scaling-groups N, --stacks N, --api-keys N, --images N\n"
+    "  --scaling-groups N, --stacks N, --api-keys N, --images N, --keypairs N,\n"
+    "  --server-groups N, --scaling-policies N, --scheduled-actions N\n"
     "                  how many of each the project may have\n"
     "  --image-size SIZE  the disks of its images in all: 50G (a bare number is GiB)\n"
     "\n" CLOUD_COMMON_HELP;
@@ -112,6 +115,10 @@ static void quota_print(const struct cli *cli, const json_t *quota)
     for (size_t i = 0; i < ARRAY_LEN(counts); i++)
         quota_row(t, counts[i], quota, counts[i], 1);
     quota_row(t, "image_size", quota, "image_gib", GIB);
+    static const char *const more[] = {"keypairs", "server_groups", "scaling_policies",
+                                       "scheduled_actions"};
+    for (size_t i = 0; i < ARRAY_LEN(more); i++)
+        quota_row(t, more[i], quota, more[i], 1);
     output_table_print(t, stdout);
     output_table_free(t);
 }
@@ -163,6 +170,10 @@ static const struct opts_field set_fields[] = {
     {.name = "api-keys", .key = "api_keys", .type = FIELD_INT, .max = QUOTA_MAX},
     {.name = "images", .key = "images", .type = FIELD_INT, .max = QUOTA_MAX},
     {.name = "image-size", .key = "image_gib", .type = FIELD_GIB, .max = QUOTA_MAX},
+    {.name = "keypairs", .key = "keypairs", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "server-groups", .key = "server_groups", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "scaling-policies", .key = "scaling_policies", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "scheduled-actions", .key = "scheduled_actions", .type = FIELD_INT, .max = QUOTA_MAX},
 };
 
 static int quota_set(struct cli *cli, int argc, char **argv)

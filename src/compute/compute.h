@@ -189,7 +189,7 @@ int compute_usage(struct store *st, const char *project_id, struct quota_usage *
 
 /* Fills used[] with what compute counts for the quota routes: instances,
  * vCPUs, RAM and disk (compute_usage()), images and the bytes of their
- * disks.  0 or -1 with err. */
+ * disks, keypairs, server groups.  0 or -1 with err. */
 int compute_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
                         struct nubo_err *err);
 

@@ -545,6 +545,9 @@ int compute_quota_usage(struct store *st, const char *project_id, long long used
     used[QUOTA_VCPUS] = u.vcpus;
     used[QUOTA_RAM_MIB] = u.ram_mib;
     used[QUOTA_DISK_GIB] = u.disk_gib;
+    if (compute_count(st, project_id, QUOTA_KEYPAIRS, &used[QUOTA_KEYPAIRS], err) < 0 ||
+        compute_count(st, project_id, QUOTA_SERVER_GROUPS, &used[QUOTA_SERVER_GROUPS], err) < 0)
+        return -1;
     return image_usage(st, project_id, &used[QUOTA_IMAGES], &used[QUOTA_IMAGE_GIB], err);
 }
 

@@ -90,8 +90,8 @@ int identity_bootstrap(struct store *st, const char *password_file, const char *
  * four, with their defaults, src/store/schema.c) and a key of the quota
  * routes' "limits" and "usage" (quota_dim_name()).  Each is counted by the
  * module that owns the rows: compute (instances, vCPUs, RAM, disk, images
- * and their bytes), network, monitor (alarms), scale, stack, identity (API
- * keys). */
+ * and their bytes, keypairs, server groups), network, monitor (alarms), scale (templates, groups,
+ * policies, scheduled actions), stack, identity (API keys). */
 enum quota_dim {
     QUOTA_INSTANCES,
     QUOTA_VCPUS,
@@ -110,6 +110,10 @@ enum quota_dim {
     QUOTA_API_KEYS,
     QUOTA_IMAGES,
     QUOTA_IMAGE_GIB, /* the limit is in GiB; usage is counted in bytes */
+    QUOTA_KEYPAIRS,
+    QUOTA_SERVER_GROUPS,
+    QUOTA_SCALING_POLICIES,
+    QUOTA_SCHEDULED_ACTIONS,
     QUOTA_DIMS
 };
 #define QUOTA_MAX 1000000000LL

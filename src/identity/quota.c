@@ -42,6 +42,10 @@ static const struct {
     [QUOTA_API_KEYS] = {"api_keys", "API keys", 1},
     [QUOTA_IMAGES] = {"images", "images", 1},
     [QUOTA_IMAGE_GIB] = {"image_gib", "GiB of image files", GIB},
+    [QUOTA_KEYPAIRS] = {"keypairs", "keypairs", 1},
+    [QUOTA_SERVER_GROUPS] = {"server_groups", "server groups", 1},
+    [QUOTA_SCALING_POLICIES] = {"scaling_policies", "scaling policies", 1},
+    [QUOTA_SCHEDULED_ACTIONS] = {"scheduled_actions", "scheduled actions", 1},
 };
 
 const char *quota_dim_name(enum quota_dim d)

@@ -216,8 +216,8 @@ bool scale_cooldown_ok(int64_t now_ms, int64_t last_ms, int64_t cooldown_ms);
  * 10 s doubling to 5 minutes. */
 int64_t scale_backoff_ms(int failures);
 
-/* Fills used[] with project_id's launch templates and scaling groups (the
- * quota routes' usage).  0, or -1 with err. */
+/* Fills used[] with project_id's launch templates, scaling groups,
+ * scaling policies and scheduled actions (the quota routes' usage).  0, or -1 with err. */
 int scale_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
                       struct nubo_err *err);
 

@@ -241,7 +241,11 @@ static const char schema_v9[] =
     "ALTER TABLE quotas ADD COLUMN stacks INTEGER NOT NULL DEFAULT 20;"
     "ALTER TABLE quotas ADD COLUMN api_keys INTEGER NOT NULL DEFAULT 20;"
     "ALTER TABLE quotas ADD COLUMN images INTEGER NOT NULL DEFAULT 20;"
-    "ALTER TABLE quotas ADD COLUMN image_gib INTEGER NOT NULL DEFAULT 50;";
+    "ALTER TABLE quotas ADD COLUMN image_gib INTEGER NOT NULL DEFAULT 50;"
+    "ALTER TABLE quotas ADD COLUMN keypairs INTEGER NOT NULL DEFAULT 50;"
+    "ALTER TABLE quotas ADD COLUMN server_groups INTEGER NOT NULL DEFAULT 10;"
+    "ALTER TABLE quotas ADD COLUMN scaling_policies INTEGER NOT NULL DEFAULT 50;"
+    "ALTER TABLE quotas ADD COLUMN scheduled_actions INTEGER NOT NULL DEFAULT 50;";
 
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];

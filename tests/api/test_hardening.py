@@ -325,6 +325,7 @@ def test_one_client_cannot_take_every_connection(tmp_path):
 import threading  # noqa: E402
 
 from conftest import Client  # noqa: E402
+from test_bad_input import ssh_key  # noqa: E402
 
 
 def quota_of(admin, project):
@@ -364,7 +365,8 @@ def test_every_tenant_resource_has_a_quota(nubod, admin):
     defaults = {"networks": 10, "subnets": 20, "ports": 100, "security_groups": 20,
                 "security_group_rules": 200, "floating_ips": 5, "alarms": 50,
                 "launch_templates": 20, "scaling_groups": 10, "stacks": 20, "api_keys": 20,
-                "images": 20, "image_gib": 50}
+                "images": 20, "image_gib": 50, "keypairs": 50, "server_groups": 10,
+                "scaling_policies": 50, "scheduled_actions": 50}
     for k, v in defaults.items():
         assert q["limits"][k] == v, (k, q)
         assert q["usage"][k] == 0, (k, q)
@@ -410,6 +412,20 @@ def test_every_tenant_resource_has_a_quota(nubod, admin):
     fill_then_refused(admin, pid, "scaling_groups", "scaling groups",
                       lambda i: m.post("/v1/scaling-groups", {
                           "name": "g%d" % i, "template": "lt0", "min_size": 0, "max_size": 1}))
+    fill_then_refused(admin, pid, "scaling_policies", "scaling policies",
+                      lambda i: m.post("/v1/scaling-policies", {
+                          "name": "p%d" % i, "group": "g0", "kind": "target",
+                          "target_value": 50}))
+    fill_then_refused(admin, pid, "scheduled_actions", "scheduled actions",
+                      lambda i: m.post("/v1/scheduled-actions", {
+                          "name": "c%d" % i, "group": "g0", "cron": "0 3 * * *",
+                          "desired": 0}))
+    fill_then_refused(admin, pid, "keypairs", "keypairs",
+                      lambda i: m.post("/v1/keypairs", {"name": "kp%d" % i,
+                                                        "public_key": ssh_key("q%d" % i)}))
+    fill_then_refused(admin, pid, "server_groups", "server groups",
+                      lambda i: m.post("/v1/server-groups", {"name": "sv%d" % i,
+                                                             "policy": "affinity"}))
     fill_then_refused(admin, pid, "stacks", "stacks",
                       lambda i: m.post("/v1/stacks", {"name": "s%d" % i,
                                                       "template": "resources: {}\n"}),

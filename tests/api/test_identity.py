@@ -419,7 +419,8 @@ def test_missing_token_is_401(nubod):
 COUNTED_DEFAULTS = {"networks": 10, "subnets": 20, "ports": 100, "security_groups": 20,
                     "security_group_rules": 200, "floating_ips": 5, "alarms": 50,
                     "launch_templates": 20, "scaling_groups": 10, "stacks": 20,
-                    "api_keys": 20, "images": 20, "image_gib": 50}
+                    "api_keys": 20, "images": 20, "image_gib": 50, "keypairs": 50,
+                    "server_groups": 10, "scaling_policies": 50, "scheduled_actions": 50}
 
 
 def test_quota_update_and_usage(nubod, admin):
