@@ -18,6 +18,10 @@
 #include "api/api.h"
 #include "compute/compute.h"
 #include "lib/util.h"
+#include "monitor/monitor.h"
+#include "network/network.h"
+#include "scale/scale.h"
+#include "stack/stack.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -183,17 +187,35 @@ static void delete_project(struct api_call *call)
         api_no_content(call);
 }
 
+/* A project's usage of every quota dimension, each counted by the module
+ * that owns the rows (identity adds the API keys). */
+static int quota_usage_all(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
+                           struct nubo_err *err)
+{
+    if (compute_quota_usage(st, project_id, used, err) < 0 ||
+        network_quota_usage(st, project_id, used, err) < 0 ||
+        monitor_quota_usage(st, project_id, used, err) < 0 ||
+        scale_quota_usage(st, project_id, used, err) < 0 ||
+        stack_quota_usage(st, project_id, used, err) < 0)
+        return -1;
+    return 0;
+}
+
 static void get_quota(struct api_call *call)
 {
     struct nubo_err err = {0};
     api_reply_or_fail(
         call, 200,
-        identity_quota_get(call->api->st, &call->ctx, call->params[0], compute_usage, &err), &err);
+        identity_quota_get(call->api->st, &call->ctx, call->params[0], quota_usage_all, &err),
+        &err);
 }
 
 static void put_quota(struct api_call *call)
 {
-    static const char *const fields[] = {"instances", "vcpus", "ram_mib", "disk_gib", NULL};
+    const char *fields[QUOTA_DIMS + 1];
+    for (int d = 0; d < QUOTA_DIMS; d++)
+        fields[d] = quota_dim_name((enum quota_dim)d);
+    fields[QUOTA_DIMS] = NULL;
     struct nubo_err err = {0};
     struct quota_change ch;
     memset(&ch, 0, sizeof(ch));
@@ -214,7 +236,7 @@ static void put_quota(struct api_call *call)
     }
     api_reply_or_fail(
         call, 200,
-        identity_quota_set(call->api->st, &call->ctx, call->params[0], &ch, compute_usage, &err),
+        identity_quota_set(call->api->st, &call->ctx, call->params[0], &ch, quota_usage_all, &err),
         &err);
 }
 

@@ -22,6 +22,7 @@ static const char quota_usage[] =
     "Commands:\n"
     "  show [PROJECT]                a project's limits and usage (default: yours)\n"
     "  set PROJECT [--instances N] [--vcpus N] [--ram SIZE] [--disk SIZE]\n"
+    "      [--networks N] [--ports N] ... [--image-size SIZE]\n"
     "                                change limits (admin)\n"
     "\n" CLOUD_COMMON_HELP;
 
@@ -29,12 +30,20 @@ static const char show_usage[] =
     "usage: nubo quota show [PROJECT]\n"
     "\n"
     "Shows the limits of a project (default: the one you are logged in to) and what\n"
-    "its instances use: instances, vCPUs, RAM and disk.  Creating an instance that\n"
-    "would go over a limit is refused.\n"
+    "what it uses: instances, vCPUs, RAM and disk, networks, subnets, ports,\n"
+    "security groups and rules, floating IPs, alarms, launch templates, scaling\n"
+    "groups and their policies and scheduled actions, stacks, API keys, images and\n"
+    "their size, keypairs, server groups.  A create that would go over\n"
+    "a limit is refused.\n"
     "\n" CLOUD_COMMON_HELP;
 
 static const char set_usage[] =
     "usage: nubo quota set PROJECT [--instances N] [--vcpus N] [--ram SIZE] [--disk SIZE]\n"
+    "           [--networks N] [--subnets N] [--ports N] [--security-groups N]\n"
+    "           [--security-group-rules N] [--floating-ips N] [--alarms N]\n"
+    "           [--launch-templates N] [--scaling-groups N] [--stacks N]\n"
+    "           [--api-keys N] [--images N] [--image-size SIZE] [--keypairs N]\n"
+    "           [--server-groups N] [--scaling-policies N] [--scheduled-actions N]\n"
     "\n"
     "Changes the limits given, keeps the others (cloud admins only).  Limits may be\n"
     "below the current usage: nothing is stopped, but nothing more can be created.\n"
@@ -43,6 +52,12 @@ static const char set_usage[] =
     "  --vcpus N       vCPUs in all\n"
     "  --ram SIZE      RAM in all: 64G, 512M (a bare number is MiB)\n"
     "  --disk SIZE     root disks in all: 1T, 500G (a bare number is GiB)\n"
+    "  --networks N, --subnets N, --ports N, --security-groups N,\n"
+    "  --security-group-rules N, --floating-ips N, --alarms N, --launch-templates N,\n"
+    "  --scaling-groups N, --stacks N, --api-keys N, --images N, --keypairs N,\n"
+    "  --server-groups N, --scaling-policies N, --scheduled-actions N\n"
+    "                  how many of each the project may have\n"
+    "  --image-size SIZE  the disks of its images in all: 50G (a bare number is GiB)\n"
     "\n" CLOUD_COMMON_HELP;
 
 /* One row: the used and limit values of key, as counts or sizes. */
@@ -85,6 +100,25 @@ static void quota_print(const struct cli *cli, const json_t *quota)
     quota_row(t, "vcpus", quota, "vcpus", 1);
     quota_row(t, "ram", quota, "ram_mib", MIB);
     quota_row(t, "disk", quota, "disk_gib", GIB);
+    static const char *const counts[] = {"networks",
+                                         "subnets",
+                                         "ports",
+                                         "security_groups",
+                                         "security_group_rules",
+                                         "floating_ips",
+                                         "alarms",
+                                         "launch_templates",
+                                         "scaling_groups",
+                                         "stacks",
+                                         "api_keys",
+                                         "images"};
+    for (size_t i = 0; i < ARRAY_LEN(counts); i++)
+        quota_row(t, counts[i], quota, counts[i], 1);
+    quota_row(t, "image_size", quota, "image_gib", GIB);
+    static const char *const more[] = {"keypairs", "server_groups", "scaling_policies",
+                                       "scheduled_actions"};
+    for (size_t i = 0; i < ARRAY_LEN(more); i++)
+        quota_row(t, more[i], quota, more[i], 1);
     output_table_print(t, stdout);
     output_table_free(t);
 }
@@ -120,6 +154,26 @@ static const struct opts_field set_fields[] = {
     {.name = "vcpus", .key = "vcpus", .type = FIELD_INT, .max = QUOTA_MAX},
     {.name = "ram", .key = "ram_mib", .type = FIELD_MIB, .max = QUOTA_MAX},
     {.name = "disk", .key = "disk_gib", .type = FIELD_GIB, .max = QUOTA_MAX},
+    {.name = "networks", .key = "networks", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "subnets", .key = "subnets", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "ports", .key = "ports", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "security-groups", .key = "security_groups", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "security-group-rules",
+     .key = "security_group_rules",
+     .type = FIELD_INT,
+     .max = QUOTA_MAX},
+    {.name = "floating-ips", .key = "floating_ips", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "alarms", .key = "alarms", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "launch-templates", .key = "launch_templates", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "scaling-groups", .key = "scaling_groups", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "stacks", .key = "stacks", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "api-keys", .key = "api_keys", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "images", .key = "images", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "image-size", .key = "image_gib", .type = FIELD_GIB, .max = QUOTA_MAX},
+    {.name = "keypairs", .key = "keypairs", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "server-groups", .key = "server_groups", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "scaling-policies", .key = "scaling_policies", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "scheduled-actions", .key = "scheduled_actions", .type = FIELD_INT, .max = QUOTA_MAX},
 };
 
 static int quota_set(struct cli *cli, int argc, char **argv)
@@ -134,7 +188,8 @@ static int quota_set(struct cli *cli, int argc, char **argv)
         (rc = cloud_ref_check(cli, argv[optind], "a project name or id")) != 0)
         goto cleanup;
     if (json_object_size(body) == 0) {
-        rc = cli_usage_error(cli, "give at least one of --instances, --vcpus, --ram, --disk");
+        rc = cli_usage_error(cli,
+                             "give at least one limit to change (--instances, --networks, ...)");
         goto cleanup;
     }
     if ((rc = cloud_connect(cli)) != 0)

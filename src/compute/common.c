@@ -35,3 +35,32 @@ int compute_ref_check(const char *ref, const char *field, const char *what, stru
                             what);
     return 0;
 }
+
+/* ------------------------------------------------------------- quotas */
+
+int compute_count(struct store *st, const char *project_id, enum quota_dim dim, long long *n,
+                  struct nubo_err *err)
+{
+    const char *sql = NULL;
+    if (dim == QUOTA_KEYPAIRS)
+        sql = "SELECT COUNT(*) AS n FROM keypairs WHERE project_id = ?";
+    else if (dim == QUOTA_SERVER_GROUPS)
+        sql = "SELECT COUNT(*) AS n FROM server_groups WHERE project_id = ?";
+    else
+        return nubo_err_set(err, NUBO_E_INTERNAL, "compute counts no quota dimension %d", (int)dim);
+    json_t *r = store_query_one(st, err, sql, "s", project_id);
+    if (r == NULL)
+        return -1;
+    *n = (long long)json_integer_value(json_object_get(r, "n"));
+    json_decref(r);
+    return 0;
+}
+
+int compute_quota_check(struct store *st, const char *project_id, enum quota_dim dim,
+                        struct nubo_err *err)
+{
+    long long n = 0;
+    if (compute_count(st, project_id, dim, &n, err) < 0)
+        return -1;
+    return quota_check_count(st, project_id, dim, 1, n, err);
+}

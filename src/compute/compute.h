@@ -187,6 +187,12 @@ int compute_project_purge(struct store *st, const char *project_id, const char *
 int compute_usage(struct store *st, const char *project_id, struct quota_usage *out,
                   struct nubo_err *err);
 
+/* Fills used[] with what compute counts for the quota routes: instances,
+ * vCPUs, RAM and disk (compute_usage()), images and the bytes of their
+ * disks, keypairs, server groups.  0 or -1 with err. */
+int compute_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
+                        struct nubo_err *err);
+
 /* ---- what the reconciler reads (transition.c) ---------------------------- */
 
 /* The instances placed on host_id that are not deleted, in creation order:

@@ -45,6 +45,15 @@ int compute_ref_check(const char *ref, const char *field, const char *what, stru
 /* True when s is one of the NULL-terminated words. */
 int compute_word_in(const char *s, const char *const words[]);
 
+/* Counts project_id's keypairs or server groups (dim) and checks that one
+ * more fits its quota (quota_check_count()).  Run it in the create's write
+ * transaction, before the insert.  0, or -1 with err (NUBO_E_FORBIDDEN
+ * past the quota).  compute_count() only counts (0 or -1). */
+int compute_quota_check(struct store *st, const char *project_id, enum quota_dim dim,
+                        struct nubo_err *err);
+int compute_count(struct store *st, const char *project_id, enum quota_dim dim, long long *n,
+                  struct nubo_err *err);
+
 /* Resolvers used by the instance create, inside its transaction.  Each
  * returns the raw row (new reference) visible to ctx's project, or NULL
  * with err (NUBO_E_NOTFOUND naming the ref). */

@@ -502,6 +502,55 @@ static int spec_check(const struct ctx *ctx, const struct compute_image_spec *s,
     return 0;
 }
 
+/* ------------------------------------------------------------- quotas */
+
+/* The project's images (every status) and the bytes of their disks. */
+static int image_usage(struct store *st, const char *project_id, long long *count, long long *bytes,
+                       struct nubo_err *err)
+{
+    json_t *r = store_query_one(st, err,
+                                "SELECT COUNT(*) AS n, COALESCE(SUM(size_bytes), 0) AS bytes"
+                                " FROM images WHERE project_id = ?",
+                                "s", project_id);
+    if (r == NULL)
+        return -1;
+    *count = (long long)json_integer_value(json_object_get(r, "n"));
+    *bytes = (long long)json_integer_value(json_object_get(r, "bytes"));
+    json_decref(r);
+    return 0;
+}
+
+/* Checks, in the write transaction that records them, that images more
+ * images and bytes more bytes of disk fit project_id's quotas. */
+static int image_quota_check(struct store *st, const char *project_id, long long images,
+                             long long bytes, struct nubo_err *err)
+{
+    long long count = 0, used = 0;
+    if (project_id[0] == '\0') /* a cloud image of no project */
+        return 0;
+    if (image_usage(st, project_id, &count, &used, err) < 0 ||
+        (images > 0 && quota_check_count(st, project_id, QUOTA_IMAGES, images, count, err) < 0) ||
+        (bytes > 0 && quota_check_count(st, project_id, QUOTA_IMAGE_GIB, bytes, used, err) < 0))
+        return -1;
+    return 0;
+}
+
+int compute_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
+                        struct nubo_err *err)
+{
+    struct quota_usage u;
+    if (compute_usage(st, project_id, &u, err) < 0)
+        return -1;
+    used[QUOTA_INSTANCES] = u.instances;
+    used[QUOTA_VCPUS] = u.vcpus;
+    used[QUOTA_RAM_MIB] = u.ram_mib;
+    used[QUOTA_DISK_GIB] = u.disk_gib;
+    if (compute_count(st, project_id, QUOTA_KEYPAIRS, &used[QUOTA_KEYPAIRS], err) < 0 ||
+        compute_count(st, project_id, QUOTA_SERVER_GROUPS, &used[QUOTA_SERVER_GROUPS], err) < 0)
+        return -1;
+    return image_usage(st, project_id, &used[QUOTA_IMAGES], &used[QUOTA_IMAGE_GIB], err);
+}
+
 json_t *compute_image_create(struct store *st, const struct ctx *ctx, const char *image_dir,
                              const struct compute_image_spec *spec, struct nubo_err *err)
 {
@@ -556,10 +605,12 @@ json_t *compute_image_create(struct store *st, const struct ctx *ctx, const char
         dir_sync(image_dir);
     }
     clock_stamp(now);
-    long long rows;
+    long long rows = -1;
     if (store_begin(st, true, err) < 0)
         goto cleanup;
-    if (spec->file)
+    if (image_quota_check(st, ctx->project_id, 1, spec->file ? sd.size : 0, err) < 0)
+        rows = -1;
+    else if (spec->file)
         rows = store_exec(
             st, err,
             "INSERT INTO images (id, name, project_id, visibility, status,"
@@ -651,6 +702,12 @@ json_t *compute_image_upload(struct store *st, const struct ctx *ctx, const char
         goto cleanup;
     in_tx = 1;
     long long n;
+    /* The disk's bytes count against the image's project once it is
+     * complete (kernel and initrd are not measured: small, and bounded by
+     * the upload limit). */
+    if (part == COMPUTE_IMAGE_DISK &&
+        image_quota_check(st, jsonx_str(img, "project_id"), 0, sd.size, err) < 0)
+        goto cleanup;
     if (part == COMPUTE_IMAGE_DISK)
         n = store_exec(st, err,
                        "UPDATE images SET status = 'active', disk_format = ?, size_bytes = ?,"

@@ -205,6 +205,11 @@ json_t *compute_keypair_create(struct store *st, const struct ctx *ctx, const ch
         goto cleanup;
     id_new(id);
     clock_stamp(now);
+    /* The count and the insert in one write transaction: the quota. */
+    if (store_begin(st, true, err) < 0)
+        goto cleanup;
+    if (compute_quota_check(st, ctx->project_id, QUOTA_KEYPAIRS, err) < 0)
+        goto rollback;
     if (store_exec(st, err,
                    "INSERT INTO keypairs (id, project_id, name, public_key, fingerprint,"
                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -212,10 +217,15 @@ json_t *compute_keypair_create(struct store *st, const struct ctx *ctx, const ch
         if (err->code == NUBO_E_CONFLICT)
             nubo_err_set(err, NUBO_E_CONFLICT,
                          "a keypair named '%s' already exists in this project", name);
-        goto cleanup;
+        goto rollback;
     }
+    if (store_commit(st, err) < 0)
+        goto rollback;
     out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "name", name, "public_key", line,
                     "fingerprint", fp, "created_at", now);
+    goto cleanup;
+rollback:
+    store_rollback(st);
 cleanup:
     free(line);
     return out;

@@ -97,13 +97,19 @@ json_t *compute_server_group_create(struct store *st, const struct ctx *ctx, con
     }
     id_new(id);
     clock_stamp(now);
-    if (store_exec(st, err,
+    /* The count and the insert in one write transaction: the quota. */
+    if (store_begin(st, true, err) < 0)
+        return NULL;
+    if (compute_quota_check(st, ctx->project_id, QUOTA_SERVER_GROUPS, err) < 0 ||
+        store_exec(st, err,
                    "INSERT INTO server_groups (id, project_id, name, policy, created_at)"
                    " VALUES (?, ?, ?, ?, ?)",
-                   "sssss", id, ctx->project_id, name, policy, now) < 0) {
+                   "sssss", id, ctx->project_id, name, policy, now) < 0 ||
+        store_commit(st, err) < 0) {
         if (err->code == NUBO_E_CONFLICT)
             nubo_err_set(err, NUBO_E_CONFLICT,
                          "a server group named '%s' already exists in this project", name);
+        store_rollback(st);
         return NULL;
     }
     return json_pack("{s:s, s:s, s:s, s:s, s:[]}", "id", id, "name", name, "policy", policy,

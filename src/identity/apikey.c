@@ -66,9 +66,18 @@ json_t *identity_apikey_create(struct store *st, const struct ctx *ctx, const ch
         return NULL;
     }
     int64_t expires = clock_now_ms() + expires_in_days * DAY_MS;
-    if (identity_token_insert(st, "apikey", "nubokey_", name, ctx->user_id, ctx->project_id,
-                              expires, secret, sizeof(secret), id, err) < 0)
+    long long keys = 0;
+    /* The count and the insert in one write transaction: the key quota. */
+    if (store_begin(st, true, err) < 0)
         return NULL;
+    if (identity_apikey_count(st, ctx->project_id, &keys, err) < 0 ||
+        quota_check_count(st, ctx->project_id, QUOTA_API_KEYS, 1, keys, err) < 0 ||
+        identity_token_insert(st, "apikey", "nubokey_", name, ctx->user_id, ctx->project_id,
+                              expires, secret, sizeof(secret), id, err) < 0 ||
+        store_commit(st, err) < 0) {
+        store_rollback(st);
+        return NULL;
+    }
     clock_format_ms(expires, exp);
     return json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "name", name, "key", secret,
                      "project_id", ctx->project_id, "expires_at", exp);

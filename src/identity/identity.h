@@ -85,6 +85,39 @@ int identity_token_revoke(struct store *st, const struct ctx *ctx, const char *t
 int identity_bootstrap(struct store *st, const char *password_file, const char *join_token_file,
                        struct nubo_err *err);
 
+/* The dimensions of a project's quota, in the order the API lists them.
+ * Each is a column of the quotas table (migration 9 added all but the first
+ * four, with their defaults, src/store/schema.c) and a key of the quota
+ * routes' "limits" and "usage" (quota_dim_name()).  Each is counted by the
+ * module that owns the rows: compute (instances, vCPUs, RAM, disk, images
+ * and their bytes, keypairs, server groups), network, monitor (alarms), scale (templates, groups,
+ * policies, scheduled actions), stack, identity (API keys). */
+enum quota_dim {
+    QUOTA_INSTANCES,
+    QUOTA_VCPUS,
+    QUOTA_RAM_MIB,
+    QUOTA_DISK_GIB,
+    QUOTA_NETWORKS,
+    QUOTA_SUBNETS,
+    QUOTA_PORTS,
+    QUOTA_SECURITY_GROUPS,
+    QUOTA_SECURITY_GROUP_RULES,
+    QUOTA_FLOATING_IPS,
+    QUOTA_ALARMS,
+    QUOTA_LAUNCH_TEMPLATES,
+    QUOTA_SCALING_GROUPS,
+    QUOTA_STACKS,
+    QUOTA_API_KEYS,
+    QUOTA_IMAGES,
+    QUOTA_IMAGE_GIB, /* the limit is in GiB; usage is counted in bytes */
+    QUOTA_KEYPAIRS,
+    QUOTA_SERVER_GROUPS,
+    QUOTA_SCALING_POLICIES,
+    QUOTA_SCHEDULED_ACTIONS,
+    QUOTA_DIMS
+};
+#define QUOTA_MAX 1000000000LL
+
 /* Resources a create wants to add to a project. */
 struct quota_ask {
     long long instances, vcpus, ram_mib, disk_gib;
@@ -96,9 +129,11 @@ struct quota_usage {
     long long instances, vcpus, ram_mib, disk_gib;
 };
 
-/* Reads a project's usage into out: 0, or -1 with err.  The quota services
- * take one as input; nubod passes compute_usage(). */
-typedef int quota_usage_fn(struct store *st, const char *project_id, struct quota_usage *out,
+/* Reads a project's usage of every dimension into used[], in counting
+ * units (bytes for QUOTA_IMAGE_GIB); QUOTA_API_KEYS is identity's own and
+ * need not be filled.  0, or -1 with err.  The quota services take one as
+ * input; nubod's composes the modules' counts (routes_identity.c). */
+typedef int quota_usage_fn(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
                            struct nubo_err *err);
 
 /* Checks that used (the project's usage, read in the same transaction)
@@ -109,6 +144,13 @@ typedef int quota_usage_fn(struct store *st, const char *project_id, struct quot
  * when they would not fit. */
 int quota_check(struct store *st, const char *project_id, const struct quota_usage *used,
                 const struct quota_ask *ask, struct nubo_err *err);
+
+/* The same for one dimension: used is what the project has now (counted
+ * by the module that owns the rows, in the create's write transaction),
+ * want what the create adds (bytes for QUOTA_IMAGE_GIB).  0 when they fit;
+ * NUBO_E_FORBIDDEN naming the quota, the usage and the limit when not. */
+int quota_check_count(struct store *st, const char *project_id, enum quota_dim dim, long long want,
+                      long long used, struct nubo_err *err);
 
 /* ---- Idempotency-Key records (idempotency.c) ---- */
 
@@ -210,11 +252,8 @@ typedef int identity_project_delete_fn(struct store *st, const char *project_id,
 int identity_add_project_delete_hook(identity_project_delete_fn *fn, void *arg);
 void identity_clear_project_delete_hooks(void);
 
-enum quota_dim { QUOTA_INSTANCES, QUOTA_VCPUS, QUOTA_RAM_MIB, QUOTA_DISK_GIB, QUOTA_DIMS };
-#define QUOTA_MAX 1000000000LL
-
-/* The API name of a dimension ("instances", "vcpus", "ram_mib",
- * "disk_gib"). */
+/* The API name of a dimension ("instances", "vcpus", ..., "image_gib"):
+ * also its column in the quotas table. */
 const char *quota_dim_name(enum quota_dim d);
 
 /* The limits to change: value[d] where set[d]. */
@@ -224,8 +263,8 @@ struct quota_change {
 };
 
 /* {project_id, limits:{...}, usage:{...}} of a project the caller may see;
- * usage comes from usage (compute_usage(): the instances that are not
- * deleted). */
+ * usage comes from usage (each module's count) and, for API keys, from
+ * identity itself; image_gib's usage is rounded up to whole GiB. */
 json_t *identity_quota_get(struct store *st, const struct ctx *ctx, const char *project,
                            quota_usage_fn *usage, struct nubo_err *err);
 

@@ -31,6 +31,11 @@ int identity_token_insert(struct store *st, const char *kind, const char *prefix
                           const char *user_id, const char *project_id, int64_t expires_ms,
                           char *secret, size_t n, char token_id[37], struct nubo_err *err);
 
+/* Counts project_id's API keys that still work (not revoked, not
+ * expired) into *n: the usage of QUOTA_API_KEYS (quota.c).  0 or -1. */
+int identity_apikey_count(struct store *st, const char *project_id, long long *n,
+                          struct nubo_err *err);
+
 /* Inserts a project with the default quota; writes its new id.  Run it in a
  * write transaction so that both rows or neither exist. */
 int identity_project_insert(struct store *st, const char *name, const char *description,

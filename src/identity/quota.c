@@ -2,53 +2,136 @@
  * quota.c - per-project limits, checked atomically with the create, and
  * the quota routes' services (show limits + usage, change limits).
  *
- * Usage is not stored: it is the sum over the project's instances that are
- * not deleted, counted when asked (a stored counter would drift).  The
- * instances are compute's (which sits above identity), so the count comes
- * in as input: a struct quota_usage, or the function that reads it
- * (compute_usage()).
+ * Usage is not stored: it is counted when asked (a stored counter would
+ * drift).  Identity counts only its own rows (API keys); every other
+ * dimension is counted by the module that owns the rows, inside the
+ * create's write transaction, and comes in as a number
+ * (quota_check_count(), quota_check()) or through a quota_usage_fn.
+ *
+ * The dimensions are one table below; their columns in the quotas table
+ * carry the names of the API.
  */
+#include <stdio.h>
+
 #include "identity/identity.h"
 
 #include "identity/identity_int.h"
+#include "lib/clock.h"
 
-int quota_check(struct store *st, const char *project_id, const struct quota_usage *used,
-                const struct quota_ask *ask, struct nubo_err *err)
+#define GIB (1LL << 30)
+
+static const struct {
+    const char *name; /* the API name and the quotas column */
+    const char *what; /* in messages */
+    long long unit;   /* how many counted things one unit of the limit is */
+} dims[QUOTA_DIMS] = {
+    [QUOTA_INSTANCES] = {"instances", "instances", 1},
+    [QUOTA_VCPUS] = {"vcpus", "vCPUs", 1},
+    [QUOTA_RAM_MIB] = {"ram_mib", "MiB of RAM", 1},
+    [QUOTA_DISK_GIB] = {"disk_gib", "GiB of disk", 1},
+    [QUOTA_NETWORKS] = {"networks", "networks", 1},
+    [QUOTA_SUBNETS] = {"subnets", "subnets", 1},
+    [QUOTA_PORTS] = {"ports", "ports", 1},
+    [QUOTA_SECURITY_GROUPS] = {"security_groups", "security groups", 1},
+    [QUOTA_SECURITY_GROUP_RULES] = {"security_group_rules", "security group rules", 1},
+    [QUOTA_FLOATING_IPS] = {"floating_ips", "floating IPs", 1},
+    [QUOTA_ALARMS] = {"alarms", "alarms", 1},
+    [QUOTA_LAUNCH_TEMPLATES] = {"launch_templates", "launch templates", 1},
+    [QUOTA_SCALING_GROUPS] = {"scaling_groups", "scaling groups", 1},
+    [QUOTA_STACKS] = {"stacks", "stacks", 1},
+    [QUOTA_API_KEYS] = {"api_keys", "API keys", 1},
+    [QUOTA_IMAGES] = {"images", "images", 1},
+    [QUOTA_IMAGE_GIB] = {"image_gib", "GiB of image files", GIB},
+    [QUOTA_KEYPAIRS] = {"keypairs", "keypairs", 1},
+    [QUOTA_SERVER_GROUPS] = {"server_groups", "server groups", 1},
+    [QUOTA_SCALING_POLICIES] = {"scaling_policies", "scaling policies", 1},
+    [QUOTA_SCHEDULED_ACTIONS] = {"scheduled_actions", "scheduled actions", 1},
+};
+
+const char *quota_dim_name(enum quota_dim d)
 {
-    json_t *q = store_query_one(st, err,
-                                "SELECT instances, vcpus, ram_mib, disk_gib FROM quotas"
-                                " WHERE project_id = ?",
-                                "s", project_id);
-    if (q == NULL) {
-        if (err && err->code == NUBO_E_NOTFOUND)
-            nubo_err_set(err, NUBO_E_INTERNAL, "project %s has no quota record", project_id);
+    return (unsigned)d < QUOTA_DIMS ? dims[d].name : "?";
+}
+
+/* The project's quota row (new reference), or NULL with err. */
+static json_t *limits_read(struct store *st, const char *project_id, struct nubo_err *err)
+{
+    json_t *q =
+        store_query_one(st, err, "SELECT * FROM quotas WHERE project_id = ?", "s", project_id);
+    if (q == NULL && err && err->code == NUBO_E_NOTFOUND)
+        nubo_err_set(err, NUBO_E_INTERNAL, "project %s has no quota record", project_id);
+    return q;
+}
+
+static long long limit_of(const json_t *q, enum quota_dim d)
+{
+    return (long long)json_integer_value(json_object_get(q, dims[d].name));
+}
+
+/* The message of a refused create, from a row already read. */
+static int exceeded(const json_t *q, enum quota_dim d, long long want, long long used,
+                    struct nubo_err *err)
+{
+    long long max = limit_of(q, d);
+    if (dims[d].unit == 1) {
+        if (used + want <= max)
+            return 0;
+        return nubo_err_set(err, NUBO_E_FORBIDDEN,
+                            "quota exceeded: the project uses %lld of %lld %s and this "
+                            "request needs %lld more; delete something or ask an admin to "
+                            "raise the quota",
+                            used, max, dims[d].what, want);
+    }
+    if (used + want <= max * dims[d].unit)
+        return 0;
+    /* Counted in bytes: the sizes as they are, not rounded to the unit. */
+    return nubo_err_set(err, NUBO_E_FORBIDDEN,
+                        "quota exceeded: the project uses %lld bytes of %lld %s (%lld bytes) "
+                        "and this request needs %lld bytes more; delete something or ask an "
+                        "admin to raise the quota",
+                        used, max, dims[d].what, max * dims[d].unit, want);
+}
+
+int quota_check_count(struct store *st, const char *project_id, enum quota_dim dim, long long want,
+                      long long used, struct nubo_err *err)
+{
+    if ((unsigned)dim >= QUOTA_DIMS)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "no quota dimension %d", (int)dim);
+    json_t *q = limits_read(st, project_id, err);
+    if (q == NULL)
         return -1;
-    }
-    static const struct {
-        const char *max, *what;
-    } dims[] = {{"instances", "instances"},
-                {"vcpus", "vCPUs"},
-                {"ram_mib", "MiB of RAM"},
-                {"disk_gib", "GiB of disk"}};
-    long long want[4] = {ask->instances, ask->vcpus, ask->ram_mib, ask->disk_gib};
-    long long have[4] = {used->instances, used->vcpus, used->ram_mib, used->disk_gib};
-    int rc = 0;
-    for (int i = 0; i < 4 && rc == 0; i++) {
-        long long max = json_integer_value(json_object_get(q, dims[i].max));
-        if (have[i] + want[i] > max)
-            rc = nubo_err_set(err, NUBO_E_FORBIDDEN,
-                              "quota exceeded: the project uses %lld of %lld %s and this "
-                              "request needs %lld more; delete something or ask an admin to "
-                              "raise the quota",
-                              have[i], max, dims[i].what, want[i]);
-    }
+    int rc = exceeded(q, dim, want, used, err);
     json_decref(q);
     return rc;
 }
 
-static json_int_t col(json_t *row, const char *k)
+int quota_check(struct store *st, const char *project_id, const struct quota_usage *used,
+                const struct quota_ask *ask, struct nubo_err *err)
 {
-    return json_integer_value(json_object_get(row, k));
+    json_t *q = limits_read(st, project_id, err);
+    if (q == NULL)
+        return -1;
+    long long want[4] = {ask->instances, ask->vcpus, ask->ram_mib, ask->disk_gib};
+    long long have[4] = {used->instances, used->vcpus, used->ram_mib, used->disk_gib};
+    int rc = 0;
+    for (int i = 0; i < 4 && rc == 0; i++)
+        rc = exceeded(q, (enum quota_dim)i, want[i], have[i], err);
+    json_decref(q);
+    return rc;
+}
+
+int identity_apikey_count(struct store *st, const char *project_id, long long *n,
+                          struct nubo_err *err)
+{
+    json_t *r = store_query_one(st, err,
+                                "SELECT COUNT(*) AS n FROM tokens WHERE kind = 'apikey'"
+                                " AND project_id = ? AND revoked_at IS NULL AND expires_ms > ?",
+                                "si", project_id, (long long)clock_now_ms());
+    if (r == NULL)
+        return -1;
+    *n = (long long)json_integer_value(json_object_get(r, "n"));
+    json_decref(r);
+    return 0;
 }
 
 /* The limits of project id and its usage (read by usage), shaped as the
@@ -56,25 +139,21 @@ static json_int_t col(json_t *row, const char *k)
 static json_t *quota_show(struct store *st, const char *id, quota_usage_fn *usage,
                           struct nubo_err *err)
 {
-    struct quota_usage u;
-    if (usage(st, id, &u, err) < 0)
+    long long used[QUOTA_DIMS] = {0};
+    if (usage(st, id, used, err) < 0 ||
+        identity_apikey_count(st, id, &used[QUOTA_API_KEYS], err) < 0)
         return NULL;
-    json_t *q = store_query_one(st, err,
-                                "SELECT instances, vcpus, ram_mib, disk_gib FROM quotas"
-                                " WHERE project_id = ?",
-                                "s", id);
-    if (q == NULL) {
-        if (err && err->code == NUBO_E_NOTFOUND)
-            nubo_err_set(err, NUBO_E_INTERNAL, "project %s has no quota record", id);
+    json_t *q = limits_read(st, id, err);
+    if (q == NULL)
         return NULL;
+    json_t *limits = json_object(), *use = json_object();
+    for (int d = 0; d < QUOTA_DIMS; d++) {
+        long long u = (used[d] + dims[d].unit - 1) / dims[d].unit;
+        json_object_set_new(limits, dims[d].name, json_integer(limit_of(q, (enum quota_dim)d)));
+        json_object_set_new(use, dims[d].name, json_integer(u));
     }
-    json_t *out = json_pack(
-        "{s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}}", "project_id", id, "limits",
-        "instances", col(q, "instances"), "vcpus", col(q, "vcpus"), "ram_mib", col(q, "ram_mib"),
-        "disk_gib", col(q, "disk_gib"), "usage", "instances", (json_int_t)u.instances, "vcpus",
-        (json_int_t)u.vcpus, "ram_mib", (json_int_t)u.ram_mib, "disk_gib", (json_int_t)u.disk_gib);
     json_decref(q);
-    return out;
+    return json_pack("{s:s, s:o, s:o}", "project_id", id, "limits", limits, "usage", use);
 }
 
 json_t *identity_quota_get(struct store *st, const struct ctx *ctx, const char *project,
@@ -86,42 +165,38 @@ json_t *identity_quota_get(struct store *st, const struct ctx *ctx, const char *
     return quota_show(st, id, usage, err);
 }
 
-const char *quota_dim_name(enum quota_dim d)
-{
-    static const char *const names[QUOTA_DIMS] = {"instances", "vcpus", "ram_mib", "disk_gib"};
-    return (unsigned)d < QUOTA_DIMS ? names[d] : "?";
-}
-
 json_t *identity_quota_set(struct store *st, const struct ctx *ctx, const char *project,
                            const struct quota_change *ch, quota_usage_fn *usage,
                            struct nubo_err *err)
 {
-    char id[37], name[64];
-    long long set[QUOTA_DIMS], v[QUOTA_DIMS];
+    char id[37], name[64], sql[128];
     json_t *out = NULL;
     if (authz_require(ctx, AUTHZ_ADMIN, err) < 0)
         return NULL;
     for (int i = 0; i < QUOTA_DIMS; i++) {
-        set[i] = ch->set[i];
-        v[i] = ch->set[i] ? ch->value[i] : 0;
-        if (v[i] < 0 || v[i] > QUOTA_MAX) {
+        if (ch->set[i] && (ch->value[i] < 0 || ch->value[i] > QUOTA_MAX)) {
             nubo_err_set(err, NUBO_E_INVALID, "%s must be a whole number from 0 to %lld",
-                         quota_dim_name((enum quota_dim)i), (long long)QUOTA_MAX);
+                         dims[i].name, (long long)QUOTA_MAX);
             return NULL;
         }
     }
     if (store_begin(st, true, err) < 0)
         return NULL;
-    if (identity_project_resolve(st, ctx, project, id, name, err) < 0 ||
-        store_exec(st, err,
-                   "UPDATE quotas SET"
-                   " instances = CASE WHEN ? = 1 THEN ? ELSE instances END,"
-                   " vcpus = CASE WHEN ? = 1 THEN ? ELSE vcpus END,"
-                   " ram_mib = CASE WHEN ? = 1 THEN ? ELSE ram_mib END,"
-                   " disk_gib = CASE WHEN ? = 1 THEN ? ELSE disk_gib END"
-                   " WHERE project_id = ?",
-                   "iiiiiiiis", set[0], v[0], set[1], v[1], set[2], v[2], set[3], v[3], id) < 0)
+    if (identity_project_resolve(st, ctx, project, id, name, err) < 0)
         goto cleanup;
+    for (int i = 0; i < QUOTA_DIMS; i++) {
+        if (!ch->set[i])
+            continue;
+        /* The column is a name of the table above, never input. */
+        int n = snprintf(sql, sizeof(sql), "UPDATE quotas SET %s = ? WHERE project_id = ?",
+                         dims[i].name);
+        if (n < 0 || (size_t)n >= sizeof(sql)) {
+            nubo_err_set(err, NUBO_E_INTERNAL, "quota statement too long");
+            goto cleanup;
+        }
+        if (store_exec(st, err, sql, "is", ch->value[i], id) < 0)
+            goto cleanup;
+    }
     out = quota_show(st, id, usage, err);
     if (out && store_commit(st, err) < 0) {
         json_decref(out);

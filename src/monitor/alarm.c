@@ -236,6 +236,24 @@ static int create_check(struct monitor *m, json_t *body, struct alarm_spec *s, c
     return 0;
 }
 
+/* The project's alarms: the usage of its alarm quota. */
+static int alarm_count(struct store *st, const char *project_id, long long *n, struct nubo_err *err)
+{
+    json_t *r = store_query_one(st, err, "SELECT COUNT(*) AS n FROM alarms WHERE project_id = ?",
+                                "s", project_id);
+    if (r == NULL)
+        return -1;
+    *n = (long long)json_integer_value(json_object_get(r, "n"));
+    json_decref(r);
+    return 0;
+}
+
+int monitor_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
+                        struct nubo_err *err)
+{
+    return alarm_count(st, project_id, &used[QUOTA_ALARMS], err);
+}
+
 json_t *monitor_alarm_create(struct monitor *m, const struct ctx *ctx, json_t *body,
                              struct nubo_err *err)
 {
@@ -249,8 +267,12 @@ json_t *monitor_alarm_create(struct monitor *m, const struct ctx *ctx, json_t *b
     id_new(id);
     clock_now_str(now);
     struct nubo_err qerr;
+    long long alarms = 0;
     if (store_begin(st, true, err) < 0)
         return NULL;
+    if (alarm_count(st, ctx->project_id, &alarms, err) < 0 ||
+        quota_check_count(st, ctx->project_id, QUOTA_ALARMS, 1, alarms, err) < 0)
+        goto fail;
     if (iref) {
         json_t *r = store_query_one(st, &qerr,
                                     "SELECT id FROM instances WHERE project_id = ? AND status !="

@@ -128,6 +128,12 @@ char *monitor_exposition(struct monitor *m, const struct ctx *ctx, size_t *len,
 
 /* -------------------------------------------------------------- alarms */
 
+/* Fills used[QUOTA_ALARMS] with project_id's alarms (the quota routes'
+ * usage).  monitor_alarm_create() checks the quota in its transaction.
+ * 0, or -1 with err. */
+int monitor_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
+                        struct nubo_err *err);
+
 /* Alarm bodies (validated here; unknown fields are the API layer's):
  *   {name, description?, metric, instance? (id; absent or null: the
  *    project's aggregate), statistic: avg|max|min, comparison: gt|ge|lt|le,

@@ -66,6 +66,8 @@ json_t *floatingip_create(struct store *st, const struct ctx *ctx, const char *n
         return NULL;
     if (store_begin(st, true, err) < 0)
         return NULL;
+    if (net_quota_check(st, ctx->project_id, QUOTA_FLOATING_IPS, 1, err) < 0)
+        goto cleanup;
     if (network) {
         net = net_network_find(st, ctx, network, false, err);
         if (net && !json_integer_value(json_object_get(net, "external"))) {

@@ -33,6 +33,14 @@ int net_ref_lookup(const char *ref, const char *what, struct nubo_err *err);
  * is a bad request, not a missing URL. */
 void net_ref_invalid(struct nubo_err *err);
 
+/* Counts project_id's rows of dim (networks, subnets, ports, security
+ * groups and rules, floating IPs) and checks that want more fit its quota
+ * (quota_check_count()).  Run it in the create's write transaction,
+ * before the insert.  0, or -1 with err (NUBO_E_FORBIDDEN past the
+ * quota). */
+int net_quota_check(struct store *st, const char *project_id, enum quota_dim dim, long long want,
+                    struct nubo_err *err);
+
 /* Calls the change hook (after a commit). */
 void net_changed(void);
 
@@ -50,7 +58,8 @@ json_t *net_network_find(struct store *st, const struct ctx *ctx, const char *re
 int net_ipam_allocate(struct store *st, const json_t *subnet, const char *want, bool floating,
                       uint32_t *out, struct nubo_err *err);
 
-/* Inserts a port (inside the caller's transaction) and returns its id in
+/* Inserts a port (inside the caller's write transaction, within the
+ * project's port quota: NUBO_E_FORBIDDEN past it) and returns its id in
  * id; groups is an array of group ids. */
 int net_port_insert(struct store *st, const char *project_id, const json_t *network,
                     const json_t *subnet, const char *name, const char *fixed_ip,

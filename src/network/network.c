@@ -179,7 +179,8 @@ json_t *network_create(struct store *st, const struct ctx *ctx, const struct net
     id_new(id);
     clock_stamp(now);
     net_router_mac(id, mac);
-    if (vni_allocate(st, &vni, err) < 0)
+    if (net_quota_check(st, ctx->project_id, QUOTA_NETWORKS, 1, err) < 0 ||
+        vni_allocate(st, &vni, err) < 0)
         goto cleanup;
     if (store_exec(st, err,
                    "INSERT INTO networks (id, project_id, name, description, vni, mtu, external,"
@@ -298,4 +299,49 @@ cleanup:
     json_decref(n);
     json_decref(row);
     return rc;
+}
+
+/* ------------------------------------------------------------- quotas */
+
+/* How each network dimension is counted; a project's rows, all kept until
+ * deleted. */
+static const char *const count_sql[QUOTA_DIMS] = {
+    [QUOTA_NETWORKS] = "SELECT COUNT(*) AS n FROM networks WHERE project_id = ?",
+    [QUOTA_SUBNETS] = "SELECT COUNT(*) AS n FROM subnets WHERE project_id = ?",
+    [QUOTA_PORTS] = "SELECT COUNT(*) AS n FROM ports WHERE project_id = ?",
+    [QUOTA_SECURITY_GROUPS] = "SELECT COUNT(*) AS n FROM security_groups WHERE project_id = ?",
+    [QUOTA_SECURITY_GROUP_RULES] =
+        "SELECT COUNT(*) AS n FROM security_group_rules WHERE project_id = ?",
+    [QUOTA_FLOATING_IPS] = "SELECT COUNT(*) AS n FROM floating_ips WHERE project_id = ?",
+};
+
+static int count_of(struct store *st, const char *project_id, enum quota_dim dim, long long *n,
+                    struct nubo_err *err)
+{
+    json_t *r = store_query_one(st, err, count_sql[dim], "s", project_id);
+    if (r == NULL)
+        return -1;
+    *n = (long long)json_integer_value(json_object_get(r, "n"));
+    json_decref(r);
+    return 0;
+}
+
+int net_quota_check(struct store *st, const char *project_id, enum quota_dim dim, long long want,
+                    struct nubo_err *err)
+{
+    long long n = 0;
+    if ((unsigned)dim >= QUOTA_DIMS || count_sql[dim] == NULL)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "network counts no quota dimension %d", (int)dim);
+    if (count_of(st, project_id, dim, &n, err) < 0)
+        return -1;
+    return quota_check_count(st, project_id, dim, want, n, err);
+}
+
+int network_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
+                        struct nubo_err *err)
+{
+    for (int d = 0; d < QUOTA_DIMS; d++)
+        if (count_sql[d] && count_of(st, project_id, (enum quota_dim)d, &used[d], err) < 0)
+            return -1;
+    return 0;
 }

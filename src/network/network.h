@@ -76,6 +76,12 @@ struct network_spec {
 };
 
 /* The project's networks and every external network. */
+/* Fills used[] with what project_id has of the network dimensions
+ * (networks, subnets, ports, security groups and rules, floating IPs):
+ * part of the quota routes' usage.  0, or -1 with err. */
+int network_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
+                        struct nubo_err *err);
+
 json_t *network_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                      struct nubo_err *err);
 json_t *network_create(struct store *st, const struct ctx *ctx, const struct network_spec *spec,

@@ -58,7 +58,8 @@ int net_port_insert(struct store *st, const char *project_id, const json_t *netw
 {
     uint32_t ip;
     char ips[16], mac[18], now[32];
-    if (net_ipam_allocate(st, subnet, fixed_ip, false, &ip, err) < 0)
+    if (net_quota_check(st, project_id, QUOTA_PORTS, 1, err) < 0 ||
+        net_ipam_allocate(st, subnet, fixed_ip, false, &ip, err) < 0)
         return -1;
     inet_ipv4_format(ip, ips);
     id_new(id);

@@ -199,7 +199,8 @@ json_t *secgroup_create(struct store *st, const struct ctx *ctx, const char *nam
     }
     if (store_begin(st, true, err) < 0)
         return NULL;
-    if (default_ensure(st, ctx->project_id, NULL, err) < 0)
+    if (default_ensure(st, ctx->project_id, NULL, err) < 0 ||
+        net_quota_check(st, ctx->project_id, QUOTA_SECURITY_GROUPS, 1, err) < 0)
         goto cleanup;
     id_new(id);
     clock_stamp(now);
@@ -324,6 +325,8 @@ json_t *secgroup_rule_create(struct store *st, const struct ctx *ctx,
         net_ref_invalid(err);
         goto cleanup;
     }
+    if (net_quota_check(st, ctx->project_id, QUOTA_SECURITY_GROUP_RULES, 1, err) < 0)
+        goto cleanup;
     bool ports = s->port_min >= 0;
     if (rule_insert(st, ctx->project_id, gid, s->direction, s->protocol ? s->protocol : "any",
                     ports ? s->port_min : -1, ports ? s->port_max : -1,

@@ -265,6 +265,8 @@ json_t *subnet_create(struct store *st, const struct ctx *ctx, const struct subn
         net_ref_invalid(err);
         goto rollback;
     }
+    if (net_quota_check(st, jsonx_str(network, "project_id"), QUOTA_SUBNETS, 1, err) < 0)
+        goto rollback;
     clash = store_query(st, err,
                         "SELECT cidr FROM subnets WHERE network_id = ? AND net_first <= ?"
                         " AND ? <= net_last",

@@ -156,3 +156,48 @@ bool scale_instance_in_group(struct store *st, const char *instance_id)
     json_decref(r);
     return r != NULL;
 }
+
+/* ------------------------------------------------------------- quotas */
+
+static int count_of(struct store *st, const char *project_id, enum quota_dim dim, long long *n,
+                    struct nubo_err *err)
+{
+    static const char *const count_sql[QUOTA_DIMS] = {
+        [QUOTA_LAUNCH_TEMPLATES] =
+            "SELECT COUNT(*) AS n FROM launch_templates WHERE project_id = ?",
+        [QUOTA_SCALING_GROUPS] = "SELECT COUNT(*) AS n FROM scaling_groups WHERE project_id = ?",
+        [QUOTA_SCALING_POLICIES] =
+            "SELECT COUNT(*) AS n FROM scaling_policies WHERE project_id = ?",
+        [QUOTA_SCHEDULED_ACTIONS] =
+            "SELECT COUNT(*) AS n FROM scheduled_actions WHERE project_id = ?",
+    };
+    const char *sql = (unsigned)dim < QUOTA_DIMS ? count_sql[dim] : NULL;
+    if (sql == NULL)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "scale counts no quota dimension %d", (int)dim);
+    json_t *r = store_query_one(st, err, sql, "s", project_id);
+    if (r == NULL)
+        return -1;
+    *n = scale_int(r, "n");
+    json_decref(r);
+    return 0;
+}
+
+int scale_quota_check(struct store *st, const char *project_id, enum quota_dim dim,
+                      struct nubo_err *err)
+{
+    long long n = 0;
+    if (count_of(st, project_id, dim, &n, err) < 0)
+        return -1;
+    return quota_check_count(st, project_id, dim, 1, n, err);
+}
+
+int scale_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
+                      struct nubo_err *err)
+{
+    static const enum quota_dim mine[] = {QUOTA_LAUNCH_TEMPLATES, QUOTA_SCALING_GROUPS,
+                                          QUOTA_SCALING_POLICIES, QUOTA_SCHEDULED_ACTIONS};
+    for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++)
+        if (count_of(st, project_id, mine[i], &used[mine[i]], err) < 0)
+            return -1;
+    return 0;
+}

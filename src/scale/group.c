@@ -158,6 +158,8 @@ json_t *scale_group_create(struct store *st, const struct ctx *ctx, json_t *body
     }
     if (store_begin(st, true, err) < 0)
         return NULL;
+    if (scale_quota_check(st, ctx->project_id, QUOTA_SCALING_GROUPS, err) < 0)
+        goto cleanup;
     struct nubo_err qerr = {0};
     t = store_query_one(st, &qerr,
                         "SELECT id, latest_version FROM launch_templates WHERE project_id = ? AND"

@@ -198,17 +198,23 @@ json_t *scale_policy_create(struct store *st, const struct ctx *ctx, json_t *bod
     id_new(id);
     clock_stamp(now);
     bool is_target = strcmp(kind, "target") == 0;
-    if (store_exec(st, err,
+    /* The count and the insert in one write transaction: the quota. */
+    if (store_begin(st, true, err) < 0)
+        goto cleanup;
+    if (scale_quota_check(st, ctx->project_id, QUOTA_SCALING_POLICIES, err) < 0 ||
+        store_exec(st, err,
                    "INSERT INTO scaling_policies (id, project_id, group_id, name, kind, metric,"
                    " target_value, warmup_s, window_s, scale_out_cooldown_s, scale_in_cooldown_s,"
                    " alarm_id, adjustment_type, steps, created_at, updated_at) VALUES"
                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    "ssssssdiiiisssss", id, ctx->project_id, jsonx_str(g, "id"), name, kind, metric,
                    target, warmup, window, out_cd, in_cd, a ? jsonx_str(a, "id") : NULL,
-                   is_target ? NULL : adj_type, steps, now, now) < 0) {
+                   is_target ? NULL : adj_type, steps, now, now) < 0 ||
+        store_commit(st, err) < 0) {
         if (err->code == NUBO_E_CONFLICT)
             nubo_err_set(err, NUBO_E_CONFLICT, "group '%s' has a policy named '%s' already",
                          jsonx_str(g, "name"), name);
+        store_rollback(st);
         goto cleanup;
     }
     out = scale_policy_get(st, ctx, id, err);
@@ -308,6 +314,8 @@ json_t *scale_schedule_create(struct store *st, const struct ctx *ctx, json_t *b
     id_new(id);
     clock_stamp(now);
     if (store_begin(st, true, err) < 0)
+        goto cleanup;
+    if (scale_quota_check(st, ctx->project_id, QUOTA_SCHEDULED_ACTIONS, err) < 0)
         goto cleanup;
     if (store_exec(st, err,
                    "INSERT INTO scheduled_actions (id, project_id, group_id, name, cron,"

@@ -216,6 +216,11 @@ bool scale_cooldown_ok(int64_t now_ms, int64_t last_ms, int64_t cooldown_ms);
  * 10 s doubling to 5 minutes. */
 int64_t scale_backoff_ms(int failures);
 
+/* Fills used[] with project_id's launch templates, scaling groups,
+ * scaling policies and scheduled actions (the quota routes' usage).  0, or -1 with err. */
+int scale_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
+                      struct nubo_err *err);
+
 /* Project project_id (named name) is being deleted (an
  * identity_project_delete_fn, in the caller's transaction): NUBO_E_CONFLICT
  * while one of its scaling groups still has instances, naming it; otherwise

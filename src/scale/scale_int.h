@@ -42,6 +42,13 @@ void scale_activity_add(struct store *st, const char *project_id, const char *gr
                         const char *kind, const char *instance_id, const char *policy_id,
                         const char *cause, const char *detail);
 
+/* Counts project_id's launch templates, scaling groups, policies or
+ * scheduled actions (dim) and checks
+ * that one more fits its quota (quota_check_count()), in the create's
+ * write transaction.  0, or -1 with err (NUBO_E_FORBIDDEN past it). */
+int scale_quota_check(struct store *st, const char *project_id, enum quota_dim dim,
+                      struct nubo_err *err);
+
 /* A ctx acting for a group's project, as the autoscaler (role member). */
 void scale_group_ctx(const json_t *group, struct ctx *ctx);
 

@@ -272,7 +272,8 @@ json_t *scale_template_create(struct store *st, const struct ctx *ctx, json_t *b
         return NULL;
     if (store_begin(st, true, err) < 0)
         return NULL;
-    if (version_spec_read(st, ctx, body, &v, err) < 0)
+    if (scale_quota_check(st, ctx->project_id, QUOTA_LAUNCH_TEMPLATES, err) < 0 ||
+        version_spec_read(st, ctx, body, &v, err) < 0)
         goto cleanup;
     id_new(id);
     clock_stamp(now);

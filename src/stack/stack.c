@@ -310,6 +310,24 @@ static json_t *with_plan(struct stack_engine *e, const struct ctx *ctx, const ch
     return json_pack("{s:o, s:o}", "stack", stack_json(row), "plan", plan);
 }
 
+/* The project's stacks: the usage of its stack quota. */
+static int stack_count(struct store *st, const char *project_id, long long *n, struct nubo_err *err)
+{
+    json_t *r = store_query_one(st, err, "SELECT COUNT(*) AS n FROM stacks WHERE project_id = ?",
+                                "s", project_id);
+    if (r == NULL)
+        return -1;
+    *n = (long long)json_integer_value(json_object_get(r, "n"));
+    json_decref(r);
+    return 0;
+}
+
+int stack_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
+                      struct nubo_err *err)
+{
+    return stack_count(st, project_id, &used[QUOTA_STACKS], err);
+}
+
 json_t *stack_create(struct stack_engine *e, const struct ctx *ctx, const char *name,
                      const char *tmpl, const json_t *params, const char *on_failure,
                      struct nubo_err *err)
@@ -332,13 +350,18 @@ json_t *stack_create(struct stack_engine *e, const struct ctx *ctx, const char *
     char *ptext = json_dumps(params ? params : empty, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(empty);
     int rc = -1;
+    long long stacks = 0;
     if (store_begin(st, true, err) == 0) {
-        long long a = store_exec(st, err,
-                                 "INSERT INTO stacks (id, project_id, name, status, revision,"
-                                 " on_failure, user_id, role, is_admin, created_at, updated_at)"
-                                 " VALUES (?, ?, ?, 'applying', 1, ?, ?, ?, ?, ?, ?)",
-                                 "ssssssiss", id, ctx->project_id, name, on_failure, ctx->user_id,
-                                 role_name(ctx->role), (long long)ctx->is_admin, now, now);
+        long long a = -1;
+        /* The count and the insert in one write transaction: the quota. */
+        if (stack_count(st, ctx->project_id, &stacks, err) == 0 &&
+            quota_check_count(st, ctx->project_id, QUOTA_STACKS, 1, stacks, err) == 0)
+            a = store_exec(st, err,
+                           "INSERT INTO stacks (id, project_id, name, status, revision,"
+                           " on_failure, user_id, role, is_admin, created_at, updated_at)"
+                           " VALUES (?, ?, ?, 'applying', 1, ?, ?, ?, ?, ?, ?)",
+                           "ssssssiss", id, ctx->project_id, name, on_failure, ctx->user_id,
+                           role_name(ctx->role), (long long)ctx->is_admin, now, now);
         if (a < 0 && err->code == NUBO_E_CONFLICT)
             nubo_err_set(err, NUBO_E_CONFLICT, "a stack named '%s' exists in this project", name);
         if (a >= 0 && store_exec(st, err,

@@ -97,6 +97,12 @@ json_t *stack_outputs(struct stack_engine *e, const struct ctx *ctx, const char 
 json_t *stack_drift(struct stack_engine *e, const struct ctx *ctx, const char *ref,
                     struct nubo_err *err);
 
+/* Fills used[QUOTA_STACKS] with project_id's stacks (the quota routes'
+ * usage).  stack_create() checks the quota in its transaction.  0, or -1
+ * with err. */
+int stack_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
+                      struct nubo_err *err);
+
 /* Project project_id (named name) is being deleted (an
  * identity_project_delete_fn, in the caller's transaction): NUBO_E_CONFLICT
  * while one of its stacks is being applied, rolled back or destroyed, or

@@ -229,6 +229,28 @@ static const char schema_v4[] =
 static const char schema_v9[] =
     "ALTER TABLE instances ADD COLUMN metadata_http_tokens TEXT NOT NULL DEFAULT 'optional'"
     " CHECK (metadata_http_tokens IN ('optional', 'required'));";
+/* Quotas for everything a tenant can create (identity's quotas table,
+ * src/identity/quota.c): one column per dimension, with the default limit
+ * every project gets, the existing ones included.  image_gib is in GiB;
+ * the others count rows (API keys: those not revoked or expired). */
+static const char schema_v10[] =
+    "ALTER TABLE quotas ADD COLUMN networks INTEGER NOT NULL DEFAULT 10;"
+    "ALTER TABLE quotas ADD COLUMN subnets INTEGER NOT NULL DEFAULT 20;"
+    "ALTER TABLE quotas ADD COLUMN ports INTEGER NOT NULL DEFAULT 100;"
+    "ALTER TABLE quotas ADD COLUMN security_groups INTEGER NOT NULL DEFAULT 20;"
+    "ALTER TABLE quotas ADD COLUMN security_group_rules INTEGER NOT NULL DEFAULT 200;"
+    "ALTER TABLE quotas ADD COLUMN floating_ips INTEGER NOT NULL DEFAULT 5;"
+    "ALTER TABLE quotas ADD COLUMN alarms INTEGER NOT NULL DEFAULT 50;"
+    "ALTER TABLE quotas ADD COLUMN launch_templates INTEGER NOT NULL DEFAULT 20;"
+    "ALTER TABLE quotas ADD COLUMN scaling_groups INTEGER NOT NULL DEFAULT 10;"
+    "ALTER TABLE quotas ADD COLUMN stacks INTEGER NOT NULL DEFAULT 20;"
+    "ALTER TABLE quotas ADD COLUMN api_keys INTEGER NOT NULL DEFAULT 20;"
+    "ALTER TABLE quotas ADD COLUMN images INTEGER NOT NULL DEFAULT 20;"
+    "ALTER TABLE quotas ADD COLUMN image_gib INTEGER NOT NULL DEFAULT 50;"
+    "ALTER TABLE quotas ADD COLUMN keypairs INTEGER NOT NULL DEFAULT 50;"
+    "ALTER TABLE quotas ADD COLUMN server_groups INTEGER NOT NULL DEFAULT 10;"
+    "ALTER TABLE quotas ADD COLUMN scaling_policies INTEGER NOT NULL DEFAULT 50;"
+    "ALTER TABLE quotas ADD COLUMN scheduled_actions INTEGER NOT NULL DEFAULT 50;";
 
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];
@@ -248,5 +270,6 @@ const struct store_migration store_migrations[] = {
     {7, store_schema_v7_stack},
     {8, store_schema_v8_ownership},
     {9, schema_v9},
+    {10, schema_v10},
     {0, NULL},
 };

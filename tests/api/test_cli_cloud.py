@@ -246,8 +246,14 @@ def test_projects_users_roles_quota(admin_cli, nubod, tmp_path):
     q = c.json("quota", "set", p, "--instances", "5", "--ram", "64G", "--disk", "1T")
     assert q["limits"]["instances"] == 5 and q["limits"]["ram_mib"] == 65536
     assert q["limits"]["disk_gib"] == 1024
+    q = c.json("quota", "set", p, "--networks", "3", "--floating-ips", "2",
+               "--security-group-rules", "7", "--image-size", "2G")
+    assert q["limits"]["networks"] == 3 and q["limits"]["floating_ips"] == 2
+    assert q["limits"]["security_group_rules"] == 7 and q["limits"]["image_gib"] == 2
     r = c.ok("quota", "show", p)
     assert table(r.stdout)[0] == ["RESOURCE", "USED", "LIMIT", "LEFT"]
+    assert ["networks", "0", "3", "3"] in table(r.stdout), r.stdout
+    assert "image_size" in r.stdout and "floating_ips" in r.stdout
     assert c.run("quota", "set", p).returncode == 2
     assert c.run("quota", "set", p, "--ram", "1500K").returncode == 2
 

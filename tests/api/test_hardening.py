@@ -357,3 +357,199 @@ def test_instance_metadata_http_tokens(nubod, admin, tmp_path):
         pass
     finally:
         c.close()
+# ------------------------------------- item 4: quotas for everything created
+
+import threading  # noqa: E402
+
+from conftest import Client  # noqa: E402
+from test_bad_input import ssh_key  # noqa: E402
+
+
+def quota_of(admin, project):
+    r = admin.get("/v1/projects/%s/quota" % project)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def quota_set(admin, project, **limits):
+    r = admin.put("/v1/projects/%s/quota" % project, limits)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def fill_then_refused(admin, project, dim, what, create, status=201, room=1):
+    """Lowers dim's limit to the usage + room, creates room times (status),
+    then the next create is 403 naming the quota, and the usage stays."""
+    used = quota_of(admin, project)["usage"][dim]
+    quota_set(admin, project, **{dim: used + room})
+    for i in range(room):
+        r = create(i)
+        assert r.status_code == status, (dim, r.text)
+    p = assert_problem(create(room), 403, "quota exceeded")
+    assert what in p["detail"], p
+    assert "uses %d of %d %s" % (used + room, used + room, what) in p["detail"], p
+    assert "ask an admin to raise the quota" in p["detail"], p
+    assert quota_of(admin, project)["usage"][dim] == used + room
+    return used + room
+
+
+def test_every_tenant_resource_has_a_quota(nubod, admin):
+    """Before, only instances had quotas: a tenant could create networks,
+    floating IPs, alarms, stacks... without limit."""
+    m = make_tenant(nubod, admin)
+    pid = m.project
+    q = quota_of(admin, pid)
+    defaults = {"networks": 10, "subnets": 20, "ports": 100, "security_groups": 20,
+                "security_group_rules": 200, "floating_ips": 5, "alarms": 50,
+                "launch_templates": 20, "scaling_groups": 10, "stacks": 20, "api_keys": 20,
+                "images": 20, "image_gib": 50, "keypairs": 50, "server_groups": 10,
+                "scaling_policies": 50, "scheduled_actions": 50}
+    for k, v in defaults.items():
+        assert q["limits"][k] == v, (k, q)
+        assert q["usage"][k] == 0, (k, q)
+    # what the creates need: a flavor, a public image with a disk, an
+    # external network with a subnet
+    r = admin.post("/v1/flavors", {"name": "qf", "vcpus": 1, "ram_mib": 64, "disk_gib": 1})
+    assert r.status_code == 201, r.text
+    r = admin.post("/v1/images", {"name": "qi", "visibility": "public"})
+    assert r.status_code == 201, r.text
+    image = r.json()["id"]
+    r = admin.req("PUT", "/v1/images/%s/file" % image, data=b"\0" * (1 << 20),
+                  headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    r = admin.post("/v1/networks", {"name": "qext", "external": True})
+    assert r.status_code == 201, r.text
+    r = admin.post("/v1/subnets", {"network": r.json()["id"], "cidr": "203.0.113.0/24"})
+    assert r.status_code == 201, r.text
+
+    fill_then_refused(admin, pid, "networks", "networks",
+                      lambda i: m.post("/v1/networks", {"name": "n%d" % i}))
+    net = m.get("/v1/networks/n0").json()["id"]
+    fill_then_refused(admin, pid, "subnets", "subnets",
+                      lambda i: m.post("/v1/subnets", {"network": net,
+                                                       "cidr": "10.%d.0.0/24" % i}))
+    fill_then_refused(admin, pid, "ports", "ports",
+                      lambda i: m.post("/v1/ports", {"network": net}), room=2)
+    fill_then_refused(admin, pid, "security_groups", "security groups",
+                      lambda i: m.post("/v1/security-groups", {"name": "sg%d" % i}))
+    sg = m.get("/v1/security-groups/sg0").json()["id"]
+    fill_then_refused(admin, pid, "security_group_rules", "security group rules",
+                      lambda i: m.post("/v1/security-group-rules", {
+                          "security_group": sg, "direction": "ingress", "protocol": "tcp",
+                          "port_min": 100 + i, "port_max": 100 + i}), room=2)
+    fill_then_refused(admin, pid, "floating_ips", "floating IPs",
+                      lambda i: m.post("/v1/floating-ips", {}))
+    fill_then_refused(admin, pid, "alarms", "alarms",
+                      lambda i: m.post("/v1/alarms", {"name": "a%d" % i, "metric": "cpu",
+                                                      "comparison": "gt", "threshold": 90,
+                                                      "window_s": 60}))
+    fill_then_refused(admin, pid, "launch_templates", "launch templates",
+                      lambda i: m.post("/v1/launch-templates", {
+                          "name": "lt%d" % i, "flavor": "qf", "image": image}))
+    fill_then_refused(admin, pid, "scaling_groups", "scaling groups",
+                      lambda i: m.post("/v1/scaling-groups", {
+                          "name": "g%d" % i, "template": "lt0", "min_size": 0, "max_size": 1}))
+    fill_then_refused(admin, pid, "scaling_policies", "scaling policies",
+                      lambda i: m.post("/v1/scaling-policies", {
+                          "name": "p%d" % i, "group": "g0", "kind": "target",
+                          "target_value": 50}))
+    fill_then_refused(admin, pid, "scheduled_actions", "scheduled actions",
+                      lambda i: m.post("/v1/scheduled-actions", {
+                          "name": "c%d" % i, "group": "g0", "cron": "0 3 * * *",
+                          "desired": 0}))
+    fill_then_refused(admin, pid, "keypairs", "keypairs",
+                      lambda i: m.post("/v1/keypairs", {"name": "kp%d" % i,
+                                                        "public_key": ssh_key("q%d" % i)}))
+    fill_then_refused(admin, pid, "server_groups", "server groups",
+                      lambda i: m.post("/v1/server-groups", {"name": "sv%d" % i,
+                                                             "policy": "affinity"}))
+    fill_then_refused(admin, pid, "stacks", "stacks",
+                      lambda i: m.post("/v1/stacks", {"name": "s%d" % i,
+                                                      "template": "resources: {}\n"}),
+                      status=202)
+    fill_then_refused(admin, pid, "api_keys", "API keys",
+                      lambda i: m.post("/v1/auth/apikeys", {"name": "k%d" % i}))
+    fill_then_refused(admin, pid, "images", "images",
+                      lambda i: m.post("/v1/images", {"name": "i%d" % i}))
+    # A revoked key no longer counts: room for a new one.
+    key = [k for k in m.get("/v1/auth/apikeys").json()["apikeys"] if k["name"] == "k0"][0]
+    assert m.delete("/v1/auth/apikeys/" + key["id"]).status_code == 204
+    assert m.post("/v1/auth/apikeys", {"name": "k-again"}).status_code == 201
+
+    # Image bytes: checked when the upload completes; the image stays queued.
+    mine = m.get("/v1/images?name=i0").json()["images"][0]
+    quota_set(admin, pid, image_gib=0)
+    p = assert_problem(m.req("PUT", "/v1/images/%s/file" % mine["id"], data=b"\0" * (1 << 20),
+                             headers={"Content-Type": "application/octet-stream"}),
+                       403, "quota exceeded")
+    assert "uses 0 bytes of 0 GiB of image files" in p["detail"], p
+    assert "needs 1048576 bytes more" in p["detail"], p
+    img = m.get("/v1/images/" + mine["id"]).json()
+    assert img["status"] == "queued" and img["size_bytes"] is None, img
+    quota_set(admin, pid, image_gib=1)
+    r = m.req("PUT", "/v1/images/%s/file" % mine["id"], data=b"\0" * (1 << 20),
+              headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    assert quota_of(admin, pid)["usage"]["image_gib"] == 1
+
+    # An instance's NIC is a port: over the port quota, no instance either.
+    quota_set(admin, pid, ports=quota_of(admin, pid)["usage"]["ports"])
+    before = len(m.get("/v1/instances").json()["instances"])
+    assert_problem(m.post("/v1/instances", {"name": "vm", "flavor": "qf", "image": image,
+                                            "networks": [{"network": net}]}),
+                   403, "ports")
+    assert len(m.get("/v1/instances").json()["instances"]) == before
+
+    # Limits are validated like the others; only an admin changes them.
+    assert_problem(admin.put("/v1/projects/%s/quota" % pid, {"networks": -1}), 400,
+                   "0 to 1000000000")
+    assert_problem(admin.put("/v1/projects/%s/quota" % pid, {"stacks": "3"}), 400, "stacks")
+    assert_problem(m.put("/v1/projects/%s/quota" % pid, {"networks": 100}), 403)
+
+
+def test_network_quota_holds_under_parallel_creates(tmp_path):
+    """8 network creates at once with a quota of 3: exactly 3 exist."""
+    n = Nubod(str(tmp_path), extra=["--threads", "16"]).start()
+    try:
+        admin = n.admin()
+        m = make_tenant(n, admin)
+        quota_set(admin, m.project, networks=3)
+        barrier = threading.Barrier(8)
+        answers = [None] * 8
+
+        def one(i):
+            c = Client(n.base, m.token)
+            barrier.wait()
+            answers[i] = c.post("/v1/networks", {"name": "race-%d" % i})
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [201] * 3 + [403] * 5, [a.text for a in answers]
+        assert len(m.get("/v1/networks").json()["networks"]) == 3
+        assert quota_of(admin, m.project)["usage"]["networks"] == 3
+    finally:
+        assert n.stop() == 0, n.log()
+
+
+def test_one_tenant_cannot_take_the_external_pool(nubod, admin):
+    """Before, one tenant could allocate every address of the external
+    network; now it stops at its floating IP quota (5) and others still
+    get addresses."""
+    r = admin.post("/v1/networks", {"name": "pool", "external": True})
+    assert r.status_code == 201, r.text
+    r = admin.post("/v1/subnets", {"network": r.json()["id"], "cidr": "198.51.100.0/28"})
+    assert r.status_code == 201, r.text
+    greedy, other = make_tenant(nubod, admin), make_tenant(nubod, admin)
+    for _ in range(5):
+        r = greedy.post("/v1/floating-ips", {})
+        assert r.status_code == 201, r.text
+    for _ in range(3):
+        assert_problem(greedy.post("/v1/floating-ips", {}), 403,
+                       "uses 5 of 5 floating IPs")
+    assert len(greedy.get("/v1/floating-ips").json()["floating_ips"]) == 5
+    r = other.post("/v1/floating-ips", {})
+    assert r.status_code == 201, r.text

@@ -193,8 +193,10 @@ def test_project_lifecycle(nubod, admin):
     # The default quota came with it.
     q = admin.get("/v1/projects/web/quota").json()
     assert q == {"project_id": p["id"],
-                 "limits": {"instances": 20, "vcpus": 40, "ram_mib": 65536, "disk_gib": 1000},
-                 "usage": {"instances": 0, "vcpus": 0, "ram_mib": 0, "disk_gib": 0}}
+                 "limits": dict(COUNTED_DEFAULTS, instances=20, vcpus=40, ram_mib=65536,
+                                disk_gib=1000),
+                 "usage": dict({k: 0 for k in COUNTED_DEFAULTS}, instances=0, vcpus=0,
+                               ram_mib=0, disk_gib=0)}
 
     assert_problem(admin.post("/v1/projects", {"name": "web"}), 409, "already exists")
     r = admin.post("/v1/projects", {"name": "nodesc"})
@@ -412,17 +414,25 @@ def test_missing_token_is_401(nubod):
 
 # ---------------------------------------------------------------- quotas
 
+# The default limits of everything but instances (tests/api/test_hardening.py
+# tests that each is enforced).
+COUNTED_DEFAULTS = {"networks": 10, "subnets": 20, "ports": 100, "security_groups": 20,
+                    "security_group_rules": 200, "floating_ips": 5, "alarms": 50,
+                    "launch_templates": 20, "scaling_groups": 10, "stacks": 20,
+                    "api_keys": 20, "images": 20, "image_gib": 50, "keypairs": 50,
+                    "server_groups": 10, "scaling_policies": 50, "scheduled_actions": 50}
+
 
 def test_quota_update_and_usage(nubod, admin):
     p = admin.post("/v1/projects", {"name": "q"}).json()
     r = admin.put("/v1/projects/q/quota", {"instances": 3, "vcpus": 0})
     assert r.status_code == 200, r.text
-    assert r.json()["limits"] == {"instances": 3, "vcpus": 0, "ram_mib": 65536,
-                                  "disk_gib": 1000}
+    assert r.json()["limits"] == dict(COUNTED_DEFAULTS, instances=3, vcpus=0, ram_mib=65536,
+                                      disk_gib=1000)
     r = admin.put("/v1/projects/%s/quota" % p["id"],
                   {"instances": 1000000000, "vcpus": 8, "ram_mib": 4096, "disk_gib": 50})
     assert r.status_code == 200, r.text
-    limits = {"instances": 1000000000, "vcpus": 8, "ram_mib": 4096, "disk_gib": 50}
+    limits = dict(COUNTED_DEFAULTS, instances=1000000000, vcpus=8, ram_mib=4096, disk_gib=50)
     assert r.json()["limits"] == limits
     assert admin.put("/v1/projects/q/quota", {}).json()["limits"] == limits
 
@@ -430,7 +440,8 @@ def test_quota_update_and_usage(nubod, admin):
     add_instance(nubod, p["id"], vcpus=4, ram=2048, disk=20, status="stopped")
     add_instance(nubod, p["id"], vcpus=8, ram=8192, disk=80, status="deleted")
     q = admin.get("/v1/projects/q/quota").json()
-    assert q["usage"] == {"instances": 2, "vcpus": 6, "ram_mib": 3072, "disk_gib": 30}
+    assert q["usage"] == dict({k: 0 for k in COUNTED_DEFAULTS}, instances=2, vcpus=6,
+                              ram_mib=3072, disk_gib=30)
 
     bad = [
         ({"instances": -1}, "0 to 1000000000"),

@@ -161,6 +161,9 @@ def test_concurrent_port_creates_never_double_allocate(tmp_path):
     try:
         admin = n.admin()
         m = make_tenant(n, admin)
+        # 253 ports: more than the default port quota (100)
+        r = admin.put("/v1/projects/%s/quota" % m.project, {"ports": 1000})
+        assert r.status_code == 200, r.text
         network = net(m, "big", cidr="10.9.0.0/24")
         results, lock = [], threading.Lock()
 
@@ -243,6 +246,9 @@ def test_security_groups_and_rules(member):
 
 def test_floating_ips(nubod, admin, member):
     assert_problem(member.post("/v1/floating-ips", {}), 409, "no external network")
+    # the pool's end, not the floating IP quota (5), is what this tests
+    r = admin.put("/v1/projects/%s/quota" % member.project, {"floating_ips": 10})
+    assert r.status_code == 200, r.text
     ext = admin.post("/v1/networks", {"name": "public", "external": True})
     assert ext.status_code == 201, ext.text
     ext = ext.json()

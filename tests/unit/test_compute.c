@@ -521,6 +521,44 @@ static void test_usage_and_purge(void)
     CHECK(compute_instance_exists(st, iid(1)));
 }
 
+/* One quota dimension at its limit, and image bytes counted in bytes
+ * against a limit in GiB (issue 13, item 4). */
+static void test_quota_counts(void)
+{
+    struct nubo_err err;
+    const char *proj = "00000000-0000-0000-0000-00000000000d";
+    store_exec(st, &err, "INSERT INTO projects (id, name, created_at) VALUES (?, 'd', 'now')", "s",
+               proj);
+    CHECK(store_exec(st, &err,
+                     "INSERT INTO quotas (project_id, instances, vcpus, ram_mib, disk_gib)"
+                     " VALUES (?, 1, 1, 1, 1)",
+                     "s", proj) == 1);
+    CHECK_INT_EQ(quota_check_count(st, proj, QUOTA_NETWORKS, 1, 9, &err), 0); /* default 10 */
+    CHECK_INT_EQ(quota_check_count(st, proj, QUOTA_NETWORKS, 1, 10, &err), -1);
+    CHECK_INT_EQ(err.code, NUBO_E_FORBIDDEN);
+    CHECK_STR_HAS(err.msg, "uses 10 of 10 networks and this request needs 1 more");
+    CHECK_STR_HAS(err.msg, "ask an admin to raise the quota");
+    long long gib = 1LL << 30;
+    CHECK_INT_EQ(quota_check_count(st, proj, QUOTA_IMAGE_GIB, 1, 50 * gib - 1, &err), 0);
+    CHECK_INT_EQ(quota_check_count(st, proj, QUOTA_IMAGE_GIB, 2, 50 * gib - 1, &err), -1);
+    CHECK_STR_HAS(err.msg, "of 50 GiB of image files");
+    CHECK_INT_EQ(quota_check_count(st, proj, QUOTA_DIMS, 1, 0, &err), -1);
+    CHECK_INT_EQ(err.code, NUBO_E_INTERNAL);
+    CHECK_INT_EQ(quota_check_count(st, "no-such-project", QUOTA_STACKS, 1, 0, &err), -1);
+    CHECK_INT_EQ(err.code, NUBO_E_INTERNAL);
+
+    long long used[QUOTA_DIMS] = {0};
+    CHECK(store_exec(st, &err,
+                     "INSERT INTO images (id, name, project_id, visibility, status, size_bytes,"
+                     " created_at) VALUES ('img-d1', 'a', ?, 'private', 'active', 1000, 'now'),"
+                     " ('img-d2', 'b', ?, 'private', 'queued', NULL, 'now')",
+                     "ss", proj, proj) == 2);
+    CHECK_INT_EQ(compute_quota_usage(st, proj, used, &err), 0);
+    CHECK_INT_EQ(used[QUOTA_IMAGES], 2);
+    CHECK_INT_EQ(used[QUOTA_IMAGE_GIB], 1000); /* bytes */
+    CHECK_INT_EQ(used[QUOTA_KEYPAIRS], 0);
+}
+
 static void test_reads(void)
 {
     struct nubo_err err;
@@ -554,4 +592,5 @@ CHECK_MAIN_FIXTURE(setup, teardown, TEST(test_reached_running), TEST(test_reache
                    TEST(test_reached_rebooted_and_back), TEST(test_reached_stopped),
                    TEST(test_reached_atomic), TEST(test_error), TEST(test_refused),
                    TEST(test_reboot), TEST(test_power), TEST(test_deleted), TEST(test_observe),
-                   TEST(test_host_down_and_unplace), TEST(test_usage_and_purge), TEST(test_reads))
+                   TEST(test_host_down_and_unplace), TEST(test_usage_and_purge),
+                   TEST(test_quota_counts), TEST(test_reads))
