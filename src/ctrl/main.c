@@ -42,7 +42,7 @@ static void usage(FILE *out)
             "  --agent-listen ADDR:PORT  a second API address for the host agents, with\n"
             "                       its own connections (default: none)\n"
             "  --max-conn-per-ip N  open connections per client address (default 64)\n"
-            "  --conn-timeout S     close a connection silent for S seconds (default 10)\n"
+            "  --conn-timeout S     close a connection silent for S seconds (default 60)\n"
             "  --policy P           placement: spread | pack (default spread)\n"
             "  --cpu-ratio R        vCPU overcommit (default 4)\n"
             "  --ram-ratio R        RAM overcommit (default 1)\n"
@@ -285,7 +285,7 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
     ctrl_cfg_defaults(&o->cfg);
     o->level = LOG_INFO;
     o->conn_per_ip = 64;
-    o->conn_timeout_s = 10;
+    o->conn_timeout_s = 60;
     int c;
     while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
         const struct nubod_opt *opt = NULL;
