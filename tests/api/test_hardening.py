@@ -318,3 +318,97 @@ def test_one_client_cannot_take_every_connection(tmp_path):
     finally:
         rc = n.stop()
     assert rc == 0, n.log()
+
+
+# ------------------------------------------------------ item 13: file modes
+
+def mode(path):
+    return os.stat(path).st_mode & 0o7777
+
+
+def test_nubod_state_is_private_even_if_precreated_open(tmp_path):
+    """Before, a state directory made 0755 by someone else stayed 0755 and
+    its files kept their modes (0644: readable by any local user)."""
+    n = Nubod(str(tmp_path))
+    os.makedirs(os.path.join(n.dir, "images"), mode=0o755)
+    os.chmod(n.dir, 0o755)
+    os.chmod(os.path.join(n.dir, "images"), 0o755)
+    stray = os.path.join(n.dir, "images", "old.disk")
+    with open(stray, "wb") as f:
+        f.write(b"x")
+    os.chmod(stray, 0o644)
+    n.start()
+    try:
+        assert mode(n.dir) == 0o700 and mode(os.path.join(n.dir, "images")) == 0o700
+        assert mode(stray) == 0o600
+        assert "now 0600" in n.log()
+        for name in os.listdir(n.dir):  # db, WAL, secrets, join token
+            p = os.path.join(n.dir, name)
+            assert mode(p) & 0o077 == 0, (name, oct(mode(p)))
+        admin = n.admin()
+        m = make_tenant(n, admin)
+        r = m.post("/v1/images", {"name": "mine", "min_disk_gib": 1})
+        assert r.status_code == 201, r.text
+        iid = r.json()["id"]
+        r = m.put("/v1/images/%s/file" % iid, data=b"\0" * (1 << 20))
+        assert r.status_code == 200, r.text
+        stored = [f for f in os.listdir(os.path.join(n.dir, "images")) if f.startswith(iid)]
+        assert stored
+        for f in stored:
+            assert mode(os.path.join(n.dir, "images", f)) == 0o600, f
+    finally:
+        rc = n.stop()
+    assert rc == 0, n.log()
+
+
+def agent_put(sock_path, path, data, headers):
+    import http.client
+
+    class Conn(http.client.HTTPConnection):
+        def connect(s):
+            s.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.sock.connect(sock_path)
+    c = Conn("localhost", timeout=30)
+    c.request("PUT", path, body=data, headers=headers)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def test_agent_state_and_images_are_private(tmp_path):
+    """Before, the agent's images directory was 0755 and an uploaded disk
+    0644: a tenant's private disk readable by any local user."""
+    import hashlib
+
+    from test_hosts import FakeHostd
+    n = Nubod(str(tmp_path)).start()
+    a = FakeHostd(str(tmp_path), n, "files-1")
+    os.makedirs(a.state, mode=0o755)
+    os.chmod(a.state, 0o755)
+    os.chmod(a.images, 0o755)
+    old = os.path.join(a.images, "old.raw")
+    with open(old, "wb") as f:
+        f.write(b"\0" * 512)
+    os.chmod(old, 0o644)
+    try:
+        a.start()
+        assert mode(a.state) == 0o700 and mode(a.images) == 0o700 and mode(old) == 0o600
+        assert "now 0700" in a.log()
+        disk = b"\0" * (1 << 20)
+        status, body = agent_put(a.sock, "/v1/images/files-t/disk", disk,
+                                 {"X-Checksum-Sha256": hashlib.sha256(disk).hexdigest(),
+                                  "Content-Type": "application/octet-stream"})
+        assert status in (200, 201, 204), body
+        assert mode(os.path.join(a.images, "files-t.raw")) == 0o600
+        for root, dirs, files in os.walk(a.state):
+            for d in dirs:
+                assert mode(os.path.join(root, d)) == 0o700, d
+            for f in files:
+                p = os.path.join(root, f)
+                if os.path.isfile(p) and not os.path.islink(p):
+                    assert mode(p) & 0o077 == 0, (p, oct(mode(p)))
+    finally:
+        rc = a.stop()
+        n.stop()
+    assert rc == 0, a.log()
