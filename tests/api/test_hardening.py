@@ -412,3 +412,85 @@ def test_agent_state_and_images_are_private(tmp_path):
         rc = a.stop()
         n.stop()
     assert rc == 0, a.log()
+
+
+# ------------------------------------------------- item 7: host identity
+
+def test_join_token_alone_cannot_take_over_a_known_host(nubod, admin):
+    """Before, anyone with the join token could register under an existing
+    host's name, get a fresh token for it and be sent its VMs' definitions,
+    user-data and private images."""
+    import requests
+
+    from test_hosts import heartbeat, register
+    r = register(nubod, name="victim", address="unix:/run/v/hostd.sock")
+    assert r.status_code == 201, r.text
+    host_id, token = r.json()["host_id"], r.json()["host_token"]
+    # the join token alone, or with a wrong host token: refused, nothing told
+    for extra in ({}, {"host_token": "nubohost_forged"}, {"host_token": None}):
+        r = register(nubod, name="victim", address="unix:/tmp/evil.sock", **extra)
+        assert_problem(r, 409, "reset-credential")
+        assert host_id not in r.text and "nubohost_" not in r.text
+    assert_problem(register(nubod, name="victim", host_token=5), 400, "host_token")
+    h = admin.get("/v1/hosts/victim").json()
+    assert h["address"] == "unix:/run/v/hostd.sock"
+    assert heartbeat(nubod, host_id, token).status_code == 200
+    # the host's own token: accepted, same id, token kept
+    r = register(nubod, name="victim", address="unix:/run/v2/hostd.sock", host_token=token)
+    assert r.status_code == 201, r.text
+    assert r.json() == {"host_id": host_id, "host_token": token}
+    # the admin's reset: the old token stops working, and one registration
+    # with the join token alone takes the name (same id), then no more
+    tenant = make_tenant(nubod, admin)
+    assert_problem(tenant.post("/v1/hosts/victim/actions", {"action": "reset-credential"}), 403)
+    assert_problem(admin.post("/v1/hosts/victim/actions", {"action": "nope"}), 400,
+                   "reset-credential")
+    assert_problem(admin.post("/v1/hosts/nohost/actions", {"action": "reset-credential"}), 404)
+    assert heartbeat(nubod, host_id, token).status_code == 200  # bad input changed nothing
+    r = admin.post("/v1/hosts/victim/actions", {"action": "reset-credential"})
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == host_id and "token" not in json.dumps(r.json())
+    assert_problem(heartbeat(nubod, host_id, token), 401)
+    r = register(nubod, name="victim", address="unix:/run/v3/hostd.sock")
+    assert r.status_code == 201, r.text
+    assert r.json()["host_id"] == host_id
+    new = r.json()["host_token"]
+    assert new != token and heartbeat(nubod, host_id, new).status_code == 200
+    assert_problem(register(nubod, name="victim"), 409)
+    # a deleted host's name is free again (a new id)
+    assert admin.delete("/v1/hosts/victim").status_code == 204
+    r = register(nubod, name="victim")
+    assert r.status_code == 201 and r.json()["host_id"] != host_id
+    assert requests.get(nubod.base + "/v1/health", timeout=5).status_code == 200
+
+
+def test_agent_that_lost_its_state_needs_the_admins_reset(tmp_path):
+    """The agent side: a restart keeps its registration (stored token); an
+    agent whose state is gone is refused under its old name, says what to
+    do, and joins once an admin resets the host's credential."""
+    import shutil
+
+    from test_hosts import FakeHostd, wait_for
+    n = Nubod(str(tmp_path)).start()
+    a = FakeHostd(str(tmp_path), n, "lost-1", heartbeat_ms=200)
+    try:
+        admin = n.admin()
+        a.start()
+        host = wait_for("registration", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
+                                                 if h["name"] == "lost-1"])[0]
+        assert a.stop() == 0
+        shutil.rmtree(a.state)
+        a.start()
+        wait_for("the refusal", lambda: "reset-credential" in a.log(), timeout=10)
+        assert "refused to register this agent as host lost-1" in a.log()
+        assert admin.post("/v1/hosts/lost-1/actions",
+                          {"action": "reset-credential"}).status_code == 200
+        wait_for("re-registration", lambda: os.path.exists(
+            os.path.join(a.state, "controller.json")), timeout=20)
+        with open(os.path.join(a.state, "controller.json")) as f:
+            assert json.load(f)["host_id"] == host["id"]
+        wait_for("up", lambda: admin.get("/v1/hosts/lost-1").json()["state"] == "up")
+    finally:
+        rc = a.stop()
+        n.stop()
+    assert rc == 0, a.log()
