@@ -471,7 +471,9 @@ def test_agent_that_lost_its_state_needs_the_admins_reset(tmp_path):
     import shutil
 
     from test_hosts import FakeHostd, wait_for
-    n = Nubod(str(tmp_path)).start()
+    # the admin's pooled connection idles through the agent's 10 s retry:
+    # longer than nubod's default idle timeout
+    n = Nubod(str(tmp_path), extra=["--conn-timeout", "120"]).start()
     a = FakeHostd(str(tmp_path), n, "lost-1", heartbeat_ms=200)
     try:
         admin = n.admin()
