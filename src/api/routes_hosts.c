@@ -13,9 +13,9 @@
 
 static void post_register(struct api_call *call)
 {
-    static const char *const fields[] = {"join_token",  "name",        "address",
-                                         "agent_token", "capacity",    "accel",
-                                         "driver",      "underlay_ip", NULL};
+    static const char *const fields[] = {"join_token",  "name",     "address", "agent_token",
+                                         "host_token",  "capacity", "accel",   "driver",
+                                         "underlay_ip", NULL};
     struct nubo_err err;
     json_t *b = api_body(call, fields);
     if (b == NULL)
@@ -110,6 +110,24 @@ static void delete_host(struct api_call *call)
     api_no_content(call);
 }
 
+static void post_host_action(struct api_call *call)
+{
+    static const char *const fields[] = {"action", NULL};
+    struct nubo_err err;
+    const char *action;
+    json_t *b = api_body(call, fields);
+    if (b == NULL || api_field_str_req(call, b, "action", "reset-credential", &action) < 0)
+        return;
+    if (strcmp(action, "reset-credential") != 0) {
+        nubo_err_set(&err, NUBO_E_INVALID,
+                     "unknown action '%.32s': the one host action is reset-credential", action);
+        api_fail(call, &err);
+        return;
+    }
+    json_t *out = fleet_host_reset_credential(call->api->st, call->params[0], &err);
+    api_reply_or_fail(call, 200, out, &err);
+}
+
 const struct route host_routes[] = {
     {"POST", "/v1/hosts/register", AUTHZ_PUBLIC, "host.register", post_register, 0},
     {"POST", "/v1/hosts/{id}/heartbeat", AUTHZ_HOST, "host.heartbeat", post_heartbeat,
@@ -118,5 +136,6 @@ const struct route host_routes[] = {
     {"GET", "/v1/hosts", AUTHZ_ADMIN, NULL, get_hosts, 0},
     {"GET", "/v1/hosts/{id}", AUTHZ_ADMIN, NULL, get_host, 0},
     {"DELETE", "/v1/hosts/{id}", AUTHZ_ADMIN, "host.delete", delete_host, 0},
+    {"POST", "/v1/hosts/{id}/actions", AUTHZ_ADMIN, "host.action", post_host_action, 0},
     {NULL, NULL, 0, NULL, NULL, 0},
 };

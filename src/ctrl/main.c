@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -315,6 +316,7 @@ static int run(struct nubod_opts *o)
     struct nubo_err err;
     log_init(o->level, NULL);
     signal(SIGPIPE, SIG_IGN);
+    umask(077); /* the database, secrets and tenants' images are ours alone */
     if (crypto_init(&err) < 0) {
         log_error("%s", err.msg);
         return 1;
@@ -324,7 +326,8 @@ static int run(struct nubod_opts *o)
     snprintf(pwfile, sizeof(pwfile), "%s/admin-password", cfg->state_dir);
     snprintf(joinfile, sizeof(joinfile), "%s/join-token", cfg->state_dir);
     snprintf(imgdir, sizeof(imgdir), "%s/images", cfg->state_dir);
-    if (fs_mkdir_p(cfg->state_dir, 0700, &err) < 0 || fs_mkdir_p(imgdir, 0700, &err) < 0) {
+    if (fs_mkdir_p(cfg->state_dir, 0700, &err) < 0 || fs_mkdir_p(imgdir, 0700, &err) < 0 ||
+        fs_tighten_tree(cfg->state_dir, &err) < 0) {
         log_error("cannot start: %s", err.msg);
         return 1;
     }

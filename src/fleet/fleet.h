@@ -6,9 +6,17 @@
  * A host is a row of the hosts table (src/store/schema.c).  Its agent
  * authenticates with a host token ("nubohost_" + secret) issued here at
  * registration and stored as its SHA-256; identity_authenticate() maps it
- * to ctx->host_id.  Registering again under a known name (with a valid
- * join token) rotates the token and updates the address: that is how an
- * agent that lost its token, or whose host row was deleted, comes back.
+ * to ctx->host_id.
+ *
+ * Host identity: the join token lets a *new* name join.  Registering again
+ * under a known name also needs that host's own credential, its current
+ * host token in 'host_token' (then the token is kept and the address
+ * updated), or an admin's leave: fleet_host_reset_credential() revokes the
+ * token (token_hash '') and the next registration under the name, with
+ * the join token alone, takes the host over once.  Otherwise anyone with
+ * the join token could take over a host's name and be sent its VMs'
+ * definitions, user-data and private images.  An agent whose host row was
+ * deleted registers anew (a new id).
  *
  * A heartbeat makes the host 'up', stores its capacity and the report, and
  * has compute copy the state of every VM named "nubo-<instance id>" into
@@ -27,10 +35,12 @@
 #include "store/store.h"
 
 /* Validates a registration body {join_token, name, address, agent_token?,
- * capacity:{vcpus, ram_mib, disk_gib}, accel, driver} (borrowed) and
- * registers or re-registers the host.  Returns {host_id, host_token} (new
- * reference; the token is shown only here), or NULL with err:
- * NUBO_E_UNAUTHORIZED for a bad join token, NUBO_E_INVALID for a bad body. */
+ * host_token?, capacity:{vcpus, ram_mib, disk_gib}, accel, driver}
+ * (borrowed) and registers or re-registers the host (see above).  Returns
+ * {host_id, host_token} (new reference; a new token is shown only here), or
+ * NULL with err: NUBO_E_UNAUTHORIZED for a bad join token, NUBO_E_INVALID
+ * for a bad body, NUBO_E_CONFLICT for a known name without its host's
+ * credential (nothing about that host is revealed). */
 json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err);
 
 /* Records a heartbeat of host_id (the authenticated host) with body
@@ -53,6 +63,12 @@ json_t *fleet_host_get(struct store *st, const char *ref, struct nubo_err *err);
  * not deleted are placed on it.  Its agent, still running, is refused from
  * then on (401) and re-registers with the join token if it still has it. */
 int fleet_host_delete(struct store *st, const char *ref, struct nubo_err *err);
+
+/* Revokes the host token of a host (id or name) and lets the next
+ * registration under its name succeed with the join token alone, once: an
+ * admin's way back for a host that lost its state.  Returns the host (new
+ * reference, as fleet_host_get) or NULL with err (NUBO_E_NOTFOUND). */
+json_t *fleet_host_reset_credential(struct store *st, const char *ref, struct nubo_err *err);
 
 /* Validates a host agent's address: "unix:/absolute/path" (<= 107
  * characters of path) or "http://HOST:PORT".  0 or -1 with err. */

@@ -198,6 +198,14 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
     if (valid_name(name, "host name", err) < 0 || fleet_host_address_valid(address, err) < 0 ||
         parse_common(body, &cap, &accel, &driver, err) < 0)
         return NULL;
+    json_t *ht = json_object_get(body, "host_token");
+    const char *host_token = json_string_value(ht);
+    if (ht && !json_is_null(ht) && (host_token == NULL || strlen(host_token) > 200)) {
+        nubo_err_set(err, NUBO_E_INVALID,
+                     "'host_token' must be a string: the host's current token (its agent "
+                     "keeps it in <state-dir>/controller.json)");
+        return NULL;
+    }
     const char *agent_token = "";
     if (at && !json_is_null(at)) {
         agent_token = json_string_value(at);
@@ -215,12 +223,35 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
     long long now_ms = (long long)clock_now_ms();
     if (store_begin(st, true, err) < 0)
         return NULL;
-    json_t *old = store_query_one(st, &qerr, "SELECT id FROM hosts WHERE name = ?", "s", name);
+    json_t *old =
+        store_query_one(st, &qerr, "SELECT id, token_hash FROM hosts WHERE name = ?", "s", name);
     if (old == NULL && qerr.code != NUBO_E_NOTFOUND) {
         *err = qerr;
         goto fail;
     }
     if (old) {
+        /* A known name: its own token (kept), or an admin's reset (the
+         * hash is then empty and a new token is issued). */
+        const char *have = jsonx_str(old, "token_hash");
+        char sent[CRYPTO_SHA256_HEX] = "";
+        if (host_token)
+            crypto_sha256_hex(host_token, strlen(host_token), sent);
+        if (have[0] != '\0' && (host_token == NULL || strcmp(sent, have) != 0)) {
+            json_decref(old);
+            nubo_err_set(err, NUBO_E_CONFLICT,
+                         "host '%s' is already registered and this request does not prove it is "
+                         "that host: its agent must send its current host_token (kept in "
+                         "<state-dir>/controller.json); if that is lost, an admin allows one "
+                         "registration with POST /v1/hosts/%s/actions "
+                         "{\"action\": \"reset-credential\"}, or deletes the host",
+                         name, name);
+            log_warn("host %s: registration refused (no valid host token for a known name)", name);
+            goto fail;
+        }
+        if (have[0] != '\0') {
+            str_copy(secret, sizeof(secret), host_token);
+            str_copy(thash, sizeof(thash), have);
+        }
         str_copy(id, sizeof(id), jsonx_str(old, "id"));
         json_decref(old);
         if (store_exec(st, err,
@@ -447,6 +478,37 @@ int fleet_host_delete(struct store *st, const char *ref, struct nubo_err *err)
 fail:
     store_rollback(st);
     return -1;
+}
+
+json_t *fleet_host_reset_credential(struct store *st, const char *ref, struct nubo_err *err)
+{
+    struct nubo_err qerr;
+    if (store_begin(st, true, err) < 0)
+        return NULL;
+    json_t *h = store_query_one(st, &qerr, "SELECT id, name FROM hosts WHERE id = ? OR name = ?",
+                                "ss", ref, ref);
+    if (h == NULL) {
+        if (qerr.code == NUBO_E_NOTFOUND)
+            nubo_err_set(err, NUBO_E_NOTFOUND, "no host with id or name '%.64s'", ref);
+        else
+            *err = qerr;
+        store_rollback(st);
+        return NULL;
+    }
+    char id[37], name[64];
+    str_copy(id, sizeof(id), jsonx_str(h, "id"));
+    str_copy(name, sizeof(name), jsonx_str(h, "name"));
+    json_decref(h);
+    if (store_exec(st, err, "UPDATE hosts SET token_hash = '' WHERE id = ?", "s", id) < 0) {
+        store_rollback(st);
+        return NULL;
+    }
+    if (store_commit(st, err) < 0)
+        return NULL;
+    log_warn("host %s (%s): credential reset by an admin; the next registration under this name "
+             "is accepted with the join token alone",
+             name, id);
+    return fleet_host_get(st, id, err);
 }
 
 int fleet_host_count(struct store *st, long long *n, struct nubo_err *err)

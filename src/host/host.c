@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 #include <time.h>
@@ -189,7 +190,7 @@ static json_t *host_report(void *ctx)
 
 int host_image_upload_fd(struct host *h)
 {
-    return open(h->cfg.images_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+    return open(h->cfg.images_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }
 
 int host_image_put(struct host *h, const char *name, const char *part, int fd, const char *sha256,
@@ -695,7 +696,10 @@ struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
         goto fail;
     }
     gethostname(h->hostname, sizeof(h->hostname) - 1);
-    if (fs_mkdir_p(cfg->state_dir, 0700, err) < 0 || fs_mkdir_p(cfg->images_dir, 0755, err) < 0 ||
+    /* Both trees hold tenants' data (disks, user-data, images): private,
+     * whatever mode an older agent or the operator left them in. */
+    if (fs_mkdir_p(cfg->state_dir, 0700, err) < 0 || fs_mkdir_p(cfg->images_dir, 0700, err) < 0 ||
+        fs_tighten_tree(cfg->state_dir, err) < 0 || fs_tighten_tree(cfg->images_dir, err) < 0 ||
         driver_claim(cfg->state_dir, h->drv->name, err) < 0)
         goto fail;
     image_clean_uploads(cfg->images_dir);
@@ -743,7 +747,11 @@ struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
         char *slash = strrchr(dir, '/');
         if (slash && slash != dir) {
             *slash = '\0';
-            if (fs_mkdir_p(dir, 0755, err) < 0)
+            /* Not private: the API socket (0660) is for the group too. */
+            mode_t old = umask(022);
+            int r = fs_mkdir_p(dir, 0755, err);
+            umask(old);
+            if (r < 0)
                 goto fail;
         }
         struct httpd_cfg hc = {.unix_path = cfg->socket_path,

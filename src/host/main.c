@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "host/host.h"
 #include "host/net/net.h"
@@ -329,6 +330,7 @@ int main(int argc, char **argv)
     if (status >= 0)
         return status;
     log_init(cfg.level, NULL);
+    umask(077); /* VM disks, images, user-data and tokens are ours (and QEMU's) alone */
     struct nubo_err err;
     struct host *h = host_new(&cfg.host, &err);
     if (h == NULL) {

@@ -190,6 +190,9 @@ static json_t *register_body(struct uplink *u)
     json_object_set_new(b, "address", json_string(u->advertise));
     if (u->agent_token[0])
         json_object_set_new(b, "agent_token", json_string(u->agent_token));
+    /* A known name needs its own credential, not just the join token. */
+    if (u->host_token[0])
+        json_object_set_new(b, "host_token", json_string(u->host_token));
     explicit_bzero(tok, strlen(tok));
     free(tok);
     return b;
@@ -317,6 +320,12 @@ static void request_done(struct uplink *u, CURLcode cc)
         } else if (status == 401 || status == 403) {
             log_error("controller link: %s refused the join token in %s: %s", u->controller,
                       u->join_token_file, detail ? detail : "unauthorized");
+            u->next_at = now + UPLINK_REFUSED_RETRY_MS;
+        } else if (status == 409) {
+            /* The name is another host's, or this one lost its token: an
+             * admin must reset the host's credential (nubod says how). */
+            log_error("controller link: %s refused to register this agent as host %s: %s",
+                      u->controller, u->name, detail ? detail : "conflict");
             u->next_at = now + UPLINK_REFUSED_RETRY_MS;
         } else {
             failed(u, "registration", detail ? detail : "unexpected answer");

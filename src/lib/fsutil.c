@@ -160,6 +160,61 @@ int fs_rm_rf(const char *path, struct nubo_err *err)
     return 0;
 }
 
+/* nftw has no context argument: the first failure of a walk, and how many
+ * paths it changed.  Walks happen at a daemon's start, one at a time. */
+static _Thread_local int tighten_errno;
+static _Thread_local int tighten_changed;
+static _Thread_local char tighten_failed[PATH_MAX];
+
+static int tighten_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    mode_t want;
+    if (flag == FTW_D)
+        want = 0700;
+    else if (flag == FTW_F && S_ISREG(st->st_mode))
+        want = st->st_mode & 0700;
+    else
+        return 0; /* symlinks, sockets, fifos, unreadable entries */
+    if ((st->st_mode & 07777) == want)
+        return 0;
+    if (chmod(path, want) < 0) {
+        tighten_errno = errno;
+        str_copy(tighten_failed, sizeof(tighten_failed), path);
+        return 1;
+    }
+    log_warn("%s was mode %04o (open to other users): now %04o", path,
+             (unsigned)(st->st_mode & 07777), (unsigned)want);
+    tighten_changed++;
+    return 0;
+}
+
+int fs_tighten_tree(const char *path, struct nubo_err *err)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0
+                               : nubo_err_set(err, NUBO_E_INTERNAL, "cannot check %s: %s", path,
+                                              strerror(errno));
+    /* A state directory given as a symlink: walk what it points to. */
+    char real[PATH_MAX];
+    if (S_ISLNK(st.st_mode) && realpath(path, real) != NULL)
+        path = real;
+    tighten_errno = 0;
+    tighten_changed = 0;
+    tighten_failed[0] = '\0';
+    int r = nftw(path, tighten_one, 16, FTW_PHYS);
+    if (r != 0)
+        return nubo_err_set(err, NUBO_E_INTERNAL,
+                            "cannot make %s private (mode 0700/0600): %s; give it to this "
+                            "user or remove it",
+                            tighten_failed[0] ? tighten_failed : path,
+                            strerror(tighten_errno ? tighten_errno : errno));
+    if (tighten_changed > 0)
+        log_warn("%s: %d path(s) made private to this user", path, tighten_changed);
+    return 0;
+}
+
 int fs_exists(const char *path)
 {
     struct stat st;

@@ -26,6 +26,14 @@ char *fs_read_file(const char *path, size_t cap, size_t *len, struct nubo_err *e
 /* Removes a directory tree (no symlink is followed).  Missing is success. */
 int fs_rm_rf(const char *path, struct nubo_err *err);
 
+/* Makes a daemon's private tree private: every directory under path (and
+ * path itself) that group or others can use loses those bits and gets
+ * u+rwx (0700), every regular file loses them too (0644 -> 0600).
+ * Symlinks are not followed, sockets and the like are left alone.  Each
+ * change is logged as a warning.  A missing path is success; a path that
+ * cannot be changed (not ours) is an error naming it. */
+int fs_tighten_tree(const char *path, struct nubo_err *err);
+
 /* True when path exists (any type). */
 int fs_exists(const char *path);
 

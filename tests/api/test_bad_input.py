@@ -80,6 +80,7 @@ VALID_BODIES = {
         "join_token": e["join_token"], "name": "bad-host", "address": "http://127.0.0.1:9",
         "agent_token": "agent-token", "capacity": {"vcpus": 4, "ram_mib": 4096, "disk_gib": 10},
         "accel": "tcg", "driver": "qemu"},
+    ("POST", "/v1/hosts/{id}/actions"): lambda e: {"action": "reset-credential"},
     ("POST", "/v1/hosts/{id}/heartbeat"): lambda e: {
         "capacity": {"vcpus": 5, "ram_mib": 5000, "disk_gib": 50}, "accel": "kvm",
         "driver": "qemu",

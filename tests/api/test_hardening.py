@@ -553,3 +553,179 @@ def test_one_tenant_cannot_take_the_external_pool(nubod, admin):
     assert len(greedy.get("/v1/floating-ips").json()["floating_ips"]) == 5
     r = other.post("/v1/floating-ips", {})
     assert r.status_code == 201, r.text
+# ------------------------------------------------------ item 13: file modes
+
+def mode(path):
+    return os.stat(path).st_mode & 0o7777
+
+
+def test_nubod_state_is_private_even_if_precreated_open(tmp_path):
+    """Before, a state directory made 0755 by someone else stayed 0755 and
+    its files kept their modes (0644: readable by any local user)."""
+    n = Nubod(str(tmp_path))
+    os.makedirs(os.path.join(n.dir, "images"), mode=0o755)
+    os.chmod(n.dir, 0o755)
+    os.chmod(os.path.join(n.dir, "images"), 0o755)
+    stray = os.path.join(n.dir, "images", "old.disk")
+    with open(stray, "wb") as f:
+        f.write(b"x")
+    os.chmod(stray, 0o644)
+    n.start()
+    try:
+        assert mode(n.dir) == 0o700 and mode(os.path.join(n.dir, "images")) == 0o700
+        assert mode(stray) == 0o600
+        assert "now 0600" in n.log()
+        for name in os.listdir(n.dir):  # db, WAL, secrets, join token
+            p = os.path.join(n.dir, name)
+            assert mode(p) & 0o077 == 0, (name, oct(mode(p)))
+        admin = n.admin()
+        m = make_tenant(n, admin)
+        r = m.post("/v1/images", {"name": "mine", "min_disk_gib": 1})
+        assert r.status_code == 201, r.text
+        iid = r.json()["id"]
+        r = m.put("/v1/images/%s/file" % iid, data=b"\0" * (1 << 20))
+        assert r.status_code == 200, r.text
+        stored = [f for f in os.listdir(os.path.join(n.dir, "images")) if f.startswith(iid)]
+        assert stored
+        for f in stored:
+            assert mode(os.path.join(n.dir, "images", f)) == 0o600, f
+    finally:
+        rc = n.stop()
+    assert rc == 0, n.log()
+
+
+def agent_put(sock_path, path, data, headers):
+    import http.client
+
+    class Conn(http.client.HTTPConnection):
+        def connect(s):
+            s.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.sock.connect(sock_path)
+    c = Conn("localhost", timeout=30)
+    c.request("PUT", path, body=data, headers=headers)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def test_agent_state_and_images_are_private(tmp_path):
+    """Before, the agent's images directory was 0755 and an uploaded disk
+    0644: a tenant's private disk readable by any local user."""
+    import hashlib
+
+    from test_hosts import FakeHostd
+    n = Nubod(str(tmp_path)).start()
+    a = FakeHostd(str(tmp_path), n, "files-1")
+    os.makedirs(a.state, mode=0o755)
+    os.chmod(a.state, 0o755)
+    os.chmod(a.images, 0o755)
+    old = os.path.join(a.images, "old.raw")
+    with open(old, "wb") as f:
+        f.write(b"\0" * 512)
+    os.chmod(old, 0o644)
+    try:
+        a.start()
+        assert mode(a.state) == 0o700 and mode(a.images) == 0o700 and mode(old) == 0o600
+        assert "now 0700" in a.log()
+        disk = b"\0" * (1 << 20)
+        status, body = agent_put(a.sock, "/v1/images/files-t/disk", disk,
+                                 {"X-Checksum-Sha256": hashlib.sha256(disk).hexdigest(),
+                                  "Content-Type": "application/octet-stream"})
+        assert status in (200, 201, 204), body
+        assert mode(os.path.join(a.images, "files-t.raw")) == 0o600
+        for root, dirs, files in os.walk(a.state):
+            for d in dirs:
+                assert mode(os.path.join(root, d)) == 0o700, d
+            for f in files:
+                p = os.path.join(root, f)
+                if os.path.isfile(p) and not os.path.islink(p):
+                    assert mode(p) & 0o077 == 0, (p, oct(mode(p)))
+    finally:
+        rc = a.stop()
+        n.stop()
+    assert rc == 0, a.log()
+
+
+# ------------------------------------------------- item 7: host identity
+
+def test_join_token_alone_cannot_take_over_a_known_host(nubod, admin):
+    """Before, anyone with the join token could register under an existing
+    host's name, get a fresh token for it and be sent its VMs' definitions,
+    user-data and private images."""
+    import requests
+
+    from test_hosts import heartbeat, register
+    r = register(nubod, name="victim", address="unix:/run/v/hostd.sock")
+    assert r.status_code == 201, r.text
+    host_id, token = r.json()["host_id"], r.json()["host_token"]
+    # the join token alone, or with a wrong host token: refused, nothing told
+    for extra in ({}, {"host_token": "nubohost_forged"}, {"host_token": None}):
+        r = register(nubod, name="victim", address="unix:/tmp/evil.sock", **extra)
+        assert_problem(r, 409, "reset-credential")
+        assert host_id not in r.text and "nubohost_" not in r.text
+    assert_problem(register(nubod, name="victim", host_token=5), 400, "host_token")
+    h = admin.get("/v1/hosts/victim").json()
+    assert h["address"] == "unix:/run/v/hostd.sock"
+    assert heartbeat(nubod, host_id, token).status_code == 200
+    # the host's own token: accepted, same id, token kept
+    r = register(nubod, name="victim", address="unix:/run/v2/hostd.sock", host_token=token)
+    assert r.status_code == 201, r.text
+    assert r.json() == {"host_id": host_id, "host_token": token}
+    # the admin's reset: the old token stops working, and one registration
+    # with the join token alone takes the name (same id), then no more
+    tenant = make_tenant(nubod, admin)
+    assert_problem(tenant.post("/v1/hosts/victim/actions", {"action": "reset-credential"}), 403)
+    assert_problem(admin.post("/v1/hosts/victim/actions", {"action": "nope"}), 400,
+                   "reset-credential")
+    assert_problem(admin.post("/v1/hosts/nohost/actions", {"action": "reset-credential"}), 404)
+    assert heartbeat(nubod, host_id, token).status_code == 200  # bad input changed nothing
+    r = admin.post("/v1/hosts/victim/actions", {"action": "reset-credential"})
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == host_id and "token" not in json.dumps(r.json())
+    assert_problem(heartbeat(nubod, host_id, token), 401)
+    r = register(nubod, name="victim", address="unix:/run/v3/hostd.sock")
+    assert r.status_code == 201, r.text
+    assert r.json()["host_id"] == host_id
+    new = r.json()["host_token"]
+    assert new != token and heartbeat(nubod, host_id, new).status_code == 200
+    assert_problem(register(nubod, name="victim"), 409)
+    # a deleted host's name is free again (a new id)
+    assert admin.delete("/v1/hosts/victim").status_code == 204
+    r = register(nubod, name="victim")
+    assert r.status_code == 201 and r.json()["host_id"] != host_id
+    assert requests.get(nubod.base + "/v1/health", timeout=5).status_code == 200
+
+
+def test_agent_that_lost_its_state_needs_the_admins_reset(tmp_path):
+    """The agent side: a restart keeps its registration (stored token); an
+    agent whose state is gone is refused under its old name, says what to
+    do, and joins once an admin resets the host's credential."""
+    import shutil
+
+    from test_hosts import FakeHostd, wait_for
+    # the admin's pooled connection idles through the agent's 10 s retry:
+    # longer than nubod's default idle timeout
+    n = Nubod(str(tmp_path), extra=["--conn-timeout", "120"]).start()
+    a = FakeHostd(str(tmp_path), n, "lost-1", heartbeat_ms=200)
+    try:
+        admin = n.admin()
+        a.start()
+        host = wait_for("registration", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
+                                                 if h["name"] == "lost-1"])[0]
+        assert a.stop() == 0
+        shutil.rmtree(a.state)
+        a.start()
+        wait_for("the refusal", lambda: "reset-credential" in a.log(), timeout=10)
+        assert "refused to register this agent as host lost-1" in a.log()
+        assert admin.post("/v1/hosts/lost-1/actions",
+                          {"action": "reset-credential"}).status_code == 200
+        wait_for("re-registration", lambda: os.path.exists(
+            os.path.join(a.state, "controller.json")), timeout=20)
+        with open(os.path.join(a.state, "controller.json")) as f:
+            assert json.load(f)["host_id"] == host["id"]
+        wait_for("up", lambda: admin.get("/v1/hosts/lost-1").json()["state"] == "up")
+    finally:
+        rc = a.stop()
+        n.stop()
+    assert rc == 0, a.log()

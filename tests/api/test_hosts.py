@@ -92,14 +92,14 @@ def test_register_then_heartbeat(nubod, admin):
     assert admin.get("/v1/hosts/" + host_id).json()["name"] == "host-1"
     assert admin.get("/v1/hosts/host-1").json()["vms"] == []
 
-    # registering the same name again rotates the token, keeps the id
-    r = register(nubod, name="host-1", address="unix:/run/y/hostd.sock")
+    # registering the same name again needs the host's own token (issue
+    # 13): it keeps the id and the token, and updates the address
+    assert_problem(register(nubod, name="host-1", address="unix:/run/y/hostd.sock"), 409,
+                   "host_token")
+    r = register(nubod, name="host-1", address="unix:/run/y/hostd.sock", host_token=token)
     assert r.status_code == 201, r.text
-    assert r.json()["host_id"] == host_id
-    new_token = r.json()["host_token"]
-    assert new_token != token
-    assert_problem(heartbeat(nubod, host_id, token), 401)
-    assert heartbeat(nubod, host_id, new_token).status_code == 200
+    assert r.json() == {"host_id": host_id, "host_token": token}
+    assert heartbeat(nubod, host_id, token).status_code == 200
     assert admin.get("/v1/hosts/host-1").json()["address"] == "unix:/run/y/hostd.sock"
 
 

@@ -159,6 +159,8 @@ ADMIN_ONLY = [
     ("GET", "/v1/hosts/{id}/metrics", lambda w: str(uuid.uuid4())),
     ("GET", "/v1/hosts/{id}/network-document", lambda w: str(uuid.uuid4())),
     ("DELETE", "/v1/hosts/{id}", lambda w: str(uuid.uuid4())),
+    ("POST", "/v1/hosts/{id}/actions",
+     lambda w: (str(uuid.uuid4()), {"action": "reset-credential"})),
     ("GET", "/v1/audit", None),
     ("POST", "/v1/projects", lambda w: {"name": "p-x"}),
     ("DELETE", "/v1/projects/{id}", lambda w: w["project"]),

@@ -195,6 +195,38 @@ static void test_mkdir_p(void)
     CHECK(fs_mkdir_p(p, 0700, &err) == -1);
 }
 
+/* Regression (issue 13): a state tree pre-created 0755 with 0644 files
+ * stayed readable by every local user. */
+static void test_tighten_tree(void)
+{
+    char top[192], sub[192], file[192], exe[192], out[192], link[192];
+    struct nubo_err err;
+    struct stat st;
+    path_in(top, sizeof(top), "t");
+    path_in(sub, sizeof(sub), "t/vms/x");
+    path_in(file, sizeof(file), "t/vms/x/disk");
+    path_in(exe, sizeof(exe), "t/run.sh");
+    path_in(out, sizeof(out), "outside");
+    path_in(link, sizeof(link), "t/link");
+    CHECK_INT_EQ(fs_mkdir_p(sub, 0755, &err), 0);
+    put_file(file, "x");
+    put_file(exe, "x");
+    put_file(out, "x");
+    CHECK(chmod(top, 0755) == 0 && chmod(file, 0644) == 0 && chmod(exe, 0755) == 0 &&
+          chmod(out, 0644) == 0 && symlink(out, link) == 0);
+    CHECK_INT_EQ(fs_tighten_tree(top, &err), 0);
+    CHECK(stat(top, &st) == 0 && (st.st_mode & 07777) == 0700);
+    CHECK(stat(sub, &st) == 0 && (st.st_mode & 07777) == 0700);
+    CHECK(stat(file, &st) == 0 && (st.st_mode & 07777) == 0600);
+    CHECK(stat(exe, &st) == 0 && (st.st_mode & 07777) == 0700);
+    /* a symlink is not followed out of the tree */
+    CHECK(stat(out, &st) == 0 && (st.st_mode & 07777) == 0644);
+    /* again: nothing to do; missing: nothing to do */
+    CHECK_INT_EQ(fs_tighten_tree(top, &err), 0);
+    path_in(top, sizeof(top), "nope");
+    CHECK_INT_EQ(fs_tighten_tree(top, &err), 0);
+}
+
 static void test_rm_rf(void)
 {
     char p[192], outside[192], outdir[192];
@@ -544,9 +576,9 @@ static void teardown(void)
 
 CHECK_MAIN_FIXTURE(setup, teardown, TEST(test_write_read), TEST(test_write_atomic_bad_dir),
                    TEST(test_read_cap), TEST(test_read_missing), TEST(test_mkdir_p),
-                   TEST(test_rm_rf), TEST(test_allocated_bytes), TEST(test_spawn_true_false),
-                   TEST(test_spawn_unblocks_signals), TEST(test_spawn_output),
-                   TEST(test_spawn_output_cap), TEST(test_spawn_timeout),
+                   TEST(test_tighten_tree), TEST(test_rm_rf), TEST(test_allocated_bytes),
+                   TEST(test_spawn_true_false), TEST(test_spawn_unblocks_signals),
+                   TEST(test_spawn_output), TEST(test_spawn_output_cap), TEST(test_spawn_timeout),
                    TEST(test_spawn_timeout_closed_output), TEST(test_spawn_missing_program),
                    TEST(test_spawn_closes_fds), TEST(test_spawn_status_str),
                    TEST(test_spawn_detached))

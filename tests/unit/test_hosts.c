@@ -103,18 +103,41 @@ static void test_register(void)
     CHECK_STR_EQ(json_string_value(json_object_get(row, "state")), "up");
     json_decref(row);
 
-    /* again under the same name: same id, new token, new address */
+    /* again under the same name with the join token alone: refused,
+     * nothing changed (issue 13) */
     json_decref(b);
     b = reg_body(join, "h1", "http://10.1.1.1:7001");
+    nubo_err_clear(&err);
+    CHECK(fleet_host_register(st, b, &err) == NULL);
+    CHECK_INT_EQ(err.code, NUBO_E_CONFLICT);
+    CHECK_STR_HAS(err.msg, "reset-credential");
+    json_t *h = fleet_host_get(st, "h1", &err);
+    CHECK_STR_EQ(json_string_value(json_object_get(h, "address")), "unix:/x.sock");
+    json_decref(h);
+    /* with its own token: same id, same token, new address */
+    json_object_set_new(b, "host_token", json_string(tok));
     json_t *again = fleet_host_register(st, b, &err);
+    if (CHECK(again != NULL)) {
+        CHECK_STR_EQ(json_string_value(json_object_get(again, "host_id")), id);
+        CHECK_STR_EQ(json_string_value(json_object_get(again, "host_token")), tok);
+    }
+    h = fleet_host_get(st, "h1", &err);
+    CHECK_STR_EQ(json_string_value(json_object_get(h, "address")), "http://10.1.1.1:7001");
+    json_decref(h);
+    json_decref(again);
+    /* an admin's reset: one registration with the join token alone */
+    json_object_del(b, "host_token");
+    h = fleet_host_reset_credential(st, "h1", &err);
+    CHECK(h != NULL);
+    json_decref(h);
+    again = fleet_host_register(st, b, &err);
     if (CHECK(again != NULL)) {
         CHECK_STR_EQ(json_string_value(json_object_get(again, "host_id")), id);
         CHECK(strcmp(json_string_value(json_object_get(again, "host_token")), tok) != 0);
     }
-    json_t *h = fleet_host_get(st, "h1", &err);
-    CHECK_STR_EQ(json_string_value(json_object_get(h, "address")), "http://10.1.1.1:7001");
-    json_decref(h);
     json_decref(again);
+    CHECK(fleet_host_register(st, b, &err) == NULL);
+    CHECK_INT_EQ(err.code, NUBO_E_CONFLICT);
     json_decref(a);
     json_decref(b);
     CHECK(fleet_host_delete(st, "h1", &err) == 0);

@@ -285,7 +285,7 @@ int image_store_part(const char *dir, const char *name, const char *part, int fd
     if (linkat(AT_FDCWD, fdpath, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0)
         return nubo_err_set(err, NUBO_E_INTERNAL, "cannot store the upload in %s: %s", dir,
                             strerror(errno));
-    chmod(tmp, 0644);
+    chmod(tmp, 0600); /* a tenant's disk: ours and QEMU's (same user) */
     char other[PATH_MAX] = "";
     if (strcmp(part, "disk") == 0) {
         char fmt[8];
