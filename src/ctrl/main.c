@@ -39,6 +39,8 @@ static void usage(FILE *out)
             "  --state-dir DIR      database, images, secrets (default /var/lib/nubo/controller)\n"
             "  --listen ADDR:PORT   API address (default 127.0.0.1:7700)\n"
             "  --threads N          API threads (default 4)\n"
+            "  --login-slots N      password hashes at once; more logins get 503\n"
+            "                       (default: half the CPUs, 1 to 4)\n"
             "  --policy P           placement: spread | pack (default spread)\n"
             "  --cpu-ratio R        vCPU overcommit (default 4)\n"
             "  --ram-ratio R        RAM overcommit (default 1)\n"
@@ -103,6 +105,17 @@ static int opt_threads(struct nubod_opts *o, const char *arg)
     if (valid_int(arg, 1, 64, "--threads", &n, &err) < 0)
         return fail_msg(&err);
     o->cfg.threads = (int)n;
+    return 0;
+}
+
+static int opt_login_slots(struct nubod_opts *o, const char *arg)
+{
+    struct nubo_err err;
+    long long n;
+    (void)o;
+    if (valid_int(arg, 1, 64, "--login-slots", &n, &err) < 0)
+        return fail_msg(&err);
+    identity_set_hash_slots((int)n);
     return 0;
 }
 
@@ -208,6 +221,7 @@ static const struct nubod_opt {
     {"state-dir", 0, required_argument, opt_state_dir},
     {"listen", 0, required_argument, opt_listen},
     {"threads", 0, required_argument, opt_threads},
+    {"login-slots", 0, required_argument, opt_login_slots},
     {"policy", 0, required_argument, opt_policy},
     {"cpu-ratio", 0, required_argument, opt_cpu_ratio},
     {"ram-ratio", 0, required_argument, opt_ram_ratio},

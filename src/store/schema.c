@@ -224,6 +224,12 @@ static const char schema_v1[] =
 static const char schema_v4[] =
     "ALTER TABLE flavors ADD COLUMN required_accel TEXT NOT NULL DEFAULT '';";
 
+/* Which token made a token: an API key records the login session it was
+ * made with (NULL for sessions and older keys).  No foreign key: revoking
+ * or expiring that session leaves the key as it is; only revoking a key
+ * revokes the keys it made (and keys may not make keys: identity). */
+static const char schema_v9[] = "ALTER TABLE tokens ADD COLUMN created_by TEXT;";
+
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];
 extern const char store_schema_v3_monitor[];
@@ -239,5 +245,6 @@ const struct store_migration store_migrations[] = {
     {5, store_schema_v5_network},
     {6, store_schema_v6_scale},
     {7, store_schema_v7_stack},
+    {9, schema_v9},
     {0, NULL},
 };
