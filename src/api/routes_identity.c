@@ -65,8 +65,18 @@ static void post_token(struct api_call *call)
         return;
     }
     str_copy(call->target, sizeof(call->target), user);
-    json_t *tok = identity_login(call->api->st, user, pw, json_string_value(pj), &err);
+    char client[64], retry[16];
+    int retry_s = 0;
+    http_req_client_addr(call->req, client, sizeof(client));
+    json_t *tok =
+        identity_login(call->api->st, user, pw, json_string_value(pj), client, &retry_s, &err);
     if (tok == NULL) {
+        /* 429 (back-off) and 503 (every hashing slot busy) say when to
+         * come back. */
+        if (retry_s > 0 && (err.code == NUBO_E_TOOMANY || err.code == NUBO_E_UNAVAILABLE)) {
+            snprintf(retry, sizeof(retry), "%d", retry_s);
+            http_resp_header(call->resp, "Retry-After", retry);
+        }
         api_fail(call, &err);
         return;
     }
@@ -326,11 +336,12 @@ static void get_user(struct api_call *call)
 
 static void patch_user(struct api_call *call)
 {
-    static const char *const fields[] = {"password", "email", "disabled", NULL};
+    static const char *const fields[] = {"password", "current_password", "email", "disabled", NULL};
     struct nubo_err err = {0};
     struct user_patch patch = {.disabled = -1};
     json_t *b = api_body(call, fields);
     if (b == NULL || field_str(call, b, "password", 0, &patch.password) < 0 ||
+        field_str(call, b, "current_password", 0, &patch.current_password) < 0 ||
         field_str(call, b, "email", 0, &patch.email) < 0)
         return;
     json_t *dis = json_object_get(b, "disabled");

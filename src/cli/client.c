@@ -299,6 +299,8 @@ static enum nubo_errcode code_of_status(long status)
         return NUBO_E_TOOLARGE;
     case 415:
         return NUBO_E_UNSUPPORTED;
+    case 429:
+        return NUBO_E_TOOMANY;
     case 502:
     case 503:
         return NUBO_E_UNAVAILABLE;

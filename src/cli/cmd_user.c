@@ -5,7 +5,7 @@
  *   create    POST /v1/users (admin)
  *   show      GET /v1/users/{ref} (admin, or yourself), with the user's roles
  *   delete    DELETE /v1/users/{ref} (admin, not yourself)
- *   passwd    PATCH /v1/users/{ref} {password} (admin, or yourself)
+ *   passwd    PATCH /v1/users/{ref} {password, current_password when yours}
  *
  * Passwords never go on the command line: a file or the terminal.
  */
@@ -65,10 +65,13 @@ static const char delete_usage[] =
     "\n" CLOUD_COMMON_HELP;
 
 static const char passwd_usage[] =
-    "usage: nubo user passwd [USER] [--password-file FILE]\n"
+    "usage: nubo user passwd [USER] [--password-file FILE] [--current-password-file FILE]\n"
     "\n"
     "Sets a new password (8 to 256 characters) for USER (cloud admins) or, without\n"
     "USER, for yourself: the first line of FILE, or asked on the terminal, twice.\n"
+    "Your own password needs your current one too: the first line of the\n"
+    "--current-password-file, or asked on the terminal.  Passwords are changed\n"
+    "only from a login session (nubo login), never with an API key.\n"
     "\n" CLOUD_COMMON_HELP;
 
 static const struct cloud_col user_cols[] = {
@@ -126,16 +129,17 @@ static int password_new(const struct cli *cli, const char *file, char **out)
     return 0;
 }
 
-/* Parses the options of create and passwd: the common ones, --password-file
- * and (with email) --email. */
+/* Parses the options of create and passwd: the common ones, --password-file,
+ * (with email) --email and (with current) --current-password-file. */
 static int password_options(struct cli *cli, int argc, char **argv, const char *usage,
-                            const char **file, const char **email)
+                            const char **file, const char **email, const char **current)
 {
-    enum { OPT_PASSWORD_FILE = CLI_OPT_FIRST_FREE, OPT_EMAIL };
+    enum { OPT_PASSWORD_FILE = CLI_OPT_FIRST_FREE, OPT_EMAIL, OPT_CURRENT_FILE };
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
         {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
         {"email", required_argument, NULL, OPT_EMAIL},
+        {"current-password-file", required_argument, NULL, OPT_CURRENT_FILE},
         {NULL, 0, NULL, 0},
     };
     int c, rc;
@@ -148,6 +152,8 @@ static int password_options(struct cli *cli, int argc, char **argv, const char *
             *file = optarg;
         } else if (c == OPT_EMAIL && email) {
             *email = optarg;
+        } else if (c == OPT_CURRENT_FILE && current) {
+            *current = optarg;
         } else if ((rc = cli_option(cli, c, argv)) != 0) {
             return rc;
         }
@@ -162,7 +168,7 @@ static int user_create(struct cli *cli, int argc, char **argv)
     char *password = NULL;
     struct nubo_err err;
     json_t *body = NULL, *user = NULL;
-    if ((rc = password_options(cli, argc, argv, create_usage, &file, &email)) != 0)
+    if ((rc = password_options(cli, argc, argv, create_usage, &file, &email, NULL)) != 0)
         return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new user")) != 0)
         return rc;
@@ -231,26 +237,32 @@ static int user_show(struct cli *cli, int argc, char **argv)
 static int user_passwd(struct cli *cli, int argc, char **argv)
 {
     int rc;
-    const char *file = NULL;
+    const char *file = NULL, *current_file = NULL;
     char path[CLOUD_PATH_MAX], me[37], safe[128];
-    char *password = NULL;
+    char *password = NULL, *current = NULL;
     struct nubo_err err;
-    json_t *body = NULL, *user = NULL;
-    if ((rc = password_options(cli, argc, argv, passwd_usage, &file, NULL)) != 0)
+    json_t *body = NULL, *user = NULL, *who = NULL;
+    if ((rc = password_options(cli, argc, argv, passwd_usage, &file, NULL, &current_file)) != 0)
         return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if ((rc = cli_args_check(cli, argc - optind, 0, 1, "at most one user name or id")) != 0 ||
         (optind < argc && (rc = cloud_ref_check(cli, argv[optind], "a user name or id")) != 0) ||
         (rc = cloud_connect(cli)) != 0)
         return rc;
-    const char *ref = optind < argc ? argv[optind] : NULL;
-    if (ref == NULL) {
-        if (cloud_whoami_ids(cli, NULL, me, &err) < 0)
-            return cli_fail(cli, &err);
-        ref = me;
-    }
-    if ((rc = password_new(cli, file, &password)) != 0)
+    /* Your own password (no USER, or USER is you) takes the current one. */
+    if (cli_call(cli, "GET", "/v1/auth/whoami", NULL, &who, &err) < 0)
+        return cli_fail(cli, &err);
+    const json_t *wu = json_object_get(who, "user");
+    str_copy(me, sizeof(me), cli_json_str_or(wu, "id", ""));
+    const char *ref = optind < argc ? argv[optind] : me;
+    bool self = strcmp(ref, me) == 0 || strcmp(ref, cli_json_str_or(wu, "name", "")) == 0;
+    json_decref(who);
+    if (self && (rc = cloud_secret_read(cli, current_file, NULL, "Current password: ", false,
+                                        &current)) != 0)
         return rc;
-    body = json_pack("{s:s}", "password", password);
+    if ((rc = password_new(cli, file, &password)) != 0)
+        goto cleanup;
+    body = current ? json_pack("{s:s, s:s}", "password", password, "current_password", current)
+                   : json_pack("{s:s}", "password", password);
     if (body == NULL) {
         rc = cli_usage_error(cli, "the password must be UTF-8 text");
         goto cleanup;
@@ -269,6 +281,7 @@ cleanup:
     json_decref(body);
     json_decref(user);
     cli_secret_free(password);
+    cli_secret_free(current);
     return rc;
 }
 

@@ -44,6 +44,8 @@ static void usage(FILE *out)
             "                       its own connections (default: none)\n"
             "  --max-conn-per-ip N  open connections per client address (default 64)\n"
             "  --conn-timeout S     close a connection silent for S seconds (default 60)\n"
+            "  --login-slots N      password hashes at once; more logins get 503\n"
+            "                       (default: half the CPUs, 1 to 4)\n"
             "  --policy P           placement: spread | pack (default spread)\n"
             "  --cpu-ratio R        vCPU overcommit (default 4)\n"
             "  --ram-ratio R        RAM overcommit (default 1)\n"
@@ -144,6 +146,17 @@ static int opt_threads(struct nubod_opts *o, const char *arg)
     if (valid_int(arg, 1, 64, "--threads", &n, &err) < 0)
         return fail_msg(&err);
     o->cfg.threads = (int)n;
+    return 0;
+}
+
+static int opt_login_slots(struct nubod_opts *o, const char *arg)
+{
+    struct nubo_err err;
+    long long n;
+    (void)o;
+    if (valid_int(arg, 1, 64, "--login-slots", &n, &err) < 0)
+        return fail_msg(&err);
+    identity_set_hash_slots((int)n);
     return 0;
 }
 
@@ -252,6 +265,7 @@ static const struct nubod_opt {
     {"agent-listen", 0, required_argument, opt_agent_listen},
     {"max-conn-per-ip", 0, required_argument, opt_max_conn_per_ip},
     {"conn-timeout", 0, required_argument, opt_conn_timeout},
+    {"login-slots", 0, required_argument, opt_login_slots},
     {"policy", 0, required_argument, opt_policy},
     {"cpu-ratio", 0, required_argument, opt_cpu_ratio},
     {"ram-ratio", 0, required_argument, opt_ram_ratio},

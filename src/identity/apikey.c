@@ -8,6 +8,13 @@
  * The secret ("nubokey_" + 43 random base64url characters) is returned
  * once, by the create; only its SHA-256 is stored.  Deleting a key revokes
  * it (the row stays, listed as revoked).
+ *
+ * Only a login session makes keys: a key that could make keys would let a
+ * leaked key outlive its own revocation and expiry.  The key records the
+ * session that made it (tokens.created_by) for the record; the session
+ * ending (logout, expiry, a password change) leaves its keys alone, since
+ * a key is meant to outlive the 12-hour session it was made in.  Its
+ * expiry is the one asked for (at most 3650 days).
  */
 #include <string.h>
 
@@ -59,6 +66,12 @@ json_t *identity_apikey_create(struct store *st, const struct ctx *ctx, const ch
                      APIKEY_DAYS_MAX);
         return NULL;
     }
+    if (ctx->via_apikey) {
+        nubo_err_set(err, NUBO_E_FORBIDDEN,
+                     "an API key cannot create API keys; log in with your password (nubo login) "
+                     "and create the key with that session");
+        return NULL;
+    }
     if (ctx->role == ROLE_NONE) {
         nubo_err_set(err, NUBO_E_FORBIDDEN,
                      "you have no role in project '%s'; an API key would be of no use there",
@@ -73,7 +86,7 @@ json_t *identity_apikey_create(struct store *st, const struct ctx *ctx, const ch
     if (identity_apikey_count(st, ctx->project_id, &keys, err) < 0 ||
         quota_check_count(st, ctx->project_id, QUOTA_API_KEYS, 1, keys, err) < 0 ||
         identity_token_insert(st, "apikey", "nubokey_", name, ctx->user_id, ctx->project_id,
-                              expires, secret, sizeof(secret), id, err) < 0 ||
+                              ctx->token_id, expires, secret, sizeof(secret), id, err) < 0 ||
         store_commit(st, err) < 0) {
         store_rollback(st);
         return NULL;
@@ -88,13 +101,24 @@ int identity_apikey_delete(struct store *st, const struct ctx *ctx, const char *
 {
     char now[32];
     clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return -1;
     long long n = store_exec(st, err,
                              "UPDATE tokens SET revoked_at = ? WHERE id = ? AND kind = 'apikey'"
                              " AND revoked_at IS NULL AND (user_id = ? OR ? = 1)",
                              "sssi", now, id, ctx->user_id, (long long)ctx->is_admin);
-    if (n < 0)
-        return -1;
     if (n == 0)
-        return nubo_err_set(err, NUBO_E_NOTFOUND, "no active API key with id '%.40s'", id);
+        nubo_err_set(err, NUBO_E_NOTFOUND, "no active API key with id '%.40s'", id);
+    /* What the key made goes with it.  Keys cannot make keys today, so
+     * this finds nothing; it keeps the rule should that ever change. */
+    if (n <= 0 ||
+        store_exec(st, err,
+                   "UPDATE tokens SET revoked_at = ? WHERE created_by = ?"
+                   " AND revoked_at IS NULL",
+                   "ss", now, id) < 0 ||
+        store_commit(st, err) < 0) {
+        store_rollback(st);
+        return -1;
+    }
     return 0;
 }

@@ -58,8 +58,9 @@ void identity_rows_bool(json_t *rows, const char *k)
 }
 
 int identity_token_insert(struct store *st, const char *kind, const char *prefix, const char *name,
-                          const char *user_id, const char *project_id, int64_t expires_ms,
-                          char *secret, size_t n, char token_id[37], struct nubo_err *err)
+                          const char *user_id, const char *project_id, const char *created_by,
+                          int64_t expires_ms, char *secret, size_t n, char token_id[37],
+                          struct nubo_err *err)
 {
     char hash[CRYPTO_SHA256_HEX], now[32];
     crypto_secret_new(prefix, secret, n);
@@ -67,9 +68,9 @@ int identity_token_insert(struct store *st, const char *kind, const char *prefix
     id_new(token_id);
     clock_now_str(now);
     if (store_exec(st, err,
-                   "INSERT INTO tokens (id, hash, kind, name, user_id, project_id, expires_ms,"
-                   " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   "ssssssis", token_id, hash, kind, name, user_id, project_id,
+                   "INSERT INTO tokens (id, hash, kind, name, user_id, project_id, created_by,"
+                   " expires_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "sssssssis", token_id, hash, kind, name, user_id, project_id, created_by,
                    (long long)expires_ms, now) < 0)
         return -1;
     return 0;
@@ -126,8 +127,8 @@ int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx, s
     }
     json_t *t = store_query_one(
         st, &qerr,
-        "SELECT t.id AS token_id, t.expires_ms, t.revoked_at, u.id AS user_id, u.name AS user_name,"
-        " u.disabled, p.id AS project_id, p.name AS project_name, r.role,"
+        "SELECT t.id AS token_id, t.kind, t.expires_ms, t.revoked_at, u.id AS user_id,"
+        " u.name AS user_name, u.disabled, p.id AS project_id, p.name AS project_name, r.role,"
         " (SELECT COUNT(*) FROM role_assignments a WHERE a.user_id = u.id AND a.role = 'admin')"
         "   AS admin_roles"
         " FROM tokens t JOIN users u ON u.id = t.user_id JOIN projects p ON p.id = t.project_id"
@@ -154,6 +155,7 @@ int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx, s
         str_copy(ctx->project_id, sizeof(ctx->project_id), jsonx_str(t, "project_id"));
         str_copy(ctx->project_name, sizeof(ctx->project_name), jsonx_str(t, "project_name"));
         ctx->is_admin = json_integer_value(json_object_get(t, "admin_roles")) > 0;
+        ctx->via_apikey = strcmp(jsonx_str(t, "kind"), "apikey") == 0;
         if (role_parse(json_string_value(json_object_get(t, "role")), &ctx->role) < 0)
             ctx->role = ROLE_NONE; /* the role was removed after login */
         if (ctx->is_admin)
@@ -201,23 +203,49 @@ int authz_require(const struct ctx *ctx, enum authz need, struct nubo_err *err)
     }
 }
 
-json_t *identity_login(struct store *st, const char *user, const char *password,
-                       const char *project, struct nubo_err *err)
+/* Checks user's password with one of the hashing slots: 1 when it is
+ * right (and the user enabled), 0 when not, -1 with err when no slot is
+ * free.  *u is the user's row (NULL when there is none). */
+static int login_verify(struct store *st, const char *user, const char *password, json_t **u,
+                        struct nubo_err *err)
 {
-    static const char *bad = "wrong user name or password";
     struct nubo_err qerr;
-    json_t *u = store_query_one(
+    if (identity_hash_acquire(false, err) < 0)
+        return -1;
+    *u = store_query_one(
         st, &qerr, "SELECT id, name, password_hash, disabled FROM users WHERE name = ?", "s", user);
-    if (u == NULL) {
+    bool ok;
+    if (*u == NULL) {
         /* Spend the same time as a real check, so timing tells nothing. */
         crypto_password_verify("$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$"
                                "RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
                                password);
-        nubo_err_set(err, NUBO_E_UNAUTHORIZED, "%s", bad);
+        ok = false;
+    } else {
+        ok = crypto_password_verify(jsonx_str(*u, "password_hash"), password) &&
+             !json_integer_value(json_object_get(*u, "disabled"));
+    }
+    identity_hash_release();
+    return ok;
+}
+
+json_t *identity_login(struct store *st, const char *user, const char *password,
+                       const char *project, const char *client, int *retry_after_s,
+                       struct nubo_err *err)
+{
+    static const char *bad = "wrong user name or password";
+    struct nubo_err qerr;
+    json_t *u = NULL;
+    if (identity_throttle_check(user, client, retry_after_s, err) < 0)
+        return NULL;
+    int ok = login_verify(st, user, password, &u, err);
+    if (ok < 0) {
+        if (retry_after_s)
+            *retry_after_s = 1;
         return NULL;
     }
-    if (!crypto_password_verify(jsonx_str(u, "password_hash"), password) ||
-        json_integer_value(json_object_get(u, "disabled"))) {
+    identity_throttle_record(user, client, ok);
+    if (!ok) {
         json_decref(u);
         nubo_err_set(err, NUBO_E_UNAUTHORIZED, "%s", bad);
         return NULL;
@@ -246,7 +274,7 @@ json_t *identity_login(struct store *st, const char *user, const char *password,
     int64_t expires = clock_now_ms() + SESSION_TTL_MS;
     json_t *out = NULL;
     if (identity_token_insert(st, "session", "nubo_", "", jsonx_str(u, "id"), jsonx_str(p, "id"),
-                              expires, secret, sizeof(secret), tid, err) == 0) {
+                              NULL, expires, secret, sizeof(secret), tid, err) == 0) {
         clock_format_ms(expires, exp);
         out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:s}", "token", secret,
                         "token_id", tid, "expires_at", exp, "user", "id", jsonx_str(u, "id"),

@@ -33,6 +33,7 @@ struct ctx {
     char project_name[64];
     enum role role;   /* the caller's role in project_id */
     bool is_admin;    /* cloud admin */
+    bool via_apikey;  /* the token is an API key, not a login session */
     char host_id[37]; /* set instead of a user when a host agent calls */
 };
 
@@ -66,11 +67,26 @@ int identity_authenticate(struct store *st, const char *auth_header, struct ctx 
 int authz_require(const struct ctx *ctx, enum authz need, struct nubo_err *err);
 
 /* Password login.  project may be a name, an id or NULL (the user's first
- * project by name).  Returns {"token", "expires_at", "user", "project",
- * "role"} (new reference) or NULL with NUBO_E_UNAUTHORIZED (never saying
- * whether the user exists). */
+ * project by name); client is the caller's address ("" or NULL when
+ * unknown), for the per-address back-off.  Returns {"token",
+ * "expires_at", "user", "project", "role"} (new reference) or NULL with
+ * NUBO_E_UNAUTHORIZED (never saying whether the user exists),
+ * NUBO_E_TOOMANY while the user name or the address is backing off after
+ * failed logins, or NUBO_E_UNAVAILABLE when every password-hashing slot is
+ * busy; for these two *retry_after_s is the seconds to wait (throttle.c). */
 json_t *identity_login(struct store *st, const char *user, const char *password,
-                       const char *project, struct nubo_err *err);
+                       const char *project, const char *client, int *retry_after_s,
+                       struct nubo_err *err);
+
+/* How many argon2id computations (logins, password checks and changes) may
+ * run at once; a login beyond them is refused with NUBO_E_UNAVAILABLE
+ * rather than queued (the others wait).  Default: half the CPUs, 1 to 4;
+ * n < 1 means 1.  Thread-safe. */
+void identity_set_hash_slots(int n);
+
+/* Forgets every login back-off (tests; an operator's restart does the
+ * same). */
+void identity_throttle_reset(void);
 
 /* Revokes a token by id; a user may revoke their own, an admin any. */
 int identity_token_revoke(struct store *st, const struct ctx *ctx, const char *token_id,
@@ -201,11 +217,14 @@ json_t *identity_apikey_list(struct store *st, const struct ctx *ctx, int limit,
 
 /* A new API key of the caller in the caller's project, valid for
  * expires_in_days (1..3650).  The answer holds the secret "key": it is never
- * shown again.  NUBO_E_FORBIDDEN when the caller has no role there. */
+ * shown again.  NUBO_E_FORBIDDEN when the caller has no role there, or
+ * calls with an API key (keys do not mint keys: log in with a password).
+ * The key records the session that made it (tokens.created_by). */
 json_t *identity_apikey_create(struct store *st, const struct ctx *ctx, const char *name,
                                long long expires_in_days, struct nubo_err *err);
 
-/* Revokes an API key of the caller (an admin: anybody's). */
+/* Revokes an API key of the caller (an admin: anybody's), and the keys it
+ * made, if any.  Revoking a session never revokes the keys made with it. */
 int identity_apikey_delete(struct store *st, const struct ctx *ctx, const char *id,
                            struct nubo_err *err);
 
@@ -307,14 +326,20 @@ json_t *identity_user_get(struct store *st, const struct ctx *ctx, const char *r
 
 /* What a PATCH changes: NULL / -1 leave a field as it is. */
 struct user_patch {
-    const char *password; /* the user themselves or an admin */
-    const char *email;    /* admin; "" clears it */
-    int disabled;         /* admin: 0 or 1; -1 unchanged */
+    const char *password;         /* the user themselves or an admin */
+    const char *current_password; /* required when changing one's own */
+    const char *email;            /* admin; "" clears it */
+    int disabled;                 /* admin: 0 or 1; -1 unchanged */
 };
 
 /* Changes a user.  A new password revokes the user's other login sessions.
- * NUBO_E_FORBIDDEN when a non-admin changes more than their own password,
- * or an admin disables themselves. */
+ * Changing one's own password needs current_password (NUBO_E_FORBIDDEN
+ * when missing or wrong; an admin setting another user's does not), and a
+ * login session: a password is never changed with an API key
+ * (NUBO_E_FORBIDDEN).  NUBO_E_FORBIDDEN too when a non-admin changes more
+ * than their own password, or an admin disables themselves.  A wrong
+ * current_password counts towards the user's login back-off
+ * (NUBO_E_TOOMANY while it lasts). */
 json_t *identity_user_update(struct store *st, const struct ctx *ctx, const char *ref,
                              const struct user_patch *patch, struct nubo_err *err);
 

@@ -26,10 +26,12 @@ void identity_rows_bool(json_t *rows, const char *k);
 
 /* Inserts a token row of kind "session" or "apikey" and writes its secret
  * (prefix + random, shown to the caller once; only its SHA-256 is stored)
- * into secret (n >= IDENTITY_SECRET_LEN) and its id into token_id. */
+ * into secret (n >= IDENTITY_SECRET_LEN) and its id into token_id.
+ * created_by is the id of the token that made it (NULL for a login). */
 int identity_token_insert(struct store *st, const char *kind, const char *prefix, const char *name,
-                          const char *user_id, const char *project_id, int64_t expires_ms,
-                          char *secret, size_t n, char token_id[37], struct nubo_err *err);
+                          const char *user_id, const char *project_id, const char *created_by,
+                          int64_t expires_ms, char *secret, size_t n, char token_id[37],
+                          struct nubo_err *err);
 
 /* Counts project_id's API keys that still work (not revoked, not
  * expired) into *n: the usage of QUOTA_API_KEYS (quota.c).  0 or -1. */
@@ -56,6 +58,24 @@ int identity_user_resolve(struct store *st, const char *ref, char id[37], char n
  * NUBO_E_CONFLICT when no enabled user is left with the admin role, so the
  * caller rolls back rather than lock everybody out of the cloud. */
 int identity_admins_check(struct store *st, struct nubo_err *err);
+
+/* ---- throttle.c: login back-off and password-hashing slots ---- */
+
+/* 0 when user (as typed) and addr (NULL or "": unknown) may try a
+ * password now; else NUBO_E_TOOMANY with the wait in *retry_after_s. */
+int identity_throttle_check(const char *user, const char *addr, int *retry_after_s,
+                            struct nubo_err *err);
+
+/* Counts a failed login of user from addr (ok false), or clears user's
+ * count after a successful one. */
+void identity_throttle_record(const char *user, const char *addr, bool ok);
+
+/* Takes one of the password-hashing slots: 0, or (when !wait) -1 with
+ * NUBO_E_UNAVAILABLE at once when all are busy; with wait, blocks until
+ * one is free (only for callers who are logged in).  Every 0 is paired
+ * with identity_hash_release(). */
+int identity_hash_acquire(bool wait, struct nubo_err *err);
+void identity_hash_release(void);
 
 /* Rejects a name that looks like an id (a UUID): ids and names share the
  * {id} of paths, so a name must never be mistaken for another's id. */

@@ -4,9 +4,11 @@
  * Only a cloud admin manages accounts.  A user may see their own account
  * (with their roles) and change their own password; another user's account
  * answers 404 to them, like a missing one.  Passwords are stored as
- * argon2id hashes (lib/crypto.h) and never returned.  Changing a password
- * ends the user's other login sessions (API keys stay: they are managed on
- * their own).  An admin cannot delete or disable themselves, and no change
+ * argon2id hashes (lib/crypto.h) and never returned.  Changing one's own
+ * password takes the current one and a login session (never an API key):
+ * a leaked key or an unattended session must not become the account.
+ * Changing a password ends the user's other login sessions (API keys stay:
+ * they are managed on their own).  An admin cannot delete or disable themselves, and no change
  * may leave the cloud without an enabled admin.
  */
 #include <string.h>
@@ -82,6 +84,57 @@ static int password_check(const char *pw, const char *user, struct nubo_err *err
                             "password is one of the most commonly used passwords, which are "
                             "guessed first; choose another (a few unrelated words work well)");
     return 0;
+}
+
+/* Hashes pw with one of the hashing slots (throttle.c). */
+static int password_hash(const char *pw, char hash[CRYPTO_PWHASH_LEN], struct nubo_err *err)
+{
+    if (identity_hash_acquire(true, err) < 0)
+        return -1;
+    int rc = crypto_password_hash(pw, hash, err);
+    identity_hash_release();
+    return rc;
+}
+
+/* May ctx set user id's (name's) password to patch->password?  Not with an
+ * API key; one's own only with the current one, whose wrong guesses count
+ * towards the login back-off of name like wrong logins do.  Then hashes the
+ * new password into hash. */
+static int password_change_check(struct store *st, const struct ctx *ctx, const char *id,
+                                 const char *name, const struct user_patch *patch,
+                                 char hash[CRYPTO_PWHASH_LEN], struct nubo_err *err)
+{
+    if (ctx->via_apikey)
+        return nubo_err_set(err, NUBO_E_FORBIDDEN,
+                            "an API key cannot change passwords; log in with your password "
+                            "(nubo login) and change it with that session");
+    bool self = strcmp(id, ctx->user_id) == 0;
+    if (self && patch->current_password == NULL)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "changing your own password needs your current one: send "
+                            "{\"password\": NEW, \"current_password\": CURRENT}");
+    if (password_check(patch->password, name, err) < 0)
+        return -1;
+    if (!self)
+        return password_hash(patch->password, hash, err);
+    if (identity_throttle_check(name, NULL, NULL, err) < 0)
+        return -1;
+    json_t *u = store_query_one(st, err, "SELECT password_hash FROM users WHERE id = ?", "s", id);
+    if (u == NULL)
+        return -1;
+    if (identity_hash_acquire(true, err) < 0) {
+        json_decref(u);
+        return -1;
+    }
+    bool ok = crypto_password_verify(jsonx_str(u, "password_hash"), patch->current_password);
+    int rc = ok ? crypto_password_hash(patch->password, hash, err) : 0;
+    identity_hash_release();
+    json_decref(u);
+    identity_throttle_record(name, NULL, ok);
+    if (!ok)
+        return nubo_err_set(err, NUBO_E_FORBIDDEN,
+                            "current_password is wrong; the password is unchanged");
+    return rc;
 }
 
 /* A plausible address: local@domain, no spaces or control characters.  ""
@@ -171,7 +224,7 @@ json_t *identity_user_create(struct store *st, const struct ctx *ctx, const char
     if (authz_require(ctx, AUTHZ_ADMIN, err) < 0 ||
         identity_name_check(name, "user name", err) < 0 ||
         password_check(password, name, err) < 0 || email_check(email, err) < 0 ||
-        crypto_password_hash(password, hash, err) < 0)
+        password_hash(password, hash, err) < 0)
         return NULL;
     id_new(id);
     clock_now_str(now);
@@ -213,9 +266,13 @@ json_t *identity_user_update(struct store *st, const struct ctx *ctx, const char
         nubo_err_set(err, NUBO_E_FORBIDDEN, "you cannot disable yourself; ask another admin");
         return NULL;
     }
+    if (patch->current_password && patch->password == NULL) {
+        nubo_err_set(err, NUBO_E_INVALID,
+                     "current_password goes with password (the new one); send both or neither");
+        return NULL;
+    }
     if ((patch->email && email_check(patch->email, err) < 0) ||
-        (patch->password && (password_check(patch->password, name, err) < 0 ||
-                             crypto_password_hash(patch->password, hash, err) < 0)))
+        (patch->password && password_change_check(st, ctx, id, name, patch, hash, err) < 0))
         return NULL;
     clock_now_str(now);
     if (store_begin(st, true, err) < 0)

@@ -26,6 +26,7 @@ enum nubo_errcode {
     NUBO_E_INTERNAL,     /* 500 */
     NUBO_E_UNAVAILABLE,  /* 503: a dependency (QEMU, a program) failed */
     NUBO_E_TIMEOUT,      /* 504 */
+    NUBO_E_TOOMANY,      /* 429: too many attempts; retry later */
 };
 
 struct nubo_err {

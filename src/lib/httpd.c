@@ -482,6 +482,23 @@ const char *http_req_header(const struct http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *http_req_client_addr(const struct http_req *req, char *out, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        req->conn ? MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    str_copy(out, n, "");
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)n);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)n);
+    else if (sa && sa->sa_family == AF_UNIX)
+        str_copy(out, n, "local");
+    return out;
+}
+
 void http_resp_json(struct http_resp *resp, int status, json_t *obj)
 {
     /* Compact, in insertion order: sorting and indenting cost more than the

@@ -111,6 +111,10 @@ const char *http_req_query(const struct http_req *req, const char *key);
 /* Value of a request header, or NULL. */
 const char *http_req_header(const struct http_req *req, const char *name);
 
+/* The client's address as text ("192.0.2.7", "2001:db8::1", "local" over
+ * the Unix socket, "" when unknown) in out (n >= 46); returns out. */
+const char *http_req_client_addr(const struct http_req *req, char *out, size_t n);
+
 /* Sets a JSON response; takes ownership of (steals) obj. */
 void http_resp_json(struct http_resp *resp, int status, json_t *obj);
 

@@ -229,6 +229,7 @@ static const char schema_v4[] =
 static const char schema_v9[] =
     "ALTER TABLE instances ADD COLUMN metadata_http_tokens TEXT NOT NULL DEFAULT 'optional'"
     " CHECK (metadata_http_tokens IN ('optional', 'required'));";
+
 /* Quotas for everything a tenant can create (identity's quotas table,
  * src/identity/quota.c): one column per dimension, with the default limit
  * every project gets, the existing ones included.  image_gib is in GiB;
@@ -252,6 +253,12 @@ static const char schema_v10[] =
     "ALTER TABLE quotas ADD COLUMN scaling_policies INTEGER NOT NULL DEFAULT 50;"
     "ALTER TABLE quotas ADD COLUMN scheduled_actions INTEGER NOT NULL DEFAULT 50;";
 
+/* Which token made a token: an API key records the login session it was
+ * made with (NULL for sessions and older keys).  No foreign key: revoking
+ * or expiring that session leaves the key as it is; only revoking a key
+ * revokes the keys it made (and keys may not make keys: identity). */
+static const char schema_v11[] = "ALTER TABLE tokens ADD COLUMN created_by TEXT;";
+
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];
 extern const char store_schema_v3_monitor[];
@@ -271,5 +278,6 @@ const struct store_migration store_migrations[] = {
     {8, store_schema_v8_ownership},
     {9, schema_v9},
     {10, schema_v10},
+    {11, schema_v11},
     {0, NULL},
 };

@@ -265,7 +265,8 @@ def test_projects_users_roles_quota(admin_cli, nubod, tmp_path):
     assert uc.json("quota", "show")["limits"]["instances"] == 5
     r = uc.run("user", "list")
     assert r.returncode == 1 and "403" in r.stderr
-    uc.ok("user", "passwd", "--password-file", _file(tmp_path, PW + "-new"))
+    uc.ok("user", "passwd", "--password-file", _file(tmp_path, PW + "-new"),
+          "--current-password-file", _file(tmp_path, PW))
     uc.login(u, PW + "-new", p)
 
     key = uc.json("apikey", "create", "ci")

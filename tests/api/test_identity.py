@@ -570,7 +570,7 @@ def test_password_change(nubod, admin):
     m = make_tenant(nubod, admin)
     other_session = nubod.login(m.user, PW, m.project)
     key = m.post("/v1/auth/apikeys", {"name": "k"}).json()["key"]
-    r = m.patch("/v1/users/" + m.user, {"password": "a-new-password"})
+    r = m.patch("/v1/users/" + m.user, {"password": "a-new-password", "current_password": PW})
     assert r.status_code == 200, r.text
     assert "password" not in r.json() and "password_hash" not in r.json()
     # The old password no longer works, the new one does.

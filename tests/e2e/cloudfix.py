@@ -18,6 +18,7 @@ import subprocess
 import time
 
 from conftest import HOSTD, IMAGES, READY, Api, kill_leftovers
+from speed import Deadline
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location(
@@ -38,13 +39,15 @@ PUBKEY = _ed25519_key()
 
 
 def wait_for(what, fn, timeout=60, step=0.2):
-    deadline = time.time() + timeout
+    """Calls fn until it returns something true; timeout in idle-machine
+    seconds (speed.py)."""
+    deadline = Deadline(timeout)
     while True:
         v = fn()
         if v:
             return v
-        if time.time() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        if deadline.passed():
+            raise AssertionError("timed out after %s waiting for %s" % (deadline, what))
         time.sleep(step)
 
 

@@ -21,6 +21,8 @@ import time
 
 import pytest
 
+from speed import Deadline
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, os.environ.get("NUBO_BUILD", "build-asan"))
 IMAGES = os.environ.get("NUBO_IMAGES", os.path.join(ROOT, "build", "images"))
@@ -106,19 +108,19 @@ class Api:
 
     def wait_state(self, ref, states, timeout=60):
         states = (states,) if isinstance(states, str) else states
-        deadline = time.time() + timeout
+        deadline = Deadline(timeout)
         while True:
             vm = self.vm(ref)
             if vm["state"] in states:
                 return vm
-            if time.time() > deadline:
-                raise AssertionError("VM %s is %s (%s), not %s after %ss"
-                                     % (ref, vm["state"], vm["reason"], states, timeout))
+            if deadline.passed():
+                raise AssertionError("VM %s is %s (%s), not %s after %s"
+                                     % (ref, vm["state"], vm["reason"], states, deadline))
             time.sleep(0.1)
 
     def wait_ready(self, ref, count=1, timeout=90):
         """Waits until the console shows `count` ready markers."""
-        deadline = time.time() + timeout
+        deadline = Deadline(timeout)
         while True:
             text = self.console(ref)
             if text.count(READY) >= count:
@@ -127,9 +129,9 @@ class Api:
             if vm["state"] in ("stopped", "crashed"):
                 raise AssertionError("VM %s is %s (%s) before the ready marker; console:\n%s"
                                      % (ref, vm["state"], vm["reason"], text[-2000:]))
-            if time.time() > deadline:
-                raise AssertionError("no %d x %s after %ss; console:\n%s"
-                                     % (count, READY, timeout, text[-2000:]))
+            if deadline.passed():
+                raise AssertionError("no %d x %s after %s; console:\n%s"
+                                     % (count, READY, deadline, text[-2000:]))
             time.sleep(0.2)
 
 

@@ -23,6 +23,7 @@ import uuid
 import pytest
 
 from conftest import Hostd, READY
+from speed import Deadline
 
 UNDERLAY = ("10.99.0.1", "10.99.0.2")
 ROUTER_MAC = "fa:16:3e:00:00:01"
@@ -209,15 +210,15 @@ echo B-DONE
 
 
 def wait_console(h, vm, pattern, timeout=120):
-    deadline = time.time() + timeout
+    deadline = Deadline(timeout)
     while True:
         text = h.api.console(vm)
         m = re.search(pattern, text)
         if m:
             return m, text
-        if time.time() > deadline:
-            raise AssertionError("no %r on %s's console after %ss:\n%s\n--- agent log:\n%s"
-                                 % (pattern, vm, timeout, text[-3000:], h.log()[-3000:]))
+        if deadline.passed():
+            raise AssertionError("no %r on %s's console after %s:\n%s\n--- agent log:\n%s"
+                                 % (pattern, vm, deadline, text[-3000:], h.log()[-3000:]))
         time.sleep(0.5)
 
 
