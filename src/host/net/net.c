@@ -528,7 +528,7 @@ static const char *tap_renamed(const char *tag, char (*taps)[NET_IFNAME_LEN], in
 /* Migration (see the top of the file): a legacy link of ours is deleted,
  * or renamed for a legacy tap of one of our VMs.  True when name was one
  * of ours. */
-static bool remove_legacy_link(const struct net_env *env, const struct net_doc *doc,
+static bool remove_legacy_link(const struct net_env *env, const struct net_doc *doc, json_t *links,
                                const char *name, char (*taps)[NET_IFNAME_LEN], int ntaps,
                                json_t *errors)
 {
@@ -545,6 +545,13 @@ static bool remove_legacy_link(const struct net_env *env, const struct net_doc *
     if (!is_legacy_tap_name(name))
         return false;
     const char *to = tap_renamed(env->tag, taps, ntaps, name);
+    if (to && link_find(links, to) != NULL) {
+        /* The new tap exists already (its VM was started again): the
+         * legacy one is nobody's any more. */
+        log_info("network: removing legacy tap %s (%s replaces it)", name, to);
+        ip_in(hns, errors, "link", "del", name, NULL);
+        return true;
+    }
     if (to) {
         log_info("network: renaming legacy tap %s to %s", name, to);
         ip_in(hns, errors, "link", "set", name, "down", NULL);
@@ -588,7 +595,7 @@ static void remove_stale(const struct net_env *env, const struct net_doc *doc, j
         } else if (is_tap_name(tag, name)) {
             stale = !tap_wanted(taps, ntaps, name);
         } else {
-            migrated = remove_legacy_link(env, doc, name, taps, ntaps, errors) || migrated;
+            migrated = remove_legacy_link(env, doc, links, name, taps, ntaps, errors) || migrated;
         }
         if (stale) {
             log_info("network: removing stale link %s", name);
