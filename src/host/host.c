@@ -402,6 +402,7 @@ struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
     struct image img;
     if (vm_def_from_request(body, &vm->def, err) < 0)
         goto fail;
+    vm_def_name_taps(&vm->def, h->net.tag);
     for (struct vm *o = h->vms; o; o = o->next) {
         if (strcmp(o->def.id, vm->def.id) == 0) {
             nubo_err_set(err, NUBO_E_CONFLICT, "a VM with id %s already exists on this host",
@@ -580,6 +581,7 @@ static int load_vms(struct host *h, struct nubo_err *err)
             log_warn("ignoring %s: %s", vdir, lerr.msg);
             continue;
         }
+        vm_def_name_taps(&vm->def, h->net.tag);
         loaded[n++] = vm;
     }
     closedir(d);
@@ -714,8 +716,10 @@ struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
     str_copy(h->net.netns, sizeof(h->net.netns), cfg->netns);
     str_copy(h->net.underlay_ip, sizeof(h->net.underlay_ip), cfg->underlay_ip);
     str_copy(h->net.external_bridge, sizeof(h->net.external_bridge), cfg->external_bridge);
+    if (net_tag_load(cfg->state_dir, h->net.tag, err) < 0)
+        goto fail;
     h->net_errors = json_array();
-    h->mds = mds_new(cfg->netns, vm_def_by_name, h);
+    h->mds = mds_new(cfg->netns, h->net.tag, vm_def_by_name, h);
     if (cfg->netns[0]) {
         char p[128];
         snprintf(p, sizeof(p), "/run/netns/%s", cfg->netns);

@@ -191,37 +191,78 @@ void inet_mac_random(const uint8_t oui[3], char out[INET_MAC_LEN])
 
 /* ----------------------------------------------------------------- names */
 
-const char *inet_bridge_name(uint32_t vni, char buf[INET_IFNAME_LEN])
+bool inet_tag_valid(const char *tag)
 {
-    snprintf(buf, INET_IFNAME_LEN, "nb%u", vni);
+    if (tag == NULL || strlen(tag) != INET_TAG_LEN - 1 || tag[0] != 'n')
+        return false;
+    for (int i = 1; i < INET_TAG_LEN - 1; i++)
+        if (!((tag[i] >= 'a' && tag[i] <= 'z') || (tag[i] >= '0' && tag[i] <= '9')))
+            return false;
+    return true;
+}
+
+void inet_tag_derive(const char *seed, char out[INET_TAG_LEN])
+{
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = seed; p && *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    out[0] = 'n';
+    for (int i = 1; i < INET_TAG_LEN - 1; i++) {
+        out[i] = digits[h % 36];
+        h /= 36;
+    }
+    out[INET_TAG_LEN - 1] = '\0';
+}
+
+/* "<tag><kind><vni>", or the legacy "n<kind><vni>" for no tag. */
+static const char *link_name(const char *tag, char kind, uint32_t vni, char buf[INET_IFNAME_LEN])
+{
+    snprintf(buf, INET_IFNAME_LEN, "%s%c%u", tag && tag[0] ? tag : "n", kind, vni);
     return buf;
 }
 
-const char *inet_vxlan_name(uint32_t vni, char buf[INET_IFNAME_LEN])
+const char *inet_bridge_name(const char *tag, uint32_t vni, char buf[INET_IFNAME_LEN])
 {
-    snprintf(buf, INET_IFNAME_LEN, "nx%u", vni);
-    return buf;
+    return link_name(tag, 'b', vni, buf);
 }
 
-const char *inet_veth_name(uint32_t vni, char buf[INET_IFNAME_LEN])
+const char *inet_vxlan_name(const char *tag, uint32_t vni, char buf[INET_IFNAME_LEN])
 {
-    snprintf(buf, INET_IFNAME_LEN, "nr%u", vni);
-    return buf;
+    return link_name(tag, 'x', vni, buf);
 }
 
-const char *inet_tap_name(const char *port_id, char buf[INET_IFNAME_LEN])
+const char *inet_veth_name(const char *tag, uint32_t vni, char buf[INET_IFNAME_LEN])
 {
-    size_t j = 2;
-    memcpy(buf, "tp", 2);
-    for (size_t i = 0; port_id[i] && j < 14; i++)
+    return link_name(tag, 'r', vni, buf);
+}
+
+const char *inet_ext_name(const char *tag, uint32_t vni, char buf[INET_IFNAME_LEN])
+{
+    return link_name(tag, 'e', vni, buf);
+}
+
+const char *inet_tap_name(const char *tag, const char *port_id, char buf[INET_IFNAME_LEN])
+{
+    bool legacy = tag == NULL || tag[0] == '\0';
+    size_t j = (size_t)snprintf(buf, INET_IFNAME_LEN, "%s", legacy ? "tp" : tag);
+    if (!legacy)
+        buf[j++] = 't';
+    size_t max = legacy ? 14 : INET_IFNAME_LEN - 1;
+    for (size_t i = 0; port_id[i] && j < max; i++)
         if (port_id[i] != '-')
             buf[j++] = port_id[i];
     buf[j] = '\0';
     return buf;
 }
 
-const char *inet_router_ns(const char *prefix, uint32_t vni, char buf[INET_NS_NAME_LEN])
+const char *inet_router_ns(const char *prefix, const char *tag, uint32_t vni,
+                           char buf[INET_NS_NAME_LEN])
 {
-    snprintf(buf, INET_NS_NAME_LEN, "%s-r%u", prefix && prefix[0] ? prefix : "nubo", vni);
+    const char *p = prefix && prefix[0] ? prefix : "nubo";
+    if (tag && tag[0])
+        snprintf(buf, INET_NS_NAME_LEN, "%s-%s-r%u", p, tag, vni);
+    else
+        snprintf(buf, INET_NS_NAME_LEN, "%s-r%u", p, vni);
     return buf;
 }

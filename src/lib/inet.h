@@ -83,18 +83,51 @@ bool inet_mac_valid(const char *s);
 /* A MAC of the three bytes oui and three random ones, into out. */
 void inet_mac_random(const uint8_t oui[3], char out[INET_MAC_LEN]);
 
-/* ---- interface names (all fit IFNAMSIZ; buf of INET_IFNAME_LEN) --------- */
+/* ---- names of the agent's kernel objects (docs/internals/networking.md,
+ * "Names") -------------------------------------------------------------- */
 
-/* "nb<vni>": a network's bridge. */
-const char *inet_bridge_name(uint32_t vni, char buf[INET_IFNAME_LEN]);
-/* "nx<vni>": a network's VXLAN device. */
-const char *inet_vxlan_name(uint32_t vni, char buf[INET_IFNAME_LEN]);
-/* "nr<vni>": the host end of the veth into the router namespace ("gw"). */
-const char *inet_veth_name(uint32_t vni, char buf[INET_IFNAME_LEN]);
-/* "tp" + the first 12 hex digits of the port id (dashes removed). */
-const char *inet_tap_name(const char *port_id, char buf[INET_IFNAME_LEN]);
-/* The router namespace: "<prefix>-r<vni>", prefix being the agent's
- * --netns, or "nubo" when prefix is NULL or "".  buf of INET_NS_NAME_LEN. */
-const char *inet_router_ns(const char *prefix, uint32_t vni, char buf[INET_NS_NAME_LEN]);
+/*
+ * Every link, router namespace and nft table an agent makes carries its
+ * agent tag: INET_TAG_LEN-1 characters, "n" and three of [a-z0-9] (see
+ * inet_tag_valid), made once per state directory and kept there.  Two
+ * agents on one machine, or in one namespace, so never share or sweep each
+ * other's objects.  Interface names are tag + kind letter + decimal VNI
+ * ("nk3ab1000"; at most 13 characters), taps tag + "t" + the first 10 hex
+ * digits of the port id (15 characters).  The kinds are b (bridge), x
+ * (VXLAN), r (veth to the router), e (veth to the external bridge),
+ * t (tap).
+ *
+ * A NULL or "" tag gives the legacy names of agents before tags ("nb1000",
+ * "tp" + 12 hex digits, "nubo-r1000"), which an upgraded agent looks for
+ * to remove or rename (net.c, "migration").  All fit IFNAMSIZ; buf of
+ * INET_IFNAME_LEN.
+ */
+#define INET_TAG_LEN 5 /* "nk3a" + NUL */
+
+/* True for a well-formed agent tag: "n" followed by three of [a-z0-9]. */
+bool inet_tag_valid(const char *tag);
+
+/* The tag derived from seed (any text, e.g. the state directory's path):
+ * "n" + 3 base-36 digits of its FNV-1a hash, into out. */
+void inet_tag_derive(const char *seed, char out[INET_TAG_LEN]);
+
+/* A network's bridge: "<tag>b<vni>" (legacy "nb<vni>"). */
+const char *inet_bridge_name(const char *tag, uint32_t vni, char buf[INET_IFNAME_LEN]);
+/* A network's VXLAN device: "<tag>x<vni>" (legacy "nx<vni>"). */
+const char *inet_vxlan_name(const char *tag, uint32_t vni, char buf[INET_IFNAME_LEN]);
+/* The host end of the veth into the router namespace ("gw"):
+ * "<tag>r<vni>" (legacy "nr<vni>"). */
+const char *inet_veth_name(const char *tag, uint32_t vni, char buf[INET_IFNAME_LEN]);
+/* The host end of the external leg ("ext"): "<tag>e<vni>" (legacy
+ * "ne<vni>"). */
+const char *inet_ext_name(const char *tag, uint32_t vni, char buf[INET_IFNAME_LEN]);
+/* A port's tap: "<tag>t" + the first 10 hex digits of the port id, dashes
+ * removed (legacy "tp" + 12 digits). */
+const char *inet_tap_name(const char *tag, const char *port_id, char buf[INET_IFNAME_LEN]);
+/* The router namespace: "<prefix>-<tag>-r<vni>" (legacy "<prefix>-r<vni>"),
+ * prefix being the agent's --netns, or "nubo" when prefix is NULL or "".
+ * buf of INET_NS_NAME_LEN. */
+const char *inet_router_ns(const char *prefix, const char *tag, uint32_t vni,
+                           char buf[INET_NS_NAME_LEN]);
 
 #endif

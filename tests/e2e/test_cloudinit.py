@@ -207,7 +207,7 @@ def netns_host(tmp_path):
             h.stop()
         nh.kill_matching(str(tmp_path))
         for name in nh.netns_list():
-            if name == ns or name.startswith(ns + "-r"):
+            if name == ns or name.startswith(ns + "-"):
                 subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 

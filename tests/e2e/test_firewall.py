@@ -3,13 +3,14 @@
 The test builds, in namespaces of its own (random names, removed in the
 finalizer even on failure):
 
-  host ns  "nfh<sfx>": bridge nb1001 (the tenant network), bridge "bx"
+  host ns  "nfh<sfx>": bridge ntstb1001 (the tenant network; "ntst" is the
+           agent tag fw_apply uses by default), bridge "bx"
            (the external network); each guest's veth host end is a "tap"
            named from its port id like the agent's taps
   guests   "nfg<i><sfx>": eth0 with the port's MAC and IP, default via the
            gateway
-  router   "nfh<sfx>-r1001" (the agent's --netns naming): gw (gateway IP,
-           router_mac) on nb1001 through veth nr1001, ext on bx carrying the
+  router   "nfh<sfx>-ntst-r1001" (the agent's --netns naming): gw (gateway IP,
+           router_mac) on ntstb1001 through veth ntstr1001, ext on bx carrying the
            floating IP; forwarding on
   outside  "nfo<sfx>": eth0 on bx, 203.0.113.100
 
@@ -34,6 +35,8 @@ FW_APPLY = os.path.join(BUILD, "tests", "net", "fw_apply")
 PY = "/usr/bin/python3"
 ROUTER_MAC = "fa:16:3e:00:00:01"
 VNI = 1001
+TAG = "ntst"  # fw_apply's default agent tag
+BR = TAG + "b%d" % VNI
 
 LISTENER = r"""
 import socket, sys
@@ -118,7 +121,7 @@ def nsx(ns, *argv, **kw):
 
 
 def tap_name(port_id):
-    return "tp" + port_id.replace("-", "")[:12]
+    return TAG + "t" + port_id.replace("-", "")[:10]
 
 
 class Topo:
@@ -126,7 +129,7 @@ class Topo:
         sfx = "%06x" % random.getrandbits(24)
         self.tmp = tmp
         self.host = "nfh" + sfx
-        self.router = self.host + "-r%d" % VNI
+        self.router = self.host + "-%s-r%d" % (TAG, VNI)
         self.outside = "nfo" + sfx
         self.namespaces = []
         self.procs = []
@@ -149,24 +152,24 @@ class Topo:
     def build(self):
         h = self.host
         self.addns(h)
-        run("ip", "-n", h, "link", "add", "nb%d" % VNI, "type", "bridge", "forward_delay", "0")
+        run("ip", "-n", h, "link", "add", BR, "type", "bridge", "forward_delay", "0")
         run("ip", "-n", h, "link", "add", "bx", "type", "bridge", "forward_delay", "0")
-        run("ip", "-n", h, "link", "set", "nb%d" % VNI, "up")
+        run("ip", "-n", h, "link", "set", BR, "up")
         run("ip", "-n", h, "link", "set", "bx", "up")
         for g in self.guests:
             self.addns(g["ns"])
             tap = tap_name(g["port"])
             run("ip", "link", "add", tap, "netns", h, "type", "veth", "peer", "name", "eth0",
                 "netns", g["ns"])
-            run("ip", "-n", h, "link", "set", tap, "master", "nb%d" % VNI, "up")
+            run("ip", "-n", h, "link", "set", tap, "master", BR, "up")
             run("ip", "-n", g["ns"], "link", "set", "eth0", "address", g["mac"], "up")
             run("ip", "-n", g["ns"], "addr", "add", g["ip"] + "/24", "dev", "eth0")
             run("ip", "-n", g["ns"], "route", "add", "default", "via", "10.0.0.1")
         r = self.router
         self.addns(r)
-        run("ip", "link", "add", "nr%d" % VNI, "netns", h, "type", "veth", "peer", "name", "gw",
+        run("ip", "link", "add", TAG + "r%d" % VNI, "netns", h, "type", "veth", "peer", "name", "gw",
             "netns", r)
-        run("ip", "-n", h, "link", "set", "nr%d" % VNI, "master", "nb%d" % VNI, "up")
+        run("ip", "-n", h, "link", "set", TAG + "r%d" % VNI, "master", BR, "up")
         run("ip", "-n", r, "link", "set", "gw", "address", ROUTER_MAC, "up")
         run("ip", "-n", r, "addr", "add", "10.0.0.1/24", "dev", "gw")
         run("ip", "link", "add", "xr", "netns", h, "type", "veth", "peer", "name", "ext",
@@ -186,9 +189,9 @@ class Topo:
         # a stand-in for the VXLAN port: its far end sees what would cross
         self.remote = "nfx" + self.host[3:]
         self.addns(self.remote)
-        run("ip", "link", "add", "nx%d" % VNI, "netns", h, "type", "veth", "peer", "name",
+        run("ip", "link", "add", TAG + "x%d" % VNI, "netns", h, "type", "veth", "peer", "name",
             "eth0", "netns", self.remote)
-        run("ip", "-n", h, "link", "set", "nx%d" % VNI, "master", "nb%d" % VNI, "up")
+        run("ip", "-n", h, "link", "set", TAG + "x%d" % VNI, "master", BR, "up")
         run("ip", "-n", self.remote, "link", "set", "eth0", "up")
         for g in self.guests:
             self.listen(g["ns"], 8080)
@@ -318,9 +321,9 @@ def test_default_group(fw):
     assert fw.connect(g3["ns"], g2["ip"]) is None
     assert fw.connect(g1["ns"], g3["ip"]) is None
     # applying the same document again changes nothing
-    before = nft_list(fw, "inet nubo") + nft_list(fw, "bridge nubo")
+    before = nft_list(fw, "inet nubo-" + TAG) + nft_list(fw, "bridge nubo-" + TAG)
     fw.apply(fw.doc())
-    assert nft_list(fw, "inet nubo") + nft_list(fw, "bridge nubo") == before
+    assert nft_list(fw, "inet nubo-" + TAG) + nft_list(fw, "bridge nubo-" + TAG) == before
 
 
 def wait_state(t, ns, ip, want, start, limit=1.0):
@@ -466,8 +469,26 @@ def test_floating_ip(fw):
     assert fw.connect(fw.outside, "203.0.113.10") is None
 
 
+def test_fixed_ips_closed_from_outside(fw):
+    """Issue 13 item 16(b): the router forwards from the external leg only
+    what DNAT made, so a fixed IP is not reachable from outside even when
+    the guest's groups would let the traffic in."""
+    g1, g2, g3 = fw.guests
+    fw.apply(fw.doc(groups=([fw.sg_default, fw.sg_web], [fw.sg_default, fw.sg_web],
+                            [fw.sg_other])))
+    run("ip", "-n", fw.outside, "route", "add", "10.0.0.0/24", "via", "203.0.113.2")
+    try:
+        assert fw.connect(fw.outside, "203.0.113.10") == "203.0.113.100"  # DNAT still in
+        assert fw.connect(fw.outside, g2["ip"]) is None  # no floating IP
+        assert fw.connect(fw.outside, g1["ip"]) is None  # has one, but not this way
+        # control: from inside, the same port of g2 is open
+        assert fw.connect(g1["ns"], g2["ip"]) == g1["ip"]
+    finally:
+        run("ip", "-n", fw.outside, "route", "del", "10.0.0.0/24", check=False)
+
+
 def test_bad_document_changes_nothing(fw):
-    before = nft_list(fw, "inet nubo") + nft_list(fw, "bridge nubo")
+    before = nft_list(fw, "inet nubo-" + TAG) + nft_list(fw, "bridge nubo-" + TAG)
     rules = fw.default_rules()
     rules[fw.sg_other].append(rule("ingress", "tcp", 1, 70000, remote_cidr="0.0.0.0/0"))
     r = fw.apply(fw.doc(rules=rules), expect=2)
@@ -475,12 +496,12 @@ def test_bad_document_changes_nothing(fw):
     bad = fw.doc()
     bad["ports"][0]["mac"] = "fa:16:3e:00:00:zz"
     fw.apply(bad, expect=2)
-    assert nft_list(fw, "inet nubo") + nft_list(fw, "bridge nubo") == before
+    assert nft_list(fw, "inet nubo-" + TAG) + nft_list(fw, "bridge nubo-" + TAG) == before
 
 
 def test_remove(fw):
     fw.apply(fw.doc(), "--remove")
-    for table in ("inet nubo", "bridge nubo"):
+    for table in ("inet nubo-" + TAG, "bridge nubo-" + TAG):
         assert nsx(fw.host, "nft", "list", "table", *table.split(), check=False).returncode != 0
     assert nsx(fw.router, "nft", "list", "table", "ip", "nubo-nat",
                check=False).returncode != 0

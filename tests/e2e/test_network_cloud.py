@@ -130,7 +130,7 @@ class Net:
 
     def teardown(self):
         for name in netns_list():
-            if name == self.outside or any(name == ns or name.startswith(ns + "-r")
+            if name == self.outside or any(name == ns or name.startswith(ns + "-")
                                            for ns in self.ns):
                 subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
@@ -207,7 +207,8 @@ def links(ns):
 
 
 def taps(ns):
-    return sorted(n for n in links(ns) if n.startswith("tp"))
+    """The agents' taps ("<tag>t" + 10 hex digits, docs/internals/networking.md)."""
+    return sorted(n for n in links(ns) if re.fullmatch(r"n[a-z0-9]{3}t[0-9a-f]{10}", n))
 
 
 class Probes:
@@ -326,7 +327,7 @@ def watch_counts(ns):
 def host_state(h):
     """What must not change across an agent restart."""
     st = h.api.get("/v1/network").json
-    rns = sorted(n for n in netns_list() if n.startswith(h.ns + "-r"))
+    rns = sorted(n for n in netns_list() if n.startswith(h.ns + "-"))
     dnsmasq = subprocess.run(["pgrep", "-f", "dnsmasq.*" + h.state], capture_output=True,
                              text=True).stdout.split()
     fdb = sh("bridge", "-n", h.ns, "fdb", "show")
@@ -511,7 +512,7 @@ def test_network_cloud(netcloud):
     try:
         wait_for("ping of the floating IP %s from outside" % fip["ip"], outside_ping, timeout=20)
     except AssertionError:
-        rns = [n for n in netns_list() if n.startswith(h1.ns + "-r")]
+        rns = [n for n in netns_list() if n.startswith(h1.ns + "-")]
         raise AssertionError("floating IP %s unreachable; %s network: %s\nlinks: %s\n%s" % (
             fip, h1.name, h1.api.get("/v1/network").text, links(h1.ns), "\n".join(
                 sh("ip", "-n", n, "addr") + sh("ip", "-n", n, "route") +

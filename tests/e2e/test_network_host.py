@@ -42,6 +42,16 @@ def links(ns):
     return {l["ifname"]: (l["ifindex"], l.get("master")) for l in out}
 
 
+def tag(h):
+    """The agent tag in the names of h's kernel objects (<state>/net-tag)."""
+    with open(os.path.join(h.state, "net-tag")) as f:
+        return f.read().strip()
+
+
+def tap(h, port_id):
+    return tag(h) + "t" + port_id.replace("-", "")[:10]
+
+
 def netns_list():
     out = sh("ip", "-j", "netns", "list").strip()
     return sorted(n["name"] for n in json.loads(out)) if out else []
@@ -104,7 +114,7 @@ class Sim:
         # their command lines.
         kill_matching(self.tmp)
         for name in netns_list():
-            if any(name == ns or name.startswith(ns + "-r") for ns in self.ns):
+            if any(name == ns or name.startswith(ns + "-") for ns in self.ns):
                 subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
@@ -239,7 +249,9 @@ def test_two_hosts(sim):
     st1 = put(h1, doc1)
     st2 = put(h2, doc2)
     assert st1["generation"] == "g1" and st1["underlay_ip"] == UNDERLAY[0]
-    assert [n["bridge"] for n in st2["networks"]] == ["nb1001", "nb1002"]
+    t1, t2 = tag(h1), tag(h2)
+    assert t1 != t2  # two state directories
+    assert [n["bridge"] for n in st2["networks"]] == [t2 + "b1001", t2 + "b1002"]
     assert all(n["dnsmasq_pid"] for n in st1["networks"] + st2["networks"])
     assert h1.api.get("/v1/host").json["underlay_ip"] == UNDERLAY[0]
 
@@ -282,7 +294,7 @@ def test_two_hosts(sim):
              "    print('200')\n"
              "except urllib.error.HTTPError as e:\n"
              "    print(e.code)\n")
-    r = subprocess.run(["ip", "netns", "exec", sim.ns[0] + "-r1001", "/usr/bin/python3", "-c",
+    r = subprocess.run(["ip", "netns", "exec", sim.ns[0] + "-%s-r1001" % t1, "/usr/bin/python3", "-c",
                         fetch], capture_output=True, text=True, timeout=30)
     assert r.stdout.strip() == "404", r.stdout + r.stderr
     # a2 (host 2) reaches a1 (host 1) over the VXLAN: TCP and ICMP.
@@ -326,14 +338,14 @@ def test_two_hosts(sim):
     # and dnsmasq; b1's tap stays (its VM exists) but is detached.
     put(h2, document("g3", [na[1]], [a2]))
     l2 = links(sim.ns[1])
-    assert not {"nb1002", "nx1002", "nr1002"} & set(l2)
-    assert sim.ns[1] + "-r1002" not in netns_list()
+    assert not {t2 + "b1002", t2 + "x1002", t2 + "r1002"} & set(l2)
+    assert sim.ns[1] + "-%s-r1002" % t2 not in netns_list()
     dead = pids[1][1]
     assert not os.path.exists("/proc/%d" % dead) or "dnsmasq" not in open(
         "/proc/%d/cmdline" % dead).read()
-    tap_b1 = "tp" + b1["id"].replace("-", "")[:12]
+    tap_b1 = tap(h2, b1["id"])
     assert l2[tap_b1][1] is None
-    assert l2["tp" + a2["id"].replace("-", "")[:12]][1] == "nb1001"
+    assert l2[tap(h2, a2["id"])][1] == t2 + "b1001"
 
     # Deleting a VM deletes its tap.
     assert h2.api.delete("/v1/vms/" + b1["vm"]).status == 204
@@ -345,7 +357,7 @@ def test_two_hosts(sim):
             assert h.api.delete("/v1/vms/" + vm["id"]).status == 204
         rc = h.stop()
         assert rc == 0, "nubo-hostd exited with %d:\n%s" % (rc, h.log())
-    assert not [l for l in links(sim.ns[0]) if l.startswith("tp")]
+    assert not [l for l in links(sim.ns[0]) if l.startswith(t1 + "t")]
 
 
 @pytest.fixture
@@ -376,7 +388,7 @@ def ext_host(tmp_path):
             agent.proc.kill()
         kill_matching(str(tmp_path))
         for name in netns_list():
-            if name in (ns, client) or name.startswith(ns + "-r"):
+            if name in (ns, client) or name.startswith(ns + "-"):
                 subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
@@ -416,9 +428,10 @@ def test_external_leg(ext_host):
                        "gateway": "203.0.113.1"}
     assert not on_link(client, "203.0.113.10")
     put(h, doc)
-    rns = ns + "-r1001"
+    t = tag(h)
+    rns = "%s-%s-r1001" % (ns, t)
     l = links(ns)
-    assert l["ne1001"][1] == "br-ext"
+    assert l[t + "e1001"][1] == "br-ext"
     addrs = json.loads(sh("ip", "-n", rns, "-j", "addr", "show", "dev", "ext"))
     assert [(a["local"], a["prefixlen"]) for a in addrs[0]["addr_info"]
             if a["family"] == "inet"] == [("203.0.113.10", 24)]
@@ -431,6 +444,221 @@ def test_external_leg(ext_host):
     # Without the floating IP the leg goes away.
     p["floating_ip"] = None
     put(h, document("e2", [net], [p]))
-    assert "ne1001" not in links(ns)
+    assert t + "e1001" not in links(ns)
     assert not on_link(client, "203.0.113.10")
-    assert "nb1001" in links(ns)
+    assert t + "b1001" in links(ns)
+
+
+# ---- issue 13 item 16(a): VXLAN only from the network's peers ---------------
+
+VXLAN_SEND = r"""
+import socket, sys
+src, dst, vni, mac = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, 0))
+head = bytes([8, 0, 0, 0]) + vni.to_bytes(3, "big") + b"\0"
+frame = b"\xff" * 6 + bytes.fromhex(mac.replace(":", "")) + b"\x88\xb5" + b"nubo".ljust(46, b"\0")
+for _ in range(3):
+    s.sendto(head + frame, (dst, 4789))
+"""
+
+
+def test_vxlan_only_from_peers(sim):
+    """A VXLAN packet of one of the agent's VNIs is taken from a peer of
+    that network and dropped from any other underlay address: the frame's
+    source MAC is learned (bridge fdb) only in the first case."""
+    h1, _ = sim.agents
+    net_id, sub_id = ids(2)
+    put(h1, document("v1", [network(net_id, sub_id, 1001, UNDERLAY[1])], []))
+    sh("ip", "-n", sim.ns[1], "addr", "add", "10.99.0.3/24", "dev", "ul")
+    peer_mac, other_mac = "02:00:00:13:16:0a", "02:00:00:13:16:0b"
+    for src, mac in ((UNDERLAY[1], peer_mac), ("10.99.0.3", other_mac)):
+        sh("ip", "netns", "exec", sim.ns[1], "/usr/bin/python3", "-c", VXLAN_SEND, src,
+           UNDERLAY[0], "1001", mac)
+    deadline = time.time() + 5
+    while peer_mac not in sh("bridge", "-n", sim.ns[0], "fdb", "show"):
+        assert time.time() < deadline, "a peer's VXLAN frame did not arrive (control)"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    fdb = sh("bridge", "-n", sim.ns[0], "fdb", "show")
+    assert other_mac not in fdb, fdb
+    rules = sh("ip", "netns", "exec", sim.ns[0], "nft", "list", "chain", "inet",
+               "nubo-" + tag(h1), "input")
+    assert "10.99.0.2" in rules and "4789" in rules, rules
+
+
+# ---- issue 13 item 14: two agents on one machine ----------------------------
+
+LEASE_CLIENT = """#!/bin/sh
+(while :; do
+    if [ "$(timeout 3 wget -q -O - http://10.0.0.11:8080/ 2>/dev/null)" = hello-from-a1 ]; then
+        echo LOOP-OK
+    else
+        echo LOOP-FAIL
+    fi
+    sleep 1
+done) &
+"""
+
+
+def test_two_agents_one_namespace(tmp_path):
+    """Two agents share one namespace, as two agents in a machine's own
+    namespace would (neither has --netns of its own): the second one's
+    networks (even the same VNI and CIDR), its restarts and its removal
+    never touch the first one's bridges, taps, router namespaces, dnsmasq
+    or nft tables, and the first one's guests keep their leases and reach
+    each other throughout; the first one's restart spares the second's."""
+    ns = "hs-" + secrets.token_hex(2)
+    tmp = str(tmp_path)
+    agents = []
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        for name in ("a", "b"):
+            os.makedirs(os.path.join(tmp, name))
+            agents.append(Hostd(os.path.join(tmp, name), ["--netns", ns]))
+        ha, hb = agents
+        ha.start()
+        na_id, sa_id, nb_id, sb_id, nc_id, sc_id = ids(6)
+        pa1, pa2, pb1 = ids(3)
+        ia1, ia2, ib1 = ids(3)
+        na = dict(network(na_id, sa_id, 1001, UNDERLAY[1]), peers=[])
+        a1 = port(pa1, na, ia1, "fa:16:3e:00:0a:01", "10.0.0.11", "a1")
+        a2 = port(pa2, na, ia2, "fa:16:3e:00:0a:02", "10.0.0.12", "a2")
+        put(ha, document("a1", [na], [a1, a2]))
+
+        def nic(p):
+            return {"port_id": p["id"], "network_id": p["network_id"], "mac": p["mac"]}
+
+        ha.api.create(name=a1["vm"], id=ia1, nics=[nic(a1)], user_data=SERVER)
+        ha.api.create(name=a2["vm"], id=ia2, nics=[nic(a2)], user_data=LEASE_CLIENT)
+        for p in (a1, a2):
+            m, _ = wait_console(ha, p["vm"], READY + r" .*ip=(\S+)")
+            assert m.group(1) == p["ip"]
+        wait_console(ha, a2["vm"], r"LOOP-OK")
+        ta = tag(ha)
+
+        def a_state():
+            l = links(ns)
+            return ({k: v for k, v in l.items() if k.startswith(ta)},
+                    sorted(n for n in netns_list() if n.startswith(ns + "-" + ta)),
+                    [n["dnsmasq_pid"] for n in ha.api.get("/v1/network").json["networks"]])
+
+        def leases(h, vni):
+            with open(os.path.join(h.state, "net", str(vni), "leases")) as f:
+                return f.read()
+
+        before = a_state()
+        assert len(before[0]) == 4 and len(before[1]) == 1 and before[2][0], before
+        assert a1["mac"] in leases(ha, 1001) and a2["mac"] in leases(ha, 1001)
+        fails = ha.api.console(a2["vm"]).count("LOOP-FAIL")
+        oks = ha.api.console(a2["vm"]).count("LOOP-OK")
+
+        # The second agent: the same VNI and CIDR, a guest of its own.
+        hb.start()
+        tb = tag(hb)
+        assert tb != ta
+        nb = dict(network(nb_id, sb_id, 1001, UNDERLAY[1]), peers=[])
+        b1 = port(pb1, nb, ib1, "fa:16:3e:00:0b:01", "10.0.0.21", "b1")
+        put(hb, document("b1", [nb], [b1]))
+        hb.api.create(name=b1["vm"], id=ib1, nics=[nic(b1)], user_data="#!/bin/sh\necho B-UP\n")
+        m, _ = wait_console(hb, b1["vm"], READY + r" .*ip=(\S+)")
+        assert m.group(1) == "10.0.0.21"
+        assert a_state() == before
+        tables = sh("ip", "netns", "exec", ns, "nft", "list", "tables")
+        for t in (ta, tb):
+            assert "inet nubo-" + t in tables and "bridge nubo-" + t in tables, tables
+        # The first agent restarts: the second's objects stay.
+        b_links = {k: v for k, v in links(ns).items() if k.startswith(tb)}
+        assert ha.stop() == 0
+        ha.start()
+        assert {k: v for k, v in links(ns).items() if k.startswith(tb)} == b_links
+        assert a_state() == before
+        # The second agent adds a network, then leaves: all of it goes,
+        # nothing of the first's.
+        nc = dict(network(nc_id, sc_id, 1002, UNDERLAY[1]), peers=[])
+        put(hb, document("b2", [nb, nc], [b1]))
+        assert hb.api.delete("/v1/vms/" + b1["vm"]).status == 204
+        put(hb, document("b3", [], []))
+        assert not [k for k in links(ns) if k.startswith(tb)]
+        assert not [n for n in netns_list() if n.startswith(ns + "-" + tb)]
+        # (its tables stay, empty of ports and bridges, like any agent's
+        # without networks)
+        assert tb + "b1" not in sh("ip", "netns", "exec", ns, "nft", "list", "table", "inet",
+                                 "nubo-" + tb)
+        assert hb.stop() == 0
+        assert a_state() == before
+
+        # Throughout: the first agent's guests kept their leases and reached
+        # each other.
+        deadline = time.time() + 30
+        while ha.api.console(a2["vm"]).count("LOOP-OK") < oks + 3:
+            assert time.time() < deadline, "a2 no longer reaches a1"
+            time.sleep(0.5)
+        text = ha.api.console(a2["vm"])
+        assert text.count("LOOP-FAIL") == fails, text[-2000:]
+        assert a1["mac"] in leases(ha, 1001) and a2["mac"] in leases(ha, 1001)
+        for vm in ha.api.get("/v1/vms").json["vms"]:
+            assert ha.api.delete("/v1/vms/" + vm["id"]).status == 204
+        assert ha.stop() == 0
+    finally:
+        for h in agents:
+            if h.proc is not None:
+                h.proc.kill()
+                h.proc.wait()
+                h.proc = None
+        kill_matching(tmp)
+        for name in netns_list():
+            if name == ns or name.startswith(ns + "-"):
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def test_legacy_names_migrated(tmp_path):
+    """An agent upgraded in place finds the objects it made under the names
+    before agent tags: those of its own document's VNIs and ports go (and
+    are made again under its tag), the legacy host tables with them; legacy
+    objects of other VNIs (maybe another agent's) stay."""
+    ns = "hm-" + secrets.token_hex(2)
+    h = None
+    net_id, sub_id, port_id, other_port, inst = ids(5)
+    legacy_tap = "tp" + port_id.replace("-", "")[:12]
+    foreign_tap = "tp" + other_port.replace("-", "")[:12]
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        for br in ("nb1001", "nb1002"):
+            sh("ip", "-n", ns, "link", "add", br, "type", "bridge")
+        sh("ip", "netns", "add", ns + "-r1001")
+        sh("ip", "netns", "add", ns + "-r1002")
+        sh("ip", "-n", ns, "link", "add", "nr1001", "type", "veth", "peer", "name", "gw",
+           "netns", ns + "-r1001")
+        for t in (legacy_tap, foreign_tap):
+            sh("ip", "-n", ns, "tuntap", "add", "dev", t, "mode", "tap")
+        sh("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "nubo")
+        sh("ip", "netns", "exec", ns, "nft", "add", "table", "bridge", "nubo")
+        h = Hostd(str(tmp_path), ["--netns", ns]).start()
+        net = dict(network(net_id, sub_id, 1001, UNDERLAY[1]), peers=[])
+        p = port(port_id, net, inst, "fa:16:3e:00:0d:01", "10.0.0.31", "m1")
+        put(h, document("m1", [net], [p]))
+        t = tag(h)
+        l = links(ns)
+        assert not {"nb1001", "nr1001", legacy_tap} & set(l), sorted(l)
+        assert {"nb1002", foreign_tap, t + "b1001", t + "r1001"} <= set(l), sorted(l)
+        names = netns_list()
+        assert ns + "-r1001" not in names and ns + "-r1002" in names
+        assert "%s-%s-r1001" % (ns, t) in names
+        tables = sh("ip", "netns", "exec", ns, "nft", "list", "tables")
+        assert "inet nubo\n" not in tables and "bridge nubo\n" not in tables, tables
+        assert "inet nubo-" + t in tables
+        # converged: the same document again changes nothing
+        put(h, document("m2", [net], [p]))
+        assert links(ns) == l
+        assert h.stop() == 0
+    finally:
+        if h is not None and h.proc is not None:
+            h.proc.kill()
+            h.proc.wait()
+        kill_matching(str(tmp_path))
+        for name in netns_list():
+            if name == ns or name.startswith(ns + "-"):
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)

@@ -1,7 +1,9 @@
 /*
  * fw_apply.c - test driver for src/host/net/firewall.c (not installed).
  *
- *   fw_apply [--netns NS] [--print | --remove] DOC.json
+ *   fw_apply [--netns NS] [--tag TAG] [--print | --remove] DOC.json
+ *
+ * TAG is the agent tag of the names (default "ntst").
  *
  * Parses DOC.json with net_doc_parse and calls fw_apply (or fw_remove, or
  * prints the host script and the router scripts).  Exits 0 on success, 2
@@ -17,12 +19,14 @@
 
 int main(int argc, char **argv)
 {
-    struct fw_env env = {NULL};
+    struct fw_env env = {.netns = NULL, .tag = "ntst"};
     int print = 0, remove = 0, i;
 
     for (i = 1; i < argc - 1; i++) {
         if (strcmp(argv[i], "--netns") == 0 && i + 1 < argc - 1)
             env.netns = argv[++i];
+        else if (strcmp(argv[i], "--tag") == 0 && i + 1 < argc - 1)
+            env.tag = argv[++i];
         else if (strcmp(argv[i], "--print") == 0)
             print = 1;
         else if (strcmp(argv[i], "--remove") == 0)
@@ -31,7 +35,7 @@ int main(int argc, char **argv)
             break;
     }
     if (i != argc - 1) {
-        fprintf(stderr, "usage: fw_apply [--netns NS] [--print|--remove] DOC.json\n");
+        fprintf(stderr, "usage: fw_apply [--netns NS] [--tag TAG] [--print|--remove] DOC.json\n");
         return 1;
     }
 
@@ -52,7 +56,7 @@ int main(int argc, char **argv)
     }
 
     if (print) {
-        char *s = fw_render_host(&doc, &err);
+        char *s = fw_render_host(&doc, &env, &err);
         if (s)
             fputs(s, stdout);
         free(s);

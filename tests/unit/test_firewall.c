@@ -12,6 +12,9 @@
 #include "host/net/net_int.h"
 #include "lib/util.h"
 
+/* The firewall of an agent tagged "ntst", zones assigned by the renderer. */
+static const struct fw_env ENV = {.netns = NULL, .tag = "ntst", .zones = NULL};
+
 /* Overwrites a fixed-size field of the parsed document. */
 #define SET(field, value) str_copy((field), sizeof(field), (value))
 
@@ -152,22 +155,24 @@ static void test_header_idempotent(void)
     struct nubo_err err;
     if (!load(&doc))
         return;
-    char *a = fw_render_host(&doc, &err);
-    char *b = fw_render_host(&doc, &err);
+    char *a = fw_render_host(&doc, &ENV, &err);
+    char *b = fw_render_host(&doc, &ENV, &err);
     if (CHECK(a != NULL) && CHECK(b != NULL)) {
         CHECK_STR_EQ(a, b);
-        const char *head = "table bridge nubo {}\ndelete table bridge nubo\ntable bridge nubo {\n";
+        const char *head = "table bridge nubo-ntst {}\ndelete table bridge nubo-ntst\n"
+                           "table bridge nubo-ntst {\n";
         CHECK(strncmp(a, head, strlen(head)) == 0);
-        CHECK_STR_HAS(a, "\ntable inet nubo {}\ndelete table inet nubo\ntable inet nubo {\n");
+        CHECK_STR_HAS(a, "\ntable inet nubo-ntst {}\ndelete table inet nubo-ntst\n"
+                         "table inet nubo-ntst {\n");
         /* delete + define: no element of a set or map can outlive a render */
         CHECK_INT_EQ(count(a, "delete table"), 2);
         CHECK(strstr(a, "flush") == NULL);
         /* nft 1.0.6 wants a newline before a closing brace after a statement. */
         CHECK(strstr(a, " }\n\t}") == NULL || strstr(a, "accept }") == NULL);
         CHECK_STR_HAS(a, "iifname != @bridges accept");
-        CHECK_STR_HAS(a, "elements = { \"nb1001\", \"nb70000\" }");
-        CHECK_STR_HAS(a, "iifname \"nb1001\" ct zone set 1001\n");
-        CHECK_STR_HAS(a, "iifname \"nb70000\" ct zone set 4464\n");
+        CHECK_STR_HAS(a, "elements = { \"ntstb1001\", \"ntstb70000\" }");
+        CHECK_STR_HAS(a, "iifname \"ntstb1001\" ct zone set ");
+        CHECK_STR_HAS(a, "iifname \"ntstb70000\" ct zone set ");
         CHECK_STR_HAS(a, "ct state established,related accept");
     }
     free(a);
@@ -181,17 +186,17 @@ static void test_chain_per_port(void)
     struct nubo_err err;
     if (!load(&doc))
         return;
-    char *s = fw_render_host(&doc, &err);
+    char *s = fw_render_host(&doc, &ENV, &err);
     if (CHECK(s != NULL)) {
         /* ports 1, 2 and 4 are filtered; port 3 has no port security. */
         CHECK_INT_EQ(count(s, "\tchain port_in_"), 3);
         CHECK_INT_EQ(count(s, "\tchain port_out_"), 3);
         CHECK_INT_EQ(count(s, "\tchain ingress_"), 3);
         CHECK_INT_EQ(count(s, "\tchain egress_"), 3);
-        CHECK_STR_HAS(s, "\"tp333333333333\" : goto port_in_1");
-        CHECK_STR_HAS(s, "\"tp777777777777\" : goto port_in_2");
-        CHECK_STR_HAS(s, "\"tpabababababab\" : goto port_in_4");
-        CHECK(strstr(s, "tp999999999999") == NULL);
+        CHECK_STR_HAS(s, "\"ntstt3333333333\" : goto port_in_1");
+        CHECK_STR_HAS(s, "\"ntstt7777777777\" : goto port_in_2");
+        CHECK_STR_HAS(s, "\"ntsttababababab\" : goto port_in_4");
+        CHECK(strstr(s, "ntstt9999999999") == NULL);
         CHECK_STR_HAS(s, "1 : goto egress_1, 2 : goto egress_2, 4 : goto egress_4");
         CHECK_STR_HAS(s, "0x00010000 : goto ingress_1, 0x00020000 : goto ingress_2, "
                          "0x00040000 : goto ingress_4");
@@ -208,9 +213,9 @@ static void test_chain_per_port(void)
         CHECK_STR_HAS(s, "ether type ip ip saddr 10.0.0.6 accept\n");
         CHECK_STR_HAS(s, "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67");
         /* host-local traffic off the VXLAN */
-        CHECK_STR_HAS(s, "oifname \"nx1001\" arp daddr ip { 10.0.0.1 } drop");
-        CHECK_STR_HAS(s, "oifname \"nx1001\" ether saddr fa:16:3e:00:00:01 drop");
-        CHECK_STR_HAS(s, "oifname \"nx1001\" meta l4proto udp udp dport { 67, 68 } drop");
+        CHECK_STR_HAS(s, "oifname \"ntstx1001\" arp daddr ip { 10.0.0.1 } drop");
+        CHECK_STR_HAS(s, "oifname \"ntstx1001\" ether saddr fa:16:3e:00:00:01 drop");
+        CHECK_STR_HAS(s, "oifname \"ntstx1001\" meta l4proto udp udp dport { 67, 68 } drop");
     }
     free(s);
     net_doc_clear(&doc);
@@ -222,7 +227,7 @@ static void test_rule_kinds(void)
     struct nubo_err err;
     if (!load(&doc))
         return;
-    char *s = fw_render_host(&doc, &err);
+    char *s = fw_render_host(&doc, &ENV, &err);
     if (CHECK(s != NULL)) {
         CHECK_STR_HAS(s, "chain sg_0_egress {\n\t\tmeta nfproto ipv4 goto to_port\n\t}");
         CHECK_STR_HAS(s, "chain sg_0_ingress {\n\t\tmeta nfproto ipv4 ip saddr @members_0 "
@@ -244,7 +249,7 @@ static void test_remote_group_set(void)
     struct nubo_err err;
     if (!load(&doc))
         return;
-    char *s = fw_render_host(&doc, &err);
+    char *s = fw_render_host(&doc, &ENV, &err);
     /* sorted and without the duplicate */
     if (CHECK(s != NULL))
         CHECK_STR_HAS(s, "set members_0 {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.5, "
@@ -253,12 +258,12 @@ static void test_remote_group_set(void)
 
     /* a membership change changes only the set */
     doc.members[0].nips = 1;
-    s = fw_render_host(&doc, &err);
+    s = fw_render_host(&doc, &ENV, &err);
     if (CHECK(s != NULL))
         CHECK_STR_HAS(s, "set members_0 {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.6 }\n");
     free(s);
     doc.members[0].nips = 0;
-    s = fw_render_host(&doc, &err);
+    s = fw_render_host(&doc, &ENV, &err);
     if (CHECK(s != NULL))
         CHECK_STR_HAS(s, "set members_0 {\n\t\ttype ipv4_addr\n\t}");
     free(s);
@@ -279,6 +284,11 @@ static void test_router_nat(void)
         CHECK_STR_HAS(s, "iifname \"ext\" ip daddr 203.0.113.10 dnat to 10.0.0.5\n");
         CHECK_STR_HAS(s, "oifname \"ext\" ip saddr 10.0.0.5 snat to 203.0.113.10\n");
         CHECK(strstr(s, "203.0.113.11") == NULL); /* the other network's port */
+        /* item 16(b): from the external leg only what DNAT or SNAT made */
+        CHECK_STR_HAS(s, "chain forward {\n\t\ttype filter hook forward priority filter; "
+                         "policy accept;\n\t\tiifname \"ext\" ct status dnat accept\n"
+                         "\t\tiifname \"ext\" ct status snat accept\n"
+                         "\t\tiifname \"ext\" drop\n\t}\n}\n");
     }
     free(s);
     s = fw_render_router(&doc, 1, &err);
@@ -291,12 +301,109 @@ static void test_router_nat(void)
     net_doc_clear(&doc);
 }
 
+/* Item 16(c): zones unique per network whatever the VNIs (70000 and 4464
+ * shared zone 4464 when it was vni & 0xffff), kept across renders as the
+ * networks around them change, and agents start 1024 apart. */
+static void test_zones(void)
+{
+    struct net_doc doc;
+    if (!load(&doc))
+        return;
+    uint16_t z[2], z2[2], zo[2];
+    json_t *a = fw_zones_assign(&doc, "ntst", NULL, z);
+    CHECK(z[0] != 0 && z[1] != 0 && z[0] != z[1]);
+    doc.networks[0].vni = 4464; /* 70000 & 0xffff */
+    json_t *b = fw_zones_assign(&doc, "ntst", NULL, z2);
+    CHECK(z2[0] != z2[1]);
+    json_decref(b);
+    doc.networks[0].vni = 1001;
+    /* kept: with the first network gone, the second keeps its zone */
+    struct net_network first = doc.networks[0];
+    doc.networks[0] = doc.networks[1];
+    doc.nnetworks = 1;
+    uint16_t z1[1];
+    json_t *c = fw_zones_assign(&doc, "ntst", a, z1);
+    CHECK_INT_EQ(z1[0], z[1]);
+    CHECK_INT_EQ(json_object_size(c), 1);
+    json_decref(c);
+    doc.networks[0] = first;
+    doc.nnetworks = 2;
+    /* a damaged or duplicated previous zone is reassigned */
+    json_t *bad = json_pack("{s:i, s:i}", "1001", 7, "70000", 7);
+    json_t *d = fw_zones_assign(&doc, "ntst", bad, z2);
+    CHECK_INT_EQ(z2[0], 7);
+    CHECK(z2[1] != 7 && z2[1] != 0);
+    json_decref(d);
+    json_decref(bad);
+    /* another agent starts elsewhere */
+    json_t *e = fw_zones_assign(&doc, "nab1", NULL, zo);
+    CHECK(zo[0] != z[0]);
+    json_decref(e);
+    /* the renderer uses the zones it is given */
+    uint16_t given[2] = {17, 4242};
+    struct fw_env env = {.tag = "ntst", .zones = given};
+    struct nubo_err err;
+    char *s = fw_render_host(&doc, &env, &err);
+    if (CHECK(s != NULL)) {
+        CHECK_STR_HAS(s, "iifname \"ntstb1001\" ct zone set 17\n");
+        CHECK_STR_HAS(s, "iifname \"ntstb70000\" ct zone set 4242\n");
+    }
+    free(s);
+    json_decref(a);
+    net_doc_clear(&doc);
+}
+
+/* Item 16(a): VXLAN of each of our VNIs only from the network's peers. */
+static void test_vxlan_peers(void)
+{
+    struct net_doc doc;
+    struct nubo_err err;
+    if (!load(&doc))
+        return;
+    char *s = fw_render_host(&doc, &ENV, &err);
+    if (CHECK(s != NULL)) {
+        CHECK_STR_HAS(s, "chain input {\n\t\ttype filter hook input priority filter; policy "
+                         "accept;\n");
+        CHECK_STR_HAS(s, "udp dport 4789 @th,96,24 1001 ip saddr != { 10.99.0.2 } drop\n");
+        /* no peers: nothing may send to that VNI */
+        CHECK_STR_HAS(s, "udp dport 4789 @th,96,24 70000 drop\n");
+    }
+    free(s);
+    net_doc_clear(&doc);
+}
+
+/* Item 14: the tables and names are the agent's; a bad tag is refused. */
+static void test_tag(void)
+{
+    struct net_doc doc;
+    struct nubo_err err;
+    if (!load(&doc))
+        return;
+    struct fw_env other = {.tag = "nab1"};
+    char *s = fw_render_host(&doc, &other, &err);
+    if (CHECK(s != NULL)) {
+        CHECK_STR_HAS(s, "table bridge nubo-nab1 {\n");
+        CHECK_STR_HAS(s, "table inet nubo-nab1 {\n");
+        CHECK(strstr(s, "ntst") == NULL);
+        CHECK(strstr(s, "table bridge nubo {") == NULL);
+    }
+    free(s);
+    const char *bad[] = {"", "nub", "x123", "nAB1", "n12345", "n1;2"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct fw_env e = {.tag = bad[i]};
+        CHECK(fw_render_host(&doc, &e, &err) == NULL);
+    }
+    struct fw_env none = {.tag = NULL};
+    CHECK(fw_render_host(&doc, &none, &err) == NULL);
+    net_doc_clear(&doc);
+}
+
 /* Renders doc, expecting a refusal whose message has `what`. */
 static void expect_refused(const struct net_doc *doc, const char *what)
 {
     struct nubo_err err;
     nubo_err_clear(&err);
-    char *s = fw_render_host(doc, &err);
+    char *s = fw_render_host(doc, &ENV, &err);
     CHECK(s == NULL);
     CHECK_INT_EQ(err.code, NUBO_E_INVALID);
     CHECK_STR_HAS(err.msg, what);
@@ -365,7 +472,7 @@ static void test_refuses_bad_values(void)
 
     /* all restored: it renders again */
     struct nubo_err err;
-    char *s = fw_render_host(&doc, &err);
+    char *s = fw_render_host(&doc, &ENV, &err);
     CHECK(s != NULL);
     free(s);
     net_doc_clear(&doc);
@@ -379,7 +486,7 @@ static void test_addresses_from_numbers(void)
         return;
     /* the text form is not what reaches the script: the number is */
     SET(doc.ports[1].ip.s, "1.2.3.4; flush"); /* fills NET_IP_LEN */
-    char *s = fw_render_host(&doc, &err);
+    char *s = fw_render_host(&doc, &ENV, &err);
     if (CHECK(s != NULL)) {
         CHECK(strstr(s, "1.2.3.4") == NULL);
         CHECK_STR_HAS(s, "ip saddr 10.0.0.6 accept");
@@ -393,7 +500,7 @@ static void test_empty_doc(void)
     struct net_doc doc;
     struct nubo_err err;
     memset(&doc, 0, sizeof(doc));
-    char *s = fw_render_host(&doc, &err);
+    char *s = fw_render_host(&doc, &ENV, &err);
     if (CHECK(s != NULL)) {
         CHECK_STR_HAS(s, "map in_ports {\n\t\ttype ifname : verdict\n\t}");
         CHECK_STR_HAS(s, "set bridges {\n\t\ttype ifname\n\t}");
@@ -404,4 +511,5 @@ static void test_empty_doc(void)
 
 CHECK_MAIN(TEST(test_header_idempotent), TEST(test_chain_per_port), TEST(test_rule_kinds),
            TEST(test_remote_group_set), TEST(test_router_nat), TEST(test_refuses_bad_values),
-           TEST(test_addresses_from_numbers), TEST(test_empty_doc))
+           TEST(test_addresses_from_numbers), TEST(test_empty_doc), TEST(test_zones),
+           TEST(test_vxlan_peers), TEST(test_tag))

@@ -206,20 +206,56 @@ static void test_mac(void)
 static void test_names(void)
 {
     char b[INET_IFNAME_LEN], ns[INET_NS_NAME_LEN];
-    CHECK_STR_EQ(inet_bridge_name(16777215, b), "nb16777215");
+    /* tagged: tag + kind + decimal VNI, taps tag + "t" + 10 hex digits */
+    CHECK_STR_EQ(inet_bridge_name("nk3a", 16777215, b), "nk3ab16777215");
     CHECK(strlen(b) < 16);
-    CHECK_STR_EQ(inet_vxlan_name(1001, b), "nx1001");
-    CHECK_STR_EQ(inet_veth_name(7, b), "nr7");
-    CHECK_STR_EQ(inet_tap_name("3f2a9c1b-77e4-4d0a-9f00-123456789abc", b), "tp3f2a9c1b77e4");
+    CHECK_STR_EQ(inet_vxlan_name("nk3a", 1001, b), "nk3ax1001");
+    CHECK_STR_EQ(inet_veth_name("nk3a", 7, b), "nk3ar7");
+    CHECK_STR_EQ(inet_ext_name("nk3a", 7, b), "nk3ae7");
+    CHECK_STR_EQ(inet_tap_name("nk3a", "3f2a9c1b-77e4-4d0a-9f00-123456789abc", b),
+                 "nk3at3f2a9c1b77");
+    CHECK_INT_EQ(strlen(b), 15);
+    CHECK_STR_EQ(inet_router_ns(NULL, "nk3a", 1001, ns), "nubo-nk3a-r1001");
+    CHECK_STR_EQ(inet_router_ns("h1-ab12", "nk3a", 1001, ns), "h1-ab12-nk3a-r1001");
+    CHECK_STR_EQ(inet_vxlan_name("nzzz", 16777215, b), "nzzzx16777215");
+    /* legacy (no tag): the names before tags, for migration */
+    CHECK_STR_EQ(inet_bridge_name("", 16777215, b), "nb16777215");
+    CHECK_STR_EQ(inet_vxlan_name(NULL, 1001, b), "nx1001");
+    CHECK_STR_EQ(inet_veth_name("", 7, b), "nr7");
+    CHECK_STR_EQ(inet_ext_name("", 7, b), "ne7");
+    CHECK_STR_EQ(inet_tap_name("", "3f2a9c1b-77e4-4d0a-9f00-123456789abc", b), "tp3f2a9c1b77e4");
     CHECK_INT_EQ(strlen(b), 14);
-    CHECK_STR_EQ(inet_router_ns(NULL, 1001, ns), "nubo-r1001");
-    CHECK_STR_EQ(inet_router_ns("", 5, ns), "nubo-r5");
-    CHECK_STR_EQ(inet_router_ns("h1-ab12", 1001, ns), "h1-ab12-r1001");
-    /* a short id makes a short tap name; the VNI limits fit IFNAMSIZ */
-    CHECK_STR_EQ(inet_tap_name("ab-c", b), "tpabc");
-    CHECK_STR_EQ(inet_vxlan_name(16777215, b), "nx16777215");
-    CHECK_STR_EQ(inet_veth_name(16777215, b), "nr16777215");
+    CHECK_STR_EQ(inet_router_ns(NULL, "", 1001, ns), "nubo-r1001");
+    CHECK_STR_EQ(inet_router_ns("", NULL, 5, ns), "nubo-r5");
+    CHECK_STR_EQ(inet_router_ns("h1-ab12", "", 1001, ns), "h1-ab12-r1001");
+    /* a short id makes a short tap name */
+    CHECK_STR_EQ(inet_tap_name("", "ab-c", b), "tpabc");
+    CHECK_STR_EQ(inet_tap_name("nk3a", "ab-c", b), "nk3atabc");
+}
+
+static void test_tags(void)
+{
+    char t[INET_TAG_LEN], u[INET_TAG_LEN];
+    inet_tag_derive("/var/lib/nubo/host", t);
+    inet_tag_derive("/var/lib/nubo/host", u);
+    CHECK_STR_EQ(t, u); /* stable */
+    CHECK(inet_tag_valid(t));
+    inet_tag_derive("/var/lib/nubo/host2", u);
+    CHECK(inet_tag_valid(u));
+    CHECK(strcmp(t, u) != 0);
+    inet_tag_derive("", u);
+    CHECK(inet_tag_valid(u));
+    CHECK(inet_tag_valid("n000"));
+    CHECK(inet_tag_valid("nzz9"));
+    CHECK(!inet_tag_valid(NULL));
+    CHECK(!inet_tag_valid(""));
+    CHECK(!inet_tag_valid("nk3"));
+    CHECK(!inet_tag_valid("nk3ab"));
+    CHECK(!inet_tag_valid("xk3a"));
+    CHECK(!inet_tag_valid("nK3a"));
+    CHECK(!inet_tag_valid("n-3a"));
 }
 
 CHECK_MAIN(TEST(test_ip_parse), TEST(test_ip_edges), TEST(test_cidr_check),
-           TEST(test_host_addresses), TEST(test_cidr_edges), TEST(test_mac), TEST(test_names))
+           TEST(test_host_addresses), TEST(test_cidr_edges), TEST(test_mac), TEST(test_names),
+           TEST(test_tags))

@@ -3,6 +3,7 @@
  * PUT /v1/network (parse, validation, references).  The address helpers
  * and interface names it uses are lib/inet.c's (tests/unit/test_inet.c).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
@@ -227,6 +228,18 @@ static void m_port_dup(json_t *o)
     json_object_set_new(copy, "mac", json_string("fa:16:3e:12:34:57"));
     json_array_append_new(json_object_get(o, "ports"), copy);
 }
+/* Another port whose id shares the first 10 hex digits: same tap name. */
+static void m_port_dup_tap(json_t *o)
+{
+    json_t *copy = json_deep_copy(port0(o));
+    const char *id = json_string_value(json_object_get(copy, "id"));
+    char other[37];
+    snprintf(other, sizeof(other), "%.11s%c%s", id, id[11] == 'f' ? 'e' : 'f', id + 12);
+    json_object_set_new(copy, "id", json_string(other));
+    json_object_set_new(copy, "mac", json_string("fa:16:3e:12:34:57"));
+    json_object_set_new(copy, "ip", json_string("10.0.0.9"));
+    json_array_append_new(json_object_get(o, "ports"), copy);
+}
 static void m_port_dup_ip(json_t *o)
 {
     json_t *copy = json_deep_copy(port0(o));
@@ -301,6 +314,7 @@ static void test_parse_bad(void)
     expect_bad("multicast mac", m_port_mac_multicast, "mac");
     expect_bad("vm name with shell", m_port_vm_shell, "'vm'");
     expect_bad("duplicate port id", m_port_dup, "used twice");
+    expect_bad("same tap name", m_port_dup_tap, "first 10 hex digits");
     expect_bad("duplicate ip", m_port_dup_ip, "ip 10.0.0.5 is used twice");
     expect_bad("floating ip without external", m_fip_no_external, "external");
     expect_bad("port 65536", m_rule_ports_range, "port_max");

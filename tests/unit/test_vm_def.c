@@ -273,6 +273,9 @@ static void test_request_nics(void)
     if (CHECK_INT_EQ(vm_def_from_request(b, &def, &err), 0)) {
         CHECK_INT_EQ(def.nnics, 2);
         CHECK_STR_EQ(def.nics[0].tap, "tp3f2a9c1b77e4");
+        /* the agent names the taps with its tag (lib/inet.h) */
+        vm_def_name_taps(&def, "nk3a");
+        CHECK_STR_EQ(def.nics[0].tap, "nk3at3f2a9c1b77");
         CHECK_STR_EQ(def.nics[1].port_id, PORT_B);
         CHECK_STR_EQ(def.nics[1].mac, "fa:16:3e:00:00:02");
         CHECK_STR_EQ(def.network, "none");

@@ -4,7 +4,10 @@
  *
  * This kernel has no conntrack in the bridge family, so the work is split:
  *
- *  table bridge nubo      (runs on every bridged frame)
+ *  Host tables are named after the agent tag (`nubo-<tag>`), so agents
+ *  sharing a namespace each load and replace only their own.
+ *
+ *  table bridge nubo-<tag> (runs on every bridged frame)
  *    prerouting -300      taps with port security jump to port_in_<n>:
  *                         anti-spoofing (source MAC, IPv4 source or the DHCP
  *                         discover 0.0.0.0:68 -> 255.255.255.255:67, ARP
@@ -15,9 +18,14 @@
  *                         with port security as output ORs n << 16 into the
  *                         mark (port_out_<n>).  -200 runs before
  *                         br_netfilter (0) hands IPv4 to the inet hooks.
- *  table inet nubo        (bridged IPv4 via br_netfilter: iifname = bridge)
- *    prerouting raw       conntrack zone = vni & 0xffff per bridge, so two
- *                         tenants using the same CIDR never share state.
+ *  table inet nubo-<tag>  (bridged IPv4 via br_netfilter: iifname = bridge)
+ *    input                VXLAN (udp 4789) of each of our VNIs only from
+ *                         the network's peers; from any other address:
+ *                         drop.
+ *    prerouting raw       a conntrack zone per bridge, so two tenants using
+ *                         the same CIDR never share state; zones come from
+ *                         fw_zones_assign (unique per agent, persisted by
+ *                         net.c so they survive networks coming and going).
  *    forward              established/related accepted, invalid dropped;
  *                         DHCP to/from the router and metadata (tcp 80 to
  *                         169.254.169.254) always allowed; then the egress
@@ -29,12 +37,15 @@
  *    ingress_<n>          the same with sg_<k>_ingress, whose rules accept.
  *    members_<m>          set of the IPs of a remote group.
  *  Ports without port security get no index: they are not filtered, and
- *  VXLAN ("nx*") and router ("nr*") ports have none either, so traffic
+ *  VXLAN ("<tag>x*") and router ("<tag>r*") ports have none either, so traffic
  *  from them meets only the destination port's ingress chain.
  *
- *  table ip nubo-nat      (in each router namespace) DNAT floating -> fixed
- *                         arriving on "ext", SNAT fixed -> floating leaving
- *                         by "ext".
+ *  table ip nubo-nat      (in each router namespace, which is the agent's
+ *                         own) DNAT floating -> fixed arriving on "ext",
+ *                         SNAT fixed -> floating leaving by "ext"; forward
+ *                         from "ext" only what was DNAT'd (or answers an
+ *                         SNAT'd flow): fixed IPs are not reachable from
+ *                         the external network.
  *
  * Every value written into a script is re-checked here: addresses are
  * printed from their numeric form, MACs and interface names are checked
@@ -59,6 +70,8 @@
 #define FW_OUT_CAP 8192
 #define FW_ROUTER_IF "ext"
 #define FW_METADATA_IP "169.254.169.254"
+#define FW_VXLAN_PORT 4789
+#define FW_ZONE_SPREAD 1024 /* zones between the starts of two agents */
 
 /* ---- checked values ------------------------------------------------------ */
 
@@ -122,11 +135,12 @@ static bool fw_netns_ok(const char *s)
 }
 
 /* The tap of a port, checked; -1 with err when the port id cannot name one. */
-static int fw_tap(const struct net_port *p, char buf[NET_IFNAME_LEN], struct nubo_err *err)
+static int fw_tap(const char *tag, const struct net_port *p, char buf[NET_IFNAME_LEN],
+                  struct nubo_err *err)
 {
     if (!valid_is_uuid(p->id))
         return nubo_err_set(err, NUBO_E_INVALID, "port id \"%.40s\" is not a UUID", p->id);
-    inet_tap_name(p->id, buf);
+    inet_tap_name(tag, p->id, buf);
     if (!fw_ifname_ok(buf))
         return nubo_err_set(err, NUBO_E_INVALID, "port %s: bad tap name", p->id);
     return 0;
@@ -175,11 +189,13 @@ static int cmp_u32(const void *a, const void *b)
 
 /* ---- the host script ----------------------------------------------------- */
 
-static int fw_bridge_table(FILE *f, const struct net_doc *doc, struct nubo_err *err)
+static int fw_bridge_table(FILE *f, const struct net_doc *doc, const char *tag,
+                           struct nubo_err *err)
 {
     char tap[NET_IFNAME_LEN], ip[NET_IP_LEN], ifn[NET_IFNAME_LEN];
 
-    fprintf(f, "table bridge nubo {}\ndelete table bridge nubo\ntable bridge nubo {\n");
+    fprintf(f, "table bridge nubo-%s {}\ndelete table bridge nubo-%s\ntable bridge nubo-%s {\n",
+            tag, tag, tag);
 
     /* Input and output taps of filtered ports, as verdict maps. */
     bool any = false;
@@ -188,7 +204,7 @@ static int fw_bridge_table(FILE *f, const struct net_doc *doc, struct nubo_err *
         int n = fw_port_index(doc, i);
         if (!n)
             continue;
-        if (fw_tap(&doc->ports[i], tap, err) < 0)
+        if (fw_tap(tag, &doc->ports[i], tap, err) < 0)
             return -1;
         fprintf(f, "%s\"%s\" : goto port_in_%d", any ? ", " : "\t\telements = { ", tap, n);
         any = true;
@@ -200,7 +216,7 @@ static int fw_bridge_table(FILE *f, const struct net_doc *doc, struct nubo_err *
         int n = fw_port_index(doc, i);
         if (!n)
             continue;
-        fw_tap(&doc->ports[i], tap, err);
+        fw_tap(tag, &doc->ports[i], tap, err);
         fprintf(f, "%s\"%s\" : goto port_out_%d", any ? ", " : "\t\telements = { ", tap, n);
         any = true;
     }
@@ -215,7 +231,7 @@ static int fw_bridge_table(FILE *f, const struct net_doc *doc, struct nubo_err *
         const struct net_network *nw = &doc->networks[i];
         if (fw_network_ok(nw, err) < 0)
             return -1;
-        inet_vxlan_name(nw->vni, ifn);
+        inet_vxlan_name(tag, nw->vni, ifn);
         if (!fw_ifname_ok(ifn))
             return nubo_err_set(err, NUBO_E_INVALID, "network %.40s: bad vxlan name", nw->id);
         fprintf(f, "\t\toifname \"%s\" meta l4proto udp udp dport { 67, 68 } drop\n", ifn);
@@ -312,7 +328,7 @@ static int fw_rule(FILE *f, const struct net_doc *doc, const struct net_sg *sg,
 
 /* The sets of table inet nubo: our bridges, and each remote group's
  * members (sorted, without duplicates). */
-static int fw_inet_sets(FILE *f, const struct net_doc *doc, struct nubo_err *err)
+static int fw_inet_sets(FILE *f, const struct net_doc *doc, const char *tag, struct nubo_err *err)
 {
     char ifn[NET_IFNAME_LEN], ip[NET_IP_LEN];
 
@@ -320,7 +336,7 @@ static int fw_inet_sets(FILE *f, const struct net_doc *doc, struct nubo_err *err
     for (int i = 0; i < doc->nnetworks; i++) {
         if (fw_network_ok(&doc->networks[i], err) < 0)
             return -1;
-        inet_bridge_name(doc->networks[i].vni, ifn);
+        inet_bridge_name(tag, doc->networks[i].vni, ifn);
         if (!fw_ifname_ok(ifn))
             return nubo_err_set(err, NUBO_E_INVALID, "bad bridge name");
         fprintf(f, "%s\"%s\"", i ? ", " : "\t\telements = { ", ifn);
@@ -375,17 +391,35 @@ static void fw_inet_maps(FILE *f, const struct net_doc *doc)
     fprintf(f, "%s\t}\n", any ? " }\n" : "");
 }
 
-/* The base chains: conntrack zones per network, and forward, which lets
- * DHCP and metadata through and hands the rest to the ports' chains. */
-static void fw_inet_base_chains(FILE *f, const struct net_doc *doc)
+/* The base chains: VXLAN only from peers (input), conntrack zones per
+ * network, and forward, which lets DHCP and metadata through and hands the
+ * rest to the ports' chains. */
+static void fw_inet_base_chains(FILE *f, const struct net_doc *doc, const char *tag,
+                                const uint16_t *zones)
 {
-    char ifn[NET_IFNAME_LEN];
+    char ifn[NET_IFNAME_LEN], ip[NET_IP_LEN];
+
+    /* The VNI is the 24 bits after the 8 bytes of UDP header and the first
+     * 4 of the VXLAN header (flags, reserved). */
+    fprintf(f, "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n");
+    for (int i = 0; i < doc->nnetworks; i++) {
+        const struct net_network *n = &doc->networks[i];
+        fprintf(f, "\t\tudp dport %d @th,96,24 %u", FW_VXLAN_PORT, n->vni);
+        if (n->npeers > 0) {
+            fprintf(f, " ip saddr != { ");
+            for (int k = 0; k < n->npeers; k++)
+                fprintf(f, "%s%s", k ? ", " : "", fw_ip(n->peers[k].addr, ip));
+            fprintf(f, " }");
+        }
+        fprintf(f, " drop\n");
+    }
+    fprintf(f, "\t}\n");
 
     fprintf(f, "\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy "
                "accept;\n");
     for (int i = 0; i < doc->nnetworks; i++)
         fprintf(f, "\t\tiifname \"%s\" ct zone set %u\n",
-                inet_bridge_name(doc->networks[i].vni, ifn), doc->networks[i].vni & 0xffff);
+                inet_bridge_name(tag, doc->networks[i].vni, ifn), (unsigned)zones[i]);
     fprintf(f, "\t}\n");
 
     fprintf(f, "\tchain forward {\n"
@@ -447,13 +481,15 @@ static int fw_inet_port_chains(FILE *f, const struct net_doc *doc, struct nubo_e
     return 0;
 }
 
-static int fw_inet_table(FILE *f, const struct net_doc *doc, struct nubo_err *err)
+static int fw_inet_table(FILE *f, const struct net_doc *doc, const char *tag, const uint16_t *zones,
+                         struct nubo_err *err)
 {
-    fprintf(f, "table inet nubo {}\ndelete table inet nubo\ntable inet nubo {\n");
-    if (fw_inet_sets(f, doc, err) < 0)
+    fprintf(f, "table inet nubo-%s {}\ndelete table inet nubo-%s\ntable inet nubo-%s {\n", tag, tag,
+            tag);
+    if (fw_inet_sets(f, doc, tag, err) < 0)
         return -1;
     fw_inet_maps(f, doc);
-    fw_inet_base_chains(f, doc);
+    fw_inet_base_chains(f, doc, tag, zones);
     if (fw_inet_sg_chains(f, doc, err) < 0 || fw_inet_port_chains(f, doc, err) < 0)
         return -1;
     fprintf(f, "}\n");
@@ -473,8 +509,51 @@ static char *fw_finish(FILE *f, char **buf, int ok)
     return *buf;
 }
 
-char *fw_render_host(const struct net_doc *doc, struct nubo_err *err)
+/* ---- conntrack zones ----------------------------------------------------- */
+
+/* Zones are 16 bits; 0 is the default zone, left to the host. */
+json_t *fw_zones_assign(const struct net_doc *doc, const char *tag, json_t *prev, uint16_t *zones)
 {
+    uint8_t *used = xcalloc(65536, 1);
+    json_t *out = json_object();
+    char key[16];
+    used[0] = 1;
+    /* First keep the zones the networks had. */
+    for (int i = 0; i < doc->nnetworks; i++) {
+        snprintf(key, sizeof(key), "%u", doc->networks[i].vni);
+        json_t *z = json_object_get(prev, key);
+        json_int_t v = json_is_integer(z) ? json_integer_value(z) : 0;
+        zones[i] = 0;
+        if (v >= 1 && v <= 65535 && !used[v]) {
+            zones[i] = (uint16_t)v;
+            used[v] = 1;
+        }
+    }
+    /* Then the first free one from the agent's start for the others. */
+    uint32_t h = 2166136261u;
+    for (const char *p = tag; p && *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    uint32_t next = 1 + (h % 64) * FW_ZONE_SPREAD;
+    for (int i = 0; i < doc->nnetworks; i++) {
+        if (zones[i] == 0) {
+            while (used[next])
+                next = next % 65535 + 1; /* 1..65535; doc has at most 1024 networks */
+            zones[i] = (uint16_t)next;
+            used[next] = 1;
+        }
+        snprintf(key, sizeof(key), "%u", doc->networks[i].vni);
+        json_object_set_new(out, key, json_integer(zones[i]));
+    }
+    free(used);
+    return out;
+}
+
+char *fw_render_host(const struct net_doc *doc, const struct fw_env *env, struct nubo_err *err)
+{
+    if (env == NULL || !inet_tag_valid(env->tag)) {
+        nubo_err_set(err, NUBO_E_INVALID, "the firewall needs a valid agent tag");
+        return NULL;
+    }
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -486,7 +565,16 @@ char *fw_render_host(const struct net_doc *doc, struct nubo_err *err)
         nubo_err_set(err, NUBO_E_INVALID, "too many ports for the firewall (%d)", doc->nports);
         return fw_finish(f, &buf, 0);
     }
-    int ok = fw_bridge_table(f, doc, err) == 0 && fw_inet_table(f, doc, err) == 0;
+    uint16_t *zones = NULL;
+    const uint16_t *z = env->zones;
+    if (z == NULL) {
+        zones = xcalloc((size_t)doc->nnetworks + 1, sizeof(*zones));
+        json_decref(fw_zones_assign(doc, env->tag, NULL, zones));
+        z = zones;
+    }
+    int ok =
+        fw_bridge_table(f, doc, env->tag, err) == 0 && fw_inet_table(f, doc, env->tag, z, err) == 0;
+    free(zones);
     return fw_finish(f, &buf, ok);
 }
 
@@ -524,7 +612,14 @@ char *fw_render_router(const struct net_doc *doc, int network_index, struct nubo
         fprintf(f, "\t\toifname \"" FW_ROUTER_IF "\" ip saddr %s snat to %s\n",
                 fw_ip(p->ip.addr, ip), fw_ip(p->floating_ip.addr, fip));
     }
-    fprintf(f, "\t}\n}\n");
+    /* From the external network only what DNAT sent to a floating IP, or
+     * what answers a flow SNAT let out: never a fixed IP directly. */
+    fprintf(f, "\t}\n\tchain forward {\n\t\ttype filter hook forward priority filter; "
+               "policy accept;\n"
+               "\t\tiifname \"" FW_ROUTER_IF "\" ct status dnat accept\n"
+               "\t\tiifname \"" FW_ROUTER_IF "\" ct status snat accept\n"
+               "\t\tiifname \"" FW_ROUTER_IF "\" drop\n"
+               "\t}\n}\n");
     return fw_finish(f, &buf, 1);
 }
 
@@ -583,6 +678,8 @@ static int fw_env_netns(const struct fw_env *env, const char **ns, struct nubo_e
     *ns = env && env->netns && env->netns[0] ? env->netns : NULL;
     if (*ns && !fw_netns_ok(*ns))
         return nubo_err_set(err, NUBO_E_INVALID, "bad host namespace name");
+    if (env == NULL || !inet_tag_valid(env->tag))
+        return nubo_err_set(err, NUBO_E_INVALID, "the firewall needs a valid agent tag");
     return 0;
 }
 
@@ -606,7 +703,7 @@ int fw_apply(const struct net_doc *doc, const struct fw_env *env, struct nubo_er
 
     if (fw_env_netns(env, &host_ns, err) < 0)
         return -1;
-    char *script = fw_render_host(doc, err);
+    char *script = fw_render_host(doc, env, err);
     if (!script)
         return -1;
     int rc = fw_enable_br_netfilter(host_ns, err);
@@ -621,7 +718,7 @@ int fw_apply(const struct net_doc *doc, const struct fw_env *env, struct nubo_er
         for (int k = 0; k < doc->nports; k++)
             if (doc->ports[k].network_idx == i && doc->ports[k].has_floating_ip)
                 has_fip = true;
-        inet_router_ns(host_ns, doc->networks[i].vni, ns);
+        inet_router_ns(host_ns, env->tag, doc->networks[i].vni, ns);
         if (!fw_netns_ok(ns))
             return nubo_err_set(err, NUBO_E_INVALID, "bad router namespace name");
         if (!fw_netns_exists(ns)) {
@@ -651,17 +748,30 @@ int fw_remove(const struct net_doc *doc, const struct fw_env *env, struct nubo_e
     if (fw_env_netns(env, &host_ns, err) < 0)
         return -1;
     /* nft 1.0.6 has no "destroy": add then delete is a no-op when absent. */
-    if (fw_load(host_ns,
-                "table bridge nubo {}\ndelete table bridge nubo\n"
-                "table inet nubo {}\ndelete table inet nubo\n",
-                err) < 0)
+    char script[256];
+    snprintf(script, sizeof(script),
+             "table bridge nubo-%s {}\ndelete table bridge nubo-%s\n"
+             "table inet nubo-%s {}\ndelete table inet nubo-%s\n",
+             env->tag, env->tag, env->tag, env->tag);
+    if (fw_load(host_ns, script, err) < 0)
         return -1;
     for (int i = 0; doc && i < doc->nnetworks; i++) {
-        inet_router_ns(host_ns, doc->networks[i].vni, ns);
+        inet_router_ns(host_ns, env->tag, doc->networks[i].vni, ns);
         if (!fw_netns_ok(ns) || !fw_netns_exists(ns))
             continue;
         if (fw_load(ns, "table ip nubo-nat {}\ndelete table ip nubo-nat\n", err) < 0)
             return -1;
     }
     return 0;
+}
+
+int fw_remove_legacy(const struct fw_env *env, struct nubo_err *err)
+{
+    const char *host_ns;
+    if (fw_env_netns(env, &host_ns, err) < 0)
+        return -1;
+    return fw_load(host_ns,
+                   "table bridge nubo {}\ndelete table bridge nubo\n"
+                   "table inet nubo {}\ndelete table inet nubo\n",
+                   err);
 }

@@ -114,6 +114,7 @@ struct token {
 
 struct mds {
     char netns[64];
+    char tag[INET_TAG_LEN];
     mds_vm_fn vm;
     void *ctx;
     const struct net_doc *doc;
@@ -125,10 +126,11 @@ struct mds {
     int ntokens, atokens;
 };
 
-struct mds *mds_new(const char *netns, mds_vm_fn vm, void *ctx)
+struct mds *mds_new(const char *netns, const char *tag, mds_vm_fn vm, void *ctx)
 {
     struct mds *m = xcalloc(1, sizeof(*m));
     str_copy(m->netns, sizeof(m->netns), netns ? netns : "");
+    str_copy(m->tag, sizeof(m->tag), tag ? tag : "");
     m->vm = vm;
     m->ctx = ctx;
     return m;
@@ -209,7 +211,7 @@ void mds_sync(struct mds *m, const struct net_doc *doc)
     for (int i = 0; i < doc->nnetworks; i++) {
         char rns[NET_NS_NAME_LEN];
         uint32_t vni = doc->networks[i].vni;
-        ino_t ino = ns_inode(inet_router_ns(m->netns, vni, rns));
+        ino_t ino = ns_inode(inet_router_ns(m->netns, m->tag, vni, rns));
         int have = -1;
         for (int k = 0; k < m->nls; k++)
             if (m->ls[k].vni == vni && m->ls[k].fd >= 0 && m->ls[k].ns_ino == ino)

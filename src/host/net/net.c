@@ -4,13 +4,22 @@
  *
  * Convergence compares what `ip -j` reports with the document and runs
  * only the commands that close the gap, in this order:
- *   1. remove what carries our name patterns and is not desired: bridges
- *      nb<vni>, VXLANs nx<vni>, veths nr<vni>, taps tp<12 hex> of no VM,
- *      router namespaces <prefix>-r<vni> (and their dnsmasq);
+ *   1. remove what carries our agent tag and is not desired: bridges
+ *      <tag>b<vni>, VXLANs <tag>x<vni>, veths <tag>r<vni> and <tag>e<vni>,
+ *      taps <tag>t<10 hex> of no VM, router namespaces
+ *      <prefix>-<tag>-r<vni> (and their dnsmasq).  Another agent's objects
+ *      (another tag) are never touched.  Migration from the names before
+ *      tags: legacy links and router namespaces of a VNI of our document
+ *      (nb/nx/nr/ne<vni>, <prefix>-r<vni>) are ours from before the
+ *      upgrade and are deleted (then made again under the new names), a
+ *      legacy tap tp<12 hex> of one of our VMs is renamed to its new name
+ *      (QEMU keeps its file descriptor, the guest sees a short blip), and
+ *      once any of that happened the legacy host tables `nubo` go too;
  *   2. per network: bridge, VXLAN + head-end FDB entries, router namespace
  *      with veth "gw" (gateway IPs, router MAC), metadata address on lo,
  *      ip_forward, dnsmasq, and the external leg "ne<vni>" <-> "ext" with
- *      the floating IPs when the network has some on this host;
+ *      the floating IPs when the network has some on this host (the
+ *      links' names are in lib/inet.h);
  *   3. taps of VMs: attached to their network's bridge, or detached when
  *      their port is not in the document;
  *   4. bridge-nf-call-iptables in the host namespace, then the firewall.
@@ -21,7 +30,13 @@
  * the agent), files in <state-dir>/net/<vni>/: dnsmasq.conf, hosts (DHCP
  * static entries "mac,ip,hostname"), addn-hosts (DNS), dnsmasq.pid,
  * leases, dnsmasq.log.  A changed configuration restarts it; changed host
- * lists only SIGHUP it.
+ * lists only SIGHUP it.  The state directory is the agent's own, so these
+ * files need no tag; a dnsmasq is ours when its --conf-file is.
+ *
+ * Agent state of the datapath: <state-dir>/net-tag (the agent tag,
+ * net_tag_load) and <state-dir>/net-zones (conntrack zone of each VNI,
+ * {"<vni>": zone}, fw_zones_assign), so that a network keeps its zone
+ * while others come and go.
  */
 #include "host/net/net_int.h"
 
@@ -224,10 +239,27 @@ static bool name_vni(const char *name, const char *pfx, uint32_t *vni)
     return true;
 }
 
-static bool is_tap_name(const char *name)
+/* True when name is a tap of tag: "<tag>t" + 10 hex digits. */
+static bool is_tap_name(const char *tag, const char *name)
+{
+    size_t tl = strlen(tag);
+    return strncmp(name, tag, tl) == 0 && name[tl] == 't' && strlen(name) == tl + 11 &&
+           strspn(name + tl + 1, "0123456789abcdef") == 10;
+}
+
+/* True when name is a legacy tap: "tp" + 12 hex digits. */
+static bool is_legacy_tap_name(const char *name)
 {
     return strncmp(name, "tp", 2) == 0 && strlen(name) == 14 &&
            strspn(name + 2, "0123456789abcdef") == 12;
+}
+
+/* True when name is "<tag><kind><vni>" (tag "" = legacy "n<kind><vni>"). */
+static bool name_kind_vni(const char *name, const char *tag, char kind, uint32_t *vni)
+{
+    char pfx[INET_TAG_LEN + 2];
+    snprintf(pfx, sizeof(pfx), "%s%c", tag[0] ? tag : "n", kind);
+    return name_vni(name, pfx, vni);
 }
 
 static const char *link_name(json_t *l)
@@ -435,15 +467,22 @@ static const char *host_ns(const struct net_env *env)
     return env->netns;
 }
 
-/* The router namespaces that exist with our prefix: names into a JSON
- * array of strings. */
-static json_t *router_namespaces(const struct net_env *env, json_t *errors)
+/* The prefix of router namespace names before the VNI: "<prefix>-<tag>-r"
+ * (tag "" = legacy "<prefix>-r"). */
+static void router_ns_prefix(const struct net_env *env, const char *tag, char pfx[NET_NS_NAME_LEN])
+{
+    inet_router_ns(env->netns, tag, 1, pfx);
+    pfx[strlen(pfx) - 1] = '\0';
+}
+
+/* The router namespaces that exist with our prefix and tag (tag "" =
+ * legacy names): names into a JSON array of strings. */
+static json_t *router_namespaces(const struct net_env *env, const char *tag, json_t *errors)
 {
     json_t *list = json_of(errors, "ip", "", "-j", "netns", "list", NULL);
     json_t *names = json_array();
     char pfx[NET_NS_NAME_LEN];
-    inet_router_ns(env->netns, 1, pfx);
-    pfx[strlen(pfx) - 1] = '\0'; /* "<prefix>-r" */
+    router_ns_prefix(env, tag, pfx);
     size_t i;
     json_t *e;
     json_array_foreach (list, i, e) {
@@ -474,29 +513,89 @@ static bool tap_wanted(char (*taps)[NET_IFNAME_LEN], int ntaps, const char *name
     return false;
 }
 
-/* Step 1: removes links and namespaces of networks not in doc. */
+/* The new name of a legacy tap ("tp" + 12 hex) when one of taps (our
+ * VMs' taps, "<tag>t" + 10 hex) is the same port's, else NULL. */
+static const char *tap_renamed(const char *tag, char (*taps)[NET_IFNAME_LEN], int ntaps,
+                               const char *legacy)
+{
+    size_t tl = strlen(tag);
+    for (int i = 0; i < ntaps; i++)
+        if (is_tap_name(tag, taps[i]) && strncmp(taps[i] + tl + 1, legacy + 2, 10) == 0)
+            return taps[i];
+    return NULL;
+}
+
+/* Migration (see the top of the file): a legacy link of ours is deleted,
+ * or renamed for a legacy tap of one of our VMs.  True when name was one
+ * of ours. */
+static bool remove_legacy_link(const struct net_env *env, const struct net_doc *doc, json_t *links,
+                               const char *name, char (*taps)[NET_IFNAME_LEN], int ntaps,
+                               json_t *errors)
+{
+    const char *hns = host_ns(env);
+    uint32_t vni;
+    if (name_kind_vni(name, "", 'b', &vni) || name_kind_vni(name, "", 'x', &vni) ||
+        name_kind_vni(name, "", 'r', &vni) || name_kind_vni(name, "", 'e', &vni)) {
+        if (net_doc_network_by_vni(doc, vni) == NULL)
+            return false; /* not of our document: maybe another agent's */
+        log_info("network: removing legacy link %s (now named with tag %s)", name, env->tag);
+        ip_in(hns, errors, "link", "del", name, NULL);
+        return true;
+    }
+    if (!is_legacy_tap_name(name))
+        return false;
+    const char *to = tap_renamed(env->tag, taps, ntaps, name);
+    if (to && link_find(links, to) != NULL) {
+        /* The new tap exists already (its VM was started again): the
+         * legacy one is nobody's any more. */
+        log_info("network: removing legacy tap %s (%s replaces it)", name, to);
+        ip_in(hns, errors, "link", "del", name, NULL);
+        return true;
+    }
+    if (to) {
+        log_info("network: renaming legacy tap %s to %s", name, to);
+        ip_in(hns, errors, "link", "set", name, "down", NULL);
+        ip_in(hns, errors, "link", "set", name, "name", to, NULL);
+        return true;
+    }
+    char t[NET_IFNAME_LEN];
+    for (int i = 0; i < doc->nports; i++)
+        if (strcmp(inet_tap_name("", doc->ports[i].id, t), name) == 0) {
+            log_info("network: removing legacy tap %s of no VM", name);
+            ip_in(hns, errors, "link", "del", name, NULL);
+            return true;
+        }
+    return false;
+}
+
+/* Step 1: removes our links and namespaces of networks not in doc, and
+ * our legacy ones (migration). */
 static void remove_stale(const struct net_env *env, const struct net_doc *doc, json_t *links,
                          json_t *rnss, char (*taps)[NET_IFNAME_LEN], int ntaps, json_t *errors)
 {
     const char *hns = host_ns(env);
+    const char *tag = env->tag;
+    bool migrated = false;
     size_t i;
     json_t *l;
     json_array_foreach (links, i, l) {
         const char *name = link_name(l);
         uint32_t vni;
         bool stale = false;
-        if (name_vni(name, "nb", &vni) || name_vni(name, "nr", &vni) ||
-            name_vni(name, "ne", &vni)) {
+        if (name_kind_vni(name, tag, 'b', &vni) || name_kind_vni(name, tag, 'r', &vni) ||
+            name_kind_vni(name, tag, 'e', &vni)) {
             stale = net_doc_network_by_vni(doc, vni) == NULL;
-        } else if (name_vni(name, "nx", &vni)) {
+        } else if (name_kind_vni(name, tag, 'x', &vni)) {
             json_t *info = json_object_get(json_object_get(l, "linkinfo"), "info_data");
             const char *local = json_string_value(json_object_get(info, "local"));
             stale = net_doc_network_by_vni(doc, vni) == NULL || env->underlay_ip[0] == '\0' ||
                     strcmp(link_kind(l), "vxlan") != 0 ||
                     json_integer_value(json_object_get(info, "id")) != vni || local == NULL ||
                     strcmp(local, env->underlay_ip) != 0;
-        } else if (is_tap_name(name)) {
+        } else if (is_tap_name(tag, name)) {
             stale = !tap_wanted(taps, ntaps, name);
+        } else {
+            migrated = remove_legacy_link(env, doc, links, name, taps, ntaps, errors) || migrated;
         }
         if (stale) {
             log_info("network: removing stale link %s", name);
@@ -504,8 +603,7 @@ static void remove_stale(const struct net_env *env, const struct net_doc *doc, j
         }
     }
     char pfx[NET_NS_NAME_LEN];
-    inet_router_ns(env->netns, 1, pfx);
-    pfx[strlen(pfx) - 1] = '\0';
+    router_ns_prefix(env, tag, pfx);
     json_array_foreach (rnss, i, l) {
         const char *name = json_string_value(l);
         uint32_t vni;
@@ -514,6 +612,28 @@ static void remove_stale(const struct net_env *env, const struct net_doc *doc, j
             dnsmasq_stop(env, vni);
             ip_in("", errors, "netns", "del", name, NULL);
         }
+    }
+    /* Legacy router namespaces of our networks: their dnsmasq (ours: its
+     * files are in our state directory) stops with them and starts again
+     * in the new namespace, reading the same leases. */
+    json_t *legacy = router_namespaces(env, "", errors);
+    router_ns_prefix(env, "", pfx);
+    json_array_foreach (legacy, i, l) {
+        const char *name = json_string_value(l);
+        uint32_t vni;
+        if (name_vni(name, pfx, &vni) && net_doc_network_by_vni(doc, vni) != NULL) {
+            log_info("network: removing legacy router namespace %s", name);
+            dnsmasq_stop(env, vni);
+            ip_in("", errors, "netns", "del", name, NULL);
+            migrated = true;
+        }
+    }
+    json_decref(legacy);
+    if (migrated) {
+        struct fw_env fenv = {.netns = env->netns, .tag = tag};
+        struct nubo_err err;
+        if (fw_remove_legacy(&fenv, &err) < 0)
+            fail(errors, "firewall: removing the legacy tables: %s", err.msg);
     }
     /* dnsmasq directories of networks gone (also when the namespace was
      * deleted behind our back). */
@@ -682,7 +802,7 @@ static void converge_external(const struct net_env *env, const struct net_doc *d
 {
     const char *hns = host_ns(env);
     char ve[NET_IFNAME_LEN];
-    snprintf(ve, sizeof(ve), "ne%u", n->vni);
+    inet_ext_name(env->tag, n->vni, ve);
     char(*fips)[40] = xcalloc((size_t)doc->nports + 1, 40);
     int nf = 0;
     for (int i = 0; i < doc->nports; i++) {
@@ -719,10 +839,10 @@ static void converge_network(const struct net_env *env, const struct net_doc *do
     const char *hns = host_ns(env);
     char br[NET_IFNAME_LEN], vx[NET_IFNAME_LEN], vr[NET_IFNAME_LEN], rns[NET_NS_NAME_LEN];
     char mtu[16];
-    inet_bridge_name(n->vni, br);
-    inet_vxlan_name(n->vni, vx);
-    inet_veth_name(n->vni, vr);
-    inet_router_ns(env->netns, n->vni, rns);
+    inet_bridge_name(env->tag, n->vni, br);
+    inet_vxlan_name(env->tag, n->vni, vx);
+    inet_veth_name(env->tag, n->vni, vr);
+    inet_router_ns(env->netns, env->tag, n->vni, rns);
     snprintf(mtu, sizeof(mtu), "%d", n->mtu);
 
     json_t *l = link_find(links, br);
@@ -781,13 +901,44 @@ static void converge_network(const struct net_env *env, const struct net_doc *do
     dnsmasq_ensure(env, doc, n, rns, errors);
 }
 
-static const struct net_port *port_of_tap(const struct net_doc *doc, const char *tap)
+static const struct net_port *port_of_tap(const struct net_env *env, const struct net_doc *doc,
+                                          const char *tap)
 {
     char t[NET_IFNAME_LEN];
     for (int i = 0; i < doc->nports; i++)
-        if (strcmp(inet_tap_name(doc->ports[i].id, t), tap) == 0)
+        if (strcmp(inet_tap_name(env->tag, doc->ports[i].id, t), tap) == 0)
             return &doc->ports[i];
     return NULL;
+}
+
+/* The conntrack zone of each network of doc: the assignment kept in
+ * <state-dir>/net-zones, extended for new networks and saved again when
+ * it changed.  Returns a malloc'd array (caller frees). */
+static uint16_t *zones_load(const struct net_env *env, const struct net_doc *doc, json_t *errors)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/net-zones", env->state_dir);
+    json_t *prev = NULL;
+    char *text = fs_read_file(path, 1 << 20, NULL, NULL);
+    if (text) {
+        json_error_t je;
+        prev = json_loads(text, 0, &je);
+        if (!json_is_object(prev))
+            log_warn("network: %s is damaged (%s): zones assigned afresh", path, je.text);
+    }
+    uint16_t *zones = xcalloc((size_t)doc->nnetworks + 1, sizeof(*zones));
+    json_t *now = fw_zones_assign(doc, env->tag, json_is_object(prev) ? prev : NULL, zones);
+    char *out = json_dumps(now, JSON_SORT_KEYS | JSON_COMPACT);
+    if (out && (text == NULL || strcmp(text, out) != 0)) {
+        struct nubo_err err;
+        if (fs_write_atomic(path, out, strlen(out), 0600, &err) < 0)
+            fail(errors, "%s", err.msg);
+    }
+    free(out);
+    free(text);
+    json_decref(prev);
+    json_decref(now);
+    return zones;
 }
 
 int net_converge(const struct net_env *env, const struct net_doc *doc,
@@ -796,7 +947,7 @@ int net_converge(const struct net_env *env, const struct net_doc *doc,
     size_t before = json_array_size(errors);
     const char *hns = host_ns(env);
     json_t *links = json_of(errors, "ip", hns, "-j", "-d", "link", "show", NULL);
-    json_t *rnss = router_namespaces(env, errors);
+    json_t *rnss = router_namespaces(env, env->tag, errors);
     if (links == NULL) {
         json_decref(rnss);
         return (int)(json_array_size(errors) - before);
@@ -812,7 +963,7 @@ int net_converge(const struct net_env *env, const struct net_doc *doc,
     links = json_of(errors, "ip", hns, "-j", "-d", "link", "show", NULL);
     for (int i = 0; i < ntaps && links; i++) {
         json_t *l = link_find(links, vm_taps[i]);
-        const struct net_port *p = port_of_tap(doc, vm_taps[i]);
+        const struct net_port *p = port_of_tap(env, doc, vm_taps[i]);
         if (l == NULL) {
             struct nubo_err err;
             if (net_tap_create(env, vm_taps[i], &err) < 0) {
@@ -823,7 +974,7 @@ int net_converge(const struct net_env *env, const struct net_doc *doc,
         if (p) {
             char br[NET_IFNAME_LEN];
             const struct net_network *n = &doc->networks[p->network_idx];
-            enslave(hns, l, vm_taps[i], inet_bridge_name(n->vni, br), n->mtu, errors);
+            enslave(hns, l, vm_taps[i], inet_bridge_name(env->tag, n->vni, br), n->mtu, errors);
         } else if (l && link_master(l)[0]) {
             ip_in(hns, errors, "link", "set", vm_taps[i], "nomaster", NULL);
         }
@@ -833,10 +984,12 @@ int net_converge(const struct net_env *env, const struct net_doc *doc,
     if (doc->nnetworks > 0 && (fs_exists("/proc/sys/net/bridge") || hns[0]))
         sysctl_in(hns, "net/bridge/bridge-nf-call-iptables", "1", errors);
     /* Also with no network left: the firewall then renders empty tables. */
-    struct fw_env fenv = {.netns = env->netns};
+    uint16_t *zones = zones_load(env, doc, errors);
+    struct fw_env fenv = {.netns = env->netns, .tag = env->tag, .zones = zones};
     struct nubo_err err;
     if (fw_apply(doc, &fenv, &err) < 0)
         fail(errors, "firewall: %s", err.msg);
+    free(zones);
     return (int)(json_array_size(errors) - before);
 }
 
@@ -874,14 +1027,14 @@ int net_tap_delete(const struct net_env *env, const char *name, struct nubo_err 
 void net_status(const struct net_env *env, const struct net_doc *doc, json_t *obj)
 {
     json_t *links = json_of(NULL, "ip", host_ns(env), "-j", "link", "show", NULL);
-    json_t *rnss = router_namespaces(env, NULL);
+    json_t *rnss = router_namespaces(env, env->tag, NULL);
     json_t *nets = json_array(), *ports = json_array();
     for (int i = 0; i < doc->nnetworks; i++) {
         const struct net_network *n = &doc->networks[i];
         char br[NET_IFNAME_LEN], vx[NET_IFNAME_LEN], rns[NET_NS_NAME_LEN];
-        inet_bridge_name(n->vni, br);
-        inet_vxlan_name(n->vni, vx);
-        inet_router_ns(env->netns, n->vni, rns);
+        inet_bridge_name(env->tag, n->vni, br);
+        inet_vxlan_name(env->tag, n->vni, vx);
+        inet_router_ns(env->netns, env->tag, n->vni, rns);
         pid_t pid = dnsmasq_pid(env, n->vni);
         json_array_append_new(
             nets,
@@ -894,8 +1047,8 @@ void net_status(const struct net_env *env, const struct net_doc *doc, json_t *ob
     for (int i = 0; i < doc->nports; i++) {
         const struct net_port *p = &doc->ports[i];
         char tap[NET_IFNAME_LEN], br[NET_IFNAME_LEN];
-        inet_tap_name(p->id, tap);
-        inet_bridge_name(doc->networks[p->network_idx].vni, br);
+        inet_tap_name(env->tag, p->id, tap);
+        inet_bridge_name(env->tag, doc->networks[p->network_idx].vni, br);
         json_t *l = link_find(links, tap);
         json_array_append_new(ports,
                               json_pack("{s:s, s:s, s:b}", "id", p->id, "tap", tap, "attached",
@@ -905,4 +1058,35 @@ void net_status(const struct net_env *env, const struct net_doc *doc, json_t *ob
     json_object_set_new(obj, "ports", ports);
     json_decref(links);
     json_decref(rnss);
+}
+
+/* --------------------------------------------------------------- tag */
+
+int net_tag_load(const char *state_dir, char tag[INET_TAG_LEN], struct nubo_err *err)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/net-tag", state_dir);
+    char *text = fs_read_file(path, 64, NULL, NULL);
+    if (text) {
+        text[strcspn(text, "\n")] = '\0';
+        bool ok = inet_tag_valid(text);
+        if (ok)
+            str_copy(tag, INET_TAG_LEN, text);
+        free(text);
+        if (!ok)
+            return nubo_err_set(err, NUBO_E_INTERNAL,
+                                "%s must hold an agent tag like 'nk3a' (\"n\" and three of "
+                                "[a-z0-9]); restore it, or delete it only when this agent has "
+                                "no networks left",
+                                path);
+        return 0;
+    }
+    char real[PATH_MAX];
+    inet_tag_derive(realpath(state_dir, real) ? real : state_dir, tag);
+    char line[INET_TAG_LEN + 1];
+    snprintf(line, sizeof(line), "%s\n", tag);
+    if (fs_write_atomic(path, line, strlen(line), 0600, err) < 0)
+        return -1;
+    log_info("network: agent tag %s (kept in %s)", tag, path);
+    return 0;
 }

@@ -183,9 +183,16 @@ void net_doc_clear(struct net_doc *doc);
 struct net_env {
     char state_dir[PATH_MAX];             /* dnsmasq files in <state_dir>/net/<vni>/ */
     char netns[64];                       /* host networking lives in this netns ("" = ours) */
+    char tag[INET_TAG_LEN];               /* the agent tag in every name (net_tag_load) */
     char underlay_ip[NET_IP_LEN];         /* local VXLAN endpoint ("" = none: single host) */
     char external_bridge[NET_IFNAME_LEN]; /* floating IPs' bridge ("" = none) */
 };
+
+/* The agent tag of state_dir (lib/inet.h): read from <state_dir>/net-tag,
+ * or derived from the directory's path and written there on first use, so
+ * it stays the same across restarts.  Returns 0 with tag, or -1 with err
+ * (a damaged file says so and how to fix it). */
+int net_tag_load(const char *state_dir, char tag[INET_TAG_LEN], struct nubo_err *err);
 
 /* Converges the host on doc.  vm_taps lists the taps of the VMs that exist
  * (ntaps of them): those are kept (attached to their bridge when their port
@@ -225,8 +232,9 @@ struct vm_def; /* host/vm/vm.h */
 typedef const struct vm_def *(*mds_vm_fn)(void *ctx, const char *name);
 
 /* A service with no listener yet.  netns is the agent's --netns ("" =
- * none): router namespaces are inet_router_ns(netns, vni). */
-struct mds *mds_new(const char *netns, mds_vm_fn vm, void *ctx);
+ * none) and tag its agent tag: router namespaces are
+ * inet_router_ns(netns, tag, vni). */
+struct mds *mds_new(const char *netns, const char *tag, mds_vm_fn vm, void *ctx);
 
 /* Closes listeners and connections; NULL is fine. */
 void mds_free(struct mds *m);

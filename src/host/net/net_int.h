@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "host/net/net.h"
 #include "lib/err.h"
 
@@ -59,29 +61,43 @@ void net_ns_leave(int saved);
  * group member or port would survive.)
  */
 
-/* Where the firewall lives (net.c fills it). */
+/* Where the firewall lives and what it is called (net.c fills it). */
 struct fw_env {
-    const char *netns; /* the agent's --netns: namespace of bridges and taps, and
-                          prefix of the router namespaces (inet_router_ns);
-                          NULL or "" = the agent's own, routers "nubo-r<vni>" */
+    const char *netns;     /* the agent's --netns: namespace of bridges and taps, and
+                              prefix of the router namespaces (inet_router_ns);
+                              NULL or "" = the agent's own, routers "nubo-<tag>-r<vni>" */
+    const char *tag;       /* the agent tag: names of links and of the host tables */
+    const uint16_t *zones; /* conntrack zone of each network (index as in doc), from
+                              fw_zones_assign; NULL = fw_zones_assign(doc, tag, NULL) */
 };
 
-/* The nft script for the host namespace: tables `bridge nubo` (anti-spoofing,
- * port marks, host-local traffic kept off the VXLAN) and `inet nubo`
- * (stateful security groups).  Returns a malloc'd string (caller frees), or
- * NULL with err (NUBO_E_INVALID when a value of doc cannot be rendered
+/* Assigns each network of doc a conntrack zone, 1..65535, unique among
+ * them: the zone of prev (a JSON object "<vni>": zone, the last
+ * assignment; may be NULL) when it still has one, else the first free one
+ * from a start derived from tag, so that two agents sharing a namespace
+ * begin 1024 zones apart.  Writes zones[i] for doc->networks[i] and
+ * returns the new assignment as a JSON object (caller owns it). */
+json_t *fw_zones_assign(const struct net_doc *doc, const char *tag, json_t *prev, uint16_t *zones);
+
+/* The nft script for the host namespace: tables `bridge nubo-<tag>`
+ * (anti-spoofing, port marks, host-local traffic kept off the VXLAN) and
+ * `inet nubo-<tag>` (stateful security groups, VXLAN only from the
+ * network's peers).  Returns a malloc'd string (caller frees), or NULL
+ * with err (NUBO_E_INVALID when a value of doc or env cannot be rendered
  * safely; doc is re-checked, not trusted blindly). */
-char *fw_render_host(const struct net_doc *doc, struct nubo_err *err);
+char *fw_render_host(const struct net_doc *doc, const struct fw_env *env, struct nubo_err *err);
 
 /* The nft script for the router namespace of doc->networks[network_index]:
  * table `ip nubo-nat` with DNAT floating -> fixed on "ext" and SNAT fixed ->
- * floating out of "ext" for each port of that network with a floating IP.
- * Returns a malloc'd string (caller frees), or NULL with err. */
+ * floating out of "ext" for each port of that network with a floating IP,
+ * and a forward filter that lets in from "ext" only what was DNAT'd to a
+ * floating IP (or answers what SNAT let out).  Returns a malloc'd string
+ * (caller frees), or NULL with err. */
 char *fw_render_router(const struct net_doc *doc, int network_index, struct nubo_err *err);
 
 /* Applies doc: sets net.bridge.bridge-nf-call-iptables=1 in the host
  * namespace, loads the host script with one `nft -f` (one transaction),
- * then the NAT script of each network's router namespace (skipped when that
+ * then the script of each network's router namespace (skipped when that
  * namespace does not exist and the network has no floating IP here).
  * Returns 0, or -1 with err (NUBO_E_UNAVAILABLE when nft failed: the
  * namespace concerned keeps its previous rules). */
@@ -91,5 +107,9 @@ int fw_apply(const struct net_doc *doc, const struct fw_env *env, struct nubo_er
  * namespace of each network of doc (doc may be NULL: host tables only).
  * Missing tables or namespaces are success. */
 int fw_remove(const struct net_doc *doc, const struct fw_env *env, struct nubo_err *err);
+
+/* Deletes the host tables of agents before tags (`bridge nubo`, `inet
+ * nubo`) in env's namespace; missing is success. */
+int fw_remove_legacy(const struct fw_env *env, struct nubo_err *err);
 
 #endif

@@ -550,10 +550,14 @@ static int parse_doc(json_t *o, struct net_doc *doc, struct nubo_err *err)
             return -1;
         for (size_t k = 0; k < i; k++) {
             const struct net_port *q = &doc->ports[k];
+            /* Taps are named by the first 10 hex digits of the id, whatever
+             * the agent tag ("n000" stands for any). */
             char a[NET_IFNAME_LEN], b[NET_IFNAME_LEN];
-            if (strcmp(inet_tap_name(q->id, a), inet_tap_name(p->id, b)) == 0)
-                return bad(err, where, "port id %s is used twice (or its tap name %s is)", p->id,
-                           a);
+            if (strcmp(inet_tap_name("n000", q->id, a), inet_tap_name("n000", p->id, b)) == 0)
+                return bad(err, where,
+                           "port id %s is used twice (or its first 10 hex digits are, which "
+                           "name its tap)",
+                           p->id);
             if (q->network_idx == p->network_idx && q->ip.addr == p->ip.addr)
                 return bad(err, where, "ip %s is used twice in network %s", p->ip.s, p->network_id);
             if (q->network_idx == p->network_idx && strcmp(q->mac, p->mac) == 0)

@@ -101,7 +101,7 @@ static int nic_from_json(json_t *o, size_t i, struct vm_nic *nic, enum nubo_errc
     str_copy(nic->port_id, sizeof(nic->port_id), port);
     str_copy(nic->network_id, sizeof(nic->network_id), net);
     str_copy(nic->mac, sizeof(nic->mac), mac);
-    inet_tap_name(port, nic->tap);
+    inet_tap_name("", port, nic->tap);
     return 0;
 }
 
@@ -419,6 +419,12 @@ static int copy_str(json_t *o, const char *key, char *dst, size_t n, struct nubo
     if (s == NULL || str_copy(dst, n, s) < 0)
         return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: bad or missing '%s'", key);
     return 0;
+}
+
+void vm_def_name_taps(struct vm_def *def, const char *tag)
+{
+    for (int i = 0; i < def->nnics; i++)
+        inet_tap_name(tag, def->nics[i].port_id, def->nics[i].tap);
 }
 
 int vm_def_from_json(json_t *o, struct vm_def *def, struct nubo_err *err)

@@ -60,7 +60,8 @@ struct vm_nic {
     char port_id[37];
     char network_id[37];
     char mac[18];
-    char tap[16]; /* "tp" + the first 12 hex digits of port_id (derived) */
+    char tap[16]; /* inet_tap_name of port_id (derived): the legacy name until
+                     vm_def_name_taps gives it the agent's tag */
 };
 
 struct vm_def {
@@ -109,6 +110,10 @@ struct vm {
  * generated).  Does not check that the image exists.  On failure nothing
  * is allocated. */
 int vm_def_from_request(json_t *body, struct vm_def *def, struct nubo_err *err);
+
+/* Names the taps of def's NICs with the agent tag (lib/inet.h
+ * inet_tap_name); the agent calls it on every definition it parses. */
+void vm_def_name_taps(struct vm_def *def, const char *tag);
 
 /* Frees what def owns (keys, user data). */
 void vm_def_clear(struct vm_def *def);
