@@ -57,7 +57,7 @@ static struct mds *start(bool tokens_required, const char *user_data)
     str_copy(port.hostname, sizeof(port.hostname), "vm1");
     str_copy(port.mac, sizeof(port.mac), "fa:16:3e:00:00:01");
     doc = (struct net_doc){.networks = &net, .nnetworks = 1, .ports = &port, .nports = 1};
-    struct mds *m = mds_new("", vm_fn, NULL);
+    struct mds *m = mds_new("", "", vm_fn, NULL);
     mds_sync(m, &doc);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
