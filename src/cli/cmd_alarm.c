@@ -187,32 +187,18 @@ static const struct opts_field create_fields[] = {
     {.name = "description", .key = "description", .type = FIELD_STR},
 };
 
+static const struct opts_create create_def = {.collection = "/v1/alarms",
+                                              .what = "alarm",
+                                              .positional = "name",
+                                              .usage = create_usage,
+                                              .fields = create_fields,
+                                              .nfields = ARRAY_LEN(create_fields),
+                                              .arg_missing = "the name of the new alarm",
+                                              .arg_label = "the alarm name"};
+
 static int alarm_create(struct cli *cli, int argc, char **argv)
 {
-    struct nubo_err err;
-    json_t *body = NULL, *alarm = NULL;
-    int rc =
-        opts_parse(cli, argc, argv, create_fields, ARRAY_LEN(create_fields), create_usage, &body);
-    if (rc != 0)
-        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
-    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new alarm")) != 0)
-        goto done;
-    if (valid_name(argv[optind], "the alarm name", &err) < 0) {
-        rc = cli_usage_error(cli, "%s", err.msg);
-        goto done;
-    }
-    if ((rc = opts_required(cli, create_fields, ARRAY_LEN(create_fields), body)) != 0 ||
-        (rc = cloud_connect(cli)) != 0)
-        goto done;
-    json_object_set_new(body, "name", json_string(argv[optind]));
-    if (cloud_create(cli, "/v1/alarms", body, &alarm, &err) < 0)
-        rc = cli_fail(cli, &err);
-    else
-        cloud_created_print(cli, "alarm", alarm);
-done:
-    json_decref(body);
-    json_decref(alarm);
-    return rc;
+    return opts_cmd_create(cli, argc, argv, &create_def);
 }
 
 static int alarm_history(struct cli *cli, int argc, char **argv)

@@ -126,34 +126,26 @@ static const struct opts_field create_fields[] = {
     {.name = "private", .key = "is_public", .type = FIELD_FALSE},
 };
 
-static int flavor_create(struct cli *cli, int argc, char **argv)
+/* A flavor is public unless --private says otherwise. */
+static void public_by_default(json_t *body)
 {
-    struct nubo_err err;
-    json_t *body = NULL, *flavor = NULL;
-    int rc =
-        opts_parse(cli, argc, argv, create_fields, ARRAY_LEN(create_fields), create_usage, &body);
-    if (rc != 0)
-        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
-    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new flavor")) != 0)
-        goto done;
-    if (valid_name(argv[optind], "the flavor name", &err) < 0) {
-        rc = cli_usage_error(cli, "%s", err.msg);
-        goto done;
-    }
-    if ((rc = opts_required(cli, create_fields, ARRAY_LEN(create_fields), body)) != 0 ||
-        (rc = cloud_connect(cli)) != 0)
-        goto done;
-    json_object_set_new(body, "name", json_string(argv[optind]));
     if (json_object_get(body, "is_public") == NULL)
         json_object_set_new(body, "is_public", json_true());
-    if (cloud_create(cli, "/v1/flavors", body, &flavor, &err) < 0)
-        rc = cli_fail(cli, &err);
-    else
-        cloud_created_print(cli, "flavor", flavor);
-done:
-    json_decref(body);
-    json_decref(flavor);
-    return rc;
+}
+
+static const struct opts_create create_def = {.collection = "/v1/flavors",
+                                              .what = "flavor",
+                                              .positional = "name",
+                                              .usage = create_usage,
+                                              .fields = create_fields,
+                                              .nfields = ARRAY_LEN(create_fields),
+                                              .arg_missing = "the name of the new flavor",
+                                              .arg_label = "the flavor name",
+                                              .fill = public_by_default};
+
+static int flavor_create(struct cli *cli, int argc, char **argv)
+{
+    return opts_cmd_create(cli, argc, argv, &create_def);
 }
 
 static int flavor_grant(struct cli *cli, int argc, char **argv)

@@ -18,46 +18,6 @@
 #include "lib/util.h"
 #include "lib/valid.h"
 
-struct create_def {
-    const char *collection; /* "/v1/networks" */
-    const char *what;       /* "network" */
-    const char *positional; /* body field of the one argument, or NULL for none */
-    const char *usage;
-    const struct opts_field *fields;
-    size_t nfields;
-};
-
-/* `nubo GROUP create [ARG] [--option VALUE]...`: POSTs the body. */
-static int generic_create(struct cli *cli, int argc, char **argv, const struct create_def *def)
-{
-    struct nubo_err err;
-    json_t *body = NULL, *out = NULL;
-    int rc = opts_parse(cli, argc, argv, def->fields, def->nfields, def->usage, &body);
-    if (rc != 0)
-        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
-    int want = def->positional ? 1 : 0;
-    if ((rc = cli_args_check(cli, argc - optind, want, want,
-                             def->positional ? def->positional : "no arguments")) != 0)
-        goto done;
-    if (def->positional) {
-        if (valid_name(argv[optind], def->positional, &err) < 0) {
-            rc = cli_usage_error(cli, "%s", err.msg);
-            goto done;
-        }
-        json_object_set_new(body, def->positional, json_string(argv[optind]));
-    }
-    if ((rc = cloud_connect(cli)) != 0)
-        goto done;
-    if (cloud_create(cli, def->collection, body, &out, &err) < 0)
-        rc = cli_fail(cli, &err);
-    else
-        cloud_created_print(cli, def->what, out);
-done:
-    json_decref(body);
-    json_decref(out);
-    return rc;
-}
-
 /* PATCH collection/ID body and prints the answer. */
 static int patch_print(struct cli *cli, const struct cloud_kind *kind, const char *ref,
                        json_t *body)
@@ -147,12 +107,16 @@ static const struct opts_field net_create_fields[] = {
      .what = "mtu"},
     {.name = "external", .key = "external", .type = FIELD_TRUE},
 };
-static const struct create_def net_create_def = {
-    "/v1/networks", "network", "name", net_usage, net_create_fields, ARRAY_LEN(net_create_fields)};
+static const struct opts_create net_create_def = {.collection = "/v1/networks",
+                                                  .what = "network",
+                                                  .positional = "name",
+                                                  .usage = net_usage,
+                                                  .fields = net_create_fields,
+                                                  .nfields = ARRAY_LEN(net_create_fields)};
 
 static int net_create(struct cli *cli, int argc, char **argv)
 {
-    return generic_create(cli, argc, argv, &net_create_def);
+    return opts_cmd_create(cli, argc, argv, &net_create_def);
 }
 
 int cmd_network(struct cli *cli, int argc, char **argv)
@@ -209,16 +173,16 @@ static const struct opts_field subnet_create_fields[] = {
     {.name = "dns", .key = "dns_servers", .type = FIELD_LIST},
     {.name = "pool", .key = "allocation_pools", .type = FIELD_RANGE},
 };
-static const struct create_def subnet_create_def = {"/v1/subnets",
-                                                    "subnet",
-                                                    NULL,
-                                                    subnet_usage,
-                                                    subnet_create_fields,
-                                                    ARRAY_LEN(subnet_create_fields)};
+static const struct opts_create subnet_create_def = {.collection = "/v1/subnets",
+                                                     .what = "subnet",
+                                                     .positional = NULL,
+                                                     .usage = subnet_usage,
+                                                     .fields = subnet_create_fields,
+                                                     .nfields = ARRAY_LEN(subnet_create_fields)};
 
 static int subnet_create(struct cli *cli, int argc, char **argv)
 {
-    return generic_create(cli, argc, argv, &subnet_create_def);
+    return opts_cmd_create(cli, argc, argv, &subnet_create_def);
 }
 
 int cmd_subnet(struct cli *cli, int argc, char **argv)
@@ -279,12 +243,16 @@ static const struct opts_field port_create_fields[] = {
     {.name = "security-group", .key = "security_groups", .type = FIELD_LIST},
     {.name = "no-port-security", .key = "port_security", .type = FIELD_FALSE},
 };
-static const struct create_def port_create_def = {
-    "/v1/ports", "port", NULL, port_usage, port_create_fields, ARRAY_LEN(port_create_fields)};
+static const struct opts_create port_create_def = {.collection = "/v1/ports",
+                                                   .what = "port",
+                                                   .positional = NULL,
+                                                   .usage = port_usage,
+                                                   .fields = port_create_fields,
+                                                   .nfields = ARRAY_LEN(port_create_fields)};
 
 static int port_create(struct cli *cli, int argc, char **argv)
 {
-    return generic_create(cli, argc, argv, &port_create_def);
+    return opts_cmd_create(cli, argc, argv, &port_create_def);
 }
 
 static int port_set_groups(struct cli *cli, int argc, char **argv)
@@ -383,13 +351,16 @@ static int sg_show_rules(struct cli *cli, int argc, char **argv)
 static const struct opts_field sg_create_fields[] = {
     {.name = "description", .key = "description", .type = FIELD_STR},
 };
-static const struct create_def sg_create_def = {
-    "/v1/security-groups", "security group",           "name", sg_usage,
-    sg_create_fields,      ARRAY_LEN(sg_create_fields)};
+static const struct opts_create sg_create_def = {.collection = "/v1/security-groups",
+                                                 .what = "security group",
+                                                 .positional = "name",
+                                                 .usage = sg_usage,
+                                                 .fields = sg_create_fields,
+                                                 .nfields = ARRAY_LEN(sg_create_fields)};
 
 static int sg_create(struct cli *cli, int argc, char **argv)
 {
-    return generic_create(cli, argc, argv, &sg_create_def);
+    return opts_cmd_create(cli, argc, argv, &sg_create_def);
 }
 
 static const struct opts_field rule_create_fields[] = {
@@ -410,13 +381,16 @@ static const struct opts_field rule_create_fields[] = {
     {.name = "remote-cidr", .key = "remote_cidr", .type = FIELD_STR},
     {.name = "remote-group", .key = "remote_group", .type = FIELD_STR},
 };
-static const struct create_def rule_create_def = {
-    "/v1/security-group-rules", "security group rule",        "security_group", sg_usage,
-    rule_create_fields,         ARRAY_LEN(rule_create_fields)};
+static const struct opts_create rule_create_def = {.collection = "/v1/security-group-rules",
+                                                   .what = "security group rule",
+                                                   .positional = "security_group",
+                                                   .usage = sg_usage,
+                                                   .fields = rule_create_fields,
+                                                   .nfields = ARRAY_LEN(rule_create_fields)};
 
 static int sg_rule_add(struct cli *cli, int argc, char **argv)
 {
-    return generic_create(cli, argc, argv, &rule_create_def);
+    return opts_cmd_create(cli, argc, argv, &rule_create_def);
 }
 
 static int sg_rule_delete(struct cli *cli, int argc, char **argv)
@@ -475,13 +449,16 @@ SIMPLE_CMDS(fip, fip_kind, fip_usage, fip_usage, fip_usage)
 static const struct opts_field fip_create_fields[] = {
     {.name = "network", .key = "network", .type = FIELD_STR},
 };
-static const struct create_def fip_create_def = {
-    "/v1/floating-ips", "floating IP",     NULL,
-    fip_usage,          fip_create_fields, ARRAY_LEN(fip_create_fields)};
+static const struct opts_create fip_create_def = {.collection = "/v1/floating-ips",
+                                                  .what = "floating IP",
+                                                  .positional = NULL,
+                                                  .usage = fip_usage,
+                                                  .fields = fip_create_fields,
+                                                  .nfields = ARRAY_LEN(fip_create_fields)};
 
 static int fip_create(struct cli *cli, int argc, char **argv)
 {
-    return generic_create(cli, argc, argv, &fip_create_def);
+    return opts_cmd_create(cli, argc, argv, &fip_create_def);
 }
 
 /* associate FIP PORT / disassociate FIP. */

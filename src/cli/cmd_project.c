@@ -123,32 +123,18 @@ static const struct opts_field create_fields[] = {
     {.name = "description", .key = "description", .type = FIELD_STR},
 };
 
+static const struct opts_create create_def = {.collection = "/v1/projects",
+                                              .what = "project",
+                                              .positional = "name",
+                                              .usage = create_usage,
+                                              .fields = create_fields,
+                                              .nfields = ARRAY_LEN(create_fields),
+                                              .arg_missing = "the name of the new project",
+                                              .arg_label = "the project name"};
+
 static int project_create(struct cli *cli, int argc, char **argv)
 {
-    struct nubo_err err;
-    json_t *body = NULL, *project = NULL;
-    int rc =
-        opts_parse(cli, argc, argv, create_fields, ARRAY_LEN(create_fields), create_usage, &body);
-    if (rc != 0)
-        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
-    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new project")) != 0)
-        goto done;
-    const char *name = argv[optind];
-    if (valid_name(name, "the project name", &err) < 0) {
-        rc = cli_usage_error(cli, "%s", err.msg);
-        goto done;
-    }
-    json_object_set_new(body, "name", json_string(name));
-    if ((rc = cloud_connect(cli)) == 0) {
-        if (cloud_create(cli, "/v1/projects", body, &project, &err) < 0)
-            rc = cli_fail(cli, &err);
-        else
-            cloud_created_print(cli, "project", project);
-    }
-done:
-    json_decref(body);
-    json_decref(project);
-    return rc;
+    return opts_cmd_create(cli, argc, argv, &create_def);
 }
 
 static int project_members(struct cli *cli, int argc, char **argv)

@@ -123,32 +123,18 @@ static const struct opts_field create_fields[] = {
      .required = "--policy affinity|anti-affinity is required"},
 };
 
+static const struct opts_create create_def = {.collection = "/v1/server-groups",
+                                              .what = "server group",
+                                              .positional = "name",
+                                              .usage = create_usage,
+                                              .fields = create_fields,
+                                              .nfields = ARRAY_LEN(create_fields),
+                                              .arg_missing = "the name of the new group",
+                                              .arg_label = "the group name"};
+
 static int group_create(struct cli *cli, int argc, char **argv)
 {
-    struct nubo_err err;
-    json_t *body = NULL, *group = NULL;
-    int rc =
-        opts_parse(cli, argc, argv, create_fields, ARRAY_LEN(create_fields), create_usage, &body);
-    if (rc != 0)
-        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
-    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new group")) != 0)
-        goto done;
-    if (valid_name(argv[optind], "the group name", &err) < 0) {
-        rc = cli_usage_error(cli, "%s", err.msg);
-        goto done;
-    }
-    if ((rc = opts_required(cli, create_fields, ARRAY_LEN(create_fields), body)) != 0 ||
-        (rc = cloud_connect(cli)) != 0)
-        goto done;
-    json_object_set_new(body, "name", json_string(argv[optind]));
-    if (cloud_create(cli, "/v1/server-groups", body, &group, &err) < 0)
-        rc = cli_fail(cli, &err);
-    else
-        cloud_created_print(cli, "server group", group);
-done:
-    json_decref(body);
-    json_decref(group);
-    return rc;
+    return opts_cmd_create(cli, argc, argv, &create_def);
 }
 
 int cmd_server_group(struct cli *cli, int argc, char **argv)

@@ -277,3 +277,37 @@ int opts_required(const struct cli *cli, const struct opts_field *table, size_t 
             return cli_usage_error(cli, "%s", table[i].required);
     return 0;
 }
+
+int opts_cmd_create(struct cli *cli, int argc, char **argv, const struct opts_create *def)
+{
+    struct nubo_err err;
+    json_t *body = NULL, *out = NULL;
+    int rc = opts_parse(cli, argc, argv, def->fields, def->nfields, def->usage, &body);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    int want = def->positional ? 1 : 0;
+    const char *missing = def->arg_missing ? def->arg_missing : def->positional;
+    if ((rc = cli_args_check(cli, argc - optind, want, want, missing ? missing : "no arguments")) !=
+        0)
+        goto done;
+    if (def->positional) {
+        if (valid_name(argv[optind], def->arg_label ? def->arg_label : def->positional, &err) < 0) {
+            rc = cli_usage_error(cli, "%s", err.msg);
+            goto done;
+        }
+        json_object_set_new(body, def->positional, json_string(argv[optind]));
+    }
+    if ((rc = opts_required(cli, def->fields, def->nfields, body)) != 0 ||
+        (rc = cloud_connect(cli)) != 0)
+        goto done;
+    if (def->fill)
+        def->fill(body);
+    if (cloud_create(cli, def->collection, body, &out, &err) < 0)
+        rc = cli_fail(cli, &err);
+    else
+        cloud_created_print(cli, def->what, out);
+done:
+    json_decref(body);
+    json_decref(out);
+    return rc;
+}

@@ -85,4 +85,25 @@ int opts_parse(struct cli *cli, int argc, char **argv, const struct opts_field *
 int opts_required(const struct cli *cli, const struct opts_field *table, size_t n,
                   const json_t *values);
 
+/* A create command whose options map onto the fields of the POST body. */
+struct opts_create {
+    const char *collection; /* "/v1/networks" */
+    const char *what;       /* "network", as the answer is printed */
+    const char *positional; /* body member of the one argument, or NULL for none */
+    const char *usage;
+    const struct opts_field *fields;
+    size_t nfields;
+    /* How messages name the argument when it is missing, and when it is
+     * not a valid name; NULL: positional. */
+    const char *arg_missing, *arg_label;
+    /* Adds what the body gets when the options did not say (or NULL). */
+    void (*fill)(json_t *body);
+};
+
+/* `nubo GROUP create [ARG] [--option VALUE]...`: parses the options by
+ * def's table, checks the argument (a valid name) and the required
+ * options, POSTs the body to the collection and prints what was created.
+ * Returns the exit status. */
+int opts_cmd_create(struct cli *cli, int argc, char **argv, const struct opts_create *def);
+
 #endif
