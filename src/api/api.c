@@ -406,6 +406,17 @@ int api_field_bool(struct api_call *call, json_t *b, const char *key, bool *out)
     return 0;
 }
 
+int api_field_int(struct api_call *call, json_t *b, const char *key, long long *out)
+{
+    json_t *v = json_object_get(b, key);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return api_bad_field(call, key, "an integer");
+    *out = json_integer_value(v);
+    return 0;
+}
+
 int api_field_array(struct api_call *call, json_t *b, const char *key, const char *what,
                     const json_t **out)
 {

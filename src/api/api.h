@@ -126,6 +126,7 @@ int api_field_str(struct api_call *call, json_t *b, const char *key, const char 
 int api_field_str_req(struct api_call *call, json_t *b, const char *key, const char *what,
                       const char **out);
 int api_field_bool(struct api_call *call, json_t *b, const char *key, bool *out);
+int api_field_int(struct api_call *call, json_t *b, const char *key, long long *out);
 /* An array (borrowed), described by what in the error. */
 int api_field_array(struct api_call *call, json_t *b, const char *key, const char *what,
                     const json_t **out);

@@ -1,6 +1,7 @@
 /*
  * routes_hosts.c - /v1/hosts: registration, heartbeats and metric samples
- * of host agents, and the admin's view of hosts.  HTTP <->
+ * of host agents, and the admin's view of hosts; /v1/join-tokens, the
+ * admin's tokens for new hosts.  HTTP <->
  * src/fleet/fleet.h and (samples) src/monitor/monitor.h only.
  */
 #include <jansson.h>
@@ -128,6 +129,36 @@ static void post_host_action(struct api_call *call)
     api_reply_or_fail(call, 200, out, &err);
 }
 
+static void post_join_token(struct api_call *call)
+{
+    static const char *const fields[] = {"ttl_seconds", "uses", "note", NULL};
+    struct nubo_err err;
+    long long ttl = 3600, uses = 1;
+    const char *note = NULL;
+    json_t *b = api_body(call, fields);
+    if (b == NULL || api_field_int(call, b, "ttl_seconds", &ttl) < 0 ||
+        api_field_int(call, b, "uses", &uses) < 0 || api_field_str(call, b, "note", &note) < 0)
+        return;
+    json_t *out = fleet_join_token_create(call->api->st, ttl, uses, note, call->ctx.user_id, &err);
+    if (out)
+        api_target_from(call, out);
+    api_reply_or_fail(call, 201, out, &err);
+}
+
+static void get_join_tokens(struct api_call *call)
+{
+    struct nubo_err err;
+    json_t *out = fleet_join_token_list(call->api->st, &err);
+    api_reply_or_fail(call, 200, out, &err);
+}
+
+static void delete_join_token(struct api_call *call)
+{
+    struct nubo_err err;
+    api_no_content_or_fail(call, fleet_join_token_delete(call->api->st, call->params[0], &err),
+                           &err);
+}
+
 const struct route host_routes[] = {
     {"POST", "/v1/hosts/register", AUTHZ_PUBLIC, "host.register", post_register, 0},
     {"POST", "/v1/hosts/{id}/heartbeat", AUTHZ_HOST, "host.heartbeat", post_heartbeat,
@@ -137,5 +168,8 @@ const struct route host_routes[] = {
     {"GET", "/v1/hosts/{id}", AUTHZ_ADMIN, NULL, get_host, 0},
     {"DELETE", "/v1/hosts/{id}", AUTHZ_ADMIN, "host.delete", delete_host, 0},
     {"POST", "/v1/hosts/{id}/actions", AUTHZ_ADMIN, "host.action", post_host_action, 0},
+    {"POST", "/v1/join-tokens", AUTHZ_ADMIN, "join-token.create", post_join_token, 0},
+    {"GET", "/v1/join-tokens", AUTHZ_ADMIN, NULL, get_join_tokens, 0},
+    {"DELETE", "/v1/join-tokens/{id}", AUTHZ_ADMIN, "join-token.delete", delete_join_token, 0},
     {NULL, NULL, 0, NULL, NULL, 0},
 };

@@ -41,6 +41,9 @@ int cmd_user(struct cli *cli, int argc, char **argv);
 /* nubo apikey list|create|delete */
 int cmd_apikey(struct cli *cli, int argc, char **argv);
 
+/* nubo join-token list|create|delete */
+int cmd_join_token(struct cli *cli, int argc, char **argv);
+
 /* nubo quota show|set */
 int cmd_quota(struct cli *cli, int argc, char **argv);
 

@@ -48,6 +48,7 @@ static const char usage[] =
     "  stack plan|apply|list|show|events|outputs|resources|drift|destroy\n"
     "                                infrastructure as code: templates applied as a unit\n"
     "  host list|show|delete         the hypervisor hosts (admin)\n"
+    "  join-token list|create|delete tokens new hosts join with (admin)\n"
     "  audit                         who did what (admin)\n"
     "\n"
     "This server only, without a controller:\n"
@@ -90,6 +91,7 @@ static const struct cli_command groups[] = {
     {"port", cmd_port},       {"security-group", cmd_security_group},
     {"sg", cmd_sg},           {"floating-ip", cmd_floating_ip},
     {"agent", cmd_agent},
+    {"join-token", cmd_join_token},
     {"template", cmd_template},
     {"group", cmd_group},
     {"policy", cmd_policy},

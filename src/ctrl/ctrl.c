@@ -16,6 +16,7 @@
 #include "billing/billing.h"
 #include "compute/compute.h"
 #include "fleet/fleet.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "network/network.h"
@@ -35,7 +36,8 @@ struct ctrl {
     struct monitor *monitor;
     struct scale *scale; /* autoscaling groups: a pass after each reconcile */
     struct stack_engine *stacks;
-    char image_dir[PATH_MAX + 8]; /* <state_dir>/images: the project hook's */
+    char image_dir[PATH_MAX + 8];  /* <state_dir>/images: the project hook's */
+    char join_file[PATH_MAX + 16]; /* <state_dir>/join-token, rotated by the loop */
 };
 
 void ctrl_cfg_defaults(struct ctrl_cfg *cfg)
@@ -84,6 +86,11 @@ static void *loop(void *arg)
     struct ctrl *c = arg;
     pthread_mutex_lock(&c->mu);
     int64_t next_budget_check = 0;
+    /* main() made the first local join token; the next is due after
+     * JOIN_ROTATE_MS, or sooner when the wall clock jumps ahead (the
+     * token's expiry is wall-clock time). */
+    int64_t next_join_rotate = clock_mono_ms() + JOIN_ROTATE_MS;
+    int64_t join_wall_due = clock_now_ms() + JOIN_ROTATE_MS;
     while (!c->stopping) {
         c->kicked = false;
         pthread_mutex_unlock(&c->mu);
@@ -94,6 +101,17 @@ static void *loop(void *arg)
         if (clock_mono_ms() >= next_budget_check) {
             billing_budgets_evaluate(c->st);
             next_budget_check = clock_mono_ms() + BUDGET_CHECK_MS;
+        }
+        /* The local join token is short-lived: a new one every
+         * JOIN_ROTATE_MS (a failure is retried at the next pass). */
+        if (clock_mono_ms() >= next_join_rotate || clock_now_ms() >= join_wall_due) {
+            struct nubo_err jerr;
+            if (fleet_join_local_rotate(c->st, c->join_file, &jerr) < 0) {
+                log_warn("cannot replace the local join token: %s", jerr.msg);
+            } else {
+                next_join_rotate = clock_mono_ms() + JOIN_ROTATE_MS;
+                join_wall_due = clock_now_ms() + JOIN_ROTATE_MS;
+            }
         }
         pthread_mutex_lock(&c->mu);
         if (c->kicked || c->stopping)
@@ -134,6 +152,7 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
      * monitor and billing remove the project's rows that have no foreign
      * key, and compute names its image files (unlinked after the commit). */
     snprintf(c->image_dir, sizeof(c->image_dir), "%s/images", cfg->state_dir);
+    snprintf(c->join_file, sizeof(c->join_file), "%s/join-token", cfg->state_dir);
     identity_clear_project_delete_hooks();
     identity_add_project_delete_hook(stack_project_purge, NULL);
     identity_add_project_delete_hook(scale_project_purge, NULL);

@@ -20,6 +20,7 @@
 #include "api/api.h"
 #include "api/web.h"
 #include "ctrl/ctrl.h"
+#include "fleet/fleet.h"
 #include "identity/identity.h"
 #include "lib/addrguard.h"
 #include "lib/crypto.h"
@@ -350,7 +351,8 @@ static int run(struct nubod_opts *o)
         log_error("cannot open the store: %s", err.msg);
         return 1;
     }
-    if (identity_bootstrap(st, pwfile, joinfile, &err) < 0) {
+    if (identity_bootstrap(st, pwfile, &err) < 0 ||
+        fleet_join_local_rotate(st, joinfile, &err) < 0) {
         log_error("cannot bootstrap: %s", err.msg);
         store_close(st);
         return 1;

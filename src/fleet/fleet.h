@@ -8,7 +8,8 @@
  * registration and stored as its SHA-256; identity_authenticate() maps it
  * to ctx->host_id.
  *
- * Host identity: the join token lets a *new* name join.  Registering again
+ * Host identity: a join token (join.c: short-lived, the minted ones
+ * single-use by default) lets a *new* name join.  Registering again
  * under a known name also needs that host's own credential, its current
  * host token in 'host_token' (then the token is kept and the address
  * updated), or an admin's leave: fleet_host_reset_credential() revokes the
@@ -33,6 +34,39 @@
 
 #include "lib/err.h"
 #include "store/store.h"
+
+/* ---- join tokens (join.c) -------------------------------------------- */
+
+#define JOIN_LOCAL_TTL_MS (60LL * 60 * 1000) /* the local token is valid an hour */
+#define JOIN_ROTATE_MS (15LL * 60 * 1000)    /* and replaced every 15 minutes */
+#define JOIN_MAX_TTL_S (7 * 24 * 3600)
+#define JOIN_MAX_USES 1000
+
+/* Mints a new local join token, writes it to file (0600, atomically) and
+ * drops expired and used-up tokens.  Called at start and every
+ * JOIN_ROTATE_MS.  0, or -1 with err. */
+int fleet_join_local_rotate(struct store *st, const char *file, struct nubo_err *err);
+
+/* Mints a join token for another machine: valid ttl_s seconds (60 ..
+ * JOIN_MAX_TTL_S) for uses registrations (1 .. JOIN_MAX_USES).  Returns
+ * {id, token, kind, expires_at, uses_left, note, created_at} (new
+ * reference; the token is shown only here) or NULL with err. */
+json_t *fleet_join_token_create(struct store *st, long long ttl_s, long long uses, const char *note,
+                                const char *created_by, struct nubo_err *err);
+
+/* {join_tokens: [...]} of the tokens still usable, without secrets (new
+ * reference), or NULL with err. */
+json_t *fleet_join_token_list(struct store *st, struct nubo_err *err);
+
+/* Revokes a minted token by id.  0, or -1 with err (NUBO_E_NOTFOUND). */
+int fleet_join_token_delete(struct store *st, const char *id, struct nubo_err *err);
+
+/* Spends one use of token, inside the caller's write transaction.  0, or
+ * -1 with err: NUBO_E_UNAUTHORIZED when the token is unknown, expired or
+ * used up. */
+int fleet_join_token_spend(struct store *st, const char *token, struct nubo_err *err);
+
+/* ---- hosts (hosts.c) ------------------------------------------------- */
 
 /* Validates a registration body {join_token, name, address, agent_token?,
  * host_token?, capacity:{vcpus, ram_mib, disk_gib}, accel, driver}

@@ -10,6 +10,7 @@
 #include "fleet/fleet.h"
 
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,22 +176,7 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
                      "of nubod");
         return NULL;
     }
-    char hash[CRYPTO_SHA256_HEX];
-    crypto_sha256_hex(join, strlen(join), hash);
     struct nubo_err qerr;
-    json_t *row =
-        store_query_one(st, &qerr, "SELECT hash FROM join_tokens WHERE hash = ?", "s", hash);
-    if (row == NULL) {
-        if (qerr.code != NUBO_E_NOTFOUND) {
-            *err = qerr;
-            return NULL;
-        }
-        nubo_err_set(err, NUBO_E_UNAUTHORIZED,
-                     "the join token is not valid: use the content of <state-dir>/join-token of "
-                     "nubod");
-        return NULL;
-    }
-    json_decref(row);
     if (name == NULL) {
         nubo_err_set(err, NUBO_E_INVALID, "'name' is required: the host's name");
         return NULL;
@@ -236,7 +222,15 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
         char sent[CRYPTO_SHA256_HEX] = "";
         if (host_token)
             crypto_sha256_hex(host_token, strlen(host_token), sent);
-        if (have[0] != '\0' && (host_token == NULL || strcmp(sent, have) != 0)) {
+        bool proven = have[0] != '\0' && host_token && strcmp(sent, have) == 0;
+        /* Not proven: a join token first (so that a caller without one
+         * learns nothing about the name), then the name must have been
+         * reset by an admin.  A refusal rolls back the spent use. */
+        if (!proven && fleet_join_token_spend(st, join, err) < 0) {
+            json_decref(old);
+            goto fail;
+        }
+        if (!proven && have[0] != '\0') {
             json_decref(old);
             nubo_err_set(err, NUBO_E_CONFLICT,
                          "host '%s' is already registered and this request does not prove it is "
@@ -248,7 +242,7 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
             log_warn("host %s: registration refused (no valid host token for a known name)", name);
             goto fail;
         }
-        if (have[0] != '\0') {
+        if (proven) {
             str_copy(secret, sizeof(secret), host_token);
             str_copy(thash, sizeof(thash), have);
         }
@@ -262,6 +256,8 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
                        cap.ram_mib, cap.disk_gib, cap.underlay_ip, now_ms, id) < 0)
             goto fail;
     } else {
+        if (fleet_join_token_spend(st, join, err) < 0)
+            goto fail;
         id_new(id);
         if (store_exec(st, err,
                        "INSERT INTO hosts (id, name, address, agent_token, token_hash, state,"

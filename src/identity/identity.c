@@ -309,8 +309,7 @@ static int write_secret_file(const char *path, const char *secret, struct nubo_e
     return fs_write_atomic(path, line, strlen(line), 0600, err);
 }
 
-int identity_bootstrap(struct store *st, const char *password_file, const char *join_token_file,
-                       struct nubo_err *err)
+int identity_bootstrap(struct store *st, const char *password_file, struct nubo_err *err)
 {
     json_t *n = store_query_one(st, err, "SELECT COUNT(*) AS n FROM users", "");
     if (n == NULL)
@@ -348,16 +347,6 @@ int identity_bootstrap(struct store *st, const char *password_file, const char *
         log_info("first start: created user 'admin' (password in %s) and projects 'admin' and "
                  "'demo'",
                  password_file);
-    }
-    if (!fs_exists(join_token_file)) {
-        char tok[CRYPTO_SECRET_LEN], hash[CRYPTO_SHA256_HEX];
-        crypto_secret_new("nubojoin_", tok, sizeof(tok));
-        crypto_sha256_hex(tok, strlen(tok), hash);
-        if (store_exec(st, err, "INSERT INTO join_tokens (hash, created_at) VALUES (?, ?)", "ss",
-                       hash, now) < 0 ||
-            write_secret_file(join_token_file, tok, err) < 0)
-            return -1;
-        log_info("host join token written to %s", join_token_file);
     }
     return 0;
 }

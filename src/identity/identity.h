@@ -94,12 +94,10 @@ int identity_token_revoke(struct store *st, const struct ctx *ctx, const char *t
 
 /* First start: when there are no users, creates the projects "admin" and
  * "demo", the user "admin" (admin role in both) with a generated password
- * written to password_file (mode 0600, never logged), default quotas, and a
- * join token for host agents written to join_token_file (0600).  Does
- * nothing on later starts (but writes a new join token file when it is
- * missing). */
-int identity_bootstrap(struct store *st, const char *password_file, const char *join_token_file,
-                       struct nubo_err *err);
+ * written to password_file (mode 0600, never logged) and default quotas.
+ * Does nothing on later starts.  (The hosts' join token is fleet's:
+ * fleet_join_local_rotate().) */
+int identity_bootstrap(struct store *st, const char *password_file, struct nubo_err *err);
 
 /* The dimensions of a project's quota, in the order the API lists them.
  * Each is a column of the quotas table (migration 9 added all but the first

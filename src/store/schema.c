@@ -259,6 +259,16 @@ static const char schema_v10[] =
  * revokes the keys it made (and keys may not make keys: identity). */
 static const char schema_v11[] = "ALTER TABLE tokens ADD COLUMN created_by TEXT;";
 
+/* Join tokens expire and may be single-use (src/fleet/join.c).  Rows from
+ * before (the local token, no expiry) are replaced at the next start. */
+static const char schema_v18[] = "ALTER TABLE join_tokens ADD COLUMN id TEXT;"
+                                 "ALTER TABLE join_tokens ADD COLUMN kind TEXT NOT NULL"
+                                 " DEFAULT 'local';"
+                                 "ALTER TABLE join_tokens ADD COLUMN expires_ms INTEGER;"
+                                 "ALTER TABLE join_tokens ADD COLUMN uses_left INTEGER;"
+                                 "ALTER TABLE join_tokens ADD COLUMN note TEXT NOT NULL DEFAULT '';"
+                                 "ALTER TABLE join_tokens ADD COLUMN created_by TEXT;";
+
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];
 extern const char store_schema_v3_monitor[];
@@ -279,5 +289,6 @@ const struct store_migration store_migrations[] = {
     {9, schema_v9},
     {10, schema_v10},
     {11, schema_v11},
+    {18, schema_v18},
     {0, NULL},
 };

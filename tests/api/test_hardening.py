@@ -849,3 +849,100 @@ def test_parallel_logins_do_not_starve_health(nubod, admin):
           (len(health), max(health), sum(health) / len(health), len(ok)))
     assert ok and set(ok) == {201}, ok
     assert max(health) < 1.0, health
+
+
+# ----------------------------------------------------- item 7: join tokens
+
+def _register(nubod, token, name, **extra):
+    import requests
+    body = {"join_token": token, "name": name, "address": "unix:/nonexistent/%s.sock" % name,
+            "capacity": {"vcpus": 2, "ram_mib": 1024, "disk_gib": 10}, "accel": "tcg",
+            "driver": "qemu"}
+    body.update(extra)
+    return requests.post(nubod.base + "/v1/hosts/register", json=body, timeout=30)
+
+
+def test_minted_join_tokens_are_single_use_and_revocable(nubod, admin):
+    """Before: one join token, valid forever for any number of hosts."""
+    r = admin.post("/v1/join-tokens", {"note": "rack 4"})
+    assert r.status_code == 201, r.text
+    tok = r.json()
+    assert tok["uses_left"] == 1 and tok["token"].startswith("nubojoin_")
+    assert _register(nubod, tok["token"], "jt-a").status_code == 201
+    # used up: a second host cannot join with it, and it leaves the list
+    assert_problem(_register(nubod, tok["token"], "jt-b"), 401, "used up")
+    ids = [t["id"] for t in admin.get("/v1/join-tokens").json()["join_tokens"]]
+    assert tok["id"] not in ids
+    assert not any("token" in t for t in admin.get("/v1/join-tokens").json()["join_tokens"])
+    # a token for three hosts, revoked after one
+    r = admin.post("/v1/join-tokens", {"uses": 3, "ttl_seconds": 600})
+    assert r.status_code == 201, r.text
+    many = r.json()
+    assert _register(nubod, many["token"], "jt-c").status_code == 201
+    listed = {t["id"]: t for t in admin.get("/v1/join-tokens").json()["join_tokens"]}
+    assert listed[many["id"]]["uses_left"] == 2
+    assert admin.delete("/v1/join-tokens/" + many["id"]).status_code == 204
+    assert_problem(_register(nubod, many["token"], "jt-d"), 401, "join token")
+    # the local token cannot be deleted, bad input changes nothing
+    local = [t for t in admin.get("/v1/join-tokens").json()["join_tokens"]
+             if t["kind"] == "local"]
+    assert len(local) == 1
+    assert_problem(admin.delete("/v1/join-tokens/" + local[0]["id"]), 404, "local token")
+    for bad in ({"ttl_seconds": 10}, {"ttl_seconds": 10 ** 7}, {"uses": 0}, {"uses": "2"},
+                {"note": "x" * 201}, {"surprise": 1}):
+        assert_problem(admin.post("/v1/join-tokens", bad), 400)
+
+
+def test_join_tokens_are_for_cloud_admins(nubod, admin):
+    t = make_tenant(nubod, admin)
+    assert_problem(t.post("/v1/join-tokens", {}), 403)
+    assert_problem(t.get("/v1/join-tokens"), 403)
+
+
+def test_join_tokens_expire_and_known_hosts_need_none(tmp_path):
+    """A minted token dies with its ttl, the local one within the hour; a
+    registered host re-registers with its own host token alone, and a
+    caller without a valid join token learns nothing about names."""
+    from test_billing import Clock, ClockedNubod
+    clock = Clock(str(tmp_path), 1_800_000_000_000)
+    n = ClockedNubod(str(tmp_path), clock)
+    n.start()
+    try:
+        admin = n.admin()
+        tok = admin.post("/v1/join-tokens", {"ttl_seconds": 60, "uses": 5}).json()
+        r = _register(n, n.join_token, "jx-1")
+        assert r.status_code == 201, r.text
+        host_token = r.json()["host_token"]
+        clock.set(clock.ms + 61_000)
+        assert_problem(_register(n, tok["token"], "jx-2"), 401, "expired")
+        # the local token is replaced before it expires (the wall clock
+        # jumped: the reconciler's next pass writes a new one)
+        first = n.join_token
+        clock.set(clock.ms + 3_600_000)
+        deadline = time.monotonic() + 30
+        while n.join_token == first and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert n.join_token != first
+        assert_problem(_register(n, first, "jx-3"), 401, "expired")
+        assert _register(n, n.join_token, "jx-3").status_code == 201
+        # the known host, with its host token and a dead join token
+        r = _register(n, first, "jx-1", host_token=host_token)
+        assert r.status_code == 201, r.text
+        assert r.json()["host_token"] == host_token
+        # a known name without proof and without a valid join token: 401,
+        # the same answer as an unknown name (not 409)
+        assert_problem(_register(n, first, "jx-1"), 401, "join token")
+        assert_problem(_register(n, first, "jx-unknown"), 401, "join token")
+    finally:
+        n.stop()
+
+
+def test_local_join_token_is_replaced_at_start(nubod, admin):
+    first = nubod.join_token
+    nubod.stop()
+    nubod.start()
+    assert nubod.join_token != first
+    # both valid meanwhile (an agent may have read the old file just now)
+    assert _register(nubod, first, "jl-1").status_code == 201
+    assert _register(nubod, nubod.join_token, "jl-2").status_code == 201
+    assert os.stat(os.path.join(nubod.dir, "join-token")).st_mode & 0o777 == 0o600
