@@ -62,8 +62,9 @@ static void usage(FILE *out)
             "  -V, --version        print the version\n"
             "\n"
             "On first start nubod creates the user 'admin' (password in\n"
-            "<state-dir>/admin-password, mode 0600) and the projects 'admin' and 'demo', and\n"
-            "writes a host join token to <state-dir>/join-token.\n");
+            "<state-dir>/admin-password, mode 0600) and the projects 'admin' and 'demo'.\n"
+            "Agents on this machine join with the token in <state-dir>/join-token, replaced\n"
+            "every 15 minutes; hosts elsewhere with one from 'nubo join-token create'.\n");
 }
 
 /* What the command line sets. */
