@@ -45,6 +45,8 @@ static void usage(FILE *out)
             "                       its own connections (default: none)\n"
             "  --max-conn-per-ip N  open connections per client address (default 64)\n"
             "  --conn-timeout S     close a connection silent for S seconds (default 60)\n"
+            "  --head-timeout S     ... and a new connection silent for S seconds before\n"
+            "                       its first request's head is in (default 10)\n"
             "  --login-slots N      password hashes at once; more logins get 503\n"
             "                       (default: half the CPUs, 1 to 4)\n"
             "  --policy P           placement: spread | pack (default spread)\n"
@@ -74,7 +76,7 @@ struct nubod_opts {
     const char *web_dir;
     char agent_addr[64]; /* --agent-listen, "" = none */
     int agent_port;
-    unsigned conn_per_ip, conn_timeout_s;
+    unsigned conn_per_ip, conn_timeout_s, head_timeout_s;
 };
 
 /* An option's action: 0 to go on, 1 when the program is done (exit 0),
@@ -138,6 +140,16 @@ static int opt_conn_timeout(struct nubod_opts *o, const char *arg)
     if (valid_int(arg, 1, 3600, "--conn-timeout", &n, &err) < 0)
         return fail_msg(&err);
     o->conn_timeout_s = (unsigned)n;
+    return 0;
+}
+
+static int opt_head_timeout(struct nubod_opts *o, const char *arg)
+{
+    struct nubo_err err;
+    long long n;
+    if (valid_int(arg, 1, 3600, "--head-timeout", &n, &err) < 0)
+        return fail_msg(&err);
+    o->head_timeout_s = (unsigned)n;
     return 0;
 }
 
@@ -267,6 +279,7 @@ static const struct nubod_opt {
     {"agent-listen", 0, required_argument, opt_agent_listen},
     {"max-conn-per-ip", 0, required_argument, opt_max_conn_per_ip},
     {"conn-timeout", 0, required_argument, opt_conn_timeout},
+    {"head-timeout", 0, required_argument, opt_head_timeout},
     {"login-slots", 0, required_argument, opt_login_slots},
     {"policy", 0, required_argument, opt_policy},
     {"cpu-ratio", 0, required_argument, opt_cpu_ratio},
@@ -303,6 +316,7 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
     o->level = LOG_INFO;
     o->conn_per_ip = 64;
     o->conn_timeout_s = 60;
+    o->head_timeout_s = 10;
     int c;
     while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
         const struct nubod_opt *opt = NULL;
@@ -385,6 +399,7 @@ static int run(struct nubod_opts *o)
                            .threads = cfg->threads,
                            .conn_per_ip = o->conn_per_ip,
                            .conn_timeout_s = o->conn_timeout_s,
+                           .head_timeout_s = o->head_timeout_s,
                            .handler = api_handle,
                            .stream = api_stream,
                            .ctx = &api};

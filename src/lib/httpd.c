@@ -88,6 +88,28 @@ static int make_listen_socket(const struct httpd_cfg *cfg, struct nubo_err *err)
     return fd;
 }
 
+static unsigned conn_timeout(const struct httpd *h)
+{
+    return h->cfg.conn_timeout_s ? h->cfg.conn_timeout_s : 60;
+}
+
+static unsigned head_timeout(const struct httpd *h)
+{
+    unsigned head = h->cfg.head_timeout_s, conn = conn_timeout(h);
+    return head && head < conn ? head : conn;
+}
+
+/* A new connection waits for a head: the short timeout (MHD calls this
+ * after the connection is in its timeout list, on the thread that serves
+ * it). */
+static void notify_cb(void *cls, struct MHD_Connection *c, void **socket_context,
+                      enum MHD_ConnectionNotificationCode toe)
+{
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, head_timeout(cls));
+}
+
 static void completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -367,6 +389,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
             log_info("%s %s %d refused: %s %s", method, url, resp.status, err.msg, rid);
             return send_resp(c, &resp, rid);
         }
+        /* The head is in: the body and the answer get the long timeout. */
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, conn_timeout(h));
         *con_cls = conn_begin(h, c, url, method);
         return MHD_YES;
     }
@@ -412,10 +436,10 @@ struct httpd *httpd_start(const struct httpd_cfg *cfg, struct nubo_err *err)
         flags |= MHD_USE_INTERNAL_POLLING_THREAD;
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h, MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb,
-        NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)(cfg->conn_timeout_s ? cfg->conn_timeout_s : 60), MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)1024, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->conn_per_ip,
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h, MHD_OPTION_NOTIFY_CONNECTION, notify_cb, h,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)conn_timeout(h), MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->conn_per_ip,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(cfg->threads > 0 ? cfg->threads : 0),
         MHD_OPTION_END);
     if (h->d == NULL) {

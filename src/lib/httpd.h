@@ -76,11 +76,15 @@ struct httpd_cfg {
     int threads;           /* 0: run in the caller's loop (httpd_fd/httpd_run);
                             * N > 0: N internal threads, handlers run concurrently */
     /* Connections: at most conn_per_ip open at once from one address (0 =
-     * no limit; beyond it a new connection is closed at once), one silent for
-     * conn_timeout_s seconds is closed (0 = 60), half-sent heads included.
-     * The whole server holds at most 1024. */
+     * no limit; beyond it a new connection is closed at once).  A new
+     * connection silent for head_timeout_s seconds before its first head
+     * is complete is closed (0, or more than conn_timeout_s: conn_timeout_s); after that (bodies,
+     * answers, keep-alive between requests, like nginx's keepalive_timeout)
+     * one silent for conn_timeout_s (0 = 60).  The whole server holds at
+     * most 1024. */
     unsigned conn_per_ip;
     unsigned conn_timeout_s;
+    unsigned head_timeout_s;
     http_handler_fn handler;
     http_stream_fn stream; /* optional */
     void *ctx;

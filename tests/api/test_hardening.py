@@ -946,3 +946,39 @@ def test_local_join_token_is_replaced_at_start(nubod, admin):
     assert _register(nubod, first, "jl-1").status_code == 201
     assert _register(nubod, nubod.join_token, "jl-2").status_code == 201
     assert os.stat(os.path.join(nubod.dir, "join-token")).st_mode & 0o777 == 0o600
+
+
+def test_heads_have_a_short_timeout_bodies_the_long_one(tmp_path):
+    """Item 2: a connection that does not finish its first head within
+    --head-timeout is cut (before, only the 60 s idle timeout applied to
+    everything); once the head is in, a slow body and a kept-alive
+    connection have --conn-timeout."""
+    n = Nubod(str(tmp_path), extra=["--head-timeout", "2", "--conn-timeout", "30"]).start()
+    try:
+        silent = socket.create_connection(("127.0.0.1", n.port))
+        half = half_sent(n.port, 3)
+        slow = socket.create_connection(("127.0.0.1", n.port))
+        slow.sendall(b"POST /v1/auth/tokens HTTP/1.1\r\nHost: nubo\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"user\"")
+        kept = socket.create_connection(("127.0.0.1", n.port))
+        kept.sendall(b"GET /v1/health HTTP/1.1\r\nHost: nubo\r\n\r\n")
+        assert b"200 OK" in kept.recv(4096)
+        deadline = time.monotonic() + 15
+        while held_open([silent] + half) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        waited = 15 - (deadline - time.monotonic())
+        assert held_open([silent] + half) == 0, "head timeout not applied"
+        assert waited >= 1.5, waited  # not closed at once either
+        # the slow body and the kept-alive connection are still served
+        assert held_open([slow, kept]) == 2
+        slow.sendall(b": \"nobody\", \"password\": \"x\"}" + b" " * 8)
+        slow.settimeout(10)
+        assert slow.recv(4096).startswith(b"HTTP/1.1 "), "slow body not answered"
+        kept.settimeout(10)
+        kept.sendall(b"GET /v1/health HTTP/1.1\r\nHost: nubo\r\nConnection: close\r\n\r\n")
+        assert b"200 OK" in kept.recv(4096)
+        for s in [silent, slow, kept] + half:
+            s.close()
+    finally:
+        rc = n.stop()
+    assert rc == 0, n.log()
