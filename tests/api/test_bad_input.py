@@ -81,6 +81,7 @@ VALID_BODIES = {
         "agent_token": "agent-token", "capacity": {"vcpus": 4, "ram_mib": 4096, "disk_gib": 10},
         "accel": "tcg", "driver": "qemu"},
     ("POST", "/v1/hosts/{id}/actions"): lambda e: {"action": "reset-credential"},
+    ("POST", "/v1/join-tokens"): lambda e: {"ttl_seconds": 600, "uses": 2, "note": "ok"},
     ("POST", "/v1/hosts/{id}/heartbeat"): lambda e: {
         "capacity": {"vcpus": 5, "ram_mib": 5000, "disk_gib": 50}, "accel": "kvm",
         "driver": "qemu",
@@ -465,6 +466,7 @@ def build_env(n, tmp):
                                            "image": e["image"]}), 202)
     e["instance"], e["task"] = body["instances"][0]["id"], body["task_ids"][0]
     e["apikey"] = ok(admin.post("/v1/auth/apikeys", {"name": "ok-key"}), 201)["id"]
+    e["join_token"] = ok(admin.post("/v1/join-tokens", {"note": "ok"}), 201)["id"]
     e["alarm"] = ok(admin.post("/v1/alarms", {"name": "ok-alarm", "metric": "cpu",
                                               "comparison": "gt", "threshold": 90,
                                               "window_s": 60}), 201)["id"]
@@ -529,7 +531,7 @@ PATH_VALUES = {
     ("launch-templates", "id"): "template",
     ("scaling-groups", "id"): "group", ("scaling-groups", "iid"): "instance",
     ("scaling-policies", "id"): "policy", ("scheduled-actions", "id"): "schedule",
-    ("stacks", "id"): "stack",
+    ("stacks", "id"): "stack", ("join-tokens", "id"): "join_token",
 }
 
 
