@@ -65,12 +65,12 @@ static int start_of_next(struct store *st, const char *meter, const char *resour
                          int64_t *out, struct nubo_err *err)
 {
     json_t *row = store_query_one(st, err,
-                                  "SELECT MAX(end_ms) AS last FROM usage_records"
+                                  "SELECT MAX(end_ms) AS last_end FROM usage_records"
                                   " WHERE meter = ? AND resource_id = ?",
                                   "ss", meter, resource_id);
     if (row == NULL)
         return -1;
-    long long last = billing_int(row, "last");
+    long long last = billing_int(row, "last_end");
     json_decref(row);
     *out = last > now ? last : now;
     if (last > now)
