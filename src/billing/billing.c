@@ -253,15 +253,3 @@ long long billing_int(const json_t *row, const char *key)
 {
     return json_integer_value(json_object_get(row, key));
 }
-
-int billing_project_purge(struct store *st, const char *project_id, const char *name,
-                          struct strv *files, void *arg, struct nubo_err *err)
-{
-    (void)name;
-    (void)files;
-    (void)arg;
-    return store_exec(st, err, "DELETE FROM usage_records WHERE project_id = ?", "s", project_id) <
-                   0
-               ? -1
-               : 0;
-}

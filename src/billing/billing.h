@@ -65,8 +65,16 @@ int billing_instance_lost(struct store *st, const char *instance_id, struct nubo
  * when the row is gone: call it after the DELETE). */
 int billing_image_meter(struct store *st, const char *image_id, struct nubo_err *err);
 
-/* What a generic resource uses, for resources that come later (volumes,
- * floating IPs): meter "volume" (size in GiB) or "floating_ip" (size 1). */
+/* Makes a floating IP's record agree with the floating_ips row: open
+ * (size 1, named after the address) while the address is allocated,
+ * closed once the row is gone (call it after the INSERT or the DELETE).
+ * Shaped as src/network's meter hook (network_set_meter_hook()); arg is
+ * unused. */
+int billing_floatingip_meter(struct store *st, const char *fip_id, void *arg, struct nubo_err *err);
+
+/* What a generic resource uses, for the hooks above and resources that
+ * come later (volumes): meter "volume" (size in GiB) or "floating_ip"
+ * (size 1). */
 struct billing_usage {
     const char *meter;
     const char *project_id;
@@ -79,10 +87,13 @@ struct billing_usage {
 
 /* Opens a record for u at clock_now_ms() unless one with the same key and
  * size is open already (then nothing happens); an open record with another
- * key or size is closed first. */
+ * key or size is closed first.  Records of one meter and resource never
+ * overlap: when the wall clock is behind the end of the resource's last
+ * record of the meter (it went back), the new one starts at that end. */
 int billing_meter_open(struct store *st, const struct billing_usage *u, struct nubo_err *err);
 
-/* Closes the open record of (meter, resource_id), if any. */
+/* Closes the open record of (meter, resource_id), if any, at
+ * clock_now_ms(), or at its start when the clock is behind it. */
 int billing_meter_close(struct store *st, const char *meter, const char *resource_id,
                         struct nubo_err *err);
 
@@ -198,11 +209,13 @@ void billing_budgets_evaluate(struct store *st);
 int billing_budget_check(struct store *st, const char *project_id, struct nubo_err *err);
 
 /* Project project_id is being deleted (an identity_project_delete_fn, in
- * the caller's transaction): its usage records go (budgets and their
- * notifications cascade).  Invoice a project before deleting it.  0 or -1
- * with err. */
+ * the caller's transaction): its open usage records close now (its images
+ * and floating IPs cascade away with it; its instances are deleted
+ * already).  The records stay: invoices and showback of the periods it
+ * used still count them (budgets and their notifications cascade).  0 or
+ * -1 with err. */
 struct strv;
-int billing_project_purge(struct store *st, const char *project_id, const char *name,
+int billing_project_close(struct store *st, const char *project_id, const char *name,
                           struct strv *files, void *arg, struct nubo_err *err);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * meter.c - the metering hooks: the usage ledger follows the state of
- * instances, images and (later) volumes and floating IPs.
+ * instances, images, floating IPs and (later) volumes, and closes what a
+ * deleted project still had open.
  *
  * Every hook reads the resource as its caller's transaction left it and
  * makes the open records agree with it: open what should be open, close
@@ -9,6 +10,11 @@
  * knowing where it came from.  The partial unique index on open records
  * (src/store/schema_billing.c) is the last guard: two open records of one
  * meter and resource cannot exist, so usage is never counted twice.
+ *
+ * Boundaries are clamped against a wall clock that jumps: a record opens
+ * no earlier than the end of the resource's last record of the same meter
+ * and closes no earlier than its own start, so the records of one meter
+ * and resource follow each other without overlap whatever the clock did.
  *
  * What each instance status bills is in billing.h and, with the reasons,
  * in docs/internals/billing.md.
@@ -50,6 +56,30 @@ static int close_at(struct store *st, const char *meter, const char *resource_id
     return n < 0 ? -1 : 0;
 }
 
+/* The moment a new record of (meter, resource) starts when it opens at
+ * now: now, or the end of the resource's latest record of that meter when
+ * that is later (the wall clock went back).  Records of one meter and
+ * resource follow each other and never overlap, so no instant is billed
+ * twice; close_at() never ends a record before its start. */
+static int start_of_next(struct store *st, const char *meter, const char *resource_id, int64_t now,
+                         int64_t *out, struct nubo_err *err)
+{
+    json_t *row = store_query_one(st, err,
+                                  "SELECT MAX(end_ms) AS last_end FROM usage_records"
+                                  " WHERE meter = ? AND resource_id = ?",
+                                  "ss", meter, resource_id);
+    if (row == NULL)
+        return -1;
+    long long last = billing_int(row, "last_end");
+    json_decref(row);
+    *out = last > now ? last : now;
+    if (last > now)
+        log_warn("billing: the clock is %lld ms behind the end of %s's last %s record; the new"
+                 " record starts there",
+                 (long long)(last - now), resource_id, meter);
+    return 0;
+}
+
 static int open_at(struct store *st, const struct billing_usage *u, int64_t now,
                    struct nubo_err *err)
 {
@@ -79,7 +109,8 @@ static int open_at(struct store *st, const struct billing_usage *u, int64_t now,
     if (open && close_at(st, u->meter, u->resource_id, now, err) < 0)
         rc = -1;
     json_decref(rows);
-    if (rc < 0)
+    int64_t start;
+    if (rc < 0 || start_of_next(st, u->meter, u->resource_id, now, &start, err) < 0)
         return -1;
     if (store_exec(st, err,
                    "INSERT INTO usage_records (project_id, resource_type, resource_id,"
@@ -87,7 +118,7 @@ static int open_at(struct store *st, const struct billing_usage *u, int64_t now,
                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                    "sssssssii", u->project_id, m->resource_type, u->resource_id,
                    u->resource_name ? u->resource_name : "", u->meter, key,
-                   u->price_key_name ? u->price_key_name : "", u->size, (long long)now) < 0)
+                   u->price_key_name ? u->price_key_name : "", u->size, (long long)start) < 0)
         return -1;
     return 0;
 }
@@ -219,4 +250,57 @@ int billing_image_meter(struct store *st, const char *image_id, struct nubo_err 
     }
     json_decref(row);
     return rc;
+}
+
+/* --------------------------------------------------------- floating IPs */
+
+int billing_floatingip_meter(struct store *st, const char *fip_id, void *arg, struct nubo_err *err)
+{
+    (void)arg;
+    struct nubo_err qerr = {0};
+    json_t *row = store_query_one(st, &qerr, "SELECT project_id, ip FROM floating_ips WHERE id = ?",
+                                  "s", fip_id);
+    if (row == NULL && qerr.code != NUBO_E_NOTFOUND) {
+        *err = qerr;
+        return -1;
+    }
+    int rc;
+    if (row) {
+        struct billing_usage u = {
+            .meter = "floating_ip",
+            .project_id = jsonx_str(row, "project_id"),
+            .resource_id = fip_id,
+            .resource_name = jsonx_str(row, "ip"),
+            .price_key = "",
+            .price_key_name = "",
+            .size = 1,
+        };
+        rc = billing_meter_open(st, &u, err);
+    } else {
+        rc = billing_meter_close(st, "floating_ip", fip_id, err);
+    }
+    json_decref(row);
+    return rc;
+}
+
+/* ------------------------------------------------------------- projects */
+
+int billing_project_close(struct store *st, const char *project_id, const char *name,
+                          struct strv *files, void *arg, struct nubo_err *err)
+{
+    (void)name;
+    (void)files;
+    (void)arg;
+    /* Whatever of the project is still billed (its images and floating
+     * IPs, which cascade away with it) stops now, as close_at() would
+     * close it; the records stay, for invoices and showback. */
+    long long now = (long long)clock_now_ms();
+    return store_exec(st, err,
+                      "UPDATE usage_records SET end_ms = CASE"
+                      " WHEN COALESCE(unknown_since_ms, ?) < start_ms THEN start_ms"
+                      " ELSE COALESCE(unknown_since_ms, ?) END"
+                      " WHERE project_id = ? AND end_ms IS NULL",
+                      "iis", now, now, project_id) < 0
+               ? -1
+               : 0;
 }

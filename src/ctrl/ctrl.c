@@ -148,9 +148,10 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
     c->st = st;
     /* Deleting a project asks each module above identity, in the same
      * transaction: the owners of live things (stacks, scaling groups,
-     * instances) refuse first, naming what to delete; then compute,
-     * monitor and billing remove the project's rows that have no foreign
-     * key, and compute names its image files (unlinked after the commit). */
+     * instances) refuse first, naming what to delete; then compute and
+     * monitor remove the project's rows that have no foreign key (compute
+     * names its image files, unlinked after the commit) and billing closes
+     * the project's open usage records. */
     snprintf(c->image_dir, sizeof(c->image_dir), "%s/images", cfg->state_dir);
     snprintf(c->join_file, sizeof(c->join_file), "%s/join-token", cfg->state_dir);
     identity_clear_project_delete_hooks();
@@ -158,7 +159,10 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
     identity_add_project_delete_hook(scale_project_purge, NULL);
     identity_add_project_delete_hook(compute_project_purge, c->image_dir);
     identity_add_project_delete_hook(monitor_project_purge, NULL);
-    identity_add_project_delete_hook(billing_project_purge, NULL);
+    identity_add_project_delete_hook(billing_project_close, NULL);
+    /* Floating IPs are metered in their allocation's and release's
+     * transactions (src/network does not depend on billing). */
+    network_set_meter_hook(billing_floatingip_meter, NULL);
     str_copy(c->cfg.monitor.state_dir, sizeof(c->cfg.monitor.state_dir), cfg->state_dir);
     c->monitor = monitor_start(&c->cfg.monitor, st, err);
     if (c->monitor == NULL) {
@@ -228,6 +232,7 @@ void ctrl_stop(struct ctrl *c)
     if (c == NULL)
         return;
     network_set_change_hook(NULL, NULL);
+    network_set_meter_hook(NULL, NULL);
     compute_set_change_hook(NULL, NULL);
     fleet_set_change_hook(NULL, NULL);
     scale_set_change_hook(NULL, NULL);

@@ -7,6 +7,11 @@
  * (skipping its gateway) inside the write transaction; floating_ips.ip is
  * UNIQUE.  A floating IP is associated with at most one port of the same
  * project (port_id UNIQUE) and a port has at most one.
+ *
+ * An allocated address is billed (meter floating_ip, src/billing) from its
+ * allocation to its release, associated or not: the meter hook
+ * (network_set_meter_hook()) runs in the transactions that insert and
+ * delete the row.
  */
 #include "network/net_int.h"
 #include "network/network.h"
@@ -113,7 +118,8 @@ json_t *floatingip_create(struct store *st, const struct ctx *ctx, const char *n
                    "INSERT INTO floating_ips (id, project_id, network_id, subnet_id, ip, ip_int,"
                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                    "sssssis", id, ctx->project_id, jsonx_str(net, "id"), jsonx_str(subnet, "id"),
-                   ips, (long long)ip, now) < 0)
+                   ips, (long long)ip, now) < 0 ||
+        net_metered(st, id, err) < 0)
         goto cleanup;
     json_t *row = fip_find(st, ctx, id, err);
     if (row == NULL)
@@ -193,18 +199,29 @@ int floatingip_delete(struct store *st, const struct ctx *ctx, const char *id, s
 {
     if (!valid_is_uuid(id))
         return nubo_err_set(err, NUBO_E_NOTFOUND, "no floating IP '%.64s'", id);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    /* The release and the end of its usage record: one transaction. */
+    int rc = -1;
     json_t *row = fip_find(st, ctx, id, err);
     if (row == NULL)
-        return -1;
+        goto cleanup;
     bool bound = !json_is_null(json_object_get(row, "port_id"));
-    json_decref(row);
     long long n = store_exec(st, err, "DELETE FROM floating_ips WHERE id = ? AND project_id = ?",
                              "ss", id, ctx->project_id);
     if (n < 0)
-        return -1;
-    if (n == 0)
-        return nubo_err_set(err, NUBO_E_NOTFOUND, "no floating IP '%.64s'", id);
+        goto cleanup;
+    if (n == 0) {
+        nubo_err_set(err, NUBO_E_NOTFOUND, "no floating IP '%.64s'", id);
+        goto cleanup;
+    }
+    if (net_metered(st, id, err) < 0 || store_commit(st, err) < 0)
+        goto cleanup;
+    rc = 0;
     if (bound)
         net_changed();
-    return 0;
+cleanup:
+    store_rollback(st); /* a no-op after the commit */
+    json_decref(row);
+    return rc;
 }

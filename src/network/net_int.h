@@ -44,6 +44,10 @@ int net_quota_check(struct store *st, const char *project_id, enum quota_dim dim
 /* Calls the change hook (after a commit). */
 void net_changed(void);
 
+/* Calls the meter hook for a floating IP just inserted or deleted, inside
+ * the write transaction; 0 when none is set, else what it returns. */
+int net_metered(struct store *st, const char *floating_ip_id, struct nubo_err *err);
+
 /* The raw row of a network visible to ctx: its project's, an external
  * one, or any for a cloud admin; with write, only its project's (or any
  * for a cloud admin).  NULL with err (NOTFOUND naming ref). */

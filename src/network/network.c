@@ -1,6 +1,6 @@
 /*
  * network.c - networks (create with VNI allocation, list, show, rename,
- * delete), the change hook and the helpers of net_int.h.
+ * delete), the change and meter hooks and the helpers of net_int.h.
  *
  * A network's VNI is the smallest free one >= NETWORK_VNI_MIN, chosen
  * inside the create's write transaction (networks.vni is UNIQUE as well).
@@ -36,6 +36,20 @@ void net_changed(void)
 {
     if (hook_fn)
         hook_fn(hook_arg);
+}
+
+static network_meter_fn *meter_fn;
+static void *meter_arg;
+
+void network_set_meter_hook(network_meter_fn *fn, void *arg)
+{
+    meter_fn = fn;
+    meter_arg = arg;
+}
+
+int net_metered(struct store *st, const char *floating_ip_id, struct nubo_err *err)
+{
+    return meter_fn ? meter_fn(st, floating_ip_id, meter_arg, err) : 0;
 }
 
 /* ------------------------------------------------------------ helpers */

@@ -66,6 +66,16 @@ int net_ipam_lowest_free(const struct net_pool *pools, size_t npools, uint32_t g
  * start; NULL disables it. */
 void network_set_change_hook(void (*fn)(void *), void *arg);
 
+/* fn(st, floating_ip_id, arg, err) is called inside the write transaction
+ * that allocates or releases a floating IP, after its INSERT or DELETE; a
+ * failure fails the transaction.  nubod makes it meter the address
+ * (billing_floatingip_meter(), src/billing), so the usage record opens and
+ * closes with the allocation.  Set once before threads start; NULL
+ * disables it. */
+typedef int network_meter_fn(struct store *st, const char *floating_ip_id, void *arg,
+                             struct nubo_err *err);
+void network_set_meter_hook(network_meter_fn *fn, void *arg);
+
 /* ---- networks (network.c) --------------------------------------------- */
 
 struct network_spec {

@@ -1,14 +1,17 @@
 /*
  * test_billing.c - unit tests of src/billing's arithmetic: amounts rounded
  * half up once, exactly, in 128 bits; quantities and money as decimals;
- * times and periods of the API (the parts that need no database).
+ * times and periods of the API; and, on a scratch store, the ledger's
+ * record boundaries when the wall clock jumps and when a project goes.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "billing/billing_int.h"
 #include "check.h"
 #include "lib/clock.h"
+#include "lib/fsutil.h"
 
 #define H 3600000LL
 #define MARCH_2031 1930089600000LL /* 2031-03-01T00:00:00Z */
@@ -182,6 +185,119 @@ static void test_periods(void)
     clock_set_source(NULL);
 }
 
+/* ------------------------------------------------- the ledger, clamped */
+
+static int64_t jump_now;
+
+static int64_t jump_clock(void)
+{
+    return jump_now;
+}
+
+/* Opens (size > 0) or closes (size 0) the instance record of resource r at
+ * wall-clock time t. */
+static int meter_at(struct store *st, const char *r, int64_t t, long long size)
+{
+    struct nubo_err err;
+    jump_now = t;
+    if (size == 0)
+        return billing_meter_close(st, "instance", r, &err);
+    struct billing_usage u = {.meter = "instance",
+                              .project_id = "p1",
+                              .resource_id = r,
+                              .resource_name = r,
+                              .price_key = "f1",
+                              .price_key_name = "f1",
+                              .size = size};
+    return billing_meter_open(st, &u, &err);
+}
+
+/* The records of resource r as "start-end,start-end" (end "open"). */
+static void records_of(struct store *st, const char *r, char *out, size_t n)
+{
+    struct nubo_err err;
+    json_t *rows = store_query(st, &err,
+                               "SELECT start_ms, end_ms FROM usage_records WHERE resource_id = ?"
+                               " ORDER BY seq",
+                               "s", r);
+    size_t used = 0;
+    out[0] = '\0';
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row) {
+        json_t *end = json_object_get(row, "end_ms");
+        int k = json_is_integer(end)
+                    ? snprintf(out + used, n - used, "%s%lld-%lld", i ? "," : "",
+                               billing_int(row, "start_ms"), (long long)json_integer_value(end))
+                    : snprintf(out + used, n - used, "%s%lld-open", i ? "," : "",
+                               billing_int(row, "start_ms"));
+        if (k < 0 || (size_t)k >= n - used)
+            break;
+        used += (size_t)k;
+    }
+    json_decref(rows);
+}
+
+static void test_ledger_clamped_on_clock_jumps(void)
+{
+    char dir[] = "/tmp/nubo-test-billing-XXXXXX", path[64], got[256];
+    struct nubo_err err;
+    if (!CHECK(mkdtemp(dir) != NULL))
+        return;
+    snprintf(path, sizeof(path), "%s/nubo.db", dir);
+    struct store *st = store_open(path, &err);
+    if (!CHECK(st != NULL))
+        return;
+    clock_set_source(jump_clock);
+    /* Ran 10-20 s; the clock goes back 5 s and it starts again: the new
+     * record starts where the last ended, not in the time already billed. */
+    CHECK_INT_EQ(meter_at(st, "a", 10000, 1), 0);
+    CHECK_INT_EQ(meter_at(st, "a", 20000, 0), 0);
+    CHECK_INT_EQ(meter_at(st, "a", 15000, 1), 0);
+    CHECK_INT_EQ(meter_at(st, "a", 25000, 0), 0);
+    /* Still behind the last end when it stops: empty, not negative. */
+    CHECK_INT_EQ(meter_at(st, "a", 12000, 1), 0);
+    CHECK_INT_EQ(meter_at(st, "a", 13000, 0), 0);
+    records_of(st, "a", got, sizeof(got));
+    CHECK_STR_EQ(got, "10000-20000,20000-25000,25000-25000");
+    /* Forward a day, then back (a correction): the record of the jump is
+     * billed as the clock said, the next one starts after it. */
+    CHECK_INT_EQ(meter_at(st, "b", 10000, 1), 0);
+    CHECK_INT_EQ(meter_at(st, "b", 10000 + 24 * H, 0), 0);
+    CHECK_INT_EQ(meter_at(st, "b", 11000, 1), 0);
+    CHECK_INT_EQ(meter_at(st, "b", 10000 + 25 * H, 0), 0);
+    records_of(st, "b", got, sizeof(got));
+    CHECK_STR_EQ(got, "10000-86410000,86410000-90010000");
+    /* A resize while the clock is behind the open record's start: the old
+     * record ends at its start, the new one starts there. */
+    CHECK_INT_EQ(meter_at(st, "c", 50000, 1), 0);
+    CHECK_INT_EQ(meter_at(st, "c", 40000, 2), 0);
+    CHECK_INT_EQ(meter_at(st, "c", 60000, 0), 0);
+    records_of(st, "c", got, sizeof(got));
+    CHECK_STR_EQ(got, "50000-50000,50000-60000");
+    /* Nothing anywhere overlaps or ends before it starts. */
+    json_t *bad = store_query(st, &err,
+                              "SELECT x.seq FROM usage_records x JOIN usage_records y"
+                              " ON x.meter = y.meter AND x.resource_id = y.resource_id"
+                              " AND x.seq < y.seq WHERE x.end_ms IS NULL OR x.end_ms > y.start_ms"
+                              " OR y.end_ms < y.start_ms",
+                              "");
+    CHECK(bad != NULL && json_array_size(bad) == 0);
+    json_decref(bad);
+    /* A project that goes closes what it had open, and keeps its records. */
+    CHECK_INT_EQ(meter_at(st, "d", 70000, 1), 0);
+    jump_now = 80000;
+    CHECK_INT_EQ(billing_project_close(st, "p1", "p1", NULL, NULL, &err), 0);
+    records_of(st, "d", got, sizeof(got));
+    CHECK_STR_EQ(got, "70000-80000");
+    json_t *n = store_query_one(st, &err, "SELECT COUNT(*) AS n FROM usage_records", "");
+    CHECK(n != NULL && billing_int(n, "n") == 8);
+    json_decref(n);
+    clock_set_source(NULL);
+    store_close(st);
+    fs_rm_rf(dir, NULL);
+}
+
 CHECK_MAIN(TEST(test_meters), TEST(test_amounts_round_half_up_once), TEST(test_amount_limits),
            TEST(test_quantities_and_money), TEST(test_time_parse), TEST(test_months),
-           TEST(test_periods))
+           TEST(test_periods), TEST(test_ledger_clamped_on_clock_jumps))
