@@ -60,8 +60,8 @@ static void usage(FILE *out)
             "  -h, --help           this text\n"
             "  -V, --version        print the version\n"
             "\n"
-            "On first start nubod creates the user 'admin' (password in\n"
-            "<state-dir>/admin-password, mode 0600) and the projects 'admin' and 'demo', and\n"
+            "On first start nubod creates the user 'admin', a cloud admin (password in\n"
+            "<state-dir>/admin-password, mode 0600), and the projects 'admin' and 'demo', and\n"
             "writes a host join token to <state-dir>/join-token.\n");
 }
 

@@ -97,7 +97,7 @@ int identity_token_revoke(struct store *st, const struct ctx *ctx, const char *t
                           struct nubo_err *err);
 
 /* First start: when there are no users, creates the projects "admin" and
- * "demo", the user "admin" (admin role in both) with a generated password
+ * "demo", the user "admin" (a cloud admin, and admin role in both) with a generated password
  * written to password_file (mode 0600, never logged), default quotas, and a
  * join token for host agents written to join_token_file (0600).  Does
  * nothing on later starts (but writes a new join token file when it is

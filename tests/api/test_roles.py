@@ -277,3 +277,31 @@ def test_migration_without_the_admin_project_keeps_every_admin(tmp_path, stop_af
     n = v11_nubod(tmp_path, edit)
     stop_after(n)
     assert cloud_admins(n) == {"admin": True, "carol": True, "alice": True, "bob": False}
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+def test_cli_grant_and_revoke_cloud_admin(nubod, admin, tmp_path):
+    from test_cli_cloud import Cli, table
+    new_user(admin, "carol")
+    assert admin.put("/v1/projects/demo/members/carol", {"role": "admin"}).status_code == 200
+    cli = Cli(tmp_path / "cli", nubod.base)
+    cli.login("admin", nubod.admin_password, "admin")
+    r = cli.ok("user", "grant-cloud-admin", "carol")
+    assert r.stdout == "carol is now a cloud admin\n"
+    assert cli.json("user", "show", "carol")["cloud_admin"] is True
+    rows = table(cli.ok("user", "list").stdout)
+    assert rows[0][:5] == ["NAME", "ID", "EMAIL", "DISABLED", "CLOUD ADMIN"]
+    assert "cloud admin" in cli.ok("user", "show", "carol").stdout
+    carol = Cli(tmp_path / "carol", nubod.base)
+    carol.login("carol", PW, "demo")
+    assert carol.json("whoami")["cloud_admin"] is True
+    assert carol.json("user", "revoke-cloud-admin", "carol")["cloud_admin"] is False
+    assert carol.json("whoami")["cloud_admin"] is False
+    r = carol.run("user", "grant-cloud-admin", "carol")
+    assert r.returncode != 0 and "cloud admin" in r.stderr
+    r = cli.run("user", "revoke-cloud-admin", "admin")
+    assert r.returncode != 0 and "grant-cloud-admin" in r.stderr
+    r = cli.run("user", "grant-cloud-admin")
+    assert r.returncode == 2 and "one user name or id" in r.stderr
