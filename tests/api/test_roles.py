@@ -191,6 +191,34 @@ def test_last_cloud_admin_keeps_it(nubod, admin):
     assert admin.get("/v1/hosts").status_code == 200
 
 
+def test_stack_loses_cloud_powers_with_its_creator(nubod, admin):
+    """A stack acts as its creator: a flavor made by a cloud admin's stack
+    is deleted by its destroy only while the creator is still one."""
+    from test_stack import wait_stack
+    carol = make_tenant(nubod, admin, role="member", project="team-a")
+    assert admin.patch("/v1/users/" + carol.user, {"cloud_admin": True}).status_code == 200
+    t = "resources:\n  f:\n    type: flavor\n    properties: {name: stackf, vcpus: 1," \
+        " ram_mib: 64, disk_gib: 1}\n"
+    for name in ("kept", "gone"):
+        r = carol.post("/v1/stacks", {"name": name, "template": t.replace("stackf", name)})
+        assert r.status_code == 202, r.text
+        st = wait_stack(carol, r.json()["stack"]["id"])
+        assert st["status"] == "complete", st
+    flavors = lambda: sorted(f["name"] for f in admin.get("/v1/flavors").json()["flavors"])
+    assert flavors() == ["gone", "kept"]
+    # While carol is a cloud admin, a member's destroy deletes the flavor.
+    other = make_tenant(nubod, admin, role="member", project="team-a")
+    assert other.delete("/v1/stacks/gone").status_code == 202
+    assert wait_stack(other, "gone", statuses=("gone", "destroy_failed")) is None
+    assert flavors() == ["kept"]
+    # Once she is not, her stack cannot either.
+    assert admin.patch("/v1/users/" + carol.user, {"cloud_admin": False}).status_code == 200
+    assert other.delete("/v1/stacks/kept").status_code == 202
+    st = wait_stack(other, "kept", statuses=("gone", "destroy_failed"))
+    assert st is not None and st["status"] == "destroy_failed", st
+    assert flavors() == ["kept"]
+
+
 # ---------------------------------------------------------------- migration
 
 
