@@ -87,10 +87,10 @@ static void get_whoami(struct api_call *call)
 {
     const struct ctx *c = &call->ctx;
     api_reply(call, 200,
-              json_pack("{s:{s:s, s:s}, s:{s:s, s:s}, s:s, s:b, s:s}", "user", "id", c->user_id,
-                        "name", c->user_name, "project", "id", c->project_id, "name",
-                        c->project_name, "role", role_name(c->role), "is_admin", c->is_admin,
-                        "token_id", c->token_id));
+              json_pack("{s:{s:s, s:s}, s:{s:s, s:s}, s:s, s:b, s:b, s:s}", "user", "id",
+                        c->user_id, "name", c->user_name, "project", "id", c->project_id, "name",
+                        c->project_name, "role", role_name(c->role), "cloud_admin", c->is_admin,
+                        "is_admin", c->is_admin, "token_id", c->token_id));
 }
 
 static void delete_token(struct api_call *call)
@@ -336,9 +336,10 @@ static void get_user(struct api_call *call)
 
 static void patch_user(struct api_call *call)
 {
-    static const char *const fields[] = {"password", "current_password", "email", "disabled", NULL};
+    static const char *const fields[] = {"password", "current_password", "email",
+                                         "disabled", "cloud_admin",      NULL};
     struct nubo_err err = {0};
-    struct user_patch patch = {.disabled = -1};
+    struct user_patch patch = {.disabled = -1, .cloud_admin = -1};
     json_t *b = api_body(call, fields);
     if (b == NULL || field_str(call, b, "password", 0, &patch.password) < 0 ||
         field_str(call, b, "current_password", 0, &patch.current_password) < 0 ||
@@ -351,6 +352,13 @@ static void patch_user(struct api_call *call)
     }
     if (dis)
         patch.disabled = json_is_true(dis);
+    json_t *cloud = json_object_get(b, "cloud_admin");
+    if (cloud && !json_is_boolean(cloud)) {
+        bad_field(call, "cloud_admin", "true or false");
+        return;
+    }
+    if (cloud)
+        patch.cloud_admin = json_is_true(cloud);
     api_reply_or_fail(
         call, 200, identity_user_update(call->api->st, &call->ctx, call->params[0], &patch, &err),
         &err);
@@ -397,8 +405,9 @@ const struct route identity_routes[] = {
     {"GET", "/v1/projects/{id}/quota", AUTHZ_AUTHENTICATED, NULL, get_quota, 0},
     {"PUT", "/v1/projects/{id}/quota", AUTHZ_ADMIN, "quota.update", put_quota, 0},
     {"GET", "/v1/projects/{id}/members", AUTHZ_AUTHENTICATED, NULL, get_members, 0},
-    {"PUT", "/v1/projects/{id}/members/{user}", AUTHZ_ADMIN, "member.set", put_member, 0},
-    {"DELETE", "/v1/projects/{id}/members/{user}", AUTHZ_ADMIN, "member.remove", delete_member, 0},
+    {"PUT", "/v1/projects/{id}/members/{user}", AUTHZ_PROJECT_ADMIN, "member.set", put_member, 0},
+    {"DELETE", "/v1/projects/{id}/members/{user}", AUTHZ_PROJECT_ADMIN, "member.remove",
+     delete_member, 0},
     {"GET", "/v1/users", AUTHZ_ADMIN, NULL, get_users, 0},
     {"POST", "/v1/users", AUTHZ_ADMIN, "user.create", post_user, 0},
     {"GET", "/v1/users/{id}", AUTHZ_AUTHENTICATED, NULL, get_user, 0},

@@ -305,7 +305,7 @@ int cmd_whoami(struct cli *cli, int argc, char **argv)
         {"project", "project.name", CLOUD_STR},
         {"project id", "project.id", CLOUD_STR},
         {"role", "role", CLOUD_STR},
-        {"cloud admin", "is_admin", CLOUD_BOOL},
+        {"cloud admin", "cloud_admin", CLOUD_BOOL},
         {"token id", "token_id", CLOUD_STR},
     };
     int rc;

@@ -1,6 +1,6 @@
 /*
- * cmd_role.c - `nubo role ...`: a user's role in a project (cloud admins
- * only).
+ * cmd_role.c - `nubo role ...`: a user's role in a project (cloud admins,
+ * or the project's admins with a token scoped to it).
  *
  *   set       PUT /v1/projects/{project}/members/{user} {role}
  *   remove    DELETE /v1/projects/{project}/members/{user}
@@ -20,9 +20,12 @@ static const char role_usage[] =
     "  set PROJECT USER ROLE     give USER the role ROLE in PROJECT (or change it)\n"
     "  remove PROJECT USER       take USER's role in PROJECT away\n"
     "\n"
-    "Roles: admin (the whole cloud), member (manage the project's resources),\n"
-    "reader (look only).  Cloud admins only.  'nubo project members PROJECT' lists\n"
-    "the roles of a project.\n"
+    "Roles: admin (the project's resources and its members), member (manage the\n"
+    "project's resources), reader (look only).  None reaches beyond the project:\n"
+    "the whole cloud is for cloud admins ('nubo user grant-cloud-admin').  Cloud\n"
+    "admins change roles in any project; a project's admin in the project they\n"
+    "are logged in to (nubo login --project PROJECT).  'nubo project members\n"
+    "PROJECT' lists the roles of a project.\n"
     "\n" CLOUD_COMMON_HELP;
 
 static const char set_usage[] =

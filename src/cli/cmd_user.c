@@ -6,6 +6,8 @@
  *   show      GET /v1/users/{ref} (admin, or yourself), with the user's roles
  *   delete    DELETE /v1/users/{ref} (admin, not yourself)
  *   passwd    PATCH /v1/users/{ref} {password, current_password when yours}
+ *   grant-cloud-admin   PATCH /v1/users/{ref} {cloud_admin: true} (cloud admin)
+ *   revoke-cloud-admin  PATCH /v1/users/{ref} {cloud_admin: false} (cloud admin)
  *
  * Passwords never go on the command line: a file or the terminal.
  */
@@ -30,8 +32,12 @@ static const char user_usage[] =
     "  show [USER]                   a user and their roles (default: you)\n"
     "  delete USER...                remove users (admin)\n"
     "  passwd [USER]                 change a password (default: yours)\n"
+    "  grant-cloud-admin USER        make USER a cloud admin (cloud admin)\n"
+    "  revoke-cloud-admin USER       take it away (cloud admin; not the last one)\n"
     "\n"
-    "USER is a user's name or id.\n"
+    "USER is a user's name or id.  A cloud admin runs the whole cloud (hosts,\n"
+    "flavors, public images, prices, quotas, users, every project); the admin role\n"
+    "in a project (nubo role set) gives only that project and its members.\n"
     "\n" CLOUD_COMMON_HELP;
 
 static const char list_usage[] = "usage: nubo user list [--limit N]\n"
@@ -74,15 +80,36 @@ static const char passwd_usage[] =
     "only from a login session (nubo login), never with an API key.\n"
     "\n" CLOUD_COMMON_HELP;
 
+static const char grant_usage[] =
+    "usage: nubo user grant-cloud-admin USER\n"
+    "\n"
+    "Makes USER a cloud admin (cloud admins only): the whole cloud, whatever their\n"
+    "roles in projects.  Their tokens and API keys get it at once.\n"
+    "\n" CLOUD_COMMON_HELP;
+
+static const char revoke_usage[] =
+    "usage: nubo user revoke-cloud-admin USER\n"
+    "\n"
+    "Takes being a cloud admin from USER (cloud admins only); their roles in\n"
+    "projects stay.  The cloud's last enabled cloud admin keeps it (refused with\n"
+    "409: grant it to another user first).\n"
+    "\n" CLOUD_COMMON_HELP;
+
 static const struct cloud_col user_cols[] = {
-    {"NAME", "name", CLOUD_STR},      {"ID", "id", CLOUD_STR},
-    {"EMAIL", "email", CLOUD_STR},    {"DISABLED", "disabled", CLOUD_BOOL},
+    {"NAME", "name", CLOUD_STR},
+    {"ID", "id", CLOUD_STR},
+    {"EMAIL", "email", CLOUD_STR},
+    {"DISABLED", "disabled", CLOUD_BOOL},
+    {"CLOUD ADMIN", "cloud_admin", CLOUD_BOOL},
     {"AGE", "created_at", CLOUD_AGE},
 };
 
 static const struct cloud_col user_fields[] = {
-    {"name", "name", CLOUD_STR},          {"id", "id", CLOUD_STR},
-    {"email", "email", CLOUD_STR},        {"disabled", "disabled", CLOUD_BOOL},
+    {"name", "name", CLOUD_STR},
+    {"id", "id", CLOUD_STR},
+    {"email", "email", CLOUD_STR},
+    {"disabled", "disabled", CLOUD_BOOL},
+    {"cloud admin", "cloud_admin", CLOUD_BOOL},
     {"created", "created_at", CLOUD_STR},
 };
 
@@ -285,11 +312,55 @@ cleanup:
     return rc;
 }
 
+/* grant-cloud-admin (on) and revoke-cloud-admin (!on). */
+static int user_cloud_admin(struct cli *cli, int argc, char **argv, bool on)
+{
+    int rc;
+    char path[CLOUD_PATH_MAX], safe[128];
+    struct nubo_err err;
+    json_t *user = NULL, *body = NULL;
+    if ((rc = cli_options_common(cli, argc, argv, on ? grant_usage : revoke_usage, false)) != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "one user name or id")) != 0 ||
+        (rc = cloud_ref_check(cli, argv[optind], "a user name or id")) != 0 ||
+        (rc = cloud_connect(cli)) != 0)
+        return rc;
+    snprintf(path, sizeof(path), "/v1/users/%s", argv[optind]);
+    body = json_pack("{s:b}", "cloud_admin", on);
+    if (cli_call(cli, "PATCH", path, body, &user, &err) < 0) {
+        rc = cli_fail(cli, &err);
+    } else {
+        if (!cli_print_json(cli, user)) {
+            output_text(cli_json_str_or(user, "name", argv[optind]), 0, safe, sizeof(safe));
+            printf("%s is %s a cloud admin\n", safe, on ? "now" : "no longer");
+        }
+        rc = CLI_EXIT_OK;
+    }
+    json_decref(body);
+    json_decref(user);
+    return rc;
+}
+
+static int user_grant(struct cli *cli, int argc, char **argv)
+{
+    return user_cloud_admin(cli, argc, argv, true);
+}
+
+static int user_revoke(struct cli *cli, int argc, char **argv)
+{
+    return user_cloud_admin(cli, argc, argv, false);
+}
+
 int cmd_user(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_command cmds[] = {
-        {"list", user_list},     {"create", user_create}, {"show", user_show},
-        {"delete", user_delete}, {"passwd", user_passwd},
+        {"list", user_list},
+        {"create", user_create},
+        {"show", user_show},
+        {"delete", user_delete},
+        {"passwd", user_passwd},
+        {"grant-cloud-admin", user_grant},
+        {"revoke-cloud-admin", user_revoke},
     };
     return cli_dispatch(cli, argc, argv, cmds, ARRAY_LEN(cmds), user_usage);
 }

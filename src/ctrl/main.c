@@ -63,8 +63,8 @@ static void usage(FILE *out)
             "  -h, --help           this text\n"
             "  -V, --version        print the version\n"
             "\n"
-            "On first start nubod creates the user 'admin' (password in\n"
-            "<state-dir>/admin-password, mode 0600) and the projects 'admin' and 'demo'.\n"
+            "On first start nubod creates the user 'admin', a cloud admin (password in\n"
+            "<state-dir>/admin-password, mode 0600), and the projects 'admin' and 'demo'.\n"
             "Agents on this machine join with the token in <state-dir>/join-token, replaced\n"
             "every 15 minutes; hosts elsewhere with one from 'nubo join-token create'.\n");
 }

@@ -78,18 +78,16 @@ int identity_token_insert(struct store *st, const char *kind, const char *prefix
 
 int identity_admins_check(struct store *st, struct nubo_err *err)
 {
-    json_t *n = store_query_one(st, err,
-                                "SELECT COUNT(*) AS n FROM role_assignments r JOIN users u"
-                                " ON u.id = r.user_id WHERE r.role = 'admin' AND u.disabled = 0",
-                                "");
+    json_t *n = store_query_one(
+        st, err, "SELECT COUNT(*) AS n FROM users WHERE cloud_admin = 1 AND disabled = 0", "");
     if (n == NULL)
         return -1;
     long long admins = json_integer_value(json_object_get(n, "n"));
     json_decref(n);
     if (admins == 0)
         return nubo_err_set(err, NUBO_E_CONFLICT,
-                            "this would leave the cloud without an enabled admin; give another "
-                            "user the admin role first");
+                            "this would leave the cloud without an enabled cloud admin; make "
+                            "another user cloud admin first (nubo user grant-cloud-admin USER)");
     return 0;
 }
 
@@ -128,9 +126,8 @@ int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx, s
     json_t *t = store_query_one(
         st, &qerr,
         "SELECT t.id AS token_id, t.kind, t.expires_ms, t.revoked_at, u.id AS user_id,"
-        " u.name AS user_name, u.disabled, p.id AS project_id, p.name AS project_name, r.role,"
-        " (SELECT COUNT(*) FROM role_assignments a WHERE a.user_id = u.id AND a.role = 'admin')"
-        "   AS admin_roles"
+        " u.name AS user_name, u.disabled, u.cloud_admin, p.id AS project_id,"
+        " p.name AS project_name, r.role"
         " FROM tokens t JOIN users u ON u.id = t.user_id JOIN projects p ON p.id = t.project_id"
         " LEFT JOIN role_assignments r ON r.user_id = u.id AND r.project_id = p.id"
         " WHERE t.hash = ?",
@@ -154,10 +151,12 @@ int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx, s
         str_copy(ctx->user_name, sizeof(ctx->user_name), jsonx_str(t, "user_name"));
         str_copy(ctx->project_id, sizeof(ctx->project_id), jsonx_str(t, "project_id"));
         str_copy(ctx->project_name, sizeof(ctx->project_name), jsonx_str(t, "project_name"));
-        ctx->is_admin = json_integer_value(json_object_get(t, "admin_roles")) > 0;
+        ctx->is_admin = json_integer_value(json_object_get(t, "cloud_admin")) != 0;
         ctx->via_apikey = strcmp(jsonx_str(t, "kind"), "apikey") == 0;
         if (role_parse(json_string_value(json_object_get(t, "role")), &ctx->role) < 0)
             ctx->role = ROLE_NONE; /* the role was removed after login */
+        /* A cloud admin acts as an admin of whichever project the token
+         * is scoped to; a project's admin role gives nothing beyond it. */
         if (ctx->is_admin)
             ctx->role = ROLE_ADMIN;
     }
@@ -198,6 +197,13 @@ int authz_require(const struct ctx *ctx, enum authz need, struct nubo_err *err)
         if (ctx->is_admin)
             return 0;
         return nubo_err_set(err, NUBO_E_FORBIDDEN, "only a cloud admin may do this");
+    case AUTHZ_PROJECT_ADMIN:
+        if (ctx->role >= ROLE_ADMIN)
+            return 0;
+        return nubo_err_set(err, NUBO_E_FORBIDDEN,
+                            "your role in project '%s' is %s: this needs the project's admin "
+                            "role (or a cloud admin)",
+                            ctx->project_name, role_name(ctx->role));
     default:
         return nubo_err_set(err, NUBO_E_FORBIDDEN, "not allowed");
     }
@@ -213,7 +219,9 @@ static int login_verify(struct store *st, const char *user, const char *password
     if (identity_hash_acquire(false, err) < 0)
         return -1;
     *u = store_query_one(
-        st, &qerr, "SELECT id, name, password_hash, disabled FROM users WHERE name = ?", "s", user);
+        st, &qerr,
+        "SELECT id, name, password_hash, disabled, cloud_admin FROM users WHERE name = ?", "s",
+        user);
     bool ok;
     if (*u == NULL) {
         /* Spend the same time as a real check, so timing tells nothing. */
@@ -250,18 +258,26 @@ json_t *identity_login(struct store *st, const char *user, const char *password,
         nubo_err_set(err, NUBO_E_UNAUTHORIZED, "%s", bad);
         return NULL;
     }
+    /* A cloud admin may scope a token to any project (as the admin there),
+     * with a role in it or not; without a project, the first one where
+     * they have a role, else the first one. */
+    long long cloud = json_integer_value(json_object_get(u, "cloud_admin")) != 0;
     json_t *p;
     if (project && *project)
         p = store_query_one(st, &qerr,
-                            "SELECT p.id, p.name, r.role FROM projects p JOIN role_assignments r"
+                            "SELECT p.id, p.name, CASE WHEN ? = 1 THEN 'admin' ELSE r.role END"
+                            " AS role FROM projects p LEFT JOIN role_assignments r"
                             " ON r.project_id = p.id AND r.user_id = ?"
-                            " WHERE p.name = ? OR p.id = ?",
-                            "sss", jsonx_str(u, "id"), project, project);
+                            " WHERE (p.name = ? OR p.id = ?) AND (r.role IS NOT NULL OR ? = 1)",
+                            "isssi", cloud, jsonx_str(u, "id"), project, project, cloud);
     else
         p = store_query_one(st, &qerr,
-                            "SELECT p.id, p.name, r.role FROM projects p JOIN role_assignments r"
-                            " ON r.project_id = p.id AND r.user_id = ? ORDER BY p.name",
-                            "s", jsonx_str(u, "id"));
+                            "SELECT p.id, p.name, CASE WHEN ? = 1 THEN 'admin' ELSE r.role END"
+                            " AS role FROM projects p LEFT JOIN role_assignments r"
+                            " ON r.project_id = p.id AND r.user_id = ?"
+                            " WHERE r.role IS NOT NULL OR ? = 1"
+                            " ORDER BY CASE WHEN r.role IS NULL THEN 1 ELSE 0 END, p.name",
+                            "isi", cloud, jsonx_str(u, "id"), cloud);
     if (p == NULL) {
         json_decref(u);
         nubo_err_set(err, NUBO_E_UNAUTHORIZED,
@@ -330,10 +346,10 @@ int identity_bootstrap(struct store *st, const char *password_file, struct nubo_
                 0 ||
             identity_project_insert(st, "demo", "a first project to try nubo in", demo_proj, err) <
                 0 ||
-            store_exec(
-                st, err,
-                "INSERT INTO users (id, name, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                "ssss", uid, "admin", hash, now) < 0 ||
+            store_exec(st, err,
+                       "INSERT INTO users (id, name, password_hash, cloud_admin, created_at)"
+                       " VALUES (?, ?, ?, 1, ?)",
+                       "ssss", uid, "admin", hash, now) < 0 ||
             store_exec(st, err,
                        "INSERT INTO role_assignments (user_id, project_id, role, created_at)"
                        " VALUES (?, ?, 'admin', ?), (?, ?, 'admin', ?)",

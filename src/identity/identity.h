@@ -7,10 +7,13 @@
  * from the ctx and the kind of access the route declares; services then
  * select tenant resources by ctx->project_id inside their queries.
  *
- * Roles (per project): admin - the whole cloud (any project, hosts,
- * flavors, users); member - manage the project's resources; reader - see
- * the project's resources only.  A user with the admin role anywhere is a
- * cloud admin.
+ * Cloud admin is a flag on the user (users.cloud_admin, Keystone's
+ * "system scope"), not a role in a project: the whole cloud (any project,
+ * hosts, flavors, public images, prices, quotas, users, the audit log).
+ * Roles (per project): admin - the project's resources and its members
+ * (who has which role in it; never anything outside the project, never
+ * cloud admin, never its quota); member - manage the project's resources;
+ * reader - see the project's resources only.  See docs/internals/identity.md.
  */
 #ifndef NUBO_IDENTITY_H
 #define NUBO_IDENTITY_H
@@ -32,7 +35,7 @@ struct ctx {
     char project_id[37]; /* the project the token is scoped to */
     char project_name[64];
     enum role role;   /* the caller's role in project_id */
-    bool is_admin;    /* cloud admin */
+    bool is_admin;    /* cloud admin (users.cloud_admin), whatever the role */
     bool via_apikey;  /* the token is an API key, not a login session */
     char host_id[37]; /* set instead of a user when a host agent calls */
 };
@@ -43,6 +46,7 @@ enum authz {
     AUTHZ_READ,          /* reader, member or admin of the project */
     AUTHZ_WRITE,         /* member or admin */
     AUTHZ_ADMIN,         /* cloud admin */
+    AUTHZ_PROJECT_ADMIN, /* admin of the token's project, or cloud admin */
     AUTHZ_HOST,          /* a registered host agent (host token) */
     AUTHZ_AUTHENTICATED, /* any valid user token (e.g. whoami, own tokens) */
 };
@@ -93,10 +97,10 @@ int identity_token_revoke(struct store *st, const struct ctx *ctx, const char *t
                           struct nubo_err *err);
 
 /* First start: when there are no users, creates the projects "admin" and
- * "demo", the user "admin" (admin role in both) with a generated password
- * written to password_file (mode 0600, never logged) and default quotas.
- * Does nothing on later starts.  (The hosts' join token is fleet's:
- * fleet_join_local_rotate().) */
+ * "demo", the user "admin" (a cloud admin, and admin role in both) with a
+ * generated password written to password_file (mode 0600, never logged) and
+ * default quotas.  Does nothing on later starts.  (The hosts' join token is
+ * fleet's: fleet_join_local_rotate().) */
 int identity_bootstrap(struct store *st, const char *password_file, struct nubo_err *err);
 
 /* The dimensions of a project's quota, in the order the API lists them.
@@ -240,10 +244,10 @@ json_t *identity_project_create(struct store *st, const struct ctx *ctx, const c
 json_t *identity_project_get(struct store *st, const struct ctx *ctx, const char *ref,
                              struct nubo_err *err);
 
-/* Deletes a project and everything in it (admin).  NUBO_E_CONFLICT when a
- * hook refuses (live instances, a stack or a scaling group that still owns
- * resources: the message says what to delete first), or when it holds the
- * cloud's last admin role.  The files the hooks name are removed after the
+/* Deletes a project and everything in it (cloud admin).  NUBO_E_CONFLICT
+ * when a hook refuses (live instances, a stack or a scaling group that still
+ * owns resources: the message says what to delete first); cloud admins stay
+ * cloud admins whatever projects are deleted.  The files the hooks name are removed after the
  * commit. */
 int identity_project_delete(struct store *st, const struct ctx *ctx, const char *ref,
                             struct nubo_err *err);
@@ -285,7 +289,9 @@ struct quota_change {
 json_t *identity_quota_get(struct store *st, const struct ctx *ctx, const char *project,
                            quota_usage_fn *usage, struct nubo_err *err);
 
-/* Changes some limits (admin; each 0..QUOTA_MAX) and answers like
+/* Changes some limits (cloud admin only, never a project's admin: a quota
+ * its own project's admin could raise would limit nothing; each
+ * 0..QUOTA_MAX) and answers like
  * identity_quota_get().  Limits below the current usage are allowed: they
  * only stop new creates. */
 json_t *identity_quota_set(struct store *st, const struct ctx *ctx, const char *project,
@@ -298,17 +304,19 @@ json_t *identity_member_list(struct store *st, const struct ctx *ctx, const char
                              int limit, const char *marker, struct nubo_err *err);
 
 /* Gives user (id or name) the role "admin", "member" or "reader" in
- * project, replacing the one they had (admin).  Returns {user_id,
- * user_name, project_id, role}. */
+ * project, replacing the one they had (a cloud admin: any project; a
+ * project's admin: the project their token is scoped to; NUBO_E_FORBIDDEN
+ * otherwise).  Returns {user_id, user_name, project_id, role}. */
 json_t *identity_member_set(struct store *st, const struct ctx *ctx, const char *project,
                             const char *user, const char *role, struct nubo_err *err);
 
-/* Takes user's role in project away (admin).  NUBO_E_NOTFOUND when they had
- * none. */
+/* Takes user's role in project away (who may: as identity_member_set).
+ * NUBO_E_NOTFOUND when they had none. */
 int identity_member_remove(struct store *st, const struct ctx *ctx, const char *project,
                            const char *user, struct nubo_err *err);
 
-/* Every user [{id, name, email, disabled, created_at}] (admin). */
+/* Every user [{id, name, email, disabled, cloud_admin, created_at}] (cloud
+ * admin). */
 json_t *identity_user_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
                            struct nubo_err *err);
 
@@ -317,8 +325,8 @@ json_t *identity_user_list(struct store *st, const struct ctx *ctx, int limit, c
 json_t *identity_user_create(struct store *st, const struct ctx *ctx, const char *name,
                              const char *password, const char *email, struct nubo_err *err);
 
-/* A user (admin: any; others: themselves) with roles:[{project_id,
- * project_name, role}]. */
+/* A user (cloud admin: any; others: themselves) with cloud_admin and
+ * roles:[{project_id, project_name, role}]. */
 json_t *identity_user_get(struct store *st, const struct ctx *ctx, const char *ref,
                           struct nubo_err *err);
 
@@ -328,6 +336,7 @@ struct user_patch {
     const char *current_password; /* required when changing one's own */
     const char *email;            /* admin; "" clears it */
     int disabled;                 /* admin: 0 or 1; -1 unchanged */
+    int cloud_admin;              /* cloud admin: 0 or 1; -1 unchanged */
 };
 
 /* Changes a user.  A new password revokes the user's other login sessions.
@@ -335,7 +344,10 @@ struct user_patch {
  * when missing or wrong; an admin setting another user's does not), and a
  * login session: a password is never changed with an API key
  * (NUBO_E_FORBIDDEN).  NUBO_E_FORBIDDEN too when a non-admin changes more
- * than their own password, or an admin disables themselves.  A wrong
+ * than their own password, or an admin disables themselves.  cloud_admin
+ * makes the user a cloud admin or takes it away (the API's grant and
+ * revoke; idempotent); NUBO_E_CONFLICT when a change (that, disabling,
+ * or deleting) would leave no enabled cloud admin.  A wrong
  * current_password counts towards the user's login back-off
  * (NUBO_E_TOOMANY while it lasts). */
 json_t *identity_user_update(struct store *st, const struct ctx *ctx, const char *ref,

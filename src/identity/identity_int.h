@@ -54,9 +54,9 @@ int identity_project_resolve(struct store *st, const struct ctx *ctx, const char
 int identity_user_resolve(struct store *st, const char *ref, char id[37], char name[64],
                           struct nubo_err *err);
 
-/* Inside a write transaction, after a change to users or roles: fails with
- * NUBO_E_CONFLICT when no enabled user is left with the admin role, so the
- * caller rolls back rather than lock everybody out of the cloud. */
+/* Inside a write transaction, after a change to users: fails with
+ * NUBO_E_CONFLICT when no enabled cloud admin is left, so the caller rolls
+ * back rather than lock everybody out of the cloud. */
 int identity_admins_check(struct store *st, struct nubo_err *err);
 
 /* ---- throttle.c: login back-off and password-hashing slots ---- */

@@ -1,9 +1,12 @@
 /*
  * member.c - who has which role in a project (role_assignments).
  *
- * Anybody with a role in a project may list its members; only a cloud admin
- * grants, changes or removes roles.  A change that would leave the cloud
- * without an enabled admin is refused (409) and rolled back.  A member's
+ * Anybody with a role in a project may list its members.  A cloud admin
+ * grants, changes or removes roles in any project; a project's admin in
+ * the project their token is scoped to only (an API key of project A never
+ * reaches project B, even where its user is B's admin too).  The roles are
+ * admin, member and reader of that project: none of them reaches beyond
+ * it, and being a cloud admin is not a role here (user.c).  A member's
  * existing tokens follow the change at once: identity_authenticate() reads
  * the role on every call.
  */
@@ -11,6 +14,21 @@
 
 #include "identity/identity_int.h"
 #include "lib/clock.h"
+
+/* May ctx change the roles of project pid (named ref)?  A project they
+ * cannot see was answered 404 by the resolve already. */
+static int member_manage_check(const struct ctx *ctx, const char *pid, const char *pname,
+                               struct nubo_err *err)
+{
+    if (ctx->is_admin)
+        return 0;
+    if (strcmp(pid, ctx->project_id) != 0 || ctx->role < ROLE_ADMIN)
+        return nubo_err_set(err, NUBO_E_FORBIDDEN,
+                            "only an admin of project '%s' (with a token scoped to it: nubo "
+                            "login --project %s) or a cloud admin may change its members",
+                            pname, pname);
+    return 0;
+}
 
 json_t *identity_member_list(struct store *st, const struct ctx *ctx, const char *project,
                              int limit, const char *marker, struct nubo_err *err)
@@ -38,7 +56,7 @@ json_t *identity_member_set(struct store *st, const struct ctx *ctx, const char 
     char pid[37], pname[64], uid[37], uname[64], now[32];
     enum role r;
     json_t *out = NULL;
-    if (authz_require(ctx, AUTHZ_ADMIN, err) < 0)
+    if (authz_require(ctx, AUTHZ_AUTHENTICATED, err) < 0)
         return NULL;
     if (role_parse(role, &r) < 0) {
         nubo_err_set(err, NUBO_E_INVALID, "role must be admin, member or reader");
@@ -48,13 +66,14 @@ json_t *identity_member_set(struct store *st, const struct ctx *ctx, const char 
     if (store_begin(st, true, err) < 0)
         return NULL;
     if (identity_project_resolve(st, ctx, project, pid, pname, err) < 0 ||
+        member_manage_check(ctx, pid, pname, err) < 0 ||
         identity_user_resolve(st, user, uid, uname, err) < 0 ||
         store_exec(st, err,
                    "INSERT INTO role_assignments (user_id, project_id, role, created_at)"
                    " VALUES (?, ?, ?, ?)"
                    " ON CONFLICT (user_id, project_id) DO UPDATE SET role = excluded.role",
                    "ssss", uid, pid, role_name(r), now) < 0 ||
-        identity_admins_check(st, err) < 0 || store_commit(st, err) < 0)
+        store_commit(st, err) < 0)
         goto cleanup;
     out = json_pack("{s:s, s:s, s:s, s:s}", "user_id", uid, "user_name", uname, "project_id", pid,
                     "role", role_name(r));
@@ -68,9 +87,10 @@ int identity_member_remove(struct store *st, const struct ctx *ctx, const char *
 {
     char pid[37], pname[64], uid[37], uname[64];
     int rc = -1;
-    if (authz_require(ctx, AUTHZ_ADMIN, err) < 0 || store_begin(st, true, err) < 0)
+    if (authz_require(ctx, AUTHZ_AUTHENTICATED, err) < 0 || store_begin(st, true, err) < 0)
         return -1;
     if (identity_project_resolve(st, ctx, project, pid, pname, err) < 0 ||
+        member_manage_check(ctx, pid, pname, err) < 0 ||
         identity_user_resolve(st, user, uid, uname, err) < 0)
         goto cleanup;
     long long n =
@@ -82,8 +102,6 @@ int identity_member_remove(struct store *st, const struct ctx *ctx, const char *
         nubo_err_set(err, NUBO_E_NOTFOUND, "user '%s' has no role in project '%s'", uname, pname);
         goto cleanup;
     }
-    if (identity_admins_check(st, err) < 0)
-        goto cleanup;
     rc = store_commit(st, err);
 cleanup:
     store_rollback(st); /* a no-op after the commit */

@@ -9,7 +9,11 @@
  * a leaked key or an unattended session must not become the account.
  * Changing a password ends the user's other login sessions (API keys stay:
  * they are managed on their own).  An admin cannot delete or disable themselves, and no change
- * may leave the cloud without an enabled admin.
+ * may leave the cloud without an enabled cloud admin.
+ *
+ * Being a cloud admin is a flag on the user (cloud_admin), not a role in a
+ * project: only a cloud admin gives it or takes it away (PATCH
+ * {cloud_admin}), and the last enabled one cannot lose it (409).
  */
 #include <string.h>
 #include <strings.h>
@@ -160,8 +164,8 @@ static int email_check(const char *e, struct nubo_err *err)
 static json_t *user_show(struct store *st, const char *id, bool with_roles, struct nubo_err *err)
 {
     json_t *u = store_query_one(st, err,
-                                "SELECT id, name, email, disabled, created_at FROM users"
-                                " WHERE id = ?",
+                                "SELECT id, name, email, disabled, cloud_admin, created_at"
+                                " FROM users WHERE id = ?",
                                 "s", id);
     if (u == NULL) {
         if (err && err->code == NUBO_E_NOTFOUND)
@@ -169,6 +173,7 @@ static json_t *user_show(struct store *st, const char *id, bool with_roles, stru
         return NULL;
     }
     identity_rows_bool(u, "disabled");
+    identity_rows_bool(u, "cloud_admin");
     if (!with_roles)
         return u;
     json_t *roles = store_query(st, err,
@@ -208,10 +213,11 @@ json_t *identity_user_list(struct store *st, const struct ctx *ctx, int limit, c
         0)
         return NULL;
     json_t *rows = store_page_query(st, &pg, NULL, err,
-                                    "SELECT id, name, email, disabled, created_at FROM users"
-                                    " WHERE 1 = 1",
+                                    "SELECT id, name, email, disabled, cloud_admin, created_at"
+                                    " FROM users WHERE 1 = 1",
                                     "");
     identity_rows_bool(rows, "disabled");
+    identity_rows_bool(rows, "cloud_admin");
     return rows;
 }
 
@@ -256,10 +262,12 @@ json_t *identity_user_update(struct store *st, const struct ctx *ctx, const char
     if (user_visible(st, ctx, ref, id, name, err) < 0)
         return NULL;
     bool self = strcmp(id, ctx->user_id) == 0;
-    if (!ctx->is_admin && (patch->email || patch->disabled >= 0)) {
+    if (!ctx->is_admin && (patch->email || patch->disabled >= 0 || patch->cloud_admin >= 0)) {
         nubo_err_set(err, NUBO_E_FORBIDDEN,
-                     "you may change only your own password; ask an admin to change the %s",
-                     patch->email ? "email" : "disabled flag");
+                     "you may change only your own password; ask a cloud admin to change the %s",
+                     patch->email           ? "email"
+                     : patch->disabled >= 0 ? "disabled flag"
+                                            : "cloud_admin flag");
         return NULL;
     }
     if (self && patch->disabled == 1) {
@@ -280,7 +288,10 @@ json_t *identity_user_update(struct store *st, const struct ctx *ctx, const char
     if ((patch->email && store_exec(st, err, "UPDATE users SET email = ? WHERE id = ?", "ss",
                                     patch->email, id) < 0) ||
         (patch->disabled >= 0 && store_exec(st, err, "UPDATE users SET disabled = ? WHERE id = ?",
-                                            "is", (long long)patch->disabled, id) < 0))
+                                            "is", (long long)patch->disabled, id) < 0) ||
+        (patch->cloud_admin >= 0 &&
+         store_exec(st, err, "UPDATE users SET cloud_admin = ? WHERE id = ?", "is",
+                    (long long)patch->cloud_admin, id) < 0))
         goto cleanup;
     /* A new password ends every other login session of the user: whoever
      * knew the old one must not stay logged in. */

@@ -32,9 +32,13 @@ struct stack_engine {
 };
 
 #define EMPTY_TEMPLATE "resources: {}\n"
+/* is_admin: the creator's cloud-wide powers, only while they are still a
+ * cloud admin (users.cloud_admin): revoking it reaches their stacks too. */
 #define STACK_COLUMNS                                                                              \
     "SELECT id, project_id, name, status, status_reason, revision, good_revision, on_failure,"     \
-    " user_id, role, is_admin, created_at, updated_at FROM stacks"
+    " user_id, role, CASE WHEN is_admin = 1 AND EXISTS (SELECT 1 FROM users u"                     \
+    " WHERE u.id = stacks.user_id AND u.cloud_admin = 1) THEN 1 ELSE 0 END AS is_admin,"           \
+    " created_at, updated_at FROM stacks"
 
 static bool active(const char *status)
 {

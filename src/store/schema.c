@@ -41,8 +41,9 @@ static const char schema_v1[] =
     "  disabled INTEGER NOT NULL DEFAULT 0,"
     "  created_at TEXT NOT NULL);"
 
-    /* role: admin (the whole cloud), member (manage the project's
-     * resources), reader (see only) */
+    /* role: admin (the whole cloud until migration 12; since then the
+     * project's members), member (manage the project's resources), reader
+     * (see only) */
     "CREATE TABLE role_assignments ("
     "  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
     "  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
@@ -259,6 +260,28 @@ static const char schema_v10[] =
  * revokes the keys it made (and keys may not make keys: identity). */
 static const char schema_v11[] = "ALTER TABLE tokens ADD COLUMN created_by TEXT;";
 
+/* Cloud admin is a property of the user (Keystone's "system scope"), no
+ * longer the admin role in any project: a project's admin manages that
+ * project's members only (src/identity/member.c).  Who becomes a cloud
+ * admin: each user with the admin role in the project named 'admin' (where
+ * the first start put the bootstrap admin); when that leaves no enabled
+ * cloud admin (the project was renamed or deleted), each user with the admin
+ * role anywhere, as before, so that no cloud is locked out - its operator
+ * then revokes the ones that should not be (nubo user revoke-cloud-admin).
+ * Everybody else's project admin role now means that project only.  Stacks
+ * remember their creator's powers (stacks.is_admin): those of creators who
+ * are not cloud admins now lose the cloud-wide ones. */
+static const char schema_v12[] =
+    "ALTER TABLE users ADD COLUMN cloud_admin INTEGER NOT NULL DEFAULT 0"
+    " CHECK (cloud_admin IN (0, 1));"
+    "UPDATE users SET cloud_admin = 1 WHERE id IN (SELECT r.user_id FROM role_assignments r"
+    " JOIN projects p ON p.id = r.project_id WHERE p.name = 'admin' AND r.role = 'admin');"
+    "UPDATE users SET cloud_admin = 1 WHERE id IN (SELECT user_id FROM role_assignments"
+    " WHERE role = 'admin') AND NOT EXISTS (SELECT 1 FROM users a"
+    " WHERE a.cloud_admin = 1 AND a.disabled = 0);"
+    "UPDATE stacks SET is_admin = 0 WHERE user_id NOT IN"
+    " (SELECT id FROM users WHERE cloud_admin = 1);";
+
 /* Join tokens expire and may be single-use (src/fleet/join.c).  Rows from
  * before (the local token, no expiry) are replaced at the next start. */
 static const char schema_v18[] = "ALTER TABLE join_tokens ADD COLUMN id TEXT;"
@@ -289,6 +312,7 @@ const struct store_migration store_migrations[] = {
     {9, schema_v9},
     {10, schema_v10},
     {11, schema_v11},
+    {12, schema_v12},
     {18, schema_v18},
     {0, NULL},
 };

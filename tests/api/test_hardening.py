@@ -899,9 +899,10 @@ def test_minted_join_tokens_are_single_use_and_revocable(nubod, admin):
 
 
 def test_join_tokens_are_for_cloud_admins(nubod, admin):
-    t = make_tenant(nubod, admin)
-    assert_problem(t.post("/v1/join-tokens", {}), 403)
-    assert_problem(t.get("/v1/join-tokens"), 403)
+    for role in ("member", "admin"):  # a project's admin is no cloud admin
+        t = make_tenant(nubod, admin, role=role)
+        assert_problem(t.post("/v1/join-tokens", {}), 403)
+        assert_problem(t.get("/v1/join-tokens"), 403)
 
 
 def test_join_tokens_expire_and_known_hosts_need_none(tmp_path):

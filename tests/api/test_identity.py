@@ -504,18 +504,22 @@ def test_members(nubod, admin):
     assert names(all_of(admin, "/v1/projects/team/members", "members"), "user_name") == ["bob"]
 
 
-def test_last_admin_cannot_be_removed(nubod, admin):
+def test_project_roles_never_lock_the_cloud_out(nubod, admin):
+    """Cloud admin is a flag on the user (test_roles.py): the bootstrap admin
+    may lose every project role and still runs the cloud, logging in to any
+    project."""
     assert admin.delete("/v1/projects/demo/members/admin").status_code == 204
-    assert_problem(admin.delete("/v1/projects/admin/members/admin"), 409, "without an enabled admin")
-    assert_problem(admin.put("/v1/projects/admin/members/admin", {"role": "member"}), 409)
-    assert_problem(admin.delete("/v1/projects/admin"), 409, "without an enabled admin")
+    assert admin.delete("/v1/projects/admin/members/admin").status_code == 204
     assert admin.get("/v1/auth/whoami").json()["is_admin"] is True
-    assert admin.get("/v1/projects/admin/members").json()["members"][0]["role"] == "admin"
-    # With a second admin it works.
-    admin.post("/v1/users", {"name": "admin2", "password": PW})
-    assert admin.put("/v1/projects/demo/members/admin2", {"role": "admin"}).status_code == 200
-    assert admin.put("/v1/projects/admin/members/admin", {"role": "member"}).status_code == 200
-    assert admin.get("/v1/auth/whoami").json()["is_admin"] is False
+    assert admin.get("/v1/users/admin").json()["roles"] == []
+    again = nubod.admin("demo")
+    w = again.get("/v1/auth/whoami").json()
+    assert w["project"]["name"] == "demo" and w["role"] == "admin" and w["cloud_admin"] is True
+    assert nubod.admin(None).get("/v1/auth/whoami").json()["project"]["name"] == "admin"
+    assert again.delete("/v1/projects/admin").status_code == 204
+    assert_problem(again.patch("/v1/users/admin", {"cloud_admin": False}), 409, "cloud admin")
+    assert_problem(again.patch("/v1/users/admin", {"disabled": True}), 403)
+    assert again.get("/v1/hosts").status_code == 200
 
 
 # ----------------------------------------------------------------- users
@@ -525,7 +529,8 @@ def test_users_lifecycle(nubod, admin):
     r = admin.post("/v1/users", {"name": "carol", "password": PW, "email": "carol@example.org"})
     assert r.status_code == 201, r.text
     u = r.json()
-    assert set(u) == {"id", "name", "email", "disabled", "created_at"}
+    assert set(u) == {"id", "name", "email", "disabled", "cloud_admin", "created_at"}
+    assert u["cloud_admin"] is False
     assert u["name"] == "carol" and u["email"] == "carol@example.org" and u["disabled"] is False
     assert_problem(admin.post("/v1/users", {"name": "carol", "password": PW}), 409)
 

@@ -183,6 +183,7 @@ ADMIN_ONLY_BODIES = [
     ("POST", "/v1/images", lambda w: {"name": "img-pub", "visibility": "public"}),
     ("POST", "/v1/images", lambda w: {"name": "img-file", "file": w["image_path"]}),
     ("PATCH", "/v1/users/{id}", lambda w: ((w["self"],), {"disabled": True})),
+    ("PATCH", "/v1/users/{id}", lambda w: ((w["self"],), {"cloud_admin": True})),
 ]
 
 # Lists as project B's member sees them: none of A's resources may appear.

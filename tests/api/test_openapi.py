@@ -31,7 +31,7 @@ from conftest import NUBOD, ROOT, Nubod, assert_problem, make_tenant
 
 DOC_PATH = os.path.join(ROOT, "docs", "openapi.json")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-ACCESS = {"public", "authenticated", "reader", "member", "admin", "host"}
+ACCESS = {"public", "authenticated", "reader", "member", "project-admin", "admin", "host"}
 
 # The POSTs that create something and so honour Idempotency-Key (the
 # contract: "POSTs that create accept Idempotency-Key").  Public POSTs
@@ -192,7 +192,7 @@ def test_operations_well_formed(doc):
         else:
             assert op.get("security", doc["security"]), what
             assert "401" in codes, "%s needs credentials: document 401" % what
-        if access in ("reader", "member", "admin", "host"):
+        if access in ("reader", "member", "project-admin", "admin", "host"):
             assert "403" in codes, "%s: document 403" % what
         if re.search(r"\{", p):
             assert "404" in codes, "%s has path parameters: document 404" % what

@@ -488,6 +488,16 @@ describe("the portal in Chromium", () => {
     await waitFor("the quota", async () => (await cloud.admin.get("/v1/projects/web-a/quota")).json.limits.instances === 7, 10000);
     assert.equal(await page.getByLabel("Role of rita").inputValue(), "reader");
     await shot(page, "19-admin-project");
+    // cloud admin is a flag on the user, given and taken on the Users page
+    await nav(page, "Users").click();
+    const rita = page.locator("tr", { has: page.getByRole("button", { name: "rita", exact: true }) });
+    await rita.getByRole("button", { name: "Make cloud admin" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Make cloud admin" }).click();
+    await rita.locator(".badge", { hasText: "cloud admin" }).waitFor();
+    assert.equal((await cloud.admin.get("/v1/users/rita")).json.cloud_admin, true);
+    await rita.getByRole("button", { name: "Revoke cloud admin" }).click();
+    await rita.getByRole("button", { name: "Make cloud admin" }).waitFor();
+    assert.equal((await cloud.admin.get("/v1/users/rita")).json.cloud_admin, false);
   });
 
   it("logs out and revokes the token", async () => {

@@ -205,9 +205,12 @@ export async function login(user: string, password: string, project?: string): P
     role: t.role,
     is_admin: false,
   };
-  // is_admin (a cloud admin) comes from whoami
+  // is_admin (a cloud admin: whoami's cloud_admin, never a project's admin role)
   const who = await fetch("/v1/auth/whoami", { headers: { Authorization: "Bearer " + s.token }, cache: "no-store" });
-  if (who.ok) s.is_admin = !!(await who.json()).is_admin;
+  if (who.ok) {
+    const w = await who.json();
+    s.is_admin = !!(w.cloud_admin ?? w.is_admin);
+  }
   return s;
 }
 

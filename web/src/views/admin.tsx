@@ -22,7 +22,7 @@ export function AdminOnly({ title }: { title: string }) {
     <>
       <PageHead title={title} />
       <p class="form-error" role="alert">
-        This page is for cloud administrators. Your role in {getSession()?.project.name} is {getSession()?.role}.
+        This page is for cloud administrators. Your role in {getSession()?.project.name} is {getSession()?.role}; a role in a project, admin included, reaches only that project.
       </p>
     </>
   );
@@ -399,6 +399,13 @@ export function Users() {
     await act(u.disabled ? `Enabled ${u.name}` : `Disabled ${u.name}`, () => api.patch(`/v1/users/${u.id}`, { disabled: !u.disabled }));
     list.reload();
   };
+  // Cloud admin is a flag on the user, not a project role (whoami's cloud_admin).
+  const cloudAdmin = async (u: any) => {
+    const on = !u.cloud_admin;
+    if (on && !(await confirm.ask(`Make ${u.name} a cloud admin?`, "They can then run the whole cloud: hosts, flavors, prices, quotas, users and every project.", "Make cloud admin"))) return;
+    await act(on ? `${u.name} is a cloud admin` : `${u.name} is no longer a cloud admin`, () => api.patch(`/v1/users/${u.id}`, { cloud_admin: on }));
+    list.reload();
+  };
   const del = async (u: any) => {
     if (!(await confirm.ask(`Delete user ${u.name}?`, "Their tokens and API keys stop working at once.", "Delete user"))) return;
     await act(`Deleted ${u.name}`, () => api.del(`/v1/users/${u.id}`));
@@ -432,13 +439,24 @@ export function Users() {
                     </button>
                   </td>
                   <td data-label="Email">{u.email || <span class="muted">—</span>}</td>
-                  <td data-label="State">{u.disabled ? <span class="badge tone-off">disabled</span> : <span class="badge tone-ok">active</span>}</td>
+                  <td data-label="State">
+                    {u.disabled ? <span class="badge tone-off">disabled</span> : <span class="badge tone-ok">active</span>}
+                    {u.cloud_admin && (
+                      <>
+                        {" "}
+                        <span class="badge tone-busy">cloud admin</span>
+                      </>
+                    )}
+                  </td>
                   <td data-label="Created">{formatRelative(u.created_at)}</td>
                   <td data-label="Actions">
                     {u.id !== me && (
                       <div class="btn-row">
                         <button type="button" onClick={() => toggle(u)}>
                           {u.disabled ? "Enable" : "Disable"}
+                        </button>
+                        <button type="button" onClick={() => cloudAdmin(u)}>
+                          {u.cloud_admin ? "Revoke cloud admin" : "Make cloud admin"}
                         </button>
                         <button type="button" class="danger" aria-label={`Delete ${u.name}`} onClick={() => del(u)}>
                           Delete
