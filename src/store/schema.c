@@ -259,6 +259,13 @@ static const char schema_v10[] =
  * revokes the keys it made (and keys may not make keys: identity). */
 static const char schema_v11[] = "ALTER TABLE tokens ADD COLUMN created_by TEXT;";
 
+/* Idempotency-Key claims name the nubod run that made them, so that a
+ * claim whose process died is told from one still running; keys expire
+ * 24 h after their claim (src/identity/idempotency.c). */
+static const char schema_v15[] =
+    "ALTER TABLE idempotency_keys ADD COLUMN owner_run TEXT;"
+    "CREATE INDEX idempotency_keys_age ON idempotency_keys (created_ms);";
+
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];
 extern const char store_schema_v3_monitor[];
@@ -279,5 +286,6 @@ const struct store_migration store_migrations[] = {
     {9, schema_v9},
     {10, schema_v10},
     {11, schema_v11},
+    {15, schema_v15},
     {0, NULL},
 };
