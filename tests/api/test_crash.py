@@ -1,0 +1,283 @@
+"""Crash sweeps (issue 22, items 1, 2, 10): nubod is killed with SIGKILL
+at named points (NUBO_FAULT, src/lib/fault.c; the points are listed in
+docs/internals/fault-injection.md), restarted without the fault, and the
+invariants checked:
+  - an Idempotency-Key retry eventually answers the original result (the
+    same instance id), and each key made exactly one instance;
+  - after every reconcile transition cut at its commit, no task stays
+    pending or running, no event is missing or doubled, usage records are
+    exact (one per running period, none open for what does not run).
+"""
+import os
+import signal
+import sqlite3
+import time
+import uuid
+
+import pytest
+import requests
+
+from conftest import Nubod
+from test_hosts import FakeHostd, wait_for
+from test_billing import DISK, RUNNING
+
+TRANSITIONAL = {"building", "stopping", "rebooting", "deleting", "unknown"}
+
+
+class FaultNubod(Nubod):
+    """nubod started with NUBO_FAULT naming a crash point (or none)."""
+
+    def start(self, fault=None):
+        old = os.environ.pop("NUBO_FAULT", None)
+        if fault:
+            os.environ["NUBO_FAULT"] = fault
+        try:
+            return super().start()
+        finally:
+            os.environ.pop("NUBO_FAULT", None)
+            if old is not None:
+                os.environ["NUBO_FAULT"] = old
+
+    def wait_killed(self, point, timeout=60):
+        """Waits until the armed point killed nubod; the process must die by
+        SIGKILL, saying which point it reached."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except Exception:
+            raise AssertionError("nubod did not reach %s:\n%s" % (point, self.log()))
+        self.proc = None
+        self.logf.close()
+        assert rc == -9, "nubod exited with %d, not SIGKILL:\n%s" % (rc, self.log())
+        assert "fault: %s reached" % point.split(":")[0] in self.log()
+
+    def restart(self, fault=None):
+        if self.proc is not None:
+            assert self.stop() == 0, self.log()
+        return self.start(fault)
+
+
+def db_rows(nubod, sql, args=()):
+    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(nubod.dir, "nubo.db"), uri=True,
+                          timeout=30)
+    try:
+        con.row_factory = sqlite3.Row
+        return [dict(r) for r in con.execute(sql, args)]
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    """nubod (reconciling every 100 ms) with one fake host, an image and a
+    flavor; the host is declared down after 3 s of silence."""
+    nubod = FaultNubod(str(tmp_path), extra=["--host-down-ms", "3000", "--reconcile-ms", "100"])
+    nubod.start()
+    hostd = FakeHostd(str(tmp_path), nubod, "fake-1", heartbeat_ms=100).start()
+    try:
+        admin = nubod.admin()
+        wait_for("the fake host", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
+                                           if h["state"] == "up"])
+        r = admin.post("/v1/images", {"name": "img", "visibility": "public"})
+        assert r.status_code == 201, r.text
+        r = admin.req("PUT", "/v1/images/%s/file" % r.json()["id"], data=b"\0" * (1 << 20),
+                      headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 200, r.text
+        r = admin.post("/v1/flavors", {"name": "f", "vcpus": 1, "ram_mib": 64, "disk_gib": 1})
+        assert r.status_code == 201, r.text
+        yield nubod, hostd
+    finally:
+        if hostd.proc is not None:
+            hostd.proc.kill()
+            hostd.proc.wait()
+        if nubod.proc is not None:
+            assert nubod.stop() == 0, nubod.log()
+
+
+def admin_of(nubod):
+    """A login survives restarts (tokens are in the database)."""
+    return nubod.admin()
+
+
+# ------------------------------------------------- idempotency keys
+
+
+IDEM_POINTS = ["idem.claimed", "idem.answer", "instance.create.committed", "idem.handled",
+               "idem.finished"]
+
+
+def test_idempotent_create_survives_kill9_at_every_step(cloud):
+    nubod, _ = cloud
+    admin = admin_of(nubod)
+    token = admin.token
+    for point in IDEM_POINTS:
+        nubod.restart(fault=point)
+        key = "k-" + uuid.uuid4().hex
+        body = {"name": "i-" + point.replace(".", "-"), "flavor": "f", "image": "img"}
+        hdr = {"Idempotency-Key": key, "Authorization": "Bearer " + token}
+        try:
+            r = requests.post(nubod.base + "/v1/instances", json=body, headers=hdr, timeout=60)
+            raise AssertionError("%s: nubod answered %d instead of dying" % (point,
+                                                                             r.status_code))
+        except requests.ConnectionError:
+            pass
+        nubod.wait_killed(point)
+        nubod.start()
+        # The retry answers (no "still in progress" for good), and every
+        # later retry gives the same instance.
+        answers = []
+
+        def retried():
+            r = requests.post(nubod.base + "/v1/instances", json=body, headers=hdr, timeout=60)
+            if r.status_code == 409 and "in progress" in r.text:
+                return None
+            answers.append(r)
+            return r
+        r = wait_for("the retry after %s to answer" % point, retried, timeout=30, step=0.2)
+        assert r.status_code == 202, "%s: %s" % (point, r.text)
+        iid = r.json()["instances"][0]["id"]
+        again = requests.post(nubod.base + "/v1/instances", json=body, headers=hdr, timeout=60)
+        assert again.status_code == 202, again.text
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        assert again.json()["instances"][0]["id"] == iid
+        rows = db_rows(nubod, "SELECT id FROM instances WHERE name = ?", (body["name"],))
+        assert [x["id"] for x in rows] == [iid], "%s: one instance per key, got %r" % (point,
+                                                                                        rows)
+        keys = db_rows(nubod, "SELECT status FROM idempotency_keys WHERE key = ?", (key,))
+        assert keys == [{"status": 202}], keys
+    # nothing left in progress
+    assert db_rows(nubod, "SELECT key FROM idempotency_keys WHERE status = 0") == []
+
+
+def test_idempotency_keys_expire_after_a_day(cloud):
+    nubod, _ = cloud
+    admin = admin_of(nubod)
+    key = "day-" + uuid.uuid4().hex
+    r = admin.post("/v1/flavors", {"name": "x1", "vcpus": 1, "ram_mib": 64, "disk_gib": 1},
+                   headers={"Idempotency-Key": key})
+    assert r.status_code == 201, r.text
+    r = admin.post("/v1/flavors", {"name": "x2", "vcpus": 1, "ram_mib": 64, "disk_gib": 1},
+                   headers={"Idempotency-Key": key})
+    assert r.status_code == 409 and "different request" in r.text, r.text
+    # a day and a second later (the claim's time moved back: same effect)
+    con = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=30)
+    with con:
+        con.execute("UPDATE idempotency_keys SET created_ms = created_ms - ? WHERE key = ?",
+                    (24 * 3600 * 1000 + 1000, key))
+    con.close()
+    r = admin.post("/v1/flavors", {"name": "x2", "vcpus": 1, "ram_mib": 64, "disk_gib": 1},
+                   headers={"Idempotency-Key": key})
+    assert r.status_code == 201, r.text
+    assert r.headers.get("Idempotent-Replayed") is None
+
+
+# ------------------------------------------------ reconcile transitions
+
+
+def settled(nubod, admin):
+    insts = admin.get("/v1/instances?limit=1000").json()["instances"]
+    return not {i["status"] for i in insts} & TRANSITIONAL
+
+
+def check_invariants(nubod, admin, what):
+    wait_for("instances to settle after " + what, lambda: settled(nubod, admin), timeout=60,
+             step=0.2)
+    open_tasks = db_rows(nubod, "SELECT kind, status, instance_id FROM tasks"
+                                " WHERE status IN ('pending', 'running')")
+    assert open_tasks == [], "%s: tasks left behind: %r" % (what, open_tasks)
+    problems = ledger_problems(nubod)
+    assert not problems, "%s:\n%s" % (what, "\n".join(problems))
+
+
+def ledger_problems(nubod):
+    """Usage records against the instances' state and history, exactly:
+    one open record per meter for what runs (or has a disk), none for the
+    rest, no overlap, and one instance record per transition into running
+    (a host coming back continues the record it left open)."""
+    problems = []
+    insts = db_rows(nubod, "SELECT id, name, status, disk_gib, host_id FROM instances")
+    recs = db_rows(nubod, "SELECT * FROM usage_records ORDER BY resource_id, meter, start_ms")
+    for i in insts:
+        mine = [r for r in recs if r["resource_id"] == i["id"]]
+        for meter, statuses in (("instance", RUNNING), ("disk", DISK)):
+            rs = [r for r in mine if r["meter"] == meter]
+            want_open = i["status"] in statuses and (meter == "instance" or i["host_id"])
+            n_open = len([r for r in rs if r["end_ms"] is None])
+            if n_open != (1 if want_open else 0):
+                problems.append("%s (%s): %d open %s records" % (i["name"], i["status"], n_open,
+                                                                 meter))
+            for x, y in zip(rs, rs[1:]):
+                if x["end_ms"] is None or x["end_ms"] > y["start_ms"]:
+                    problems.append("%s: overlapping %s records" % (i["name"], meter))
+        ran = len(db_rows(nubod, "SELECT 1 FROM instance_events WHERE instance_id = ? AND"
+                                 " event = 'running' AND detail NOT LIKE '%is back'", (i["id"],)))
+        n = len([r for r in mine if r["meter"] == "instance"])
+        if n != ran:
+            problems.append("%s: %d instance records for %d starts" % (i["name"], n, ran))
+    return problems
+
+
+def events_of(nubod, iid, name):
+    return len(db_rows(nubod, "SELECT 1 FROM instance_events WHERE instance_id = ? AND"
+                              " event = ?", (iid, name)))
+
+
+def create(admin, name, wait_status="running"):
+    r = admin.post("/v1/instances", {"name": name, "flavor": "f", "image": "img"})
+    assert r.status_code == 202, r.text
+    iid = r.json()["instances"][0]["id"]
+    if wait_status:
+        wait_for(name + " " + wait_status,
+                 lambda: admin.get("/v1/instances/" + iid).json()["status"] == wait_status,
+                 timeout=60, step=0.1)
+    return iid
+
+
+def action(admin, iid, what):
+    r = admin.post("/v1/instances/%s/actions" % iid, {"action": what})
+    assert r.status_code == 202, r.text
+
+
+@pytest.mark.parametrize("suffix", ["", ".committed"])
+def test_every_transition_survives_kill9(cloud, suffix):
+    nubod, hostd = cloud
+    admin = admin_of(nubod)
+    # (point, setup -> instance id, the drive, the event it must leave, the status)
+    def drive_create(iid):
+        return create(admin, "c" + uuid.uuid4().hex[:6], wait_status=None)
+
+    cases = [
+        ("transition.reached", None, drive_create, "running", "running"),
+        ("transition.reached", "running", lambda iid: action(admin, iid, "stop"), "stopped",
+         "stopped"),
+        ("transition.reboot_sent", "running", lambda iid: action(admin, iid, "reboot"),
+         "rebooted", "running"),
+        ("transition.deleted", "running", lambda iid: admin.delete("/v1/instances/" + iid),
+         "deleted", "deleted"),
+    ]
+    for point, setup, drive, event, status in cases:
+        point += suffix
+        what = "kill -9 at " + point
+        iid = create(admin, "s" + uuid.uuid4().hex[:6]) if setup else None
+        nubod.restart(fault=point)
+        made = drive(iid)
+        iid = iid or made
+        nubod.wait_killed(point)
+        nubod.start()
+        check_invariants(nubod, admin, what)
+        got = admin.get("/v1/instances/" + iid).json()
+        assert got["status"] == status, "%s: %r" % (what, got)
+        assert events_of(nubod, iid, event) == 1, "%s: event %s x%d" % (
+            what, event, events_of(nubod, iid, event))
+
+    # a host that goes silent: its instances unknown, then back
+    iid = create(admin, "h" + uuid.uuid4().hex[:6])
+    point = "transition.host_down" + suffix
+    nubod.restart(fault=point)
+    hostd.proc.send_signal(signal.SIGSTOP)
+    try:
+        nubod.wait_killed(point, timeout=90)
+    finally:
+        hostd.proc.send_signal(signal.SIGCONT)
+    nubod.start()
+    check_invariants(nubod, admin, "kill -9 at " + point)
+    assert admin.get("/v1/instances/" + iid).json()["status"] == "running"
