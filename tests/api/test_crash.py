@@ -101,6 +101,18 @@ def admin_of(nubod):
 # ------------------------------------------------- idempotency keys
 
 
+def kill_during(nubod, point, path, body, hdr):
+    """Sends the request with nubod armed at point; it must die there."""
+    nubod.restart(fault=point)
+    try:
+        r = requests.post(nubod.base + path, json=body, headers=hdr, timeout=60)
+        raise AssertionError("%s: nubod answered %d instead of dying" % (point, r.status_code))
+    except requests.ConnectionError:
+        pass
+    nubod.wait_killed(point)
+    nubod.start()
+
+
 IDEM_POINTS = ["idem.claimed", "idem.answer", "instance.create.committed", "idem.handled",
                "idem.finished"]
 
@@ -110,18 +122,10 @@ def test_idempotent_create_survives_kill9_at_every_step(cloud):
     admin = admin_of(nubod)
     token = admin.token
     for point in IDEM_POINTS:
-        nubod.restart(fault=point)
         key = "k-" + uuid.uuid4().hex
         body = {"name": "i-" + point.replace(".", "-"), "flavor": "f", "image": "img"}
         hdr = {"Idempotency-Key": key, "Authorization": "Bearer " + token}
-        try:
-            r = requests.post(nubod.base + "/v1/instances", json=body, headers=hdr, timeout=60)
-            raise AssertionError("%s: nubod answered %d instead of dying" % (point,
-                                                                             r.status_code))
-        except requests.ConnectionError:
-            pass
-        nubod.wait_killed(point)
-        nubod.start()
+        kill_during(nubod, point, "/v1/instances", body, hdr)
         # The retry answers (no "still in progress" for good), and every
         # later retry gives the same instance.
         answers = []
@@ -146,6 +150,45 @@ def test_idempotent_create_survives_kill9_at_every_step(cloud):
         assert keys == [{"status": 202}], keys
     # nothing left in progress
     assert db_rows(nubod, "SELECT key FROM idempotency_keys WHERE status = 0") == []
+
+
+@pytest.mark.parametrize("kind", ["floating-ips", "ports"])
+def test_idempotent_network_creates_survive_kill9(tmp_path, kind):
+    """Creates without a unique name (a floating IP is billed): the answer
+    is recorded with the effect, so a retry never allocates twice."""
+    nubod = FaultNubod(str(tmp_path)).start()
+    try:
+        admin = nubod.admin()
+        ext = admin.post("/v1/networks", {"name": "public", "external": True}).json()
+        r = admin.post("/v1/subnets", {"network": ext["id"], "cidr": "203.0.113.0/28"})
+        assert r.status_code == 201, r.text
+        own = admin.post("/v1/networks", {"name": "own"}).json()
+        r = admin.post("/v1/subnets", {"network": own["id"], "cidr": "10.9.0.0/24"})
+        assert r.status_code == 201, r.text
+        body = {} if kind == "floating-ips" else {"network": own["id"]}
+        table = kind.replace("-", "_")
+        for point in ["idem.claimed", "idem.answer", "idem.handled", "idem.finished"]:
+            key = "k-" + uuid.uuid4().hex
+            hdr = {"Idempotency-Key": key, "Authorization": "Bearer " + admin.token}
+            before = len(db_rows(nubod, "SELECT id FROM %s" % table))
+            kill_during(nubod, point, "/v1/" + kind, body, hdr)
+
+            def retried():
+                r = requests.post(nubod.base + "/v1/" + kind, json=body, headers=hdr,
+                                  timeout=60)
+                return None if r.status_code == 409 and "in progress" in r.text else r
+            r = wait_for("the retry after " + point, retried, timeout=30, step=0.2)
+            assert r.status_code == 201, "%s: %s" % (point, r.text)
+            again = requests.post(nubod.base + "/v1/" + kind, json=body, headers=hdr,
+                                  timeout=60)
+            assert again.status_code == 201 and again.json()["id"] == r.json()["id"]
+            assert again.headers.get("Idempotent-Replayed") == "true"
+            after = len(db_rows(nubod, "SELECT id FROM %s" % table))
+            assert after == before + 1, "%s: %d %s made by one key" % (point, after - before,
+                                                                        kind)
+    finally:
+        if nubod.proc is not None:
+            assert nubod.stop() == 0, nubod.log()
 
 
 def test_idempotency_keys_expire_after_a_day(cloud):
