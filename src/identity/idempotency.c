@@ -14,9 +14,10 @@
  *     effect and its answer are stored, or neither.
  *   - a claim names the nubod run that made it (owner_run, a random id per
  *     process).  A claim still in progress whose run is not this one was
- *     left by a process that died (one nubod serves a database: ctrl takes
- *     the state directory's lock): a retry takes the claim over and runs
- *     the request again.  Where the answer is recorded with the effect,
+ *     left by a process that died (one nubod serves a database; several
+ *     controllers on one PostgreSQL database would need a registry of live
+ *     runs here): a retry takes the claim over and runs the request again.
+ *     Where the answer is recorded with the effect,
  *     "no answer" means "no effect", so the retry creates exactly once.
  * Keys expire IDEM_TTL_MS (24 h) after their claim: the retry of a day-old
  * request is a new request.
