@@ -331,6 +331,31 @@ def test_every_transition_survives_kill9(cloud, suffix):
         assert events_of(nubod, iid, event) == 1, "%s: event %s x%d" % (
             what, event, events_of(nubod, iid, event))
 
+    # a create the agent cannot carry out (its image is no longer active):
+    # the instance fails, with its create task
+    hostd.proc.send_signal(signal.SIGSTOP)  # no VM before the image goes
+    try:
+        iid = create(admin, "e" + uuid.uuid4().hex[:6], wait_status=None)
+        assert nubod.stop() == 0, nubod.log()
+    finally:
+        hostd.proc.send_signal(signal.SIGCONT)
+    con = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=30)
+    with con:
+        con.execute("UPDATE images SET status = 'error' WHERE name = 'img'")
+    con.close()
+    point = "transition.error" + suffix
+    nubod.start(fault=point)
+    nubod.wait_killed(point)
+    nubod.start()
+    check_invariants(nubod, admin, "kill -9 at " + point)
+    got = admin.get("/v1/instances/" + iid).json()
+    assert got["status"] == "error" and "not active" in got["fault"], got
+    assert events_of(nubod, iid, "create failed") == 1
+    con = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=30)
+    with con:
+        con.execute("UPDATE images SET status = 'active' WHERE name = 'img'")
+    con.close()
+
     # a host that goes silent: its instances unknown, then back
     iid = create(admin, "h" + uuid.uuid4().hex[:6])
     point = "transition.host_down" + suffix
