@@ -8,17 +8,20 @@ invariants checked:
     pending or running, no event is missing or doubled, usage records are
     exact (one per running period, none open for what does not run).
 """
+import json
 import os
 import signal
 import sqlite3
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
 from conftest import Nubod
-from test_hosts import FakeHostd, wait_for
+from test_hosts import FakeHostd, heartbeat, register, wait_for
 from test_billing import DISK, RUNNING
 
 TRANSITIONAL = {"building", "stopping", "rebooting", "deleting", "unknown"}
@@ -368,3 +371,167 @@ def test_every_transition_survives_kill9(cloud, suffix):
     nubod.start()
     check_invariants(nubod, admin, "kill -9 at " + point)
     assert admin.get("/v1/instances/" + iid).json()["status"] == "running"
+
+
+# ------------------------------------ refusals, from a scripted agent
+
+
+class ScriptedAgent:
+    """A host agent played by the test over HTTP: VMs that do what they are
+    told at once, except the actions listed in refuse, which it answers
+    400 (a refusal the reconciler does not retry at once).  It heartbeats
+    itself every 200 ms."""
+
+    def __init__(self, nubod):
+        self.vms = {}
+        self.images = []
+        self.generation = None
+        self.refuse = set()
+        self.lock = threading.Lock()
+        agent = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def reply(self, status, body=None):
+                data = b"" if body is None else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json" if status < 400
+                                 else "application/problem+json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def body(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                data = self.rfile.read(n) if n else b""
+                try:
+                    return json.loads(data) if data else {}
+                except ValueError:
+                    return {}
+
+            def refused(self, what):
+                self.reply(400, {"status": 400, "title": "Bad Request",
+                                 "detail": "scripted refusal of " + what})
+
+            def do_GET(self):
+                with agent.lock:
+                    if self.path == "/v1/vms":
+                        return self.reply(200, {"vms": list(agent.vms.values())})
+                    if self.path == "/v1/images":
+                        return self.reply(200, {"images": [{"name": n, "boot": "disk"}
+                                                           for n in agent.images]})
+                    if self.path == "/v1/network":
+                        return self.reply(200, {"generation": agent.generation, "ok": True})
+                self.reply(404, {"status": 404, "title": "Not Found", "detail": self.path})
+
+            def do_PUT(self):
+                b = self.body()
+                with agent.lock:
+                    if self.path == "/v1/network":
+                        agent.generation = b.get("generation")
+                        return self.reply(200, {"generation": agent.generation, "ok": True})
+                    if self.path.startswith("/v1/images/"):
+                        agent.images.append(self.path.split("/")[3])
+                        return self.reply(201, {})
+                self.reply(404, {"status": 404, "title": "Not Found", "detail": self.path})
+
+            def do_POST(self):
+                b = self.body()
+                with agent.lock:
+                    if self.path == "/v1/vms":
+                        vm = {"name": b["name"], "id": b["id"], "boots": 0, "reason": "",
+                              "state": "stopped"}
+                        if b.get("start"):
+                            vm.update(state="running", boots=1)
+                        agent.vms[b["name"]] = vm
+                        return self.reply(201, vm)
+                    parts = self.path.split("/")  # /v1/vms/NAME/ACTION
+                    vm = agent.vms.get(parts[3]) if len(parts) == 5 else None
+                    if vm is None:
+                        return self.reply(404, {"status": 404, "title": "Not Found",
+                                                "detail": self.path})
+                    action = parts[4]
+                    if action in agent.refuse:
+                        return self.refused(action)
+                    if action == "start" and vm["state"] != "running":
+                        vm.update(state="running", boots=vm["boots"] + 1)
+                    elif action == "stop":
+                        vm["state"] = "stopped"
+                    elif action == "reboot":
+                        vm["boots"] += 1
+                    return self.reply(200, vm)
+
+            def do_DELETE(self):
+                with agent.lock:
+                    name = self.path.split("/")[-1]
+                    if "delete" in agent.refuse:
+                        return self.refused("delete")
+                    agent.vms.pop(name, None)
+                self.reply(204)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        r = register(nubod, name="scripted",
+                     address="http://127.0.0.1:%d" % self.server.server_address[1])
+        assert r.status_code in (200, 201), r.text
+        self.host_id, self.token = r.json()["host_id"], r.json()["host_token"]
+        self.nubod = nubod
+        self.stopping = threading.Event()
+        threading.Thread(target=self.beat, daemon=True).start()
+
+    def beat(self):
+        while not self.stopping.wait(0.2):
+            with self.lock:
+                vms = list(self.vms.values())
+            try:
+                heartbeat(self.nubod, self.host_id, self.token, vms=vms)
+            except requests.RequestException:
+                pass  # nubod is down for a moment
+
+    def close(self):
+        self.stopping.set()
+        self.server.shutdown()
+
+
+@pytest.mark.parametrize("suffix", ["", ".committed"])
+def test_refusals_survive_kill9(tmp_path, suffix):
+    """The refused and reboot_failed transitions: the agent refuses, nubod
+    dies at the transition's commit, the agent then complies."""
+    nubod = FaultNubod(str(tmp_path), extra=["--host-down-ms", "5000", "--reconcile-ms", "100"])
+    nubod.start()
+    agent = ScriptedAgent(nubod)
+    try:
+        admin = nubod.admin()
+        r = admin.post("/v1/images", {"name": "img", "visibility": "public"})
+        assert r.status_code == 201, r.text
+        r = admin.req("PUT", "/v1/images/%s/file" % r.json()["id"], data=b"\0" * (1 << 20),
+                      headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 200, r.text
+        r = admin.post("/v1/flavors", {"name": "f", "vcpus": 1, "ram_mib": 64, "disk_gib": 1})
+        assert r.status_code == 201, r.text
+        committed = suffix == ".committed"
+        for point, what, event, status in [
+                ("transition.refused", "stop", "stop failed", "stopped"),
+                ("transition.reboot_failed", "reboot", "reboot failed", "running")]:
+            point += suffix
+            iid = create(admin, "r" + uuid.uuid4().hex[:6])
+            agent.refuse = {what}
+            nubod.restart(fault=point)
+            action(admin, iid, what)
+            nubod.wait_killed(point)
+            agent.refuse = set()
+            nubod.start()
+            check_invariants(nubod, admin, "kill -9 at " + point)
+            got = admin.get("/v1/instances/" + iid).json()
+            # a refused stop is retried (after a back-off) and then done; a
+            # failed reboot is over once committed, redone when not
+            assert got["status"] == status, got
+            assert events_of(nubod, iid, event) == (1 if committed else 0), point
+    finally:
+        agent.close()
+        if nubod.proc is not None:
+            assert nubod.stop() == 0, nubod.log()
