@@ -10,6 +10,7 @@ invariants checked:
 """
 import json
 import os
+import random
 import signal
 import sqlite3
 import threading
@@ -152,6 +153,45 @@ def test_idempotent_create_survives_kill9_at_every_step(cloud):
         keys = db_rows(nubod, "SELECT status FROM idempotency_keys WHERE key = ?", (key,))
         assert keys == [{"status": 202}], keys
     # nothing left in progress
+    assert db_rows(nubod, "SELECT key FROM idempotency_keys WHERE status = 0") == []
+
+
+def test_idempotent_create_survives_kill9_at_random_times(cloud):
+    """The issue's own experiment: kill -9 at a random time into POST
+    /v1/instances (within the time a create takes here, measured), restart,
+    retry with the same key: the retry answers (never "in progress" for
+    good) with the instance the first request made, if it made one, and one
+    key makes one instance."""
+    nubod, _ = cloud
+    admin = admin_of(nubod)
+    rng = random.Random(22)
+    t0 = time.monotonic()
+    create(admin, "timing", wait_status=None)
+    took = time.monotonic() - t0
+    for k in range(10):
+        key = "r-" + uuid.uuid4().hex
+        body = {"name": "rnd-%d" % k, "flavor": "f", "image": "img"}
+        hdr = {"Idempotency-Key": key, "Authorization": "Bearer " + admin.token}
+        proc = nubod.proc
+        killer = threading.Timer(rng.uniform(0, took), proc.kill)
+        killer.start()
+        try:
+            requests.post(nubod.base + "/v1/instances", json=body, headers=hdr, timeout=60)
+        except requests.ConnectionError:
+            pass
+        killer.join()
+        proc.wait()
+        nubod.proc = None
+        nubod.logf.close()
+        nubod.start()
+
+        def retried():
+            r = requests.post(nubod.base + "/v1/instances", json=body, headers=hdr, timeout=60)
+            return None if r.status_code == 409 and "in progress" in r.text else r
+        r = wait_for("the retry of key %d" % k, retried, timeout=30, step=0.2)
+        assert r.status_code == 202, r.text
+        rows = db_rows(nubod, "SELECT id FROM instances WHERE name = ?", (body["name"],))
+        assert [x["id"] for x in rows] == [r.json()["instances"][0]["id"]], rows
     assert db_rows(nubod, "SELECT key FROM idempotency_keys WHERE status = 0") == []
 
 
