@@ -11,6 +11,7 @@
 
 #include "lib/clock.h"
 #include "lib/crypto.h"
+#include "lib/fault.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -263,7 +264,10 @@ static int idem_begin(struct api_call *call, const char *key, char hash[CRYPTO_S
 static void idem_end(struct api_call *call, const char *key)
 {
     const char *who = call->ctx.user_id[0] ? call->ctx.user_id : call->ctx.host_id;
+    identity_idem_unbind();
+    fault_point("idem.handled");
     identity_idem_finish(call->api->st, who, key, call->resp->status, call->resp->body);
+    fault_point("idem.finished");
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -322,6 +326,9 @@ void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
         if (ir != 0)
             return;
         idem = 1;
+        /* The service may record its answer with its effect. */
+        identity_idem_bind(call.ctx.user_id[0] ? call.ctx.user_id : call.ctx.host_id, key,
+                           req->method, req->path);
     }
     r->handler(&call);
     if (resp->body == NULL) {

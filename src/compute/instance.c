@@ -26,6 +26,7 @@
 
 #include "billing/billing.h"
 #include "lib/clock.h"
+#include "lib/fault.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -412,11 +413,20 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
                             task_ids, err) < 0)
             goto cleanup;
     }
-    if (store_commit(st, err) < 0)
-        goto cleanup;
-    in_tx = 0;
-    compute_changed();
+    /* The answer, recorded with the effect for an Idempotency-Key retry
+     * (identity_idem_answer(): nothing unless the API's POST runs). */
     out = json_pack("{s:O, s:O}", "instances", instances, "task_ids", task_ids);
+    if (out == NULL)
+        nubo_err_set(err, NUBO_E_INTERNAL, "the answer could not be built; retry");
+    if (out == NULL || identity_idem_answer(st, "POST", "/v1/instances", 202, out, err) < 0 ||
+        store_commit(st, err) < 0) {
+        json_decref(out);
+        out = NULL;
+        goto cleanup;
+    }
+    in_tx = 0;
+    fault_point("instance.create.committed");
+    compute_changed();
 cleanup:
     if (in_tx)
         store_rollback(st);

@@ -24,6 +24,7 @@
 
 #include "billing/billing.h"
 #include "lib/clock.h"
+#include "lib/fault.h"
 #include "lib/log.h"
 #include "lib/strv.h"
 #include "lib/valid.h"
@@ -39,15 +40,24 @@ static int is(const char *a, const char *b)
 
 /* Ends the transaction of a transition: commits when n >= 0, rolls back
  * otherwise (or when the commit fails).  Returns 1 when n > 0, 0 when
- * n == 0, -1 on failure. */
-static int tx_end(struct store *st, long long n, struct nubo_err *err)
+ * n == 0, -1 on failure.  A transition that changes something passes the
+ * crash points "transition.<name>" just before its commit and
+ * "transition.<name>.committed" just after (lib/fault.h). */
+#define tx_end(st, n, name, err)                                                                   \
+    tx_end_at(st, n, "transition." name, "transition." name ".committed", err)
+static int tx_end_at(struct store *st, long long n, const char *before, const char *after,
+                     struct nubo_err *err)
 {
+    if (n > 0)
+        fault_point(before);
     if (n >= 0 && store_commit(st, err) < 0)
         n = -1;
     if (n < 0) {
         store_rollback(st);
         return -1;
     }
+    if (n > 0)
+        fault_point(after);
     return n > 0;
 }
 
@@ -84,7 +94,7 @@ int compute_instance_reached(struct store *st, const char *id, const char *seen_
             compute_task_finish(st, id, "start,reboot", "the instance was stopped again");
         }
     }
-    int rc = tx_end(st, n, err);
+    int rc = tx_end(st, n, "reached", err);
     if (rc > 0)
         log_info("instance %s: %s -> %s", id, seen_status, status);
     return rc;
@@ -109,7 +119,7 @@ int compute_instance_error(struct store *st, const char *id, const char *seen_st
         if (finish_kinds)
             compute_task_finish(st, id, finish_kinds, fault);
     }
-    return tx_end(st, n, err);
+    return tx_end(st, n, "error", err);
 }
 
 int compute_instance_refused(struct store *st, const char *id, const char *what, const char *kind,
@@ -121,7 +131,7 @@ int compute_instance_refused(struct store *st, const char *id, const char *what,
         return -1;
     compute_event_add(st, id, event, reason, NULL);
     compute_task_finish(st, id, kind, reason);
-    return tx_end(st, 1, err);
+    return tx_end(st, 1, "refused", err);
 }
 
 int compute_instance_reboot_failed(struct store *st, const char *id, const char *reason,
@@ -139,7 +149,7 @@ int compute_instance_reboot_failed(struct store *st, const char *id, const char 
                              "ss", now, id);
     if (n > 0 && billing_instance_meter(st, id, err) < 0)
         n = -1;
-    return tx_end(st, n, err);
+    return tx_end(st, n, "reboot_failed", err);
 }
 
 int compute_instance_boots(struct store *st, const char *id, const char *seen_status,
@@ -169,7 +179,7 @@ int compute_instance_reboot_sent(struct store *st, const char *id, const char *h
         compute_event_add(st, id, "reboot requested", host_name, NULL);
         n = 1;
     }
-    return tx_end(st, n, err);
+    return tx_end(st, n, "reboot_sent", err);
 }
 
 int compute_instance_power(struct store *st, const char *id, const char *power_state,
@@ -204,7 +214,7 @@ int compute_instance_deleted(struct store *st, const char *id, const char *host_
         compute_task_finish(st, id, "delete", NULL);
         compute_task_finish(st, id, "create,start,stop,reboot", "the instance was deleted");
     }
-    int rc = tx_end(st, n, err);
+    int rc = tx_end(st, n, "deleted", err);
     if (rc > 0)
         log_info("instance %s: deleted", id);
     return rc;

@@ -62,6 +62,7 @@
 #include "lib/agent_client.h"
 #include "lib/clock.h"
 #include "lib/crypto.h"
+#include "lib/fault.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -940,6 +941,8 @@ static void mark_down(struct pass *p)
         /* All or nothing; the next pass tries again. */
         long long unknown =
             n == 1 ? compute_instances_host_down(p->st, id, jsonx_str(host, "name"), &err) : 0;
+        if (n == 1 && unknown >= 0)
+            fault_point("transition.host_down"); /* lib/fault.h */
         if (n < 0 || unknown < 0) {
             store_rollback(p->st);
             log_error("host %s: cannot mark it down: %s", jsonx_str(host, "name"), err.msg);
@@ -947,6 +950,7 @@ static void mark_down(struct pass *p)
             store_rollback(p->st);
             log_error("host %s: cannot mark it down: %s", jsonx_str(host, "name"), err.msg);
         } else if (n == 1) {
+            fault_point("transition.host_down.committed");
             log_warn("host %s (%s) is down: no heartbeat for %d ms; %lld instance(s) unknown",
                      jsonx_str(host, "name"), id, cfg->host_down_ms, unknown);
         }

@@ -174,18 +174,40 @@ int quota_check_count(struct store *st, const char *project_id, enum quota_dim d
 
 /* Claims key for the caller who (a user id, or a host id) before a
  * creating request runs; hash identifies the request (method, path, body).
- * Returns 0 when claimed (run the request, then identity_idem_finish()),
- * 1 when an earlier identical request was answered: its status and body
- * (new reference) are in *status and *response, to replay; -1 with err,
- * NUBO_E_CONFLICT when the key came with another request or its request
- * is still running. */
+ * Keys older than 24 h are forgotten first.  Returns 0 when claimed (run
+ * the request, then identity_idem_finish()) - also when the key's earlier
+ * claim was left unanswered by a nubod run that died: the request runs
+ * again; 1 when an earlier identical request was answered: its status and
+ * body (new reference) are in *status and *response, to replay; -1 with
+ * err, NUBO_E_CONFLICT when the key came with another request or its
+ * request is still running in this process. */
 int identity_idem_claim(struct store *st, const char *who, const char *key, const char *method,
                         const char *path, const char *hash, int *status, json_t **response,
                         struct nubo_err *err);
 
+/* Binds the claim (who, key) of the request method + path to the calling
+ * thread while its handler runs, for identity_idem_answer(); unbind after.
+ * Strings are copied. */
+void identity_idem_bind(const char *who, const char *key, const char *method, const char *path);
+void identity_idem_unbind(void);
+
+/* Called by a creating service inside the write transaction of its effect,
+ * just before the commit: when the thread runs a claimed request of
+ * method + path (the route the service answers, e.g. "POST",
+ * "/v1/instances"), records status and body as its answer, in that
+ * transaction - so that a crash leaves both or neither.  Nothing when the
+ * thread has no such claim (another caller, or a nested create).  Returns
+ * 0, or -1 with err (roll back). */
+int identity_idem_answer(struct store *st, const char *method, const char *path, int status,
+                         const json_t *body, struct nubo_err *err);
+
+/* The id of this nubod run (random, made once per process): the owner of
+ * the claims it makes. */
+const char *identity_idem_run(void);
+
 /* Records the answer (status, body or NULL) of a claimed key for replays;
- * a 5xx releases the key instead, so that a retry runs again.  Logs its
- * own errors. */
+ * a 5xx releases the key instead (unless the service recorded an answer
+ * with its effect), so that a retry runs again.  Logs its own errors. */
 void identity_idem_finish(struct store *st, const char *who, const char *key, int status,
                           const char *body);
 

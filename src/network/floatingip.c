@@ -124,7 +124,10 @@ json_t *floatingip_create(struct store *st, const struct ctx *ctx, const char *n
     json_t *row = fip_find(st, ctx, id, err);
     if (row == NULL)
         goto cleanup;
-    if (store_commit(st, err) < 0) {
+    /* The answer, with the effect, for an Idempotency-Key retry: an
+     * address allocated twice would be billed twice. */
+    if (identity_idem_answer(st, "POST", "/v1/floating-ips", 201, row, err) < 0 ||
+        store_commit(st, err) < 0) {
         json_decref(row);
         goto cleanup;
     }

@@ -229,7 +229,9 @@ json_t *port_create(struct store *st, const struct ctx *ctx, const struct port_s
     json_t *row = port_find(st, ctx, id, err);
     if (row == NULL || (row = port_json(st, row, err)) == NULL)
         goto cleanup;
-    if (store_commit(st, err) < 0) {
+    /* The answer, with the effect, for an Idempotency-Key retry. */
+    if (identity_idem_answer(st, "POST", "/v1/ports", 201, row, err) < 0 ||
+        store_commit(st, err) < 0) {
         json_decref(row);
         goto cleanup;
     }

@@ -337,11 +337,14 @@ json_t *secgroup_rule_create(struct store *st, const struct ctx *ctx,
         net_notfound(err, &qerr, "security group rule", id);
         goto cleanup;
     }
-    if (store_commit(st, err) < 0) {
+    row = rule_json(row);
+    /* The answer, with the effect, for an Idempotency-Key retry. */
+    if (identity_idem_answer(st, "POST", "/v1/security-group-rules", 201, row, err) < 0 ||
+        store_commit(st, err) < 0) {
         json_decref(row);
         goto cleanup;
     }
-    out = rule_json(row);
+    out = row;
     net_changed();
 cleanup:
     if (out == NULL)

@@ -282,6 +282,13 @@ static const char schema_v12[] =
     "UPDATE stacks SET is_admin = 0 WHERE user_id NOT IN"
     " (SELECT id FROM users WHERE cloud_admin = 1);";
 
+/* Idempotency-Key claims name the nubod run that made them, so that a
+ * claim whose process died is told from one still running; keys expire
+ * 24 h after their claim (src/identity/idempotency.c). */
+static const char schema_v15[] =
+    "ALTER TABLE idempotency_keys ADD COLUMN owner_run TEXT;"
+    "CREATE INDEX idempotency_keys_age ON idempotency_keys (created_ms);";
+
 /* Join tokens expire and may be single-use (src/fleet/join.c).  Rows from
  * before (the local token, no expiry) are replaced at the next start. */
 static const char schema_v18[] = "ALTER TABLE join_tokens ADD COLUMN id TEXT;"
@@ -313,6 +320,7 @@ const struct store_migration store_migrations[] = {
     {10, schema_v10},
     {11, schema_v11},
     {12, schema_v12},
+    {15, schema_v15},
     {18, schema_v18},
     {0, NULL},
 };
