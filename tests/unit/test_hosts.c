@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "fleet/fleet.h"
+#include "lib/clock.h"
 #include "lib/crypto.h"
 #include "lib/fsutil.h"
 #include "store/store.h"
@@ -31,7 +32,10 @@ static void setup(void)
     if (st == NULL)
         abort();
     crypto_sha256_hex(join, strlen(join), hash);
-    store_exec(st, &err, "INSERT INTO join_tokens (hash, created_at) VALUES (?, 'now')", "s", hash);
+    store_exec(st, &err,
+               "INSERT INTO join_tokens (hash, id, kind, expires_ms, created_at)"
+               " VALUES (?, 'unit', 'minted', ?, 'now')",
+               "si", hash, (long long)clock_now_ms() + 3600000);
     store_exec(st, &err,
                "INSERT INTO projects (id, name, created_at) VALUES"
                " ('00000000-0000-0000-0000-00000000000p', 'p', 'now')",
