@@ -114,6 +114,17 @@ void api_reply(struct api_call *call, int status, json_t *body)
 
 void api_fail(struct api_call *call, const struct nubo_err *err)
 {
+    struct nubo_err full;
+    if (err->code == NUBO_E_INTERNAL && call->api &&
+        store_full_at_ms(call->api->st) >= call->started_ms) {
+        /* The store refused a write for lack of space during this call,
+         * and a service answered with a generic error: say what it was. */
+        nubo_err_set(&full, NUBO_E_STORAGE_FULL,
+                     "the controller's store is full: its disk has no space left, so the change "
+                     "was not made (reads still work); an operator must free space on the disk "
+                     "of nubod's state directory, then retry: nubod recovers by itself");
+        err = &full;
+    }
     http_resp_problem(call->resp, err, call->req->path);
 }
 
@@ -282,7 +293,8 @@ static void not_found(struct http_resp *resp, const struct http_req *req)
 void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
     struct api *api = ctx;
-    struct api_call call = {.api = api, .req = req, .resp = resp};
+    struct api_call call = {
+        .api = api, .req = req, .resp = resp, .started_ms = (long long)clock_mono_ms()};
     struct nubo_err err;
     int bad_param, known;
     char allow[64];
@@ -320,11 +332,13 @@ void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
             nubo_err_set(&err, NUBO_E_INVALID,
                          "Idempotency-Key must be 1 to 64 characters of [A-Za-z0-9._:-]");
             api_fail(&call, &err);
-            return;
+            goto audit;
         }
         int ir = idem_begin(&call, key, hash);
-        if (ir != 0)
+        if (ir > 0) /* replayed: audited when it ran */
             return;
+        if (ir < 0) /* refused (a full store, a key in use): audited as a failure */
+            goto audit;
         idem = 1;
         /* The service may record its answer with its effect. */
         identity_idem_bind(call.ctx.user_id[0] ? call.ctx.user_id : call.ctx.host_id, key,
@@ -337,6 +351,7 @@ void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
     }
     if (idem)
         idem_end(&call, key);
+audit:
     if (r->action && !(r->flags & ROUTE_NO_AUDIT)) {
         const char *result = resp->status < 400 ? "success" : "failure";
         identity_audit(api->st, &call.ctx, req->method, req->path, r->action,

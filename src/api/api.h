@@ -52,6 +52,7 @@ struct api_call {
     char params[API_MAX_PARAMS][80]; /* path parameters, in pattern order */
     char target[80];                 /* the resource acted on, for the audit log */
     json_t *body;                    /* parsed by api_body(); freed by the dispatcher */
+    long long started_ms;            /* clock_mono_ms() when the call came in */
 };
 
 typedef void (*api_handler_fn)(struct api_call *call);

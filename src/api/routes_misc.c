@@ -1,6 +1,6 @@
 /*
  * routes_misc.c - routes that belong to no service: the OpenAPI document
- * and a health check.
+ * and a health check (degraded while the store's disk is full).
  */
 #include <jansson.h>
 #include <string.h>
@@ -26,9 +26,15 @@ static void get_health(struct api_call *call)
         api_fail(call, &err);
         return;
     }
+    /* A full disk degrades the controller: reads work, writes answer 507
+     * until an operator frees space (store.h). */
+    static const char *const stores[] = {
+        [STORE_OK] = "ok", [STORE_FULL] = "full", [STORE_READ_ONLY] = "read-only"};
+    enum store_state s = store_state(call->api->st);
     api_reply(call, 200,
-              json_pack("{s:s, s:s, s:i}", "status", "ok", "version", NUBO_VERSION,
-                        "schema_version", store_schema_version(call->api->st)));
+              json_pack("{s:s, s:s, s:i, s:s}", "status", s == STORE_OK ? "ok" : "degraded",
+                        "version", NUBO_VERSION, "schema_version",
+                        store_schema_version(call->api->st), "store", stores[s]));
 }
 
 const struct route misc_routes[] = {

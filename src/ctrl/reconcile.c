@@ -922,6 +922,11 @@ static void mark_down(struct pass *p)
     /* After a restart of nubod, give every host time to heartbeat first. */
     if (clock_mono_ms() - p->r->started_ms < cfg->host_down_ms)
         return;
+    /* Nor while heartbeats may have been refused for a full disk, and for
+     * as long again after: the hosts were not silent, the store was. */
+    long long full_at = store_full_at_ms(p->st);
+    if (full_at > 0 && clock_mono_ms() - full_at < cfg->host_down_ms)
+        return;
     struct nubo_err err;
     long long cutoff = (long long)clock_now_ms() - cfg->host_down_ms;
     json_t *rows = store_query(p->st, &err,

@@ -5,8 +5,11 @@
  * and read back by cloud admins.
  *
  * Rows are never changed or deleted through the API; they outlive the users
- * and projects they name (user_name is copied for that reason).
+ * and projects they name (user_name is copied for that reason).  A row the
+ * database cannot take (its disk is full) is written to the log instead,
+ * as one line "audit (not stored in the database: why): {record}".
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "identity/identity_int.h"
@@ -29,8 +32,24 @@ void identity_audit(struct store *st, const struct ctx *ctx, const char *method,
                    "ssssssssssiss", id, now, ctx->request_id, ctx->user_id[0] ? ctx->user_id : NULL,
                    ctx->user_name[0] ? ctx->user_name : NULL,
                    ctx->project_id[0] ? ctx->project_id : NULL, method, path, action,
-                   target && *target ? target : NULL, (long long)status, result, now) < 0)
-        log_error("audit: cannot record %s %s: %s", method, path, err.msg);
+                   target && *target ? target : NULL, (long long)status, result, now) < 0) {
+        /* The database could not take the row (a full disk, most often,
+         * which is also when mutations fail): the record goes to the log,
+         * the journal under systemd, whole, so it is kept somewhere. */
+        json_t *rec =
+            json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s?, s:i, s:s}", "id", id,
+                      "at", now, "request_id", ctx->request_id[0] ? ctx->request_id : NULL,
+                      "user_id", ctx->user_id[0] ? ctx->user_id : NULL, "user_name",
+                      ctx->user_name[0] ? ctx->user_name : NULL, "project_id",
+                      ctx->project_id[0] ? ctx->project_id : NULL, "method", method, "path", path,
+                      "action", action, "target", target && *target ? target : NULL, "status",
+                      status, "result", result);
+        char *line = rec ? json_dumps(rec, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+        log_error("audit (not stored in the database: %s): %s", err.msg,
+                  line ? line : "(cannot format the record)");
+        free(line);
+        json_decref(rec);
+    }
 }
 
 /* A filter value: absent, or name-like (ids, names and action names all

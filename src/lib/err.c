@@ -46,6 +46,7 @@ static const struct {
     [NUBO_E_UNAVAILABLE] = {503, "Service Unavailable", "unavailable"},
     [NUBO_E_TIMEOUT] = {504, "Timeout", "timeout"},
     [NUBO_E_TOOMANY] = {429, "Too Many Requests", "too-many-requests"},
+    [NUBO_E_STORAGE_FULL] = {507, "Insufficient Storage", "storage-full"},
 };
 
 int nubo_err_http_status(enum nubo_errcode code)

@@ -27,6 +27,9 @@ enum nubo_errcode {
     NUBO_E_UNAVAILABLE,  /* 503: a dependency (QEMU, a program) failed */
     NUBO_E_TIMEOUT,      /* 504 */
     NUBO_E_TOOMANY,      /* 429: too many attempts; retry later */
+    NUBO_E_STORAGE_FULL, /* 507: the controller's own disk is full (the store
+                          * refused a write: SQLite's SQLITE_FULL or ENOSPC,
+                          * PostgreSQL's SQLSTATE 53100); nothing changed */
 };
 
 struct nubo_err {

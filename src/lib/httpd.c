@@ -337,6 +337,13 @@ static void request_answer(struct httpd *h, struct conn_state *st, struct MHD_Co
         http_resp_problem(resp, &err, url);
         return;
     }
+    if (st->write_failed == ENOSPC || st->write_failed == EDQUOT) {
+        nubo_err_set(&err, NUBO_E_STORAGE_FULL,
+                     "the controller's disk is full: the upload was not stored; an operator "
+                     "must free space on the disk of nubod's state directory, then retry");
+        http_resp_problem(resp, &err, url);
+        return;
+    }
     if (st->write_failed) {
         nubo_err_set(&err, NUBO_E_INTERNAL, "cannot store the upload: %s",
                      strerror(st->write_failed));

@@ -163,11 +163,17 @@ static int scrape_token_setup(struct monitor *m, struct nubo_err *err)
         log_warn("%s does not hold a nubo scrape token: /metrics takes user tokens only", path);
         return 0;
     }
+    /* The token works from memory; the row only records it.  A full disk
+     * (a read-only store) must not keep nubod from starting. */
     if (store_exec(m->st, err,
                    "INSERT INTO monitor_kv (key, text_value) VALUES ('scrape_token_hash', ?)"
                    " ON CONFLICT (key) DO UPDATE SET text_value = excluded.text_value",
-                   "s", m->scrape_hash) < 0)
-        return -1;
+                   "s", m->scrape_hash) < 0) {
+        if (err->code != NUBO_E_STORAGE_FULL)
+            return -1;
+        log_warn("the disk is full: the scrape token's hash is not recorded in the store");
+        nubo_err_clear(err);
+    }
     return 0;
 }
 

@@ -74,6 +74,35 @@ long long store_exec(struct store *st, struct nubo_err *err, const char *sql, co
 /* Runs a script of several statements without parameters (migrations). */
 int store_exec_script(struct store *st, const char *sql, struct nubo_err *err);
 
+/* ---- a full disk ----------------------------------------------------
+ *
+ * A write the database cannot make for lack of space fails with
+ * NUBO_E_STORAGE_FULL (HTTP 507, "storage-full"), with a message that says
+ * nothing changed and that an operator must free space; every backend maps
+ * its own signal onto that one code: SQLite's SQLITE_FULL and I/O errors
+ * with ENOSPC/EDQUOT, PostgreSQL's SQLSTATE 53100 (disk_full).  Reads go
+ * on working.  A backend that cannot even start its write path on a full
+ * disk (SQLite: WAL mode needs its -shm file) opens read-only instead:
+ * store_open() succeeds, writes fail with NUBO_E_STORAGE_FULL before they
+ * reach the database, and the store turns read-write by itself on the
+ * first write or store_state() after space returns.
+ */
+enum store_state {
+    STORE_OK,        /* writes work (as far as the last one or a probe tells) */
+    STORE_FULL,      /* the last write, or a probe, was refused for lack of space */
+    STORE_READ_ONLY, /* opened read-only: the disk was full at store_open() */
+};
+
+/* The store's state; when not STORE_OK, first probes whether space came
+ * back (a tiny write, at most once a second), so it recovers even when
+ * nothing else writes.  For /v1/health. */
+enum store_state store_state(struct store *st);
+
+/* clock_mono_ms() of the last write refused for lack of space, 0 when
+ * none was.  Writes that failed meanwhile include hosts' heartbeats: the
+ * controller must not take their silence for hosts going down. */
+long long store_full_at_ms(struct store *st);
+
 /* ---- pages of lists -------------------------------------------------
  *
  * Every list is ordered by (created_at, id) and read a page at a time,

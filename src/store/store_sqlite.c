@@ -7,14 +7,30 @@
  * writer; synchronous=FULL makes a committed transaction survive a crash of
  * the process or the machine; busy_timeout makes a writer wait its turn
  * instead of failing.
+ *
+ * A full disk (store.h): a write SQLite cannot make for lack of space
+ * (SQLITE_FULL, or an I/O error with ENOSPC/EDQUOT: extending the -shm
+ * file is one) is NUBO_E_STORAGE_FULL and is remembered (store_state(),
+ * store_full_at_ms()); a later write that commits clears it, and so does
+ * a probe (a one-page write: PRAGMA user_version set to itself) that
+ * store_state() runs at most once a second.  When the disk is full at
+ * store_open(), WAL mode cannot even start (its -shm file cannot grow):
+ * the store opens read-only instead - "mode=ro", or "immutable=1" when no
+ * -wal file holds anything (a clean stop left none) - and every write is
+ * refused before it reaches SQLite.  The next write or probe after space
+ * returns reopens it read-write: the generation number changes and every
+ * thread's connection reopens on its next use.
  */
 #include "store/store.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lib/log.h"
 #include "lib/util.h"
@@ -31,6 +47,8 @@ struct cached_stmt {
 struct conn {
     sqlite3 *db;
     int in_tx;
+    int gen;              /* the store's generation when opened */
+    long long tx_changes; /* sqlite3_total_changes64() at store_begin() */
     struct cached_stmt cache[STMT_CACHE];
     unsigned next_evict;
     struct store *st;
@@ -43,6 +61,15 @@ struct store {
     pthread_mutex_t mu;
     struct conn *conns;
     int version;
+    /* A full disk (see the top of the file). */
+    atomic_int gen;          /* bumped when the open mode changes */
+    atomic_int read_only;    /* opened read-only: the disk was full at start */
+    atomic_int immutable;    /* ... and with no -wal to read: immutable=1 */
+    atomic_int full;         /* the last write or probe lacked space (or 2:
+                              * FULL_UNKNOWN, not probed yet) */
+    atomic_llong full_at_ms; /* clock_mono_ms() of the last refused write */
+    atomic_llong probe_at_ms;
+    pthread_mutex_t probe_mu; /* one probe at a time */
 };
 
 static void conn_close(struct conn *c)
@@ -71,33 +98,135 @@ static void conn_destroy(void *p)
     conn_close(c);
 }
 
-static struct conn *conn_get(struct store *st, struct nubo_err *err)
+/* Whether the last failure of db (rc) was for lack of space. */
+static int out_of_space(sqlite3 *db, int rc)
 {
-    struct conn *c = pthread_getspecific(st->key);
-    if (c)
-        return c;
+    int ext = db ? sqlite3_extended_errcode(db) : rc;
+    if ((rc & 0xff) == SQLITE_FULL || (ext & 0xff) == SQLITE_FULL || ext == SQLITE_IOERR_SHMSIZE)
+        return 1;
+    if ((rc & 0xff) != SQLITE_IOERR && (ext & 0xff) != SQLITE_IOERR)
+        return 0;
+    int e = db ? sqlite3_system_errno(db) : 0;
+    return e == ENOSPC || e == EDQUOT;
+}
+
+/* Remembers a write refused for lack of space and sets err. */
+static int full_error(struct store *st, struct nubo_err *err)
+{
+    atomic_store(&st->full_at_ms, (long long)clock_mono_ms());
+    if (atomic_exchange(&st->full, 1) != 1)
+        log_warn("store: the disk of %s is full: writes are refused (HTTP 507) until space "
+                 "returns",
+                 st->path);
+    if (atomic_load(&st->read_only))
+        return nubo_err_set(err, NUBO_E_STORAGE_FULL,
+                            "the controller's store is read-only: its disk was full when nubod "
+                            "started, so nothing was changed (reads still work); an operator "
+                            "must free space on the disk of nubod's state directory, then "
+                            "retry: nubod turns read-write again by itself");
+    return nubo_err_set(err, NUBO_E_STORAGE_FULL,
+                        "the controller's store is full: its disk has no space left, so nothing "
+                        "was changed (reads still work); an operator must free space on the "
+                        "disk of nubod's state directory, then retry: nubod recovers by itself");
+}
+
+/* A write committed: the disk has room again. */
+static void written(struct store *st)
+{
+    if (atomic_load(&st->full) && atomic_exchange(&st->full, 0) == 1)
+        log_info("store: writes work again on %s", st->path);
+}
+
+/* st->full: 0 no, 1 yes, FULL_UNKNOWN before the first probe. */
+#define FULL_UNKNOWN 2
+
+/* "file:" URI of path (its %, ? and # escaped) with query q. */
+static char *uri_of(const char *path, const char *q)
+{
+    size_t cap = 3 * strlen(path) + strlen(q) + 8, o = 0;
+    char *u = xmalloc(cap);
+    o += (size_t)snprintf(u, cap, "file:");
+    for (const char *p = path; *p; p++) {
+        if (*p == '%' || *p == '?' || *p == '#')
+            o += (size_t)snprintf(u + o, cap - o, "%%%02x", (unsigned char)*p);
+        else
+            u[o++] = *p;
+    }
+    snprintf(u + o, cap - o, "?%s", q);
+    return u;
+}
+
+/* Opens and configures a connection: read-write in WAL mode, or
+ * read-only (st->read_only) as described at the top.  Returns NULL with
+ * err. */
+static sqlite3 *conn_open(struct store *st, int read_only, struct nubo_err *err)
+{
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(
-        st->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc;
+    if (read_only) {
+        char *uri = uri_of(st->path, atomic_load(&st->immutable) ? "immutable=1" : "mode=ro");
+        rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+        free(uri);
+    } else {
+        rc = sqlite3_open_v2(
+            st->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    }
     if (rc != SQLITE_OK) {
-        nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot open the database %s: %s", st->path,
-                     db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        if (out_of_space(db, rc))
+            full_error(st, err);
+        else
+            nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot open the database %s: %s", st->path,
+                         db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close_v2(db);
         return NULL;
     }
     sqlite3_busy_timeout(db, 15000);
-    static const char *pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                                 "PRAGMA foreign_keys=ON;";
+    const char *pragmas = read_only ? "PRAGMA foreign_keys=ON;"
+                                    : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                      "PRAGMA foreign_keys=ON;";
     char *msg = NULL;
-    if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
-        nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot configure the database: %s", msg ? msg : "?");
+    rc = sqlite3_exec(db, pragmas, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        log_debug("sqlite: %s (%d) configuring %s", msg ? msg : "?", sqlite3_extended_errcode(db),
+                  st->path);
+        if (out_of_space(db, rc))
+            full_error(st, err);
+        else
+            nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot configure the database: %s",
+                         msg ? msg : "?");
         sqlite3_free(msg);
         sqlite3_close_v2(db);
         return NULL;
     }
+    return db;
+}
+
+/* Forgets and closes the calling thread's connection, if any. */
+static void conn_drop(struct store *st)
+{
+    struct conn *c = pthread_getspecific(st->key);
+    if (c == NULL)
+        return;
+    pthread_setspecific(st->key, NULL);
+    conn_destroy(c);
+}
+
+static struct conn *conn_get(struct store *st, struct nubo_err *err)
+{
+    struct conn *c = pthread_getspecific(st->key);
+    int gen = atomic_load(&st->gen);
+    if (c && c->gen != gen && !c->in_tx) /* the open mode changed */
+        conn_drop(st);
+    else if (c)
+        return c;
+    sqlite3 *db = conn_open(st, atomic_load(&st->read_only), err);
+    if (db == NULL)
+        return NULL;
     c = xcalloc(1, sizeof(*c));
     c->db = db;
     c->st = st;
+    c->gen = gen;
     pthread_mutex_lock(&st->mu);
     c->next = st->conns;
     st->conns = c;
@@ -110,6 +239,9 @@ static int db_error(struct conn *c, int rc, struct nubo_err *err, const char *sq
 {
     int ext = sqlite3_extended_errcode(c->db);
     log_debug("sqlite: %s (%d) in: %.200s", sqlite3_errmsg(c->db), ext, sql);
+    if (out_of_space(c->db, rc) ||
+        (atomic_load(&c->st->read_only) && (rc & 0xff) == SQLITE_READONLY))
+        return full_error(c->st, err);
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
         return nubo_err_set(err, NUBO_E_CONFLICT, "already exists");
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
@@ -117,6 +249,62 @@ static int db_error(struct conn *c, int rc, struct nubo_err *err, const char *sq
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
         return nubo_err_set(err, NUBO_E_UNAVAILABLE, "the database is busy; retry");
     return nubo_err_set(err, NUBO_E_INTERNAL, "database error: %s", sqlite3_errmsg(c->db));
+}
+
+/* Tries one write on a connection of its own - PRAGMA user_version set to
+ * itself, one page - at most once a second, and never while the calling
+ * thread holds a transaction (the probe would wait for it).  On success
+ * the store is read-write and not full any more. */
+static void probe(struct store *st)
+{
+    struct conn *own = pthread_getspecific(st->key);
+    long long now = (long long)clock_mono_ms();
+    if ((own && own->in_tx) || now - atomic_load(&st->probe_at_ms) < 1000 ||
+        pthread_mutex_trylock(&st->probe_mu) != 0)
+        return;
+    atomic_store(&st->probe_at_ms, now);
+    struct nubo_err err;
+    sqlite3 *db = conn_open(st, 0, &err);
+    if (db == NULL)
+        goto cleanup;
+    sqlite3_busy_timeout(db, 1000); /* a writer holds the lock: no news, try later */
+    sqlite3_stmt *stmt = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW)
+        version = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+    char sql[80];
+    snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; PRAGMA user_version = %d; COMMIT", version);
+    int rc = version < 0 ? SQLITE_ERROR : sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        if (atomic_load(&st->read_only)) {
+            atomic_store(&st->read_only, 0);
+            atomic_store(&st->immutable, 0);
+            atomic_fetch_add(&st->gen, 1); /* every thread reopens read-write */
+            log_info("store: %s has room again: read-write", st->path);
+        }
+        written(st);
+    } else if (out_of_space(db, rc)) {
+        full_error(st, &err);
+    }
+    sqlite3_close_v2(db);
+cleanup:
+    pthread_mutex_unlock(&st->probe_mu);
+}
+
+enum store_state store_state(struct store *st)
+{
+    if (atomic_load(&st->read_only) || atomic_load(&st->full))
+        probe(st);
+    if (atomic_load(&st->read_only))
+        return STORE_READ_ONLY;
+    return atomic_load(&st->full) == 1 ? STORE_FULL : STORE_OK;
+}
+
+long long store_full_at_ms(struct store *st)
+{
+    return atomic_load(&st->full_at_ms);
 }
 
 /* Prepares sql and binds the parameters described by types. */
@@ -289,6 +477,8 @@ json_t *store_query_one(struct store *st, struct nubo_err *err, const char *sql,
 long long store_exec(struct store *st, struct nubo_err *err, const char *sql, const char *types,
                      ...)
 {
+    if (atomic_load(&st->read_only))
+        probe(st); /* space may be back: then this write goes through */
     struct conn *c = conn_get(st, err);
     if (c == NULL)
         return -1;
@@ -298,13 +488,19 @@ long long store_exec(struct store *st, struct nubo_err *err, const char *sql, co
     va_end(ap);
     if (stmt == NULL)
         return -1;
+    if (atomic_load(&st->read_only) && !sqlite3_stmt_readonly(stmt)) {
+        release(stmt);
+        return full_error(st, err);
+    }
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
         ; /* RETURNING rows are ignored here; use store_query for them */
     long long changed = -1;
-    if (rc == SQLITE_DONE)
+    if (rc == SQLITE_DONE) {
         changed = sqlite3_changes64(c->db);
-    else
+        if (changed > 0 && !c->in_tx)
+            written(st);
+    } else
         db_error(c, rc, err, sql);
     release(stmt);
     return changed;
@@ -316,8 +512,12 @@ int store_exec_script(struct store *st, const char *sql, struct nubo_err *err)
     if (c == NULL)
         return -1;
     char *msg = NULL;
-    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        nubo_err_set(err, NUBO_E_INTERNAL, "database script failed: %s", msg ? msg : "?");
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        if (out_of_space(c->db, rc))
+            full_error(st, err);
+        else
+            nubo_err_set(err, NUBO_E_INTERNAL, "database script failed: %s", msg ? msg : "?");
         sqlite3_free(msg);
         return -1;
     }
@@ -331,11 +531,20 @@ int store_begin(struct store *st, bool write, struct nubo_err *err)
         return -1;
     if (c->in_tx)
         return nubo_err_set(err, NUBO_E_INTERNAL, "store: nested transaction");
+    if (write && atomic_load(&st->read_only)) {
+        probe(st); /* space may be back: then this transaction goes through */
+        if (atomic_load(&st->read_only))
+            return full_error(st, err);
+        c = conn_get(st, err); /* reopened read-write */
+        if (c == NULL)
+            return -1;
+    }
     const char *sql = write ? "BEGIN IMMEDIATE" : "BEGIN";
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return db_error(c, rc, err, sql);
     c->in_tx = 1;
+    c->tx_changes = sqlite3_total_changes64(c->db);
     return 0;
 }
 
@@ -352,6 +561,8 @@ int store_commit(struct store *st, struct nubo_err *err)
         return -1;
     }
     c->in_tx = 0;
+    if (sqlite3_total_changes64(c->db) != c->tx_changes)
+        written(st);
     return 0;
 }
 
@@ -419,6 +630,60 @@ fail:
     return -1;
 }
 
+/* The disk is too full for store_open() to start WAL mode: opens the store
+ * read-only instead (see the top of the file) when its schema is current.
+ * Returns 0, or -1 with err. */
+static int open_read_only(struct store *st, struct nubo_err *err)
+{
+    conn_drop(st);
+    atomic_store(&st->read_only, 1);
+    atomic_fetch_add(&st->gen, 1);
+    static const char version_sql[] = "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version";
+    struct nubo_err qerr;
+    json_t *row = store_query_one(st, &qerr, version_sql, "");
+    if (row == NULL) {
+        /* mode=ro needs the -shm file that could not be made; without a
+         * -wal holding anything, the database file alone is the truth */
+        size_t n = strlen(st->path) + 8;
+        char *wal = xmalloc(n);
+        snprintf(wal, n, "%s-wal", st->path);
+        struct stat sb;
+        int empty = stat(wal, &sb) < 0 ? errno == ENOENT : sb.st_size == 0;
+        free(wal);
+        if (empty) {
+            conn_drop(st);
+            atomic_store(&st->immutable, 1);
+            atomic_fetch_add(&st->gen, 1);
+            row = store_query_one(st, &qerr, version_sql, "");
+        }
+    }
+    if (row == NULL) {
+        conn_drop(st);
+        return nubo_err_set(err, NUBO_E_STORAGE_FULL,
+                            "the disk of %s is full and the database cannot even be read (%s): "
+                            "free space on it, then start nubod again",
+                            st->path, qerr.msg);
+    }
+    int version = (int)json_integer_value(json_object_get(row, "v")), latest = 0;
+    json_decref(row);
+    for (const struct store_migration *m = store_migrations; m->sql; m++)
+        latest = m->version;
+    if (version < latest) {
+        conn_drop(st);
+        return nubo_err_set(err, NUBO_E_STORAGE_FULL,
+                            "the disk of %s is full and schema migration %d cannot be applied: "
+                            "free space on it, then start nubod again",
+                            st->path, latest);
+    }
+    st->version = version;
+    atomic_store(&st->full, 1);
+    atomic_store(&st->full_at_ms, (long long)clock_mono_ms());
+    log_warn("store: the disk of %s is full: the store is open read-only%s - reads work, writes "
+             "are refused (HTTP 507) until space returns, then it turns read-write by itself",
+             st->path, atomic_load(&st->immutable) ? " (immutable)" : "");
+    return 0;
+}
+
 struct store *store_open(const char *path, struct nubo_err *err)
 {
     struct store *st = xcalloc(1, sizeof(*st));
@@ -430,10 +695,19 @@ struct store *store_open(const char *path, struct nubo_err *err)
         free(st);
         return NULL;
     }
+    pthread_mutex_init(&st->probe_mu, NULL);
     if (migrate(st, err) < 0) {
-        store_close(st);
-        return NULL;
+        if (err->code != NUBO_E_STORAGE_FULL || open_read_only(st, err) < 0) {
+            store_close(st);
+            return NULL;
+        }
+        return st;
     }
+    /* Read-write; but can it write?  (After a kill -9 the -wal and -shm
+     * files exist, so a full disk lets the store open.)  full_error()
+     * tells when not. */
+    atomic_store(&st->full, FULL_UNKNOWN);
+    probe(st);
     return st;
 }
 
@@ -451,6 +725,7 @@ void store_close(struct store *st)
     pthread_mutex_unlock(&st->mu);
     pthread_key_delete(st->key);
     pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->probe_mu);
     free(st->path);
     free(st);
 }

@@ -489,7 +489,9 @@ def schema_errors(doc, schema, value, where="$"):
     patterns, nullability; unknown keys in answers are allowed)."""
     s = resolve(doc, schema)
     if value is None:
-        return [] if s.get("nullable") else ["%s: null" % where]
+        alts = [resolve(doc, sub) for sub in s.get("anyOf", []) + s.get("oneOf", [])]
+        ok = s.get("nullable") or any(a.get("nullable") for a in alts)
+        return [] if ok else ["%s: null" % where]
     if "allOf" in s:
         return [e for sub in s["allOf"] for e in schema_errors(doc, sub, value, where)]
     t = s.get("type")
