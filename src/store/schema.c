@@ -259,6 +259,12 @@ static const char schema_v10[] =
  * revokes the keys it made (and keys may not make keys: identity). */
 static const char schema_v11[] = "ALTER TABLE tokens ADD COLUMN created_by TEXT;";
 
+/* The datapath problems of a host's last heartbeat, as a JSON array
+ * [{object, problem, since, instances?}]: a host that is 'up' with
+ * problems shows as 'degraded' (src/fleet/hosts.c). */
+static const char schema_v17[] =
+    "ALTER TABLE hosts ADD COLUMN problems TEXT NOT NULL DEFAULT '[]';";
+
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];
 extern const char store_schema_v3_monitor[];
@@ -279,5 +285,6 @@ const struct store_migration store_migrations[] = {
     {9, schema_v9},
     {10, schema_v10},
     {11, schema_v11},
+    {17, schema_v17},
     {0, NULL},
 };
