@@ -489,10 +489,19 @@ static int dnsmasq_ensure(const struct net_env *env, const struct net_doc *doc,
         char arg[PATH_MAX + 64];
         snprintf(arg, sizeof(arg), "--conf-file=%s", conf);
         char *argv[] = {"ip", "netns", "exec", (char *)rns, "dnsmasq", arg, NULL};
-        if (spawn_run(argv, CMD_TIMEOUT_MS, 1 << 16, NULL, &err) < 0) {
-            fail(errors, "vni %u: dnsmasq does not start: %s", n->vni, err.msg);
+        char *said = NULL;
+        if (spawn_run(argv, CMD_TIMEOUT_MS, 1 << 16, &said, &err) < 0) {
+            /* dnsmasq's reason follows an empty line: quote it. */
+            size_t ml = strlen(err.msg);
+            const char *why = said && ml >= 2 && strcmp(err.msg + ml - 2, ": ") == 0
+                                  ? said + strspn(said, "\r\n")
+                                  : "";
+            fail(errors, "vni %u: dnsmasq does not start: %s%.*s", n->vni, err.msg,
+                 (int)strcspn(why, "\r\n"), why);
+            free(said);
             goto out;
         }
+        free(said);
         log_info("network: vni %u: dnsmasq started (pid %d)", n->vni,
                  (int)dnsmasq_pid(env, n->vni));
     } else if (hosts_changed || addn_changed) {
