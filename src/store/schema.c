@@ -145,8 +145,8 @@ static const char schema_v1[] =
     "  created_at TEXT NOT NULL,"
     "  UNIQUE (project_id, name));"
 
-    /* state: up, down.  address: "unix:/path" or "http://addr:port" of
-     * its agent; agent_token: the bearer token the controller sends it. */
+    /* state: up, down (liveness; 'degraded' is up with problems, v17).  address: "unix:/path" or
+     * "http://addr:port" of its agent; agent_token: the bearer token the controller sends it. */
     "CREATE TABLE hosts ("
     "  id TEXT PRIMARY KEY,"
     "  name TEXT NOT NULL UNIQUE,"
