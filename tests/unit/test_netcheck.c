@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "host/net/net_int.h"
+#include "lib/util.h"
 
 #define NET1 "11111111-1111-4111-8111-111111111111"
 #define SUB1 "22222222-2222-4222-8222-222222222222"
@@ -51,9 +52,9 @@ static void setup(void)
     }
     json_decref(o);
     memset(&env, 0, sizeof(env));
-    strcpy(env.tag, TAG);
-    strcpy(env.netns, "h1");
-    strcpy(env.underlay_ip, "10.99.0.1");
+    str_copy(env.tag, sizeof(env.tag), TAG);
+    str_copy(env.netns, sizeof(env.netns), "h1");
+    str_copy(env.underlay_ip, sizeof(env.underlay_ip), "10.99.0.1");
     inet_tap_name(TAG, PORT1, taps[0]);
     inet_bridge_name(TAG, 1001, br);
     inet_vxlan_name(TAG, 1001, vx);
