@@ -17,6 +17,9 @@ Then, each within one check period (in idle-machine seconds, speed.py):
 once the port is free:
   - dnsmasq runs again, the host is `up`, the instance has the event
     "datapath repaired", and the guest gets its lease again.
+Then the router namespace is deleted: its dnsmasq lives on in the old
+namespace, where no guest reaches it; within one period the namespace is
+back with a new dnsmasq in it, and the guest gets its lease again.
 """
 import json
 import os
@@ -220,5 +223,30 @@ def test_selfcheck_repairs_and_degrades(dpcloud):
     wait_for("a DHCP lease after the repair",
              lambda: any(n > last_fail and r == "ok" for n, r in dhcp(a, vm["id"]).items()),
              timeout=30)
-    log = host.log()
-    assert "datapath: drift" in log and "repaired" in log
+
+    # ---- the router namespace deleted behind its back: its dnsmasq lives
+    # on in the old one, where no guest reaches it; the agent makes the
+    # namespace again and restarts dnsmasq in it, within one period
+    old_dnsmasq = st["networks"][0]["dnsmasq_pid"]
+    last_before = max(dhcp(a, vm["id"]))
+    sh("ip", "netns", "del", rns)
+    t_break = time.time()
+
+    def in_new_namespace():
+        s = host.api.get("/v1/network").json
+        pid = s["networks"][0]["dnsmasq_pid"]
+        if s["problems"] or not pid or pid == old_dnsmasq or rns not in netns_list():
+            return None
+        return os.stat("/proc/%d/ns/net" % pid).st_ino == os.stat("/run/netns/" + rns).st_ino
+    wait_for("dnsmasq in the new router namespace", in_new_namespace,
+             timeout=CHECK_S + SLACK_S, step=0.1)
+    print("router namespace repaired %.1f s after it was deleted" % (time.time() - t_break))
+    wait_for("a DHCP lease from the new namespace",
+             lambda: any(n > last_before + 1 and r == "ok"
+                         for n, r in dhcp(a, vm["id"]).items()), timeout=30)
+    assert admin.get("/v1/hosts/host-sc").json()["state"] in ("up", "degraded")
+    wait_for("the host up", lambda: admin.get("/v1/hosts/host-sc").json()["state"] == "up",
+             timeout=SLACK_S, step=0.1)
+    with open(host.log_path, errors="replace") as f:
+        log = f.read()
+    assert "datapath: drift: dnsmasq vni %d: runs outside router namespace" % net["vni"] in log

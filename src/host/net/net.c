@@ -924,12 +924,19 @@ static void converge_network(const struct net_env *env, const struct net_doc *do
         converge_fdb(env, n, vx, errors);
     }
 
+    l = link_find(links, vr);
     if (!json_has_str(rnss, rns)) {
         if (ip_in("", errors, "netns", "add", rns, NULL) < 0)
             return;
         log_info("network: vni %u: router namespace %s created", n->vni, rns);
+        /* A namespace deleted behind our back takes the veth's peer "gw"
+         * with it, but the kernel removes our end a little later: one
+         * still listed is stale, made again below with its peer. */
+        if (l) {
+            ip_in(hns, NULL, "link", "del", vr, NULL);
+            l = NULL;
+        }
     }
-    l = link_find(links, vr);
     if (l == NULL) {
         if (ip_in(hns, errors, "link", "add", vr, "type", "veth", "peer", "name", "gw", "netns",
                   rns, NULL) < 0)
