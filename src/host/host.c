@@ -282,9 +282,11 @@ static void network_converge(struct host *h, const struct vm *extra)
 
 /* ------------------------------------------------- datapath self-check */
 
-/* At most this many problems are kept and reported (the controller takes
- * no more); the last place says how many more there were. */
+/* At most this many problems are kept and reported, each text cut to
+ * PROBLEM_TEXT_MAX bytes: the controller takes no more (and refuses the
+ * whole heartbeat otherwise); the last place then says there were more. */
 #define HOST_MAX_PROBLEMS 64
+#define PROBLEM_TEXT_MAX 300
 
 static bool problem_same(json_t *a, json_t *b)
 {
@@ -313,6 +315,10 @@ static void problems_set(struct host *h, json_t *found)
     size_t i;
     json_t *p;
     json_array_foreach (found, i, p) {
+        const char *text = jsonx_str(p, "problem");
+        size_t cut = utf8_cut(text, PROBLEM_TEXT_MAX);
+        if (text[cut] != '\0')
+            json_object_set_new(p, "problem", json_stringn(text, cut));
         if (problem_find(next, p))
             continue; /* the same drift seen twice (a tap and its port) */
         if (json_array_size(next) == HOST_MAX_PROBLEMS - 1 &&
