@@ -34,7 +34,8 @@ static void post_register(struct api_call *call)
 
 static void post_heartbeat(struct api_call *call)
 {
-    static const char *const fields[] = {"capacity", "accel", "driver", "vms", "underlay_ip", NULL};
+    static const char *const fields[] = {"capacity",    "accel",    "driver", "vms",
+                                         "underlay_ip", "problems", NULL};
     struct nubo_err err;
     if (strcmp(call->params[0], call->ctx.host_id) != 0) {
         nubo_err_set(&err, NUBO_E_FORBIDDEN, "a host may only heartbeat for itself");

@@ -35,14 +35,16 @@ static const char host_usage[] =
 static const char list_usage[] =
     "usage: nubo host list [--limit N]\n"
     "\n"
-    "Lists the hosts: STATE (up, or down when silent too long), the accelerator,\n"
-    "vCPUs, RAM and disk as used/total (totals with overcommit), instances placed\n"
-    "there and the time since the last heartbeat.\n"
+    "Lists the hosts: STATE (up; degraded when its agent reports datapath problems\n"
+    "it could not repair: it takes no new instance; down when silent too long), the\n"
+    "accelerator, vCPUs, RAM and disk as used/total (totals with overcommit),\n"
+    "instances placed there and the time since the last heartbeat.\n"
     "\n" CLOUD_COMMON_HELP;
 
 static const char show_usage[] = "usage: nubo host show HOST\n"
                                  "\n"
-                                 "Shows one host.\n"
+                                 "Shows one host.  'problems' counts the datapath\n"
+                                 "problems of a degraded host; -o json lists them.\n"
                                  "\n" CLOUD_COMMON_HELP;
 
 static const char delete_usage[] =
@@ -60,6 +62,7 @@ static const struct cloud_col host_fields[] = {
     {"ram", "ram_mib", CLOUD_MIB},         {"ram used", "used.ram_mib", CLOUD_MIB},
     {"disk", "disk_gib", CLOUD_GIB},       {"disk used", "used.disk_gib", CLOUD_GIB},
     {"instances", "instances", CLOUD_STR}, {"last heartbeat", "last_heartbeat_at", CLOUD_STR},
+    {"problems", "problems", CLOUD_COUNT},
 };
 
 static const struct cloud_kind host_kind = {

@@ -51,6 +51,15 @@ void compute_set_change_hook(void (*fn)(void *), void *arg);
 void compute_event_add(struct store *st, const char *instance_id, const char *event,
                        const char *detail, const char *request_id);
 
+/* Appends event (with detail) to the history of every instance placed on
+ * host_id that is not deleted, or, when ids (a JSON array of instance
+ * ids) is not NULL, of those of them whose id is in ids: what a host
+ * reports about its instances (a heartbeat's datapath problems) reaches
+ * only the instances placed there.  In the caller's transaction.
+ * Returns how many events, or -1 with err. */
+long long compute_instances_host_event(struct store *st, const char *host_id, const json_t *ids,
+                                       const char *event, const char *detail, struct nubo_err *err);
+
 /* Creates a task (status pending) for an operation on an instance; writes
  * its id into task_id.  Runs in the caller's transaction if any. */
 int compute_task_create(struct store *st, const char *project_id, const char *instance_id,

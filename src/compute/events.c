@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -24,6 +25,34 @@ void compute_event_add(struct store *st, const char *instance_id, const char *ev
                    "sssssss", id, instance_id, now, event, detail ? detail : "", request_id,
                    now) < 0)
         log_error("instance %s: cannot record event %s: %s", instance_id, event, err.msg);
+}
+
+long long compute_instances_host_event(struct store *st, const char *host_id, const json_t *ids,
+                                       const char *event, const char *detail, struct nubo_err *err)
+{
+    json_t *rows = store_query(st, err,
+                               "SELECT id FROM instances WHERE host_id = ? AND status != 'deleted'"
+                               " ORDER BY created_at, id",
+                               "s", host_id);
+    if (rows == NULL)
+        return -1;
+    long long n = 0;
+    size_t i, k;
+    json_t *r, *id;
+    json_array_foreach (rows, i, r) {
+        const char *iid = jsonx_str(r, "id");
+        bool wanted = ids == NULL;
+        json_array_foreach (ids, k, id) {
+            const char *s = json_string_value(id);
+            wanted = wanted || (s && strcmp(s, iid) == 0);
+        }
+        if (wanted) {
+            compute_event_add(st, iid, event, detail, NULL);
+            n++;
+        }
+    }
+    json_decref(rows);
+    return n;
 }
 
 int compute_task_create(struct store *st, const char *project_id, const char *instance_id,

@@ -196,6 +196,7 @@ static int snapshot_load(struct store *st, const char *group_id, struct snapshot
 {
     s->rows = store_query(st, err,
                           "SELECT h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib, h.disk_gib,"
+                          " h.problems,"
                           " COALESCE(SUM(i.vcpus), 0) AS used_vcpus,"
                           " COALESCE(SUM(i.ram_mib), 0) AS used_ram_mib,"
                           " COALESCE(SUM(i.disk_gib), 0) AS used_disk_gib,"
@@ -204,7 +205,7 @@ static int snapshot_load(struct store *st, const char *group_id, struct snapshot
                           " FROM hosts h LEFT JOIN instances i ON i.host_id = h.id"
                           "   AND i.status <> 'deleted'"
                           " GROUP BY h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib,"
-                          "   h.disk_gib ORDER BY h.id",
+                          "   h.disk_gib, h.problems ORDER BY h.id",
                           "s", group_id);
     if (s->rows == NULL)
         return -1;
@@ -217,6 +218,7 @@ static int snapshot_load(struct store *st, const char *group_id, struct snapshot
         struct sched_host *h = &s->hosts[i];
         str_copy(h->id, sizeof(h->id), jsonx_str(r, "id"));
         h->up = strcmp(jsonx_str(r, "state"), "up") == 0;
+        h->degraded = strcmp(jsonx_str(r, "problems"), "[]") != 0;
         str_copy(h->accel, sizeof(h->accel), jsonx_str(r, "accel"));
         h->vcpus = json_integer_value(json_object_get(r, "vcpus"));
         h->ram_mib = json_integer_value(json_object_get(r, "ram_mib"));

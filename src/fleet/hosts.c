@@ -42,6 +42,9 @@ static void fleet_changed(void)
 #define HOST_TOKEN_PREFIX "nubohost_"
 #define HOST_MAX_CAPACITY 1000000000LL
 #define HOST_MAX_VMS 4096
+#define HOST_MAX_PROBLEMS 64 /* datapath problems in a heartbeat */
+#define HOST_PROBLEM_OBJECT_MAX 128
+#define HOST_PROBLEM_TEXT_MAX 400
 
 static long long jint(const json_t *o, const char *k)
 {
@@ -308,6 +311,74 @@ static int vms_valid(json_t *vms, struct nubo_err *err)
     return 0;
 }
 
+/* Checks the datapath problems of a heartbeat: absent (none), or a list
+ * of up to HOST_MAX_PROBLEMS {object, problem, since, instances?}. */
+static int problems_valid(json_t *ps, struct nubo_err *err)
+{
+    static const char *const shape =
+        "{\"object\": S, \"problem\": S, \"since\": S, \"instances\"?: [instance ids]}";
+    if (ps == NULL)
+        return 0;
+    if (!json_is_array(ps) || json_array_size(ps) > HOST_MAX_PROBLEMS)
+        return nubo_err_set(err, NUBO_E_INVALID, "'problems' must be a list of up to %d %s",
+                            HOST_MAX_PROBLEMS, shape);
+    size_t i, k;
+    json_t *p, *id;
+    json_array_foreach (ps, i, p) {
+        const char *o = json_string_value(json_object_get(p, "object"));
+        const char *t = json_string_value(json_object_get(p, "problem"));
+        const char *since = json_string_value(json_object_get(p, "since"));
+        json_t *ids = json_object_get(p, "instances");
+        if (!json_is_object(p) || json_object_size(p) != 3u + (ids != NULL) || o == NULL ||
+            t == NULL || since == NULL || o[0] == '\0' || t[0] == '\0' ||
+            strlen(o) > HOST_PROBLEM_OBJECT_MAX || strlen(t) > HOST_PROBLEM_TEXT_MAX ||
+            strlen(since) > 32 ||
+            (ids && (!json_is_array(ids) || json_array_size(ids) > HOST_MAX_VMS)))
+            return nubo_err_set(err, NUBO_E_INVALID,
+                                "'problems[%zu]' must be %s (object up to %d bytes, problem "
+                                "up to %d)",
+                                i, shape, HOST_PROBLEM_OBJECT_MAX, HOST_PROBLEM_TEXT_MAX);
+        json_array_foreach (ids, k, id)
+            if (!json_is_string(id) || strlen(json_string_value(id)) > 36)
+                return nubo_err_set(err, NUBO_E_INVALID,
+                                    "'problems[%zu].instances[%zu]' must be an instance id", i, k);
+    }
+    return 0;
+}
+
+static json_t *problem_find(json_t *list, json_t *p)
+{
+    size_t i;
+    json_t *q;
+    json_array_foreach (list, i, q) {
+        if (strcmp(jsonx_str(q, "object"), jsonx_str(p, "object")) == 0 &&
+            strcmp(jsonx_str(q, "problem"), jsonx_str(p, "problem")) == 0)
+            return q;
+    }
+    return NULL;
+}
+
+/* Records event on the instances of host_id that each problem of from
+ * which is not in other concerns (a problem without "instances"
+ * concerns them all). */
+static int problems_events(struct store *st, const char *host_id, const char *host_name,
+                           json_t *from, json_t *other, const char *event, struct nubo_err *err)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach (from, i, p) {
+        if (problem_find(other, p))
+            continue;
+        char detail[HOST_PROBLEM_OBJECT_MAX + HOST_PROBLEM_TEXT_MAX + 80];
+        snprintf(detail, sizeof(detail), "host %s: %s: %s", host_name, jsonx_str(p, "object"),
+                 jsonx_str(p, "problem"));
+        if (compute_instances_host_event(st, host_id, json_object_get(p, "instances"), event,
+                                         detail, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body, int *changed,
                              struct nubo_err *err)
 {
@@ -319,14 +390,20 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
         return NULL;
     if (vms_valid(vms, err) < 0)
         return NULL;
+    json_t *problems = json_object_get(body, "problems");
+    if (problems_valid(problems, err) < 0)
+        return NULL;
+    problems = problems ? json_incref(problems) : json_array();
+    char *ptext = json_dumps(problems, JSON_COMPACT);
+    json_t *old_problems = NULL;
     json_incref(vms); /* borrowed from body: keep it while we work */
     char *report = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
     json_t *out = NULL;
     struct nubo_err qerr;
     if (store_begin(st, true, err) < 0)
         goto done;
-    json_t *h =
-        store_query_one(st, &qerr, "SELECT name, state FROM hosts WHERE id = ?", "s", host_id);
+    json_t *h = store_query_one(st, &qerr, "SELECT name, state, problems FROM hosts WHERE id = ?",
+                                "s", host_id);
     if (h == NULL) {
         if (qerr.code == NUBO_E_NOTFOUND)
             nubo_err_set(err, NUBO_E_UNAUTHORIZED,
@@ -339,15 +416,37 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
     int was_down = strcmp(jsonx_str(h, "state"), "up") != 0;
     if (was_down)
         log_info("host %s (%s) is up again", jsonx_str(h, "name"), host_id);
+    char host_name[64];
+    str_copy(host_name, sizeof(host_name), jsonx_str(h, "name"));
+    json_error_t je;
+    old_problems = json_loads(jsonx_str(h, "problems"), 0, &je);
+    if (!json_is_array(old_problems)) {
+        json_decref(old_problems);
+        old_problems = json_array();
+    }
     json_decref(h);
     if (store_exec(st, err,
                    "UPDATE hosts SET vcpus = ?, ram_mib = ?, disk_gib = ?, accel = ?, driver = ?,"
-                   " underlay_ip = ?, report = ?, last_heartbeat_ms = ?, state = 'up'"
-                   " WHERE id = ?",
-                   "iiissssis", cap.vcpus, cap.ram_mib, cap.disk_gib, accel, driver,
-                   cap.underlay_ip, report, (long long)clock_now_ms(), host_id) < 0)
+                   " underlay_ip = ?, report = ?, last_heartbeat_ms = ?, state = 'up',"
+                   " problems = ? WHERE id = ?",
+                   "iiissssiss", cap.vcpus, cap.ram_mib, cap.disk_gib, accel, driver,
+                   cap.underlay_ip, report, (long long)clock_now_ms(), ptext, host_id) < 0)
         goto fail;
     *changed = was_down;
+    /* Problems that appeared or went away since the last heartbeat: an
+     * event on each instance they concern. */
+    if (problems_events(st, host_id, host_name, problems, old_problems, "datapath degraded", err) <
+            0 ||
+        problems_events(st, host_id, host_name, old_problems, problems, "datapath repaired", err) <
+            0)
+        goto fail;
+    if (json_array_size(problems) > 0 && json_array_size(old_problems) == 0)
+        log_warn("host %s (%s) is degraded: %zu datapath problem(s), first %s: %s", host_name,
+                 host_id, json_array_size(problems),
+                 jsonx_str(json_array_get(problems, 0), "object"),
+                 jsonx_str(json_array_get(problems, 0), "problem"));
+    else if (json_array_size(problems) == 0 && json_array_size(old_problems) > 0)
+        log_info("host %s (%s): its datapath is repaired", host_name, host_id);
 
     /* The instances placed here take their VMs' power states (compute). */
     if (compute_instances_observe(st, host_id, vms, changed, err) < 0)
@@ -356,12 +455,16 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
         goto done;
     if (*changed)
         fleet_changed();
-    out = json_pack("{s:s, s:s}", "host_id", host_id, "state", "up");
+    out = json_pack("{s:s, s:s}", "host_id", host_id, "state",
+                    json_array_size(problems) > 0 ? "degraded" : "up");
     goto done;
 fail:
     store_rollback(st);
 done:
     json_decref(vms);
+    json_decref(problems);
+    json_decref(old_problems);
+    free(ptext);
     free(report);
     return out;
 }
@@ -370,7 +473,7 @@ done:
 
 #define HOST_COLUMNS                                                                               \
     "SELECT h.id, h.name, h.address, h.state, h.accel, h.driver, h.vcpus, h.ram_mib, h.disk_gib,"  \
-    " h.underlay_ip, h.last_heartbeat_ms, h.created_at, h.report,"                                 \
+    " h.underlay_ip, h.last_heartbeat_ms, h.created_at, h.report, h.problems,"                     \
     " (SELECT COUNT(*) FROM instances i WHERE i.host_id = h.id AND i.status != 'deleted')"         \
     "   AS n_instances,"                                                                           \
     " (SELECT COALESCE(SUM(i.vcpus), 0) FROM instances i WHERE i.host_id = h.id"                   \
@@ -400,6 +503,16 @@ static json_t *host_json(const json_t *r, int with_vms)
         hb > 0 ? json_string(at) : json_null(), "created_at", jsonx_str(r, "created_at"));
     const char *underlay = json_string_value(json_object_get(r, "underlay_ip"));
     json_object_set_new(o, "underlay_ip", underlay ? json_string(underlay) : json_null());
+    /* A host that heartbeats with datapath problems is degraded. */
+    json_error_t pe;
+    json_t *problems = json_loads(jsonx_str(r, "problems"), 0, &pe);
+    if (!json_is_array(problems)) {
+        json_decref(problems);
+        problems = json_array();
+    }
+    if (strcmp(jsonx_str(r, "state"), "up") == 0 && json_array_size(problems) > 0)
+        json_object_set_new(o, "state", json_string("degraded"));
+    json_object_set_new(o, "problems", problems);
     if (with_vms) {
         json_error_t je;
         const char *rep = json_string_value(json_object_get(r, "report"));

@@ -24,6 +24,7 @@
 #include "host/vm/vm.h"
 #include "lib/fsutil.h"
 #include "lib/httpd.h"
+#include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/spawn.h"
 #include "lib/util.h"
@@ -57,6 +58,11 @@ struct host {
     bool net_active; /* a document with networks was applied (so there may
                       * be something of ours to tear down) */
     struct mds *mds;
+    /* The datapath's self-check (datapath_check): what it could not
+     * repair, [{object, problem, since, instances?}], for the heartbeat. */
+    json_t *problems;
+    char checked_at[32];
+    int64_t next_check_at; /* monotonic ms; 0 = off */
 };
 
 void host_cfg_defaults(struct host_cfg *cfg)
@@ -75,6 +81,7 @@ void host_cfg_defaults(struct host_cfg *cfg)
     str_copy(cfg->driver, sizeof(cfg->driver), "qemu");
     cfg->heartbeat_ms = 3000;
     cfg->sample_ms = 10000;
+    cfg->datapath_check_s = 10;
 }
 
 /* ------------------------------------------------------------ capacity */
@@ -185,6 +192,9 @@ static json_t *host_report(void *ctx)
      * unknown fields, and absent means null to one that knows it. */
     if (h->cfg.underlay_ip[0])
         json_object_set_new(o, "underlay_ip", json_string(h->cfg.underlay_ip));
+    /* Likewise: only while the datapath has problems (absent = none). */
+    if (json_array_size(h->problems) > 0)
+        json_object_set(o, "problems", h->problems);
     return o;
 }
 
@@ -270,6 +280,110 @@ static void network_converge(struct host *h, const struct vm *extra)
              bad);
 }
 
+/* ------------------------------------------------- datapath self-check */
+
+/* At most this many problems are kept and reported, each text cut to
+ * PROBLEM_TEXT_MAX bytes: the controller takes no more (and refuses the
+ * whole heartbeat otherwise); the last place then says there were more. */
+#define HOST_MAX_PROBLEMS 64
+#define PROBLEM_TEXT_MAX 300
+
+static bool problem_same(json_t *a, json_t *b)
+{
+    return strcmp(jsonx_str(a, "object"), jsonx_str(b, "object")) == 0 &&
+           strcmp(jsonx_str(a, "problem"), jsonx_str(b, "problem")) == 0;
+}
+
+static json_t *problem_find(json_t *list, json_t *p)
+{
+    size_t i;
+    json_t *q;
+    json_array_foreach (list, i, q)
+        if (problem_same(q, p))
+            return q;
+    return NULL;
+}
+
+/* Makes found (stolen) the current problems: each keeps the "since" it
+ * had when it was already reported, else gets now; logs what appeared
+ * and what went away. */
+static void problems_set(struct host *h, json_t *found)
+{
+    char now[32];
+    time_format_utc(time(NULL), now);
+    json_t *next = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach (found, i, p) {
+        const char *text = jsonx_str(p, "problem");
+        size_t cut = utf8_cut(text, PROBLEM_TEXT_MAX);
+        if (text[cut] != '\0')
+            json_object_set_new(p, "problem", json_stringn(text, cut));
+        if (problem_find(next, p))
+            continue; /* the same drift seen twice (a tap and its port) */
+        if (json_array_size(next) == HOST_MAX_PROBLEMS - 1 &&
+            json_array_size(found) > HOST_MAX_PROBLEMS) {
+            json_array_append_new(
+                next, json_pack("{s:s, s:s, s:s}", "object", "self-check", "problem",
+                                "more problems than a heartbeat carries: see the agent's log",
+                                "since", now));
+            break;
+        }
+        json_t *old = problem_find(h->problems, p);
+        json_object_set_new(p, "since", json_string(old ? jsonx_str(old, "since") : now));
+        if (old == NULL)
+            log_warn("datapath: %s: %s (not repaired)", jsonx_str(p, "object"),
+                     jsonx_str(p, "problem"));
+        json_array_append(next, p);
+    }
+    json_array_foreach (h->problems, i, p)
+        if (problem_find(next, p) == NULL)
+            log_info("datapath: %s: %s: repaired (since %s)", jsonx_str(p, "object"),
+                     jsonx_str(p, "problem"), jsonx_str(p, "since"));
+    json_decref(found);
+    json_decref(h->problems);
+    h->problems = next;
+}
+
+/* The self-check (net_check), every --datapath-check seconds: drift
+ * found, or a failure of the last convergence, makes the agent converge
+ * again on its document (the repair) and look again; what is still wrong
+ * then is reported in the heartbeat until a later check finds it right. */
+static void datapath_check(struct host *h)
+{
+    int64_t now = clock_mono_ms();
+    if (h->next_check_at == 0 || now < h->next_check_at)
+        return;
+    h->next_check_at = now + (int64_t)h->cfg.datapath_check_s * 1000;
+    time_format_utc(time(NULL), h->checked_at);
+    if (h->doc.nnetworks == 0 && !h->net_active) {
+        problems_set(h, json_array());
+        return;
+    }
+    char(*taps)[NET_IFNAME_LEN];
+    int n = vm_taps(h, NULL, &taps);
+    json_t *found = json_array();
+    net_check(&h->net, &h->doc, taps, n, h->mds, found);
+    if (json_array_size(found) > 0 || json_array_size(h->net_errors) > 0) {
+        size_t i;
+        json_t *p;
+        json_array_foreach (found, i, p)
+            log_warn("datapath: drift: %s: %s", jsonx_str(p, "object"), jsonx_str(p, "problem"));
+        network_converge(h, NULL);
+        json_t *left = json_array();
+        net_check(&h->net, &h->doc, taps, n, h->mds, left);
+        json_array_foreach (h->net_errors, i, p)
+            json_array_append_new(
+                left, json_pack("{s:s, s:s}", "object", "repair", "problem", json_string_value(p)));
+        log_info("datapath: %zu drift(s) found, %zu problem(s) left after the repair",
+                 json_array_size(found), json_array_size(left));
+        json_decref(found);
+        found = left;
+    }
+    free(taps);
+    problems_set(h, found);
+}
+
 json_t *host_network_get(struct host *h)
 {
     json_t *o = json_pack(
@@ -278,6 +392,9 @@ json_t *host_network_get(struct host *h)
         "underlay_ip", h->cfg.underlay_ip[0] ? json_string(h->cfg.underlay_ip) : json_null(),
         "external_bridge",
         h->cfg.external_bridge[0] ? json_string(h->cfg.external_bridge) : json_null());
+    json_object_set(o, "problems", h->problems);
+    json_object_set_new(o, "checked_at",
+                        h->checked_at[0] ? json_string(h->checked_at) : json_null());
     net_status(&h->net, &h->doc, o);
     return o;
 }
@@ -719,6 +836,7 @@ struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
     if (net_tag_load(cfg->state_dir, h->net.tag, err) < 0)
         goto fail;
     h->net_errors = json_array();
+    h->problems = json_array();
     h->mds = mds_new(cfg->netns, h->net.tag, vm_def_by_name, h);
     if (cfg->netns[0]) {
         char p[128];
@@ -733,8 +851,13 @@ struct host *host_new(const struct host_cfg *cfg, struct nubo_err *err)
 
     if (load_vms(h, err) < 0)
         goto fail;
-    if (h->drv->has_taps)
+    if (h->drv->has_taps) {
         network_load(h);
+        if (cfg->datapath_check_s > 0) {
+            h->next_check_at = clock_mono_ms() + (int64_t)cfg->datapath_check_s * 1000;
+            log_info("datapath: self-check every %d s", cfg->datapath_check_s);
+        }
+    }
 
     sigset_t set;
     sigemptyset(&set);
@@ -804,6 +927,7 @@ void host_free(struct host *h)
     net_doc_clear(&h->doc);
     json_decref(h->doc_json);
     json_decref(h->net_errors);
+    json_decref(h->problems);
     httpd_stop(h->api_unix);
     httpd_stop(h->api_tcp);
     while (h->vms) {
@@ -886,6 +1010,10 @@ int host_run(struct host *h)
             int64_t left = h->next_sample_at - clock_mono_ms();
             timeout = min_timeout(timeout, left > 0 ? left : 0);
         }
+        if (h->next_check_at) {
+            int64_t left = h->next_check_at - clock_mono_ms();
+            timeout = min_timeout(timeout, left > 0 ? left : 0);
+        }
         int mds_first = n, mds_n = mds_pollfds(h->mds, fds + n, MAX_POLL - n);
         n += mds_n;
         timeout = min_timeout(timeout, mds_timeout_ms(h->mds));
@@ -933,6 +1061,7 @@ int host_run(struct host *h)
         }
         fire_deadlines(h);
         take_sample(h);
+        datapath_check(h);
         mds_run(h->mds, fds + mds_first, mds_n);
         if (h->uplink)
             uplink_run(h->uplink, fds + up_first, up_n);

@@ -42,6 +42,7 @@ struct host_cfg {
     char netns[64];           /* host networking + QEMU in this netns ("" = ours) */
     char underlay_ip[16];     /* local VXLAN endpoint ("" = none) */
     char external_bridge[16]; /* bridge of the external network ("" = none) */
+    int datapath_check_s;     /* self-check period of the datapath (0 = off) */
 };
 
 /* Fills cfg with defaults (/var/lib/nubo/..., auto acceleration...). */

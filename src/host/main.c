@@ -48,6 +48,9 @@ static void usage(FILE *out)
                  "  --underlay-ip ADDR   local IPv4 endpoint of the VXLAN tunnels (default none:\n"
                  "                       networks stay on this host)\n"
                  "  --external-bridge BR bridge of the external network (floating IPs)\n"
+                 "  --datapath-check SEC compare the datapath with the network document and\n"
+                 "                       repair drift every SEC seconds (default 10; 0: off);\n"
+                 "                       what stays broken makes the host degraded\n"
                  "\n"
                  "Joining a controller (nubod):\n"
                  "  --controller URL     nubod's API, e.g. http://127.0.0.1:7700\n"
@@ -252,6 +255,7 @@ static const struct opt options[] = {
     {"advertise", OPT_FN, .fn = opt_advertise},
     {"name", OPT_FN, .fn = opt_name},
     {"heartbeat-ms", OPT_INT, FIELD(heartbeat_ms), .min = 100, .max = 60000},
+    {"datapath-check", OPT_INT, FIELD(datapath_check_s), .min = 0, .max = 86400},
     {"sample-ms", OPT_FN, .fn = opt_sample_ms},
     {"netns", OPT_FN, .fn = opt_netns},
     {"underlay-ip", OPT_FN, .fn = opt_underlay_ip},

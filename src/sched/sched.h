@@ -9,6 +9,8 @@
  *
  * Filters (a host is a candidate only if all pass):
  *   up           the host heartbeats (state up)
+ *   healthy      its datapath has no problem it could not repair (a
+ *                degraded host keeps its instances but takes no new one)
  *   capacity     free vCPUs, RAM, disk after overcommit ratios:
  *                  free = total * ratio - used
  *   accel        when the request needs one ("kvm"), the host has it
@@ -33,6 +35,7 @@ enum sched_group { SCHED_GROUP_NONE = 0, SCHED_GROUP_AFFINITY, SCHED_GROUP_ANTI_
 struct sched_host {
     char id[37];
     bool up;
+    bool degraded;                                     /* up, with datapath problems (src/fleet) */
     char accel[8];                                     /* "kvm", "tcg", or "" */
     long long vcpus, ram_mib, disk_gib;                /* physical totals */
     long long used_vcpus, used_ram_mib, used_disk_gib; /* claimed by instances */
@@ -55,6 +58,7 @@ struct sched_cfg {
  * act on ("no valid host: 2 hosts down, 3 without enough RAM"). */
 struct sched_report {
     int hosts, down, no_cpu, no_ram, no_disk, no_accel, affinity;
+    int degraded;
 };
 
 /* True when req fits on h under cfg (all filters pass). */

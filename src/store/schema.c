@@ -146,8 +146,8 @@ static const char schema_v1[] =
     "  created_at TEXT NOT NULL,"
     "  UNIQUE (project_id, name));"
 
-    /* state: up, down.  address: "unix:/path" or "http://addr:port" of
-     * its agent; agent_token: the bearer token the controller sends it. */
+    /* state: up, down (liveness; 'degraded' is up with problems, v17).  address: "unix:/path" or
+     * "http://addr:port" of its agent; agent_token: the bearer token the controller sends it. */
     "CREATE TABLE hosts ("
     "  id TEXT PRIMARY KEY,"
     "  name TEXT NOT NULL UNIQUE,"
@@ -289,6 +289,12 @@ static const char schema_v15[] =
     "ALTER TABLE idempotency_keys ADD COLUMN owner_run TEXT;"
     "CREATE INDEX idempotency_keys_age ON idempotency_keys (created_ms);";
 
+/* The datapath problems of a host's last heartbeat, as a JSON array
+ * [{object, problem, since, instances?}]: a host that is 'up' with
+ * problems shows as 'degraded' (src/fleet/hosts.c). */
+static const char schema_v17[] =
+    "ALTER TABLE hosts ADD COLUMN problems TEXT NOT NULL DEFAULT '[]';";
+
 /* Join tokens expire and may be single-use (src/fleet/join.c).  Rows from
  * before (the local token, no expiry) are replaced at the next start. */
 static const char schema_v18[] = "ALTER TABLE join_tokens ADD COLUMN id TEXT;"
@@ -321,6 +327,7 @@ const struct store_migration store_migrations[] = {
     {11, schema_v11},
     {12, schema_v12},
     {15, schema_v15},
+    {17, schema_v17},
     {18, schema_v18},
     {0, NULL},
 };

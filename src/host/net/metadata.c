@@ -241,6 +241,16 @@ void mds_sync(struct mds *m, const struct net_doc *doc)
             conn_close(m, i);
 }
 
+bool mds_listening(const struct mds *m, uint32_t vni)
+{
+    char rns[NET_NS_NAME_LEN];
+    ino_t ino = ns_inode(inet_router_ns(m->netns, m->tag, vni, rns));
+    for (int k = 0; k < m->nls; k++)
+        if (m->ls[k].vni == vni && m->ls[k].fd >= 0 && ino != 0 && m->ls[k].ns_ino == ino)
+            return true;
+    return false;
+}
+
 int mds_pollfds(struct mds *m, struct pollfd *fds, int max)
 {
     int n = 0;

@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/dynbuf.h"
@@ -324,6 +325,45 @@ static pid_t dnsmasq_pid(const struct net_env *env, uint32_t vni)
     return ours ? (pid_t)pid : 0;
 }
 
+/* True when process pid lives in the network namespace named ns (its
+ * /proc/<pid>/ns/net is the namespace /run/netns/<ns> holds).  A router
+ * namespace deleted and made again behind our back leaves its dnsmasq
+ * alive in the old one, where no guest reaches it. */
+static bool pid_in_ns(pid_t pid, const char *ns)
+{
+    char a[64], b[128];
+    struct stat sa, sb;
+    snprintf(a, sizeof(a), "/proc/%d/ns/net", (int)pid);
+    snprintf(b, sizeof(b), "/run/netns/%s", ns);
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino &&
+           sa.st_dev == sb.st_dev;
+}
+
+/* True when the network namespace of pid has a UDP socket bound to port
+ * (/proc/<pid>/net/udp lists the sockets of the process's namespace). */
+static bool pid_ns_udp_bound(pid_t pid, int port)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/net/udp", (int)pid);
+    char *text = fs_read_file(path, 4 << 20, NULL, NULL);
+    if (text == NULL)
+        return false;
+    char want[8];
+    snprintf(want, sizeof(want), ":%04X ", port);
+    bool found = false;
+    for (char *line = strchr(text, '\n'); line && !found; line = strchr(line + 1, '\n')) {
+        /* "  sl  local_address rem_address ...": the first address. */
+        char *colon = strchr(line + 1, ':');
+        char *addr = colon ? colon + 1 : NULL;
+        addr = addr ? addr + strspn(addr, " ") : NULL;
+        char *end = addr ? strchr(addr, ' ') : NULL;
+        if (end && end - addr > 6)
+            found = strncmp(end - 5, want, 6) == 0;
+    }
+    free(text);
+    return found;
+}
+
 static void dnsmasq_stop(const struct net_env *env, uint32_t vni)
 {
     pid_t pid = dnsmasq_pid(env, vni);
@@ -433,6 +473,13 @@ static int dnsmasq_ensure(const struct net_env *env, const struct net_doc *doc,
         write_if_changed(addn, dynbuf_str(&a), &addn_changed, errors) < 0)
         goto out;
     pid_t pid = dnsmasq_pid(env, n->vni);
+    if (pid > 0 && !pid_in_ns(pid, rns)) {
+        log_warn("network: vni %u: dnsmasq (pid %d) runs outside router namespace %s, "
+                 "which was made again: restarting it",
+                 n->vni, (int)pid, rns);
+        dnsmasq_stop(env, n->vni);
+        pid = 0;
+    }
     if (pid > 0 && conf_changed) {
         log_info("network: vni %u: dnsmasq configuration changed, restarting it", n->vni);
         dnsmasq_stop(env, n->vni);
@@ -442,10 +489,19 @@ static int dnsmasq_ensure(const struct net_env *env, const struct net_doc *doc,
         char arg[PATH_MAX + 64];
         snprintf(arg, sizeof(arg), "--conf-file=%s", conf);
         char *argv[] = {"ip", "netns", "exec", (char *)rns, "dnsmasq", arg, NULL};
-        if (spawn_run(argv, CMD_TIMEOUT_MS, 1 << 16, NULL, &err) < 0) {
-            fail(errors, "vni %u: dnsmasq does not start: %s", n->vni, err.msg);
+        char *said = NULL;
+        if (spawn_run(argv, CMD_TIMEOUT_MS, 1 << 16, &said, &err) < 0) {
+            /* dnsmasq's reason follows an empty line: quote it. */
+            size_t ml = strlen(err.msg);
+            const char *why = said && ml >= 2 && strcmp(err.msg + ml - 2, ": ") == 0
+                                  ? said + strspn(said, "\r\n")
+                                  : "";
+            fail(errors, "vni %u: dnsmasq does not start: %s%.*s", n->vni, err.msg,
+                 (int)strcspn(why, "\r\n"), why);
+            free(said);
             goto out;
         }
+        free(said);
         log_info("network: vni %u: dnsmasq started (pid %d)", n->vni,
                  (int)dnsmasq_pid(env, n->vni));
     } else if (hosts_changed || addn_changed) {
@@ -868,12 +924,19 @@ static void converge_network(const struct net_env *env, const struct net_doc *do
         converge_fdb(env, n, vx, errors);
     }
 
+    l = link_find(links, vr);
     if (!json_has_str(rnss, rns)) {
         if (ip_in("", errors, "netns", "add", rns, NULL) < 0)
             return;
         log_info("network: vni %u: router namespace %s created", n->vni, rns);
+        /* A namespace deleted behind our back takes the veth's peer "gw"
+         * with it, but the kernel removes our end a little later: one
+         * still listed is stale, made again below with its peer. */
+        if (l) {
+            ip_in(hns, NULL, "link", "del", vr, NULL);
+            l = NULL;
+        }
     }
-    l = link_find(links, vr);
     if (l == NULL) {
         if (ip_in(hns, errors, "link", "add", vr, "type", "veth", "peer", "name", "gw", "netns",
                   rns, NULL) < 0)
@@ -1089,4 +1152,87 @@ int net_tag_load(const char *state_dir, char tag[INET_TAG_LEN], struct nubo_err 
         return -1;
     log_info("network: agent tag %s (kept in %s)", tag, path);
     return 0;
+}
+
+/* ------------------------------------------------- self-check: observe */
+
+/* The tables of nftables in namespace ns ("" = ours) as "family name"
+ * strings, or NULL when nft failed (recorded in errors). */
+static json_t *nft_tables(const char *ns, json_t *errors)
+{
+    json_t *j =
+        ns[0] ? json_of(errors, "ip", "", "netns", "exec", ns, "nft", "-j", "list", "tables", NULL)
+              : json_of(errors, "nft", "", "-j", "list", "tables", NULL);
+    if (j == NULL)
+        return NULL;
+    json_t *names = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach (json_object_get(j, "nftables"), i, e) {
+        json_t *t = json_object_get(e, "table");
+        const char *fam = json_string_value(json_object_get(t, "family"));
+        const char *name = json_string_value(json_object_get(t, "name"));
+        if (fam && name)
+            json_array_append_new(names, json_sprintf("%s %s", fam, name));
+    }
+    json_decref(j);
+    return names;
+}
+
+json_t *net_observe(const struct net_env *env, const struct net_doc *doc)
+{
+    const char *hns = host_ns(env);
+    json_t *errors = json_array();
+    json_t *o = json_object();
+    json_t *links = json_of(errors, "ip", hns, "-j", "-d", "link", "show", NULL);
+    if (links)
+        json_object_set_new(o, "links", links);
+    size_t before = json_array_size(errors);
+    json_t *rnss = router_namespaces(env, env->tag, errors);
+    if (json_array_size(errors) == before)
+        json_object_set_new(o, "namespaces", rnss);
+    else
+        json_decref(rnss);
+    json_t *nft = nft_tables(hns, errors);
+    if (nft)
+        json_object_set_new(o, "nft", nft);
+    json_t *nets = json_object();
+    for (int i = 0; i < doc->nnetworks; i++) {
+        const struct net_network *n = &doc->networks[i];
+        char key[16], vx[NET_IFNAME_LEN], rns[NET_NS_NAME_LEN];
+        snprintf(key, sizeof(key), "%u", n->vni);
+        inet_vxlan_name(env->tag, n->vni, vx);
+        inet_router_ns(env->netns, env->tag, n->vni, rns);
+        json_t *no = json_object();
+        if (env->underlay_ip[0] && link_find(links, vx)) {
+            json_t *fdb = json_of(errors, "bridge", hns, "-j", "fdb", "show", "dev", vx, NULL);
+            if (fdb)
+                json_object_set_new(no, "fdb", fdb);
+        }
+        char path[128];
+        snprintf(path, sizeof(path), "/run/netns/%s", rns);
+        if (fs_exists(path)) {
+            json_t *addrs = json_of(errors, "ip", rns, "-j", "addr", "show", NULL);
+            if (addrs)
+                json_object_set_new(no, "router", addrs);
+            bool fip = false;
+            for (int k = 0; k < doc->nports; k++)
+                fip = fip || (doc->ports[k].network_idx == i && doc->ports[k].has_floating_ip);
+            json_t *rt = fip ? nft_tables(rns, errors) : NULL;
+            if (rt)
+                json_object_set_new(no, "nft", rt);
+        }
+        pid_t pid = dnsmasq_pid(env, n->vni);
+        json_object_set_new(no, "dnsmasq",
+                            json_pack("{s:b, s:b, s:b}", "running", pid > 0, "in_namespace",
+                                      pid > 0 && pid_in_ns(pid, rns), "bound",
+                                      pid > 0 && pid_ns_udp_bound(pid, 67)));
+        json_object_set_new(nets, key, no);
+    }
+    json_object_set_new(o, "networks", nets);
+    if (json_array_size(errors) > 0)
+        json_object_set_new(o, "errors", errors);
+    else
+        json_decref(errors);
+    return o;
 }

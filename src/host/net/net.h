@@ -212,6 +212,22 @@ int net_tap_create(const struct net_env *env, const char *name, struct nubo_err 
 /* Deletes the tap name (missing is fine). */
 int net_tap_delete(const struct net_env *env, const char *name, struct nubo_err *err);
 
+/* ---- the self-check ---------------------------------------------------- */
+
+struct mds;
+
+/* Compares the live datapath with doc (check.c): bridges, VXLANs and
+ * their flood entries, veths, the taps of vm_taps attached to their
+ * bridges, router namespaces with their addresses, dnsmasq alive, in its
+ * namespace and bound, the nft tables, and the metadata listeners of m
+ * (may be NULL: none).  Appends to problems one {"object": S, "problem":
+ * S, "instances": [ids]} per difference ("instances" absent when every
+ * instance of the host is concerned), also when the state could not be
+ * read (object "self-check").  Looks only at objects named with env's
+ * tag and changes nothing.  Returns how many problems it appended. */
+int net_check(const struct net_env *env, const struct net_doc *doc, char (*vm_taps)[NET_IFNAME_LEN],
+              int ntaps, const struct mds *m, json_t *problems);
+
 /* ---- the metadata service ---------------------------------------------- */
 
 /*

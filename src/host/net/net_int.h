@@ -35,6 +35,23 @@ const struct net_port *net_doc_port(const struct net_doc *doc, const char *id);
  * owns) as the metadata listener of network vni, with no namespace. */
 int mds_listen_fd(struct mds *m, uint32_t vni, int fd);
 
+/* True when m has a listener for network vni in the router namespace of
+ * that name as it exists now (not one deleted and made again). */
+bool mds_listening(const struct mds *m, uint32_t vni);
+
+/* ---- the self-check ---------------------------------------------------- */
+
+/* Reads the live state of env's datapath for doc (net.c): the JSON
+ * object described at the top of check.c, without "metadata".  Never
+ * NULL (new reference); what could not be read is absent, with the
+ * failed command in "errors". */
+json_t *net_observe(const struct net_env *env, const struct net_doc *doc);
+
+/* The comparison of net_check() on an observation obs (check.c's format,
+ * "metadata" included): pure, for unit tests. */
+int net_check_diff(const struct net_env *env, const struct net_doc *doc,
+                   char (*vm_taps)[NET_IFNAME_LEN], int ntaps, json_t *obs, json_t *problems);
+
 /* ---- network namespaces ------------------------------------------------ */
 
 /*

@@ -39,6 +39,7 @@ describe("other badges", () => {
   it("hosts", () => {
     expect(hostBadge("up").tone).toBe("ok");
     expect(hostBadge("down").tone).toBe("bad");
+    expect(hostBadge("degraded")).toMatchObject({ label: "degraded", tone: "warn" });
     expect(hostBadge("weird")).toMatchObject({ label: "weird", tone: "info" });
   });
   it("images", () => {

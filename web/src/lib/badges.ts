@@ -62,6 +62,8 @@ export function hostBadge(state: string): Badge {
   switch (state) {
     case "up":
       return b("up", "ok", false, "Heartbeating.");
+    case "degraded":
+      return b("degraded", "warn", false, "Heartbeating, but its agent could not repair its network datapath: takes no new instances.");
     case "down":
       return b("down", "bad", false, "No heartbeat: its instances are unknown until it is back.");
     case "new":

@@ -66,7 +66,7 @@ export function Hosts() {
           <section class="stats" aria-label="Cloud capacity">
             <div class="stat">
               <span class="stat-label">Hosts up</span>
-              <span class="stat-value">{hosts.filter((h) => h.state === "up").length}</span>
+              <span class="stat-value">{hosts.filter((h) => h.state === "up" || h.state === "degraded").length}</span>
               <span class="stat-sub">of {hosts.length}</span>
             </div>
             <div class="stat">
@@ -103,6 +103,15 @@ export function Hosts() {
                   </td>
                   <td data-label="State">
                     <Badge badge={hostBadge(h.state)} />
+                    {h.state === "degraded" && h.problems?.length ? (
+                      <ul class="muted small" aria-label={`Datapath problems of ${h.name}`}>
+                        {h.problems.map((p: { object: string; problem: string; since: string }) => (
+                          <li key={p.object + p.problem}>
+                            {p.object}: {p.problem} <span title={formatTime(p.since)}>({formatRelative(p.since)})</span>
+                          </li>
+                        ))}
+                      </ul>
+                    ) : null}
                   </td>
                   <td data-label="Accel">
                     {h.accel} <span class="muted">({h.driver})</span>
