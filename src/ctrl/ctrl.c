@@ -107,7 +107,9 @@ static void *loop(void *arg)
         if (clock_mono_ms() >= next_join_rotate || clock_now_ms() >= join_wall_due) {
             struct nubo_err jerr;
             if (fleet_join_local_rotate(c->st, c->join_file, &jerr) < 0) {
-                log_warn("cannot replace the local join token: %s", jerr.msg);
+                log_warn("cannot replace the local join token (again in a minute): %s", jerr.msg);
+                next_join_rotate = clock_mono_ms() + 60000;
+                join_wall_due = clock_now_ms() + 60000;
             } else {
                 next_join_rotate = clock_mono_ms() + JOIN_ROTATE_MS;
                 join_wall_due = clock_now_ms() + JOIN_ROTATE_MS;

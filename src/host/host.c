@@ -6,8 +6,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +347,76 @@ static void problems_set(struct host *h, json_t *found)
     h->problems = next;
 }
 
+/* True when process pid has a tun file descriptor bound to the interface
+ * named tap (its /proc fdinfo says "iff: <tap>"), or when that cannot be
+ * read (no false alarm).  A tap deleted behind QEMU's back leaves its
+ * descriptor bound to nothing: one made again under the same name is
+ * another device, and the guest's network stays down until QEMU opens it
+ * anew. */
+static bool process_holds_tap(pid_t pid, const char *tap)
+{
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return true;
+    bool tun_seen = false, held = false;
+    struct dirent *e;
+    while (!held && (e = readdir(d)) != NULL) {
+        char link[PATH_MAX], target[64];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n < 0)
+            continue;
+        target[n] = '\0';
+        if (strcmp(target, "/dev/net/tun") != 0)
+            continue;
+        tun_seen = true;
+        char info[PATH_MAX];
+        snprintf(info, sizeof(info), "/proc/%d/fdinfo/%s", (int)pid, e->d_name);
+        char *text = fs_read_file(info, 4096, NULL, NULL);
+        if (text == NULL)
+            continue;
+        const char *iff = strstr(text, "iff:\t");
+        if (iff) {
+            iff += 5;
+            size_t len = strcspn(iff, "\n");
+            held = len == strlen(tap) && strncmp(iff, tap, len) == 0;
+        }
+        free(text);
+    }
+    closedir(d);
+    return held || !tun_seen;
+}
+
+/* Adds a problem for each NIC of a running VM whose QEMU no longer holds
+ * its tap (see process_holds_tap): the repair cannot reconnect it. */
+static void severed_taps(struct host *h, json_t *problems)
+{
+    if (!h->drv->has_taps)
+        return;
+    for (struct vm *vm = h->vms; vm; vm = vm->next) {
+        if (vm->pid <= 0)
+            continue;
+        for (int i = 0; i < vm->def.nnics; i++) {
+            if (process_holds_tap(vm->pid, vm->def.nics[i].tap))
+                continue;
+            char object[64];
+            snprintf(object, sizeof(object), "tap %s", vm->def.nics[i].tap);
+            json_t *p = json_pack("{s:s, s:s}", "object", object, "problem",
+                                  "deleted behind the agent's back: made again, but the running VM "
+                                  "still holds the old one, so its network stays down until the "
+                                  "instance is stopped and started");
+            /* A controller's VM is "nubo-<instance id>". */
+            if (strncmp(vm->def.name, "nubo-", 5) == 0)
+                json_object_set_new(p, "instances", json_pack("[s]", vm->def.name + 5));
+            json_array_append_new(problems, p);
+        }
+    }
+}
+
 /* The self-check (net_check), every --datapath-check seconds: drift
  * found, or a failure of the last convergence, makes the agent converge
  * again on its document (the repair) and look again; what is still wrong
@@ -380,6 +452,7 @@ static void datapath_check(struct host *h)
         json_decref(found);
         found = left;
     }
+    severed_taps(h, found);
     free(taps);
     problems_set(h, found);
 }
