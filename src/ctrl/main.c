@@ -41,7 +41,9 @@ static void usage(FILE *out)
             "  --listen ADDR:PORT   API address (default 127.0.0.1:7700)\n"
             "  --threads N          API threads (default 4)\n"
             "  --agent-listen ADDR:PORT  a second API address for the host agents, with\n"
-            "                       its own connections (default: none)\n"
+            "                       its own connections and threads, so that tenant\n"
+            "                       traffic cannot starve heartbeats (default: none;\n"
+            "                       recommended: point the agents' --controller at it)\n"
             "  --max-conn-per-ip N  open connections per client address (default 64)\n"
             "  --conn-timeout S     close a connection silent for S seconds (default 60)\n"
             "  --login-slots N      password hashes at once; more logins get 503\n"
@@ -64,6 +66,10 @@ static void usage(FILE *out)
             "<state-dir>/admin-password, mode 0600) and the projects 'admin' and 'demo', and\n"
             "writes a host join token to <state-dir>/join-token.\n");
 }
+
+/* Threads of the agents' listener: heartbeats never wait behind one slow
+ * registration or metrics batch. */
+#define AGENT_THREADS 2
 
 /* What the command line sets. */
 struct nubod_opts {
@@ -392,7 +398,7 @@ static int run(struct nubod_opts *o)
         struct httpd_cfg ac = hc;
         ac.tcp_addr = o->agent_addr;
         ac.tcp_port = (uint16_t)o->agent_port;
-        ac.threads = 1;
+        ac.threads = AGENT_THREADS;
         ha = httpd_start(&ac, &err);
         if (ha == NULL) {
             httpd_stop(h);

@@ -3,6 +3,7 @@
  */
 #include "sched/sched.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,13 +13,15 @@ static long long cap(long long total, double ratio)
 }
 
 /* Which filter rejects h (0 = none). */
-enum reject { OK = 0, R_DOWN, R_CPU, R_RAM, R_DISK, R_ACCEL, R_GROUP };
+enum reject { OK = 0, R_DOWN, R_UNREACHABLE, R_CPU, R_RAM, R_DISK, R_ACCEL, R_GROUP };
 
 static enum reject check(const struct sched_cfg *cfg, const struct sched_host *h,
                          const struct sched_request *req)
 {
     if (!h->up)
         return R_DOWN;
+    if (h->unreachable)
+        return R_UNREACHABLE;
     if (req->need_accel && *req->need_accel && strcmp(req->need_accel, h->accel) != 0)
         return R_ACCEL;
     if (req->group == SCHED_GROUP_ANTI_AFFINITY && h->group_members > 0)
@@ -77,6 +80,9 @@ size_t sched_place(const struct sched_cfg *cfg, const struct sched_host *hosts, 
         case R_DOWN:
             r.down++;
             break;
+        case R_UNREACHABLE:
+            r.unreachable++;
+            break;
         case R_CPU:
             r.no_cpu++;
             break;
@@ -109,12 +115,15 @@ int sched_no_host(const struct sched_report *r, struct nubo_err *err)
         return nubo_err_set(err, NUBO_E_CAPACITY,
                             "no valid host: no host has joined the cloud yet (start nubo-hostd "
                             "with --controller)");
+    char more[64] = "";
+    if (r->unreachable > 0)
+        snprintf(more, sizeof(more), ", %d not answering the controller", r->unreachable);
     return nubo_err_set(err, NUBO_E_CAPACITY,
                         "no valid host among %d: %d down, %d without enough vCPUs, %d without "
                         "enough RAM, %d without enough disk, %d without the acceleration asked "
-                        "for, %d excluded by the server group policy",
+                        "for, %d excluded by the server group policy%s",
                         r->hosts, r->down, r->no_cpu, r->no_ram, r->no_disk, r->no_accel,
-                        r->affinity);
+                        r->affinity, more);
 }
 
 void sched_consume(struct sched_host *h, const struct sched_request *req)

@@ -9,6 +9,8 @@
  *
  * Filters (a host is a candidate only if all pass):
  *   up           the host heartbeats (state up)
+ *   reachable    its agent answered the reconciler's last call (a hung
+ *                agent that still heartbeats is no target until it answers)
  *   capacity     free vCPUs, RAM, disk after overcommit ratios:
  *                  free = total * ratio - used
  *   accel        when the request needs one ("kvm"), the host has it
@@ -33,8 +35,9 @@ enum sched_group { SCHED_GROUP_NONE = 0, SCHED_GROUP_AFFINITY, SCHED_GROUP_ANTI_
 struct sched_host {
     char id[37];
     bool up;
-    char accel[8];                                     /* "kvm", "tcg", or "" */
-    long long vcpus, ram_mib, disk_gib;                /* physical totals */
+    bool unreachable;                   /* its agent failed the reconciler's last call */
+    char accel[8];                      /* "kvm", "tcg", or "" */
+    long long vcpus, ram_mib, disk_gib; /* physical totals */
     long long used_vcpus, used_ram_mib, used_disk_gib; /* claimed by instances */
     int group_members; /* members of the request's server group here */
 };
@@ -54,7 +57,7 @@ struct sched_cfg {
 /* Why no host fits, counted per filter, for an error message a user can
  * act on ("no valid host: 2 hosts down, 3 without enough RAM"). */
 struct sched_report {
-    int hosts, down, no_cpu, no_ram, no_disk, no_accel, affinity;
+    int hosts, down, no_cpu, no_ram, no_disk, no_accel, affinity, unreachable;
 };
 
 /* True when req fits on h under cfg (all filters pass). */

@@ -259,6 +259,16 @@ static const char schema_v10[] =
  * revokes the keys it made (and keys may not make keys: identity). */
 static const char schema_v11[] = "ALTER TABLE tokens ADD COLUMN created_by TEXT;";
 
+/* Hosts (src/fleet, issue 22): fenced_at is set when an admin
+ * force-removed a dead host (its instances deleted); a fenced host stays
+ * 'down' for good, is never a placement target, and if its agent comes
+ * back the reconciler destroys every VM it still runs.  reachable is 0
+ * while the host's agent failed the reconciler's last call (it is then no
+ * placement target until it answers). */
+static const char schema_v13[] = "ALTER TABLE hosts ADD COLUMN fenced_at TEXT;"
+                                 "ALTER TABLE hosts ADD COLUMN reachable INTEGER NOT NULL"
+                                 " DEFAULT 1;";
+
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];
 extern const char store_schema_v3_monitor[];
@@ -279,5 +289,6 @@ const struct store_migration store_migrations[] = {
     {9, schema_v9},
     {10, schema_v10},
     {11, schema_v11},
+    {13, schema_v13},
     {0, NULL},
 };
