@@ -225,11 +225,13 @@ void ctrl_stop(struct ctrl *c)
     pthread_mutex_unlock(&c->mu);
     stack_engine_stop(c->stacks);
     pthread_join(c->thread, NULL);
+    /* Its workers first: they may still kick c (through a hook read just
+     * before it was cleared) until they are joined. */
+    reconciler_free(c->rc);
     monitor_stop(c->monitor);
     scale_free(c->scale);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
-    reconciler_free(c->rc);
     fleet_liveness_reset();
     free(c);
 }
