@@ -37,9 +37,10 @@ static const char host_usage[] =
 static const char list_usage[] =
     "usage: nubo host list [--limit N]\n"
     "\n"
-    "Lists the hosts: STATE (up, or down when silent too long), the accelerator,\n"
-    "vCPUs, RAM and disk as used/total (totals with overcommit), instances placed\n"
-    "there and the time since the last heartbeat.\n"
+    "Lists the hosts: STATE (up; down when silent too long; fenced once\n"
+    "force-removed), the accelerator, vCPUs, RAM and disk as used/total (totals\n"
+    "with overcommit), instances placed there and the time since the last\n"
+    "heartbeat.\n"
     "\n" CLOUD_COMMON_HELP;
 
 static const char show_usage[] = "usage: nubo host show HOST\n"
