@@ -20,8 +20,9 @@
  *      that one hung agent delays only itself: a host is converged by one
  *      worker at a time (a pass that finds it busy asks for one more run
  *      after the current one), and a host whose agent did not answer its
- *      list is retried after its own back-off (1 s doubling to 10 s) and
- *      is no placement target until it answers again (hosts.reachable).
+ *      list is retried after its own back-off (1 s doubling to 10 s); a
+ *      hung one (connected, no answer in time) is no placement target
+ *      until it answers again (hosts.reachable).
  *      The worker asks its agent for its VMs (GET /v1/vms), then
  *      for each instance placed there that is not deleted, compare the
  *      desired state with the VM "nubo-<instance id>" and do at most one
@@ -968,9 +969,15 @@ done:
     json_decref(doc);
 }
 
-/* Converges one host (a row {id, name, address, agent_token, fenced_at}).
- * Returns 0, or -1 when its agent did not answer its VM list. */
-static int converge_host(struct pass *p, const json_t *host)
+/* What became of a host's turn. */
+enum host_outcome {
+    HOST_OK = 0,      /* its agent answered its VM list */
+    HOST_UNREACHABLE, /* no connection (no agent there): it will go silent too */
+    HOST_HUNG,        /* connected but no answer in time, or a bad one: a hung agent */
+};
+
+/* Converges one host (a row {id, name, address, agent_token, fenced_at}). */
+static enum host_outcome converge_host(struct pass *p, const json_t *host)
 {
     struct host_ctx h = {
         .t = {.name = jsonx_str(host, "name"),
@@ -984,13 +991,13 @@ static int converge_host(struct pass *p, const json_t *host)
     json_t *out = NULL;
     if (agent_call(&h.t, "GET", "/v1/vms", NULL, LIST_TIMEOUT_MS, &status, &out, &err) < 0) {
         log_debug("%s (retrying after the host's back-off)", err.msg);
-        return -1;
+        return transient(&err) ? HOST_UNREACHABLE : HOST_HUNG;
     }
     json_t *vms = json_object_get(out, "vms");
     if (status != 200 || !json_is_array(vms)) {
         log_warn("host %s: GET /v1/vms answered %ld; skipping it for now", h.t.name, status);
         json_decref(out);
-        return -1;
+        return HOST_HUNG;
     }
     /* A fenced host has no live instance: every VM of ours is an orphan. */
     if (!fenced)
@@ -999,7 +1006,7 @@ static int converge_host(struct pass *p, const json_t *host)
     if (insts == NULL) {
         log_error("host %s: cannot load its instances: %s", h.t.name, err.msg);
         json_decref(out);
-        return 0;
+        return HOST_OK;
     }
     size_t i;
     json_t *inst;
@@ -1010,7 +1017,7 @@ static int converge_host(struct pass *p, const json_t *host)
     json_decref(insts);
     json_decref(h.images);
     json_decref(out);
-    return 0;
+    return HOST_OK;
 }
 
 /* ------------------------------------------------------------ liveness */
@@ -1149,7 +1156,10 @@ static void slot_queue(struct reconciler *r, struct slot *sl)
 
 /* One host's turn on a worker: reads its row afresh (it may have gone or
  * changed since the pass), converges it and records whether its agent
- * answered. */
+ * answers: a hung one (connected, no answer) is no placement target until
+ * it answers again.  One that cannot be connected to at all keeps its
+ * flag: it stops heartbeating too and goes down.  Returns -1 when the
+ * host should back off. */
 static int host_job(struct pass *p, const char *id)
 {
     struct nubo_err err;
@@ -1159,15 +1169,15 @@ static int host_job(struct pass *p, const char *id)
                                    "s", id);
     if (host == NULL)
         return 0; /* deleted meanwhile */
-    int rc = 0;
+    enum host_outcome rc = HOST_OK;
     if (is(jsonx_str(host, "state"), "up") || !json_is_null(json_object_get(host, "fenced_at"))) {
         rc = converge_host(p, host);
         int was = jint(host, "reachable") != 0;
-        if ((rc == 0) != was) {
-            if (fleet_host_set_reachable(p->st, id, rc == 0, &err) < 0)
+        if ((rc == HOST_OK && !was) || (rc == HOST_HUNG && was)) {
+            if (fleet_host_set_reachable(p->st, id, rc == HOST_OK, &err) < 0)
                 log_error("host %s: cannot record whether it answers: %s", jsonx_str(host, "name"),
                           err.msg);
-            else if (rc < 0)
+            else if (rc == HOST_HUNG)
                 log_warn("host %s: its agent does not answer; no placement on it until it does",
                          jsonx_str(host, "name"));
             else
@@ -1175,7 +1185,7 @@ static int host_job(struct pass *p, const char *id)
         }
     }
     json_decref(host);
-    return rc;
+    return rc == HOST_OK ? 0 : -1;
 }
 
 static void *worker(void *arg)

@@ -84,8 +84,8 @@ int fleet_host_delete(struct store *st, const char *ref, struct nubo_err *err);
  * reference, as fleet_host_get) or NULL with err. */
 json_t *fleet_host_force_remove(struct store *st, const char *ref, struct nubo_err *err);
 
-/* Records whether host_id's agent answered the reconciler's last call
- * (stored only when it changes).  A host that did not answer is no
+/* Records whether host_id's agent answers the reconciler (0 after it hung
+ * on a call; stored only when it changes).  A host that did not answer is no
  * placement target until it does (src/compute's snapshot).  0 or -1. */
 int fleet_host_set_reachable(struct store *st, const char *host_id, int reachable,
                              struct nubo_err *err);

@@ -9,8 +9,8 @@
  *
  * Filters (a host is a candidate only if all pass):
  *   up           the host heartbeats (state up)
- *   reachable    its agent answered the reconciler's last call (a hung
- *                agent that still heartbeats is no target until it answers)
+ *   reachable    its agent did not hang on the reconciler's last call (a
+ *                hung agent is no target until it answers again)
  *   capacity     free vCPUs, RAM, disk after overcommit ratios:
  *                  free = total * ratio - used
  *   accel        when the request needs one ("kvm"), the host has it
