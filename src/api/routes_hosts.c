@@ -118,15 +118,21 @@ static void post_host_action(struct api_call *call)
     struct nubo_err err;
     const char *action;
     json_t *b = api_body(call, fields);
-    if (b == NULL || api_field_str_req(call, b, "action", "reset-credential", &action) < 0)
+    if (b == NULL ||
+        api_field_str_req(call, b, "action", "reset-credential or force-remove", &action) < 0)
         return;
-    if (strcmp(action, "reset-credential") != 0) {
+    json_t *out;
+    if (strcmp(action, "reset-credential") == 0)
+        out = fleet_host_reset_credential(call->api->st, call->params[0], &err);
+    else if (strcmp(action, "force-remove") == 0)
+        out = fleet_host_force_remove(call->api->st, call->params[0], &err);
+    else {
         nubo_err_set(&err, NUBO_E_INVALID,
-                     "unknown action '%.32s': the one host action is reset-credential", action);
+                     "unknown action '%.32s': host actions are reset-credential and force-remove",
+                     action);
         api_fail(call, &err);
         return;
     }
-    json_t *out = fleet_host_reset_credential(call->api->st, call->params[0], &err);
     api_reply_or_fail(call, 200, out, &err);
 }
 

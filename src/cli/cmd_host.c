@@ -6,6 +6,7 @@
  *   list     GET /v1/hosts
  *   show     GET /v1/hosts/{ref}
  *   delete   DELETE /v1/hosts/{ref} (409 while instances are placed on it)
+ *   force-remove  POST /v1/hosts/{ref}/actions {"action": "force-remove"}
  *
  * (The agent of this very server, without a controller: `nubo agent info`.)
  */
@@ -26,6 +27,7 @@ static const char host_usage[] =
     "  list              the hosts, their state, capacity and use\n"
     "  show HOST         one host\n"
     "  delete HOST...    forget hosts that have no instances\n"
+    "  force-remove HOST fence a dead host and delete its instances\n"
     "\n"
     "HOST is a host's name or id.  Hosts join by themselves: nubo-hostd\n"
     "--controller URL --join-token-file FILE.  This server's own agent, without a\n"
@@ -36,9 +38,10 @@ static const char list_usage[] =
     "usage: nubo host list [--limit N]\n"
     "\n"
     "Lists the hosts: STATE (up; degraded when its agent reports datapath problems\n"
-    "it could not repair: it takes no new instance; down when silent too long), the\n"
-    "accelerator, vCPUs, RAM and disk as used/total (totals with overcommit),\n"
-    "instances placed there and the time since the last heartbeat.\n"
+    "it could not repair: it takes no new instance; down when silent too long;\n"
+    "fenced once force-removed), the accelerator, vCPUs, RAM and disk as\n"
+    "used/total (totals with overcommit), instances placed there and the time since\n"
+    "the last heartbeat.\n"
     "\n" CLOUD_COMMON_HELP;
 
 static const char show_usage[] = "usage: nubo host show HOST\n"
@@ -54,6 +57,16 @@ static const char delete_usage[] =
     "409).  A deleted host whose agent still runs registers again.\n"
     "\n" CLOUD_COMMON_HELP;
 
+static const char force_remove_usage[] =
+    "usage: nubo host force-remove HOST\n"
+    "\n"
+    "For a host that is dead for good (state down): fences it - it never takes\n"
+    "instances again, and if its agent ever comes back the controller destroys\n"
+    "the VMs it still runs - and deletes its instances at once (their usage closed,\n"
+    "their quota freed).  Refused while the host is up.  'nubo host delete' then\n"
+    "forgets it.\n"
+    "\n" CLOUD_COMMON_HELP;
+
 static const struct cloud_col host_fields[] = {
     {"name", "name", CLOUD_STR},           {"id", "id", CLOUD_STR},
     {"state", "state", CLOUD_STR},         {"address", "address", CLOUD_STR},
@@ -62,7 +75,7 @@ static const struct cloud_col host_fields[] = {
     {"ram", "ram_mib", CLOUD_MIB},         {"ram used", "used.ram_mib", CLOUD_MIB},
     {"disk", "disk_gib", CLOUD_GIB},       {"disk used", "used.disk_gib", CLOUD_GIB},
     {"instances", "instances", CLOUD_STR}, {"last heartbeat", "last_heartbeat_at", CLOUD_STR},
-    {"problems", "problems", CLOUD_COUNT},
+    {"problems", "problems", CLOUD_COUNT}, {"fenced at", "fenced_at", CLOUD_STR},
 };
 
 static const struct cloud_kind host_kind = {
@@ -167,12 +180,36 @@ static int host_delete(struct cli *cli, int argc, char **argv)
     return cloud_cmd_delete(cli, argc, argv, &host_kind, delete_usage);
 }
 
+static int host_force_remove(struct cli *cli, int argc, char **argv)
+{
+    int rc;
+    char path[CLOUD_PATH_MAX];
+    struct nubo_err err;
+    json_t *out = NULL;
+    if ((rc = cli_options_common(cli, argc, argv, force_remove_usage, false)) != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "a host name or id")) != 0 ||
+        (rc = cloud_ref_check(cli, argv[optind], "a host name or id")) != 0 ||
+        (rc = cloud_connect(cli)) != 0)
+        return rc;
+    snprintf(path, sizeof(path), "/v1/hosts/%s/actions", argv[optind]);
+    json_t *body = json_pack("{s:s}", "action", "force-remove");
+    int r = cli_call(cli, "POST", path, body, &out, &err);
+    json_decref(body);
+    if (r < 0)
+        return cli_fail(cli, &err);
+    cloud_object_print(cli, out, host_kind.fields, host_kind.nfields);
+    json_decref(out);
+    return CLI_EXIT_OK;
+}
+
 int cmd_host(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_command cmds[] = {
         {"list", host_list},
         {"show", host_show},
         {"delete", host_delete},
+        {"force-remove", host_force_remove},
     };
     return cli_dispatch(cli, argc, argv, cmds, ARRAY_LEN(cmds), host_usage);
 }

@@ -170,6 +170,16 @@ int compute_instances_observe(struct store *st, const char *host_id, const json_
 long long compute_instances_host_down(struct store *st, const char *host_id, const char *host_name,
                                       struct nubo_err *err);
 
+/* Host host_id (named host_name) was force-removed (dead for good,
+ * fenced): every instance placed there that is not deleted is deleted now
+ * (desired and status deleted, power none; an unknown one's running time
+ * ends at the host's last heartbeat, billing_instance_lost(); the rest of
+ * its usage closed; ports released; event "deleted"; the delete task
+ * succeeded, the others failed).  In the caller's transaction.  Returns
+ * how many, or -1 with err. */
+long long compute_instances_host_removed(struct store *st, const char *host_id,
+                                         const char *host_name, struct nubo_err *err);
+
 /* Host host_id (named host_name) is being removed: NUBO_E_CONFLICT while
  * instances that are not deleted are placed there; otherwise the deleted
  * ones, kept for their history, let go of the host.  In the caller's
@@ -214,6 +224,12 @@ json_t *compute_instances_on_host(struct store *st, const char *host_id, struct 
 /* Instances to be deleted that have no host: rows {id, status, desired}
  * (new reference), or NULL with err. */
 json_t *compute_instances_hostless_deleting(struct store *st, struct nubo_err *err);
+
+/* Instances to be deleted on hosts that are down: rows {id, status,
+ * desired, host_name} (new reference), or NULL with err.  Their delete
+ * completes without the host (compute_instance_deleted()); the VM, if
+ * the host ever comes back, is an orphan the reconciler destroys. */
+json_t *compute_instances_down_deleting(struct store *st, struct nubo_err *err);
 
 /* True when an instance with this id was ever created (deleted or not). */
 bool compute_instance_exists(struct store *st, const char *id);

@@ -196,7 +196,7 @@ static int snapshot_load(struct store *st, const char *group_id, struct snapshot
 {
     s->rows = store_query(st, err,
                           "SELECT h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib, h.disk_gib,"
-                          " h.problems,"
+                          " h.problems, h.reachable,"
                           " COALESCE(SUM(i.vcpus), 0) AS used_vcpus,"
                           " COALESCE(SUM(i.ram_mib), 0) AS used_ram_mib,"
                           " COALESCE(SUM(i.disk_gib), 0) AS used_disk_gib,"
@@ -205,7 +205,7 @@ static int snapshot_load(struct store *st, const char *group_id, struct snapshot
                           " FROM hosts h LEFT JOIN instances i ON i.host_id = h.id"
                           "   AND i.status <> 'deleted'"
                           " GROUP BY h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib,"
-                          "   h.disk_gib, h.problems ORDER BY h.id",
+                          "   h.disk_gib, h.problems, h.reachable ORDER BY h.id",
                           "s", group_id);
     if (s->rows == NULL)
         return -1;
@@ -219,6 +219,7 @@ static int snapshot_load(struct store *st, const char *group_id, struct snapshot
         str_copy(h->id, sizeof(h->id), jsonx_str(r, "id"));
         h->up = strcmp(jsonx_str(r, "state"), "up") == 0;
         h->degraded = strcmp(jsonx_str(r, "problems"), "[]") != 0;
+        h->unreachable = json_integer_value(json_object_get(r, "reachable")) == 0;
         str_copy(h->accel, sizeof(h->accel), jsonx_str(r, "accel"));
         h->vcpus = json_integer_value(json_object_get(r, "vcpus"));
         h->ram_mib = json_integer_value(json_object_get(r, "ram_mib"));
@@ -513,6 +514,10 @@ json_t *compute_instance_delete(struct store *st, const struct ctx *ctx, const c
         compute_task_finish(st, id, "delete", NULL);
         compute_event_add(st, id, "deleted", "it had no host: nothing to stop", ctx->request_id);
     } else {
+        /* On a host that is down: it ran until the host was last seen
+         * (before the status leaves unknown; see billing.h). */
+        if (strcmp(status, "unknown") == 0 && billing_instance_lost(st, id, err) < 0)
+            goto cleanup;
         if (store_exec(st, err,
                        "UPDATE instances SET desired = 'deleted', status = 'deleting',"
                        " updated_at = ? WHERE id = ? AND project_id = ?",

@@ -324,6 +324,60 @@ long long compute_instances_host_down(struct store *st, const char *host_id, con
     return count;
 }
 
+long long compute_instances_host_removed(struct store *st, const char *host_id,
+                                         const char *host_name, struct nubo_err *err)
+{
+    char now[32], detail[128];
+    clock_now_str(now);
+    snprintf(detail, sizeof(detail), "host %s was force-removed", host_name);
+    json_t *insts = store_query(st, err,
+                                "SELECT id, status FROM instances WHERE host_id = ? AND"
+                                " status != 'deleted'",
+                                "s", host_id);
+    if (insts == NULL)
+        return -1;
+    long long count = 0;
+    size_t i;
+    json_t *inst;
+    json_array_foreach (insts, i, inst) {
+        const char *id = jsonx_str(inst, "id");
+        /* An unknown instance ran until its host was last seen: its running
+         * time ends there (before the status moves on). */
+        if (is(jsonx_str(inst, "status"), "unknown") && billing_instance_lost(st, id, err) < 0) {
+            count = -1;
+            break;
+        }
+        long long n = store_exec(st, err,
+                                 "UPDATE instances SET desired = 'deleted', status = 'deleted',"
+                                 " power_state = 'none', deleted_at = ?, updated_at = ?"
+                                 " WHERE id = ? AND status != 'deleted'",
+                                 "sss", now, now, id);
+        if (n < 0 || (n > 0 && (billing_instance_meter(st, id, err) < 0 ||
+                                network_instance_ports_release(st, id, err) < 0))) {
+            count = -1;
+            break;
+        }
+        if (n > 0) {
+            compute_event_add(st, id, "deleted", detail, NULL);
+            compute_task_finish(st, id, "delete", NULL);
+            compute_task_finish(st, id, "create,start,stop,reboot",
+                                "the instance was deleted: its host was force-removed");
+            count++;
+        }
+    }
+    json_decref(insts);
+    return count;
+}
+
+json_t *compute_instances_down_deleting(struct store *st, struct nubo_err *err)
+{
+    return store_query(st, err,
+                       "SELECT i.id, i.status, i.desired, h.name AS host_name FROM instances i"
+                       " JOIN hosts h ON h.id = i.host_id WHERE h.state = 'down'"
+                       " AND i.desired = 'deleted' AND i.status != 'deleted'",
+                       "");
+}
+
 int compute_instances_unplace(struct store *st, const char *host_id, const char *host_name,
                               struct nubo_err *err)
 {

@@ -118,8 +118,10 @@ static void *loop(void *arg)
         pthread_mutex_lock(&c->mu);
         if (c->kicked || c->stopping)
             continue;
+        /* The wait is on the monotonic clock (cv's attribute): a jump of
+         * the wall clock neither skips nor stretches it. */
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += c->cfg.reconcile_ms / 1000;
         ts.tv_nsec += (long)(c->cfg.reconcile_ms % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
@@ -174,7 +176,11 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
     }
     c->rc = reconciler_new();
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
     struct sched_cfg scfg = {
         .policy = strcmp(c->cfg.sched_policy, "pack") == 0 ? SCHED_PACK : SCHED_SPREAD,
         .cpu_ratio = c->cfg.cpu_ratio,
@@ -245,10 +251,13 @@ void ctrl_stop(struct ctrl *c)
     pthread_mutex_unlock(&c->mu);
     stack_engine_stop(c->stacks);
     pthread_join(c->thread, NULL);
+    /* Its workers first: they may still kick c (through a hook read just
+     * before it was cleared) until they are joined. */
+    reconciler_free(c->rc);
     monitor_stop(c->monitor);
     scale_free(c->scale);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
-    reconciler_free(c->rc);
+    fleet_liveness_reset();
     free(c);
 }

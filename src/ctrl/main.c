@@ -42,7 +42,9 @@ static void usage(FILE *out)
             "  --listen ADDR:PORT   API address (default 127.0.0.1:7700)\n"
             "  --threads N          API threads (default 4)\n"
             "  --agent-listen ADDR:PORT  a second API address for the host agents, with\n"
-            "                       its own connections (default: none)\n"
+            "                       its own connections and threads, so that tenant\n"
+            "                       traffic cannot starve heartbeats (default: none;\n"
+            "                       recommended: point the agents' --controller at it)\n"
             "  --max-conn-per-ip N  open connections per client address (default 64)\n"
             "  --conn-timeout S     close a connection silent for S seconds (default 60)\n"
             "  --head-timeout S     ... and a new connection silent for S seconds before\n"
@@ -68,6 +70,10 @@ static void usage(FILE *out)
             "Agents on this machine join with the token in <state-dir>/join-token, replaced\n"
             "every 15 minutes; hosts elsewhere with one from 'nubo join-token create'.\n");
 }
+
+/* Threads of the agents' listener: heartbeats never wait behind one slow
+ * registration or metrics batch. */
+#define AGENT_THREADS 2
 
 /* What the command line sets. */
 struct nubod_opts {
@@ -420,7 +426,7 @@ static int run(struct nubod_opts *o)
         struct httpd_cfg ac = hc;
         ac.tcp_addr = o->agent_addr;
         ac.tcp_port = (uint16_t)o->agent_port;
-        ac.threads = 1;
+        ac.threads = AGENT_THREADS;
         ha = httpd_start(&ac, &err);
         if (ha == NULL) {
             httpd_stop(h);

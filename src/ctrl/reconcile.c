@@ -7,7 +7,23 @@
  *   1. hosts silent for host_down_ms become 'down'; their instances
  *      'unknown' (event "host down").  A heartbeat makes a host 'up' again
  *      (hosts.c) and the next pass gives the instances their status back.
- *   2. for each 'up' host: ask its agent for its VMs (GET /v1/vms), then
+ *      Silence is measured on the monotonic clock from the in-memory
+ *      record of the last heartbeat received (src/fleet/liveness.c), never
+ *      from stored wall-clock times, and never counts time the controller
+ *      itself was stalled: after a restart, or when this thread ran late
+ *      (the process was frozen, the machine swapped), every host gets a
+ *      full host_down_ms from then.  Instances to be deleted on a host that
+ *      is down are deleted without it (their VM, should the host come
+ *      back, is an orphan: step 3).
+ *   2. each 'up' host (and each fenced one that is heard from: its VMs are
+ *      all orphans) is handed to a pool of RECONCILE_WORKERS threads, so
+ *      that one hung agent delays only itself: a host is converged by one
+ *      worker at a time (a pass that finds it busy asks for one more run
+ *      after the current one), and a host whose agent did not answer its
+ *      list is retried after its own back-off (1 s doubling to 10 s); a
+ *      hung one (connected, no answer in time) is no placement target
+ *      until it answers again (hosts.reachable).
+ *      The worker asks its agent for its VMs (GET /v1/vms), then
  *      for each instance placed there that is not deleted, compare the
  *      desired state with the VM "nubo-<instance id>" and do at most one
  *      thing about it:
@@ -52,6 +68,8 @@
  */
 #include "ctrl/ctrl.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +77,7 @@
 #include "billing/billing.h"
 #include "compute/compute.h"
 #include "ctrl/ctrl_int.h"
+#include "fleet/fleet.h"
 #include "lib/agent_client.h"
 #include "lib/clock.h"
 #include "lib/crypto.h"
@@ -78,6 +97,10 @@
 #define REBOOT_WAIT_MS 60000 /* a reboot whose new boot is never seen */
 #define BACKOFF_MIN_MS 2000
 #define BACKOFF_MAX_MS 300000
+#define RECONCILE_WORKERS 8       /* hosts converged at once */
+#define HOST_BACKOFF_MIN_MS 1000  /* a host whose agent did not answer ... */
+#define HOST_BACKOFF_MAX_MS 10000 /* ... is tried again after this, doubling */
+#define STALL_SLACK_MS 1000       /* this thread later than reconcile_ms + this: stalled */
 
 /* ------------------------------------------------------------ memory */
 
@@ -91,16 +114,41 @@ struct memo {
     int64_t reboot_at; /* monotonic ms of the reboot request; 0 = none */
 };
 
+/* A host in the worker pool's hands. */
+struct slot {
+    char id[37];
+    bool busy;        /* queued or being converged */
+    bool again;       /* a pass came while busy: converge once more */
+    int fails;        /* list calls failed in a row */
+    int64_t retry_at; /* monotonic ms; 0 = no back-off */
+    struct slot *next_queued;
+};
+
 struct reconciler {
-    int64_t started_ms; /* monotonic: hosts get a grace period after a restart */
+    /* Liveness (reconciler thread only): silence counts from grace_from
+     * at the earliest - nubod's start, or the end of its last stall. */
+    int64_t grace_from;
+    int64_t last_pass; /* monotonic ms of the last mark_down(), 0 = none */
+
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t cv;
     struct memo *m;
     size_t n, alloc;
+    struct slot **slots;
+    size_t nslots, aslots;
+    struct slot *queue, *queue_tail;
+    bool stopping;
+    struct ctrl *c; /* set when the workers start */
+    pthread_t workers[RECONCILE_WORKERS];
+    int nworkers;
 };
 
 struct reconciler *reconciler_new(void)
 {
     struct reconciler *r = xcalloc(1, sizeof(*r));
-    r->started_ms = clock_mono_ms();
+    r->grace_from = clock_mono_ms();
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
     return r;
 }
 
@@ -108,10 +156,22 @@ void reconciler_free(struct reconciler *r)
 {
     if (r == NULL)
         return;
+    pthread_mutex_lock(&r->mu);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    for (int i = 0; i < r->nworkers; i++)
+        pthread_join(r->workers[i], NULL);
+    for (size_t i = 0; i < r->nslots; i++)
+        free(r->slots[i]);
+    free(r->slots);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
     free(r->m);
     free(r);
 }
 
+/* The memo of instance id (created when create), under r->mu. */
 static struct memo *memo_find(struct reconciler *r, const char *id, int create)
 {
     for (size_t i = 0; i < r->n; i++)
@@ -131,7 +191,8 @@ static struct memo *memo_find(struct reconciler *r, const char *id, int create)
     return m;
 }
 
-static void memo_drop(struct reconciler *r, const char *id)
+/* Under r->mu. */
+static void memo_drop_locked(struct reconciler *r, const char *id)
 {
     for (size_t i = 0; i < r->n; i++) {
         if (strcmp(r->m[i].id, id) == 0) {
@@ -141,9 +202,20 @@ static void memo_drop(struct reconciler *r, const char *id)
     }
 }
 
+/* The memos are shared by the workers (each instance is only ever touched
+ * by the worker of its host, but the array is one): every access below
+ * takes r->mu. */
+static void memo_drop(struct reconciler *r, const char *id)
+{
+    pthread_mutex_lock(&r->mu);
+    memo_drop_locked(r, id);
+    pthread_mutex_unlock(&r->mu);
+}
+
 /* After a refused operation: wait 2 s, 4 s, ... up to 5 min. */
 static void backoff(struct reconciler *r, const char *id)
 {
+    pthread_mutex_lock(&r->mu);
     struct memo *m = memo_find(r, id, 1);
     int64_t delay = BACKOFF_MIN_MS;
     for (int i = 0; i < m->fails && delay < BACKOFF_MAX_MS; i++)
@@ -152,23 +224,50 @@ static void backoff(struct reconciler *r, const char *id)
         delay = BACKOFF_MAX_MS;
     m->fails++;
     m->retry_at = clock_mono_ms() + delay;
+    pthread_mutex_unlock(&r->mu);
 }
 
 static int backing_off(struct reconciler *r, const char *id)
 {
+    pthread_mutex_lock(&r->mu);
     struct memo *m = memo_find(r, id, 0);
-    return m && m->retry_at > clock_mono_ms();
+    int b = m && m->retry_at > clock_mono_ms();
+    pthread_mutex_unlock(&r->mu);
+    return b;
 }
 
 static void backoff_clear(struct reconciler *r, const char *id)
 {
+    pthread_mutex_lock(&r->mu);
     struct memo *m = memo_find(r, id, 0);
     if (m) {
         m->retry_at = 0;
         m->fails = 0;
         if (m->reboot_at == 0)
-            memo_drop(r, id);
+            memo_drop_locked(r, id);
     }
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* When the reboot of id was asked for (monotonic ms), or 0; with start,
+ * a missing one is set to now (nubod restarted while waiting). */
+static int64_t reboot_since(struct reconciler *r, const char *id, int start)
+{
+    pthread_mutex_lock(&r->mu);
+    struct memo *m = memo_find(r, id, start);
+    if (m && start && m->reboot_at == 0)
+        m->reboot_at = clock_mono_ms();
+    int64_t at = m ? m->reboot_at : 0;
+    pthread_mutex_unlock(&r->mu);
+    return at;
+}
+
+/* The reboot of id was asked for now. */
+static void reboot_mark(struct reconciler *r, const char *id)
+{
+    pthread_mutex_lock(&r->mu);
+    memo_find(r, id, 1)->reboot_at = clock_mono_ms();
+    pthread_mutex_unlock(&r->mu);
 }
 
 /* ------------------------------------------------------------ one pass */
@@ -579,7 +678,6 @@ static void converge_deleted(struct pass *p, struct host_ctx *h, json_t *inst, c
 static void converge_reboot(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
 {
     const char *id = jsonx_str(inst, "id");
-    struct memo *m = memo_find(p->r, id, 0);
     struct nubo_err err;
     json_t *open = store_query(p->st, &err,
                                "SELECT status FROM tasks WHERE instance_id = ? AND kind = 'reboot'"
@@ -600,11 +698,8 @@ static void converge_reboot(struct pass *p, struct host_ctx *h, json_t *inst, co
             reached(p, inst, "running", jint(vm, "boots"), h->t.name);
             return;
         }
-        if (m == NULL) { /* nubod restarted while waiting: wait afresh */
-            m = memo_find(p->r, id, 1);
-            m->reboot_at = clock_mono_ms();
-        }
-        if (clock_mono_ms() - m->reboot_at > REBOOT_WAIT_MS) {
+        /* (nubod restarted while waiting: wait afresh) */
+        if (clock_mono_ms() - reboot_since(p->r, id, 1) > REBOOT_WAIT_MS) {
             log_warn("instance %s: no new boot seen after the reboot; taking it as done", id);
             compute_event_add(p->st, id, "reboot not confirmed",
                               "the host saw no new boot within 60 s", NULL);
@@ -638,8 +733,7 @@ static void converge_reboot(struct pass *p, struct host_ctx *h, json_t *inst, co
     }
     if (compute_instance_reboot_sent(p->st, id, h->t.name, &err) < 0)
         log_error("instance %s: cannot record the reboot request: %s", id, err.msg);
-    m = memo_find(p->r, id, 1);
-    m->reboot_at = clock_mono_ms();
+    reboot_mark(p->r, id);
 }
 
 /* No VM: creates it (started when start), after the events and the
@@ -876,7 +970,15 @@ done:
     json_decref(doc);
 }
 
-static void converge_host(struct pass *p, const json_t *host)
+/* What became of a host's turn. */
+enum host_outcome {
+    HOST_OK = 0,      /* its agent answered its VM list */
+    HOST_UNREACHABLE, /* no connection (no agent there): it will go silent too */
+    HOST_HUNG,        /* connected but no answer in time, or a bad one: a hung agent */
+};
+
+/* Converges one host (a row {id, name, address, agent_token, fenced_at}). */
+static enum host_outcome converge_host(struct pass *p, const json_t *host)
 {
     struct host_ctx h = {
         .t = {.name = jsonx_str(host, "name"),
@@ -884,25 +986,28 @@ static void converge_host(struct pass *p, const json_t *host)
               .token = jsonx_str(host, "agent_token")},
         .id = jsonx_str(host, "id"),
     };
+    int fenced = !json_is_null(json_object_get(host, "fenced_at"));
     struct nubo_err err;
     long status;
     json_t *out = NULL;
     if (agent_call(&h.t, "GET", "/v1/vms", NULL, LIST_TIMEOUT_MS, &status, &out, &err) < 0) {
-        log_debug("%s (retrying next pass)", err.msg);
-        return;
+        log_debug("%s (retrying after the host's back-off)", err.msg);
+        return transient(&err) ? HOST_UNREACHABLE : HOST_HUNG;
     }
     json_t *vms = json_object_get(out, "vms");
     if (status != 200 || !json_is_array(vms)) {
-        log_warn("host %s: GET /v1/vms answered %ld; skipping it this pass", h.t.name, status);
+        log_warn("host %s: GET /v1/vms answered %ld; skipping it for now", h.t.name, status);
         json_decref(out);
-        return;
+        return HOST_HUNG;
     }
-    converge_network(p, &h);
+    /* A fenced host has no live instance: every VM of ours is an orphan. */
+    if (!fenced)
+        converge_network(p, &h);
     json_t *insts = compute_instances_on_host(p->st, h.id, &err);
     if (insts == NULL) {
         log_error("host %s: cannot load its instances: %s", h.t.name, err.msg);
         json_decref(out);
-        return;
+        return HOST_OK;
     }
     size_t i;
     json_t *inst;
@@ -913,14 +1018,30 @@ static void converge_host(struct pass *p, const json_t *host)
     json_decref(insts);
     json_decref(h.images);
     json_decref(out);
+    return HOST_OK;
 }
 
-/* Hosts silent for host_down_ms go down, and their instances unknown. */
+/* ------------------------------------------------------------ liveness */
+
+/* Hosts silent for host_down_ms go down, and their instances unknown.
+ * Silence is the monotonic time since the host was last heard from
+ * (fleet_liveness_last()), counted from r->grace_from at the earliest. */
 static void mark_down(struct pass *p)
 {
     const struct ctrl_cfg *cfg = ctrl_cfg(p->c);
-    /* After a restart of nubod, give every host time to heartbeat first. */
-    if (clock_mono_ms() - p->r->started_ms < cfg->host_down_ms)
+    struct reconciler *r = p->r;
+    int64_t now = clock_mono_ms();
+    /* This thread runs at least every reconcile_ms.  When it ran much
+     * later, the controller was stalled (frozen, swapping, starved):
+     * heartbeats may have waited unread meanwhile, so silence counts
+     * afresh from now. */
+    if (r->last_pass > 0 && now - r->last_pass > cfg->reconcile_ms + STALL_SLACK_MS) {
+        log_warn("the controller was stalled for %lld ms: host liveness counts from now",
+                 (long long)(now - r->last_pass));
+        r->grace_from = now;
+    }
+    r->last_pass = now;
+    if (now - r->grace_from < cfg->host_down_ms)
         return;
     /* Nor while heartbeats may have been refused for a full disk, and for
      * as long again after: the hosts were not silent, the store was. */
@@ -928,21 +1049,28 @@ static void mark_down(struct pass *p)
     if (full_at > 0 && clock_mono_ms() - full_at < cfg->host_down_ms)
         return;
     struct nubo_err err;
-    long long cutoff = (long long)clock_now_ms() - cfg->host_down_ms;
-    json_t *rows = store_query(p->st, &err,
-                               "SELECT id, name FROM hosts WHERE state = 'up' AND"
-                               " last_heartbeat_ms < ?",
-                               "i", cutoff);
+    json_t *rows = store_query(p->st, &err, "SELECT id, name FROM hosts WHERE state = 'up'", "");
     size_t i;
     json_t *host;
     json_array_foreach (rows, i, host) {
         const char *id = jsonx_str(host, "id");
+        int64_t seen = fleet_liveness_last(id);
+        if (seen < r->grace_from)
+            seen = r->grace_from;
+        if (now - seen <= cfg->host_down_ms)
+            continue;
         if (store_begin(p->st, true, &err) < 0)
             continue;
-        long long n = store_exec(p->st, &err,
-                                 "UPDATE hosts SET state = 'down' WHERE id = ? AND state = 'up'"
-                                 " AND last_heartbeat_ms < ?",
-                                 "si", id, cutoff);
+        /* Asked again under the write lock: a heartbeat records itself
+         * before its transaction, so one that came meanwhile is seen. */
+        int64_t again = fleet_liveness_last(id);
+        long long n = 0;
+        if (again > seen && clock_mono_ms() - again <= cfg->host_down_ms)
+            n = 0;
+        else
+            n = store_exec(p->st, &err,
+                           "UPDATE hosts SET state = 'down' WHERE id = ? AND state = 'up'", "s",
+                           id);
         /* All or nothing; the next pass tries again. */
         long long unknown =
             n == 1 ? compute_instances_host_down(p->st, id, jsonx_str(host, "name"), &err) : 0;
@@ -956,8 +1084,9 @@ static void mark_down(struct pass *p)
             log_error("host %s: cannot mark it down: %s", jsonx_str(host, "name"), err.msg);
         } else if (n == 1) {
             fault_point("transition.host_down.committed");
-            log_warn("host %s (%s) is down: no heartbeat for %d ms; %lld instance(s) unknown",
-                     jsonx_str(host, "name"), id, cfg->host_down_ms, unknown);
+            log_warn("host %s (%s) is down: nothing heard from it for %lld ms; %lld instance(s) "
+                     "unknown",
+                     jsonx_str(host, "name"), id, (long long)(now - seen), unknown);
         }
     }
     json_decref(rows);
@@ -976,25 +1105,190 @@ static void delete_hostless(struct pass *p)
     json_decref(rows);
 }
 
+/* Instances deleted on hosts that are down: the delete completes without
+ * the host (usage closed, quota freed); if the host comes back, their VMs
+ * are orphans and go (remove_orphans()). */
+static void delete_on_down_hosts(struct pass *p)
+{
+    struct nubo_err err;
+    json_t *rows = compute_instances_down_deleting(p->st, &err);
+    size_t i;
+    json_t *inst;
+    json_array_foreach (rows, i, inst) {
+        const char *id = jsonx_str(inst, "id");
+        char detail[128];
+        snprintf(detail, sizeof(detail),
+                 "host %s is down: its VM is destroyed if the host comes back",
+                 jsonx_str(inst, "host_name"));
+        int rc = compute_instance_deleted(p->st, id, detail, &err);
+        if (rc < 0)
+            log_error("instance %s: cannot record the delete: %s", id, err.msg);
+        if (rc > 0)
+            memo_drop(p->r, id);
+    }
+    json_decref(rows);
+}
+
+/* ------------------------------------------------------------ workers */
+
+/* The slot of host id (created), under r->mu. */
+static struct slot *slot_get(struct reconciler *r, const char *id)
+{
+    for (size_t i = 0; i < r->nslots; i++)
+        if (strcmp(r->slots[i]->id, id) == 0)
+            return r->slots[i];
+    if (r->nslots == r->aslots) {
+        r->aslots = r->aslots ? r->aslots * 2 : 16;
+        struct slot **a = realloc(r->slots, r->aslots * sizeof(*a));
+        if (a == NULL)
+            abort();
+        r->slots = a;
+    }
+    struct slot *sl = xcalloc(1, sizeof(*sl));
+    str_copy(sl->id, sizeof(sl->id), id);
+    r->slots[r->nslots++] = sl;
+    return sl;
+}
+
+/* Under r->mu: queues sl for a worker. */
+static void slot_queue(struct reconciler *r, struct slot *sl)
+{
+    sl->busy = true;
+    sl->next_queued = NULL;
+    if (r->queue_tail)
+        r->queue_tail->next_queued = sl;
+    else
+        r->queue = sl;
+    r->queue_tail = sl;
+    pthread_cond_signal(&r->cv);
+}
+
+/* One host's turn on a worker: reads its row afresh (it may have gone or
+ * changed since the pass), converges it and records whether its agent
+ * answers: a hung one (connected, no answer) is no placement target until
+ * it answers again.  One that cannot be connected to at all keeps its
+ * flag: it stops heartbeating too and goes down.  Returns -1 when the
+ * host should back off. */
+static int host_job(struct pass *p, const char *id)
+{
+    struct nubo_err err;
+    json_t *host = store_query_one(p->st, &err,
+                                   "SELECT id, name, address, agent_token, state, fenced_at,"
+                                   " reachable FROM hosts WHERE id = ?",
+                                   "s", id);
+    if (host == NULL)
+        return 0; /* deleted meanwhile */
+    enum host_outcome rc = HOST_OK;
+    if (is(jsonx_str(host, "state"), "up") || !json_is_null(json_object_get(host, "fenced_at"))) {
+        rc = converge_host(p, host);
+        int was = jint(host, "reachable") != 0;
+        if ((rc == HOST_OK && !was) || (rc == HOST_HUNG && was)) {
+            if (fleet_host_set_reachable(p->st, id, rc == HOST_OK, &err) < 0)
+                log_error("host %s: cannot record whether it answers: %s", jsonx_str(host, "name"),
+                          err.msg);
+            else if (rc == HOST_HUNG)
+                log_warn("host %s: its agent does not answer; no placement on it until it does",
+                         jsonx_str(host, "name"));
+            else
+                log_info("host %s: its agent answers again", jsonx_str(host, "name"));
+        }
+    }
+    json_decref(host);
+    return rc == HOST_OK ? 0 : -1;
+}
+
+static void *worker(void *arg)
+{
+    struct reconciler *r = arg;
+    struct pass p = {.c = r->c, .st = ctrl_store(r->c), .r = r};
+    snprintf(p.image_dir, sizeof(p.image_dir), "%s/images", ctrl_cfg(r->c)->state_dir);
+    pthread_mutex_lock(&r->mu);
+    while (!r->stopping) {
+        struct slot *sl = r->queue;
+        if (sl == NULL) {
+            pthread_cond_wait(&r->cv, &r->mu);
+            continue;
+        }
+        r->queue = sl->next_queued;
+        if (r->queue == NULL)
+            r->queue_tail = NULL;
+        sl->again = false;
+        char id[37];
+        str_copy(id, sizeof(id), sl->id);
+        pthread_mutex_unlock(&r->mu);
+        int rc = host_job(&p, id);
+        pthread_mutex_lock(&r->mu);
+        if (rc < 0) {
+            int64_t delay = HOST_BACKOFF_MIN_MS;
+            for (int i = 0; i < sl->fails && delay < HOST_BACKOFF_MAX_MS; i++)
+                delay *= 2;
+            sl->fails++;
+            sl->retry_at =
+                clock_mono_ms() + (delay < HOST_BACKOFF_MAX_MS ? delay : HOST_BACKOFF_MAX_MS);
+            sl->busy = false;
+        } else {
+            sl->fails = 0;
+            sl->retry_at = 0;
+            if (sl->again && !r->stopping)
+                slot_queue(r, sl);
+            else
+                sl->busy = false;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* Hands host id to the workers (starting them the first time): queued
+ * when idle and not backing off, marked for one more run when busy. */
+static void dispatch(struct reconciler *r, struct ctrl *c, const char *id)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->nworkers == 0 && !r->stopping) {
+        r->c = c;
+        for (int i = 0; i < RECONCILE_WORKERS; i++) {
+            if (pthread_create(&r->workers[r->nworkers], NULL, worker, r) != 0) {
+                log_error("reconcile: cannot start a worker thread");
+                break;
+            }
+            r->nworkers++;
+        }
+    }
+    struct slot *sl = slot_get(r, id);
+    if (sl->busy)
+        sl->again = true;
+    else if (sl->retry_at <= clock_mono_ms())
+        slot_queue(r, sl);
+    pthread_mutex_unlock(&r->mu);
+}
+
 void ctrl_reconcile(struct ctrl *c)
 {
     struct pass p = {.c = c, .st = ctrl_store(c), .r = ctrl_reconciler(c)};
     snprintf(p.image_dir, sizeof(p.image_dir), "%s/images", ctrl_cfg(c)->state_dir);
     mark_down(&p);
     delete_hostless(&p);
+    delete_on_down_hosts(&p);
     struct nubo_err err;
     json_t *hosts = store_query(p.st, &err,
-                                "SELECT id, name, address, agent_token FROM hosts WHERE"
-                                " state = 'up' ORDER BY created_at, id",
+                                "SELECT id, state FROM hosts WHERE state = 'up'"
+                                " OR fenced_at IS NOT NULL ORDER BY created_at, id",
                                 "");
     if (hosts == NULL) {
         log_error("reconcile: cannot load hosts: %s", err.msg);
         return;
     }
+    int64_t now = clock_mono_ms();
     size_t i;
     json_t *host;
     json_array_foreach (hosts, i, host) {
-        converge_host(&p, host);
+        const char *id = jsonx_str(host, "id");
+        /* A fenced host is only worth a call when it was heard from. */
+        int64_t seen = fleet_liveness_last(id);
+        if (!is(jsonx_str(host, "state"), "up") &&
+            (seen == 0 || now - seen > ctrl_cfg(c)->host_down_ms))
+            continue;
+        dispatch(p.r, c, id);
     }
     json_decref(hosts);
 }

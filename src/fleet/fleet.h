@@ -26,11 +26,22 @@
  * instance *status*; heartbeats only tell it that something moved.
  * Instance rows are compute's to write: removing a host asks it
  * (compute_instances_unplace()).
+ *
+ * Host states (docs/internals/instance-states.md, "Host states"):
+ *   up        heartbeating; a placement target while its agent also
+ *             answers the reconciler (reachable)
+ *   down      silent for host_down_ms (the reconciler decides, on the
+ *             monotonic clock: see liveness below); its instances unknown
+ *   fenced    an admin force-removed it (stored as state 'down' with
+ *             fenced_at set): its instances are deleted, it is never up
+ *             again; if its agent comes back, the reconciler destroys the
+ *             VMs it still runs.  DELETE then forgets it.
  */
 #ifndef NUBO_FLEET_H
 #define NUBO_FLEET_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "lib/err.h"
 #include "store/store.h"
@@ -97,6 +108,42 @@ json_t *fleet_host_get(struct store *st, const char *ref, struct nubo_err *err);
  * not deleted are placed on it.  Its agent, still running, is refused from
  * then on (401) and re-registers with the join token if it still has it. */
 int fleet_host_delete(struct store *st, const char *ref, struct nubo_err *err);
+
+/* Force-removes a dead host (id or name): fences it (state fenced, for
+ * good: a returning agent is told nothing new and its VMs are destroyed
+ * by the reconciler) and deletes its instances at once
+ * (compute_instances_host_removed(): usage closed, quota freed).
+ * Refused (NUBO_E_CONFLICT) while the host is up: stop its agent or wait
+ * until it is down.  Fencing twice is a no-op.  Returns the host (new
+ * reference, as fleet_host_get) or NULL with err. */
+json_t *fleet_host_force_remove(struct store *st, const char *ref, struct nubo_err *err);
+
+/* Records whether host_id's agent answers the reconciler (0 after it hung
+ * on a call; stored only when it changes).  A host that did not answer is no
+ * placement target until it does (src/compute's snapshot).  0 or -1. */
+int fleet_host_set_reachable(struct store *st, const char *host_id, int reachable,
+                             struct nubo_err *err);
+
+/* ---- liveness (liveness.c) ------------------------------------------------
+ *
+ * When each host was last heard from (a heartbeat or a registration,
+ * recorded as soon as it is received, before its transaction), on the
+ * monotonic clock, in memory: what the reconciler's down decision reads,
+ * so that neither a slow store nor a wall-clock jump makes a host that
+ * speaks look silent.  Thread-safe. */
+
+/* host_id was heard from now. */
+void fleet_liveness_seen(const char *host_id);
+
+/* When host_id was last heard from (monotonic ms), or 0 when not since
+ * nubod started. */
+int64_t fleet_liveness_last(const char *host_id);
+
+/* Forgets host_id (its row is gone). */
+void fleet_liveness_forget(const char *host_id);
+
+/* Forgets every host (nubod's shutdown, tests). */
+void fleet_liveness_reset(void);
 
 /* Revokes the host token of a host (id or name) and lets the next
  * registration under its name succeed with the join token alone, once: an

@@ -254,7 +254,8 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
         if (store_exec(st, err,
                        "UPDATE hosts SET address = ?, agent_token = ?, token_hash = ?, accel = ?,"
                        " driver = ?, vcpus = ?, ram_mib = ?, disk_gib = ?, underlay_ip = ?,"
-                       " state = 'up', last_heartbeat_ms = ? WHERE id = ?",
+                       " state = CASE WHEN fenced_at IS NULL THEN 'up' ELSE 'down' END,"
+                       " last_heartbeat_ms = ? WHERE id = ?",
                        "sssssiiisis", address, agent_token, thash, accel, driver, cap.vcpus,
                        cap.ram_mib, cap.disk_gib, cap.underlay_ip, now_ms, id) < 0)
             goto fail;
@@ -272,6 +273,7 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
     }
     if (store_commit(st, err) < 0)
         goto fail;
+    fleet_liveness_seen(id);
     fleet_changed();
     log_info("host %s (%s) %s at %s: %lld vCPUs, %lld MiB, %lld GiB, %s/%s", name, id,
              old ? "registered again" : "registered", address, cap.vcpus, cap.ram_mib, cap.disk_gib,
@@ -396,14 +398,17 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
     problems = problems ? json_incref(problems) : json_array();
     char *ptext = json_dumps(problems, JSON_COMPACT);
     json_t *old_problems = NULL;
+    /* Heard from: recorded before the transaction, so a slow or failing
+     * store never makes this host look silent (liveness.c). */
+    fleet_liveness_seen(host_id);
     json_incref(vms); /* borrowed from body: keep it while we work */
     char *report = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
     json_t *out = NULL;
     struct nubo_err qerr;
     if (store_begin(st, true, err) < 0)
         goto done;
-    json_t *h = store_query_one(st, &qerr, "SELECT name, state, problems FROM hosts WHERE id = ?",
-                                "s", host_id);
+    json_t *h = store_query_one(
+        st, &qerr, "SELECT name, state, problems, fenced_at FROM hosts WHERE id = ?", "s", host_id);
     if (h == NULL) {
         if (qerr.code == NUBO_E_NOTFOUND)
             nubo_err_set(err, NUBO_E_UNAUTHORIZED,
@@ -413,11 +418,17 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
             *err = qerr;
         goto fail;
     }
-    int was_down = strcmp(jsonx_str(h, "state"), "up") != 0;
+    /* A fenced host stays down for good: the reconciler only destroys
+     * what it still runs (fleet.h). */
+    int fenced = !json_is_null(json_object_get(h, "fenced_at"));
+    int was_down = !fenced && strcmp(jsonx_str(h, "state"), "up") != 0;
     if (was_down)
         log_info("host %s (%s) is up again", jsonx_str(h, "name"), host_id);
     char host_name[64];
     str_copy(host_name, sizeof(host_name), jsonx_str(h, "name"));
+    if (fenced)
+        log_warn("host %s (%s) was force-removed and heartbeats again: its VMs are destroyed",
+                 host_name, host_id);
     json_error_t je;
     old_problems = json_loads(jsonx_str(h, "problems"), 0, &je);
     if (!json_is_array(old_problems)) {
@@ -427,12 +438,13 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
     json_decref(h);
     if (store_exec(st, err,
                    "UPDATE hosts SET vcpus = ?, ram_mib = ?, disk_gib = ?, accel = ?, driver = ?,"
-                   " underlay_ip = ?, report = ?, last_heartbeat_ms = ?, state = 'up',"
+                   " underlay_ip = ?, report = ?, last_heartbeat_ms = ?,"
+                   " state = CASE WHEN fenced_at IS NULL THEN 'up' ELSE 'down' END,"
                    " problems = ? WHERE id = ?",
                    "iiissssiss", cap.vcpus, cap.ram_mib, cap.disk_gib, accel, driver,
                    cap.underlay_ip, report, (long long)clock_now_ms(), ptext, host_id) < 0)
         goto fail;
-    *changed = was_down;
+    *changed = was_down || fenced;
     /* Problems that appeared or went away since the last heartbeat: an
      * event on each instance they concern. */
     if (problems_events(st, host_id, host_name, problems, old_problems, "datapath degraded", err) <
@@ -456,7 +468,9 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
     if (*changed)
         fleet_changed();
     out = json_pack("{s:s, s:s}", "host_id", host_id, "state",
-                    json_array_size(problems) > 0 ? "degraded" : "up");
+                    fenced                          ? "fenced"
+                    : json_array_size(problems) > 0 ? "degraded"
+                                                    : "up");
     goto done;
 fail:
     store_rollback(st);
@@ -473,7 +487,8 @@ done:
 
 #define HOST_COLUMNS                                                                               \
     "SELECT h.id, h.name, h.address, h.state, h.accel, h.driver, h.vcpus, h.ram_mib, h.disk_gib,"  \
-    " h.underlay_ip, h.last_heartbeat_ms, h.created_at, h.report, h.problems,"                     \
+    " h.underlay_ip, h.last_heartbeat_ms, h.created_at, h.report, h.problems, h.fenced_at,"        \
+    " h.reachable,"                                                                                \
     " (SELECT COUNT(*) FROM instances i WHERE i.host_id = h.id AND i.status != 'deleted')"         \
     "   AS n_instances,"                                                                           \
     " (SELECT COALESCE(SUM(i.vcpus), 0) FROM instances i WHERE i.host_id = h.id"                   \
@@ -501,6 +516,11 @@ static json_t *host_json(const json_t *r, int with_vms)
         "disk_gib", (json_int_t)jint(r, "used_disk_gib"), "instances",
         (json_int_t)jint(r, "n_instances"), "last_heartbeat_at",
         hb > 0 ? json_string(at) : json_null(), "created_at", jsonx_str(r, "created_at"));
+    const char *fenced_at = json_string_value(json_object_get(r, "fenced_at"));
+    if (fenced_at)
+        json_object_set_new(o, "state", json_string("fenced"));
+    json_object_set_new(o, "fenced_at", fenced_at ? json_string(fenced_at) : json_null());
+    json_object_set_new(o, "reachable", json_boolean(jint(r, "reachable") != 0));
     const char *underlay = json_string_value(json_object_get(r, "underlay_ip"));
     json_object_set_new(o, "underlay_ip", underlay ? json_string(underlay) : json_null());
     /* A host that heartbeats with datapath problems is degraded. */
@@ -582,11 +602,73 @@ int fleet_host_delete(struct store *st, const char *ref, struct nubo_err *err)
         goto fail;
     if (store_commit(st, err) < 0)
         return -1;
+    fleet_liveness_forget(id);
     log_info("host %s (%s) deleted", name, id);
     return 0;
 fail:
     store_rollback(st);
     return -1;
+}
+
+json_t *fleet_host_force_remove(struct store *st, const char *ref, struct nubo_err *err)
+{
+    struct nubo_err qerr;
+    char now[32];
+    clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return NULL;
+    json_t *h = store_query_one(st, &qerr,
+                                "SELECT id, name, state, fenced_at FROM hosts"
+                                " WHERE id = ? OR name = ?",
+                                "ss", ref, ref);
+    if (h == NULL) {
+        if (qerr.code == NUBO_E_NOTFOUND)
+            nubo_err_set(err, NUBO_E_NOTFOUND, "no host with id or name '%.64s'", ref);
+        else
+            *err = qerr;
+        store_rollback(st);
+        return NULL;
+    }
+    char id[37], name[64];
+    str_copy(id, sizeof(id), jsonx_str(h, "id"));
+    str_copy(name, sizeof(name), jsonx_str(h, "name"));
+    int up = strcmp(jsonx_str(h, "state"), "up") == 0;
+    int fenced = !json_is_null(json_object_get(h, "fenced_at"));
+    json_decref(h);
+    if (up && !fenced) {
+        nubo_err_set(err, NUBO_E_CONFLICT,
+                     "host '%s' is up (it heartbeats): force-remove is for a dead host; delete "
+                     "its instances and then the host, or stop its agent and wait until the "
+                     "host is down",
+                     name);
+        store_rollback(st);
+        return NULL;
+    }
+    long long n = 0;
+    /* Fence first: from this commit on, the host is never up again.
+     * Evacuation (rebuilding the instances elsewhere, the mobility issue)
+     * would go here instead of the delete below, per instance. */
+    if (store_exec(st, err,
+                   "UPDATE hosts SET fenced_at = COALESCE(fenced_at, ?), state = 'down'"
+                   " WHERE id = ?",
+                   "ss", now, id) < 0 ||
+        (n = compute_instances_host_removed(st, id, name, err)) < 0 || store_commit(st, err) < 0) {
+        store_rollback(st);
+        return NULL;
+    }
+    log_warn("host %s (%s) force-removed by an admin: fenced, %lld instance(s) deleted", name, id,
+             n);
+    fleet_changed();
+    return fleet_host_get(st, id, err);
+}
+
+int fleet_host_set_reachable(struct store *st, const char *host_id, int reachable,
+                             struct nubo_err *err)
+{
+    long long n =
+        store_exec(st, err, "UPDATE hosts SET reachable = ? WHERE id = ? AND reachable <> ?", "isi",
+                   (long long)(reachable != 0), host_id, (long long)(reachable != 0));
+    return n < 0 ? -1 : 0;
 }
 
 json_t *fleet_host_reset_credential(struct store *st, const char *ref, struct nubo_err *err)

@@ -38,8 +38,14 @@
 
 #define UPLINK_MAX_SOCKS 8
 #define UPLINK_MAX_RESPONSE (64 * 1024)
-#define UPLINK_TIMEOUT_MS 2000L
-#define UPLINK_CONNECT_TIMEOUT_MS 1000L
+/* A heartbeat waits for a busy controller rather than give up: its
+ * timeout is several heartbeat intervals (nubod declares a host down after
+ * 15 s of silence by default), and one that failed is retried after
+ * UPLINK_RETRY_MS, not a whole interval later.  The connect timeout
+ * covers a SYN retransmitted once (a full accept queue drops it). */
+#define UPLINK_TIMEOUT_MS 10000L
+#define UPLINK_CONNECT_TIMEOUT_MS 5000L
+#define UPLINK_RETRY_MS 1000
 #define UPLINK_REFUSED_RETRY_MS 10000 /* after the join token was refused */
 #define UPLINK_METRICS_TIMEOUT_MS 5000L
 #define UPLINK_METRICS_MAX_ROUNDS 360
@@ -296,6 +302,8 @@ static void request_done(struct uplink *u, CURLcode cc)
     u->next_at = now + u->interval_ms;
     if (cc != CURLE_OK) {
         failed(u, kind == REQ_REGISTER ? "registration" : "heartbeat", curl_easy_strerror(cc));
+        if (u->interval_ms > UPLINK_RETRY_MS)
+            u->next_at = now + UPLINK_RETRY_MS;
         request_end(u, &u->ctl);
         return;
     }
@@ -343,6 +351,8 @@ static void request_done(struct uplink *u, CURLcode cc)
         u->next_at = now;
     } else {
         failed(u, "heartbeat", detail ? detail : "unexpected answer");
+        if (status >= 500 && u->interval_ms > UPLINK_RETRY_MS)
+            u->next_at = now + UPLINK_RETRY_MS; /* busy or full: try again soon */
     }
     json_decref(o);
     request_end(u, &u->ctl);

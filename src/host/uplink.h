@@ -18,7 +18,8 @@
  * interface: uplink_pollfds() adds curl's sockets, uplink_timeout_ms() says
  * when to come back, uplink_run() moves transfers on and starts the next
  * request when due.  A controller that is slow or away never stalls the
- * loop; a request lasts at most a couple of seconds.
+ * loop; a heartbeat waits up to 10 s for a busy controller and one that
+ * failed is retried after a second.
  */
 #ifndef NUBO_HOST_UPLINK_H
 #define NUBO_HOST_UPLINK_H

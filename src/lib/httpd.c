@@ -43,6 +43,8 @@ struct conn_state {
     int refused; /* the head was refused: answered already, body ignored */
 };
 
+#define HTTPD_BACKLOG 4096
+
 static int make_listen_socket(const struct httpd_cfg *cfg, struct nubo_err *err)
 {
     int fd;
@@ -80,7 +82,10 @@ static int make_listen_socket(const struct httpd_cfg *cfg, struct nubo_err *err)
             return -1;
         }
     }
-    if (listen(fd, 64) < 0) {
+    /* A deep accept queue: under a burst of clients, connections wait here
+     * (the kernel caps it at net.core.somaxconn) instead of being dropped
+     * and retried after a second or more. */
+    if (listen(fd, HTTPD_BACKLOG) < 0) {
         nubo_err_set(err, NUBO_E_INTERNAL, "listen: %s", strerror(errno));
         close(fd);
         return -1;

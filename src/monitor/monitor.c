@@ -190,7 +190,7 @@ void monitor_run_once(struct monitor *m)
 
 static void deadline_in(struct timespec *ts, int64_t ms)
 {
-    clock_gettime(CLOCK_REALTIME, ts);
+    clock_gettime(CLOCK_MONOTONIC, ts);
     ts->tv_sec += ms / 1000;
     ts->tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts->tv_nsec >= 1000000000L) {
@@ -247,8 +247,12 @@ struct monitor *monitor_start(const struct monitor_cfg *cfg, struct store *st, s
         return NULL;
     }
     pthread_mutex_init(&m->mu, NULL);
-    pthread_cond_init(&m->cv, NULL);
-    pthread_cond_init(&m->wh_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* waits ignore wall-clock jumps */
+    pthread_cond_init(&m->cv, &ca);
+    pthread_cond_init(&m->wh_cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot initialize libcurl");
         goto fail_curl;

@@ -336,7 +336,7 @@ void *monitor_webhook_thread(void *arg)
                 pthread_cond_wait(&m->wh_cv, &m->mu);
             } else {
                 struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
+                clock_gettime(CLOCK_MONOTONIC, &ts);
                 ts.tv_sec += wait_ms / 1000;
                 ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
                 if (ts.tv_nsec >= 1000000000L) {

@@ -13,7 +13,7 @@ static long long cap(long long total, double ratio)
 }
 
 /* Which filter rejects h (0 = none). */
-enum reject { OK = 0, R_DOWN, R_DEGRADED, R_CPU, R_RAM, R_DISK, R_ACCEL, R_GROUP };
+enum reject { OK = 0, R_DOWN, R_DEGRADED, R_UNREACHABLE, R_CPU, R_RAM, R_DISK, R_ACCEL, R_GROUP };
 
 static enum reject check(const struct sched_cfg *cfg, const struct sched_host *h,
                          const struct sched_request *req)
@@ -22,6 +22,8 @@ static enum reject check(const struct sched_cfg *cfg, const struct sched_host *h
         return R_DOWN;
     if (h->degraded)
         return R_DEGRADED;
+    if (h->unreachable)
+        return R_UNREACHABLE;
     if (req->need_accel && *req->need_accel && strcmp(req->need_accel, h->accel) != 0)
         return R_ACCEL;
     if (req->group == SCHED_GROUP_ANTI_AFFINITY && h->group_members > 0)
@@ -83,6 +85,9 @@ size_t sched_place(const struct sched_cfg *cfg, const struct sched_host *hosts, 
         case R_DEGRADED:
             r.degraded++;
             break;
+        case R_UNREACHABLE:
+            r.unreachable++;
+            break;
         case R_CPU:
             r.no_cpu++;
             break;
@@ -115,16 +120,19 @@ int sched_no_host(const struct sched_report *r, struct nubo_err *err)
         return nubo_err_set(err, NUBO_E_CAPACITY,
                             "no valid host: no host has joined the cloud yet (start nubo-hostd "
                             "with --controller)");
-    char degraded[80] = "";
+    char more[160] = "";
     if (r->degraded > 0)
-        snprintf(degraded, sizeof(degraded), ", %d degraded (datapath problems: see GET /v1/hosts)",
+        snprintf(more, sizeof(more), ", %d degraded (datapath problems: see GET /v1/hosts)",
                  r->degraded);
+    if (r->unreachable > 0)
+        snprintf(more + strlen(more), sizeof(more) - strlen(more),
+                 ", %d not answering the controller", r->unreachable);
     return nubo_err_set(err, NUBO_E_CAPACITY,
                         "no valid host among %d: %d down, %d without enough vCPUs, %d without "
                         "enough RAM, %d without enough disk, %d without the acceleration asked "
                         "for, %d excluded by the server group policy%s",
                         r->hosts, r->down, r->no_cpu, r->no_ram, r->no_disk, r->no_accel,
-                        r->affinity, degraded);
+                        r->affinity, more);
 }
 
 void sched_consume(struct sched_host *h, const struct sched_request *req)

@@ -11,6 +11,8 @@
  *   up           the host heartbeats (state up)
  *   healthy      its datapath has no problem it could not repair (a
  *                degraded host keeps its instances but takes no new one)
+ *   reachable    its agent did not hang on the reconciler's last call (a
+ *                hung agent is no target until it answers again)
  *   capacity     free vCPUs, RAM, disk after overcommit ratios:
  *                  free = total * ratio - used
  *   accel        when the request needs one ("kvm"), the host has it
@@ -35,9 +37,10 @@ enum sched_group { SCHED_GROUP_NONE = 0, SCHED_GROUP_AFFINITY, SCHED_GROUP_ANTI_
 struct sched_host {
     char id[37];
     bool up;
-    bool degraded;                                     /* up, with datapath problems (src/fleet) */
-    char accel[8];                                     /* "kvm", "tcg", or "" */
-    long long vcpus, ram_mib, disk_gib;                /* physical totals */
+    bool degraded;                      /* up, with datapath problems (src/fleet) */
+    bool unreachable;                   /* its agent failed the reconciler's last call */
+    char accel[8];                      /* "kvm", "tcg", or "" */
+    long long vcpus, ram_mib, disk_gib; /* physical totals */
     long long used_vcpus, used_ram_mib, used_disk_gib; /* claimed by instances */
     int group_members; /* members of the request's server group here */
 };
@@ -59,6 +62,7 @@ struct sched_cfg {
 struct sched_report {
     int hosts, down, no_cpu, no_ram, no_disk, no_accel, affinity;
     int degraded;
+    int unreachable;
 };
 
 /* True when req fits on h under cfg (all filters pass). */

@@ -210,7 +210,7 @@ static void *loop(void *arg)
         pthread_mutex_lock(&e->mu);
         if (!e->kicked && !e->stopping) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
+            clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_sec += 1;
             pthread_cond_timedwait(&e->cv, &e->mu, &ts);
         }
@@ -228,7 +228,11 @@ struct stack_engine *stack_engine_start(const struct stack_env *env, struct nubo
     if (e->env.poll_ms <= 0)
         e->env.poll_ms = 250;
     pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* waits ignore wall-clock jumps */
+    pthread_cond_init(&e->cv, &ca);
+    pthread_condattr_destroy(&ca);
     struct nubo_err qerr;
     json_t *n = store_query_one(env->st, &qerr,
                                 "SELECT COUNT(*) AS n FROM stacks WHERE status IN ('applying',"

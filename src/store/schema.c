@@ -282,6 +282,16 @@ static const char schema_v12[] =
     "UPDATE stacks SET is_admin = 0 WHERE user_id NOT IN"
     " (SELECT id FROM users WHERE cloud_admin = 1);";
 
+/* Hosts (src/fleet, issue 22): fenced_at is set when an admin
+ * force-removed a dead host (its instances deleted); a fenced host stays
+ * 'down' for good, is never a placement target, and if its agent comes
+ * back the reconciler destroys every VM it still runs.  reachable is 0
+ * while the host's agent failed the reconciler's last call (it is then no
+ * placement target until it answers). */
+static const char schema_v13[] = "ALTER TABLE hosts ADD COLUMN fenced_at TEXT;"
+                                 "ALTER TABLE hosts ADD COLUMN reachable INTEGER NOT NULL"
+                                 " DEFAULT 1;";
+
 /* Idempotency-Key claims name the nubod run that made them, so that a
  * claim whose process died is told from one still running; keys expire
  * 24 h after their claim (src/identity/idempotency.c). */
@@ -326,6 +336,7 @@ const struct store_migration store_migrations[] = {
     {10, schema_v10},
     {11, schema_v11},
     {12, schema_v12},
+    {13, schema_v13},
     {15, schema_v15},
     {17, schema_v17},
     {18, schema_v18},

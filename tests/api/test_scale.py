@@ -35,12 +35,13 @@ def db(nubod):
 
 @pytest.fixture
 def sc(tmp_path, monkeypatch):
-    """nubod on a fake clock at T0, a host played by the test (heartbeat far
-    in the future: never down), a flavor, a public image, a member of a new
-    project with an API key, and a launch template."""
+    """nubod on a fake clock at T0, a host played by the test (never down:
+    liveness is on the monotonic clock, so nubod waits an hour of real
+    silence), a flavor, a public image, a member of a new project with an
+    API key, and a launch template."""
     clock = FakeClock(str(tmp_path / "clock"), T0)
     monkeypatch.setenv("NUBO_FAKE_CLOCK_FILE", clock.path)
-    nubod = Nubod(str(tmp_path)).start()
+    nubod = Nubod(str(tmp_path), extra=["--host-down-ms", "3600000"]).start()
     try:
         admin = nubod.admin()
         r = admin.post("/v1/auth/apikeys", {"name": "tests", "expires_in_days": 3650})

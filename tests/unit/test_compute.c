@@ -17,6 +17,7 @@
 #include "compute/compute.h"
 #include "lib/crypto.h"
 #include "lib/fsutil.h"
+#include "lib/clock.h"
 #include "lib/strv.h"
 #include "store/store.h"
 
@@ -478,6 +479,67 @@ static void test_host_down_and_unplace(void)
     CHECK_STR_EQ(col(a, "status"), "deleted"); /* history kept */
 }
 
+/* A dead host force-removed (issue 22 item 5): every instance there that
+ * is not deleted is deleted, an unknown one's running time ending at the
+ * host's last heartbeat; deletes on a down host are listed for the
+ * reconciler to complete. */
+static void test_host_removed(void)
+{
+    struct nubo_err err;
+    const char *host3 = "00000000-0000-0000-0000-0000000000h3";
+    store_exec(st, &err,
+               "INSERT INTO hosts (id, name, address, token_hash, state, last_heartbeat_ms,"
+               " created_at) VALUES (?, 'h3', 'unix:/z.sock', 'z', 'up', 700, 'now')",
+               "s", host3);
+    const char *a = iid(60), *b = iid(61), *c = iid(62), *d = iid(63), *e;
+    add(a, OTHER, host3, "running", "running", 1);
+    add(b, OTHER, host3, "error", "running", 1);
+    add(c, OTHER, host3, "running", "running", 1);
+    add(d, OTHER, host3, "deleted", "deleted", 1);
+    add_task(c, "stop");
+    long long seen = (long long)clock_now_ms(); /* its last heartbeat */
+    store_exec(st, &err, "UPDATE hosts SET last_heartbeat_ms = ? WHERE id = ?", "is", seen, host3);
+    CHECK(store_begin(st, true, &err) == 0);
+    CHECK_INT_EQ(compute_instances_host_down(st, host3, "h3", &err), 2);
+    CHECK(store_exec(st, &err, "UPDATE hosts SET state = 'down' WHERE id = ?", "s", host3) == 1);
+    CHECK(store_commit(st, &err) == 0);
+    store_exec(st, &err,
+               "UPDATE instances SET status = 'deleting', desired = 'deleted' WHERE id = ?", "s",
+               c);
+    json_t *rows = compute_instances_down_deleting(st, &err);
+    CHECK_INT_EQ(json_array_size(rows), 1);
+    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(rows, 0), "id")), c);
+    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(rows, 0), "host_name")), "h3");
+    json_decref(rows);
+
+    CHECK(store_begin(st, true, &err) == 0);
+    CHECK_INT_EQ(compute_instances_host_removed(st, host3, "h3", &err), 3);
+    CHECK(store_commit(st, &err) == 0);
+    const char *all[] = {a, b, c};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_STR_EQ(col(all[i], "status"), "deleted");
+        CHECK_STR_EQ(col(all[i], "desired"), "deleted");
+        CHECK_STR_EQ(col(all[i], "power_state"), "none");
+        CHECK_INT_EQ(open_record(all[i], "instance"), 0);
+        CHECK_INT_EQ(open_record(all[i], "disk"), 0);
+        CHECK_INT_EQ(events(all[i], "deleted", "host h3 was force-removed"), 1);
+    }
+    /* the unknown one ran until the host's last heartbeat */
+    json_t *r = store_query_one(st, &err,
+                                "SELECT end_ms FROM usage_records WHERE resource_id = ?"
+                                " AND meter = 'instance'",
+                                "s", a);
+    CHECK_INT_EQ(json_integer_value(json_object_get(r, "end_ms")), seen);
+    json_decref(r);
+    CHECK_STR_EQ(task(c, "stop", &e), "failed");
+    CHECK_STR_HAS(e, "force-removed");
+    CHECK_INT_EQ(events(d, "deleted", NULL), 0); /* deleted before: untouched */
+    /* twice: nothing left */
+    CHECK(store_begin(st, true, &err) == 0);
+    CHECK_INT_EQ(compute_instances_host_removed(st, host3, "h3", &err), 0);
+    CHECK(store_commit(st, &err) == 0);
+}
+
 static void test_usage_and_purge(void)
 {
     struct nubo_err err;
@@ -592,5 +654,5 @@ CHECK_MAIN_FIXTURE(setup, teardown, TEST(test_reached_running), TEST(test_reache
                    TEST(test_reached_rebooted_and_back), TEST(test_reached_stopped),
                    TEST(test_reached_atomic), TEST(test_error), TEST(test_refused),
                    TEST(test_reboot), TEST(test_power), TEST(test_deleted), TEST(test_observe),
-                   TEST(test_host_down_and_unplace), TEST(test_usage_and_purge),
-                   TEST(test_quota_counts), TEST(test_reads))
+                   TEST(test_host_down_and_unplace), TEST(test_host_removed),
+                   TEST(test_usage_and_purge), TEST(test_quota_counts), TEST(test_reads))

@@ -273,6 +273,29 @@ static void test_filter_down_hosts(void)
     free(h);
 }
 
+/* A host whose agent did not answer the reconciler is no target until it
+ * does (issue 22 item 4), and the error says so when none is left. */
+static void test_filter_unreachable_hosts(void)
+{
+    struct sched_host *h = hosts_new(3, 16, 32768, 500);
+    size_t order[3];
+    h[1].unreachable = true;
+    struct sched_request req = {.vcpus = 1, .ram_mib = 512, .disk_gib = 1};
+    struct sched_report rep;
+    size_t k = sched_place(&spread, h, 3, &req, order, &rep);
+    CHECK_INT_EQ(k, 2);
+    CHECK_INT_EQ(rep.unreachable, 1);
+    CHECK_INT_EQ(rep.down, 0);
+    CHECK(order[0] != 1 && order[1] != 1);
+    CHECK(!sched_fits(&spread, &h[1], &req));
+    h[0].unreachable = h[2].unreachable = true;
+    CHECK_INT_EQ(sched_place(&spread, h, 3, &req, order, &rep), 0);
+    struct nubo_err err;
+    sched_no_host(&rep, &err);
+    CHECK(strstr(err.msg, "3 not answering the controller") != NULL);
+    free(h);
+}
+
 static void test_filter_accel(void)
 {
     struct sched_host *h = hosts_new(NHOSTS, 16, 32768, 500);
@@ -767,6 +790,7 @@ static void test_concurrent_claims(void)
 
 CHECK_MAIN(TEST(test_spread_even), TEST(test_spread_picks_emptiest),
            TEST(test_pack_fills_host_first), TEST(test_pack_prefers_fullest),
-           TEST(test_filter_down_hosts), TEST(test_filter_accel),
-           TEST(test_filter_capacity_with_ratios), TEST(test_report_counts), TEST(test_affinity),
-           TEST(test_deterministic), TEST(test_concurrent_claims))
+           TEST(test_filter_down_hosts), TEST(test_filter_unreachable_hosts),
+           TEST(test_filter_accel), TEST(test_filter_capacity_with_ratios),
+           TEST(test_report_counts), TEST(test_affinity), TEST(test_deterministic),
+           TEST(test_concurrent_claims))
