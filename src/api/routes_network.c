@@ -17,18 +17,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* An optional integer member; *out keeps its default when absent. */
-static int field_int(struct api_call *call, json_t *b, const char *key, long long *out)
-{
-    json_t *v = json_object_get(b, key);
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_integer(v))
-        return api_bad_field(call, key, "an integer");
-    *out = json_integer_value(v);
-    return 0;
-}
-
 /* 201 with a created object, recording it as the audit target. */
 static void created(struct api_call *call, json_t *obj, const struct nubo_err *err)
 {
@@ -59,7 +47,7 @@ static void post_network(struct api_call *call)
     json_t *b = api_body(call, fields);
     if (b == NULL || api_field_str_req(call, b, "name", "the network's name", &s.name) < 0 ||
         api_field_str(call, b, "description", &s.description) < 0 ||
-        field_int(call, b, "mtu", &s.mtu) < 0 ||
+        api_field_int(call, b, "mtu", &s.mtu) < 0 ||
         api_field_bool(call, b, "external", &s.external) < 0)
         return;
     str_copy(call->target, sizeof(call->target), s.name);
@@ -276,8 +264,8 @@ static void post_rule(struct api_call *call)
                           &s.security_group) < 0 ||
         api_field_str_req(call, b, "direction", "ingress or egress", &s.direction) < 0 ||
         api_field_str(call, b, "protocol", &s.protocol) < 0 ||
-        field_int(call, b, "port_min", &s.port_min) < 0 ||
-        field_int(call, b, "port_max", &s.port_max) < 0 ||
+        api_field_int(call, b, "port_min", &s.port_min) < 0 ||
+        api_field_int(call, b, "port_max", &s.port_max) < 0 ||
         api_field_str(call, b, "remote_cidr", &s.remote_cidr) < 0 ||
         api_field_str(call, b, "remote_group", &s.remote_group) < 0)
         return;

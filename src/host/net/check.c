@@ -257,17 +257,6 @@ static void check_network(json_t *problems, const struct net_env *env, const str
     json_decref(insts);
 }
 
-/* The port of doc whose tap is named tap, or NULL. */
-static const struct net_port *port_of_tap(const struct net_env *env, const struct net_doc *doc,
-                                          const char *tap)
-{
-    char t[NET_IFNAME_LEN];
-    for (int i = 0; i < doc->nports; i++)
-        if (strcmp(inet_tap_name(env->tag, doc->ports[i].id, t), tap) == 0)
-            return &doc->ports[i];
-    return NULL;
-}
-
 int net_check_diff(const struct net_env *env, const struct net_doc *doc,
                    char (*vm_taps)[NET_IFNAME_LEN], int ntaps, json_t *obs, json_t *problems)
 {
@@ -287,7 +276,7 @@ int net_check_diff(const struct net_env *env, const struct net_doc *doc,
         check_network(problems, env, doc, k, obs);
 
     for (int k = 0; k < ntaps && links; k++) {
-        const struct net_port *p = port_of_tap(env, doc, vm_taps[k]);
+        const struct net_port *p = net_port_of_tap(env, doc, vm_taps[k]);
         if (p == NULL)
             continue; /* not in the document: kept detached, nothing to serve */
         char br[NET_IFNAME_LEN];

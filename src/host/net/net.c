@@ -964,8 +964,8 @@ static void converge_network(const struct net_env *env, const struct net_doc *do
     dnsmasq_ensure(env, doc, n, rns, errors);
 }
 
-static const struct net_port *port_of_tap(const struct net_env *env, const struct net_doc *doc,
-                                          const char *tap)
+const struct net_port *net_port_of_tap(const struct net_env *env, const struct net_doc *doc,
+                                       const char *tap)
 {
     char t[NET_IFNAME_LEN];
     for (int i = 0; i < doc->nports; i++)
@@ -1026,7 +1026,7 @@ int net_converge(const struct net_env *env, const struct net_doc *doc,
     links = json_of(errors, "ip", hns, "-j", "-d", "link", "show", NULL);
     for (int i = 0; i < ntaps && links; i++) {
         json_t *l = link_find(links, vm_taps[i]);
-        const struct net_port *p = port_of_tap(env, doc, vm_taps[i]);
+        const struct net_port *p = net_port_of_tap(env, doc, vm_taps[i]);
         if (l == NULL) {
             struct nubo_err err;
             if (net_tap_create(env, vm_taps[i], &err) < 0) {

@@ -26,6 +26,10 @@ const struct net_sg *net_doc_sg(const struct net_doc *doc, const char *id);
 const struct net_group_members *net_doc_members(const struct net_doc *doc, const char *sg_id);
 const struct net_port *net_doc_port(const struct net_doc *doc, const char *id);
 
+/* The port of doc whose tap (named with env's tag) is tap, or NULL. */
+const struct net_port *net_port_of_tap(const struct net_env *env, const struct net_doc *doc,
+                                       const char *tap);
+
 /* Interface and namespace names, addresses, prefixes and MACs: lib/inet.h
  * (inet_bridge_name, inet_tap_name, inet_router_ns, inet_cidr_parse...). */
 
