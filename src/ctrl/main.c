@@ -377,17 +377,13 @@ static int run(struct nubod_opts *o)
         store_close(st);
         return 1;
     }
-    /* A fresh local join token before agents read the file; on a full
-     * disk (a read-only start) the one from before serves until it
-     * expires, and the reconciler's loop tries again. */
-    if (fleet_join_local_rotate(st, joinfile, &err) < 0) {
-        if (err.code != NUBO_E_STORAGE_FULL) {
-            log_error("cannot write the join token: %s", err.msg);
-            store_close(st);
-            return 1;
-        }
-        log_warn("the local join token is not replaced: %s", err.msg);
-    }
+    /* A fresh local join token before agents read the file.  When it
+     * cannot be written (a full disk, a read-only start) the one from
+     * before serves until it expires, registered hosts need none, and
+     * the reconciler's loop tries again every minute. */
+    if (fleet_join_local_rotate(st, joinfile, &err) < 0)
+        log_warn("the local join token is not replaced (new hosts cannot join until it is): %s",
+                 err.msg);
     struct ctrl *ctrl = ctrl_start(cfg, st, &err);
     if (ctrl == NULL) {
         log_error("%s", err.msg);
