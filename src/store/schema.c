@@ -266,6 +266,7 @@ extern const char store_schema_v5_network[];
 extern const char store_schema_v6_scale[];
 extern const char store_schema_v7_stack[];
 extern const char store_schema_v8_ownership[];
+extern const char store_schema_v19_storage[];
 
 const struct store_migration store_migrations[] = {
     {1, schema_v1},
@@ -279,5 +280,6 @@ const struct store_migration store_migrations[] = {
     {9, schema_v9},
     {10, schema_v10},
     {11, schema_v11},
+    {19, store_schema_v19_storage},
     {0, NULL},
 };

@@ -1,0 +1,249 @@
+"""Block storage, first slice (issue 14; docs/internals/storage.md): volume
+types, volumes (create, list, show, rename, extend, delete), bad input,
+tenant isolation, quotas (also under concurrency), audit, metering and the
+project-delete hook."""
+import concurrent.futures
+import sqlite3
+import os
+
+import pytest
+
+from conftest import Client, assert_problem, make_tenant
+from test_billing import H, T0, apikey_client, clocked, iso  # noqa: F401 (clocked: fixture)
+
+
+def vol(c, name="v1", size=10, **kw):
+    body = {"name": name, "size_gib": size}
+    body.update(kw)
+    return c.post("/v1/volumes", body)
+
+
+def test_volume_types(nubod, admin):
+    t = admin.get("/v1/volume-types").json()
+    assert [(x["name"], x["backend"]) for x in t["volume_types"]] == [("local", "local")]
+    assert t["next_marker"] is None
+    m = make_tenant(nubod, admin)
+    assert m.get("/v1/volume-types").json()["volume_types"][0]["name"] == "local"
+    assert_problem(m.post("/v1/volume-types", {"name": "fast"}), 403)
+    assert_problem(admin.post("/v1/volume-types", {"name": "x", "backend": "ceph"}), 400,
+                   "backend must be 'local'")
+    assert_problem(admin.post("/v1/volume-types", {"name": "bad name"}), 400)
+    assert_problem(admin.post("/v1/volume-types", {"name": "local"}), 409)
+    r = admin.post("/v1/volume-types", {"name": "fast", "description": "NVMe"})
+    assert r.status_code == 201, r.text
+    assert r.json()["backend"] == "local"
+    assert [x["name"] for x in admin.get("/v1/volume-types").json()["volume_types"]] == \
+        ["local", "fast"]
+    page = admin.get("/v1/volume-types?limit=1").json()
+    assert len(page["volume_types"]) == 1 and page["next_marker"]
+    assert admin.get("/v1/volume-types?marker=" + page["next_marker"]).json()[
+        "volume_types"][0]["name"] == "fast"
+    r = vol(m, "f", 1, type="fast")
+    assert r.status_code == 201 and r.json()["type"] == "fast", r.text
+    assert_problem(admin.delete("/v1/volume-types/fast"), 409, "used by 1 volume")
+    assert_problem(admin.delete("/v1/volume-types/local"), 409, "default")
+    assert_problem(m.delete("/v1/volume-types/fast"), 403)
+    assert m.delete("/v1/volumes/f").status_code == 204
+    assert admin.delete("/v1/volume-types/fast").status_code == 204
+    assert_problem(admin.delete("/v1/volume-types/fast"), 404)
+    assert_problem(vol(m, "g", 1, type="fast"), 400, "volume type")
+
+
+def test_volume_lifecycle(nubod, admin):
+    m = make_tenant(nubod, admin)
+    r = vol(m, "data", 10)
+    assert r.status_code == 201, r.text
+    v = r.json()
+    assert (v["name"], v["size_gib"], v["type"], v["backend"], v["status"], v["host_id"],
+            v["attached_to"], v["fault"]) == ("data", 10, "local", "local", "available", None,
+                                              None, None)
+    assert m.get("/v1/volumes/" + v["id"]).json() == v
+    assert m.get("/v1/volumes/data").json()["id"] == v["id"]
+    assert_problem(vol(m, "data", 1), 409, "named 'data' already")
+    # rename
+    r = m.patch("/v1/volumes/data", {"name": "logs"})
+    assert r.status_code == 200 and r.json()["name"] == "logs", r.text
+    assert_problem(m.get("/v1/volumes/data"), 404)
+    assert vol(m, "other", 1).status_code == 201
+    assert_problem(m.patch("/v1/volumes/logs", {"name": "other"}), 409)
+    assert_problem(m.patch("/v1/volumes/logs", {"name": "a b"}), 400)
+    assert_problem(m.patch("/v1/volumes/logs", {"size_gib": 3}), 400)
+    # extend
+    r = m.post("/v1/volumes/logs/actions", {"action": "extend", "size_gib": 20})
+    assert r.status_code == 200 and r.json()["size_gib"] == 20, r.text
+    for bad in (20, 5, 0, -1, 16385, 1.5, "30", None, True):
+        r = m.post("/v1/volumes/logs/actions", {"action": "extend", "size_gib": bad})
+        assert_problem(r, 400)
+    assert_problem(m.post("/v1/volumes/logs/actions", {"action": "shrink", "size_gib": 3}), 400)
+    assert_problem(m.post("/v1/volumes/logs/actions", {"action": "extend"}), 400)
+    assert m.get("/v1/volumes/logs").json()["size_gib"] == 20
+    # list, paged
+    names = [x["name"] for x in m.get("/v1/volumes").json()["volumes"]]
+    assert names == ["logs", "other"]
+    p1 = m.get("/v1/volumes?limit=1").json()
+    assert [x["name"] for x in p1["volumes"]] == ["logs"] and p1["next_marker"] == v["id"]
+    p2 = m.get("/v1/volumes?limit=1&marker=" + p1["next_marker"]).json()
+    assert [x["name"] for x in p2["volumes"]] == ["other"] and p2["next_marker"] is None
+    assert_problem(m.get("/v1/volumes?marker=00000000-0000-4000-8000-000000000000"), 400)
+    # delete
+    assert m.delete("/v1/volumes/logs").status_code == 204
+    assert_problem(m.get("/v1/volumes/" + v["id"]), 404)
+    assert_problem(m.delete("/v1/volumes/logs"), 404)
+    # audit, by route action
+    acts = [a["action"] for a in admin.get("/v1/audit?project=%s" % m.project).json()["audit"]
+            if a["action"].startswith("volume.")]
+    for a in ("volume.create", "volume.update", "volume.action", "volume.delete"):
+        assert a in acts, acts
+
+
+@pytest.mark.parametrize("body,detail", [
+    ({"name": "v", "size_gib": 0}, "from 1 to 16384"),
+    ({"name": "v", "size_gib": -5}, "from 1 to 16384"),
+    ({"name": "v", "size_gib": 16385}, "from 1 to 16384"),
+    ({"name": "v", "size_gib": 2 ** 62}, "from 1 to 16384"),
+    ({"name": "v", "size_gib": 1e30}, "size_gib"),
+    ({"name": "v", "size_gib": 1.5}, "size_gib"),
+    ({"name": "v", "size_gib": 1.0}, "size_gib"),
+    ({"name": "v", "size_gib": "10"}, "size_gib"),
+    ({"name": "v", "size_gib": "10G"}, "size_gib"),
+    ({"name": "v", "size_gib": None}, "size_gib"),
+    ({"name": "v", "size_gib": [1]}, "size_gib"),
+    ({"name": "v"}, "size_gib"),
+    ({"size_gib": 1}, "name"),
+    ({"name": "", "size_gib": 1}, "name"),
+    ({"name": "a/b", "size_gib": 1}, "name"),
+    ({"name": "x" * 64, "size_gib": 1}, "name"),
+    ({"name": 5, "size_gib": 1}, "name"),
+    ({"name": "5f0c4a2e-8a64-4b8e-9d61-0c7f4a1b2c3d", "size_gib": 1}, "look like an id"),
+    ({"name": "v", "size_gib": 1, "type": "nope"}, "volume type"),
+    ({"name": "v", "size_gib": 1, "type": 3}, "type"),
+    ({"name": "v", "size_gib": 1, "source": {"image": "x"}}, "source"),
+])
+def test_bad_create_changes_nothing(nubod, admin, body, detail):
+    m = make_tenant(nubod, admin)
+    assert_problem(m.post("/v1/volumes", body), 400, detail)
+    assert m.get("/v1/volumes").json()["volumes"] == []
+    r = m.req("POST", "/v1/volumes", data=b"{not json",
+              headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+
+
+def test_isolation(nubod, admin):
+    a = make_tenant(nubod, admin)
+    b = make_tenant(nubod, admin)
+    reader = make_tenant(nubod, admin, role="reader", project=a.project)
+    v = vol(a, "secret", 3).json()
+    vid = v["id"]
+    for ref in (vid, "secret"):
+        assert_problem(b.get("/v1/volumes/" + ref), 404)
+        assert_problem(b.patch("/v1/volumes/" + ref, {"name": "x"}), 404)
+        assert_problem(b.post("/v1/volumes/%s/actions" % ref,
+                              {"action": "extend", "size_gib": 9}), 404)
+        assert_problem(b.delete("/v1/volumes/" + ref), 404)
+    assert b.get("/v1/volumes").json()["volumes"] == []
+    assert_problem(b.get("/v1/volumes?marker=" + vid), 400)
+    # the same name in another project is fine
+    assert vol(b, "secret", 1).status_code == 201
+    # readers read, and change nothing
+    assert reader.get("/v1/volumes/secret").json()["id"] == vid
+    assert_problem(vol(reader, "r", 1), 403)
+    assert_problem(reader.delete("/v1/volumes/secret"), 403)
+    assert_problem(reader.patch("/v1/volumes/secret", {"name": "x"}), 403)
+    assert a.get("/v1/volumes/secret").json() == v
+    # unauthenticated
+    anon = Client(nubod.base)
+    assert anon.get("/v1/volumes").status_code == 401
+
+
+def quota(admin, project):
+    return admin.get("/v1/projects/%s/quota" % project).json()
+
+
+def test_quotas(nubod, admin):
+    m = make_tenant(nubod, admin)
+    q = quota(admin, m.project)
+    assert (q["limits"]["volumes"], q["limits"]["volume_gib"]) == (10, 1000)
+    assert (q["usage"]["volumes"], q["usage"]["volume_gib"]) == (0, 0)
+    assert admin.put("/v1/projects/%s/quota" % m.project,
+                       {"volumes": 2, "volume_gib": 15}).status_code == 200
+    assert vol(m, "a", 10).status_code == 201
+    p = assert_problem(vol(m, "b", 6), 403, "quota exceeded")
+    assert "GiB of volumes" in p["detail"], p
+    assert vol(m, "b", 5).status_code == 201
+    assert_problem(vol(m, "c", 1), 403, "uses 2 of 2 volumes")
+    assert_problem(m.post("/v1/volumes/a/actions", {"action": "extend", "size_gib": 11}), 403,
+                   "GiB of volumes")
+    q = quota(admin, m.project)
+    assert (q["usage"]["volumes"], q["usage"]["volume_gib"]) == (2, 15)
+    assert m.get("/v1/volumes/a").json()["size_gib"] == 10
+    assert m.delete("/v1/volumes/b").status_code == 204
+    assert m.post("/v1/volumes/a/actions", {"action": "extend", "size_gib": 15}).status_code == 200
+    assert quota(admin, m.project)["usage"]["volume_gib"] == 15
+
+
+def test_quota_holds_under_concurrency(nubod, admin):
+    m = make_tenant(nubod, admin)
+    assert admin.put("/v1/projects/%s/quota" % m.project, {"volumes": 3}).status_code == 200
+
+    def one(i):
+        c = Client(m.base, m.token)
+        return vol(c, "c%d" % i, 1).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        codes = list(ex.map(one, range(12)))
+    assert sorted(codes) == [201] * 3 + [403] * 9, codes
+    assert len(m.get("/v1/volumes").json()["volumes"]) == 3
+
+
+def test_project_delete_refused_while_volumes_exist(nubod, admin):
+    m = make_tenant(nubod, admin)
+    assert vol(m, "keep", 1).status_code == 201
+    assert_problem(admin.delete("/v1/projects/" + m.project), 409,
+                   "still has 1 volume (e.g. 'keep'); delete them first")
+    assert m.get("/v1/volumes/keep").status_code == 200
+    assert m.delete("/v1/volumes/keep").status_code == 204
+    assert admin.delete("/v1/projects/" + m.project).status_code == 204
+
+
+def test_volume_gib_seconds_are_metered(clocked):
+    nubod, clock = clocked, clocked.clock
+    admin = apikey_client(nubod, nubod.admin())
+    clock.set(T0 + H)
+    v = vol(admin, "m", 10).json()
+    clock.set(T0 + 3 * H)
+    assert admin.post("/v1/volumes/m/actions",
+                      {"action": "extend", "size_gib": 25}).status_code == 200
+    clock.set(T0 + 4 * H)
+    assert admin.patch("/v1/volumes/m", {"name": "n"}).status_code == 200
+    clock.set(T0 + 7 * H)
+    assert admin.delete("/v1/volumes/n").status_code == 204
+    clock.set(T0 + 9 * H)
+    recs = admin.get("/v1/usage?meter=volume").json()["usage"]
+    assert [(x["resource_id"], x["size"], x["start"], x["end"]) for x in recs] == [
+        (v["id"], 10, iso(T0 + H), iso(T0 + 3 * H)),
+        (v["id"], 25, iso(T0 + 3 * H), iso(T0 + 7 * H))], recs
+
+
+def test_cli(nubod, tmp_path):
+    from test_cli_cloud import Cli, table
+    cli = Cli(tmp_path, nubod.base)
+    cli.login("admin", nubod.admin_password, "admin")
+    v = cli.json("volume", "create", "data", "--size", "2G")
+    assert (v["name"], v["size_gib"], v["type"], v["status"]) == ("data", 2, "local", "available")
+    rows = table(cli.ok("volume", "list").stdout)
+    assert rows[0][:5] == ["NAME", "ID", "SIZE", "TYPE", "STATUS"], rows
+    assert rows[1][:5] == ["data", v["id"], "2.0G", "local", "available"], rows
+    assert cli.json("volume", "extend", "data", "--size", "5")["size_gib"] == 5
+    assert cli.json("volume", "rename", "data", "logs")["name"] == "logs"
+    assert "5.0G" in cli.ok("volume", "show", "logs").stdout
+    assert [t["name"] for t in cli.json("volume", "types")["volume_types"]] == ["local"]
+    r = cli.run("volume", "create", "x", "--size", "0")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    r = cli.run("volume", "create", "x")
+    assert r.returncode == 2 and "--size SIZE is required" in r.stderr, r.stderr
+    r = cli.run("volume", "extend", "logs", "--size", "3")
+    assert r.returncode != 0 and "larger than" in r.stderr, r.stderr
+    cli.ok("volume", "delete", "logs")
+    assert cli.json("volume", "list")["volumes"] == []
+    q = cli.ok("quota", "show", "admin").stdout
+    assert "volume_size" in q and "volumes" in q, q
