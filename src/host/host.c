@@ -149,6 +149,77 @@ json_t *host_images(struct host *h)
     return image_list(h->cfg.images_dir);
 }
 
+/* ---------------------------------------------------------------- volumes */
+
+#define VOLUME_MAX_GIB 16384
+
+/* body's size_gib (1 .. VOLUME_MAX_GIB) in bytes, or -1 with err. */
+static int volume_size_of(json_t *body, const char *const allowed[], uint64_t *bytes,
+                          struct nubo_err *err)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(body))
+        return nubo_err_set(err, NUBO_E_INVALID, "the body must be a JSON object");
+    json_object_foreach (body, k, v) {
+        bool known = false;
+        for (int i = 0; allowed[i]; i++)
+            known = known || strcmp(k, allowed[i]) == 0;
+        if (!known)
+            return nubo_err_set(err, NUBO_E_INVALID, "unknown field '%.64s'", k);
+    }
+    v = json_object_get(body, "size_gib");
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > VOLUME_MAX_GIB)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "size_gib must be a whole number of GiB from 1 to %d", VOLUME_MAX_GIB);
+    *bytes = (uint64_t)json_integer_value(v) << 30;
+    return 0;
+}
+
+json_t *host_volume_list(struct host *h)
+{
+    return volume_list(h->cfg.state_dir);
+}
+
+json_t *host_volume_get(struct host *h, const char *id, struct nubo_err *err)
+{
+    return volume_get(h->cfg.state_dir, id, err);
+}
+
+json_t *host_volume_create(struct host *h, json_t *body, bool *created, struct nubo_err *err)
+{
+    static const char *const allowed[] = {"id", "size_gib", NULL};
+    uint64_t bytes;
+    if (volume_size_of(body, allowed, &bytes, err) < 0)
+        return NULL;
+    const char *id = json_string_value(json_object_get(body, "id"));
+    if (id == NULL || !valid_is_uuid(id)) {
+        nubo_err_set(err, NUBO_E_INVALID, "id must be the volume's UUID");
+        return NULL;
+    }
+    json_t *v = volume_create(h->cfg.state_dir, h->drv, id, bytes, created, err);
+    if (v && *created)
+        log_info("volume %s: created (%llu GiB)", id, (unsigned long long)(bytes >> 30));
+    return v;
+}
+
+json_t *host_volume_resize(struct host *h, const char *id, json_t *body, struct nubo_err *err)
+{
+    static const char *const allowed[] = {"size_gib", NULL};
+    uint64_t bytes;
+    if (volume_size_of(body, allowed, &bytes, err) < 0)
+        return NULL;
+    return volume_resize(h->cfg.state_dir, h->drv, id, bytes, err);
+}
+
+int host_volume_delete(struct host *h, const char *id, struct nubo_err *err)
+{
+    if (volume_delete(h->cfg.state_dir, id, err) < 0)
+        return -1;
+    log_info("volume %s: deleted", id);
+    return 0;
+}
+
 /* The length of s cut to at most max bytes, not inside a UTF-8 sequence. */
 static size_t utf8_cut(const char *s, size_t max)
 {

@@ -247,3 +247,126 @@ def test_cli(nubod, tmp_path):
     assert cli.json("volume", "list")["volumes"] == []
     q = cli.ok("quota", "show", "admin").stdout
     assert "volume_size" in q and "volumes" in q, q
+
+
+# ------------------------------------------- the agent's volume store
+
+class Agent:
+    """A standalone nubo-hostd (no controller) on a Unix socket."""
+
+    def __init__(self, tmp, driver):
+        from conftest import HOSTD
+        self.dir = str(tmp)
+        self.state = os.path.join(self.dir, "state")
+        self.sock = os.path.join(self.dir, "hostd.sock")
+        self.log_path = os.path.join(self.dir, "hostd.log")
+        os.makedirs(os.path.join(self.dir, "images"), exist_ok=True)
+        self.args = [HOSTD, "--driver", driver, "--accel", "tcg", "--state-dir", self.state,
+                     "--images-dir", os.path.join(self.dir, "images"), "--socket", self.sock]
+        self.proc = None
+
+    def start(self):
+        import subprocess
+        import time
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        self.logf = open(self.log_path, "ab")
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        self.proc = subprocess.Popen(self.args, stdout=self.logf, stderr=subprocess.STDOUT,
+                                     env=env)
+        deadline = time.time() + 60
+        while not os.path.exists(self.sock) and self.proc.poll() is None:
+            assert time.time() < deadline, self.log()
+            time.sleep(0.1)
+        assert self.proc.poll() is None, self.log()
+        return self
+
+    def stop(self):
+        import signal
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=30)
+        self.logf.close()
+        return rc
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-4000:]
+
+    def call(self, method, path, body=None, raw=None):
+        import http.client
+        import json
+        import socket
+
+        sock_path = self.sock
+
+        class Conn(http.client.HTTPConnection):
+            def connect(s):
+                s.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.sock.connect(sock_path)
+        c = Conn("localhost", timeout=60)
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        c.request(method, path, body=data,
+                  headers={"Content-Type": "application/json"} if data is not None else {})
+        r = c.getresponse()
+        out = r.read()
+        c.close()
+        return r.status, (json.loads(out) if out else None)
+
+
+@pytest.mark.parametrize("driver", ["fake", "qemu"])
+def test_agent_volume_store(tmp_path, driver):
+    import json
+    import stat
+    import subprocess
+    import uuid
+    a = Agent(tmp_path, driver).start()
+    try:
+        vid = str(uuid.uuid4())
+        data = os.path.join(a.state, "volumes", vid + ".qcow2")
+        rec = os.path.join(a.state, "volumes", vid + ".json")
+        assert a.call("GET", "/v1/volumes") == (200, {"volumes": []})
+        for bad in ({"id": vid, "size_gib": 0}, {"id": vid, "size_gib": -1},
+                    {"id": vid, "size_gib": 16385}, {"id": vid, "size_gib": 1.5},
+                    {"id": vid, "size_gib": "2"}, {"id": vid}, {"size_gib": 2},
+                    {"id": "../../etc", "size_gib": 2}, {"id": vid, "size_gib": 2, "x": 1}):
+            st, p = a.call("POST", "/v1/volumes", bad)
+            assert st == 400 and p["detail"], (bad, st, p)
+        assert a.call("POST", "/v1/volumes", raw="[1]")[0] == 400
+        assert a.call("GET", "/v1/volumes") == (200, {"volumes": []})
+        st, v = a.call("POST", "/v1/volumes", {"id": vid, "size_gib": 2})
+        assert st == 201 and v["id"] == vid and v["size_bytes"] == 2 << 30, (st, v)
+        assert a.call("POST", "/v1/volumes", {"id": vid, "size_gib": 2}) == (200, v)
+        st, p = a.call("POST", "/v1/volumes", {"id": vid, "size_gib": 3})
+        assert st == 409 and "another size" in p["detail"], p
+        assert a.call("GET", "/v1/volumes/" + vid) == (200, v)
+        assert stat.S_IMODE(os.stat(rec).st_mode) == 0o600
+        if driver == "qemu":
+            assert stat.S_IMODE(os.stat(data).st_mode) == 0o600
+            info = json.loads(subprocess.check_output(
+                ["qemu-img", "info", "--output=json", "-U", data]))
+            assert (info["format"], info["virtual-size"]) == ("qcow2", 2 << 30)
+        else:
+            assert not os.path.exists(data)  # the fake driver keeps records only
+        st, v = a.call("POST", "/v1/volumes/%s/resize" % vid, {"size_gib": 5})
+        assert st == 200 and v["size_bytes"] == 5 << 30, (st, v)
+        st, p = a.call("POST", "/v1/volumes/%s/resize" % vid, {"size_gib": 4})
+        assert st == 400 and "only grow" in p["detail"], p
+        if driver == "qemu":
+            info = json.loads(subprocess.check_output(
+                ["qemu-img", "info", "--output=json", "-U", data]))
+            assert info["virtual-size"] == 5 << 30
+        for path in ("/v1/volumes/nope", "/v1/volumes/%s/x" % vid,
+                     "/v1/volumes/" + str(uuid.uuid4())):
+            assert a.call("GET", path)[0] == 404, path
+        assert a.call("PUT", "/v1/volumes")[0] == 405
+        # an agent restart keeps it
+        assert a.stop() == 0
+        a.start()
+        assert a.call("GET", "/v1/volumes")[1]["volumes"] == [v]
+        assert a.call("DELETE", "/v1/volumes/" + vid) == (204, None)
+        assert not os.path.exists(data) and not os.path.exists(rec)
+        assert a.call("DELETE", "/v1/volumes/" + vid)[0] == 404
+        assert a.call("GET", "/v1/volumes") == (200, {"volumes": []})
+    finally:
+        assert a.stop() == 0, a.log()

@@ -272,6 +272,40 @@ static int qemu_prepare(struct vm *vm, struct nubo_err *err)
     return vm->def.no_config_drive ? 0 : make_config_drive(vm, err);
 }
 
+/* ------------------------------------------------------------- volumes */
+
+/* A blank qcow2 volume: made under a temporary name and renamed, so that
+ * a crash leaves the whole file or none (volume.c). */
+static int qemu_volume_create(const char *path, uint64_t bytes, struct nubo_err *err)
+{
+    char tmp[PATH_MAX + 8], size[32];
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return nubo_err_set(err, NUBO_E_INTERNAL, "volume path too long");
+    snprintf(size, sizeof(size), "%llu", (unsigned long long)bytes);
+    unlink(tmp);
+    char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", tmp, size, NULL};
+    if (spawn_run(argv, 30000, 1 << 16, NULL, err) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) < 0) {
+        unlink(tmp);
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot store the volume: %s",
+                            strerror(errno));
+    }
+    return 0;
+}
+
+/* Grows a volume that no running QEMU holds. */
+static int qemu_volume_resize(const char *path, uint64_t bytes, struct nubo_err *err)
+{
+    char size[32];
+    snprintf(size, sizeof(size), "%llu", (unsigned long long)bytes);
+    char *argv[] = {"qemu-img", "resize", "-q", "-f", "qcow2", (char *)path, size, NULL};
+    return spawn_run(argv, 30000, 1 << 16, NULL, err);
+}
+
 /* ------------------------------------------------------------- process */
 
 static struct qemu_vm *qv(struct vm *vm)
@@ -887,4 +921,6 @@ const struct hv_driver qemu_driver = {
     .sample = qemu_sample,
     .release = qemu_release,
     .remove = qemu_remove,
+    .volume_create = qemu_volume_create,
+    .volume_resize = qemu_volume_resize,
 };

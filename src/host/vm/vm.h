@@ -260,6 +260,11 @@ struct hv_driver {
     void (*release)(struct vm *vm);
     /* Removes the VM's disks and leftovers (the VM has no process). */
     int (*remove)(struct vm *vm, struct nubo_err *err);
+    /* Capability: a volume's data is a file (volume.c).  Creates the
+     * blank data file path of bytes (atomically: whole or absent), and
+     * grows one.  NULL: volumes are records only (the fake driver). */
+    int (*volume_create)(const char *path, uint64_t bytes, struct nubo_err *err);
+    int (*volume_resize)(const char *path, uint64_t bytes, struct nubo_err *err);
 };
 
 /* The driver called name ("qemu", "fake"), or NULL when there is none. */
@@ -323,6 +328,35 @@ bool image_part_valid(const char *part);
  * mismatch or a bad part; nothing changes on failure. */
 int image_store_part(const char *dir, const char *name, const char *part, int fd,
                      const char *sha256, struct nubo_err *err);
+
+/* ---- volumes (volume.c) ------------------------------------------------ */
+
+/*
+ * The local backend's volumes on this host: <dir>/volumes/<id>.json (the
+ * record) and <id>.qcow2 (the data, made by drv->volume_create).  dir is
+ * the agent's state directory; ids are UUIDs (anything else is
+ * NUBO_E_NOTFOUND).  Records are {"id", "size_bytes", "created_at"}; the
+ * functions returning json_t * return a new reference or NULL with err.
+ */
+
+/* Every volume's record (an array; damaged records are logged, skipped). */
+json_t *volume_list(const char *dir);
+
+json_t *volume_get(const char *dir, const char *id, struct nubo_err *err);
+
+/* Creates volume id of bytes; *created tells whether it is new.  The same
+ * id with the same size answers the existing volume; another size is
+ * NUBO_E_CONFLICT. */
+json_t *volume_create(const char *dir, const struct hv_driver *drv, const char *id, uint64_t bytes,
+                      bool *created, struct nubo_err *err);
+
+/* Grows volume id to bytes (the same size: nothing to do; smaller:
+ * NUBO_E_INVALID). */
+json_t *volume_resize(const char *dir, const struct hv_driver *drv, const char *id, uint64_t bytes,
+                      struct nubo_err *err);
+
+/* Removes volume id's files; NUBO_E_NOTFOUND when it has none. */
+int volume_delete(const char *dir, const char *id, struct nubo_err *err);
 
 /* ---- metric sampling --------------------------------------------------- */
 
