@@ -10,6 +10,8 @@
  *   DELETE /v1/vms/{ref}                force off and remove
  *   POST   /v1/vms/{ref}/{action}       start | stop | reboot | pause | resume
  *   GET    /v1/vms/{ref}/console        serial console bytes (?offset=&limit=)
+ *   POST   /v1/vms/{ref}/volumes        attach {volume_id}
+ *   DELETE /v1/vms/{ref}/volumes/{id}   detach
  *   GET    /v1/network                  tenant networking: generation, status
  *   PUT    /v1/network                  the desired network document (converge)
  *   GET    /v1/volumes                  the local volumes on this host
@@ -181,6 +183,24 @@ static void vm_routes(struct host *h, const struct http_req *req, struct http_re
         }
         return;
     }
+    if (strcmp(sub, "volumes") == 0 || strncmp(sub, "volumes/", 8) == 0) {
+        int rc;
+        if (sub[7] == '\0' && strcmp(m, "POST") == 0) {
+            json_t *body = http_req_json(req, &err);
+            rc = body ? host_vm_volume_attach(h, vm, body, &err) : -1;
+            json_decref(body);
+        } else if (sub[7] == '/' && sub[8] != '\0' && strcmp(m, "DELETE") == 0) {
+            rc = host_vm_volume_detach(h, vm, sub + 8, &err);
+        } else {
+            method_not_allowed(resp, req, sub[7] == '\0' ? "POST" : "DELETE");
+            return;
+        }
+        if (rc < 0)
+            problem(resp, req, &err);
+        else
+            http_resp_json(resp, 200, host_vm_show(h, vm));
+        return;
+    }
     if (strcmp(sub, "console") == 0) {
         if (strcmp(m, "GET") != 0)
             method_not_allowed(resp, req, "GET");
@@ -349,7 +369,10 @@ void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
         const char *rest = p + sizeof(prefix) - 1;
         size_t rl = strcspn(rest, "/");
         const char *sub = rest[rl] == '/' ? rest + rl + 1 : NULL;
-        if (rl == 0 || rl >= sizeof(ref) || (sub && (*sub == '\0' || strchr(sub, '/')))) {
+        /* one segment after the VM, or volumes/{id} */
+        const char *slash = sub ? strchr(sub, '/') : NULL;
+        if (rl == 0 || rl >= sizeof(ref) || (sub && *sub == '\0') ||
+            (slash && (strncmp(sub, "volumes/", 8) != 0 || strchr(slash + 1, '/')))) {
             nubo_err_set(&err, NUBO_E_NOTFOUND, "no such resource: %.100s", p);
             problem(resp, req, &err);
             return;

@@ -203,8 +203,26 @@ json_t *host_volume_create(struct host *h, json_t *body, bool *created, struct n
     return v;
 }
 
+/* The VM the volume id is attached to, or NULL. */
+static struct vm *volume_holder(struct host *h, const char *id)
+{
+    for (struct vm *vm = h->vms; vm; vm = vm->next)
+        for (int i = 0; i < vm->def.nvolumes; i++)
+            if (strcmp(vm->def.volumes[i], id) == 0)
+                return vm;
+    return NULL;
+}
+
 json_t *host_volume_resize(struct host *h, const char *id, json_t *body, struct nubo_err *err)
 {
+    struct vm *holder = valid_is_uuid(id) ? volume_holder(h, id) : NULL;
+    if (holder && vm_state_has_process(holder->state)) {
+        nubo_err_set(err, NUBO_E_CONFLICT,
+                     "volume %s is attached to running VM %s; growing it online is not built "
+                     "yet: detach it or stop the VM first",
+                     id, holder->def.name);
+        return NULL;
+    }
     static const char *const allowed[] = {"size_gib", NULL};
     uint64_t bytes;
     if (volume_size_of(body, allowed, &bytes, err) < 0)
@@ -214,9 +232,91 @@ json_t *host_volume_resize(struct host *h, const char *id, json_t *body, struct 
 
 int host_volume_delete(struct host *h, const char *id, struct nubo_err *err)
 {
+    struct vm *holder = valid_is_uuid(id) ? volume_holder(h, id) : NULL;
+    if (holder)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "volume %s is attached to VM %s; detach it first",
+                            id, holder->def.name);
     if (volume_delete(h->cfg.state_dir, id, err) < 0)
         return -1;
     log_info("volume %s: deleted", id);
+    return 0;
+}
+
+int host_vm_volume_attach(struct host *h, struct vm *vm, json_t *body, struct nubo_err *err)
+{
+    char path[PATH_MAX];
+    const char *k;
+    json_t *v;
+    if (!json_is_object(body))
+        return nubo_err_set(err, NUBO_E_INVALID, "the body must be {\"volume_id\": UUID}");
+    json_object_foreach (body, k, v) {
+        if (strcmp(k, "volume_id") != 0)
+            return nubo_err_set(err, NUBO_E_INVALID, "unknown field '%.64s'", k);
+    }
+    const char *id = json_string_value(json_object_get(body, "volume_id"));
+    if (id == NULL || !valid_is_uuid(id))
+        return nubo_err_set(err, NUBO_E_INVALID, "volume_id must be a volume's UUID");
+    json_t *rec = volume_get(h->cfg.state_dir, id, err);
+    if (rec == NULL)
+        return err->code == NUBO_E_NOTFOUND
+                   ? nubo_err_set(err, NUBO_E_INVALID, "no volume %s on this host: create it first",
+                                  id)
+                   : -1;
+    json_decref(rec);
+    struct vm *holder = volume_holder(h, id);
+    if (holder == vm)
+        return 0;
+    if (holder)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "volume %s is attached to VM %s already", id,
+                            holder->def.name);
+    if (vm->def.nvolumes >= VM_MAX_VOLUMES)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "VM %s has %d volumes, the most it can have",
+                            vm->def.name, VM_MAX_VOLUMES);
+    if (vm->state == VM_STARTING || vm->state == VM_STOPPING)
+        return nubo_err_set(err, NUBO_E_CONFLICT,
+                            "VM %s is %s; attach when it is running or stopped", vm->def.name,
+                            vm_state_name(vm->state));
+    if (vm_state_has_process(vm->state) && h->drv->volume_attach) {
+        if (volume_data_path(h->cfg.state_dir, id, path, sizeof(path), err) < 0 ||
+            h->drv->volume_attach(vm, id, path, err) < 0)
+            return -1;
+    }
+    str_copy(vm->def.volumes[vm->def.nvolumes++], sizeof(vm->def.volumes[0]), id);
+    if (vm_save(vm, err) < 0) {
+        /* the definition is what a restart believes: keep them in step */
+        vm->def.nvolumes--;
+        if (vm_state_has_process(vm->state) && h->drv->volume_detach) {
+            struct nubo_err ignored;
+            h->drv->volume_detach(vm, id, &ignored);
+        }
+        return -1;
+    }
+    log_info("vm %s: volume %s attached", vm->def.name, id);
+    return 0;
+}
+
+int host_vm_volume_detach(struct host *h, struct vm *vm, const char *id, struct nubo_err *err)
+{
+    int at = -1;
+    for (int i = 0; i < vm->def.nvolumes; i++)
+        if (strcmp(vm->def.volumes[i], id) == 0)
+            at = i;
+    if (at < 0)
+        return nubo_err_set(err, NUBO_E_NOTFOUND, "volume '%.64s' is not attached to VM %s", id,
+                            vm->def.name);
+    if (vm->state == VM_STARTING || vm->state == VM_STOPPING)
+        return nubo_err_set(err, NUBO_E_CONFLICT,
+                            "VM %s is %s; detach when it is running or stopped", vm->def.name,
+                            vm_state_name(vm->state));
+    if (vm_state_has_process(vm->state) && h->drv->volume_detach &&
+        h->drv->volume_detach(vm, id, err) < 0)
+        return -1;
+    for (int i = at; i + 1 < vm->def.nvolumes; i++)
+        memcpy(vm->def.volumes[i], vm->def.volumes[i + 1], sizeof(vm->def.volumes[0]));
+    vm->def.nvolumes--;
+    if (vm_save(vm, err) < 0)
+        return -1;
+    log_info("vm %s: volume %s detached", vm->def.name, id);
     return 0;
 }
 

@@ -370,3 +370,49 @@ def test_agent_volume_store(tmp_path, driver):
         assert a.call("GET", "/v1/volumes") == (200, {"volumes": []})
     finally:
         assert a.stop() == 0, a.log()
+
+
+def test_agent_attach_detach_in_definitions(tmp_path):
+    """The fake driver: attachments live in the VM definitions (no QEMU),
+    survive an agent restart, and guard the volume's delete."""
+    import subprocess
+    import uuid
+    a = Agent(tmp_path, "fake")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2",
+                    os.path.join(a.dir, "images", "tiny.qcow2"), "64M"], check=True)
+    a.start()
+    try:
+        vid, other = str(uuid.uuid4()), str(uuid.uuid4())
+        for v in (vid, other):
+            assert a.call("POST", "/v1/volumes", {"id": v, "size_gib": 1})[0] == 201
+        st, vm1 = a.call("POST", "/v1/vms", {"name": "one", "image": "tiny"})
+        assert st == 201, vm1
+        assert vm1["volumes"] == []
+        assert a.call("POST", "/v1/vms", {"name": "two", "image": "tiny", "start": False})[0] == 201
+        for bad in ({}, {"volume_id": "x"}, {"volume_id": vid, "y": 1}, {"volume_id": 3},
+                    {"volume_id": str(uuid.uuid4())}):
+            st, p = a.call("POST", "/v1/vms/one/volumes", bad)
+            assert st == 400, (bad, st, p)
+        st, vm = a.call("POST", "/v1/vms/one/volumes", {"volume_id": vid})
+        assert st == 200 and vm["volumes"] == [vid], (st, vm)
+        assert a.call("POST", "/v1/vms/one/volumes", {"volume_id": vid})[1]["volumes"] == [vid]
+        st, p = a.call("POST", "/v1/vms/two/volumes", {"volume_id": vid})
+        assert st == 409 and "attached to VM one" in p["detail"], p
+        st, p = a.call("DELETE", "/v1/volumes/" + vid)
+        assert st == 409 and "detach it first" in p["detail"], p
+        st, p = a.call("POST", "/v1/volumes/%s/resize" % vid, {"size_gib": 2})
+        assert st == 409, p
+        assert a.call("POST", "/v1/vms/two/volumes", {"volume_id": other})[0] == 200
+        assert a.stop() == 0
+        a.start()
+        assert a.call("GET", "/v1/vms/one")[1]["volumes"] == [vid]
+        assert a.call("GET", "/v1/vms/two")[1]["volumes"] == [other]
+        assert a.call("GET", "/v1/vms/one/volumes/" + vid)[0] == 405
+        assert a.call("DELETE", "/v1/vms/one/volumes/" + other)[0] == 404
+        assert a.call("DELETE", "/v1/vms/one/volumes/%s/x" % vid)[0] == 404
+        st, vm = a.call("DELETE", "/v1/vms/one/volumes/" + vid)
+        assert st == 200 and vm["volumes"] == [], (st, vm)
+        assert a.call("DELETE", "/v1/vms/one/volumes/" + vid)[0] == 404
+        assert a.call("DELETE", "/v1/volumes/" + vid)[0] == 204
+    finally:
+        assert a.stop() == 0, a.log()

@@ -45,6 +45,11 @@ static int vol_path(const char *dir, const char *id, const char *ext, char *out,
     return 0;
 }
 
+int volume_data_path(const char *dir, const char *id, char *out, size_t n, struct nubo_err *err)
+{
+    return vol_path(dir, id, ".qcow2", out, n, err);
+}
+
 /* The record of id (new reference) or NULL with err (NUBO_E_NOTFOUND). */
 json_t *volume_get(const char *dir, const char *id, struct nubo_err *err)
 {

@@ -1,0 +1,87 @@
+"""Volumes of the local backend on a real agent with real QEMU guests
+(issue 14; docs/internals/storage.md): a volume hot-plugged into a running
+nubo-tiny guest, which finds it by its serial and writes a pattern; hot-
+unplugged; cold-attached to a stopped second guest, which reads the
+pattern back when it boots."""
+import time
+import uuid
+
+from conftest import Deadline
+
+# The guest looks for its disk by serial (sysfs; the tiny image has no
+# udev, so /dev/disk/by-id/virtio-<serial> exists only in a udev guest).
+FIND = """#!/bin/sh
+( s=%(serial)s
+  i=0
+  while [ $i -lt 900 ]; do
+    for b in /sys/block/vd*; do
+      if [ "$(cat $b/serial 2>/dev/null)" = "$s" ]; then
+        d=/dev/${b##*/}
+        echo "VOL-SEEN $d"
+        %(action)s
+        exit 0
+      fi
+    done
+    i=$((i + 1))
+    sleep 0.2
+  done
+  echo VOL-NEVER ) &
+"""
+WRITE = 'echo "NUBO-PATTERN-$s" > $d && sync && echo VOL-WROTE'
+READ = 'echo "VOL-READ $(head -c 64 $d | head -n 1)"'
+
+
+def wait_console(api, ref, marker, timeout=120):
+    deadline = Deadline(timeout)
+    while True:
+        text = api.console(ref)
+        if marker in text:
+            return text
+        assert "VOL-NEVER" not in text, text[-2000:]
+        if deadline.passed():
+            raise AssertionError("no %r on %s's console after %s:\n%s"
+                                 % (marker, ref, deadline, text[-2000:]))
+        time.sleep(0.3)
+
+
+def test_volume_hot_plug_write_unplug_and_read_in_another_guest(hostd):
+    api = hostd.api
+    vid = str(uuid.uuid4())
+    serial = vid[:20]
+    r = api.post("/v1/volumes", {"id": vid, "size_gib": 1})
+    assert r.status == 201, r
+
+    # hot-plug into a running guest, which writes
+    api.create(name="writer", user_data=FIND % {"serial": serial, "action": WRITE})
+    api.wait_ready("writer")
+    t0 = time.monotonic()
+    r = api.post("/v1/vms/writer/volumes", {"volume_id": vid})
+    assert r.status == 200 and r.json["volumes"] == [vid], r
+    text = wait_console(api, "writer", "VOL-WROTE")
+    seen = time.monotonic() - t0
+    assert "VOL-SEEN /dev/vd" in text, text[-2000:]
+    print("attach to written in the guest: %.1f s" % seen)
+
+    # a second guest cannot have it meanwhile; the volume cannot go
+    api.create(name="reader", start=False,
+               user_data=FIND % {"serial": serial, "action": READ})
+    r = api.post("/v1/vms/reader/volumes", {"volume_id": vid})
+    assert r.status == 409, r
+    assert api.delete("/v1/volumes/" + vid).status == 409
+
+    # hot-unplug: the guest releases the disk, QEMU drops it
+    r = api.request("DELETE", "/v1/vms/writer/volumes/" + vid)
+    assert r.status == 200 and r.json["volumes"] == [], r
+
+    # cold attach to the stopped guest: it gets the disk when it starts
+    r = api.post("/v1/vms/reader/volumes", {"volume_id": vid})
+    assert r.status == 200 and r.json["volumes"] == [vid], r
+    r = api.post("/v1/vms/reader/start")
+    assert r.status == 200, r
+    text = wait_console(api, "reader", "VOL-READ")
+    assert "VOL-READ NUBO-PATTERN-%s" % serial in text, text[-2000:]
+
+    # the writer kept running without it, and the volume goes once detached
+    assert api.vm("writer")["state"] == "running"
+    assert api.delete("/v1/vms/reader").status == 204
+    assert api.delete("/v1/volumes/" + vid).status == 204
