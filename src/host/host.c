@@ -216,18 +216,18 @@ static struct vm *volume_holder(struct host *h, const char *id)
 json_t *host_volume_resize(struct host *h, const char *id, json_t *body, struct nubo_err *err)
 {
     struct vm *holder = valid_is_uuid(id) ? volume_holder(h, id) : NULL;
-    if (holder && vm_state_has_process(holder->state)) {
-        nubo_err_set(err, NUBO_E_CONFLICT,
-                     "volume %s is attached to running VM %s; growing it online is not built "
-                     "yet: detach it or stop the VM first",
-                     id, holder->def.name);
+    if (holder && (holder->state == VM_STARTING || holder->state == VM_STOPPING)) {
+        nubo_err_set(err, NUBO_E_CONFLICT, "VM %s is %s; grow its volume when it runs or stopped",
+                     holder->def.name, vm_state_name(holder->state));
         return NULL;
     }
+    if (holder && !vm_state_has_process(holder->state))
+        holder = NULL; /* its file grows, like a detached one's */
     static const char *const allowed[] = {"size_gib", NULL};
     uint64_t bytes;
     if (volume_size_of(body, allowed, &bytes, err) < 0)
         return NULL;
-    return volume_resize(h->cfg.state_dir, h->drv, id, bytes, err);
+    return volume_resize(h->cfg.state_dir, h->drv, id, bytes, holder, err);
 }
 
 int host_volume_delete(struct host *h, const char *id, struct nubo_err *err)

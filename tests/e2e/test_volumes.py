@@ -2,7 +2,7 @@
 (issue 14; docs/internals/storage.md): a volume hot-plugged into a running
 nubo-tiny guest, which finds it by its serial and writes a pattern; hot-
 unplugged; cold-attached to a stopped second guest, which reads the
-pattern back when it boots."""
+pattern back when it boots, and sees the volume grow online."""
 import time
 import uuid
 
@@ -28,7 +28,11 @@ FIND = """#!/bin/sh
   echo VOL-NEVER ) &
 """
 WRITE = 'echo "NUBO-PATTERN-$s" > $d && sync && echo VOL-WROTE'
-READ = 'echo "VOL-READ $(head -c 64 $d | head -n 1)"'
+# reads the pattern, then reports the disk's size (512-byte sectors)
+# whenever it changes: the online extend
+READ = ('echo "VOL-READ $(head -c 64 $d | head -n 1)"; n=$(cat $b/size); echo "VOL-SIZE $n"; '
+        'j=0; while [ $j -lt 900 ]; do m=$(cat $b/size); '
+        'if [ "$m" != "$n" ]; then echo "VOL-SIZE $m"; n=$m; fi; j=$((j + 1)); sleep 0.2; done')
 
 
 def wait_console(api, ref, marker, timeout=120):
@@ -80,6 +84,12 @@ def test_volume_hot_plug_write_unplug_and_read_in_another_guest(hostd):
     assert r.status == 200, r
     text = wait_console(api, "reader", "VOL-READ")
     assert "VOL-READ NUBO-PATTERN-%s" % serial in text, text[-2000:]
+    assert "VOL-SIZE %d" % (2 << 20) in text, text[-2000:]   # 1 GiB in sectors
+
+    # extend online: the running guest sees the new size
+    r = api.post("/v1/volumes/%s/resize" % vid, {"size_gib": 2})
+    assert r.status == 200 and r.json["size_bytes"] == 2 << 30, r
+    wait_console(api, "reader", "VOL-SIZE %d" % (4 << 20))
 
     # the writer kept running without it, and the volume goes once detached
     assert api.vm("writer")["state"] == "running"

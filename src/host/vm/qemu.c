@@ -992,6 +992,24 @@ static int qemu_volume_attach(struct vm *vm, const char *id, const char *path, s
     return 0;
 }
 
+/* Online growth: block_resize of the volume's node; virtio-blk tells
+ * the guest its new capacity. */
+static int qemu_volume_grow(struct vm *vm, const char *id, uint64_t bytes, struct nubo_err *err)
+{
+    struct qemu_vm *q = qv(vm);
+    char node[32];
+    if (q->qmp == NULL)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "the VM's monitor is not connected");
+    snprintf(node, sizeof(node), "vol-%.20s", id);
+    json_t *r = qmp_command(q->qmp, "block_resize",
+                            json_pack("{s:s, s:I}", "node-name", node, "size", (json_int_t)bytes),
+                            cfg.qmp_timeout_ms, err);
+    if (r == NULL)
+        return -1;
+    json_decref(r);
+    return 0;
+}
+
 /* How long a guest has to release an unplugged disk. */
 #define VOLUME_UNPLUG_MS 10000
 
@@ -1084,4 +1102,5 @@ const struct hv_driver qemu_driver = {
     .volume_resize = qemu_volume_resize,
     .volume_attach = qemu_volume_attach,
     .volume_detach = qemu_volume_detach,
+    .volume_grow = qemu_volume_grow,
 };

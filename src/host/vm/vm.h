@@ -279,6 +279,9 @@ struct hv_driver {
      * live in definitions only (the fake driver). */
     int (*volume_attach)(struct vm *vm, const char *id, const char *path, struct nubo_err *err);
     int (*volume_detach)(struct vm *vm, const char *id, struct nubo_err *err);
+    /* Grows an attached volume of a VM that has a process, online (the
+     * guest sees the new size).  NULL: only the record changes. */
+    int (*volume_grow)(struct vm *vm, const char *id, uint64_t bytes, struct nubo_err *err);
 };
 
 /* The driver called name ("qemu", "fake"), or NULL when there is none. */
@@ -365,9 +368,10 @@ json_t *volume_create(const char *dir, const struct hv_driver *drv, const char *
                       bool *created, struct nubo_err *err);
 
 /* Grows volume id to bytes (the same size: nothing to do; smaller:
- * NUBO_E_INVALID). */
+ * NUBO_E_INVALID): through the VM online when online is the VM that
+ * has it attached and runs (drv->volume_grow), else its file. */
 json_t *volume_resize(const char *dir, const struct hv_driver *drv, const char *id, uint64_t bytes,
-                      struct nubo_err *err);
+                      struct vm *online, struct nubo_err *err);
 
 /* The guest-visible serial of a volume: the first 20 characters of its
  * id (virtio-blk's limit), /dev/disk/by-id/virtio-<serial> in a guest

@@ -149,7 +149,7 @@ json_t *volume_create(const char *dir, const struct hv_driver *drv, const char *
 }
 
 json_t *volume_resize(const char *dir, const struct hv_driver *drv, const char *id, uint64_t bytes,
-                      struct nubo_err *err)
+                      struct vm *online, struct nubo_err *err)
 {
     char data[PATH_MAX];
     json_t *have = volume_get(dir, id, err);
@@ -166,8 +166,12 @@ json_t *volume_resize(const char *dir, const struct hv_driver *drv, const char *
     /* The data grows first: a crash before the record is rewritten leaves
      * a larger file under the old record, and the retried resize grows it
      * again to the same size (qemu-img resize to a size is idempotent). */
-    if (drv->volume_resize && drv->volume_resize(data, bytes, err) < 0)
+    if (online) {
+        if (drv->volume_grow && drv->volume_grow(online, id, bytes, err) < 0)
+            goto fail;
+    } else if (drv->volume_resize && drv->volume_resize(data, bytes, err) < 0) {
         goto fail;
+    }
     if (record_write(dir, id, bytes, jsonx_str(have, "created_at"), err) < 0)
         goto fail;
     json_decref(have);
