@@ -122,15 +122,40 @@ static void delete_volume(struct api_call *call)
 
 static void post_volume_action(struct api_call *call)
 {
-    static const char *const fields[] = {"action", "size_gib", NULL};
+    static const char *const fields[] = {"action", "size_gib", "instance", NULL};
     struct nubo_err err;
-    const char *action;
+    const char *action, *instance;
     long long size = 0;
     json_t *b = api_body(call, fields);
-    if (b == NULL || api_field_str_req(call, b, "action", "extend", &action) < 0)
+    if (b == NULL || api_field_str_req(call, b, "action", "extend, attach or detach", &action) < 0)
         return;
-    if (strcmp(action, "extend") != 0) {
-        api_bad_field(call, "action", "extend (attach and detach are not built yet)");
+    bool attach = strcmp(action, "attach") == 0, extend = strcmp(action, "extend") == 0;
+    /* Each action takes its own members only. */
+    if (json_object_get(b, "instance") != NULL && !attach) {
+        api_bad_field(call, "instance", "only with action attach");
+        return;
+    }
+    if (json_object_get(b, "size_gib") != NULL && !extend) {
+        api_bad_field(call, "size_gib", "only with action extend");
+        return;
+    }
+    if (attach) {
+        if (api_field_str_req(call, b, "instance", "the instance's id or name", &instance) < 0)
+            return;
+        api_reply_or_fail(
+            call, 200,
+            storage_volume_attach(call->api->st, &call->ctx, call->params[0], instance, &err),
+            &err);
+        return;
+    }
+    if (strcmp(action, "detach") == 0) {
+        api_reply_or_fail(call, 200,
+                          storage_volume_detach(call->api->st, &call->ctx, call->params[0], &err),
+                          &err);
+        return;
+    }
+    if (!extend) {
+        api_bad_field(call, "action", "extend, attach or detach");
         return;
     }
     if (field_int_req(call, b, "size_gib", "the new size, a whole number of GiB", &size) < 0)

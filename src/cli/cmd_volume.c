@@ -7,6 +7,8 @@
  *   show      GET /v1/volumes/{id}
  *   rename    PATCH /v1/volumes/{id} {name}
  *   extend    POST /v1/volumes/{id}/actions {action: extend, size_gib}
+ *   attach    POST /v1/volumes/{id}/actions {action: attach, instance}
+ *   detach    POST /v1/volumes/{id}/actions {action: detach}
  *   delete    DELETE /v1/volumes/{id} (409 while attached)
  *   types     GET /v1/volume-types
  *
@@ -32,10 +34,14 @@ static const char volume_usage[] =
     "  show VOLUME                       one volume\n"
     "  rename VOLUME NAME                give a volume another name\n"
     "  extend VOLUME --size SIZE         grow a volume (volumes never shrink)\n"
+    "  attach VOLUME INSTANCE            attach a volume to an instance\n"
+    "  detach VOLUME                     detach a volume from its instance\n"
     "  delete VOLUME...                  remove volumes that are not attached\n"
     "  types                             the volume types the cloud offers\n"
     "\n"
-    "VOLUME is a volume's name or id.  Attaching to instances is not built yet.\n"
+    "VOLUME is a volume's name or id.  Attach and detach are carried out by the\n"
+    "controller: the volume is 'attaching' or 'detaching' until its host did it\n"
+    "(then 'in-use' or 'available'; 'error' with a fault when the host refused).\n"
     "\n" CLOUD_COMMON_HELP;
 
 static const char list_usage[] = "usage: nubo volume list [--limit N]\n"
@@ -69,6 +75,21 @@ static const char rename_usage[] = "usage: nubo volume rename VOLUME NAME\n"
 static const char extend_usage[] = "usage: nubo volume extend VOLUME --size SIZE\n"
                                    "\n"
                                    "Grows a volume to SIZE (whole GiB, larger than now).\n"
+                                   "\n" CLOUD_COMMON_HELP;
+
+static const char attach_usage[] =
+    "usage: nubo volume attach VOLUME INSTANCE\n"
+    "\n"
+    "Attaches an available volume to an instance of the project (its name or\n"
+    "id); the volume is 'attaching' until the instance's host has it, then\n"
+    "'in-use' (nubo volume show).  A volume is on the host of the first\n"
+    "instance it was attached to.\n"
+    "\n" CLOUD_COMMON_HELP;
+
+static const char detach_usage[] = "usage: nubo volume detach VOLUME\n"
+                                   "\n"
+                                   "Detaches a volume from its instance; it is 'detaching'\n"
+                                   "until the guest released it, then 'available'.\n"
                                    "\n" CLOUD_COMMON_HELP;
 
 static const char delete_usage[] =
@@ -230,12 +251,39 @@ static int volume_extend(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
+static int volume_attach(struct cli *cli, int argc, char **argv)
+{
+    int rc;
+    if ((rc = cli_options_common(cli, argc, argv, attach_usage, false)) != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if ((rc = cli_args_check(cli, argc - optind, 2, 2, "a volume and an instance")) != 0 ||
+        (rc = cloud_ref_check(cli, argv[optind + 1], "an instance name or id")) != 0)
+        return rc;
+    json_t *body = json_pack("{s:s, s:s}", "action", "attach", "instance", argv[optind + 1]);
+    rc = call_print(cli, "POST", argv[optind], "/actions", body);
+    json_decref(body);
+    return rc;
+}
+
+static int volume_detach(struct cli *cli, int argc, char **argv)
+{
+    int rc;
+    if ((rc = cli_options_common(cli, argc, argv, detach_usage, false)) != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "a volume name or id")) != 0)
+        return rc;
+    json_t *body = json_pack("{s:s}", "action", "detach");
+    rc = call_print(cli, "POST", argv[optind], "/actions", body);
+    json_decref(body);
+    return rc;
+}
+
 int cmd_volume(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_command cmds[] = {
         {"list", volume_list},     {"create", volume_create}, {"show", volume_show},
         {"rename", volume_rename}, {"extend", volume_extend}, {"delete", volume_delete},
-        {"types", volume_types},
+        {"attach", volume_attach}, {"detach", volume_detach}, {"types", volume_types},
     };
     return cli_dispatch(cli, argc, argv, cmds, ARRAY_LEN(cmds), volume_usage);
 }

@@ -70,11 +70,50 @@ json_t *storage_volume_rename(struct store *st, const struct ctx *ctx, const cha
 json_t *storage_volume_extend(struct store *st, const struct ctx *ctx, const char *ref,
                               long long size_gib, struct nubo_err *err);
 
-/* Deletes a volume: NUBO_E_CONFLICT while it is attached or busy, or while
- * it is placed on a host (its file is the reconciler's to remove, which
- * this version does not do yet). */
+/* Deletes a volume: NUBO_E_CONFLICT while it is attached or busy.  A
+ * volume with no host goes at once; a placed one becomes 'deleting' and
+ * the reconciler removes its file on the host, then the row.  The usage
+ * record closes with the request. */
 int storage_volume_delete(struct store *st, const struct ctx *ctx, const char *ref,
                           struct nubo_err *err);
+
+/* Attaches a volume to an instance of ctx's project (id or name): records
+ * the desired attachment and moves the volume available -> attaching in
+ * one transaction, placing a volume that has no host yet on the
+ * instance's host; the reconciler does the rest.  NUBO_E_NOTFOUND for
+ * another project's instance, NUBO_E_CONFLICT when the volume is not
+ * available (attached already, busy), the instance is in error or being
+ * deleted, has no host yet, or is on another host than the volume. */
+json_t *storage_volume_attach(struct store *st, const struct ctx *ctx, const char *ref,
+                              const char *instance, struct nubo_err *err);
+
+/* Detaches: in-use (or attaching) -> detaching; NUBO_E_CONFLICT when the
+ * volume is not attached. */
+json_t *storage_volume_detach(struct store *st, const struct ctx *ctx, const char *ref,
+                              struct nubo_err *err);
+
+/* ---- for the reconciler (src/ctrl/reconcile.c) ---- */
+
+/* The volumes placed on host_id: id, size_gib, status, attached_to (or
+ * null), instance_status and instance_desired (of attached_to), and
+ * wanted: true when the volume should be attached to attached_to now
+ * (attaching or in-use, the instance not deleted nor being deleted). */
+json_t *storage_host_volumes(struct store *st, const char *host_id, struct nubo_err *err);
+
+/* The reconciler's transitions, each a compare-and-set on the status it
+ * read, in its own transaction; 1 when done, 0 when the volume changed
+ * meanwhile, -1 with err:
+ *   attached:  attaching -> in-use
+ *   detached:  detaching / attaching / in-use -> available, the
+ *              attachment row removed (the VM no longer has it)
+ *   failed:    -> error with fault (the attachment row removed)
+ *   removed:   deleting -> the row is gone (the agent deleted the file) */
+int storage_volume_attached(struct store *st, const char *id, struct nubo_err *err);
+int storage_volume_detached(struct store *st, const char *id, const char *seen_status,
+                            struct nubo_err *err);
+int storage_volume_failed(struct store *st, const char *id, const char *seen_status,
+                          const char *fault, struct nubo_err *err);
+int storage_volume_removed(struct store *st, const char *id, struct nubo_err *err);
 
 /* ---- for other modules ---- */
 

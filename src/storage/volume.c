@@ -377,14 +377,22 @@ int storage_volume_delete(struct store *st, const struct ctx *ctx, const char *r
                      jsonx_str(row, "name"), jsonx_str(row, "attached_to"));
         goto fail;
     }
-    if ((strcmp(status, "available") != 0 && strcmp(status, "error") != 0) ||
-        !json_is_null(json_object_get(row, "host_id"))) {
+    if (strcmp(status, "available") != 0 && strcmp(status, "error") != 0) {
         nubo_err_set(err, NUBO_E_CONFLICT, "volume '%s' is %s; wait until it is available",
                      jsonx_str(row, "name"), status);
         goto fail;
     }
-    if (store_exec(st, err, "DELETE FROM volumes WHERE id = ? AND project_id = ?", "ss",
-                   jsonx_str(row, "id"), ctx->project_id) < 0 ||
+    /* A placed volume's file is on its host: the reconciler deletes it
+     * there, then the row (storage_volume_removed). */
+    bool placed = !json_is_null(json_object_get(row, "host_id"));
+    char now[32];
+    clock_now_str(now);
+    if ((placed ? store_exec(st, err,
+                             "UPDATE volumes SET status = 'deleting', updated_at = ? WHERE id = ?"
+                             " AND project_id = ?",
+                             "sss", now, jsonx_str(row, "id"), ctx->project_id)
+                : store_exec(st, err, "DELETE FROM volumes WHERE id = ? AND project_id = ?", "ss",
+                             jsonx_str(row, "id"), ctx->project_id)) < 0 ||
         billing_meter_close(st, "volume", jsonx_str(row, "id"), err) < 0 ||
         store_commit(st, err) < 0)
         goto fail;
@@ -394,6 +402,226 @@ fail:
     json_decref(row);
     store_rollback(st);
     return -1;
+}
+
+/* ------------------------------------------------- attach and detach */
+
+/* The instance ref (id or name; a live one before a deleted one) of ctx's project, or NULL with err
+ * (NUBO_E_NOTFOUND for another project's like a missing one).  Read only:
+ * instance rows are compute's. */
+static json_t *instance_find(struct store *st, const struct ctx *ctx, const char *ref,
+                             struct nubo_err *err)
+{
+    struct nubo_err qerr = {0};
+    json_t *row = NULL;
+    if (ref != NULL && valid_name(ref, "instance", NULL) == 0)
+        row = store_query_one(st, &qerr,
+                              "SELECT id, name, host_id, status, desired FROM instances WHERE"
+                              " project_id = ? AND (id = ? OR name = ?) ORDER BY CASE WHEN status ="
+                              " 'deleted' THEN 1 ELSE 0 END, created_at DESC, id LIMIT 1",
+                              "sss", ctx->project_id, ref, ref);
+    else
+        qerr.code = NUBO_E_NOTFOUND;
+    if (row == NULL)
+        notfound(err, &qerr, "instance", ref);
+    return row;
+}
+
+json_t *storage_volume_attach(struct store *st, const struct ctx *ctx, const char *ref,
+                              const char *instance, struct nubo_err *err)
+{
+    char now[32], id[37];
+    json_t *inst = NULL;
+    if (store_begin(st, true, err) < 0)
+        return NULL;
+    json_t *row = vol_find(st, ctx, ref, err);
+    if (row == NULL || (inst = instance_find(st, ctx, instance, err)) == NULL)
+        goto fail;
+    const char *vname = jsonx_str(row, "name"), *iname = jsonx_str(inst, "name");
+    const char *istatus = jsonx_str(inst, "status");
+    if (!json_is_null(json_object_get(row, "attached_to"))) {
+        nubo_err_set(err, NUBO_E_CONFLICT,
+                     "volume '%s' is attached to instance %s already; detach it first", vname,
+                     jsonx_str(row, "attached_to"));
+        goto fail;
+    }
+    if (strcmp(jsonx_str(row, "status"), "available") != 0) {
+        nubo_err_set(err, NUBO_E_CONFLICT, "volume '%s' is %s; wait until it is available", vname,
+                     jsonx_str(row, "status"));
+        goto fail;
+    }
+    if (strcmp(istatus, "error") == 0 || strcmp(istatus, "deleting") == 0 ||
+        strcmp(istatus, "deleted") == 0 || strcmp(jsonx_str(inst, "desired"), "deleted") == 0) {
+        nubo_err_set(err, NUBO_E_CONFLICT, "instance '%s' is %s; volumes attach to live instances",
+                     iname,
+                     strcmp(istatus, "error") == 0     ? "in error"
+                     : strcmp(istatus, "deleted") == 0 ? "deleted"
+                                                       : "being deleted");
+        goto fail;
+    }
+    const char *ihost = jsonx_str(inst, "host_id"), *vhost = jsonx_str(row, "host_id");
+    if (json_is_null(json_object_get(inst, "host_id"))) {
+        nubo_err_set(err, NUBO_E_CONFLICT,
+                     "instance '%s' has no host yet; attach when it is placed (building)", iname);
+        goto fail;
+    }
+    if (!json_is_null(json_object_get(row, "host_id")) && strcmp(vhost, ihost) != 0) {
+        nubo_err_set(err, NUBO_E_CONFLICT,
+                     "volume '%s' lives on host %s and instance '%s' runs on another; attaching"
+                     " across hosts is not built yet (docs/internals/storage.md)",
+                     vname, vhost, iname);
+        goto fail;
+    }
+    snprintf(id, sizeof(id), "%s", jsonx_str(row, "id"));
+    clock_now_str(now);
+    if (store_exec(st, err,
+                   "UPDATE volumes SET status = 'attaching', host_id = ?, fault = NULL,"
+                   " updated_at = ? WHERE id = ? AND status = 'available'",
+                   "sss", ihost, now, id) != 1 ||
+        store_exec(st, err,
+                   "INSERT INTO volume_attachments (volume_id, project_id, instance_id,"
+                   " created_at) VALUES (?, ?, ?, ?)",
+                   "ssss", id, ctx->project_id, jsonx_str(inst, "id"), now) < 0) {
+        if (err->code == 0)
+            nubo_err_set(err, NUBO_E_CONFLICT, "volume '%s' changed meanwhile; try again", vname);
+        goto fail;
+    }
+    json_decref(row);
+    json_decref(inst);
+    return finish(st, vol_find(st, ctx, id, err), err);
+fail:
+    json_decref(row);
+    json_decref(inst);
+    store_rollback(st);
+    return NULL;
+}
+
+json_t *storage_volume_detach(struct store *st, const struct ctx *ctx, const char *ref,
+                              struct nubo_err *err)
+{
+    char now[32], id[37];
+    if (store_begin(st, true, err) < 0)
+        return NULL;
+    json_t *row = vol_find(st, ctx, ref, err);
+    if (row == NULL)
+        goto fail;
+    const char *status = jsonx_str(row, "status");
+    if (json_is_null(json_object_get(row, "attached_to")) ||
+        (strcmp(status, "in-use") != 0 && strcmp(status, "attaching") != 0)) {
+        nubo_err_set(err, NUBO_E_CONFLICT, "volume '%s' is %s, not attached; nothing to detach",
+                     jsonx_str(row, "name"), status);
+        goto fail;
+    }
+    snprintf(id, sizeof(id), "%s", jsonx_str(row, "id"));
+    clock_now_str(now);
+    if (store_exec(st, err,
+                   "UPDATE volumes SET status = 'detaching', updated_at = ? WHERE id = ? AND"
+                   " status = ?",
+                   "sss", now, id, status) != 1) {
+        if (err->code == 0)
+            nubo_err_set(err, NUBO_E_CONFLICT, "volume '%s' changed meanwhile; try again",
+                         jsonx_str(row, "name"));
+        goto fail;
+    }
+    json_decref(row);
+    return finish(st, vol_find(st, ctx, id, err), err);
+fail:
+    json_decref(row);
+    store_rollback(st);
+    return NULL;
+}
+
+/* ------------------------------------------------------ the reconciler */
+
+json_t *storage_host_volumes(struct store *st, const char *host_id, struct nubo_err *err)
+{
+    json_t *rows = store_query(st, err,
+                               "SELECT v.id, v.name, v.size_gib, v.status, a.instance_id AS"
+                               " attached_to, i.status AS instance_status, i.desired AS"
+                               " instance_desired FROM volumes v"
+                               " LEFT JOIN volume_attachments a ON a.volume_id = v.id"
+                               " LEFT JOIN instances i ON i.id = a.instance_id"
+                               " WHERE v.host_id = ? ORDER BY v.created_at, v.id",
+                               "s", host_id);
+    size_t i;
+    json_t *r;
+    json_array_foreach (rows, i, r) {
+        const char *s = jsonx_str(r, "status"), *is = jsonx_str(r, "instance_status");
+        bool wanted = (strcmp(s, "attaching") == 0 || strcmp(s, "in-use") == 0) &&
+                      !json_is_null(json_object_get(r, "attached_to")) &&
+                      strcmp(is, "deleted") != 0 && strcmp(is, "deleting") != 0 &&
+                      strcmp(jsonx_str(r, "instance_desired"), "deleted") != 0;
+        json_object_set_new(r, "wanted", json_boolean(wanted));
+    }
+    return rows;
+}
+
+/* Ends a compare-and-set that store_exec answered n for (removing the
+ * attachment too when drop): 1 done, 0 changed meanwhile, -1 with err. */
+static int cas_end(struct store *st, long long n, bool drop, const char *id, struct nubo_err *err)
+{
+    if (n == 1 && drop &&
+        store_exec(st, err, "DELETE FROM volume_attachments WHERE volume_id = ?", "s", id) < 0)
+        n = -1;
+    if (n < 0 || store_commit(st, err) < 0) {
+        store_rollback(st);
+        return -1;
+    }
+    return n == 1;
+}
+
+int storage_volume_attached(struct store *st, const char *id, struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    return cas_end(st,
+                   store_exec(st, err,
+                              "UPDATE volumes SET status = 'in-use', updated_at = ? WHERE id = ?"
+                              " AND status = 'attaching'",
+                              "ss", now, id),
+                   false, id, err);
+}
+
+int storage_volume_detached(struct store *st, const char *id, const char *seen_status,
+                            struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    return cas_end(st,
+                   store_exec(st, err,
+                              "UPDATE volumes SET status = 'available', updated_at = ? WHERE"
+                              " id = ? AND status = ?",
+                              "sss", now, id, seen_status),
+                   true, id, err);
+}
+
+int storage_volume_failed(struct store *st, const char *id, const char *seen_status,
+                          const char *fault, struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    return cas_end(st,
+                   store_exec(st, err,
+                              "UPDATE volumes SET status = 'error', fault = ?, updated_at = ?"
+                              " WHERE id = ? AND status = ?",
+                              "ssss", fault, now, id, seen_status),
+                   true, id, err);
+}
+
+int storage_volume_removed(struct store *st, const char *id, struct nubo_err *err)
+{
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    return cas_end(
+        st,
+        store_exec(st, err, "DELETE FROM volumes WHERE id = ? AND status = 'deleting'", "s", id),
+        false, id, err);
 }
 
 /* ------------------------------------------------------- other modules */

@@ -5,6 +5,7 @@ project-delete hook."""
 import concurrent.futures
 import sqlite3
 import os
+import time
 
 import pytest
 
@@ -417,3 +418,141 @@ def test_agent_attach_detach_in_definitions(tmp_path):
         assert a.call("DELETE", "/v1/volumes/" + vid)[0] == 204
     finally:
         assert a.stop() == 0, a.log()
+
+
+# ------------------------------------ attach and detach through the controller
+
+from test_hosts import fake_cloud, wait_for, wait_status  # noqa: E402,F401 (fixture)
+
+
+def vol_status(c, ref, status, timeout=20):
+    last = {}
+
+    def check():
+        last["v"] = c.get("/v1/volumes/" + ref).json()
+        return last["v"] if last["v"]["status"] == status else None
+    try:
+        return wait_for("volume " + status, check, timeout=timeout)
+    except AssertionError:
+        raise AssertionError("volume is %s, not %s" % (last.get("v"), status))
+
+
+def act(c, ref, **body):
+    return c.post("/v1/volumes/%s/actions" % ref, body)
+
+
+def running(c, name):
+    r = c.post("/v1/instances", {"name": name, "flavor": "tiny", "image": "nubo-tiny"})
+    assert r.status_code == 202, r.text
+    iid = r.json()["instances"][0]["id"]
+    wait_status(c, iid, "running")
+    return iid
+
+
+def vm_volumes(hostd, iid):
+    return [v for v in hostd.vms() if v["name"] == "nubo-" + iid][0]["volumes"]
+
+
+def test_attach_detach_through_the_controller(fake_cloud):
+    nubod, hostd, admin, tenant = fake_cloud
+    a, b = running(tenant, "a"), running(tenant, "b")
+    v = vol(tenant, "data", 2).json()
+    host_id = admin.get("/v1/hosts/fake-1").json()["id"]
+
+    r = act(tenant, "data", action="attach", instance="a")
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["attached_to"], r.json()["host_id"]) == \
+        ("attaching", a, host_id)
+    got = vol_status(tenant, "data", "in-use")
+    assert got["attached_to"] == a and got["fault"] is None
+    assert vm_volumes(hostd, a) == [v["id"]]
+    st, agent_vol = hostd.call("GET", "/v1/volumes/" + v["id"])
+    assert st == 200 and agent_vol["size_bytes"] == 2 << 30
+
+    # validation: nothing changes
+    assert_problem(act(tenant, "data", action="attach", instance="b"), 409, "detach it first")
+    other = make_tenant(nubod, admin)
+    o = running(other, "theirs")
+    w = vol(tenant, "w", 1).json()
+    assert_problem(act(tenant, "w", action="attach", instance=o), 404, "no instance")
+    assert_problem(act(other, "data", action="detach"), 404)
+    assert_problem(act(tenant, "w", action="attach", instance="nope"), 404)
+    assert_problem(act(tenant, "w", action="attach"), 400, "instance")
+    assert_problem(act(tenant, "w", action="detach"), 409, "not attached")
+    assert_problem(act(tenant, "w", action="shrink"), 400, "attach")
+    assert_problem(act(tenant, "w", action="extend", size_gib=5, instance="a"), 400, "attach")
+    assert_problem(act(tenant, "w", action="attach", instance="a", size_gib=5), 400, "extend")
+    assert_problem(act(tenant, "w", action="attach", instance=7), 400, "instance")
+    assert tenant.get("/v1/volumes/w").json()["status"] == "available"
+    assert_problem(tenant.delete("/v1/volumes/data"), 409, "detach it first")
+    assert_problem(act(tenant, "data", action="extend", size_gib=3), 409)
+
+    # detach -> available, the VM no longer has it; then to b, which gets it
+    r = act(tenant, "data", action="detach")
+    assert r.status_code == 200 and r.json()["status"] == "detaching", r.text
+    got = vol_status(tenant, "data", "available")
+    assert got["attached_to"] is None and got["host_id"] == host_id
+    assert vm_volumes(hostd, a) == []
+    assert act(tenant, v["id"], action="attach", instance=b).status_code == 200
+    vol_status(tenant, "data", "in-use")
+    assert vm_volumes(hostd, b) == [v["id"]] and vm_volumes(hostd, a) == []
+
+    # an instance being deleted, or deleted, takes no volume; deleting the
+    # instance frees its volume
+    assert tenant.delete("/v1/instances/" + a).status_code == 202
+    wait_status(tenant, a, "deleted")
+    assert_problem(act(tenant, "w", action="attach", instance=a), 409, "deleted")
+    assert tenant.delete("/v1/instances/" + b).status_code == 202
+    got = vol_status(tenant, "data", "available")
+    assert got["attached_to"] is None
+
+    # delete of a placed volume: deleting, then gone from the agent and the API
+    assert tenant.delete("/v1/volumes/data").status_code == 204
+    wait_for("volume gone", lambda: tenant.get("/v1/volumes/data").status_code == 404)
+    assert hostd.call("GET", "/v1/volumes/" + v["id"])[0] == 404
+    audit = admin.get("/v1/audit?action=volume.action").json()["audit"]
+    assert any(x["result"] == "success" for x in audit)
+
+
+def test_attach_converges_across_agent_and_nubod_restarts(fake_cloud):
+    nubod, hostd, admin, tenant = fake_cloud
+    a = running(tenant, "a")
+    v = vol(tenant, "data", 1).json()
+    assert hostd.stop() == 0
+    r = act(tenant, "data", action="attach", instance="a")
+    assert r.status_code == 200, r.text
+    time.sleep(1)
+    assert tenant.get("/v1/volumes/data").json()["status"] == "attaching"
+    # nubod restarts too: the desired attachment is stored
+    assert nubod.stop() == 0
+    nubod.start()
+    hostd.start()
+    vol_status(tenant, "data", "in-use", timeout=30)
+    assert vm_volumes(hostd, a) == [v["id"]]
+    # the agent loses the volume while it is detached: the next attach
+    # creates it again there (an idempotent create) and attaches it
+    assert act(tenant, "data", action="detach").status_code == 200
+    vol_status(tenant, "data", "available")
+    assert hostd.call("DELETE", "/v1/volumes/" + v["id"])[0] == 204   # behind our back
+    assert act(tenant, "data", action="attach", instance="a").status_code == 200
+    vol_status(tenant, "data", "in-use")
+    assert vm_volumes(hostd, a) == [v["id"]]
+
+
+def test_attach_refused_by_the_agent_is_an_error(fake_cloud):
+    nubod, hostd, admin, tenant = fake_cloud
+    a = running(tenant, "a")
+    vols = [vol(tenant, "v%d" % i, 1).json() for i in range(9)]
+    for x in vols[:8]:
+        assert act(tenant, x["id"], action="attach", instance=a).status_code == 200
+    for x in vols[:8]:
+        vol_status(tenant, x["id"], "in-use")
+    assert act(tenant, "v8", action="attach", instance=a).status_code == 200
+    got = vol_status(tenant, "v8", "error")
+    assert "attaching the volume failed on the host" in got["fault"], got
+    assert got["attached_to"] is None
+    assert len(vm_volumes(hostd, a)) == 8
+    # an error volume can be deleted (on its host too)
+    assert tenant.delete("/v1/volumes/v8").status_code == 204
+    wait_for("volume gone", lambda: tenant.get("/v1/volumes/v8").status_code == 404)
+    assert hostd.call("GET", "/v1/volumes/" + vols[8]["id"])[0] == 404
