@@ -556,3 +556,25 @@ def test_attach_refused_by_the_agent_is_an_error(fake_cloud):
     assert tenant.delete("/v1/volumes/v8").status_code == 204
     wait_for("volume gone", lambda: tenant.get("/v1/volumes/v8").status_code == 404)
     assert hostd.call("GET", "/v1/volumes/" + vols[8]["id"])[0] == 404
+
+
+def test_cli_attach_detach(fake_cloud, tmp_path):
+    from test_cli_cloud import Cli
+    nubod, hostd, admin, tenant = fake_cloud
+    cli = Cli(tmp_path, nubod.base)
+    cli.login("admin", nubod.admin_password, "admin")
+    iid = running(admin, "app")
+    v = cli.json("volume", "create", "data", "--size", "1")
+    got = cli.json("volume", "attach", "data", "app")
+    assert (got["status"], got["attached_to"]) == ("attaching", iid), got
+    vol_status(admin, "data", "in-use")
+    assert vm_volumes(hostd, iid) == [v["id"]]
+    r = cli.run("volume", "attach", "data", "app")
+    assert r.returncode != 0 and "detach it first" in r.stderr, r.stderr
+    r = cli.run("volume", "attach", "data")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "attach VOLUME INSTANCE" in cli.ok("volume", "--help").stdout
+    assert cli.json("volume", "detach", "data")["status"] == "detaching"
+    vol_status(admin, "data", "available")
+    r = cli.run("volume", "detach", "data")
+    assert r.returncode != 0 and "not attached" in r.stderr, r.stderr
