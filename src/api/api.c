@@ -19,8 +19,8 @@
 /* web_routes (the portal's files) stays last: its /{page} must not shadow
  * an API route. */
 static const struct route *const route_tables[] = {
-    identity_routes, compute_routes, host_routes,  misc_routes,  billing_routes,
-    monitor_routes,  network_routes, scale_routes, stack_routes, web_routes};
+    identity_routes, compute_routes, host_routes,  misc_routes,    billing_routes, monitor_routes,
+    network_routes,  scale_routes,   stack_routes, storage_routes, web_routes};
 
 /* ------------------------------------------------------------- matching */
 

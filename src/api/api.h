@@ -82,6 +82,7 @@ extern const struct route monitor_routes[];
 extern const struct route network_routes[];
 extern const struct route scale_routes[];
 extern const struct route stack_routes[];
+extern const struct route storage_routes[];
 
 /* The http_handler_fn and http_stream_fn of nubod; ctx is the struct api. */
 void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp);

@@ -22,6 +22,7 @@
 #include "network/network.h"
 #include "scale/scale.h"
 #include "stack/stack.h"
+#include "storage/storage.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -206,7 +207,8 @@ static int quota_usage_all(struct store *st, const char *project_id, long long u
         network_quota_usage(st, project_id, used, err) < 0 ||
         monitor_quota_usage(st, project_id, used, err) < 0 ||
         scale_quota_usage(st, project_id, used, err) < 0 ||
-        stack_quota_usage(st, project_id, used, err) < 0)
+        stack_quota_usage(st, project_id, used, err) < 0 ||
+        storage_quota_usage(st, project_id, used, err) < 0)
         return -1;
     return 0;
 }

@@ -59,6 +59,9 @@ int cmd_keypair(struct cli *cli, int argc, char **argv);
 /* nubo server-group list|create|show|delete */
 int cmd_server_group(struct cli *cli, int argc, char **argv);
 
+/* nubo volume list|create|show|rename|extend|delete|types (cmd_volume.c) */
+int cmd_volume(struct cli *cli, int argc, char **argv);
+
 /* nubo network|subnet|port|security-group (sg)|floating-ip ... (cmd_network.c) */
 int cmd_network(struct cli *cli, int argc, char **argv);
 int cmd_subnet(struct cli *cli, int argc, char **argv);

@@ -44,6 +44,7 @@ static const char set_usage[] =
     "           [--launch-templates N] [--scaling-groups N] [--stacks N]\n"
     "           [--api-keys N] [--images N] [--image-size SIZE] [--keypairs N]\n"
     "           [--server-groups N] [--scaling-policies N] [--scheduled-actions N]\n"
+    "           [--volumes N] [--volume-size SIZE]\n"
     "\n"
     "Changes the limits given, keeps the others (cloud admins only: not a project's\n"
     "admin, whose own quota would otherwise limit nothing).  Limits may be below\n"
@@ -59,6 +60,8 @@ static const char set_usage[] =
     "  --server-groups N, --scaling-policies N, --scheduled-actions N\n"
     "                  how many of each the project may have\n"
     "  --image-size SIZE  the disks of its images in all: 50G (a bare number is GiB)\n"
+    "  --volumes N     volumes\n"
+    "  --volume-size SIZE  its volumes in all: 1T, 500G (a bare number is GiB)\n"
     "\n" CLOUD_COMMON_HELP;
 
 /* One row: the used and limit values of key, as counts or sizes. */
@@ -120,6 +123,8 @@ static void quota_print(const struct cli *cli, const json_t *quota)
                                        "scheduled_actions"};
     for (size_t i = 0; i < ARRAY_LEN(more); i++)
         quota_row(t, more[i], quota, more[i], 1);
+    quota_row(t, "volumes", quota, "volumes", 1);
+    quota_row(t, "volume_size", quota, "volume_gib", GIB);
     output_table_print(t, stdout);
     output_table_free(t);
 }
@@ -175,6 +180,8 @@ static const struct opts_field set_fields[] = {
     {.name = "server-groups", .key = "server_groups", .type = FIELD_INT, .max = QUOTA_MAX},
     {.name = "scaling-policies", .key = "scaling_policies", .type = FIELD_INT, .max = QUOTA_MAX},
     {.name = "scheduled-actions", .key = "scheduled_actions", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "volumes", .key = "volumes", .type = FIELD_INT, .max = QUOTA_MAX},
+    {.name = "volume-size", .key = "volume_gib", .type = FIELD_GIB, .max = QUOTA_MAX},
 };
 
 static int quota_set(struct cli *cli, int argc, char **argv)

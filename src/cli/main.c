@@ -30,6 +30,7 @@ static const char usage[] =
     "  image list|create|show|delete\n"
     "  keypair list|create|show|delete\n"
     "  server-group list|create|show|delete\n"
+    "  volume list|create|show|rename|extend|delete|types   block storage\n"
     "  network|subnet|port|security-group (sg)|floating-ip ...   tenant networking\n"
     "  task show|list                the operations on instances\n"
     "  quota show|set                a project's limits and usage\n"
@@ -97,6 +98,7 @@ static const struct cli_command groups[] = {
     {"policy", cmd_policy},
     {"schedule", cmd_schedule},
     {"stack", cmd_stack},
+    {"volume", cmd_volume},
 };
 /* clang-format on */
 

@@ -22,6 +22,7 @@
 #include "network/network.h"
 #include "scale/scale.h"
 #include "stack/stack.h"
+#include "storage/storage.h"
 
 #define BUDGET_CHECK_MS 30000
 
@@ -152,15 +153,16 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
     c->st = st;
     /* Deleting a project asks each module above identity, in the same
      * transaction: the owners of live things (stacks, scaling groups,
-     * instances) refuse first, naming what to delete; then compute and
-     * monitor remove the project's rows that have no foreign key (compute
-     * names its image files, unlinked after the commit) and billing closes
-     * the project's open usage records. */
+     * volumes, instances) refuse first, naming what to delete; then compute
+     * and monitor remove the project's rows that have no foreign key
+     * (compute names its image files, unlinked after the commit) and billing
+     * closes the project's open usage records. */
     snprintf(c->image_dir, sizeof(c->image_dir), "%s/images", cfg->state_dir);
     snprintf(c->join_file, sizeof(c->join_file), "%s/join-token", cfg->state_dir);
     identity_clear_project_delete_hooks();
     identity_add_project_delete_hook(stack_project_purge, NULL);
     identity_add_project_delete_hook(scale_project_purge, NULL);
+    identity_add_project_delete_hook(storage_project_purge, NULL);
     identity_add_project_delete_hook(compute_project_purge, c->image_dir);
     identity_add_project_delete_hook(monitor_project_purge, NULL);
     identity_add_project_delete_hook(billing_project_close, NULL);

@@ -49,6 +49,11 @@
  *      The table is reconcile_decide() (decide.c, with every row written
  *      out there); this file carries the decision out.
  *
+ *   4. the host's placed volumes converge on their stored desired state
+ *      (converge_volumes; docs/internals/storage.md, attach and detach):
+ *      created on the agent, attached, detached, deleted there; their
+ *      statuses move through storage's compare-and-set transitions.
+ *
  * Every step reads the world and acts on the difference, so a pass is
  * idempotent: a restarted nubod or agent simply converges to the same
  * result.  The reconciler writes no instance row itself: it moves
@@ -88,6 +93,7 @@
 #include "lib/jsonx.h"
 #include "network/network.h"
 #include "scale/scale.h"
+#include "storage/storage.h"
 
 #define IMAGE_PREFIX "img-"
 #define LIST_TIMEOUT_MS 5000
@@ -930,6 +936,188 @@ static void remove_orphans(struct pass *p, struct host_ctx *h, const json_t *vms
     }
 }
 
+/* ------------------------------------------------------------ volumes */
+
+/* Calls the agent; 0 with *status on an answer, -1 with err (logged) when
+ * it cannot be asked (retry next pass). */
+static int vol_call(struct host_ctx *h, const char *method, const char *path, json_t *body,
+                    long *status, json_t **out, struct nubo_err *err)
+{
+    if (agent_call(&h->t, method, path, body, ACTION_TIMEOUT_MS, status, out, err) < 0) {
+        log_debug("host %s: %s %s: %s (retrying next pass)", h->t.name, method, path, err->msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* True when the VM's definition lists volume id. */
+static int vm_has(const json_t *vm, const char *id)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach (json_object_get(vm, "volumes"), i, v) {
+        if (json_is_string(v) && is(json_string_value(v), id))
+            return 1;
+    }
+    return 0;
+}
+
+/* The row of vols with this id, or NULL. */
+static const json_t *vol_row(const json_t *vols, const char *id)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach (vols, i, v) {
+        if (is(jsonx_str(v, "id"), id))
+            return v;
+    }
+    return NULL;
+}
+
+/* An agent's refusal as the volume's error, with what to do. */
+static void vol_failed(struct pass *p, const json_t *vol, const char *what,
+                       const struct nubo_err *why)
+{
+    char fault[512];
+    struct nubo_err err;
+    snprintf(fault, sizeof(fault), "%s failed on the host: %s; detach or delete the volume", what,
+             why->msg);
+    if (storage_volume_failed(p->st, jsonx_str(vol, "id"), jsonx_str(vol, "status"), fault, &err) <
+        0)
+        log_error("volume %s: %s", jsonx_str(vol, "id"), err.msg);
+    else
+        log_warn("volume %s: %s", jsonx_str(vol, "id"), fault);
+}
+
+/* Converges the volumes placed on the host (docs/internals/storage.md):
+ * the agent has every live one (created when missing: idempotent), VMs
+ * have the attachments that are wanted and no other of our volumes, the
+ * statuses follow (attaching -> in-use, detaching -> available), and
+ * deleted volumes go from the agent, then their rows.  vms is the agent's
+ * VM list read at the start of the pass. */
+static void converge_volumes(struct pass *p, struct host_ctx *h, const json_t *vms)
+{
+    struct nubo_err err;
+    long status;
+    json_t *out = NULL, *vols = storage_host_volumes(p->st, h->id, &err);
+    if (vols == NULL) {
+        log_error("host %s: cannot load its volumes: %s", h->t.name, err.msg);
+        return;
+    }
+    if (json_array_size(vols) == 0 ||
+        vol_call(h, "GET", "/v1/volumes", NULL, &status, &out, &err) < 0 || status != 200) {
+        json_decref(vols);
+        json_decref(out);
+        return;
+    }
+    json_t *have = json_object_get(out, "volumes");
+    size_t i, j;
+    const json_t *vol, *vm;
+    char path[192];
+    /* 1. the agent has every volume that is not being deleted; deleted
+     *    ones go (the agent refuses while a VM has it: detached below). */
+    json_array_foreach (vols, i, vol) {
+        const char *id = jsonx_str(vol, "id");
+        int on_agent = 0;
+        json_array_foreach (have, j, vm) {
+            on_agent = on_agent || is(jsonx_str(vm, "id"), id);
+        }
+        json_t *o = NULL;
+        if (is(jsonx_str(vol, "status"), "deleting")) {
+            snprintf(path, sizeof(path), "/v1/volumes/%s", id);
+            if (on_agent && vol_call(h, "DELETE", path, NULL, &status, &o, &err) == 0 &&
+                status != 204 && status != 404) {
+                agent_answer_error(&h->t, status, o, &err);
+                log_warn("host %s: volume %s: %s (retrying)", h->t.name, id, err.msg);
+            } else if (!on_agent || status == 204 || status == 404) {
+                if (storage_volume_removed(p->st, id, &err) < 0)
+                    log_error("volume %s: %s", id, err.msg);
+                else
+                    log_info("host %s: volume %s deleted", h->t.name, id);
+            }
+        } else if (!on_agent && !is(jsonx_str(vol, "status"), "error")) {
+            json_t *b =
+                json_pack("{s:s, s:I}", "id", id, "size_gib", (json_int_t)jint(vol, "size_gib"));
+            if (vol_call(h, "POST", "/v1/volumes", b, &status, &o, &err) == 0 && status != 200 &&
+                status != 201) {
+                agent_answer_error(&h->t, status, o, &err);
+                vol_failed(p, vol, "creating the volume", &err);
+            } else if (status == 200 || status == 201)
+                log_info("host %s: volume %s created", h->t.name, id);
+            json_decref(b);
+        }
+        json_decref(o);
+    }
+    /* 2. detach what no longer is wanted where it is. */
+    json_array_foreach (vms, i, vm) {
+        const char *n = jsonx_str(vm, "name");
+        size_t pl = strlen(COMPUTE_VM_PREFIX);
+        if (strncmp(n, COMPUTE_VM_PREFIX, pl) != 0)
+            continue;
+        const json_t *vid;
+        json_array_foreach (json_object_get(vm, "volumes"), j, vid) {
+            const json_t *row = vol_row(vols, json_string_value(vid));
+            if (row == NULL || (json_is_true(json_object_get(row, "wanted")) &&
+                                is(jsonx_str(row, "attached_to"), n + pl)))
+                continue;
+            json_t *o = NULL;
+            snprintf(path, sizeof(path), "/v1/vms/%s/volumes/%s", n, json_string_value(vid));
+            if (vol_call(h, "DELETE", path, NULL, &status, &o, &err) == 0 && status != 200 &&
+                status != 404) {
+                agent_answer_error(&h->t, status, o, &err);
+                log_warn("host %s: detach of volume %s from %s: %s (retrying)", h->t.name,
+                         json_string_value(vid), n, err.msg);
+            }
+            json_decref(o);
+        }
+    }
+    /* 3. attach what is wanted, and let the statuses follow. */
+    json_array_foreach (vols, i, vol) {
+        const char *id = jsonx_str(vol, "id"), *st = jsonx_str(vol, "status");
+        const json_t *ivm = NULL;
+        if (!json_is_null(json_object_get(vol, "attached_to")))
+            ivm = find_vm(vms, jsonx_str(vol, "attached_to"));
+        if (json_is_true(json_object_get(vol, "wanted"))) {
+            if (ivm == NULL)
+                continue; /* its VM is not created yet */
+            if (!vm_has(ivm, id)) {
+                json_t *o = NULL, *b = json_pack("{s:s}", "volume_id", id);
+                snprintf(path, sizeof(path), "/v1/vms/%s/volumes", jsonx_str(ivm, "name"));
+                int rc = vol_call(h, "POST", path, b, &status, &o, &err);
+                json_decref(b);
+                if (rc == 0 && status != 200) {
+                    agent_answer_error(&h->t, status, o, &err);
+                    if (status == 400 || status == 409)
+                        vol_failed(p, vol, "attaching the volume", &err);
+                    else
+                        log_warn("host %s: attach of volume %s: %s (retrying)", h->t.name, id,
+                                 err.msg);
+                }
+                json_decref(o);
+                if (rc < 0 || status != 200)
+                    continue;
+                log_info("host %s: volume %s attached to %s", h->t.name, id,
+                         jsonx_str(ivm, "name"));
+            }
+            if (is(st, "attaching") && storage_volume_attached(p->st, id, &err) < 0)
+                log_error("volume %s: %s", id, err.msg);
+        } else if (is(st, "detaching") || is(st, "attaching") || is(st, "in-use")) {
+            /* Not wanted (detached, or its instance went): available once
+             * no VM of the host has it. */
+            int held = 0;
+            json_array_foreach (vms, j, vm) {
+                held = held || vm_has(vm, id);
+            }
+            if (held)
+                continue; /* the detach above is retried next pass */
+            if (storage_volume_detached(p->st, id, st, &err) < 0)
+                log_error("volume %s: %s", id, err.msg);
+        }
+    }
+    json_decref(out);
+    json_decref(vols);
+}
+
 /* Pushes the host's desired network state (src/network) when the agent's
  * generation differs: bridges, VXLANs, DHCP, firewall and floating IPs
  * are the agent's to converge (docs/internals/networking.md).  Done
@@ -1015,6 +1203,7 @@ static enum host_outcome converge_host(struct pass *p, const json_t *host)
         converge_instance(p, &h, inst, find_vm(vms, jsonx_str(inst, "id")));
     }
     remove_orphans(p, &h, vms, insts);
+    converge_volumes(p, &h, vms);
     json_decref(insts);
     json_decref(h.images);
     json_decref(out);

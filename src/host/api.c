@@ -10,8 +10,15 @@
  *   DELETE /v1/vms/{ref}                force off and remove
  *   POST   /v1/vms/{ref}/{action}       start | stop | reboot | pause | resume
  *   GET    /v1/vms/{ref}/console        serial console bytes (?offset=&limit=)
+ *   POST   /v1/vms/{ref}/volumes        attach {volume_id}
+ *   DELETE /v1/vms/{ref}/volumes/{id}   detach
  *   GET    /v1/network                  tenant networking: generation, status
  *   PUT    /v1/network                  the desired network document (converge)
+ *   GET    /v1/volumes                  the local volumes on this host
+ *   POST   /v1/volumes                  create {id, size_gib} (idempotent)
+ *   GET    /v1/volumes/{id}             one volume
+ *   DELETE /v1/volumes/{id}             remove its files
+ *   POST   /v1/volumes/{id}/resize      grow to {size_gib}
  *
  * {ref} is a VM id or name.  No SQL, no QEMU here: only HTTP <-> host.h.
  */
@@ -47,6 +54,68 @@ static void method_not_allowed(struct http_resp *resp, const struct http_req *re
     problem(resp, req, &err);
     str_copy(resp->extra_name, sizeof(resp->extra_name), "Allow");
     str_copy(resp->extra_value, sizeof(resp->extra_value), allow);
+}
+
+/* /v1/volumes and /v1/volumes/{id}[/resize]; rest is what follows
+ * "/v1/volumes" in the path. */
+static void volume_routes(struct host *h, const struct http_req *req, struct http_resp *resp,
+                          const char *rest)
+{
+    struct nubo_err err;
+    const char *m = req->method;
+    if (*rest == '\0') {
+        if (strcmp(m, "GET") == 0) {
+            http_resp_json(resp, 200, json_pack("{s:o}", "volumes", host_volume_list(h)));
+        } else if (strcmp(m, "POST") == 0) {
+            bool created = false;
+            json_t *body = http_req_json(req, &err);
+            json_t *v = body ? host_volume_create(h, body, &created, &err) : NULL;
+            json_decref(body);
+            if (v == NULL)
+                problem(resp, req, &err);
+            else
+                http_resp_json(resp, created ? 201 : 200, v);
+        } else {
+            method_not_allowed(resp, req, "GET, POST");
+        }
+        return;
+    }
+    char id[40];
+    const char *p = rest + 1;
+    size_t n = strcspn(p, "/");
+    const char *sub = p[n] == '/' ? p + n + 1 : NULL;
+    if (*rest != '/' || n == 0 || n >= sizeof(id) || (sub && strcmp(sub, "resize") != 0)) {
+        nubo_err_set(&err, NUBO_E_NOTFOUND, "no such resource: %.100s", req->path);
+        problem(resp, req, &err);
+        return;
+    }
+    memcpy(id, p, n);
+    id[n] = '\0';
+    json_t *v = NULL;
+    if (sub) {
+        if (strcmp(m, "POST") != 0) {
+            method_not_allowed(resp, req, "POST");
+            return;
+        }
+        json_t *body = http_req_json(req, &err);
+        v = body ? host_volume_resize(h, id, body, &err) : NULL;
+        json_decref(body);
+    } else if (strcmp(m, "GET") == 0) {
+        v = host_volume_get(h, id, &err);
+    } else if (strcmp(m, "DELETE") == 0) {
+        if (host_volume_delete(h, id, &err) < 0)
+            problem(resp, req, &err);
+        else
+            http_resp_text(resp, 204, "", 0);
+        return;
+    } else {
+        method_not_allowed(resp, req, "GET, DELETE");
+        return;
+    }
+    if (v == NULL)
+        problem(resp, req, &err);
+    else
+        http_resp_json(resp, 200, v);
 }
 
 static void console(struct host *h, struct vm *vm, const struct http_req *req,
@@ -112,6 +181,24 @@ static void vm_routes(struct host *h, const struct http_req *req, struct http_re
         } else {
             method_not_allowed(resp, req, "GET, DELETE");
         }
+        return;
+    }
+    if (strcmp(sub, "volumes") == 0 || strncmp(sub, "volumes/", 8) == 0) {
+        int rc;
+        if (sub[7] == '\0' && strcmp(m, "POST") == 0) {
+            json_t *body = http_req_json(req, &err);
+            rc = body ? host_vm_volume_attach(h, vm, body, &err) : -1;
+            json_decref(body);
+        } else if (sub[7] == '/' && sub[8] != '\0' && strcmp(m, "DELETE") == 0) {
+            rc = host_vm_volume_detach(h, vm, sub + 8, &err);
+        } else {
+            method_not_allowed(resp, req, sub[7] == '\0' ? "POST" : "DELETE");
+            return;
+        }
+        if (rc < 0)
+            problem(resp, req, &err);
+        else
+            http_resp_json(resp, 200, host_vm_show(h, vm));
         return;
     }
     if (strcmp(sub, "console") == 0) {
@@ -256,6 +343,10 @@ void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
             http_resp_json(resp, 200, json_pack("{s:o}", "images", host_images(h)));
         return;
     }
+    if (strncmp(p, "/v1/volumes", 11) == 0 && (p[11] == '\0' || p[11] == '/')) {
+        volume_routes(h, req, resp, p + 11);
+        return;
+    }
     if (strcmp(p, "/v1/vms") == 0) {
         if (strcmp(m, "GET") == 0) {
             http_resp_json(resp, 200, json_pack("{s:o}", "vms", host_vm_list(h)));
@@ -278,7 +369,10 @@ void api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
         const char *rest = p + sizeof(prefix) - 1;
         size_t rl = strcspn(rest, "/");
         const char *sub = rest[rl] == '/' ? rest + rl + 1 : NULL;
-        if (rl == 0 || rl >= sizeof(ref) || (sub && (*sub == '\0' || strchr(sub, '/')))) {
+        /* one segment after the VM, or volumes/{id} */
+        const char *slash = sub ? strchr(sub, '/') : NULL;
+        if (rl == 0 || rl >= sizeof(ref) || (sub && *sub == '\0') ||
+            (slash && (strncmp(sub, "volumes/", 8) != 0 || strchr(slash + 1, '/')))) {
             nubo_err_set(&err, NUBO_E_NOTFOUND, "no such resource: %.100s", p);
             problem(resp, req, &err);
             return;

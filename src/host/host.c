@@ -158,6 +158,177 @@ json_t *host_images(struct host *h)
     return image_list(h->cfg.images_dir);
 }
 
+/* ---------------------------------------------------------------- volumes */
+
+#define VOLUME_MAX_GIB 16384
+
+/* body's size_gib (1 .. VOLUME_MAX_GIB) in bytes, or -1 with err. */
+static int volume_size_of(json_t *body, const char *const allowed[], uint64_t *bytes,
+                          struct nubo_err *err)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(body))
+        return nubo_err_set(err, NUBO_E_INVALID, "the body must be a JSON object");
+    json_object_foreach (body, k, v) {
+        bool known = false;
+        for (int i = 0; allowed[i]; i++)
+            known = known || strcmp(k, allowed[i]) == 0;
+        if (!known)
+            return nubo_err_set(err, NUBO_E_INVALID, "unknown field '%.64s'", k);
+    }
+    v = json_object_get(body, "size_gib");
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > VOLUME_MAX_GIB)
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "size_gib must be a whole number of GiB from 1 to %d", VOLUME_MAX_GIB);
+    *bytes = (uint64_t)json_integer_value(v) << 30;
+    return 0;
+}
+
+json_t *host_volume_list(struct host *h)
+{
+    return volume_list(h->cfg.state_dir);
+}
+
+json_t *host_volume_get(struct host *h, const char *id, struct nubo_err *err)
+{
+    return volume_get(h->cfg.state_dir, id, err);
+}
+
+json_t *host_volume_create(struct host *h, json_t *body, bool *created, struct nubo_err *err)
+{
+    static const char *const allowed[] = {"id", "size_gib", NULL};
+    uint64_t bytes;
+    if (volume_size_of(body, allowed, &bytes, err) < 0)
+        return NULL;
+    const char *id = json_string_value(json_object_get(body, "id"));
+    if (id == NULL || !valid_is_uuid(id)) {
+        nubo_err_set(err, NUBO_E_INVALID, "id must be the volume's UUID");
+        return NULL;
+    }
+    json_t *v = volume_create(h->cfg.state_dir, h->drv, id, bytes, created, err);
+    if (v && *created)
+        log_info("volume %s: created (%llu GiB)", id, (unsigned long long)(bytes >> 30));
+    return v;
+}
+
+/* The VM the volume id is attached to, or NULL. */
+static struct vm *volume_holder(struct host *h, const char *id)
+{
+    for (struct vm *vm = h->vms; vm; vm = vm->next)
+        for (int i = 0; i < vm->def.nvolumes; i++)
+            if (strcmp(vm->def.volumes[i], id) == 0)
+                return vm;
+    return NULL;
+}
+
+json_t *host_volume_resize(struct host *h, const char *id, json_t *body, struct nubo_err *err)
+{
+    struct vm *holder = valid_is_uuid(id) ? volume_holder(h, id) : NULL;
+    if (holder && (holder->state == VM_STARTING || holder->state == VM_STOPPING)) {
+        nubo_err_set(err, NUBO_E_CONFLICT, "VM %s is %s; grow its volume when it runs or stopped",
+                     holder->def.name, vm_state_name(holder->state));
+        return NULL;
+    }
+    if (holder && !vm_state_has_process(holder->state))
+        holder = NULL; /* its file grows, like a detached one's */
+    static const char *const allowed[] = {"size_gib", NULL};
+    uint64_t bytes;
+    if (volume_size_of(body, allowed, &bytes, err) < 0)
+        return NULL;
+    return volume_resize(h->cfg.state_dir, h->drv, id, bytes, holder, err);
+}
+
+int host_volume_delete(struct host *h, const char *id, struct nubo_err *err)
+{
+    struct vm *holder = valid_is_uuid(id) ? volume_holder(h, id) : NULL;
+    if (holder)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "volume %s is attached to VM %s; detach it first",
+                            id, holder->def.name);
+    if (volume_delete(h->cfg.state_dir, id, err) < 0)
+        return -1;
+    log_info("volume %s: deleted", id);
+    return 0;
+}
+
+int host_vm_volume_attach(struct host *h, struct vm *vm, json_t *body, struct nubo_err *err)
+{
+    char path[PATH_MAX];
+    const char *k;
+    json_t *v;
+    if (!json_is_object(body))
+        return nubo_err_set(err, NUBO_E_INVALID, "the body must be {\"volume_id\": UUID}");
+    json_object_foreach (body, k, v) {
+        if (strcmp(k, "volume_id") != 0)
+            return nubo_err_set(err, NUBO_E_INVALID, "unknown field '%.64s'", k);
+    }
+    const char *id = json_string_value(json_object_get(body, "volume_id"));
+    if (id == NULL || !valid_is_uuid(id))
+        return nubo_err_set(err, NUBO_E_INVALID, "volume_id must be a volume's UUID");
+    json_t *rec = volume_get(h->cfg.state_dir, id, err);
+    if (rec == NULL)
+        return err->code == NUBO_E_NOTFOUND
+                   ? nubo_err_set(err, NUBO_E_INVALID, "no volume %s on this host: create it first",
+                                  id)
+                   : -1;
+    json_decref(rec);
+    struct vm *holder = volume_holder(h, id);
+    if (holder == vm)
+        return 0;
+    if (holder)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "volume %s is attached to VM %s already", id,
+                            holder->def.name);
+    if (vm->def.nvolumes >= VM_MAX_VOLUMES)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "VM %s has %d volumes, the most it can have",
+                            vm->def.name, VM_MAX_VOLUMES);
+    if (vm->state == VM_STARTING || vm->state == VM_STOPPING)
+        return nubo_err_set(err, NUBO_E_CONFLICT,
+                            "VM %s is %s; attach when it is running or stopped", vm->def.name,
+                            vm_state_name(vm->state));
+    if (vm_state_has_process(vm->state) && h->drv->volume_attach) {
+        if (volume_data_path(h->cfg.state_dir, id, path, sizeof(path), err) < 0 ||
+            h->drv->volume_attach(vm, id, path, err) < 0)
+            return -1;
+    }
+    str_copy(vm->def.volumes[vm->def.nvolumes++], sizeof(vm->def.volumes[0]), id);
+    if (vm_save(vm, err) < 0) {
+        /* the definition is what a restart believes: keep them in step */
+        vm->def.nvolumes--;
+        if (vm_state_has_process(vm->state) && h->drv->volume_detach) {
+            struct nubo_err ignored;
+            h->drv->volume_detach(vm, id, &ignored);
+        }
+        return -1;
+    }
+    log_info("vm %s: volume %s attached", vm->def.name, id);
+    return 0;
+}
+
+int host_vm_volume_detach(struct host *h, struct vm *vm, const char *id, struct nubo_err *err)
+{
+    int at = -1;
+    for (int i = 0; i < vm->def.nvolumes; i++)
+        if (strcmp(vm->def.volumes[i], id) == 0)
+            at = i;
+    if (at < 0)
+        return nubo_err_set(err, NUBO_E_NOTFOUND, "volume '%.64s' is not attached to VM %s", id,
+                            vm->def.name);
+    if (vm->state == VM_STARTING || vm->state == VM_STOPPING)
+        return nubo_err_set(err, NUBO_E_CONFLICT,
+                            "VM %s is %s; detach when it is running or stopped", vm->def.name,
+                            vm_state_name(vm->state));
+    if (vm_state_has_process(vm->state) && h->drv->volume_detach &&
+        h->drv->volume_detach(vm, id, err) < 0)
+        return -1;
+    for (int i = at; i + 1 < vm->def.nvolumes; i++)
+        memcpy(vm->def.volumes[i], vm->def.volumes[i + 1], sizeof(vm->def.volumes[0]));
+    vm->def.nvolumes--;
+    if (vm_save(vm, err) < 0)
+        return -1;
+    log_info("vm %s: volume %s detached", vm->def.name, id);
+    return 0;
+}
+
 /* The length of s cut to at most max bytes, not inside a UTF-8 sequence. */
 static size_t utf8_cut(const char *s, size_t max)
 {

@@ -99,6 +99,25 @@ int host_image_upload_fd(struct host *h);
 int host_image_put(struct host *h, const char *name, const char *part, int fd, const char *sha256,
                    struct nubo_err *err);
 
+/* The volumes of the local backend on this host (vm.h, "volumes";
+ * docs/internals/host-protocol.md, /v1/volumes): list, one, create from
+ * {id, size_gib} (*created false when it existed with that size), grow to
+ * {size_gib}, delete.  New references, or NULL / -1 with err. */
+json_t *host_volume_list(struct host *h);
+json_t *host_volume_get(struct host *h, const char *id, struct nubo_err *err);
+json_t *host_volume_create(struct host *h, json_t *body, bool *created, struct nubo_err *err);
+json_t *host_volume_resize(struct host *h, const char *id, json_t *body, struct nubo_err *err);
+int host_volume_delete(struct host *h, const char *id, struct nubo_err *err);
+
+/* Attaches volume {"volume_id": UUID} of this host's store to vm: hot-
+ * plugged when it has a process (and the driver can), in its definition
+ * always, so a start or an agent restart keeps it.  Attaching it again to
+ * the same VM is a no-op; to another VM NUBO_E_CONFLICT.  Detach unplugs
+ * (NUBO_E_TIMEOUT when the guest does not release it) and drops it from
+ * the definition. */
+int host_vm_volume_attach(struct host *h, struct vm *vm, json_t *body, struct nubo_err *err);
+int host_vm_volume_detach(struct host *h, struct vm *vm, const char *id, struct nubo_err *err);
+
 /* The network state for GET /v1/network (new reference). */
 json_t *host_network_get(struct host *h);
 

@@ -109,7 +109,7 @@ int identity_bootstrap(struct store *st, const char *password_file, struct nubo_
  * routes' "limits" and "usage" (quota_dim_name()).  Each is counted by the
  * module that owns the rows: compute (instances, vCPUs, RAM, disk, images
  * and their bytes, keypairs, server groups), network, monitor (alarms), scale (templates, groups,
- * policies, scheduled actions), stack, identity (API keys). */
+ * policies, scheduled actions), stack, storage (volumes and their GiB), identity (API keys). */
 enum quota_dim {
     QUOTA_INSTANCES,
     QUOTA_VCPUS,
@@ -132,6 +132,8 @@ enum quota_dim {
     QUOTA_SERVER_GROUPS,
     QUOTA_SCALING_POLICIES,
     QUOTA_SCHEDULED_ACTIONS,
+    QUOTA_VOLUMES,    /* storage (migration 19) */
+    QUOTA_VOLUME_GIB, /* the sum of the volumes' sizes, in GiB */
     QUOTA_DIMS
 };
 #define QUOTA_MAX 1000000000LL

@@ -46,6 +46,8 @@ static const struct {
     [QUOTA_SERVER_GROUPS] = {"server_groups", "server groups", 1},
     [QUOTA_SCALING_POLICIES] = {"scaling_policies", "scaling policies", 1},
     [QUOTA_SCHEDULED_ACTIONS] = {"scheduled_actions", "scheduled actions", 1},
+    [QUOTA_VOLUMES] = {"volumes", "volumes", 1},
+    [QUOTA_VOLUME_GIB] = {"volume_gib", "GiB of volumes", 1},
 };
 
 const char *quota_dim_name(enum quota_dim d)

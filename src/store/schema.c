@@ -322,6 +322,7 @@ extern const char store_schema_v5_network[];
 extern const char store_schema_v6_scale[];
 extern const char store_schema_v7_stack[];
 extern const char store_schema_v8_ownership[];
+extern const char store_schema_v19_storage[];
 
 const struct store_migration store_migrations[] = {
     {1, schema_v1},
@@ -340,5 +341,6 @@ const struct store_migration store_migrations[] = {
     {15, schema_v15},
     {17, schema_v17},
     {18, schema_v18},
+    {19, store_schema_v19_storage},
     {0, NULL},
 };

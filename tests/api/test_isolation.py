@@ -96,6 +96,11 @@ A_ROUTES = [
     Row("GET", "/v1/floating-ips/{id}", "fip", None, 200, 200, 404),
     Row("PATCH", "/v1/floating-ips/{id}", "fip", {"port_id": None}, None, 403, 404),
     Row("DELETE", "/v1/floating-ips/{id}", "fip", None, None, 403, 404),
+    Row("GET", "/v1/volumes/{id}", "volume", None, 200, 200, 404),
+    Row("PATCH", "/v1/volumes/{id}", "volume", {"name": "vol-x"}, None, 403, 404),
+    Row("DELETE", "/v1/volumes/{id}", "volume", None, None, 403, 404),
+    Row("POST", "/v1/volumes/{id}/actions", "volume", {"action": "extend", "size_gib": 2}, None,
+        403, 404),
     # autoscaling (group_member is "<group id>/<instance id>")
     Row("GET", "/v1/launch-templates/{id}", "template", None, 200, 200, 404),
     Row("PATCH", "/v1/launch-templates/{id}", "template", {"default_version": 1}, None, 403,
@@ -142,6 +147,7 @@ READER_MUTATIONS = [
     ("POST", "/v1/scheduled-actions", lambda w: {"name": "sa-r", "group": w["group"],
                                                  "cron": "* * * * *", "desired": 0}),
     ("POST", "/v1/stacks", lambda w: {"name": "stack-r", "template": "resources: {}\n"}),
+    ("POST", "/v1/volumes", lambda w: {"name": "vol-r", "size_gib": 1}),
 ]
 
 # Admin-only routes: a member and a reader get 403.  Bodies are valid, path
@@ -176,6 +182,8 @@ ADMIN_ONLY = [
     ("GET", "/v1/invoices/showback", None),
     ("PUT", "/v1/budget", lambda w: {"amount_micros": 1000000, "block_new_instances": True}),
     ("DELETE", "/v1/budget", None),
+    ("POST", "/v1/volume-types", lambda w: {"name": "vt-x"}),
+    ("DELETE", "/v1/volume-types/{id}", lambda w: "local"),
 ]
 
 # Admin-only by their body, on routes a member may otherwise use.
@@ -222,6 +230,8 @@ B_LISTS = [
     ("/v1/security-group-rules", (200,)),
     ("/v1/floating-ips", (200,)),
     ("/v1/stacks", (200,)),
+    ("/v1/volumes", (200,)),
+    ("/v1/volume-types", (200,)),
 ]
 
 # Lists as A's reader sees them: A's resources are there.
@@ -246,6 +256,7 @@ A_LISTS = [
     ("/v1/scaling-policies", "scaling_policies", "policy"),
     ("/v1/scheduled-actions", "scheduled_actions", "schedule"),
     ("/v1/stacks", "stacks", "stack"),
+    ("/v1/volumes", "volumes", "volume"),
 ]
 
 # Operations of the document no table above needs to place, and why.
@@ -423,6 +434,10 @@ def build_world(n, tmp):
                               "comparison": "gt", "threshold": 80, "window_s": 60})
     assert r.status_code == 201, r.text
     w["alarm"] = r.json()["id"]
+
+    r = a.post("/v1/volumes", {"name": "vol-a-" + tag, "size_gib": 1})
+    assert r.status_code == 201, r.text
+    w["volume"] = r.json()["id"]
 
     # networking: the admin's external network, A's network with a port
     r = admin.post("/v1/networks", {"name": "iso-ext-" + tag, "external": True})

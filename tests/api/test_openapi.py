@@ -44,7 +44,7 @@ CREATING_POSTS = {
     "/v1/networks", "/v1/subnets", "/v1/ports", "/v1/security-groups",
     "/v1/launch-templates", "/v1/scaling-groups", "/v1/scaling-policies",
     "/v1/scheduled-actions",
-    "/v1/stacks",
+    "/v1/stacks", "/v1/volumes", "/v1/volume-types",
 }
 UPLOADS = {"/v1/images/{id}/file", "/v1/images/{id}/kernel", "/v1/images/{id}/initrd"}
 
@@ -388,6 +388,8 @@ IDEMPOTENT_BODIES = {
                               "/v1/scheduled-actions", "scheduled_actions"),
     "/v1/stacks": (lambda e, n: {"name": n, "template": "resources: {}\n"}, "/v1/stacks",
                    "stacks"),
+    "/v1/volumes": (lambda e, n: {"name": n, "size_gib": 1}, "/v1/volumes", "volumes"),
+    "/v1/volume-types": (lambda e, n: {"name": n}, "/v1/volume-types", "volume_types"),
 }
 
 
@@ -648,6 +650,13 @@ def test_answers_match_schemas(idem_env, doc):
     made["policy"] = check("POST", "/v1/scaling-policies", admin.post("/v1/scaling-policies", {
         "name": "s-" + tag, "group": made["group"], "kind": "step", "alarm": made["alarm"],
         "steps": [{"lower": 0, "upper": None, "adjustment": 1}]}), 201)["id"]
+    made["volume"] = check("POST", "/v1/volumes", admin.post("/v1/volumes", {
+        "name": "s-" + tag, "size_gib": 2}), 201)["id"]
+    check("PATCH", "/v1/volumes/{id}", admin.patch("/v1/volumes/" + made["volume"],
+                                                 {"name": "s2-" + tag}), 200)
+    check("POST", "/v1/volumes/{id}/actions", admin.post(
+        "/v1/volumes/%s/actions" % made["volume"], {"action": "extend", "size_gib": 3}), 200)
+    check("POST", "/v1/volume-types", admin.post("/v1/volume-types", {"name": "s-" + tag}), 201)
     made["schedule"] = check("POST", "/v1/scheduled-actions", admin.post(
         "/v1/scheduled-actions", {"name": "s-" + tag, "group": made["group"],
                                   "cron": "*/15 8-18 * * 1-5", "desired": 1}), 201)["id"]
@@ -660,7 +669,7 @@ def test_answers_match_schemas(idem_env, doc):
              "/v1/security-groups": "security_group", "/v1/floating-ips": "floating_ip",
              "/v1/launch-templates": "template", "/v1/scaling-groups": "group",
              "/v1/scaling-policies": "policy", "/v1/scheduled-actions": "schedule",
-             "/v1/stacks": "stack"}
+             "/v1/stacks": "stack", "/v1/volumes": "volume"}
     for m, p, item, op in operations(doc):
         if m != "GET" or p in ("/v1/openapi.json", "/v1/instances/{id}/console", "/metrics"):
             continue

@@ -267,6 +267,50 @@ static void test_argv_kernel_boot(void)
     fixture_free(&f);
 }
 
+/* Attached volumes: a qcow2 node on the store's file and a virtio-blk
+ * device with the id prefix as serial, on its own hot-plug root port, so
+ * a later unplug works (q35's root bus has no hot-plug). */
+static void test_argv_volumes(void)
+{
+    static const char vol[] = "5f0c4a2e-8a64-4b8e-9d61-0c7f4a1b2c3d";
+    struct fixture f;
+    fixture_init(&f);
+    f.vm->def.nvolumes = 1;
+    str_copy(f.vm->def.volumes[0], sizeof(f.vm->def.volumes[0]), vol);
+    fixture_build(&f);
+    if (!CHECK_INT_EQ(count_flag(&f.argv, "-blockdev"), 1)) {
+        dump_argv(&f.argv);
+        goto out;
+    }
+    json_t *b = parse_opts(flag_value(&f.argv, "-blockdev", 0));
+    if (CHECK(b != NULL)) {
+        CHECK_STR_EQ(opt(b, "driver"), "qcow2");
+        CHECK_STR_EQ(opt(b, "node-name"), "vol-5f0c4a2e-8a64-4b8e-9");
+        CHECK_STR_EQ(opt(b, "file.driver"), "file");
+        CHECK_STR_EQ(opt(b, "file.filename"), VM_DIR "/../../volumes/"
+                                                     "5f0c4a2e-8a64-4b8e-9d61-0c7f4a1b2c3d.qcow2");
+    }
+    json_decref(b);
+    int ports = 0, disks = 0;
+    for (int k = 0; k < count_flag(&f.argv, "-device"); k++) {
+        json_t *d = parse_opts(flag_value(&f.argv, "-device", k));
+        if (d && json_object_get(d, "pcie-root-port"))
+            ports++;
+        if (d && opt(d, "serial")) {
+            disks++;
+            CHECK_STR_EQ(opt(d, "serial"), "5f0c4a2e-8a64-4b8e-9");
+            CHECK_STR_EQ(opt(d, "drive"), "vol-5f0c4a2e-8a64-4b8e-9");
+            CHECK_STR_EQ(opt(d, "id"), "vold-5f0c4a2e-8a64-4b8e-9");
+            CHECK_STR_EQ(opt(d, "bus"), "vhp0");
+        }
+        json_decref(d);
+    }
+    CHECK_INT_EQ(ports, VM_MAX_VOLUMES);
+    CHECK_INT_EQ(disks, 1);
+out:
+    fixture_free(&f);
+}
+
 static void test_argv_drives(void)
 {
     struct fixture f;
@@ -557,7 +601,7 @@ static void test_strv(void)
 
 CHECK_MAIN(TEST(test_argv_nics), TEST(test_argv_terminated), TEST(test_argv_qmp_fd),
            TEST(test_argv_accel_tcg), TEST(test_argv_accel_kvm), TEST(test_argv_smp_memory),
-           TEST(test_argv_kernel_boot), TEST(test_argv_drives), TEST(test_argv_network_user),
-           TEST(test_argv_network_none), TEST(test_argv_comma_in_dir),
+           TEST(test_argv_kernel_boot), TEST(test_argv_drives), TEST(test_argv_volumes),
+           TEST(test_argv_network_user), TEST(test_argv_network_none), TEST(test_argv_comma_in_dir),
            TEST(test_argv_no_shell_words), TEST(test_escape_opt), TEST(test_status_to_state),
            TEST(test_strv))

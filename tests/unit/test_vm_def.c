@@ -12,6 +12,7 @@
 #include "host/vm/vm.h"
 #include "lib/valid.h"
 
+#define VM_VOL "5f0c4a2e-8a64-4b8e-9d61-0c7f4a1b2c3d"
 #define KEY_A "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@b"
 #define KEY_B "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 b@c"
 
@@ -589,6 +590,11 @@ static void test_json_damaged(void)
     DAMAGED("disk_bytes", json_pack("[i, i]", 1 << 30, 0));
     DAMAGED("disk_bytes", json_pack("[s]", "1G"));
     DAMAGED("disk_bytes", json_pack("[i,i,i,i,i,i,i,i,i]", 1, 1, 1, 1, 1, 1, 1, 1, 1));
+    /* attached volumes reach QEMU's command line as paths: UUIDs only */
+    DAMAGED("volumes", json_pack("[s]", "../../etc/x"));
+    DAMAGED("volumes", json_pack("[i]", 1));
+    DAMAGED("volumes", json_pack("[s,s,s,s,s,s,s,s,s]", VM_VOL, VM_VOL, VM_VOL, VM_VOL, VM_VOL,
+                                 VM_VOL, VM_VOL, VM_VOL, VM_VOL));
     DAMAGED("ssh_keys", json_pack("[s, i]", KEY_A, 5));
     DAMAGED("ssh_keys",
             json_pack("[s,s,s,s,s,s,s,s,s]", "k", "k", "k", "k", "k", "k", "k", "k", "k"));

@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/fsutil.h"
@@ -155,6 +156,26 @@ void qemu_build_argv(const struct qemu_cfg *c, const struct vm *vm, const struct
         strv_push(a, "-device");
         strv_push(a, "virtio-blk-pci,drive=config");
     }
+    /* Attached volumes (vm.h): the data file in the state directory's
+     * volumes/ (vm->dir is <state-dir>/vms/<id>), named like hot-plug
+     * names them, so that a restarted VM and a hot-plugged one look the
+     * same to the guest and to a later unplug. */
+    /* q35's root bus takes no hot-plug: one PCIe root port per volume a
+     * VM may have, each holding at most one volume. */
+    for (int i = 0; i < VM_MAX_VOLUMES; i++) {
+        strv_push(a, "-device");
+        strv_push(a, "pcie-root-port,id=vhp%d,chassis=%d,slot=%d", i, i + 1, i + 1);
+    }
+    for (int i = 0; i < d->nvolumes; i++) {
+        strv_push(a, "-blockdev");
+        strv_push(a,
+                  "driver=qcow2,node-name=vol-%.20s,file.driver=file,"
+                  "file.filename=%s/../../volumes/%s.qcow2",
+                  d->volumes[i], dir, d->volumes[i]);
+        strv_push(a, "-device");
+        strv_push(a, "virtio-blk-pci,drive=vol-%.20s,id=vold-%.20s,serial=%.20s,bus=vhp%d",
+                  d->volumes[i], d->volumes[i], d->volumes[i], i);
+    }
     if (strcmp(d->network, "user") == 0) {
         /* restrict=on: the guest reaches only QEMU's own DHCP/DNS, never the
          * host's networks or beyond. */
@@ -270,6 +291,40 @@ static int qemu_prepare(struct vm *vm, struct nubo_err *err)
             return -1;
     }
     return vm->def.no_config_drive ? 0 : make_config_drive(vm, err);
+}
+
+/* ------------------------------------------------------------- volumes */
+
+/* A blank qcow2 volume: made under a temporary name and renamed, so that
+ * a crash leaves the whole file or none (volume.c). */
+static int qemu_volume_create(const char *path, uint64_t bytes, struct nubo_err *err)
+{
+    char tmp[PATH_MAX + 8], size[32];
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return nubo_err_set(err, NUBO_E_INTERNAL, "volume path too long");
+    snprintf(size, sizeof(size), "%llu", (unsigned long long)bytes);
+    unlink(tmp);
+    char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", tmp, size, NULL};
+    if (spawn_run(argv, 30000, 1 << 16, NULL, err) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) < 0) {
+        unlink(tmp);
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot store the volume: %s",
+                            strerror(errno));
+    }
+    return 0;
+}
+
+/* Grows a volume that no running QEMU holds. */
+static int qemu_volume_resize(const char *path, uint64_t bytes, struct nubo_err *err)
+{
+    char size[32];
+    snprintf(size, sizeof(size), "%llu", (unsigned long long)bytes);
+    char *argv[] = {"qemu-img", "resize", "-q", "-f", "qcow2", (char *)path, size, NULL};
+    return spawn_run(argv, 30000, 1 << 16, NULL, err);
 }
 
 /* ------------------------------------------------------------- process */
@@ -867,6 +922,162 @@ static int qemu_init(const struct hv_setup *setup, struct hv_info *info, struct 
     return 0;
 }
 
+/* ------------------------------------------------------------ hot-plug */
+
+/* The lowest root port (vhp<N>, qemu_build_argv) that none of the VM's
+ * volumes sits on, asking QEMU where each is (its parent_bus
+ * "/machine/peripheral/vhp<N>/vhp<N>.0"); -1 when all are taken. */
+static int free_port(struct qemu_vm *q, const struct vm *vm)
+{
+    bool used[VM_MAX_VOLUMES] = {false};
+    for (int i = 0; i < vm->def.nvolumes; i++) {
+        char path[64];
+        struct nubo_err ignored;
+        snprintf(path, sizeof(path), "/machine/peripheral/vold-%.20s", vm->def.volumes[i]);
+        json_t *r = qmp_command(q->qmp, "qom-get",
+                                json_pack("{s:s, s:s}", "path", path, "property", "parent_bus"),
+                                cfg.qmp_timeout_ms, &ignored);
+        const char *bus = json_string_value(r);
+        const char *at = bus ? strstr(bus, "/vhp") : NULL;
+        int n =
+            at && at[4] >= '0' && at[4] <= '9' && (at[5] < '0' || at[5] > '9') ? at[4] - '0' : -1;
+        if (n >= 0 && n < VM_MAX_VOLUMES)
+            used[n] = true;
+        json_decref(r);
+    }
+    for (int i = 0; i < VM_MAX_VOLUMES; i++)
+        if (!used[i])
+            return i;
+    return -1;
+}
+
+/* Hot-plug: the qcow2 node and the virtio-blk device, named as in the
+ * command line (qemu_build_argv).  A device_add that fails takes its
+ * node back out. */
+static int qemu_volume_attach(struct vm *vm, const char *id, const char *path, struct nubo_err *err)
+{
+    struct qemu_vm *q = qv(vm);
+    char node[32], dev[32], serial[VOLUME_SERIAL_LEN + 1];
+    if (q->qmp == NULL)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "the VM's monitor is not connected");
+    snprintf(node, sizeof(node), "vol-%.20s", id);
+    snprintf(dev, sizeof(dev), "vold-%.20s", id);
+    snprintf(serial, sizeof(serial), "%.20s", id);
+    json_t *r = qmp_command(q->qmp, "blockdev-add",
+                            json_pack("{s:s, s:s, s:{s:s, s:s}}", "driver", "qcow2", "node-name",
+                                      node, "file", "driver", "file", "filename", path),
+                            cfg.qmp_timeout_ms, err);
+    if (r == NULL)
+        return -1;
+    json_decref(r);
+    int port = free_port(q, vm);
+    if (port < 0) {
+        nubo_err_set(err, NUBO_E_CONFLICT, "VM %s has no free hot-plug port", vm->def.name);
+        r = NULL;
+    } else {
+        char bus[16];
+        snprintf(bus, sizeof(bus), "vhp%d", port);
+        r = qmp_command(q->qmp, "device_add",
+                        json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "virtio-blk-pci", "drive",
+                                  node, "id", dev, "serial", serial, "bus", bus),
+                        cfg.qmp_timeout_ms, err);
+    }
+    if (r == NULL) {
+        struct nubo_err ignored;
+        json_decref(qmp_command(q->qmp, "blockdev-del", json_pack("{s:s}", "node-name", node),
+                                cfg.qmp_timeout_ms, &ignored));
+        return -1;
+    }
+    json_decref(r);
+    return 0;
+}
+
+/* Online growth: block_resize of the volume's node; virtio-blk tells
+ * the guest its new capacity. */
+static int qemu_volume_grow(struct vm *vm, const char *id, uint64_t bytes, struct nubo_err *err)
+{
+    struct qemu_vm *q = qv(vm);
+    char node[32];
+    if (q->qmp == NULL)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "the VM's monitor is not connected");
+    snprintf(node, sizeof(node), "vol-%.20s", id);
+    json_t *r = qmp_command(q->qmp, "block_resize",
+                            json_pack("{s:s, s:I}", "node-name", node, "size", (json_int_t)bytes),
+                            cfg.qmp_timeout_ms, err);
+    if (r == NULL)
+        return -1;
+    json_decref(r);
+    return 0;
+}
+
+/* How long a guest has to release an unplugged disk. */
+#define VOLUME_UNPLUG_MS 10000
+
+/* True while QEMU still has the device dev (qom-list of the user's
+ * devices); -1 when QEMU cannot tell. */
+static int device_present(struct qemu_vm *q, const char *dev, struct nubo_err *err)
+{
+    json_t *r = qmp_command(q->qmp, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"),
+                            cfg.qmp_timeout_ms, err);
+    if (r == NULL)
+        return -1;
+    int found = 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach (r, i, p) {
+        const char *name = json_string_value(json_object_get(p, "name"));
+        found = found || (name && strcmp(name, dev) == 0);
+    }
+    json_decref(r);
+    return found;
+}
+
+/* Unplug: device_del asks the guest (ACPI hot-plug); the device is gone
+ * when QEMU no longer lists it (its DEVICE_DELETED event), then the node
+ * goes.  A device already gone, or already being unplugged (a retry after
+ * a timeout), is fine. */
+static int qemu_volume_detach(struct vm *vm, const char *id, struct nubo_err *err)
+{
+    struct qemu_vm *q = qv(vm);
+    char node[32], dev[32];
+    if (q->qmp == NULL)
+        return nubo_err_set(err, NUBO_E_CONFLICT, "the VM's monitor is not connected");
+    snprintf(node, sizeof(node), "vol-%.20s", id);
+    snprintf(dev, sizeof(dev), "vold-%.20s", id);
+    int present = device_present(q, dev, err);
+    if (present < 0)
+        return -1;
+    if (present) {
+        struct nubo_err derr;
+        json_t *r = qmp_command(q->qmp, "device_del", json_pack("{s:s}", "id", dev),
+                                cfg.qmp_timeout_ms, &derr);
+        if (r == NULL)
+            log_debug("vm %s: device_del %s: %s (waiting for the guest anyway)", vm->def.name, dev,
+                      derr.msg);
+        json_decref(r);
+        int64_t deadline = clock_mono_ms() + VOLUME_UNPLUG_MS;
+        while ((present = device_present(q, dev, err)) == 1 && clock_mono_ms() < deadline) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (present < 0)
+            return -1;
+        if (present)
+            return nubo_err_set(err, NUBO_E_TIMEOUT,
+                                "the guest did not release the volume within %d s (is it "
+                                "mounted or in use?); unmount it in the guest and detach again, "
+                                "or stop the VM",
+                                VOLUME_UNPLUG_MS / 1000);
+    }
+    struct nubo_err berr;
+    json_t *r = qmp_command(q->qmp, "blockdev-del", json_pack("{s:s}", "node-name", node),
+                            cfg.qmp_timeout_ms, &berr);
+    if (r == NULL)
+        log_debug("vm %s: blockdev-del %s: %s", vm->def.name, node, berr.msg);
+    json_decref(r);
+    return 0;
+}
+
 const struct hv_driver qemu_driver = {
     .name = "qemu",
     .has_taps = true,
@@ -887,4 +1098,9 @@ const struct hv_driver qemu_driver = {
     .sample = qemu_sample,
     .release = qemu_release,
     .remove = qemu_remove,
+    .volume_create = qemu_volume_create,
+    .volume_resize = qemu_volume_resize,
+    .volume_attach = qemu_volume_attach,
+    .volume_detach = qemu_volume_detach,
+    .volume_grow = qemu_volume_grow,
 };

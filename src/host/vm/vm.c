@@ -401,6 +401,10 @@ json_t *vm_def_to_json(const struct vm_def *def)
     json_object_set_new(o, "config_drive", json_boolean(!def->no_config_drive));
     json_object_set_new(o, "metadata_http_tokens",
                         json_string(def->metadata_tokens_required ? "required" : "optional"));
+    json_t *vols = json_array();
+    for (int i = 0; i < def->nvolumes; i++)
+        json_array_append_new(vols, json_string(def->volumes[i]));
+    json_object_set_new(o, "volumes", vols);
     if (def->nnics > 0) {
         json_t *nics = json_array();
         for (int i = 0; i < def->nnics; i++)
@@ -472,6 +476,12 @@ int vm_def_from_json(json_t *o, struct vm_def *def, struct nubo_err *err)
         if (def->ndisks >= VM_MAX_DISKS || !json_is_integer(d) || json_integer_value(d) <= 0)
             return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: bad disk list");
         def->disks[def->ndisks++] = (uint64_t)json_integer_value(d);
+    }
+    json_array_foreach (json_object_get(o, "volumes"), i, d) {
+        const char *vid = json_string_value(d);
+        if (def->nvolumes >= VM_MAX_VOLUMES || vid == NULL || !valid_is_uuid(vid))
+            return nubo_err_set(err, NUBO_E_INTERNAL, "vm.json: bad volume list");
+        str_copy(def->volumes[def->nvolumes++], sizeof(def->volumes[0]), vid);
     }
     json_array_foreach (json_object_get(o, "ssh_keys"), i, d) {
         if (def->nkeys >= VM_MAX_KEYS || !json_is_string(d)) {

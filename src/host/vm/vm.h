@@ -50,6 +50,7 @@ enum vm_state {
 #define VM_MAX_DISKS 8
 #define VM_MAX_KEYS 8
 #define VM_MAX_NICS 8
+#define VM_MAX_VOLUMES 8
 #define VM_USER_DATA_MAX (64 * 1024)
 #define VM_MAX_VCPUS 64
 #define VM_MIN_MEMORY_MIB 64
@@ -87,6 +88,12 @@ struct vm_def {
      * requests with a session token (IMDSv2); "optional" (default) not. */
     bool metadata_tokens_required;
     char created_at[32];
+    /* Volumes of the agent's store (volume.c) attached to the VM, in
+     * attach order: a VM with a process has them plugged, a stopped one
+     * gets them at its next start.  The guest sees each as a virtio disk
+     * whose serial is the first VOLUME_SERIAL_LEN characters of the id. */
+    int nvolumes;
+    char volumes[VM_MAX_VOLUMES][37];
 };
 
 struct vm {
@@ -260,6 +267,21 @@ struct hv_driver {
     void (*release)(struct vm *vm);
     /* Removes the VM's disks and leftovers (the VM has no process). */
     int (*remove)(struct vm *vm, struct nubo_err *err);
+    /* Capability: a volume's data is a file (volume.c).  Creates the
+     * blank data file path of bytes (atomically: whole or absent), and
+     * grows one.  NULL: volumes are records only (the fake driver). */
+    int (*volume_create)(const char *path, uint64_t bytes, struct nubo_err *err);
+    int (*volume_resize)(const char *path, uint64_t bytes, struct nubo_err *err);
+    /* Capability: hot-plug.  Plugs the volume id (data file path) into a
+     * VM that has a process, and unplugs it (the guest must release it
+     * within a deadline: NUBO_E_TIMEOUT otherwise, and the unplug request
+     * stays with the guest, so a retry finishes it).  NULL: attachments
+     * live in definitions only (the fake driver). */
+    int (*volume_attach)(struct vm *vm, const char *id, const char *path, struct nubo_err *err);
+    int (*volume_detach)(struct vm *vm, const char *id, struct nubo_err *err);
+    /* Grows an attached volume of a VM that has a process, online (the
+     * guest sees the new size).  NULL: only the record changes. */
+    int (*volume_grow)(struct vm *vm, const char *id, uint64_t bytes, struct nubo_err *err);
 };
 
 /* The driver called name ("qemu", "fake"), or NULL when there is none. */
@@ -323,6 +345,44 @@ bool image_part_valid(const char *part);
  * mismatch or a bad part; nothing changes on failure. */
 int image_store_part(const char *dir, const char *name, const char *part, int fd,
                      const char *sha256, struct nubo_err *err);
+
+/* ---- volumes (volume.c) ------------------------------------------------ */
+
+/*
+ * The local backend's volumes on this host: <dir>/volumes/<id>.json (the
+ * record) and <id>.qcow2 (the data, made by drv->volume_create).  dir is
+ * the agent's state directory; ids are UUIDs (anything else is
+ * NUBO_E_NOTFOUND).  Records are {"id", "size_bytes", "created_at"}; the
+ * functions returning json_t * return a new reference or NULL with err.
+ */
+
+/* Every volume's record (an array; damaged records are logged, skipped). */
+json_t *volume_list(const char *dir);
+
+json_t *volume_get(const char *dir, const char *id, struct nubo_err *err);
+
+/* Creates volume id of bytes; *created tells whether it is new.  The same
+ * id with the same size answers the existing volume; another size is
+ * NUBO_E_CONFLICT. */
+json_t *volume_create(const char *dir, const struct hv_driver *drv, const char *id, uint64_t bytes,
+                      bool *created, struct nubo_err *err);
+
+/* Grows volume id to bytes (the same size: nothing to do; smaller:
+ * NUBO_E_INVALID): through the VM online when online is the VM that
+ * has it attached and runs (drv->volume_grow), else its file. */
+json_t *volume_resize(const char *dir, const struct hv_driver *drv, const char *id, uint64_t bytes,
+                      struct vm *online, struct nubo_err *err);
+
+/* The guest-visible serial of a volume: the first 20 characters of its
+ * id (virtio-blk's limit), /dev/disk/by-id/virtio-<serial> in a guest
+ * with udev. */
+#define VOLUME_SERIAL_LEN 20
+
+/* The data file of volume id under the state directory dir. */
+int volume_data_path(const char *dir, const char *id, char *out, size_t n, struct nubo_err *err);
+
+/* Removes volume id's files; NUBO_E_NOTFOUND when it has none. */
+int volume_delete(const char *dir, const char *id, struct nubo_err *err);
 
 /* ---- metric sampling --------------------------------------------------- */
 
