@@ -38,6 +38,10 @@ static void usage(FILE *out)
             "scheduling, and the reconciler that drives the host agents.\n"
             "\n"
             "  --state-dir DIR      database, images, secrets (default /var/lib/nubo/controller)\n"
+            "  --store TARGET       the database: postgresql://[user@]host[:port]/dbname\n"
+            "                       (libpq's URL; the database must exist; a password is\n"
+            "                       best kept in ~/.pgpass) or a SQLite file (default\n"
+            "                       <state-dir>/nubo.db)\n"
             "  --listen ADDR:PORT   API address (default 127.0.0.1:7700)\n"
             "  --threads N          API threads (default 4)\n"
             "  --agent-listen ADDR:PORT  a second API address for the host agents, with\n"
@@ -70,6 +74,7 @@ struct nubod_opts {
     struct ctrl_cfg cfg;
     enum log_level level;
     const char *web_dir;
+    const char *store;   /* --store, NULL = <state-dir>/nubo.db */
     char agent_addr[64]; /* --agent-listen, "" = none */
     int agent_port;
     unsigned conn_per_ip, conn_timeout_s;
@@ -88,6 +93,16 @@ static int fail_msg(const struct nubo_err *err)
 static int opt_state_dir(struct nubod_opts *o, const char *arg)
 {
     str_copy(o->cfg.state_dir, sizeof(o->cfg.state_dir), arg);
+    return 0;
+}
+
+static int opt_store(struct nubod_opts *o, const char *arg)
+{
+    if (arg[0] == '\0' || strlen(arg) >= PATH_MAX) {
+        fprintf(stderr, "nubod: --store wants postgresql://host/dbname or a file path\n");
+        return -1;
+    }
+    o->store = arg;
     return 0;
 }
 
@@ -260,6 +275,7 @@ static const struct nubod_opt {
     opt_fn fn;
 } options[] = {
     {"state-dir", 0, required_argument, opt_state_dir},
+    {"store", 0, required_argument, opt_store},
     {"listen", 0, required_argument, opt_listen},
     {"threads", 0, required_argument, opt_threads},
     {"agent-listen", 0, required_argument, opt_agent_listen},
@@ -345,7 +361,7 @@ static int run(struct nubod_opts *o)
         log_error("cannot start: %s", err.msg);
         return 1;
     }
-    struct store *st = store_open(path, &err);
+    struct store *st = store_open(o->store ? o->store : path, &err);
     if (st == NULL) {
         log_error("cannot open the store: %s", err.msg);
         return 1;
