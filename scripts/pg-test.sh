@@ -3,8 +3,9 @@
 # directory, a Unix socket in it and no TCP, run as a non-root user.
 #
 #   scripts/pg-test.sh start [DIR]   initdb + pg_ctl start; prints
-#                                    NUBO_TEST_PG_DIR=... and NUBO_TEST_PG_URL=...
-#                                    (for eval); DIR defaults to a new temp dir
+#                                    the lines NUBO_TEST_PG_DIR=... and
+#                                    NUBO_TEST_PG_URL=... (the URL has a &: quote it);
+#                                    DIR defaults to a new temp dir
 #   scripts/pg-test.sh stop DIR      stops the server and removes DIR
 #
 # The URL names the maintenance database "postgres" as the superuser "nubo"

@@ -444,6 +444,52 @@ static const struct cached_stmt *prepare(struct conn *c, struct nubo_err *err, c
     return slot;
 }
 
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (n == 0 || (n == 3 && s[0] > 0xef))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0; /* overlong, surrogate, past U+10FFFF */
+    return n;
+}
+
+/* s itself when it is valid UTF-8, else a copy (*copy, the caller frees)
+ * with each bad byte replaced by U+FFFD: SQLite stores any bytes, but a
+ * PostgreSQL UTF8 database refuses them, and nubo never hands out text
+ * that is not UTF-8 anyway (see cell_json). */
+static const char *utf8_clean(const char *s, char **copy)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, n;
+    while (u[i] && (n = utf8_seq(u + i)) > 0)
+        i += n;
+    *copy = NULL;
+    if (u[i] == '\0')
+        return s;
+    struct dynbuf b;
+    dynbuf_init(&b, 64 * 1024 * 1024);
+    for (i = 0; u[i];) {
+        n = utf8_seq(u + i);
+        if (n == 0) {
+            dynbuf_add_str(&b, "\xef\xbf\xbd");
+            i++;
+        } else {
+            dynbuf_add(&b, u + i, n);
+            i += n;
+        }
+    }
+    *copy = dynbuf_take(&b, NULL);
+    return *copy;
+}
+
 /* Runs sql with p; returns the result (the caller PQclears it) or NULL
  * with err.  Inside a transaction the statement runs under a savepoint. */
 static PGresult *run(struct conn *c, struct nubo_err *err, const char *sql,
@@ -456,7 +502,9 @@ static PGresult *run(struct conn *c, struct nubo_err *err, const char *sql,
     if (cs) {
         char nums[MAX_PARAMS][32];
         const char *vals[MAX_PARAMS];
+        char *copies[MAX_PARAMS];
         for (int i = 0; i < n; i++) {
+            copies[i] = NULL;
             switch (p[i].type) {
             case 'i':
                 snprintf(nums[i], sizeof(nums[i]), "%lld", p[i].i);
@@ -467,10 +515,12 @@ static PGresult *run(struct conn *c, struct nubo_err *err, const char *sql,
                 vals[i] = nums[i];
                 break;
             default:
-                vals[i] = p[i].s;
+                vals[i] = p[i].s ? utf8_clean(p[i].s, &copies[i]) : NULL;
             }
         }
         r = PQexecPrepared(c->db, cs->name, n, vals, NULL, NULL, 0);
+        for (int i = 0; i < n; i++)
+            free(copies[i]);
         ExecStatusType s = PQresultStatus(r);
         if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
             db_error(c, r, err, sql);
