@@ -8,6 +8,7 @@
  * starts the controller (src/ctrl), hands the API (src/api) what it uses,
  * and serves until a signal.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -60,6 +61,11 @@ static void usage(FILE *out)
             "                       (comma-separated, e.g. 10.1.0.0/16; default: public only)\n"
             "  --web-dir DIR        the built web portal, served at / (default: the\n"
             "                       source tree's build/web when built, else " NUBO_WEB_DIR ")\n"
+            "  --migrate-store FROM TO  copy the cloud's database FROM (a SQLite file,\n"
+            "                       e.g. <state-dir>/nubo.db, nubod stopped) into TO (an\n"
+            "                       empty database, e.g. postgresql://host/nubo), check\n"
+            "                       every table by row count and SHA-256, and exit; then\n"
+            "                       start nubod with --store TO\n"
             "  --print-routes       print every API route and exit\n"
             "  -h, --help           this text\n"
             "  -V, --version        print the version\n"
@@ -74,8 +80,9 @@ struct nubod_opts {
     struct ctrl_cfg cfg;
     enum log_level level;
     const char *web_dir;
-    const char *store;   /* --store, NULL = <state-dir>/nubo.db */
-    char agent_addr[64]; /* --agent-listen, "" = none */
+    const char *store;        /* --store, NULL = <state-dir>/nubo.db */
+    const char *migrate_from; /* --migrate-store FROM TO */
+    char agent_addr[64];      /* --agent-listen, "" = none */
     int agent_port;
     unsigned conn_per_ip, conn_timeout_s;
 };
@@ -103,6 +110,12 @@ static int opt_store(struct nubod_opts *o, const char *arg)
         return -1;
     }
     o->store = arg;
+    return 0;
+}
+
+static int opt_migrate_store(struct nubod_opts *o, const char *arg)
+{
+    o->migrate_from = arg;
     return 0;
 }
 
@@ -290,10 +303,58 @@ static const struct nubod_opt {
     {"log-level", 0, required_argument, opt_log_level},
     {"web-dir", 0, required_argument, opt_web_dir},
     {"webhook-allow", 0, required_argument, opt_webhook_allow},
+    {"migrate-store", 0, required_argument, opt_migrate_store},
     {"print-routes", 0, no_argument, opt_print_routes},
     {"help", 'h', no_argument, opt_help},
     {"version", 'V', no_argument, opt_version},
 };
+
+/* nubod --migrate-store FROM TO: copies one database into another (empty)
+ * and checks the copy (store_copy).  Returns the exit status. */
+static int migrate_store(const char *from, const char *to, enum log_level level)
+{
+    log_init(level, NULL);
+    struct nubo_err err;
+    if (!store_target_is_pg(from) && access(from, R_OK | W_OK) != 0) {
+        fprintf(stderr,
+                "nubod: cannot open %s: %s (FROM is the SQLite file of a stopped nubod,"
+                " e.g. /var/lib/nubo/controller/nubo.db)\n",
+                from, strerror(errno));
+        return 1;
+    }
+    struct store *src = store_open(from, &err);
+    if (src == NULL) {
+        fprintf(stderr, "nubod: cannot open %s: %s\n", from, err.msg);
+        return 1;
+    }
+    struct store *dst = store_open(to, &err);
+    if (dst == NULL) {
+        fprintf(stderr, "nubod: cannot open the target: %s\n", err.msg);
+        store_close(src);
+        return 1;
+    }
+    json_t *report = store_copy(src, dst, &err);
+    store_close(src);
+    store_close(dst);
+    if (report == NULL) {
+        fprintf(stderr, "nubod: the copy failed, the target is unchanged: %s\n", err.msg);
+        return 1;
+    }
+    long long rows = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach (report, i, t) {
+        long long n = json_integer_value(json_object_get(t, "rows"));
+        printf("%-32s %8lld rows  sha256 %s\n", json_string_value(json_object_get(t, "table")), n,
+               json_string_value(json_object_get(t, "sha256")));
+        rows += n;
+    }
+    printf("copied %lld rows in %zu tables; row counts and checksums match. Start nubod with"
+           " --store and the new database.\n",
+           rows, json_array_size(report));
+    json_decref(report);
+    return 0;
+}
 
 #define OPT_BASE 256 /* getopt_long's value for options[i] is OPT_BASE + i */
 
@@ -330,6 +391,14 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
         int rc = opt->fn(o, optarg);
         if (rc != 0)
             return rc > 0 ? 0 : 2;
+    }
+    if (o->migrate_from) {
+        if (optind != argc - 1) {
+            fprintf(stderr, "nubod: --migrate-store wants FROM TO, e.g. --migrate-store "
+                            "/var/lib/nubo/controller/nubo.db postgresql://db/nubo\n");
+            return 2;
+        }
+        return migrate_store(o->migrate_from, argv[optind], o->level);
     }
     if (optind < argc) {
         fprintf(stderr, "nubod: unexpected argument '%s'\n", argv[optind]);

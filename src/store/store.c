@@ -131,6 +131,12 @@ long long store_exec(struct store *st, struct nubo_err *err, const char *sql, co
     return changed;
 }
 
+long long store_exec_params(struct store *st, struct nubo_err *err, const char *sql,
+                            const struct store_param *p, int n)
+{
+    return st->be->exec(st->h, err, sql, p, n);
+}
+
 int store_exec_script(struct store *st, const char *sql, struct nubo_err *err)
 {
     return st->be->exec_script(st->h, sql, err);

@@ -133,6 +133,15 @@ json_t *store_page_query(struct store *st, const struct store_page *pg, const ch
  * follow, else null}.  Returns a new reference. */
 json_t *store_page_wrap(const char *key, json_t *rows, int limit, const char *id_key);
 
+/* ---- copying (store_copy.c) ------------------------------------------ */
+
+/* Copies every row of from into to, which must be at the same schema
+ * version and hold no rows (NUBO_E_CONFLICT otherwise), in one transaction
+ * on to; checks each table by its row count and the SHA-256 of its rows
+ * read back from both.  Nothing may write either store meanwhile.  Returns
+ * [{table, rows, sha256}] (new reference) or NULL with err, to unchanged. */
+json_t *store_copy(struct store *from, struct store *to, struct nubo_err *err);
+
 /* ---- schema (schema.c) ----------------------------------------------- */
 
 /* sql runs on both backends; sql_pg, where given, replaces it on

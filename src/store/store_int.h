@@ -47,6 +47,12 @@ struct store_backend {
     void (*migrate_finish)(void *h);
 };
 
+struct store;
+
+/* store_exec() with its parameters in an array (store_copy.c). */
+long long store_exec_params(struct store *st, struct nubo_err *err, const char *sql,
+                            const struct store_param *p, int n);
+
 extern const struct store_backend store_sqlite_backend;
 extern const struct store_backend store_pg_backend;
 
