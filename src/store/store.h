@@ -24,7 +24,8 @@
  * becomes a JSON integer, REAL a real, TEXT a string, NULL null.
  *
  * Transactions are per thread: store_begin() ... store_commit() or
- * store_rollback().  A write transaction takes the write lock at once, so
+ * store_rollback().  A read transaction (write = false) sees one snapshot
+ * and must only read.  A write transaction takes the write lock at once, so
  * check-then-claim sequences inside it (quotas, host capacity) are atomic
  * against every other writer (on PostgreSQL, of every nubod on the
  * database: an advisory lock held to the end of the transaction).  Outside

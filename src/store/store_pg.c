@@ -28,8 +28,12 @@
  * COMMITTED and takes the transaction-level advisory lock STORE_PG_WRITE_LOCK
  * first, so write transactions run one at a time across every nubod on the
  * database, as SQLite's single writer ran them: check-then-claim sequences
- * (quotas, host capacity) stay atomic.  Read transactions and statements
- * outside transactions take no lock (each statement is atomic by itself).
+ * (quotas, host capacity) stay atomic.  A read transaction (write = false)
+ * is REPEATABLE READ READ ONLY: one snapshot for all its statements, as a
+ * deferred SQLite transaction reads (network_host_document relies on it),
+ * and PostgreSQL refuses a write in it rather than let it run without the
+ * lock.  Statements outside transactions take no lock (each is atomic by
+ * itself).
  * Finer locking (row locks, SERIALIZABLE with retries) is later work
  * (docs/internals/scale-out.md).  Inside a transaction every statement runs
  * under a savepoint, so that a failed one (a UNIQUE violation the caller
@@ -638,7 +642,7 @@ static int pg_begin(void *h, bool write, struct nubo_err *err)
                  "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(%lld)",
                  STORE_PG_WRITE_LOCK);
     else
-        snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL READ COMMITTED");
+        snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     if (command(c, sql, err) < 0) {
         struct nubo_err ignored;
         command(c, "ROLLBACK", &ignored);

@@ -272,6 +272,38 @@ static void test_write_lock(void)
     }
 }
 
+static void *insert_other(void *arg)
+{
+    struct nubo_err err;
+    store_exec(arg, &err, "INSERT INTO t (id, n) VALUES ('other', 1)", "");
+    return NULL;
+}
+
+/* A read transaction reads one snapshot, as network_host_document needs. */
+static void test_read_snapshot(void)
+{
+    for (int b = 0; b < 2; b++) {
+        struct store *st = backends[b];
+        struct nubo_err err;
+        store_exec(st, &err, "DELETE FROM t", "");
+        if (!CHECK_INT_EQ(store_begin(st, false, &err), 0))
+            continue;
+        json_t *row = store_query_one(st, &err, "SELECT COUNT(*) AS n FROM t", "");
+        CHECK(row && json_integer_value(json_object_get(row, "n")) == 0);
+        json_decref(row);
+        pthread_t th; /* another connection writes meanwhile */
+        pthread_create(&th, NULL, insert_other, st);
+        pthread_join(th, NULL);
+        row = store_query_one(st, &err, "SELECT COUNT(*) AS n FROM t", "");
+        CHECK(row && json_integer_value(json_object_get(row, "n")) == 0);
+        json_decref(row);
+        store_rollback(st);
+        row = store_query_one(st, &err, "SELECT COUNT(*) AS n FROM t", "");
+        CHECK(row && json_integer_value(json_object_get(row, "n")) == 1);
+        json_decref(row);
+    }
+}
+
 static void test_pages(void)
 {
     for (int b = 0; b < 2; b++) {
@@ -348,5 +380,5 @@ static void test_unreachable(void)
 }
 
 CHECK_MAIN_FIXTURE(setup, teardown, TEST(test_migrations), TEST(test_types), TEST(test_errors),
-                   TEST(test_write_lock), TEST(test_pages), TEST(test_connection_lost),
-                   TEST(test_unreachable))
+                   TEST(test_write_lock), TEST(test_read_snapshot), TEST(test_pages),
+                   TEST(test_connection_lost), TEST(test_unreachable))
