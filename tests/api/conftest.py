@@ -28,7 +28,6 @@ HOSTD = os.path.join(BUILD, "src", "host", "nubo-hostd")
 STORE = os.environ.get("NUBO_TEST_STORE", "sqlite")
 ON_PG = STORE == "postgresql"
 assert STORE in ("sqlite", "postgresql"), "NUBO_TEST_STORE is sqlite or postgresql"
-sqlite_only = pytest.mark.skipif(ON_PG, reason="about SQLite itself")
 
 
 class PgServer:
