@@ -47,6 +47,7 @@ start)
     [ "$(id -u)" = 0 ] && chown nobody:nogroup "$dir"
     as_pg "$bin/initdb" -D "$dir/data" -U nubo -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 || {
         cat "$dir/initdb.log" >&2
+        [ -z "${2:-}" ] && rm -rf "$dir"
         exit 1
     }
     # Tests need speed, not durability: fsync off (a real deployment keeps it on).
@@ -54,6 +55,8 @@ start)
         -o "-k $dir -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
         start >/dev/null || {
         cat "$dir/server.log" >&2
+        as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+        [ -z "${2:-}" ] && rm -rf "$dir"
         exit 1
     }
     echo "NUBO_TEST_PG_DIR=$dir"

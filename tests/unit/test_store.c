@@ -74,6 +74,24 @@ static int admin_sql(const char *sql)
     return rc;
 }
 
+/* Stops the server we started (if any): a failed setup must not leave it
+ * running. */
+static void server_stop(void)
+{
+    if (pg_dir[0]) {
+        char cmd[700], out[256];
+        snprintf(cmd, sizeof(cmd), NUBO_SOURCE_ROOT "/scripts/pg-test.sh stop %s", pg_dir);
+        run_cmd(cmd, out, sizeof(out));
+        pg_dir[0] = '\0';
+    }
+}
+
+static void setup_failed(void)
+{
+    server_stop();
+    abort();
+}
+
 static void setup(void)
 {
     struct nubo_err err;
@@ -98,22 +116,23 @@ static void setup(void)
         line_value(out, "NUBO_TEST_PG_DIR=", pg_dir, sizeof(pg_dir));
         line_value(out, "NUBO_TEST_PG_URL=", pg_admin, sizeof(pg_admin));
     }
+    /* from here on a failure stops that server first */
     if (admin_sql("DROP DATABASE IF EXISTS nubo_unit_store WITH (FORCE)") < 0 ||
         admin_sql("CREATE DATABASE nubo_unit_store TEMPLATE template0 LC_COLLATE 'C' "
                   "LC_CTYPE 'C'") < 0)
-        abort();
+        setup_failed();
     /* postgresql:///postgres?host=... -> postgresql:///nubo_unit_store?host=... */
     const char *slash = strstr(pg_admin, "://");
     slash = slash ? strchr(slash + 3, '/') : NULL;
     if (slash == NULL)
-        abort();
+        setup_failed();
     const char *rest = slash + 1 + strcspn(slash + 1, "?");
     snprintf(pg_url, sizeof(pg_url), "%.*snubo_unit_store%s", (int)(slash + 1 - pg_admin), pg_admin,
              rest);
     backends[1] = store_open(pg_url, &err);
     if (backends[1] == NULL) {
         fprintf(stderr, "postgresql: %s\n", err.msg);
-        abort();
+        setup_failed();
     }
     for (int b = 0; b < 2; b++)
         if (store_exec_script(backends[b],
@@ -122,7 +141,7 @@ static void setup(void)
                               " CHECK (n >= 0))",
                               &err) < 0) {
             fprintf(stderr, "%s: %s\n", names[b], err.msg);
-            abort();
+            setup_failed();
         }
 }
 
@@ -135,11 +154,7 @@ static void teardown(void)
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", dir);
     admin_sql("DROP DATABASE IF EXISTS nubo_unit_store WITH (FORCE)");
-    if (pg_dir[0]) {
-        char out[256];
-        snprintf(cmd, sizeof(cmd), NUBO_SOURCE_ROOT "/scripts/pg-test.sh stop %s", pg_dir);
-        run_cmd(cmd, out, sizeof(out));
-    }
+    server_stop();
 }
 
 static void test_migrations(void)
