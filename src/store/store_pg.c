@@ -139,15 +139,18 @@ static void notice(void *arg, const char *msg)
     log_debug("postgresql: %s", msg);
 }
 
-/* The URL without its password, for messages. */
+/* The URL for messages: its host and database only (user, password and
+ * parameters such as password=... left out). */
 static void url_safe(const char *url, char *out, size_t n)
 {
-    const char *at = strchr(url, '@');
     const char *scheme = strstr(url, "://");
-    if (at && scheme && scheme < at)
-        snprintf(out, n, "%.*s***%s", (int)(scheme + 3 - url), url, at);
-    else
-        snprintf(out, n, "%s", url);
+    const char *rest = scheme ? scheme + 3 : url;
+    const char *at = strchr(rest, '@');
+    const char *slash = strchr(rest, '/');
+    if (at && (slash == NULL || at < slash))
+        rest = at + 1;
+    size_t len = strcspn(rest, "?");
+    snprintf(out, n, "%.*s%.*s", scheme ? (int)(scheme + 3 - url) : 0, url, (int)len, rest);
 }
 
 static int conn_setup(struct conn *c, struct nubo_err *err)

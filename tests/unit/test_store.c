@@ -386,11 +386,13 @@ static void test_unreachable(void)
 {
     struct nubo_err err;
     char url[700];
-    snprintf(url, sizeof(url), "postgresql:///nubo?host=%s/nowhere&connect_timeout=2", dir);
+    snprintf(url, sizeof(url),
+             "postgresql://who:pw1@/nubo?host=%s/nowhere&connect_timeout=2&password=pw2", dir);
     struct store *st = store_open(url, &err);
     CHECK(st == NULL);
     CHECK_INT_EQ(err.code, NUBO_E_UNAVAILABLE);
     CHECK_STR_HAS(err.msg, "unreachable");
+    CHECK(strstr(err.msg, "pw1") == NULL && strstr(err.msg, "pw2") == NULL);
     store_close(st);
 }
 
