@@ -51,3 +51,42 @@ def test_database_gone_is_503_then_back(nubod, admin):
     r = admin.post("/v1/flavors", {"name": "f-back", "vcpus": 1, "ram_mib": 64, "disk_gib": 1})
     assert r.status_code == 201, r.text
     assert "f-gone" not in [f["name"] for f in admin.get("/v1/flavors").json()["flavors"]]
+
+
+def test_two_nubods_on_one_database_never_overshoot_a_quota(tmp_path):
+    """Two nubods on one PostgreSQL database (the second migrates after the
+    first, under the write lock), 12 network creates at once split between
+    them with a quota of 3: exactly 3 exist.  The write transactions of both
+    processes take one advisory lock, as SQLite's single writer did."""
+    import threading
+
+    from conftest import Client, Nubod, make_tenant
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = Nubod(str(tmp_path / "a")).start()
+    b = Nubod(str(tmp_path / "b"), extra=["--store", a.store]).start()
+    try:
+        admin = a.admin()
+        m = make_tenant(a, admin)
+        r = admin.put("/v1/projects/%s/quota" % m.project, {"networks": 3})
+        assert r.status_code == 200, r.text
+        barrier = threading.Barrier(12)
+        answers = [None] * 12
+
+        def one(i):
+            c = Client((a, b)[i % 2].base, m.token)  # a token from a works on b
+            barrier.wait()
+            answers[i] = c.post("/v1/networks", {"name": "race-%d" % i})
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = sorted(x.status_code for x in answers)
+        assert codes == [201] * 3 + [403] * 9, [x.text for x in answers]
+        assert len(Client(b.base, m.token).get("/v1/networks").json()["networks"]) == 3
+    finally:
+        assert b.stop() == 0, b.log()
+        assert a.stop() == 0, a.log()
