@@ -3,10 +3,11 @@
 # Idempotent: packages already present are skipped by apt-get.
 set -eu
 PKGS="build-essential meson ninja-build pkg-config
- libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libsodium-dev libyaml-dev
+ libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev libsodium-dev libyaml-dev
  qemu-system-x86 qemu-utils
  busybox-static cpio e2fsprogs genisoimage zstd xz-utils debootstrap
- python3 python3-pytest python3-requests
+ python3 python3-pytest python3-requests python3-psycopg2
+ postgresql
  curl iproute2 procps psmisc valgrind cppcheck clang-format clang libclang-rt-14-dev
  chromium
  prometheus

@@ -8,6 +8,7 @@
  * starts the controller (src/ctrl), hands the API (src/api) what it uses,
  * and serves until a signal.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -39,6 +40,10 @@ static void usage(FILE *out)
             "scheduling, and the reconciler that drives the host agents.\n"
             "\n"
             "  --state-dir DIR      database, images, secrets (default /var/lib/nubo/controller)\n"
+            "  --store TARGET       the database: postgresql://[user@]host[:port]/dbname\n"
+            "                       (libpq's URL; the database must exist; a password is\n"
+            "                       best kept in ~/.pgpass) or a SQLite file (default\n"
+            "                       <state-dir>/nubo.db)\n"
             "  --listen ADDR:PORT   API address (default 127.0.0.1:7700)\n"
             "  --threads N          API threads (default 4)\n"
             "  --agent-listen ADDR:PORT  a second API address for the host agents, with\n"
@@ -61,6 +66,11 @@ static void usage(FILE *out)
             "                       (comma-separated, e.g. 10.1.0.0/16; default: public only)\n"
             "  --web-dir DIR        the built web portal, served at / (default: the\n"
             "                       source tree's build/web when built, else " NUBO_WEB_DIR ")\n"
+            "  --migrate-store FROM TO  copy the cloud's database FROM (a SQLite file,\n"
+            "                       e.g. <state-dir>/nubo.db, nubod stopped) into TO (an\n"
+            "                       empty database, e.g. postgresql://host/nubo), check\n"
+            "                       every table by row count and SHA-256, and exit; then\n"
+            "                       start nubod with --store TO\n"
             "  --print-routes       print every API route and exit\n"
             "  -h, --help           this text\n"
             "  -V, --version        print the version\n"
@@ -80,7 +90,9 @@ struct nubod_opts {
     struct ctrl_cfg cfg;
     enum log_level level;
     const char *web_dir;
-    char agent_addr[64]; /* --agent-listen, "" = none */
+    const char *store;        /* --store, NULL = <state-dir>/nubo.db */
+    const char *migrate_from; /* --migrate-store FROM TO */
+    char agent_addr[64];      /* --agent-listen, "" = none */
     int agent_port;
     unsigned conn_per_ip, conn_timeout_s, head_timeout_s;
 };
@@ -98,6 +110,22 @@ static int fail_msg(const struct nubo_err *err)
 static int opt_state_dir(struct nubod_opts *o, const char *arg)
 {
     str_copy(o->cfg.state_dir, sizeof(o->cfg.state_dir), arg);
+    return 0;
+}
+
+static int opt_store(struct nubod_opts *o, const char *arg)
+{
+    if (arg[0] == '\0' || strlen(arg) >= PATH_MAX) {
+        fprintf(stderr, "nubod: --store wants postgresql://host/dbname or a file path\n");
+        return -1;
+    }
+    o->store = arg;
+    return 0;
+}
+
+static int opt_migrate_store(struct nubod_opts *o, const char *arg)
+{
+    o->migrate_from = arg;
     return 0;
 }
 
@@ -280,6 +308,7 @@ static const struct nubod_opt {
     opt_fn fn;
 } options[] = {
     {"state-dir", 0, required_argument, opt_state_dir},
+    {"store", 0, required_argument, opt_store},
     {"listen", 0, required_argument, opt_listen},
     {"threads", 0, required_argument, opt_threads},
     {"agent-listen", 0, required_argument, opt_agent_listen},
@@ -295,10 +324,58 @@ static const struct nubod_opt {
     {"log-level", 0, required_argument, opt_log_level},
     {"web-dir", 0, required_argument, opt_web_dir},
     {"webhook-allow", 0, required_argument, opt_webhook_allow},
+    {"migrate-store", 0, required_argument, opt_migrate_store},
     {"print-routes", 0, no_argument, opt_print_routes},
     {"help", 'h', no_argument, opt_help},
     {"version", 'V', no_argument, opt_version},
 };
+
+/* nubod --migrate-store FROM TO: copies one database into another (empty)
+ * and checks the copy (store_copy).  Returns the exit status. */
+static int migrate_store(const char *from, const char *to, enum log_level level)
+{
+    log_init(level, NULL);
+    struct nubo_err err;
+    if (!store_target_is_pg(from) && access(from, R_OK | W_OK) != 0) {
+        fprintf(stderr,
+                "nubod: cannot open %s: %s (FROM is the SQLite file of a stopped nubod,"
+                " e.g. /var/lib/nubo/controller/nubo.db)\n",
+                from, strerror(errno));
+        return 1;
+    }
+    struct store *src = store_open(from, &err);
+    if (src == NULL) {
+        fprintf(stderr, "nubod: cannot open %s: %s\n", from, err.msg);
+        return 1;
+    }
+    struct store *dst = store_open(to, &err);
+    if (dst == NULL) {
+        fprintf(stderr, "nubod: cannot open the target: %s\n", err.msg);
+        store_close(src);
+        return 1;
+    }
+    json_t *report = store_copy(src, dst, &err);
+    store_close(src);
+    store_close(dst);
+    if (report == NULL) {
+        fprintf(stderr, "nubod: the copy failed, the target is unchanged: %s\n", err.msg);
+        return 1;
+    }
+    long long rows = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach (report, i, t) {
+        long long n = json_integer_value(json_object_get(t, "rows"));
+        printf("%-32s %8lld rows  sha256 %s\n", json_string_value(json_object_get(t, "table")), n,
+               json_string_value(json_object_get(t, "sha256")));
+        rows += n;
+    }
+    printf("copied %lld rows in %zu tables; row counts and checksums match. Start nubod with"
+           " --store and the new database.\n",
+           rows, json_array_size(report));
+    json_decref(report);
+    return 0;
+}
 
 #define OPT_BASE 256 /* getopt_long's value for options[i] is OPT_BASE + i */
 
@@ -337,6 +414,14 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
         if (rc != 0)
             return rc > 0 ? 0 : 2;
     }
+    if (o->migrate_from) {
+        if (optind != argc - 1) {
+            fprintf(stderr, "nubod: --migrate-store wants FROM TO, e.g. --migrate-store "
+                            "/var/lib/nubo/controller/nubo.db postgresql://db/nubo\n");
+            return 2;
+        }
+        return migrate_store(o->migrate_from, argv[optind], o->level);
+    }
     if (optind < argc) {
         fprintf(stderr, "nubod: unexpected argument '%s'\n", argv[optind]);
         return 2;
@@ -367,7 +452,7 @@ static int run(struct nubod_opts *o)
         log_error("cannot start: %s", err.msg);
         return 1;
     }
-    struct store *st = store_open(path, &err);
+    struct store *st = store_open(o->store ? o->store : path, &err);
     if (st == NULL) {
         log_error("cannot open the store: %s", err.msg);
         return 1;

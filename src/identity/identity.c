@@ -117,6 +117,8 @@ int identity_authenticate(struct store *st, const char *auth, struct ctx *ctx, s
     if (strncmp(secret, "nubohost_", 9) == 0) {
         json_t *h =
             store_query_one(st, &qerr, "SELECT id FROM hosts WHERE token_hash = ?", "s", hash);
+        if (h == NULL && qerr.code != NUBO_E_NOTFOUND) /* the database, not the token */
+            return nubo_err_set(err, qerr.code, "%s", qerr.msg);
         if (h == NULL)
             return nubo_err_set(err, NUBO_E_UNAUTHORIZED, "unknown host token");
         str_copy(ctx->host_id, sizeof(ctx->host_id), jsonx_str(h, "id"));
@@ -211,7 +213,8 @@ int authz_require(const struct ctx *ctx, enum authz need, struct nubo_err *err)
 
 /* Checks user's password with one of the hashing slots: 1 when it is
  * right (and the user enabled), 0 when not, -1 with err when no slot is
- * free.  *u is the user's row (NULL when there is none). */
+ * free or the database failed.  *u is the user's row (NULL when there is
+ * none). */
 static int login_verify(struct store *st, const char *user, const char *password, json_t **u,
                         struct nubo_err *err)
 {
@@ -223,6 +226,10 @@ static int login_verify(struct store *st, const char *user, const char *password
         "SELECT id, name, password_hash, disabled, cloud_admin FROM users WHERE name = ?", "s",
         user);
     bool ok;
+    if (*u == NULL && qerr.code != NUBO_E_NOTFOUND) { /* the database failed: no verdict */
+        identity_hash_release();
+        return nubo_err_set(err, qerr.code, "%s", qerr.msg);
+    }
     if (*u == NULL) {
         /* Spend the same time as a real check, so timing tells nothing. */
         crypto_password_verify("$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$"
@@ -278,6 +285,11 @@ json_t *identity_login(struct store *st, const char *user, const char *password,
                             " WHERE r.role IS NOT NULL OR ? = 1"
                             " ORDER BY CASE WHEN r.role IS NULL THEN 1 ELSE 0 END, p.name",
                             "isi", cloud, jsonx_str(u, "id"), cloud);
+    if (p == NULL && qerr.code != NUBO_E_NOTFOUND) {
+        json_decref(u);
+        nubo_err_set(err, qerr.code, "%s", qerr.msg);
+        return NULL;
+    }
     if (p == NULL) {
         json_decref(u);
         nubo_err_set(err, NUBO_E_UNAUTHORIZED,

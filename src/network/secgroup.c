@@ -42,8 +42,8 @@ static int rule_insert(struct store *st, const char *project_id, const char *gro
     return store_exec(st, err,
                       "INSERT INTO security_group_rules (id, security_group_id, project_id,"
                       " direction, protocol, port_min, port_max, remote_cidr, remote_group_id,"
-                      " created_at) VALUES (?, ?, ?, ?, ?, CASE WHEN ? THEN ? END,"
-                      " CASE WHEN ? THEN ? END, ?, ?, ?)",
+                      " created_at) VALUES (?, ?, ?, ?, ?, CASE WHEN ? <> 0 THEN ? END,"
+                      " CASE WHEN ? <> 0 THEN ? END, ?, ?, ?)",
                       "sssssiiiisss", id, group_id, project_id, direction, protocol,
                       (long long)ports, pmin, (long long)ports, pmax, cidr, remote_group, now) < 0
                ? -1

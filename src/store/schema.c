@@ -323,7 +323,10 @@ extern const char store_schema_v6_scale[];
 extern const char store_schema_v7_stack[];
 extern const char store_schema_v8_ownership[];
 extern const char store_schema_v19_storage[];
+extern const char store_schema_v8_ownership_pg[];
 
+/* Most migrations have no PostgreSQL variant: {n, sql} leaves sql_pg NULL. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 const struct store_migration store_migrations[] = {
     {1, schema_v1},
     {2, store_schema_v2_billing},
@@ -332,7 +335,7 @@ const struct store_migration store_migrations[] = {
     {5, store_schema_v5_network},
     {6, store_schema_v6_scale},
     {7, store_schema_v7_stack},
-    {8, store_schema_v8_ownership},
+    {8, store_schema_v8_ownership, store_schema_v8_ownership_pg},
     {9, schema_v9},
     {10, schema_v10},
     {11, schema_v11},

@@ -197,3 +197,32 @@ const char store_schema_v8_ownership[] =
     "DELETE FROM stack_revisions WHERE stack_id NOT IN (SELECT id FROM stacks);"
     "DELETE FROM stack_resources WHERE stack_id NOT IN (SELECT id FROM stacks);"
     "DELETE FROM stack_events WHERE stack_id NOT IN (SELECT id FROM stacks);";
+
+/* The same on PostgreSQL, which can add a foreign key to a table (and
+ * would refuse to drop a parent that others reference): remove the rows of
+ * projects deleted before, then add the keys.  Children of removed stacks
+ * go with them (their stack_id keys cascade). */
+const char store_schema_v8_ownership_pg[] =
+    "DELETE FROM launch_templates WHERE project_id NOT IN (SELECT id FROM projects);"
+    "DELETE FROM launch_template_versions WHERE project_id NOT IN (SELECT id FROM projects);"
+    "DELETE FROM scaling_groups WHERE project_id NOT IN (SELECT id FROM projects);"
+    "DELETE FROM scale_members WHERE project_id NOT IN (SELECT id FROM projects);"
+    "DELETE FROM scaling_policies WHERE project_id NOT IN (SELECT id FROM projects);"
+    "DELETE FROM scheduled_actions WHERE project_id NOT IN (SELECT id FROM projects);"
+    "DELETE FROM scale_activities WHERE project_id NOT IN (SELECT id FROM projects);"
+    "DELETE FROM stacks WHERE project_id NOT IN (SELECT id FROM projects);"
+    "ALTER TABLE launch_templates ADD FOREIGN KEY (project_id) REFERENCES projects(id)"
+    "  ON DELETE CASCADE;"
+    "ALTER TABLE launch_template_versions ADD FOREIGN KEY (project_id) REFERENCES projects(id)"
+    "  ON DELETE CASCADE;"
+    "ALTER TABLE scaling_groups ADD FOREIGN KEY (project_id) REFERENCES projects(id)"
+    "  ON DELETE CASCADE;"
+    "ALTER TABLE scale_members ADD FOREIGN KEY (project_id) REFERENCES projects(id)"
+    "  ON DELETE CASCADE;"
+    "ALTER TABLE scaling_policies ADD FOREIGN KEY (project_id) REFERENCES projects(id)"
+    "  ON DELETE CASCADE;"
+    "ALTER TABLE scheduled_actions ADD FOREIGN KEY (project_id) REFERENCES projects(id)"
+    "  ON DELETE CASCADE;"
+    "ALTER TABLE scale_activities ADD FOREIGN KEY (project_id) REFERENCES projects(id)"
+    "  ON DELETE CASCADE;"
+    "ALTER TABLE stacks ADD FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE;";

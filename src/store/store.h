@@ -2,13 +2,18 @@
  * store.h - the controller's persistence: a small database interface.
  *
  * Services keep their SQL next to their logic and run it through this
- * interface; the interface is what a second backend implements.  Today's
- * backend is SQLite (store_sqlite.c) in WAL mode, one connection per thread;
- * a PostgreSQL backend implements the same functions.  For that to stay
- * possible, SQL written against this interface sticks to the common subset
- * of SQLite and PostgreSQL: '?' placeholders (the backend numbers them),
- * TEXT / INTEGER / REAL columns, row values, INSERT ... ON CONFLICT,
- * RETURNING, no SQLite-only functions.
+ * interface.  Two backends implement it (store.c picks one from the target
+ * given to store_open): SQLite (store_sqlite.c) in WAL mode, the default,
+ * and PostgreSQL (store_pg.c, libpq), both one connection per thread.  SQL
+ * written against this interface sticks to the common subset of SQLite and
+ * PostgreSQL: '?' placeholders (the backend numbers them), TEXT / INTEGER /
+ * REAL columns (INTEGER is 64-bit and REAL double on both: the PostgreSQL
+ * backend reads them as BIGINT and DOUBLE PRECISION), row values,
+ * INSERT ... ON CONFLICT, RETURNING, no SQLite-only functions (IFNULL,
+ * scalar MAX(a, b), GROUP_CONCAT, datetime...), integers compared with
+ * `<> 0` rather than used as booleans, columns named with AS.  A '?' whose
+ * type SQL cannot infer (`? IS NULL`) is taken as TEXT.
+ * docs/internals/scale-out.md tells more.
  *
  * Parameters are always bound, never formatted into SQL.  A type string
  * has one letter per parameter:
@@ -19,10 +24,15 @@
  * becomes a JSON integer, REAL a real, TEXT a string, NULL null.
  *
  * Transactions are per thread: store_begin() ... store_commit() or
- * store_rollback().  A write transaction takes the write lock at once, so
+ * store_rollback().  A read transaction (write = false) sees one snapshot
+ * and must only read.  A write transaction takes the write lock at once, so
  * check-then-claim sequences inside it (quotas, host capacity) are atomic
- * against every other writer.  Outside a transaction each statement commits
- * by itself.
+ * against every other writer (on PostgreSQL, of every nubod on the
+ * database: an advisory lock held to the end of the transaction).  Outside
+ * a transaction each statement commits by itself.
+ *
+ * A lost or unreachable database server is NUBO_E_UNAVAILABLE (503): the
+ * next call connects again.
  *
  * The schema lives in schema.c with its migrations, applied by store_open().
  */
@@ -36,9 +46,17 @@
 
 struct store;
 
-/* Opens (creating if needed) the database at path and applies pending
- * migrations.  Returns NULL with err on failure. */
-struct store *store_open(const char *path, struct nubo_err *err);
+/* Opens the database at target and applies pending migrations: a
+ * postgresql:// or postgres:// URL (libpq's syntax) names a PostgreSQL
+ * database, which must exist; anything else is the path of a SQLite file,
+ * created if needed.  Returns NULL with err on failure. */
+struct store *store_open(const char *target, struct nubo_err *err);
+
+/* Whether target names a PostgreSQL database (see store_open). */
+bool store_target_is_pg(const char *target);
+
+/* "sqlite" or "postgresql". */
+const char *store_backend_name(struct store *st);
 
 /* Closes every connection of every thread.  NULL is fine.  No thread may
  * use the store afterwards. */
@@ -145,11 +163,25 @@ json_t *store_page_query(struct store *st, const struct store_page *pg, const ch
  * follow, else null}.  Returns a new reference. */
 json_t *store_page_wrap(const char *key, json_t *rows, int limit, const char *id_key);
 
+/* ---- copying (store_copy.c) ------------------------------------------ */
+
+/* Copies every row of from into to, which must be at the same schema
+ * version and hold no rows (NUBO_E_CONFLICT otherwise), in one transaction
+ * on to; checks each table by its row count and the SHA-256 of its rows
+ * read back from both.  Nothing may write either store meanwhile.  Returns
+ * [{table, rows, sha256}] (new reference) or NULL with err, to unchanged. */
+json_t *store_copy(struct store *from, struct store *to, struct nubo_err *err);
+
 /* ---- schema (schema.c) ----------------------------------------------- */
 
+/* sql runs on both backends; sql_pg, where given, replaces it on
+ * PostgreSQL (for the rare statement with no common form).  On PostgreSQL
+ * the column types INTEGER, REAL and INTEGER PRIMARY KEY [AUTOINCREMENT]
+ * are read as BIGINT, DOUBLE PRECISION and BIGSERIAL PRIMARY KEY. */
 struct store_migration {
     int version;
     const char *sql;
+    const char *sql_pg;
 };
 
 /* The migrations, in version order, ending with {0, NULL}. */

@@ -6,25 +6,25 @@
  * ends or the store closes.  WAL mode lets readers run beside the one
  * writer; synchronous=FULL makes a committed transaction survive a crash of
  * the process or the machine; busy_timeout makes a writer wait its turn
- * instead of failing.
+ * instead of failing.  store.c calls it through store_sqlite_backend.
  *
  * A full disk (store.h): a write SQLite cannot make for lack of space
  * (SQLITE_FULL, or an I/O error with ENOSPC/EDQUOT: extending the -shm
- * file is one) is NUBO_E_STORAGE_FULL and is remembered (store_state(),
- * store_full_at_ms()); a later write that commits clears it, and so does
- * a probe (a one-page write: PRAGMA user_version set to itself) that
- * store_state() runs at most once a second.  When the disk is full at
- * store_open(), WAL mode cannot even start (its -shm file cannot grow):
- * the store opens read-only instead - "mode=ro", or "immutable=1" when no
- * -wal file holds anything (a clean stop left none) - and every write is
- * refused before it reaches SQLite.  The next write or probe after space
- * returns reopens it read-write: the generation number changes and every
- * thread's connection reopens on its next use.
+ * file is one) is NUBO_E_STORAGE_FULL and is remembered (sq_state(),
+ * sq_full_at_ms(): store_state(), store_full_at_ms()); a later write that
+ * commits clears it, and so does a probe (a one-page write: PRAGMA
+ * user_version set to itself) that sq_state() runs at most once a second.
+ * When the disk is full at store_open(), WAL mode cannot even start (its
+ * -shm file cannot grow) and the migrations fail: store.c then calls
+ * sq_open_read_only(), which opens the store read-only instead - "mode=ro",
+ * or "immutable=1" when no -wal file holds anything (a clean stop left
+ * none) - and every write is refused before it reaches SQLite.  The next
+ * write or probe after space returns reopens it read-write: the generation
+ * number changes and every thread's connection reopens on its next use.
  */
-#include "store/store.h"
-
 #include <errno.h>
 #include <pthread.h>
+
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -34,6 +34,7 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "store/store_int.h"
 
 /* Prepared statements, per connection, by SQL text: parsing the SQL was the
  * largest cost of small queries. */
@@ -44,6 +45,8 @@ struct cached_stmt {
     sqlite3_stmt *stmt;
 };
 
+struct sq;
+
 struct conn {
     sqlite3 *db;
     int in_tx;
@@ -51,16 +54,16 @@ struct conn {
     long long tx_changes; /* sqlite3_total_changes64() at store_begin() */
     struct cached_stmt cache[STMT_CACHE];
     unsigned next_evict;
-    struct store *st;
+    struct sq *st;
     struct conn *next;
 };
 
-struct store {
+/* The backend's handle: the file and every thread's connection. */
+struct sq {
     char *path;
     pthread_key_t key;
     pthread_mutex_t mu;
     struct conn *conns;
-    int version;
     /* A full disk (see the top of the file). */
     atomic_int gen;          /* bumped when the open mode changes */
     atomic_int read_only;    /* opened read-only: the disk was full at start */
@@ -86,7 +89,7 @@ static void conn_close(struct conn *c)
 static void conn_destroy(void *p)
 {
     struct conn *c = p;
-    struct store *st = c->st;
+    struct sq *st = c->st;
     pthread_mutex_lock(&st->mu);
     for (struct conn **pp = &st->conns; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
@@ -111,7 +114,7 @@ static int out_of_space(sqlite3 *db, int rc)
 }
 
 /* Remembers a write refused for lack of space and sets err. */
-static int full_error(struct store *st, struct nubo_err *err)
+static int full_error(struct sq *st, struct nubo_err *err)
 {
     atomic_store(&st->full_at_ms, (long long)clock_mono_ms());
     if (atomic_exchange(&st->full, 1) != 1)
@@ -131,7 +134,7 @@ static int full_error(struct store *st, struct nubo_err *err)
 }
 
 /* A write committed: the disk has room again. */
-static void written(struct store *st)
+static void written(struct sq *st)
 {
     if (atomic_load(&st->full) && atomic_exchange(&st->full, 0) == 1)
         log_info("store: writes work again on %s", st->path);
@@ -159,7 +162,7 @@ static char *uri_of(const char *path, const char *q)
 /* Opens and configures a connection: read-write in WAL mode, or
  * read-only (st->read_only) as described at the top.  Returns NULL with
  * err. */
-static sqlite3 *conn_open(struct store *st, int read_only, struct nubo_err *err)
+static sqlite3 *conn_open(struct sq *st, int read_only, struct nubo_err *err)
 {
     sqlite3 *db = NULL;
     int rc;
@@ -203,7 +206,7 @@ static sqlite3 *conn_open(struct store *st, int read_only, struct nubo_err *err)
 }
 
 /* Forgets and closes the calling thread's connection, if any. */
-static void conn_drop(struct store *st)
+static void conn_drop(struct sq *st)
 {
     struct conn *c = pthread_getspecific(st->key);
     if (c == NULL)
@@ -212,7 +215,7 @@ static void conn_drop(struct store *st)
     conn_destroy(c);
 }
 
-static struct conn *conn_get(struct store *st, struct nubo_err *err)
+static struct conn *conn_get(struct sq *st, struct nubo_err *err)
 {
     struct conn *c = pthread_getspecific(st->key);
     int gen = atomic_load(&st->gen);
@@ -255,7 +258,7 @@ static int db_error(struct conn *c, int rc, struct nubo_err *err, const char *sq
  * itself, one page - at most once a second, and never while the calling
  * thread holds a transaction (the probe would wait for it).  On success
  * the store is read-write and not full any more. */
-static void probe(struct store *st)
+static void probe(struct sq *st)
 {
     struct conn *own = pthread_getspecific(st->key);
     long long now = (long long)clock_mono_ms();
@@ -293,8 +296,9 @@ cleanup:
     pthread_mutex_unlock(&st->probe_mu);
 }
 
-enum store_state store_state(struct store *st)
+static enum store_state sq_state(void *h)
 {
+    struct sq *st = h;
     if (atomic_load(&st->read_only) || atomic_load(&st->full))
         probe(st);
     if (atomic_load(&st->read_only))
@@ -302,8 +306,9 @@ enum store_state store_state(struct store *st)
     return atomic_load(&st->full) == 1 ? STORE_FULL : STORE_OK;
 }
 
-long long store_full_at_ms(struct store *st)
+static long long sq_full_at_ms(void *h)
 {
+    struct sq *st = h;
     return atomic_load(&st->full_at_ms);
 }
 
@@ -324,10 +329,9 @@ static void release(sqlite3_stmt *stmt)
 }
 
 /* Prepares sql (or takes it from the connection's cache) and binds the
- * parameters described by types; the caller binds `extra` more after them
- * (a page's keyset).  The caller hands it back with release(). */
+ * n parameters p.  The caller hands it back with release(). */
 static sqlite3_stmt *prepare(struct conn *c, struct nubo_err *err, const char *sql,
-                             const char *types, int extra, va_list ap)
+                             const struct store_param *p, int n)
 {
     sqlite3_stmt *stmt = NULL;
     unsigned long h = sql_hash(sql);
@@ -347,26 +351,27 @@ static sqlite3_stmt *prepare(struct conn *c, struct nubo_err *err, const char *s
         slot->hash = h;
         slot->stmt = stmt;
     }
-    int rc;
-    int n = 0;
-    for (const char *t = types ? types : ""; *t; t++) {
-        n++;
-        switch (*t) {
-        case 's': {
-            const char *s = va_arg(ap, const char *);
-            rc = s ? sqlite3_bind_text(stmt, n, s, -1, SQLITE_TRANSIENT)
-                   : sqlite3_bind_null(stmt, n);
+    if (n != sqlite3_bind_parameter_count(stmt)) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "store: %d parameters given, the SQL wants %d", n,
+                     sqlite3_bind_parameter_count(stmt));
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        int rc;
+        switch (p[i].type) {
+        case 's':
+            rc = p[i].s ? sqlite3_bind_text(stmt, i + 1, p[i].s, -1, SQLITE_TRANSIENT)
+                        : sqlite3_bind_null(stmt, i + 1);
             break;
-        }
         case 'i':
-            rc = sqlite3_bind_int64(stmt, n, va_arg(ap, long long));
+            rc = sqlite3_bind_int64(stmt, i + 1, p[i].i);
             break;
         case 'd':
-            rc = sqlite3_bind_double(stmt, n, va_arg(ap, double));
+            rc = sqlite3_bind_double(stmt, i + 1, p[i].d);
             break;
         default:
             release(stmt);
-            nubo_err_set(err, NUBO_E_INTERNAL, "store: bad parameter type '%c'", *t);
+            nubo_err_set(err, NUBO_E_INTERNAL, "store: bad parameter type '%c'", p[i].type);
             return NULL;
         }
         if (rc != SQLITE_OK) {
@@ -374,12 +379,6 @@ static sqlite3_stmt *prepare(struct conn *c, struct nubo_err *err, const char *s
             release(stmt);
             return NULL;
         }
-    }
-    if (n + extra != sqlite3_bind_parameter_count(stmt)) {
-        release(stmt);
-        nubo_err_set(err, NUBO_E_INTERNAL, "store: %d parameters given, the SQL wants %d",
-                     n + extra, sqlite3_bind_parameter_count(stmt));
-        return NULL;
     }
     return stmt;
 }
@@ -433,59 +432,28 @@ static json_t *rows_of(struct conn *c, sqlite3_stmt *stmt, int max_rows, const c
     return rows;
 }
 
-static json_t *vquery(struct store *st, struct nubo_err *err, int max_rows, const char *sql,
-                      const char *types, va_list ap)
+static json_t *sq_query(void *h, struct nubo_err *err, int max_rows, const char *sql,
+                        const struct store_param *p, int n)
 {
-    struct conn *c = conn_get(st, err);
+    struct conn *c = conn_get(h, err);
     if (c == NULL)
         return NULL;
-    sqlite3_stmt *stmt = prepare(c, err, sql, types, 0, ap);
+    sqlite3_stmt *stmt = prepare(c, err, sql, p, n);
     if (stmt == NULL)
         return NULL;
     return rows_of(c, stmt, max_rows, sql, err);
 }
 
-json_t *store_query(struct store *st, struct nubo_err *err, const char *sql, const char *types, ...)
+static long long sq_exec(void *h, struct nubo_err *err, const char *sql,
+                         const struct store_param *p, int n)
 {
-    va_list ap;
-    va_start(ap, types);
-    json_t *rows = vquery(st, err, 0, sql, types, ap);
-    va_end(ap);
-    return rows;
-}
-
-json_t *store_query_one(struct store *st, struct nubo_err *err, const char *sql, const char *types,
-                        ...)
-{
-    va_list ap;
-    va_start(ap, types);
-    json_t *rows = vquery(st, err, 1, sql, types, ap);
-    va_end(ap);
-    if (rows == NULL)
-        return NULL;
-    json_t *row = json_array_get(rows, 0);
-    if (row == NULL) {
-        json_decref(rows);
-        nubo_err_set(err, NUBO_E_NOTFOUND, "not found");
-        return NULL;
-    }
-    json_incref(row);
-    json_decref(rows);
-    return row;
-}
-
-long long store_exec(struct store *st, struct nubo_err *err, const char *sql, const char *types,
-                     ...)
-{
+    struct sq *st = h;
     if (atomic_load(&st->read_only))
         probe(st); /* space may be back: then this write goes through */
     struct conn *c = conn_get(st, err);
     if (c == NULL)
         return -1;
-    va_list ap;
-    va_start(ap, types);
-    sqlite3_stmt *stmt = prepare(c, err, sql, types, 0, ap);
-    va_end(ap);
+    sqlite3_stmt *stmt = prepare(c, err, sql, p, n);
     if (stmt == NULL)
         return -1;
     if (atomic_load(&st->read_only) && !sqlite3_stmt_readonly(stmt)) {
@@ -506,8 +474,9 @@ long long store_exec(struct store *st, struct nubo_err *err, const char *sql, co
     return changed;
 }
 
-int store_exec_script(struct store *st, const char *sql, struct nubo_err *err)
+static int sq_exec_script(void *h, const char *sql, struct nubo_err *err)
 {
+    struct sq *st = h;
     struct conn *c = conn_get(st, err);
     if (c == NULL)
         return -1;
@@ -524,8 +493,9 @@ int store_exec_script(struct store *st, const char *sql, struct nubo_err *err)
     return 0;
 }
 
-int store_begin(struct store *st, bool write, struct nubo_err *err)
+static int sq_begin(void *h, bool write, struct nubo_err *err)
 {
+    struct sq *st = h;
     struct conn *c = conn_get(st, err);
     if (c == NULL)
         return -1;
@@ -548,8 +518,9 @@ int store_begin(struct store *st, bool write, struct nubo_err *err)
     return 0;
 }
 
-int store_commit(struct store *st, struct nubo_err *err)
+static int sq_commit(void *h, struct nubo_err *err)
 {
+    struct sq *st = h;
     struct conn *c = conn_get(st, err);
     if (c == NULL)
         return -1;
@@ -566,8 +537,9 @@ int store_commit(struct store *st, struct nubo_err *err)
     return 0;
 }
 
-void store_rollback(struct store *st)
+static void sq_rollback(void *h)
 {
+    struct sq *st = h;
     struct conn *c = pthread_getspecific(st->key);
     if (c == NULL || !c->in_tx)
         return;
@@ -575,73 +547,47 @@ void store_rollback(struct store *st)
     c->in_tx = 0;
 }
 
-/* Applies the migrations newer than the database, all in one transaction.
- * Foreign keys are off meanwhile, as SQLite's procedure for rebuilding a
- * table requires (dropping a parent would otherwise cascade into its
- * children); foreign_key_check must find nothing before the commit. */
-static int migrate(struct store *st, struct nubo_err *err)
+/* Migrations run with foreign keys off, as SQLite's procedure for
+ * rebuilding a table requires (dropping a parent would otherwise cascade
+ * into its children); foreign_key_check must find nothing before the
+ * commit. */
+static int sq_migrate_prepare(void *h, struct nubo_err *err)
 {
-    if (store_exec_script(st,
-                          "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
-                          "applied_at TEXT NOT NULL)",
-                          err) < 0)
-        return -1;
-    if (store_exec_script(st, "PRAGMA foreign_keys=OFF", err) < 0)
-        return -1;
-    if (store_begin(st, true, err) < 0)
-        goto fail;
-    json_t *row =
-        store_query_one(st, err, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version", "");
-    int current = row ? (int)json_integer_value(json_object_get(row, "v")) : -1;
-    json_decref(row);
-    if (current < 0)
-        goto fail;
-    st->version = current;
-    for (const struct store_migration *m = store_migrations; m->sql; m++) {
-        if (m->version <= current)
-            continue;
-        log_info("store: applying schema migration %d", m->version);
-        if (store_exec_script(st, m->sql, err) < 0)
-            goto fail;
-        char now[32];
-        time_format_utc(time(NULL), now);
-        if (store_exec(st, err, "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                       "is", (long long)m->version, now) < 0)
-            goto fail;
-        st->version = m->version;
-    }
-    json_t *bad = store_query(st, err, "PRAGMA foreign_key_check", "");
-    if (bad == NULL)
-        goto fail;
-    size_t nbad = json_array_size(bad);
-    json_decref(bad);
-    if (nbad > 0) {
-        nubo_err_set(err, NUBO_E_INTERNAL,
-                     "the schema migration leaves %zu rows that break a foreign key", nbad);
-        goto fail;
-    }
-    if (store_commit(st, err) < 0)
-        goto fail;
-    return store_exec_script(st, "PRAGMA foreign_keys=ON", err);
-fail:
-    store_rollback(st);
-    struct nubo_err ignored;
-    store_exec_script(st, "PRAGMA foreign_keys=ON", &ignored);
-    return -1;
+    return sq_exec_script(h, "PRAGMA foreign_keys=OFF", err);
 }
 
-/* The disk is too full for store_open() to start WAL mode: opens the store
- * read-only instead (see the top of the file) when its schema is current.
- * Returns 0, or -1 with err. */
-static int open_read_only(struct store *st, struct nubo_err *err)
+static int sq_migrate_check(void *h, struct nubo_err *err)
 {
+    json_t *bad = sq_query(h, err, 0, "PRAGMA foreign_key_check", NULL, 0);
+    if (bad == NULL)
+        return -1;
+    size_t nbad = json_array_size(bad);
+    json_decref(bad);
+    if (nbad > 0)
+        return nubo_err_set(err, NUBO_E_INTERNAL,
+                            "the schema migration leaves %zu rows that break a foreign key", nbad);
+    return 0;
+}
+
+static void sq_migrate_finish(void *h)
+{
+    struct nubo_err ignored;
+    sq_exec_script(h, "PRAGMA foreign_keys=ON", &ignored);
+}
+
+/* The migrations failed for lack of space: WAL mode could not start.
+ * Opens the store read-only instead (see the top of the file) when its
+ * schema is current.  Returns 0 with *version, or -1 with err. */
+static int sq_open_read_only(void *h, int *version, struct nubo_err *err)
+{
+    struct sq *st = h;
     conn_drop(st);
     atomic_store(&st->read_only, 1);
     atomic_fetch_add(&st->gen, 1);
     static const char version_sql[] = "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version";
     struct nubo_err qerr;
-    json_t *row = store_query_one(st, &qerr, version_sql, "");
-    if (row == NULL) {
+    json_t *rows = sq_query(st, &qerr, 1, version_sql, NULL, 0);
+    if (rows == NULL) {
         /* mode=ro needs the -shm file that could not be made; without a
          * -wal holding anything, the database file alone is the truth */
         size_t n = strlen(st->path) + 8;
@@ -654,28 +600,30 @@ static int open_read_only(struct store *st, struct nubo_err *err)
             conn_drop(st);
             atomic_store(&st->immutable, 1);
             atomic_fetch_add(&st->gen, 1);
-            row = store_query_one(st, &qerr, version_sql, "");
+            rows = sq_query(st, &qerr, 1, version_sql, NULL, 0);
         }
     }
+    json_t *row = json_array_get(rows, 0);
     if (row == NULL) {
+        json_decref(rows);
         conn_drop(st);
         return nubo_err_set(err, NUBO_E_STORAGE_FULL,
                             "the disk of %s is full and the database cannot even be read (%s): "
                             "free space on it, then start nubod again",
-                            st->path, qerr.msg);
+                            st->path, rows ? "no schema version" : qerr.msg);
     }
-    int version = (int)json_integer_value(json_object_get(row, "v")), latest = 0;
-    json_decref(row);
+    int current = (int)json_integer_value(json_object_get(row, "v")), latest = 0;
+    json_decref(rows);
     for (const struct store_migration *m = store_migrations; m->sql; m++)
         latest = m->version;
-    if (version < latest) {
+    if (current < latest) {
         conn_drop(st);
         return nubo_err_set(err, NUBO_E_STORAGE_FULL,
                             "the disk of %s is full and schema migration %d cannot be applied: "
                             "free space on it, then start nubod again",
                             st->path, latest);
     }
-    st->version = version;
+    *version = current;
     atomic_store(&st->full, 1);
     atomic_store(&st->full_at_ms, (long long)clock_mono_ms());
     log_warn("store: the disk of %s is full: the store is open read-only%s - reads work, writes "
@@ -684,35 +632,18 @@ static int open_read_only(struct store *st, struct nubo_err *err)
     return 0;
 }
 
-struct store *store_open(const char *path, struct nubo_err *err)
+/* Opened read-write; but can it write?  (After a kill -9 the -wal and -shm
+ * files exist, so a full disk lets the store open.)  The probe tells. */
+static void sq_opened(void *h)
 {
-    struct store *st = xcalloc(1, sizeof(*st));
-    st->path = xstrdup(path);
-    pthread_mutex_init(&st->mu, NULL);
-    if (pthread_key_create(&st->key, conn_destroy) != 0) {
-        nubo_err_set(err, NUBO_E_INTERNAL, "cannot create a thread key");
-        free(st->path);
-        free(st);
-        return NULL;
-    }
-    pthread_mutex_init(&st->probe_mu, NULL);
-    if (migrate(st, err) < 0) {
-        if (err->code != NUBO_E_STORAGE_FULL || open_read_only(st, err) < 0) {
-            store_close(st);
-            return NULL;
-        }
-        return st;
-    }
-    /* Read-write; but can it write?  (After a kill -9 the -wal and -shm
-     * files exist, so a full disk lets the store open.)  full_error()
-     * tells when not. */
+    struct sq *st = h;
     atomic_store(&st->full, FULL_UNKNOWN);
     probe(st);
-    return st;
 }
 
-void store_close(struct store *st)
+static void sq_close(void *h)
 {
+    struct sq *st = h;
     if (st == NULL)
         return;
     pthread_setspecific(st->key, NULL);
@@ -730,84 +661,39 @@ void store_close(struct store *st)
     free(st);
 }
 
-int store_schema_version(struct store *st)
+static void *sq_open(const char *path, struct nubo_err *err)
 {
-    return st->version;
-}
-
-/* ---- pages of lists -------------------------------------------------- */
-
-int store_page_start(struct store *st, struct store_page *pg, struct nubo_err *err, const char *sql,
-                     const char *types, ...)
-{
-    pg->after[0] = '\0';
-    if (pg->marker == NULL)
-        return 0;
-    struct nubo_err qerr = {0};
-    va_list ap;
-    va_start(ap, types);
-    json_t *rows = vquery(st, &qerr, 1, sql, types, ap);
-    va_end(ap);
-    if (rows == NULL)
-        return nubo_err_set(err, qerr.code, "%s", qerr.msg);
-    const char *at = json_string_value(json_object_get(json_array_get(rows, 0), "created_at"));
-    if (at == NULL) {
-        json_decref(rows);
-        return nubo_err_set(err, NUBO_E_INVALID,
-                            "marker '%.40s' is not an item of this list; pass the id of the last "
-                            "item of the previous page (next_marker)",
-                            pg->marker);
+    struct sq *st = xcalloc(1, sizeof(*st));
+    st->path = xstrdup(path);
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->probe_mu, NULL);
+    if (pthread_key_create(&st->key, conn_destroy) != 0) {
+        nubo_err_set(err, NUBO_E_INTERNAL, "cannot create a thread key");
+        pthread_mutex_destroy(&st->mu);
+        pthread_mutex_destroy(&st->probe_mu);
+        free(st->path);
+        free(st);
+        return NULL;
     }
-    snprintf(pg->after, sizeof(pg->after), "%s", at);
-    json_decref(rows);
-    return 0;
+    return st;
 }
 
-json_t *store_page_query(struct store *st, const struct store_page *pg, const char *order,
-                         struct nubo_err *err, const char *sql, const char *types, ...)
-{
-    static const char keyset[] = " AND (%s) > (?, ?) ORDER BY %s LIMIT ?";
-    const char *k = order ? order : "created_at, id";
-    size_t n_sql = strlen(sql), n_full = n_sql + sizeof(keyset) + 2 * strlen(k);
-    char *full = xmalloc(n_full);
-    memcpy(full, sql, n_sql);
-    snprintf(full + n_sql, n_full - n_sql, keyset, k, k);
-    struct conn *c = conn_get(st, err);
-    json_t *rows = NULL;
-    if (c == NULL)
-        goto cleanup;
-    va_list ap;
-    va_start(ap, types);
-    sqlite3_stmt *stmt = prepare(c, err, full, types, 3, ap);
-    va_end(ap);
-    if (stmt == NULL)
-        goto cleanup;
-    int n = sqlite3_bind_parameter_count(stmt);
-    int rc = sqlite3_bind_text(stmt, n - 2, pg->after, -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, n - 1, pg->marker ? pg->marker : "", -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, n, (long long)pg->limit + 1);
-    if (rc != SQLITE_OK) {
-        db_error(c, rc, err, full);
-        release(stmt);
-        goto cleanup;
-    }
-    rows = rows_of(c, stmt, 0, full, err);
-cleanup:
-    free(full);
-    return rows;
-}
-
-json_t *store_page_wrap(const char *key, json_t *rows, int limit, const char *id_key)
-{
-    json_t *next = json_null();
-    if ((int)json_array_size(rows) > limit) {
-        while ((int)json_array_size(rows) > limit)
-            json_array_remove(rows, json_array_size(rows) - 1);
-        json_t *last = json_array_get(rows, json_array_size(rows) - 1);
-        json_decref(next);
-        next = json_incref(json_object_get(last, id_key));
-    }
-    return json_pack("{s:o, s:o}", key, rows, "next_marker", next);
-}
+const struct store_backend store_sqlite_backend = {
+    .name = "sqlite",
+    .pg = false,
+    .open = sq_open,
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .query = sq_query,
+    .exec = sq_exec,
+    .exec_script = sq_exec_script,
+    .migrate_prepare = sq_migrate_prepare,
+    .migrate_check = sq_migrate_check,
+    .migrate_finish = sq_migrate_finish,
+    .state = sq_state,
+    .full_at_ms = sq_full_at_ms,
+    .opened = sq_opened,
+    .open_read_only = sq_open_read_only,
+};

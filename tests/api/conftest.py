@@ -1,9 +1,16 @@
 """Fixtures for API tests against a real nubod (the ASan+UBSan build by
 default), each test with its own state directory and port.
 
-Environment: NUBO_BUILD (default build-asan).
+Environment: NUBO_BUILD (default build-asan); NUBO_TEST_STORE=postgresql
+runs every nubod on PostgreSQL (a fresh database per nubod, dropped after
+the test) instead of its SQLite file: on the server at NUBO_TEST_PG_URL
+(a URL of its maintenance database, as scripts/pg-test.sh prints), or on
+one this session starts with scripts/pg-test.sh.  Tests that read or write
+the database directly use db_connect(nubod), which speaks to either.
 """
 import os
+import re
+import sqlite3
 import signal
 import socket
 import subprocess
@@ -17,6 +24,165 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.path.join(ROOT, os.environ.get("NUBO_BUILD", "build-asan"))
 NUBOD = os.path.join(BUILD, "src", "ctrl", "nubod")
 HOSTD = os.path.join(BUILD, "src", "host", "nubo-hostd")
+
+STORE = os.environ.get("NUBO_TEST_STORE", "sqlite")
+ON_PG = STORE == "postgresql"
+assert STORE in ("sqlite", "postgresql"), "NUBO_TEST_STORE is sqlite or postgresql"
+
+
+class PgServer:
+    """The PostgreSQL server of this test session (ON_PG only)."""
+    url = None        # the maintenance database's URL
+    started = None    # the directory of a server this session started
+    created = []      # the Nubods that have a database
+
+    @classmethod
+    def ensure(cls):
+        if cls.url:
+            return
+        cls.url = os.environ.get("NUBO_TEST_PG_URL")
+        if not cls.url:
+            out = subprocess.run([os.path.join(ROOT, "scripts", "pg-test.sh"), "start"],
+                                 check=True, capture_output=True, text=True).stdout
+            env = dict(line.split("=", 1) for line in out.split())
+            cls.started, cls.url = env["NUBO_TEST_PG_DIR"], env["NUBO_TEST_PG_URL"]
+
+    @classmethod
+    def admin_conn(cls):
+        import psycopg2
+        cls.ensure()
+        c = psycopg2.connect(cls.url)
+        c.autocommit = True
+        return c
+
+    @classmethod
+    def create_db(cls, owner):
+        name = "nubo_" + uuid.uuid4().hex[:16]
+        c = cls.admin_conn()
+        try:
+            c.cursor().execute("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' "
+                               "LC_COLLATE 'C' LC_CTYPE 'C'" % name)
+        finally:
+            c.close()
+        cls.created.append((owner, name))
+        return cls.db_url(name)
+
+    @classmethod
+    def db_url(cls, name):
+        return re.sub(r"^(postgres(?:ql)?://[^/]*/)[^?]*", lambda m: m.group(1) + name, cls.url)
+
+    @classmethod
+    def drop_created(cls, everything=False):
+        """Drops the databases of the nubods that stopped (module-scoped
+        ones run on), or of all with everything."""
+        done = [(n, name) for n, name in cls.created if everything or n.proc is None]
+        if not done:
+            return
+        c = cls.admin_conn()
+        try:
+            for n, name in done:
+                c.cursor().execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+        finally:
+            c.close()
+        cls.created = [x for x in cls.created if x not in done]
+
+
+@pytest.fixture(autouse=True)
+def _pg_databases():
+    """Drops the databases of the test's nubods, after they stopped."""
+    yield
+    if ON_PG:
+        PgServer.drop_created()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if ON_PG and PgServer.url:
+        PgServer.drop_created(everything=True)
+    if PgServer.started:
+        subprocess.run([os.path.join(ROOT, "scripts", "pg-test.sh"), "stop", PgServer.started],
+                       check=False)
+
+
+class _PgCursor:
+    def __init__(self, cur):
+        self.cur = cur
+
+    def fetchone(self):
+        return self.cur.fetchone()
+
+    def fetchall(self):
+        return self.cur.fetchall()
+
+    def __iter__(self):
+        return iter(self.cur.fetchall())
+
+
+class _PgConn:
+    """The part of sqlite3.Connection the tests use, over psycopg2: '?'
+    placeholders, execute() on the connection, `with` commits."""
+
+    def __init__(self, url, dict_rows=False):
+        import psycopg2
+        import psycopg2.extras
+        self.c = psycopg2.connect(url)
+        self.factory = psycopg2.extras.RealDictCursor if dict_rows else None
+
+    def execute(self, sql, args=()):
+        cur = self.c.cursor(cursor_factory=self.factory) if self.factory else self.c.cursor()
+        cur.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(args))
+        return _PgCursor(cur)
+
+    def commit(self):
+        self.c.commit()
+
+    def close(self):
+        self.c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, val, tb):
+        if typ is None:
+            self.c.commit()
+        else:
+            self.c.rollback()
+        return False
+
+
+def db_connect(nubod, dict_rows=False):
+    """A connection to nubod's database, SQLite or PostgreSQL, with '?'
+    placeholders; `with` commits.  dict_rows: rows as dicts."""
+    if ON_PG:
+        return _PgConn(nubod.store, dict_rows)
+    c = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=15)
+    if dict_rows:
+        c.row_factory = lambda cur, row: {d[0]: v for d, v in zip(cur.description, row)}
+    c.execute("PRAGMA foreign_keys=ON")
+    return c
+
+
+def db_integrity_errors():
+    """The exceptions a constraint violation raises through db_connect."""
+    if ON_PG:
+        import psycopg2
+        return (psycopg2.IntegrityError,)
+    return (sqlite3.IntegrityError,)
+
+
+def db_tables(nubod):
+    """{table: [columns]} of nubod's database."""
+    c = db_connect(nubod)
+    try:
+        if ON_PG:
+            out = {}
+            for t, col in c.execute("SELECT table_name, column_name FROM information_schema.columns"
+                                    " WHERE table_schema = 'public'"):
+                out.setdefault(t, []).append(col)
+            return out
+        tables = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: [r[1] for r in c.execute("PRAGMA table_info(%s)" % t)] for t in tables}
+    finally:
+        c.close()
 
 
 def free_port():
@@ -64,15 +230,21 @@ class Nubod:
         self.log_path = os.path.join(tmp, "nubod.log")
         self.extra = list(extra)
         self.proc = None
+        self.store = None  # the PostgreSQL URL, made on the first start (ON_PG)
 
     def start(self):
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
         self.logf = open(self.log_path, "ab")
+        store = []
+        if ON_PG and "--store" not in self.extra:
+            if self.store is None:
+                self.store = PgServer.create_db(self)
+            store = ["--store", self.store]
         self.proc = subprocess.Popen(
             [NUBOD, "--state-dir", self.dir, "--listen", "127.0.0.1:%d" % self.port,
-             "--log-level", "debug", "--reconcile-ms", "500"] + self.extra,
+             "--log-level", "debug", "--reconcile-ms", "500"] + store + self.extra,
             stdout=self.logf, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 30
         while time.time() < deadline:

@@ -25,7 +25,6 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -35,7 +34,7 @@ from fractions import Fraction
 import pytest
 import requests
 
-from conftest import BUILD, ROOT, Client, Nubod, assert_problem, make_tenant
+from conftest import BUILD, ROOT, Client, Nubod, assert_problem, db_connect, make_tenant
 from test_hosts import IMAGES, FakeHostd, register, heartbeat, wait_for
 
 H = 3600 * 1000                       # an hour in ms
@@ -118,10 +117,8 @@ def price(admin, meter, micros, flavor=None, currency="EUR", **extra):
 
 def db_rows(nubod, sql, args=()):
     """Reads nubod's SQLite store directly (WAL: safe beside the writer)."""
-    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(nubod.dir, "nubo.db"), uri=True,
-                          timeout=30)
+    con = db_connect(nubod, dict_rows=True)
     try:
-        con.row_factory = sqlite3.Row
         return [dict(r) for r in con.execute(sql, args)]
     finally:
         con.close()

@@ -17,14 +17,13 @@ agents cannot be reached, so the reconciler leaves their instances alone).
 import base64
 import hashlib
 import os
-import sqlite3
 import subprocess
 import time
 import uuid
 
 import pytest
 
-from conftest import ROOT, assert_problem, make_tenant
+from conftest import ROOT, assert_problem, db_connect, make_tenant
 
 TINY = os.path.join(ROOT, "build", "images", "nubo-tiny")
 
@@ -34,9 +33,7 @@ def uid():
 
 
 def db(nubod):
-    c = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=15)
-    c.execute("PRAGMA foreign_keys=ON")
-    return c
+    return db_connect(nubod)
 
 
 def add_host(nubod, name, vcpus=8, ram=8192, disk=100, state="up", accel="kvm"):
@@ -786,8 +783,7 @@ def test_missing_token_and_unknown_ids(nubod, env):
 
 def test_flavor_required_accel_filters_hosts(nubod, admin):
     """A flavor that requires KVM only lands on hosts whose agent chose KVM."""
-    import sqlite3
-    db = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"))
+    db = db_connect(nubod)
     now = "2026-01-01T00:00:00.000Z"
     for i, accel in enumerate(("tcg", "kvm")):
         db.execute("INSERT INTO hosts (id, name, address, token_hash, state, accel, vcpus, ram_mib,"

@@ -12,7 +12,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import threading
 import time
 import uuid
@@ -21,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from conftest import Nubod
+from conftest import Nubod, db_connect
 from test_hosts import FakeHostd, heartbeat, register, wait_for
 from test_billing import DISK, RUNNING
 
@@ -68,10 +67,8 @@ class FaultNubod(Nubod):
 
 
 def db_rows(nubod, sql, args=()):
-    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(nubod.dir, "nubo.db"), uri=True,
-                          timeout=30)
+    con = db_connect(nubod, dict_rows=True)
     try:
-        con.row_factory = sqlite3.Row
         return [dict(r) for r in con.execute(sql, args)]
     finally:
         con.close()
@@ -260,7 +257,7 @@ def test_idempotency_keys_expire_after_a_day(cloud):
                    headers={"Idempotency-Key": key})
     assert r.status_code == 409 and "different request" in r.text, r.text
     # a day and a second later (the claim's time moved back: same effect)
-    con = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=30)
+    con = db_connect(nubod)
     with con:
         con.execute("UPDATE idempotency_keys SET created_ms = created_ms - ? WHERE key = ?",
                     (24 * 3600 * 1000 + 1000, key))
@@ -389,7 +386,7 @@ def test_every_transition_survives_kill9(cloud, suffix):
         assert nubod.stop() == 0, nubod.log()
     finally:
         hostd.proc.send_signal(signal.SIGCONT)
-    con = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=30)
+    con = db_connect(nubod)
     with con:
         con.execute("UPDATE images SET status = 'error' WHERE name = 'img'")
     con.close()
@@ -401,7 +398,7 @@ def test_every_transition_survives_kill9(cloud, suffix):
     got = admin.get("/v1/instances/" + iid).json()
     assert got["status"] == "error" and "not active" in got["fault"], got
     assert events_of(nubod, iid, "create failed") == 1
-    con = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=30)
+    con = db_connect(nubod)
     with con:
         con.execute("UPDATE images SET status = 'active' WHERE name = 'img'")
     con.close()

@@ -4,10 +4,10 @@ import json
 import os
 import select
 import socket
-import sqlite3
 import time
 
-from conftest import Nubod, assert_problem, free_port, make_tenant
+from conftest import (Nubod, assert_problem, db_connect, db_integrity_errors, db_tables, free_port,
+                      make_tenant)
 
 
 def peak_rss_kib(pid):
@@ -99,11 +99,10 @@ def project_rows(nubod, project_id):
     showback, docs/internals/billing.md), read from the stopped nubod's
     database file."""
     left = {}
-    c = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"))
+    tables = db_tables(nubod)
+    c = db_connect(nubod)
     try:
-        tables = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for t in tables:
-            cols = [r[1] for r in c.execute("PRAGMA table_info(%s)" % t)]
+        for t, cols in tables.items():
             if "project_id" in cols and t not in ("audit_log", "usage_records"):
                 n = c.execute("SELECT COUNT(*) FROM %s WHERE project_id = ?" % t,
                               (project_id,)).fetchone()[0]
@@ -137,18 +136,18 @@ def test_project_delete_leaves_nothing_and_stops_schedules(sc):
     r = admin.delete("/v1/projects/" + m.project)
     assert r.status_code == 204, r.text
     assert not os.path.exists(os.path.join(nubod.dir, "images", img + ".disk"))
-    with sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=15) as c:
+    with db_connect(nubod) as c:
         assert c.execute("SELECT COUNT(*) FROM scheduled_actions").fetchone()[0] == 0
         before = c.execute("SELECT COUNT(*) FROM scale_activities").fetchone()[0]
     sc["clock"].advance(5 * 60 * 1000)
     settle()
-    with sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=15) as c:
+    with db_connect(nubod) as c:
         assert c.execute("SELECT COUNT(*) FROM scale_activities").fetchone()[0] == before == 0
         assert c.execute("SELECT COUNT(*) FROM scaling_groups WHERE id = ?",
                          (g["id"],)).fetchone()[0] == 0
     assert nubod.stop() == 0
     assert project_rows(nubod, pid) == {}
-    with sqlite3.connect(os.path.join(nubod.dir, "nubo.db")) as c:   # nothing left billing
+    with db_connect(nubod) as c:   # nothing left billing
         assert c.execute("SELECT COUNT(*) FROM usage_records WHERE project_id = ?"
                          " AND end_ms IS NULL", (pid,)).fetchone()[0] == 0
 
@@ -160,7 +159,7 @@ def test_project_with_a_busy_scaling_group_is_409_and_keeps_everything(sc):
     while not admin.get("/v1/instances?all_projects=true").json().get("instances") and \
             time.time() < deadline:
         time.sleep(0.2)
-    with sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=15) as c:
+    with db_connect(nubod) as c:
         assert c.execute("SELECT COUNT(*) FROM scale_members WHERE group_id = ?",
                          (g["id"],)).fetchone()[0] == 1
     assert_problem(admin.delete("/v1/projects/" + m.project), 409,
@@ -355,12 +354,12 @@ def test_instance_metadata_http_tokens(nubod, admin, tmp_path):
         assert got["metadata_http_tokens"] == want[name], got
     listed = {i["name"]: i["metadata_http_tokens"] for i in m.get("/v1/instances").json()["instances"]}
     assert listed == want
-    c = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"))
+    c = db_connect(nubod)
     try:
         c.execute("UPDATE instances SET metadata_http_tokens = 'sometimes' WHERE id = ?",
                   (ids["req"],))
         raise AssertionError("the CHECK constraint let a bad value in")
-    except sqlite3.IntegrityError:
+    except db_integrity_errors():
         pass
     finally:
         c.close()

@@ -12,7 +12,6 @@ the controller's database directly.
 """
 import calendar
 import os
-import sqlite3
 import threading
 import time
 import uuid
@@ -20,7 +19,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import Client, Nubod, assert_problem, make_tenant
+from conftest import Client, Nubod, assert_problem, db_connect, make_tenant
 
 PW = "secret-password-1"
 
@@ -46,9 +45,7 @@ def all_of(client, path, key):
 
 
 def db(nubod):
-    c = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=15)
-    c.execute("PRAGMA foreign_keys=ON")
-    return c
+    return db_connect(nubod)
 
 
 def add_instance(nubod, project_id, status="running", vcpus=2, ram=1024, disk=10):

@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -20,7 +19,7 @@ import time
 import pytest
 import requests
 
-from conftest import HOSTD, Nubod, assert_problem, free_port, make_tenant
+from conftest import HOSTD, Nubod, assert_problem, db_connect, free_port, make_tenant
 from test_compute import flavor, public_image
 from test_hosts import FakeHostd, wait_for
 
@@ -286,7 +285,7 @@ def test_one_hung_agent_slows_no_other_host(cloud_factory):
 # ------------------------------------------------------------- item 5
 
 def usage_open(cloud, iid):
-    db = sqlite3.connect(os.path.join(cloud.nubod.dir, "nubo.db"))
+    db = db_connect(cloud.nubod)
     try:
         return db.execute("SELECT meter, end_ms FROM usage_records WHERE resource_id = ?"
                           " AND end_ms IS NULL", (iid,)).fetchall()

@@ -10,14 +10,13 @@ policies see is known.  The scale pass runs after every reconcile pass
 the clock and wait for the pass with `settle()`.
 """
 import os
-import sqlite3
 import subprocess
 import time
 import uuid
 
 import pytest
 
-from conftest import Client, Nubod, assert_problem, make_tenant
+from conftest import Client, Nubod, assert_problem, db_connect, make_tenant
 from test_monitor import DAY, MIN, T0, FakeClock, Host, iso, vm, wait_for
 
 SEC = 1000
@@ -29,8 +28,7 @@ def settle():
 
 
 def db(nubod):
-    c = sqlite3.connect(os.path.join(nubod.dir, "nubo.db"), timeout=15)
-    return c
+    return db_connect(nubod)
 
 
 @pytest.fixture
