@@ -12,8 +12,8 @@ concurrency C (default 200, then 1000), a weighted mix of
                                  created; a show when it has none yet)
 for --duration seconds.  Meanwhile a probe, over its own keep-alive
 connection from another source address (127.0.0.2), times GET /v1/health
-every 100 ms (or as soon as the previous probe answered, when it took longer)
-and reads GET /v1/hosts every second (hosts seen down).  After
+every 100 ms (or as soon as the previous probe answered, when it took longer);
+another, from 127.0.0.3, reads GET /v1/hosts every second (hosts seen down).  After
 the run every host must be up.  nginx then serves the list's JSON body as a
 static file at the same concurrency with the same wrk settings (plain GET);
 the ratio is nubod's mix against that.
@@ -167,22 +167,24 @@ def run_wrk(url, conns, duration, script=None, token=None):
 
 
 class Probe(threading.Thread):
-    """GET /v1/health every 100 ms and GET /v1/hosts every second over one
-    keep-alive connection from 127.0.0.2 (not counted against wrk's address)."""
+    """GET `path` every `every` seconds (or as soon as the previous answer came,
+    when it took longer) over its own keep-alive connection from `src`, so it
+    is not counted against wrk's address; times the answers."""
 
-    def __init__(self, port, admin_token):
+    def __init__(self, port, path, every, src, token=None):
         super().__init__(daemon=True)
-        self.port, self.token = port, admin_token
+        self.port, self.path, self.every, self.src = port, path, every, src
+        self.headers = {"Authorization": "Bearer " + token} if token else {}
         self.stop_ev = threading.Event()
         self.lat, self.errors, self.down_seen = [], 0, set()
         self.conn = None
 
-    def get(self, path, headers=None):
+    def get(self):
         if self.conn is None:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30,
-                                                   source_address=("127.0.0.2", 0))
+                                                   source_address=(self.src, 0))
         try:
-            self.conn.request("GET", path, headers=headers or {})
+            self.conn.request("GET", self.path, headers=self.headers)
             r = self.conn.getresponse()
             return r.status, r.read()
         except (OSError, http.client.HTTPException):
@@ -191,22 +193,21 @@ class Probe(threading.Thread):
             return None, b""
 
     def run(self):
-        next_hosts = time.monotonic()
         while not self.stop_ev.is_set():
             t0 = time.monotonic()
-            status, _ = self.get("/v1/health")
+            status, body = self.get()
             if status == 200:
                 self.lat.append((time.monotonic() - t0) * 1000)
+                self.seen(body)
             else:
                 self.errors += 1
-            if time.monotonic() >= next_hosts:
-                next_hosts = time.monotonic() + 1
-                status, body = self.get("/v1/hosts", {"Authorization": "Bearer " + self.token})
-                if status == 200:
-                    for h in json.loads(body)["hosts"]:
-                        if h["state"] != "up":
-                            self.down_seen.add(h["name"])
-            self.stop_ev.wait(max(0, 0.1 - (time.monotonic() - t0)))
+            self.stop_ev.wait(max(0, self.every - (time.monotonic() - t0)))
+
+    def seen(self, body):
+        if self.path == "/v1/hosts":
+            for h in json.loads(body)["hosts"]:
+                if h["state"] != "up":
+                    self.down_seen.add(h["name"])
 
     def summary(self):
         lat = sorted(self.lat)
@@ -347,18 +348,21 @@ def main():
             with open(script, "w") as f:
                 f.write(LUA % {"ids": ",".join('"%s"' % i for i in ids), "token": tenant.token,
                                "run": "c%d" % c})
-            probe = Probe(n.port, admin.token)
+            probe = Probe(n.port, "/v1/health", 0.1, "127.0.0.2")
+            watch = Probe(n.port, "/v1/hosts", 1.0, "127.0.0.3", admin.token)
             probe.start()
+            watch.start()
             load0 = os.getloadavg()[0]
             a = run_wrk(n.base + "/", c, args.duration, script=script)
             load1 = os.getloadavg()[0]
-            probe.stop_ev.set()
-            probe.join()
+            for p in (probe, watch):
+                p.stop_ev.set()
+                p.join()
             down_end = hosts_down(admin)
             run_wrk(nurl, min(c, 50), 2)
             b = run_wrk(nurl, c, args.duration)
             cleanup(tenant, ids)
-            rows.append((c, a, b, probe.summary(), sorted(probe.down_seen), down_end,
+            rows.append((c, a, b, probe.summary(), (sorted(watch.down_seen), len(watch.lat)), down_end,
                          (load0, load1)))
 
         print("Load mix: list 50%% / show 30%% / create 10%% / delete 10%% through %d fake hosts "
@@ -383,9 +387,9 @@ def main():
                     print("%6s   non-2xx %s x%d: %s" % ("", st, k, detail.strip().replace("_", " ")))
             print("%6s health probe (every 100 ms, own connection): %d probes, p50 %.2f ms, "
                   "p99 %.2f ms, max %.2f ms, %d failed" % (("",) + pr))
-            print("%6s hosts seen down during the run: %s; down at the end: %s; "
-                  "load average (1 min) %.2f before, %.2f after" %
-                  ("", ", ".join(seen) or "none", ", ".join(end) or "none", load[0], load[1]))
+            print("%6s hosts seen down during the run: %s (%d reads of /v1/hosts); down at "
+                  "the end: %s; load average (1 min) %.2f before, %.2f after" %
+                  ("", ", ".join(seen[0]) or "none", seen[1], ", ".join(end) or "none", load[0], load[1]))
         st = {}
         for i in tenant.get("/v1/instances?limit=1000").json()["instances"]:
             st[i["status"]] = st.get(i["status"], 0) + 1
