@@ -9,17 +9,19 @@ concurrency C (default 200, then 1000), a weighted mix of
   POST /v1/instances             create (10 %, flavor tiny: scheduled onto the
                                  fake hosts, converged by the reconciler)
   DELETE /v1/instances/{id}      delete (10 %, an instance this wrk thread
-                                 created; a show when it has none yet)
+                                 created; a show when it has none yet, a
+                                 delete instead of a create when it has 50)
 for --duration seconds.  Meanwhile a probe, over its own keep-alive
 connection from another source address (127.0.0.2), times GET /v1/health
 every 100 ms (or as soon as the previous probe answered, when it took longer);
-another, from 127.0.0.3, reads GET /v1/hosts every second (hosts seen down).  After
-the run every host must be up.  nginx then serves the list's JSON body as a
+another, from 127.0.0.3, reads GET /v1/hosts every second (hosts seen down).
+After the run every host must be up.  nginx then serves the list's JSON body as a
 static file at the same concurrency with the same wrk settings (plain GET);
 the ratio is nubod's mix against that.
 
 Prints a table: requests/s, p50/p99 latency, non-2xx answers by status,
-socket errors (connect/read/write/timeout), health-probe p50/p99/max and
+socket errors (connect/read/write/timeout: wrk leaves requests slower than
+its --timeout of 10 s out of the latency figures and counts them here), health-probe p50/p99/max and
 errors, hosts seen down during the run and down at the end.
 
 usage: bench/load_mix.py [--duration S] [--connections 200,1000] [--shared-listener]
