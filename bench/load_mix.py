@@ -364,7 +364,8 @@ def main():
             run_wrk(nurl, min(c, 50), 2)
             b = run_wrk(nurl, c, args.duration)
             cleanup(tenant, ids)
-            rows.append((c, a, b, probe.summary(), (sorted(watch.down_seen), len(watch.lat)), down_end,
+            seen = (sorted(watch.down_seen), len(watch.lat))
+            rows.append((c, a, b, probe.summary(), seen, down_end,
                          (load0, load1)))
 
         print("Load mix: list 50%% / show 30%% / create 10%% / delete 10%% through %d fake hosts "
@@ -386,12 +387,14 @@ def main():
             for key, k in sorted(a["mix"].items()):
                 if key.startswith("error "):
                     _, st, detail = (key + " ").split(" ", 2)
-                    print("%6s   non-2xx %s x%d: %s" % ("", st, k, detail.strip().replace("_", " ")))
+                    print("%6s   non-2xx %s x%d: %s"
+                          % ("", st, k, detail.strip().replace("_", " ")))
             print("%6s health probe (every 100 ms, own connection): %d probes, p50 %.2f ms, "
                   "p99 %.2f ms, max %.2f ms, %d failed" % (("",) + pr))
             print("%6s hosts seen down during the run: %s (%d reads of /v1/hosts); down at "
                   "the end: %s; load average (1 min) %.2f before, %.2f after" %
-                  ("", ", ".join(seen[0]) or "none", seen[1], ", ".join(end) or "none", load[0], load[1]))
+                  ("", ", ".join(seen[0]) or "none", seen[1], ", ".join(end) or "none",
+                   load[0], load[1]))
         st = {}
         for i in tenant.get("/v1/instances?limit=1000").json()["instances"]:
             st[i["status"]] = st.get(i["status"], 0) + 1
