@@ -29,6 +29,7 @@ import pytest
 import requests
 
 from cloudfix import console, one_host_cloud, tiny_cloud, wait_for, wait_status
+from speed import Deadline
 
 SAMPLE_MS = 1000
 BURN_S = 30
@@ -209,11 +210,18 @@ def test_cpu_load_alarm_and_prometheus(monitored):
     # the load begins: high CPU in the API within two sampling intervals
     wait_for("BURN-START", lambda: "BURN-START" in console(tenant, iid), timeout=60, step=0.1)
     started = time.time()
-    high = wait_for("high CPU in the API", lambda: [
-        p for p in cpu_points(tenant, iid, "-5s") if p["avg"] > 80], timeout=20, step=0.1)
+    # in idle-machine seconds (speed.py): a busy machine is slow, not wrong
+    budget = Deadline(2 * SAMPLE_MS / 1000 + 0.5)
+
+    def high_points():
+        budget.passed()  # accrues the time at the machine's current speed
+        return [p for p in cpu_points(tenant, iid, "-5s") if p["avg"] > 80]
+    high = wait_for("high CPU in the API", high_points, timeout=20, step=0.1)
     seen = time.time() - started
-    print("high CPU (%.1f %%) in the API %.2f s after the load began" % (high[-1]["avg"], seen))
-    assert seen <= 2 * SAMPLE_MS / 1000 + 0.5, "took %.2f s" % seen
+    late = budget.passed()
+    print("high CPU (%.1f %%) in the API %.2f s after the load began (%.2f idle-machine s)"
+          % (high[-1]["avg"], seen, budget.used))
+    assert not late, "took %.2f s, %.2f idle-machine s; allowed %s" % (seen, budget.used, budget)
 
     # the alarm fires and its webhook is POSTed
     wait_for("ALARM", lambda: alarm(tenant, aid)["state"] == "ALARM", timeout=15, step=0.2)
