@@ -437,6 +437,16 @@ static int run(struct nubod_opts *o)
     struct nubo_err err;
     log_init(o->level, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* SIGTERM and SIGINT are taken by sigwait() below: blocked before any
+     * thread starts (the reconciler's, the monitor's, the stack engine's
+     * and the HTTP server's inherit the mask), else the kernel may hand
+     * one to a thread that does not block it and the default action ends
+     * nubod without its clean stop. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     umask(077); /* the database, secrets and tenants' images are ours alone */
     if (crypto_init(&err) < 0) {
         log_error("%s", err.msg);
@@ -486,11 +496,6 @@ static int run(struct nubod_opts *o)
         log_info("web portal from %s", web_dir);
     else
         log_warn("no web portal in %s (build it with scripts/build-web.sh)", web_dir);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads started below inherit it */
     struct httpd_cfg hc = {.tcp_addr = cfg->listen_addr,
                            .tcp_port = (uint16_t)cfg->listen_port,
                            .threads = cfg->threads,

@@ -76,6 +76,18 @@ static json_t *fk_edges(struct store *st, struct nubo_err *err)
                        "");
 }
 
+/* Tables whose rows the migrations themselves insert (schema_storage.c:
+ * the volume type 'local'): a new target has them, the source has them
+ * too, so the copy replaces the target's instead of refusing it. */
+static bool seeded(const char *table)
+{
+    static const char *const tables[] = {"volume_types", NULL};
+    for (int i = 0; tables[i]; i++)
+        if (strcmp(tables[i], table) == 0)
+            return true;
+    return false;
+}
+
 static bool in_array(const json_t *a, const char *s)
 {
     size_t i;
@@ -295,7 +307,7 @@ json_t *store_copy(struct store *from, struct store *to, struct nubo_err *err)
             goto fail;
         long long n = json_integer_value(json_object_get(row, "n"));
         json_decref(row);
-        if (n > 0) {
+        if (n > 0 && !seeded(name)) {
             nubo_err_set(err, NUBO_E_CONFLICT,
                          "the target already holds data (table %s has %lld rows); copy into a new,"
                          " empty database",
@@ -311,7 +323,10 @@ json_t *store_copy(struct store *from, struct store *to, struct nubo_err *err)
         goto fail;
     report = json_array();
     json_array_foreach (order, i, t) {
-        if (copy_table(from, to, json_string_value(t), report, err) < 0) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "DELETE FROM %s", json_string_value(t));
+        if ((seeded(json_string_value(t)) && store_exec(to, err, sql, "") < 0) ||
+            copy_table(from, to, json_string_value(t), report, err) < 0) {
             store_rollback(to);
             goto fail;
         }
