@@ -33,6 +33,7 @@ struct ctrl {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool kicked, stopping;
+    _Atomic int64_t last_turn; /* monotonic ms the loop last began a pass */
     struct reconciler *rc;
     struct monitor *monitor;
     struct scale *scale; /* autoscaling groups: a pass after each reconcile */
@@ -77,6 +78,11 @@ struct stack_engine *ctrl_stacks(const struct ctrl *c)
     return c->stacks;
 }
 
+int64_t ctrl_last_turn_ms(const struct ctrl *c)
+{
+    return c->last_turn;
+}
+
 struct reconciler *ctrl_reconciler(struct ctrl *c)
 {
     return c->rc;
@@ -95,6 +101,7 @@ static void *loop(void *arg)
     while (!c->stopping) {
         c->kicked = false;
         pthread_mutex_unlock(&c->mu);
+        c->last_turn = clock_mono_ms();
         ctrl_reconcile(c);
         scale_run_once(c->scale);
         /* Budget thresholds are recorded when crossed even if nobody reads

@@ -60,6 +60,10 @@ const struct ctrl_cfg *ctrl_cfg(const struct ctrl *c);
 /* Stops the threads and frees c (NULL is fine). */
 void ctrl_stop(struct ctrl *c);
 
+/* The monotonic time (clock_mono_ms) at which the reconciler's loop last
+ * began a pass: what the systemd watchdog of nubod watches. */
+int64_t ctrl_last_turn_ms(const struct ctrl *c);
+
 /* One reconcile pass over every host and instance (reconcile.c).  Called by
  * the thread; tests may call it directly. */
 void ctrl_reconcile(struct ctrl *c);

@@ -12,10 +12,12 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -24,10 +26,13 @@
 #include "fleet/fleet.h"
 #include "identity/identity.h"
 #include "lib/addrguard.h"
+#include "lib/clock.h"
+#include "lib/conf.h"
 #include "lib/crypto.h"
 #include "lib/fsutil.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
+#include "lib/sdnotify.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -39,6 +44,9 @@ static void usage(FILE *out)
             "The nubo controller: the cloud's REST API (/v1), identity and tenancy,\n"
             "scheduling, and the reconciler that drives the host agents.\n"
             "\n"
+            "  --config FILE        read settings from FILE first: one 'name = value' line\n"
+            "                       per long option below (e.g. 'listen = 0.0.0.0:7700');\n"
+            "                       the command line overrides it\n"
             "  --state-dir DIR      database, images, secrets (default /var/lib/nubo/controller)\n"
             "  --store TARGET       the database: postgresql://[user@]host[:port]/dbname\n"
             "                       (libpq's URL; the database must exist; a password is\n"
@@ -95,6 +103,7 @@ struct nubod_opts {
     char agent_addr[64];      /* --agent-listen, "" = none */
     int agent_port;
     unsigned conn_per_ip, conn_timeout_s, head_timeout_s;
+    struct strv args; /* the arguments parsed: --config's file, then the command line */
 };
 
 /* An option's action: 0 to go on, 1 when the program is done (exit 0),
@@ -395,6 +404,13 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
     longopts[ARRAY_LEN(options)] = (struct option){NULL, 0, NULL, 0};
     shorts[ns] = '\0';
     memset(o, 0, sizeof(*o));
+    struct nubo_err err;
+    if (conf_argv(argc, argv, longopts, &o->args, &err) < 0) {
+        fprintf(stderr, "nubod: %s\n", err.msg);
+        return 2;
+    }
+    argc = o->args.n;
+    argv = o->args.v;
     ctrl_cfg_defaults(&o->cfg);
     o->level = LOG_INFO;
     o->conn_per_ip = 64;
@@ -427,6 +443,41 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
         return 2;
     }
     return -1;
+}
+
+/* Waits for a signal of set and returns it.  Under systemd (Type=notify)
+ * it says READY first, and with WatchdogSec= it pings at half the interval
+ * for as long as the reconciler's loop turns: a wedged reconciler (a
+ * deadlock, a store that never answers) stops the pings and systemd
+ * restarts nubod. */
+static int wait_for_signal(const struct ctrl *ctrl, const sigset_t *set)
+{
+    sdnotify_send("READY=1");
+    long long wd = sdnotify_watchdog_ms();
+    int sig = 0;
+    if (wd == 0) {
+        sigwait(set, &sig);
+        return sig;
+    }
+    /* a pass may take up to the agents' timeouts: the loop has the whole
+     * interval to begin the next */
+    bool warned = false;
+    for (;;) {
+        struct timespec ts = {.tv_sec = wd / 2000, .tv_nsec = (wd / 2 % 1000) * 1000000L};
+        sig = sigtimedwait(set, NULL, &ts);
+        if (sig > 0)
+            return sig;
+        int64_t idle = clock_mono_ms() - ctrl_last_turn_ms(ctrl);
+        if (idle < wd) {
+            sdnotify_send("WATCHDOG=1");
+            warned = false;
+        } else if (!warned) {
+            log_error("the reconciler has not begun a pass for %lld ms: no watchdog ping"
+                      " (systemd restarts nubod)",
+                      (long long)idle);
+            warned = true;
+        }
+    }
 }
 
 /* Starts the controller and the API on o and serves until SIGTERM or
@@ -529,9 +580,9 @@ static int run(struct nubod_opts *o)
              cfg->listen_addr, httpd_port(h), store_schema_version(st), cfg->sched_policy);
     if (ha)
         log_info("API for host agents on http://%s:%u/v1", o->agent_addr, httpd_port(ha));
-    int sig = 0;
-    sigwait(&set, &sig);
+    int sig = wait_for_signal(ctrl, &set);
     log_info("signal %d: stopping", sig);
+    sdnotify_send("STOPPING=1");
     httpd_stop(ha);
     httpd_stop(h);
     ctrl_stop(ctrl);
@@ -543,5 +594,8 @@ int main(int argc, char **argv)
 {
     struct nubod_opts o;
     int rc = options_parse(argc, argv, &o);
-    return rc >= 0 ? rc : run(&o);
+    if (rc < 0)
+        rc = run(&o);
+    strv_free(&o.args);
+    return rc;
 }

@@ -28,6 +28,7 @@
 #include "lib/httpd.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
+#include "lib/sdnotify.h"
 #include "lib/spawn.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -1239,9 +1240,21 @@ int host_run(struct host *h)
 {
     static struct pollfd fds[MAX_POLL];
     log_info("nubo-hostd %s ready (%s)", NUBO_VERSION, h->info.accel_reason);
+    /* Under systemd (Type=notify): ready now, and alive while this loop
+     * turns (WatchdogSec=: a wedged loop gets the agent restarted). */
+    sdnotify_send("READY=1");
+    int64_t watchdog_ms = sdnotify_watchdog_ms() / 2, next_ping = 0;
     for (;;) {
         int n = 0;
         int64_t timeout = 1000;
+        if (watchdog_ms > 0) {
+            int64_t now = clock_mono_ms();
+            if (now >= next_ping) {
+                sdnotify_send("WATCHDOG=1");
+                next_ping = now + watchdog_ms;
+            }
+            timeout = min_timeout(timeout, next_ping - now);
+        }
         fds[n++] = (struct pollfd){.fd = h->sigfd, .events = POLLIN};
         struct httpd *servers[2] = {h->api_unix, h->api_tcp};
         for (int i = 0; i < 2; i++) {
@@ -1290,6 +1303,7 @@ int host_run(struct host *h)
             while (read(h->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
                     log_info("signal %u: stopping; running VMs keep running", si.ssi_signo);
+                    sdnotify_send("STOPPING=1");
                     return 0;
                 }
             }

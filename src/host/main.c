@@ -16,6 +16,7 @@
 #include "host/host.h"
 #include "host/net/net.h"
 #include "host/vm/vm.h"
+#include "lib/conf.h"
 #include "lib/fsutil.h"
 #include "lib/inet.h"
 #include "lib/log.h"
@@ -29,6 +30,9 @@ static void usage(FILE *out)
                  "The nubo host agent: runs virtual machines on this machine with QEMU and\n"
                  "serves the host protocol (HTTP/JSON) on a Unix socket and optionally TCP.\n"
                  "\n"
+                 "  --config FILE        read settings from FILE first: one 'name = value' line\n"
+                 "                       per long option below (e.g. 'controller = http://...');\n"
+                 "                       the command line overrides it\n"
                  "  --state-dir DIR      VM state (default /var/lib/nubo/host)\n"
                  "  --images-dir DIR     base images (default /var/lib/nubo/images)\n"
                  "  --socket PATH        Unix socket of the API (default /run/nubo/hostd.sock)\n"
@@ -71,6 +75,7 @@ static void usage(FILE *out)
 struct hostd_cfg {
     struct host_cfg host;
     enum log_level level;
+    struct strv args; /* the arguments parsed: --config's file, then the command line */
 };
 
 /* How an option's argument lands in its field. */
@@ -303,6 +308,14 @@ static int parse_args(int argc, char **argv, struct hostd_cfg *c)
 
     host_cfg_defaults(&c->host);
     c->level = LOG_INFO;
+    c->args = (struct strv){0};
+    struct nubo_err err;
+    if (conf_argv(argc, argv, longopts, &c->args, &err) < 0) {
+        fprintf(stderr, "nubo-hostd: %s\n", err.msg);
+        return 2;
+    }
+    argc = c->args.n;
+    argv = c->args.v;
     int ch;
     while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
         if (ch >= FIRST_OPT && ch < FIRST_OPT + (int)ARRAY_LEN(options)) {
@@ -331,6 +344,7 @@ int main(int argc, char **argv)
 {
     struct hostd_cfg cfg;
     int status = parse_args(argc, argv, &cfg);
+    strv_free(&cfg.args); /* every option's value is copied into cfg */
     if (status >= 0)
         return status;
     log_init(cfg.level, NULL);
