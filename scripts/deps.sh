@@ -11,7 +11,8 @@ PKGS="build-essential meson ninja-build pkg-config
  curl iproute2 procps psmisc valgrind cppcheck clang-format clang libclang-rt-14-dev
  chromium
  prometheus
- dnsmasq-base nftables iperf3"
+ dnsmasq-base nftables iperf3
+ systemd-container binutils"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

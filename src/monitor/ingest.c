@@ -144,7 +144,7 @@ static int batch_check(json_t *body, const char **run, size_t *nsamples, struct 
                 strcmp(key, "vms") != 0)
                 return nubo_err_set(err, NUBO_E_INVALID, "unknown field '%s.%.40s'", where, key);
         }
-        long long seq, age;
+        long long seq = 0, age = 0;
         if (int_field(r, "seq", 1, INGEST_MAX_SEQ, where, &seq, err) < 0 ||
             int_field(r, "age_ms", 0, INGEST_MAX_AGE_MS, where, &age, err) < 0)
             return -1;

@@ -843,15 +843,13 @@ static int block_counters(struct qemu_vm *q, struct vm_counters *c)
  * what the guest sent). */
 static void qemu_sample(struct vm *vm, struct vm_counters *c)
 {
-    uint64_t cpu_ns, mem;
     if (vm->pid <= 0)
         return;
-    if (cgroup_pid_stats(&cfg.cgroups, vm->pid, &cpu_ns, &mem) == 0 ||
-        proc_pid_stats(vm->pid, &cpu_ns, &mem) == 0) {
+    /* straight into c: GCC 12 at -O3 takes locals passed to both calls
+     * for dangling pointers (-Wdangling-pointer false positive) */
+    if (cgroup_pid_stats(&cfg.cgroups, vm->pid, &c->cpu_ns, &c->memory_bytes) == 0 ||
+        proc_pid_stats(vm->pid, &c->cpu_ns, &c->memory_bytes) == 0)
         c->has_cpu = c->has_memory = true;
-        c->cpu_ns = cpu_ns;
-        c->memory_bytes = mem;
-    }
     c->has_disk = block_counters(vm->drv, c) == 0;
 }
 
