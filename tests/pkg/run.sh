@@ -10,13 +10,14 @@
 #   - the CLI from nubo-cli logs in as admin and lists the host;
 #   - the controller runs as the user nubo, the agent's socket is root:nubo 0660;
 #   - a kill -9 of nubod is followed by systemd restarting it (Restart=).
-# The debootstrapped system is cached as build/pkg/cache/bookworm-systemd.tar
+# The debootstrapped system is cached as /var/cache/nubo/bookworm-systemd.tar
 # (rebuilt when missing); each run unpacks a fresh copy and removes it.
 # Needs root, debootstrap and systemd-container (scripts/deps.sh).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PKG=$ROOT/build/pkg
-CACHE=$PKG/cache/bookworm-systemd.tar
+# outside the checkout: a clean checkout on this machine reuses it
+CACHE=${NUBO_PKG_CACHE:-/var/cache/nubo/bookworm-systemd.tar}
 MIRROR=${NUBO_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 T=$PKG/test-root-$$
 LOG=$PKG/test.log
@@ -46,7 +47,7 @@ step "building the packages"
 
 if [ ! -f "$CACHE" ]; then
     step "a clean Debian 12 with systemd (debootstrap, once; cached in $CACHE)"
-    mkdir -p "$PKG/cache"
+    mkdir -p "$(dirname "$CACHE")"
     rm -rf "$T"
     debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,curl bookworm "$T" \
         "$MIRROR" >>"$LOG" 2>&1 || die "debootstrap failed (see $LOG)"
