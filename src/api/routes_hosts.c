@@ -166,6 +166,37 @@ static void delete_join_token(struct api_call *call)
                            &err);
 }
 
+/* GET /v1/recovery: whether the cloud is recovering from a backup, and
+ * the VMs quarantined meanwhile (fleet.h, "recovery"). */
+static void get_recovery(struct api_call *call)
+{
+    api_reply(call, 200, fleet_recovery_report());
+}
+
+static void post_recovery_action(struct api_call *call)
+{
+    static const char *const fields[] = {"action", NULL};
+    struct nubo_err err;
+    const char *action;
+    json_t *b = api_body(call, fields);
+    if (b == NULL || api_field_str_req(call, b, "action", "finish", &action) < 0)
+        return;
+    if (strcmp(action, "finish") != 0) {
+        nubo_err_set(&err, NUBO_E_INVALID,
+                     "unknown action '%.32s': the recovery's one action is finish", action);
+        api_fail(call, &err);
+        return;
+    }
+    json_t *before = fleet_recovery_report();
+    if (fleet_recovery_finish(&err) < 0) {
+        json_decref(before);
+        api_fail(call, &err);
+        return;
+    }
+    json_object_set_new(before, "recovering", json_false());
+    api_reply(call, 200, before);
+}
+
 const struct route host_routes[] = {
     {"POST", "/v1/hosts/register", AUTHZ_PUBLIC, "host.register", post_register, 0},
     {"POST", "/v1/hosts/{id}/heartbeat", AUTHZ_HOST, "host.heartbeat", post_heartbeat,
@@ -178,5 +209,7 @@ const struct route host_routes[] = {
     {"POST", "/v1/join-tokens", AUTHZ_ADMIN, "join-token.create", post_join_token, 0},
     {"GET", "/v1/join-tokens", AUTHZ_ADMIN, NULL, get_join_tokens, 0},
     {"DELETE", "/v1/join-tokens/{id}", AUTHZ_ADMIN, "join-token.delete", delete_join_token, 0},
+    {"GET", "/v1/recovery", AUTHZ_ADMIN, NULL, get_recovery, 0},
+    {"POST", "/v1/recovery/actions", AUTHZ_ADMIN, "recovery.action", post_recovery_action, 0},
     {NULL, NULL, 0, NULL, NULL, 0},
 };

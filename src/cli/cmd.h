@@ -76,6 +76,9 @@ int cmd_instance(struct cli *cli, int argc, char **argv);
 /* nubo task show|list */
 int cmd_task(struct cli *cli, int argc, char **argv);
 
+/* nubo recovery show|finish (after nubod --restore) */
+int cmd_recovery(struct cli *cli, int argc, char **argv);
+
 /* nubo host list|show|delete */
 int cmd_host(struct cli *cli, int argc, char **argv);
 

@@ -50,6 +50,7 @@ static const char usage[] =
     "                                infrastructure as code: templates applied as a unit\n"
     "  host list|show|delete         the hypervisor hosts (admin)\n"
     "  join-token list|create|delete tokens new hosts join with (admin)\n"
+    "  recovery show|finish          after a restore from a backup (admin)\n"
     "  audit                         who did what (admin)\n"
     "\n"
     "This server only, without a controller:\n"
@@ -99,6 +100,7 @@ static const struct cli_command groups[] = {
     {"schedule", cmd_schedule},
     {"stack", cmd_stack},
     {"volume", cmd_volume},
+    {"recovery", cmd_recovery},
 };
 /* clang-format on */
 

@@ -22,6 +22,7 @@
 
 #include "api/api.h"
 #include "api/web.h"
+#include "ctrl/backup.h"
 #include "ctrl/ctrl.h"
 #include "fleet/fleet.h"
 #include "identity/identity.h"
@@ -79,6 +80,14 @@ static void usage(FILE *out)
             "                       empty database, e.g. postgresql://host/nubo), check\n"
             "                       every table by row count and SHA-256, and exit; then\n"
             "                       start nubod with --store TO\n"
+            "  --backup FILE        write the controller's state (the database as one\n"
+            "                       snapshot, images, secrets) to the new archive FILE and\n"
+            "                       exit; nubod may run meanwhile (same --state-dir/--store)\n"
+            "  --restore FILE       make a new controller's state in --state-dir (absent or\n"
+            "                       empty; database in --store, an empty one, if given)\n"
+            "                       from a --backup archive and exit; it starts recovering:\n"
+            "                       VMs made after the backup are kept, not removed, until\n"
+            "                       an admin finishes (nubo recovery finish)\n"
             "  --print-routes       print every API route and exit\n"
             "  -h, --help           this text\n"
             "  -V, --version        print the version\n"
@@ -100,6 +109,8 @@ struct nubod_opts {
     const char *web_dir;
     const char *store;        /* --store, NULL = <state-dir>/nubo.db */
     const char *migrate_from; /* --migrate-store FROM TO */
+    const char *backup_to;    /* --backup FILE */
+    const char *restore_from; /* --restore FILE */
     char agent_addr[64];      /* --agent-listen, "" = none */
     int agent_port;
     unsigned conn_per_ip, conn_timeout_s, head_timeout_s;
@@ -135,6 +146,18 @@ static int opt_store(struct nubod_opts *o, const char *arg)
 static int opt_migrate_store(struct nubod_opts *o, const char *arg)
 {
     o->migrate_from = arg;
+    return 0;
+}
+
+static int opt_backup(struct nubod_opts *o, const char *arg)
+{
+    o->backup_to = arg;
+    return 0;
+}
+
+static int opt_restore(struct nubod_opts *o, const char *arg)
+{
+    o->restore_from = arg;
     return 0;
 }
 
@@ -334,6 +357,8 @@ static const struct nubod_opt {
     {"web-dir", 0, required_argument, opt_web_dir},
     {"webhook-allow", 0, required_argument, opt_webhook_allow},
     {"migrate-store", 0, required_argument, opt_migrate_store},
+    {"backup", 0, required_argument, opt_backup},
+    {"restore", 0, required_argument, opt_restore},
     {"print-routes", 0, no_argument, opt_print_routes},
     {"help", 'h', no_argument, opt_help},
     {"version", 'V', no_argument, opt_version},
@@ -442,6 +467,15 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
         fprintf(stderr, "nubod: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (o->backup_to || o->restore_from) {
+        struct nubo_err berr;
+        log_init(o->level, NULL);
+        int brc = o->backup_to ? ctrl_backup(o->cfg.state_dir, o->store, o->backup_to, &berr)
+                               : ctrl_restore(o->restore_from, o->cfg.state_dir, o->store, &berr);
+        if (brc < 0)
+            fprintf(stderr, "nubod: %s\n", berr.msg);
+        return brc < 0 ? 1 : 0;
+    }
     return -1;
 }
 
@@ -518,6 +552,9 @@ static int run(struct nubod_opts *o)
         log_error("cannot open the store: %s", err.msg);
         return 1;
     }
+    char recovering[PATH_MAX + 32];
+    snprintf(recovering, sizeof(recovering), "%s/recovering", cfg->state_dir);
+    fleet_recovery_init(recovering);
     if (identity_bootstrap(st, pwfile, &err) < 0) {
         log_error("cannot bootstrap: %s", err.msg);
         store_close(st);
@@ -587,6 +624,7 @@ static int run(struct nubod_opts *o)
     httpd_stop(h);
     ctrl_stop(ctrl);
     store_close(st);
+    fleet_recovery_reset();
     return 0;
 }
 

@@ -915,6 +915,19 @@ static void remove_orphans(struct pass *p, struct host_ctx *h, const json_t *vms
         }
         if (wanted)
             continue;
+        /* A restored cloud leaves VMs made after its backup alone until an
+         * admin has looked (fleet.h, "recovery"). */
+        if (fleet_recovery_active()) {
+            if (fleet_recovery_quarantine(h->id, h->t.name, n, jsonx_str(vm, "state"))) {
+                log_warn("host %s: VM %s has no instance: quarantined (recovering from a"
+                         " backup)",
+                         h->t.name, n);
+                if (compute_instance_exists(p->st, n + pl))
+                    compute_event_add(p->st, n + pl, "VM quarantined (recovering)", h->t.name,
+                                      NULL);
+            }
+            continue;
+        }
         char path[128];
         snprintf(path, sizeof(path), "/v1/vms/%s", n);
         long status;

@@ -145,6 +145,39 @@ void fleet_liveness_forget(const char *host_id);
 /* Forgets every host (nubod's shutdown, tests). */
 void fleet_liveness_reset(void);
 
+/* ---- recovery (recovery.c) ------------------------------------------------
+ *
+ * A cloud restored from a backup (nubod --restore) is "recovering" while
+ * the file <state-dir>/recovering exists: the reconciler quarantines VMs
+ * named nubo-<uuid> that no instance claims (they were made after the
+ * backup) instead of removing them, until an admin finishes the recovery.
+ * Thread-safe; the list is in memory. */
+
+/* Reads the mode from the file at path (nubod's start).  Returns whether
+ * the cloud is recovering. */
+bool fleet_recovery_init(const char *path);
+
+/* Whether the cloud is recovering. */
+bool fleet_recovery_active(void);
+
+/* Records vm on a host as quarantined (a no-op when not recovering);
+ * true the first time it is seen. */
+bool fleet_recovery_quarantine(const char *host_id, const char *host_name, const char *vm,
+                               const char *state);
+
+/* {"recovering": bool, the file's fields (restored_at, backup_taken_at,
+ * backup), "quarantined": [{host_id, host, vm, state, since}]}: a new
+ * reference. */
+json_t *fleet_recovery_report(void);
+
+/* Ends the recovery: removes the file; the quarantined VMs are orphans
+ * again (the reconciler removes them).  NUBO_E_CONFLICT when not
+ * recovering.  0 or -1. */
+int fleet_recovery_finish(struct nubo_err *err);
+
+/* Frees the state (nubod's shutdown, tests). */
+void fleet_recovery_reset(void);
+
 /* Revokes the host token of a host (id or name) and lets the next
  * registration under its name succeed with the join token alone, once: an
  * admin's way back for a host that lost its state.  Returns the host (new
