@@ -40,6 +40,10 @@ struct api {
     struct monitor *monitor;     /* metrics and alarms */
     struct stack_engine *stacks; /* infrastructure as code */
     const char *image_dir;       /* where image files live */
+    /* ms since the reconciler last began a pass (GET /v1/health); NULL in
+     * tests that run no reconciler */
+    long long (*reconciler_idle_ms)(const void *ctx);
+    const void *reconciler_ctx;
 };
 
 #define API_MAX_PARAMS 3

@@ -71,6 +71,8 @@ static void usage(FILE *out)
             "  --reconcile-ms MS    reconcile interval (default 2000)\n"
             "  --host-down-ms MS    heartbeat silence before a host is down (default 15000)\n"
             "  --log-level LEVEL    debug | info | warn | error (default info)\n"
+            "  --log-format F       text | json: one JSON object a line, with the request id\n"
+            "                       (default text)\n"
             "  --webhook-allow CIDRS  non-public ranges alarm webhooks may reach anyway\n"
             "                       (comma-separated, e.g. 10.1.0.0/16; default: public only)\n"
             "  --web-dir DIR        the built web portal, served at / (default: the\n"
@@ -292,6 +294,17 @@ static int opt_log_level(struct nubod_opts *o, const char *arg)
     return 0;
 }
 
+static int opt_log_format(struct nubod_opts *o, const char *arg)
+{
+    enum log_format f;
+    if (log_format_parse(arg, &f) < 0) {
+        fprintf(stderr, "nubod: --log-format must be text or json\n");
+        return -1;
+    }
+    log_set_format(f);
+    return 0;
+}
+
 static int opt_web_dir(struct nubod_opts *o, const char *arg)
 {
     o->web_dir = arg;
@@ -354,6 +367,7 @@ static const struct nubod_opt {
     {"reconcile-ms", 0, required_argument, opt_reconcile_ms},
     {"host-down-ms", 0, required_argument, opt_host_down_ms},
     {"log-level", 0, required_argument, opt_log_level},
+    {"log-format", 0, required_argument, opt_log_format},
     {"web-dir", 0, required_argument, opt_web_dir},
     {"webhook-allow", 0, required_argument, opt_webhook_allow},
     {"migrate-store", 0, required_argument, opt_migrate_store},
@@ -479,6 +493,12 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
     return -1;
 }
 
+/* GET /v1/health's view of the reconciler. */
+static long long reconciler_idle_ms(const void *ctx)
+{
+    return (long long)(clock_mono_ms() - ctrl_last_turn_ms(ctx));
+}
+
 /* Waits for a signal of set and returns it.  Under systemd (Type=notify)
  * it says READY first, and with WatchdogSec= it pings at half the interval
  * for as long as the reconciler's loop turns: a wedged reconciler (a
@@ -573,8 +593,12 @@ static int run(struct nubod_opts *o)
         store_close(st);
         return 1;
     }
-    struct api api = {
-        .st = st, .monitor = ctrl_monitor(ctrl), .stacks = ctrl_stacks(ctrl), .image_dir = imgdir};
+    struct api api = {.st = st,
+                      .monitor = ctrl_monitor(ctrl),
+                      .stacks = ctrl_stacks(ctrl),
+                      .image_dir = imgdir,
+                      .reconciler_idle_ms = reconciler_idle_ms,
+                      .reconciler_ctx = ctrl};
     /* The portal: the one asked for, else the source tree's build (a
      * developer's checkout), else the installed one. */
     const char *web_dir = o->web_dir;

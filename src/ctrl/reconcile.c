@@ -1382,7 +1382,13 @@ static int host_job(struct pass *p, const char *id)
         return 0; /* deleted meanwhile */
     enum host_outcome rc = HOST_OK;
     if (is(jsonx_str(host, "state"), "up") || !json_is_null(json_object_get(host, "fenced_at"))) {
+        /* one id per host and pass, in this log and (as X-Request-Id) the agent's */
+        char rid[80];
+        snprintf(rid, sizeof(rid), "reconcile-%lld-%.40s", (long long)clock_mono_ms(),
+                 jsonx_str(host, "name"));
+        log_set_request_id(rid);
         rc = converge_host(p, host);
+        log_set_request_id(NULL);
         int was = jint(host, "reachable") != 0;
         if ((rc == HOST_OK && !was) || (rc == HOST_HUNG && was)) {
             if (fleet_host_set_reachable(p->st, id, rc == HOST_OK, &err) < 0)

@@ -192,6 +192,11 @@ int fleet_host_address_valid(const char *address, struct nubo_err *err);
  * proof that the store answers.  0, or -1 with err. */
 int fleet_host_count(struct store *st, long long *n, struct nubo_err *err);
 
+/* How many hosts are in each state: {total, up, degraded, down, fenced,
+ * unreachable} (up and degraded exclusive; unreachable counts up hosts whose
+ * agent does not answer).  A new reference, or NULL with err. */
+json_t *fleet_host_summary(struct store *st, struct nubo_err *err);
+
 /* fn(arg) is called after a registration and after a heartbeat that
  * changed something (see fleet_host_heartbeat); the controller makes it
  * wake the reconciler.  Set once before threads start; NULL disables it. */

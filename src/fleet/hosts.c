@@ -711,3 +711,21 @@ int fleet_host_count(struct store *st, long long *n, struct nubo_err *err)
     json_decref(row);
     return 0;
 }
+
+json_t *fleet_host_summary(struct store *st, struct nubo_err *err)
+{
+    return store_query_one(
+        st, err,
+        "SELECT COUNT(*) AS total,"
+        " COALESCE(SUM(CASE WHEN fenced_at IS NULL AND state = 'up' AND problems = '[]'"
+        "  THEN 1 ELSE 0 END), 0) AS up,"
+        " COALESCE(SUM(CASE WHEN fenced_at IS NULL AND state = 'up' AND problems <> '[]'"
+        "  THEN 1 ELSE 0 END), 0) AS degraded,"
+        " COALESCE(SUM(CASE WHEN fenced_at IS NULL AND state = 'down' THEN 1 ELSE 0 END), 0)"
+        "  AS down,"
+        " COALESCE(SUM(CASE WHEN fenced_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS fenced,"
+        " COALESCE(SUM(CASE WHEN fenced_at IS NULL AND state = 'up' AND reachable = 0"
+        "  THEN 1 ELSE 0 END), 0) AS unreachable"
+        " FROM hosts",
+        "");
+}

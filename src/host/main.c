@@ -67,6 +67,8 @@ static void usage(FILE *out)
                  "                       (default 10000; 0: no metrics)\n"
                  "\n"
                  "  --log-level LEVEL    debug | info | warn | error (default info)\n"
+                 "  --log-format F       text | json: one JSON object a line, with the request\n"
+                 "                       id (default text)\n"
                  "  -h, --help           this text\n"
                  "  -V, --version        print the version\n");
 }
@@ -231,6 +233,15 @@ static int opt_external_bridge(struct hostd_cfg *c, const char *arg)
     return 0;
 }
 
+static int opt_log_format(struct hostd_cfg *c, const char *arg)
+{
+    enum log_format f;
+    if (log_format_parse(arg, &f) < 0)
+        return bad_opt("--log-format must be text or json");
+    log_set_format(f);
+    return 0;
+}
+
 static int opt_log_level(struct hostd_cfg *c, const char *arg)
 {
     if (log_level_parse(arg, &c->level) < 0)
@@ -254,6 +265,7 @@ static const struct opt options[] = {
     {"mem-ratio", OPT_RATIO, FIELD(mem_ratio)},
     {"mem-reserve", OPT_FN, .fn = opt_mem_reserve},
     {"log-level", OPT_FN, .fn = opt_log_level},
+    {"log-format", OPT_FN, .fn = opt_log_format},
     {"driver", OPT_FN, .fn = opt_driver},
     {"controller", OPT_FN, .fn = opt_controller},
     {"join-token-file", OPT_FN, .fn = opt_join_token_file},

@@ -86,6 +86,12 @@ static int req_init(struct req *r, const struct agent_target *t, const char *met
     /* libmicrohttpd answers 100-continue, but waiting for it costs a
      * round trip on every upload. */
     r->headers = curl_slist_append(r->headers, "Expect:");
+    /* the operation's id follows it into the agent's log */
+    if (log_request_id()[0]) {
+        char rid[128];
+        snprintf(rid, sizeof(rid), "X-Request-Id: %s", log_request_id());
+        r->headers = curl_slist_append(r->headers, rid);
+    }
     if (t->token && t->token[0]) {
         char auth[256];
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);

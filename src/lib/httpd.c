@@ -423,9 +423,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     char rid[80];
     request_id(c, rid, sizeof(rid));
     struct http_resp resp = {.status = 500, .content_type = "application/json"};
+    log_set_request_id(rid); /* in every line logged for it, and on to agents */
     request_answer(h, st, c, url, method, rid, cap, scap, &resp);
     log_info("%s %s %d %lldms %s", method, url, resp.status,
              (long long)(clock_mono_ms() - st->start_ms), rid);
+    log_set_request_id(NULL);
     return send_resp(c, &resp, rid);
 }
 

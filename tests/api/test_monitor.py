@@ -453,6 +453,13 @@ def test_prometheus_exposition(mon):
     assert find(samples, "nubo_instances", status="building") == 2
     assert find(samples, "nubo_alarms", state="ALARM") == 0
     assert find(samples, "nubo_monitor_samples_ingested_total") == 2
+    # every metric the Grafana dashboard in docs/ charts is one nubod exposes
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "grafana",
+                           "nubo-dashboard.json")) as f:
+        dash = json.load(f)
+    used = {m for p in dash["panels"] for t in p["targets"]
+            for m in re.findall(r"\bnubo_[a-z_]+", t["expr"])}
+    assert len(used) >= 15 and not used - set(families), sorted(used - set(families))
     # an admin's token sees the same; a member sees their project's instances only
     _, s2 = parse_exposition(admin.get("/metrics").text)
     assert find(s2, "nubo_instance_memory_bytes", instance=a) == 123456

@@ -4,11 +4,14 @@ notification protocol (READY=1 once serving, WATCHDOG=1 while the main loop
 turns, STOPPING=1), received on a datagram socket of the test's own in
 place of systemd."""
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
+
+import requests
 
 from conftest import NUBOD, Nubod
 from test_hosts import FakeHostd, wait_for
@@ -160,3 +163,66 @@ def test_hostd_from_a_config_file_joins_and_notifies(tmp_path, monkeypatch):
     finally:
         notify.close()
         assert n.stop() == 0, n.log()
+
+
+def test_health_reports_each_component(tmp_path):
+    n = Nubod(str(tmp_path)).start()
+    try:
+        h = requests.get(n.base + "/v1/health", timeout=10).json()
+        assert h["status"] == "ok" and h["store"] == "ok"
+        c = h["components"]
+        assert c["store"]["status"] == "ok" and c["store"]["latency_ms"] >= 0
+        assert c["store"]["backend"] in ("sqlite", "postgresql")
+        # the reconciler runs every 500 ms in these tests
+        assert c["reconciler"]["status"] == "ok" and c["reconciler"]["last_pass_ms_ago"] < 5000
+        assert c["hosts"] == {"status": "ok", "total": 0, "up": 0, "degraded": 0, "down": 0,
+                              "fenced": 0, "unreachable": 0}
+        assert c["recovery"] == {"status": "ok"}
+    finally:
+        assert n.stop() == 0, n.log()
+
+
+def json_lines(path):
+    out = []
+    with open(path) as f:
+        for line in f:
+            if line.startswith("{"):
+                out.append(json.loads(line))
+    return out
+
+
+def test_json_logs_carry_request_ids_into_the_agent(tmp_path):
+    n = Nubod(str(tmp_path), extra=["--log-format", "json"]).start()
+    agent = FakeHostd(str(tmp_path), n, "json-host")
+    agent.args += ["--log-format", "json"]
+    agent.start()
+    try:
+        admin = n.admin()
+        r = requests.get(n.base + "/v1/health", headers={"X-Request-Id": "health-check-42"},
+                         timeout=10)
+        assert r.headers["X-Request-Id"] == "health-check-42"
+        wait_for("the host up", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
+                                         if h["state"] == "up"])
+        # the reconciler's calls carry one id per host and pass into the agent's log
+        wait_for("a reconcile id in the agent's log", lambda: [
+            x for x in json_lines(agent.log_path)
+            if x.get("request_id", "").startswith("reconcile-")
+            and x["request_id"].endswith("-json-host") and "GET /v1/vms" in x["msg"]])
+    finally:
+        assert agent.stop() == 0, agent.log()
+        assert n.stop() == 0, n.log()
+    lines = json_lines(n.log_path)
+    assert lines, n.log()
+    for x in lines:
+        assert set(x) <= {"ts", "level", "msg", "request_id"} and x["level"] in (
+            "debug", "info", "warn", "error"), x
+    mine = [x for x in lines if x.get("request_id") == "health-check-42"]
+    assert any("GET /v1/health 200" in x["msg"] for x in mine), mine
+    with open(n.log_path) as f:
+        assert all(line.startswith("{") for line in f if line.strip()), "a line not JSON"
+
+
+def test_bad_log_format_is_refused(tmp_path):
+    r = subprocess.run([NUBOD, "--log-format", "xml"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "--log-format must be text or json" in r.stderr, r
