@@ -84,6 +84,9 @@ int cli_option(struct cli *cli, int c, char **argv)
     case CLI_OPT_TOKEN_FILE:
         cli->token_file = optarg;
         return 0;
+    case CLI_OPT_CA_FILE:
+        cli->ca_file = optarg;
+        return 0;
     case ':':
         return cli_usage_error(cli, "option '%.60s' needs a value", arg);
     case '?':

@@ -41,6 +41,7 @@ enum {
     CLI_OPT_SOCKET = 1000,
     CLI_OPT_URL,
     CLI_OPT_TOKEN_FILE,
+    CLI_OPT_CA_FILE,
     CLI_OPT_FIRST_FREE = 1100, /* commands number their own long options from here */
 };
 
@@ -51,6 +52,7 @@ enum {
     {"socket", required_argument, NULL, CLI_OPT_SOCKET},            \
     {"url", required_argument, NULL, CLI_OPT_URL},                  \
     {"token-file", required_argument, NULL, CLI_OPT_TOKEN_FILE},    \
+    {"ca-file", required_argument, NULL, CLI_OPT_CA_FILE},          \
     {"output", required_argument, NULL, 'o'},                       \
     {"help", no_argument, NULL, 'h'}
 /* clang-format on */
@@ -67,6 +69,7 @@ struct cli {
     const char *socket_path; /* --socket, NULL when not given */
     const char *url;         /* --url, NULL when not given */
     const char *token_file;  /* --token-file, NULL when not given */
+    const char *ca_file;     /* --ca-file, NULL when not given */
     enum output_format output;
     char cmd[64];          /* "nubo agent vm create": prefix of usage errors and help hints */
     struct client *client; /* set by cli_connect() or cloud_connect() */

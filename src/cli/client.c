@@ -34,6 +34,7 @@ struct client {
     char *auth_header; /* "Authorization: Bearer ..." or NULL */
     char *peer;        /* "nubod", for messages */
     char *hint;        /* appended to "cannot reach" messages, or NULL */
+    char *ca_file;     /* CURLOPT_CAINFO, or NULL */
     const volatile sig_atomic_t *cancel;
     bool unreachable;
 };
@@ -68,6 +69,7 @@ struct client *client_new(const struct client_cfg *cfg, struct nubo_err *err)
     }
     c->peer = xstrdup(cfg->peer ? cfg->peer : "the server");
     c->hint = cfg->unreachable_hint ? xstrdup(cfg->unreachable_hint) : NULL;
+    c->ca_file = cfg->ca_file ? xstrdup(cfg->ca_file) : NULL;
     c->cancel = cfg->cancel;
     return c;
 }
@@ -81,6 +83,7 @@ void client_free(struct client *c)
     free(c->base_url);
     free(c->peer);
     free(c->hint);
+    free(c->ca_file);
     if (c->auth_header) {
         /* The token is a secret: do not leave it in freed memory. */
         explicit_bzero(c->auth_header, strlen(c->auth_header));
@@ -159,6 +162,18 @@ static void transfer_error(struct client *c, CURLcode cc, const struct transfer 
             nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot reach %s at %s: %s%s%s", c->peer,
                          client_target(c), why, c->hint ? " \xe2\x80\x94 " : "",
                          c->hint ? c->hint : "");
+    } else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE) {
+        nubo_err_set(err, NUBO_E_UNAVAILABLE,
+                     "%s at %s: its TLS certificate is not one to trust: %s \xe2\x80\x94 give the"
+                     " CA that signed it with --ca-file FILE (nubod --tls-auto's is its"
+                     " <state-dir>/tls/ca.pem), e.g. nubo login URL --ca-file FILE",
+                     c->peer, client_target(c), errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    } else if (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING) {
+        nubo_err_set(err, NUBO_E_UNAVAILABLE, "request to %s at %s failed: %s%s", c->peer,
+                     client_target(c), why,
+                     strncmp(c->base_url, "http://", 7) == 0
+                         ? " (does it serve https? then use https:// in the URL)"
+                         : "");
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
         nubo_err_set(err, NUBO_E_TIMEOUT, "%s at %s did not answer within %ld s", c->peer,
                      client_target(c), CLIENT_TIMEOUT_MS / 1000);
@@ -204,6 +219,8 @@ int client_send(struct client *c, const struct client_req *req, struct client_re
                                        .resp = &t.got,
                                        .errbuf = errbuf});
     curl_easy_setopt(h, CURLOPT_USERAGENT, "nubo/" NUBO_VERSION);
+    if (c->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);

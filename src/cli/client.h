@@ -31,7 +31,8 @@ struct client_cfg {
     const char *socket_path; /* Unix socket of the server, or NULL and ... */
     const char *base_url;    /* ... "http://ADDR:PORT" (no trailing '/') */
     const char *token;       /* bearer token to send, or NULL */
-    const char *peer;        /* the server's name in messages ("nubod"); NULL: "the server" */
+    const char *ca_file; /* PEM CA(s) to verify an https:// server with, or NULL: the system's */
+    const char *peer;    /* the server's name in messages ("nubod"); NULL: "the server" */
     /* Appended to "cannot reach" messages ("is it running?"), or NULL. */
     const char *unreachable_hint;
     /* When *cancel becomes non-zero (a signal handler sets it), a request

@@ -110,9 +110,14 @@ int cloud_connect(struct cli *cli)
         goto cleanup;
     }
 
+    /* the CA of an https:// controller: given, else the saved login's */
+    const char *ca_file = cli->ca_file ? cli->ca_file : getenv("NUBO_CA_FILE");
+    if ((ca_file == NULL || *ca_file == '\0') && cfg.url && url_same(cfg.url, url))
+        ca_file = cfg.ca_file;
     struct client_cfg ccfg = {
         .base_url = url,
         .token = token,
+        .ca_file = ca_file && *ca_file ? ca_file : NULL,
         .peer = "nubod",
         .unreachable_hint = "is the controller running there? (if it moved: nubo login URL)",
         .cancel = cli_cancel_flag(),

@@ -36,7 +36,8 @@
 /* Help lines for the common options of controller commands. */
 #define CLOUD_COMMON_HELP                                                                          \
     "Common options: -o, --output table|json; --url URL and --token-file FILE (or env\n"           \
-    "NUBO_URL, NUBO_TOKEN) instead of the login saved by 'nubo login'; -h, --help.\n"
+    "NUBO_URL, NUBO_TOKEN) instead of the login saved by 'nubo login'; --ca-file FILE\n"           \
+    "(or NUBO_CA_FILE): the CA of an https:// controller; -h, --help.\n"
 
 /* Creates cli->client for the controller (see above).  Returns 0, or the
  * exit status after printing why not: CLI_EXIT_UNREACHABLE when not logged

@@ -10,6 +10,7 @@
  * terminal (without echo); it never appears on a command line, where other
  * users could read it in /proc.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,11 +65,14 @@ static const char whoami_usage[] = "usage: nubo whoami [-o table|json]\n"
 
 /* Revokes a token that a new login replaces, so it does not linger; its
  * failure does not matter (it may have expired). */
-static void token_revoke_quietly(const char *url, const char *token)
+static void token_revoke_quietly(const char *url, const char *token, const char *ca_file)
 {
     struct nubo_err err;
-    struct client_cfg cfg = {
-        .base_url = url, .token = token, .peer = "nubod", .cancel = cli_cancel_flag()};
+    struct client_cfg cfg = {.base_url = url,
+                             .token = token,
+                             .ca_file = ca_file,
+                             .peer = "nubod",
+                             .cancel = cli_cancel_flag()};
     struct client *c = client_new(&cfg, &err);
     if (c == NULL)
         return;
@@ -114,12 +118,13 @@ static int login_url(struct cli *cli, int argc, char **argv, const struct config
 /* POST /v1/auth/tokens to the controller at url (a new cli->client) with
  * the credentials; *answer receives the login (the caller's).  Returns the
  * exit status: a wrong user or password is "login failed" (1). */
-static int login_request(struct cli *cli, const char *url, const char *user, const char *password,
-                         const char *project, json_t **answer)
+static int login_request(struct cli *cli, const char *url, const char *ca_file, const char *user,
+                         const char *password, const char *project, json_t **answer)
 {
     struct nubo_err err;
     struct client_cfg ccfg = {
         .base_url = url,
+        .ca_file = ca_file,
         .peer = "nubod",
         .unreachable_hint = "is the controller running there? (nubod --listen ADDR:PORT)",
         .cancel = cli_cancel_flag(),
@@ -172,7 +177,8 @@ static const struct opts_field login_fields[] = {
 
 int cmd_login(struct cli *cli, int argc, char **argv)
 {
-    char url[CLI_URL_MAX], safe[128], config_file[PATH_MAX];
+    char url[CLI_URL_MAX], safe[128], config_file[PATH_MAX], ca_abs[PATH_MAX];
+    const char *ca_file = NULL;
     char *password = NULL, *old_token = NULL;
     struct config cfg = {0};
     bool found = false;
@@ -201,6 +207,17 @@ int cmd_login(struct cli *cli, int argc, char **argv)
     }
     if (login_url(cli, argc, argv, &cfg, url, sizeof(url)) != 0)
         goto cleanup;
+    /* The CA for an https:// controller: given now (kept, as an absolute
+     * path, with the login), else the saved login's for the same URL. */
+    const char *ca_arg = cli->ca_file ? cli->ca_file : getenv("NUBO_CA_FILE");
+    if (ca_arg && *ca_arg) {
+        if (realpath(ca_arg, ca_abs) == NULL) {
+            cli_usage_error(cli, "--ca-file %.200s: %s", ca_arg, strerror(errno));
+            goto cleanup;
+        }
+        ca_file = ca_abs;
+    } else if (cfg.ca_file && cfg.url && strcmp(cfg.url, url) == 0)
+        ca_file = str_copy(ca_abs, sizeof(ca_abs), cfg.ca_file) == 0 ? ca_abs : NULL;
     if (user == NULL)
         user = cfg.user;
     if (user == NULL) {
@@ -217,17 +234,18 @@ int cmd_login(struct cli *cli, int argc, char **argv)
     snprintf(prompt, sizeof(prompt), "Password for %s at %s: ", safe, url);
     if ((rc = cloud_secret_read(cli, cli_json_str(opts, "password_file"), "NUBO_PASSWORD", prompt,
                                 false, &password)) != 0 ||
-        (rc = login_request(cli, url, user, password, project, &answer)) != 0)
+        (rc = login_request(cli, url, ca_file, user, password, project, &answer)) != 0)
         goto cleanup;
     if (cfg.token && cfg.url && strcmp(cfg.url, url) == 0)
         old_token = xstrdup(cfg.token);
+    config_set(&cfg.ca_file, ca_file);
     if (login_save(&cfg, url, answer, &err) < 0) {
         fprintf(stderr, "nubo: logged in, but cannot save the login: %s\n", err.msg);
         rc = CLI_EXIT_FAIL;
         goto cleanup;
     }
     if (old_token && strcmp(old_token, cfg.token) != 0)
-        token_revoke_quietly(url, old_token);
+        token_revoke_quietly(url, old_token, ca_file);
     login_print(cli, url, &cfg, answer);
     rc = CLI_EXIT_OK;
 cleanup:

@@ -70,6 +70,7 @@ void config_clear(struct config *cfg)
     free(cfg->user);
     free(cfg->project);
     free(cfg->expires_at);
+    free(cfg->ca_file);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -146,6 +147,7 @@ int config_load(struct config *cfg, bool *found, struct nubo_err *err)
     member_get(root, "user", &cfg->user);
     member_get(root, "project", &cfg->project);
     member_get(root, "expires_at", &cfg->expires_at);
+    member_get(root, "ca_file", &cfg->ca_file);
     if (cfg->token && (st.st_mode & 077) != 0) {
         nubo_err_set(err, NUBO_E_FORBIDDEN,
                      "%s holds a token but others may read it (mode %03o): run 'chmod 600 %s' "
@@ -199,6 +201,7 @@ int config_save(const struct config *cfg, struct nubo_err *err)
     member_put(root, "user", cfg->user);
     member_put(root, "project", cfg->project);
     member_put(root, "expires_at", cfg->expires_at);
+    member_put(root, "ca_file", cfg->ca_file);
     text = json_dumps(root, JSON_INDENT(2));
     if (text == NULL) {
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot encode the config as JSON");

@@ -36,6 +36,7 @@ struct config {
     char *user;       /* user name */
     char *project;    /* project name the token is scoped to */
     char *expires_at; /* RFC 3339 */
+    char *ca_file;    /* the CA to verify an https:// controller with (absolute), or NULL */
 };
 
 /* Writes the config file's path into out (n bytes).  Returns -1 with err

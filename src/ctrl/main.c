@@ -34,6 +34,7 @@
 #include "lib/httpd.h"
 #include "lib/log.h"
 #include "lib/sdnotify.h"
+#include "lib/tls.h"
 #include "lib/util.h"
 #include "lib/valid.h"
 
@@ -59,6 +60,15 @@ static void usage(FILE *out)
             "                       its own connections and threads, so that tenant\n"
             "                       traffic cannot starve heartbeats (default: none;\n"
             "                       recommended: point the agents' --controller at it)\n"
+            "  --tls-cert FILE, --tls-key FILE  serve HTTPS (both listeners) with this PEM\n"
+            "                       certificate (chain) and key\n"
+            "  --tls-auto           serve HTTPS with a certificate from nubod's own CA, made\n"
+            "                       on first start in <state-dir>/tls (clients trust\n"
+            "                       <state-dir>/tls/ca.pem: nubo login --ca-file, the\n"
+            "                       agents' --controller-ca); for localhost, 127.0.0.1,\n"
+            "                       the hostname, the listen addresses and --tls-names\n"
+            "  --tls-names LIST     more names (DNS or IPv4, comma-separated) for --tls-auto\n"
+            "                       Without TLS, nubod listens on loopback addresses only.\n"
             "  --max-conn-per-ip N  open connections per client address (default 64)\n"
             "  --conn-timeout S     close a connection silent for S seconds (default 60)\n"
             "  --head-timeout S     ... and a new connection silent for S seconds before\n"
@@ -104,16 +114,25 @@ static void usage(FILE *out)
  * registration or metrics batch. */
 #define AGENT_THREADS 2
 
+/* Whether an IPv4 listen address is a loopback one (127.0.0.0/8). */
+static bool loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0;
+}
+
 /* What the command line sets. */
 struct nubod_opts {
     struct ctrl_cfg cfg;
     enum log_level level;
     const char *web_dir;
-    const char *store;        /* --store, NULL = <state-dir>/nubo.db */
-    const char *migrate_from; /* --migrate-store FROM TO */
-    const char *backup_to;    /* --backup FILE */
-    const char *restore_from; /* --restore FILE */
-    char agent_addr[64];      /* --agent-listen, "" = none */
+    const char *store;              /* --store, NULL = <state-dir>/nubo.db */
+    const char *migrate_from;       /* --migrate-store FROM TO */
+    const char *backup_to;          /* --backup FILE */
+    const char *tls_cert, *tls_key; /* --tls-cert, --tls-key */
+    bool tls_auto;                  /* --tls-auto */
+    const char *tls_names;          /* --tls-names, comma-separated */
+    const char *restore_from;       /* --restore FILE */
+    char agent_addr[64];            /* --agent-listen, "" = none */
     int agent_port;
     unsigned conn_per_ip, conn_timeout_s, head_timeout_s;
     struct strv args; /* the arguments parsed: --config's file, then the command line */
@@ -189,6 +208,31 @@ static int opt_agent_listen(struct nubod_opts *o, const char *arg)
 {
     return addr_port_arg(arg, "--agent-listen", o->agent_addr, sizeof(o->agent_addr),
                          &o->agent_port);
+}
+
+static int opt_tls_cert(struct nubod_opts *o, const char *arg)
+{
+    o->tls_cert = arg;
+    return 0;
+}
+
+static int opt_tls_key(struct nubod_opts *o, const char *arg)
+{
+    o->tls_key = arg;
+    return 0;
+}
+
+static int opt_tls_auto(struct nubod_opts *o, const char *arg)
+{
+    (void)arg;
+    o->tls_auto = true;
+    return 0;
+}
+
+static int opt_tls_names(struct nubod_opts *o, const char *arg)
+{
+    o->tls_names = arg;
+    return 0;
 }
 
 static int opt_max_conn_per_ip(struct nubod_opts *o, const char *arg)
@@ -357,6 +401,10 @@ static const struct nubod_opt {
     {"listen", 0, required_argument, opt_listen},
     {"threads", 0, required_argument, opt_threads},
     {"agent-listen", 0, required_argument, opt_agent_listen},
+    {"tls-cert", 0, required_argument, opt_tls_cert},
+    {"tls-key", 0, required_argument, opt_tls_key},
+    {"tls-auto", 0, no_argument, opt_tls_auto},
+    {"tls-names", 0, required_argument, opt_tls_names},
     {"max-conn-per-ip", 0, required_argument, opt_max_conn_per_ip},
     {"conn-timeout", 0, required_argument, opt_conn_timeout},
     {"head-timeout", 0, required_argument, opt_head_timeout},
@@ -481,6 +529,17 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
         fprintf(stderr, "nubod: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (!!o->tls_cert != !!o->tls_key || (o->tls_cert && o->tls_auto)) {
+        fprintf(stderr, "nubod: give --tls-cert and --tls-key together, or --tls-auto alone\n");
+        return 2;
+    }
+    bool tls = o->tls_cert || o->tls_auto;
+    if (!tls && (!loopback(o->cfg.listen_addr) || (o->agent_addr[0] && !loopback(o->agent_addr)))) {
+        fprintf(stderr, "nubod: without TLS, passwords and tokens would cross the network in clear:"
+                        " listen on 127.0.0.1 (e.g. behind a TLS proxy), or serve HTTPS with"
+                        " --tls-auto or --tls-cert/--tls-key\n");
+        return 2;
+    }
     if (o->backup_to || o->restore_from) {
         struct nubo_err berr;
         log_init(o->level, NULL);
@@ -491,6 +550,46 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
         return brc < 0 ? 1 : 0;
     }
     return -1;
+}
+
+/* The PEM certificate and key to serve HTTPS with (both NULL for plain
+ * HTTP): the operator's files, or --tls-auto's, made on first start for
+ * this machine's names.  0 or -1 with err. */
+static int tls_material(const struct nubod_opts *o, char **cert, char **key, struct nubo_err *err)
+{
+    *cert = *key = NULL;
+    if (o->tls_cert)
+        return tls_load(o->tls_cert, o->tls_key, cert, key, err);
+    if (!o->tls_auto)
+        return 0;
+    const char *names[40];
+    size_t n = 0;
+    char host[256] = "", extra[1024];
+    names[n++] = "localhost";
+    names[n++] = "127.0.0.1";
+    if (gethostname(host, sizeof(host) - 1) == 0 && host[0])
+        names[n++] = host;
+    if (strcmp(o->cfg.listen_addr, "0.0.0.0") != 0 && strcmp(o->cfg.listen_addr, "127.0.0.1"))
+        names[n++] = o->cfg.listen_addr;
+    if (o->agent_addr[0] && strcmp(o->agent_addr, "0.0.0.0") != 0 &&
+        strcmp(o->agent_addr, "127.0.0.1") != 0 && strcmp(o->agent_addr, o->cfg.listen_addr))
+        names[n++] = o->agent_addr;
+    str_copy(extra, sizeof(extra), o->tls_names ? o->tls_names : "");
+    for (char *p = extra, *next; p && *p && n < ARRAY_LEN(names); p = next) {
+        next = strchr(p, ',');
+        if (next)
+            *next++ = '\0';
+        if (*p)
+            names[n++] = p;
+    }
+    char dir[PATH_MAX + 8], c[PATH_MAX + 32], k[PATH_MAX + 32];
+    snprintf(dir, sizeof(dir), "%s/tls", o->cfg.state_dir);
+    snprintf(c, sizeof(c), "%s/server.pem", dir);
+    snprintf(k, sizeof(k), "%s/server-key.pem", dir);
+    if (tls_auto(dir, names, n, err) < 0)
+        return -1;
+    log_info("HTTPS with nubod's own CA: clients trust %s/ca.pem", dir);
+    return tls_load(c, k, cert, key, err);
 }
 
 /* GET /v1/health's view of the reconciler. */
@@ -587,6 +686,12 @@ static int run(struct nubod_opts *o)
     if (fleet_join_local_rotate(st, joinfile, &err) < 0)
         log_warn("the local join token is not replaced (new hosts cannot join until it is): %s",
                  err.msg);
+    char *tls_cert = NULL, *tls_key = NULL;
+    if (tls_material(o, &tls_cert, &tls_key, &err) < 0) {
+        log_error("cannot serve HTTPS: %s", err.msg);
+        store_close(st);
+        return 1;
+    }
     struct ctrl *ctrl = ctrl_start(cfg, st, &err);
     if (ctrl == NULL) {
         log_error("%s", err.msg);
@@ -609,6 +714,8 @@ static int run(struct nubod_opts *o)
     else
         log_warn("no web portal in %s (build it with scripts/build-web.sh)", web_dir);
     struct httpd_cfg hc = {.tcp_addr = cfg->listen_addr,
+                           .tls_cert = tls_cert,
+                           .tls_key = tls_key,
                            .tcp_port = (uint16_t)cfg->listen_port,
                            .threads = cfg->threads,
                            .conn_per_ip = o->conn_per_ip,
@@ -631,16 +738,21 @@ static int run(struct nubod_opts *o)
             h = NULL;
         }
     }
+    free(tls_cert); /* the servers keep copies */
+    if (tls_key)
+        explicit_bzero(tls_key, strlen(tls_key));
+    free(tls_key);
     if (h == NULL) {
         log_error("cannot serve the API: %s", err.msg);
         ctrl_stop(ctrl);
         store_close(st);
         return 1;
     }
-    log_info("nubod %s: API on http://%s:%u/v1 (schema version %d, %s placement)", NUBO_VERSION,
-             cfg->listen_addr, httpd_port(h), store_schema_version(st), cfg->sched_policy);
+    const char *scheme = hc.tls_cert ? "https" : "http";
+    log_info("nubod %s: API on %s://%s:%u/v1 (schema version %d, %s placement)", NUBO_VERSION,
+             scheme, cfg->listen_addr, httpd_port(h), store_schema_version(st), cfg->sched_policy);
     if (ha)
-        log_info("API for host agents on http://%s:%u/v1", o->agent_addr, httpd_port(ha));
+        log_info("API for host agents on %s://%s:%u/v1", scheme, o->agent_addr, httpd_port(ha));
     int sig = wait_for_signal(ctrl, &set);
     log_info("signal %d: stopping", sig);
     sdnotify_send("STOPPING=1");

@@ -1027,6 +1027,7 @@ static int uplink_start(struct host *h, struct nubo_err *err)
     snprintf(state_file, sizeof(state_file), "%s/controller.json", cfg->state_dir);
     struct uplink_cfg uc = {
         .controller = cfg->controller,
+        .controller_ca = cfg->controller_ca,
         .join_token_file = cfg->join_token_file,
         .advertise = advertise,
         .name = name,

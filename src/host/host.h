@@ -34,6 +34,7 @@ struct host_cfg {
     /* The controller link (uplink.h); controller "" = a standalone agent. */
     char controller[512]; /* http://ADDR:PORT of nubod */
     char join_token_file[PATH_MAX];
+    char controller_ca[PATH_MAX]; /* --controller-ca: the CA of an https:// nubod, or "" */
     char advertise[PATH_MAX + 8]; /* how nubod reaches us; "" = unix:<socket> */
     char name[64];                /* host name at the controller; "" = hostname */
     int heartbeat_ms;

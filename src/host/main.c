@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "host/host.h"
 #include "host/net/net.h"
@@ -57,7 +58,11 @@ static void usage(FILE *out)
                  "                       what stays broken makes the host degraded\n"
                  "\n"
                  "Joining a controller (nubod):\n"
-                 "  --controller URL     nubod's API, e.g. http://127.0.0.1:7700\n"
+                 "  --controller URL     nubod's API, e.g. http://127.0.0.1:7700 (https:// with\n"
+                 "                       --controller-ca)\n"
+                 "  --controller-ca F    the PEM CA that signed an https:// nubod's certificate\n"
+                 "                       (pinned: only it is trusted; the join token never\n"
+                 "                       crosses the network in clear)\n"
                  "  --join-token-file F  nubod's <state-dir>/join-token (read when registering)\n"
                  "  --advertise ADDRESS  how nubod reaches this agent: unix:/path/to/hostd.sock\n"
                  "                       (default unix:<--socket>) or http://ADDR:PORT (TCP API)\n"
@@ -166,8 +171,20 @@ static bool is_url(const char *s)
 
 static int opt_controller(struct hostd_cfg *c, const char *arg)
 {
-    if (!is_url(arg) || str_copy(c->host.controller, sizeof(c->host.controller), arg) < 0)
-        return bad_opt("--controller wants nubod's URL, e.g. http://127.0.0.1:7700");
+    if ((!is_url(arg) && strncmp(arg, "https://", 8) != 0) ||
+        str_copy(c->host.controller, sizeof(c->host.controller), arg) < 0)
+        return bad_opt("--controller wants nubod's URL, e.g. http://127.0.0.1:7700 or"
+                       " https://nubo.example:7701");
+    return 0;
+}
+
+static int opt_controller_ca(struct hostd_cfg *c, const char *arg)
+{
+    if (access(arg, R_OK) != 0 ||
+        str_copy(c->host.controller_ca, sizeof(c->host.controller_ca), arg) < 0)
+        return bad_opt("--controller-ca %s: cannot read it (the PEM CA of nubod's certificate;"
+                       " nubod --tls-auto's is <state-dir>/tls/ca.pem)",
+                       arg);
     return 0;
 }
 
@@ -268,6 +285,7 @@ static const struct opt options[] = {
     {"log-format", OPT_FN, .fn = opt_log_format},
     {"driver", OPT_FN, .fn = opt_driver},
     {"controller", OPT_FN, .fn = opt_controller},
+    {"controller-ca", OPT_FN, .fn = opt_controller_ca},
     {"join-token-file", OPT_FN, .fn = opt_join_token_file},
     {"advertise", OPT_FN, .fn = opt_advertise},
     {"name", OPT_FN, .fn = opt_name},

@@ -73,7 +73,8 @@ struct round {
 };
 
 struct uplink {
-    char *controller, *join_token_file, *advertise, *name, *agent_token, *state_file;
+    char *controller, *controller_ca, *join_token_file, *advertise, *name, *agent_token,
+        *state_file;
     int interval_ms;
     json_t *(*report)(void *ctx);
     void *ctx;
@@ -245,7 +246,13 @@ static int post_start(struct uplink *u, struct req *r, enum req_kind kind, const
         explicit_bzero(auth, sizeof(auth));
     }
     curl_easy_setopt(r->easy, CURLOPT_URL, url);
-    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http");
+    /* https: the controller's certificate must chain to --controller-ca
+     * (pinned: the system's CAs are not asked) */
+    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (u->controller_ca[0]) {
+        curl_easy_setopt(r->easy, CURLOPT_CAINFO, u->controller_ca);
+        curl_easy_setopt(r->easy, CURLOPT_CAPATH, NULL);
+    }
     curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
     curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, text);
@@ -478,8 +485,10 @@ static void metrics_done(struct uplink *u, CURLcode cc)
 
 struct uplink *uplink_new(const struct uplink_cfg *cfg, struct nubo_err *err)
 {
-    if (strncmp(cfg->controller, "http://", 7) != 0 && strncmp(cfg->controller, "unix:/", 6) != 0) {
-        nubo_err_set(err, NUBO_E_INVALID, "--controller wants the URL of nubod, http://ADDR:PORT");
+    if (strncmp(cfg->controller, "http://", 7) != 0 && strncmp(cfg->controller, "https://", 8) &&
+        strncmp(cfg->controller, "unix:/", 6) != 0) {
+        nubo_err_set(err, NUBO_E_INVALID,
+                     "--controller wants the URL of nubod, http[s]://ADDR:PORT");
         return NULL;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -488,6 +497,7 @@ struct uplink *uplink_new(const struct uplink_cfg *cfg, struct nubo_err *err)
     }
     struct uplink *u = xcalloc(1, sizeof(*u));
     u->controller = xstrdup(cfg->controller);
+    u->controller_ca = xstrdup(cfg->controller_ca ? cfg->controller_ca : "");
     size_t l = strlen(u->controller);
     while (l > 7 && u->controller[l - 1] == '/')
         u->controller[--l] = '\0';
@@ -592,6 +602,7 @@ void uplink_free(struct uplink *u)
     if (u->multi)
         curl_multi_cleanup(u->multi);
     free(u->controller);
+    free(u->controller_ca);
     free(u->join_token_file);
     free(u->advertise);
     free(u->name);

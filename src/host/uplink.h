@@ -31,7 +31,8 @@
 #include "lib/err.h"
 
 struct uplink_cfg {
-    const char *controller;      /* "http://ADDR:PORT" (or "unix:/path") of nubod */
+    const char *controller;      /* "http[s]://ADDR:PORT" (or "unix:/path") of nubod */
+    const char *controller_ca;   /* PEM CA that signed an https:// nubod's certificate, or "" */
     const char *join_token_file; /* first line: the join token (read when registering) */
     const char *advertise;       /* how nubod reaches this agent */
     const char *name;            /* this host's name */

@@ -27,6 +27,7 @@ struct httpd {
     struct httpd_cfg cfg;
     char *unix_path;
     char *token;
+    char *tls_cert, *tls_key; /* copies, alive as long as the daemon */
     int listen_fd;
     uint16_t port;
 };
@@ -448,6 +449,23 @@ struct httpd *httpd_start(const struct httpd_cfg *cfg, struct nubo_err *err)
     unsigned int flags = MHD_USE_EPOLL;
     if (cfg->threads > 0)
         flags |= MHD_USE_INTERNAL_POLLING_THREAD;
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, NULL},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, NULL},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0,
+         (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (cfg->tls_cert && cfg->tls_key) {
+        flags |= MHD_USE_TLS;
+        h->tls_cert = xstrdup(cfg->tls_cert);
+        h->tls_key = xstrdup(cfg->tls_key);
+        tls[0].ptr_value = h->tls_key;
+        tls[1].ptr_value = h->tls_cert;
+    } else
+        tls[0].option = MHD_OPTION_END;
+    h->cfg.tls_cert = h->tls_cert;
+    h->cfg.tls_key = h->tls_key;
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h, MHD_OPTION_NOTIFY_CONNECTION, notify_cb, h,
@@ -455,12 +473,17 @@ struct httpd *httpd_start(const struct httpd_cfg *cfg, struct nubo_err *err)
         (unsigned int)conn_timeout(h), MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->conn_per_ip,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(cfg->threads > 0 ? cfg->threads : 0),
-        MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (h->d == NULL) {
-        nubo_err_set(err, NUBO_E_INTERNAL, "cannot start the HTTP server");
+        nubo_err_set(err, NUBO_E_INTERNAL,
+                     h->tls_cert ? "cannot start the HTTPS server (is the key the certificate's,"
+                                   " both PEM?)"
+                                 : "cannot start the HTTP server");
         close(fd);
         free(h->unix_path);
         free(h->token);
+        free(h->tls_cert);
+        free(h->tls_key);
         free(h);
         return NULL;
     }
@@ -507,6 +530,10 @@ void httpd_stop(struct httpd *h)
         unlink(h->unix_path);
     free(h->unix_path);
     free(h->token);
+    free(h->tls_cert);
+    if (h->tls_key)
+        explicit_bzero(h->tls_key, strlen(h->tls_key));
+    free(h->tls_key);
     free(h);
 }
 

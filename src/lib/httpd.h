@@ -85,6 +85,12 @@ struct httpd_cfg {
     unsigned conn_per_ip;
     unsigned conn_timeout_s;
     unsigned head_timeout_s;
+    /* TLS (GnuTLS, through libmicrohttpd): the PEM of the server's
+     * certificate (chain) and of its key, or NULL for plain HTTP.  TLS 1.2
+     * and 1.3 only; a client speaking plain HTTP to a TLS server gets no
+     * answer (its handshake fails and the connection is closed). */
+    const char *tls_cert;
+    const char *tls_key;
     http_handler_fn handler;
     http_stream_fn stream; /* optional */
     void *ctx;
