@@ -43,6 +43,9 @@ struct api {
     /* ms since the reconciler last began a pass (GET /v1/health); NULL in
      * tests that run no reconciler */
     long long (*reconciler_idle_ms)(const void *ctx);
+    /* the public key pin of nubod's TLS certificate ("sha256//..."), for
+     * the commands that join hosts; NULL without TLS */
+    const char *controller_pin;
     const void *reconciler_ctx;
 };
 

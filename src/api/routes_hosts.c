@@ -149,6 +149,9 @@ static void post_join_token(struct api_call *call)
     json_t *out = fleet_join_token_create(call->api->st, ttl, uses, note, call->ctx.user_id, &err);
     if (out)
         api_target_from(call, out);
+    /* what a new host pins the controller by (nubo host join-command) */
+    if (out && call->api->controller_pin)
+        json_object_set_new(out, "controller_pin", json_string(call->api->controller_pin));
     api_reply_or_fail(call, 201, out, &err);
 }
 

@@ -74,6 +74,11 @@ struct client *client_new(const struct client_cfg *cfg, struct nubo_err *err)
     return c;
 }
 
+const char *client_base_url(const struct client *c)
+{
+    return c->base_url;
+}
+
 void client_free(struct client *c)
 {
     if (c == NULL)

@@ -73,6 +73,9 @@ struct client *client_new(const struct client_cfg *cfg, struct nubo_err *err);
 /* Frees c (NULL is fine). */
 void client_free(struct client *c);
 
+/* The server's base URL ("http://localhost" over a Unix socket). */
+const char *client_base_url(const struct client *c);
+
 /* Where the client connects, for messages: the socket path or the URL. */
 const char *client_target(const struct client *c);
 

@@ -11,9 +11,12 @@
  * (The agent of this very server, without a controller: `nubo agent info`.)
  */
 #include <stdio.h>
+#include <string.h>
 
+#include "cli/client.h"
 #include "cli/cloud.h"
 #include "cli/cmd.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "lib/util.h"
 
@@ -28,6 +31,8 @@ static const char host_usage[] =
     "  show HOST         one host\n"
     "  delete HOST...    forget hosts that have no instances\n"
     "  force-remove HOST fence a dead host and delete its instances\n"
+    "  join-command [--ttl S] [--controller URL] [--name NAME]\n"
+    "                    a one-line command that joins a new host (single-use)\n"
     "\n"
     "HOST is a host's name or id.  Hosts join by themselves: nubo-hostd\n"
     "--controller URL --join-token-file FILE.  This server's own agent, without a\n"
@@ -203,6 +208,96 @@ static int host_force_remove(struct cli *cli, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+static const char join_command_usage[] =
+    "usage: nubo host join-command [--ttl SECONDS] [--controller URL] [--name NAME]\n"
+    "\n"
+    "Prints one shell line that, run as root on a new server with nubo-hostd\n"
+    "installed, joins it to this cloud: it writes a fresh single-use join token\n"
+    "(valid --ttl seconds, default 3600) to /etc/nubo/join-token and starts the\n"
+    "agent against the controller, which it trusts by its public key pin (nubod\n"
+    "serving HTTPS: --tls-auto or --tls-cert).  The line holds a secret: pass it\n"
+    "to the new server over a channel you trust.\n"
+    "\n"
+    "  --ttl SECONDS     how long the token is valid: 60 to 604800 (default 3600)\n"
+    "  --controller URL  the address the new host reaches nubod at (default: the\n"
+    "                    one this CLI uses; prefer nubod's --agent-listen)\n"
+    "  --name NAME       the new host's name (default: its hostname)\n"
+    "\n" CLOUD_COMMON_HELP;
+
+static const struct opts_field join_command_fields[] = {
+    {.name = "ttl", .key = "ttl_seconds", .type = FIELD_INT, .min = 60, .max = 604800},
+    {.name = "controller", .key = "controller", .type = FIELD_STR},
+    {.name = "name", .key = "name", .type = FIELD_STR},
+};
+
+/* Whether s is safe inside single quotes of a shell line. */
+static bool shell_safe(const char *s)
+{
+    return s && *s && strlen(s) < 512 && strchr(s, '\'') == NULL && strchr(s, '\n') == NULL;
+}
+
+static int host_join_command(struct cli *cli, int argc, char **argv)
+{
+    json_t *body = NULL, *tok = NULL;
+    struct nubo_err err;
+    int rc = opts_parse(cli, argc, argv, join_command_fields, ARRAY_LEN(join_command_fields),
+                        join_command_usage, &body);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    char url[CLI_URL_MAX] = "", name[128] = "";
+    const char *given = json_string_value(json_object_get(body, "controller"));
+    if ((rc = cli_args_check(cli, argc - optind, 0, 0, "no arguments")) != 0 ||
+        (given && (rc = cli_url_check(cli, given, "--controller", url, sizeof(url))) != 0))
+        goto done;
+    const char *n = json_string_value(json_object_get(body, "name"));
+    if (n && (!shell_safe(n) || str_copy(name, sizeof(name), n) < 0)) {
+        rc = cli_usage_error(cli, "--name '%.60s' is not a host name", n);
+        goto done;
+    }
+    json_object_del(body, "controller");
+    json_object_del(body, "name");
+    json_object_set_new(body, "uses", json_integer(1));
+    json_object_set_new(body, "note", json_string("nubo host join-command"));
+    if ((rc = cloud_connect(cli)) != 0)
+        goto done;
+    if (!url[0])
+        str_copy(url, sizeof(url), client_base_url(cli->client));
+    if (cloud_create(cli, "/v1/join-tokens", body, &tok, &err) < 0) {
+        rc = cli_fail(cli, &err);
+        goto done;
+    }
+    const char *token = cli_json_str(tok, "token"), *pin = cli_json_str(tok, "controller_pin");
+    if (!shell_safe(token) || !shell_safe(url) || (pin && !shell_safe(pin))) {
+        nubo_err_set(&err, NUBO_E_INTERNAL, "the controller's answer cannot go into a shell line");
+        rc = cli_fail(cli, &err);
+        goto done;
+    }
+    char line[2048];
+    snprintf(line, sizeof(line),
+             "umask 077 && mkdir -p /etc/nubo && printf '%%s\\n' '%s' > /etc/nubo/join-token &&"
+             " nubo-hostd --controller '%s'%s%s%s --join-token-file /etc/nubo/join-token%s%s%s",
+             token, url, pin ? " --controller-pin '" : "", pin ? pin : "", pin ? "'" : "",
+             name[0] ? " --name '" : "", name, name[0] ? "'" : "");
+    if (cli->output == OUTPUT_JSON) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "command", line, "controller", url,
+                              "token_id", cli_json_str(tok, "id"), "controller_pin", pin,
+                              "expires_at", cli_json_str(tok, "expires_at"));
+        cli_print_json(cli, o);
+        json_decref(o);
+    } else {
+        printf("%s\n", line);
+        fprintf(stderr, "nubo: single use, valid until %s; it holds a secret\n",
+                cli_json_str(tok, "expires_at"));
+    }
+    if (pin == NULL)
+        fprintf(stderr, "nubo: warning: nubod serves plain HTTP: the join token would cross the"
+                        " network in clear; start nubod with --tls-auto for hosts elsewhere\n");
+done:
+    json_decref(body);
+    json_decref(tok);
+    return rc;
+}
+
 int cmd_host(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_command cmds[] = {
@@ -210,6 +305,7 @@ int cmd_host(struct cli *cli, int argc, char **argv)
         {"show", host_show},
         {"delete", host_delete},
         {"force-remove", host_force_remove},
+        {"join-command", host_join_command},
     };
     return cli_dispatch(cli, argc, argv, cmds, ARRAY_LEN(cmds), host_usage);
 }

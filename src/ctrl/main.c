@@ -555,11 +555,15 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
 /* The PEM certificate and key to serve HTTPS with (both NULL for plain
  * HTTP): the operator's files, or --tls-auto's, made on first start for
  * this machine's names.  0 or -1 with err. */
-static int tls_material(const struct nubod_opts *o, char **cert, char **key, struct nubo_err *err)
+static int tls_material(const struct nubod_opts *o, char **cert, char **key, char pin[64],
+                        struct nubo_err *err)
 {
     *cert = *key = NULL;
+    pin[0] = '\0';
     if (o->tls_cert)
-        return tls_load(o->tls_cert, o->tls_key, cert, key, err);
+        return tls_load(o->tls_cert, o->tls_key, cert, key, err) < 0
+                   ? -1
+                   : tls_pin(o->tls_cert, pin, 64, err);
     if (!o->tls_auto)
         return 0;
     const char *names[40];
@@ -589,7 +593,7 @@ static int tls_material(const struct nubod_opts *o, char **cert, char **key, str
     if (tls_auto(dir, names, n, err) < 0)
         return -1;
     log_info("HTTPS with nubod's own CA: clients trust %s/ca.pem", dir);
-    return tls_load(c, k, cert, key, err);
+    return tls_load(c, k, cert, key, err) < 0 ? -1 : tls_pin(c, pin, 64, err);
 }
 
 /* GET /v1/health's view of the reconciler. */
@@ -686,9 +690,11 @@ static int run(struct nubod_opts *o)
     if (fleet_join_local_rotate(st, joinfile, &err) < 0)
         log_warn("the local join token is not replaced (new hosts cannot join until it is): %s",
                  err.msg);
-    char *tls_cert = NULL, *tls_key = NULL;
-    if (tls_material(o, &tls_cert, &tls_key, &err) < 0) {
+    char *tls_cert = NULL, *tls_key = NULL, tls_pin_s[64];
+    if (tls_material(o, &tls_cert, &tls_key, tls_pin_s, &err) < 0) {
         log_error("cannot serve HTTPS: %s", err.msg);
+        free(tls_cert);
+        free(tls_key);
         store_close(st);
         return 1;
     }
@@ -703,6 +709,7 @@ static int run(struct nubod_opts *o)
                       .stacks = ctrl_stacks(ctrl),
                       .image_dir = imgdir,
                       .reconciler_idle_ms = reconciler_idle_ms,
+                      .controller_pin = tls_pin_s[0] ? tls_pin_s : NULL,
                       .reconciler_ctx = ctrl};
     /* The portal: the one asked for, else the source tree's build (a
      * developer's checkout), else the installed one. */

@@ -1028,6 +1028,7 @@ static int uplink_start(struct host *h, struct nubo_err *err)
     struct uplink_cfg uc = {
         .controller = cfg->controller,
         .controller_ca = cfg->controller_ca,
+        .controller_pin = cfg->controller_pin,
         .join_token_file = cfg->join_token_file,
         .advertise = advertise,
         .name = name,

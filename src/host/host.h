@@ -35,6 +35,7 @@ struct host_cfg {
     char controller[512]; /* http://ADDR:PORT of nubod */
     char join_token_file[PATH_MAX];
     char controller_ca[PATH_MAX]; /* --controller-ca: the CA of an https:// nubod, or "" */
+    char controller_pin[64];      /* --controller-pin: sha256//... of nubod's key, or "" */
     char advertise[PATH_MAX + 8]; /* how nubod reaches us; "" = unix:<socket> */
     char name[64];                /* host name at the controller; "" = hostname */
     int heartbeat_ms;

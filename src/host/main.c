@@ -63,6 +63,8 @@ static void usage(FILE *out)
                  "  --controller-ca F    the PEM CA that signed an https:// nubod's certificate\n"
                  "                       (pinned: only it is trusted; the join token never\n"
                  "                       crosses the network in clear)\n"
+                 "  --controller-pin P   or trust an https:// nubod by its public key:\n"
+                 "                       sha256//... (nubo host join-command prints it)\n"
                  "  --join-token-file F  nubod's <state-dir>/join-token (read when registering)\n"
                  "  --advertise ADDRESS  how nubod reaches this agent: unix:/path/to/hostd.sock\n"
                  "                       (default unix:<--socket>) or http://ADDR:PORT (TCP API)\n"
@@ -178,6 +180,17 @@ static int opt_controller(struct hostd_cfg *c, const char *arg)
     return 0;
 }
 
+static int opt_controller_pin(struct hostd_cfg *c, const char *arg)
+{
+    size_t n = strlen(arg);
+    if (strncmp(arg, "sha256//", 8) != 0 || n != 52 ||
+        strspn(arg + 8, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != 44)
+        return bad_opt("--controller-pin wants sha256//<44 base64 characters>, the pin 'nubo host"
+                       " join-command' prints");
+    str_copy(c->host.controller_pin, sizeof(c->host.controller_pin), arg);
+    return 0;
+}
+
 static int opt_controller_ca(struct hostd_cfg *c, const char *arg)
 {
     if (access(arg, R_OK) != 0 ||
@@ -286,6 +299,7 @@ static const struct opt options[] = {
     {"driver", OPT_FN, .fn = opt_driver},
     {"controller", OPT_FN, .fn = opt_controller},
     {"controller-ca", OPT_FN, .fn = opt_controller_ca},
+    {"controller-pin", OPT_FN, .fn = opt_controller_pin},
     {"join-token-file", OPT_FN, .fn = opt_join_token_file},
     {"advertise", OPT_FN, .fn = opt_advertise},
     {"name", OPT_FN, .fn = opt_name},

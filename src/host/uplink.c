@@ -73,8 +73,8 @@ struct round {
 };
 
 struct uplink {
-    char *controller, *controller_ca, *join_token_file, *advertise, *name, *agent_token,
-        *state_file;
+    char *controller, *controller_ca, *controller_pin, *join_token_file, *advertise, *name,
+        *agent_token, *state_file;
     int interval_ms;
     json_t *(*report)(void *ctx);
     void *ctx;
@@ -252,6 +252,15 @@ static int post_start(struct uplink *u, struct req *r, enum req_kind kind, const
     if (u->controller_ca[0]) {
         curl_easy_setopt(r->easy, CURLOPT_CAINFO, u->controller_ca);
         curl_easy_setopt(r->easy, CURLOPT_CAPATH, NULL);
+    }
+    /* or pinned by its public key (nubo host join-command): the pin is the
+     * trust, whoever signed the certificate */
+    if (u->controller_pin[0]) {
+        curl_easy_setopt(r->easy, CURLOPT_PINNEDPUBLICKEY, u->controller_pin);
+        if (!u->controller_ca[0]) {
+            curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
     }
     curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
@@ -498,6 +507,7 @@ struct uplink *uplink_new(const struct uplink_cfg *cfg, struct nubo_err *err)
     struct uplink *u = xcalloc(1, sizeof(*u));
     u->controller = xstrdup(cfg->controller);
     u->controller_ca = xstrdup(cfg->controller_ca ? cfg->controller_ca : "");
+    u->controller_pin = xstrdup(cfg->controller_pin ? cfg->controller_pin : "");
     size_t l = strlen(u->controller);
     while (l > 7 && u->controller[l - 1] == '/')
         u->controller[--l] = '\0';
@@ -603,6 +613,7 @@ void uplink_free(struct uplink *u)
         curl_multi_cleanup(u->multi);
     free(u->controller);
     free(u->controller_ca);
+    free(u->controller_pin);
     free(u->join_token_file);
     free(u->advertise);
     free(u->name);

@@ -33,6 +33,7 @@
 struct uplink_cfg {
     const char *controller;      /* "http[s]://ADDR:PORT" (or "unix:/path") of nubod */
     const char *controller_ca;   /* PEM CA that signed an https:// nubod's certificate, or "" */
+    const char *controller_pin;  /* "sha256//..." of nubod's public key, or "" */
     const char *join_token_file; /* first line: the join token (read when registering) */
     const char *advertise;       /* how nubod reaches this agent */
     const char *name;            /* this host's name */

@@ -140,6 +140,24 @@ int tls_auto(const char *dir, const char *const *names, size_t n, struct nubo_er
     return rc;
 }
 
+int tls_pin(const char *cert, char *out, size_t n, struct nubo_err *err)
+{
+    char *argv[] = {"certtool", "--certificate-info", "--infile", (char *)cert, NULL};
+    char *text = NULL;
+    if (spawn_run(argv, CERTTOOL_TIMEOUT_MS, 64 * 1024, &text, err) < 0) {
+        free(text);
+        return -1;
+    }
+    const char *p = strstr(text, "pin-sha256:");
+    size_t len =
+        p ? strspn(p + 11, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") : 0;
+    int rc = 0;
+    if (len != 44 || (size_t)snprintf(out, n, "sha256//%.44s", p + 11) >= n)
+        rc = nubo_err_set(err, NUBO_E_INTERNAL, "no public key pin in certtool's view of %s", cert);
+    free(text);
+    return rc;
+}
+
 int tls_load(const char *cert, const char *key, char **cert_pem, char **key_pem,
              struct nubo_err *err)
 {

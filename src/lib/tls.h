@@ -19,6 +19,11 @@
  * that trust it keep working).  0 or -1 with err. */
 int tls_auto(const char *dir, const char *const *names, size_t n, struct nubo_err *err);
 
+/* The pin of the public key of the PEM certificate at cert, as libcurl's
+ * CURLOPT_PINNEDPUBLICKEY takes it: "sha256//<base64 of the SHA-256 of the
+ * key's SubjectPublicKeyInfo>" (certtool --certificate-info).  0 or -1. */
+int tls_pin(const char *cert, char *out, size_t n, struct nubo_err *err);
+
 /* Reads the PEM files cert and key (at most 1 MiB each) into *cert_pem
  * and *key_pem (malloc'd; the caller frees, the key after zeroing it).
  * Checks they look like a certificate and a private key.  0 or -1. */

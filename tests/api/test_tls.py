@@ -239,3 +239,55 @@ def test_plain_http_stays_on_loopback_and_bad_tls_options(tmp_path):
     junk.write_text("not a certificate\n")
     r = nubod("--listen", "127.0.0.1:0", "--tls-cert", str(junk), "--tls-key", str(junk))
     assert r.returncode == 1 and "PEM certificate" in r.stderr, r
+
+
+def test_join_command_joins_a_host_by_the_controllers_pin(tmp_path, monkeypatch):
+    import re
+    n = TlsNubod(str(sub(tmp_path, "c"))).start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", n.ca)
+    try:
+        cli = Cli(tmp_path / "cli", n.base)
+        pw = tmp_path / "pw"
+        pw.write_text(n.admin_password + "\n")
+        cli.ok("login", n.base, "--user", "admin", "--password-file", pw, "--ca-file", n.ca)
+        r = cli.ok("host", "join-command", "--name", "pinned-1", "--ttl", "600")
+        line = r.stdout.strip()
+        assert "single use" in r.stderr
+        m = re.fullmatch(r"umask 077 && mkdir -p /etc/nubo && printf '%s\\n' "
+                         r"'(nubo[A-Za-z0-9_-]+)' > /etc/nubo/join-token && nubo-hostd"
+                         r" --controller '(https://[^']+)'"
+                         r" --controller-pin '(sha256//[A-Za-z0-9+/=]{44})' --join-token-file"
+                         r" /etc/nubo/join-token --name 'pinned-1'", line)
+        assert m, line
+        token, url, pin = m.groups()
+        assert url == n.base
+        j = cli.json("host", "join-command")
+        assert j["controller_pin"] == pin and j["command"].startswith("umask 077")
+        # the new host: the line's options, its paths in the test's directory
+        agent = FakeHostd(str(sub(tmp_path, "h")), n, "pinned-1")
+        tokfile = tmp_path / "h" / "join-token"
+        tokfile.write_text(token + "\n")
+        a = agent.args
+        a[a.index("--controller") + 1] = url
+        a[a.index("--join-token-file") + 1] = str(tokfile)
+        a += ["--controller-pin", pin]
+        agent.start()
+        admin = n.admin()
+        wait_for("the pinned host up", lambda: [
+            h for h in admin.get("/v1/hosts").json()["hosts"]
+            if h["name"] == "pinned-1" and h["state"] == "up"], timeout=30)
+        assert agent.stop() == 0, agent.log()
+        # a wrong pin: the agent does not talk to this nubod
+        bad = FakeHostd(str(sub(tmp_path, "bad")), n, "wrong-pin")
+        b = bad.args
+        b[b.index("--controller") + 1] = url
+        b += ["--controller-pin", "sha256//" + "A" * 43 + "="]
+        bad.start()
+        time.sleep(3)
+        assert "wrong-pin" not in [h["name"] for h in admin.get("/v1/hosts").json()["hosts"]]
+        assert bad.stop() == 0, bad.log()
+        r = subprocess.run([conftest.HOSTD, "--controller-pin", "sha256//short"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and "--controller-pin wants sha256//" in r.stderr, r
+    finally:
+        assert n.stop() == 0, n.log()
