@@ -29,8 +29,10 @@ By default the agents talk to nubod's --agent-listen address (the recommended
 set-up); --shared-listener points them at the tenant API instead.
 Needs: wrk and nginx (installed with apt-get when missing), a release build
 (scripts/build.sh) and the nubo-tiny image (images/build-guest.sh; or
-NUBO_IMAGES=dir).  The fd limit is raised for wrk, nubod and nginx; nubod
-runs with --max-conn-per-ip 1024 since wrk connects from one address.
+NUBO_IMAGES=dir); NUBO_BENCH_KEEP=1 keeps the scratch directory
+(nubod.log, nubo.db) for a look afterwards.  The fd limit is raised for
+wrk, nubod and nginx; nubod runs with --max-conn-per-ip 1024 since wrk
+connects from one address.
 """
 import argparse
 import http.client
@@ -45,6 +47,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
@@ -251,7 +255,13 @@ http {
 
 
 def hosts_down(admin):
-    return [h["name"] for h in admin.get("/v1/hosts").json()["hosts"] if h["state"] != "up"]
+    try:
+        r = admin.get("/v1/hosts")
+    except requests.ConnectionError:
+        # nubod closed the admin's keep-alive connection, idle for longer
+        # than --conn-timeout (60 s) while the seeds settled and wrk ran
+        r = admin.get("/v1/hosts")
+    return [h["name"] for h in r.json()["hosts"] if h["state"] != "up"]
 
 
 def cleanup(tenant, keep):
@@ -411,7 +421,8 @@ def main():
                 h.proc.terminate()
                 h.proc.wait()
         n.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.environ.get("NUBO_BENCH_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ static const char *const statuses[] = {"building", "running",  "stopping", "stop
 /* The API shape (INSTANCE) of a row of INSTANCE_SELECT (consumes row),
  * with its tenant network addresses (an empty list when it has none or
  * they cannot be read: the rest of the answer is still right). */
+static json_t *instance_shape(json_t *row, json_t *addresses);
+
 static json_t *instance_json(struct store *st, json_t *row)
 {
     struct nubo_err aerr;
@@ -61,6 +63,36 @@ static json_t *instance_json(struct store *st, json_t *row)
         log_warn("instance %s: cannot read its addresses: %s", jsonx_str(row, "id"), aerr.msg);
         addresses = json_array();
     }
+    return instance_shape(row, addresses);
+}
+
+/* A page of rows of INSTANCE_SELECT, ordered by (created_at, id), shaped
+ * as instance_json() does, with the addresses of the whole page read in
+ * one query (not one per row). */
+static void instance_json_page(struct store *st, const char *project_id, json_t *rows)
+{
+    size_t n = json_array_size(rows);
+    if (n == 0)
+        return;
+    json_t *first = json_array_get(rows, 0), *last = json_array_get(rows, n - 1);
+    struct nubo_err aerr;
+    json_t *by = network_instances_addresses(st, project_id, jsonx_str(first, "created_at"),
+                                             jsonx_str(first, "id"), jsonx_str(last, "created_at"),
+                                             jsonx_str(last, "id"), &aerr);
+    if (by == NULL)
+        log_warn("instances: cannot read their addresses: %s", aerr.msg);
+    size_t i;
+    json_t *r;
+    json_array_foreach (rows, i, r) {
+        json_t *a = by ? json_object_get(by, jsonx_str(r, "id")) : NULL;
+        instance_shape(r, a ? json_incref(a) : json_array());
+    }
+    json_decref(by);
+}
+
+/* instance_json() with the addresses given (consumed). */
+static json_t *instance_shape(json_t *row, json_t *addresses)
+{
     json_object_set_new(row, "addresses", addresses);
     static const char *const refs[][3] = {
         {"flavor", "flavor_id", "flavor_name"},
@@ -132,10 +164,7 @@ json_t *compute_instance_list(struct store *st, const struct ctx *ctx,
             store_page_query(st, &pg, "i.created_at, i.id", err,
                              INSTANCE_SELECT " WHERE i.project_id = ?" INSTANCE_FILTERS, "ssssssss",
                              ctx->project_id, name, name, status, status, host, host, host);
-    size_t i;
-    json_t *r;
-    json_array_foreach (rows, i, r)
-        instance_json(st, r);
+    instance_json_page(st, f->all_projects ? NULL : ctx->project_id, rows);
     return rows;
 }
 

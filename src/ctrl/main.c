@@ -54,6 +54,10 @@ static void usage(FILE *out)
             "                       (libpq's URL; the database must exist; a password is\n"
             "                       best kept in ~/.pgpass) or a SQLite file (default\n"
             "                       <state-dir>/nubo.db)\n"
+            "  --store-sync MODE    SQLite: normal (default) syncs the WAL to the disk at\n"
+            "                       checkpoints: a crash of nubod loses nothing, a power\n"
+            "                       loss may lose the last writes; full syncs at every\n"
+            "                       commit: slower writes that survive power loss\n"
             "  --listen ADDR:PORT   API address (default 127.0.0.1:7700)\n"
             "  --threads N          API threads (default 4)\n"
             "  --agent-listen ADDR:PORT  a second API address for the host agents, with\n"
@@ -329,6 +333,17 @@ static int opt_host_down_ms(struct nubod_opts *o, const char *arg)
     return ms_arg(arg, "--host-down-ms", &o->cfg.host_down_ms);
 }
 
+static int opt_store_sync(struct nubod_opts *o, const char *arg)
+{
+    (void)o;
+    if (strcmp(arg, "normal") != 0 && strcmp(arg, "full") != 0) {
+        fprintf(stderr, "nubod: --store-sync must be normal or full\n");
+        return -1;
+    }
+    store_sqlite_sync_full(strcmp(arg, "full") == 0);
+    return 0;
+}
+
 static int opt_log_level(struct nubod_opts *o, const char *arg)
 {
     if (log_level_parse(arg, &o->level) < 0) {
@@ -414,6 +429,7 @@ static const struct nubod_opt {
     {"ram-ratio", 0, required_argument, opt_ram_ratio},
     {"reconcile-ms", 0, required_argument, opt_reconcile_ms},
     {"host-down-ms", 0, required_argument, opt_host_down_ms},
+    {"store-sync", 0, required_argument, opt_store_sync},
     {"log-level", 0, required_argument, opt_log_level},
     {"log-format", 0, required_argument, opt_log_format},
     {"web-dir", 0, required_argument, opt_web_dir},

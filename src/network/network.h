@@ -178,6 +178,16 @@ int network_instance_ports_create(struct store *st, const struct ctx *ctx, const
  * ports (an empty array when it has none), or NULL with err. */
 json_t *network_instance_addresses(struct store *st, const char *instance_id, struct nubo_err *err);
 
+/* The addresses of many instances in one query (a page of a list): an
+ * object {instance_id: [addresses as network_instance_addresses()]} of
+ * the instances of project_id (NULL: of every project) whose
+ * (created_at, id) lies from (from_at, from_id) to (to_at, to_id), both
+ * included; instances without ports are absent.  New reference, or NULL
+ * with err. */
+json_t *network_instances_addresses(struct store *st, const char *project_id, const char *from_at,
+                                    const char *from_id, const char *to_at, const char *to_id,
+                                    struct nubo_err *err);
+
 /* Deletes an instance's ports (their addresses are free again, floating
  * IPs are disassociated).  Runs in the caller's transaction if any. */
 int network_instance_ports_release(struct store *st, const char *instance_id, struct nubo_err *err);

@@ -437,6 +437,39 @@ json_t *network_instance_addresses(struct store *st, const char *instance_id, st
                        "s", instance_id);
 }
 
+json_t *network_instances_addresses(struct store *st, const char *project_id, const char *from_at,
+                                    const char *from_id, const char *to_at, const char *to_id,
+                                    struct nubo_err *err)
+{
+    json_t *rows = store_query(
+        st, err,
+        "SELECT p.instance_id, p.network_id, n.name AS network, p.id AS port_id, p.ip, p.mac,"
+        " (SELECT f.ip FROM floating_ips f WHERE f.port_id = p.id) AS floating_ip"
+        " FROM ports p JOIN networks n ON n.id = p.network_id"
+        " JOIN instances i ON i.id = p.instance_id"
+        " WHERE (? = '' OR i.project_id = ?) AND (i.created_at, i.id) >= (?, ?)"
+        " AND (i.created_at, i.id) <= (?, ?) ORDER BY p.instance_id, p.created_at, p.id",
+        "ssssss", project_id ? project_id : "", project_id ? project_id : "", from_at, from_id,
+        to_at, to_id);
+    if (rows == NULL)
+        return NULL;
+    json_t *by = json_object();
+    size_t i;
+    json_t *r;
+    json_array_foreach (rows, i, r) {
+        const char *iid = jsonx_str(r, "instance_id");
+        json_t *list = json_object_get(by, iid);
+        if (list == NULL) {
+            list = json_array();
+            json_object_set_new(by, iid, list);
+        }
+        json_object_del(r, "instance_id");
+        json_array_append(list, r);
+    }
+    json_decref(rows);
+    return by;
+}
+
 int network_instance_ports_release(struct store *st, const char *instance_id, struct nubo_err *err)
 {
     if (store_exec(st, err,

@@ -52,6 +52,12 @@ struct store;
  * created if needed.  Returns NULL with err on failure. */
 struct store *store_open(const char *target, struct nubo_err *err);
 
+/* SQLite only, before store_open(): sync the -wal at every commit
+ * (synchronous=FULL: an answered write survives power loss) instead of at
+ * checkpoints (NORMAL, the default: it survives a crash of nubod, not of
+ * the machine).  See store_sqlite.c. */
+void store_sqlite_sync_full(bool full);
+
 /* Whether target names a PostgreSQL database (see store_open). */
 bool store_target_is_pg(const char *target);
 

@@ -155,13 +155,17 @@ def test_project_delete_leaves_nothing_and_stops_schedules(sc):
 def test_project_with_a_busy_scaling_group_is_409_and_keeps_everything(sc):
     nubod, admin, m = sc["nubod"], sc["admin"], sc["member"]
     g = group(m, min_size=1, desired=1, max_size=2)
+
+    def members():
+        with db_connect(nubod) as c:
+            return c.execute("SELECT COUNT(*) FROM scale_members WHERE group_id = ?",
+                             (g["id"],)).fetchone()[0]
+    # the member is linked in a transaction after the instance's create:
+    # wait for the member, not for the instance
     deadline = time.time() + 15
-    while not admin.get("/v1/instances?all_projects=true").json().get("instances") and \
-            time.time() < deadline:
+    while members() == 0 and time.time() < deadline:
         time.sleep(0.2)
-    with db_connect(nubod) as c:
-        assert c.execute("SELECT COUNT(*) FROM scale_members WHERE group_id = ?",
-                         (g["id"],)).fetchone()[0] == 1
+    assert members() == 1
     assert_problem(admin.delete("/v1/projects/" + m.project), 409,
                    "still has scaling group 'g' with 1 instance")
     assert admin.get("/v1/projects/" + m.project).status_code == 200

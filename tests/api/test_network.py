@@ -320,6 +320,48 @@ def test_instances_get_addresses_and_delete_frees_them(compute_env):
     assert r.json()["instances"][0]["addresses"] == []
 
 
+def test_instance_lists_show_each_its_own_addresses(nubod, admin, compute_env, tmp_path):
+    """A list reads the addresses of its whole page in one query: every
+    instance still gets its own, on every page, and never another
+    project's (instances of two projects interleaved in time)."""
+    m = compute_env
+    other = make_tenant(nubod, admin)
+    net(m, "n")
+    net(other, "n", cidr="10.1.0.0/24")
+    for k in range(3):
+        for who, name in ((m, "m%d" % k), (other, "o%d" % k)):
+            r = who.post("/v1/instances", {"name": name, "flavor": "small", "image": "tiny",
+                                           "networks": [{"network": "n"}]})
+            assert r.status_code == 202, r.text
+    r = m.post("/v1/instances", {"name": "plain", "flavor": "small", "image": "tiny"})
+    assert r.status_code == 202, r.text
+
+    def shown(who, i):
+        return who.get("/v1/instances/" + i["id"]).json()["addresses"]
+
+    for who, prefix in ((m, "10.0.0."), (other, "10.1.0.")):
+        page, marker, seen = [], None, []
+        while True:
+            r = who.get("/v1/instances?limit=2" + ("&marker=" + marker if marker else ""))
+            assert r.status_code == 200, r.text
+            page = r.json()["instances"]
+            for i in page:
+                assert i["addresses"] == shown(who, i), i
+                ips = [a["ip"] for a in i["addresses"]]
+                assert ips == ([] if i["name"] == "plain" else [ips[0]]), i
+                assert all(ip.startswith(prefix) for ip in ips), i
+                seen.append(i["name"])
+            marker = r.json().get("next_marker")
+            if not marker:
+                break
+        assert len(seen) == (4 if who is m else 3), seen
+    everyone = admin.get("/v1/instances?all_projects=true&limit=1000").json()["instances"]
+    assert len([i for i in everyone if i["addresses"]]) == 6
+    for i in everyone:
+        if i["project_id"] == other.project:
+            assert i["addresses"] == shown(other, i), i
+
+
 def test_host_network_document(nubod, admin, compute_env):
     m = compute_env
     h1 = add_host(nubod, "h1")
