@@ -7,15 +7,15 @@
  * writer.  store.c calls it through store_sqlite_backend.
  *
  * Durability (store_sqlite_sync_full(), nubod --store-sync): by default
- * synchronous=NORMAL: a commit is in the -wal file (the kernel's page
+ * synchronous=FULL: the -wal is synced at every commit, so every answered
+ * write survives a crash of the machine too.  synchronous=NORMAL (asked
+ * for): a commit is in the -wal file (the kernel's page
  * cache) before store_commit() returns, so a crash of the process - kill
  * -9, abort - loses nothing committed; the -wal is synced to the disk at
  * each checkpoint.  A crash of the machine (power loss, kernel panic) may
  * roll back the transactions committed since the last checkpoint (the
- * database stays consistent: never a half transaction).  synchronous=FULL
- * syncs the -wal at every commit, which makes every answered write survive
- * power loss too, at the price of one fdatasync (milliseconds) per commit
- * on the writers' path.
+ * database stays consistent: never a half transaction), in exchange for
+ * no fdatasync (milliseconds) per commit on the writers' path.
  *
  * Writers take turns on a mutex of the process (write_lock()) before SQLite
  * sees them: a writer waiting in SQLite's busy handler sleeps and polls (1,
@@ -98,7 +98,7 @@ struct sq {
 /* How long a writer waits for its turn: SQLite's busy_timeout, kept. */
 #define WRITE_WAIT_MS 15000
 
-static atomic_int sync_full; /* synchronous=FULL instead of NORMAL */
+static atomic_int sync_full = 1; /* synchronous=FULL, else NORMAL */
 
 void store_sqlite_sync_full(bool full)
 {

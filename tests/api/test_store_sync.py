@@ -1,9 +1,9 @@
 """nubod --store-sync: SQLite's durability setting (store_sqlite.c).
 
-The default, normal (synchronous=NORMAL), must still lose nothing that was
-answered when nubod is killed (kill -9): the commits are in the WAL, which
-the kernel keeps; full (synchronous=FULL) does the same and syncs each
-commit to the disk.  A wrong value is refused before anything starts."""
+The default, full (synchronous=FULL), syncs each commit to the disk;
+normal (synchronous=NORMAL) must still lose nothing that was answered when
+nubod is killed (kill -9): the commits are in the WAL, which the kernel
+keeps.  A wrong value is refused before anything starts."""
 import signal
 import subprocess
 import threading

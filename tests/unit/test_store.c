@@ -374,16 +374,17 @@ static void test_writers_take_turns(void)
     }
 }
 
-/* SQLite's durability: synchronous=NORMAL (1) unless asked for FULL (2). */
+/* SQLite's durability: synchronous=FULL (2) unless asked for NORMAL (1). */
 static void test_sqlite_sync(void)
 {
     struct nubo_err err;
-    for (int full = 0; full < 2; full++) {
+    for (int full = 1; full >= 0; full--) {
         char path[160];
         snprintf(path, sizeof(path), "%s/sync-%d.db", dir, full);
-        store_sqlite_sync_full(full);
+        if (!full)
+            store_sqlite_sync_full(false); /* the default is full */
         struct store *st = store_open(path, &err);
-        store_sqlite_sync_full(false);
+        store_sqlite_sync_full(true);
         if (!CHECK(st != NULL))
             continue;
         json_t *row = store_query_one(st, &err, "PRAGMA synchronous", "");
