@@ -82,6 +82,7 @@ VALID_BODIES = {
         "accel": "tcg", "driver": "qemu"},
     ("POST", "/v1/hosts/{id}/actions"): lambda e: {"action": "reset-credential"},
     ("POST", "/v1/join-tokens"): lambda e: {"ttl_seconds": 600, "uses": 2, "note": "ok"},
+    ("POST", "/v1/recovery/actions"): lambda e: {"action": "finish"},
     ("POST", "/v1/hosts/{id}/heartbeat"): lambda e: {
         "capacity": {"vcpus": 5, "ram_mib": 5000, "disk_gib": 50}, "accel": "kvm",
         "driver": "qemu",

@@ -832,6 +832,14 @@ def test_parallel_logins_do_not_starve_health(nubod, admin):
     while /v1/health is polled."""
     import threading
     users = [make_tenant(nubod, admin).user for _ in range(8)]
+    # what health costs on this machine right now, without logins: a busy
+    # machine (other suites, other helpers) stretches every answer alike
+    base = []
+    for _ in range(20):
+        t0 = time.monotonic()
+        assert admin.get("/v1/health").status_code == 200
+        base.append(time.monotonic() - t0)
+        time.sleep(0.05)
     ok, health = [], []
     end = time.monotonic() + 6
 
@@ -854,10 +862,12 @@ def test_parallel_logins_do_not_starve_health(nubod, admin):
         time.sleep(0.05)
     for t in threads:
         t.join()
-    print("health: %d polls, max %.3f s, mean %.3f s; %d logins" %
-          (len(health), max(health), sum(health) / len(health), len(ok)))
+    print("health: %d polls, max %.3f s, mean %.3f s; %d logins; alone: max %.3f s" %
+          (len(health), max(health), sum(health) / len(health), len(ok), max(base)))
     assert ok and set(ok) == {201}, ok
-    assert max(health) < 1.0, health
+    # starved, health waited for a hash (2-3 s on an idle machine); the
+    # bound is 1 s plus what the machine's load alone costs
+    assert max(health) < 1.0 + 3 * max(base), (health, base)
 
 
 # ----------------------------------------------------- item 7: join tokens

@@ -170,6 +170,8 @@ ADMIN_ONLY = [
     ("POST", "/v1/join-tokens", lambda w: {"uses": 5}),
     ("GET", "/v1/join-tokens", None),
     ("DELETE", "/v1/join-tokens/{id}", lambda w: str(uuid.uuid4())),
+    ("GET", "/v1/recovery", None),
+    ("POST", "/v1/recovery/actions", lambda w: {"action": "finish"}),
     ("GET", "/v1/audit", None),
     ("POST", "/v1/projects", lambda w: {"name": "p-x"}),
     ("DELETE", "/v1/projects/{id}", lambda w: w["project"]),
