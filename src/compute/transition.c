@@ -245,7 +245,7 @@ int compute_instances_observe(struct store *st, const char *host_id, const json_
     char now[32];
     clock_now_str(now);
     json_t *insts = store_query(st, err,
-                                "SELECT id, status, power_state, boots FROM instances"
+                                "SELECT id, status, power_state, boots, generation FROM instances"
                                 " WHERE host_id = ? AND status != 'deleted'",
                                 "s", host_id);
     if (insts == NULL)
