@@ -89,10 +89,14 @@ int fleet_join_token_spend(struct store *st, const char *token, struct nubo_err 
 json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err);
 
 /* Records a heartbeat of host_id (the authenticated host) with body
- * {capacity, accel, driver, vms:[{name, state, reason, boots}]} (borrowed).
- * *changed is set when the host came back up or an instance's power state
- * moved; the change hook is called then (and after every registration).  Returns {host_id, state}
- * (new reference) or NULL with err. */
+ * {capacity, accel, driver, vms:[{name, state, reason, boots, generation?}],
+ * epoch?} (borrowed).  *changed is set when the host came back up or an
+ * instance's power state moved; the change hook is called then (and after
+ * every registration).  Returns {host_id, state, epoch, stale_epoch,
+ * lease_ms, vms: [{name, generation}]} (new reference): the host's fence
+ * epoch, whether the agent presented an older one (it was fenced), its
+ * lease and the VMs it may run (docs/internals/mobility.md), or NULL with
+ * err. */
 json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body, int *changed,
                              struct nubo_err *err);
 
