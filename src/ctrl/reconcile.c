@@ -1340,6 +1340,10 @@ static void fence_and_evacuate(struct pass *p)
             continue;
         }
         int rc = fleet_host_fence(p->st, hid, cfg->fence_hook, cfg->fence_timeout_ms, &err);
+        /* The hook's time is not a stall of the controller (heartbeats were
+         * read meanwhile): mark_down() must not give every host a fresh
+         * grace for it. */
+        p->r->last_pass = clock_mono_ms();
         if (rc < 0) {
             /* Only the ha instances wait for the fence. */
             json_t *ids = json_array();

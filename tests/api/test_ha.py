@@ -185,7 +185,7 @@ def write_hook(path, rc, sleep=0):
 def test_fencing_hook_must_confirm_before_anything_moves(clouds, tmp_path):
     hook = str(tmp_path / "fence-hook")
     write_hook(hook, 1)
-    c = setup_two(clouds, extra=["--fence-hook", hook, "--fence-timeout-ms", "1000"])
+    c = setup_two(clouds, extra=["--fence-hook", hook, "--fence-timeout-ms", "3000"])
     ha = create(c, "web", ha=True)
     c.wait_status(ha, "running")
     add_agent(c, "fake-2")
@@ -208,11 +208,15 @@ def test_fencing_hook_must_confirm_before_anything_moves(clouds, tmp_path):
              timeout=30)
     assert c.instance(ha)["host"]["name"] == "fake-1"
     assert c.host("fake-1")["epoch"] == 1
-    # the hook confirms: fenced, then evacuated (retried with back-off)
-    write_hook(hook, 0)
+    # the hook confirms, slowly: fenced, then evacuated (retried with
+    # back-off); the time the hooks took is no stall of the controller
+    # (that would give every host a fresh --host-down-ms)
+    write_hook(hook, 0, sleep=2)
     wait_for("evacuated", lambda: c.instance(ha)["host"]["name"] == "fake-2", timeout=60)
     c.wait_status(ha, "running", timeout=30)
     assert c.host("fake-1")["epoch"] == 2
+    with open(c.nubod.log_path) as f:
+        assert "the controller was stalled" not in f.read()
 
 
 # ------------------------------------------------------- a host comes back
