@@ -348,10 +348,18 @@ static int nics_parse(struct api_call *call, json_t *b, struct network_nic *nics
 
 static void post_instances(struct api_call *call)
 {
-    static const char *const fields[] = {
-        "name",  "flavor",       "image",    "keypair",         "user_data",
-        "count", "server_group", "networks", "security_groups", "metadata_http_tokens",
-        NULL};
+    static const char *const fields[] = {"name",
+                                         "flavor",
+                                         "image",
+                                         "keypair",
+                                         "user_data",
+                                         "count",
+                                         "server_group",
+                                         "networks",
+                                         "security_groups",
+                                         "metadata_http_tokens",
+                                         "ha",
+                                         NULL};
     struct nubo_err err;
     struct compute_instance_spec s = {.count = 1};
     struct network_nic nics[NETWORK_MAX_NICS];
@@ -365,7 +373,7 @@ static void post_instances(struct api_call *call)
         api_field_str(call, b, "keypair", &s.keypair) < 0 ||
         api_field_str(call, b, "user_data", &s.user_data) < 0 ||
         api_field_str(call, b, "metadata_http_tokens", &s.metadata_http_tokens) < 0 ||
-        field_int(call, b, "count", 0, &s.count) < 0 ||
+        api_field_bool(call, b, "ha", &s.ha) < 0 || field_int(call, b, "count", 0, &s.count) < 0 ||
         api_field_str(call, b, "server_group", &s.server_group) < 0 ||
         nics_parse(call, b, nics, sgs, &s) < 0)
         return;

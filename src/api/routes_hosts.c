@@ -35,7 +35,7 @@ static void post_register(struct api_call *call)
 static void post_heartbeat(struct api_call *call)
 {
     static const char *const fields[] = {"capacity",    "accel",    "driver", "vms",
-                                         "underlay_ip", "problems", NULL};
+                                         "underlay_ip", "problems", "epoch",  NULL};
     struct nubo_err err;
     if (strcmp(call->params[0], call->ctx.host_id) != 0) {
         nubo_err_set(&err, NUBO_E_FORBIDDEN, "a host may only heartbeat for itself");

@@ -180,6 +180,51 @@ long long compute_instances_host_down(struct store *st, const char *host_id, con
 long long compute_instances_host_removed(struct store *st, const char *host_id,
                                          const char *host_name, struct nubo_err *err);
 
+/* Evacuation (docs/internals/mobility.md): the ha instance id, unknown on
+ * the down and fenced host from_host_id, is re-placed on to_host_id: its
+ * running time on the dead host ends at that host's last heartbeat, its
+ * generation grows by one, status building (rebuilt from its image by the
+ * reconciler), power_state none, its ports (IPs, MACs, floating IPs)
+ * follow it, an "evacuate" task is opened (finished when it is running or
+ * stopped again) and the event "evacuated" recorded.  In the caller's
+ * write transaction (compute_instance_evacuate()).  1 when moved, 0 when
+ * it had moved on (not unknown there any more), -1 with err. */
+int compute_instance_replaced(struct store *st, const char *id, const char *from_host_id,
+                              const char *from_name, const char *to_host_id, const char *to_name,
+                              struct nubo_err *err);
+
+/* True when the agent's VM vm ({name, generation?}) is an older
+ * generation than the instance row inst ({generation}): a stale copy,
+ * left by an evacuation, that is destroyed and never taken for the
+ * instance (a VM without a generation, from an older agent, is not). */
+bool compute_vm_stale(const json_t *vm, const json_t *inst);
+
+/* ---- evacuation (evacuate.c) ----------------------------------------- */
+
+/* The instances to rebuild elsewhere because host_id is down: those with
+ * ha, status unknown and not being deleted, rows {id, name} in creation
+ * order (new reference), or NULL with err. */
+json_t *compute_instances_evacuable(struct store *st, const char *host_id, struct nubo_err *err);
+
+/* Evacuates instance id from host from_host_id (which must be down and
+ * fenced for HA: fleet_host_fence()): the scheduler places it on another
+ * host (capacity, accel and server group as at create), then
+ * compute_instance_replaced(), all in one write transaction.  Returns 1
+ * when moved (to_name receives the new host's name), 0 when there was
+ * nothing to do (the instance or the host moved on), or -1 with err:
+ * NUBO_E_CAPACITY when no host fits (the event "evacuation failed" is
+ * recorded; the caller retries later). */
+int compute_instance_evacuate(struct store *st, const char *id, const char *from_host_id,
+                              char to_name[64], struct nubo_err *err);
+
+/* The VMs host_id may run: [{name: "nubo-<id>", generation}] of the
+ * instances placed there that are neither deleted nor being deleted (new
+ * reference), or NULL with err.  The heartbeat's answer carries it: an
+ * agent that paused its VMs (its lease ran out) or learns it was fenced
+ * resumes or keeps only these, at these generations, and destroys the
+ * rest. */
+json_t *compute_instances_owned(struct store *st, const char *host_id, struct nubo_err *err);
+
 /* Host host_id (named host_name) is being removed: NUBO_E_CONFLICT while
  * instances that are not deleted are placed there; otherwise the deleted
  * ones, kept for their history, let go of the host.  In the caller's
@@ -367,6 +412,9 @@ struct compute_instance_spec {
     /* "optional" (NULL: the default) or "required": the metadata service
      * answers the guest only with an IMDSv2 session token */
     const char *metadata_http_tokens;
+    /* true: rebuilt on another host when its host dies and is fenced
+     * (docs/internals/mobility.md); scaling groups' members have it */
+    bool ha;
 };
 
 /* NULL members do not filter.  all_projects is for cloud admins only. */

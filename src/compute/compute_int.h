@@ -54,6 +54,21 @@ int compute_quota_check(struct store *st, const char *project_id, enum quota_dim
 int compute_count(struct store *st, const char *project_id, enum quota_dim dim, long long *n,
                   struct nubo_err *err);
 
+/* The hosts with what is claimed on them: a snapshot for the scheduler
+ * (instance.c).  Loaded inside the write transaction that claims, so the
+ * snapshot and the claim are atomic; group_id (or NULL) counts that
+ * server group's members per host.  0, or -1 with err; free it with
+ * compute_snapshot_free() either way. */
+struct compute_snapshot {
+    json_t *rows; /* the query's rows, for the names */
+    struct sched_host *hosts;
+    size_t n;
+    int group_size;
+};
+int compute_snapshot_load(struct store *st, const char *group_id, struct compute_snapshot *s,
+                          struct nubo_err *err);
+void compute_snapshot_free(struct compute_snapshot *s);
+
 /* Resolvers used by the instance create, inside its transaction.  Each
  * returns the raw row (new reference) visible to ctx's project, or NULL
  * with err (NUBO_E_NOTFOUND naming the ref). */

@@ -36,7 +36,8 @@
     "SELECT i.id, i.name, i.project_id, i.flavor_id, f.name AS flavor_name, i.image_id,"           \
     " g.name AS image_name, i.keypair, i.vcpus, i.ram_mib, i.disk_gib, i.host_id,"                 \
     " h.name AS host_name, i.status, i.desired, i.power_state, i.fault, i.boots,"                  \
-    " i.server_group_id, i.metadata_http_tokens, i.created_at, i.updated_at, i.deleted_at"         \
+    " i.server_group_id, i.metadata_http_tokens, i.ha, i.generation, i.created_at, i.updated_at,"  \
+    " i.deleted_at"                                                                                \
     " FROM instances i LEFT JOIN flavors f ON f.id = i.flavor_id"                                  \
     " LEFT JOIN images g ON g.id = i.image_id LEFT JOIN hosts h ON h.id = i.host_id"
 
@@ -94,6 +95,7 @@ static void instance_json_page(struct store *st, const char *project_id, json_t 
 static json_t *instance_shape(json_t *row, json_t *addresses)
 {
     json_object_set_new(row, "addresses", addresses);
+    json_object_set_new(row, "ha", json_boolean(json_integer_value(json_object_get(row, "ha"))));
     static const char *const refs[][3] = {
         {"flavor", "flavor_id", "flavor_name"},
         {"image", "image_id", "image_name"},
@@ -212,16 +214,8 @@ static void ref_invalid(struct nubo_err *err)
         err->code = NUBO_E_INVALID;
 }
 
-/* The hosts with what is claimed on them: a snapshot for the scheduler. */
-struct snapshot {
-    json_t *rows; /* the query's rows, for the names */
-    struct sched_host *hosts;
-    size_t n;
-    int group_size;
-};
-
-static int snapshot_load(struct store *st, const char *group_id, struct snapshot *s,
-                         struct nubo_err *err)
+int compute_snapshot_load(struct store *st, const char *group_id, struct compute_snapshot *s,
+                          struct nubo_err *err)
 {
     s->rows = store_query(st, err,
                           "SELECT h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib, h.disk_gib,"
@@ -262,7 +256,7 @@ static int snapshot_load(struct store *st, const char *group_id, struct snapshot
     return 0;
 }
 
-static void snapshot_free(struct snapshot *s)
+void compute_snapshot_free(struct compute_snapshot *s)
 {
     json_decref(s->rows);
     free(s->hosts);
@@ -336,7 +330,7 @@ fail:
 /* Places and inserts one instance; appends its JSON and task id. */
 static int instance_insert(struct store *st, const struct ctx *ctx, const struct sched_cfg *cfg,
                            const struct compute_instance_spec *s, const char *name, json_t *flavor,
-                           json_t *image, json_t *group, struct snapshot *snap,
+                           json_t *image, json_t *group, struct compute_snapshot *snap,
                            struct sched_request *req, json_t *instances, json_t *task_ids,
                            struct nubo_err *err)
 {
@@ -362,14 +356,14 @@ static int instance_insert(struct store *st, const struct ctx *ctx, const struct
     if (store_exec(st, err,
                    "INSERT INTO instances (id, project_id, user_id, name, flavor_id, image_id,"
                    " keypair, user_data, metadata_http_tokens, server_group_id, vcpus, ram_mib,"
-                   " disk_gib, host_id, status, desired, fault, created_at, updated_at) VALUES"
-                   " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
-                   "ssssssssssiiisssss", id, ctx->project_id, ctx->user_id, name,
+                   " disk_gib, host_id, status, desired, fault, created_at, updated_at, ha) VALUES"
+                   " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                   "ssssssssssiiisssssi", id, ctx->project_id, ctx->user_id, name,
                    jsonx_str(flavor, "id"), jsonx_str(image, "id"), s->keypair, s->user_data,
                    s->metadata_http_tokens ? s->metadata_http_tokens : "optional",
                    group ? jsonx_str(group, "id") : NULL, req->vcpus, req->ram_mib, req->disk_gib,
-                   host_id, host_id ? "building" : "error", host_id ? NULL : fault.msg, now,
-                   now) < 0 ||
+                   host_id, host_id ? "building" : "error", host_id ? NULL : fault.msg, now, now,
+                   (long long)s->ha) < 0 ||
         billing_instance_meter(st, id, err) < 0 ||
         compute_task_create(st, ctx->project_id, id, "create", ctx->request_id, task, err) < 0 ||
         network_instance_ports_create(st, ctx, id, host_id, name, s->nics, s->nnics, s->sgs,
@@ -404,7 +398,7 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
 {
     json_t *flavor = NULL, *image = NULL, *group = NULL, *out = NULL;
     json_t *instances = json_array(), *task_ids = json_array();
-    struct snapshot snap = {0};
+    struct compute_snapshot snap = {0};
     char name[80];
     int in_tx = 0;
     if (cfg == NULL)
@@ -437,7 +431,7 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
         quota_check(st, ctx->project_id, &used, &ask, err) < 0 ||
         billing_budget_check(st, ctx->project_id, err) < 0)
         goto cleanup;
-    if (snapshot_load(st, group ? jsonx_str(group, "id") : NULL, &snap, err) < 0)
+    if (compute_snapshot_load(st, group ? jsonx_str(group, "id") : NULL, &snap, err) < 0)
         goto cleanup;
     for (long long k = 1; k <= s->count; k++) {
         snprintf(name, sizeof(name), s->count > 1 ? "%s-%lld" : "%s", s->name, k);
@@ -462,7 +456,7 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
 cleanup:
     if (in_tx)
         store_rollback(st);
-    snapshot_free(&snap);
+    compute_snapshot_free(&snap);
     json_decref(instances);
     json_decref(task_ids);
     json_decref(group);

@@ -86,11 +86,11 @@ int compute_instance_reached(struct store *st, const char *id, const char *seen_
         if (is(status, "running")) {
             compute_event_add(st, id, is(seen_status, "rebooting") ? "rebooted" : "running", detail,
                               NULL);
-            compute_task_finish(st, id, "create,start,reboot", NULL);
+            compute_task_finish(st, id, "create,start,reboot,evacuate", NULL);
             compute_task_finish(st, id, "stop", "the instance was started again");
         } else {
             compute_event_add(st, id, "stopped", detail, NULL);
-            compute_task_finish(st, id, "create,stop", NULL);
+            compute_task_finish(st, id, "create,stop,evacuate", NULL);
             compute_task_finish(st, id, "start,reboot", "the instance was stopped again");
         }
     }
@@ -220,6 +220,13 @@ int compute_instance_deleted(struct store *st, const char *id, const char *host_
     return rc;
 }
 
+bool compute_vm_stale(const json_t *vm, const json_t *inst)
+{
+    json_t *g = json_object_get(vm, "generation");
+    return json_is_integer(g) &&
+           json_integer_value(g) < json_integer_value(json_object_get(inst, "generation"));
+}
+
 /* ------------------------------------------------- hosts and projects */
 
 /* The instance id of a VM named "nubo-<uuid>", or NULL. */
@@ -238,7 +245,7 @@ int compute_instances_observe(struct store *st, const char *host_id, const json_
     char now[32];
     clock_now_str(now);
     json_t *insts = store_query(st, err,
-                                "SELECT id, status, power_state, boots FROM instances"
+                                "SELECT id, status, power_state, boots, generation FROM instances"
                                 " WHERE host_id = ? AND status != 'deleted'",
                                 "s", host_id);
     if (insts == NULL)
@@ -254,6 +261,9 @@ int compute_instances_observe(struct store *st, const char *host_id, const json_
         long long boots = json_integer_value(json_object_get(inst, "boots"));
         json_array_foreach (vms, j, vm) {
             const char *vid = vm_instance_id(jsonx_str(vm, "name"));
+            /* A copy of an older generation is stale: not this instance. */
+            if (vid && is(vid, id) && compute_vm_stale(vm, inst))
+                continue;
             if (vid && is(vid, id)) {
                 ps = jsonx_str(vm, "state");
                 /* While a reboot is in flight the reconciler compares the
@@ -367,6 +377,45 @@ long long compute_instances_host_removed(struct store *st, const char *host_id,
     }
     json_decref(insts);
     return count;
+}
+
+int compute_instance_replaced(struct store *st, const char *id, const char *from_host_id,
+                              const char *from_name, const char *to_host_id, const char *to_name,
+                              struct nubo_err *err)
+{
+    char now[32], detail[256], task[37];
+    clock_now_str(now);
+    /* The copy on the dead host ran until the host was last seen: its
+     * running time ends there, before the status moves on (billing.h). */
+    if (billing_instance_lost(st, id, err) < 0)
+        return -1;
+    long long n = store_exec(st, err,
+                             "UPDATE instances SET host_id = ?, generation = generation + 1,"
+                             " status = 'building', power_state = 'none', fault = NULL,"
+                             " updated_at = ? WHERE id = ? AND host_id = ? AND status = 'unknown'"
+                             " AND desired <> 'deleted' AND ha = 1",
+                             "ssss", to_host_id, now, id, from_host_id);
+    if (n <= 0)
+        return n < 0 ? -1 : 0;
+    json_t *row = store_query_one(
+        st, err, "SELECT project_id, generation FROM instances WHERE id = ?", "s", id);
+    if (row == NULL)
+        return -1;
+    int rc = -1;
+    if (billing_instance_meter(st, id, err) < 0 ||
+        network_instance_ports_move(st, id, to_host_id, err) < 0 ||
+        compute_task_create(st, jsonx_str(row, "project_id"), id, "evacuate", NULL, task, err) < 0)
+        goto cleanup;
+    snprintf(detail, sizeof(detail),
+             "host %s is down and fenced: rebuilt on host %s from its image (generation %lld)",
+             from_name, to_name, (long long)json_integer_value(json_object_get(row, "generation")));
+    compute_event_add(st, id, "evacuated", detail, NULL);
+    compute_task_finish(st, id, "create,start,stop,reboot",
+                        "its host failed: the instance is rebuilt on another host");
+    rc = 1;
+cleanup:
+    json_decref(row);
+    return rc;
 }
 
 json_t *compute_instances_down_deleting(struct store *st, struct nubo_err *err)
@@ -487,7 +536,7 @@ json_t *compute_instances_on_host(struct store *st, const char *host_id, struct 
     return store_query(st, err,
                        "SELECT id, project_id, name, image_id, keypair, user_data, vcpus,"
                        " ram_mib, disk_gib, status, desired, power_state, boots,"
-                       " metadata_http_tokens FROM instances"
+                       " metadata_http_tokens, generation FROM instances"
                        " WHERE host_id = ? AND status != 'deleted'"
                        " ORDER BY created_at, id",
                        "s", host_id);

@@ -51,6 +51,7 @@ void ctrl_cfg_defaults(struct ctrl_cfg *cfg)
     cfg->threads = 4;
     cfg->reconcile_ms = 2000;
     cfg->host_down_ms = 15000;
+    cfg->fence_timeout_ms = 10000;
     str_copy(cfg->sched_policy, sizeof(cfg->sched_policy), "spread");
     cfg->cpu_ratio = 4.0;
     cfg->ram_ratio = 1.0;
@@ -158,6 +159,10 @@ struct ctrl *ctrl_start(const struct ctrl_cfg *cfg, struct store *st, struct nub
     struct ctrl *c = xcalloc(1, sizeof(*c));
     c->cfg = *cfg;
     c->st = st;
+    /* An agent's lease is half the silence that makes its host down, so a
+     * cut-off agent has paused its VMs well before anything of it is
+     * rebuilt elsewhere (docs/internals/mobility.md). */
+    fleet_set_lease_ms(cfg->host_down_ms / 2);
     /* Deleting a project asks each module above identity, in the same
      * transaction: the owners of live things (stacks, scaling groups,
      * volumes, instances) refuse first, naming what to delete; then compute

@@ -24,9 +24,14 @@ struct ctrl_cfg {
     char state_dir[PATH_MAX]; /* nubo.db, image files, secrets */
     char listen_addr[64];
     int listen_port;
-    int threads;           /* API threads */
-    int reconcile_ms;      /* reconcile interval */
-    int host_down_ms;      /* heartbeat silence before a host is down */
+    int threads;      /* API threads */
+    int reconcile_ms; /* reconcile interval */
+    int host_down_ms; /* heartbeat silence before a host is down */
+    /* Fencing a down host before its ha instances are rebuilt elsewhere:
+     * the hook (PATH HOST_ID NAME ADDRESS; exit 0 = fenced; "" = none)
+     * and how long it may take (docs/internals/mobility.md). */
+    char fence_hook[PATH_MAX];
+    int fence_timeout_ms;
     char sched_policy[16]; /* "spread" or "pack" */
     double cpu_ratio, ram_ratio, disk_ratio;
     /* Metrics retention and alarm evaluation (src/monitor); its state_dir

@@ -21,6 +21,7 @@ enum reconcile_action {
     RECONCILE_REACHED_STOPPED, /* VM stopped or crashed, desired stopped: status stopped */
     RECONCILE_DELETE,          /* desired deleted: delete the VM if any, then the instance */
     RECONCILE_FAIL,            /* a crashed member of a scaling group: error, replaced */
+    RECONCILE_DESTROY_STALE, /* the VM is an older generation (evacuated): destroy, never resume */
 };
 
 /* What the decision looks at.  Strings are the stored and reported words;
@@ -31,6 +32,7 @@ struct reconcile_input {
     const char *vm_state; /* the agent's VM state, or NULL */
     bool in_group;        /* a member of a scaling group (asked only for crashed VMs) */
     bool backing_off;     /* an earlier refusal's back-off has not run out */
+    bool stale;           /* the VM's generation is older than the instance's */
 };
 
 /* The decision table at the top of reconcile.c, as a function: what to do

@@ -7,6 +7,8 @@
  * this table is testable row by row (tests/unit/test_reconcile.c).
  *
  *   desired   VM                          status        action
+ *   (any)     older generation            any           destroy it (stale copy; even
+ *                                                       in back-off; never resumed)
  *   (any)     (any)                       (back-off)    nothing
  *   deleted   any or none                 any           delete
  *   running   (any)                       error         nothing (until deleted)
@@ -67,6 +69,8 @@ static enum reconcile_action decide_stopped(const struct reconcile_input *in)
 
 enum reconcile_action reconcile_decide(const struct reconcile_input *in)
 {
+    if (in->vm_state && in->stale)
+        return RECONCILE_DESTROY_STALE;
     if (in->backing_off)
         return RECONCILE_NOTHING;
     if (is(in->desired, "deleted"))
@@ -94,6 +98,7 @@ const char *reconcile_action_name(enum reconcile_action a)
         [RECONCILE_REACHED_STOPPED] = "reached-stopped",
         [RECONCILE_DELETE] = "delete",
         [RECONCILE_FAIL] = "fail",
+        [RECONCILE_DESTROY_STALE] = "destroy-stale",
     };
     return (unsigned)a < sizeof(names) / sizeof(names[0]) && names[a] ? names[a] : "?";
 }

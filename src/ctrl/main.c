@@ -83,7 +83,14 @@ static void usage(FILE *out)
             "  --cpu-ratio R        vCPU overcommit (default 4)\n"
             "  --ram-ratio R        RAM overcommit (default 1)\n"
             "  --reconcile-ms MS    reconcile interval (default 2000)\n"
-            "  --host-down-ms MS    heartbeat silence before a host is down (default 15000)\n"
+            "  --host-down-ms MS    heartbeat silence before a host is down (default 15000);\n"
+            "                       agents hold a lease of half of it and pause their VMs\n"
+            "                       when it runs out\n"
+            "  --fence-hook PATH    run as PATH HOST_ID NAME ADDRESS to fence a down host\n"
+            "                       before its ha instances are rebuilt elsewhere; only exit\n"
+            "                       0 counts as fenced (default: none, the lease fences)\n"
+            "  --fence-timeout-ms MS  the hook is killed and counts as failed after this\n"
+            "                       (default 10000)\n"
             "  --log-level LEVEL    debug | info | warn | error (default info)\n"
             "  --log-format F       text | json: one JSON object a line, with the request id\n"
             "                       (default text)\n"
@@ -344,6 +351,21 @@ static int opt_store_sync(struct nubod_opts *o, const char *arg)
     return 0;
 }
 
+static int opt_fence_hook(struct nubod_opts *o, const char *arg)
+{
+    if (arg[0] != '/' || strlen(arg) >= sizeof(o->cfg.fence_hook) || access(arg, X_OK) != 0) {
+        fprintf(stderr, "nubod: --fence-hook wants the absolute path of an executable program\n");
+        return -1;
+    }
+    str_copy(o->cfg.fence_hook, sizeof(o->cfg.fence_hook), arg);
+    return 0;
+}
+
+static int opt_fence_timeout_ms(struct nubod_opts *o, const char *arg)
+{
+    return ms_arg(arg, "--fence-timeout-ms", &o->cfg.fence_timeout_ms);
+}
+
 static int opt_log_level(struct nubod_opts *o, const char *arg)
 {
     if (log_level_parse(arg, &o->level) < 0) {
@@ -430,6 +452,8 @@ static const struct nubod_opt {
     {"reconcile-ms", 0, required_argument, opt_reconcile_ms},
     {"host-down-ms", 0, required_argument, opt_host_down_ms},
     {"store-sync", 0, required_argument, opt_store_sync},
+    {"fence-hook", 0, required_argument, opt_fence_hook},
+    {"fence-timeout-ms", 0, required_argument, opt_fence_timeout_ms},
     {"log-level", 0, required_argument, opt_log_level},
     {"log-format", 0, required_argument, opt_log_format},
     {"web-dir", 0, required_argument, opt_web_dir},

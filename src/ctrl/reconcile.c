@@ -567,6 +567,9 @@ static json_t *create_body(struct pass *p, json_t *inst, const json_t *image, in
         nubo_err_set(err, NUBO_E_INTERNAL, "cannot build the VM request");
         return NULL;
     }
+    /* Its generation: the agent keeps it with the VM and reports it, so a
+     * copy left behind by an evacuation is told apart (mobility.md). */
+    json_object_set_new(b, "generation", json_integer(jint(inst, "generation")));
     /* The root disk is the flavor's, but never smaller than the image. */
     long long gib = jint(inst, "disk_gib");
     if (gib > 0 && (gib << 30) >= jint(image, "virtual_size_bytes"))
@@ -828,6 +831,34 @@ static const json_t *find_vm(const json_t *vms, const char *instance_id)
     return NULL;
 }
 
+/* The VM of inst on h is an older generation than the instance (a copy
+ * an evacuation left behind): destroyed, never resumed.  0 when it is
+ * gone, -1 when the agent did not do it (retried next pass). */
+static int destroy_stale(struct pass *p, struct host_ctx *h, json_t *inst, const json_t *vm)
+{
+    const char *id = jsonx_str(inst, "id");
+    char path[128], detail[160];
+    snprintf(path, sizeof(path), "/v1/vms/%s", jsonx_str(vm, "name"));
+    long status;
+    json_t *out = NULL;
+    struct nubo_err err;
+    if (agent_call(&h->t, "DELETE", path, NULL, DELETE_TIMEOUT_MS, &status, &out, &err) < 0) {
+        log_warn("instance %s: stale copy on host %s: %s (retrying)", id, h->t.name, err.msg);
+        return -1;
+    }
+    json_decref(out);
+    if (status != 204 && status != 404) {
+        log_warn("instance %s: cannot destroy the stale copy on host %s (HTTP %ld)", id, h->t.name,
+                 status);
+        return -1;
+    }
+    snprintf(detail, sizeof(detail), "host %s: generation %lld, the instance is at %lld", h->t.name,
+             jint(vm, "generation"), jint(inst, "generation"));
+    log_warn("instance %s: stale copy destroyed (%s)", id, detail);
+    compute_event_add(p->st, id, "stale copy destroyed", detail, NULL);
+    return 0;
+}
+
 /* Carries out reconcile_decide()'s action for one instance (h is NULL for
  * an instance without a host: only a delete comes here then).  A VM just
  * created is decided on again at once, as the table has it: a created
@@ -845,6 +876,7 @@ static void converge_instance(struct pass *p, struct host_ctx *h, json_t *inst, 
             .status = jsonx_str(inst, "status"),
             .vm_state = state,
             .backing_off = backing_off(p->r, id),
+            .stale = vm && compute_vm_stale(vm, inst),
         };
         /* A query, so asked only where the table looks at it. */
         in.in_group = state && is(state, "crashed") && is(in.desired, "running") &&
@@ -857,6 +889,12 @@ static void converge_instance(struct pass *p, struct host_ctx *h, json_t *inst, 
         case RECONCILE_DELETE:
             converge_deleted(p, h, inst, vm);
             break;
+        case RECONCILE_DESTROY_STALE:
+            if (h == NULL || destroy_stale(p, h, inst, vm) < 0)
+                break;
+            vm = NULL;
+            sync_power(p, inst, NULL);
+            continue; /* decide again without it: a new copy is made */
         case RECONCILE_CREATE:
         case RECONCILE_CREATE_STOPPED:
             if (made != NULL || h == NULL)
@@ -1294,6 +1332,67 @@ static void mark_down(struct pass *p)
     json_decref(rows);
 }
 
+/* Hosts down with ha instances on them: fenced first (fleet_host_fence:
+ * the epoch grows, the fencing hook must confirm), then each ha instance
+ * is re-placed on another host (compute_instance_evacuate) and rebuilt
+ * there by the host's worker.  A hook that fails, or no room for an
+ * instance, is retried after the back-off of the host or the instance
+ * (memos keyed by their ids); docs/internals/mobility.md. */
+static void fence_and_evacuate(struct pass *p)
+{
+    const struct ctrl_cfg *cfg = ctrl_cfg(p->c);
+    struct nubo_err err;
+    json_t *hosts = fleet_hosts_down(p->st, &err);
+    size_t i, j;
+    json_t *host, *inst;
+    json_array_foreach (hosts, i, host) {
+        const char *hid = jsonx_str(host, "id");
+        json_t *insts = compute_instances_evacuable(p->st, hid, &err);
+        if (json_array_size(insts) == 0 || backing_off(p->r, hid)) {
+            json_decref(insts);
+            continue;
+        }
+        int rc = fleet_host_fence(p->st, hid, cfg->fence_hook, cfg->fence_timeout_ms, &err);
+        /* The hook's time is not a stall of the controller (heartbeats were
+         * read meanwhile): mark_down() must not give every host a fresh
+         * grace for it. */
+        p->r->last_pass = clock_mono_ms();
+        if (rc < 0) {
+            /* Only the ha instances wait for the fence. */
+            json_t *ids = json_array();
+            json_array_foreach (insts, j, inst) {
+                json_array_append(ids, json_object_get(inst, "id"));
+            }
+            struct nubo_err eerr;
+            if (store_begin(p->st, true, &eerr) == 0) {
+                if (compute_instances_host_event(p->st, hid, ids, "fencing failed", err.msg,
+                                                 &eerr) < 0 ||
+                    store_commit(p->st, &eerr) < 0)
+                    store_rollback(p->st);
+            }
+            json_decref(ids);
+            backoff(p->r, hid);
+        } else if (rc > 0) {
+            backoff_clear(p->r, hid);
+            json_array_foreach (insts, j, inst) {
+                const char *id = jsonx_str(inst, "id");
+                char to[64];
+                if (backing_off(p->r, id))
+                    continue;
+                int moved = compute_instance_evacuate(p->st, id, hid, to, &err);
+                if (moved < 0) {
+                    log_warn("instance %s: cannot evacuate it from host %s: %s", id,
+                             jsonx_str(host, "name"), err.msg);
+                    backoff(p->r, id);
+                } else
+                    backoff_clear(p->r, id);
+            }
+        }
+        json_decref(insts);
+    }
+    json_decref(hosts);
+}
+
 /* Instances deleted that have no host to clean up: done at once. */
 static void delete_hostless(struct pass *p)
 {
@@ -1475,6 +1574,7 @@ void ctrl_reconcile(struct ctrl *c)
     struct pass p = {.c = c, .st = ctrl_store(c), .r = ctrl_reconciler(c)};
     snprintf(p.image_dir, sizeof(p.image_dir), "%s/images", ctrl_cfg(c)->state_dir);
     mark_down(&p);
+    fence_and_evacuate(&p);
     delete_hostless(&p);
     delete_on_down_hosts(&p);
     struct nubo_err err;

@@ -89,10 +89,14 @@ int fleet_join_token_spend(struct store *st, const char *token, struct nubo_err 
 json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err);
 
 /* Records a heartbeat of host_id (the authenticated host) with body
- * {capacity, accel, driver, vms:[{name, state, reason, boots}]} (borrowed).
- * *changed is set when the host came back up or an instance's power state
- * moved; the change hook is called then (and after every registration).  Returns {host_id, state}
- * (new reference) or NULL with err. */
+ * {capacity, accel, driver, vms:[{name, state, reason, boots, generation?}],
+ * epoch?} (borrowed).  *changed is set when the host came back up or an
+ * instance's power state moved; the change hook is called then (and after
+ * every registration).  Returns {host_id, state, epoch, stale_epoch,
+ * lease_ms, vms: [{name, generation}]} (new reference): the host's fence
+ * epoch, whether the agent presented an older one (it was fenced), its
+ * lease and the VMs it may run (docs/internals/mobility.md), or NULL with
+ * err. */
 json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body, int *changed,
                              struct nubo_err *err);
 
@@ -123,6 +127,29 @@ json_t *fleet_host_force_remove(struct store *st, const char *ref, struct nubo_e
  * placement target until it does (src/compute's snapshot).  0 or -1. */
 int fleet_host_set_reachable(struct store *st, const char *host_id, int reachable,
                              struct nubo_err *err);
+
+/* ---- fencing (fence.c) ---------------------------------------------------
+ *
+ * docs/internals/mobility.md, "Fencing and evacuation". */
+
+/* The lease a heartbeat's answer grants the agent (ms): set once at start
+ * (nubod: half of --host-down-ms), read by fleet_host_heartbeat(). */
+void fleet_set_lease_ms(int ms);
+int fleet_lease_ms(void);
+
+/* The hosts that are down and not force-removed: rows {id, name, address,
+ * ha_fenced_at} (new reference), or NULL with err. */
+json_t *fleet_hosts_down(struct store *st, struct nubo_err *err);
+
+/* Fences the down host host_id for HA: runs hook (when not NULL or "":
+ * hook HOST_ID NAME ADDRESS, killed after timeout_ms; only exit 0 counts
+ * as fenced), then, in one transaction, grows its epoch and sets
+ * ha_fenced_at, provided it is still down.  Returns 1 when it is fenced
+ * (now or before), 0 when it is not down any more (it came back: nothing
+ * to do), -1 with err when the hook did not confirm or the store failed
+ * (the caller retries after a back-off). */
+int fleet_host_fence(struct store *st, const char *host_id, const char *hook, int timeout_ms,
+                     struct nubo_err *err);
 
 /* ---- liveness (liveness.c) ------------------------------------------------
  *

@@ -301,13 +301,15 @@ static int vms_valid(json_t *vms, struct nubo_err *err)
     json_t *v;
     json_array_foreach (vms, i, v) {
         const char *state = json_string_value(json_object_get(v, "state"));
-        if (!json_is_object(v) || json_object_size(v) != 4 ||
+        json_t *gen = json_object_get(v, "generation");
+        if (!json_is_object(v) || json_object_size(v) != 4u + (gen != NULL) ||
+            (gen && (!json_is_integer(gen) || json_integer_value(gen) < 0)) ||
             !json_is_string(json_object_get(v, "name")) || state == NULL || state[0] == '\0' ||
             !word_ok(state, 15) || !json_is_string(json_object_get(v, "reason")) ||
             !json_is_integer(json_object_get(v, "boots")))
             return nubo_err_set(err, NUBO_E_INVALID,
                                 "'vms[%zu]' must be {\"name\": S, \"state\": S, \"reason\": S, "
-                                "\"boots\": N}",
+                                "\"boots\": N, \"generation\"?: N}",
                                 i);
     }
     return 0;
@@ -395,6 +397,18 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
     json_t *problems = json_object_get(body, "problems");
     if (problems_valid(problems, err) < 0)
         return NULL;
+    /* The fence epoch the agent holds (docs/internals/mobility.md); an
+     * agent that does not know it yet sends none (or 0). */
+    json_t *jepoch = json_object_get(body, "epoch");
+    if (jepoch && !json_is_null(jepoch) &&
+        (!json_is_integer(jepoch) || json_integer_value(jepoch) < 0)) {
+        nubo_err_set(err, NUBO_E_INVALID,
+                     "'epoch' must be a non-negative integer: the last one nubod answered");
+        return NULL;
+    }
+    long long presented = json_is_integer(jepoch) ? json_integer_value(jepoch) : 0;
+    long long epoch = 0;
+    json_t *owned = NULL;
     problems = problems ? json_incref(problems) : json_array();
     char *ptext = json_dumps(problems, JSON_COMPACT);
     json_t *old_problems = NULL;
@@ -408,7 +422,8 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
     if (store_begin(st, true, err) < 0)
         goto done;
     json_t *h = store_query_one(
-        st, &qerr, "SELECT name, state, problems, fenced_at FROM hosts WHERE id = ?", "s", host_id);
+        st, &qerr, "SELECT name, state, problems, fenced_at, epoch FROM hosts WHERE id = ?", "s",
+        host_id);
     if (h == NULL) {
         if (qerr.code == NUBO_E_NOTFOUND)
             nubo_err_set(err, NUBO_E_UNAUTHORIZED,
@@ -429,6 +444,11 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
     if (fenced)
         log_warn("host %s (%s) was force-removed and heartbeats again: its VMs are destroyed",
                  host_name, host_id);
+    epoch = jint(h, "epoch");
+    if (presented != 0 && presented != epoch)
+        log_warn("host %s (%s) presents fence epoch %lld, not %lld: it was fenced; it destroys the "
+                 "VMs it no longer owns",
+                 host_name, host_id, presented, epoch);
     json_error_t je;
     old_problems = json_loads(jsonx_str(h, "problems"), 0, &je);
     if (!json_is_array(old_problems)) {
@@ -440,7 +460,7 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
                    "UPDATE hosts SET vcpus = ?, ram_mib = ?, disk_gib = ?, accel = ?, driver = ?,"
                    " underlay_ip = ?, report = ?, last_heartbeat_ms = ?,"
                    " state = CASE WHEN fenced_at IS NULL THEN 'up' ELSE 'down' END,"
-                   " problems = ? WHERE id = ?",
+                   " ha_fenced_at = NULL, problems = ? WHERE id = ?",
                    "iiissssiss", cap.vcpus, cap.ram_mib, cap.disk_gib, accel, driver,
                    cap.underlay_ip, report, (long long)clock_now_ms(), ptext, host_id) < 0)
         goto fail;
@@ -463,6 +483,10 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
     /* The instances placed here take their VMs' power states (compute). */
     if (compute_instances_observe(st, host_id, vms, changed, err) < 0)
         goto fail;
+    /* What it may run, for an agent that paused its VMs or was fenced. */
+    owned = compute_instances_owned(st, host_id, err);
+    if (owned == NULL)
+        goto fail;
     if (store_commit(st, err) < 0)
         goto done;
     if (*changed)
@@ -471,6 +495,11 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
                     fenced                          ? "fenced"
                     : json_array_size(problems) > 0 ? "degraded"
                                                     : "up");
+    json_object_set_new(out, "epoch", json_integer(epoch));
+    json_object_set_new(out, "stale_epoch", json_boolean(presented != 0 && presented != epoch));
+    json_object_set_new(out, "lease_ms", json_integer(fleet_lease_ms()));
+    json_object_set_new(out, "vms", owned);
+    owned = NULL;
     goto done;
 fail:
     store_rollback(st);
@@ -478,6 +507,7 @@ done:
     json_decref(vms);
     json_decref(problems);
     json_decref(old_problems);
+    json_decref(owned);
     free(ptext);
     free(report);
     return out;
@@ -488,7 +518,7 @@ done:
 #define HOST_COLUMNS                                                                               \
     "SELECT h.id, h.name, h.address, h.state, h.accel, h.driver, h.vcpus, h.ram_mib, h.disk_gib,"  \
     " h.underlay_ip, h.last_heartbeat_ms, h.created_at, h.report, h.problems, h.fenced_at,"        \
-    " h.reachable,"                                                                                \
+    " h.reachable, h.epoch, h.ha_fenced_at,"                                                       \
     " (SELECT COUNT(*) FROM instances i WHERE i.host_id = h.id AND i.status != 'deleted')"         \
     "   AS n_instances,"                                                                           \
     " (SELECT COALESCE(SUM(i.vcpus), 0) FROM instances i WHERE i.host_id = h.id"                   \
@@ -521,6 +551,9 @@ static json_t *host_json(const json_t *r, int with_vms)
         json_object_set_new(o, "state", json_string("fenced"));
     json_object_set_new(o, "fenced_at", fenced_at ? json_string(fenced_at) : json_null());
     json_object_set_new(o, "reachable", json_boolean(jint(r, "reachable") != 0));
+    json_object_set_new(o, "epoch", json_integer(jint(r, "epoch")));
+    const char *ha_fenced = json_string_value(json_object_get(r, "ha_fenced_at"));
+    json_object_set_new(o, "ha_fenced_at", ha_fenced ? json_string(ha_fenced) : json_null());
     const char *underlay = json_string_value(json_object_get(r, "underlay_ip"));
     json_object_set_new(o, "underlay_ip", underlay ? json_string(underlay) : json_null());
     /* A host that heartbeats with datapath problems is degraded. */

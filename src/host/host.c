@@ -66,6 +66,15 @@ struct host {
     json_t *problems;
     char checked_at[32];
     int64_t next_check_at; /* monotonic ms; 0 = off */
+    /* The controller's lease and fence epoch (docs/internals/mobility.md):
+     * past lease_until (monotonic ms; 0 = no lease yet) every running VM
+     * is paused (lease_out) until the controller answers and says which
+     * are still ours. */
+    int64_t lease_until;
+    bool lease_out;
+    int64_t lease_out_at; /* when the VMs were paused (monotonic ms) */
+    long long epoch;      /* the last one the controller answered; 0 = none yet */
+    json_t *lease_paused; /* names of the VMs the lease paused */
 };
 
 void host_cfg_defaults(struct host_cfg *cfg)
@@ -352,9 +361,11 @@ static json_t *host_report(void *ctx)
     capacity_get(h, &c);
     json_t *vms = json_array();
     for (struct vm *vm = h->vms; vm; vm = vm->next)
-        json_array_append_new(vms, json_pack("{s:s, s:s, s:s#, s:i}", "name", vm->def.name, "state",
-                                             vm_state_name(vm->state), "reason", vm->reason,
-                                             utf8_cut(vm->reason, 120), "boots", vm->boots));
+        json_array_append_new(vms,
+                              json_pack("{s:s, s:s, s:s#, s:i, s:I}", "name", vm->def.name, "state",
+                                        vm_state_name(vm->state), "reason", vm->reason,
+                                        utf8_cut(vm->reason, 120), "boots", vm->boots, "generation",
+                                        (json_int_t)vm->def.generation));
     /* Physical capacity: the controller applies its own overcommit ratios
      * (the agent's ratios stay a local safety net). */
     long long ram = h->cfg.mem_ratio > 0 ? (long long)((double)c.mem_total / h->cfg.mem_ratio) : 0;
@@ -369,7 +380,118 @@ static json_t *host_report(void *ctx)
     /* Likewise: only while the datapath has problems (absent = none). */
     if (json_array_size(h->problems) > 0)
         json_object_set(o, "problems", h->problems);
+    if (h->epoch > 0)
+        json_object_set_new(o, "epoch", json_integer(h->epoch));
     return o;
+}
+
+/* ------------------------------------------------- lease and fencing */
+
+/* Called first after every wake-up of the loop: when the controller's
+ * lease ran out (measured on the monotonic clock, so an agent that was
+ * frozen sees the whole gap at once, before it serves any request), every
+ * running VM is paused at once: the controller may be rebuilding them
+ * elsewhere.  They stay paused until an answer says which are ours. */
+static void lease_check(struct host *h)
+{
+    int64_t now = clock_mono_ms();
+    if (h->lease_until == 0 || h->lease_out || now <= h->lease_until)
+        return;
+    h->lease_out = true;
+    h->lease_out_at = now;
+    log_warn("controller lease ran out %lld ms ago: pausing every VM until the controller "
+             "confirms which are still this host's",
+             (long long)(now - h->lease_until));
+    if (h->lease_paused == NULL)
+        h->lease_paused = json_array();
+    for (struct vm *vm = h->vms; vm; vm = vm->next) {
+        if (vm->state != VM_RUNNING && vm->state != VM_STARTING)
+            continue;
+        struct nubo_err err;
+        if (h->drv->pause(vm, &err) < 0) {
+            /* Cannot pause: it must not run on beside a copy elsewhere. */
+            log_error("vm %s: cannot pause it (%s): stopping it", vm->def.name, err.msg);
+            if (h->drv->destroy(vm, &err) < 0)
+                log_error("vm %s: cannot stop it either: %s", vm->def.name, err.msg);
+            continue;
+        }
+        json_array_append_new(h->lease_paused, json_string(vm->def.name));
+    }
+}
+
+/* True when the controller's owned list [{name, generation}] has vm at
+ * its generation (a VM created without one, by an older controller,
+ * matches any). */
+static bool lease_owned(const json_t *owned, const struct vm *vm)
+{
+    size_t i;
+    const json_t *o;
+    json_array_foreach (owned, i, o) {
+        const char *name = json_string_value(json_object_get(o, "name"));
+        if (name == NULL || strcmp(name, vm->def.name) != 0)
+            continue;
+        return vm->def.generation == 0 ||
+               json_integer_value(json_object_get(o, "generation")) == vm->def.generation;
+    }
+    return false;
+}
+
+/* The controller acknowledged a heartbeat sent at sent_at (monotonic):
+ * the lease runs lease_ms from the sending.  After the lease ran out, or
+ * when the controller says our epoch is stale (it fenced this host), the
+ * VMs it does not list as ours (at their generation) are destroyed - never
+ * resumed - and the ones the lease paused that are ours resume. */
+static void lease_answer(void *ctx, const json_t *answer, int64_t sent_at)
+{
+    struct host *h = ctx;
+    long long lease_ms = json_integer_value(json_object_get(answer, "lease_ms"));
+    long long epoch = json_integer_value(json_object_get(answer, "epoch"));
+    bool stale = json_is_true(json_object_get(answer, "stale_epoch"));
+    const json_t *owned = json_object_get(answer, "vms");
+    if (lease_ms > 0 && sent_at + lease_ms > h->lease_until)
+        h->lease_until = sent_at + lease_ms;
+    if (lease_ms > 0 && h->cfg.heartbeat_ms * 2 > lease_ms && h->epoch == 0)
+        log_warn("--heartbeat-ms %d is more than half of the controller's lease (%lld ms): a "
+                 "late heartbeat pauses the VMs",
+                 h->cfg.heartbeat_ms, lease_ms);
+    if (epoch > 0)
+        h->epoch = epoch;
+    if (!h->lease_out && !stale)
+        return;
+    /* An answer to a heartbeat sent before the pause (the agent was frozen
+     * with it in flight) says nothing of now: wait for a newer one. */
+    if (h->lease_out && sent_at < h->lease_out_at)
+        return;
+    if (stale)
+        log_warn("the controller fenced this host (epoch now %lld): destroying the VMs it no "
+                 "longer owns",
+                 epoch);
+    struct vm *next;
+    for (struct vm *vm = h->vms; vm; vm = next) {
+        next = vm->next;
+        struct nubo_err err;
+        if (json_is_array(owned) && !lease_owned(owned, vm)) {
+            log_warn("vm %s: no longer this host's (generation %lld): destroyed, never resumed",
+                     vm->def.name, vm->def.generation);
+            if (host_vm_delete(h, vm, &err) < 0)
+                log_error("vm %s: cannot destroy it: %s", vm->def.name, err.msg);
+            continue;
+        }
+        bool ours = false;
+        size_t i;
+        json_t *n;
+        json_array_foreach (h->lease_paused, i, n) {
+            ours = ours || strcmp(json_string_value(n), vm->def.name) == 0;
+        }
+        if (ours && vm->state == VM_PAUSED) {
+            if (h->drv->resume(vm, &err) < 0)
+                log_error("vm %s: cannot resume it: %s", vm->def.name, err.msg);
+            else
+                log_info("vm %s: resumed: the controller confirms it is this host's", vm->def.name);
+        }
+    }
+    json_array_clear(h->lease_paused);
+    h->lease_out = false;
 }
 
 int host_image_upload_fd(struct host *h)
@@ -1037,6 +1159,7 @@ static int uplink_start(struct host *h, struct nubo_err *err)
         .state_file = state_file,
         .interval_ms = cfg->heartbeat_ms,
         .report = host_report,
+        .answer = lease_answer,
         .ctx = h,
     };
     h->uplink = uplink_new(&uc, err);
@@ -1175,6 +1298,7 @@ void host_free(struct host *h)
     json_decref(h->doc_json);
     json_decref(h->net_errors);
     json_decref(h->problems);
+    json_decref(h->lease_paused);
     httpd_stop(h->api_unix);
     httpd_stop(h->api_tcp);
     while (h->vms) {
@@ -1300,6 +1424,7 @@ int host_run(struct host *h)
             log_error("poll: %s", strerror(errno));
             return -1;
         }
+        lease_check(h); /* before anything else: a frozen agent wakes here */
         if (fds[0].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(h->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {

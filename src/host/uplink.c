@@ -37,7 +37,7 @@
 #include "lib/util.h"
 
 #define UPLINK_MAX_SOCKS 8
-#define UPLINK_MAX_RESPONSE (64 * 1024)
+#define UPLINK_MAX_RESPONSE (512 * 1024) /* a heartbeat answer lists the VMs */
 /* A heartbeat waits for a busy controller rather than give up: its
  * timeout is several heartbeat intervals (nubod declares a host down after
  * 15 s of silence by default), and one that failed is retried after
@@ -77,7 +77,9 @@ struct uplink {
         *agent_token, *state_file;
     int interval_ms;
     json_t *(*report)(void *ctx);
+    void (*answer)(void *ctx, const json_t *answer, int64_t sent_at);
     void *ctx;
+    int64_t ctl_sent_at; /* when the request in flight on ctl started (monotonic) */
 
     CURLM *multi;
     struct req ctl; /* registration / heartbeat */
@@ -298,6 +300,7 @@ static void request_start(struct uplink *u)
         snprintf(path, sizeof(path), "/v1/hosts/register");
     else
         snprintf(path, sizeof(path), "/v1/hosts/%s/heartbeat", u->host_id);
+    u->ctl_sent_at = clock_mono_ms();
     if (post_start(u, &u->ctl, kind, path, text, UPLINK_TIMEOUT_MS) < 0)
         u->next_at = clock_mono_ms() + u->interval_ms;
 }
@@ -358,6 +361,8 @@ static void request_done(struct uplink *u, CURLcode cc)
         if (u->failures > 0)
             log_info("controller link: %s answers again", u->controller);
         u->failures = 0;
+        if (u->answer && json_is_object(o))
+            u->answer(u->ctx, o, u->ctl_sent_at);
     } else if (status == 401 || status == 403) {
         log_warn("controller link: %s does not know this host's token any more (%s); "
                  "registering again",
@@ -518,6 +523,7 @@ struct uplink *uplink_new(const struct uplink_cfg *cfg, struct nubo_err *err)
     u->state_file = xstrdup(cfg->state_file);
     u->interval_ms = cfg->interval_ms > 0 ? cfg->interval_ms : 3000;
     u->report = cfg->report;
+    u->answer = cfg->answer;
     u->ctx = cfg->ctx;
     u->curl_timer_at = -1;
     u->next_at = clock_mono_ms();

@@ -42,6 +42,10 @@ struct uplink_cfg {
     int interval_ms;             /* between heartbeats */
     /* The report of the host: {capacity, accel, driver, vms} (new reference). */
     json_t *(*report)(void *ctx);
+    /* Called with each answer (borrowed) nubod gave a heartbeat with 200,
+     * and when that heartbeat was sent (monotonic ms): the lease and
+     * fencing (docs/internals/mobility.md).  May be NULL. */
+    void (*answer)(void *ctx, const json_t *answer, int64_t sent_at);
     void *ctx;
 };
 

@@ -192,6 +192,12 @@ json_t *network_instances_addresses(struct store *st, const char *project_id, co
  * IPs are disassociated).  Runs in the caller's transaction if any. */
 int network_instance_ports_release(struct store *st, const char *instance_id, struct nubo_err *err);
 
+/* The instance was re-placed on host_id (an evacuation): its ports, with
+ * their IPs, MACs and floating IPs, follow it; the hosts' network
+ * documents change with them.  Runs in the caller's transaction. */
+int network_instance_ports_move(struct store *st, const char *instance_id, const char *host_id,
+                                struct nubo_err *err);
+
 /* ---- security groups (secgroup.c) --------------------------------------- */
 
 /* Every list, create and resolve makes sure the project's "default" group

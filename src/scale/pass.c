@@ -512,6 +512,7 @@ static int launch(struct scale *s, struct gstate *gs, const char *cause)
         .user_data = json_string_value(json_object_get(v, "user_data")),
         .server_group = json_string_value(json_object_get(v, "server_group_id")),
         .count = 1,
+        .ha = true, /* a member is rebuilt elsewhere when its host dies */
     };
     /* The version's networks and security groups (JSON lists of ids or
      * names): one port per network on the new instance. */

@@ -315,6 +315,19 @@ static const char schema_v18[] = "ALTER TABLE join_tokens ADD COLUMN id TEXT;"
                                  "ALTER TABLE join_tokens ADD COLUMN note TEXT NOT NULL DEFAULT '';"
                                  "ALTER TABLE join_tokens ADD COLUMN created_by TEXT;";
 
+/* Host failure and HA (docs/internals/mobility.md, "Fencing and
+ * evacuation"): an instance's generation grows each time it is re-placed
+ * on another host (evacuation), so a VM of an older generation is a stale
+ * copy; ha marks the instances that are rebuilt elsewhere when their host
+ * dies.  A host's epoch grows each time nubod fences it (its agent must
+ * present it), and ha_fenced_at says it was fenced since it last went
+ * down (cleared when it is up again). */
+static const char schema_v21[] =
+    "ALTER TABLE instances ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE instances ADD COLUMN ha INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE hosts ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE hosts ADD COLUMN ha_fenced_at TEXT;";
+
 /* Later migrations live next to the module that owns their tables. */
 extern const char store_schema_v2_billing[];
 extern const char store_schema_v3_monitor[];
@@ -345,5 +358,6 @@ const struct store_migration store_migrations[] = {
     {17, schema_v17},
     {18, schema_v18},
     {19, store_schema_v19_storage},
+    {21, schema_v21},
     {0, NULL},
 };

@@ -445,8 +445,10 @@ def test_create_without_hosts_is_error_no_valid_host(nubod, env):
     assert set(inst) == {"id", "name", "project_id", "flavor", "image", "keypair", "vcpus",
                          "ram_mib", "disk_gib", "host", "status", "desired", "power_state",
                          "fault", "boots", "server_group_id", "metadata_http_tokens",
-                         "created_at", "updated_at", "deleted_at", "addresses"}
+                         "created_at", "updated_at", "deleted_at", "addresses", "ha",
+                         "generation"}
     assert inst["metadata_http_tokens"] == "optional"
+    assert inst["ha"] is False and inst["generation"] == 1
     assert env.get("/v1/instances/" + inst["id"]).json() == inst
     t = env.get("/v1/tasks/" + tid).json()
     assert t["kind"] == "create" and t["status"] == "failed" and "no valid host" in t["error"]

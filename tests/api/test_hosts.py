@@ -77,7 +77,10 @@ def test_register_then_heartbeat(nubod, admin):
     r = heartbeat(nubod, host_id, token, capacity={"vcpus": 16, "ram_mib": 8192,
                                                    "disk_gib": 50})
     assert r.status_code == 200, r.text
-    assert r.json() == {"host_id": host_id, "state": "up"}
+    # with the fence epoch, the lease (half of --host-down-ms) and the VMs
+    # the host may run (docs/internals/mobility.md)
+    assert r.json() == {"host_id": host_id, "state": "up", "epoch": 1, "stale_epoch": False,
+                        "lease_ms": 7500, "vms": []}
 
     hosts = admin.get("/v1/hosts").json()["hosts"]
     h = [h for h in hosts if h["id"] == host_id][0]

@@ -540,6 +540,88 @@ static void test_host_removed(void)
     CHECK(store_commit(st, &err) == 0);
 }
 
+/* Evacuation (mobility.md): an unknown ha instance is re-placed on
+ * another host, generation + 1, building, its running time on the dead
+ * host closed at the host's last heartbeat, an evacuate task and event;
+ * a compare-and-set: not twice, not without ha, not once it moved on.  A
+ * heartbeat never takes a copy of an older generation for the instance. */
+static void test_replaced(void)
+{
+    struct nubo_err err;
+    const char *h4 = "00000000-0000-0000-0000-0000000000h4";
+    const char *h5 = "00000000-0000-0000-0000-0000000000h5";
+    store_exec(st, &err,
+               "INSERT INTO hosts (id, name, address, token_hash, state, last_heartbeat_ms,"
+               " created_at) VALUES (?, 'h4', 'unix:/4.sock', '4', 'up', 0, 'now'),"
+               " (?, 'h5', 'unix:/5.sock', '5', 'up', 0, 'now')",
+               "ss", h4, h5);
+    const char *a = iid(70), *b = iid(71);
+    add(a, PROJECT, h4, "running", "running", 1);
+    add(b, PROJECT, h4, "running", "running", 1);
+    store_exec(st, &err, "UPDATE instances SET ha = 1 WHERE id = ?", "s", a);
+    long long seen = (long long)clock_now_ms();
+    store_exec(st, &err, "UPDATE hosts SET last_heartbeat_ms = ? WHERE id = ?", "is", seen, h4);
+    CHECK(store_begin(st, true, &err) == 0);
+    CHECK_INT_EQ(compute_instances_host_down(st, h4, "h4", &err), 2);
+    CHECK(store_commit(st, &err) == 0);
+    json_t *ev = compute_instances_evacuable(st, h4, &err);
+    CHECK_INT_EQ(json_array_size(ev), 1);
+    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(ev, 0), "id")), a);
+    json_decref(ev);
+
+    CHECK(store_begin(st, true, &err) == 0);
+    CHECK_INT_EQ(compute_instance_replaced(st, a, h4, "h4", h5, "h5", &err), 1);
+    CHECK_INT_EQ(compute_instance_replaced(st, a, h4, "h4", h5, "h5", &err), 0); /* moved on */
+    CHECK_INT_EQ(compute_instance_replaced(st, b, h4, "h4", h5, "h5", &err), 0); /* no ha */
+    CHECK(store_commit(st, &err) == 0);
+    CHECK_STR_EQ(col(a, "host_id"), h5);
+    CHECK_STR_EQ(col(a, "generation"), "2");
+    CHECK_STR_EQ(col(a, "status"), "building");
+    CHECK_STR_EQ(col(a, "power_state"), "none");
+    CHECK_STR_EQ(col(b, "host_id"), h4);
+    CHECK_STR_EQ(col(b, "status"), "unknown");
+    CHECK_INT_EQ(events(a, "evacuated", NULL), 1);
+    CHECK_STR_EQ(task(a, "evacuate", NULL), "pending");
+    CHECK_INT_EQ(open_record(a, "instance"), 0); /* opens again when it runs */
+    CHECK_INT_EQ(open_record(a, "disk"), 1);
+    json_t *r = store_query_one(st, &err,
+                                "SELECT end_ms FROM usage_records WHERE resource_id = ?"
+                                " AND meter = 'instance'",
+                                "s", a);
+    CHECK_INT_EQ(json_integer_value(json_object_get(r, "end_ms")), seen);
+    json_decref(r);
+    /* owned lists: the new host has it at generation 2, the old one not */
+    json_t *o5 = compute_instances_owned(st, h5, &err), *o4 = compute_instances_owned(st, h4, &err);
+    CHECK_INT_EQ(json_array_size(o5), 1);
+    CHECK_INT_EQ(json_integer_value(json_object_get(json_array_get(o5, 0), "generation")), 2);
+    CHECK_INT_EQ(json_array_size(o4), 1); /* b only */
+    json_decref(o5);
+    json_decref(o4);
+    /* a heartbeat of h5 with a generation-1 copy: not the instance's VM */
+    char na[64];
+    snprintf(na, sizeof(na), COMPUTE_VM_PREFIX "%s", a);
+    json_t *vms = json_pack("[{s:s, s:s, s:i, s:i}]", "name", na, "state", "running", "boots", 1,
+                            "generation", 1);
+    int changed = 0;
+    CHECK_INT_EQ(compute_instances_observe(st, h5, vms, &changed, &err), 0);
+    CHECK_STR_EQ(col(a, "power_state"), "none");
+    json_object_set_new(json_array_get(vms, 0), "generation", json_integer(2));
+    CHECK_INT_EQ(compute_instances_observe(st, h5, vms, &changed, &err), 0);
+    CHECK_STR_EQ(col(a, "power_state"), "running");
+    json_t *g1 = json_pack("{s:i}", "generation", 1), *g2 = json_pack("{s:i}", "generation", 2);
+    CHECK(compute_vm_stale(g1, g2));
+    CHECK(!compute_vm_stale(g2, g2));
+    CHECK(!compute_vm_stale(g2, g1));
+    json_decref(g1);
+    json_decref(g2);
+    json_decref(vms);
+    /* reached running finishes the evacuate task */
+    CHECK_INT_EQ(compute_instance_reached(st, a, "building", "running", "running", -1, "h5", &err),
+                 1);
+    CHECK_STR_EQ(task(a, "evacuate", NULL), "succeeded");
+    CHECK_INT_EQ(open_record(a, "instance"), 1);
+}
+
 static void test_usage_and_purge(void)
 {
     struct nubo_err err;
@@ -654,5 +736,5 @@ CHECK_MAIN_FIXTURE(setup, teardown, TEST(test_reached_running), TEST(test_reache
                    TEST(test_reached_rebooted_and_back), TEST(test_reached_stopped),
                    TEST(test_reached_atomic), TEST(test_error), TEST(test_refused),
                    TEST(test_reboot), TEST(test_power), TEST(test_deleted), TEST(test_observe),
-                   TEST(test_host_down_and_unplace), TEST(test_host_removed),
+                   TEST(test_host_down_and_unplace), TEST(test_host_removed), TEST(test_replaced),
                    TEST(test_usage_and_purge), TEST(test_quota_counts), TEST(test_reads))

@@ -141,6 +141,34 @@ static void test_backing_off(void)
     }
 }
 
+/* A VM of an older generation than its instance (a copy an evacuation
+ * left behind) is destroyed whatever the rest says - never resumed or
+ * started, even in a back-off or while the instance is in error; without
+ * a VM the flag changes nothing. */
+static void test_stale_generation(void)
+{
+    const char *desired[] = {"running", "stopped", "deleted"};
+    for (size_t d = 0; d < 3; d++)
+        for (int i = 0; statuses[i]; i++)
+            for (int j = 0; vm_states[j]; j++)
+                for (int b = 0; b < 2; b++) {
+                    struct reconcile_input in = {.desired = desired[d],
+                                                 .status = statuses[i],
+                                                 .vm_state = vm_states[j],
+                                                 .stale = true,
+                                                 .backing_off = b};
+                    CHECK_ACTION(reconcile_decide(&in), RECONCILE_DESTROY_STALE);
+                }
+    struct reconcile_input in = {
+        .desired = "running", .status = "building", .vm_state = NULL, .stale = true};
+    CHECK_ACTION(reconcile_decide(&in), RECONCILE_CREATE);
+    /* the paused copy a frozen host kept: not stale, resumed; stale, not */
+    in = (struct reconcile_input){.desired = "running", .status = "unknown", .vm_state = "paused"};
+    CHECK_ACTION(reconcile_decide(&in), RECONCILE_RESUME);
+    in.stale = true;
+    CHECK_ACTION(reconcile_decide(&in), RECONCILE_DESTROY_STALE);
+}
+
 /* A desired state the table does not know does nothing. */
 static void test_unknown_desired(void)
 {
@@ -155,6 +183,7 @@ static void test_names(void)
     CHECK_STR_EQ(reconcile_action_name(RECONCILE_CREATE), "create");
     CHECK_STR_EQ(reconcile_action_name(RECONCILE_REACHED_STOPPED), "reached-stopped");
     CHECK_STR_EQ(reconcile_action_name(RECONCILE_FAIL), "fail");
+    CHECK_STR_EQ(reconcile_action_name(RECONCILE_DESTROY_STALE), "destroy-stale");
     CHECK_STR_EQ(reconcile_action_name((enum reconcile_action)99), "?");
 }
 
@@ -162,4 +191,4 @@ CHECK_MAIN(TEST(test_running_no_vm), TEST(test_running_stopped_or_crashed),
            TEST(test_running_crashed_in_group), TEST(test_running_paused),
            TEST(test_running_vm_runs), TEST(test_running_wait), TEST(test_stopped),
            TEST(test_deleted), TEST(test_error_left_alone), TEST(test_backing_off),
-           TEST(test_unknown_desired), TEST(test_names))
+           TEST(test_stale_generation), TEST(test_unknown_desired), TEST(test_names))

@@ -172,7 +172,8 @@ static int check_keys(json_t *body, struct nubo_err *err)
     static const char *known[] = {"name",       "hostname", "vcpus",        "memory",
                                   "memory_mib", "image",    "root_disk",    "disks",
                                   "network",    "ssh_keys", "user_data",    "start",
-                                  "id",         "nics",     "config_drive", "metadata_http_tokens"};
+                                  "id",         "nics",     "config_drive", "metadata_http_tokens",
+                                  "generation"};
     const char *key;
     json_t *v;
     json_object_foreach (body, key, v) {
@@ -353,6 +354,11 @@ static int def_flags(json_t *body, struct vm_def *def, struct nubo_err *err)
         0)
         return nubo_err_set(err, NUBO_E_INVALID,
                             "'metadata_http_tokens' must be \"optional\" or \"required\"");
+    v = json_object_get(body, "generation");
+    if (v && (!json_is_integer(v) || json_integer_value(v) < 0))
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "'generation' must be a non-negative integer: the instance's");
+    def->generation = v ? json_integer_value(v) : 0;
     return 0;
 }
 
@@ -405,6 +411,7 @@ json_t *vm_def_to_json(const struct vm_def *def)
     for (int i = 0; i < def->nvolumes; i++)
         json_array_append_new(vols, json_string(def->volumes[i]));
     json_object_set_new(o, "volumes", vols);
+    json_object_set_new(o, "generation", json_integer(def->generation));
     if (def->nnics > 0) {
         json_t *nics = json_array();
         for (int i = 0; i < def->nnics; i++)
@@ -494,6 +501,7 @@ int vm_def_from_json(json_t *o, struct vm_def *def, struct nubo_err *err)
     if (ud)
         def->user_data = xstrdup(ud);
     def->no_config_drive = json_is_false(json_object_get(o, "config_drive")); /* absent: true */
+    def->generation = json_integer_value(json_object_get(o, "generation"));   /* absent: 0 */
     if (http_tokens(json_object_get(o, "metadata_http_tokens"), &def->metadata_tokens_required) <
         0) {
         vm_def_clear(def);

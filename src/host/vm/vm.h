@@ -94,6 +94,10 @@ struct vm_def {
      * whose serial is the first VOLUME_SERIAL_LEN characters of the id. */
     int nvolumes;
     char volumes[VM_MAX_VOLUMES][37];
+    /* The controller's instance generation this copy belongs to ("generation"
+     * at create, 0 when none was given): reported with the VM, so a copy an
+     * evacuation left behind is told apart (docs/internals/mobility.md). */
+    long long generation;
 };
 
 struct vm {
