@@ -194,6 +194,9 @@ static json_t *register_body(struct uplink *u)
     tok[strcspn(tok, "\r\n")] = '\0';
     json_t *b = u->report(u->ctx);
     json_object_del(b, "vms");
+    /* a registration makes a new host of the controller's: no fence epoch
+     * of an old one (the heartbeats' answers give the new one) */
+    json_object_del(b, "epoch");
     json_object_set_new(b, "join_token", json_string(tok));
     json_object_set_new(b, "name", json_string(u->name));
     json_object_set_new(b, "address", json_string(u->advertise));
