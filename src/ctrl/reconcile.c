@@ -51,8 +51,10 @@
  *
  *   4. the host's placed volumes converge on their stored desired state
  *      (converge_volumes; docs/internals/storage.md, attach and detach):
- *      created on the agent, attached, detached, deleted there; their
- *      statuses move through storage's compare-and-set transitions.
+ *      created on the agent (blank, or copied from a snapshot), attached,
+ *      detached, deleted there, and their snapshots taken and dropped
+ *      (converge_snapshots; storage.md, Snapshots); their statuses move
+ *      through storage's compare-and-set transitions.
  *
  * Every step reads the world and acts on the difference, so a pass is
  * idempotent: a restarted nubod or agent simply converges to the same
