@@ -80,26 +80,29 @@ static void get_volumes(struct api_call *call)
                            limit, &err);
 }
 
-/* source: {snapshot: id or name}; answers 400 itself and returns -1 when
- * it is malformed (another kind of source is not built yet). */
-static int source_of(struct api_call *call, json_t *b, const char **snapshot)
+#define SOURCE_WHAT "{\"snapshot\": a snapshot's id or name} or {\"volume\": a volume's}"
+
+/* source: {snapshot: id or name} or {volume: id or name}; answers 400
+ * itself and returns -1 when it is malformed (an image is not built yet). */
+static int source_of(struct api_call *call, json_t *b, const char **snapshot, const char **volume)
 {
     json_t *src = json_object_get(b, "source");
     *snapshot = NULL;
+    *volume = NULL;
     if (src == NULL || json_is_null(src))
         return 0;
     const char *k;
     json_t *v;
     if (!json_is_object(src) || json_object_size(src) != 1)
-        return api_bad_field(call, "source", "{\"snapshot\": a snapshot's id or name}");
+        return api_bad_field(call, "source", SOURCE_WHAT);
     json_object_foreach (src, k, v) {
-        if (strcmp(k, "snapshot") != 0)
+        bool snap = strcmp(k, "snapshot") == 0, vol = strcmp(k, "volume") == 0;
+        if (!snap && !vol)
             return api_bad_field(call, "source",
-                                 "{\"snapshot\": id}; volumes from images or other volumes"
-                                 " are not built yet");
+                                 SOURCE_WHAT "; volumes from images are not built yet");
         if (!json_is_string(v))
-            return api_bad_field(call, "source", "{\"snapshot\": a snapshot's id or name}");
-        *snapshot = json_string_value(v);
+            return api_bad_field(call, "source", SOURCE_WHAT);
+        *(snap ? snapshot : volume) = json_string_value(v);
     }
     return 0;
 }
@@ -111,10 +114,11 @@ static void post_volume(struct api_call *call)
     struct storage_volume_spec s = {0};
     json_t *b = api_body(call, fields);
     if (b == NULL || api_field_str_req(call, b, "name", "the volume's name", &s.name) < 0 ||
-        source_of(call, b, &s.source_snapshot) < 0)
+        source_of(call, b, &s.source_snapshot, &s.source_volume) < 0)
         return;
-    /* From a snapshot the size may be left out (the snapshot's). */
-    if ((s.source_snapshot == NULL || json_object_get(b, "size_gib") != NULL) &&
+    /* From a snapshot or a volume the size may be left out (the source's). */
+    if (((s.source_snapshot == NULL && s.source_volume == NULL) ||
+         json_object_get(b, "size_gib") != NULL) &&
         field_int_req(call, b, "size_gib", "a whole number of GiB (1 .. 16384)", &s.size_gib) < 0)
         return;
     if (api_field_str(call, b, "type", &s.type) < 0)

@@ -992,16 +992,18 @@ static void vol_failed(struct pass *p, const json_t *vol, const char *what,
 }
 
 /* The agent's create body of vol: {id, size_gib}, and the source of a
- * copy being made from a snapshot (storage.md, Snapshots). */
+ * copy being made from a snapshot or a volume (storage.md, Snapshots). */
 static json_t *vol_create_body(const json_t *vol)
 {
     json_t *b = json_pack("{s:s, s:I}", "id", jsonx_str(vol, "id"), "size_gib",
                           (json_int_t)jint(vol, "size_gib"));
-    if (is(jsonx_str(vol, "status"), "creating") &&
-        !json_is_null(json_object_get(vol, "source_snapshot_id")))
-        json_object_set_new(b, "source",
-                            json_pack("{s:s, s:s}", "volume_id", jsonx_str(vol, "source_volume_id"),
-                                      "snapshot_id", jsonx_str(vol, "source_snapshot_id")));
+    if (!is(jsonx_str(vol, "status"), "creating") ||
+        json_is_null(json_object_get(vol, "source_volume_id")))
+        return b;
+    json_t *src = json_pack("{s:s}", "volume_id", jsonx_str(vol, "source_volume_id"));
+    if (!json_is_null(json_object_get(vol, "source_snapshot_id")))
+        json_object_set_new(src, "snapshot_id", json_string(jsonx_str(vol, "source_snapshot_id")));
+    json_object_set_new(b, "source", src);
     return b;
 }
 

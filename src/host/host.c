@@ -195,6 +195,8 @@ json_t *host_volume_get(struct host *h, const char *id, struct nubo_err *err)
     return volume_get(h->cfg.state_dir, id, err);
 }
 
+static int volume_online(struct host *h, const char *id, struct vm **online, struct nubo_err *err);
+
 json_t *host_volume_create(struct host *h, json_t *body, bool *created, struct nubo_err *err)
 {
     static const char *const allowed[] = {"id", "size_gib", "source", NULL};
@@ -212,14 +214,20 @@ json_t *host_volume_create(struct host *h, json_t *body, bool *created, struct n
     if (src != NULL) {
         src_id = json_string_value(json_object_get(src, "volume_id"));
         src_snap = json_string_value(json_object_get(src, "snapshot_id"));
-        if (!json_is_object(src) || json_object_size(src) != 2 || src_id == NULL ||
-            src_snap == NULL || !valid_is_uuid(src_id) || !valid_is_uuid(src_snap)) {
+        if (!json_is_object(src) || json_object_size(src) != (src_snap ? 2u : 1u) ||
+            src_id == NULL || !valid_is_uuid(src_id) || (src_snap && !valid_is_uuid(src_snap))) {
             nubo_err_set(err, NUBO_E_INVALID,
-                         "source must be {\"volume_id\": UUID, \"snapshot_id\": UUID}");
+                         "source must be {\"volume_id\": UUID, \"snapshot_id\"?: UUID}");
             return NULL;
         }
     }
-    json_t *v = volume_create(h->cfg.state_dir, h->drv, id, bytes, src_id, src_snap, created, err);
+    /* A copy of a volume a running guest writes to: through a temporary
+     * snapshot (named by the copy's id), crash-consistent. */
+    struct vm *online = NULL;
+    if (src_id && !src_snap && volume_online(h, src_id, &online, err) < 0)
+        return NULL;
+    json_t *v =
+        volume_create(h->cfg.state_dir, h->drv, id, bytes, src_id, src_snap, online, created, err);
     if (v && *created)
         log_info("volume %s: created (%llu GiB)", id, (unsigned long long)(bytes >> 30));
     return v;

@@ -49,6 +49,8 @@ struct storage_volume_spec {
     /* A snapshot's id or name in the project to copy, or NULL (a blank
      * volume).  With it, size_gib 0 means the snapshot's size. */
     const char *source_snapshot;
+    /* Or a volume's id or name in the project to copy (the same rules). */
+    const char *source_volume;
 };
 
 json_t *storage_volume_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,

@@ -23,7 +23,8 @@
 #define VOL_SELECT                                                                                 \
     "SELECT v.id, v.project_id, v.name, v.size_gib, v.type_id, t.name AS type, t.backend,"         \
     " v.status, v.host_id, v.fault, a.instance_id AS attached_to,"                                 \
-    " v.source_snapshot_id AS source_snapshot, v.created_at, v.updated_at"                         \
+    " v.source_snapshot_id AS source_snapshot, v.source_volume_id AS source_volume,"               \
+    " v.created_at, v.updated_at"                                                                  \
     " FROM volumes v JOIN volume_types t ON t.id = v.type_id"                                      \
     " LEFT JOIN volume_attachments a ON a.volume_id = v.id"
 
@@ -246,10 +247,12 @@ json_t *storage_volume_create(struct store *st, const struct ctx *ctx,
 {
     char id[37], now[32];
     struct storage_usage u;
-    json_t *type = NULL, *row = NULL, *snap = NULL;
+    json_t *type = NULL, *row = NULL, *snap = NULL, *src = NULL;
     long long size = spec->size_gib;
     if (valid_name(spec->name, "name", err) < 0 ||
-        ((spec->source_snapshot == NULL || size != 0) && storage_size_check(size, err) < 0))
+        ((spec->source_snapshot == NULL && spec->source_volume == NULL) || size != 0
+             ? storage_size_check(size, err) < 0
+             : 0))
         return NULL;
     if (valid_is_uuid(spec->name)) {
         nubo_err_set(err, NUBO_E_INVALID, "name must not look like an id");
@@ -261,7 +264,7 @@ json_t *storage_volume_create(struct store *st, const struct ctx *ctx,
      * snapshot's copy is made on its host (the reconciler: 'creating'
      * until then); an empty one (of a volume that had no data) makes an
      * empty volume, available at once like a blank one. */
-    const char *status = "available", *host = NULL, *source = NULL;
+    const char *status = "available", *host = NULL, *source = NULL, *source_vol = NULL;
     if (spec->source_snapshot) {
         snap = storage_snapshot_find(st, ctx, spec->source_snapshot, err);
         if (snap == NULL)
@@ -284,6 +287,33 @@ json_t *storage_volume_create(struct store *st, const struct ctx *ctx,
             host = jsonx_str(snap, "host_id");
             source = jsonx_str(snap, "id");
         }
+    } else if (spec->source_volume) {
+        /* From a volume: a copy of its data now (crash-consistent when a
+         * guest runs with it), made on its host like a snapshot's. */
+        src = vol_find(st, ctx, spec->source_volume, err);
+        if (src == NULL)
+            goto cleanup;
+        const char *ss = jsonx_str(src, "status");
+        long long ssize = json_integer_value(json_object_get(src, "size_gib"));
+        if (strcmp(ss, "available") != 0 && strcmp(ss, "in-use") != 0) {
+            nubo_err_set(err, NUBO_E_CONFLICT,
+                         "volume '%s' is %s; copies are made of available or in-use volumes",
+                         jsonx_str(src, "name"), ss);
+            goto cleanup;
+        }
+        if (size == 0)
+            size = ssize;
+        if (size < ssize) {
+            nubo_err_set(err, NUBO_E_INVALID,
+                         "size_gib must be at least the source volume's %lld GiB (or left out)",
+                         ssize);
+            goto cleanup;
+        }
+        if (!json_is_null(json_object_get(src, "host_id"))) {
+            status = "creating";
+            host = jsonx_str(src, "host_id");
+            source_vol = jsonx_str(src, "id");
+        }
     }
     type = type_find(st, spec->type ? spec->type : "local", true, err);
     if (type == NULL || storage_usage_read(st, ctx->project_id, &u, err) < 0 ||
@@ -294,10 +324,10 @@ json_t *storage_volume_create(struct store *st, const struct ctx *ctx,
     clock_stamp(now);
     if (store_exec(st, err,
                    "INSERT INTO volumes (id, project_id, name, size_gib, type_id, status,"
-                   " host_id, source_snapshot_id, created_at, updated_at)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   "sssissssss", id, ctx->project_id, spec->name, size, jsonx_str(type, "id"),
-                   status, host, source, now, now) < 0) {
+                   " host_id, source_snapshot_id, source_volume_id, created_at, updated_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "sssisssssss", id, ctx->project_id, spec->name, size, jsonx_str(type, "id"),
+                   status, host, source, source_vol, now, now) < 0) {
         if (err->code == NUBO_E_CONFLICT)
             nubo_err_set(err, NUBO_E_CONFLICT,
                          "the project has a volume named '%s' already; choose another name",
@@ -313,6 +343,7 @@ json_t *storage_volume_create(struct store *st, const struct ctx *ctx,
 cleanup:
     json_decref(type);
     json_decref(snap);
+    json_decref(src);
     if (row == NULL) {
         store_rollback(st);
         return NULL;
@@ -434,6 +465,21 @@ int storage_volume_delete(struct store *st, const struct ctx *ctx, const char *r
                      "volume '%s' has %lld snapshot%s (e.g. '%s'); delete them first (nubo"
                      " snapshot delete), or keep their data in a new volume made from one",
                      jsonx_str(row, "name"), nsnap, nsnap == 1 ? "" : "s", jsonx_str(sn, "one"));
+        json_decref(sn);
+        goto fail;
+    }
+    json_decref(sn);
+    sn = store_query_one(st, err,
+                         "SELECT COUNT(*) AS n, MIN(name) AS one FROM volumes WHERE"
+                         " source_volume_id = ? AND status = 'creating'",
+                         "s", jsonx_str(row, "id"));
+    if (sn == NULL)
+        goto fail;
+    if (json_integer_value(json_object_get(sn, "n")) > 0) {
+        nubo_err_set(err, NUBO_E_CONFLICT,
+                     "volume '%s' is being made from volume '%s'; delete it once the copy is"
+                     " available",
+                     jsonx_str(sn, "one"), jsonx_str(row, "name"));
         json_decref(sn);
         goto fail;
     }
@@ -591,16 +637,17 @@ fail:
 
 json_t *storage_host_volumes(struct store *st, const char *host_id, struct nubo_err *err)
 {
-    json_t *rows = store_query(st, err,
-                               "SELECT v.id, v.name, v.size_gib, v.status, v.source_snapshot_id,"
-                               " s.volume_id AS source_volume_id, a.instance_id AS"
-                               " attached_to, i.status AS instance_status, i.desired AS"
-                               " instance_desired FROM volumes v"
-                               " LEFT JOIN volume_attachments a ON a.volume_id = v.id"
-                               " LEFT JOIN instances i ON i.id = a.instance_id"
-                               " LEFT JOIN volume_snapshots s ON s.id = v.source_snapshot_id"
-                               " WHERE v.host_id = ? ORDER BY v.created_at, v.id",
-                               "s", host_id);
+    json_t *rows = store_query(
+        st, err,
+        "SELECT v.id, v.name, v.size_gib, v.status, v.source_snapshot_id,"
+        " COALESCE(s.volume_id, v.source_volume_id) AS source_volume_id, a.instance_id AS"
+        " attached_to, i.status AS instance_status, i.desired AS"
+        " instance_desired FROM volumes v"
+        " LEFT JOIN volume_attachments a ON a.volume_id = v.id"
+        " LEFT JOIN instances i ON i.id = a.instance_id"
+        " LEFT JOIN volume_snapshots s ON s.id = v.source_snapshot_id"
+        " WHERE v.host_id = ? ORDER BY v.created_at, v.id",
+        "s", host_id);
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r) {

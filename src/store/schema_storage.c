@@ -76,9 +76,10 @@ const char store_schema_v19_storage[] =
  * size_gib is the volume's size when it was taken.  status: creating ->
  * available, deleting -> (row gone), error with fault.
  *
- * volumes.source_snapshot_id: the snapshot a volume in 'creating' is
- * being copied from (the reconciler asks the snapshot's host); a
- * snapshot cannot be deleted while a creating volume names it.
+ * volumes.source_snapshot_id / source_volume_id: the snapshot or the
+ * volume a volume in 'creating' is being copied from (the reconciler asks
+ * the source's host); neither can be deleted while a creating volume
+ * names it.
  *
  * quotas gains snapshots (a count); volume_gib counts the snapshots' GiB
  * too (like Cinder's gigabytes).
@@ -99,4 +100,5 @@ const char store_schema_v22_snapshots[] =
     "CREATE INDEX volume_snapshots_project ON volume_snapshots (project_id, created_at, id);"
     "CREATE INDEX volume_snapshots_volume ON volume_snapshots (volume_id);"
     "ALTER TABLE volumes ADD COLUMN source_snapshot_id TEXT;"
+    "ALTER TABLE volumes ADD COLUMN source_volume_id TEXT;"
     "ALTER TABLE quotas ADD COLUMN snapshots INTEGER NOT NULL DEFAULT 10;";

@@ -29,6 +29,53 @@ def snap_status(c, ref, status, timeout=20):
         raise AssertionError("snapshot is %s, not %s" % (last.get("s"), status))
 
 
+def test_volume_from_a_volume(fake_cloud):
+    """A copy of an unplaced volume is blank and available at once; of a
+    placed one it is made on its host (creating -> available); the source
+    cannot go meanwhile; another project's volume is no source."""
+    nubod, hostd, admin, tenant = fake_cloud
+    assert vol(tenant, "empty", 2).status_code == 201
+    r = tenant.post("/v1/volumes", {"name": "e2", "source": {"volume": "empty"}})
+    assert r.status_code == 201, r.text
+    assert (r.json()["status"], r.json()["size_gib"], r.json()["host_id"]) == \
+        ("available", 2, None)
+    a = running(tenant, "a")
+    v = vol(tenant, "data", 2).json()
+    assert act(tenant, "data", action="attach", instance=a).status_code == 200
+    vol_status(tenant, "data", "in-use")
+    assert_problem(tenant.post("/v1/volumes", {"name": "c", "size_gib": 1,
+                                               "source": {"volume": "data"}}), 400, "at least")
+    other = make_tenant(nubod, admin)
+    assert_problem(other.post("/v1/volumes", {"name": "c", "source": {"volume": v["id"]}}), 404)
+    assert hostd.stop() == 0
+    r = tenant.post("/v1/volumes", {"name": "copy", "source": {"volume": "data"}})
+    assert r.status_code == 201, r.text
+    c = r.json()
+    placed_on = tenant.get("/v1/volumes/data").json()["host_id"]
+    assert placed_on and (c["status"], c["source_volume"], c["host_id"]) == \
+        ("creating", v["id"], placed_on)
+    assert act(tenant, "data", action="detach").status_code == 200
+    hostd.start()
+    vol_status(tenant, "data", "available")
+    vol_status(tenant, "copy", "available")
+    assert hostd.call("GET", "/v1/volumes/" + c["id"])[0] == 200
+    assert tenant.delete("/v1/volumes/copy").status_code == 204
+    assert tenant.delete("/v1/volumes/data").status_code == 204
+    # a source being copied cannot go
+    w = vol(tenant, "w", 1).json()
+    assert act(tenant, "w", action="attach", instance=a).status_code == 200
+    vol_status(tenant, "w", "in-use")
+    assert act(tenant, "w", action="detach").status_code == 200
+    vol_status(tenant, "w", "available")
+    assert hostd.stop() == 0
+    assert tenant.post("/v1/volumes", {"name": "wc", "source": {"volume": "w"}}).status_code == 201
+    assert_problem(tenant.delete("/v1/volumes/w"), 409, "being made from volume 'w'")
+    hostd.start()
+    vol_status(tenant, "wc", "available")
+    assert tenant.delete("/v1/volumes/w").status_code == 204
+    assert w["id"]
+
+
 def test_snapshot_of_an_unplaced_volume(nubod, admin):
     """A volume that never was on a host has no data: its snapshot is empty
     and available at once; a volume from it is a blank volume."""
@@ -99,7 +146,9 @@ def test_bad_snapshot_create_changes_nothing(nubod, admin, body, status, detail)
     ({"snapshot": "nope"}, 404, "no snapshot 'nope'"),
     ({"snapshot": 5}, 400, "source"),
     ({"image": "nubo-tiny"}, 400, "not built yet"),
-    ({"volume": "v"}, 400, "not built yet"),
+    ({"volume": 5}, 400, "source"),
+    ({"volume": "nope"}, 404, "no volume 'nope'"),
+    ({"snapshot": "s", "volume": "v"}, 400, "source"),
     ({}, 400, "source"),
     ("s", 400, "source"),
     ({"snapshot": "s", "image": "x"}, 400, "source"),
@@ -259,7 +308,7 @@ def test_agent_snapshots(tmp_path, driver):
             out = subprocess.check_output(["qemu-img", "snapshot", "-l", "-U", data], text=True)
             assert out.count(sid) == 1, out
         # a copy of the snapshot, grown to 2 GiB
-        for bad in ({"volume_id": vid}, {"volume_id": vid, "snapshot_id": "x"},
+        for bad in ({"snapshot_id": sid}, {"volume_id": vid, "snapshot_id": "x"},
                     {"volume_id": vid, "snapshot_id": sid, "x": 1}):
             st, p = a.call("POST", "/v1/volumes", {"id": cid, "size_gib": 2, "source": bad})
             assert st == 400 and "source" in p["detail"], (bad, st, p)
@@ -274,6 +323,17 @@ def test_agent_snapshots(tmp_path, driver):
             qio(data, "read -P 0xcd 0 1M")    # the volume moved on
             out = subprocess.check_output(["qemu-img", "info", "-U", copy], text=True)
             assert "backing file" not in out and "2 GiB" in out, out
+        # a copy of the volume as it is now (no VM holds it): pattern 0xcd
+        did = str(uuid.uuid4())
+        st, d = a.call("POST", "/v1/volumes", {"id": did, "size_gib": 1,
+                                               "source": {"volume_id": vid}})
+        assert st == 201 and d["size_bytes"] == 1 << 30, (st, d)
+        st, p = a.call("POST", "/v1/volumes", {"id": str(uuid.uuid4()), "size_gib": 1,
+                                               "source": {"volume_id": str(uuid.uuid4())}})
+        assert st == 400 and "no volume" in p["detail"], p
+        if driver == "qemu":
+            qio(os.path.join(a.state, "volumes", did + ".qcow2"), "read -P 0xcd 0 1M")
+        assert a.call("DELETE", "/v1/volumes/" + did)[0] == 204
         # drop: idempotent through the record; a restart keeps the record
         assert a.stop() == 0
         a.start()
@@ -406,6 +466,9 @@ def test_cli(nubod, tmp_path):
     c = cli.json("volume", "create", "copy", "--snapshot", "b4")
     assert (c["size_gib"], c["status"]) == (2, "available"), c
     assert cli.json("volume", "create", "big", "--snapshot", "b4", "--size", "3")["size_gib"] == 3
+    assert cli.json("volume", "create", "dup", "--source-volume", "data")["size_gib"] == 2
+    r = cli.run("volume", "create", "both", "--snapshot", "b4", "--source-volume", "data")
+    assert r.returncode == 2 and "exclude" in r.stderr, r.stderr
     r = cli.run("volume", "create", "small", "--snapshot", "b4", "--size", "1")
     assert r.returncode != 0 and "at least" in r.stderr, r.stderr
     r = cli.run("volume", "create", "x")

@@ -94,6 +94,12 @@ def test_snapshot_of_an_attached_volume_and_a_volume_from_it(tmp_path):
         text = guest_says(writer, "VOL-WROTE-B")
         assert "VOL-WROTE-B" in text, text[-2000:]
 
+        # a copy of the volume while the guest runs with it (through a
+        # temporary snapshot): pattern B, and no snapshot left behind
+        r = tenant.post("/v1/volumes", {"name": "clone", "source": {"volume": "data"}})
+        assert r.status_code == 201 and r.json()["status"] == "creating", r.text
+        clone = status_is("volumes", "clone", "available")
+
         # a volume from the snapshot, read by a second guest: pattern A
         r = tenant.post("/v1/volumes", {"name": "copy", "source": {"snapshot": "before"}})
         assert r.status_code == 201 and r.json()["status"] == "creating", r.text
@@ -118,12 +124,20 @@ def test_snapshot_of_an_attached_volume_and_a_volume_from_it(tmp_path):
                              capture_output=True, text=True, check=True).stdout
         raw = "".join(line[60:] for line in out.splitlines() if line.startswith("0000"))
         assert "NUBO.AFTER" in raw and "BEFORE" not in raw, out
+        cpath = os.path.join(host.state, "volumes", clone["id"] + ".qcow2")
+        out = subprocess.run(["qemu-io", "-r", "-f", "qcow2", "-c", "read -v 0 64", cpath],
+                             capture_output=True, text=True, check=True).stdout
+        raw = "".join(line[60:] for line in out.splitlines() if line.startswith("0000"))
+        assert "NUBO.AFTER" in raw, out
+        snaps = subprocess.run(["qemu-img", "snapshot", "-l", path], capture_output=True,
+                               text=True, check=True).stdout
+        assert clone["id"] not in snaps and snap["id"] in snaps, snaps
         r = tenant.delete("/v1/volumes/data")
         assert r.status_code == 409 and "snapshot" in r.json()["detail"], r.text
         assert tenant.delete("/v1/snapshots/before").status_code == 204
         cloudfix.wait_for("snapshot gone",
                           lambda: tenant.get("/v1/snapshots/before").status_code == 404)
-        for name in ("data", "signal", "copy"):
+        for name in ("data", "signal", "copy", "clone"):
             status_is("volumes", name, "available")
             assert tenant.delete("/v1/volumes/" + name).status_code == 204
         cloudfix.wait_for("volumes gone",

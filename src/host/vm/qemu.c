@@ -329,7 +329,8 @@ static int qemu_volume_resize(const char *path, uint64_t bytes, struct nubo_err 
 
 static struct qemu_vm *qv(struct vm *vm);
 
-/* A volume from a snapshot: qemu-img convert reads the snapshot's clusters
+/* A volume from a snapshot (or, snap NULL, from a file no QEMU writes
+ * to): qemu-img convert reads the snapshot's clusters
  * (-U: a running VM may hold the source; the snapshot's clusters stay as
  * they are while it exists, the VM's writes go elsewhere), under a
  * temporary name, grown to bytes, then renamed. */
@@ -341,10 +342,15 @@ static int qemu_volume_copy(const char *src, const char *snap, const char *dst, 
     if (n < 0 || (size_t)n >= sizeof(tmp))
         return nubo_err_set(err, NUBO_E_INTERNAL, "volume path too long");
     snprintf(size, sizeof(size), "%llu", (unsigned long long)bytes);
-    snprintf(sel, sizeof(sel), "snapshot.name=%s", snap);
+    snprintf(sel, sizeof(sel), "snapshot.name=%s", snap ? snap : "");
     unlink(tmp);
     char *conv[] = {"qemu-img", "convert", "-U", "-f",        "qcow2", "-O",
                     "qcow2",    "-l",      sel,  (char *)src, tmp,     NULL};
+    if (snap == NULL) { /* the file as it is: no -l */
+        conv[7] = (char *)src;
+        conv[8] = tmp;
+        conv[9] = NULL;
+    }
     char *grow[] = {"qemu-img", "resize", "-q", "-f", "qcow2", tmp, size, NULL};
     if (spawn_run(conv, 600000, 1 << 16, NULL, err) < 0 ||
         spawn_run(grow, 30000, 1 << 16, NULL, err) < 0) {

@@ -291,7 +291,8 @@ struct hv_driver {
     int (*volume_snapshot)(const char *path, struct vm *online, const char *id, const char *snap,
                            bool drop, struct nubo_err *err);
     /* Makes dst (whole or absent) a full copy of snapshot snap of the
-     * data file src, grown to bytes; src may be in use by a running VM
+     * data file src (snap NULL: of src as it is, which no QEMU writes
+     * to), grown to bytes; src may be in use by a running VM with a snap
      * (the snapshot's clusters do not change while it exists). */
     int (*volume_copy)(const char *src, const char *snap, const char *dst, uint64_t bytes,
                        struct nubo_err *err);
@@ -378,9 +379,11 @@ json_t *volume_get(const char *dir, const char *id, struct nubo_err *err);
 /* Creates volume id of bytes; *created tells whether it is new.  The same
  * id with the same size answers the existing volume; another size is
  * NUBO_E_CONFLICT.  With src_id, the volume is a copy of snapshot
- * src_snap of volume src_id (NUBO_E_INVALID when this host has none). */
+ * src_snap of volume src_id (NUBO_E_INVALID when this host has none), or
+ * without src_snap of the volume now (through a temporary snapshot when
+ * online, the running VM holding src_id, is not NULL). */
 json_t *volume_create(const char *dir, const struct hv_driver *drv, const char *id, uint64_t bytes,
-                      const char *src_id, const char *src_snap, bool *created,
+                      const char *src_id, const char *src_snap, struct vm *online, bool *created,
                       struct nubo_err *err);
 
 /* Grows volume id to bytes (the same size: nothing to do; smaller:

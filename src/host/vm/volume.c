@@ -143,7 +143,8 @@ json_t *volume_list(const char *dir)
 }
 
 json_t *volume_create(const char *dir, const struct hv_driver *drv, const char *id, uint64_t bytes,
-                      const char *src_id, const char *src_snap, bool *created, struct nubo_err *err)
+                      const char *src_id, const char *src_snap, struct vm *online, bool *created,
+                      struct nubo_err *err)
 {
     char data[PATH_MAX], vdir[PATH_MAX], now[32], src[PATH_MAX];
     *created = false;
@@ -164,15 +165,34 @@ json_t *volume_create(const char *dir, const struct hv_driver *drv, const char *
         return NULL;
     if (src_id) {
         json_t *from = volume_get(dir, src_id, &gerr);
-        if (from == NULL || snap_index(from, src_snap) < 0) {
+        if (from == NULL || (src_snap && snap_index(from, src_snap) < 0)) {
             json_decref(from);
-            nubo_err_set(err, NUBO_E_INVALID, "no snapshot %.64s of volume %.64s on this host",
-                         src_snap, src_id);
+            if (src_snap)
+                nubo_err_set(err, NUBO_E_INVALID, "no snapshot %.64s of volume %.64s on this host",
+                             src_snap, src_id);
+            else
+                nubo_err_set(err, NUBO_E_INVALID, "no volume %.64s on this host", src_id);
             return NULL;
         }
         json_decref(from);
-        if (vol_path(dir, src_id, ".qcow2", src, sizeof(src), err) < 0 ||
-            (drv->volume_copy && drv->volume_copy(src, src_snap, data, bytes, err) < 0))
+        if (vol_path(dir, src_id, ".qcow2", src, sizeof(src), err) < 0)
+            return NULL;
+        /* A copy of a volume in use: of a temporary snapshot named by the
+         * copy's id, dropped after (a crash in between leaves it, which the
+         * retry's take replaces and its drop removes). */
+        const char *snap = src_snap;
+        if (!src_snap && online && drv->volume_snapshot) {
+            if (drv->volume_snapshot(src, online, src_id, id, false, err) < 0)
+                return NULL;
+            snap = id;
+        }
+        int rc = drv->volume_copy ? drv->volume_copy(src, snap, data, bytes, err) : 0;
+        if (snap && !src_snap) {
+            struct nubo_err derr;
+            if (drv->volume_snapshot(src, online, src_id, id, true, &derr) < 0)
+                log_warn("volume %s: the temporary snapshot %s stays: %s", src_id, id, derr.msg);
+        }
+        if (rc < 0)
             return NULL;
     } else if (drv->volume_create && drv->volume_create(data, bytes, err) < 0) {
         return NULL;
