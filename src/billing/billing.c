@@ -22,6 +22,7 @@ const struct billing_meter billing_meters[] = {
     {"instance", "instance", "hour", "instance", BILLING_HOUR_MS, 1, true},
     {"disk", "instance", "GiB-month", "GiB", BILLING_MONTH_MS, 1, false},
     {"volume", "volume", "GiB-month", "GiB", BILLING_MONTH_MS, 1, false},
+    {"snapshot", "volume", "GiB-month", "GiB", BILLING_MONTH_MS, 1, false},
     {"image", "image", "GiB-month", "byte", BILLING_MONTH_MS, BILLING_GIB, false},
     {"floating_ip", "floating_ip", "hour", "address", BILLING_HOUR_MS, 1, false},
     {NULL, NULL, NULL, NULL, 0, 0, false},

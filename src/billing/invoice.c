@@ -38,6 +38,8 @@ static void describe(const json_t *r, const struct billing_meter *m, char *out, 
         snprintf(out, n, "image %s: %lld bytes stored%s", name, size, unpriced);
     else if (strcmp(m->name, "volume") == 0)
         snprintf(out, n, "volume %s: %lld GiB%s", name, size, unpriced);
+    else if (strcmp(m->name, "snapshot") == 0)
+        snprintf(out, n, "volume snapshot %s: %lld GiB%s", name, size, unpriced);
     else
         snprintf(out, n, "floating IP %s%s", name, unpriced);
 }

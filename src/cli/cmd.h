@@ -62,6 +62,9 @@ int cmd_server_group(struct cli *cli, int argc, char **argv);
 /* nubo volume list|create|show|rename|extend|delete|types (cmd_volume.c) */
 int cmd_volume(struct cli *cli, int argc, char **argv);
 
+/* nubo snapshot list|create|show|rename|delete (cmd_snapshot.c) */
+int cmd_snapshot(struct cli *cli, int argc, char **argv);
+
 /* nubo network|subnet|port|security-group (sg)|floating-ip ... (cmd_network.c) */
 int cmd_network(struct cli *cli, int argc, char **argv);
 int cmd_subnet(struct cli *cli, int argc, char **argv);

@@ -44,7 +44,7 @@ static const char set_usage[] =
     "           [--launch-templates N] [--scaling-groups N] [--stacks N]\n"
     "           [--api-keys N] [--images N] [--image-size SIZE] [--keypairs N]\n"
     "           [--server-groups N] [--scaling-policies N] [--scheduled-actions N]\n"
-    "           [--volumes N] [--volume-size SIZE]\n"
+    "           [--volumes N] [--volume-size SIZE] [--snapshots N]\n"
     "\n"
     "Changes the limits given, keeps the others (cloud admins only: not a project's\n"
     "admin, whose own quota would otherwise limit nothing).  Limits may be below\n"
@@ -61,7 +61,9 @@ static const char set_usage[] =
     "                  how many of each the project may have\n"
     "  --image-size SIZE  the disks of its images in all: 50G (a bare number is GiB)\n"
     "  --volumes N     volumes\n"
-    "  --volume-size SIZE  its volumes in all: 1T, 500G (a bare number is GiB)\n"
+    "  --volume-size SIZE  its volumes and snapshots in all: 1T, 500G (a bare number\n"
+    "                  is GiB)\n"
+    "  --snapshots N   volume snapshots\n"
     "\n" CLOUD_COMMON_HELP;
 
 /* One row: the used and limit values of key, as counts or sizes. */
@@ -125,6 +127,7 @@ static void quota_print(const struct cli *cli, const json_t *quota)
         quota_row(t, more[i], quota, more[i], 1);
     quota_row(t, "volumes", quota, "volumes", 1);
     quota_row(t, "volume_size", quota, "volume_gib", GIB);
+    quota_row(t, "snapshots", quota, "snapshots", 1);
     output_table_print(t, stdout);
     output_table_free(t);
 }
@@ -182,6 +185,7 @@ static const struct opts_field set_fields[] = {
     {.name = "scheduled-actions", .key = "scheduled_actions", .type = FIELD_INT, .max = QUOTA_MAX},
     {.name = "volumes", .key = "volumes", .type = FIELD_INT, .max = QUOTA_MAX},
     {.name = "volume-size", .key = "volume_gib", .type = FIELD_GIB, .max = QUOTA_MAX},
+    {.name = "snapshots", .key = "snapshots", .type = FIELD_INT, .max = QUOTA_MAX},
 };
 
 static int quota_set(struct cli *cli, int argc, char **argv)

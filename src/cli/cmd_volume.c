@@ -3,7 +3,7 @@
  * (docs/internals/storage.md).
  *
  *   list      GET /v1/volumes
- *   create    POST /v1/volumes {name, size_gib, type?}
+ *   create    POST /v1/volumes {name, size_gib, type?, source?: {snapshot} | {volume}}
  *   show      GET /v1/volumes/{id}
  *   rename    PATCH /v1/volumes/{id} {name}
  *   extend    POST /v1/volumes/{id}/actions {action: extend, size_gib}
@@ -31,6 +31,8 @@ static const char volume_usage[] =
     "Commands:\n"
     "  list                              the project's volumes\n"
     "  create NAME --size SIZE [--type T] a new volume (SIZE: 10, 10G, 1T; GiB)\n"
+    "  create NAME --snapshot S [--size SIZE]  a copy of a snapshot (nubo snapshot)\n"
+    "  create NAME --source-volume V [--size SIZE]  a copy of a volume (attached too)\n"
     "  show VOLUME                       one volume\n"
     "  rename VOLUME NAME                give a volume another name\n"
     "  extend VOLUME --size SIZE         grow a volume (volumes never shrink)\n"
@@ -56,10 +58,18 @@ static const char types_usage[] = "usage: nubo volume types [--limit N]\n"
 
 static const char create_usage[] =
     "usage: nubo volume create NAME --size SIZE [--type TYPE]\n"
+    "       nubo volume create NAME --snapshot SNAPSHOT [--size SIZE] [--type TYPE]\n"
+    "       nubo volume create NAME --source-volume VOLUME [--size SIZE] [--type TYPE]\n"
     "\n"
     "Creates a volume of SIZE (whole GiB: 10, 10G, 1T; 1 GiB to 16 TiB) in the\n"
     "project.  TYPE is a volume type's name or id (default: local).  Counts against\n"
     "the project's volumes and volume_gib quotas.\n"
+    "\n"
+    "With --snapshot the volume is a copy of that snapshot of the project (its\n"
+    "name or id): SIZE defaults to the snapshot's and may not be smaller.  It is\n"
+    "'creating' until the snapshot's host made the copy, then 'available'.\n"
+    "--source-volume copies a volume of the project as it is now (crash-consistent\n"
+    "while a guest runs with it), by the same rules.\n"
     "\n" CLOUD_COMMON_HELP;
 
 static const char show_usage[] = "usage: nubo volume show VOLUME\n"
@@ -114,6 +124,8 @@ static const struct cloud_col volume_fields[] = {
     {"fault", "fault", CLOUD_STR},
     {"host", "host_id", CLOUD_STR},
     {"attached to", "attached_to", CLOUD_STR},
+    {"source snapshot", "source_snapshot", CLOUD_STR},
+    {"source volume", "source_volume", CLOUD_STR},
     {"created", "created_at", CLOUD_STR},
     {"updated", "updated_at", CLOUD_STR},
 };
@@ -175,20 +187,49 @@ static const struct opts_field create_fields[] = {
      .max = VOLUME_MAX_GIB,
      .required = "--size SIZE is required (e.g. --size 10G)"},
     {.name = "type", .key = "type", .type = FIELD_REF, .what = "a volume type name or id"},
+    {.name = "snapshot", .key = "snapshot", .type = FIELD_REF, .what = "a snapshot name or id"},
+    {.name = "source-volume", .key = "volume", .type = FIELD_REF, .what = "a volume name or id"},
 };
 
-static const struct opts_create create_def = {.collection = "/v1/volumes",
-                                              .what = "volume",
-                                              .positional = "name",
-                                              .usage = create_usage,
-                                              .fields = create_fields,
-                                              .nfields = ARRAY_LEN(create_fields),
-                                              .arg_missing = "the name of the new volume",
-                                              .arg_label = "the volume name"};
-
+/* Like opts_cmd_create, but --snapshot S (--source-volume V) becomes
+ * source {snapshot: S} ({volume: V}) and makes --size optional. */
 static int volume_create(struct cli *cli, int argc, char **argv)
 {
-    return opts_cmd_create(cli, argc, argv, &create_def);
+    struct nubo_err err;
+    json_t *body = NULL, *out = NULL;
+    int rc =
+        opts_parse(cli, argc, argv, create_fields, ARRAY_LEN(create_fields), create_usage, &body);
+    if (rc != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "the name of the new volume")) != 0)
+        goto done;
+    if (valid_name(argv[optind], "the volume name", &err) < 0) {
+        rc = cli_usage_error(cli, "%s", err.msg);
+        goto done;
+    }
+    json_object_set_new(body, "name", json_string(argv[optind]));
+    json_t *snap = json_object_get(body, "snapshot"), *src = json_object_get(body, "volume");
+    if (snap != NULL && src != NULL) {
+        rc = cli_usage_error(cli, "--snapshot and --source-volume exclude each other");
+        goto done;
+    }
+    if (snap != NULL || src != NULL) {
+        const char *k = snap ? "snapshot" : "volume";
+        json_object_set_new(body, "source", json_pack("{s:O}", k, snap ? snap : src));
+        json_object_del(body, k);
+    } else if ((rc = opts_required(cli, create_fields, ARRAY_LEN(create_fields), body)) != 0) {
+        goto done;
+    }
+    if ((rc = cloud_connect(cli)) != 0)
+        goto done;
+    if (cloud_create(cli, "/v1/volumes", body, &out, &err) < 0)
+        rc = cli_fail(cli, &err);
+    else
+        cloud_created_print(cli, "volume", out);
+done:
+    json_decref(body);
+    json_decref(out);
+    return rc;
 }
 
 /* method path-of-VOLUME[suffix] body, and prints the volume it answers. */

@@ -31,6 +31,7 @@ static const char usage[] =
     "  keypair list|create|show|delete\n"
     "  server-group list|create|show|delete\n"
     "  volume list|create|show|rename|extend|delete|types   block storage\n"
+    "  snapshot list|create|show|rename|delete   volume snapshots\n"
     "  network|subnet|port|security-group (sg)|floating-ip ...   tenant networking\n"
     "  task show|list                the operations on instances\n"
     "  quota show|set                a project's limits and usage\n"
@@ -101,6 +102,7 @@ static const struct cli_command groups[] = {
     {"stack", cmd_stack},
     {"volume", cmd_volume},
     {"recovery", cmd_recovery},
+    {"snapshot", cmd_snapshot},
 };
 /* clang-format on */
 

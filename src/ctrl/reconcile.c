@@ -51,8 +51,10 @@
  *
  *   4. the host's placed volumes converge on their stored desired state
  *      (converge_volumes; docs/internals/storage.md, attach and detach):
- *      created on the agent, attached, detached, deleted there; their
- *      statuses move through storage's compare-and-set transitions.
+ *      created on the agent (blank, or copied from a snapshot), attached,
+ *      detached, deleted there, and their snapshots taken and dropped
+ *      (converge_snapshots; storage.md, Snapshots); their statuses move
+ *      through storage's compare-and-set transitions.
  *
  * Every step reads the world and acts on the difference, so a pass is
  * idempotent: a restarted nubod or agent simply converges to the same
@@ -1040,6 +1042,123 @@ static void vol_failed(struct pass *p, const json_t *vol, const char *what,
         log_warn("volume %s: %s", jsonx_str(vol, "id"), fault);
 }
 
+/* The agent's create body of vol: {id, size_gib}, and the source of a
+ * copy being made from a snapshot or a volume (storage.md, Snapshots). */
+static json_t *vol_create_body(const json_t *vol)
+{
+    json_t *b = json_pack("{s:s, s:I}", "id", jsonx_str(vol, "id"), "size_gib",
+                          (json_int_t)jint(vol, "size_gib"));
+    if (!is(jsonx_str(vol, "status"), "creating") ||
+        json_is_null(json_object_get(vol, "source_volume_id")))
+        return b;
+    json_t *src = json_pack("{s:s}", "volume_id", jsonx_str(vol, "source_volume_id"));
+    if (!json_is_null(json_object_get(vol, "source_snapshot_id")))
+        json_object_set_new(src, "snapshot_id", json_string(jsonx_str(vol, "source_snapshot_id")));
+    json_object_set_new(b, "source", src);
+    return b;
+}
+
+/* A 'creating' volume the agent has now: available. */
+static void vol_created(struct pass *p, const json_t *vol)
+{
+    struct nubo_err err;
+    if (!is(jsonx_str(vol, "status"), "creating"))
+        return;
+    fault_point("volume.copy.made"); /* lib/fault.h */
+    if (storage_volume_created(p->st, jsonx_str(vol, "id"), &err) < 0)
+        log_error("volume %s: %s", jsonx_str(vol, "id"), err.msg);
+}
+
+/* True when the agent's volume records (have) list snapshot sid of
+ * volume vid. */
+static int agent_has_snapshot(const json_t *have, const char *vid, const char *sid)
+{
+    size_t i, j;
+    const json_t *v, *s;
+    json_array_foreach (have, i, v) {
+        if (!is(jsonx_str(v, "id"), vid))
+            continue;
+        json_array_foreach (json_object_get(v, "snapshots"), j, s) {
+            if (is(jsonx_str(s, "id"), sid))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Converges the host's snapshots (storage.md, Snapshots) on the agent's
+ * volume records (have): a 'creating' one is taken (idempotent; the
+ * agent's 400/404/409 is the snapshot's error), then 'available'; a
+ * 'deleting' one is dropped there (404 counts as done), then its row. */
+static void converge_snapshots(struct pass *p, struct host_ctx *h, const json_t *have)
+{
+    struct nubo_err err;
+    long status;
+    char path[192];
+    json_t *snaps = storage_host_snapshots(p->st, h->id, &err);
+    if (snaps == NULL) {
+        log_error("host %s: cannot load its snapshots: %s", h->t.name, err.msg);
+        return;
+    }
+    size_t i;
+    const json_t *s;
+    json_array_foreach (snaps, i, s) {
+        const char *id = jsonx_str(s, "id"), *vid = jsonx_str(s, "volume_id");
+        const char *st = jsonx_str(s, "status");
+        int on_agent = agent_has_snapshot(have, vid, id);
+        json_t *o = NULL;
+        snprintf(path, sizeof(path), "/v1/volumes/%s/snapshots", vid);
+        if (is(st, "creating")) {
+            if (!on_agent) {
+                json_t *b = json_pack("{s:s}", "id", id);
+                int rc = vol_call(h, "POST", path, b, &status, &o, &err);
+                json_decref(b);
+                if (rc < 0) {
+                    continue;
+                } else if (status == 400 || status == 404 || status == 409) {
+                    char fault[512];
+                    agent_answer_error(&h->t, status, o, &err);
+                    snprintf(fault, sizeof(fault),
+                             "taking the snapshot failed on the host: %s; delete the snapshot",
+                             err.msg);
+                    if (storage_snapshot_failed(p->st, id, fault, &err) < 0)
+                        log_error("snapshot %s: %s", id, err.msg);
+                    json_decref(o);
+                    continue;
+                } else if (status != 200 && status != 201) {
+                    agent_answer_error(&h->t, status, o, &err);
+                    log_warn("host %s: snapshot %s: %s (retrying)", h->t.name, id, err.msg);
+                    json_decref(o);
+                    continue;
+                }
+                log_info("host %s: snapshot %s of volume %s taken", h->t.name, id, vid);
+            }
+            fault_point("snapshot.taken"); /* lib/fault.h */
+            if (storage_snapshot_created(p->st, id, &err) < 0)
+                log_error("snapshot %s: %s", id, err.msg);
+        } else if (is(st, "deleting")) {
+            if (on_agent) {
+                snprintf(path, sizeof(path), "/v1/volumes/%s/snapshots/%s", vid, id);
+                if (vol_call(h, "DELETE", path, NULL, &status, &o, &err) < 0)
+                    continue;
+                if (status != 204 && status != 404) {
+                    agent_answer_error(&h->t, status, o, &err);
+                    log_warn("host %s: snapshot %s: %s (retrying)", h->t.name, id, err.msg);
+                    json_decref(o);
+                    continue;
+                }
+                fault_point("snapshot.dropped"); /* lib/fault.h */
+            }
+            if (storage_snapshot_removed(p->st, id, &err) < 0)
+                log_error("snapshot %s: %s", id, err.msg);
+            else
+                log_info("host %s: snapshot %s deleted", h->t.name, id);
+        }
+        json_decref(o);
+    }
+    json_decref(snaps);
+}
+
 /* Converges the volumes placed on the host (docs/internals/storage.md):
  * the agent has every live one (created when missing: idempotent), VMs
  * have the attachments that are wanted and no other of our volumes, the
@@ -1087,18 +1206,22 @@ static void converge_volumes(struct pass *p, struct host_ctx *h, const json_t *v
                     log_info("host %s: volume %s deleted", h->t.name, id);
             }
         } else if (!on_agent && !is(jsonx_str(vol, "status"), "error")) {
-            json_t *b =
-                json_pack("{s:s, s:I}", "id", id, "size_gib", (json_int_t)jint(vol, "size_gib"));
+            json_t *b = vol_create_body(vol);
             if (vol_call(h, "POST", "/v1/volumes", b, &status, &o, &err) == 0 && status != 200 &&
                 status != 201) {
                 agent_answer_error(&h->t, status, o, &err);
                 vol_failed(p, vol, "creating the volume", &err);
-            } else if (status == 200 || status == 201)
+            } else if (status == 200 || status == 201) {
                 log_info("host %s: volume %s created", h->t.name, id);
+                vol_created(p, vol);
+            }
             json_decref(b);
+        } else if (on_agent) {
+            vol_created(p, vol);
         }
         json_decref(o);
     }
+    converge_snapshots(p, h, have);
     /* 2. detach what no longer is wanted where it is. */
     json_array_foreach (vms, i, vm) {
         const char *n = jsonx_str(vm, "name");

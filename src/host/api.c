@@ -19,6 +19,8 @@
  *   GET    /v1/volumes/{id}             one volume
  *   DELETE /v1/volumes/{id}             remove its files
  *   POST   /v1/volumes/{id}/resize      grow to {size_gib}
+ *   POST   /v1/volumes/{id}/snapshots   take snapshot {id} (idempotent)
+ *   DELETE /v1/volumes/{id}/snapshots/{sid}  drop it
  *
  * {ref} is a VM id or name.  No SQL, no QEMU here: only HTTP <-> host.h.
  */
@@ -56,6 +58,41 @@ static void method_not_allowed(struct http_resp *resp, const struct http_req *re
     str_copy(resp->extra_value, sizeof(resp->extra_value), allow);
 }
 
+/* /v1/volumes/{id}/snapshots[/{sid}]; rest is what follows "snapshots". */
+static void snapshot_routes(struct host *h, const struct http_req *req, struct http_resp *resp,
+                            const char *id, const char *rest)
+{
+    struct nubo_err err;
+    if (*rest == '\0') {
+        if (strcmp(req->method, "POST") != 0) {
+            method_not_allowed(resp, req, "POST");
+            return;
+        }
+        bool created = false;
+        json_t *body = http_req_json(req, &err);
+        json_t *s = body ? host_volume_snapshot_take(h, id, body, &created, &err) : NULL;
+        json_decref(body);
+        if (s == NULL)
+            problem(resp, req, &err);
+        else
+            http_resp_json(resp, created ? 201 : 200, s);
+        return;
+    }
+    if (*rest != '/' || rest[1] == '\0' || strchr(rest + 1, '/')) {
+        nubo_err_set(&err, NUBO_E_NOTFOUND, "no such resource: %.100s", req->path);
+        problem(resp, req, &err);
+        return;
+    }
+    if (strcmp(req->method, "DELETE") != 0) {
+        method_not_allowed(resp, req, "DELETE");
+        return;
+    }
+    if (host_volume_snapshot_drop(h, id, rest + 1, &err) < 0)
+        problem(resp, req, &err);
+    else
+        http_resp_text(resp, 204, "", 0);
+}
+
 /* /v1/volumes and /v1/volumes/{id}[/resize]; rest is what follows
  * "/v1/volumes" in the path. */
 static void volume_routes(struct host *h, const struct http_req *req, struct http_resp *resp,
@@ -84,7 +121,8 @@ static void volume_routes(struct host *h, const struct http_req *req, struct htt
     const char *p = rest + 1;
     size_t n = strcspn(p, "/");
     const char *sub = p[n] == '/' ? p + n + 1 : NULL;
-    if (*rest != '/' || n == 0 || n >= sizeof(id) || (sub && strcmp(sub, "resize") != 0)) {
+    if (*rest != '/' || n == 0 || n >= sizeof(id) ||
+        (sub && strcmp(sub, "resize") != 0 && strncmp(sub, "snapshots", 9) != 0)) {
         nubo_err_set(&err, NUBO_E_NOTFOUND, "no such resource: %.100s", req->path);
         problem(resp, req, &err);
         return;
@@ -92,6 +130,10 @@ static void volume_routes(struct host *h, const struct http_req *req, struct htt
     memcpy(id, p, n);
     id[n] = '\0';
     json_t *v = NULL;
+    if (sub && strcmp(sub, "resize") != 0) {
+        snapshot_routes(h, req, resp, id, sub + 9);
+        return;
+    }
     if (sub) {
         if (strcmp(m, "POST") != 0) {
             method_not_allowed(resp, req, "POST");

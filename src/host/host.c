@@ -205,9 +205,11 @@ json_t *host_volume_get(struct host *h, const char *id, struct nubo_err *err)
     return volume_get(h->cfg.state_dir, id, err);
 }
 
+static int volume_online(struct host *h, const char *id, struct vm **online, struct nubo_err *err);
+
 json_t *host_volume_create(struct host *h, json_t *body, bool *created, struct nubo_err *err)
 {
-    static const char *const allowed[] = {"id", "size_gib", NULL};
+    static const char *const allowed[] = {"id", "size_gib", "source", NULL};
     uint64_t bytes;
     if (volume_size_of(body, allowed, &bytes, err) < 0)
         return NULL;
@@ -216,7 +218,26 @@ json_t *host_volume_create(struct host *h, json_t *body, bool *created, struct n
         nubo_err_set(err, NUBO_E_INVALID, "id must be the volume's UUID");
         return NULL;
     }
-    json_t *v = volume_create(h->cfg.state_dir, h->drv, id, bytes, created, err);
+    /* source: {volume_id, snapshot_id}, a copy of a snapshot */
+    json_t *src = json_object_get(body, "source");
+    const char *src_id = NULL, *src_snap = NULL;
+    if (src != NULL) {
+        src_id = json_string_value(json_object_get(src, "volume_id"));
+        src_snap = json_string_value(json_object_get(src, "snapshot_id"));
+        if (!json_is_object(src) || json_object_size(src) != (src_snap ? 2u : 1u) ||
+            src_id == NULL || !valid_is_uuid(src_id) || (src_snap && !valid_is_uuid(src_snap))) {
+            nubo_err_set(err, NUBO_E_INVALID,
+                         "source must be {\"volume_id\": UUID, \"snapshot_id\"?: UUID}");
+            return NULL;
+        }
+    }
+    /* A copy of a volume a running guest writes to: through a temporary
+     * snapshot (named by the copy's id), crash-consistent. */
+    struct vm *online = NULL;
+    if (src_id && !src_snap && volume_online(h, src_id, &online, err) < 0)
+        return NULL;
+    json_t *v =
+        volume_create(h->cfg.state_dir, h->drv, id, bytes, src_id, src_snap, online, created, err);
     if (v && *created)
         log_info("volume %s: created (%llu GiB)", id, (unsigned long long)(bytes >> 30));
     return v;
@@ -247,6 +268,57 @@ json_t *host_volume_resize(struct host *h, const char *id, json_t *body, struct 
     if (volume_size_of(body, allowed, &bytes, err) < 0)
         return NULL;
     return volume_resize(h->cfg.state_dir, h->drv, id, bytes, holder, err);
+}
+
+/* The VM with a process that holds volume id, for online work on it:
+ * *online = NULL when none does; NUBO_E_UNAVAILABLE while its VM starts
+ * or stops (retry). */
+static int volume_online(struct host *h, const char *id, struct vm **online, struct nubo_err *err)
+{
+    struct vm *holder = valid_is_uuid(id) ? volume_holder(h, id) : NULL;
+    *online = NULL;
+    if (holder && (holder->state == VM_STARTING || holder->state == VM_STOPPING))
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "VM %s is %s; retry when it runs or stopped",
+                            holder->def.name, vm_state_name(holder->state));
+    if (holder && vm_state_has_process(holder->state))
+        *online = holder;
+    return 0;
+}
+
+json_t *host_volume_snapshot_take(struct host *h, const char *id, json_t *body, bool *created,
+                                  struct nubo_err *err)
+{
+    struct vm *online;
+    const char *k;
+    json_t *v;
+    *created = false;
+    if (!json_is_object(body)) {
+        nubo_err_set(err, NUBO_E_INVALID, "the body must be {\"id\": UUID}");
+        return NULL;
+    }
+    json_object_foreach (body, k, v) {
+        if (strcmp(k, "id") != 0) {
+            nubo_err_set(err, NUBO_E_INVALID, "unknown field '%.64s'", k);
+            return NULL;
+        }
+    }
+    const char *sid = json_string_value(json_object_get(body, "id"));
+    if (volume_online(h, id, &online, err) < 0)
+        return NULL;
+    json_t *s = volume_snapshot_take(h->cfg.state_dir, h->drv, id, sid, online, created, err);
+    if (s && *created)
+        log_info("volume %s: snapshot %s taken%s", id, sid, online ? " (online)" : "");
+    return s;
+}
+
+int host_volume_snapshot_drop(struct host *h, const char *id, const char *sid, struct nubo_err *err)
+{
+    struct vm *online;
+    if (volume_online(h, id, &online, err) < 0 ||
+        volume_snapshot_drop(h->cfg.state_dir, h->drv, id, sid, online, err) < 0)
+        return -1;
+    log_info("volume %s: snapshot %s dropped", id, sid);
+    return 0;
 }
 
 int host_volume_delete(struct host *h, const char *id, struct nubo_err *err)

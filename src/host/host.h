@@ -109,6 +109,13 @@ json_t *host_volume_list(struct host *h);
 json_t *host_volume_get(struct host *h, const char *id, struct nubo_err *err);
 json_t *host_volume_create(struct host *h, json_t *body, bool *created, struct nubo_err *err);
 json_t *host_volume_resize(struct host *h, const char *id, json_t *body, struct nubo_err *err);
+/* POST /v1/volumes/{id}/snapshots {id}: takes a snapshot (online when a
+ * running VM holds the volume); *created tells whether it is new. */
+json_t *host_volume_snapshot_take(struct host *h, const char *id, json_t *body, bool *created,
+                                  struct nubo_err *err);
+/* DELETE /v1/volumes/{id}/snapshots/{sid}. */
+int host_volume_snapshot_drop(struct host *h, const char *id, const char *sid,
+                              struct nubo_err *err);
 int host_volume_delete(struct host *h, const char *id, struct nubo_err *err);
 
 /* Attaches volume {"volume_id": UUID} of this host's store to vm: hot-

@@ -133,7 +133,8 @@ enum quota_dim {
     QUOTA_SCALING_POLICIES,
     QUOTA_SCHEDULED_ACTIONS,
     QUOTA_VOLUMES,    /* storage (migration 19) */
-    QUOTA_VOLUME_GIB, /* the sum of the volumes' sizes, in GiB */
+    QUOTA_VOLUME_GIB, /* the sum of the volumes' and snapshots' sizes, in GiB */
+    QUOTA_SNAPSHOTS,  /* volume snapshots (migration 22) */
     QUOTA_DIMS
 };
 #define QUOTA_MAX 1000000000LL

@@ -47,7 +47,8 @@ static const struct {
     [QUOTA_SCALING_POLICIES] = {"scaling_policies", "scaling policies", 1},
     [QUOTA_SCHEDULED_ACTIONS] = {"scheduled_actions", "scheduled actions", 1},
     [QUOTA_VOLUMES] = {"volumes", "volumes", 1},
-    [QUOTA_VOLUME_GIB] = {"volume_gib", "GiB of volumes", 1},
+    [QUOTA_VOLUME_GIB] = {"volume_gib", "GiB of volumes and snapshots", 1},
+    [QUOTA_SNAPSHOTS] = {"snapshots", "volume snapshots", 1},
 };
 
 const char *quota_dim_name(enum quota_dim d)

@@ -46,6 +46,11 @@ struct storage_volume_spec {
     const char *name;   /* required: valid_name() */
     long long size_gib; /* 1 .. STORAGE_VOLUME_MAX_GIB */
     const char *type;   /* a type's id or name; NULL: "local" */
+    /* A snapshot's id or name in the project to copy, or NULL (a blank
+     * volume).  With it, size_gib 0 means the snapshot's size. */
+    const char *source_snapshot;
+    /* Or a volume's id or name in the project to copy (the same rules). */
+    const char *source_volume;
 };
 
 json_t *storage_volume_list(struct store *st, const struct ctx *ctx, int limit, const char *marker,
@@ -55,7 +60,10 @@ json_t *storage_volume_get(struct store *st, const struct ctx *ctx, const char *
 
 /* Creates a volume in ctx's project: quota check, insert, usage record,
  * one transaction.  NUBO_E_FORBIDDEN past a quota, NUBO_E_CONFLICT when
- * the name is taken. */
+ * the name is taken or the source snapshot is not available,
+ * NUBO_E_NOTFOUND for a snapshot of another project.  A copy of a placed
+ * snapshot is 'creating' on the snapshot's host until the reconciler
+ * made it there. */
 json_t *storage_volume_create(struct store *st, const struct ctx *ctx,
                               const struct storage_volume_spec *spec, struct nubo_err *err);
 
@@ -70,7 +78,8 @@ json_t *storage_volume_rename(struct store *st, const struct ctx *ctx, const cha
 json_t *storage_volume_extend(struct store *st, const struct ctx *ctx, const char *ref,
                               long long size_gib, struct nubo_err *err);
 
-/* Deletes a volume: NUBO_E_CONFLICT while it is attached or busy.  A
+/* Deletes a volume: NUBO_E_CONFLICT while it is attached or busy or has
+ * snapshots.  A
  * volume with no host goes at once; a placed one becomes 'deleting' and
  * the reconciler removes its file on the host, then the row.  The usage
  * record closes with the request. */
@@ -94,7 +103,9 @@ json_t *storage_volume_detach(struct store *st, const struct ctx *ctx, const cha
 
 /* ---- for the reconciler (src/ctrl/reconcile.c) ---- */
 
-/* The volumes placed on host_id: id, size_gib, status, attached_to (or
+/* The volumes placed on host_id: id, size_gib, status, source_snapshot_id
+ * and source_volume_id (a 'creating' copy's snapshot and its volume, or
+ * null), attached_to (or
  * null), instance_status and instance_desired (of attached_to), and
  * wanted: true when the volume should be attached to attached_to now
  * (attaching or in-use, the instance not deleted nor being deleted). */
@@ -107,17 +118,55 @@ json_t *storage_host_volumes(struct store *st, const char *host_id, struct nubo_
  *   detached:  detaching / attaching / in-use -> available, the
  *              attachment row removed (the VM no longer has it)
  *   failed:    -> error with fault (the attachment row removed)
- *   removed:   deleting -> the row is gone (the agent deleted the file) */
+ *   removed:   deleting -> the row is gone (the agent deleted the file)
+ *   created:   creating -> available (the agent made the copy) */
 int storage_volume_attached(struct store *st, const char *id, struct nubo_err *err);
 int storage_volume_detached(struct store *st, const char *id, const char *seen_status,
                             struct nubo_err *err);
 int storage_volume_failed(struct store *st, const char *id, const char *seen_status,
                           const char *fault, struct nubo_err *err);
 int storage_volume_removed(struct store *st, const char *id, struct nubo_err *err);
+int storage_volume_created(struct store *st, const char *id, struct nubo_err *err);
+
+/* ---- volume snapshots (snapshot.c; storage.md, Snapshots) ---- */
+
+json_t *storage_snapshot_list(struct store *st, const struct ctx *ctx, int limit,
+                              const char *marker, struct nubo_err *err);
+json_t *storage_snapshot_get(struct store *st, const struct ctx *ctx, const char *ref,
+                             struct nubo_err *err);
+
+/* Takes a snapshot named name of the volume ref (id or name) of ctx's
+ * project: quota check (snapshots, volume_gib), insert, usage record
+ * (meter "snapshot"), one transaction.  The volume must be available or
+ * in-use (NUBO_E_CONFLICT otherwise).  A placed volume's snapshot is
+ * 'creating' until its host took it (the reconciler); an unplaced one's
+ * is empty and 'available' at once. */
+json_t *storage_snapshot_create(struct store *st, const struct ctx *ctx, const char *volume,
+                                const char *name, struct nubo_err *err);
+json_t *storage_snapshot_rename(struct store *st, const struct ctx *ctx, const char *ref,
+                                const char *name, struct nubo_err *err);
+
+/* Deletes a snapshot (available or error; NUBO_E_CONFLICT while a volume
+ * is being made from it): a placed one becomes 'deleting' and goes once
+ * its host dropped it.  The usage record closes with the request. */
+int storage_snapshot_delete(struct store *st, const struct ctx *ctx, const char *ref,
+                            struct nubo_err *err);
+
+/* For the reconciler: the snapshots on host_id (id, volume_id, status),
+ * and the transitions, compare-and-sets like the volumes' (1 done, 0
+ * changed meanwhile, -1 with err):
+ *   created: creating -> available
+ *   failed:  creating -> error with fault
+ *   removed: deleting -> the row is gone */
+json_t *storage_host_snapshots(struct store *st, const char *host_id, struct nubo_err *err);
+int storage_snapshot_created(struct store *st, const char *id, struct nubo_err *err);
+int storage_snapshot_failed(struct store *st, const char *id, const char *fault,
+                            struct nubo_err *err);
+int storage_snapshot_removed(struct store *st, const char *id, struct nubo_err *err);
 
 /* ---- for other modules ---- */
 
-/* Fills used[QUOTA_VOLUMES] and used[QUOTA_VOLUME_GIB] for the quota
+/* Fills used[QUOTA_VOLUMES], [QUOTA_VOLUME_GIB] and [QUOTA_SNAPSHOTS] for the quota
  * routes (a quota_usage_fn part).  0, or -1 with err. */
 int storage_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
                         struct nubo_err *err);

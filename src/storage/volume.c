@@ -10,7 +10,7 @@
  * this service alone.  Every tenant query is scoped by the caller's
  * project in its WHERE clause.
  */
-#include "storage/storage.h"
+#include "storage/storage_int.h"
 
 #include <string.h>
 
@@ -22,7 +22,9 @@
 
 #define VOL_SELECT                                                                                 \
     "SELECT v.id, v.project_id, v.name, v.size_gib, v.type_id, t.name AS type, t.backend,"         \
-    " v.status, v.host_id, v.fault, a.instance_id AS attached_to, v.created_at, v.updated_at"      \
+    " v.status, v.host_id, v.fault, a.instance_id AS attached_to,"                                 \
+    " v.source_snapshot_id AS source_snapshot, v.source_volume_id AS source_volume,"               \
+    " v.created_at, v.updated_at"                                                                  \
     " FROM volumes v JOIN volume_types t ON t.id = v.type_id"                                      \
     " LEFT JOIN volume_attachments a ON a.volume_id = v.id"
 
@@ -32,8 +34,8 @@
 
 /* err from a lookup: "no <what> '<ref>'" when it found nothing, the
  * lookup's own error otherwise.  Returns -1. */
-static int notfound(struct nubo_err *err, const struct nubo_err *qerr, const char *what,
-                    const char *ref)
+int storage_notfound(struct nubo_err *err, const struct nubo_err *qerr, const char *what,
+                     const char *ref)
 {
     if (qerr->code != NUBO_E_NOTFOUND)
         return nubo_err_set(err, qerr->code, "%s", qerr->msg);
@@ -47,7 +49,7 @@ static json_t *vol_find(struct store *st, const struct ctx *ctx, const char *ref
     struct nubo_err qerr = {0};
     json_t *row = NULL;
     if (ref == NULL || valid_name(ref, "volume", NULL) < 0) {
-        notfound(err, &(struct nubo_err){.code = NUBO_E_NOTFOUND}, "volume", ref);
+        storage_notfound(err, &(struct nubo_err){.code = NUBO_E_NOTFOUND}, "volume", ref);
         return NULL;
     }
     if (valid_is_uuid(ref))
@@ -57,7 +59,7 @@ static json_t *vol_find(struct store *st, const struct ctx *ctx, const char *ref
         row = store_query_one(st, &qerr, VOL_SELECT " WHERE v.name = ? AND v.project_id = ?", "ss",
                               ref, ctx->project_id);
     if (row == NULL)
-        notfound(err, &qerr, "volume", ref);
+        storage_notfound(err, &qerr, "volume", ref);
     return row;
 }
 
@@ -72,7 +74,7 @@ static json_t *type_find(struct store *st, const char *ref, bool invalid, struct
     else
         qerr.code = NUBO_E_NOTFOUND;
     if (row == NULL) {
-        notfound(err, &qerr, "volume type", ref);
+        storage_notfound(err, &qerr, "volume type", ref);
         if (invalid && err->code == NUBO_E_NOTFOUND)
             nubo_err_set(err, NUBO_E_INVALID,
                          "type must be the id or the name of a volume type (nubo volume"
@@ -81,7 +83,7 @@ static json_t *type_find(struct store *st, const char *ref, bool invalid, struct
     return row;
 }
 
-static int size_check(long long size_gib, struct nubo_err *err)
+int storage_size_check(long long size_gib, struct nubo_err *err)
 {
     if (size_gib < 1 || size_gib > STORAGE_VOLUME_MAX_GIB)
         return nubo_err_set(err, NUBO_E_INVALID,
@@ -90,18 +92,23 @@ static int size_check(long long size_gib, struct nubo_err *err)
     return 0;
 }
 
-/* What the project uses now: *count volumes of *gib GiB in total. */
-static int usage_read(struct store *st, const char *project_id, long long *count, long long *gib,
-                      struct nubo_err *err)
+int storage_usage_read(struct store *st, const char *project_id, struct storage_usage *u,
+                       struct nubo_err *err)
 {
     json_t *row = store_query_one(st, err,
-                                  "SELECT COUNT(*) AS n, COALESCE(SUM(size_gib), 0) AS gib"
-                                  " FROM volumes WHERE project_id = ?",
-                                  "s", project_id);
+                                  "SELECT (SELECT COUNT(*) FROM volumes WHERE project_id = ?) AS n,"
+                                  " (SELECT COALESCE(SUM(size_gib), 0) FROM volumes WHERE"
+                                  " project_id = ?) AS gib,"
+                                  " (SELECT COUNT(*) FROM volume_snapshots WHERE project_id = ?)"
+                                  " AS sn, (SELECT COALESCE(SUM(size_gib), 0) FROM"
+                                  " volume_snapshots WHERE project_id = ?) AS sgib",
+                                  "ssss", project_id, project_id, project_id, project_id);
     if (row == NULL)
         return -1;
-    *count = json_integer_value(json_object_get(row, "n"));
-    *gib = json_integer_value(json_object_get(row, "gib"));
+    u->volumes = json_integer_value(json_object_get(row, "n"));
+    u->snapshots = json_integer_value(json_object_get(row, "sn"));
+    u->gib = json_integer_value(json_object_get(row, "gib")) +
+             json_integer_value(json_object_get(row, "sgib"));
     json_decref(row);
     return 0;
 }
@@ -122,7 +129,7 @@ static int meter(struct store *st, const json_t *vol, struct nubo_err *err)
 }
 
 /* Commits and returns row, or rolls back, frees row and returns NULL. */
-static json_t *finish(struct store *st, json_t *row, struct nubo_err *err)
+json_t *storage_finish(struct store *st, json_t *row, struct nubo_err *err)
 {
     if (row != NULL && store_commit(st, err) == 0)
         return row;
@@ -239,9 +246,13 @@ json_t *storage_volume_create(struct store *st, const struct ctx *ctx,
                               const struct storage_volume_spec *spec, struct nubo_err *err)
 {
     char id[37], now[32];
-    long long count, gib;
-    json_t *type = NULL, *row = NULL;
-    if (valid_name(spec->name, "name", err) < 0 || size_check(spec->size_gib, err) < 0)
+    struct storage_usage u;
+    json_t *type = NULL, *row = NULL, *snap = NULL, *src = NULL;
+    long long size = spec->size_gib;
+    if (valid_name(spec->name, "name", err) < 0 ||
+        ((spec->source_snapshot == NULL && spec->source_volume == NULL) || size != 0
+             ? storage_size_check(size, err) < 0
+             : 0))
         return NULL;
     if (valid_is_uuid(spec->name)) {
         nubo_err_set(err, NUBO_E_INVALID, "name must not look like an id");
@@ -249,18 +260,74 @@ json_t *storage_volume_create(struct store *st, const struct ctx *ctx,
     }
     if (store_begin(st, true, err) < 0)
         return NULL;
+    /* From a snapshot: a copy of its data, at least its size.  A placed
+     * snapshot's copy is made on its host (the reconciler: 'creating'
+     * until then); an empty one (of a volume that had no data) makes an
+     * empty volume, available at once like a blank one. */
+    const char *status = "available", *host = NULL, *source = NULL, *source_vol = NULL;
+    if (spec->source_snapshot) {
+        snap = storage_snapshot_find(st, ctx, spec->source_snapshot, err);
+        if (snap == NULL)
+            goto cleanup;
+        long long ssize = json_integer_value(json_object_get(snap, "size_gib"));
+        if (strcmp(jsonx_str(snap, "status"), "available") != 0) {
+            nubo_err_set(err, NUBO_E_CONFLICT, "snapshot '%s' is %s; wait until it is available",
+                         jsonx_str(snap, "name"), jsonx_str(snap, "status"));
+            goto cleanup;
+        }
+        if (size == 0)
+            size = ssize;
+        if (size < ssize) {
+            nubo_err_set(err, NUBO_E_INVALID,
+                         "size_gib must be at least the snapshot's %lld GiB (or left out)", ssize);
+            goto cleanup;
+        }
+        if (!json_is_null(json_object_get(snap, "host_id"))) {
+            status = "creating";
+            host = jsonx_str(snap, "host_id");
+            source = jsonx_str(snap, "id");
+        }
+    } else if (spec->source_volume) {
+        /* From a volume: a copy of its data now (crash-consistent when a
+         * guest runs with it), made on its host like a snapshot's. */
+        src = vol_find(st, ctx, spec->source_volume, err);
+        if (src == NULL)
+            goto cleanup;
+        const char *ss = jsonx_str(src, "status");
+        long long ssize = json_integer_value(json_object_get(src, "size_gib"));
+        if (strcmp(ss, "available") != 0 && strcmp(ss, "in-use") != 0) {
+            nubo_err_set(err, NUBO_E_CONFLICT,
+                         "volume '%s' is %s; copies are made of available or in-use volumes",
+                         jsonx_str(src, "name"), ss);
+            goto cleanup;
+        }
+        if (size == 0)
+            size = ssize;
+        if (size < ssize) {
+            nubo_err_set(err, NUBO_E_INVALID,
+                         "size_gib must be at least the source volume's %lld GiB (or left out)",
+                         ssize);
+            goto cleanup;
+        }
+        if (!json_is_null(json_object_get(src, "host_id"))) {
+            status = "creating";
+            host = jsonx_str(src, "host_id");
+            source_vol = jsonx_str(src, "id");
+        }
+    }
     type = type_find(st, spec->type ? spec->type : "local", true, err);
-    if (type == NULL || usage_read(st, ctx->project_id, &count, &gib, err) < 0 ||
-        quota_check_count(st, ctx->project_id, QUOTA_VOLUMES, 1, count, err) < 0 ||
-        quota_check_count(st, ctx->project_id, QUOTA_VOLUME_GIB, spec->size_gib, gib, err) < 0)
+    if (type == NULL || storage_usage_read(st, ctx->project_id, &u, err) < 0 ||
+        quota_check_count(st, ctx->project_id, QUOTA_VOLUMES, 1, u.volumes, err) < 0 ||
+        quota_check_count(st, ctx->project_id, QUOTA_VOLUME_GIB, size, u.gib, err) < 0)
         goto cleanup;
     id_new(id);
     clock_stamp(now);
     if (store_exec(st, err,
                    "INSERT INTO volumes (id, project_id, name, size_gib, type_id, status,"
-                   " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'available', ?, ?)",
-                   "sssisss", id, ctx->project_id, spec->name, spec->size_gib,
-                   jsonx_str(type, "id"), now, now) < 0) {
+                   " host_id, source_snapshot_id, source_volume_id, created_at, updated_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "sssisssssss", id, ctx->project_id, spec->name, size, jsonx_str(type, "id"),
+                   status, host, source, source_vol, now, now) < 0) {
         if (err->code == NUBO_E_CONFLICT)
             nubo_err_set(err, NUBO_E_CONFLICT,
                          "the project has a volume named '%s' already; choose another name",
@@ -268,17 +335,20 @@ json_t *storage_volume_create(struct store *st, const struct ctx *ctx,
         goto cleanup;
     }
     row = vol_find(st, ctx, id, err);
-    if (row != NULL && meter(st, row, err) < 0) {
+    if (row != NULL && (meter(st, row, err) < 0 ||
+                        identity_idem_answer(st, "POST", "/v1/volumes", 201, row, err) < 0)) {
         json_decref(row);
         row = NULL;
     }
 cleanup:
     json_decref(type);
+    json_decref(snap);
+    json_decref(src);
     if (row == NULL) {
         store_rollback(st);
         return NULL;
     }
-    return finish(st, row, err);
+    return storage_finish(st, row, err);
 }
 
 json_t *storage_volume_rename(struct store *st, const struct ctx *ctx, const char *ref,
@@ -310,7 +380,7 @@ json_t *storage_volume_rename(struct store *st, const struct ctx *ctx, const cha
     row = vol_find(st, ctx, id, err);
     /* The usage record keeps the name it was opened with; the next size
      * change opens one under the new name. */
-    return finish(st, row, err);
+    return storage_finish(st, row, err);
 fail:
     json_decref(row);
     store_rollback(st);
@@ -320,9 +390,9 @@ fail:
 json_t *storage_volume_extend(struct store *st, const struct ctx *ctx, const char *ref,
                               long long size_gib, struct nubo_err *err)
 {
-    long long count, gib;
+    struct storage_usage u;
     char now[32], id[37];
-    if (size_check(size_gib, err) < 0 || store_begin(st, true, err) < 0)
+    if (storage_size_check(size_gib, err) < 0 || store_begin(st, true, err) < 0)
         return NULL;
     json_t *row = vol_find(st, ctx, ref, err);
     if (row == NULL)
@@ -341,8 +411,8 @@ json_t *storage_volume_extend(struct store *st, const struct ctx *ctx, const cha
                      jsonx_str(row, "name"), status);
         goto fail;
     }
-    if (usage_read(st, ctx->project_id, &count, &gib, err) < 0 ||
-        quota_check_count(st, ctx->project_id, QUOTA_VOLUME_GIB, size_gib - cur, gib, err) < 0)
+    if (storage_usage_read(st, ctx->project_id, &u, err) < 0 ||
+        quota_check_count(st, ctx->project_id, QUOTA_VOLUME_GIB, size_gib - cur, u.gib, err) < 0)
         goto fail;
     snprintf(id, sizeof(id), "%s", jsonx_str(row, "id"));
     clock_now_str(now);
@@ -355,7 +425,7 @@ json_t *storage_volume_extend(struct store *st, const struct ctx *ctx, const cha
     row = vol_find(st, ctx, id, err);
     if (row == NULL || meter(st, row, err) < 0)
         goto fail;
-    return finish(st, row, err);
+    return storage_finish(st, row, err);
 fail:
     json_decref(row);
     store_rollback(st);
@@ -382,6 +452,38 @@ int storage_volume_delete(struct store *st, const struct ctx *ctx, const char *r
                      jsonx_str(row, "name"), status);
         goto fail;
     }
+    /* Local snapshots live in the volume's file (storage.md). */
+    json_t *sn = store_query_one(st, err,
+                                 "SELECT COUNT(*) AS n, MIN(name) AS one FROM volume_snapshots"
+                                 " WHERE volume_id = ?",
+                                 "s", jsonx_str(row, "id"));
+    if (sn == NULL)
+        goto fail;
+    long long nsnap = json_integer_value(json_object_get(sn, "n"));
+    if (nsnap > 0) {
+        nubo_err_set(err, NUBO_E_CONFLICT,
+                     "volume '%s' has %lld snapshot%s (e.g. '%s'); delete them first (nubo"
+                     " snapshot delete), or keep their data in a new volume made from one",
+                     jsonx_str(row, "name"), nsnap, nsnap == 1 ? "" : "s", jsonx_str(sn, "one"));
+        json_decref(sn);
+        goto fail;
+    }
+    json_decref(sn);
+    sn = store_query_one(st, err,
+                         "SELECT COUNT(*) AS n, MIN(name) AS one FROM volumes WHERE"
+                         " source_volume_id = ? AND status = 'creating'",
+                         "s", jsonx_str(row, "id"));
+    if (sn == NULL)
+        goto fail;
+    if (json_integer_value(json_object_get(sn, "n")) > 0) {
+        nubo_err_set(err, NUBO_E_CONFLICT,
+                     "volume '%s' is being made from volume '%s'; delete it once the copy is"
+                     " available",
+                     jsonx_str(sn, "one"), jsonx_str(row, "name"));
+        json_decref(sn);
+        goto fail;
+    }
+    json_decref(sn);
     /* A placed volume's file is on its host: the reconciler deletes it
      * there, then the row (storage_volume_removed). */
     bool placed = !json_is_null(json_object_get(row, "host_id"));
@@ -423,7 +525,7 @@ static json_t *instance_find(struct store *st, const struct ctx *ctx, const char
     else
         qerr.code = NUBO_E_NOTFOUND;
     if (row == NULL)
-        notfound(err, &qerr, "instance", ref);
+        storage_notfound(err, &qerr, "instance", ref);
     return row;
 }
 
@@ -488,7 +590,7 @@ json_t *storage_volume_attach(struct store *st, const struct ctx *ctx, const cha
     }
     json_decref(row);
     json_decref(inst);
-    return finish(st, vol_find(st, ctx, id, err), err);
+    return storage_finish(st, vol_find(st, ctx, id, err), err);
 fail:
     json_decref(row);
     json_decref(inst);
@@ -524,7 +626,7 @@ json_t *storage_volume_detach(struct store *st, const struct ctx *ctx, const cha
         goto fail;
     }
     json_decref(row);
-    return finish(st, vol_find(st, ctx, id, err), err);
+    return storage_finish(st, vol_find(st, ctx, id, err), err);
 fail:
     json_decref(row);
     store_rollback(st);
@@ -535,14 +637,17 @@ fail:
 
 json_t *storage_host_volumes(struct store *st, const char *host_id, struct nubo_err *err)
 {
-    json_t *rows = store_query(st, err,
-                               "SELECT v.id, v.name, v.size_gib, v.status, a.instance_id AS"
-                               " attached_to, i.status AS instance_status, i.desired AS"
-                               " instance_desired FROM volumes v"
-                               " LEFT JOIN volume_attachments a ON a.volume_id = v.id"
-                               " LEFT JOIN instances i ON i.id = a.instance_id"
-                               " WHERE v.host_id = ? ORDER BY v.created_at, v.id",
-                               "s", host_id);
+    json_t *rows = store_query(
+        st, err,
+        "SELECT v.id, v.name, v.size_gib, v.status, v.source_snapshot_id,"
+        " COALESCE(s.volume_id, v.source_volume_id) AS source_volume_id, a.instance_id AS"
+        " attached_to, i.status AS instance_status, i.desired AS"
+        " instance_desired FROM volumes v"
+        " LEFT JOIN volume_attachments a ON a.volume_id = v.id"
+        " LEFT JOIN instances i ON i.id = a.instance_id"
+        " LEFT JOIN volume_snapshots s ON s.id = v.source_snapshot_id"
+        " WHERE v.host_id = ? ORDER BY v.created_at, v.id",
+        "s", host_id);
     size_t i;
     json_t *r;
     json_array_foreach (rows, i, r) {
@@ -614,6 +719,20 @@ int storage_volume_failed(struct store *st, const char *id, const char *seen_sta
                    true, id, err);
 }
 
+int storage_volume_created(struct store *st, const char *id, struct nubo_err *err)
+{
+    char now[32];
+    clock_now_str(now);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    return cas_end(st,
+                   store_exec(st, err,
+                              "UPDATE volumes SET status = 'available', updated_at = ? WHERE"
+                              " id = ? AND status = 'creating'",
+                              "ss", now, id),
+                   false, id, err);
+}
+
 int storage_volume_removed(struct store *st, const char *id, struct nubo_err *err)
 {
     if (store_begin(st, true, err) < 0)
@@ -629,7 +748,13 @@ int storage_volume_removed(struct store *st, const char *id, struct nubo_err *er
 int storage_quota_usage(struct store *st, const char *project_id, long long used[QUOTA_DIMS],
                         struct nubo_err *err)
 {
-    return usage_read(st, project_id, &used[QUOTA_VOLUMES], &used[QUOTA_VOLUME_GIB], err);
+    struct storage_usage u;
+    if (storage_usage_read(st, project_id, &u, err) < 0)
+        return -1;
+    used[QUOTA_VOLUMES] = u.volumes;
+    used[QUOTA_VOLUME_GIB] = u.gib;
+    used[QUOTA_SNAPSHOTS] = u.snapshots;
+    return 0;
 }
 
 int storage_project_purge(struct store *st, const char *project_id, const char *name,

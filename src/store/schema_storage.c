@@ -62,3 +62,43 @@ const char store_schema_v19_storage[] =
     "CREATE INDEX volume_attachments_instance ON volume_attachments (instance_id);"
     "ALTER TABLE quotas ADD COLUMN volumes INTEGER NOT NULL DEFAULT 10;"
     "ALTER TABLE quotas ADD COLUMN volume_gib INTEGER NOT NULL DEFAULT 1000;";
+
+/*
+ * Migration 22: volume snapshots (docs/internals/storage.md, Snapshots).
+ *
+ * volume_snapshots: a point-in-time copy of a volume.  On the local
+ * backend it is an internal qcow2 snapshot inside the volume's file (named
+ * by the snapshot's id), so it lives on the volume's host (host_id) and
+ * the volume cannot be deleted while it has snapshots (the storage
+ * service checks; no cascade from volumes).  host_id is NULL for a
+ * snapshot of a volume that was not placed yet: such a volume holds no
+ * data, so its snapshot is empty, exists at once and needs no host.
+ * size_gib is the volume's size when it was taken.  status: creating ->
+ * available, deleting -> (row gone), error with fault.
+ *
+ * volumes.source_snapshot_id / source_volume_id: the snapshot or the
+ * volume a volume in 'creating' is being copied from (the reconciler asks
+ * the source's host); neither can be deleted while a creating volume
+ * names it.
+ *
+ * quotas gains snapshots (a count); volume_gib counts the snapshots' GiB
+ * too (like Cinder's gigabytes).
+ */
+const char store_schema_v22_snapshots[] =
+    "CREATE TABLE volume_snapshots ("
+    "  id TEXT PRIMARY KEY,"
+    "  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  volume_id TEXT NOT NULL,"
+    "  size_gib INTEGER NOT NULL CHECK (size_gib BETWEEN 1 AND 16384),"
+    "  status TEXT NOT NULL CHECK (status IN ('creating', 'available', 'deleting', 'error')),"
+    "  host_id TEXT,"
+    "  fault TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  UNIQUE (project_id, name));"
+    "CREATE INDEX volume_snapshots_project ON volume_snapshots (project_id, created_at, id);"
+    "CREATE INDEX volume_snapshots_volume ON volume_snapshots (volume_id);"
+    "ALTER TABLE volumes ADD COLUMN source_snapshot_id TEXT;"
+    "ALTER TABLE volumes ADD COLUMN source_volume_id TEXT;"
+    "ALTER TABLE quotas ADD COLUMN snapshots INTEGER NOT NULL DEFAULT 10;";

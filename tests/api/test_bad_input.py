@@ -161,6 +161,8 @@ VALID_BODIES = {
     ("POST", "/v1/volumes"): lambda e: {"name": "bad-vol", "size_gib": 1, "type": "local"},
     ("PATCH", "/v1/volumes/{id}"): lambda e: {"name": "bad-vol-2"},
     ("POST", "/v1/volumes/{id}/actions"): lambda e: {"action": "extend", "size_gib": 5},
+    ("POST", "/v1/snapshots"): lambda e: {"volume_id": e["volume"], "name": "bad-snap"},
+    ("PATCH", "/v1/snapshots/{id}"): lambda e: {"name": "bad-snap-2"},
     ("POST", "/v1/volume-types"): lambda e: {"name": "bad-vt", "backend": "local",
                                              "description": "d"},
     ("POST", "/v1/stacks/plan"): lambda e: {"template": e["stack_template"],
@@ -517,6 +519,8 @@ def build_env(n, tmp):
     assert status == "complete", status
     e["volume"] = ok(admin.post("/v1/volumes", {"name": "ok-vol", "size_gib": 2}), 201)["id"]
     e["volume_type"] = ok(admin.post("/v1/volume-types", {"name": "ok-vt"}), 201)["id"]
+    e["snapshot"] = ok(admin.post("/v1/snapshots", {"volume_id": e["volume"],
+                                                    "name": "ok-snap"}), 201)["id"]
     # a host, after the instance so that nothing is placed on it
     body = ok(requests.post(n.base + "/v1/hosts/register", json={
         "join_token": n.join_token, "name": "ok-host", "address": "http://127.0.0.1:9",
@@ -541,6 +545,7 @@ PATH_VALUES = {
     ("scaling-policies", "id"): "policy", ("scheduled-actions", "id"): "schedule",
     ("stacks", "id"): "stack", ("join-tokens", "id"): "join_token",
     ("volumes", "id"): "volume", ("volume-types", "id"): "volume_type",
+    ("snapshots", "id"): "snapshot",
 }
 
 

@@ -414,7 +414,7 @@ def test_every_tenant_resource_has_a_quota(nubod, admin):
                 "launch_templates": 20, "scaling_groups": 10, "stacks": 20, "api_keys": 20,
                 "images": 20, "image_gib": 50, "keypairs": 50, "server_groups": 10,
                 "scaling_policies": 50, "scheduled_actions": 50,
-                "volumes": 10, "volume_gib": 1000}
+                "volumes": 10, "volume_gib": 1000, "snapshots": 10}
     for k, v in defaults.items():
         assert q["limits"][k] == v, (k, q)
         assert q["usage"][k] == 0, (k, q)

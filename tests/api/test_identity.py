@@ -418,7 +418,7 @@ COUNTED_DEFAULTS = {"networks": 10, "subnets": 20, "ports": 100, "security_group
                     "launch_templates": 20, "scaling_groups": 10, "stacks": 20,
                     "api_keys": 20, "images": 20, "image_gib": 50, "keypairs": 50,
                     "server_groups": 10, "scaling_policies": 50, "scheduled_actions": 50,
-                    "volumes": 10, "volume_gib": 1000}
+                    "volumes": 10, "volume_gib": 1000, "snapshots": 10}
 
 
 def test_quota_update_and_usage(nubod, admin):

@@ -101,6 +101,9 @@ A_ROUTES = [
     Row("DELETE", "/v1/volumes/{id}", "volume", None, None, 403, 404),
     Row("POST", "/v1/volumes/{id}/actions", "volume", {"action": "extend", "size_gib": 2}, None,
         403, 404),
+    Row("GET", "/v1/snapshots/{id}", "snapshot", None, 200, 200, 404),
+    Row("PATCH", "/v1/snapshots/{id}", "snapshot", {"name": "snap-x"}, None, 403, 404),
+    Row("DELETE", "/v1/snapshots/{id}", "snapshot", None, None, 403, 404),
     # autoscaling (group_member is "<group id>/<instance id>")
     Row("GET", "/v1/launch-templates/{id}", "template", None, 200, 200, 404),
     Row("PATCH", "/v1/launch-templates/{id}", "template", {"default_version": 1}, None, 403,
@@ -148,6 +151,7 @@ READER_MUTATIONS = [
                                                  "cron": "* * * * *", "desired": 0}),
     ("POST", "/v1/stacks", lambda w: {"name": "stack-r", "template": "resources: {}\n"}),
     ("POST", "/v1/volumes", lambda w: {"name": "vol-r", "size_gib": 1}),
+    ("POST", "/v1/snapshots", lambda w: {"volume_id": w["volume"], "name": "snap-r"}),
 ]
 
 # Admin-only routes: a member and a reader get 403.  Bodies are valid, path
@@ -234,6 +238,7 @@ B_LISTS = [
     ("/v1/stacks", (200,)),
     ("/v1/volumes", (200,)),
     ("/v1/volume-types", (200,)),
+    ("/v1/snapshots", (200,)),
 ]
 
 # Lists as A's reader sees them: A's resources are there.
@@ -259,6 +264,7 @@ A_LISTS = [
     ("/v1/scheduled-actions", "scheduled_actions", "schedule"),
     ("/v1/stacks", "stacks", "stack"),
     ("/v1/volumes", "volumes", "volume"),
+    ("/v1/snapshots", "snapshots", "snapshot"),
 ]
 
 # Operations of the document no table above needs to place, and why.
@@ -440,6 +446,9 @@ def build_world(n, tmp):
     r = a.post("/v1/volumes", {"name": "vol-a-" + tag, "size_gib": 1})
     assert r.status_code == 201, r.text
     w["volume"] = r.json()["id"]
+    r = a.post("/v1/snapshots", {"volume_id": w["volume"], "name": "snap-a-" + tag})
+    assert r.status_code == 201, r.text
+    w["snapshot"] = r.json()["id"]
 
     # networking: the admin's external network, A's network with a port
     r = admin.post("/v1/networks", {"name": "iso-ext-" + tag, "external": True})

@@ -44,7 +44,7 @@ CREATING_POSTS = {
     "/v1/networks", "/v1/subnets", "/v1/ports", "/v1/security-groups",
     "/v1/launch-templates", "/v1/scaling-groups", "/v1/scaling-policies",
     "/v1/scheduled-actions",
-    "/v1/stacks", "/v1/volumes", "/v1/volume-types",
+    "/v1/stacks", "/v1/volumes", "/v1/volume-types", "/v1/snapshots",
 }
 UPLOADS = {"/v1/images/{id}/file", "/v1/images/{id}/kernel", "/v1/images/{id}/initrd"}
 
@@ -390,6 +390,8 @@ IDEMPOTENT_BODIES = {
                    "stacks"),
     "/v1/volumes": (lambda e, n: {"name": n, "size_gib": 1}, "/v1/volumes", "volumes"),
     "/v1/volume-types": (lambda e, n: {"name": n}, "/v1/volume-types", "volume_types"),
+    "/v1/snapshots": (lambda e, n: {"volume_id": snap_volume(e), "name": n}, "/v1/snapshots",
+                      "snapshots"),
 }
 
 
@@ -401,6 +403,15 @@ def scale_template(e):
         assert r.status_code == 201, r.text
         e["scale_template"] = r.json()["id"]
     return e["scale_template"]
+
+
+def snap_volume(e):
+    """A volume for the snapshot bodies, made once per env."""
+    if "snap_volume" not in e:
+        r = e["admin"].post("/v1/volumes", {"name": "idem-sv", "size_gib": 1})
+        assert r.status_code == 201, r.text
+        e["snap_volume"] = r.json()["id"]
+    return e["snap_volume"]
 
 
 def scale_group(e):
@@ -657,6 +668,12 @@ def test_answers_match_schemas(idem_env, doc):
     check("POST", "/v1/volumes/{id}/actions", admin.post(
         "/v1/volumes/%s/actions" % made["volume"], {"action": "extend", "size_gib": 3}), 200)
     check("POST", "/v1/volume-types", admin.post("/v1/volume-types", {"name": "s-" + tag}), 201)
+    made["snapshot"] = check("POST", "/v1/snapshots", admin.post("/v1/snapshots", {
+        "volume_id": made["volume"], "name": "s-" + tag}), 201)["id"]
+    check("PATCH", "/v1/snapshots/{id}", admin.patch("/v1/snapshots/" + made["snapshot"],
+                                                     {"name": "s2-" + tag}), 200)
+    check("POST", "/v1/volumes", admin.post("/v1/volumes", {
+        "name": "c-" + tag, "source": {"snapshot": made["snapshot"]}}), 201)
     made["schedule"] = check("POST", "/v1/scheduled-actions", admin.post(
         "/v1/scheduled-actions", {"name": "s-" + tag, "group": made["group"],
                                   "cron": "*/15 8-18 * * 1-5", "desired": 1}), 201)["id"]
@@ -669,7 +686,7 @@ def test_answers_match_schemas(idem_env, doc):
              "/v1/security-groups": "security_group", "/v1/floating-ips": "floating_ip",
              "/v1/launch-templates": "template", "/v1/scaling-groups": "group",
              "/v1/scaling-policies": "policy", "/v1/scheduled-actions": "schedule",
-             "/v1/stacks": "stack", "/v1/volumes": "volume"}
+             "/v1/stacks": "stack", "/v1/volumes": "volume", "/v1/snapshots": "snapshot"}
     for m, p, item, op in operations(doc):
         if m != "GET" or p in ("/v1/openapi.json", "/v1/instances/{id}/console", "/metrics"):
             continue

@@ -327,6 +327,113 @@ static int qemu_volume_resize(const char *path, uint64_t bytes, struct nubo_err 
     return spawn_run(argv, 30000, 1 << 16, NULL, err);
 }
 
+static struct qemu_vm *qv(struct vm *vm);
+
+/* A volume from a snapshot (or, snap NULL, from a file no QEMU writes
+ * to): qemu-img convert reads the snapshot's clusters
+ * (-U: a running VM may hold the source; the snapshot's clusters stay as
+ * they are while it exists, the VM's writes go elsewhere), under a
+ * temporary name, grown to bytes, then renamed. */
+static int qemu_volume_copy(const char *src, const char *snap, const char *dst, uint64_t bytes,
+                            struct nubo_err *err)
+{
+    char tmp[PATH_MAX + 8], size[32], sel[64];
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return nubo_err_set(err, NUBO_E_INTERNAL, "volume path too long");
+    snprintf(size, sizeof(size), "%llu", (unsigned long long)bytes);
+    snprintf(sel, sizeof(sel), "snapshot.name=%s", snap ? snap : "");
+    unlink(tmp);
+    char *conv[] = {"qemu-img", "convert", "-U", "-f",        "qcow2", "-O",
+                    "qcow2",    "-l",      sel,  (char *)src, tmp,     NULL};
+    if (snap == NULL) { /* the file as it is: no -l */
+        conv[7] = (char *)src;
+        conv[8] = tmp;
+        conv[9] = NULL;
+    }
+    char *grow[] = {"qemu-img", "resize", "-q", "-f", "qcow2", tmp, size, NULL};
+    if (spawn_run(conv, 600000, 1 << 16, NULL, err) < 0 ||
+        spawn_run(grow, 30000, 1 << 16, NULL, err) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, dst) < 0) {
+        unlink(tmp);
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot store the volume: %s",
+                            strerror(errno));
+    }
+    return 0;
+}
+
+/* Drops every internal snapshot named snap of the file path (qcow2
+ * allows several of one name; a crash may have left one): 0 once none is
+ * left. */
+static int snap_drop_file(const char *path, const char *snap, struct nubo_err *err)
+{
+    for (int i = 0; i < 16; i++) {
+        char *out = NULL;
+        char *argv[] = {"qemu-img", "snapshot", "-d", (char *)snap, (char *)path, NULL};
+        int rc = spawn_run(argv, 60000, 1 << 12, &out, err);
+        bool gone = rc < 0 && out && strstr(out, "not found");
+        free(out);
+        if (gone)
+            return 0;
+        if (rc < 0)
+            return -1;
+    }
+    return nubo_err_set(err, NUBO_E_INTERNAL, "volume %s has too many snapshots named %s", path,
+                        snap);
+}
+
+static int snap_drop_online(struct qemu_vm *q, const char *node, const char *snap,
+                            struct nubo_err *err)
+{
+    for (int i = 0; i < 16; i++) {
+        struct nubo_err qerr = {0};
+        json_t *r = qmp_command(q->qmp, "blockdev-snapshot-delete-internal-sync",
+                                json_pack("{s:s, s:s}", "device", node, "name", snap),
+                                cfg.qmp_timeout_ms, &qerr);
+        if (r == NULL)
+            return strstr(qerr.msg, "does not exist") || strstr(qerr.msg, "not found")
+                       ? 0
+                       : nubo_err_set(err, qerr.code, "%s", qerr.msg);
+        json_decref(r);
+    }
+    return nubo_err_set(err, NUBO_E_INTERNAL, "the volume has too many snapshots named %s", snap);
+}
+
+/* Internal qcow2 snapshots (vm.h, volume_snapshot): in a running VM,
+ * QMP's blockdev-snapshot-internal-sync on the volume's node (the guest's
+ * writes pause for it: crash-consistent); otherwise qemu-img snapshot. */
+static int qemu_volume_snapshot(const char *path, struct vm *online, const char *id,
+                                const char *snap, bool drop, struct nubo_err *err)
+{
+    if (online == NULL) {
+        if (snap_drop_file(path, snap, err) < 0)
+            return -1;
+        if (drop)
+            return 0;
+        char *argv[] = {"qemu-img", "snapshot", "-c", (char *)snap, (char *)path, NULL};
+        return spawn_run(argv, 60000, 1 << 12, NULL, err);
+    }
+    struct qemu_vm *q = qv(online);
+    char node[32];
+    if (q->qmp == NULL)
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "the VM's monitor is not connected");
+    snprintf(node, sizeof(node), "vol-%.20s", id);
+    if (snap_drop_online(q, node, snap, err) < 0)
+        return -1;
+    if (drop)
+        return 0;
+    json_t *r =
+        qmp_command(q->qmp, "blockdev-snapshot-internal-sync",
+                    json_pack("{s:s, s:s}", "device", node, "name", snap), cfg.qmp_timeout_ms, err);
+    if (r == NULL)
+        return -1;
+    json_decref(r);
+    return 0;
+}
+
 /* ------------------------------------------------------------- process */
 
 static struct qemu_vm *qv(struct vm *vm)
@@ -1101,4 +1208,6 @@ const struct hv_driver qemu_driver = {
     .volume_attach = qemu_volume_attach,
     .volume_detach = qemu_volume_detach,
     .volume_grow = qemu_volume_grow,
+    .volume_snapshot = qemu_volume_snapshot,
+    .volume_copy = qemu_volume_copy,
 };

@@ -286,6 +286,20 @@ struct hv_driver {
     /* Grows an attached volume of a VM that has a process, online (the
      * guest sees the new size).  NULL: only the record changes. */
     int (*volume_grow)(struct vm *vm, const char *id, uint64_t bytes, struct nubo_err *err);
+    /* Capability: snapshots in the data file.  Takes (drop false) or
+     * drops (drop true) the internal snapshot snap of volume id, whose
+     * data file is path: through online's monitor when a VM that has a
+     * process holds the volume (online not NULL), else on the file.  Both
+     * idempotent: a take first drops any snapshot of that name, a drop of
+     * a missing one is done.  NULL: snapshots are records only. */
+    int (*volume_snapshot)(const char *path, struct vm *online, const char *id, const char *snap,
+                           bool drop, struct nubo_err *err);
+    /* Makes dst (whole or absent) a full copy of snapshot snap of the
+     * data file src (snap NULL: of src as it is, which no QEMU writes
+     * to), grown to bytes; src may be in use by a running VM with a snap
+     * (the snapshot's clusters do not change while it exists). */
+    int (*volume_copy)(const char *src, const char *snap, const char *dst, uint64_t bytes,
+                       struct nubo_err *err);
 };
 
 /* The driver called name ("qemu", "fake"), or NULL when there is none. */
@@ -356,7 +370,8 @@ int image_store_part(const char *dir, const char *name, const char *part, int fd
  * The local backend's volumes on this host: <dir>/volumes/<id>.json (the
  * record) and <id>.qcow2 (the data, made by drv->volume_create).  dir is
  * the agent's state directory; ids are UUIDs (anything else is
- * NUBO_E_NOTFOUND).  Records are {"id", "size_bytes", "created_at"}; the
+ * NUBO_E_NOTFOUND).  Records are {"id", "size_bytes", "created_at",
+ * "snapshots": [{"id", "created_at"}]}; the
  * functions returning json_t * return a new reference or NULL with err.
  */
 
@@ -367,9 +382,13 @@ json_t *volume_get(const char *dir, const char *id, struct nubo_err *err);
 
 /* Creates volume id of bytes; *created tells whether it is new.  The same
  * id with the same size answers the existing volume; another size is
- * NUBO_E_CONFLICT. */
+ * NUBO_E_CONFLICT.  With src_id, the volume is a copy of snapshot
+ * src_snap of volume src_id (NUBO_E_INVALID when this host has none), or
+ * without src_snap of the volume now (through a temporary snapshot when
+ * online, the running VM holding src_id, is not NULL). */
 json_t *volume_create(const char *dir, const struct hv_driver *drv, const char *id, uint64_t bytes,
-                      bool *created, struct nubo_err *err);
+                      const char *src_id, const char *src_snap, struct vm *online, bool *created,
+                      struct nubo_err *err);
 
 /* Grows volume id to bytes (the same size: nothing to do; smaller:
  * NUBO_E_INVALID): through the VM online when online is the VM that
@@ -387,6 +406,19 @@ int volume_data_path(const char *dir, const char *id, char *out, size_t n, struc
 
 /* Removes volume id's files; NUBO_E_NOTFOUND when it has none. */
 int volume_delete(const char *dir, const char *id, struct nubo_err *err);
+
+/* Takes snapshot sid of volume id (drv->volume_snapshot, through online
+ * when a running VM holds it) and lists it in the record; the snapshot's
+ * entry {id, created_at} (new reference) or NULL with err.  *created
+ * tells whether it is new (an existing one is answered as is). */
+json_t *volume_snapshot_take(const char *dir, const struct hv_driver *drv, const char *id,
+                             const char *sid, struct vm *online, bool *created,
+                             struct nubo_err *err);
+
+/* Drops snapshot sid of volume id; NUBO_E_NOTFOUND when the record does
+ * not list it. */
+int volume_snapshot_drop(const char *dir, const struct hv_driver *drv, const char *id,
+                         const char *sid, struct vm *online, struct nubo_err *err);
 
 /* ---- metric sampling --------------------------------------------------- */
 

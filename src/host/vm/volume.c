@@ -4,7 +4,8 @@
  *
  * A volume of the local backend is two files in <state-dir>/volumes/:
  *
- *     <id>.json    the record: {"id", "size_bytes", "created_at"}, written
+ *     <id>.json    the record: {"id", "size_bytes", "created_at",
+ *                  "snapshots": [{"id", "created_at"}]}, written
  *                  atomically last on create and first on resize
  *     <id>.qcow2   the data, made by the driver (qemu-img by argv); a
  *                  driver without volume_create (the fake one) keeps only
@@ -16,6 +17,15 @@
  * (idempotent, so the reconciler may retry); another size is a conflict.
  * A crash between the data file and the record leaves a data file without
  * a record, which the next create of that id replaces.
+ *
+ * Snapshots (storage.md, Snapshots) are internal qcow2 snapshots of the
+ * data file named by the snapshot's id, taken by the driver (QMP while a
+ * VM runs with the volume, qemu-img otherwise) before the record lists
+ * them, and dropped before the record forgets them; the driver's take
+ * and drop are idempotent (a take first drops what a crash may have left
+ * under that name), so a retried request converges.  A volume made from
+ * a snapshot is a full copy (drv->volume_copy), made under a temporary
+ * name like a blank one: the copy shares nothing with its source.
  */
 #include "host/vm/vm.h"
 
@@ -75,19 +85,34 @@ json_t *volume_get(const char *dir, const char *id, struct nubo_err *err)
     return o;
 }
 
+/* Writes the record of id: size bytes, its snapshots (an array, borrowed;
+ * NULL: none). */
 static int record_write(const char *dir, const char *id, uint64_t bytes, const char *created,
-                        struct nubo_err *err)
+                        json_t *snaps, struct nubo_err *err)
 {
     char path[PATH_MAX];
     if (vol_path(dir, id, ".json", path, sizeof(path), err) < 0)
         return -1;
-    json_t *o = json_pack("{s:s, s:I, s:s}", "id", id, "size_bytes", (json_int_t)bytes,
-                          "created_at", created);
+    json_t *o =
+        json_pack("{s:s, s:I, s:s, s:o}", "id", id, "size_bytes", (json_int_t)bytes, "created_at",
+                  created, "snapshots", snaps ? json_incref(snaps) : json_array());
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     int rc = fs_write_atomic(path, text, strlen(text), 0600, err);
     free(text);
     return rc;
+}
+
+/* The index of snapshot sid in the record vol's snapshots, or -1. */
+static int snap_index(const json_t *vol, const char *sid)
+{
+    size_t i;
+    const json_t *s;
+    json_array_foreach (json_object_get(vol, "snapshots"), i, s) {
+        if (sid && strcmp(jsonx_str(s, "id"), sid) == 0)
+            return (int)i;
+    }
+    return -1;
 }
 
 json_t *volume_list(const char *dir)
@@ -118,9 +143,10 @@ json_t *volume_list(const char *dir)
 }
 
 json_t *volume_create(const char *dir, const struct hv_driver *drv, const char *id, uint64_t bytes,
-                      bool *created, struct nubo_err *err)
+                      const char *src_id, const char *src_snap, struct vm *online, bool *created,
+                      struct nubo_err *err)
 {
-    char data[PATH_MAX], vdir[PATH_MAX], now[32];
+    char data[PATH_MAX], vdir[PATH_MAX], now[32], src[PATH_MAX];
     *created = false;
     if (vol_path(dir, id, ".qcow2", data, sizeof(data), err) < 0)
         return NULL;
@@ -137,10 +163,42 @@ json_t *volume_create(const char *dir, const struct hv_driver *drv, const char *
     snprintf(vdir, sizeof(vdir), "%s/volumes", dir);
     if (fs_mkdir_p(vdir, 0700, err) < 0)
         return NULL;
-    if (drv->volume_create && drv->volume_create(data, bytes, err) < 0)
+    if (src_id) {
+        json_t *from = volume_get(dir, src_id, &gerr);
+        if (from == NULL || (src_snap && snap_index(from, src_snap) < 0)) {
+            json_decref(from);
+            if (src_snap)
+                nubo_err_set(err, NUBO_E_INVALID, "no snapshot %.64s of volume %.64s on this host",
+                             src_snap, src_id);
+            else
+                nubo_err_set(err, NUBO_E_INVALID, "no volume %.64s on this host", src_id);
+            return NULL;
+        }
+        json_decref(from);
+        if (vol_path(dir, src_id, ".qcow2", src, sizeof(src), err) < 0)
+            return NULL;
+        /* A copy of a volume in use: of a temporary snapshot named by the
+         * copy's id, dropped after (a crash in between leaves it, which the
+         * retry's take replaces and its drop removes). */
+        const char *snap = src_snap;
+        if (!src_snap && online && drv->volume_snapshot) {
+            if (drv->volume_snapshot(src, online, src_id, id, false, err) < 0)
+                return NULL;
+            snap = id;
+        }
+        int rc = drv->volume_copy ? drv->volume_copy(src, snap, data, bytes, err) : 0;
+        if (snap && !src_snap) {
+            struct nubo_err derr;
+            if (drv->volume_snapshot(src, online, src_id, id, true, &derr) < 0)
+                log_warn("volume %s: the temporary snapshot %s stays: %s", src_id, id, derr.msg);
+        }
+        if (rc < 0)
+            return NULL;
+    } else if (drv->volume_create && drv->volume_create(data, bytes, err) < 0) {
         return NULL;
+    }
     clock_now_str(now);
-    if (record_write(dir, id, bytes, now, err) < 0) {
+    if (record_write(dir, id, bytes, now, NULL, err) < 0) {
         unlink(data);
         return NULL;
     }
@@ -172,7 +230,8 @@ json_t *volume_resize(const char *dir, const struct hv_driver *drv, const char *
     } else if (drv->volume_resize && drv->volume_resize(data, bytes, err) < 0) {
         goto fail;
     }
-    if (record_write(dir, id, bytes, jsonx_str(have, "created_at"), err) < 0)
+    if (record_write(dir, id, bytes, jsonx_str(have, "created_at"),
+                     json_object_get(have, "snapshots"), err) < 0)
         goto fail;
     json_decref(have);
     return volume_get(dir, id, err);
@@ -198,4 +257,78 @@ int volume_delete(const char *dir, const char *id, struct nubo_err *err)
         return nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot remove volume %s: %s", id,
                             strerror(errno));
     return 0;
+}
+
+/* The snapshots array of the record have (a new array when it has none). */
+static json_t *snaps_of(json_t *have)
+{
+    json_t *a = json_object_get(have, "snapshots");
+    if (!json_is_array(a)) {
+        a = json_array();
+        json_object_set_new(have, "snapshots", a);
+    }
+    return a;
+}
+
+json_t *volume_snapshot_take(const char *dir, const struct hv_driver *drv, const char *id,
+                             const char *sid, struct vm *online, bool *created,
+                             struct nubo_err *err)
+{
+    char data[PATH_MAX], now[32];
+    *created = false;
+    if (!valid_is_uuid(sid)) {
+        nubo_err_set(err, NUBO_E_INVALID, "id must be the snapshot's UUID");
+        return NULL;
+    }
+    json_t *have = volume_get(dir, id, err);
+    if (have == NULL || vol_path(dir, id, ".qcow2", data, sizeof(data), err) < 0)
+        goto fail;
+    json_t *snaps = snaps_of(have);
+    int at = snap_index(have, sid);
+    if (at >= 0) {
+        json_t *s = json_incref(json_array_get(snaps, (size_t)at));
+        json_decref(have);
+        return s;
+    }
+    if (drv->volume_snapshot && drv->volume_snapshot(data, online, id, sid, false, err) < 0)
+        goto fail;
+    clock_now_str(now);
+    json_array_append_new(snaps, json_pack("{s:s, s:s}", "id", sid, "created_at", now));
+    if (record_write(dir, id, (uint64_t)json_integer_value(json_object_get(have, "size_bytes")),
+                     jsonx_str(have, "created_at"), snaps, err) < 0)
+        goto fail;
+    *created = true;
+    json_t *s = json_incref(json_array_get(snaps, json_array_size(snaps) - 1));
+    json_decref(have);
+    return s;
+fail:
+    json_decref(have);
+    return NULL;
+}
+
+int volume_snapshot_drop(const char *dir, const struct hv_driver *drv, const char *id,
+                         const char *sid, struct vm *online, struct nubo_err *err)
+{
+    char data[PATH_MAX];
+    json_t *have = volume_get(dir, id, err);
+    if (have == NULL || vol_path(dir, id, ".qcow2", data, sizeof(data), err) < 0)
+        goto fail;
+    int at = snap_index(have, sid);
+    if (at < 0) {
+        nubo_err_set(err, NUBO_E_NOTFOUND, "no snapshot '%.64s' of volume %s on this host",
+                     sid ? sid : "", id);
+        goto fail;
+    }
+    if (drv->volume_snapshot && drv->volume_snapshot(data, online, id, sid, true, err) < 0)
+        goto fail;
+    json_t *snaps = snaps_of(have);
+    json_array_remove(snaps, (size_t)at);
+    if (record_write(dir, id, (uint64_t)json_integer_value(json_object_get(have, "size_bytes")),
+                     jsonx_str(have, "created_at"), snaps, err) < 0)
+        goto fail;
+    json_decref(have);
+    return 0;
+fail:
+    json_decref(have);
+    return -1;
 }
