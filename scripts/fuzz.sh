@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the libFuzzer targets in tests/fuzz with clang (ASan+UBSan) and
-# runs each for SECONDS (default 20) from its seed corpus.  Exits non-zero
-# when a target finds a crash, a leak or undefined behaviour.
+# runs each for SECONDS (default 20; two targets at a time) from its seed
+# corpus.  Exits non-zero when a target finds a crash, a leak or undefined
+# behaviour.
 #
 #   scripts/fuzz.sh [SECONDS]
 set -eu
