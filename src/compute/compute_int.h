@@ -26,6 +26,19 @@ struct compute_console_target {
 int compute_instance_console_target(struct store *st, const struct ctx *ctx, const char *id,
                                     struct compute_console_target *out, struct nubo_err *err);
 
+/* The hosts with what is claimed on them: a snapshot for the scheduler
+ * (instance.c).  An instance migrating to a host claims its resources
+ * there too, until its migration ends.  group_id may be NULL. */
+struct snapshot {
+    json_t *rows; /* the query's rows, for the names */
+    struct sched_host *hosts;
+    size_t n;
+    int group_size;
+};
+int compute_snapshot_load(struct store *st, const char *group_id, struct snapshot *s,
+                          struct nubo_err *err);
+void compute_snapshot_free(struct snapshot *s);
+
 /* The configuration compute_configure() set (runtime.c). */
 const struct sched_cfg *compute_sched_cfg(void);
 

@@ -183,16 +183,8 @@ static void ref_invalid(struct nubo_err *err)
         err->code = NUBO_E_INVALID;
 }
 
-/* The hosts with what is claimed on them: a snapshot for the scheduler. */
-struct snapshot {
-    json_t *rows; /* the query's rows, for the names */
-    struct sched_host *hosts;
-    size_t n;
-    int group_size;
-};
-
-static int snapshot_load(struct store *st, const char *group_id, struct snapshot *s,
-                         struct nubo_err *err)
+int compute_snapshot_load(struct store *st, const char *group_id, struct snapshot *s,
+                          struct nubo_err *err)
 {
     s->rows = store_query(st, err,
                           "SELECT h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib, h.disk_gib,"
@@ -202,7 +194,9 @@ static int snapshot_load(struct store *st, const char *group_id, struct snapshot
                           " COALESCE(SUM(i.disk_gib), 0) AS used_disk_gib,"
                           " COALESCE(SUM(CASE WHEN i.server_group_id = ? THEN 1 ELSE 0 END), 0)"
                           "   AS group_members"
-                          " FROM hosts h LEFT JOIN instances i ON i.host_id = h.id"
+                          " FROM hosts h LEFT JOIN instances i ON (i.host_id = h.id"
+                          "   OR i.id IN (SELECT m.instance_id FROM migrations m WHERE"
+                          "   m.target_host_id = h.id AND m.state IN ('preparing', 'running')))"
                           "   AND i.status <> 'deleted'"
                           " GROUP BY h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib,"
                           "   h.disk_gib, h.problems, h.reachable ORDER BY h.id",
@@ -233,7 +227,7 @@ static int snapshot_load(struct store *st, const char *group_id, struct snapshot
     return 0;
 }
 
-static void snapshot_free(struct snapshot *s)
+void compute_snapshot_free(struct snapshot *s)
 {
     json_decref(s->rows);
     free(s->hosts);
@@ -408,7 +402,7 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
         quota_check(st, ctx->project_id, &used, &ask, err) < 0 ||
         billing_budget_check(st, ctx->project_id, err) < 0)
         goto cleanup;
-    if (snapshot_load(st, group ? jsonx_str(group, "id") : NULL, &snap, err) < 0)
+    if (compute_snapshot_load(st, group ? jsonx_str(group, "id") : NULL, &snap, err) < 0)
         goto cleanup;
     for (long long k = 1; k <= s->count; k++) {
         snprintf(name, sizeof(name), s->count > 1 ? "%s-%lld" : "%s", s->name, k);
@@ -433,7 +427,7 @@ json_t *compute_instance_create(struct store *st, const struct ctx *ctx,
 cleanup:
     if (in_tx)
         store_rollback(st);
-    snapshot_free(&snap);
+    compute_snapshot_free(&snap);
     json_decref(instances);
     json_decref(task_ids);
     json_decref(group);

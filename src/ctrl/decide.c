@@ -8,6 +8,7 @@
  *
  *   desired   VM                          status        action
  *   (any)     (any)                       (back-off)    nothing
+ *   (any)     (any)                       migrating     nothing (migrate.c drives it)
  *   deleted   any or none                 any           delete
  *   running   (any)                       error         nothing (until deleted)
  *   running   none                        any           create
@@ -68,6 +69,10 @@ static enum reconcile_action decide_stopped(const struct reconcile_input *in)
 enum reconcile_action reconcile_decide(const struct reconcile_input *in)
 {
     if (in->backing_off)
+        return RECONCILE_NOTHING;
+    /* A live migration owns the instance until it ends: the source VM
+     * pauses for good at the switch-over, and must not be resumed. */
+    if (is(in->status, "migrating"))
         return RECONCILE_NOTHING;
     if (is(in->desired, "deleted"))
         return RECONCILE_DELETE;

@@ -182,6 +182,12 @@ json_t *network_instance_addresses(struct store *st, const char *instance_id, st
  * IPs are disassociated).  Runs in the caller's transaction if any. */
 int network_instance_ports_release(struct store *st, const char *instance_id, struct nubo_err *err);
 
+/* The instance's ports now live on host_id (a completed live migration:
+ * docs/internals/mobility.md): each host's network document follows.
+ * In the caller's transaction; 0 or -1 with err. */
+int network_instance_ports_move(struct store *st, const char *instance_id, const char *host_id,
+                                struct nubo_err *err);
+
 /* ---- security groups (secgroup.c) --------------------------------------- */
 
 /* Every list, create and resolve makes sure the project's "default" group

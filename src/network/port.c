@@ -437,6 +437,18 @@ json_t *network_instance_addresses(struct store *st, const char *instance_id, st
                        "s", instance_id);
 }
 
+int network_instance_ports_move(struct store *st, const char *instance_id, const char *host_id,
+                                struct nubo_err *err)
+{
+    long long n = store_exec(st, err, "UPDATE ports SET host_id = ? WHERE instance_id = ?", "ss",
+                             host_id, instance_id);
+    if (n < 0)
+        return -1;
+    if (n > 0)
+        net_changed();
+    return 0;
+}
+
 int network_instance_ports_release(struct store *st, const char *instance_id, struct nubo_err *err)
 {
     if (store_exec(st, err,

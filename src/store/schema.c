@@ -323,6 +323,7 @@ extern const char store_schema_v6_scale[];
 extern const char store_schema_v7_stack[];
 extern const char store_schema_v8_ownership[];
 extern const char store_schema_v19_storage[];
+extern const char store_schema_v20_mobility[];
 extern const char store_schema_v8_ownership_pg[];
 
 /* Most migrations have no PostgreSQL variant: {n, sql} leaves sql_pg NULL. */
@@ -345,5 +346,6 @@ const struct store_migration store_migrations[] = {
     {17, schema_v17},
     {18, schema_v18},
     {19, store_schema_v19_storage},
+    {20, store_schema_v20_mobility},
     {0, NULL},
 };
