@@ -8,6 +8,7 @@
  *              after it was told)
  *   preparing  cancel asked, or the instance left      end cancelled/failed, delete
  *              'migrating', or the target is down       the target's VM
+ *   preparing  target's VM is not waiting (it died)    end failed, delete it
  *   preparing  target has no VM for it                 push the target's network
  *                                                      document, upload the image,
  *                                                      create the VM "incoming"
@@ -191,11 +192,14 @@ static void step_preparing(struct ctrl *c, const json_t *m, struct host_ref *src
         !(json_is_object(json_object_get(vm, "migration")) &&
           strcmp(jsonx_str(json_object_get(vm, "migration"), "role"), "incoming") == 0 &&
           strcmp(jsonx_str(vm, "state"), "running") == 0)) {
-        /* A VM of an earlier attempt (its QEMU gave up): start afresh. */
-        log_info("migration %s: the target's VM is %s; making it again", mid,
-                 jsonx_str(vm, "state"));
+        /* Its QEMU ended (killed, or it gave up on the stream): a dead
+         * destination fails the migration; the guest runs on at the
+         * source. */
+        char why[400];
+        snprintf(why, sizeof(why), "the target's VM is %s before the stream began: %s",
+                 jsonx_str(vm, "state"), jsonx_str(vm, "reason"));
         json_decref(vm);
-        target_vm_delete(dst, id);
+        abort_migration(st, m, src, dst, "failed", why);
         return;
     }
     if (s != 200) {
@@ -276,6 +280,8 @@ static void step_running(struct ctrl *c, const json_t *m, struct host_ref *src,
     const char *s = jsonx_str(q, "status");
     if (strcmp(s, "completed") == 0) {
         fault_point("migrate.completed_seen");
+        /* The final figures (a short migration is never seen active). */
+        compute_migration_progress(st, mid, q, &err);
         finish(st, m, "completed", NULL, q);
         /* The source's copy is paused for good; gone now (else it is an
          * orphan the host's reconcile removes). */

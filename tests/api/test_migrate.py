@@ -5,8 +5,11 @@ changed, what a tenant sees, the states end to end (completed, cancelled),
 billing in one piece, and a nubod killed -9 mid-migration converging.
 Real QEMU guests migrate in tests/e2e/test_migrate.py.
 """
+import http.client
+import json
 import os
 import signal
+import socket
 
 import pytest
 import requests
@@ -223,3 +226,56 @@ def test_kill9_mid_migration_converges(tmp_path, point):
             if a.proc is not None:
                 a.proc.send_signal(signal.SIGCONT)
         c.close()
+
+
+class Agent:
+    """Direct calls on an agent's unix socket (the host protocol)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def call(self, method, path, body=None):
+        class Conn(http.client.HTTPConnection):
+            def connect(conn):
+                conn.sock = socket.socket(socket.AF_UNIX)
+                conn.sock.connect(self.sock)
+        c = Conn("agent", timeout=30)
+        c.request(method, path, body=json.dumps(body) if body is not None else None,
+                  headers={"Content-Type": "application/json"} if body is not None else {})
+        r = c.getresponse()
+        text = r.read()
+        return r.status, (json.loads(text) if text else None)
+
+
+def test_agent_protocol_never_resumes_a_migrated_vm(cloud):
+    """The host protocol itself (VMs the controller does not own: not
+    named nubo-<id>): bad requests are 400 with nothing changed, and a VM
+    that migrated away is never started or resumed again."""
+    src, dst = (Agent(a.sock) for a in cloud.agents)
+    img = "img-" + cloud.admin.get("/v1/images").json()["images"][0]["id"]
+    iid = cloud.create("carrier")   # uploads the image to one host
+    cloud.wait_status(iid, "running")
+    host = admin_view(cloud, iid)["host"]["name"]
+    if host != "fake-1":
+        src, dst = dst, src
+    vm = {"name": "plain", "image": img, "id": "0b7e7c8e-1a7e-4c39-9d6b-5a1b8c2d3e4f"}
+    assert src.call("POST", "/v1/vms", vm)[0] == 201
+    assert src.call("POST", "/v1/vms", dict(vm, name="p2", id="1b7e7c8e-1a7e-4c39-9d6b-5a1b8c2d3e4f",
+                                           incoming="yes"))[0] == 400
+    for bad in ({}, {"uri": "ftp://x"}, {"uri": "tcp:1.2.3.4:5", "downtime_ms": 0},
+                {"uri": "tcp:1.2.3.4:5", "other": 1}):
+        st, body = src.call("POST", "/v1/vms/plain/migrate", bad)
+        assert st == 400, (bad, body)
+    st, m = src.call("GET", "/v1/vms/plain/migration")
+    assert st == 200 and m["status"] == "none" and m["role"] == "none", m
+    # Sent "to" a fake destination: completed after the fake's 1.5 s.
+    st, body = src.call("POST", "/v1/vms/plain/migrate", {"uri": "fake:127.0.0.1:1"})
+    assert st == 202 and body["migration"]["role"] == "outgoing", body
+    assert src.call("POST", "/v1/vms/plain/migrate", {"uri": "fake:127.0.0.1:1"})[0] == 409
+    wait_for("migrated", lambda: src.call("GET", "/v1/vms/plain/migration")[1]["status"] ==
+             "completed", timeout=30)
+    for action in ("resume", "start"):
+        st, body = src.call("POST", "/v1/vms/plain/" + action)
+        assert st == 409 and "never runs here again" in body["detail"], body
+    assert src.call("GET", "/v1/vms/plain")[1]["state"] == "paused"
+    assert src.call("DELETE", "/v1/vms/plain")[0] == 204
