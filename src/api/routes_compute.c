@@ -403,14 +403,37 @@ static void delete_instance(struct api_call *call)
 
 static void post_instance_action(struct api_call *call)
 {
-    static const char *const fields[] = {"action", NULL};
+    static const char *const fields[] = {"action", "host", NULL};
     struct nubo_err err;
     const char *action;
     json_t *b = api_body(call, fields);
-    if (b == NULL || api_field_str_req(call, b, "action", "start, stop or reboot", &action) < 0)
+    if (b == NULL ||
+        api_field_str_req(call, b, "action", "start, stop, reboot, migrate or migrate-cancel",
+                          &action) < 0)
         return;
-    json_t *out = compute_instance_action(call->api->st, &call->ctx, call->params[0], action, &err);
+    json_t *host = json_object_get(b, "host");
+    json_t *out;
+    if (host && (strcmp(action, "migrate") != 0 || !json_is_string(host))) {
+        nubo_err_set(&err, NUBO_E_INVALID,
+                     "'host' goes only with the migrate action: a host's "
+                     "id or name");
+        out = NULL;
+    } else if (strcmp(action, "migrate") == 0)
+        out = compute_instance_migrate(call->api->st, &call->ctx, call->params[0],
+                                       json_string_value(host), &err);
+    else if (strcmp(action, "migrate-cancel") == 0)
+        out = compute_instance_migrate_cancel(call->api->st, &call->ctx, call->params[0], &err);
+    else
+        out = compute_instance_action(call->api->st, &call->ctx, call->params[0], action, &err);
     api_reply_or_fail(call, 202, out, &err);
+}
+
+static void get_instance_migrations(struct api_call *call)
+{
+    struct nubo_err err;
+    api_reply_or_fail(call, 200,
+                      compute_instance_migrations(call->api->st, &call->ctx, call->params[0], &err),
+                      &err);
 }
 
 static void get_instance_console(struct api_call *call)
@@ -503,6 +526,8 @@ const struct route compute_routes[] = {
     {"GET", "/v1/instances/{id}", AUTHZ_READ, NULL, get_instance, 0},
     {"DELETE", "/v1/instances/{id}", AUTHZ_WRITE, "instance.delete", delete_instance, 0},
     {"POST", "/v1/instances/{id}/actions", AUTHZ_WRITE, "instance.action", post_instance_action, 0},
+    {"GET", "/v1/instances/{id}/migrations", AUTHZ_ADMIN, "instance.migrations",
+     get_instance_migrations, 0},
     {"GET", "/v1/instances/{id}/console", AUTHZ_READ, NULL, get_instance_console, 0},
     {"GET", "/v1/instances/{id}/events", AUTHZ_READ, NULL, get_instance_events, 0},
 

@@ -27,12 +27,15 @@
 #include "lib/log.h"
 
 /* Statuses in which an instance's running time is billed: its VM runs
- * (stopping: until it is stopped; rebooting: a reboot is not a stop). */
-static const char *const running_statuses[] = {"running", "rebooting", "stopping", NULL};
+ * (stopping: until it is stopped; rebooting: a reboot is not a stop;
+ * migrating: the guest runs on, on one host at a time, so a live
+ * migration is one unbroken record). */
+static const char *const running_statuses[] = {"running", "rebooting", "stopping", "migrating",
+                                               NULL};
 
 /* Statuses in which an instance's root disk exists and is billed. */
-static const char *const disk_statuses[] = {"building", "running", "rebooting",
-                                            "stopping", "stopped", NULL};
+static const char *const disk_statuses[] = {"building", "running",   "rebooting", "stopping",
+                                            "stopped",  "migrating", NULL};
 
 static bool word_in(const char *s, const char *const words[])
 {

@@ -48,6 +48,7 @@ static const char instance_usage[] =
     "  create NAME --flavor F --image I [--wait]   create and start instances\n"
     "  show INSTANCE                 one instance in detail\n"
     "  start|stop|reboot INSTANCE [--wait]         power actions\n"
+    "  migrate INSTANCE [--host H] [--wait]        live-migrate it (cloud admin)\n"
     "  delete INSTANCE... [--wait]   remove instances and their disks\n"
     "  console INSTANCE [--follow]   the serial console\n"
     "  events INSTANCE               what happened to it\n"
@@ -120,6 +121,21 @@ static const char stop_usage[] =
     "Stops an instance (ACPI power button, forced off at the host's deadline); it\n"
     "keeps its disk and its place.  --wait waits until it is stopped.\n"
     "\n" CLOUD_COMMON_HELP;
+
+static const char migrate_usage[] =
+    "usage: nubo instance migrate INSTANCE [--host H] [--wait [--timeout SEC]]\n"
+    "       nubo instance migrate INSTANCE --cancel\n"
+    "\n"
+    "Live-migrates a running instance to another host (cloud admin): the guest\n"
+    "goes on running, its disks and memory are copied while it runs and it pauses\n"
+    "only for the switch-over (at most about 300 ms as QEMU aims).  Without --host\n"
+    "the scheduler picks a host with the same acceleration and room for it.\n"
+    "\n"
+    "  --host H         the target host (name or id)\n"
+    "  --wait           wait until it runs on the target, with a progress line\n"
+    "                   (memory and disk copied, dirty rate) every second\n"
+    "  --timeout SEC    how long --wait waits (default 300)\n"
+    "  --cancel         cancel the migration under way: it stays where it is\n";
 
 static const char reboot_usage[] = "usage: nubo instance reboot INSTANCE [--wait [--timeout SEC]]\n"
                                    "\n"
@@ -746,6 +762,143 @@ static int instance_reboot(struct cli *cli, int argc, char **argv)
     return instance_action(cli, argc, argv, "reboot", GOAL_RUNNING, reboot_usage);
 }
 
+static const struct cloud_col migration_fields[] = {
+    {"MIGRATION", "id", CLOUD_STR},         {"STATE", "state", CLOUD_STR},
+    {"SOURCE", "source_host", CLOUD_STR},   {"TARGET", "target_host", CLOUD_STR},
+    {"INSTANCE", "instance_id", CLOUD_STR},
+};
+
+/* One progress line of a migration from the task's progress. */
+static void migrate_progress_line(const char *name, const json_t *task)
+{
+    const json_t *p = json_object_get(task, "progress");
+    const json_t *ram = json_object_get(p, "ram"), *disk = json_object_get(p, "disk");
+    char status[32];
+    output_text(cli_json_str_or(p, "status", "preparing"), 0, status, sizeof(status));
+    fprintf(stderr,
+            "%s: migrating (%s): memory %lld/%lld MiB sent, %lld MiB left, dirty %lld"
+            " pages/s; disk %lld/%lld MiB\n",
+            name, status,
+            (long long)json_integer_value(json_object_get(ram, "transferred_bytes")) >> 20,
+            (long long)json_integer_value(json_object_get(ram, "total_bytes")) >> 20,
+            (long long)json_integer_value(json_object_get(ram, "remaining_bytes")) >> 20,
+            (long long)json_integer_value(json_object_get(ram, "dirty_pages_rate")),
+            (long long)json_integer_value(json_object_get(disk, "transferred_bytes")) >> 20,
+            (long long)json_integer_value(json_object_get(disk, "total_bytes")) >> 20);
+}
+
+static int instance_migrate(struct cli *cli, int argc, char **argv)
+{
+    enum { OPT_WAIT = CLI_OPT_FIRST_FREE, OPT_TIMEOUT, OPT_HOST, OPT_CANCEL };
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"wait", no_argument, NULL, OPT_WAIT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"host", required_argument, NULL, OPT_HOST},
+        {"cancel", no_argument, NULL, OPT_CANCEL},
+        {NULL, 0, NULL, 0},
+    };
+    int c, rc, timeout_s = CLOUD_WAIT_DEFAULT_S;
+    bool wait = false, cancel = false, timeout_set = false;
+    const char *host = NULL;
+    struct nubo_err err;
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(migrate_usage, stdout);
+            return CLI_EXIT_OK;
+        } else if (c == OPT_WAIT) {
+            wait = true;
+        } else if (c == OPT_TIMEOUT) {
+            if ((rc = cli_timeout_parse(cli, optarg, &timeout_s)) != 0)
+                return rc;
+            timeout_set = true;
+        } else if (c == OPT_HOST) {
+            if (valid_name(optarg, "--host", &err) < 0 && !valid_is_uuid(optarg))
+                return cli_usage_error(cli, "--host: %s", err.msg);
+            host = optarg;
+        } else if (c == OPT_CANCEL) {
+            cancel = true;
+        } else if ((rc = cli_option(cli, c, argv)) != 0) {
+            return rc;
+        }
+    }
+    if (timeout_set && !wait)
+        return cli_usage_error(cli, "--timeout goes with --wait");
+    if (cancel && (wait || host))
+        return cli_usage_error(cli, "--cancel goes alone");
+    char id[37], path[CLOUD_PATH_MAX];
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "an instance name or id")) != 0 ||
+        (rc = instance_ref(cli, argv[optind], id)) != 0)
+        return rc;
+    int64_t deadline = clock_mono_ms() + (int64_t)timeout_s * 1000;
+    snprintf(path, sizeof(path), "/v1/instances/%s/actions", id);
+    json_t *body = json_pack("{s:s}", "action", cancel ? "migrate-cancel" : "migrate");
+    if (host)
+        json_object_set_new(body, "host", json_string(host));
+    json_t *answer = NULL, *task = NULL;
+    rc = cli_call(cli, "POST", path, body, &answer, &err) < 0 ? cli_fail(cli, &err) : CLI_EXIT_OK;
+    json_decref(body);
+    if (rc != CLI_EXIT_OK || !wait) {
+        if (rc == CLI_EXIT_OK && !cli_print_json(cli, answer))
+            cloud_object_print(cli, json_object_get(answer, "migration"), migration_fields,
+                               ARRAY_LEN(migration_fields));
+        json_decref(answer);
+        return rc;
+    }
+    char name[72], task_path[CLOUD_PATH_MAX];
+    output_text(cli_json_str_or(json_object_get(answer, "instance"), "name", id), 0, name,
+                sizeof(name));
+    fprintf(stderr, "%s: migrating to %s\n", name,
+            cli_json_str_or(json_object_get(answer, "migration"), "target_host", "?"));
+    snprintf(task_path, sizeof(task_path), "/v1/tasks/%s", cli_json_str_or(answer, "task_id", ""));
+    for (;;) {
+        json_decref(task);
+        task = NULL;
+        if (cli_call(cli, "GET", task_path, NULL, &task, &err) < 0) {
+            rc = cli_fail(cli, &err);
+            break;
+        }
+        const char *ts = cli_json_str_or(task, "status", "");
+        if (strcmp(ts, "succeeded") == 0) {
+            struct wait_item w;
+            json_t *final = NULL;
+            wait_item_set(&w, json_object_get(answer, "instance"), NULL);
+            str_copy(w.id, sizeof(w.id), id);
+            if (wait_one(cli, &w, GOAL_RUNNING, deadline, timeout_s, &final, &err) < 0)
+                rc = cli_fail(cli, &err);
+            else
+                cloud_object_print(cli, final, instance_fields, ARRAY_LEN(instance_fields));
+            json_decref(final);
+            break;
+        }
+        if (strcmp(ts, "failed") == 0) {
+            char why[512];
+            output_text(cli_json_str_or(task, "error", "no reason given"), 0, why, sizeof(why));
+            nubo_err_set(&err, NUBO_E_CONFLICT, "the migration of %s did not happen: %s", name,
+                         why);
+            rc = cli_fail(cli, &err);
+            break;
+        }
+        if (clock_mono_ms() >= deadline) {
+            nubo_err_set(&err, NUBO_E_TIMEOUT,
+                         "timed out after %d s waiting for the migration of %s (it goes on; "
+                         "nubo instance migrate %s --cancel stops it)",
+                         timeout_s, name, id);
+            rc = cli_fail(cli, &err);
+            break;
+        }
+        migrate_progress_line(name, task);
+        if (cli_sleep_ms(1000) < 0) {
+            rc = CLI_EXIT_FAIL;
+            break;
+        }
+    }
+    json_decref(task);
+    json_decref(answer);
+    return rc;
+}
+
 static int instance_delete(struct cli *cli, int argc, char **argv)
 {
     int rc, r, timeout_s = CLOUD_WAIT_DEFAULT_S;
@@ -945,9 +1098,10 @@ static int instance_events(struct cli *cli, int argc, char **argv)
 int cmd_instance(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_command cmds[] = {
-        {"list", instance_list},     {"create", instance_create},   {"show", instance_show},
-        {"delete", instance_delete}, {"start", instance_start},     {"stop", instance_stop},
-        {"reboot", instance_reboot}, {"console", instance_console}, {"events", instance_events},
+        {"list", instance_list},       {"create", instance_create},   {"show", instance_show},
+        {"delete", instance_delete},   {"start", instance_start},     {"stop", instance_stop},
+        {"reboot", instance_reboot},   {"console", instance_console}, {"events", instance_events},
+        {"migrate", instance_migrate},
     };
     return cli_dispatch(cli, argc, argv, cmds, ARRAY_LEN(cmds), instance_usage);
 }

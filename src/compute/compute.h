@@ -475,4 +475,46 @@ json_t *compute_task_list(struct store *st, const struct ctx *ctx, const char *i
 json_t *compute_task_get(struct store *st, const struct ctx *ctx, const char *id,
                          struct nubo_err *err);
 
+/* ---- live migration (migrate.c, transition.c) -------------------------
+ *
+ * docs/internals/mobility.md.  The API's side (cloud admin only, else
+ * NUBO_E_FORBIDDEN): compute_instance_migrate() checks the instance
+ * (running, no volume attached), picks the target (host_ref: a host's id
+ * or name, or NULL for the scheduler's choice among the other hosts with
+ * the same acceleration), and moves the instance running -> migrating
+ * with a migrations row (preparing) and a "migrate" task; answers
+ * {instance, task_id, migration}.  Bad targets are NUBO_E_CONFLICT (the
+ * source itself, down, no capacity, another acceleration) or
+ * NUBO_E_NOTFOUND, nothing changed.  compute_instance_migrate_cancel()
+ * asks the reconciler to cancel the active one (answered like a migrate;
+ * 409 when none).  compute_instance_migrations() lists an instance's migrations,
+ * newest first ({migrations}).
+ *
+ * The reconciler's side: compute_migrations_active() (new reference: the
+ * preparing and running ones with their instance's status, desired and
+ * host_id); compute_migration_running() (preparing -> running, the
+ * destination's uri recorded); compute_migration_progress() (the source
+ * agent's figures, also on the task); compute_migration_finish() ends it
+ * (outcome completed | failed | cancelled) in one transaction with the
+ * instance (migrating -> running, on the target when completed, its ports
+ * following), the event and the task: 1 when it ended it, 0 when another
+ * already had.  compute_vm_wanted_on() is 1 when the VM of instance_id
+ * belongs on host_id (its host, or the target of its active migration),
+ * 0 when not, -1 when the store cannot tell (keep the VM then). */
+json_t *compute_instance_migrate(struct store *st, const struct ctx *ctx, const char *id,
+                                 const char *host_ref, struct nubo_err *err);
+json_t *compute_instance_migrate_cancel(struct store *st, const struct ctx *ctx, const char *id,
+                                        struct nubo_err *err);
+json_t *compute_instance_migrations(struct store *st, const struct ctx *ctx, const char *id,
+                                    struct nubo_err *err);
+json_t *compute_migrations_active(struct store *st, struct nubo_err *err);
+int compute_migration_running(struct store *st, const char *migration_id, const char *dest_uri,
+                              struct nubo_err *err);
+int compute_migration_progress(struct store *st, const char *migration_id, const json_t *progress,
+                               struct nubo_err *err);
+int compute_migration_finish(struct store *st, const json_t *mig, const char *outcome,
+                             const char *error, long long downtime_ms, long long total_ms,
+                             struct nubo_err *err);
+int compute_vm_wanted_on(struct store *st, const char *instance_id, const char *host_id);
+
 #endif

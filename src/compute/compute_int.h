@@ -58,7 +58,8 @@ int compute_count(struct store *st, const char *project_id, enum quota_dim dim, 
  * (instance.c).  Loaded inside the write transaction that claims, so the
  * snapshot and the claim are atomic; group_id (or NULL) counts that
  * server group's members per host.  0, or -1 with err; free it with
- * compute_snapshot_free() either way. */
+ * compute_snapshot_free() either way.  An instance migrating to a host
+ * claims its resources there too, until its migration ends. */
 struct compute_snapshot {
     json_t *rows; /* the query's rows, for the names */
     struct sched_host *hosts;

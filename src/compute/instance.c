@@ -225,7 +225,9 @@ int compute_snapshot_load(struct store *st, const char *group_id, struct compute
                           " COALESCE(SUM(i.disk_gib), 0) AS used_disk_gib,"
                           " COALESCE(SUM(CASE WHEN i.server_group_id = ? THEN 1 ELSE 0 END), 0)"
                           "   AS group_members"
-                          " FROM hosts h LEFT JOIN instances i ON i.host_id = h.id"
+                          " FROM hosts h LEFT JOIN instances i ON (i.host_id = h.id"
+                          "   OR i.id IN (SELECT m.instance_id FROM migrations m WHERE"
+                          "   m.target_host_id = h.id AND m.state IN ('preparing', 'running')))"
                           "   AND i.status <> 'deleted'"
                           " GROUP BY h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib,"
                           "   h.disk_gib, h.problems, h.reachable ORDER BY h.id",

@@ -6,7 +6,18 @@
 #include "compute/compute.h"
 #include "compute/compute_int.h"
 
-#define TASK_COLUMNS "t.id, t.instance_id, t.kind, t.status, t.error, t.created_at, t.updated_at"
+#define TASK_COLUMNS                                                                               \
+    "t.id, t.instance_id, t.kind, t.status, t.error, t.progress, t.created_at, t.updated_at"
+
+/* progress (a migration's figures, docs/internals/mobility.md) is stored
+ * as JSON text: an object in the answer, null when there is none. */
+static json_t *task_render(json_t *t)
+{
+    const char *p = json_string_value(json_object_get(t, "progress"));
+    json_t *o = p ? json_loads(p, 0, NULL) : NULL;
+    json_object_set_new(t, "progress", o ? o : json_null());
+    return t;
+}
 
 json_t *compute_task_list(struct store *st, const struct ctx *ctx, const char *instance,
                           const char *status, int limit, const char *marker, struct nubo_err *err)
@@ -21,11 +32,18 @@ json_t *compute_task_list(struct store *st, const struct ctx *ctx, const char *i
                          "SELECT t.created_at FROM tasks t WHERE t.id = ? AND t.project_id = ?",
                          "ss", marker, ctx->project_id) < 0)
         return NULL;
-    return store_page_query(st, &pg, "t.created_at, t.id", err,
-                            "SELECT " TASK_COLUMNS " FROM tasks t WHERE t.project_id = ?"
-                            " AND (? = '' OR t.instance_id = ?) AND (? = '' OR t.status = ?)",
-                            "sssss", ctx->project_id, instance ? instance : "",
-                            instance ? instance : "", status ? status : "", status ? status : "");
+    json_t *page =
+        store_page_query(st, &pg, "t.created_at, t.id", err,
+                         "SELECT " TASK_COLUMNS " FROM tasks t WHERE t.project_id = ?"
+                         " AND (? = '' OR t.instance_id = ?) AND (? = '' OR t.status = ?)",
+                         "sssss", ctx->project_id, instance ? instance : "",
+                         instance ? instance : "", status ? status : "", status ? status : "");
+    size_t i;
+    json_t *t;
+    json_array_foreach (page, i, t) {
+        task_render(t);
+    }
+    return page;
 }
 
 json_t *compute_task_get(struct store *st, const struct ctx *ctx, const char *id,
@@ -38,5 +56,5 @@ json_t *compute_task_get(struct store *st, const struct ctx *ctx, const char *id
                                   "ssi", id, ctx->project_id, (long long)ctx->is_admin);
     if (row == NULL)
         compute_notfound(err, &qerr, "task", id, NULL);
-    return row;
+    return row ? task_render(row) : NULL;
 }

@@ -20,6 +20,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "billing/billing.h"
@@ -557,4 +558,106 @@ bool compute_instance_exists(struct store *st, const char *id)
     bool found = row != NULL;
     json_decref(row);
     return found;
+}
+
+/* ------------------------------------------------------ migrations */
+
+int compute_migration_running(struct store *st, const char *migration_id, const char *dest_uri,
+                              struct nubo_err *err)
+{
+    char now[32];
+    clock_stamp(now);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    long long n = store_exec(st, err,
+                             "UPDATE migrations SET state = 'running', dest_uri = ?,"
+                             " updated_at = ? WHERE id = ? AND state = 'preparing'",
+                             "sss", dest_uri, now, migration_id);
+    if (n > 0)
+        n = store_exec(st, err,
+                       "UPDATE tasks SET status = 'running', updated_at = ? WHERE id ="
+                       " (SELECT task_id FROM migrations WHERE id = ?) AND status = 'pending'",
+                       "ss", now, migration_id) < 0
+                ? -1
+                : 1;
+    return tx_end(st, n, "migration_running", err);
+}
+
+int compute_migration_progress(struct store *st, const char *migration_id, const json_t *progress,
+                               struct nubo_err *err)
+{
+    char now[32];
+    clock_stamp(now);
+    char *text = json_dumps(progress, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text == NULL)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "cannot encode the progress");
+    long long n = store_exec(st, err,
+                             "UPDATE migrations SET progress = ?, updated_at = ? WHERE id = ?"
+                             " AND state IN ('preparing', 'running')",
+                             "sss", text, now, migration_id);
+    if (n > 0)
+        n = store_exec(st, err,
+                       "UPDATE tasks SET progress = ?, updated_at = ? WHERE id ="
+                       " (SELECT task_id FROM migrations WHERE id = ?)",
+                       "sss", text, now, migration_id);
+    free(text);
+    return n < 0 ? -1 : 0;
+}
+
+int compute_migration_finish(struct store *st, const json_t *mig, const char *outcome,
+                             const char *error, long long downtime_ms, long long total_ms,
+                             struct nubo_err *err)
+{
+    const char *mid = jsonx_str(mig, "id"), *id = jsonx_str(mig, "instance_id");
+    const char *target = jsonx_str(mig, "target_host_id");
+    int completed = is(outcome, "completed");
+    char now[32], detail[300];
+    clock_stamp(now);
+    if (store_begin(st, true, err) < 0)
+        return -1;
+    long long n = store_exec(st, err,
+                             "UPDATE migrations SET state = ?, error = ?, downtime_ms = ?,"
+                             " total_ms = ?, updated_at = ?, finished_at = ? WHERE id = ? AND"
+                             " state IN ('preparing', 'running')",
+                             "ssiisss", outcome, error, downtime_ms, total_ms, now, now, mid);
+    /* The instance runs where the guest runs: on the target once QEMU
+     * completed, else still on the source.  An instance that left
+     * 'migrating' meanwhile (deleted) keeps what it has. */
+    long long moved = 0;
+    if (n > 0 && completed)
+        moved = store_exec(st, err,
+                           "UPDATE instances SET status = 'running', host_id = ?, updated_at = ?"
+                           " WHERE id = ? AND status = 'migrating'",
+                           "sss", target, now, id);
+    else if (n > 0)
+        moved = store_exec(st, err,
+                           "UPDATE instances SET status = 'running', updated_at = ?"
+                           " WHERE id = ? AND status = 'migrating'",
+                           "ss", now, id);
+    if (moved < 0)
+        n = -1;
+    if (n > 0 && completed && network_instance_ports_move(st, id, target, err) < 0)
+        n = -1;
+    if (n > 0 && moved > 0 && billing_instance_meter(st, id, err) < 0)
+        n = -1;
+    if (n > 0) {
+        if (completed) {
+            snprintf(detail, sizeof(detail), "to host %s (pause %lld ms, %lld ms in all)",
+                     jsonx_str(mig, "target_host"), downtime_ms, total_ms);
+            compute_event_add(st, id, "migrated", detail, NULL);
+            compute_task_finish(st, id, "migrate", NULL);
+        } else {
+            snprintf(detail, sizeof(detail), "%s; it runs on host %s still",
+                     error ? error : outcome, jsonx_str(mig, "source_host"));
+            compute_event_add(st, id,
+                              is(outcome, "cancelled") ? "migration cancelled" : "migration failed",
+                              detail, NULL);
+            compute_task_finish(st, id, "migrate", detail);
+        }
+    }
+    int rc = tx_end(st, n, "migration_finish", err);
+    if (rc > 0)
+        log_info("instance %s: migration %s %s%s%s", id, mid, outcome, error ? ": " : "",
+                 error ? error : "");
+    return rc;
 }

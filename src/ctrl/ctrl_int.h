@@ -6,7 +6,13 @@
 #ifndef NUBO_CTRL_INT_H
 #define NUBO_CTRL_INT_H
 
+#include <jansson.h>
 #include <stdbool.h>
+
+#include "lib/agent_client.h"
+#include "lib/err.h"
+
+struct ctrl;
 
 /* What one reconcile pass does about one instance: at most one action. */
 enum reconcile_action {
@@ -41,5 +47,21 @@ enum reconcile_action reconcile_decide(const struct reconcile_input *in);
 
 /* The action's name, for logs and tests ("create", "reached-running", ...). */
 const char *reconcile_action_name(enum reconcile_action a);
+
+/* ---- live migration (migrate.c; docs/internals/mobility.md) ---------- */
+
+/* One step of every active migration: prepares the target, tells the
+ * source to send, records progress, ends it (completed, failed,
+ * cancelled).  Idempotent: each step asks both agents what is. */
+void migrate_converge(struct ctrl *c);
+
+/* The create request of inst's VM for the agent t of host host_id, after
+ * making sure it has the image (reconcile.c).  New reference, or NULL
+ * with err. */
+json_t *reconcile_vm_body(struct ctrl *c, const struct agent_target *t, const char *host_id,
+                          json_t *inst, struct nubo_err *err);
+
+/* Pushes host_id's network document to its agent t when it differs. */
+void reconcile_network_push(struct ctrl *c, const struct agent_target *t, const char *host_id);
 
 #endif

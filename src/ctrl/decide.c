@@ -10,6 +10,7 @@
  *   (any)     older generation            any           destroy it (stale copy; even
  *                                                       in back-off; never resumed)
  *   (any)     (any)                       (back-off)    nothing
+ *   (any)     (any)                       migrating     nothing (migrate.c drives it)
  *   deleted   any or none                 any           delete
  *   running   (any)                       error         nothing (until deleted)
  *   running   none                        any           create
@@ -72,6 +73,10 @@ enum reconcile_action reconcile_decide(const struct reconcile_input *in)
     if (in->vm_state && in->stale)
         return RECONCILE_DESTROY_STALE;
     if (in->backing_off)
+        return RECONCILE_NOTHING;
+    /* A live migration owns the instance until it ends: the source VM
+     * pauses for good at the switch-over, and must not be resumed. */
+    if (is(in->status, "migrating"))
         return RECONCILE_NOTHING;
     if (is(in->desired, "deleted"))
         return RECONCILE_DELETE;

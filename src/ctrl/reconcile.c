@@ -953,7 +953,9 @@ static void remove_orphans(struct pass *p, struct host_ctx *h, const json_t *vms
         json_array_foreach (insts, j, inst) {
             wanted = wanted || is(jsonx_str(inst, "id"), n + pl);
         }
-        if (wanted)
+        /* Asked again, now: the VM may have become this host's since the
+         * list was read (a live migration that targets or reached it). */
+        if (wanted || compute_vm_wanted_on(p->st, n + pl, h->id) != 0)
             continue;
         /* A restored cloud leaves VMs made after its backup alone until an
          * admin has looked (fleet.h, "recovery"). */
@@ -1700,6 +1702,7 @@ void ctrl_reconcile(struct ctrl *c)
     fence_and_evacuate(&p);
     delete_hostless(&p);
     delete_on_down_hosts(&p);
+    migrate_converge(c);
     struct nubo_err err;
     json_t *hosts = store_query(p.st, &err,
                                 "SELECT id, state FROM hosts WHERE state = 'up'"
@@ -1722,4 +1725,33 @@ void ctrl_reconcile(struct ctrl *c)
         dispatch(p.r, c, id);
     }
     json_decref(hosts);
+}
+
+/* ------------------------------------------------------------ mobility */
+
+/* For the live-migration driver (migrate.c, ctrl_int.h). */
+
+json_t *reconcile_vm_body(struct ctrl *c, const struct agent_target *t, const char *host_id,
+                          json_t *inst, struct nubo_err *err)
+{
+    struct pass p = {.c = c, .st = ctrl_store(c), .r = ctrl_reconciler(c)};
+    snprintf(p.image_dir, sizeof(p.image_dir), "%s/images", ctrl_cfg(c)->state_dir);
+    struct host_ctx h = {.t = *t, .id = host_id};
+    json_t *image = store_query_one(p.st, err,
+                                    "SELECT id, status, has_kernel, has_initrd, cmdline,"
+                                    " checksum_sha256, virtual_size_bytes FROM images WHERE id = ?",
+                                    "s", jsonx_str(inst, "image_id"));
+    json_t *body = NULL;
+    if (image && ensure_image(&p, &h, image, err) == 0)
+        body = create_body(&p, inst, image, 1, err);
+    json_decref(image);
+    json_decref(h.images);
+    return body;
+}
+
+void reconcile_network_push(struct ctrl *c, const struct agent_target *t, const char *host_id)
+{
+    struct pass p = {.c = c, .st = ctrl_store(c), .r = ctrl_reconciler(c)};
+    struct host_ctx h = {.t = *t, .id = host_id};
+    converge_network(&p, &h);
 }

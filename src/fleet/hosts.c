@@ -500,6 +500,11 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
     json_object_set_new(out, "lease_ms", json_integer(fleet_lease_ms()));
     json_object_set_new(out, "vms", owned);
     owned = NULL;
+    /* A restored cloud's list is older than the host (recovery.c): the
+     * agent keeps the VMs it does not name (quarantined), neither
+     * destroyed nor resumed, until an admin finishes the recovery. */
+    if (fleet_recovery_active())
+        json_object_set_new(out, "recovering", json_true());
     goto done;
 fail:
     store_rollback(st);

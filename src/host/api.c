@@ -9,6 +9,9 @@
  *   GET    /v1/vms/{ref}                one VM with live stats
  *   DELETE /v1/vms/{ref}                force off and remove
  *   POST   /v1/vms/{ref}/{action}       start | stop | reboot | pause | resume
+ *   POST   /v1/vms/{ref}/migrate        send it to a destination agent (mobility.md)
+ *   GET    /v1/vms/{ref}/migration      its migration's progress
+ *   POST   /v1/vms/{ref}/migrate-cancel
  *   GET    /v1/vms/{ref}/console        serial console bytes (?offset=&limit=)
  *   POST   /v1/vms/{ref}/volumes        attach {volume_id}
  *   DELETE /v1/vms/{ref}/volumes/{id}   detach
@@ -202,6 +205,43 @@ static void console(struct host *h, struct vm *vm, const struct http_req *req,
     snprintf(resp->extra_value, sizeof(resp->extra_value), "%lld", offset + (long long)got);
 }
 
+/* GET /v1/vms/{ref}/migration, POST .../migrate, POST .../migrate-cancel */
+static void migration_routes(struct host *h, const struct http_req *req, struct http_resp *resp,
+                             struct vm *vm, const char *sub)
+{
+    struct nubo_err err;
+    int get = strcmp(sub, "migration") == 0;
+    if (strcmp(req->method, get ? "GET" : "POST") != 0) {
+        method_not_allowed(resp, req, get ? "GET" : "POST");
+        return;
+    }
+    if (get) {
+        json_t *o = host_vm_migration(h, vm, &err);
+        if (o == NULL)
+            problem(resp, req, &err);
+        else
+            http_resp_json(resp, 200, o);
+        return;
+    }
+    json_t *body = NULL;
+    if (req->body_len > 0 && (body = http_req_json(req, &err)) == NULL) {
+        problem(resp, req, &err);
+        return;
+    }
+    int rc;
+    if (strcmp(sub, "migrate") == 0)
+        rc = json_is_object(body)
+                 ? host_vm_migrate(h, vm, body, &err)
+                 : nubo_err_set(&err, NUBO_E_INVALID, "migrate takes {\"uri\": \"tcp:ADDR:PORT\"}");
+    else
+        rc = host_vm_migrate_cancel(h, vm, &err);
+    json_decref(body);
+    if (rc < 0)
+        problem(resp, req, &err);
+    else
+        http_resp_json(resp, strcmp(sub, "migrate") == 0 ? 202 : 200, host_vm_show(h, vm));
+}
+
 static void vm_routes(struct host *h, const struct http_req *req, struct http_resp *resp,
                       const char *ref, const char *sub)
 {
@@ -248,6 +288,11 @@ static void vm_routes(struct host *h, const struct http_req *req, struct http_re
             method_not_allowed(resp, req, "GET");
         else
             console(h, vm, req, resp);
+        return;
+    }
+    if (strcmp(sub, "migration") == 0 || strcmp(sub, "migrate") == 0 ||
+        strcmp(sub, "migrate-cancel") == 0) {
+        migration_routes(h, req, resp, vm, sub);
         return;
     }
     static const char *actions[] = {"start", "stop", "reboot", "pause", "resume"};

@@ -519,6 +519,7 @@ static void lease_answer(void *ctx, const json_t *answer, int64_t sent_at)
     long long lease_ms = json_integer_value(json_object_get(answer, "lease_ms"));
     long long epoch = json_integer_value(json_object_get(answer, "epoch"));
     bool stale = json_is_true(json_object_get(answer, "stale_epoch"));
+    bool recovering = json_is_true(json_object_get(answer, "recovering"));
     const json_t *owned = json_object_get(answer, "vms");
     if (lease_ms > 0 && sent_at + lease_ms > h->lease_until)
         h->lease_until = sent_at + lease_ms;
@@ -542,6 +543,12 @@ static void lease_answer(void *ctx, const json_t *answer, int64_t sent_at)
     for (struct vm *vm = h->vms; vm; vm = next) {
         next = vm->next;
         struct nubo_err err;
+        if (json_is_array(owned) && !lease_owned(owned, vm) && recovering) {
+            log_warn("vm %s: not listed by a controller recovering from a backup: kept as it is"
+                     " (quarantined), not resumed",
+                     vm->def.name);
+            continue;
+        }
         if (json_is_array(owned) && !lease_owned(owned, vm)) {
             log_warn("vm %s: no longer this host's (generation %lld): destroyed, never resumed",
                      vm->def.name, vm->def.generation);
@@ -956,7 +963,28 @@ struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
 {
     struct vm *vm = xcalloc(1, sizeof(*vm));
     struct image img;
-    if (vm_def_from_request(body, &vm->def, err) < 0)
+    /* "incoming": true - the VM is the destination of a live migration
+     * (docs/internals/mobility.md): started waiting for the stream. */
+    json_t *in = json_object_get(body, "incoming");
+    int incoming = json_is_true(in);
+    if (in && !json_is_boolean(in)) {
+        nubo_err_set(err, NUBO_E_INVALID, "'incoming' must be true or false");
+        goto fail;
+    }
+    if (incoming && h->drv->migrate_incoming == NULL) {
+        nubo_err_set(err, NUBO_E_INVALID, "this agent's driver cannot receive migrations");
+        goto fail;
+    }
+    if (in) {
+        body = json_deep_copy(body);
+        json_object_del(body, "incoming");
+    }
+    int defined = vm_def_from_request(body, &vm->def, err);
+    json_t *start = json_object_get(body, "start");
+    int want_start = start == NULL || json_is_true(start);
+    if (in)
+        json_decref(body);
+    if (defined < 0)
         goto fail;
     vm_def_name_taps(&vm->def, h->net.tag);
     for (struct vm *o = h->vms; o; o = o->next) {
@@ -1014,8 +1042,11 @@ struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
         network_converge(h, vm);
     if (h->drv->prepare(vm, err) < 0)
         goto fail_dir;
-    json_t *start = json_object_get(body, "start");
-    if (start == NULL || json_is_true(start)) {
+    if (incoming) {
+        const char *addr = h->cfg.underlay_ip[0] ? h->cfg.underlay_ip : "127.0.0.1";
+        if (h->drv->migrate_incoming(vm, addr, err) < 0)
+            goto fail_dir;
+    } else if (want_start) {
         if (h->drv->start(vm, err) < 0)
             goto fail_dir;
     }
@@ -1038,11 +1069,98 @@ static int conflict(struct vm *vm, const char *action, struct nubo_err *err)
                         vm_state_name(vm->state));
 }
 
+/* True when vm's outgoing migration is under way or completed: the
+ * guest's life goes on on the other host, never again here. */
+static bool migrated_away(struct host *h, struct vm *vm)
+{
+    if (strcmp(vm->migration_role, "outgoing") != 0 || h->drv->migrate_query == NULL)
+        return false;
+    json_t *q = json_object();
+    struct nubo_err err;
+    const char *st = h->drv->migrate_query(vm, q, &err) == 0
+                         ? json_string_value(json_object_get(q, "status"))
+                         : NULL;
+    bool away = st == NULL || (strcmp(st, "failed") != 0 && strcmp(st, "cancelled") != 0 &&
+                               strcmp(st, "none") != 0);
+    json_decref(q);
+    return away;
+}
+
+int host_vm_migrate(struct host *h, struct vm *vm, json_t *body, struct nubo_err *err)
+{
+    if (h->drv->migrate_out == NULL)
+        return nubo_err_set(err, NUBO_E_INVALID, "this agent's driver cannot migrate VMs");
+    const char *uri = json_string_value(json_object_get(body, "uri"));
+    json_t *d = json_object_get(body, "downtime_ms");
+    const char *k;
+    json_t *v;
+    json_object_foreach (body, k, v) {
+        if (strcmp(k, "uri") != 0 && strcmp(k, "downtime_ms") != 0)
+            return nubo_err_set(err, NUBO_E_INVALID, "unknown field '%.32s' (uri, downtime_ms)", k);
+    }
+    if (uri == NULL || strlen(uri) >= sizeof(vm->migration_uri) ||
+        (strncmp(uri, "tcp:", 4) != 0 && strncmp(uri, "fake:", 5) != 0))
+        return nubo_err_set(err, NUBO_E_INVALID,
+                            "'uri' must be the destination's \"tcp:ADDR:PORT\" (its VM's "
+                            "migration.uri)");
+    if (d && (!json_is_integer(d) || json_integer_value(d) < 1 || json_integer_value(d) > 60000))
+        return nubo_err_set(err, NUBO_E_INVALID, "'downtime_ms' must be 1..60000");
+    if (strcmp(vm->migration_role, "incoming") == 0) {
+        /* Arrived here by a migration: it may leave again once that one
+         * completed (QEMU's event usually cleared the role already). */
+        json_t *q = json_object();
+        struct nubo_err qerr;
+        const char *st = h->drv->migrate_query(vm, q, &qerr) == 0
+                             ? json_string_value(json_object_get(q, "status"))
+                             : NULL;
+        bool arrived = st && strcmp(st, "completed") == 0;
+        json_decref(q);
+        if (!arrived)
+            return nubo_err_set(err, NUBO_E_CONFLICT,
+                                "VM '%s' is still receiving its own migration", vm->def.name);
+        vm->migration_role[0] = '\0';
+    }
+    if (vm->state != VM_RUNNING)
+        return conflict(vm, "migrate", err);
+    if (migrated_away(h, vm))
+        return nubo_err_set(err, NUBO_E_CONFLICT, "VM '%s' is already migrating (%s)", vm->def.name,
+                            vm->migration_uri);
+    return h->drv->migrate_out(vm, uri, d ? (int)json_integer_value(d) : 300, err);
+}
+
+json_t *host_vm_migration(struct host *h, struct vm *vm, struct nubo_err *err)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "role",
+                        json_string(vm->migration_role[0] ? vm->migration_role : "none"));
+    json_object_set_new(o, "uri", json_string(vm->migration_uri));
+    json_object_set_new(o, "vm_state", json_string(vm_state_name(vm->state)));
+    if (h->drv->migrate_query && h->drv->migrate_query(vm, o, err) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    if (json_object_get(o, "status") == NULL)
+        json_object_set_new(o, "status", json_string("none"));
+    return o;
+}
+
+int host_vm_migrate_cancel(struct host *h, struct vm *vm, struct nubo_err *err)
+{
+    if (h->drv->migrate_cancel == NULL || strcmp(vm->migration_role, "outgoing") != 0)
+        return 0; /* nothing under way: nothing to cancel */
+    return h->drv->migrate_cancel(vm, err);
+}
+
 int host_vm_action(struct host *h, struct vm *vm, const char *action, json_t *opts, int *accepted,
                    struct nubo_err *err)
 {
     *accepted = 0;
     enum vm_state st = vm->state;
+    if ((strcmp(action, "start") == 0 || strcmp(action, "resume") == 0) && migrated_away(h, vm))
+        return nubo_err_set(err, NUBO_E_CONFLICT,
+                            "VM '%s' migrated (or is migrating) to another host: it never runs "
+                            "here again; delete it",
+                            vm->def.name);
     if (strcmp(action, "start") == 0) {
         if (vm_state_has_process(st))
             return st == VM_STOPPING ? conflict(vm, action, err) : 0; /* idempotent */

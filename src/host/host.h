@@ -92,6 +92,15 @@ int host_vm_action(struct host *h, struct vm *vm, const char *action, json_t *op
 /* Forces the VM off if needed, removes its files and forgets it. */
 int host_vm_delete(struct host *h, struct vm *vm, struct nubo_err *err);
 
+/* Live migration (docs/internals/mobility.md, host-protocol.md).
+ * host_vm_migrate sends a running VM to {"uri", "downtime_ms"?} (the
+ * destination's VM, created with "incoming": true, says its uri);
+ * host_vm_migration answers its progress (new reference; NULL with err);
+ * host_vm_migrate_cancel stops an outgoing one (the VM stays here). */
+int host_vm_migrate(struct host *h, struct vm *vm, json_t *body, struct nubo_err *err);
+json_t *host_vm_migration(struct host *h, struct vm *vm, struct nubo_err *err);
+int host_vm_migrate_cancel(struct host *h, struct vm *vm, struct nubo_err *err);
+
 /* An anonymous writable file in the images directory to stream an upload
  * into (O_TMPFILE), or -1. */
 int host_image_upload_fd(struct host *h);

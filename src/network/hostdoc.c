@@ -22,13 +22,23 @@
 #include "lib/crypto.h"
 #include "lib/util.h"
 
+/* A port is on a host when it lives there (ports.host_id) or when its
+ * instance is live-migrating there (docs/internals/mobility.md): the
+ * target needs the bridge, the tap's network and the security groups
+ * before the guest arrives, and the other hosts need the target as a
+ * VXLAN peer so that the guest is reachable the moment it runs there.
+ * Binds the host id twice. */
+#define PORT_ON_HOST(h)                                                                            \
+    " (p.host_id = " h " OR p.instance_id IN (SELECT m.instance_id FROM migrations m"              \
+    " WHERE m.target_host_id = " h " AND m.state IN ('preparing', 'running')))"
+
 static int networks_add(struct store *st, const char *host_id, json_t *doc, struct nubo_err *err)
 {
-    json_t *nets = store_query(st, err,
-                               "SELECT DISTINCT n.id, n.vni, n.mtu, n.router_mac FROM networks n"
-                               " JOIN ports p ON p.network_id = n.id WHERE p.host_id = ?"
-                               " ORDER BY n.id",
-                               "s", host_id);
+    json_t *nets =
+        store_query(st, err,
+                    "SELECT DISTINCT n.id, n.vni, n.mtu, n.router_mac FROM networks n"
+                    " JOIN ports p ON p.network_id = n.id WHERE" PORT_ON_HOST("?") " ORDER BY n.id",
+                    "ss", host_id, host_id);
     if (nets == NULL)
         return -1;
     size_t i;
@@ -39,14 +49,16 @@ static int networks_add(struct store *st, const char *host_id, json_t *doc, stru
                                       "SELECT id, cidr, gateway, dns_servers FROM subnets WHERE"
                                       " network_id = ? ORDER BY id",
                                       "s", nid);
-        json_t *peers = subnets ? store_query(st, err,
-                                              "SELECT DISTINCT h.underlay_ip FROM hosts h JOIN"
-                                              " ports p ON p.host_id = h.id WHERE"
+        json_t *peers =
+            subnets ? store_query(st, err,
+                                  "SELECT DISTINCT h.underlay_ip FROM hosts h JOIN"
+                                  " ports p ON" PORT_ON_HOST(
+                                      "h.id") " WHERE"
                                               " p.network_id = ? AND h.id <> ? AND"
                                               " h.state = 'up' AND h.underlay_ip IS NOT NULL"
                                               " ORDER BY h.underlay_ip",
-                                              "ss", nid, host_id)
-                                : NULL;
+                                  "ss", nid, host_id)
+                    : NULL;
         json_t *dns = peers ? store_query(st, err,
                                           "SELECT hostname, ip FROM ports WHERE network_id = ?"
                                           " AND hostname IS NOT NULL ORDER BY ip_int, id",
@@ -81,8 +93,8 @@ static int ports_add(struct store *st, const char *host_id, json_t *doc, struct 
                                 " p.ip, p.hostname, p.port_security,"
                                 " (SELECT f.ip FROM floating_ips f WHERE f.port_id = p.id)"
                                 "   AS floating_ip"
-                                " FROM ports p WHERE p.host_id = ? ORDER BY p.id",
-                                "s", host_id);
+                                " FROM ports p WHERE" PORT_ON_HOST("?") " ORDER BY p.id",
+                                "ss", host_id, host_id);
     if (ports == NULL)
         return -1;
     size_t i;
@@ -116,11 +128,13 @@ static int groups_add(struct store *st, const char *host_id, json_t *doc, struct
     json_t *groups = store_query(
         st, err,
         "WITH used AS (SELECT DISTINCT psg.security_group_id AS id FROM port_security_groups psg"
-        "   JOIN ports p ON p.id = psg.port_id WHERE p.host_id = ?)"
-        " SELECT id FROM used UNION SELECT r.remote_group_id FROM security_group_rules r"
-        "   WHERE r.security_group_id IN (SELECT id FROM used) AND r.remote_group_id IS NOT NULL"
-        " ORDER BY 1",
-        "s", host_id);
+        "   JOIN ports p ON p.id = psg.port_id WHERE" PORT_ON_HOST(
+            "?") ")"
+                 " SELECT id FROM used UNION SELECT r.remote_group_id FROM security_group_rules r"
+                 "   WHERE r.security_group_id IN (SELECT id FROM used) AND r.remote_group_id IS "
+                 "NOT NULL"
+                 " ORDER BY 1",
+        "ss", host_id, host_id);
     if (groups == NULL)
         return -1;
     json_t *members = json_object();

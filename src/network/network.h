@@ -192,9 +192,10 @@ json_t *network_instances_addresses(struct store *st, const char *project_id, co
  * IPs are disassociated).  Runs in the caller's transaction if any. */
 int network_instance_ports_release(struct store *st, const char *instance_id, struct nubo_err *err);
 
-/* The instance was re-placed on host_id (an evacuation): its ports, with
- * their IPs, MACs and floating IPs, follow it; the hosts' network
- * documents change with them.  Runs in the caller's transaction. */
+/* The instance's ports now live on host_id (an evacuation, or a completed
+ * live migration: docs/internals/mobility.md), with their IPs, MACs and
+ * floating IPs; each host's network document follows.  In the caller's
+ * transaction; 0 or -1 with err. */
 int network_instance_ports_move(struct store *st, const char *instance_id, const char *host_id,
                                 struct nubo_err *err);
 

@@ -337,6 +337,7 @@ extern const char store_schema_v7_stack[];
 extern const char store_schema_v8_ownership[];
 extern const char store_schema_v19_storage[];
 extern const char store_schema_v22_snapshots[];
+extern const char store_schema_v20_mobility[];
 extern const char store_schema_v8_ownership_pg[];
 
 /* Most migrations have no PostgreSQL variant: {n, sql} leaves sql_pg NULL. */
@@ -359,6 +360,7 @@ const struct store_migration store_migrations[] = {
     {17, schema_v17},
     {18, schema_v18},
     {19, store_schema_v19_storage},
+    {20, store_schema_v20_mobility},
     {21, schema_v21},
     {22, store_schema_v22_snapshots},
     {0, NULL},

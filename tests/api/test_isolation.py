@@ -165,6 +165,7 @@ ADMIN_ONLY = [
     ("POST", "/v1/users", lambda w: {"name": "u-x", "password": "secret-password-2"}),
     ("DELETE", "/v1/users/{id}", lambda w: w["b_user"]),
     ("GET", "/v1/hosts", None),
+    ("GET", "/v1/instances/{id}/migrations", lambda w: str(uuid.uuid4())),
     ("GET", "/v1/hosts/{id}", lambda w: str(uuid.uuid4())),
     ("GET", "/v1/hosts/{id}/metrics", lambda w: str(uuid.uuid4())),
     ("GET", "/v1/hosts/{id}/network-document", lambda w: str(uuid.uuid4())),

@@ -169,6 +169,16 @@ static void test_stale_generation(void)
     CHECK_ACTION(reconcile_decide(&in), RECONCILE_DESTROY_STALE);
 }
 
+/* A migrating instance is the migration driver's (src/ctrl/migrate.c):
+ * the source's copy pauses for good at the switch-over and must never be
+ * resumed, started or recreated by the table. */
+static void test_migrating_left_to_the_driver(void)
+{
+    CHECK_ACTION(decide("running", "migrating", NULL), RECONCILE_NOTHING);
+    for (int j = 0; vm_states[j]; j++)
+        CHECK_ACTION(decide("running", "migrating", vm_states[j]), RECONCILE_NOTHING);
+}
+
 /* A desired state the table does not know does nothing. */
 static void test_unknown_desired(void)
 {
@@ -191,4 +201,5 @@ CHECK_MAIN(TEST(test_running_no_vm), TEST(test_running_stopped_or_crashed),
            TEST(test_running_crashed_in_group), TEST(test_running_paused),
            TEST(test_running_vm_runs), TEST(test_running_wait), TEST(test_stopped),
            TEST(test_deleted), TEST(test_error_left_alone), TEST(test_backing_off),
-           TEST(test_stale_generation), TEST(test_unknown_desired), TEST(test_names))
+           TEST(test_stale_generation), TEST(test_migrating_left_to_the_driver),
+           TEST(test_unknown_desired), TEST(test_names))

@@ -1052,6 +1052,18 @@ int net_converge(const struct net_env *env, const struct net_doc *doc,
     struct nubo_err err;
     if (fw_apply(doc, &fenv, &err) < 0)
         fail(errors, "firewall: %s", err.msg);
+    /* A live-migrated guest's TCP connections may come back through a host
+     * whose conntrack still holds the same flow with the window it had
+     * when the guest left (docs/internals/mobility.md): strict window
+     * tracking would mark its packets invalid ("ct state invalid drop")
+     * until that entry expires.  Liberal tracking keeps the state but not
+     * the window check; the rules still apply.  Once the firewall's ct
+     * rules loaded conntrack; a kernel without it has nothing to set. */
+    if (doc->nnetworks > 0) {
+        json_t *ignored = json_array();
+        sysctl_in(hns, "net/netfilter/nf_conntrack_tcp_be_liberal", "1", ignored);
+        json_decref(ignored);
+    }
     free(zones);
     return (int)(json_array_size(errors) - before);
 }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -160,6 +161,65 @@ static int fake_remove(struct vm *vm, struct nubo_err *err)
     return fs_rm_rf(vm->dir, err);
 }
 
+/* Migration (vm.h): the stream "takes" FAKE_MIGRATE_MS, so that the
+ * controller's states can be watched and cancelled; then the source is
+ * paused for good and the destination runs. */
+#define FAKE_MIGRATE_MS 1500
+
+static int fake_migrate_incoming(struct vm *vm, const char *listen_addr, struct nubo_err *err)
+{
+    (void)err;
+    str_copy(vm->migration_role, sizeof(vm->migration_role), "incoming");
+    snprintf(vm->migration_uri, sizeof(vm->migration_uri), "fake:%s:1", listen_addr);
+    vm_set_state(vm, VM_RUNNING, "waiting for an incoming migration (fake driver)");
+    return 0;
+}
+
+static int fake_migrate_out(struct vm *vm, const char *uri, int downtime_ms, struct nubo_err *err)
+{
+    (void)downtime_ms;
+    if (strncmp(uri, "fake:", 5) != 0)
+        return nubo_err_set(err, NUBO_E_INVALID, "the fake driver migrates only to fake agents");
+    str_copy(vm->migration_role, sizeof(vm->migration_role), "outgoing");
+    str_copy(vm->migration_uri, sizeof(vm->migration_uri), uri);
+    vm->migration_at = clock_mono_ms();
+    vm_set_state(vm, vm->state, "migrating to %s (fake)", uri);
+    return 0;
+}
+
+static int fake_migrate_query(struct vm *vm, json_t *out, struct nubo_err *err)
+{
+    (void)err;
+    const char *st = "none";
+    if (strcmp(vm->migration_role, "incoming") == 0)
+        st = "completed"; /* the fake stream arrives at once */
+    else if (strcmp(vm->migration_role, "outgoing") == 0 && vm->migration_at == 0)
+        st = "cancelled";
+    else if (strcmp(vm->migration_role, "outgoing") == 0 &&
+             clock_mono_ms() - vm->migration_at < FAKE_MIGRATE_MS)
+        st = "active";
+    else if (strcmp(vm->migration_role, "outgoing") == 0) {
+        st = "completed";
+        if (vm->state != VM_PAUSED)
+            vm_set_state(vm, VM_PAUSED, "migrated to %s: it runs there now", vm->migration_uri);
+    }
+    json_object_set_new(out, "status", json_string(st));
+    if (strcmp(st, "none") != 0)
+        json_object_set_new(out, "ram",
+                            json_pack("{s:i, s:i, s:i}", "transferred_bytes", 0, "remaining_bytes",
+                                      0, "total_bytes", 0));
+    return 0;
+}
+
+static int fake_migrate_cancel(struct vm *vm, struct nubo_err *err)
+{
+    (void)err;
+    if (strcmp(vm->migration_role, "outgoing") == 0 &&
+        clock_mono_ms() - vm->migration_at < FAKE_MIGRATE_MS)
+        vm->migration_at = 0;
+    return 0;
+}
+
 /* Says loudly that nothing runs.  The fake driver lacks the capabilities
  * (has_taps, has_accel): its NICs are never created, and the heartbeat
  * reports no acceleration. */
@@ -194,4 +254,8 @@ const struct hv_driver fake_driver = {
     .sample = fake_sample,
     .release = fake_release,
     .remove = fake_remove,
+    .migrate_incoming = fake_migrate_incoming,
+    .migrate_out = fake_migrate_out,
+    .migrate_query = fake_migrate_query,
+    .migrate_cancel = fake_migrate_cancel,
 };

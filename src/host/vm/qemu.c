@@ -43,6 +43,7 @@ struct qemu_vm {
     char shutdown_reason[64];
     int forced;            /* we forced it off */
     int64_t last_reset_ms; /* when the current boot began (monotonic) */
+    int incoming;          /* the next start waits for a migration stream */
 };
 
 /* A sampling query must not hold the agent's loop long. */
@@ -591,6 +592,12 @@ static int qemu_start(struct vm *vm, struct nubo_err *err)
 
     struct strv argv = {0};
     qemu_build_argv(&cfg, vm, &img, lfd, &argv);
+    if (q->incoming) {
+        /* The guest's state comes from a migration stream, whose listening
+         * address QMP's migrate-incoming sets (migrate_incoming()). */
+        strv_push(&argv, "-incoming");
+        strv_push(&argv, "defer");
+    }
     char procs[CGROUP_MAX_PROCS][PATH_MAX];
     const char *cgs[CGROUP_MAX_PROCS + 1] = {NULL};
     if (cgroup_vm_create(&cfg.cgroups, vm->def.id, vm->def.vcpus, procs) == 0) {
@@ -637,8 +644,13 @@ static int qemu_start(struct vm *vm, struct nubo_err *err)
                             tail[0] ? tail : err->msg);
     }
     json_decref(st);
-    vm->boots++;
     q->last_reset_ms = clock_mono_ms();
+    if (q->incoming) {
+        vm_set_state(vm, VM_RUNNING, "waiting for an incoming migration (%s)",
+                     accel_name(cfg.accel));
+        return 0;
+    }
+    vm->boots++;
     vm_set_state(vm, VM_RUNNING, "started with %s", accel_name(cfg.accel));
     return 0;
 }
@@ -727,6 +739,7 @@ static int qemu_pause(struct vm *vm, struct nubo_err *err)
 
 static int qemu_resume(struct vm *vm, struct nubo_err *err)
 {
+
     if (monitor_cmd(vm, "cont", err) < 0)
         return -1;
     vm_set_state(vm, VM_RUNNING, "resumed by request");
@@ -860,6 +873,17 @@ static void on_event(void *ctx, const char *event, json_t *data)
             vm_set_state(vm, vm->state, "%s (boot %d)",
                          by_guest ? "guest rebooted" : "reset by request", vm->boots);
             q->last_reset_ms = now;
+        }
+    } else if (strcmp(event, "MIGRATION") == 0) {
+        const char *st = json_string_value(json_object_get(data, "status"));
+        int in = strcmp(vm->migration_role, "incoming") == 0;
+        if (st && strcmp(st, "completed") == 0 && in) {
+            vm->migration_role[0] = '\0';
+            vm_set_state(vm, VM_RUNNING, "running after an incoming migration");
+        } else if (st && strcmp(st, "completed") == 0 && vm->migration_role[0]) {
+            vm_set_state(vm, VM_PAUSED, "migrated to %s: it runs there now", vm->migration_uri);
+        } else if (st && (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0) && !in) {
+            vm_set_state(vm, vm->state, "migration %s; it goes on running here", st);
         }
     } else if (strcmp(event, "GUEST_PANICKED") == 0) {
         vm_set_state(vm, vm->state, "guest kernel panicked");
@@ -1183,6 +1207,136 @@ static int qemu_volume_detach(struct vm *vm, const char *id, struct nubo_err *er
     return 0;
 }
 
+/* ----------------------------------------------------------- migration */
+
+/* Live migration (docs/internals/mobility.md).  QEMU 7.2's own block
+ * migration carries the disks in the migration stream: with
+ * block-incremental only each disk's top qcow2 layer travels, the base
+ * image being on both hosts already.  The destination was started with
+ * "-incoming defer" and runs the guest by itself when the stream ends
+ * (QEMU's autostart), announcing its MACs (announce-rounds, on by
+ * default) so that switches and bridges relearn where the guest is. */
+
+static int qmp_do(struct qemu_vm *q, const char *cmd, json_t *args, struct nubo_err *err)
+{
+    if (q->qmp == NULL) {
+        json_decref(args);
+        return nubo_err_set(err, NUBO_E_CONFLICT, "the VM's monitor is not connected");
+    }
+    json_t *r = qmp_command(q->qmp, cmd, args, cfg.qmp_timeout_ms, err);
+    if (r == NULL)
+        return -1;
+    json_decref(r);
+    return 0;
+}
+
+static int qemu_migrate_incoming(struct vm *vm, const char *listen_addr, struct nubo_err *err)
+{
+    struct qemu_vm *q = qv(vm);
+    q->incoming = 1;
+    int rc = qemu_start(vm, err);
+    q->incoming = 0;
+    if (rc < 0)
+        return -1;
+    char uri[96];
+    snprintf(uri, sizeof(uri), "tcp:%s:0", listen_addr);
+    json_t *r = NULL;
+    json_t *caps =
+        json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "events", "state", 1);
+    if (qmp_do(q, "migrate-set-capabilities", caps, err) < 0 ||
+        qmp_do(q, "migrate-incoming", json_pack("{s:s}", "uri", uri), err) < 0 ||
+        (r = qmp_command(q->qmp, "query-migrate", NULL, cfg.qmp_timeout_ms, err)) == NULL)
+        goto fail;
+    const char *port = json_string_value(
+        json_object_get(json_array_get(json_object_get(r, "socket-address"), 0), "port"));
+    if (port == NULL) {
+        nubo_err_set(err, NUBO_E_UNAVAILABLE, "QEMU did not say where it listens for the stream");
+        goto fail;
+    }
+    str_copy(vm->migration_role, sizeof(vm->migration_role), "incoming");
+    snprintf(vm->migration_uri, sizeof(vm->migration_uri), "tcp:%s:%s", listen_addr, port);
+    json_decref(r);
+    vm_set_state(vm, VM_RUNNING, "waiting for an incoming migration on %s", vm->migration_uri);
+    return 0;
+fail:
+    json_decref(r);
+    struct nubo_err ignored;
+    qemu_destroy(vm, &ignored);
+    return -1;
+}
+
+static int qemu_migrate_out(struct vm *vm, const char *uri, int downtime_ms, struct nubo_err *err)
+{
+    struct qemu_vm *q = qv(vm);
+    json_t *caps = json_pack("{s:[{s:s, s:b}, {s:s, s:b}, {s:s, s:b}]}", "capabilities",
+                             "capability", "block", "state", 1, "capability", "auto-converge",
+                             "state", 1, "capability", "events", "state", 1);
+    if (qmp_do(q, "migrate-set-capabilities", caps, err) < 0 ||
+        qmp_do(q, "migrate-set-parameters",
+               json_pack("{s:I, s:b, s:I}", "downtime-limit", (json_int_t)downtime_ms,
+                         "block-incremental", 1, "max-bandwidth", (json_int_t)1 << 30),
+               err) < 0 ||
+        qmp_do(q, "migrate", json_pack("{s:s}", "uri", uri), err) < 0)
+        return -1;
+    str_copy(vm->migration_role, sizeof(vm->migration_role), "outgoing");
+    str_copy(vm->migration_uri, sizeof(vm->migration_uri), uri);
+    vm_set_state(vm, vm->state, "migrating to %s", uri);
+    return 0;
+}
+
+static void copy_int(json_t *to, const char *key, const json_t *from, const char *fkey)
+{
+    json_t *v = json_object_get(from, fkey);
+    if (json_is_integer(v))
+        json_object_set_new(to, key, json_integer(json_integer_value(v)));
+}
+
+static int qemu_migrate_query(struct vm *vm, json_t *out, struct nubo_err *err)
+{
+    struct qemu_vm *q = qv(vm);
+    if (q->qmp == NULL) {
+        json_object_set_new(out, "status", json_string("none"));
+        return 0;
+    }
+    json_t *r = qmp_command(q->qmp, "query-migrate", NULL, cfg.qmp_timeout_ms, err);
+    if (r == NULL)
+        return -1;
+    const char *st = json_string_value(json_object_get(r, "status"));
+    json_object_set_new(out, "status", json_string(st ? st : "none"));
+    copy_int(out, "total_time_ms", r, "total-time");
+    copy_int(out, "downtime_ms", r, "downtime");
+    copy_int(out, "expected_downtime_ms", r, "expected-downtime");
+    copy_int(out, "cpu_throttle_percent", r, "cpu-throttle-percentage");
+    json_t *ram = json_object_get(r, "ram");
+    if (ram) {
+        json_t *o = json_object();
+        copy_int(o, "transferred_bytes", ram, "transferred");
+        copy_int(o, "remaining_bytes", ram, "remaining");
+        copy_int(o, "total_bytes", ram, "total");
+        copy_int(o, "dirty_pages_rate", ram, "dirty-pages-rate");
+        copy_int(o, "dirty_sync_count", ram, "dirty-sync-count");
+        json_object_set_new(out, "ram", o);
+    }
+    json_t *disk = json_object_get(r, "disk");
+    if (disk) {
+        json_t *o = json_object();
+        copy_int(o, "transferred_bytes", disk, "transferred");
+        copy_int(o, "remaining_bytes", disk, "remaining");
+        copy_int(o, "total_bytes", disk, "total");
+        json_object_set_new(out, "disk", o);
+    }
+    const char *why = json_string_value(json_object_get(r, "error-desc"));
+    if (why)
+        json_object_set_new(out, "error", json_string(why));
+    json_decref(r);
+    return 0;
+}
+
+static int qemu_migrate_cancel(struct vm *vm, struct nubo_err *err)
+{
+    return qmp_do(qv(vm), "migrate_cancel", NULL, err);
+}
+
 const struct hv_driver qemu_driver = {
     .name = "qemu",
     .has_taps = true,
@@ -1210,4 +1364,8 @@ const struct hv_driver qemu_driver = {
     .volume_grow = qemu_volume_grow,
     .volume_snapshot = qemu_volume_snapshot,
     .volume_copy = qemu_volume_copy,
+    .migrate_incoming = qemu_migrate_incoming,
+    .migrate_out = qemu_migrate_out,
+    .migrate_query = qemu_migrate_query,
+    .migrate_cancel = qemu_migrate_cancel,
 };

@@ -521,6 +521,10 @@ json_t *vm_to_json(const struct vm *vm)
     json_object_set_new(o, "boots", json_integer(vm->boots));
     json_object_set_new(o, "console_boot_offset", json_integer(vm->console_boot_offset));
     json_object_set_new(o, "pid", vm->pid > 0 ? json_integer(vm->pid) : json_null());
+    if (vm->migration_role[0])
+        json_object_set_new(
+            o, "migration",
+            json_pack("{s:s, s:s}", "role", vm->migration_role, "uri", vm->migration_uri));
     return o;
 }
 
@@ -531,6 +535,10 @@ int vm_save(const struct vm *vm, struct nubo_err *err)
                   vm_state_name(vm->state), "reason", vm->reason, "state_changed_at",
                   vm->state_changed_at, "boots", vm->boots, "console_boot_offset",
                   (json_int_t)vm->console_boot_offset, "pid", (int)vm->pid);
+    if (vm->migration_role[0]) {
+        json_object_set_new(o, "migration_role", json_string(vm->migration_role));
+        json_object_set_new(o, "migration_uri", json_string(vm->migration_uri));
+    }
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(o);
     if (s == NULL)
@@ -572,6 +580,10 @@ struct vm *vm_load(const char *dir, struct nubo_err *err)
     vm->boots = (int)json_integer_value(json_object_get(o, "boots"));
     vm->console_boot_offset = json_integer_value(json_object_get(o, "console_boot_offset"));
     vm->pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
+    const char *role = json_string_value(json_object_get(o, "migration_role"));
+    const char *uri = json_string_value(json_object_get(o, "migration_uri"));
+    str_copy(vm->migration_role, sizeof(vm->migration_role), role ? role : "");
+    str_copy(vm->migration_uri, sizeof(vm->migration_uri), uri ? uri : "");
     json_decref(o);
     return vm;
 }

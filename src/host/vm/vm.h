@@ -112,6 +112,13 @@ struct vm {
                                     * cleared by vm_set_state() outside VM_STOPPING */
     int64_t stop_repress;          /* monotonic ms when the power button is pressed again */
     char dir[PATH_MAX];
+    /* Live migration (docs/internals/mobility.md), not saved: "" when none,
+     * "incoming" (this VM waits for or receives a migration stream at
+     * migration_uri) or "outgoing" (this VM was asked to migrate; once
+     * QEMU reports it completed, it never runs here again). */
+    char migration_role[12];
+    char migration_uri[96];
+    int64_t migration_at;   /* monotonic ms the outgoing migration began */
     void *drv;              /* hypervisor driver's private data */
     int poll_first, poll_n; /* this VM's slice of the agent's pollfds */
     struct vm *next;
@@ -300,6 +307,19 @@ struct hv_driver {
      * (the snapshot's clusters do not change while it exists). */
     int (*volume_copy)(const char *src, const char *snap, const char *dst, uint64_t bytes,
                        struct nubo_err *err);
+    /* Capability: live migration (docs/internals/mobility.md).
+     * migrate_incoming starts the (prepared) VM waiting for a migration
+     * stream on listen_addr (a free port), sets vm->migration_uri and the
+     * role "incoming".  migrate_out sends the running VM to uri with its
+     * local disks (only their top layer: the base image is on both hosts),
+     * returning at once.  migrate_query fills out with the progress
+     * ("status": none | setup | active | completed | failed | cancelled,
+     * ram and disk counters, downtime_ms...).  migrate_cancel stops an
+     * outgoing migration: the VM stays here.  NULL: no migration. */
+    int (*migrate_incoming)(struct vm *vm, const char *listen_addr, struct nubo_err *err);
+    int (*migrate_out)(struct vm *vm, const char *uri, int downtime_ms, struct nubo_err *err);
+    int (*migrate_query)(struct vm *vm, json_t *out, struct nubo_err *err);
+    int (*migrate_cancel)(struct vm *vm, struct nubo_err *err);
 };
 
 /* The driver called name ("qemu", "fake"), or NULL when there is none. */
