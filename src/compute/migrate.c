@@ -104,10 +104,8 @@ static long pick_target(struct compute_snapshot *snap, const struct sched_reques
             size_t one[1];
             sched_place(cfg, h, 1, req, one, &rep);
             sched_no_host(&rep, err);
-            char why[sizeof(err->msg)];
-            str_copy(why, sizeof(why), err->msg);
             return nubo_err_set(err, NUBO_E_CONFLICT, "host '%s' cannot take the instance (%s)",
-                                name, why);
+                                name, err->msg);
         }
         return t;
     }
@@ -120,11 +118,9 @@ static long pick_target(struct compute_snapshot *snap, const struct sched_reques
     struct sched_report rep;
     if (sched_place(cfg, snap->hosts, snap->n, req, order, &rep) == 0) {
         sched_no_host(&rep, err);
-        char why[sizeof(err->msg)];
-        str_copy(why, sizeof(why), err->msg);
         return nubo_err_set(err, NUBO_E_CONFLICT,
                             "no other host with %s can take the instance (%s)",
-                            src_accel[0] ? src_accel : "its acceleration", why);
+                            src_accel[0] ? src_accel : "its acceleration", err->msg);
     }
     return (long)order[0];
 }

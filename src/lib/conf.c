@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "lib/fsutil.h"
-#include "lib/util.h"
 
 #define CONF_MAX_BYTES (256 * 1024)
 
@@ -77,12 +76,9 @@ static int conf_file(const char *path, const struct option *opts, struct strv *o
 {
     size_t len;
     char *text = fs_read_file(path, CONF_MAX_BYTES, &len, err);
-    if (text == NULL) {
-        char why[sizeof(err->msg)];
-        str_copy(why, sizeof(why), err->msg);
+    if (text == NULL)
         return nubo_err_set(err, NUBO_E_INVALID, "cannot read the configuration file %s: %s", path,
-                            why);
-    }
+                            err->msg);
     if (memchr(text, '\0', len) != NULL) {
         free(text);
         return nubo_err_set(err, NUBO_E_INVALID, "%s is not a text file", path);

@@ -11,11 +11,14 @@ int nubo_err_set(struct nubo_err *err, enum nubo_errcode code, const char *fmt, 
 {
     if (err == NULL)
         return -1;
-    err->code = code;
+    /* formatted aside first: an argument may be err->msg */
+    char msg[sizeof(err->msg)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    err->code = code;
+    memcpy(err->msg, msg, sizeof(msg));
     return -1;
 }
 

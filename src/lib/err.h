@@ -38,7 +38,9 @@ struct nubo_err {
 };
 
 /* Sets code and a printf-style message; always returns -1 so callers can
- * write `return nubo_err_set(err, ...)`.  err may be NULL. */
+ * write `return nubo_err_set(err, ...)`.  err may be NULL.  The arguments
+ * may quote err->msg itself, to put context around an earlier error:
+ *     return nubo_err_set(err, NUBO_E_INVALID, "cannot read %s: %s", path, err->msg); */
 int nubo_err_set(struct nubo_err *err, enum nubo_errcode code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -29,12 +29,10 @@ static int certtool(const char *const *args, struct nubo_err *err)
     argv[n] = NULL;
     if (spawn_run(argv, CERTTOOL_TIMEOUT_MS, 8192, NULL, err) == 0)
         return 0;
-    char why[sizeof(err->msg)];
-    str_copy(why, sizeof(why), err->msg);
     return nubo_err_set(err, NUBO_E_UNAVAILABLE,
                         "cannot make the TLS certificates: %s (certtool comes with Debian's"
                         " gnutls-bin: apt-get install gnutls-bin)",
-                        why);
+                        err->msg);
 }
 
 /* A template file for certtool at path.  0 or -1. */
@@ -162,18 +160,14 @@ int tls_load(const char *cert, const char *key, char **cert_pem, char **key_pem,
              struct nubo_err *err)
 {
     *cert_pem = *key_pem = NULL;
-    char why[sizeof(err->msg)];
     char *c = fs_read_file(cert, 1 << 20, NULL, err);
-    if (c == NULL) {
-        str_copy(why, sizeof(why), err->msg);
+    if (c == NULL)
         return nubo_err_set(err, NUBO_E_INVALID, "cannot read the TLS certificate %s: %s", cert,
-                            why);
-    }
+                            err->msg);
     char *k = fs_read_file(key, 1 << 20, NULL, err);
     if (k == NULL) {
-        str_copy(why, sizeof(why), err->msg);
         free(c);
-        return nubo_err_set(err, NUBO_E_INVALID, "cannot read the TLS key %s: %s", key, why);
+        return nubo_err_set(err, NUBO_E_INVALID, "cannot read the TLS key %s: %s", key, err->msg);
     }
     if (strstr(c, "-----BEGIN CERTIFICATE-----") == NULL || strstr(k, "PRIVATE KEY-----") == NULL) {
         free(c);
