@@ -215,11 +215,8 @@ json_t *fleet_host_reset_credential(struct store *st, const char *ref, struct nu
  * characters of path) or "http://HOST:PORT".  0 or -1 with err. */
 int fleet_host_address_valid(const char *address, struct nubo_err *err);
 
-/* The number of registered hosts (any state) into *n: the health check's
- * proof that the store answers.  0, or -1 with err. */
-int fleet_host_count(struct store *st, long long *n, struct nubo_err *err);
-
-/* How many hosts are in each state: {total, up, degraded, down, fenced,
+/* How many hosts are in each state (the health check's, which also proves
+ * the store answers): {total, up, degraded, down, fenced,
  * unreachable} (up and degraded exclusive; unreachable counts up hosts whose
  * agent does not answer).  A new reference, or NULL with err. */
 json_t *fleet_host_summary(struct store *st, struct nubo_err *err);

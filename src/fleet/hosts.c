@@ -740,16 +740,6 @@ json_t *fleet_host_reset_credential(struct store *st, const char *ref, struct nu
     return fleet_host_get(st, id, err);
 }
 
-int fleet_host_count(struct store *st, long long *n, struct nubo_err *err)
-{
-    json_t *row = store_query_one(st, err, "SELECT COUNT(*) AS n FROM hosts", "");
-    if (row == NULL)
-        return -1;
-    *n = json_integer_value(json_object_get(row, "n"));
-    json_decref(row);
-    return 0;
-}
-
 json_t *fleet_host_summary(struct store *st, struct nubo_err *err)
 {
     return store_query_one(
