@@ -18,10 +18,8 @@ import threading
 import time
 import uuid
 
-import pytest
-
 from conftest import NUBOD, ON_PG, Nubod, PgServer, assert_problem, make_tenant
-from test_hosts import FakeHostd, wait_for, wait_status
+from test_hosts import FakeHostd, seed_tiny, skip_without_tiny, wait_for, wait_status
 
 
 def sub(tmp, name):
@@ -56,7 +54,6 @@ def restore_into(tmp, path):
 
 def test_backup_while_creating_then_restore(tmp_path):
     n = Nubod(sub(tmp_path, "a")).start()
-    admin = n.admin()
     password = n.admin_password
     acked = []  # (monotonic time of the answer, project name)
     stop = threading.Event()
@@ -157,26 +154,14 @@ def test_bad_backup_and_restore_input_changes_nothing(tmp_path):
 
 
 def test_restore_never_removes_a_newer_vm(tmp_path):
-    from test_hosts import IMAGES
-    for ext in ("qcow2", "kernel", "initrd", "cmdline"):
-        if not os.path.exists(os.path.join(IMAGES, "nubo-tiny." + ext)):
-            pytest.skip("the nubo-tiny image is not built (images/build-guest.sh)")
+    skip_without_tiny()
     tmp = str(tmp_path)
     n = Nubod(sub(tmp, "a"), extra=["--host-down-ms", "4000"]).start()
     hostd = FakeHostd(tmp, n, "fake-1").start()
     admin = n.admin()
     wait_for("the fake host", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
                                        if h["state"] == "up"])
-    with open(os.path.join(IMAGES, "nubo-tiny.cmdline")) as f:
-        cmdline = f.read().strip()
-    r = admin.post("/v1/images", {"name": "nubo-tiny", "visibility": "public",
-                                  "file": os.path.join(IMAGES, "nubo-tiny.qcow2"),
-                                  "kernel_file": os.path.join(IMAGES, "nubo-tiny.kernel"),
-                                  "initrd_file": os.path.join(IMAGES, "nubo-tiny.initrd"),
-                                  "cmdline": cmdline})
-    assert r.status_code == 201, r.text
-    r = admin.post("/v1/flavors", {"name": "tiny", "vcpus": 1, "ram_mib": 192, "disk_gib": 1})
-    assert r.status_code == 201, r.text
+    seed_tiny(admin)
     tenant = make_tenant(n, admin, project="p-" + uuid.uuid4().hex[:8], user="bk-user")
     old = tenant.post("/v1/instances", {"name": "old", "flavor": "tiny", "image": "nubo-tiny"})
     old_id = old.json()["instances"][0]["id"]

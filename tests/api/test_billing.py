@@ -35,7 +35,7 @@ import pytest
 import requests
 
 from conftest import BUILD, ROOT, Client, Nubod, assert_problem, db_connect, make_tenant
-from test_hosts import IMAGES, FakeHostd, register, heartbeat, wait_for
+from test_hosts import FakeHostd, heartbeat, register, skip_without_tiny, upload_tiny, wait_for
 
 H = 3600 * 1000                       # an hour in ms
 GIB_MONTH_MS = 730 * H                 # the month of "per GiB-month" prices
@@ -217,9 +217,7 @@ def test_period_arguments(clocked):
 def month_cloud(tmp_path):
     """nubod on the fake clock at 2031-03-01 (host down after 2 s of the
     fake clock without heartbeat) + a fake agent + the nubo-tiny image."""
-    for ext in ("qcow2", "kernel", "initrd", "cmdline"):
-        if not os.path.exists(os.path.join(IMAGES, "nubo-tiny." + ext)):
-            pytest.skip("the nubo-tiny image is not built (images/build-guest.sh)")
+    skip_without_tiny()
     clock = Clock(str(tmp_path), T0)
     nubod = ClockedNubod(str(tmp_path), clock,
                          extra=["--host-down-ms", "2000", "--reconcile-ms", "200"]).start()
@@ -227,14 +225,7 @@ def month_cloud(tmp_path):
     admin = apikey_client(nubod, nubod.admin())
     wait_for("the fake host", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
                                        if h["name"] == "fake-1" and h["state"] == "up"])
-    with open(os.path.join(IMAGES, "nubo-tiny.cmdline")) as f:
-        cmdline = f.read().strip()
-    r = admin.post("/v1/images", {"name": "nubo-tiny", "visibility": "public",
-                                  "file": os.path.join(IMAGES, "nubo-tiny.qcow2"),
-                                  "kernel_file": os.path.join(IMAGES, "nubo-tiny.kernel"),
-                                  "initrd_file": os.path.join(IMAGES, "nubo-tiny.initrd"),
-                                  "cmdline": cmdline})
-    assert r.status_code == 201, r.text
+    upload_tiny(admin)
     tenant = make_tenant(nubod, admin, project="acme")
     tenant = apikey_client(nubod, tenant)
     tenant.project = "acme"
@@ -686,9 +677,7 @@ def ledger_problems(nubod, crashes):
 
 
 def test_crash_consistency(tmp_path):
-    for ext in ("qcow2", "kernel", "initrd", "cmdline"):
-        if not os.path.exists(os.path.join(IMAGES, "nubo-tiny." + ext)):
-            pytest.skip("the nubo-tiny image is not built (images/build-guest.sh)")
+    skip_without_tiny()
     nubod = Nubod(str(tmp_path), extra=["--host-down-ms", "60000", "--reconcile-ms", "100"])
     nubod.start()
     hostd = FakeHostd(str(tmp_path), nubod, "fake-1", heartbeat_ms=100).start()
@@ -696,14 +685,7 @@ def test_crash_consistency(tmp_path):
         admin = nubod.admin()
         wait_for("the fake host", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
                                            if h["state"] == "up"])
-        with open(os.path.join(IMAGES, "nubo-tiny.cmdline")) as f:
-            cmdline = f.read().strip()
-        r = admin.post("/v1/images", {"name": "nubo-tiny", "visibility": "public",
-                                      "file": os.path.join(IMAGES, "nubo-tiny.qcow2"),
-                                      "kernel_file": os.path.join(IMAGES, "nubo-tiny.kernel"),
-                                      "initrd_file": os.path.join(IMAGES, "nubo-tiny.initrd"),
-                                      "cmdline": cmdline})
-        assert r.status_code == 201, r.text
+        upload_tiny(admin)
         assert admin.post("/v1/flavors", {"name": "f", "vcpus": 1, "ram_mib": 64,
                                           "disk_gib": 1}).status_code == 201
         token = admin.token

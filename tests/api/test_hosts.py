@@ -246,18 +246,15 @@ class FakeHostd:
         return self.call("GET", "/v1/vms")[1]["vms"]
 
 
-@pytest.fixture
-def fake_cloud(tmp_path):
-    """nubod (host down after 2 s) + one fake agent + the nubo-tiny image +
-    a flavor, and a tenant."""
+def skip_without_tiny():
+    """Skips the test when the nubo-tiny image is not built."""
     for ext in ("qcow2", "kernel", "initrd", "cmdline"):
         if not os.path.exists(os.path.join(IMAGES, "nubo-tiny." + ext)):
             pytest.skip("the nubo-tiny image is not built (images/build-guest.sh)")
-    nubod = Nubod(str(tmp_path), extra=["--host-down-ms", "2000"]).start()
-    hostd = FakeHostd(str(tmp_path), nubod, "fake-1").start()
-    admin = nubod.admin()
-    wait_for("the fake host", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
-                                       if h["name"] == "fake-1" and h["state"] == "up"])
+
+
+def upload_tiny(admin):
+    """The public image nubo-tiny, uploaded from IMAGES."""
     with open(os.path.join(IMAGES, "nubo-tiny.cmdline")) as f:
         cmdline = f.read().strip()
     r = admin.post("/v1/images", {"name": "nubo-tiny", "visibility": "public",
@@ -266,8 +263,26 @@ def fake_cloud(tmp_path):
                                   "initrd_file": os.path.join(IMAGES, "nubo-tiny.initrd"),
                                   "cmdline": cmdline})
     assert r.status_code == 201, r.text
+
+
+def seed_tiny(admin):
+    """The public image nubo-tiny and the flavor tiny."""
+    upload_tiny(admin)
     r = admin.post("/v1/flavors", {"name": "tiny", "vcpus": 1, "ram_mib": 192, "disk_gib": 1})
     assert r.status_code == 201, r.text
+
+
+@pytest.fixture
+def fake_cloud(tmp_path):
+    """nubod (host down after 2 s) + one fake agent + the nubo-tiny image +
+    a flavor, and a tenant."""
+    skip_without_tiny()
+    nubod = Nubod(str(tmp_path), extra=["--host-down-ms", "2000"]).start()
+    hostd = FakeHostd(str(tmp_path), nubod, "fake-1").start()
+    admin = nubod.admin()
+    wait_for("the fake host", lambda: [h for h in admin.get("/v1/hosts").json()["hosts"]
+                                       if h["name"] == "fake-1" and h["state"] == "up"])
+    seed_tiny(admin)
     tenant = make_tenant(nubod, admin)
     yield nubod, hostd, admin, tenant
     try:
