@@ -40,6 +40,7 @@ trap cleanup EXIT INT TERM
 for c in debootstrap systemd-nspawn nsenter; do
     command -v "$c" >/dev/null 2>&1 || die "$c is missing (scripts/deps.sh installs it)"
 done
+mkdir -p "$PKG"
 : >"$LOG"
 
 step "building the packages"
