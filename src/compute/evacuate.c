@@ -130,10 +130,12 @@ done:
 json_t *compute_instances_owned(struct store *st, const char *host_id, struct nubo_err *err)
 {
     json_t *rows = store_query(st, err,
-                               "SELECT id, generation FROM instances WHERE host_id = ?"
+                               "SELECT id, generation FROM instances WHERE (host_id = ?"
+                               " OR id IN (SELECT instance_id FROM migrations WHERE"
+                               " target_host_id = ? AND state IN ('preparing', 'running')))"
                                " AND status <> 'deleted' AND desired <> 'deleted'"
                                " ORDER BY id",
-                               "s", host_id);
+                               "ss", host_id, host_id);
     if (rows == NULL)
         return NULL;
     json_t *out = json_array();

@@ -279,3 +279,40 @@ def test_agent_protocol_never_resumes_a_migrated_vm(cloud):
         assert st == 409 and "never runs here again" in body["detail"], body
     assert src.call("GET", "/v1/vms/plain")[1]["state"] == "paused"
     assert src.call("DELETE", "/v1/vms/plain")[0] == 204
+
+
+def test_the_incoming_copy_is_its_target_hosts_while_it_migrates(cloud_factory, monkeypatch):
+    """The heartbeat's answer lists the VMs a host may keep (an agent
+    whose lease ran out destroys the others): the target's incoming copy
+    is on it while the migration is under way.  (Found by bench/migrate.py
+    on a loaded machine: the target agent's lease ran out while it made
+    the incoming VM, it destroyed that copy, and the migration failed.)"""
+    monkeypatch.setenv("NUBO_FAKE_MIGRATE_MS", "60000")   # the agents' fake stream
+    c = cloud_factory(n_agents=2)
+    iid, src = placed(c, "m7")
+    dst = other(c, src)
+    da = [a for a in c.agents if a.args[a.args.index("--name") + 1] == dst][0]
+    r = c.admin.post("/v1/instances/%s/actions" % iid, {"action": "migrate"})
+    assert r.status_code == 202, r.text
+    wait_for("the stream under way", lambda: migration_rows(c, iid)[0]["state"] == "running",
+             timeout=30)
+    assert iid in vms_on(c, dst)
+    with open(os.path.join(da.state, "controller.json")) as f:
+        cred = json.load(f)
+    h = c.host(dst)
+    body = {"capacity": {"vcpus": h["vcpus"], "ram_mib": h["ram_mib"], "disk_gib": h["disk_gib"]},
+            "accel": h["accel"], "driver": h["driver"], "vms": [], "epoch": h["epoch"]}
+    g = requests.post("http://127.0.0.1:%d/v1/hosts/%s/heartbeat" % (c.agent_port, cred["host_id"]),
+                      json=body, headers={"Authorization": "Bearer " + cred["host_token"]},
+                      timeout=10)
+    assert g.status_code == 200, g.text
+    assert "nubo-" + iid in [v["name"] for v in g.json()["vms"]], g.json()
+    # Cancelled: the copy is no longer the target's.
+    r = c.admin.post("/v1/instances/%s/actions" % iid, {"action": "migrate-cancel"})
+    assert r.status_code == 202, r.text
+    c.wait_status(iid, "running", timeout=30)
+    assert migration_rows(c, iid)[0]["state"] == "cancelled"
+    g = requests.post("http://127.0.0.1:%d/v1/hosts/%s/heartbeat" % (c.agent_port, cred["host_id"]),
+                      json=body, headers={"Authorization": "Bearer " + cred["host_token"]},
+                      timeout=10)
+    assert "nubo-" + iid not in [v["name"] for v in g.json()["vms"]], g.json()

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -161,10 +162,22 @@ static int fake_remove(struct vm *vm, struct nubo_err *err)
     return fs_rm_rf(vm->dir, err);
 }
 
-/* Migration (vm.h): the stream "takes" FAKE_MIGRATE_MS, so that the
+/* Migration (vm.h): the stream "takes" fake_migrate_ms(), so that the
  * controller's states can be watched and cancelled; then the source is
  * paused for good and the destination runs. */
 #define FAKE_MIGRATE_MS 1500
+
+/* FAKE_MIGRATE_MS, or the environment's NUBO_FAKE_MIGRATE_MS (1 ms to 10
+ * minutes: tests that look at a migration under way make it long). */
+static int64_t fake_migrate_ms(void)
+{
+    const char *e = getenv("NUBO_FAKE_MIGRATE_MS");
+    char *end;
+    long long ms = e ? strtoll(e, &end, 10) : 0;
+    if (e == NULL || end == e || *end != '\0' || ms < 1 || ms > 600000)
+        return FAKE_MIGRATE_MS;
+    return ms;
+}
 
 static int fake_migrate_incoming(struct vm *vm, const char *listen_addr, struct nubo_err *err)
 {
@@ -196,7 +209,7 @@ static int fake_migrate_query(struct vm *vm, json_t *out, struct nubo_err *err)
     else if (strcmp(vm->migration_role, "outgoing") == 0 && vm->migration_at == 0)
         st = "cancelled";
     else if (strcmp(vm->migration_role, "outgoing") == 0 &&
-             clock_mono_ms() - vm->migration_at < FAKE_MIGRATE_MS)
+             clock_mono_ms() - vm->migration_at < fake_migrate_ms())
         st = "active";
     else if (strcmp(vm->migration_role, "outgoing") == 0) {
         st = "completed";
@@ -215,7 +228,7 @@ static int fake_migrate_cancel(struct vm *vm, struct nubo_err *err)
 {
     (void)err;
     if (strcmp(vm->migration_role, "outgoing") == 0 &&
-        clock_mono_ms() - vm->migration_at < FAKE_MIGRATE_MS)
+        clock_mono_ms() - vm->migration_at < fake_migrate_ms())
         vm->migration_at = 0;
     return 0;
 }
