@@ -119,16 +119,24 @@ static void post_host_action(struct api_call *call)
     const char *action;
     json_t *b = api_body(call, fields);
     if (b == NULL ||
-        api_field_str_req(call, b, "action", "reset-credential or force-remove", &action) < 0)
+        api_field_str_req(call, b, "action", "drain, undrain, reset-credential or force-remove",
+                          &action) < 0)
         return;
     json_t *out;
-    if (strcmp(action, "reset-credential") == 0)
+    /* drain answers at once with the host draining: the reconciler
+     * moves the instances. */
+    if (strcmp(action, "drain") == 0)
+        out = fleet_host_drain(call->api->st, call->params[0], &call->ctx, &err);
+    else if (strcmp(action, "undrain") == 0)
+        out = fleet_host_undrain(call->api->st, call->params[0], &call->ctx, &err);
+    else if (strcmp(action, "reset-credential") == 0)
         out = fleet_host_reset_credential(call->api->st, call->params[0], &err);
     else if (strcmp(action, "force-remove") == 0)
         out = fleet_host_force_remove(call->api->st, call->params[0], &err);
     else {
         nubo_err_set(&err, NUBO_E_INVALID,
-                     "unknown action '%.32s': host actions are reset-credential and force-remove",
+                     "unknown action '%.32s': host actions are drain, undrain, "
+                     "reset-credential and force-remove",
                      action);
         api_fail(call, &err);
         return;

@@ -7,9 +7,14 @@
  *   show     GET /v1/hosts/{ref}
  *   delete   DELETE /v1/hosts/{ref} (409 while instances are placed on it)
  *   force-remove  POST /v1/hosts/{ref}/actions {"action": "force-remove"}
+ *   drain    POST /v1/hosts/{ref}/actions {"action": "drain"} (202), then
+ *            with --wait polls GET /v1/hosts/{ref} until it is drained
+ *   undrain  POST /v1/hosts/{ref}/actions {"action": "undrain"}
  *
  * (The agent of this very server, without a controller: `nubo agent info`.)
  */
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +23,7 @@
 #include "cli/cmd.h"
 #include "cli/opts.h"
 #include "cli/output.h"
+#include "lib/clock.h"
 #include "lib/util.h"
 
 #define MIB (1ULL << 20)
@@ -31,6 +37,8 @@ static const char host_usage[] =
     "  show HOST         one host\n"
     "  delete HOST...    forget hosts that have no instances\n"
     "  force-remove HOST fence a dead host and delete its instances\n"
+    "  drain HOST [--wait]  live-migrate its instances away; it takes no new ones\n"
+    "  undrain HOST      put a drained host back in service\n"
     "  join-command [--ttl S] [--controller URL] [--name NAME]\n"
     "                    a one-line command that joins a new host (single-use)\n"
     "\n"
@@ -72,15 +80,48 @@ static const char force_remove_usage[] =
     "forgets it.\n"
     "\n" CLOUD_COMMON_HELP;
 
+static const char drain_usage[] =
+    "usage: nubo host drain HOST [--wait [--timeout SEC]]\n"
+    "\n"
+    "Maintenance: the host takes no new instance, and the controller live-migrates\n"
+    "its running instances to other hosts, a few at a time (nubod --drain-parallel).\n"
+    "The host is 'draining', then 'drained' when nothing is left to move.  An\n"
+    "instance that cannot move (stopped, no other host with room, its migration\n"
+    "failed) stays, with the reason; draining again tries those once more.\n"
+    "\n"
+    "  --wait           wait until it is drained, with a progress line on stderr;\n"
+    "                   fails (exit 1) when instances could not move\n"
+    "  --timeout SEC    how long --wait waits (default 300)\n"
+    "\n" CLOUD_COMMON_HELP;
+
+static const char undrain_usage[] =
+    "usage: nubo host undrain HOST\n"
+    "\n"
+    "Puts a host in maintenance (draining or drained) back in service: it takes\n"
+    "new instances again.  Migrations under way finish.\n"
+    "\n" CLOUD_COMMON_HELP;
+
 static const struct cloud_col host_fields[] = {
-    {"name", "name", CLOUD_STR},           {"id", "id", CLOUD_STR},
-    {"state", "state", CLOUD_STR},         {"address", "address", CLOUD_STR},
-    {"accel", "accel", CLOUD_STR},         {"driver", "driver", CLOUD_STR},
-    {"vcpus", "vcpus", CLOUD_STR},         {"vcpus used", "used.vcpus", CLOUD_STR},
-    {"ram", "ram_mib", CLOUD_MIB},         {"ram used", "used.ram_mib", CLOUD_MIB},
-    {"disk", "disk_gib", CLOUD_GIB},       {"disk used", "used.disk_gib", CLOUD_GIB},
-    {"instances", "instances", CLOUD_STR}, {"last heartbeat", "last_heartbeat_at", CLOUD_STR},
-    {"problems", "problems", CLOUD_COUNT}, {"fenced at", "fenced_at", CLOUD_STR},
+    {"name", "name", CLOUD_STR},
+    {"id", "id", CLOUD_STR},
+    {"state", "state", CLOUD_STR},
+    {"address", "address", CLOUD_STR},
+    {"accel", "accel", CLOUD_STR},
+    {"driver", "driver", CLOUD_STR},
+    {"vcpus", "vcpus", CLOUD_STR},
+    {"vcpus used", "used.vcpus", CLOUD_STR},
+    {"ram", "ram_mib", CLOUD_MIB},
+    {"ram used", "used.ram_mib", CLOUD_MIB},
+    {"disk", "disk_gib", CLOUD_GIB},
+    {"disk used", "used.disk_gib", CLOUD_GIB},
+    {"instances", "instances", CLOUD_STR},
+    {"last heartbeat", "last_heartbeat_at", CLOUD_STR},
+    {"problems", "problems", CLOUD_COUNT},
+    {"fenced at", "fenced_at", CLOUD_STR},
+    {"maintenance", "maintenance", CLOUD_STR},
+    {"drain left", "drain.left", CLOUD_STR},
+    {"drain migrating", "drain.migrating", CLOUD_STR},
+    {"drain failed", "drain.failed", CLOUD_STR},
 };
 
 static const struct cloud_kind host_kind = {
@@ -121,10 +162,14 @@ static void hosts_print(const json_t *hosts)
         used_of(h, "ram_mib", MIB, ram, sizeof(ram));
         used_of(h, "disk_gib", GIB, disk, sizeof(disk));
         snprintf(inst, sizeof(inst), "%lld", cli_json_int(h, "instances"));
+        char state[48];
+        const char *m = cli_json_str(h, "maintenance");
+        snprintf(state, sizeof(state), "%s%s%s%s", cli_json_str(h, "state"), m ? " (" : "",
+                 m ? m : "", m ? ")" : "");
         output_since(cli_json_str(h, "last_heartbeat_at"), beat, sizeof(beat));
         const char *row[] = {cli_json_str(h, "name"),
                              cli_json_str(h, "id"),
-                             cli_json_str(h, "state"),
+                             state,
                              cli_json_str(h, "accel"),
                              vcpus,
                              ram,
@@ -185,27 +230,154 @@ static int host_delete(struct cli *cli, int argc, char **argv)
     return cloud_cmd_delete(cli, argc, argv, &host_kind, delete_usage);
 }
 
-static int host_force_remove(struct cli *cli, int argc, char **argv)
+/* POST /v1/hosts/{ref}/actions {action} for argv's one HOST; *out is
+ * the answer (the host).  An exit code. */
+static int host_action(struct cli *cli, const char *ref, const char *action, json_t **out)
 {
     int rc;
     char path[CLOUD_PATH_MAX];
     struct nubo_err err;
-    json_t *out = NULL;
-    if ((rc = cli_options_common(cli, argc, argv, force_remove_usage, false)) != 0)
-        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
-    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "a host name or id")) != 0 ||
-        (rc = cloud_ref_check(cli, argv[optind], "a host name or id")) != 0 ||
+    if ((rc = cloud_ref_check(cli, ref, "a host name or id")) != 0 ||
         (rc = cloud_connect(cli)) != 0)
         return rc;
-    snprintf(path, sizeof(path), "/v1/hosts/%s/actions", argv[optind]);
-    json_t *body = json_pack("{s:s}", "action", "force-remove");
-    int r = cli_call(cli, "POST", path, body, &out, &err);
+    snprintf(path, sizeof(path), "/v1/hosts/%s/actions", ref);
+    json_t *body = json_pack("{s:s}", "action", action);
+    int r = cli_call(cli, "POST", path, body, out, &err);
     json_decref(body);
-    if (r < 0)
-        return cli_fail(cli, &err);
+    return r < 0 ? cli_fail(cli, &err) : CLI_EXIT_OK;
+}
+
+/* force-remove and undrain: the action, then the host. */
+static int host_simple_action(struct cli *cli, int argc, char **argv, const char *usage,
+                              const char *action)
+{
+    int rc;
+    json_t *out = NULL;
+    if ((rc = cli_options_common(cli, argc, argv, usage, false)) != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "a host name or id")) != 0 ||
+        (rc = host_action(cli, argv[optind], action, &out)) != 0)
+        return rc;
     cloud_object_print(cli, out, host_kind.fields, host_kind.nfields);
     json_decref(out);
     return CLI_EXIT_OK;
+}
+
+static int host_force_remove(struct cli *cli, int argc, char **argv)
+{
+    return host_simple_action(cli, argc, argv, force_remove_usage, "force-remove");
+}
+
+static int host_undrain(struct cli *cli, int argc, char **argv)
+{
+    return host_simple_action(cli, argc, argv, undrain_usage, "undrain");
+}
+
+/* The drain's end for --wait: 0 when nothing is left, else prints each
+ * instance that could not move and fails. */
+static int drain_outcome(struct cli *cli, const json_t *h)
+{
+    const json_t *d = json_object_get(h, "drain");
+    const json_t *fails = json_object_get(d, "failures");
+    if (json_array_size(fails) == 0)
+        return CLI_EXIT_OK;
+    size_t i;
+    const json_t *f;
+    json_array_foreach (fails, i, f) {
+        char why[512];
+        output_text(cli_json_str_or(f, "reason", "no reason given"), 0, why, sizeof(why));
+        fprintf(stderr, "nubo: instance %s stays on %s: %s\n",
+                cli_json_str_or(f, "instance_id", "?"), cli_json_str_or(h, "name", "?"), why);
+    }
+    struct nubo_err err;
+    nubo_err_set(&err, NUBO_E_CONFLICT,
+                 "host %s is drained but %zu instance(s) could not move (above); deal with "
+                 "them and drain again",
+                 cli_json_str_or(h, "name", "?"), json_array_size(fails));
+    return cli_fail(cli, &err);
+}
+
+static int host_drain(struct cli *cli, int argc, char **argv)
+{
+    enum { OPT_WAIT = CLI_OPT_FIRST_FREE, OPT_TIMEOUT };
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"wait", no_argument, NULL, OPT_WAIT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {NULL, 0, NULL, 0},
+    };
+    int c, rc, timeout_s = CLOUD_WAIT_DEFAULT_S;
+    bool wait = false, timeout_set = false;
+    struct nubo_err err;
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(drain_usage, stdout);
+            return CLI_EXIT_OK;
+        } else if (c == OPT_WAIT) {
+            wait = true;
+        } else if (c == OPT_TIMEOUT) {
+            if ((rc = cli_timeout_parse(cli, optarg, &timeout_s)) != 0)
+                return rc;
+            timeout_set = true;
+        } else if ((rc = cli_option(cli, c, argv)) != 0) {
+            return rc;
+        }
+    }
+    if (timeout_set && !wait)
+        return cli_usage_error(cli, "--timeout goes with --wait");
+    json_t *h = NULL;
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "a host name or id")) != 0 ||
+        (rc = host_action(cli, argv[optind], "drain", &h)) != 0)
+        return rc;
+    int64_t deadline = clock_mono_ms() + (int64_t)timeout_s * 1000;
+    char path[CLOUD_PATH_MAX], name[72], last[160] = "";
+    output_text(cli_json_str_or(h, "name", argv[optind]), 0, name, sizeof(name));
+    snprintf(path, sizeof(path), "/v1/hosts/%s", cli_json_str_or(h, "id", argv[optind]));
+    while (wait && rc == CLI_EXIT_OK) {
+        const char *m = cli_json_str_or(h, "maintenance", "");
+        const json_t *d = json_object_get(h, "drain");
+        if (strcmp(m, "draining") != 0)
+            break;
+        char line[160];
+        snprintf(line, sizeof(line),
+                 "%s: draining, %lld instance(s) left, %lld migrating, %lld "
+                 "could not move",
+                 name, cli_json_int(d, "left"), cli_json_int(d, "migrating"),
+                 cli_json_int(d, "failed"));
+        if (strcmp(line, last) != 0) { /* a line when something moved */
+            fprintf(stderr, "%s\n", line);
+            str_copy(last, sizeof(last), line);
+        }
+        if (clock_mono_ms() >= deadline) {
+            nubo_err_set(&err, NUBO_E_TIMEOUT,
+                         "timed out after %d s waiting for the drain of %s (it goes on; 'nubo "
+                         "host show %s' follows it)",
+                         timeout_s, name, name);
+            rc = cli_fail(cli, &err);
+            break;
+        }
+        if (cli_sleep_ms(1000) < 0) {
+            rc = CLI_EXIT_INTERRUPTED;
+            break;
+        }
+        json_decref(h);
+        h = NULL;
+        if (cli_call(cli, "GET", path, NULL, &h, &err) < 0)
+            rc = cli_fail(cli, &err);
+    }
+    if (rc == CLI_EXIT_OK) {
+        if (!cli_print_json(cli, h))
+            cloud_object_print(cli, h, host_kind.fields, host_kind.nfields);
+        if (wait && strcmp(cli_json_str_or(h, "maintenance", ""), "drained") != 0) {
+            nubo_err_set(&err, NUBO_E_CONFLICT,
+                         "host %s is no longer draining (undrained meanwhile?)", name);
+            rc = cli_fail(cli, &err);
+        } else if (wait)
+            rc = drain_outcome(cli, h);
+    }
+    json_decref(h);
+    return rc;
 }
 
 static const char join_command_usage[] =
@@ -305,6 +477,8 @@ int cmd_host(struct cli *cli, int argc, char **argv)
         {"show", host_show},
         {"delete", host_delete},
         {"force-remove", host_force_remove},
+        {"drain", host_drain},
+        {"undrain", host_undrain},
         {"join-command", host_join_command},
     };
     return cli_dispatch(cli, argc, argv, cmds, ARRAY_LEN(cmds), host_usage);

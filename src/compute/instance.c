@@ -219,7 +219,7 @@ int compute_snapshot_load(struct store *st, const char *group_id, struct compute
 {
     s->rows = store_query(st, err,
                           "SELECT h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib, h.disk_gib,"
-                          " h.problems, h.reachable,"
+                          " h.problems, h.reachable, h.maintenance,"
                           " COALESCE(SUM(i.vcpus), 0) AS used_vcpus,"
                           " COALESCE(SUM(i.ram_mib), 0) AS used_ram_mib,"
                           " COALESCE(SUM(i.disk_gib), 0) AS used_disk_gib,"
@@ -230,7 +230,7 @@ int compute_snapshot_load(struct store *st, const char *group_id, struct compute
                           "   m.target_host_id = h.id AND m.state IN ('preparing', 'running')))"
                           "   AND i.status <> 'deleted'"
                           " GROUP BY h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib,"
-                          "   h.disk_gib, h.problems, h.reachable ORDER BY h.id",
+                          "   h.disk_gib, h.problems, h.reachable, h.maintenance ORDER BY h.id",
                           "s", group_id);
     if (s->rows == NULL)
         return -1;
@@ -245,6 +245,7 @@ int compute_snapshot_load(struct store *st, const char *group_id, struct compute
         h->up = strcmp(jsonx_str(r, "state"), "up") == 0;
         h->degraded = strcmp(jsonx_str(r, "problems"), "[]") != 0;
         h->unreachable = json_integer_value(json_object_get(r, "reachable")) == 0;
+        h->maintenance = json_is_string(json_object_get(r, "maintenance"));
         str_copy(h->accel, sizeof(h->accel), jsonx_str(r, "accel"));
         h->vcpus = json_integer_value(json_object_get(r, "vcpus"));
         h->ram_mib = json_integer_value(json_object_get(r, "ram_mib"));

@@ -93,6 +93,11 @@ static long pick_target(struct compute_snapshot *snap, const struct sched_reques
                                 "host '%s' is %s: no migration target until it is up and "
                                 "answering",
                                 name, h->up ? "not answering" : "down");
+        if (h->maintenance)
+            return nubo_err_set(err, NUBO_E_CONFLICT,
+                                "host '%s' is in maintenance (drained by an admin): it takes no "
+                                "instance until undrained (nubo host undrain %s)",
+                                name, name);
         if (strcmp(h->accel, src_accel) != 0)
             return nubo_err_set(err, NUBO_E_CONFLICT,
                                 "host '%s' runs guests with %s and the instance's host with %s: "

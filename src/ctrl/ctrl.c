@@ -15,6 +15,7 @@
 
 #include "billing/billing.h"
 #include "compute/compute.h"
+#include "ctrl/ctrl_int.h"
 #include "fleet/fleet.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -25,6 +26,10 @@
 #include "storage/storage.h"
 
 #define BUDGET_CHECK_MS 30000
+/* While migrations are active, the loop steps them this often between full
+ * passes: a migration's end (QEMU's switch-over) is seen within this, not
+ * within --reconcile-ms, and the source's paused copy goes as soon. */
+#define MIGRATE_POLL_MS 100
 
 struct ctrl {
     struct ctrl_cfg cfg;
@@ -34,6 +39,7 @@ struct ctrl {
     pthread_cond_t cv;
     bool kicked, stopping;
     _Atomic int64_t last_turn; /* monotonic ms the loop last began a pass */
+    int migrations;            /* active at the last step (the loop's thread only) */
     struct reconciler *rc;
     struct monitor *monitor;
     struct scale *scale; /* autoscaling groups: a pass after each reconcile */
@@ -51,6 +57,7 @@ void ctrl_cfg_defaults(struct ctrl_cfg *cfg)
     cfg->threads = 4;
     cfg->reconcile_ms = 2000;
     cfg->host_down_ms = 15000;
+    cfg->drain_parallel = 2;
     cfg->fence_timeout_ms = 10000;
     str_copy(cfg->sched_policy, sizeof(cfg->sched_policy), "spread");
     cfg->cpu_ratio = 4.0;
@@ -87,6 +94,23 @@ int64_t ctrl_last_turn_ms(const struct ctrl *c)
 struct reconciler *ctrl_reconciler(struct ctrl *c)
 {
     return c->rc;
+}
+
+void ctrl_note_migrations(struct ctrl *c, int active)
+{
+    c->migrations = active;
+}
+
+/* ts = now on the monotonic clock + ms. */
+static void deadline_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
 }
 
 static void *loop(void *arg)
@@ -129,15 +153,26 @@ static void *loop(void *arg)
             continue;
         /* The wait is on the monotonic clock (cv's attribute): a jump of
          * the wall clock neither skips nor stretches it. */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += c->cfg.reconcile_ms / 1000;
-        ts.tv_nsec += (long)(c->cfg.reconcile_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts, poll;
+        deadline_in(&ts, c->cfg.reconcile_ms);
+        int64_t full_due = clock_mono_ms() + c->cfg.reconcile_ms;
         while (!c->kicked && !c->stopping) {
+            if (c->migrations > 0 && clock_mono_ms() + MIGRATE_POLL_MS < full_due) {
+                /* Only the migrations, until the next full pass. */
+                deadline_in(&poll, MIGRATE_POLL_MS);
+                if (pthread_cond_timedwait(&c->cv, &c->mu, &poll) == ETIMEDOUT && !c->kicked &&
+                    !c->stopping) {
+                    pthread_mutex_unlock(&c->mu);
+                    int before = c->migrations;
+                    c->migrations = migrate_converge(c);
+                    pthread_mutex_lock(&c->mu);
+                    /* One ended: a full pass now (its instance's host, a
+                     * drain's next migration). */
+                    if (c->migrations < before)
+                        c->kicked = true;
+                }
+                continue;
+            }
             if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT)
                 break;
         }

@@ -24,9 +24,10 @@ struct ctrl_cfg {
     char state_dir[PATH_MAX]; /* nubo.db, image files, secrets */
     char listen_addr[64];
     int listen_port;
-    int threads;      /* API threads */
-    int reconcile_ms; /* reconcile interval */
-    int host_down_ms; /* heartbeat silence before a host is down */
+    int threads;        /* API threads */
+    int reconcile_ms;   /* reconcile interval */
+    int host_down_ms;   /* heartbeat silence before a host is down */
+    int drain_parallel; /* live migrations at once off a draining host */
     /* Fencing a down host before its ha instances are rebuilt elsewhere:
      * the hook (PATH HOST_ID NAME ADDRESS; exit 0 = fenced; "" = none)
      * and how long it may take (docs/internals/mobility.md). */

@@ -52,8 +52,18 @@ const char *reconcile_action_name(enum reconcile_action a);
 
 /* One step of every active migration: prepares the target, tells the
  * source to send, records progress, ends it (completed, failed,
- * cancelled).  Idempotent: each step asks both agents what is. */
-void migrate_converge(struct ctrl *c);
+ * cancelled).  Idempotent: each step asks both agents what is.  Returns
+ * how many migrations were active (the loop polls them every
+ * MIGRATE_POLL_MS between full passes while there are any). */
+int migrate_converge(struct ctrl *c);
+
+/* One step of every host drain (drain.c): starts the live migrations of
+ * a draining host's instances, --drain-parallel at once, notes those that
+ * cannot move and ends the drain when nothing is left to move. */
+void drain_converge(struct ctrl *c);
+
+/* Notes the count migrate_converge() returned during a full pass. */
+void ctrl_note_migrations(struct ctrl *c, int active);
 
 /* The create request of inst's VM for the agent t of host host_id, after
  * making sure it has the image (reconcile.c).  New reference, or NULL

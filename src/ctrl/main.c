@@ -86,6 +86,7 @@ static void usage(FILE *out)
             "  --host-down-ms MS    heartbeat silence before a host is down (default 15000);\n"
             "                       agents hold a lease of half of it and pause their VMs\n"
             "                       when it runs out\n"
+            "  --drain-parallel N   live migrations at once off a draining host (default 2)\n"
             "  --fence-hook PATH    run as PATH HOST_ID NAME ADDRESS to fence a down host\n"
             "                       before its ha instances are rebuilt elsewhere; only exit\n"
             "                       0 counts as fenced (default: none, the lease fences)\n"
@@ -340,6 +341,16 @@ static int opt_host_down_ms(struct nubod_opts *o, const char *arg)
     return ms_arg(arg, "--host-down-ms", &o->cfg.host_down_ms);
 }
 
+static int opt_drain_parallel(struct nubod_opts *o, const char *arg)
+{
+    struct nubo_err err;
+    long long n;
+    if (valid_int(arg, 1, 64, "--drain-parallel", &n, &err) < 0)
+        return fail_msg(&err);
+    o->cfg.drain_parallel = (int)n;
+    return 0;
+}
+
 static int opt_store_sync(struct nubod_opts *o, const char *arg)
 {
     (void)o;
@@ -451,6 +462,7 @@ static const struct nubod_opt {
     {"ram-ratio", 0, required_argument, opt_ram_ratio},
     {"reconcile-ms", 0, required_argument, opt_reconcile_ms},
     {"host-down-ms", 0, required_argument, opt_host_down_ms},
+    {"drain-parallel", 0, required_argument, opt_drain_parallel},
     {"store-sync", 0, required_argument, opt_store_sync},
     {"fence-hook", 0, required_argument, opt_fence_hook},
     {"fence-timeout-ms", 0, required_argument, opt_fence_timeout_ms},

@@ -307,14 +307,14 @@ static void step_running(struct ctrl *c, const json_t *m, struct host_ref *src,
     json_decref(q);
 }
 
-void migrate_converge(struct ctrl *c)
+int migrate_converge(struct ctrl *c)
 {
     struct store *st = ctrl_store(c);
     struct nubo_err err;
     json_t *ms = compute_migrations_active(st, &err);
     if (ms == NULL) {
         log_error("reconcile: cannot load the migrations: %s", err.msg);
-        return;
+        return 0;
     }
     size_t i;
     json_t *m;
@@ -339,5 +339,7 @@ void migrate_converge(struct ctrl *c)
         json_decref(src.row);
         json_decref(dst.row);
     }
+    int n = (int)json_array_size(ms);
     json_decref(ms);
+    return n;
 }

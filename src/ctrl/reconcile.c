@@ -1702,7 +1702,8 @@ void ctrl_reconcile(struct ctrl *c)
     fence_and_evacuate(&p);
     delete_hostless(&p);
     delete_on_down_hosts(&p);
-    migrate_converge(c);
+    ctrl_note_migrations(c, migrate_converge(c));
+    drain_converge(c);
     struct nubo_err err;
     json_t *hosts = store_query(p.st, &err,
                                 "SELECT id, state FROM hosts WHERE state = 'up'"

@@ -41,6 +41,7 @@
 #define NUBO_FLEET_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "lib/err.h"
@@ -220,6 +221,39 @@ int fleet_host_address_valid(const char *address, struct nubo_err *err);
  * unreachable} (up and degraded exclusive; unreachable counts up hosts whose
  * agent does not answer).  A new reference, or NULL with err. */
 json_t *fleet_host_summary(struct store *st, struct nubo_err *err);
+
+/* ---- maintenance (maintenance.c) -------------------------------------- */
+
+struct ctx;
+
+/* Puts host ref (id or name) in maintenance and has the reconciler drain
+ * it (src/ctrl/drain.c): its instances are live-migrated to other hosts
+ * a few at a time, and it takes no new ones.  Asked again while draining:
+ * nothing changes; after a drain that ended ("drained"), a new drain
+ * tries again the instances that could not move.  A down or fenced host
+ * is refused (409).  The host as GET /v1/hosts/{id} shows it, or NULL
+ * with err. */
+json_t *fleet_host_drain(struct store *st, const char *ref, const struct ctx *ctx,
+                         struct nubo_err *err);
+
+/* Puts host ref back in service (whatever its maintenance); migrations
+ * that are under way finish.  The host, or NULL with err. */
+json_t *fleet_host_undrain(struct store *st, const char *ref, const struct ctx *ctx,
+                           struct nubo_err *err);
+
+/* The draining hosts: [{id, name, maintenance_at, maintenance_by,
+ * drain_failures}] (failures: JSON text {instance id: reason}). */
+json_t *fleet_hosts_draining(struct store *st, struct nubo_err *err);
+
+/* Records, for the drain of host_id that began at since, the instances
+ * that could not move (failures, {id: reason}) and, when done, that it
+ * ended (maintenance 'drained').  A drain undone or asked again since is
+ * left alone.  0, or -1 with err. */
+int fleet_drain_note(struct store *st, const char *host_id, const char *since,
+                     const json_t *failures, bool done, struct nubo_err *err);
+
+/* Calls the change hook (below), if any: after a committed change. */
+void fleet_changed(void);
 
 /* fn(arg) is called after a registration and after a heartbeat that
  * changed something (see fleet_host_heartbeat); the controller makes it

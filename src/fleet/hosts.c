@@ -32,8 +32,7 @@ void fleet_set_change_hook(void (*fn)(void *), void *arg)
     hook_arg = arg;
 }
 
-/* Calls the change hook, if any: after a committed change. */
-static void fleet_changed(void)
+void fleet_changed(void)
 {
     if (hook_fn)
         hook_fn(hook_arg);
@@ -523,7 +522,9 @@ done:
 #define HOST_COLUMNS                                                                               \
     "SELECT h.id, h.name, h.address, h.state, h.accel, h.driver, h.vcpus, h.ram_mib, h.disk_gib,"  \
     " h.underlay_ip, h.last_heartbeat_ms, h.created_at, h.report, h.problems, h.fenced_at,"        \
-    " h.reachable, h.epoch, h.ha_fenced_at,"                                                       \
+    " h.reachable, h.epoch, h.ha_fenced_at, h.maintenance, h.maintenance_at, h.drain_failures,"    \
+    " (SELECT COUNT(*) FROM migrations m WHERE m.source_host_id = h.id"                            \
+    "   AND m.state IN ('preparing', 'running')) AS n_migrating_out,"                              \
     " (SELECT COUNT(*) FROM instances i WHERE i.host_id = h.id AND i.status != 'deleted')"         \
     "   AS n_instances,"                                                                           \
     " (SELECT COALESCE(SUM(i.vcpus), 0) FROM instances i WHERE i.host_id = h.id"                   \
@@ -533,6 +534,36 @@ done:
     " (SELECT COALESCE(SUM(i.disk_gib), 0) FROM instances i WHERE i.host_id = h.id"                \
     "   AND i.status != 'deleted') AS used_disk_gib"                                               \
     " FROM hosts h"
+
+/* A host's maintenance into o: "maintenance" (null, "draining",
+ * "drained"), since when, and the drain's figures: instances still on
+ * the host, of which migrating away, and those that could not move
+ * ([{instance_id, reason}]). */
+static void maintenance_json(json_t *o, const json_t *r)
+{
+    const char *m = json_string_value(json_object_get(r, "maintenance"));
+    json_object_set_new(o, "maintenance", m ? json_string(m) : json_null());
+    const char *at = json_string_value(json_object_get(r, "maintenance_at"));
+    json_object_set_new(o, "maintenance_at", m && at ? json_string(at) : json_null());
+    if (m == NULL) {
+        json_object_set_new(o, "drain", json_null());
+        return;
+    }
+    json_t *fails = json_loads(jsonx_str(r, "drain_failures"), 0, NULL);
+    json_t *list = json_array();
+    const char *iid;
+    json_t *why;
+    json_object_foreach (fails, iid, why) {
+        json_array_append_new(list, json_pack("{s:s, s:s}", "instance_id", iid, "reason",
+                                              json_is_string(why) ? json_string_value(why) : ""));
+    }
+    json_decref(fails);
+    json_object_set_new(o, "drain",
+                        json_pack("{s:I, s:I, s:I, s:o}", "left",
+                                  (json_int_t)jint(r, "n_instances"), "migrating",
+                                  (json_int_t)jint(r, "n_migrating_out"), "failed",
+                                  (json_int_t)json_array_size(list), "failures", list));
+}
 
 /* Public JSON of a host row (new reference); with_vms adds the VM list of
  * its last heartbeat. */
@@ -571,6 +602,7 @@ static json_t *host_json(const json_t *r, int with_vms)
     if (strcmp(jsonx_str(r, "state"), "up") == 0 && json_array_size(problems) > 0)
         json_object_set_new(o, "state", json_string("degraded"));
     json_object_set_new(o, "problems", problems);
+    maintenance_json(o, r);
     if (with_vms) {
         json_error_t je;
         const char *rep = json_string_value(json_object_get(r, "report"));

@@ -13,13 +13,26 @@ static long long cap(long long total, double ratio)
 }
 
 /* Which filter rejects h (0 = none). */
-enum reject { OK = 0, R_DOWN, R_DEGRADED, R_UNREACHABLE, R_CPU, R_RAM, R_DISK, R_ACCEL, R_GROUP };
+enum reject {
+    OK = 0,
+    R_DOWN,
+    R_MAINTENANCE,
+    R_DEGRADED,
+    R_UNREACHABLE,
+    R_CPU,
+    R_RAM,
+    R_DISK,
+    R_ACCEL,
+    R_GROUP
+};
 
 static enum reject check(const struct sched_cfg *cfg, const struct sched_host *h,
                          const struct sched_request *req)
 {
     if (!h->up)
         return R_DOWN;
+    if (h->maintenance)
+        return R_MAINTENANCE;
     if (h->degraded)
         return R_DEGRADED;
     if (h->unreachable)
@@ -82,6 +95,9 @@ size_t sched_place(const struct sched_cfg *cfg, const struct sched_host *hosts, 
         case R_DOWN:
             r.down++;
             break;
+        case R_MAINTENANCE:
+            r.maintenance++;
+            break;
         case R_DEGRADED:
             r.degraded++;
             break;
@@ -120,13 +136,16 @@ int sched_no_host(const struct sched_report *r, struct nubo_err *err)
         return nubo_err_set(err, NUBO_E_CAPACITY,
                             "no valid host: no host has joined the cloud yet (start nubo-hostd "
                             "with --controller)");
-    char more[160] = "";
+    char more[224] = "";
     if (r->degraded > 0)
         snprintf(more, sizeof(more), ", %d degraded (datapath problems: see GET /v1/hosts)",
                  r->degraded);
     if (r->unreachable > 0)
         snprintf(more + strlen(more), sizeof(more) - strlen(more),
                  ", %d not answering the controller", r->unreachable);
+    if (r->maintenance > 0)
+        snprintf(more + strlen(more), sizeof(more) - strlen(more),
+                 ", %d in maintenance (drained by an admin)", r->maintenance);
     return nubo_err_set(err, NUBO_E_CAPACITY,
                         "no valid host among %d: %d down, %d without enough vCPUs, %d without "
                         "enough RAM, %d without enough disk, %d without the acceleration asked "

@@ -39,6 +39,7 @@ struct sched_host {
     bool up;
     bool degraded;                      /* up, with datapath problems (src/fleet) */
     bool unreachable;                   /* its agent failed the reconciler's last call */
+    bool maintenance;                   /* draining or drained by an admin (src/fleet) */
     char accel[8];                      /* "kvm", "tcg", or "" */
     long long vcpus, ram_mib, disk_gib; /* physical totals */
     long long used_vcpus, used_ram_mib, used_disk_gib; /* claimed by instances */
@@ -63,6 +64,7 @@ struct sched_report {
     int hosts, down, no_cpu, no_ram, no_disk, no_accel, affinity;
     int degraded;
     int unreachable;
+    int maintenance;
 };
 
 /* True when req fits on h under cfg (all filters pass). */

@@ -42,3 +42,17 @@ const char store_schema_v20_mobility[] =
     "CREATE INDEX migrations_instance ON migrations (instance_id, created_at);"
     "CREATE INDEX migrations_state ON migrations (state);"
     "ALTER TABLE tasks ADD COLUMN progress TEXT;";
+
+/* Host maintenance (migration 24; src/fleet/maintenance.c, the drain in
+ * src/ctrl/drain.c): maintenance is NULL (in service), 'draining' (the
+ * reconciler live-migrates its instances off, a few at a time) or
+ * 'drained' (nothing more to move).  Either way the scheduler places
+ * nothing there.  maintenance_at and maintenance_by say when and by whom
+ * the drain was asked (the migrations it starts are that admin's);
+ * drain_failures maps the instances that could not move during this
+ * drain to why ({instance id: reason}), so each is tried once per drain. */
+const char store_schema_v24_maintenance[] = "ALTER TABLE hosts ADD COLUMN maintenance TEXT;"
+                                            "ALTER TABLE hosts ADD COLUMN maintenance_at TEXT;"
+                                            "ALTER TABLE hosts ADD COLUMN maintenance_by TEXT;"
+                                            "ALTER TABLE hosts ADD COLUMN drain_failures TEXT"
+                                            " NOT NULL DEFAULT '{}';";

@@ -296,6 +296,28 @@ static void test_filter_unreachable_hosts(void)
     free(h);
 }
 
+/* Hosts in maintenance (draining or drained) take nothing, even empty. */
+static void test_filter_maintenance_hosts(void)
+{
+    struct sched_host *h = hosts_new(3, 16, 32768, 500);
+    size_t order[3];
+    h[0].maintenance = true;
+    h[1].used_ram_mib = 30000; /* the other two: the emptiest is in maintenance */
+    struct sched_request req = {.vcpus = 1, .ram_mib = 512, .disk_gib = 1};
+    struct sched_report rep;
+    size_t k = sched_place(&spread, h, 3, &req, order, &rep);
+    CHECK_INT_EQ(k, 2);
+    CHECK_INT_EQ(rep.maintenance, 1);
+    CHECK(order[0] == 2 && order[1] == 1);
+    CHECK(!sched_fits(&spread, &h[0], &req));
+    h[1].maintenance = h[2].maintenance = true;
+    CHECK_INT_EQ(sched_place(&spread, h, 3, &req, order, &rep), 0);
+    struct nubo_err err;
+    sched_no_host(&rep, &err);
+    CHECK(strstr(err.msg, "3 in maintenance") != NULL);
+    free(h);
+}
+
 static void test_filter_accel(void)
 {
     struct sched_host *h = hosts_new(NHOSTS, 16, 32768, 500);
@@ -791,6 +813,6 @@ static void test_concurrent_claims(void)
 CHECK_MAIN(TEST(test_spread_even), TEST(test_spread_picks_emptiest),
            TEST(test_pack_fills_host_first), TEST(test_pack_prefers_fullest),
            TEST(test_filter_down_hosts), TEST(test_filter_unreachable_hosts),
-           TEST(test_filter_accel), TEST(test_filter_capacity_with_ratios),
-           TEST(test_report_counts), TEST(test_affinity), TEST(test_deterministic),
-           TEST(test_concurrent_claims))
+           TEST(test_filter_maintenance_hosts), TEST(test_filter_accel),
+           TEST(test_filter_capacity_with_ratios), TEST(test_report_counts), TEST(test_affinity),
+           TEST(test_deterministic), TEST(test_concurrent_claims))
