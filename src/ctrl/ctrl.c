@@ -101,18 +101,6 @@ void ctrl_note_migrations(struct ctrl *c, int active)
     c->migrations = active;
 }
 
-/* ts = now on the monotonic clock + ms. */
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static void *loop(void *arg)
 {
     struct ctrl *c = arg;
@@ -154,12 +142,12 @@ static void *loop(void *arg)
         /* The wait is on the monotonic clock (cv's attribute): a jump of
          * the wall clock neither skips nor stretches it. */
         struct timespec ts, poll;
-        deadline_in(&ts, c->cfg.reconcile_ms);
+        clock_mono_deadline(&ts, c->cfg.reconcile_ms);
         int64_t full_due = clock_mono_ms() + c->cfg.reconcile_ms;
         while (!c->kicked && !c->stopping) {
             if (c->migrations > 0 && clock_mono_ms() + MIGRATE_POLL_MS < full_due) {
                 /* Only the migrations, until the next full pass. */
-                deadline_in(&poll, MIGRATE_POLL_MS);
+                clock_mono_deadline(&poll, MIGRATE_POLL_MS);
                 if (pthread_cond_timedwait(&c->cv, &c->mu, &poll) == ETIMEDOUT && !c->kicked &&
                     !c->stopping) {
                     pthread_mutex_unlock(&c->mu);

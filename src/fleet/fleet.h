@@ -252,6 +252,11 @@ json_t *fleet_hosts_draining(struct store *st, struct nubo_err *err);
 int fleet_drain_note(struct store *st, const char *host_id, const char *since,
                      const json_t *failures, bool done, struct nubo_err *err);
 
+/* The host ref names (id or name): {id, name, state, fenced_at,
+ * maintenance}, read in the caller's transaction if any; NULL with err
+ * (404 naming ref) when there is none. */
+json_t *fleet_host_row(struct store *st, const char *ref, struct nubo_err *err);
+
 /* Calls the change hook (below), if any: after a committed change. */
 void fleet_changed(void);
 

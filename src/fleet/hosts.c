@@ -682,20 +682,12 @@ fail:
 
 json_t *fleet_host_force_remove(struct store *st, const char *ref, struct nubo_err *err)
 {
-    struct nubo_err qerr;
     char now[32];
     clock_now_str(now);
     if (store_begin(st, true, err) < 0)
         return NULL;
-    json_t *h = store_query_one(st, &qerr,
-                                "SELECT id, name, state, fenced_at FROM hosts"
-                                " WHERE id = ? OR name = ?",
-                                "ss", ref, ref);
+    json_t *h = fleet_host_row(st, ref, err);
     if (h == NULL) {
-        if (qerr.code == NUBO_E_NOTFOUND)
-            nubo_err_set(err, NUBO_E_NOTFOUND, "no host with id or name '%.64s'", ref);
-        else
-            *err = qerr;
         store_rollback(st);
         return NULL;
     }
@@ -743,16 +735,10 @@ int fleet_host_set_reachable(struct store *st, const char *host_id, int reachabl
 
 json_t *fleet_host_reset_credential(struct store *st, const char *ref, struct nubo_err *err)
 {
-    struct nubo_err qerr;
     if (store_begin(st, true, err) < 0)
         return NULL;
-    json_t *h = store_query_one(st, &qerr, "SELECT id, name FROM hosts WHERE id = ? OR name = ?",
-                                "ss", ref, ref);
+    json_t *h = fleet_host_row(st, ref, err);
     if (h == NULL) {
-        if (qerr.code == NUBO_E_NOTFOUND)
-            nubo_err_set(err, NUBO_E_NOTFOUND, "no host with id or name '%.64s'", ref);
-        else
-            *err = qerr;
         store_rollback(st);
         return NULL;
     }

@@ -26,9 +26,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-/* The host ref names (id or name), read in the caller's transaction:
- * fills id and name.  NULL with err (404 naming ref) when there is none. */
-static json_t *host_row(struct store *st, const char *ref, struct nubo_err *err)
+json_t *fleet_host_row(struct store *st, const char *ref, struct nubo_err *err)
 {
     struct nubo_err qerr;
     json_t *h = store_query_one(st, &qerr,
@@ -50,7 +48,7 @@ json_t *fleet_host_drain(struct store *st, const char *ref, const struct ctx *ct
     char id[37], name[64], now[32];
     if (store_begin(st, true, err) < 0)
         return NULL;
-    json_t *h = host_row(st, ref, err);
+    json_t *h = fleet_host_row(st, ref, err);
     if (h == NULL)
         goto fail;
     str_copy(id, sizeof(id), jsonx_str(h, "id"));
@@ -99,7 +97,7 @@ json_t *fleet_host_undrain(struct store *st, const char *ref, const struct ctx *
     char id[37], name[64];
     if (store_begin(st, true, err) < 0)
         return NULL;
-    json_t *h = host_row(st, ref, err);
+    json_t *h = fleet_host_row(st, ref, err);
     if (h == NULL) {
         store_rollback(st);
         return NULL;

@@ -16,6 +16,12 @@ void id_new(char out[37]);
 /* Milliseconds of the monotonic clock: for durations and timeouts. */
 int64_t clock_mono_ms(void);
 
+/* ts = now on the monotonic clock + ms: the deadline of a
+ * pthread_cond_timedwait() on a condition variable whose clock attribute
+ * is CLOCK_MONOTONIC. */
+struct timespec;
+void clock_mono_deadline(struct timespec *ts, int64_t ms);
+
 /* Formats a UTC wall-clock time (seconds since the epoch) as RFC 3339,
  * e.g. "2026-11-26T15:04:51Z", into out (at least 21 bytes). */
 void time_format_utc(time_t t, char out[32]);

@@ -188,17 +188,6 @@ void monitor_run_once(struct monitor *m)
     monitor_alarms_evaluate(m, now);
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static void *eval_loop(void *arg)
 {
     struct monitor *m = arg;
@@ -213,16 +202,16 @@ static void *eval_loop(void *arg)
         struct timespec ts;
         int64_t gap = MONITOR_MIN_PASS_MS - (clock_mono_ms() - started);
         if (gap > 0) {
-            deadline_in(&ts, gap);
+            clock_mono_deadline(&ts, gap);
             while (!m->stopping)
                 if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT)
                     break;
         }
         if (m->kicked || m->stopping)
             continue;
-        deadline_in(&ts, m->cfg.eval_ms - MONITOR_MIN_PASS_MS > 0
-                             ? m->cfg.eval_ms - MONITOR_MIN_PASS_MS
-                             : 0);
+        clock_mono_deadline(&ts, m->cfg.eval_ms - MONITOR_MIN_PASS_MS > 0
+                                     ? m->cfg.eval_ms - MONITOR_MIN_PASS_MS
+                                     : 0);
         while (!m->kicked && !m->stopping)
             if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT)
                 break;
