@@ -50,6 +50,26 @@ void cli_getopt_reset(void)
     opterr = 0; /* we print our own messages */
 }
 
+/* With -o json, errors go to stderr as one JSON object:
+ * {"error": {"status": N, "code": "slug", "message": "..."}}; status is the
+ * HTTP status (0 for usage errors, which never reached the API). */
+static void cli_error_json(int status, const char *code, const char *msg)
+{
+    json_t *e =
+        json_pack("{s:{s:i,s:s,s:s}}", "error", "status", status, "code", code, "message", msg);
+    if (!e) {
+        fprintf(stderr, "nubo: %s\n", msg);
+        return;
+    }
+    char *s = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+    if (s)
+        fprintf(stderr, "%s\n", s);
+    else
+        fprintf(stderr, "nubo: %s\n", msg);
+    free(s);
+}
+
 int cli_usage_error(const struct cli *cli, const char *fmt, ...)
 {
     char msg[512];
@@ -57,6 +77,10 @@ int cli_usage_error(const struct cli *cli, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (cli->output == OUTPUT_JSON) {
+        cli_error_json(0, "usage", msg);
+        return CLI_EXIT_USAGE;
+    }
     fprintf(stderr, "%s: %s\nTry '%s --help'.\n", cli->cmd, msg, cli->cmd);
     return CLI_EXIT_USAGE;
 }
@@ -241,8 +265,17 @@ int cli_call(struct cli *cli, const char *method, const char *path, const json_t
 int cli_fail(const struct cli *cli, const struct nubo_err *err)
 {
     if (interrupted) {
-        fprintf(stderr, "nubo: interrupted\n");
+        if (cli->output == OUTPUT_JSON)
+            cli_error_json(0, "interrupted", "interrupted");
+        else
+            fprintf(stderr, "nubo: interrupted\n");
         return CLI_EXIT_INTERRUPTED;
+    }
+    if (cli->output == OUTPUT_JSON) {
+        bool down = cli->client && client_unreachable(cli->client);
+        cli_error_json(down ? 0 : nubo_err_http_status(err->code),
+                       down ? "unreachable" : nubo_err_slug(err->code), err->msg);
+        return down ? CLI_EXIT_UNREACHABLE : CLI_EXIT_FAIL;
     }
     /* The message may quote the agent; keep it on one line. */
     char msg[sizeof(err->msg)];
