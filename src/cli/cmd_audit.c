@@ -11,7 +11,7 @@
 #include "lib/valid.h"
 
 static const char audit_usage[] =
-    "usage: nubo audit [--user U] [--project P] [--action A] [--result R] [--limit N]\n"
+    "usage: nubo audit [--user U] [--project P] [--action A] [--result R] [--since T] [--limit N]\n"
     "\n"
     "Lists the audit log, oldest first (cloud admins only): every call that changed\n"
     "something, with who made it, in which project, the action (such as\n"
@@ -21,6 +21,8 @@ static const char audit_usage[] =
     "  --project P    only calls in project P\n"
     "  --action A     only this action\n"
     "  --result R     only this result\n"
+    "  --since T      only records at or after T, an RFC 3339 UTC time\n"
+    "                 (2026-11-26T15:04:05Z)\n"
     "  --limit N      the first N only\n"
     "\n" CLOUD_COMMON_HELP;
 
@@ -44,7 +46,14 @@ static const struct cloud_kind audit_kind = {
 
 int cmd_audit(struct cli *cli, int argc, char **argv)
 {
-    enum { OPT_USER = CLI_OPT_FIRST_FREE, OPT_PROJECT, OPT_ACTION, OPT_RESULT, OPT_LIMIT };
+    enum {
+        OPT_USER = CLI_OPT_FIRST_FREE,
+        OPT_PROJECT,
+        OPT_ACTION,
+        OPT_RESULT,
+        OPT_LIMIT,
+        OPT_SINCE
+    };
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
         {"user", required_argument, NULL, OPT_USER},
@@ -52,6 +61,7 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
         {"action", required_argument, NULL, OPT_ACTION},
         {"result", required_argument, NULL, OPT_RESULT},
         {"limit", required_argument, NULL, OPT_LIMIT},
+        {"since", required_argument, NULL, OPT_SINCE},
         {NULL, 0, NULL, 0},
     };
     static const char *const keys[] = {"user", "project", "action", "result"};
@@ -69,6 +79,9 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
             if (valid_name(optarg, key, &err) < 0)
                 return cli_usage_error(cli, "--%s: %s", key, err.msg);
             cloud_query_add(path, sizeof(path), key, optarg, &err);
+        } else if (c == OPT_SINCE) {
+            if (cloud_query_add(path, sizeof(path), "since", optarg, &err) < 0)
+                return cli_usage_error(cli, "--since: %s", err.msg);
         } else if (c == OPT_LIMIT) {
             if ((rc = cloud_limit_parse(cli, optarg, &limit)) != 0)
                 return rc;

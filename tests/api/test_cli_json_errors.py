@@ -43,3 +43,17 @@ def test_unreachable_as_json(admin_cli, tmp_path):
     assert r.returncode == 3, r.stderr
     e = _err(r)
     assert e["status"] == 0 and e["code"] == "unreachable" and "cannot reach" in e["message"]
+
+
+def test_audit_since(admin_cli):
+    import time
+    before = admin_cli.json("audit")["audit"]
+    assert before
+    cut = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
+    time.sleep(3)
+    admin_cli.ok("flavor", "create", "f-since", "--vcpus", "1", "--ram", "64M", "--disk", "1G")
+    rows = admin_cli.json("audit", "--since", cut)["audit"]
+    assert rows and all(r["at"] >= cut for r in rows)
+    assert len(rows) < len(before) + 1
+    r = admin_cli.run("-o", "json", "audit", "--since", "yesterday")
+    assert r.returncode == 1 and _err(r)["status"] == 400
