@@ -24,6 +24,7 @@
 #define TOKEN_FILE_MAX 4096
 
 static volatile sig_atomic_t interrupted;
+static const struct cli_walker *walker; /* set during a walk (cli_walk_set()) */
 
 void cli_init(struct cli *cli)
 {
@@ -48,6 +49,25 @@ void cli_getopt_reset(void)
 {
     optind = 0; /* 0, not 1: makes GNU getopt re-read the optstring's flags */
     opterr = 0; /* we print our own messages */
+}
+
+int cli_getopt(int argc, char **argv, const char *optstring, const struct option *longopts)
+{
+    if (walker) {
+        walker->options(walker->ctx, optstring, longopts);
+        return 'h';
+    }
+    return getopt_long(argc, argv, optstring, longopts, NULL);
+}
+
+void cli_walk_set(const struct cli_walker *w)
+{
+    walker = w;
+}
+
+bool cli_walking(void)
+{
+    return walker != NULL;
 }
 
 /* With -o json, errors go to stderr as one JSON object:
@@ -223,6 +243,8 @@ int cli_connect(struct cli *cli)
         .unreachable_hint = "is nubo-hostd running? (scripts/up starts it)",
     };
 
+    if (walker)
+        goto cleanup; /* a walk never connects (see cli_walk_set()) */
     if (cli->url || (!cli->socket_path && env_url && *env_url)) {
         const char *u = cli->url ? cli->url : env_url;
         if (cli_url_check(cli, u, cli->url ? "--url" : "NUBO_HOSTD_URL", url, sizeof(url)) != 0)
@@ -348,7 +370,7 @@ int cli_options_common(struct cli *cli, int argc, char **argv, const char *usage
     /* '+' stops at the first word: a group's subcommand has its own
      * options after it. */
     const char *optstring = stop_at_word ? "+" CLI_SHORT_OPTIONS : CLI_SHORT_OPTIONS;
-    while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, optstring, opts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             return CLI_HELP_SHOWN;
@@ -384,6 +406,12 @@ int cli_run_word(struct cli *cli, int argc, char **argv, const struct cli_comman
 int cli_dispatch(struct cli *cli, int argc, char **argv, const struct cli_command *cmds,
                  size_t ncmds, const char *usage)
 {
+    if (walker) {
+        static const struct option opts[] = {CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
+        walker->options(walker->ctx, "+" CLI_SHORT_OPTIONS, opts);
+        walker->group(walker->ctx, cli, cmds, ncmds, usage);
+        return CLI_EXIT_OK;
+    }
     int r = cli_options_common(cli, argc, argv, usage, true);
     if (r != 0)
         return r == CLI_HELP_SHOWN ? CLI_EXIT_OK : r;

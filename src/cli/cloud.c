@@ -53,6 +53,8 @@ int cloud_connect(struct cli *cli)
     const char *env_token = getenv("NUBO_TOKEN");
     const char *u = NULL, *u_what = NULL;
 
+    if (cli_walking())
+        return CLI_EXIT_USAGE; /* a walk never connects (see cli_walk_set()) */
     if (cli->socket_path)
         return cli_usage_error(cli, "--socket is for 'nubo agent' commands; the controller is "
                                     "reached with --url URL");
@@ -489,7 +491,7 @@ static int list_options(struct cli *cli, int argc, char **argv, const char *usag
     };
     int c, r;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             return CLI_HELP_SHOWN;

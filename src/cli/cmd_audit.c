@@ -70,7 +70,7 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
     char path[CLOUD_PATH_MAX] = "/v1/audit";
     struct nubo_err err;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(audit_usage, stdout);
             return CLI_EXIT_OK;

@@ -231,7 +231,7 @@ static int tmpl_opts_parse(struct cli *cli, int argc, char **argv, const char *u
     };
     int c, rc;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS "f:p:y", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS "f:p:y", opts)) != -1) {
         char flag = c == 'f'              ? 'f'
                     : c == 'p'            ? 'p'
                     : c == 'y'            ? 'y'

@@ -84,7 +84,7 @@ static int task_list(struct cli *cli, int argc, char **argv)
     char path[CLOUD_PATH_MAX] = "/v1/tasks";
     struct nubo_err err;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(list_usage, stdout);
             return CLI_EXIT_OK;
