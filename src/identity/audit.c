@@ -117,10 +117,15 @@ json_t *identity_audit_list(struct store *st, const struct ctx *ctx, const struc
         nubo_err_set(err, NUBO_E_INVALID, "result must be success, failure or denied");
         return NULL;
     }
+    bool newest = f->order && strcmp(f->order, "newest") == 0;
+    if (f->order && !newest && strcmp(f->order, "oldest") != 0) {
+        nubo_err_set(err, NUBO_E_INVALID, "order must be oldest or newest");
+        return NULL;
+    }
     char since[32] = "";
     if (f->since && since_parse(f->since, since, err) < 0)
         return NULL;
-    struct store_page pg = {.marker = marker, .limit = limit};
+    struct store_page pg = {.marker = marker, .limit = limit, .desc = newest};
     if (store_page_start(st, &pg, err, "SELECT created_at FROM audit_log WHERE id = ?", "s",
                          marker) < 0)
         return NULL;
