@@ -87,7 +87,7 @@ static const struct cloud_col alarm_cols[] = {
     {"CMP", "comparison", CLOUD_STR},
     {"THRESHOLD", "threshold", CLOUD_STR},
     {"WINDOW", "window_s", CLOUD_STR},
-    {"INSTANCE", "instance_id", CLOUD_STR},
+    {"INSTANCE", "instance_id", CLOUD_INSTANCE_ID},
     {"CHANGED", "state_changed_at", CLOUD_AGE},
     {"ID", "id", CLOUD_STR},
 };

@@ -39,7 +39,7 @@ static const char list_usage[] =
 
 static const struct cloud_col task_cols[] = {
     {"ID", "id", CLOUD_STR},          {"KIND", "kind", CLOUD_STR},
-    {"STATUS", "status", CLOUD_STR},  {"INSTANCE ID", "instance_id", CLOUD_STR},
+    {"STATUS", "status", CLOUD_STR},  {"INSTANCE", "instance_id", CLOUD_INSTANCE_ID},
     {"AGE", "created_at", CLOUD_AGE}, {"ERROR", "error", CLOUD_SHORT},
 };
 
