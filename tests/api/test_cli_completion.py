@@ -178,6 +178,11 @@ def test_every_offered_subcommand_and_option_is_the_clis_own(bash_script, tmp_pa
                 (p, o, r.stderr)
     assert set(argopts["audit"]) >= {"--since", "--user", "--limit", "--output", "-o"}
     assert "--private" in opts["flavor create"] and "--private" not in argopts["flavor create"]
+    # the stack commands share a table but each offers only what it takes
+    assert "--yes" in opts["stack apply"] and "--yes" not in opts["stack plan"]
+    assert "--follow" in opts["stack events"] and "--file" not in opts["stack events"]
+    r = run("stack", "plan", "--yes", check=False)
+    assert r.returncode == 2 and "unknown option '--yes'" in r.stderr
 
 
 def test_the_walk_never_connects(tmp_path):
