@@ -59,23 +59,35 @@ def test_tables_name_other_resources(cloud_with_host, tmp_path):
     # task list: the instance by name
     rows = table(c.ok("task", "list").stdout)
     assert rows and all(r["INSTANCE"] == "web" for r in rows)
+    assert not UUID.match(rows[0]["INSTANCE"])
     assert all(t["instance_id"] == web for t in c.json("task", "list")["tasks"])
     # alarm list: the instance by name
     c.ok("alarm", "create", "hot", "--instance", "web", "--metric", "cpu", "--comparison", "gt",
          "--threshold", "90", "--window", "60")
     rows = table(c.ok("alarm", "list").stdout)
     assert [(r["NAME"], r["INSTANCE"]) for r in rows] == [("hot", "web")]
+    c.ok("alarm", "delete", "hot")
     # apikey list: the project by name
     c.ok("apikey", "create", "ci")
     rows = table(c.ok("apikey", "list").stdout)
     assert [(r["NAME"], r["PROJECT"]) for r in rows] == [("ci", "admin")]
     assert UUID.match(c.json("apikey", "list")["apikeys"][0]["project_id"])
 
+    # volume list: the instance it is attached to, by name
+    vol = c.json("volume", "create", "data", "--size", "1G")["id"]
+    c.ok("volume", "attach", "data", "web")
+    rows = table(c.ok("volume", "list").stdout)
+    assert [(r["NAME"], r["ATTACHED_TO"]) for r in rows] == [("data", "web")]
+    assert [v["attached_to"] for v in c.json("volume", "list")["volumes"] if v["id"] == vol] \
+        == [web]
+
     # an instance that is gone: its id stays (nothing to name it by)
-    c.ok("alarm", "delete", "hot")
-    c.ok("instance", "delete", "web", "--wait", "--timeout", "60")
+    c.ok("instance", "create", "tmp", "--flavor", "tiny", "--image", "img", "--wait",
+         "--timeout", "60")
+    tmp = c.json("instance", "show", "tmp")["id"]
+    c.ok("instance", "delete", "tmp", "--wait", "--timeout", "60")
     rows = table(c.ok("task", "list").stdout)
-    assert rows and all(r["INSTANCE"] == web for r in rows)
+    assert {r["INSTANCE"] for r in rows} == {"web", tmp}
 
 
 # ------------------------------------------------------ counting the calls
