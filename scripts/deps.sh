@@ -12,7 +12,8 @@ PKGS="build-essential meson ninja-build pkg-config
  chromium
  prometheus
  dnsmasq-base nftables iperf3
- systemd-container binutils gnutls-bin"
+ systemd-container binutils gnutls-bin
+ help2man zsh"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

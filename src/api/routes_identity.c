@@ -387,7 +387,9 @@ static void get_audit(struct api_call *call)
     struct audit_filter f = {.user = api_query(call, "user"),
                              .project = api_query(call, "project"),
                              .action = api_query(call, "action"),
-                             .result = api_query(call, "result")};
+                             .result = api_query(call, "result"),
+                             .since = api_query(call, "since"),
+                             .order = api_query(call, "order")};
     api_reply_page_or_fail(call, "audit",
                            identity_audit_list(call->api->st, &call->ctx, &f, limit, marker, &err),
                            limit, &err);

@@ -24,6 +24,7 @@
 #define TOKEN_FILE_MAX 4096
 
 static volatile sig_atomic_t interrupted;
+static const struct cli_walker *walker; /* set during a walk (cli_walk_set()) */
 
 void cli_init(struct cli *cli)
 {
@@ -50,6 +51,45 @@ void cli_getopt_reset(void)
     opterr = 0; /* we print our own messages */
 }
 
+int cli_getopt(int argc, char **argv, const char *optstring, const struct option *longopts)
+{
+    if (walker) {
+        walker->options(walker->ctx, optstring, longopts);
+        return 'h';
+    }
+    return getopt_long(argc, argv, optstring, longopts, NULL);
+}
+
+void cli_walk_set(const struct cli_walker *w)
+{
+    walker = w;
+}
+
+bool cli_walking(void)
+{
+    return walker != NULL;
+}
+
+/* With -o json, errors go to stderr as one JSON object:
+ * {"error": {"status": N, "code": "slug", "message": "..."}}; status is the
+ * HTTP status (0 for usage errors, which never reached the API). */
+static void cli_error_json(int status, const char *code, const char *msg)
+{
+    json_t *e =
+        json_pack("{s:{s:i,s:s,s:s}}", "error", "status", status, "code", code, "message", msg);
+    if (!e) {
+        fprintf(stderr, "nubo: %s\n", msg);
+        return;
+    }
+    char *s = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+    if (s)
+        fprintf(stderr, "%s\n", s);
+    else
+        fprintf(stderr, "nubo: %s\n", msg);
+    free(s);
+}
+
 int cli_usage_error(const struct cli *cli, const char *fmt, ...)
 {
     char msg[512];
@@ -57,6 +97,10 @@ int cli_usage_error(const struct cli *cli, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (cli->output == OUTPUT_JSON) {
+        cli_error_json(0, "usage", msg);
+        return CLI_EXIT_USAGE;
+    }
     fprintf(stderr, "%s: %s\nTry '%s --help'.\n", cli->cmd, msg, cli->cmd);
     return CLI_EXIT_USAGE;
 }
@@ -199,6 +243,8 @@ int cli_connect(struct cli *cli)
         .unreachable_hint = "is nubo-hostd running? (scripts/up starts it)",
     };
 
+    if (walker)
+        goto cleanup; /* a walk never connects (see cli_walk_set()) */
     if (cli->url || (!cli->socket_path && env_url && *env_url)) {
         const char *u = cli->url ? cli->url : env_url;
         if (cli_url_check(cli, u, cli->url ? "--url" : "NUBO_HOSTD_URL", url, sizeof(url)) != 0)
@@ -241,8 +287,17 @@ int cli_call(struct cli *cli, const char *method, const char *path, const json_t
 int cli_fail(const struct cli *cli, const struct nubo_err *err)
 {
     if (interrupted) {
-        fprintf(stderr, "nubo: interrupted\n");
+        if (cli->output == OUTPUT_JSON)
+            cli_error_json(0, "interrupted", "interrupted");
+        else
+            fprintf(stderr, "nubo: interrupted\n");
         return CLI_EXIT_INTERRUPTED;
+    }
+    if (cli->output == OUTPUT_JSON) {
+        bool down = cli->client && client_unreachable(cli->client);
+        cli_error_json(down ? 0 : nubo_err_http_status(err->code),
+                       down ? "unreachable" : nubo_err_slug(err->code), err->msg);
+        return down ? CLI_EXIT_UNREACHABLE : CLI_EXIT_FAIL;
     }
     /* The message may quote the agent; keep it on one line. */
     char msg[sizeof(err->msg)];
@@ -315,7 +370,7 @@ int cli_options_common(struct cli *cli, int argc, char **argv, const char *usage
     /* '+' stops at the first word: a group's subcommand has its own
      * options after it. */
     const char *optstring = stop_at_word ? "+" CLI_SHORT_OPTIONS : CLI_SHORT_OPTIONS;
-    while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, optstring, opts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             return CLI_HELP_SHOWN;
@@ -351,6 +406,12 @@ int cli_run_word(struct cli *cli, int argc, char **argv, const struct cli_comman
 int cli_dispatch(struct cli *cli, int argc, char **argv, const struct cli_command *cmds,
                  size_t ncmds, const char *usage)
 {
+    if (walker) {
+        static const struct option opts[] = {CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
+        walker->options(walker->ctx, "+" CLI_SHORT_OPTIONS, opts);
+        walker->group(walker->ctx, cli, cmds, ncmds, usage);
+        return CLI_EXIT_OK;
+    }
     int r = cli_options_common(cli, argc, argv, usage, true);
     if (r != 0)
         return r == CLI_HELP_SHOWN ? CLI_EXIT_OK : r;

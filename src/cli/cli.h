@@ -65,11 +65,24 @@ enum {
     "Common options: -o, --output table|json; --socket PATH; --url http://ADDR:PORT\n"             \
     "with --token-file FILE; -h, --help (see 'nubo agent --help').\n"
 
+struct cli_command;
+
+/* What main() knows and the command groups do not: the top-level commands
+ * and options, for `nubo completion` (cmd_completion.c). */
+struct cli_root {
+    const struct cli_command *cmds;
+    size_t ncmds;
+    const char *optstring;
+    const struct option *opts;
+    const char *usage;
+};
+
 struct cli {
-    const char *socket_path; /* --socket, NULL when not given */
-    const char *url;         /* --url, NULL when not given */
-    const char *token_file;  /* --token-file, NULL when not given */
-    const char *ca_file;     /* --ca-file, NULL when not given */
+    const struct cli_root *root; /* set by main() */
+    const char *socket_path;     /* --socket, NULL when not given */
+    const char *url;             /* --url, NULL when not given */
+    const char *token_file;      /* --token-file, NULL when not given */
+    const char *ca_file;         /* --ca-file, NULL when not given */
     enum output_format output;
     char cmd[64];          /* "nubo agent vm create": prefix of usage errors and help hints */
     struct client *client; /* set by cli_connect() or cloud_connect() */
@@ -93,6 +106,39 @@ void cli_close(struct cli *cli);
 
 /* Resets getopt for parsing a new argument vector (a command's argv). */
 void cli_getopt_reset(void);
+
+/* getopt_long() for the commands: every command parses its options through
+ * it (scripts/check-banned.sh refuses getopt_long elsewhere in src/cli), so
+ * that a walk of the command tree (below) reads every option table.  Outside
+ * a walk it is getopt_long() without a longindex. */
+int cli_getopt(int argc, char **argv, const char *optstring, const struct option *longopts);
+
+/* ------------------------------------------------- walking the commands */
+
+/* A walk runs every command with no arguments while a walker is set:
+ * cli_dispatch() hands the walker a group's options and subcommands
+ * instead of running one, and cli_getopt() hands it a command's options
+ * and then answers 'h', so the command prints its --help and returns
+ * without doing anything else (cli_connect() and cloud_connect() refuse to
+ * connect during a walk, for a command that would not stop there).  This is
+ * how `nubo completion` builds the shell completions and the manual from
+ * the tables the commands really parse with, so they cannot drift. */
+struct cli_walker {
+    /* A command's (or group's) options: optstring and longopts as given to
+     * getopt_long().  May be called more than once for one command. */
+    void (*options)(void *ctx, const char *optstring, const struct option *longopts);
+    /* A group's subcommands and usage text (called by cli_dispatch()). */
+    void (*group)(void *ctx, struct cli *cli, const struct cli_command *cmds, size_t ncmds,
+                  const char *usage);
+    void *ctx;
+};
+
+/* Starts a walk with walker w (the caller's, kept until the walk ends), or
+ * ends it (NULL). */
+void cli_walk_set(const struct cli_walker *w);
+
+/* True during a walk. */
+bool cli_walking(void);
 
 /* What cli_options_common() returns after printing --help: the command is
  * done and exits 0. */

@@ -53,6 +53,8 @@ int cloud_connect(struct cli *cli)
     const char *env_token = getenv("NUBO_TOKEN");
     const char *u = NULL, *u_what = NULL;
 
+    if (cli_walking())
+        return CLI_EXIT_USAGE; /* a walk never connects (see cli_walk_set()) */
     if (cli->socket_path)
         return cli_usage_error(cli, "--socket is for 'nubo agent' commands; the controller is "
                                     "reached with --url URL");
@@ -330,6 +332,90 @@ static const json_t *member_at(const json_t *o, const char *path)
     return o;
 }
 
+/* --------------------------------------------------- names for ids */
+
+/* Where the resources a CLOUD_*_ID column names are listed. */
+struct ref_kind {
+    enum cloud_fmt fmt;
+    const char *collection; /* "/v1/networks" */
+    const char *key;        /* "networks": the list's array */
+};
+
+static const struct ref_kind ref_kinds[] = {
+    {CLOUD_INSTANCE_ID, "/v1/instances", "instances"},
+    {CLOUD_NETWORK_ID, "/v1/networks", "networks"},
+    {CLOUD_PORT_ID, "/v1/ports", "ports"},
+    {CLOUD_ALARM_ID, "/v1/alarms", "alarms"},
+    {CLOUD_PROJECT_ID, "/v1/projects", "projects"},
+};
+
+/* {id: name} of the resources listed at ref, leaving out those without a
+ * name and names that more than one of them has.  NULL when the list
+ * cannot be read. */
+static json_t *ref_names(struct cli *cli, const struct ref_kind *ref)
+{
+    struct nubo_err err;
+    json_t *list = NULL, *names = NULL, *seen = NULL;
+    if (cloud_list(cli, ref->collection, ref->key, 0, &list, &err) < 0)
+        return NULL;
+    const json_t *items = json_object_get(list, ref->key);
+    names = json_object();
+    seen = json_object(); /* name -> how many have it */
+    size_t i;
+    json_t *o;
+    json_array_foreach (items, i, o) {
+        const char *name = cli_json_str(o, "name");
+        if (name && *name)
+            json_object_set_new(seen, name,
+                                json_integer(json_integer_value(json_object_get(seen, name)) + 1));
+    }
+    json_array_foreach (items, i, o) {
+        const char *id = cli_json_str(o, "id"), *name = cli_json_str(o, "name");
+        if (id && name && json_integer_value(json_object_get(seen, name)) == 1)
+            json_object_set_new(names, id, json_string(name));
+    }
+    json_decref(seen);
+    json_decref(list);
+    return names;
+}
+
+json_t *cloud_table_names(struct cli *cli, const json_t *items, const struct cloud_col *cols,
+                          size_t ncols)
+{
+    json_t *copy = NULL;
+    for (size_t k = 0; k < ARRAY_LEN(ref_kinds); k++) {
+        const struct ref_kind *ref = &ref_kinds[k];
+        bool used = false;
+        size_t i;
+        json_t *o;
+        json_array_foreach (items, i, o) {
+            for (size_t c = 0; c < ncols; c++)
+                used =
+                    used || (cols[c].fmt == ref->fmt && json_is_string(member_at(o, cols[c].key)));
+        }
+        if (!used)
+            continue; /* no column of this kind, or no row names one: no call */
+        json_t *names = ref_names(cli, ref);
+        if (names == NULL)
+            continue;
+        if (copy == NULL)
+            copy = json_deep_copy(items);
+        json_array_foreach (copy, i, o) {
+            for (size_t c = 0; c < ncols; c++) {
+                /* only top-level members: a dotted key stays an id */
+                if (cols[c].fmt != ref->fmt || strchr(cols[c].key, '.') != NULL)
+                    continue;
+                const char *id = cli_json_str(o, cols[c].key);
+                json_t *name = id ? json_object_get(names, id) : NULL;
+                if (name)
+                    json_object_set(o, cols[c].key, name);
+            }
+        }
+        json_decref(names);
+    }
+    return copy;
+}
+
 void cloud_format(const json_t *o, const struct cloud_col *col, char *out, size_t n)
 {
     const json_t *v = member_at(o, col->key);
@@ -403,6 +489,11 @@ void cloud_format(const json_t *o, const struct cloud_col *col, char *out, size_
         }
         break;
     case CLOUD_STR:
+    case CLOUD_INSTANCE_ID:
+    case CLOUD_NETWORK_ID:
+    case CLOUD_PORT_ID:
+    case CLOUD_ALARM_ID:
+    case CLOUD_PROJECT_ID:
         break;
     }
     if (json_is_string(v))
@@ -489,7 +580,7 @@ static int list_options(struct cli *cli, int argc, char **argv, const char *usag
     };
     int c, r;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             return CLI_HELP_SHOWN;
@@ -512,7 +603,9 @@ int cloud_list_run(struct cli *cli, const struct cloud_kind *kind, const char *p
         return cli_fail(cli, &err);
     if (!cli_print_json(cli, list)) {
         const json_t *items = json_object_get(list, kind->key);
-        cloud_table_print(items, kind->cols, kind->ncols, kind->empty);
+        json_t *named = cloud_table_names(cli, items, kind->cols, kind->ncols);
+        cloud_table_print(named ? named : items, kind->cols, kind->ncols, kind->empty);
+        json_decref(named);
         if (!json_is_null(json_object_get(list, "next_marker")))
             fprintf(stderr, "nubo: the first %zu %ss are shown; there are more%s\n",
                     json_array_size(items), kind->what, limit > 0 ? " (--limit)" : "");

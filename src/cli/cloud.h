@@ -96,6 +96,13 @@ enum cloud_fmt {
     CLOUD_COUNT, /* an array: how many members */
     CLOUD_SHORT, /* a string cut at 48 characters, for long texts in tables */
     CLOUD_ADDRS, /* an instance's addresses: "10.0.0.5 (203.0.113.7), 10.1.0.9" */
+    /* The id of another resource (a string, printed as it is); tables show
+     * the resource's name instead (cloud_table_names()). */
+    CLOUD_INSTANCE_ID,
+    CLOUD_NETWORK_ID,
+    CLOUD_PORT_ID,
+    CLOUD_ALARM_ID,
+    CLOUD_PROJECT_ID,
 };
 
 /* A table column or a key/value field: a title, the member it shows (a
@@ -108,6 +115,18 @@ struct cloud_col {
 
 /* The text of one column for object o, into out (n bytes). */
 void cloud_format(const json_t *o, const struct cloud_col *col, char *out, size_t n);
+
+/* For the table output of items (an array of objects): a copy of items in
+ * which every column of a CLOUD_*_ID format shows the name of the resource
+ * whose id it holds, or NULL when there is nothing to name (print items as
+ * they are).  One
+ * list call (all pages) per kind of resource named, none per row; an id
+ * stays as it is when its resource is not in that list (deleted, another
+ * project's), has no name, or shares its name with another of the list,
+ * and all of them do when the list call fails (a tenant may not list
+ * hosts).  The JSON output never goes through this. */
+json_t *cloud_table_names(struct cli *cli, const json_t *items, const struct cloud_col *cols,
+                          size_t ncols);
 
 /* Prints the objects of the array items as a table on stdout, or `empty`
  * on stderr when there are none. */

@@ -115,4 +115,7 @@ int cmd_budget(struct cli *cli, int argc, char **argv);
 /* nubo stack plan|apply|list|show|events|outputs|resources|drift|destroy */
 int cmd_stack(struct cli *cli, int argc, char **argv);
 
+/* nubo completion bash|zsh|help2man (hidden; cmd_completion.c) */
+int cmd_completion(struct cli *cli, int argc, char **argv);
+
 #endif

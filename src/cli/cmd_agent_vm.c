@@ -296,7 +296,7 @@ static int vm_list(struct cli *cli, int argc, char **argv)
     struct nubo_err err;
     json_t *answer = NULL;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS "wq", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS "wq", opts)) != -1) {
         if (c == 'h') {
             fputs(list_usage, stdout);
             return CLI_EXIT_OK;
@@ -629,7 +629,7 @@ static int create_parse(struct cli *cli, int argc, char **argv, struct create_re
     struct nubo_err err;
     int c;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(create_usage, stdout);
             return CLI_HELP_SHOWN;
@@ -758,7 +758,7 @@ static int vm_action(struct cli *cli, int argc, char **argv, const char *action,
     json_t *vm = NULL;
 
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             return CLI_EXIT_OK;
@@ -861,7 +861,7 @@ static int vm_stop(struct cli *cli, int argc, char **argv)
     json_t *vm = NULL, *body = NULL;
 
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(stop_usage, stdout);
             return CLI_EXIT_OK;
@@ -956,7 +956,7 @@ static int vm_console(struct cli *cli, int argc, char **argv)
     struct nubo_err err;
 
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS "f", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS "f", opts)) != -1) {
         if (c == 'h') {
             fputs(console_usage, stdout);
             return CLI_EXIT_OK;
@@ -1003,7 +1003,7 @@ static int vm_wait(struct cli *cli, int argc, char **argv)
     json_t *vm = NULL;
 
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(wait_usage, stdout);
             return CLI_EXIT_OK;

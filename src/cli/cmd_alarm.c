@@ -87,7 +87,7 @@ static const struct cloud_col alarm_cols[] = {
     {"CMP", "comparison", CLOUD_STR},
     {"THRESHOLD", "threshold", CLOUD_STR},
     {"WINDOW", "window_s", CLOUD_STR},
-    {"INSTANCE", "instance_id", CLOUD_STR},
+    {"INSTANCE", "instance_id", CLOUD_INSTANCE_ID},
     {"CHANGED", "state_changed_at", CLOUD_AGE},
     {"ID", "id", CLOUD_STR},
 };
@@ -213,7 +213,7 @@ static int alarm_history(struct cli *cli, int argc, char **argv)
     long long limit = 0;
     struct nubo_err err;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(history_usage, stdout);
             return CLI_EXIT_OK;

@@ -51,7 +51,7 @@ static const char delete_usage[] =
 static const struct cloud_col apikey_cols[] = {
     {"NAME", "name", CLOUD_STR},
     {"ID", "id", CLOUD_STR},
-    {"PROJECT ID", "project_id", CLOUD_STR},
+    {"PROJECT", "project_id", CLOUD_PROJECT_ID},
     {"EXPIRES", "expires_at", CLOUD_STR},
     {"REVOKED", "revoked", CLOUD_BOOL},
     {"AGE", "created_at", CLOUD_AGE},

@@ -1,8 +1,10 @@
 /*
  * cmd_audit.c - `nubo audit`: the audit log, every mutating API call with
  * who made it, in which project, on what, and how it ended (cloud admins
- * only).  GET /v1/audit (?user= ?project= ?action= ?result=).
+ * only), newest first.  GET /v1/audit (?order=newest ?user= ?project=
+ * ?action= ?result= ?since=).
  */
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "cli/cloud.h"
@@ -11,9 +13,10 @@
 #include "lib/valid.h"
 
 static const char audit_usage[] =
-    "usage: nubo audit [--user U] [--project P] [--action A] [--result R] [--limit N]\n"
+    "usage: nubo audit [--user U] [--project P] [--action A] [--result R] [--since T]\n"
+    "                  [--limit N] [--oldest-first]\n"
     "\n"
-    "Lists the audit log, oldest first (cloud admins only): every call that changed\n"
+    "Lists the audit log, newest first (cloud admins only): every call that changed\n"
     "something, with who made it, in which project, the action (such as\n"
     "instance.create), its target, the HTTP status and the result.\n"
     "\n"
@@ -21,7 +24,10 @@ static const char audit_usage[] =
     "  --project P    only calls in project P\n"
     "  --action A     only this action\n"
     "  --result R     only this result\n"
-    "  --limit N      the first N only\n"
+    "  --since T      only records at or after T, an RFC 3339 UTC time\n"
+    "                 (2026-11-26T15:04:05Z)\n"
+    "  --limit N      the first N only (the newest N; with --oldest-first the oldest)\n"
+    "  --oldest-first oldest first, as the API lists by default\n"
     "\n" CLOUD_COMMON_HELP;
 
 static const struct cloud_col audit_cols[] = {
@@ -44,7 +50,15 @@ static const struct cloud_kind audit_kind = {
 
 int cmd_audit(struct cli *cli, int argc, char **argv)
 {
-    enum { OPT_USER = CLI_OPT_FIRST_FREE, OPT_PROJECT, OPT_ACTION, OPT_RESULT, OPT_LIMIT };
+    enum {
+        OPT_USER = CLI_OPT_FIRST_FREE,
+        OPT_PROJECT,
+        OPT_ACTION,
+        OPT_RESULT,
+        OPT_LIMIT,
+        OPT_SINCE,
+        OPT_OLDEST_FIRST
+    };
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
         {"user", required_argument, NULL, OPT_USER},
@@ -52,15 +66,18 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
         {"action", required_argument, NULL, OPT_ACTION},
         {"result", required_argument, NULL, OPT_RESULT},
         {"limit", required_argument, NULL, OPT_LIMIT},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"oldest-first", no_argument, NULL, OPT_OLDEST_FIRST},
         {NULL, 0, NULL, 0},
     };
     static const char *const keys[] = {"user", "project", "action", "result"};
     int c, rc;
     long long limit = 0;
+    bool oldest_first = false;
     char path[CLOUD_PATH_MAX] = "/v1/audit";
     struct nubo_err err;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(audit_usage, stdout);
             return CLI_EXIT_OK;
@@ -69,6 +86,11 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
             if (valid_name(optarg, key, &err) < 0)
                 return cli_usage_error(cli, "--%s: %s", key, err.msg);
             cloud_query_add(path, sizeof(path), key, optarg, &err);
+        } else if (c == OPT_SINCE) {
+            if (cloud_query_add(path, sizeof(path), "since", optarg, &err) < 0)
+                return cli_usage_error(cli, "--since: %s", err.msg);
+        } else if (c == OPT_OLDEST_FIRST) {
+            oldest_first = true;
         } else if (c == OPT_LIMIT) {
             if ((rc = cloud_limit_parse(cli, optarg, &limit)) != 0)
                 return rc;
@@ -76,6 +98,8 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
             return rc;
         }
     }
+    if (!oldest_first)
+        cloud_query_add(path, sizeof(path), "order", "newest", &err);
     if ((rc = cli_args_check(cli, argc - optind, 0, 0, "no arguments")) != 0 ||
         (rc = cloud_connect(cli)) != 0)
         return rc;

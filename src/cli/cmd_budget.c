@@ -86,7 +86,7 @@ static int budget_options(struct cli *cli, int argc, char **argv, const char *us
     struct nubo_err err;
     int c, rc;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             return CLI_HELP_SHOWN;
@@ -235,7 +235,7 @@ static int budget_set(struct cli *cli, int argc, char **argv)
     json_t *thresholds = NULL, *body = NULL, *out = NULL;
     int c, rc = CLI_EXIT_USAGE;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(set_usage, stdout);
             rc = CLI_EXIT_OK;

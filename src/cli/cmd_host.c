@@ -198,7 +198,7 @@ static int host_list(struct cli *cli, int argc, char **argv)
     struct nubo_err err;
     json_t *list = NULL;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(list_usage, stdout);
             return CLI_EXIT_OK;
@@ -310,7 +310,7 @@ static int host_drain(struct cli *cli, int argc, char **argv)
     bool wait = false, timeout_set = false;
     struct nubo_err err;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(drain_usage, stdout);
             return CLI_EXIT_OK;

@@ -137,7 +137,7 @@ static int image_list(struct cli *cli, int argc, char **argv)
     char path[CLOUD_PATH_MAX] = "/v1/images";
     struct nubo_err err;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(list_usage, stdout);
             return CLI_EXIT_OK;
@@ -273,7 +273,7 @@ static int create_parse(struct cli *cli, int argc, char **argv, struct create_op
     };
     int c, rc;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         switch (c) {
         case 'h':
             fputs(create_usage, stdout);

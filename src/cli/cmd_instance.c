@@ -374,7 +374,7 @@ static int wait_options(struct cli *cli, int argc, char **argv, const char *usag
     int c, rc;
     bool timeout_set = false;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             return CLI_HELP_SHOWN;
@@ -416,7 +416,7 @@ static int instance_list(struct cli *cli, int argc, char **argv)
     char path[CLOUD_PATH_MAX] = "/v1/instances";
     struct nubo_err err;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(list_usage, stdout);
             return CLI_EXIT_OK;
@@ -524,7 +524,7 @@ static int create_parse(struct cli *cli, int argc, char **argv, struct create_op
     bool timeout_set = false;
     struct nubo_err err;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         const char **ref = c == OPT_FLAVOR    ? &o->flavor
                            : c == OPT_IMAGE   ? &o->image
                            : c == OPT_KEYPAIR ? &o->keypair
@@ -803,7 +803,7 @@ static int instance_migrate(struct cli *cli, int argc, char **argv)
     const char *host = NULL;
     struct nubo_err err;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(migrate_usage, stdout);
             return CLI_EXIT_OK;
@@ -985,7 +985,7 @@ static int instance_console(struct cli *cli, int argc, char **argv)
     struct client_resp resp = {.console_offset = -1};
 
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS "f", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS "f", opts)) != -1) {
         if (c == 'h') {
             fputs(console_usage, stdout);
             return CLI_EXIT_OK;
@@ -1068,7 +1068,7 @@ static int instance_events(struct cli *cli, int argc, char **argv)
     long long limit = 0;
     char id[37], path[CLOUD_PATH_MAX];
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(events_usage, stdout);
             return CLI_EXIT_OK;

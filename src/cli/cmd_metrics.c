@@ -207,7 +207,7 @@ int cmd_metrics(struct cli *cli, int argc, char **argv)
     long long since_s = 3600, step = 0;
     struct nubo_err err;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(metrics_usage, stdout);
             return CLI_EXIT_OK;

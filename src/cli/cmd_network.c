@@ -149,7 +149,7 @@ static const struct cloud_col subnet_cols[] = {
     {"NAME", "name", CLOUD_STR},
     {"CIDR", "cidr", CLOUD_STR},
     {"GATEWAY", "gateway", CLOUD_STR},
-    {"NETWORK", "network_id", CLOUD_STR},
+    {"NETWORK", "network_id", CLOUD_NETWORK_ID},
 };
 static const struct cloud_col subnet_fields[] = {
     {"id", "id", CLOUD_STR},
@@ -214,9 +214,10 @@ static const char port_usage[] =
 
 static const struct cloud_col port_cols[] = {
     {"ID", "id", CLOUD_STR},
+    {"NETWORK", "network_id", CLOUD_NETWORK_ID},
     {"IP", "ip", CLOUD_STR},
     {"MAC", "mac", CLOUD_STR},
-    {"INSTANCE", "instance_id", CLOUD_STR},
+    {"INSTANCE", "instance_id", CLOUD_INSTANCE_ID},
     {"FLOATING IP", "floating_ip", CLOUD_STR},
 };
 static const struct cloud_col port_fields[] = {
@@ -431,7 +432,7 @@ static const char fip_usage[] =
 static const struct cloud_col fip_cols[] = {
     {"ID", "id", CLOUD_STR},
     {"IP", "ip", CLOUD_STR},
-    {"PORT", "port_id", CLOUD_STR},
+    {"PORT", "port_id", CLOUD_PORT_ID},
     {"FIXED IP", "fixed_ip", CLOUD_STR},
 };
 static const struct cloud_col fip_fields[] = {

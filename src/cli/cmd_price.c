@@ -84,7 +84,7 @@ static int price_list(struct cli *cli, int argc, char **argv)
     json_t *list = NULL;
     int c, rc;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(list_usage, stdout);
             return CLI_EXIT_OK;
@@ -146,7 +146,7 @@ static int price_set(struct cli *cli, int argc, char **argv)
     json_t *body = NULL, *out = NULL;
     int c, rc;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(set_usage, stdout);
             return CLI_EXIT_OK;

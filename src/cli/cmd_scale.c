@@ -306,7 +306,7 @@ static const struct cloud_kind group_kind = {
 static const struct cloud_col activity_cols[] = {
     {"AT", "at", CLOUD_STR},
     {"KIND", "kind", CLOUD_STR},
-    {"INSTANCE", "instance_id", CLOUD_STR},
+    {"INSTANCE", "instance_id", CLOUD_INSTANCE_ID},
     {"CAUSE", "cause", CLOUD_SHORT},
     {"DETAIL", "detail", CLOUD_SHORT},
 };
@@ -483,9 +483,9 @@ static const char policy_usage[] =
     "\n" CLOUD_COMMON_HELP;
 
 static const struct cloud_col policy_cols[] = {
-    {"NAME", "name", CLOUD_STR},      {"GROUP", "group_name", CLOUD_STR},
-    {"KIND", "kind", CLOUD_STR},      {"TARGET", "target_value", CLOUD_STR},
-    {"ALARM", "alarm_id", CLOUD_STR}, {"ID", "id", CLOUD_STR},
+    {"NAME", "name", CLOUD_STR},           {"GROUP", "group_name", CLOUD_STR},
+    {"KIND", "kind", CLOUD_STR},           {"TARGET", "target_value", CLOUD_STR},
+    {"ALARM", "alarm_id", CLOUD_ALARM_ID}, {"ID", "id", CLOUD_STR},
 };
 
 static const struct cloud_col policy_fields[] = {

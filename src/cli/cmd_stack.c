@@ -213,9 +213,24 @@ static int param_add(const struct cli *cli, json_t *params, const char *kv)
     return 0;
 }
 
+/* The letter of `allowed` (see tmpl_opts_parse()) that a getopt value of
+ * the template options stands for; 0 for the common options. */
+static char tmpl_opt_flag(int val)
+{
+    return val == 'f'              ? 'f'
+           : val == 'p'            ? 'p'
+           : val == 'y'            ? 'y'
+           : val == OPT_STACK      ? 's'
+           : val == OPT_ON_FAILURE ? 'o'
+           : val == OPT_FOLLOW     ? 'F'
+                                   : 0;
+}
+
 /* Parses the options of plan, apply, events and destroy (what each
  * accepts is in `allowed`: "fpsoyF" for file, param, stack, on-failure,
- * yes, follow).  Positional arguments start at argv[optind]. */
+ * yes, follow).  Positional arguments start at argv[optind].  The table
+ * handed to getopt holds only the allowed options, so another is an
+ * unknown option, and the completions (cli_getopt()) offer only these. */
 static int tmpl_opts_parse(struct cli *cli, int argc, char **argv, const char *usage,
                            const char *allowed, struct tmpl_opts *o)
 {
@@ -229,21 +244,24 @@ static int tmpl_opts_parse(struct cli *cli, int argc, char **argv, const char *u
         {"follow", no_argument, NULL, OPT_FOLLOW},
         {NULL, 0, NULL, 0},
     };
+    struct option mine[ARRAY_LEN(opts)];
+    char optstring[32] = CLI_SHORT_OPTIONS;
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_LEN(opts); i++) {
+        char flag = tmpl_opt_flag(opts[i].val);
+        if (opts[i].name == NULL || flag == 0 || strchr(allowed, flag) != NULL)
+            mine[n++] = opts[i]; /* the terminator too */
+    }
+    for (const char *f = "fpy"; *f; f++)
+        if (strchr(allowed, *f) != NULL)
+            snprintf(optstring + strlen(optstring), sizeof(optstring) - strlen(optstring), "%c%s",
+                     *f, *f == 'y' ? "" : ":");
     int c, rc;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS "f:p:y", opts, NULL)) != -1) {
-        char flag = c == 'f'              ? 'f'
-                    : c == 'p'            ? 'p'
-                    : c == 'y'            ? 'y'
-                    : c == OPT_STACK      ? 's'
-                    : c == OPT_ON_FAILURE ? 'o'
-                    : c == OPT_FOLLOW     ? 'F'
-                                          : 0;
+    while ((c = cli_getopt(argc, argv, optstring, mine)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             return CLI_HELP_SHOWN;
-        } else if (flag && strchr(allowed, flag) == NULL) {
-            return cli_usage_error(cli, "option '%s' does not apply here", argv[optind - 1]);
         } else if (c == 'f') {
             o->file = optarg;
         } else if (c == 'p') {

@@ -39,7 +39,7 @@ static const char list_usage[] =
 
 static const struct cloud_col task_cols[] = {
     {"ID", "id", CLOUD_STR},          {"KIND", "kind", CLOUD_STR},
-    {"STATUS", "status", CLOUD_STR},  {"INSTANCE ID", "instance_id", CLOUD_STR},
+    {"STATUS", "status", CLOUD_STR},  {"INSTANCE", "instance_id", CLOUD_INSTANCE_ID},
     {"AGE", "created_at", CLOUD_AGE}, {"ERROR", "error", CLOUD_SHORT},
 };
 
@@ -84,7 +84,7 @@ static int task_list(struct cli *cli, int argc, char **argv)
     char path[CLOUD_PATH_MAX] = "/v1/tasks";
     struct nubo_err err;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(list_usage, stdout);
             return CLI_EXIT_OK;

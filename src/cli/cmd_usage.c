@@ -57,7 +57,7 @@ int cmd_usage(struct cli *cli, int argc, char **argv)
     bool taken;
     int c, rc;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(usage_usage, stdout);
             return CLI_EXIT_OK;

@@ -171,7 +171,7 @@ static int password_options(struct cli *cli, int argc, char **argv, const char *
     };
     int c, rc;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             return CLI_HELP_SHOWN;

@@ -111,7 +111,7 @@ static const char delete_usage[] =
 static const struct cloud_col volume_cols[] = {
     {"NAME", "name", CLOUD_STR},     {"ID", "id", CLOUD_STR},
     {"SIZE", "size_gib", CLOUD_GIB}, {"TYPE", "type", CLOUD_STR},
-    {"STATUS", "status", CLOUD_STR}, {"ATTACHED_TO", "attached_to", CLOUD_STR},
+    {"STATUS", "status", CLOUD_STR}, {"ATTACHED_TO", "attached_to", CLOUD_INSTANCE_ID},
 };
 
 static const struct cloud_col volume_fields[] = {

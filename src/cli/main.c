@@ -103,19 +103,32 @@ static const struct cli_command groups[] = {
     {"volume", cmd_volume},
     {"recovery", cmd_recovery},
     {"snapshot", cmd_snapshot},
+    {"completion", cmd_completion}, /* hidden: not in the usage text */
 };
 /* clang-format on */
 
+static const struct option opts[] = {
+    CLI_COMMON_OPTIONS,
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+#define OPTSTRING "+" CLI_SHORT_OPTIONS "V"
+
+static const struct cli_root root = {
+    .cmds = groups,
+    .ncmds = ARRAY_LEN(groups),
+    .optstring = OPTSTRING,
+    .opts = opts,
+    .usage = usage,
+};
+
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CLI_COMMON_OPTIONS,
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
     struct cli cli;
     int rc = CLI_EXIT_USAGE, c;
     cli_init(&cli);
+    cli.root = &root;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fputs("nubo: cannot initialize libcurl\n", stderr);
         return CLI_EXIT_FAIL;
@@ -123,7 +136,7 @@ int main(int argc, char **argv)
     cli_signals_install();
 
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, "+" CLI_SHORT_OPTIONS "V", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, OPTSTRING, opts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             rc = CLI_EXIT_OK;

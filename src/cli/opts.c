@@ -251,7 +251,7 @@ int opts_parse(struct cli *cli, int argc, char **argv, const struct opts_field *
     json_t *values = json_object();
     int c, rc = 0;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             rc = CLI_HELP_SHOWN;

@@ -10,6 +10,7 @@
  * as one line "audit (not stored in the database: why): {record}".
  */
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "identity/identity_int.h"
@@ -59,6 +60,52 @@ static int filter_check(const char *v, const char *what, struct nubo_err *err)
     return v == NULL ? 0 : valid_name(v, what, err);
 }
 
+/* since: an RFC 3339 UTC time, "2026-11-26T15:04:05Z" with optional
+ * milliseconds (".123"), as the API writes them; out gets it in the stored
+ * form (clock_format_ms), which compares as text.  Returns 0 or -1 with
+ * err (NUBO_E_INVALID). */
+static int since_parse(const char *s, char out[32], struct nubo_err *err)
+{
+    static const int len[6] = {4, 2, 2, 2, 2, 2};
+    static const char sep[5] = {'-', '-', 'T', ':', ':'};
+    static const int lo[6] = {1970, 1, 1, 0, 0, 0}, hi[6] = {9999, 12, 31, 23, 59, 59};
+    int f[6] = {0}, ms = 0;
+    const char *p = s;
+    for (int i = 0; i < 6; i++) {
+        for (int k = 0; k < len[i]; k++, p++) {
+            if (*p < '0' || *p > '9')
+                goto bad;
+            f[i] = f[i] * 10 + (*p - '0');
+        }
+        if (f[i] < lo[i] || f[i] > hi[i] || (i < 5 && *p++ != sep[i]))
+            goto bad;
+    }
+    if (*p == '.') {
+        p++;
+        for (int k = 0; k < 3; k++, p++) {
+            if (*p < '0' || *p > '9')
+                goto bad;
+            ms = ms * 10 + (*p - '0');
+        }
+    }
+    if (p[0] != 'Z' || p[1] != '\0')
+        goto bad;
+    struct tm tm = {.tm_year = f[0] - 1900,
+                    .tm_mon = f[1] - 1,
+                    .tm_mday = f[2],
+                    .tm_hour = f[3],
+                    .tm_min = f[4],
+                    .tm_sec = f[5]};
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        goto bad;
+    clock_format_ms((int64_t)t * 1000 + ms, out);
+    return 0;
+bad:
+    return nubo_err_set(err, NUBO_E_INVALID,
+                        "since must be an RFC 3339 UTC time such as 2026-11-26T15:04:05Z");
+}
+
 json_t *identity_audit_list(struct store *st, const struct ctx *ctx, const struct audit_filter *f,
                             int limit, const char *marker, struct nubo_err *err)
 {
@@ -70,7 +117,15 @@ json_t *identity_audit_list(struct store *st, const struct ctx *ctx, const struc
         nubo_err_set(err, NUBO_E_INVALID, "result must be success, failure or denied");
         return NULL;
     }
-    struct store_page pg = {.marker = marker, .limit = limit};
+    bool newest = f->order && strcmp(f->order, "newest") == 0;
+    if (f->order && !newest && strcmp(f->order, "oldest") != 0) {
+        nubo_err_set(err, NUBO_E_INVALID, "order must be oldest or newest");
+        return NULL;
+    }
+    char since[32] = "";
+    if (f->since && since_parse(f->since, since, err) < 0)
+        return NULL;
+    struct store_page pg = {.marker = marker, .limit = limit, .desc = newest};
     if (store_page_start(st, &pg, err, "SELECT created_at FROM audit_log WHERE id = ?", "s",
                          marker) < 0)
         return NULL;
@@ -84,7 +139,8 @@ json_t *identity_audit_list(struct store *st, const struct ctx *ctx, const struc
                             " WHERE (? = '' OR user_id = ? OR user_name = ?)"
                             "   AND (? = '' OR project_id = ?"
                             "     OR project_id IN (SELECT p.id FROM projects p WHERE p.name = ?))"
-                            "   AND (? = '' OR action = ?) AND (? = '' OR result = ?)",
-                            "ssssssssss", user, user, user, project, project, project, action,
-                            action, result, result);
+                            "   AND (? = '' OR action = ?) AND (? = '' OR result = ?)"
+                            "   AND (? = '' OR created_at >= ?)",
+                            "ssssssssssss", user, user, user, project, project, project, action,
+                            action, result, result, since, since);
 }

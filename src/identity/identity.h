@@ -387,6 +387,8 @@ int identity_user_delete(struct store *st, const struct ctx *ctx, const char *re
  * project match an id or a name; result is success, failure or denied. */
 struct audit_filter {
     const char *user, *project, *action, *result;
+    const char *since; /* RFC 3339 UTC time: records at or after it; NULL: all */
+    const char *order; /* "oldest" (first; also NULL) or "newest" (first) */
 };
 
 /* Audit records [{id, at, request_id, user_id, user_name, project_id,

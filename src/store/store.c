@@ -295,11 +295,30 @@ json_t *store_page_query(struct store *st, const struct store_page *pg, const ch
                          struct nubo_err *err, const char *sql, const char *types, ...)
 {
     static const char keyset[] = " AND (%s) > (?, ?) ORDER BY %s LIMIT ?";
+    static const char keyset_desc[] = " AND (%s) < (?, ?) ORDER BY %s LIMIT ?";
+    static const char first_desc[] = " ORDER BY %s LIMIT ?";
     const char *k = order ? order : "created_at, id";
-    size_t n_sql = strlen(sql), n_full = n_sql + sizeof(keyset) + 2 * strlen(k);
+    /* Descending: "a, b" sorts as "a DESC, b DESC"; the first page has no
+     * marker to compare with (every key is below none). */
+    char k_desc[128] = "";
+    if (pg->desc) {
+        const char *comma = strchr(k, ',');
+        if (comma == NULL || strlen(k) > 48) {
+            nubo_err_set(err, NUBO_E_INTERNAL, "bad page order '%.60s'", k);
+            return NULL;
+        }
+        snprintf(k_desc, sizeof(k_desc), "%.*s DESC,%s DESC", (int)(comma - k), k, comma + 1);
+    }
+    bool keyed = !pg->desc || pg->marker != NULL;
+    size_t n_sql = strlen(sql), n_full = n_sql + sizeof(keyset_desc) + strlen(k) + sizeof(k_desc);
     char *full = xmalloc(n_full);
     memcpy(full, sql, n_sql);
-    snprintf(full + n_sql, n_full - n_sql, keyset, k, k);
+    if (!pg->desc)
+        snprintf(full + n_sql, n_full - n_sql, keyset, k, k);
+    else if (keyed)
+        snprintf(full + n_sql, n_full - n_sql, keyset_desc, k, k_desc);
+    else
+        snprintf(full + n_sql, n_full - n_sql, first_desc, k_desc);
     struct params ps;
     va_list ap;
     va_start(ap, types);
@@ -307,8 +326,10 @@ json_t *store_page_query(struct store *st, const struct store_page *pg, const ch
     va_end(ap);
     json_t *rows = NULL;
     if (rc == 0) {
-        ps.p[ps.n++] = (struct store_param){.type = 's', .s = pg->after};
-        ps.p[ps.n++] = (struct store_param){.type = 's', .s = pg->marker ? pg->marker : ""};
+        if (keyed) {
+            ps.p[ps.n++] = (struct store_param){.type = 's', .s = pg->after};
+            ps.p[ps.n++] = (struct store_param){.type = 's', .s = pg->marker ? pg->marker : ""};
+        }
         ps.p[ps.n++] = (struct store_param){.type = 'i', .i = (long long)pg->limit + 1};
         rows = st->be->query(st->h, err, 0, full, ps.p, ps.n);
         params_free(&ps);

@@ -144,6 +144,7 @@ struct store_page {
     const char *marker; /* the previous page's last id; NULL: the first page */
     int limit;          /* rows on a page */
     char after[32];     /* the marker's created_at ("" on the first page) */
+    bool desc;          /* newest first: the rows before the marker, descending */
 };
 
 /* Finds where the page after pg->marker starts: runs sql, which selects
@@ -159,8 +160,10 @@ int store_page_start(struct store *st, struct store_page *pg, struct nubo_err *e
  *   AND (<order>) > (?, ?) ORDER BY <order> LIMIT ?
  * where order names the two sort columns, e.g. "i.created_at, i.id" (NULL
  * for "created_at, id"), and binds pg->after, the marker and
- * pg->limit + 1 after the caller's parameters.  Returns the rows (new
- * reference) or NULL with err. */
+ * pg->limit + 1 after the caller's parameters.  With pg->desc it appends
+ *   AND (<order>) < (?, ?) ORDER BY <col1> DESC, <col2> DESC LIMIT ?
+ * (without the comparison and its two parameters on the first page).
+ * Returns the rows (new reference) or NULL with err. */
 json_t *store_page_query(struct store *st, const struct store_page *pg, const char *order,
                          struct nubo_err *err, const char *sql, const char *types, ...);
 

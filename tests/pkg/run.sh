@@ -7,7 +7,8 @@
 #   - nubod.service and nubo-hostd.service are active (Type=notify: they
 #     said READY=1), the agent registered with the controller and is up;
 #   - /v1/health answers, the portal is served from /usr/share/nubo/web;
-#   - the CLI from nubo-cli logs in as admin and lists the host;
+#   - the CLI from nubo-cli logs in as admin and lists the host; its bash
+#     completion, installed with it, completes;
 #   - the controller runs as the user nubo, the agent's socket is root:nubo 0660;
 #   - a kill -9 of nubod is followed by systemd restarting it (Restart=).
 # The debootstrapped system is cached as /var/cache/nubo/bookworm-systemd.tar
@@ -71,7 +72,10 @@ nspawn --bind=/var/cache/apt/archives sh -c 'apt-get update -q &&
 for f in /usr/bin/nubod /usr/bin/nubo-hostd /usr/bin/nubo /etc/nubo/nubod.conf \
     /etc/nubo/nubo-hostd.conf /lib/systemd/system/nubod.service \
     /etc/systemd/system/multi-user.target.wants/nubod.service \
-    /etc/systemd/system/multi-user.target.wants/nubo-hostd.service; do
+    /etc/systemd/system/multi-user.target.wants/nubo-hostd.service \
+    /usr/share/bash-completion/completions/nubo /usr/share/zsh/vendor-completions/_nubo \
+    /usr/share/man/man1/nubo.1.gz /usr/share/man/man8/nubod.8.gz \
+    /usr/share/man/man8/nubo-hostd.8.gz; do
     [ -e "$T$f" ] || [ -L "$T$f" ] || die "$f is not installed"
 done
 
@@ -120,6 +124,10 @@ wait_for 30 "nubo login" sh -c 'nubo login http://127.0.0.1:7700 --user admin \
     --password-file /var/lib/nubo/controller/admin-password'
 wait_for 30 "the host pkg-host up" sh -c 'nubo host list -o json | grep -q "\"state\": *\"up\""'
 inside nubo host list
+# the installed bash completion completes the installed nubo's commands
+got=$(inside bash -c '. /usr/share/bash-completion/completions/nubo &&
+    COMP_WORDS=(nubo host li) COMP_CWORD=2 && _nubo && echo "${COMPREPLY[*]}"')
+[ "$got" = list ] || die "bash completion of 'nubo host li' gave '$got', not 'list'"
 
 [ "$(inside stat -c %U "/proc/$(inside systemctl show -p MainPID --value nubod.service)")" = nubo ] \
     || die "nubod does not run as the user nubo"
