@@ -20,8 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1341,21 +1340,34 @@ static int qemu_migrate_cancel(struct vm *vm, struct nubo_err *err)
 
 /* ------------------------------------------- cold migration and resize */
 
-/* A TCP port free on addr now (the kernel's pick), or -1. */
-static int export_port(const char *addr)
+/* A port to try for an export: one of 20000..32767, below Linux's
+ * ephemeral range (so no outgoing connection holds it), at random.  The
+ * agent cannot ask the kernel for a free one: with --netns the underlay
+ * address exists only in that namespace, where qemu-nbd runs. */
+static int export_port_pick(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-    int port = -1;
-    if (inet_pton(AF_INET, addr, &sa.sin_addr) == 1 &&
-        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
+    unsigned int r = 0;
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        r = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+    return 20000 + (int)(r % 12768u);
+}
+
+/* argv run in the agent's host-networking namespace when it has one
+ * (--netns: the underlay address lives there), as QEMU is; ns_argv has
+ * room for argv and 4 more.  Returns ns_argv or argv. */
+static char *const *in_netns(char *const argv[], char **ns_argv, size_t n)
+{
+    if (!cfg.netns[0])
+        return argv;
+    size_t i = 0, k = 0;
+    ns_argv[k++] = "ip";
+    ns_argv[k++] = "netns";
+    ns_argv[k++] = "exec";
+    ns_argv[k++] = cfg.netns;
+    while (argv[i] && k + 1 < n)
+        ns_argv[k++] = argv[i++];
+    ns_argv[k] = NULL;
+    return ns_argv;
 }
 
 /* The pid in the VM's export.pid when that process lives, else 0. */
@@ -1387,22 +1399,28 @@ static int qemu_disk_export(struct vm *vm, const char *addr, char *uri, size_t u
         if (ok)
             return 0;
     }
-    int port = export_port(addr);
-    if (port < 0)
-        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "no free port on %s for the export", addr);
-    snprintf(port_s, sizeof(port_s), "--port=%d", port);
     snprintf(bind, sizeof(bind), "--bind=%s", addr);
     char pidopt[PATH_MAX + 16];
     snprintf(pidopt, sizeof(pidopt), "--pid-file=%s",
              vm_path(vm, "export.pid", pidf, sizeof(pidf)));
     vm_path(vm, "root.qcow2", root, sizeof(root));
-    char *argv[] = {
-        "qemu-nbd",       "--fork", pidopt, "--read-only",        "--persistent", "--shared=4",
-        "--format=qcow2", bind,     port_s, "--export-name=nubo", root,           NULL};
-    if (spawn_run(argv, 30000, 1 << 16, NULL, err) < 0)
-        return -1;
-    snprintf(uri, uri_n, "nbd://%s:%d/nubo", addr, port);
-    return 0;
+    /* A port taken already makes qemu-nbd fail before it forks: another. */
+    for (int tries = 0;; tries++) {
+        int port = export_port_pick();
+        snprintf(port_s, sizeof(port_s), "--port=%d", port);
+        char *argv[] = {
+            "qemu-nbd",       "--fork", pidopt, "--read-only",        "--persistent", "--shared=4",
+            "--format=qcow2", bind,     port_s, "--export-name=nubo", root,           NULL};
+        char *ns_argv[ARRAY_LEN(argv) + 4];
+        if (spawn_run(in_netns(argv, ns_argv, ARRAY_LEN(ns_argv)), 30000, 1 << 16, NULL, err) ==
+            0) {
+            snprintf(uri, uri_n, "nbd://%s:%d/nubo", addr, port);
+            return 0;
+        }
+        if (tries == 7)
+            return -1;
+        log_debug("vm %s: qemu-nbd on port %d: %s; another port", vm->def.name, port, err->msg);
+    }
 }
 
 static int qemu_disk_export_stop(struct vm *vm, struct nubo_err *err)
@@ -1439,7 +1457,8 @@ static int qemu_disk_import(struct vm *vm, const char *uri, struct nubo_err *err
     unlink(tmp);
     char *conv[] = {"qemu-img", "convert", "-q", "-f",       "raw",       "-O", "qcow2",
                     "-B",       img.path,  "-F", img.format, (char *)uri, tmp,  NULL};
-    if (spawn_run(conv, 600000, 1 << 16, NULL, err) < 0) {
+    char *ns_conv[ARRAY_LEN(conv) + 4];
+    if (spawn_run(in_netns(conv, ns_conv, ARRAY_LEN(ns_conv)), 600000, 1 << 16, NULL, err) < 0) {
         unlink(tmp);
         return -1;
     }
