@@ -218,9 +218,10 @@ int compute_instance_evacuate(struct store *st, const char *id, const char *from
                               char to_name[64], struct nubo_err *err);
 
 /* The VMs host_id may run: [{name: "nubo-<id>", generation}] of the
- * instances placed there, or migrating there (the incoming copy), that
- * are neither deleted nor being deleted (new reference), or NULL with
- * err.  The heartbeat's answer carries it: an
+ * instances placed there, migrating there (any kind) or keeping their old
+ * copy there (a resize onto another host, until confirmed or reverted),
+ * that are neither deleted nor being deleted (new reference), or NULL
+ * with err.  The heartbeat's answer carries it: an
  * agent that paused its VMs (its lease ran out) or learns it was fenced
  * resumes or keeps only these, at these generations, and destroys the
  * rest. */

@@ -6,7 +6,9 @@ same host and onto another, confirm and revert), what the agents hold
 after each, and nubod killed -9 at each crash point converging.  Real
 QEMU guests would go in tests/e2e.
 """
+import os
 import signal
+import time
 
 import pytest
 import requests
@@ -338,4 +340,54 @@ def test_kill9_converges(tmp_path, point):
         for a in c.agents:
             if a.proc is not None:
                 a.proc.send_signal(signal.SIGCONT)
+        c.close()
+
+
+def test_a_frozen_source_keeps_the_old_copy(tmp_path):
+    """A resize that moved the instance keeps its old copy on the source
+    until confirmed or reverted.  The source's agent frozen past its lease
+    wakes, and destroys what the heartbeat's answer does not list: the old
+    copy must be listed, and the revert finds it (it was not listed: the
+    agent destroyed it, and the e2e test's target destroyed its freshly
+    copied disk the same way when the copy outlasted its lease)."""
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 20
+    c = Cloud(tmp_path, n_agents=2, extra=["--host-down-ms", "6000"])
+    try:
+        iid, src = stopped(c, "f1")
+        dst = other(c, src)
+        a = [x for x in c.agents if x.args[x.args.index("--name") + 1] == src][0]
+        # The source restarted with room for 100 MiB: the resize moves it.
+        assert a.stop() == 0, a.log()
+        a.args += ["--mem-reserve", str(total - 100)]
+        a.start()
+        wait_for("the small source", lambda: (lambda h: h["state"] == "up" and
+                                              h["ram_mib"] <= 100)(c.host(src)), timeout=30)
+        big = flavor(c.admin, "bigf", vcpus=1, ram=128, disk=1)["name"]
+        r = act(c.tenant, iid, {"action": "resize", "flavor": big})
+        assert r.status_code == 202, r.text
+        assert r.json()["migration"]["target_host"] == dst
+        c.wait_status(iid, "verify_resize", timeout=30)
+        assert iid in vms_on(c, src) and iid in vms_on(c, dst)
+        # Frozen 4 s: past its 3 s lease, short of the 6 s that make it down.
+        a.proc.send_signal(signal.SIGSTOP)
+        time.sleep(4)
+        a.proc.send_signal(signal.SIGCONT)
+        def log():
+            with open(a.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        wait_for("the lease ran out", lambda: "lease ran out" in log(), timeout=10)
+        time.sleep(3)  # several heartbeats answered since
+        assert c.host(src)["state"] == "up"
+        assert "no longer this host's" not in log(), log()[-3000:]
+        assert iid in vms_on(c, src)
+        r = act(c.tenant, iid, {"action": "revert-resize"})
+        assert r.status_code == 202, r.text
+        c.wait_status(iid, "stopped", timeout=30)
+        assert admin_view(c, iid)["host"]["name"] == src
+        one_copy(c, iid, src)
+        assert vm_def(c, src, iid)["memory_mib"] == 64
+    finally:
+        for x in c.agents:
+            if x.proc is not None:
+                x.proc.send_signal(signal.SIGCONT)
         c.close()

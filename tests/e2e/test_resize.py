@@ -31,6 +31,7 @@ import os
 import re
 import secrets
 import subprocess
+import time
 
 from cloudfix import READY, console, harness, register_tiny, wait_for, wait_hosts_up, \
     wait_status
@@ -111,8 +112,11 @@ def test_cold_migrate_and_resize(tmp_path):
             wait_status(t, iid, "stopped", timeout=90)
 
         def act(client, body, status):
+            t0 = time.monotonic()
             r = ok(client.post("/v1/instances/%s/actions" % iid, body), 202)
             wait_status(t, iid, status, timeout=180)
+            print("%s (%s): %s in %.1f s" % (body["action"], body.get("flavor", "-"), status,
+                                              time.monotonic() - t0))
             return r
 
         def copies():
