@@ -33,8 +33,7 @@ import secrets
 import subprocess
 import time
 
-from cloudfix import READY, console, harness, register_tiny, wait_for, wait_hosts_up, \
-    wait_status
+from cloudfix import READY, harness, register_tiny, wait_for, wait_hosts_up, wait_status
 from twohosts import qemus_of, two_hosts
 
 IP = "10.5.1.21"
@@ -57,6 +56,16 @@ BOOT_RE = r"COLD-BOOT %d token=(\S+) mem=(\d+) disk=(\d+)"
 def ok(r, status=None):
     assert r.status_code in ((status,) if status else (200, 201, 202, 204)), r.text
     return r.json() if r.content else None
+
+
+def console(client, iid):
+    """The guest's console so far; "" while the agent cannot answer (503:
+    its loop busy, on a loaded machine) or the VM is between states."""
+    r = client.get("/v1/instances/%s/console?offset=0&limit=1048576" % iid)
+    if r.status_code in (409, 503):
+        return ""
+    assert r.status_code == 200, r.text
+    return r.text
 
 
 def total_mib():
