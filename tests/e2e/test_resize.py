@@ -68,6 +68,13 @@ def console(client, iid):
     return r.text
 
 
+def same_size(got, want):
+    """(MemTotal KiB, disk sectors) of two boots at one flavor: the disk
+    alike, MemTotal within 8 MiB (the kernel's own reservations vary a
+    little from boot to boot: 4 KiB seen)."""
+    return got[1] == want[1] and abs(got[0] - want[0]) <= 8 * 1024
+
+
 def total_mib():
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 20
 
@@ -156,7 +163,8 @@ def test_cold_migrate_and_resize(tmp_path):
         # 2. Cold migration to host-b, started on arrival.
         r = act(admin, {"action": "cold-migrate", "host": "host-b", "start": True}, "running")
         assert r["migration"]["kind"] == "cold"
-        assert boot(2, "host-b") == (mem1, disk1)
+        got = boot(2, "host-b")
+        assert same_size(got, (mem1, disk1)), (got, mem1, disk1)
         assert {k: len(v) for k, v in qemus_of(hosts, iid).items()} == {"host-a": 0, "host-b": 1}
         only_on("host-b")
         assert not os.path.exists(disk_file("host-a"))
@@ -177,7 +185,8 @@ def test_cold_migrate_and_resize(tmp_path):
         only_on("host-b")
         assert ok(t.get("/v1/instances/" + iid))["flavor"]["name"] == "tiny"
         ok(t.post("/v1/instances/%s/actions" % iid, {"action": "start"}), 202)
-        assert boot(3, "host-b") == (mem1, disk1)
+        got = boot(3, "host-b")
+        assert same_size(got, (mem1, disk1)), (got, mem1, disk1)
         stop()
 
         # 4. Resize to big again, confirmed: it stays on host-a, bigger.
@@ -205,7 +214,8 @@ def test_cold_migrate_and_resize(tmp_path):
         assert not os.path.exists(disk_file("host-a", "root.pre-resize.qcow2"))
         assert virtual_size("host-a") == 2 << 30
         ok(t.post("/v1/instances/%s/actions" % iid, {"action": "start"}), 202)
-        assert boot(5, "host-a") == (mem4, disk4)
+        got = boot(5, "host-a")
+        assert same_size(got, (mem4, disk4)), (got, mem4, disk4)
         stop()
         act(t, {"action": "resize", "flavor": "bigger"}, "verify_resize")
         act(t, {"action": "confirm-resize"}, "stopped")
