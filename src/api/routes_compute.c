@@ -403,26 +403,46 @@ static void delete_instance(struct api_call *call)
 
 static void post_instance_action(struct api_call *call)
 {
-    static const char *const fields[] = {"action", "host", NULL};
+    static const char *const fields[] = {"action", "host", "flavor", "start", NULL};
     struct nubo_err err;
     const char *action;
     json_t *b = api_body(call, fields);
     if (b == NULL ||
-        api_field_str_req(call, b, "action", "start, stop, reboot, migrate or migrate-cancel",
+        api_field_str_req(call, b, "action",
+                          "start, stop, reboot, migrate, migrate-cancel, cold-migrate, resize, "
+                          "confirm-resize or revert-resize",
                           &action) < 0)
         return;
     json_t *host = json_object_get(b, "host");
-    json_t *out;
-    if (host && (strcmp(action, "migrate") != 0 || !json_is_string(host))) {
+    json_t *flavor = json_object_get(b, "flavor");
+    json_t *start = json_object_get(b, "start");
+    bool migrates = strcmp(action, "migrate") == 0 || strcmp(action, "cold-migrate") == 0;
+    json_t *out = NULL;
+    if (host && (!migrates || !json_is_string(host)))
         nubo_err_set(&err, NUBO_E_INVALID,
-                     "'host' goes only with the migrate action: a host's "
+                     "'host' goes only with the migrate and cold-migrate actions: a host's "
                      "id or name");
-        out = NULL;
-    } else if (strcmp(action, "migrate") == 0)
+    else if (flavor && (strcmp(action, "resize") != 0 || !json_is_string(flavor)))
+        nubo_err_set(&err, NUBO_E_INVALID,
+                     "'flavor' goes only with the resize action: the new flavor's id or name");
+    else if (start && (strcmp(action, "cold-migrate") != 0 || !json_is_boolean(start)))
+        nubo_err_set(&err, NUBO_E_INVALID,
+                     "'start' goes only with the cold-migrate action: true to start the "
+                     "instance on its new host");
+    else if (strcmp(action, "migrate") == 0)
         out = compute_instance_migrate(call->api->st, &call->ctx, call->params[0],
                                        json_string_value(host), &err);
     else if (strcmp(action, "migrate-cancel") == 0)
         out = compute_instance_migrate_cancel(call->api->st, &call->ctx, call->params[0], &err);
+    else if (strcmp(action, "cold-migrate") == 0)
+        out = compute_instance_cold_migrate(call->api->st, &call->ctx, call->params[0],
+                                            json_string_value(host), json_is_true(start), &err);
+    else if (strcmp(action, "resize") == 0)
+        out = compute_instance_resize(call->api->st, &call->ctx, call->params[0],
+                                      json_string_value(flavor), &err);
+    else if (strcmp(action, "confirm-resize") == 0 || strcmp(action, "revert-resize") == 0)
+        out = compute_instance_resize_end(call->api->st, &call->ctx, call->params[0],
+                                          strcmp(action, "confirm-resize") == 0, &err);
     else
         out = compute_instance_action(call->api->st, &call->ctx, call->params[0], action, &err);
     api_reply_or_fail(call, 202, out, &err);

@@ -49,6 +49,10 @@ static const char instance_usage[] =
     "  show INSTANCE                 one instance in detail\n"
     "  start|stop|reboot INSTANCE [--wait]         power actions\n"
     "  migrate INSTANCE [--host H] [--wait]        live-migrate it (cloud admin)\n"
+    "  migrate --cold INSTANCE [--host H] [--start] [--wait]\n"
+    "                                move a stopped instance and its disk (cloud admin)\n"
+    "  resize INSTANCE FLAVOR [--wait]             change a stopped instance's flavor\n"
+    "  resize --confirm|--revert INSTANCE [--wait] keep the new flavor, or go back\n"
     "  delete INSTANCE... [--wait]   remove instances and their disks\n"
     "  console INSTANCE [--follow]   the serial console\n"
     "  events INSTANCE               what happened to it\n"
@@ -125,6 +129,7 @@ static const char stop_usage[] =
 static const char migrate_usage[] =
     "usage: nubo instance migrate INSTANCE [--host H] [--wait [--timeout SEC]]\n"
     "       nubo instance migrate INSTANCE --cancel\n"
+    "       nubo instance migrate --cold INSTANCE [--host H] [--start] [--wait [--timeout SEC]]\n"
     "\n"
     "Live-migrates a running instance to another host (cloud admin): the guest\n"
     "goes on running, its disks and memory are copied while it runs and it pauses\n"
@@ -135,7 +140,26 @@ static const char migrate_usage[] =
     "  --wait           wait until it runs on the target, with a progress line\n"
     "                   (memory and disk copied, dirty rate) every second\n"
     "  --timeout SEC    how long --wait waits (default 300)\n"
-    "  --cancel         cancel the migration under way: it stays where it is\n";
+    "  --cancel         cancel the migration under way: it stays where it is\n"
+    "\n"
+    "With --cold it moves a stopped instance instead (cloud admin): its root disk\n"
+    "is copied to the target host, where it stays stopped (started with --start);\n"
+    "--wait waits until it is there.\n";
+
+static const char resize_usage[] =
+    "usage: nubo instance resize INSTANCE FLAVOR [--wait [--timeout SEC]]\n"
+    "       nubo instance resize --confirm|--revert INSTANCE [--wait [--timeout SEC]]\n"
+    "\n"
+    "Gives a stopped instance another flavor (stop it first; the disk only grows,\n"
+    "and the growth counts against the project's quota).  It stays on its host\n"
+    "when there is room there, else its disk is copied to a host that has it.  It\n"
+    "then waits in verify_resize, its old copy kept: --confirm drops the old copy,\n"
+    "--revert goes back to it (the old flavor, host and disk); either leaves it\n"
+    "stopped.\n"
+    "\n"
+    "  --wait           wait until it is in verify_resize (with --confirm or\n"
+    "                   --revert: until it is stopped)\n"
+    "  --timeout SEC    how long --wait waits (default 300)\n";
 
 static const char reboot_usage[] = "usage: nubo instance reboot INSTANCE [--wait [--timeout SEC]]\n"
                                    "\n"
@@ -232,9 +256,10 @@ enum wait_goal {
     GOAL_RUNNING,
     GOAL_STOPPED,
     GOAL_DELETED,
+    GOAL_VERIFY_RESIZE,
 };
 
-static const char *const goal_status[] = {"running", "stopped", "deleted"};
+static const char *const goal_status[] = {"running", "stopped", "deleted", "verify_resize"};
 
 /* One instance being waited for. */
 struct wait_item {
@@ -339,11 +364,11 @@ static int wait_one(struct cli *cli, const struct wait_item *w, enum wait_goal g
     if (progress)
         output_progress_end(&pr);
     progress = false;
-    if (goal == GOAL_RUNNING) {
+    if (goal != GOAL_DELETED) {
         char host[128];
         output_text(json_string_value(json_object_get(json_object_get(inst, "host"), "name")), 0,
                     host, sizeof(host));
-        fprintf(stderr, "%s: running on %s\n", w->name, host);
+        fprintf(stderr, "%s: %s on %s\n", w->name, goal_status[goal], host);
     } else {
         fprintf(stderr, "%s: %s\n", w->name, goal_status[goal]);
     }
@@ -703,23 +728,18 @@ static void accepted_print(const json_t *answer)
     printf("%s: %s (task %s)\n", name, status, task);
 }
 
-/* One POST /v1/instances/{id}/actions, then with --wait waits for goal. */
-static int instance_action(struct cli *cli, int argc, char **argv, const char *action,
-                           enum wait_goal goal, const char *usage)
+/* POSTs body (an action, taken over) to instance id's actions; with wait
+ * waits (at most timeout_s) for goal and shows the instance, else shows the
+ * answer. */
+static int action_post(struct cli *cli, const char *id, json_t *body, bool wait, int timeout_s,
+                       enum wait_goal goal)
 {
-    int rc, timeout_s = CLOUD_WAIT_DEFAULT_S;
-    bool wait = false;
-    char id[37], path[CLOUD_PATH_MAX];
+    int rc;
+    char path[CLOUD_PATH_MAX];
     struct nubo_err err;
-    json_t *body = NULL, *answer = NULL, *final = NULL;
-    if ((rc = wait_options(cli, argc, argv, usage, &wait, &timeout_s)) != 0)
-        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
-    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "an instance name or id")) != 0 ||
-        (rc = instance_ref(cli, argv[optind], id)) != 0)
-        return rc;
+    json_t *answer = NULL, *final = NULL;
     int64_t deadline = clock_mono_ms() + (int64_t)timeout_s * 1000;
     snprintf(path, sizeof(path), "/v1/instances/%s/actions", id);
-    body = json_pack("{s:s}", "action", action);
     if (cli_call(cli, "POST", path, body, &answer, &err) < 0) {
         rc = cli_fail(cli, &err);
         goto cleanup;
@@ -745,6 +765,21 @@ cleanup:
     json_decref(answer);
     json_decref(final);
     return rc;
+}
+
+/* One POST /v1/instances/{id}/actions, then with --wait waits for goal. */
+static int instance_action(struct cli *cli, int argc, char **argv, const char *action,
+                           enum wait_goal goal, const char *usage)
+{
+    int rc, timeout_s = CLOUD_WAIT_DEFAULT_S;
+    bool wait = false;
+    char id[37];
+    if ((rc = wait_options(cli, argc, argv, usage, &wait, &timeout_s)) != 0)
+        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if ((rc = cli_args_check(cli, argc - optind, 1, 1, "an instance name or id")) != 0 ||
+        (rc = instance_ref(cli, argv[optind], id)) != 0)
+        return rc;
+    return action_post(cli, id, json_pack("{s:s}", "action", action), wait, timeout_s, goal);
 }
 
 static int instance_start(struct cli *cli, int argc, char **argv)
@@ -789,17 +824,19 @@ static void migrate_progress_line(const char *name, const json_t *task)
 
 static int instance_migrate(struct cli *cli, int argc, char **argv)
 {
-    enum { OPT_WAIT = CLI_OPT_FIRST_FREE, OPT_TIMEOUT, OPT_HOST, OPT_CANCEL };
+    enum { OPT_WAIT = CLI_OPT_FIRST_FREE, OPT_TIMEOUT, OPT_HOST, OPT_CANCEL, OPT_COLD, OPT_START };
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
         {"wait", no_argument, NULL, OPT_WAIT},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"host", required_argument, NULL, OPT_HOST},
         {"cancel", no_argument, NULL, OPT_CANCEL},
+        {"cold", no_argument, NULL, OPT_COLD},
+        {"start", no_argument, NULL, OPT_START},
         {NULL, 0, NULL, 0},
     };
     int c, rc, timeout_s = CLOUD_WAIT_DEFAULT_S;
-    bool wait = false, cancel = false, timeout_set = false;
+    bool wait = false, cancel = false, timeout_set = false, cold = false, start = false;
     const char *host = NULL;
     struct nubo_err err;
     cli_getopt_reset();
@@ -819,18 +856,30 @@ static int instance_migrate(struct cli *cli, int argc, char **argv)
             host = optarg;
         } else if (c == OPT_CANCEL) {
             cancel = true;
+        } else if (c == OPT_COLD) {
+            cold = true;
+        } else if (c == OPT_START) {
+            start = true;
         } else if ((rc = cli_option(cli, c, argv)) != 0) {
             return rc;
         }
     }
     if (timeout_set && !wait)
         return cli_usage_error(cli, "--timeout goes with --wait");
-    if (cancel && (wait || host))
+    if (cancel && (wait || host || cold))
         return cli_usage_error(cli, "--cancel goes alone");
+    if (start && !cold)
+        return cli_usage_error(cli, "--start goes with --cold (a live migration keeps it running)");
     char id[37], path[CLOUD_PATH_MAX];
     if ((rc = cli_args_check(cli, argc - optind, 1, 1, "an instance name or id")) != 0 ||
         (rc = instance_ref(cli, argv[optind], id)) != 0)
         return rc;
+    if (cold) {
+        json_t *cb = json_pack("{s:s, s:b}", "action", "cold-migrate", "start", start);
+        if (host)
+            json_object_set_new(cb, "host", json_string(host));
+        return action_post(cli, id, cb, wait, timeout_s, start ? GOAL_RUNNING : GOAL_STOPPED);
+    }
     int64_t deadline = clock_mono_ms() + (int64_t)timeout_s * 1000;
     snprintf(path, sizeof(path), "/v1/instances/%s/actions", id);
     json_t *body = json_pack("{s:s}", "action", cancel ? "migrate-cancel" : "migrate");
@@ -897,6 +946,60 @@ static int instance_migrate(struct cli *cli, int argc, char **argv)
     json_decref(task);
     json_decref(answer);
     return rc;
+}
+
+/* nubo instance resize INSTANCE FLAVOR | --confirm|--revert INSTANCE */
+static int instance_resize(struct cli *cli, int argc, char **argv)
+{
+    enum { OPT_WAIT = CLI_OPT_FIRST_FREE, OPT_TIMEOUT, OPT_CONFIRM, OPT_REVERT };
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"wait", no_argument, NULL, OPT_WAIT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"confirm", no_argument, NULL, OPT_CONFIRM},
+        {"revert", no_argument, NULL, OPT_REVERT},
+        {NULL, 0, NULL, 0},
+    };
+    int c, rc, timeout_s = CLOUD_WAIT_DEFAULT_S;
+    bool wait = false, timeout_set = false, confirm = false, revert = false;
+    struct nubo_err err;
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(resize_usage, stdout);
+            return CLI_EXIT_OK;
+        } else if (c == OPT_WAIT) {
+            wait = true;
+        } else if (c == OPT_TIMEOUT) {
+            if ((rc = cli_timeout_parse(cli, optarg, &timeout_s)) != 0)
+                return rc;
+            timeout_set = true;
+        } else if (c == OPT_CONFIRM) {
+            confirm = true;
+        } else if (c == OPT_REVERT) {
+            revert = true;
+        } else if ((rc = cli_option(cli, c, argv)) != 0) {
+            return rc;
+        }
+    }
+    if (timeout_set && !wait)
+        return cli_usage_error(cli, "--timeout goes with --wait");
+    if (confirm && revert)
+        return cli_usage_error(cli, "--confirm or --revert, not both");
+    bool end = confirm || revert;
+    if ((rc = cli_args_check(cli, argc - optind, end ? 1 : 2, end ? 1 : 2,
+                             end ? "an instance name or id"
+                                 : "an instance name or id and a flavor")) != 0)
+        return rc;
+    const char *flavor = end ? NULL : argv[optind + 1];
+    if (flavor && valid_name(flavor, "FLAVOR", &err) < 0 && !valid_is_uuid(flavor))
+        return cli_usage_error(cli, "%s", err.msg);
+    char id[37];
+    if ((rc = instance_ref(cli, argv[optind], id)) != 0)
+        return rc;
+    json_t *body = end ? json_pack("{s:s}", "action", confirm ? "confirm-resize" : "revert-resize")
+                       : json_pack("{s:s, s:s}", "action", "resize", "flavor", flavor);
+    return action_post(cli, id, body, wait, timeout_s, end ? GOAL_STOPPED : GOAL_VERIFY_RESIZE);
 }
 
 static int instance_delete(struct cli *cli, int argc, char **argv)
@@ -1101,7 +1204,7 @@ int cmd_instance(struct cli *cli, int argc, char **argv)
         {"list", instance_list},       {"create", instance_create},   {"show", instance_show},
         {"delete", instance_delete},   {"start", instance_start},     {"stop", instance_stop},
         {"reboot", instance_reboot},   {"console", instance_console}, {"events", instance_events},
-        {"migrate", instance_migrate},
+        {"migrate", instance_migrate}, {"resize", instance_resize},
     };
     return cli_dispatch(cli, argc, argv, cmds, ARRAY_LEN(cmds), instance_usage);
 }

@@ -218,9 +218,10 @@ int compute_instance_evacuate(struct store *st, const char *id, const char *from
                               char to_name[64], struct nubo_err *err);
 
 /* The VMs host_id may run: [{name: "nubo-<id>", generation}] of the
- * instances placed there, or migrating there (the incoming copy), that
- * are neither deleted nor being deleted (new reference), or NULL with
- * err.  The heartbeat's answer carries it: an
+ * instances placed there, migrating there (any kind) or keeping their old
+ * copy there (a resize onto another host, until confirmed or reverted),
+ * that are neither deleted nor being deleted (new reference), or NULL
+ * with err.  The heartbeat's answer carries it: an
  * agent that paused its VMs (its lease ran out) or learns it was fenced
  * resumes or keeps only these, at these generations, and destroys the
  * rest. */
@@ -517,5 +518,38 @@ int compute_migration_finish(struct store *st, const json_t *mig, const char *ou
                              const char *error, long long downtime_ms, long long total_ms,
                              struct nubo_err *err);
 int compute_vm_wanted_on(struct store *st, const char *instance_id, const char *host_id);
+
+/* ---- cold migration and resize (resize.c, src/ctrl/resize.c) ---------
+ *
+ * docs/internals/mobility.md.  compute_instance_cold_migrate() (cloud
+ * admin; a stopped instance, no volumes; the target checked as a live
+ * migration's, or the scheduler's) and compute_instance_resize() (the
+ * owner, member role; a stopped instance; the disk only grows; quota for
+ * the growth; its own host when it has room, else another) move the
+ * instance stopped -> resizing with a migrations row (kind 'cold' or
+ * 'resize', state preparing) and a task; answer {instance, task_id,
+ * migration}.  start_after: a cold-migrated instance starts on arrival.
+ * compute_instance_resize_end() confirms (confirm true) or reverts a
+ * resize in verify_resize (409 otherwise); a revert puts the old flavor
+ * back at once.
+ *
+ * The reconciler's side: compute_cold_active() (the rows not ended, with
+ * instance_status); compute_cold_prepared() (the new copy is ready: a
+ * cold migration completes, stopped on the target; a resize waits in
+ * verify_resize; host and ports move to the target);
+ * compute_cold_finish() (outcome completed: the old copy went; reverted
+ * or failed: the instance is stopped on the source again, its ports
+ * too).  Both are transitions with crash points (transition.cold_prepared,
+ * transition.cold_finish); 1 when done, 0 when already done. */
+json_t *compute_instance_cold_migrate(struct store *st, const struct ctx *ctx, const char *id,
+                                      const char *host_ref, bool start_after, struct nubo_err *err);
+json_t *compute_instance_resize(struct store *st, const struct ctx *ctx, const char *id,
+                                const char *flavor_ref, struct nubo_err *err);
+json_t *compute_instance_resize_end(struct store *st, const struct ctx *ctx, const char *id,
+                                    bool confirm, struct nubo_err *err);
+json_t *compute_cold_active(struct store *st, struct nubo_err *err);
+int compute_cold_prepared(struct store *st, const json_t *mig, struct nubo_err *err);
+int compute_cold_finish(struct store *st, const json_t *mig, const char *outcome, const char *error,
+                        struct nubo_err *err);
 
 #endif

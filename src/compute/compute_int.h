@@ -70,6 +70,21 @@ int compute_snapshot_load(struct store *st, const char *group_id, struct compute
                           struct nubo_err *err);
 void compute_snapshot_free(struct compute_snapshot *s);
 
+/* Ends a transition's transaction (transition.c): commits when n >= 0,
+ * passing the crash point before just before the commit and after just
+ * after it when n > 0; rolls back otherwise.  1 when n > 0, 0 when
+ * n == 0, -1 on failure. */
+int tx_end_at(struct store *st, long long n, const char *before, const char *after,
+              struct nubo_err *err);
+
+/* The target host in snap for req (an instance on source) of a migration
+ * (migrate.c): the host host_ref names, checked (not the source, up,
+ * answering, the source's acceleration, room), else the scheduler's best
+ * among the others with the source's acceleration.  Its index, or -1 with
+ * err (NUBO_E_NOTFOUND for an unknown host, else NUBO_E_CONFLICT). */
+long compute_migration_target(struct compute_snapshot *snap, const struct sched_request *req,
+                              const char *source, const char *host_ref, struct nubo_err *err);
+
 /* Resolvers used by the instance create, inside its transaction.  Each
  * returns the raw row (new reference) visible to ctx's project, or NULL
  * with err (NUBO_E_NOTFOUND naming the ref). */

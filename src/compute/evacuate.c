@@ -129,13 +129,21 @@ done:
 
 json_t *compute_instances_owned(struct store *st, const char *host_id, struct nubo_err *err)
 {
-    json_t *rows = store_query(st, err,
-                               "SELECT id, generation FROM instances WHERE (host_id = ?"
-                               " OR id IN (SELECT instance_id FROM migrations WHERE"
-                               " target_host_id = ? AND state IN ('preparing', 'running')))"
-                               " AND status <> 'deleted' AND desired <> 'deleted'"
-                               " ORDER BY id",
-                               "ss", host_id, host_id);
+    /* Placed here, or moving here (the target of a migration of any
+     * kind), or keeping its old copy here (a resize that moved it, until
+     * confirmed or reverted): the same VMs compute_vm_wanted_on() keeps
+     * from orphan removal.  A target whose lease ran out while it made
+     * the VM (a cold migration's disk copy blocks its loop) must not take
+     * it for a stale copy. */
+    json_t *rows = store_query(
+        st, err,
+        "SELECT i.id, i.generation FROM instances i WHERE i.status <> 'deleted'"
+        " AND i.desired <> 'deleted' AND (i.host_id = ? OR EXISTS (SELECT 1 FROM migrations m"
+        " WHERE m.instance_id = i.id AND ((m.target_host_id = ? AND m.state "
+        "IN " COMPUTE_MIGRATION_ACTIVE
+        ") OR (m.source_host_id = ? AND m.state IN " COMPUTE_COLD_KEEPS_SOURCE "))))"
+        " ORDER BY i.id",
+        "sss", host_id, host_id, host_id);
     if (rows == NULL)
         return NULL;
     json_t *out = json_array();

@@ -217,21 +217,23 @@ static void ref_invalid(struct nubo_err *err)
 int compute_snapshot_load(struct store *st, const char *group_id, struct compute_snapshot *s,
                           struct nubo_err *err)
 {
-    s->rows = store_query(st, err,
-                          "SELECT h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib, h.disk_gib,"
-                          " h.problems, h.reachable, h.maintenance,"
-                          " COALESCE(SUM(i.vcpus), 0) AS used_vcpus,"
-                          " COALESCE(SUM(i.ram_mib), 0) AS used_ram_mib,"
-                          " COALESCE(SUM(i.disk_gib), 0) AS used_disk_gib,"
-                          " COALESCE(SUM(CASE WHEN i.server_group_id = ? THEN 1 ELSE 0 END), 0)"
-                          "   AS group_members"
-                          " FROM hosts h LEFT JOIN instances i ON (i.host_id = h.id"
-                          "   OR i.id IN (SELECT m.instance_id FROM migrations m WHERE"
-                          "   m.target_host_id = h.id AND m.state IN ('preparing', 'running')))"
-                          "   AND i.status <> 'deleted'"
-                          " GROUP BY h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib,"
-                          "   h.disk_gib, h.problems, h.reachable, h.maintenance ORDER BY h.id",
-                          "s", group_id);
+    s->rows =
+        store_query(st, err,
+                    "SELECT h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib, h.disk_gib,"
+                    " h.problems, h.reachable, h.maintenance,"
+                    " COALESCE(SUM(i.vcpus), 0) AS used_vcpus,"
+                    " COALESCE(SUM(i.ram_mib), 0) AS used_ram_mib,"
+                    " COALESCE(SUM(i.disk_gib), 0) AS used_disk_gib,"
+                    " COALESCE(SUM(CASE WHEN i.server_group_id = ? THEN 1 ELSE 0 END), 0)"
+                    "   AS group_members"
+                    " FROM hosts h LEFT JOIN instances i ON (i.host_id = h.id"
+                    "   OR i.id IN (SELECT m.instance_id FROM migrations m WHERE"
+                    "   (m.target_host_id = h.id AND m.state IN " COMPUTE_MIGRATION_ACTIVE ") OR"
+                    "   (m.source_host_id = h.id AND m.state IN " COMPUTE_COLD_KEEPS_SOURCE ")))"
+                    "   AND i.status <> 'deleted'"
+                    " GROUP BY h.id, h.name, h.state, h.accel, h.vcpus, h.ram_mib,"
+                    "   h.disk_gib, h.problems, h.reachable, h.maintenance ORDER BY h.id",
+                    "s", group_id);
     if (s->rows == NULL)
         return -1;
     s->n = json_array_size(s->rows);
@@ -575,7 +577,9 @@ json_t *compute_instance_action(struct store *st, const struct ctx *ctx, const c
     while (r < ARRAY_LEN(rules) && (action == NULL || strcmp(action, rules[r].action) != 0))
         r++;
     if (r == ARRAY_LEN(rules)) {
-        nubo_err_set(err, NUBO_E_INVALID, "action must be start, stop or reboot");
+        nubo_err_set(err, NUBO_E_INVALID,
+                     "action must be start, stop, reboot, migrate, migrate-cancel, cold-migrate, "
+                     "resize, confirm-resize or revert-resize");
         return NULL;
     }
     char now[32], task[37], detail[128];

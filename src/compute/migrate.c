@@ -22,7 +22,7 @@
 #include "lib/valid.h"
 
 #define MIGRATION_COLUMNS                                                                          \
-    "m.id, m.instance_id, m.source_host_id, hs.name AS source_host, m.target_host_id,"             \
+    "m.id, m.kind, m.instance_id, m.source_host_id, hs.name AS source_host, m.target_host_id,"     \
     " ht.name AS target_host, m.state, m.cancel_requested, m.progress, m.error, m.downtime_ms,"    \
     " m.total_ms, m.task_id, m.created_at, m.updated_at, m.finished_at"
 #define MIGRATION_FROM                                                                             \
@@ -53,18 +53,19 @@ static json_t *active_of(struct store *st, const char *instance_id)
     struct nubo_err qerr = {0};
     json_t *m = store_query_one(st, &qerr,
                                 "SELECT " MIGRATION_COLUMNS MIGRATION_FROM
-                                " WHERE m.instance_id = ? AND m.state IN ('preparing', 'running')",
+                                " WHERE m.instance_id = ? AND m.kind = 'live' AND"
+                                " m.state IN ('preparing', 'running')",
                                 "s", instance_id);
     if (m)
         migration_render(m);
     return m;
 }
 
-/* Picks the target in snap for req (the instance's needs) from source:
+/* compute_int.h.  Picks the target in snap for req (the instance's needs) from source:
  * the named host (host_ref: id or name) when given, else the scheduler's
  * best.  Returns its index, or -1 with err (409 naming why). */
-static long pick_target(struct compute_snapshot *snap, const struct sched_request *req,
-                        const char *source, const char *host_ref, struct nubo_err *err)
+long compute_migration_target(struct compute_snapshot *snap, const struct sched_request *req,
+                              const char *source, const char *host_ref, struct nubo_err *err)
 {
     const struct sched_cfg *cfg = compute_sched_cfg();
     long src = -1;
@@ -205,7 +206,7 @@ json_t *compute_instance_migrate(struct store *st, const struct ctx *ctx, const 
             req.group_size--;
         }
     }
-    long t = pick_target(&snap, &req, source, host_ref, err);
+    long t = compute_migration_target(&snap, &req, source, host_ref, err);
     if (t < 0)
         goto cleanup;
     const char *target = snap.hosts[t].id;
@@ -266,7 +267,8 @@ json_t *compute_instance_migrate_cancel(struct store *st, const struct ctx *ctx,
     clock_stamp(now);
     long long n = store_exec(st, err,
                              "UPDATE migrations SET cancel_requested = 1, updated_at = ?"
-                             " WHERE instance_id = ? AND state IN ('preparing', 'running')",
+                             " WHERE instance_id = ? AND kind = 'live' AND"
+                             " state IN ('preparing', 'running')",
                              "ss", now, id);
     if (n < 0)
         return NULL;
@@ -325,7 +327,7 @@ json_t *compute_migrations_active(struct store *st, struct nubo_err *err)
                                " i.desired AS instance_desired, i.host_id AS instance_host_id,"
                                " i.name AS instance_name" MIGRATION_FROM
                                " JOIN instances i ON i.id = m.instance_id"
-                               " WHERE m.state IN ('preparing', 'running')"
+                               " WHERE m.kind = 'live' AND m.state IN ('preparing', 'running')"
                                " ORDER BY m.created_at, m.id",
                                "");
     if (rows == NULL)
@@ -341,13 +343,16 @@ json_t *compute_migrations_active(struct store *st, struct nubo_err *err)
 int compute_vm_wanted_on(struct store *st, const char *instance_id, const char *host_id)
 {
     struct nubo_err qerr = {0};
-    json_t *r = store_query_one(st, &qerr,
-                                "SELECT (SELECT COUNT(*) FROM instances WHERE id = ? AND"
-                                " host_id = ? AND status <> 'deleted') +"
-                                " (SELECT COUNT(*) FROM migrations WHERE instance_id = ? AND"
-                                " target_host_id = ? AND state IN ('preparing', 'running'))"
-                                " AS n",
-                                "ssss", instance_id, host_id, instance_id, host_id);
+    json_t *r =
+        store_query_one(st, &qerr,
+                        "SELECT (SELECT COUNT(*) FROM instances WHERE id = ? AND"
+                        " host_id = ? AND status <> 'deleted') +"
+                        " (SELECT COUNT(*) FROM migrations WHERE instance_id = ? AND"
+                        " target_host_id = ? AND state IN " COMPUTE_MIGRATION_ACTIVE ") +"
+                        " (SELECT COUNT(*) FROM migrations WHERE instance_id = ? AND"
+                        " source_host_id = ? AND state IN " COMPUTE_COLD_KEEPS_SOURCE ")"
+                        " AS n",
+                        "ssssss", instance_id, host_id, instance_id, host_id, instance_id, host_id);
     if (r == NULL)
         return qerr.code == NUBO_E_NOTFOUND ? 0 : -1;
     long long n = json_integer_value(json_object_get(r, "n"));

@@ -46,8 +46,8 @@ static int is(const char *a, const char *b)
  * "transition.<name>.committed" just after (lib/fault.h). */
 #define tx_end(st, n, name, err)                                                                   \
     tx_end_at(st, n, "transition." name, "transition." name ".committed", err)
-static int tx_end_at(struct store *st, long long n, const char *before, const char *after,
-                     struct nubo_err *err)
+int tx_end_at(struct store *st, long long n, const char *before, const char *after,
+              struct nubo_err *err)
 {
     if (n > 0)
         fault_point(before);

@@ -13,6 +13,7 @@
 #include "lib/err.h"
 
 struct ctrl;
+struct store;
 
 /* What one reconcile pass does about one instance: at most one action. */
 enum reconcile_action {
@@ -64,6 +65,28 @@ void drain_converge(struct ctrl *c);
 
 /* Notes the count migrate_converge() returned during a full pass. */
 void ctrl_note_migrations(struct ctrl *c, int active);
+
+/* A host row, as a target for agent calls (row NULL when there is none). */
+struct host_ref {
+    struct agent_target t;
+    const char *id;
+    bool up; /* up and not fenced */
+    json_t *row;
+};
+
+/* Loads the host id into h (0), or -1 when there is no such host; free
+ * h->row with json_decref either way. */
+int host_load(struct store *st, const char *id, struct host_ref *h);
+
+/* Calls the agent about the instance's VM ("nubo-<id>" + sub).  Returns
+ * the HTTP status (out set on 2xx), or -1 when it could not be asked. */
+long vm_call(struct host_ref *h, const char *method, const char *id, const char *sub,
+             const json_t *body, int timeout_ms, json_t **out);
+
+/* ---- cold migration and resize (resize.c; docs/internals/mobility.md) */
+
+/* One step of every cold migration and resize not yet ended. */
+void cold_converge(struct ctrl *c);
 
 /* The create request of inst's VM for the agent t of host host_id, after
  * making sure it has the image (reconcile.c).  New reference, or NULL

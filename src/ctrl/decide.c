@@ -12,6 +12,8 @@
  *   (any)     (any)                       (back-off)    nothing
  *   (any)     (any)                       migrating     nothing (migrate.c drives it)
  *   deleted   any or none                 any           delete
+ *   (any)     (any)                       resizing,     nothing (resize.c drives it)
+ *                                         verify_resize
  *   running   (any)                       error         nothing (until deleted)
  *   running   none                        any           create
  *   running   crashed, in a scaling group any           fail (its group replaces it)
@@ -80,6 +82,10 @@ enum reconcile_action reconcile_decide(const struct reconcile_input *in)
         return RECONCILE_NOTHING;
     if (is(in->desired, "deleted"))
         return RECONCILE_DELETE;
+    /* A cold migration or resize owns the instance until it ends
+     * (resize.c): its copies are made and removed there. */
+    if (is(in->status, "resizing") || is(in->status, "verify_resize"))
+        return RECONCILE_NOTHING;
     if (is(in->status, "error"))
         return RECONCILE_NOTHING;
     if (is(in->desired, "running"))

@@ -49,15 +49,8 @@
 #define MIGRATE_CREATE_MS 120000
 #define MIGRATE_DOWNTIME_MS 300 /* QEMU's own default downtime-limit */
 
-/* A host row, as a target for agent calls (NULL when there is none). */
-struct host_ref {
-    struct agent_target t;
-    const char *id;
-    bool up;
-    json_t *row;
-};
-
-static int host_load(struct store *st, const char *id, struct host_ref *h)
+/* ctrl_int.h */
+int host_load(struct store *st, const char *id, struct host_ref *h)
 {
     struct nubo_err err;
     memset(h, 0, sizeof(*h));
@@ -78,8 +71,8 @@ static int host_load(struct store *st, const char *id, struct host_ref *h)
 
 /* Calls the agent about the instance's VM ("nubo-<id>" + sub).  Returns
  * the HTTP status (out set on 2xx), or -1 when it could not be asked. */
-static long vm_call(struct host_ref *h, const char *method, const char *id, const char *sub,
-                    const json_t *body, int timeout_ms, json_t **out)
+long vm_call(struct host_ref *h, const char *method, const char *id, const char *sub,
+             const json_t *body, int timeout_ms, json_t **out)
 {
     char path[160];
     snprintf(path, sizeof(path), "/v1/vms/" COMPUTE_VM_PREFIX "%s%s", id, sub);

@@ -1704,6 +1704,7 @@ void ctrl_reconcile(struct ctrl *c)
     delete_on_down_hosts(&p);
     ctrl_note_migrations(c, migrate_converge(c));
     drain_converge(c);
+    cold_converge(c);
     struct nubo_err err;
     json_t *hosts = store_query(p.st, &err,
                                 "SELECT id, state FROM hosts WHERE state = 'up'"

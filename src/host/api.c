@@ -242,6 +242,41 @@ static void migration_routes(struct host *h, const struct http_req *req, struct 
         http_resp_json(resp, strcmp(sub, "migrate") == 0 ? 202 : 200, host_vm_show(h, vm));
 }
 
+/* POST|DELETE /v1/vms/{ref}/export, POST .../resize, .../resize-confirm,
+ * .../resize-revert (host.c) */
+static void coldmove_routes(struct host *h, const struct http_req *req, struct http_resp *resp,
+                            struct vm *vm, const char *sub)
+{
+    struct nubo_err err;
+    int exp = strcmp(sub, "export") == 0;
+    if (strcmp(req->method, "POST") != 0 && !(exp && strcmp(req->method, "DELETE") == 0)) {
+        method_not_allowed(resp, req, exp ? "POST, DELETE" : "POST");
+        return;
+    }
+    if (exp && strcmp(req->method, "POST") == 0) {
+        json_t *o = host_vm_export(h, vm, &err);
+        if (o == NULL)
+            problem(resp, req, &err);
+        else
+            http_resp_json(resp, 200, o);
+        return;
+    }
+    int rc;
+    if (exp) {
+        rc = host_vm_export_stop(h, vm, &err);
+    } else if (strcmp(sub, "resize") == 0) {
+        json_t *body = http_req_json(req, &err);
+        rc = body ? host_vm_resize(h, vm, body, &err) : -1;
+        json_decref(body);
+    } else {
+        rc = host_vm_resize_end(h, vm, strcmp(sub, "resize-revert") == 0, &err);
+    }
+    if (rc < 0)
+        problem(resp, req, &err);
+    else
+        http_resp_json(resp, 200, host_vm_show(h, vm));
+}
+
 static void vm_routes(struct host *h, const struct http_req *req, struct http_resp *resp,
                       const char *ref, const char *sub)
 {
@@ -288,6 +323,11 @@ static void vm_routes(struct host *h, const struct http_req *req, struct http_re
             method_not_allowed(resp, req, "GET");
         else
             console(h, vm, req, resp);
+        return;
+    }
+    if (strcmp(sub, "export") == 0 || strcmp(sub, "resize") == 0 ||
+        strcmp(sub, "resize-confirm") == 0 || strcmp(sub, "resize-revert") == 0) {
+        coldmove_routes(h, req, resp, vm, sub);
         return;
     }
     if (strcmp(sub, "migration") == 0 || strcmp(sub, "migrate") == 0 ||

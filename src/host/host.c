@@ -975,14 +975,32 @@ struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
         nubo_err_set(err, NUBO_E_INVALID, "this agent's driver cannot receive migrations");
         goto fail;
     }
-    if (in) {
+    /* "disk_from": URI - the root disk is a copy of what another host's
+     * export serves (a cold migration, the end of this file). */
+    json_t *from = json_object_get(body, "disk_from");
+    char from_uri[256] = "";
+    if (from && (!json_is_string(from) || strlen(json_string_value(from)) >= sizeof(from_uri) ||
+                 incoming)) {
+        nubo_err_set(err, NUBO_E_INVALID,
+                     "'disk_from' must be the uri of another host's disk export (and not with "
+                     "'incoming')");
+        goto fail;
+    }
+    if (from && h->drv->disk_import == NULL) {
+        nubo_err_set(err, NUBO_E_INVALID, "this agent's driver cannot import disks");
+        goto fail;
+    }
+    if (from)
+        str_copy(from_uri, sizeof(from_uri), json_string_value(from));
+    if (in || from) {
         body = json_deep_copy(body);
         json_object_del(body, "incoming");
+        json_object_del(body, "disk_from");
     }
     int defined = vm_def_from_request(body, &vm->def, err);
     json_t *start = json_object_get(body, "start");
     int want_start = start == NULL || json_is_true(start);
-    if (in)
+    if (in || from)
         json_decref(body);
     if (defined < 0)
         goto fail;
@@ -1040,6 +1058,8 @@ struct vm *host_vm_create(struct host *h, json_t *body, struct nubo_err *err)
     /* Attached to their bridges before the guest boots and asks for DHCP. */
     if (vm->def.nnics > 0 && h->doc_json && h->drv->has_taps)
         network_converge(h, vm);
+    if (from_uri[0] && h->drv->disk_import(vm, from_uri, err) < 0)
+        goto fail_dir;
     if (h->drv->prepare(vm, err) < 0)
         goto fail_dir;
     if (incoming) {
@@ -1156,6 +1176,11 @@ int host_vm_action(struct host *h, struct vm *vm, const char *action, json_t *op
 {
     *accepted = 0;
     enum vm_state st = vm->state;
+    if (strcmp(action, "start") == 0 && host_vm_exported(vm))
+        return nubo_err_set(err, NUBO_E_CONFLICT,
+                            "VM '%s' has its disk exported to another host (a cold migration): "
+                            "it does not start until that ends",
+                            vm->def.name);
     if ((strcmp(action, "start") == 0 || strcmp(action, "resume") == 0) && migrated_away(h, vm))
         return nubo_err_set(err, NUBO_E_CONFLICT,
                             "VM '%s' migrated (or is migrating) to another host: it never runs "
@@ -1218,6 +1243,8 @@ int host_vm_action(struct host *h, struct vm *vm, const char *action, json_t *op
 int host_vm_delete(struct host *h, struct vm *vm, struct nubo_err *err)
 {
     if (vm_state_has_process(vm->state) && h->drv->destroy(vm, err) < 0)
+        return -1;
+    if (host_vm_export_stop(h, vm, err) < 0)
         return -1;
     if (h->drv->remove(vm, err) < 0)
         return -1;
@@ -1644,4 +1671,162 @@ int host_run(struct host *h)
             if (servers[i])
                 httpd_run(servers[i]);
     }
+}
+
+/* ------------------------------------------------ cold migration, resize */
+
+/*
+ * The agent's side of cold migration and resize of a stopped
+ * VM (docs/internals/mobility.md, "Cold migration and resize"; the
+ * controller drives it, src/ctrl/resize.c).
+ *
+ *   POST   /v1/vms/{ref}/export          serve the root disk read-only
+ *                                        (drv->disk_export): {uri}
+ *   DELETE /v1/vms/{ref}/export          stop serving it
+ *   POST   /v1/vms {..., "disk_from": U} (host.c) the new VM's root disk
+ *                                        is a copy of what U serves
+ *   POST   /v1/vms/{ref}/resize          a create body: vcpus, memory and
+ *                                        root_disk (grown only) apply; the
+ *                                        old definition and root disk are
+ *                                        kept once (pre-resize.json)
+ *   POST   /v1/vms/{ref}/resize-confirm  drop what was kept
+ *   POST   /v1/vms/{ref}/resize-revert   put it back
+ *
+ * All of them want a VM without a process (409 otherwise), and all are
+ * idempotent, so a controller killed between a call and its record asks
+ * again.  The kept definition is written after the kept disk is whole,
+ * and removed last, so a crash anywhere leaves either nothing kept or
+ * both (a revert then finds the disk restored already and restores the
+ * definition).
+ */
+#define PRE_RESIZE "pre-resize.json"
+
+static int no_process(const struct vm *vm, const char *what, struct nubo_err *err)
+{
+    if (!vm_state_has_process(vm->state))
+        return 0;
+    return nubo_err_set(err, NUBO_E_CONFLICT, "cannot %s VM '%s': it is %s; stop it first", what,
+                        vm->def.name, vm_state_name(vm->state));
+}
+
+bool host_vm_exported(const struct vm *vm)
+{
+    char path[PATH_MAX];
+    return fs_exists(vm_path(vm, "export.uri", path, sizeof(path)));
+}
+
+json_t *host_vm_export(struct host *h, struct vm *vm, struct nubo_err *err)
+{
+    char uri[256], path[PATH_MAX];
+    if (no_process(vm, "export the disk of", err) < 0)
+        return NULL;
+    if (h->drv->disk_export == NULL) {
+        nubo_err_set(err, NUBO_E_INVALID, "this agent's driver cannot export disks");
+        return NULL;
+    }
+    const char *addr = h->cfg.underlay_ip[0] ? h->cfg.underlay_ip : "127.0.0.1";
+    if (h->drv->disk_export(vm, addr, uri, sizeof(uri), err) < 0)
+        return NULL;
+    /* The mark that keeps the VM from starting while its disk is read. */
+    if (fs_write_atomic(vm_path(vm, "export.uri", path, sizeof(path)), uri, strlen(uri), 0600,
+                        err) < 0) {
+        h->drv->disk_export_stop(vm, NULL);
+        return NULL;
+    }
+    log_info("vm %s: root disk exported at %s", vm->def.name, uri);
+    return json_pack("{s:s}", "uri", uri);
+}
+
+int host_vm_export_stop(struct host *h, struct vm *vm, struct nubo_err *err)
+{
+    char path[PATH_MAX];
+    if (h->drv->disk_export_stop && h->drv->disk_export_stop(vm, err) < 0)
+        return -1;
+    if (unlink(vm_path(vm, "export.uri", path, sizeof(path))) == 0)
+        log_info("vm %s: root disk export ended", vm->def.name);
+    return 0;
+}
+
+int host_vm_resize(struct host *h, struct vm *vm, json_t *body, struct nubo_err *err)
+{
+    struct vm_def nd;
+    char path[PATH_MAX];
+    if (no_process(vm, "resize", err) < 0)
+        return -1;
+    if (host_vm_exported(vm))
+        return nubo_err_set(err, NUBO_E_CONFLICT, "cannot resize VM '%s': its disk is exported",
+                            vm->def.name);
+    if (vm_def_from_request(body, &nd, err) < 0)
+        return -1;
+    int vcpus = nd.vcpus;
+    uint64_t mem = nd.memory_mib, root = nd.root_size;
+    vm_def_clear(&nd);
+    /* Keep the old copy once: the disk whole first, then the definition
+     * that says it is kept. */
+    vm_path(vm, PRE_RESIZE, path, sizeof(path));
+    if (!fs_exists(path)) {
+        if (h->drv->root_keep && h->drv->root_keep(vm, err) < 0)
+            return -1;
+        json_t *old = vm_def_to_json(&vm->def);
+        char *text = json_dumps(old, JSON_COMPACT);
+        json_decref(old);
+        int rc = text ? fs_write_atomic(path, text, strlen(text), 0600, err) : -1;
+        free(text);
+        if (rc < 0)
+            return text ? -1 : nubo_err_set(err, NUBO_E_INTERNAL, "cannot keep the definition");
+    }
+    if (root > vm->def.root_size) {
+        if (h->drv->root_grow && h->drv->root_grow(vm, root, err) < 0)
+            return -1;
+        vm->def.root_size = root;
+    }
+    vm->def.vcpus = vcpus;
+    vm->def.memory_mib = mem;
+    if (vm_save(vm, err) < 0)
+        return -1;
+    log_info("vm %s resized: %d vCPUs, %llu MiB, root disk %llu MiB (the old one kept)",
+             vm->def.name, vm->def.vcpus, (unsigned long long)vm->def.memory_mib,
+             (unsigned long long)(vm->def.root_size >> 20));
+    return 0;
+}
+
+int host_vm_resize_end(struct host *h, struct vm *vm, bool revert, struct nubo_err *err)
+{
+    char path[PATH_MAX];
+    if (no_process(vm, revert ? "revert the resize of" : "confirm the resize of", err) < 0)
+        return -1;
+    vm_path(vm, PRE_RESIZE, path, sizeof(path));
+    if (!fs_exists(path))
+        return 0; /* nothing kept: done already */
+    struct vm_def old;
+    if (revert) {
+        json_error_t jerr;
+        json_t *o = json_load_file(path, 0, &jerr);
+        if (o == NULL)
+            return nubo_err_set(err, NUBO_E_INTERNAL, "%s of VM '%s' is damaged: %s", PRE_RESIZE,
+                                vm->def.name, jerr.text);
+        int rc = vm_def_from_json(o, &old, err);
+        json_decref(o);
+        if (rc < 0)
+            return -1;
+    }
+    if (h->drv->root_restore && h->drv->root_restore(vm, revert, err) < 0) {
+        if (revert)
+            vm_def_clear(&old);
+        return -1;
+    }
+    if (revert) {
+        vm->def.vcpus = old.vcpus;
+        vm->def.memory_mib = old.memory_mib;
+        vm->def.root_size = old.root_size;
+        vm_def_clear(&old);
+        if (vm_save(vm, err) < 0)
+            return -1;
+    }
+    if (unlink(path) < 0 && errno != ENOENT)
+        return nubo_err_set(err, NUBO_E_INTERNAL, "cannot remove %s: %s", path, strerror(errno));
+    log_info("vm %s: resize %s (%d vCPUs, %llu MiB)", vm->def.name,
+             revert ? "reverted" : "confirmed", vm->def.vcpus,
+             (unsigned long long)vm->def.memory_mib);
+    return 0;
 }

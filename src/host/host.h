@@ -101,6 +101,20 @@ int host_vm_migrate(struct host *h, struct vm *vm, json_t *body, struct nubo_err
 json_t *host_vm_migration(struct host *h, struct vm *vm, struct nubo_err *err);
 int host_vm_migrate_cancel(struct host *h, struct vm *vm, struct nubo_err *err);
 
+/* Cold migration and resize of a stopped VM (host.c,
+ * docs/internals/mobility.md).  host_vm_export serves its root disk
+ * read-only for another host to copy ({uri}, new reference; the VM
+ * cannot start meanwhile); host_vm_export_stop ends that.
+ * host_vm_resize applies a create body's vcpus, memory and root_disk
+ * (grown only) to the stopped VM, keeping its old definition and root
+ * disk once; host_vm_resize_end drops them (revert false) or puts them
+ * back (revert true); both done when nothing is kept. */
+json_t *host_vm_export(struct host *h, struct vm *vm, struct nubo_err *err);
+int host_vm_export_stop(struct host *h, struct vm *vm, struct nubo_err *err);
+bool host_vm_exported(const struct vm *vm);
+int host_vm_resize(struct host *h, struct vm *vm, json_t *body, struct nubo_err *err);
+int host_vm_resize_end(struct host *h, struct vm *vm, bool revert, struct nubo_err *err);
+
 /* An anonymous writable file in the images directory to stream an upload
  * into (O_TMPFILE), or -1. */
 int host_image_upload_fd(struct host *h);

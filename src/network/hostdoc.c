@@ -23,14 +23,17 @@
 #include "lib/util.h"
 
 /* A port is on a host when it lives there (ports.host_id) or when its
- * instance is live-migrating there (docs/internals/mobility.md): the
+ * instance is migrating there, or resizing away from it and may come back
+ * (a cold migration or resize keeps its source until confirmed) (docs/internals/mobility.md): the
  * target needs the bridge, the tap's network and the security groups
  * before the guest arrives, and the other hosts need the target as a
  * VXLAN peer so that the guest is reachable the moment it runs there.
  * Binds the host id twice. */
 #define PORT_ON_HOST(h)                                                                            \
     " (p.host_id = " h " OR p.instance_id IN (SELECT m.instance_id FROM migrations m"              \
-    " WHERE m.target_host_id = " h " AND m.state IN ('preparing', 'running')))"
+    " WHERE " h " IN (CASE WHEN m.state IN " COMPUTE_MIGRATION_ACTIVE                              \
+    " THEN m.target_host_id END,"                                                                  \
+    " CASE WHEN m.state IN " COMPUTE_COLD_KEEPS_SOURCE " THEN m.source_host_id END)))"
 
 static int networks_add(struct store *st, const char *host_id, json_t *doc, struct nubo_err *err)
 {

@@ -338,6 +338,8 @@ extern const char store_schema_v8_ownership[];
 extern const char store_schema_v19_storage[];
 extern const char store_schema_v22_snapshots[];
 extern const char store_schema_v20_mobility[];
+extern const char store_schema_v23_cold[];
+extern const char store_schema_v23_cold_pg[];
 extern const char store_schema_v24_maintenance[];
 extern const char store_schema_v8_ownership_pg[];
 
@@ -364,6 +366,7 @@ const struct store_migration store_migrations[] = {
     {20, store_schema_v20_mobility},
     {21, schema_v21},
     {22, store_schema_v22_snapshots},
+    {23, store_schema_v23_cold, store_schema_v23_cold_pg},
     {24, store_schema_v24_maintenance},
     {0, NULL},
 };

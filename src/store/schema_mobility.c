@@ -43,6 +43,73 @@ const char store_schema_v20_mobility[] =
     "CREATE INDEX migrations_state ON migrations (state);"
     "ALTER TABLE tasks ADD COLUMN progress TEXT;";
 
+/*
+ * Migration 23: cold migration and resize (src/compute/resize.c,
+ * src/ctrl/resize.c) reuse the migrations table.  kind: 'live' (every
+ * row before), 'cold' (a stopped instance moves) or 'resize' (it changes
+ * flavor, on its host or another).  Their states:
+ *
+ *   preparing   the instance is 'resizing'; the source agent exports the
+ *               root disk, the target's VM is made from it (or, on the
+ *               same host, the agent resizes the VM keeping the old disk)
+ *   verifying   resize only: the instance is 'verify_resize' on the
+ *               target (host_id moved); the source keeps the old copy
+ *   confirming  confirm-resize asked: the old copy goes
+ *   reverting   revert-resize asked: the new copy goes, the old comes back
+ *   completed / reverted / failed   ended
+ *
+ * old_* and new_* are the flavor before and after (the instance's own
+ * columns carry the new ones from the request on, the old ones again
+ * after a revert); start_after: the instance starts once a cold
+ * migration completed.
+ */
+#define V23_STATES                                                                                 \
+    "state IN ('preparing', 'running', 'verifying', 'confirming', 'reverting', 'completed',"       \
+    " 'reverted', 'failed', 'cancelled')"
+#define V23_COLUMNS                                                                                \
+    "ALTER TABLE migrations ADD COLUMN kind TEXT NOT NULL DEFAULT 'live';"                         \
+    "ALTER TABLE migrations ADD COLUMN old_flavor_id TEXT;"                                        \
+    "ALTER TABLE migrations ADD COLUMN new_flavor_id TEXT;"                                        \
+    "ALTER TABLE migrations ADD COLUMN old_vcpus INTEGER;"                                         \
+    "ALTER TABLE migrations ADD COLUMN old_ram_mib INTEGER;"                                       \
+    "ALTER TABLE migrations ADD COLUMN old_disk_gib INTEGER;"                                      \
+    "ALTER TABLE migrations ADD COLUMN start_after INTEGER NOT NULL DEFAULT 0;"
+
+/* SQLite cannot change a CHECK: the table is made again with the new
+ * states, its rows copied. */
+const char store_schema_v23_cold[] =
+    "CREATE TABLE migrations_v23 ("
+    "  id TEXT PRIMARY KEY,"
+    "  instance_id TEXT NOT NULL REFERENCES instances(id),"
+    "  source_host_id TEXT NOT NULL,"
+    "  target_host_id TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (" V23_STATES "),"
+    "  cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    "  dest_uri TEXT,"
+    "  progress TEXT NOT NULL DEFAULT '{}',"
+    "  error TEXT,"
+    "  downtime_ms INTEGER,"
+    "  total_ms INTEGER,"
+    "  task_id TEXT,"
+    "  created_by TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  finished_at TEXT);"
+    "INSERT INTO migrations_v23 SELECT id, instance_id, source_host_id, target_host_id, state,"
+    " cancel_requested, dest_uri, progress, error, downtime_ms, total_ms, task_id, created_by,"
+    " created_at, updated_at, finished_at FROM migrations;"
+    "DROP TABLE migrations;"
+    "ALTER TABLE migrations_v23 RENAME TO migrations;"
+    "CREATE INDEX migrations_instance ON migrations (instance_id, created_at);"
+    "CREATE INDEX migrations_state ON migrations (state);" V23_COLUMNS;
+
+/* PostgreSQL changes the CHECK in place (its name is PostgreSQL's own for
+ * a column constraint). */
+const char store_schema_v23_cold_pg[] =
+    "ALTER TABLE migrations DROP CONSTRAINT migrations_state_check;"
+    "ALTER TABLE migrations ADD CONSTRAINT migrations_state_check CHECK (" V23_STATES
+    ");" V23_COLUMNS;
+
 /* Host maintenance (migration 24; src/fleet/maintenance.c, the drain in
  * src/ctrl/drain.c): maintenance is NULL (in service), 'draining' (the
  * reconciler live-migrates its instances off, a few at a time) or

@@ -196,4 +196,11 @@ struct store_migration {
 /* The migrations, in version order, ending with {0, NULL}. */
 extern const struct store_migration store_migrations[];
 
+/* States of a migrations row (schema_mobility.c) in which the target host
+ * holds (or is being given) a copy of the instance, and those in which a
+ * cold migration or resize keeps the source's copy: both hosts keep the
+ * VM, its ports and its claim while these last. */
+#define COMPUTE_MIGRATION_ACTIVE "('preparing', 'running', 'verifying', 'confirming', 'reverting')"
+#define COMPUTE_COLD_KEEPS_SOURCE "('verifying', 'confirming', 'reverting')"
+
 #endif

@@ -1,12 +1,8 @@
 """Live migration of a real TCG guest between two simulated hosts (issue 15
 item 1, docs/internals/mobility.md).
 
-One nubod and two nubo-hostd, each keeping its host networking in a
-namespace the test makes (as test_network_cloud.py does), joined by a veth
-underlay (10.99.15.1 - 10.99.15.2) that carries the VXLAN and the
-migration stream:
-
-    nma-X ("host-a")  ul 10.99.15.1 <== veth ==> ul 10.99.15.2  nmb-X ("host-b")
+One nubod and two nubo-hostd in network namespaces joined by an underlay
+that carries the VXLAN and the migration stream (twohosts.py).
 
 A tenant network; vm2 (an echo server on TCP 7000) and vm1 (placed on
 the other host: the scheduler spreads); vm1 prints a heartbeat (a counter and its
@@ -22,17 +18,15 @@ while a migration starts: the migration fails, vm1 runs on at the source.
 import glob
 import os
 import re
-import secrets
 import signal
-import subprocess
 import time
 
 import pytest
 
-from cloudfix import CloudHostd, harness, register_tiny, wait_for, wait_hosts_up
-from test_network_host import kill_matching, netns_list, sh
+from cloudfix import harness, register_tiny, wait_for, wait_hosts_up
+from test_network_host import sh
+from twohosts import qemus_of, two_hosts
 
-UNDERLAY = ("10.99.15.1", "10.99.15.2")
 VM1_IP, VM2_IP = "10.5.0.11", "10.5.0.12"
 
 ECHO = """#!/bin/sh
@@ -54,59 +48,10 @@ BEAT_RE = re.compile(r"BEAT (\d+) t=([\d.]+)")
 ECHO_RE = re.compile(r"ECHO (\d+)")
 
 
-class Net:
-    def __init__(self):
-        sfx = secrets.token_hex(2)
-        self.ns = ("nma-" + sfx, "nmb-" + sfx)
-
-    def setup(self):
-        for ns in self.ns:
-            sh("ip", "netns", "add", ns)
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", self.ns[0], "link", "add", "ul", "type", "veth", "peer", "name", "ul",
-           "netns", self.ns[1])
-        for ns, ip in zip(self.ns, UNDERLAY):
-            sh("ip", "-n", ns, "addr", "add", ip + "/24", "dev", "ul")
-            sh("ip", "-n", ns, "link", "set", "ul", "up")
-
-    def teardown(self):
-        for name in netns_list():
-            if any(name == ns or name.startswith(ns + "-") for ns in self.ns):
-                subprocess.run(["ip", "netns", "del", name], capture_output=True)
-
-
 @pytest.fixture
 def migcloud(tmp_path):
-    tmp = str(tmp_path)
-    net = Net()
-    nubod = None
-    hosts = []
-    try:
-        net.setup()
-        nubod = harness.Nubod(tmp).start()
-        for name, ns, ul in (("host-a", net.ns[0], UNDERLAY[0]),
-                             ("host-b", net.ns[1], UNDERLAY[1])):
-            h = CloudHostd(tmp, nubod, name)
-            h.ns = ns
-            h.args += ["--netns", ns, "--underlay-ip", ul]
-            hosts.append(h)
-            h.start()
-        yield nubod, hosts
-        for h in hosts:
-            for vm in h.api.get("/v1/vms").json["vms"]:
-                h.api.delete("/v1/vms/" + vm["id"])
-            rc = h.stop()
-            assert rc == 0, "%s exited with %d:\n%s" % (h.name, rc, h.log())
-        rc = nubod.stop()
-        assert rc == 0, "nubod exited with %d:\n%s" % (rc, nubod.log())
-    finally:
-        for h in hosts:
-            if h.proc is not None:
-                h.proc.kill()
-        if nubod is not None and nubod.proc is not None:
-            nubod.proc.kill()
-        kill_matching(tmp)
-        net.teardown()
+    with two_hosts(tmp_path) as cloud:
+        yield cloud
 
 
 def ok(r, status=None):
@@ -121,7 +66,9 @@ HOSTS = []
 def console(client, iid):
     r = client.get("/v1/instances/%s/console?offset=0&limit=1048576" % iid)
     LAST_CONSOLE_ANSWER["r"] = (r.status_code, r.text[:300])
-    if r.status_code in (404, 409):
+    # 503: the agent did not answer in time (its loop busy, e.g. applying
+    # a network document on a loaded machine): asked again at the next try.
+    if r.status_code in (404, 409, 503):
         return ""
     assert r.status_code == 200, r.text
     return r.text
@@ -165,16 +112,6 @@ def beats(text):
 
 def echoes(text):
     return [int(m.group(1)) for m in ECHO_RE.finditer(text)]
-
-
-def qemus_of(hosts, iid):
-    """{host name: [pids]} of the QEMUs running vm nubo-<iid>."""
-    out = {}
-    for h in hosts:
-        r = subprocess.run(["pgrep", "-f", "--", "%s/vms/%s" % (h.state, iid)],
-                           capture_output=True, text=True)
-        out[h.name] = [int(p) for p in r.stdout.split()]
-    return out
 
 
 def test_live_migration(migcloud):

@@ -233,6 +233,31 @@ static int fake_migrate_cancel(struct vm *vm, struct nubo_err *err)
     return 0;
 }
 
+/* Cold migration (vm.h): the fake VM has no disk; its "export" is a uri
+ * the fake import accepts. */
+static int fake_disk_export(struct vm *vm, const char *listen_addr, char *uri, size_t uri_n,
+                            struct nubo_err *err)
+{
+    (void)err;
+    snprintf(uri, uri_n, "fake:%s:%s", listen_addr, vm->def.id);
+    return 0;
+}
+
+static int fake_disk_export_stop(struct vm *vm, struct nubo_err *err)
+{
+    (void)vm;
+    (void)err;
+    return 0;
+}
+
+static int fake_disk_import(struct vm *vm, const char *uri, struct nubo_err *err)
+{
+    (void)vm;
+    if (strncmp(uri, "fake:", 5) != 0)
+        return nubo_err_set(err, NUBO_E_INVALID, "the fake driver imports only from fake agents");
+    return 0;
+}
+
 /* Says loudly that nothing runs.  The fake driver lacks the capabilities
  * (has_taps, has_accel): its NICs are never created, and the heartbeat
  * reports no acceleration. */
@@ -271,4 +296,7 @@ const struct hv_driver fake_driver = {
     .migrate_out = fake_migrate_out,
     .migrate_query = fake_migrate_query,
     .migrate_cancel = fake_migrate_cancel,
+    .disk_export = fake_disk_export,
+    .disk_export_stop = fake_disk_export_stop,
+    .disk_import = fake_disk_import,
 };

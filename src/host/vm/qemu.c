@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1337,6 +1338,190 @@ static int qemu_migrate_cancel(struct vm *vm, struct nubo_err *err)
     return qmp_do(qv(vm), "migrate_cancel", NULL, err);
 }
 
+/* ------------------------------------------- cold migration and resize */
+
+/* A port to try for an export: one of 20000..32767, below Linux's
+ * ephemeral range (so no outgoing connection holds it), at random.  The
+ * agent cannot ask the kernel for a free one: with --netns the underlay
+ * address exists only in that namespace, where qemu-nbd runs. */
+static int export_port_pick(void)
+{
+    unsigned int r = 0;
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        r = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+    return 20000 + (int)(r % 12768u);
+}
+
+/* argv run in the agent's host-networking namespace when it has one
+ * (--netns: the underlay address lives there), as QEMU is; ns_argv has
+ * room for argv and 4 more.  Returns ns_argv or argv. */
+static char *const *in_netns(char *const argv[], char **ns_argv, size_t n)
+{
+    if (!cfg.netns[0])
+        return argv;
+    size_t i = 0, k = 0;
+    ns_argv[k++] = "ip";
+    ns_argv[k++] = "netns";
+    ns_argv[k++] = "exec";
+    ns_argv[k++] = cfg.netns;
+    while (argv[i] && k + 1 < n)
+        ns_argv[k++] = argv[i++];
+    ns_argv[k] = NULL;
+    return ns_argv;
+}
+
+/* The pid in the VM's export.pid when that process lives, else 0. */
+static pid_t export_pid(struct vm *vm)
+{
+    char path[PATH_MAX], buf[32] = "";
+    FILE *f = fopen(vm_path(vm, "export.pid", path, sizeof(path)), "re");
+    if (f == NULL)
+        return 0;
+    if (fgets(buf, sizeof(buf), f) == NULL)
+        buf[0] = '\0';
+    fclose(f);
+    long pid = strtol(buf, NULL, 10);
+    return pid > 1 && kill((pid_t)pid, 0) == 0 ? (pid_t)pid : 0;
+}
+
+/* qemu-nbd serves the root disk (its whole chain, as the guest sees it)
+ * read-only on addr; --fork returns once it listens. */
+static int qemu_disk_export(struct vm *vm, const char *addr, char *uri, size_t uri_n,
+                            struct nubo_err *err)
+{
+    char pidf[PATH_MAX], root[PATH_MAX], urif[PATH_MAX], bind[64], port_s[16];
+    vm_path(vm, "export.uri", urif, sizeof(urif));
+    if (export_pid(vm) > 0) {
+        FILE *f = fopen(urif, "re");
+        int ok = f && fgets(uri, (int)uri_n, f) != NULL;
+        if (f)
+            fclose(f);
+        if (ok)
+            return 0;
+    }
+    snprintf(bind, sizeof(bind), "--bind=%s", addr);
+    char pidopt[PATH_MAX + 16];
+    snprintf(pidopt, sizeof(pidopt), "--pid-file=%s",
+             vm_path(vm, "export.pid", pidf, sizeof(pidf)));
+    vm_path(vm, "root.qcow2", root, sizeof(root));
+    /* A port taken already makes qemu-nbd fail before it forks: another. */
+    for (int tries = 0;; tries++) {
+        int port = export_port_pick();
+        snprintf(port_s, sizeof(port_s), "--port=%d", port);
+        char *argv[] = {
+            "qemu-nbd",       "--fork", pidopt, "--read-only",        "--persistent", "--shared=4",
+            "--format=qcow2", bind,     port_s, "--export-name=nubo", root,           NULL};
+        char *ns_argv[ARRAY_LEN(argv) + 4];
+        if (spawn_run(in_netns(argv, ns_argv, ARRAY_LEN(ns_argv)), 30000, 1 << 16, NULL, err) ==
+            0) {
+            snprintf(uri, uri_n, "nbd://%s:%d/nubo", addr, port);
+            return 0;
+        }
+        if (tries == 7)
+            return -1;
+        log_debug("vm %s: qemu-nbd on port %d: %s; another port", vm->def.name, port, err->msg);
+    }
+}
+
+static int qemu_disk_export_stop(struct vm *vm, struct nubo_err *err)
+{
+    (void)err;
+    char pidf[PATH_MAX];
+    pid_t pid = export_pid(vm);
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        for (int i = 0; i < 50 && kill(pid, 0) == 0; i++)
+            usleep(20000);
+        if (kill(pid, 0) == 0)
+            kill(pid, SIGKILL);
+    }
+    unlink(vm_path(vm, "export.pid", pidf, sizeof(pidf)));
+    return 0;
+}
+
+/* The root disk: a qcow2 over this host's copy of the base image holding
+ * what uri serves (qemu-img convert -B writes what differs from it),
+ * grown to the definition's size, renamed into place once whole. */
+static int qemu_disk_import(struct vm *vm, const char *uri, struct nubo_err *err)
+{
+    struct image img;
+    char root[PATH_MAX], tmp[PATH_MAX + 8], size[32];
+    if (strncmp(uri, "nbd://", 6) != 0)
+        return nubo_err_set(err, NUBO_E_INVALID, "'disk_from' must be an nbd:// uri");
+    if (image_resolve(cfg.images_dir, vm->def.image, &img, err) < 0)
+        return -1;
+    vm_path(vm, "root.qcow2", root, sizeof(root));
+    if (fs_exists(root))
+        return 0;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", root);
+    unlink(tmp);
+    char *conv[] = {"qemu-img", "convert", "-q", "-f",       "raw",       "-O", "qcow2",
+                    "-B",       img.path,  "-F", img.format, (char *)uri, tmp,  NULL};
+    char *ns_conv[ARRAY_LEN(conv) + 4];
+    if (spawn_run(in_netns(conv, ns_conv, ARRAY_LEN(ns_conv)), 600000, 1 << 16, NULL, err) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    if (vm->def.root_size) {
+        snprintf(size, sizeof(size), "%llu", (unsigned long long)vm->def.root_size);
+        char *grow[] = {"qemu-img", "resize", "-q", "-f", "qcow2", tmp, size, NULL};
+        if (spawn_run(grow, 30000, 1 << 16, NULL, err) < 0) {
+            unlink(tmp);
+            return -1;
+        }
+    }
+    if (rename(tmp, root) < 0) {
+        unlink(tmp);
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot store the copied disk: %s",
+                            strerror(errno));
+    }
+    return 0;
+}
+
+static int qemu_root_keep(struct vm *vm, struct nubo_err *err)
+{
+    char root[PATH_MAX], kept[PATH_MAX], tmp[PATH_MAX + 8];
+    vm_path(vm, "root.qcow2", root, sizeof(root));
+    vm_path(vm, "root.pre-resize.qcow2", kept, sizeof(kept));
+    if (fs_exists(kept) || !fs_exists(root))
+        return 0;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", kept);
+    unlink(tmp);
+    char *argv[] = {"cp", "--sparse=always", root, tmp, NULL};
+    if (spawn_run(argv, 600000, 1 << 16, NULL, err) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, kept) < 0) {
+        unlink(tmp);
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot keep the root disk: %s",
+                            strerror(errno));
+    }
+    return 0;
+}
+
+static int qemu_root_grow(struct vm *vm, uint64_t bytes, struct nubo_err *err)
+{
+    char root[PATH_MAX];
+    vm_path(vm, "root.qcow2", root, sizeof(root));
+    if (!fs_exists(root))
+        return 0; /* made at the new size by the next prepare */
+    return qemu_volume_resize(root, bytes, err);
+}
+
+static int qemu_root_restore(struct vm *vm, bool revert, struct nubo_err *err)
+{
+    char root[PATH_MAX], kept[PATH_MAX];
+    vm_path(vm, "root.qcow2", root, sizeof(root));
+    vm_path(vm, "root.pre-resize.qcow2", kept, sizeof(kept));
+    if (!fs_exists(kept))
+        return 0;
+    if (revert ? rename(kept, root) : unlink(kept))
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot %s the kept root disk: %s",
+                            revert ? "restore" : "remove", strerror(errno));
+    return 0;
+}
+
 const struct hv_driver qemu_driver = {
     .name = "qemu",
     .has_taps = true,
@@ -1368,4 +1553,10 @@ const struct hv_driver qemu_driver = {
     .migrate_out = qemu_migrate_out,
     .migrate_query = qemu_migrate_query,
     .migrate_cancel = qemu_migrate_cancel,
+    .disk_export = qemu_disk_export,
+    .disk_export_stop = qemu_disk_export_stop,
+    .disk_import = qemu_disk_import,
+    .root_keep = qemu_root_keep,
+    .root_grow = qemu_root_grow,
+    .root_restore = qemu_root_restore,
 };

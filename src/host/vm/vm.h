@@ -320,6 +320,24 @@ struct hv_driver {
     int (*migrate_out)(struct vm *vm, const char *uri, int downtime_ms, struct nubo_err *err);
     int (*migrate_query)(struct vm *vm, json_t *out, struct nubo_err *err);
     int (*migrate_cancel)(struct vm *vm, struct nubo_err *err);
+    /* Capability: cold migration and resize of a stopped VM
+     * (docs/internals/mobility.md, the end of src/host/host.c).  disk_export
+     * serves the VM's root disk read-only on listen_addr and writes its
+     * uri (uri_n bytes); again while it serves: the same uri.
+     * disk_export_stop ends it (nothing served: done).  disk_import makes
+     * the root disk of a VM being created (before prepare) a copy of what
+     * uri serves, over the VM's own base image, whole or absent.
+     * root_keep keeps the root disk as it is (once: a kept one stays) and
+     * root_grow grows it to bytes (never shrinks); root_restore puts the
+     * kept one back (revert true) or drops it.  NULL: the VM has no disk
+     * files, definitions only (the fake driver). */
+    int (*disk_export)(struct vm *vm, const char *listen_addr, char *uri, size_t uri_n,
+                       struct nubo_err *err);
+    int (*disk_export_stop)(struct vm *vm, struct nubo_err *err);
+    int (*disk_import)(struct vm *vm, const char *uri, struct nubo_err *err);
+    int (*root_keep)(struct vm *vm, struct nubo_err *err);
+    int (*root_grow)(struct vm *vm, uint64_t bytes, struct nubo_err *err);
+    int (*root_restore)(struct vm *vm, bool revert, struct nubo_err *err);
 };
 
 /* The driver called name ("qemu", "fake"), or NULL when there is none. */
