@@ -10,11 +10,14 @@
  */
 #include "store/store.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "lib/dynbuf.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "store/store_int.h"
@@ -164,6 +167,104 @@ bool store_target_is_pg(const char *target)
     return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0;
 }
 
+int store_schema_latest(void)
+{
+    int latest = 0;
+    for (const struct store_migration *m = store_migrations; m->sql; m++)
+        latest = m->version;
+    return latest;
+}
+
+int store_schema_too_new(int current, struct nubo_err *err)
+{
+    return nubo_err_set(err, NUBO_E_CONFLICT,
+                        "the database holds schema version %d, written by a newer nubo; this "
+                        "nubod (%s) knows schema versions up to %d and never downgrades a "
+                        "database: run the newer nubod on it, or restore the backup taken "
+                        "before the upgrade (nubod --restore) to go back",
+                        current, NUBO_VERSION, store_schema_latest());
+}
+
+int store_inspect(const char *target, int *current, struct nubo_err *err)
+{
+    const struct store_backend *be =
+        store_target_is_pg(target) ? &store_pg_backend : &store_sqlite_backend;
+    void *h = be->open(target, err);
+    if (h == NULL)
+        return -1;
+    int rc = be->version_peek(h, current, err);
+    be->close(h);
+    return rc;
+}
+
+static bool word_is(const char *w, size_t n, const char *kw)
+{
+    return strlen(kw) == n && strncasecmp(kw, w, n) == 0;
+}
+
+/* Whether word (n bytes) is one of the SQL keywords that open a statement
+ * of a migration, or continue its head (ALTER TABLE t ADD COLUMN c). */
+static bool head_keyword(const char *w, size_t n)
+{
+    static const char *const kw[] = {"CREATE", "TABLE",  "INDEX",  "UNIQUE", "IF",     "NOT",
+                                     "EXISTS", "ALTER",  "ADD",    "COLUMN", "INSERT", "INTO",
+                                     "OR",     "IGNORE", "UPDATE", "DELETE", "FROM",   "DROP",
+                                     "RENAME", "TO",     "VIEW",   "REPLACE"};
+    for (size_t i = 0; i < ARRAY_LEN(kw); i++)
+        if (word_is(w, n, kw[i]))
+            return true;
+    return false;
+}
+
+/* Appends the head of the statement at s..end ("CREATE TABLE x", "ALTER
+ * TABLE t ADD COLUMN c") to out: its keywords and the names they act on. */
+static void statement_head(const char *s, const char *end, struct dynbuf *out)
+{
+    bool after_name = false;
+    while (s < end) {
+        while (s < end && (isspace((unsigned char)*s) || *s == '(' || *s == ','))
+            s++;
+        const char *w = s;
+        while (s < end && !isspace((unsigned char)*s) && *s != '(' && *s != ',')
+            s++;
+        size_t n = (size_t)(s - w);
+        if (n == 0)
+            break;
+        bool kw = head_keyword(w, n);
+        /* after a name, only ADD / RENAME / DROP go on (ALTER TABLE t ADD ...) */
+        if (after_name &&
+            !(kw && (word_is(w, n, "ADD") || word_is(w, n, "RENAME") || word_is(w, n, "DROP"))))
+            break;
+        dynbuf_printf(out, "%s%.*s", out->len && out->p[out->len - 1] != ' ' ? " " : "", (int)n, w);
+        after_name = !kw;
+    }
+}
+
+void store_migration_summary(const struct store_migration *m, bool pg, struct dynbuf *out)
+{
+    const char *sql = pg && m->sql_pg ? m->sql_pg : m->sql;
+    const char *p = sql;
+    int n = 0;
+    while (*p) {
+        const char *end = p;
+        bool quoted = false;
+        while (*end && (quoted || *end != ';')) {
+            if (*end == '\'')
+                quoted = !quoted;
+            end++;
+        }
+        const char *q = p;
+        while (q < end && isspace((unsigned char)*q))
+            q++;
+        if (q < end) {
+            if (n++)
+                dynbuf_add_str(out, "; ");
+            statement_head(q, end, out);
+        }
+        p = *end ? end + 1 : end;
+    }
+}
+
 /* Applies the migrations newer than the database, all in one write
  * transaction (on PostgreSQL its lock also keeps two replicas starting at
  * once from migrating together). */
@@ -186,6 +287,10 @@ static int migrate(struct store *st, struct nubo_err *err)
     if (current < 0)
         goto fail;
     st->version = current;
+    if (current > store_schema_latest()) {
+        store_schema_too_new(current, err);
+        goto fail;
+    }
     for (const struct store_migration *m = store_migrations; m->sql; m++) {
         if (m->version <= current)
             continue;

@@ -71,6 +71,21 @@ void store_close(struct store *st);
 /* The schema version after migrations. */
 int store_schema_version(struct store *st);
 
+/* The newest schema version this build knows (its last migration). */
+int store_schema_latest(void);
+
+/* What store_open() would find at target, changing nothing (a SQLite file
+ * is read read-only and not created; nubod --check-upgrade): *current is
+ * the schema version the database holds, 0 for a new one.  Returns 0, or
+ * -1 with err when it cannot be read. */
+int store_inspect(const char *target, int *current, struct nubo_err *err);
+
+/* Sets err to the refusal of a database whose schema version current is
+ * newer than store_schema_latest() (written by a newer nubo), naming both
+ * versions and what to do; store_open() refuses such a database so.
+ * Returns -1. */
+int store_schema_too_new(int current, struct nubo_err *err);
+
 /* Begins a transaction on the calling thread's connection; write = true
  * takes the write lock now.  Nested calls are an error. */
 int store_begin(struct store *st, bool write, struct nubo_err *err);
@@ -192,5 +207,12 @@ struct store_migration {
 
 /* The migrations, in version order, ending with {0, NULL}. */
 extern const struct store_migration store_migrations[];
+
+struct dynbuf;
+
+/* Appends to out a one-line summary of migration m: the head of each of
+ * its statements ("CREATE TABLE volumes; ALTER TABLE hosts ADD COLUMN
+ * epoch"), separated by "; ", from its PostgreSQL SQL when pg. */
+void store_migration_summary(const struct store_migration *m, bool pg, struct dynbuf *out);
 
 #endif

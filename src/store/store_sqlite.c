@@ -698,6 +698,10 @@ static int sq_open_read_only(void *h, int *version, struct nubo_err *err)
     json_decref(rows);
     for (const struct store_migration *m = store_migrations; m->sql; m++)
         latest = m->version;
+    if (current > latest) {
+        conn_drop(st);
+        return store_schema_too_new(current, err);
+    }
     if (current < latest) {
         conn_drop(st);
         return nubo_err_set(err, NUBO_E_STORAGE_FULL,
@@ -711,6 +715,41 @@ static int sq_open_read_only(void *h, int *version, struct nubo_err *err)
     log_warn("store: the disk of %s is full: the store is open read-only%s - reads work, writes "
              "are refused (HTTP 507) until space returns, then it turns read-write by itself",
              st->path, atomic_load(&st->immutable) ? " (immutable)" : "");
+    return 0;
+}
+
+/* store_inspect(): the file's schema version, read through a read-only
+ * connection ("mode=ro": no journal mode set, no file created); a file
+ * that does not exist yet is a new database, version 0. */
+static int sq_version_peek(void *h, int *version, struct nubo_err *err)
+{
+    struct sq *st = h;
+    struct stat sb;
+    *version = 0;
+    if (stat(st->path, &sb) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot read the database %s: %s", st->path,
+                            strerror(errno));
+    }
+    atomic_store(&st->read_only, 1);
+    atomic_fetch_add(&st->gen, 1);
+    json_t *rows = sq_query(st, err, 0,
+                            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = "
+                            "'schema_version'",
+                            NULL, 0);
+    if (rows == NULL)
+        return -1;
+    size_t n = json_array_size(rows);
+    json_decref(rows);
+    if (n == 0)
+        return 0;
+    rows =
+        sq_query(st, err, 1, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version", NULL, 0);
+    if (rows == NULL)
+        return -1;
+    *version = (int)json_integer_value(json_object_get(json_array_get(rows, 0), "v"));
+    json_decref(rows);
     return 0;
 }
 
@@ -781,4 +820,5 @@ const struct store_backend store_sqlite_backend = {
     .full_at_ms = sq_full_at_ms,
     .opened = sq_opened,
     .open_read_only = sq_open_read_only,
+    .version_peek = sq_version_peek,
 };
