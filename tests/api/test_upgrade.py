@@ -5,12 +5,16 @@ versions (tests/api/data/nubo-vN.sql) upgraded by the current nubod.
 docs/internals/upgrades.md describes the procedure these tests check.
 """
 import hashlib
+import http.server
+import json
 import os
 import re
 import sqlite3
 import subprocess
+import threading
 
 import pytest
+import requests
 
 from conftest import NUBOD, ON_PG, Nubod, db_connect
 
@@ -158,3 +162,123 @@ def test_a_database_from_a_newer_nubo_is_refused(tmp_path):
     assert schema_rows(n) == rows
     if not ON_PG:
         assert sha256(db_file(n)) == before
+
+
+# ------------------------------------------------------ host protocol versions
+
+def recorded_agent():
+    """What a nubo-hostd of host protocol 1 (before the field) sent and what
+    its controller answered a newer agent (data/capture_agent_requests.py)."""
+    with open(os.path.join(DATA, "agent-protocol-1.json")) as f:
+        return json.load(f)
+
+
+def replay(n, req, join_token=None, host_id=None, token=None, **extra):
+    body = dict(req["body"], **extra)
+    if "join_token" in body:
+        body["join_token"] = join_token
+    h = {"Authorization": "Bearer " + token} if token else {}
+    return requests.post(n.base + req["path"].replace("{host_id}", host_id or ""), json=body,
+                         headers=h, timeout=30)
+
+
+def test_a_protocol_1_agent_registers_and_heartbeats(nubod, admin):
+    """Today's agents (no "protocol" field) against this controller: the
+    recorded registration, heartbeats (one listing a VM) and metrics batch
+    are all taken, and the host is up."""
+    reqs = recorded_agent()["agent"]
+    assert [r["path"].rsplit("/", 1)[1] for r in reqs] == \
+        ["register", "heartbeat", "heartbeat", "metrics"]
+    assert all("protocol" not in r["body"] for r in reqs)
+    r = replay(nubod, reqs[0], join_token=nubod.join_token)
+    assert r.status_code == 201, r.text
+    host_id, token = r.json()["host_id"], r.json()["host_token"]
+    assert r.json()["protocol"] >= 2
+    for req in reqs[1:]:
+        r = replay(nubod, req, host_id=host_id, token=token)
+        assert r.status_code == req["status"] == 200, (req["path"], r.text)
+        if req["path"].endswith("/heartbeat"):
+            assert r.json()["state"] == "up" and r.json()["protocol"] >= 2
+    h = admin.get("/v1/hosts/%s" % reqs[0]["body"]["name"]).json()
+    assert h["state"] == "up" and h["id"] == host_id
+    assert "host protocol 1" in nubod.full_log()
+
+
+def test_host_protocol_versions_outside_the_window_are_refused(nubod, admin):
+    reqs = recorded_agent()["agent"]
+    r = replay(nubod, reqs[0], join_token=nubod.join_token, protocol=2)
+    assert r.status_code == 201, r.text
+    current = r.json()["protocol"]
+    host_id, token = r.json()["host_id"], r.json()["host_token"]
+    # the same host, registered again with its own token, at the current version
+    r = replay(nubod, reqs[0], join_token=nubod.join_token, protocol=current,
+               host_token=token)
+    assert r.status_code == 201 and r.json()["protocol"] == current, r.text
+    def hosts():
+        return sorted((h["name"], h["id"]) for h in admin.get("/v1/hosts").json()["hosts"])
+    before = hosts()
+    newer, older = current + 1, 0
+    for extra, words in (({"protocol": newer}, ["host protocol %d" % newer, "newer",
+                                                "1 to %d" % current, "controller first"]),
+                         ({"protocol": older}, ["host protocol 0", "older", "1 to %d" % current,
+                                                "upgrade the agent"]),
+                         ({"protocol": "2"}, ["must be an integer"]),
+                         ({"protocol": 2.0}, ["must be an integer"])):
+        for req in (dict(reqs[0], body=dict(reqs[0]["body"], name="h-refused")), reqs[1]):
+            r = replay(nubod, req, join_token=nubod.join_token, host_id=host_id, token=token,
+                       **extra)
+            assert r.status_code == 400, (extra, r.text)
+            detail = r.json()["detail"]
+            for w in words:
+                assert w in detail, (w, detail)
+    # nothing changed: no new host, and the host still heartbeats, at the
+    # version before too
+    assert hosts() == before
+    r = replay(nubod, reqs[1], host_id=host_id, token=token, protocol=current - 1)
+    assert r.status_code == 200, r.text
+
+
+def test_an_agent_refuses_a_controller_older_than_itself(tmp_path):
+    """The current agent against what a protocol-1 controller answered an
+    agent that sends "protocol" (recorded): it logs why and what to do,
+    uses nothing of the answer and tries again later."""
+    from test_hosts import FakeHostd, wait_for
+    old = recorded_agent()["controller_answers_to_protocol_2"]
+    got = []
+
+    class OldController(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            got.append((self.path, body))
+            a = old["register" if self.path.endswith("/register") else "heartbeat"]
+            data = json.dumps(dict(a["answer"], instance=self.path)).encode()
+            self.send_response(a["status"])
+            self.send_header("Content-Type", a["content_type"])
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OldController)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+
+    class Controller:
+        base = "http://127.0.0.1:%d" % srv.server_address[1]
+        dir = str(tmp_path)
+    with open(os.path.join(str(tmp_path), "join-token"), "w") as f:
+        f.write("nubojoin_recorded\n")
+    hostd = FakeHostd(str(tmp_path), Controller, "new-agent").start()
+    try:
+        wait_for("the refusal in the agent's log",
+                 lambda: "does not speak this agent's host protocol" in hostd.log(), timeout=30)
+        log = hostd.log()
+        assert "unknown field 'protocol'" in log and "upgrade the controller first" in log, log
+        assert "registered with" not in log
+        assert got and all(p == "/v1/hosts/register" and b["protocol"] >= 2 for p, b in got)
+        assert not os.path.exists(os.path.join(hostd.state, "controller.json"))
+    finally:
+        rc = hostd.stop()
+        srv.shutdown()
+    assert rc == 0, hostd.log()
