@@ -532,7 +532,7 @@ static int migrate_store(const char *from, const char *to, enum log_level level)
 enum {
     CHECK_CURRENT = 0,  /* the database's schema is this nubod's */
     CHECK_PENDING = 10, /* the next start applies migrations */
-    CHECK_NEWER = 11,   /* a newer nubo wrote it: nubod refuses to start */
+    CHECK_NEWER = 11,   /* a newer nubo (or another build) wrote it: nubod refuses it */
 };
 
 /* nubod --check-upgrade: what starting nubod on target would do to its
@@ -542,33 +542,36 @@ static int check_upgrade(const char *target, enum log_level level)
     log_init(level, NULL);
     struct nubo_err err;
     int current, latest = store_schema_latest();
-    if (store_inspect(target, &current, &err) < 0) {
+    json_t *applied = store_inspect(target, &err);
+    if (applied == NULL) {
         fprintf(stderr, "nubod: cannot read the database: %s\n", err.msg);
         return 1;
     }
+    int bad = store_schema_check(applied, &current, &err);
     printf("database: %s (%s)\n", store_target_is_pg(target) ? "PostgreSQL" : target,
            store_target_is_pg(target) ? "postgresql" : "sqlite");
     printf("schema version: %d\n", current);
     printf("this nubod (%s): schema version %d\n", NUBO_VERSION, latest);
-    if (current > latest) {
-        store_schema_too_new(current, &err);
+    if (bad < 0) {
+        json_decref(applied);
         fprintf(stderr, "nubod: %s\n", err.msg);
         return CHECK_NEWER;
     }
-    if (current == latest) {
-        printf("up to date: nothing to apply\n");
-        return CHECK_CURRENT;
-    }
     int n = 0;
-    printf("%s start applies, in one transaction:\n", current ? "the next" : "the first");
     for (const struct store_migration *m = store_migrations; m->sql; m++) {
-        if (m->version <= current)
+        if (store_schema_has(applied, m->version))
             continue;
+        if (n++ == 0)
+            printf("%s start applies, in one transaction:\n", current ? "the next" : "the first");
         struct dynbuf line = DYNBUF_INIT(1 << 16);
         store_migration_summary(m, store_target_is_pg(target), &line);
         printf("  migration %d: %s\n", m->version, line.p ? line.p : "");
         dynbuf_free(&line);
-        n++;
+    }
+    json_decref(applied);
+    if (n == 0) {
+        printf("up to date: nothing to apply\n");
+        return CHECK_CURRENT;
     }
     printf("upgrade pending: %d migration%s (back up first: nubod --backup FILE)\n", n,
            n == 1 ? "" : "s");

@@ -185,16 +185,53 @@ int store_schema_too_new(int current, struct nubo_err *err)
                         current, NUBO_VERSION, store_schema_latest());
 }
 
-int store_inspect(const char *target, int *current, struct nubo_err *err)
+json_t *store_inspect(const char *target, struct nubo_err *err)
 {
     const struct store_backend *be =
         store_target_is_pg(target) ? &store_pg_backend : &store_sqlite_backend;
     void *h = be->open(target, err);
     if (h == NULL)
-        return -1;
-    int rc = be->version_peek(h, current, err);
+        return NULL;
+    json_t *rows = be->versions_peek(h, err);
     be->close(h);
-    return rc;
+    return rows;
+}
+
+bool store_schema_has(const json_t *applied, int v)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach (applied, i, r)
+        if (json_integer_value(json_object_get(r, "version")) == v)
+            return true;
+    return false;
+}
+
+int store_schema_check(const json_t *applied, int *current, struct nubo_err *err)
+{
+    int latest = store_schema_latest(), unknown = 0;
+    size_t i;
+    json_t *r;
+    *current = 0;
+    json_array_foreach (applied, i, r) {
+        int v = (int)json_integer_value(json_object_get(r, "version"));
+        if (v > *current)
+            *current = v;
+        bool known = false;
+        for (const struct store_migration *m = store_migrations; m->sql && !known; m++)
+            known = m->version == v;
+        if (!known && v <= latest)
+            unknown = v;
+    }
+    if (*current > latest)
+        return store_schema_too_new(*current, err);
+    if (unknown)
+        return nubo_err_set(err, NUBO_E_CONFLICT,
+                            "the database holds schema migration %d, which this nubod (%s) does "
+                            "not have (another build of nubo wrote it): run that nubod on it, or "
+                            "restore a backup taken before it ran",
+                            unknown, NUBO_VERSION);
+    return 0;
 }
 
 static bool word_is(const char *w, size_t n, const char *kw)
@@ -271,6 +308,7 @@ void store_migration_summary(const struct store_migration *m, bool pg, struct dy
 static int migrate(struct store *st, struct nubo_err *err)
 {
     const struct store_backend *be = st->be;
+    json_t *applied = NULL;
     if (be->migrate_prepare(st->h, err) < 0)
         return -1;
     if (store_begin(st, true, err) < 0)
@@ -280,19 +318,16 @@ static int migrate(struct store *st, struct nubo_err *err)
                           "applied_at TEXT NOT NULL)",
                           err) < 0)
         goto fail;
-    json_t *row =
-        store_query_one(st, err, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version", "");
-    int current = row ? (int)json_integer_value(json_object_get(row, "v")) : -1;
-    json_decref(row);
-    if (current < 0)
+    /* Every migration the database lacks, not only those above its
+     * highest: branches merged in parallel made databases with 21 but not
+     * 20 (tests/api/data/nubo-v21.sql). */
+    applied = store_query(st, err, "SELECT version FROM schema_version", "");
+    int current;
+    if (applied == NULL || store_schema_check(applied, &current, err) < 0)
         goto fail;
     st->version = current;
-    if (current > store_schema_latest()) {
-        store_schema_too_new(current, err);
-        goto fail;
-    }
     for (const struct store_migration *m = store_migrations; m->sql; m++) {
-        if (m->version <= current)
+        if (store_schema_has(applied, m->version))
             continue;
         log_info("store: applying schema migration %d", m->version);
         const char *sql = be->pg && m->sql_pg ? m->sql_pg : m->sql;
@@ -303,17 +338,20 @@ static int migrate(struct store *st, struct nubo_err *err)
         if (store_exec(st, err, "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                        "is", (long long)m->version, now) < 0)
             goto fail;
-        st->version = m->version;
+        if (m->version > st->version)
+            st->version = m->version;
     }
     if (be->migrate_check(st->h, err) < 0)
         goto fail;
     if (store_commit(st, err) < 0)
         goto fail;
     be->migrate_finish(st->h);
+    json_decref(applied);
     return 0;
 fail:
     store_rollback(st);
     be->migrate_finish(st->h);
+    json_decref(applied);
     return -1;
 }
 

@@ -75,10 +75,23 @@ int store_schema_version(struct store *st);
 int store_schema_latest(void);
 
 /* What store_open() would find at target, changing nothing (a SQLite file
- * is read read-only and not created; nubod --check-upgrade): *current is
- * the schema version the database holds, 0 for a new one.  Returns 0, or
- * -1 with err when it cannot be read. */
-int store_inspect(const char *target, int *current, struct nubo_err *err);
+ * is read read-only and not created; nubod --check-upgrade): the schema
+ * versions the database holds, as rows {version} in order (a new
+ * reference; empty for a new database), or NULL with err when it cannot
+ * be read. */
+json_t *store_inspect(const char *target, struct nubo_err *err);
+
+/* Whether the rows of store_inspect() hold version v: a migration is
+ * pending when its version is not there (migrations merged from parallel
+ * branches may have been applied out of order: 21 without 20). */
+bool store_schema_has(const json_t *applied, int v);
+
+/* Checks the rows of store_inspect() against this build's migrations:
+ * 0 with *current = the highest version held (0 for none), or -1 with err
+ * (NUBO_E_CONFLICT) when the database holds a version this build does not
+ * know - a newer one (store_schema_too_new) or another build's - which
+ * store_open() refuses too. */
+int store_schema_check(const json_t *applied, int *current, struct nubo_err *err);
 
 /* Sets err to the refusal of a database whose schema version current is
  * newer than store_schema_latest() (written by a newer nubo), naming both

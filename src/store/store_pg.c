@@ -742,25 +742,18 @@ static void pg_migrate_finish(void *h)
     (void)h;
 }
 
-/* store_inspect(): the schema version, read by plain SELECTs (0 when the
- * database has no schema_version table yet). */
-static int pg_version_peek(void *h, int *version, struct nubo_err *err)
+/* store_inspect(): the schema versions, read by plain SELECTs (none when
+ * the database has no schema_version table yet). */
+static json_t *pg_versions_peek(void *h, struct nubo_err *err)
 {
-    *version = 0;
     json_t *rows = pg_query(h, err, 1, "SELECT to_regclass('schema_version')::text AS t", NULL, 0);
     if (rows == NULL)
-        return -1;
+        return NULL;
     bool exists = json_is_string(json_object_get(json_array_get(rows, 0), "t"));
     json_decref(rows);
     if (!exists)
-        return 0;
-    rows =
-        pg_query(h, err, 1, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version", NULL, 0);
-    if (rows == NULL)
-        return -1;
-    *version = (int)json_integer_value(json_object_get(json_array_get(rows, 0), "v"));
-    json_decref(rows);
-    return 0;
+        return json_array();
+    return pg_query(h, err, 0, "SELECT version FROM schema_version ORDER BY version", NULL, 0);
 }
 
 static enum store_state pg_state(void *h)
@@ -843,5 +836,5 @@ const struct store_backend store_pg_backend = {
     .migrate_finish = pg_migrate_finish,
     .state = pg_state,
     .full_at_ms = pg_full_at_ms,
-    .version_peek = pg_version_peek,
+    .versions_peek = pg_versions_peek,
 };

@@ -718,19 +718,19 @@ static int sq_open_read_only(void *h, int *version, struct nubo_err *err)
     return 0;
 }
 
-/* store_inspect(): the file's schema version, read through a read-only
- * connection ("mode=ro": no journal mode set, no file created); a file
- * that does not exist yet is a new database, version 0. */
-static int sq_version_peek(void *h, int *version, struct nubo_err *err)
+/* store_inspect(): the schema versions the file holds, read through a
+ * read-only connection ("mode=ro": no journal mode set, no file created);
+ * a file that does not exist yet is a new database: none. */
+static json_t *sq_versions_peek(void *h, struct nubo_err *err)
 {
     struct sq *st = h;
     struct stat sb;
-    *version = 0;
     if (stat(st->path, &sb) < 0) {
         if (errno == ENOENT)
-            return 0;
-        return nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot read the database %s: %s", st->path,
-                            strerror(errno));
+            return json_array();
+        nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot read the database %s: %s", st->path,
+                     strerror(errno));
+        return NULL;
     }
     atomic_store(&st->read_only, 1);
     atomic_fetch_add(&st->gen, 1);
@@ -739,18 +739,12 @@ static int sq_version_peek(void *h, int *version, struct nubo_err *err)
                             "'schema_version'",
                             NULL, 0);
     if (rows == NULL)
-        return -1;
+        return NULL;
     size_t n = json_array_size(rows);
     json_decref(rows);
     if (n == 0)
-        return 0;
-    rows =
-        sq_query(st, err, 1, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version", NULL, 0);
-    if (rows == NULL)
-        return -1;
-    *version = (int)json_integer_value(json_object_get(json_array_get(rows, 0), "v"));
-    json_decref(rows);
-    return 0;
+        return json_array();
+    return sq_query(st, err, 0, "SELECT version FROM schema_version ORDER BY version", NULL, 0);
 }
 
 /* Opened read-write; but can it write?  (After a kill -9 the -wal and -shm
@@ -820,5 +814,5 @@ const struct store_backend store_sqlite_backend = {
     .full_at_ms = sq_full_at_ms,
     .opened = sq_opened,
     .open_read_only = sq_open_read_only,
-    .version_peek = sq_version_peek,
+    .versions_peek = sq_versions_peek,
 };
