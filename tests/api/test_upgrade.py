@@ -12,6 +12,7 @@ import re
 import sqlite3
 import subprocess
 import threading
+import uuid
 
 import pytest
 import requests
@@ -313,6 +314,7 @@ def test_a_cloud_of_an_earlier_version_upgrades(tmp_path, version, name):
     agent after an admin's reset-credential runs the old instances again,
     a stopped one starts); new ones can be made beside them."""
     from test_hosts import FakeHostd, skip_without_tiny, wait_for
+    from test_stack import kill_matching, netns_list, sh
     skip_without_tiny()
     from conftest import load_fixture
     created = fixture_created(os.path.join(DATA, name))
@@ -320,7 +322,7 @@ def test_a_cloud_of_an_earlier_version_upgrades(tmp_path, version, name):
     load_fixture(n.dir, os.path.join(DATA, name))
     assert schema_rows(n)[-1] == version
     n.start()
-    hostd = None
+    hostd, ns = None, "none"
     try:
         assert schema_rows(n)[-1] == latest_version()
         rc, out, _ = check_upgrade(n)
@@ -361,7 +363,13 @@ def test_a_cloud_of_an_earlier_version_upgrades(tmp_path, version, name):
                  == "down", timeout=60)
         r = carol.post("/v1/hosts/old-host/actions", {"action": "reset-credential"})
         assert r.status_code == 200, r.text
-        hostd = FakeHostd(str(tmp_path), n, "old-host").start()
+        # in a namespace of its own: the tenant networks it is given
+        # (bridges, dnsmasq, router namespaces) stay inside it
+        ns = "upg%s" % uuid.uuid4().hex[:6]
+        sh("ip", "netns", "add", ns)
+        hostd = FakeHostd(str(tmp_path), n, "old-host")
+        hostd.args += ["--netns", ns]
+        hostd.start()
         wait_for("the old host up", lambda: carol.get("/v1/hosts/old-host").json()["state"]
                  == "up", timeout=60)
         assert carol.get("/v1/hosts/old-host").json()["id"] == hosts[0]["id"]
@@ -397,9 +405,15 @@ def test_a_cloud_of_an_earlier_version_upgrades(tmp_path, version, name):
         wait_for("old-vm-a deleted", lambda: "old-vm-a" not in names(bob, "/v1/instances", "instances"),
                  timeout=90)
     finally:
-        if hostd is not None:
-            assert hostd.stop() == 0, hostd.log()
-        assert n.stop() == 0, n.log()
+        try:
+            if hostd is not None:
+                assert hostd.stop() == 0, hostd.log()
+            assert n.stop() == 0, n.log()
+        finally:
+            kill_matching(hostd.dir + os.sep if hostd else n.dir + os.sep)
+            for name in netns_list():
+                if name == ns or name.startswith(ns + "-"):
+                    subprocess.run(["ip", "netns", "del", name], capture_output=True)
     # started again: nothing more to migrate, and everything is still there
     n.start()
     try:
