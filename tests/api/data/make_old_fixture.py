@@ -27,6 +27,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import socket
 import sqlite3
 import struct
@@ -45,6 +46,24 @@ def ssh_key(seed):
         return struct.pack(">I", len(b)) + b
     blob = field(b"ssh-ed25519") + field(hashlib.sha256(seed.encode()).digest())
     return "ssh-ed25519 %s %s@nubo" % (base64.b64encode(blob).decode(), seed)
+
+
+def kill_matching(text):
+    """SIGKILLs every process whose command line contains text (the fake
+    agent's dnsmasq carries its directory)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text in cmd:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def free_port():
@@ -104,6 +123,8 @@ def main():
                               "--reconcile-ms", "500"], stdout=log, stderr=subprocess.STDOUT)
     hostd = None
     admin_pw = None
+    hdir = os.path.join(tmp, "host")
+    ns = "oldfx" + os.path.basename(tmp)[-6:].replace("_", "x")
     made, failed = [], []
 
     def step(what, r, ok=(200, 201, 202, 204)):
@@ -119,11 +140,14 @@ def main():
         with open(os.path.join(state, "admin-password")) as f:
             admin_pw = f.read().strip()
         admin = login(base, "admin", admin_pw)
-        hdir = os.path.join(tmp, "host")
         os.makedirs(os.path.join(hdir, "images"))
         sock = os.path.join(hdir, "hostd.sock")
+        # its tenant networks (bridges, dnsmasq, router namespaces) in a
+        # namespace of its own, removed at the end with every process of hdir
+        subprocess.run(["ip", "netns", "add", ns], check=True)
         hostd = subprocess.Popen(
-            [o.hostd, "--driver", "fake", "--state-dir", os.path.join(hdir, "state"),
+            [o.hostd, "--driver", "fake", "--netns", ns,
+             "--state-dir", os.path.join(hdir, "state"),
              "--images-dir", os.path.join(hdir, "images"), "--socket", sock,
              "--controller", base, "--join-token-file", os.path.join(state, "join-token"),
              "--advertise", "unix:" + sock, "--name", "old-host", "--heartbeat-ms", "500"],
@@ -211,6 +235,11 @@ def main():
                 p.terminate()
                 p.wait(timeout=60)
         log.close()
+        kill_matching(hdir + os.sep)
+        out = subprocess.run(["ip", "-j", "netns", "list"], capture_output=True, text=True).stdout
+        for name in [x["name"] for x in json.loads(out or "[]")]:
+            if name == ns or name.startswith(ns + "-"):
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
     con = sqlite3.connect(os.path.join(state, "nubo.db"))
     version = con.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
     assert version == int(o.version), (version, o.version)
