@@ -16,7 +16,7 @@ static void post_register(struct api_call *call)
 {
     static const char *const fields[] = {"join_token",  "name",     "address", "agent_token",
                                          "host_token",  "capacity", "accel",   "driver",
-                                         "underlay_ip", NULL};
+                                         "underlay_ip", "protocol", NULL};
     struct nubo_err err;
     json_t *b = api_body(call, fields);
     if (b == NULL)
@@ -34,8 +34,8 @@ static void post_register(struct api_call *call)
 
 static void post_heartbeat(struct api_call *call)
 {
-    static const char *const fields[] = {"capacity",    "accel",    "driver", "vms",
-                                         "underlay_ip", "problems", "epoch",  NULL};
+    static const char *const fields[] = {"capacity", "accel", "driver",   "vms", "underlay_ip",
+                                         "problems", "epoch", "protocol", NULL};
     struct nubo_err err;
     if (strcmp(call->params[0], call->ctx.host_id) != 0) {
         nubo_err_set(&err, NUBO_E_FORBIDDEN, "a host may only heartbeat for itself");

@@ -30,6 +30,7 @@
 #include "lib/clock.h"
 #include "lib/conf.h"
 #include "lib/crypto.h"
+#include "lib/dynbuf.h"
 #include "lib/fsutil.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
@@ -37,6 +38,7 @@
 #include "lib/tls.h"
 #include "lib/util.h"
 #include "lib/valid.h"
+#include "store/store.h"
 
 static void usage(FILE *out)
 {
@@ -112,6 +114,11 @@ static void usage(FILE *out)
             "                       from a --backup archive and exit; it starts recovering:\n"
             "                       VMs made after the backup are kept, not removed, until\n"
             "                       an admin finishes (nubo recovery finish)\n"
+            "  --check-upgrade      report the schema version of the database (--store,\n"
+            "                       else <state-dir>/nubo.db), this nubod's, and each\n"
+            "                       migration the next start would apply; change nothing\n"
+            "                       and exit: 0 up to date, 10 an upgrade is pending, 11 the\n"
+            "                       database is from a newer nubo (nubod refuses it), 1 error\n"
             "  --print-routes       print every API route and exit\n"
             "  -h, --help           this text\n"
             "  -V, --version        print the version\n"
@@ -144,6 +151,7 @@ struct nubod_opts {
     bool tls_auto;                  /* --tls-auto */
     const char *tls_names;          /* --tls-names, comma-separated */
     const char *restore_from;       /* --restore FILE */
+    bool check_upgrade;             /* --check-upgrade */
     char agent_addr[64];            /* --agent-listen, "" = none */
     int agent_port;
     unsigned conn_per_ip, conn_timeout_s, head_timeout_s;
@@ -419,6 +427,12 @@ static int opt_webhook_allow(struct nubod_opts *o, const char *arg)
     return 0;
 }
 
+static int opt_check_upgrade(struct nubod_opts *o, const char *arg)
+{
+    o->check_upgrade = true;
+    return 0;
+}
+
 static int opt_print_routes(struct nubod_opts *o, const char *arg)
 {
     api_routes_print(stdout);
@@ -473,6 +487,7 @@ static const struct nubod_opt {
     {"migrate-store", 0, required_argument, opt_migrate_store},
     {"backup", 0, required_argument, opt_backup},
     {"restore", 0, required_argument, opt_restore},
+    {"check-upgrade", 0, no_argument, opt_check_upgrade},
     {"print-routes", 0, no_argument, opt_print_routes},
     {"help", 'h', no_argument, opt_help},
     {"version", 'V', no_argument, opt_version},
@@ -523,6 +538,56 @@ static int migrate_store(const char *from, const char *to, enum log_level level)
            rows, json_array_size(report));
     json_decref(report);
     return 0;
+}
+
+/* Exit statuses of --check-upgrade (usage() and docs/internals/upgrades.md). */
+enum {
+    CHECK_CURRENT = 0,  /* the database's schema is this nubod's */
+    CHECK_PENDING = 10, /* the next start applies migrations */
+    CHECK_NEWER = 11,   /* a newer nubo (or another build) wrote it: nubod refuses it */
+};
+
+/* nubod --check-upgrade: what starting nubod on target would do to its
+ * schema, changing nothing (store_inspect).  Returns the exit status. */
+static int check_upgrade(const char *target, enum log_level level)
+{
+    log_init(level, NULL);
+    struct nubo_err err;
+    int current, latest = store_schema_latest();
+    json_t *applied = store_inspect(target, &err);
+    if (applied == NULL) {
+        fprintf(stderr, "nubod: cannot read the database: %s\n", err.msg);
+        return 1;
+    }
+    int bad = store_schema_check(applied, &current, &err);
+    printf("database: %s (%s)\n", store_target_is_pg(target) ? "PostgreSQL" : target,
+           store_target_is_pg(target) ? "postgresql" : "sqlite");
+    printf("schema version: %d\n", current);
+    printf("this nubod (%s): schema version %d\n", NUBO_VERSION, latest);
+    if (bad < 0) {
+        json_decref(applied);
+        fprintf(stderr, "nubod: %s\n", err.msg);
+        return CHECK_NEWER;
+    }
+    int n = 0;
+    for (const struct store_migration *m = store_migrations; m->sql; m++) {
+        if (store_schema_has(applied, m->version))
+            continue;
+        if (n++ == 0)
+            printf("%s start applies, in one transaction:\n", current ? "the next" : "the first");
+        struct dynbuf line = DYNBUF_INIT(1 << 16);
+        store_migration_summary(m, store_target_is_pg(target), &line);
+        printf("  migration %d: %s\n", m->version, line.p ? line.p : "");
+        dynbuf_free(&line);
+    }
+    json_decref(applied);
+    if (n == 0) {
+        printf("up to date: nothing to apply\n");
+        return CHECK_CURRENT;
+    }
+    printf("upgrade pending: %d migration%s (back up first: nubod --backup FILE)\n", n,
+           n == 1 ? "" : "s");
+    return CHECK_PENDING;
 }
 
 #define OPT_BASE 256 /* getopt_long's value for options[i] is OPT_BASE + i */
@@ -580,6 +645,11 @@ static int options_parse(int argc, char **argv, struct nubod_opts *o)
     if (optind < argc) {
         fprintf(stderr, "nubod: unexpected argument '%s'\n", argv[optind]);
         return 2;
+    }
+    if (o->check_upgrade) {
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof(path), "%s/nubo.db", o->cfg.state_dir);
+        return check_upgrade(o->store ? o->store : path, o->level);
     }
     if (!!o->tls_cert != !!o->tls_key || (o->tls_cert && o->tls_auto)) {
         fprintf(stderr, "nubod: give --tls-cert and --tls-key together, or --tls-auto alone\n");

@@ -89,6 +89,14 @@ int fleet_join_token_spend(struct store *st, const char *token, struct nubo_err 
  * credential (nothing about that host is revealed). */
 json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err);
 
+/* The host protocol version a registration or heartbeat body (borrowed)
+ * speaks: its "protocol", 1 when absent (lib/hostproto.h).  Returns it, or
+ * -1 with err (NUBO_E_INVALID naming both versions) when this nubod does
+ * not accept it: newer than HOSTPROTO_VERSION or older than
+ * HOSTPROTO_OLDEST (protocol.c).  Both calls below check it first and
+ * answer with "protocol": HOSTPROTO_VERSION. */
+int fleet_host_protocol(const json_t *body, struct nubo_err *err);
+
 /* Records a heartbeat of host_id (the authenticated host) with body
  * {capacity, accel, driver, vms:[{name, state, reason, boots, generation?}],
  * epoch?} (borrowed).  *changed is set when the host came back up or an

@@ -18,6 +18,7 @@
 #include "compute/compute.h"
 #include "lib/clock.h"
 #include "lib/crypto.h"
+#include "lib/hostproto.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/valid.h"
@@ -179,6 +180,9 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
         return NULL;
     }
     struct nubo_err qerr;
+    int protocol = fleet_host_protocol(body, err);
+    if (protocol < 0)
+        return NULL;
     if (name == NULL) {
         nubo_err_set(err, NUBO_E_INVALID, "'name' is required: the host's name");
         return NULL;
@@ -274,10 +278,11 @@ json_t *fleet_host_register(struct store *st, json_t *body, struct nubo_err *err
         goto fail;
     fleet_liveness_seen(id);
     fleet_changed();
-    log_info("host %s (%s) %s at %s: %lld vCPUs, %lld MiB, %lld GiB, %s/%s", name, id,
-             old ? "registered again" : "registered", address, cap.vcpus, cap.ram_mib, cap.disk_gib,
-             driver, accel);
-    json_t *out = json_pack("{s:s, s:s}", "host_id", id, "host_token", secret);
+    log_info("host %s (%s) %s at %s: %lld vCPUs, %lld MiB, %lld GiB, %s/%s, host protocol %d", name,
+             id, old ? "registered again" : "registered", address, cap.vcpus, cap.ram_mib,
+             cap.disk_gib, driver, accel, protocol);
+    json_t *out = json_pack("{s:s, s:s, s:i}", "host_id", id, "host_token", secret, "protocol",
+                            HOSTPROTO_VERSION);
     explicit_bzero(secret, sizeof(secret));
     return out;
 fail:
@@ -389,6 +394,8 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
     const char *accel, *driver;
     json_t *vms = json_object_get(body, "vms");
     *changed = 0;
+    if (fleet_host_protocol(body, err) < 0)
+        return NULL;
     if (parse_common(body, &cap, &accel, &driver, err) < 0)
         return NULL;
     if (vms_valid(vms, err) < 0)
@@ -497,6 +504,7 @@ json_t *fleet_host_heartbeat(struct store *st, const char *host_id, json_t *body
     json_object_set_new(out, "epoch", json_integer(epoch));
     json_object_set_new(out, "stale_epoch", json_boolean(presented != 0 && presented != epoch));
     json_object_set_new(out, "lease_ms", json_integer(fleet_lease_ms()));
+    json_object_set_new(out, "protocol", json_integer(HOSTPROTO_VERSION));
     json_object_set_new(out, "vms", owned);
     owned = NULL;
     /* A restored cloud's list is older than the host (recovery.c): the

@@ -18,6 +18,10 @@
  * its seq (per agent run) and its age at sending time (monotonic clock):
  * nubod stores a round only once and dates it by its own clock.
  *
+ * Both control requests carry "protocol" (lib/hostproto.h); an answer from
+ * a controller that does not speak this agent's version is not used
+ * (protocol_refused()).
+ *
  * controller.json: {"controller": URL, "name": NAME, "host_id": ID,
  * "host_token": TOKEN}, written atomically with mode 0600.  It is used only
  * when URL and NAME match the command line; otherwise the agent registers
@@ -33,6 +37,7 @@
 
 #include "lib/curlx.h"
 #include "lib/fsutil.h"
+#include "lib/hostproto.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -292,6 +297,7 @@ static void request_start(struct uplink *u)
         u->next_at = clock_mono_ms() + UPLINK_REFUSED_RETRY_MS;
         return;
     }
+    json_object_set_new(body, "protocol", json_integer(HOSTPROTO_VERSION));
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (text == NULL) {
@@ -316,6 +322,44 @@ static void failed(struct uplink *u, const char *what, const char *why)
         log_warn("controller link: %s to %s failed: %s", what, u->controller, why);
 }
 
+/* Whether the controller's answer (status, parsed body o, its detail) says
+ * it does not speak this agent's host protocol (lib/hostproto.h): a
+ * controller older than this agent, which answers without "protocol" or
+ * rejects the field, or one that refuses this agent's version.  Then the
+ * answer is not used, the refusal is logged (the first time and every 20th)
+ * and the request is tried again later: the operator upgrades the
+ * controller first (docs/internals/upgrades.md). */
+static bool protocol_refused(struct uplink *u, long status, const json_t *o, const char *detail)
+{
+    char why[512];
+    if (status == 200 || status == 201) {
+        json_t *p = json_object_get(o, "protocol");
+        if (json_is_integer(p) && json_integer_value(p) >= HOSTPROTO_VERSION)
+            return false;
+        snprintf(why, sizeof(why),
+                 "it speaks host protocol %lld, older than this agent's %d (nubo-hostd %s): "
+                 "upgrade the controller first, then the hosts one by one",
+                 json_is_integer(p) ? (long long)json_integer_value(p) : 1LL, HOSTPROTO_VERSION,
+                 NUBO_VERSION);
+    } else if (status == 400 && detail && strstr(detail, "unknown field 'protocol'")) {
+        snprintf(why, sizeof(why),
+                 "it predates host protocol versions (\"%s\"): it is older than this agent "
+                 "(nubo-hostd %s, host protocol %d); upgrade the controller first, then the hosts "
+                 "one by one",
+                 detail, NUBO_VERSION, HOSTPROTO_VERSION);
+    } else if (status == 400 && detail && strstr(detail, "host protocol")) {
+        snprintf(why, sizeof(why), "%s", detail);
+    } else {
+        return false;
+    }
+    if (u->failures++ % 20 == 0)
+        log_error("controller link: %s does not speak this agent's host protocol: %s; trying "
+                  "again every %d s",
+                  u->controller, why, UPLINK_REFUSED_RETRY_MS / 1000);
+    u->next_at = clock_mono_ms() + UPLINK_REFUSED_RETRY_MS;
+    return true;
+}
+
 static void request_done(struct uplink *u, CURLcode cc)
 {
     long status = 0;
@@ -335,7 +379,9 @@ static void request_done(struct uplink *u, CURLcode cc)
                     ? json_loadb(dynbuf_str(&u->ctl.resp), dynbuf_len(&u->ctl.resp), 0, &je)
                     : NULL;
     const char *detail = json_string_value(json_object_get(o, "detail"));
-    if (kind == REQ_REGISTER) {
+    if (protocol_refused(u, status, o, detail)) {
+        /* nothing of the answer is used */
+    } else if (kind == REQ_REGISTER) {
         const char *id = json_string_value(json_object_get(o, "host_id"));
         const char *tok = json_string_value(json_object_get(o, "host_token"));
         if (status == 201 && id && tok && strlen(id) < sizeof(u->host_id) &&

@@ -10,11 +10,14 @@
  */
 #include "store/store.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "lib/dynbuf.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "store/store_int.h"
@@ -164,12 +167,148 @@ bool store_target_is_pg(const char *target)
     return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0;
 }
 
+int store_schema_latest(void)
+{
+    int latest = 0;
+    for (const struct store_migration *m = store_migrations; m->sql; m++)
+        latest = m->version;
+    return latest;
+}
+
+int store_schema_too_new(int current, struct nubo_err *err)
+{
+    return nubo_err_set(err, NUBO_E_CONFLICT,
+                        "the database holds schema version %d, written by a newer nubo; this "
+                        "nubod (%s) knows schema versions up to %d and never downgrades a "
+                        "database: run the newer nubod on it, or restore the backup taken "
+                        "before the upgrade (nubod --restore) to go back",
+                        current, NUBO_VERSION, store_schema_latest());
+}
+
+json_t *store_inspect(const char *target, struct nubo_err *err)
+{
+    const struct store_backend *be =
+        store_target_is_pg(target) ? &store_pg_backend : &store_sqlite_backend;
+    void *h = be->open(target, err);
+    if (h == NULL)
+        return NULL;
+    json_t *rows = be->versions_peek(h, err);
+    be->close(h);
+    return rows;
+}
+
+bool store_schema_has(const json_t *applied, int v)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach (applied, i, r)
+        if (json_integer_value(json_object_get(r, "version")) == v)
+            return true;
+    return false;
+}
+
+int store_schema_check(const json_t *applied, int *current, struct nubo_err *err)
+{
+    int latest = store_schema_latest(), unknown = 0;
+    size_t i;
+    json_t *r;
+    *current = 0;
+    json_array_foreach (applied, i, r) {
+        int v = (int)json_integer_value(json_object_get(r, "version"));
+        if (v > *current)
+            *current = v;
+        bool known = false;
+        for (const struct store_migration *m = store_migrations; m->sql && !known; m++)
+            known = m->version == v;
+        if (!known && v <= latest)
+            unknown = v;
+    }
+    if (*current > latest)
+        return store_schema_too_new(*current, err);
+    if (unknown)
+        return nubo_err_set(err, NUBO_E_CONFLICT,
+                            "the database holds schema migration %d, which this nubod (%s) does "
+                            "not have (another build of nubo wrote it): run that nubod on it, or "
+                            "restore a backup taken before it ran",
+                            unknown, NUBO_VERSION);
+    return 0;
+}
+
+static bool word_is(const char *w, size_t n, const char *kw)
+{
+    return strlen(kw) == n && strncasecmp(kw, w, n) == 0;
+}
+
+/* Whether word (n bytes) is one of the SQL keywords that open a statement
+ * of a migration, or continue its head (ALTER TABLE t ADD COLUMN c). */
+static bool head_keyword(const char *w, size_t n)
+{
+    static const char *const kw[] = {"CREATE", "TABLE",  "INDEX",  "UNIQUE", "IF",     "NOT",
+                                     "EXISTS", "ALTER",  "ADD",    "COLUMN", "INSERT", "INTO",
+                                     "OR",     "IGNORE", "UPDATE", "DELETE", "FROM",   "DROP",
+                                     "RENAME", "TO",     "VIEW",   "REPLACE"};
+    for (size_t i = 0; i < ARRAY_LEN(kw); i++)
+        if (word_is(w, n, kw[i]))
+            return true;
+    return false;
+}
+
+/* Appends the head of the statement at s..end ("CREATE TABLE x", "ALTER
+ * TABLE t ADD COLUMN c") to out: its keywords and the names they act on. */
+static void statement_head(const char *s, const char *end, struct dynbuf *out)
+{
+    bool after_name = false;
+    while (s < end) {
+        while (s < end && (isspace((unsigned char)*s) || *s == '(' || *s == ','))
+            s++;
+        const char *w = s;
+        while (s < end && !isspace((unsigned char)*s) && *s != '(' && *s != ',')
+            s++;
+        size_t n = (size_t)(s - w);
+        if (n == 0)
+            break;
+        bool kw = head_keyword(w, n);
+        /* after a name, only ADD / RENAME / DROP go on (ALTER TABLE t ADD ...) */
+        if (after_name &&
+            !(kw && (word_is(w, n, "ADD") || word_is(w, n, "RENAME") || word_is(w, n, "DROP"))))
+            break;
+        dynbuf_printf(out, "%s%.*s", out->len && out->p[out->len - 1] != ' ' ? " " : "", (int)n, w);
+        after_name = !kw;
+    }
+}
+
+void store_migration_summary(const struct store_migration *m, bool pg, struct dynbuf *out)
+{
+    const char *sql = pg && m->sql_pg ? m->sql_pg : m->sql;
+    const char *p = sql;
+    int n = 0;
+    while (*p) {
+        const char *end = p;
+        bool quoted = false;
+        while (*end && (quoted || *end != ';')) {
+            if (*end == '\'')
+                quoted = !quoted;
+            end++;
+        }
+        const char *q = p;
+        while (q < end && isspace((unsigned char)*q))
+            q++;
+        if (q < end) {
+            if (n++)
+                dynbuf_add_str(out, "; ");
+            statement_head(q, end, out);
+        }
+        p = *end ? end + 1 : end;
+    }
+}
+
 /* Applies the migrations newer than the database, all in one write
  * transaction (on PostgreSQL its lock also keeps two replicas starting at
  * once from migrating together). */
 static int migrate(struct store *st, struct nubo_err *err)
 {
     const struct store_backend *be = st->be;
+    json_t *applied = NULL;
     if (be->migrate_prepare(st->h, err) < 0)
         return -1;
     if (store_begin(st, true, err) < 0)
@@ -179,15 +318,16 @@ static int migrate(struct store *st, struct nubo_err *err)
                           "applied_at TEXT NOT NULL)",
                           err) < 0)
         goto fail;
-    json_t *row =
-        store_query_one(st, err, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version", "");
-    int current = row ? (int)json_integer_value(json_object_get(row, "v")) : -1;
-    json_decref(row);
-    if (current < 0)
+    /* Every migration the database lacks, not only those above its
+     * highest: branches merged in parallel made databases with 21 but not
+     * 20 (tests/api/data/nubo-v21.sql). */
+    applied = store_query(st, err, "SELECT version FROM schema_version", "");
+    int current;
+    if (applied == NULL || store_schema_check(applied, &current, err) < 0)
         goto fail;
     st->version = current;
     for (const struct store_migration *m = store_migrations; m->sql; m++) {
-        if (m->version <= current)
+        if (store_schema_has(applied, m->version))
             continue;
         log_info("store: applying schema migration %d", m->version);
         const char *sql = be->pg && m->sql_pg ? m->sql_pg : m->sql;
@@ -198,17 +338,20 @@ static int migrate(struct store *st, struct nubo_err *err)
         if (store_exec(st, err, "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                        "is", (long long)m->version, now) < 0)
             goto fail;
-        st->version = m->version;
+        if (m->version > st->version)
+            st->version = m->version;
     }
     if (be->migrate_check(st->h, err) < 0)
         goto fail;
     if (store_commit(st, err) < 0)
         goto fail;
     be->migrate_finish(st->h);
+    json_decref(applied);
     return 0;
 fail:
     store_rollback(st);
     be->migrate_finish(st->h);
+    json_decref(applied);
     return -1;
 }
 

@@ -71,6 +71,34 @@ void store_close(struct store *st);
 /* The schema version after migrations. */
 int store_schema_version(struct store *st);
 
+/* The newest schema version this build knows (its last migration). */
+int store_schema_latest(void);
+
+/* What store_open() would find at target, changing nothing (a SQLite file
+ * is read read-only and not created; nubod --check-upgrade): the schema
+ * versions the database holds, as rows {version} in order (a new
+ * reference; empty for a new database), or NULL with err when it cannot
+ * be read. */
+json_t *store_inspect(const char *target, struct nubo_err *err);
+
+/* Whether the rows of store_inspect() hold version v: a migration is
+ * pending when its version is not there (migrations merged from parallel
+ * branches may have been applied out of order: 21 without 20). */
+bool store_schema_has(const json_t *applied, int v);
+
+/* Checks the rows of store_inspect() against this build's migrations:
+ * 0 with *current = the highest version held (0 for none), or -1 with err
+ * (NUBO_E_CONFLICT) when the database holds a version this build does not
+ * know - a newer one (store_schema_too_new) or another build's - which
+ * store_open() refuses too. */
+int store_schema_check(const json_t *applied, int *current, struct nubo_err *err);
+
+/* Sets err to the refusal of a database whose schema version current is
+ * newer than store_schema_latest() (written by a newer nubo), naming both
+ * versions and what to do; store_open() refuses such a database so.
+ * Returns -1. */
+int store_schema_too_new(int current, struct nubo_err *err);
+
 /* Begins a transaction on the calling thread's connection; write = true
  * takes the write lock now.  Nested calls are an error. */
 int store_begin(struct store *st, bool write, struct nubo_err *err);
@@ -202,5 +230,12 @@ extern const struct store_migration store_migrations[];
  * VM, its ports and its claim while these last. */
 #define COMPUTE_MIGRATION_ACTIVE "('preparing', 'running', 'verifying', 'confirming', 'reverting')"
 #define COMPUTE_COLD_KEEPS_SOURCE "('verifying', 'confirming', 'reverting')"
+
+struct dynbuf;
+
+/* Appends to out a one-line summary of migration m: the head of each of
+ * its statements ("CREATE TABLE volumes; ALTER TABLE hosts ADD COLUMN
+ * epoch"), separated by "; ", from its PostgreSQL SQL when pg. */
+void store_migration_summary(const struct store_migration *m, bool pg, struct dynbuf *out);
 
 #endif

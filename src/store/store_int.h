@@ -56,6 +56,10 @@ struct store_backend {
     long long (*full_at_ms)(void *h);
     void (*opened)(void *h);
     int (*open_read_only)(void *h, int *version, struct nubo_err *err);
+    /* The rows {version} of schema_version (new reference; empty for a
+     * new database), read without writing anything, not even a new file
+     * or a journal mode: store_inspect().  NULL with err. */
+    json_t *(*versions_peek)(void *h, struct nubo_err *err);
 };
 
 struct store;

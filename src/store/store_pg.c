@@ -742,6 +742,20 @@ static void pg_migrate_finish(void *h)
     (void)h;
 }
 
+/* store_inspect(): the schema versions, read by plain SELECTs (none when
+ * the database has no schema_version table yet). */
+static json_t *pg_versions_peek(void *h, struct nubo_err *err)
+{
+    json_t *rows = pg_query(h, err, 1, "SELECT to_regclass('schema_version')::text AS t", NULL, 0);
+    if (rows == NULL)
+        return NULL;
+    bool exists = json_is_string(json_object_get(json_array_get(rows, 0), "t"));
+    json_decref(rows);
+    if (!exists)
+        return json_array();
+    return pg_query(h, err, 0, "SELECT version FROM schema_version ORDER BY version", NULL, 0);
+}
+
 static enum store_state pg_state(void *h)
 {
     struct pg *st = h;
@@ -822,4 +836,5 @@ const struct store_backend store_pg_backend = {
     .migrate_finish = pg_migrate_finish,
     .state = pg_state,
     .full_at_ms = pg_full_at_ms,
+    .versions_peek = pg_versions_peek,
 };

@@ -698,6 +698,10 @@ static int sq_open_read_only(void *h, int *version, struct nubo_err *err)
     json_decref(rows);
     for (const struct store_migration *m = store_migrations; m->sql; m++)
         latest = m->version;
+    if (current > latest) {
+        conn_drop(st);
+        return store_schema_too_new(current, err);
+    }
     if (current < latest) {
         conn_drop(st);
         return nubo_err_set(err, NUBO_E_STORAGE_FULL,
@@ -712,6 +716,35 @@ static int sq_open_read_only(void *h, int *version, struct nubo_err *err)
              "are refused (HTTP 507) until space returns, then it turns read-write by itself",
              st->path, atomic_load(&st->immutable) ? " (immutable)" : "");
     return 0;
+}
+
+/* store_inspect(): the schema versions the file holds, read through a
+ * read-only connection ("mode=ro": no journal mode set, no file created);
+ * a file that does not exist yet is a new database: none. */
+static json_t *sq_versions_peek(void *h, struct nubo_err *err)
+{
+    struct sq *st = h;
+    struct stat sb;
+    if (stat(st->path, &sb) < 0) {
+        if (errno == ENOENT)
+            return json_array();
+        nubo_err_set(err, NUBO_E_UNAVAILABLE, "cannot read the database %s: %s", st->path,
+                     strerror(errno));
+        return NULL;
+    }
+    atomic_store(&st->read_only, 1);
+    atomic_fetch_add(&st->gen, 1);
+    json_t *rows = sq_query(st, err, 0,
+                            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = "
+                            "'schema_version'",
+                            NULL, 0);
+    if (rows == NULL)
+        return NULL;
+    size_t n = json_array_size(rows);
+    json_decref(rows);
+    if (n == 0)
+        return json_array();
+    return sq_query(st, err, 0, "SELECT version FROM schema_version ORDER BY version", NULL, 0);
 }
 
 /* Opened read-write; but can it write?  (After a kill -9 the -wal and -shm
@@ -781,4 +814,5 @@ const struct store_backend store_sqlite_backend = {
     .full_at_ms = sq_full_at_ms,
     .opened = sq_opened,
     .open_read_only = sq_open_read_only,
+    .versions_peek = sq_versions_peek,
 };

@@ -7,9 +7,12 @@ the test) instead of its SQLite file: on the server at NUBO_TEST_PG_URL
 (a URL of its maintenance database, as scripts/pg-test.sh prints), or on
 one this session starts with scripts/pg-test.sh.  Tests that read or write
 the database directly use db_connect(nubod), which speaks to either.
+NUBO_TEST_FIXTURE=tests/api/data/nubo-vN.sql starts every nubod on that
+earlier version's database instead of a new one (load_fixture()).
 """
 import os
 import re
+import shutil
 import sqlite3
 import signal
 import socket
@@ -222,6 +225,32 @@ class Client:
         return self.req("DELETE", path, **kw)
 
 
+def load_fixture(state_dir, sql_path):
+    """Makes state_dir the controller state of an earlier nubo version: its
+    database from a data/nubo-vN.sql dump, the bootstrap admin's password
+    file (the dump's "-- admin-password:" line) and, for every active image,
+    the nubo-tiny files it was made from (NUBO_IMAGES), as that controller's
+    image directory held them.  For test_upgrade.py and NUBO_TEST_FIXTURE."""
+    os.makedirs(os.path.join(state_dir, "images"), mode=0o700)
+    with open(sql_path) as f:
+        sql = f.read()
+    con = sqlite3.connect(os.path.join(state_dir, "nubo.db"))
+    con.executescript(sql)
+    images = [r[0] for r in con.execute("SELECT id FROM images WHERE status = 'active'")]
+    con.close()
+    m = re.search(r"^-- admin-password: (\S+)$", sql, re.M)
+    if m:
+        fd = os.open(os.path.join(state_dir, "admin-password"), os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, (m.group(1) + "\n").encode())
+        os.close(fd)
+    src = os.environ.get("NUBO_IMAGES", os.path.join(ROOT, "build", "images"))
+    for iid in images:
+        for ext, part in (("qcow2", "disk"), ("kernel", "kernel"), ("initrd", "initrd")):
+            path = os.path.join(src, "nubo-tiny." + ext)
+            if os.path.exists(path):
+                shutil.copyfile(path, os.path.join(state_dir, "images", iid + "." + part))
+
+
 class Nubod:
     def __init__(self, tmp, extra=()):
         self.dir = os.path.join(tmp, "controller")
@@ -238,6 +267,13 @@ class Nubod:
         env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
         self.logf = open(self.log_path, "ab")
         store = []
+        # NUBO_TEST_FIXTURE=tests/api/data/nubo-vN.sql: every nubod of the
+        # run starts on a cloud an earlier nubo made (SQLite only), upgraded
+        # by this one (test_upgrade.py)
+        fixture = os.environ.get("NUBO_TEST_FIXTURE")
+        if (fixture and not ON_PG and "--store" not in self.extra and
+                not os.path.exists(self.dir)):
+            load_fixture(self.dir, fixture)
         if ON_PG and "--store" not in self.extra:
             if self.store is None:
                 self.store = PgServer.create_db(self)

@@ -682,7 +682,7 @@ def test_join_token_alone_cannot_take_over_a_known_host(nubod, admin):
     # the host's own token: accepted, same id, token kept
     r = register(nubod, name="victim", address="unix:/run/v2/hostd.sock", host_token=token)
     assert r.status_code == 201, r.text
-    assert r.json() == {"host_id": host_id, "host_token": token}
+    assert r.json() == {"host_id": host_id, "host_token": token, "protocol": 2}
     # the admin's reset: the old token stops working, and one registration
     # with the join token alone takes the name (same id), then no more
     tenant = make_tenant(nubod, admin)

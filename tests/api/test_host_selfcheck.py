@@ -43,7 +43,7 @@ def test_degraded_host(nubod, admin, tmp_path):
     host = register(nubod, "h-dp")
     assert heartbeat(nubod, host).json() == {"host_id": host["host_id"], "state": "up",
                                              "epoch": 1, "stale_epoch": False,
-                                             "lease_ms": 7500, "vms": []}
+                                             "lease_ms": 7500, "vms": [], "protocol": 2}
     m = make_tenant(nubod, admin)
     flavor(admin, "small")
     public_image(admin, tmp_path, "tiny")

@@ -80,7 +80,7 @@ def test_register_then_heartbeat(nubod, admin):
     # with the fence epoch, the lease (half of --host-down-ms) and the VMs
     # the host may run (docs/internals/mobility.md)
     assert r.json() == {"host_id": host_id, "state": "up", "epoch": 1, "stale_epoch": False,
-                        "lease_ms": 7500, "vms": []}
+                        "lease_ms": 7500, "vms": [], "protocol": 2}
 
     hosts = admin.get("/v1/hosts").json()["hosts"]
     h = [h for h in hosts if h["id"] == host_id][0]
@@ -101,7 +101,7 @@ def test_register_then_heartbeat(nubod, admin):
                    "host_token")
     r = register(nubod, name="host-1", address="unix:/run/y/hostd.sock", host_token=token)
     assert r.status_code == 201, r.text
-    assert r.json() == {"host_id": host_id, "host_token": token}
+    assert r.json() == {"host_id": host_id, "host_token": token, "protocol": 2}
     assert heartbeat(nubod, host_id, token).status_code == 200
     assert admin.get("/v1/hosts/host-1").json()["address"] == "unix:/run/y/hostd.sock"
 
