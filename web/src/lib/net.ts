@@ -1,0 +1,70 @@
+// IPv4 CIDR and allocation-pool checks for the networking forms (subnet
+// create): the form says what is wrong before the API is asked.  Pure
+// functions (unit-tested in tests/web/unit/net.test.ts).
+
+/** Parses a dotted-quad IPv4 address into an unsigned 32-bit number, or
+ * null when it is not exactly four decimal octets 0..255. */
+export function parseIPv4(s: string): number | null {
+  const parts = s.trim().split(".");
+  if (parts.length !== 4) return null;
+  let v = 0;
+  for (const p of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
+    const n = Number(p);
+    if (n > 255) return null;
+    v = v * 256 + n;
+  }
+  return v;
+}
+
+export function formatIPv4(v: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(v / 2 ** s) % 256).join(".");
+}
+
+export interface Cidr {
+  base: number;
+  prefix: number;
+  size: number;
+}
+
+/** Checks "a.b.c.d/n": an error message for the form, or the parsed
+ * network.  Host bits must be zero (10.0.0.5/24 is refused, naming
+ * 10.0.0.0/24), and the prefix must leave room for hosts (/8../29). */
+export function checkCidr(s: string): { cidr?: Cidr; error?: string } {
+  const m = /^\s*([0-9.]+)\/([0-9]{1,2})\s*$/.exec(s);
+  if (!m) return { error: "Enter a CIDR such as 10.0.0.0/24." };
+  const ip = parseIPv4(m[1]);
+  if (ip === null) return { error: `${m[1]} is not an IPv4 address.` };
+  const prefix = Number(m[2]);
+  if (prefix < 8 || prefix > 29) return { error: "The prefix length must be between /8 and /29." };
+  const size = 2 ** (32 - prefix);
+  const base = ip - (ip % size);
+  if (base !== ip) return { error: `Host bits are set: did you mean ${formatIPv4(base)}/${prefix}?` };
+  return { cidr: { base, prefix, size } };
+}
+
+/** Checks allocation pools "start-end" (one per line or comma-separated)
+ * against a subnet: each inside it, start <= end, not the network or
+ * broadcast address, no overlaps.  Empty text is fine (the API picks). */
+export function checkPools(text: string, cidr: Cidr): { pools?: { start: string; end: string }[]; error?: string } {
+  const items = text
+    .split(/[\n,]/)
+    .map((x) => x.trim())
+    .filter((x) => x !== "");
+  const out: { start: string; end: string; s: number; e: number }[] = [];
+  for (const it of items) {
+    const m = /^([0-9.]+)\s*-\s*([0-9.]+)$/.exec(it);
+    if (!m) return { error: `"${it}" is not a range such as 10.0.0.10-10.0.0.99.` };
+    const s = parseIPv4(m[1]);
+    const e = parseIPv4(m[2]);
+    if (s === null || e === null) return { error: `"${it}" holds an invalid address.` };
+    if (s > e) return { error: `"${it}" starts after it ends.` };
+    if (s <= cidr.base || e >= cidr.base + cidr.size - 1)
+      return { error: `"${it}" is not inside the subnet's usable addresses.` };
+    for (const o of out) {
+      if (s <= o.e && o.s <= e) return { error: `"${it}" overlaps ${o.start}-${o.end}.` };
+    }
+    out.push({ start: formatIPv4(s), end: formatIPv4(e), s, e });
+  }
+  return { pools: out.map(({ start, end }) => ({ start, end })) };
+}
