@@ -1,5 +1,5 @@
 // IPv4 CIDR and allocation-pool checks (web/src/lib/net.ts).
-import { checkCidr, checkPools, formatIPv4, parseIPv4 } from "../../../web/src/lib/net";
+import { checkCidr, checkFixedIp, checkPools, defaultNetworks, formatIPv4, ipInCidr, parseIPv4 } from "../../../web/src/lib/net";
 
 describe("parseIPv4", () => {
   it("parses dotted quads and refuses the rest", () => {
@@ -36,5 +36,38 @@ describe("checkPools", () => {
     expect(checkPools("10.0.0.200-10.0.0.255", c).error).toContain("inside");
     expect(checkPools("10.0.0.10-10.0.0.50\n10.0.0.40-10.0.0.60", c).error).toContain("overlaps");
     expect(checkPools("10.0.0.10", c).error).toBeDefined();
+  });
+});
+
+describe("ipInCidr and checkFixedIp", () => {
+  it("places an address in a prefix", () => {
+    expect(ipInCidr("10.0.0.7", "10.0.0.0/24")).toBe(true);
+    expect(ipInCidr("10.0.1.7", "10.0.0.0/24")).toBe(false);
+    expect(ipInCidr("10.0.0.255", "10.0.0.0/24")).toBe(true);
+    expect(ipInCidr("nope", "10.0.0.0/24")).toBe(false);
+    expect(ipInCidr("10.0.0.1", "garbage")).toBe(false);
+  });
+  it("says what is wrong with a fixed IP, and nothing when it is empty or fine", () => {
+    expect(checkFixedIp("", ["10.0.0.0/24"])).toBe("");
+    expect(checkFixedIp("10.0.0.50", ["10.0.0.0/24"])).toBe("");
+    expect(checkFixedIp("192.168.9.9", ["10.0.0.0/24", "10.1.0.0/16"])).toContain("10.0.0.0/24 or 10.1.0.0/16");
+    expect(checkFixedIp("10.0.0.0", ["10.0.0.0/24"])).toContain("network or broadcast");
+    expect(checkFixedIp("10.0.0.255", ["10.0.0.0/24"])).toContain("network or broadcast");
+    expect(checkFixedIp("10.0.0.300", ["10.0.0.0/24"])).toContain("not an IPv4");
+    expect(checkFixedIp("10.0.0.5", [])).toContain("no subnet");
+  });
+});
+
+describe("defaultNetworks", () => {
+  const n = (id: string, external = false, subnets = ["s"]) => ({ id, external, subnets });
+  it("ticks the project's only usable network", () => {
+    expect(defaultNetworks([n("a")])).toEqual(["a"]);
+    expect(defaultNetworks([n("a"), n("ext", true)])).toEqual(["a"]);
+    expect(defaultNetworks([n("a"), n("b", false, [])])).toEqual(["a"]);
+  });
+  it("ticks nothing when there is a choice to make or nothing to choose", () => {
+    expect(defaultNetworks([n("a"), n("b")])).toEqual([]);
+    expect(defaultNetworks([])).toEqual([]);
+    expect(defaultNetworks([n("ext", true)])).toEqual([]);
   });
 });

@@ -68,3 +68,39 @@ export function checkPools(text: string, cidr: Cidr): { pools?: { start: string;
   }
   return { pools: out.map(({ start, end }) => ({ start, end })) };
 }
+
+/** True when dotted-quad `ip` lies inside "a.b.c.d/n" (either invalid:
+ * false). */
+export function ipInCidr(ip: string, cidr: string): boolean {
+  const a = parseIPv4(ip);
+  const m = /^([0-9.]+)\/([0-9]{1,2})$/.exec(cidr.trim());
+  if (a === null || !m) return false;
+  const base = parseIPv4(m[1]);
+  const prefix = Number(m[2]);
+  if (base === null || prefix > 32) return false;
+  const size = 2 ** (32 - prefix);
+  return a >= base && a < base + size;
+}
+
+/** Checks a fixed IP asked for on a network with these subnets (their
+ * CIDRs): "" when it is fine (or empty: the API picks), else a message.
+ * The network and broadcast addresses are refused; whether the address is
+ * free is the API's to say. */
+export function checkFixedIp(ip: string, cidrs: string[]): string {
+  const s = ip.trim();
+  if (!s) return "";
+  const v = parseIPv4(s);
+  if (v === null) return `${s} is not an IPv4 address.`;
+  const inside = cidrs.find((c) => ipInCidr(s, c));
+  if (!inside) return cidrs.length ? `${s} is not inside ${cidrs.join(" or ")}.` : "The network has no subnet.";
+  const c = checkCidr(inside).cidr;
+  if (c && (v === c.base || v === c.base + c.size - 1)) return `${s} is the network or broadcast address of ${inside}.`;
+  return "";
+}
+
+/** The networks a launch form ticks at first: the project's only usable
+ * network (its own, not external, with a subnet), else none. */
+export function defaultNetworks<N extends { id: string; external: boolean; subnets?: string[] }>(nets: N[]): string[] {
+  const usable = nets.filter((n) => !n.external && (n.subnets?.length ?? 0) > 0);
+  return usable.length === 1 ? [usable[0].id] : [];
+}
