@@ -497,6 +497,75 @@ describe("the portal in Chromium", () => {
     await shots(page, "21-instance-addresses");
   });
 
+  it("makes a network, a subnet and a security-group rule, and moves a floating IP, in the networking views", async () => {
+    const page = S.alice;
+    await nav(page, "Networks").click();
+    await page.getByRole("heading", { name: "Networks", exact: true }).waitFor();
+    await page.locator('tr[data-network="default"]').getByText("10.20.0.0/24").waitFor();
+    await page.getByLabel("Network name").fill("back");
+    await page.getByRole("button", { name: "Create network" }).click();
+    const sub = page.getByRole("form", { name: "New subnet of back" });
+    await sub.waitFor();
+    await sub.getByLabel("CIDR", { exact: true }).fill("10.40.0.1/24");
+    await sub.getByRole("button", { name: "Add subnet" }).click();
+    await sub.getByText("did you mean 10.40.0.0/24").waitFor();
+    await sub.getByLabel("CIDR", { exact: true }).fill("10.40.0.0/24");
+    await sub.getByLabel("Allocation pools (optional)").fill("10.40.0.10-10.40.1.5");
+    await sub.getByRole("button", { name: "Add subnet" }).click();
+    await sub.getByText("not inside the subnet").waitFor();
+    const back = () => S.aliceApi.get("/v1/networks/back").then((r) => r.json);
+    assert.deepEqual((await S.aliceApi.get(`/v1/subnets?network_id=${(await back()).id}`)).json.subnets, [], "a refused subnet makes nothing");
+    await sub.getByLabel("Allocation pools (optional)").fill("10.40.0.10-10.40.0.99");
+    await shots(page, "25-networks-subnet-form");
+    await sub.getByRole("button", { name: "Add subnet" }).click();
+    await page.locator('tr[data-network="back"] [data-subnet="10.40.0.0/24"]').waitFor();
+    const made = (await S.aliceApi.get(`/v1/subnets?network_id=${(await back()).id}`)).json.subnets;
+    assert.deepEqual(made.map((x) => [x.cidr, x.allocation_pools]), [["10.40.0.0/24", [{ start: "10.40.0.10", end: "10.40.0.99" }]]]);
+    await shots(page, "26-networks");
+
+    await nav(page, "Security groups").click();
+    await page.getByLabel("Group name").fill("web");
+    await page.getByRole("button", { name: "Create group" }).click();
+    const web = page.locator('section[data-group="web"]');
+    const rf = web.getByRole("form", { name: "New rule for web" });
+    await rf.waitFor();
+    await rf.getByLabel("From port").fill("8080");
+    await rf.getByLabel("To port").fill("80");
+    await rf.getByRole("button", { name: "Add rule" }).click();
+    await rf.getByText("The first port is after the last").waitFor();
+    await rf.getByLabel("To port").fill("8090");
+    await rf.getByLabel("Remote CIDR").fill("192.0.2.0/24");
+    await rf.getByRole("button", { name: "Add rule" }).click();
+    await web.getByRole("table", { name: "Rules of web" }).getByRole("cell", { name: "8080–8090" }).waitFor();
+    const g = (await S.aliceApi.get("/v1/security-groups/web")).json;
+    assert.deepEqual(
+      g.rules.map((r) => [r.direction, r.protocol, r.port_min, r.port_max, r.remote_cidr]),
+      [["ingress", "tcp", 8080, 8090, "192.0.2.0/24"]],
+    );
+    await shots(page, "27-security-groups");
+
+    // the floating IP on web1 moves off and back, another is allocated and released
+    await nav(page, "Floating IPs").click();
+    const row = page.locator(`tr[data-fip="${S.fip.ip}"]`);
+    await row.getByText("web1 10.20.0.50 (default)").waitFor();
+    await row.getByRole("button", { name: `Disassociate ${S.fip.ip}` }).click();
+    await row.getByText("nothing").waitFor();
+    assert.equal((await S.aliceApi.get(`/v1/floating-ips/${S.fip.id}`)).json.port_id, null);
+    await row.getByLabel(`Instance port for ${S.fip.ip}`).selectOption({ label: "web1 10.20.0.50 (default)" });
+    await row.getByRole("button", { name: `Associate ${S.fip.ip}` }).click();
+    await row.getByText("web1 10.20.0.50 (default)").waitFor();
+    const port = (await S.aliceApi.get(`/v1/instances/${S.instanceId}`)).json.addresses[0].port_id;
+    assert.equal((await S.aliceApi.get(`/v1/floating-ips/${S.fip.id}`)).json.port_id, port);
+    await page.getByRole("button", { name: "Allocate a floating IP" }).click();
+    await waitFor("a second floating IP", async () => (await page.locator("tr[data-fip]").count()) === 2, 15000);
+    const second = (await S.aliceApi.get("/v1/floating-ips")).json.floating_ips.find((f) => f.id !== S.fip.id);
+    await shots(page, "28-floating-ips");
+    await page.getByRole("button", { name: `Release ${second.ip}` }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Release" }).click();
+    await page.locator(`tr[data-fip="${second.ip}"]`).waitFor({ state: "detached" });
+    assert.equal((await S.aliceApi.get(`/v1/floating-ips/${second.id}`)).status, 404);
+  });
+
   it("charts the instance's metrics and raises an alarm made in the portal (monitoring)", async (t) => {
     if (!has("/v1/instances/{id}/metrics") || !has("/v1/alarms")) return t.skip("the API has no monitoring");
     const page = S.alice;
@@ -574,6 +643,15 @@ describe("the portal in Chromium", () => {
       assert.equal(r.status, 403, `${method} ${path}: ${r.body}`);
     }
     assert.equal((await cloud.admin.get(`/v1/floating-ips/${S.fip.id}`)).json.port_id !== null, true, "the floating IP stays");
+    // the networking views: everything shown, nothing to press
+    await nav(page, "Networks").click();
+    await page.locator('tr[data-network="back"] [data-subnet="10.40.0.0/24"]').waitFor();
+    await nav(page, "Security groups").click();
+    await page.locator('section[data-group="web"]').getByRole("cell", { name: "8080–8090" }).waitFor();
+    await nav(page, "Floating IPs").click();
+    await page.locator(`tr[data-fip="${S.fip.ip}"]`).getByText("web1 10.20.0.50").waitFor();
+    await shots(page, "29-reader-floating-ips");
+    assert.equal(await page.locator("main button, main form").count(), 0, "no button nor form for a reader");
     // and the instance is untouched
     const i = await cloud.admin.get(`/v1/instances/${S.instanceId}`);
     assert.equal(i.json.desired, "running");
@@ -614,6 +692,20 @@ describe("the portal in Chromium", () => {
     }
     const lists = await pageFetch(page, "GET", "/v1/networks");
     assert.ok(!JSON.parse(lists.body).networks.some((n) => n.id === theirs.network_id));
+    for (const [link, theirs] of [
+      ["Networks", 'tr[data-network="default"], tr[data-network="back"]'],
+      ["Security groups", 'section[data-group="web"]'],
+      ["Floating IPs", `tr[data-fip="${S.fip.ip}"]`],
+    ]) {
+      await nav(page, link).click();
+      await page.getByRole("heading", { name: link, exact: true }).waitFor();
+      await page.locator("main .loading").waitFor({ state: "detached" });
+      assert.equal(await page.locator(theirs).count(), 0, link);
+    }
+    // his own default group is there, not web-a's
+    await nav(page, "Security groups").click();
+    await page.locator('section[data-group="default"]').waitFor();
+    assert.equal(await page.locator("section[data-group]").count(), 1);
     await page.goto(cloud.base + "/instances/new");
     await page.getByRole("region", { name: "No network" }).waitFor();
     assert.doesNotMatch(await page.locator("main").textContent(), /10\.20\.0|web-aff/);

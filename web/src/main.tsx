@@ -14,6 +14,7 @@ import { InstanceDetail, Instances, Launch } from "./views/instances";
 import { ApiKeys, Images, Keypairs } from "./views/resources";
 import { AdminOnly, Audit, Flavors, Hosts, ProjectDetail, Projects, Users } from "./views/admin";
 import { Alarms, Billing, Prices } from "./views/billing";
+import { FloatingIps, Networks, SecurityGroups } from "./views/networking";
 
 interface NavItem {
   href: string;
@@ -25,6 +26,9 @@ const TENANT_NAV: NavItem[] = [
   { href: "/", label: "Dashboard" },
   { href: "/instances", label: "Instances" },
   { href: "/images", label: "Images" },
+  { href: "/networks", label: "Networks", show: () => has("/v1/networks") && has("/v1/subnets") },
+  { href: "/security-groups", label: "Security groups", show: () => has("/v1/security-groups") },
+  { href: "/floating-ips", label: "Floating IPs", show: () => has("/v1/floating-ips") },
   { href: "/keypairs", label: "Key pairs" },
   { href: "/alarms", label: "Alarms", show: () => has("/v1/alarms") },
   { href: "/billing", label: "Billing", show: billingEnabled },
@@ -56,6 +60,12 @@ function route(p: string, s: Session) {
       return <Images />;
     case "/keypairs":
       return <Keypairs />;
+    case "/networks":
+      return <Networks />;
+    case "/security-groups":
+      return <SecurityGroups />;
+    case "/floating-ips":
+      return <FloatingIps />;
     case "/api-keys":
       return <ApiKeys />;
     case "/billing":

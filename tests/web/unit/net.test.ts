@@ -1,5 +1,5 @@
 // IPv4 CIDR and allocation-pool checks (web/src/lib/net.ts).
-import { checkCidr, checkFixedIp, checkPools, defaultNetworks, formatIPv4, ipInCidr, parseIPv4 } from "../../../web/src/lib/net";
+import { checkCidr, checkFixedIp, checkPools, checkPorts, checkRuleCidr, defaultNetworks, formatIPv4, ipInCidr, parseIPv4 } from "../../../web/src/lib/net";
 
 describe("parseIPv4", () => {
   it("parses dotted quads and refuses the rest", () => {
@@ -69,5 +69,25 @@ describe("defaultNetworks", () => {
     expect(defaultNetworks([n("a"), n("b")])).toEqual([]);
     expect(defaultNetworks([])).toEqual([]);
     expect(defaultNetworks([n("ext", true)])).toEqual([]);
+  });
+});
+
+describe("security-group rule checks", () => {
+  it("takes any prefix for a rule's remote CIDR, host bits zero", () => {
+    expect(checkRuleCidr("0.0.0.0/0")).toBe("");
+    expect(checkRuleCidr("192.0.2.7/32")).toBe("");
+    expect(checkRuleCidr("192.0.2.7/24")).toContain("192.0.2.0/24");
+    expect(checkRuleCidr("192.0.2.0/33")).toContain("/32");
+    expect(checkRuleCidr("anywhere")).toContain("CIDR");
+  });
+  it("wants ports only for tcp and udp, in order, in range", () => {
+    expect(checkPorts("tcp", "22", "22")).toBe("");
+    expect(checkPorts("udp", "53", "")).toBe("");
+    expect(checkPorts("tcp", "", "")).toBe("");
+    expect(checkPorts("icmp", "", "")).toBe("");
+    expect(checkPorts("icmp", "22", "")).toContain("tcp and udp");
+    expect(checkPorts("tcp", "80", "22")).toContain("after");
+    expect(checkPorts("tcp", "0", "22")).toContain("65535");
+    expect(checkPorts("tcp", "1", "70000")).toContain("65535");
   });
 });

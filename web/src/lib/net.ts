@@ -104,3 +104,32 @@ export function defaultNetworks<N extends { id: string; external: boolean; subne
   const usable = nets.filter((n) => !n.external && (n.subnets?.length ?? 0) > 0);
   return usable.length === 1 ? [usable[0].id] : [];
 }
+
+/** Checks a security-group rule's remote CIDR: any prefix 0..32 (0.0.0.0/0
+ * is "anywhere"), host bits zero.  "" when fine. */
+export function checkRuleCidr(s: string): string {
+  const m = /^\s*([0-9.]+)\/([0-9]{1,2})\s*$/.exec(s);
+  if (!m) return "Enter a CIDR such as 192.0.2.0/24 (0.0.0.0/0: anywhere).";
+  const ip = parseIPv4(m[1]);
+  if (ip === null) return `${m[1]} is not an IPv4 address.`;
+  const prefix = Number(m[2]);
+  if (prefix > 32) return "The prefix length must be between /0 and /32.";
+  const size = 2 ** (32 - prefix);
+  const base = ip - (ip % size);
+  if (base !== ip) return `Host bits are set: did you mean ${formatIPv4(base)}/${prefix}?`;
+  return "";
+}
+
+/** Checks a rule's port range for its protocol: ports only for tcp/udp,
+ * both or neither, 1..65535, min <= max.  "" when fine. */
+export function checkPorts(protocol: string, min: string, max: string): string {
+  const a = min.trim();
+  const b = max.trim();
+  if (protocol !== "tcp" && protocol !== "udp") return a || b ? "Ports are for tcp and udp only." : "";
+  if (!a && !b) return "";
+  const lo = Number(a || b);
+  const hi = Number(b || a);
+  if (![lo, hi].every((p) => Number.isInteger(p) && p >= 1 && p <= 65535)) return "Ports go from 1 to 65535.";
+  if (lo > hi) return "The first port is after the last.";
+  return "";
+}

@@ -112,7 +112,7 @@ export function NoNetwork({ write, created }: { write: boolean; created: (n: Net
       {write && (
         <>
           <p>
-            Create one here with one click, or with the CLI (<code>nubo network create NAME</code> then <code>nubo subnet create</code>).
+            Create one here with one click, or on the <a href="/networks">Networks</a> page (CLI: <code>nubo network create NAME</code> then <code>nubo subnet create</code>).
           </p>
           {!open ? (
             <button type="button" class="primary" onClick={() => setOpen(true)}>
