@@ -318,6 +318,12 @@ describe("mobility for cloud admins (a cloud of fake-driver agents)", () => {
     await dlg.getByRole("button", { name: "Start migration" }).click();
     await page.getByRole("table", { name: "Migrations" }).locator('tr[data-migration="completed"]').nth(1).waitFor({ timeout: 60000 });
     await waitFor("the instance back on its source", async () => (await fake.admin.get(`/v1/instances/${iid}`)).json.host.name === src, 30000);
+    // every project's instances, with where they run
+    await nav(page, "All instances").click();
+    const row = page.locator('tr[data-instance="mover"]');
+    await row.locator('td[data-label="Project"]', { hasText: "web-a" }).waitFor();
+    await row.locator('td[data-label="Host"]', { hasText: src }).waitFor();
+    await shots(page, "31-admin-all-instances");
   });
 
   it("drains and undrains a host from the hosts view when the API has the drain action", async () => {
@@ -564,6 +570,19 @@ describe("the portal in Chromium", () => {
     await page.getByRole("dialog").getByRole("button", { name: "Release" }).click();
     await page.locator(`tr[data-fip="${second.ip}"]`).waitFor({ state: "detached" });
     assert.equal((await S.aliceApi.get(`/v1/floating-ips/${second.id}`)).status, 404);
+
+    // the topology: web1 on default at its address, reached from outside at its floating IP
+    await nav(page, "Topology").click();
+    const svg = page.locator("svg.topology");
+    await svg.locator('a[data-node="web1"]').waitFor();
+    await svg.locator('.link:not(.link-fip)[data-link="10.20.0.50"]').waitFor();
+    await svg.locator(`.link-fip[data-link="${S.fip.ip}"]`).waitFor();
+    for (const label of ["default 10.20.0.0/24", "back 10.40.0.0/24", "public (external, 203.0.113.0/24)"]) await svg.getByText(label, { exact: true }).waitFor();
+    assert.match(await page.getByRole("list", { name: "Topology in words" }).textContent(), new RegExp(`web1 \\(running\\): 10\\.20\\.0\\.50 on default, reached from outside at ${S.fip.ip.replaceAll(".", "\\.")}`));
+    await shots(page, "30-topology");
+    await svg.locator('a[data-node="web1"]').click();
+    await page.waitForURL(new RegExp(`/instances/${S.instanceId}$`));
+    await page.getByRole("heading", { name: "web1" }).waitFor();
   });
 
   it("charts the instance's metrics and raises an alarm made in the portal (monitoring)", async (t) => {
@@ -651,6 +670,8 @@ describe("the portal in Chromium", () => {
     await nav(page, "Floating IPs").click();
     await page.locator(`tr[data-fip="${S.fip.ip}"]`).getByText("web1 10.20.0.50").waitFor();
     await shots(page, "29-reader-floating-ips");
+    await nav(page, "Topology").click();
+    await page.locator('svg.topology a[data-node="web1"]').waitFor();
     assert.equal(await page.locator("main button, main form").count(), 0, "no button nor form for a reader");
     // and the instance is untouched
     const i = await cloud.admin.get(`/v1/instances/${S.instanceId}`);
@@ -696,6 +717,7 @@ describe("the portal in Chromium", () => {
       ["Networks", 'tr[data-network="default"], tr[data-network="back"]'],
       ["Security groups", 'section[data-group="web"]'],
       ["Floating IPs", `tr[data-fip="${S.fip.ip}"]`],
+      ["Topology", 'svg.topology a[data-node="web1"], svg.topology .link'],
     ]) {
       await nav(page, link).click();
       await page.getByRole("heading", { name: link, exact: true }).waitFor();

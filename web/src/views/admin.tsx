@@ -248,6 +248,83 @@ function HostInstances({ host }: { host: any }) {
   );
 }
 
+/* ------------------------------------------------ every project's instances */
+
+/** Every project's instances (admin: GET /v1/instances?all_projects=true),
+ * with their project, host and addresses; each opens its page, where a
+ * cloud admin finds the Migrate button. */
+export function AllInstances() {
+  useTitle("All instances");
+  const list = usePoll(
+    async () => {
+      const [instances, projects] = await Promise.all([
+        listAll<any>("/v1/instances", "instances", { all_projects: true }),
+        listAll<any>("/v1/projects", "projects").catch(() => [] as any[]),
+      ]);
+      return { instances: instances.filter((i) => i.status !== "deleted"), projects };
+    },
+    (d) => d.instances.some((i) => instanceBadge(i.status, i.desired).busy),
+  );
+  const [filter, setFilter] = useState("");
+  const fb = forbidden(list.error, "All instances");
+  if (fb) return fb;
+  const pname = (id: string) => list.data?.projects.find((p: any) => p.id === id)?.name ?? shortId(id);
+  const rows = (list.data?.instances ?? []).filter(
+    (i) => !filter || [i.name, i.status, pname(i.project_id), i.host?.name ?? "", ...(i.addresses ?? []).map((a: any) => a.ip)].some((x) => x.includes(filter)),
+  );
+  return (
+    <>
+      <PageHead title="All instances" sub="Every project's instances, where they run" />
+      <ErrorBox error={list.error} retry={list.poke} />
+      {!list.data ? (
+        <Spinner />
+      ) : (
+        <>
+          <div class="toolbar">
+            <label class="inline">
+              <span>Filter</span>
+              <input type="search" value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} placeholder="name, project, host, state or IP" />
+            </label>
+            <span class="muted" aria-live="polite">
+              {rows.length} of {list.data.instances.length}
+            </span>
+          </div>
+          <table class="table" aria-label="All instances">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Project</th>
+                <th scope="col">State</th>
+                <th scope="col">Host</th>
+                <th scope="col">Addresses</th>
+                <th scope="col">Size</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((i) => (
+                <tr key={i.id} data-instance={i.name}>
+                  <td data-label="Name">
+                    <a href={`/instances/${i.id}`}>{i.name}</a>
+                  </td>
+                  <td data-label="Project">{pname(i.project_id)}</td>
+                  <td data-label="State">
+                    <Badge badge={instanceBadge(i.status, i.desired, i.fault)} />
+                  </td>
+                  <td data-label="Host">{i.host?.name ?? "—"}</td>
+                  <td data-label="Addresses">{(i.addresses ?? []).map((a: any) => a.ip + (a.floating_ip ? ` ↔ ${a.floating_ip}` : "")).join(", ") || "—"}</td>
+                  <td data-label="Size">
+                    {i.vcpus} vCPU, {formatMiB(i.ram_mib)}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </>
+  );
+}
+
 /* ----------------------------------------------------------- projects */
 
 export function Projects() {

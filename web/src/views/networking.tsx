@@ -2,7 +2,7 @@
 // networks with their subnets (CIDR, gateway and allocation pools checked
 // with lib/net.ts before the API is asked), security groups with a rule
 // editor, and floating IPs (allocate, associate with an instance's port,
-// disassociate, release).  A reader sees everything and no button; the
+// disassociate, release), and the topology drawn as a graph.  A reader sees everything and no button; the
 // API decides anyway.
 
 import { useState } from "preact/hooks";
@@ -13,6 +13,8 @@ import { usePoll, useTitle } from "../hooks";
 import { act, Empty, ErrorBox, FormError, PageHead, SelectField, Spinner, TextArea, TextField, toast, useConfirm, useForm } from "../ui";
 import type { Network, SecurityGroup, Subnet } from "./network";
 import { listInstances } from "./instances";
+import { instanceBadge } from "../lib/badges";
+import { layoutTopology } from "../lib/topology";
 
 /* ----------------------------------------------------------- networks */
 
@@ -510,6 +512,86 @@ export function FloatingIps() {
             ))}
           </tbody>
         </table>
+      )}
+    </>
+  );
+}
+
+/* ------------------------------------------------------------ topology */
+
+/** The project's networks, instances and floating IPs drawn as a graph
+ * (lib/topology.ts lays it out): an instance opens its page, a network the
+ * Networks view.  A list under the drawing says the same in words. */
+export function Topology() {
+  useTitle("Topology");
+  const data = usePoll(
+    async () => {
+      const [networks, subnets, instances] = await Promise.all([listAll<Network>("/v1/networks", "networks"), listAll<Subnet>("/v1/subnets", "subnets"), listInstances()]);
+      return { networks, subnets, instances: instances.filter((i) => i.status !== "deleted") };
+    },
+    (d) => d.instances.some((i) => i.status === "building" || i.status === "migrating"),
+  );
+  const d = data.data;
+  const layout = d
+    ? layoutTopology(
+        d.networks.map((n) => ({ id: n.id, name: n.name, external: n.external, cidrs: d.subnets.filter((x) => x.network_id === n.id).map((x) => x.cidr) })),
+        d.instances.map((i) => ({ id: i.id, name: i.name, status: i.status, addresses: i.addresses ?? [] })),
+      )
+    : null;
+  const netName = (id: string) => d?.networks.find((n) => n.id === id)?.name ?? id;
+  return (
+    <>
+      <PageHead title="Topology" sub="How the project's instances sit on its networks, and what reaches them from outside" />
+      <ErrorBox error={data.error} retry={data.poke} />
+      {!d || !layout ? (
+        <Spinner />
+      ) : (
+        <>
+          <div class="topology-wrap">
+            <svg class="topology" width={layout.width} height={layout.height} viewBox={`0 0 ${layout.width} ${layout.height}`} aria-labelledby="topo-title" role="group">
+              <title id="topo-title">Network topology of the project</title>
+              {layout.buses.map((b) => (
+                <a href="/networks" key={b.id} aria-label={`network ${b.label}`}>
+                  <line class={b.external ? "bus bus-ext" : "bus"} x1={b.x1} y1={b.y} x2={b.x2} y2={b.y} />
+                  <text class="bus-label" x={b.x2} y={b.y - 7} text-anchor="end">
+                    {b.label}
+                  </text>
+                </a>
+              ))}
+              {layout.links.map((k) => (
+                <g class={k.kind === "floating" ? "link link-fip" : "link"} key={k.kind + k.instance + k.network + k.label} data-link={k.label}>
+                  <line x1={k.x} y1={k.y1} x2={k.x} y2={k.y2} />
+                  <circle cx={k.x} cy={k.kind === "floating" ? k.y1 : k.y2} r="4" />
+                  <text x={k.x + 5} y={k.kind === "floating" ? k.y2 - 10 : k.y1 + 16}>
+                    {k.label}
+                  </text>
+                </g>
+              ))}
+              {layout.boxes.map((b) => (
+                <a href={`/instances/${b.id}`} key={b.id} aria-label={`instance ${b.name}, ${b.status}`} data-node={b.name}>
+                  <rect class={`node tone-${instanceBadge(b.status).tone}`} x={b.x} y={b.y} width={b.w} height={b.h} rx="8" />
+                  <text class="node-name" x={b.x + 10} y={b.y + 22}>
+                    {b.name.length > 18 ? b.name.slice(0, 17) + "…" : b.name}
+                  </text>
+                  <text class="node-state" x={b.x + 10} y={b.y + 40}>
+                    {b.status}
+                  </text>
+                </a>
+              ))}
+            </svg>
+          </div>
+          <h2 class="sr-only-h">In words</h2>
+          <ul class="topology-words" aria-label="Topology in words">
+            {d.instances.map((i) => (
+              <li key={i.id}>
+                <a href={`/instances/${i.id}`}>{i.name}</a> ({i.status}):{" "}
+                {(i.addresses ?? []).length === 0
+                  ? "no network"
+                  : (i.addresses ?? []).map((a) => `${a.ip} on ${netName(a.network_id)}${a.floating_ip ? `, reached from outside at ${a.floating_ip}` : ""}`).join("; ")}
+              </li>
+            ))}
+          </ul>
+        </>
       )}
     </>
   );
