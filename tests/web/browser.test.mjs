@@ -1,11 +1,19 @@
 // The portal in a real browser (Debian's headless Chromium driven by
 // playwright-core) against a real cloud (tests/web/cloud.mjs: nubod with
 // the built portal, one nubo-hostd, the nubo-tiny image): a member logs
-// in with the keyboard, launches an instance, watches it reach running,
-// follows its console to the guest's ready marker, stops and deletes it; a
-// reader sees no action buttons and a forced request is refused; admin
-// views are hidden from a member and refused by the API; a member of
-// another project sees nothing of the first.  On the way it checks how
+// in with the keyboard, is offered a default network (a bad CIDR refused),
+// launches an instance on it with the default security group, a fixed IP
+// (one outside the subnet refused) and a server group, watches it reach
+// running, follows its console to the guest's ready marker (which must
+// carry the address the portal shows, got by DHCP), sees its address and
+// floating IP in the list and the detail, makes a network, a subnet, a
+// security-group rule and moves a floating IP in the networking views,
+// sees the topology, stops and deletes the instance; a reader sees
+// everything and no button, and forced requests are refused; admin views
+// are hidden from a member and refused by the API; a member of another
+// project sees nothing of the first.  A second cloud of fake-driver
+// agents carries the admin's Migrate (to a host, by the scheduler,
+// cancelled), All instances and Drain/Undrain.  On the way it checks how
 // nubod serves the portal (headers, caching, path traversal), takes
 // screenshots of the main pages (build/web-test-artifacts/) and measures
 // the dashboard's page weight and time to interactive.
@@ -248,13 +256,16 @@ describe("nubod serves the portal", () => {
 
 describe("mobility for cloud admins (a cloud of fake-driver agents)", () => {
   // Two agents on the fake driver (no guest runs; a live migration takes
-  // 1.5 s): the Migrate button, its host picker and the migrating state,
+  // 18 s here): the Migrate button, its host picker and the migrating state,
   // what a tenant sees meanwhile, and the hosts view's Drain buttons when
   // the API has them.
   let fake, admin, tenant, iid;
   const other = (h) => (h === "fake-1" ? "fake-2" : "fake-1");
   before(async () => {
-    fake = await new Cloud({ withHost: false, fakeHosts: 2 }).start();
+    // A migration lasts 18 s: longer than the slowest poll of an idle page
+    // (15 s, lib/poll.ts), so the tenant's open page, which nothing pokes,
+    // must show "migrating" at least once.
+    fake = await new Cloud({ withHost: false, fakeHosts: 2, fakeMigrateMs: 18000 }).start();
     tenant = await fake.login("alice", PASSWORD, "web-a");
     const r = await tenant.must("POST", "/v1/instances", { name: "mover", flavor: "tiny", image: "nubo-tiny" }, 202);
     iid = r.instances[0].id;
@@ -296,7 +307,10 @@ describe("mobility for cloud admins (a cloud of fake-driver agents)", () => {
     await pick.selectOption(other(src));
     await shots(page, "22-migrate-dialog");
     await dlg.getByRole("button", { name: "Start migration" }).click();
-    const done = page.getByRole("table", { name: "Migrations" }).locator('tr[data-migration="completed"]');
+    const migs = page.getByRole("table", { name: "Migrations" });
+    await migs.locator('tr[data-migration="preparing"], tr[data-migration="running"]').first().waitFor();
+    await shots(page, "22b-instance-migrating");
+    const done = migs.locator('tr[data-migration="completed"]');
     await done.waitFor({ timeout: 60000 });
     assert.match(await done.textContent(), new RegExp(`${src}\\s*${other(src)}`));
     await page.locator(".props", { hasText: other(src) }).waitFor();
@@ -340,16 +354,39 @@ describe("mobility for cloud admins (a cloud of fake-driver agents)", () => {
     }
     const src = (await fake.admin.get(`/v1/instances/${iid}`)).json.host.name;
     const row = page.locator("tr", { hasText: src });
-    await page.getByRole("button", { name: `Drain ${src}` }).click();
+    await page.getByRole("button", { name: `Drain ${src}`, exact: true }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Drain host" }).click();
     await row.locator(".badge", { hasText: /draining|drained/ }).first().waitFor();
     await row.locator(".badge", { hasText: "drained" }).waitFor({ timeout: 60000 });
     await row.locator(".badge", { hasText: "maintenance" }).waitFor();
+    await page.getByTestId(`drain-${src}`).getByText(/0 left, 0 migrating/).waitFor();
+    assert.equal((await fake.admin.get(`/v1/hosts/${src}`)).json.maintenance, "drained");
     assert.equal((await fake.admin.get(`/v1/instances/${iid}`)).json.host.name, other(src));
     await shots(page, "24-hosts");
-    await page.getByRole("button", { name: `Undrain ${src}` }).click();
+    await page.getByRole("button", { name: `Undrain ${src}`, exact: true }).click();
     await row.locator(".badge", { hasText: "up" }).waitFor();
     assert.equal((await fake.admin.get(`/v1/hosts/${src}`)).json.maintenance, null);
+  });
+
+  it("cancels a migration while it copies: the instance stays where it was", async () => {
+    const page = admin;
+    await page.goto(fake.base + `/instances/${iid}`);
+    await page.getByRole("heading", { name: "mover" }).waitFor();
+    const here = (await fake.admin.get(`/v1/instances/${iid}`)).json.host.name;
+    const before = (await fake.admin.get(`/v1/instances/${iid}/migrations`)).json.migrations.length;
+    await page.getByRole("button", { name: "Migrate", exact: true }).click();
+    await page.getByRole("dialog", { name: "Migrate mover" }).getByRole("button", { name: "Start migration" }).click();
+    const migs = page.getByRole("table", { name: "Migrations" });
+    await migs.locator('tr[data-migration="preparing"], tr[data-migration="running"]').first().waitFor();
+    await page.getByRole("button", { name: "Cancel migration" }).click();
+    await migs.locator('tr[data-migration="cancelled"]').waitFor({ timeout: 60000 });
+    await page.locator(".page-head .badge", { hasText: "running" }).waitFor();
+    const after = (await fake.admin.get(`/v1/instances/${iid}`)).json;
+    assert.equal(after.host.name, here);
+    assert.equal(after.status, "running");
+    const ms = (await fake.admin.get(`/v1/instances/${iid}/migrations`)).json.migrations;
+    assert.equal(ms.length, before + 1);
+    assert.equal(ms[0].state, "cancelled");
   });
 });
 

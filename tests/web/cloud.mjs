@@ -13,7 +13,8 @@
 //
 // new Cloud({ withHost: false, fakeHosts: 2 }) gives a cloud of agents on
 // the fake driver ("fake-1", "fake-2": no guest runs, a live migration
-// takes 1.5 s): enough for the admin's Migrate button and host views.
+// takes 1.5 s, or fakeMigrateMs: NUBO_FAKE_MIGRATE_MS): enough for the
+// admin's Migrate button and host views.
 //
 // Environment: NUBO_BUILD (build directory with src/ctrl/nubod and
 // src/host/nubo-hostd; default "build"), NUBO_IMAGES (default
@@ -112,9 +113,10 @@ function netnsList() {
 }
 
 export class Cloud {
-  constructor({ withHost = true, fakeHosts = 0 } = {}) {
+  constructor({ withHost = true, fakeHosts = 0, fakeMigrateMs = 0 } = {}) {
     this.withHost = withHost;
     this.fakeHosts = fakeHosts;
+    this.fakeMigrateMs = fakeMigrateMs;
     this.tmp = mkdtempSync(join(tmpdir(), "nubo-web-"));
     this.procs = [];
     this.netns = null;
@@ -128,9 +130,9 @@ export class Cloud {
     }
   }
 
-  spawnLogged(name, argv) {
+  spawnLogged(name, argv, extraEnv = {}) {
     const fd = openSync(join(this.tmp, name + ".log"), "a");
-    const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? "detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS: "halt_on_error=1:print_stacktrace=1" };
+    const env = { ...process.env, ...extraEnv, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? "detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS: "halt_on_error=1:print_stacktrace=1" };
     const p = spawn(argv[0], argv.slice(1), { stdio: ["ignore", fd, fd], env });
     closeSync(fd);
     p.exited = new Promise((res) => p.on("exit", (code, sig) => res(code ?? (sig ? 128 : 0))));
@@ -229,7 +231,7 @@ export class Cloud {
         "--advertise", "unix:" + sock,
         "--name", name,
         "--heartbeat-ms", "500",
-      ]);
+      ], this.fakeMigrateMs ? { NUBO_FAKE_MIGRATE_MS: String(this.fakeMigrateMs) } : {});
       names.push(name);
     }
     if (names.length)

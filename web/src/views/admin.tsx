@@ -127,6 +127,15 @@ export function Hosts() {
                     {h.drain && (
                       <div class="muted small" data-testid={`drain-${h.name}`}>
                         {h.drain.left} left, {h.drain.migrating} migrating{h.drain.failed ? `, ${h.drain.failed} failed to move` : ""}
+                        {h.drain.failures?.length > 0 && (
+                          <ul aria-label={`Instances that could not leave ${h.name}`}>
+                            {h.drain.failures.map((x: { instance_id: string; reason: string }) => (
+                              <li key={x.instance_id}>
+                                <a href={`/instances/${x.instance_id}`}>{shortId(x.instance_id)}</a>: {x.reason}
+                              </li>
+                            ))}
+                          </ul>
+                        )}
                       </div>
                     )}
                     {h.state === "degraded" && h.problems?.length ? (
@@ -169,9 +178,16 @@ export function Hosts() {
                     <div class="btn-row">
                       {drainable &&
                         (h.maintenance ? (
-                          <button type="button" aria-label={`Undrain ${h.name}`} onClick={() => undrain(h)}>
-                            Undrain
-                          </button>
+                          <>
+                            {h.maintenance === "drained" && h.drain?.failed > 0 && (
+                              <button type="button" aria-label={`Drain ${h.name} again`} onClick={() => drain(h)}>
+                                Retry drain
+                              </button>
+                            )}
+                            <button type="button" aria-label={`Undrain ${h.name}`} onClick={() => undrain(h)}>
+                              Undrain
+                            </button>
+                          </>
                         ) : (
                           <button type="button" aria-label={`Drain ${h.name}`} disabled={h.state !== "up" && h.state !== "degraded"} onClick={() => drain(h)}>
                             Drain
