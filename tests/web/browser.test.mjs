@@ -1,11 +1,19 @@
 // The portal in a real browser (Debian's headless Chromium driven by
 // playwright-core) against a real cloud (tests/web/cloud.mjs: nubod with
 // the built portal, one nubo-hostd, the nubo-tiny image): a member logs
-// in with the keyboard, launches an instance, watches it reach running,
-// follows its console to the guest's ready marker, stops and deletes it; a
-// reader sees no action buttons and a forced request is refused; admin
-// views are hidden from a member and refused by the API; a member of
-// another project sees nothing of the first.  On the way it checks how
+// in with the keyboard, is offered a default network (a bad CIDR refused),
+// launches an instance on it with the default security group, a fixed IP
+// (one outside the subnet refused) and a server group, watches it reach
+// running, follows its console to the guest's ready marker (which must
+// carry the address the portal shows, got by DHCP), sees its address and
+// floating IP in the list and the detail, makes a network, a subnet, a
+// security-group rule and moves a floating IP in the networking views,
+// sees the topology, stops and deletes the instance; a reader sees
+// everything and no button, and forced requests are refused; admin views
+// are hidden from a member and refused by the API; a member of another
+// project sees nothing of the first.  A second cloud of fake-driver
+// agents carries the admin's Migrate (to a host, by the scheduler,
+// cancelled), All instances and Drain/Undrain.  On the way it checks how
 // nubod serves the portal (headers, caching, path traversal), takes
 // screenshots of the main pages (build/web-test-artifacts/) and measures
 // the dashboard's page weight and time to interactive.
@@ -54,6 +62,32 @@ async function shot(page, name) {
   await page.screenshot({ path: join(ART, name + ".png"), fullPage: true });
 }
 
+/** Screenshots of a view at 1280x800 and at 390x844 (a phone):
+ * NAME-wide.png and NAME-phone.png; the page keeps its size after. */
+async function shots(page, name) {
+  const before = page.viewportSize();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.screenshot({ path: join(ART, name + "-wide.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(ART, name + "-phone.png"), fullPage: true });
+  await page.setViewportSize(before);
+}
+
+/** Records every text the page's heading badge shows (a state that lasts
+ * a second is seen even when no assertion polls at that moment). */
+async function recordBadges(page) {
+  await page.evaluate(() => {
+    window.__badges = [];
+    const note = () => {
+      const b = document.querySelector(".page-head .badge");
+      const t = b && b.textContent.trim();
+      if (t && window.__badges[window.__badges.length - 1] !== t) window.__badges.push(t);
+    };
+    note();
+    new MutationObserver(note).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
+}
+
 /** Logs in through the form with the keyboard only. */
 async function loginWithKeyboard(page, user, password) {
   await page.goto(cloud.base + "/");
@@ -66,8 +100,8 @@ async function loginWithKeyboard(page, user, password) {
   await page.keyboard.press("Enter");
 }
 
-async function login(page, user, password, project) {
-  await page.goto(cloud.base + "/login");
+async function login(page, user, password, project, base = cloud.base) {
+  await page.goto(base + "/login");
   await page.getByLabel("User name").fill(user);
   await page.getByLabel("Password").fill(password);
   if (project) {
@@ -121,6 +155,11 @@ before(async () => {
     // the price catalog, as an admin would set it (the Prices view is shot below)
     await cloud.admin.must("POST", "/v1/prices", { meter: "instance", flavor: "tiny", unit_price_micros: 125000, currency: "EUR" }, 201);
     await cloud.admin.must("POST", "/v1/prices", { meter: "disk", unit_price_micros: 40000, currency: "EUR" }, 201);
+  }
+  if (has("/v1/networks")) {
+    // the cloud's external network, as an admin sets it up (floating IPs)
+    const pub = await cloud.admin.must("POST", "/v1/networks", { name: "public", external: true }, 201);
+    await cloud.admin.must("POST", "/v1/subnets", { network: pub.id, name: "public", cidr: "203.0.113.0/24", gateway: "203.0.113.1" }, 201);
   }
   profile = mkdtempSync(join(tmpdir(), "nubo-chromium-"));
   ctx = await chromium.launchPersistentContext(profile, {
@@ -215,6 +254,142 @@ describe("nubod serves the portal", () => {
   });
 });
 
+describe("mobility for cloud admins (a cloud of fake-driver agents)", () => {
+  // Two agents on the fake driver (no guest runs; a live migration takes
+  // 18 s here): the Migrate button, its host picker and the migrating state,
+  // what a tenant sees meanwhile, and the hosts view's Drain buttons when
+  // the API has them.
+  let fake, admin, tenant, iid;
+  const other = (h) => (h === "fake-1" ? "fake-2" : "fake-1");
+  before(async () => {
+    // A migration lasts 18 s: longer than the slowest poll of an idle page
+    // (15 s, lib/poll.ts), so the tenant's open page, which nothing pokes,
+    // must show "migrating" at least once.
+    fake = await new Cloud({ withHost: false, fakeHosts: 2, fakeMigrateMs: 18000 }).start();
+    tenant = await fake.login("alice", PASSWORD, "web-a");
+    const r = await tenant.must("POST", "/v1/instances", { name: "mover", flavor: "tiny", image: "nubo-tiny" }, 202);
+    iid = r.instances[0].id;
+    await waitFor("mover running", async () => (await tenant.get(`/v1/instances/${iid}`)).json.status === "running", 60000);
+  });
+  after(async () => {
+    if (!fake) return;
+    const codes = await fake.stop(!!process.env.NUBO_KEEP);
+    for (const [name, rc] of Object.entries(codes)) assert.equal(rc, 0, `${name} exited with ${rc}:\n${fake.log(name)}`);
+  });
+
+  it("an admin migrates an instance from its page; the tenant sees it migrating, and cannot migrate", async (t) => {
+    const fdoc = await (await fetch(fake.base + "/v1/openapi.json")).json();
+    const actions = fdoc.components.schemas.InstanceAction.properties.action.enum;
+    if (!actions.includes("migrate")) return t.skip("the API has no live migration");
+    const src = (await fake.admin.get(`/v1/instances/${iid}`)).json.host.name;
+    // the tenant's page is open all along
+    const tp = await newPage();
+    await login(tp, "alice", PASSWORD, undefined, fake.base);
+    await tp.goto(fake.base + `/instances/${iid}`);
+    await tp.getByRole("heading", { name: "mover" }).waitFor();
+    await recordBadges(tp);
+    assert.equal(await tp.getByRole("button", { name: "Migrate" }).count(), 0, "no Migrate button for a tenant");
+
+    const page = (admin = await newPage(1280, 800));
+    await login(page, "admin", fake.adminPassword, "admin", fake.base);
+    await nav(page, "Hosts").click();
+    for (const h of ["fake-1", "fake-2"]) await page.locator("tr", { hasText: h }).locator(".badge", { hasText: "up" }).waitFor();
+    // the admin finds the instance through its host
+    await page.getByRole("button", { name: `Instances on ${src}: 1` }).click();
+    await page.getByRole("table", { name: `Instances on ${src}` }).getByRole("link", { name: "mover" }).click();
+    await page.getByRole("heading", { name: "mover" }).waitFor();
+    await recordBadges(page);
+    await page.getByRole("button", { name: "Migrate", exact: true }).click();
+    const dlg = page.getByRole("dialog", { name: "Migrate mover" });
+    const pick = dlg.getByLabel("Target host");
+    // its own host is offered but disabled
+    assert.equal(await pick.locator("option", { hasText: `${src} (` }).isDisabled(), true);
+    await pick.selectOption(other(src));
+    await shots(page, "22-migrate-dialog");
+    await dlg.getByRole("button", { name: "Start migration" }).click();
+    const migs = page.getByRole("table", { name: "Migrations" });
+    await migs.locator('tr[data-migration="preparing"], tr[data-migration="running"]').first().waitFor();
+    await shots(page, "22b-instance-migrating");
+    const done = migs.locator('tr[data-migration="completed"]');
+    await done.waitFor({ timeout: 60000 });
+    assert.match(await done.textContent(), new RegExp(`${src}\\s*${other(src)}`));
+    await page.locator(".props", { hasText: other(src) }).waitFor();
+    await page.locator(".page-head .badge", { hasText: "running" }).waitFor();
+    await shots(page, "23-instance-migrated");
+    const seen = await page.evaluate(() => window.__badges);
+    assert.ok(seen.includes("migrating"), `the admin saw: ${seen}`);
+    assert.equal((await fake.admin.get(`/v1/instances/${iid}`)).json.host.name, other(src));
+    // the tenant saw it migrating, without a reload, and sees no migration panel
+    await tp.locator(".page-head .badge", { hasText: "running" }).waitFor();
+    const tseen = await tp.evaluate(() => window.__badges);
+    assert.ok(tseen.includes("migrating"), `the tenant saw: ${tseen}`);
+    assert.equal(await tp.getByRole("table", { name: "Migrations" }).count(), 0);
+    const forced = await pageFetch(tp, "POST", `/v1/instances/${iid}/actions`, { action: "migrate" });
+    assert.equal(forced.status, 403, forced.body);
+    await tp.close();
+    // the scheduler's choice (no host picked): back to the source
+    await page.getByRole("button", { name: "Migrate", exact: true }).click();
+    await dlg.getByRole("button", { name: "Start migration" }).click();
+    await page.getByRole("table", { name: "Migrations" }).locator('tr[data-migration="completed"]').nth(1).waitFor({ timeout: 60000 });
+    await waitFor("the instance back on its source", async () => (await fake.admin.get(`/v1/instances/${iid}`)).json.host.name === src, 30000);
+    // every project's instances, with where they run
+    await nav(page, "All instances").click();
+    const row = page.locator('tr[data-instance="mover"]');
+    await row.locator('td[data-label="Project"]', { hasText: "web-a" }).waitFor();
+    await row.locator('td[data-label="Host"]', { hasText: src }).waitFor();
+    await shots(page, "31-admin-all-instances");
+  });
+
+  it("drains and undrains a host from the hosts view when the API has the drain action", async () => {
+    const page = admin;
+    const fdoc = await (await fetch(fake.base + "/v1/openapi.json")).json();
+    const drainable = (fdoc.components.schemas.HostAction?.properties?.action?.enum ?? []).includes("drain");
+    await nav(page, "Hosts").click();
+    await page.locator("tr", { hasText: "fake-1" }).locator(".badge", { hasText: "up" }).waitFor();
+    if (!drainable) {
+      // before the drain API: no button that would only get a 400
+      assert.equal(await page.getByRole("button", { name: /^(Drain|Undrain) / }).count(), 0);
+      await shots(page, "24-hosts");
+      return;
+    }
+    const src = (await fake.admin.get(`/v1/instances/${iid}`)).json.host.name;
+    const row = page.locator("tr", { hasText: src });
+    await page.getByRole("button", { name: `Drain ${src}`, exact: true }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Drain host" }).click();
+    await row.locator(".badge", { hasText: /draining|drained/ }).first().waitFor();
+    await row.locator(".badge", { hasText: "drained" }).waitFor({ timeout: 60000 });
+    await row.locator(".badge", { hasText: "maintenance" }).waitFor();
+    await page.getByTestId(`drain-${src}`).getByText(/0 left, 0 migrating/).waitFor();
+    assert.equal((await fake.admin.get(`/v1/hosts/${src}`)).json.maintenance, "drained");
+    assert.equal((await fake.admin.get(`/v1/instances/${iid}`)).json.host.name, other(src));
+    await shots(page, "24-hosts");
+    await page.getByRole("button", { name: `Undrain ${src}`, exact: true }).click();
+    await row.locator(".badge", { hasText: "up" }).waitFor();
+    assert.equal((await fake.admin.get(`/v1/hosts/${src}`)).json.maintenance, null);
+  });
+
+  it("cancels a migration while it copies: the instance stays where it was", async () => {
+    const page = admin;
+    await page.goto(fake.base + `/instances/${iid}`);
+    await page.getByRole("heading", { name: "mover" }).waitFor();
+    const here = (await fake.admin.get(`/v1/instances/${iid}`)).json.host.name;
+    const before = (await fake.admin.get(`/v1/instances/${iid}/migrations`)).json.migrations.length;
+    await page.getByRole("button", { name: "Migrate", exact: true }).click();
+    await page.getByRole("dialog", { name: "Migrate mover" }).getByRole("button", { name: "Start migration" }).click();
+    const migs = page.getByRole("table", { name: "Migrations" });
+    await migs.locator('tr[data-migration="preparing"], tr[data-migration="running"]').first().waitFor();
+    await page.getByRole("button", { name: "Cancel migration" }).click();
+    await migs.locator('tr[data-migration="cancelled"]').waitFor({ timeout: 60000 });
+    await page.locator(".page-head .badge", { hasText: "running" }).waitFor();
+    const after = (await fake.admin.get(`/v1/instances/${iid}`)).json;
+    assert.equal(after.host.name, here);
+    assert.equal(after.status, "running");
+    const ms = (await fake.admin.get(`/v1/instances/${iid}/migrations`)).json.migrations;
+    assert.equal(ms.length, before + 1);
+    assert.equal(ms[0].state, "cancelled");
+  });
+});
+
 describe("the portal in Chromium", () => {
   const S = {}; // state shared by the steps, in order
 
@@ -251,11 +426,36 @@ describe("the portal in Chromium", () => {
     await page.getByRole("cell", { name: "laptop", exact: true }).waitFor();
   });
 
-  it("launches an instance and sees it reach running", async () => {
+  it("launches on a network and a security group from the form, and sees the IP", async () => {
     const page = S.alice;
+    S.aliceApi = await cloud.login("alice", PASSWORD, "web-a");
+    const sg = await S.aliceApi.must("POST", "/v1/server-groups", { name: "web-aff", policy: "affinity" }, 201);
     await nav(page, "Instances").click();
     await page.getByRole("link", { name: "Launch instances", exact: true }).click();
     await page.getByRole("heading", { name: "Launch instances" }).waitFor();
+    // a project without a network is told so, and offered a default one
+    const none = page.getByRole("region", { name: "No network" });
+    await none.getByText("This project has no network").waitFor();
+    await shots(page, "20-launch-no-network");
+    await none.getByRole("button", { name: "Create a default network…" }).click();
+    await none.getByLabel("Subnet CIDR").fill("10.20.0.5/24");
+    await none.getByRole("button", { name: "Create default network" }).click();
+    await none.getByText("did you mean 10.20.0.0/24").waitFor();
+    const own = async () => (await S.aliceApi.get("/v1/networks")).json.networks.filter((n) => !n.external);
+    assert.deepEqual(await own(), [], "a refused CIDR makes nothing");
+    await none.getByLabel("Subnet CIDR").fill("10.20.0.0/24");
+    await none.getByRole("button", { name: "Create default network" }).click();
+    // the new network is the project's only one: ticked; so is the default group
+    const nets = page.getByRole("group", { name: "Networks" });
+    const netBox = nets.getByRole("checkbox", { name: /default/ });
+    await netBox.waitFor();
+    assert.equal(await netBox.isChecked(), true);
+    assert.match(await nets.textContent(), /10\.20\.0\.0\/24/);
+    const sgBox = page.getByRole("group", { name: "Security groups" }).getByRole("checkbox", { name: /default/ });
+    assert.equal(await sgBox.isChecked(), true);
+    const made = await own();
+    assert.equal(made.length, 1);
+    assert.equal(made[0].name, "default");
     await page.getByLabel("Name", { exact: true }).fill("web1");
     const tiny = page.locator("label.card-choice", { hasText: "tiny" });
     await tiny.click();
@@ -266,15 +466,39 @@ describe("the portal in Chromium", () => {
     }
     await page.getByLabel("Image").selectOption("nubo-tiny");
     await page.getByLabel("Key pair").selectOption("laptop");
+    await page.getByLabel("Server group").selectOption("web-aff");
     await page.getByLabel("User data (optional)").fill("#!/bin/sh\necho portal-user-data-$((6*7))\n");
-    await shot(page, "03-launch");
+    // a fixed IP outside the subnet is refused by the form, before the API
+    const fixed = page.getByLabel("Fixed IP on default (optional)");
+    await fixed.fill("10.30.0.5");
+    await page.getByRole("button", { name: "Launch instance" }).click();
+    await nets.getByText("not inside 10.20.0.0/24").waitFor();
+    assert.equal(await fixed.getAttribute("aria-invalid"), "true");
+    assert.match(page.url(), /\/instances\/new$/);
+    assert.equal((await S.aliceApi.get("/v1/instances")).json.instances.length, 0, "nothing launched");
+    await fixed.fill("10.20.0.50");
+    await shots(page, "03-launch");
     await page.getByRole("button", { name: "Launch instance" }).click();
     await page.waitForURL(/\/instances\/[0-9a-f-]{36}$/);
     S.instanceId = page.url().split("/").pop();
     await page.getByRole("heading", { name: "web1" }).waitFor();
+    // the address with its network's name, at once (the port is made with the instance)
+    const addr = page.getByTestId("addresses");
+    await addr.getByText("10.20.0.50").waitFor();
+    assert.match(await addr.textContent(), /10\.20\.0\.50\s*on default/);
+    // what the API made of the form: the network, the fixed IP, the groups
+    const i = (await S.aliceApi.get(`/v1/instances/${S.instanceId}`)).json;
+    assert.equal(i.server_group_id, sg.id);
+    assert.deepEqual(
+      i.addresses.map((a) => [a.network, a.ip]),
+      [["default", "10.20.0.50"]],
+    );
+    const port = (await S.aliceApi.get(`/v1/ports/${i.addresses[0].port_id}`)).json;
+    const groups = (await S.aliceApi.get("/v1/security-groups")).json.security_groups;
+    assert.deepEqual(port.security_groups, [groups.find((g) => g.name === "default").id]);
     // progress while it builds, then running — without reloading
     await page.locator(".page-head .badge", { hasText: "running" }).waitFor({ timeout: BOOT_MS });
-    await shot(page, "04-instance-running");
+    await shots(page, "04-instance-running");
   });
 
   it("follows the console to the guest's ready marker", async () => {
@@ -284,22 +508,118 @@ describe("the portal in Chromium", () => {
     await waitFor("the ready marker in the console", async () => (await log.textContent()).includes(READY), BOOT_MS, 500);
     const text = await log.textContent();
     assert.match(text, /portal-user-data-42/);
+    // the guest got the address the portal shows, by DHCP on its network
+    assert.match(text, /NUBO-READY [^\n]*ip=10\.20\.0\.50\b/);
     assert.ok(text.includes(`instance-id=${S.instanceId}`), "the marker names the instance");
     await shot(page, "05-console");
   });
 
-  it("lists the instance with its live state", async () => {
+  it("lists the instance with its live state, its address and its floating IP", async () => {
     const page = S.alice;
     await nav(page, "Instances").click();
     const row = page.locator('tr[data-instance="web1"]');
     await row.locator(".badge", { hasText: "running" }).waitFor();
+    assert.match(await row.locator('td[data-label="Addresses"]').textContent(), /10\.20\.0\.50\s*on default/);
+    // a floating IP on the instance's port shows beside its address
+    const fip = await S.aliceApi.must("POST", "/v1/floating-ips", {}, 201);
+    S.fip = fip;
+    const port = (await S.aliceApi.get(`/v1/instances/${S.instanceId}`)).json.addresses[0].port_id;
+    await S.aliceApi.must("PATCH", `/v1/floating-ips/${fip.id}`, { port_id: port }, 200);
+    await row.locator(`[data-floating-ip="${fip.ip}"]`).waitFor({ timeout: 30000 });
     await shot(page, "06-instances");
     const phone = await newPage(390, 844);
     await phone.addInitScript((s) => sessionStorage.setItem("nubo.session", s), await page.evaluate(() => sessionStorage.getItem("nubo.session")));
     await phone.goto(cloud.base + "/instances");
-    await phone.locator('tr[data-instance="web1"]').waitFor();
+    await phone.locator('tr[data-instance="web1"]').locator(`[data-floating-ip="${fip.ip}"]`).waitFor();
     await shot(phone, "07-instances-phone");
+    await phone.goto(cloud.base + `/instances/${S.instanceId}`);
+    await phone.getByTestId("addresses").getByText(fip.ip).waitFor();
     await phone.close();
+    await page.goto(cloud.base + `/instances/${S.instanceId}`);
+    await page.getByTestId("addresses").locator(`[data-floating-ip="${fip.ip}"]`).waitFor();
+    await shots(page, "21-instance-addresses");
+  });
+
+  it("makes a network, a subnet and a security-group rule, and moves a floating IP, in the networking views", async () => {
+    const page = S.alice;
+    await nav(page, "Networks").click();
+    await page.getByRole("heading", { name: "Networks", exact: true }).waitFor();
+    await page.locator('tr[data-network="default"]').getByText("10.20.0.0/24").waitFor();
+    await page.getByLabel("Network name").fill("back");
+    await page.getByRole("button", { name: "Create network" }).click();
+    const sub = page.getByRole("form", { name: "New subnet of back" });
+    await sub.waitFor();
+    await sub.getByLabel("CIDR", { exact: true }).fill("10.40.0.1/24");
+    await sub.getByRole("button", { name: "Add subnet" }).click();
+    await sub.getByText("did you mean 10.40.0.0/24").waitFor();
+    await sub.getByLabel("CIDR", { exact: true }).fill("10.40.0.0/24");
+    await sub.getByLabel("Allocation pools (optional)").fill("10.40.0.10-10.40.1.5");
+    await sub.getByRole("button", { name: "Add subnet" }).click();
+    await sub.getByText("not inside the subnet").waitFor();
+    const back = () => S.aliceApi.get("/v1/networks/back").then((r) => r.json);
+    assert.deepEqual((await S.aliceApi.get(`/v1/subnets?network_id=${(await back()).id}`)).json.subnets, [], "a refused subnet makes nothing");
+    await sub.getByLabel("Allocation pools (optional)").fill("10.40.0.10-10.40.0.99");
+    await shots(page, "25-networks-subnet-form");
+    await sub.getByRole("button", { name: "Add subnet" }).click();
+    await page.locator('tr[data-network="back"] [data-subnet="10.40.0.0/24"]').waitFor();
+    const made = (await S.aliceApi.get(`/v1/subnets?network_id=${(await back()).id}`)).json.subnets;
+    assert.deepEqual(made.map((x) => [x.cidr, x.allocation_pools]), [["10.40.0.0/24", [{ start: "10.40.0.10", end: "10.40.0.99" }]]]);
+    await shots(page, "26-networks");
+
+    await nav(page, "Security groups").click();
+    await page.getByLabel("Group name").fill("web");
+    await page.getByRole("button", { name: "Create group" }).click();
+    const web = page.locator('section[data-group="web"]');
+    const rf = web.getByRole("form", { name: "New rule for web" });
+    await rf.waitFor();
+    await rf.getByLabel("From port").fill("8080");
+    await rf.getByLabel("To port").fill("80");
+    await rf.getByRole("button", { name: "Add rule" }).click();
+    await rf.getByText("The first port is after the last").waitFor();
+    await rf.getByLabel("To port").fill("8090");
+    await rf.getByLabel("Remote CIDR").fill("192.0.2.0/24");
+    await rf.getByRole("button", { name: "Add rule" }).click();
+    await web.getByRole("table", { name: "Rules of web" }).getByRole("cell", { name: "8080–8090" }).waitFor();
+    const g = (await S.aliceApi.get("/v1/security-groups/web")).json;
+    assert.deepEqual(
+      g.rules.map((r) => [r.direction, r.protocol, r.port_min, r.port_max, r.remote_cidr]),
+      [["ingress", "tcp", 8080, 8090, "192.0.2.0/24"]],
+    );
+    await shots(page, "27-security-groups");
+
+    // the floating IP on web1 moves off and back, another is allocated and released
+    await nav(page, "Floating IPs").click();
+    const row = page.locator(`tr[data-fip="${S.fip.ip}"]`);
+    await row.getByText("web1 10.20.0.50 (default)").waitFor();
+    await row.getByRole("button", { name: `Disassociate ${S.fip.ip}` }).click();
+    await row.getByText("nothing").waitFor();
+    assert.equal((await S.aliceApi.get(`/v1/floating-ips/${S.fip.id}`)).json.port_id, null);
+    await row.getByLabel(`Instance port for ${S.fip.ip}`).selectOption({ label: "web1 10.20.0.50 (default)" });
+    await row.getByRole("button", { name: `Associate ${S.fip.ip}` }).click();
+    await row.getByText("web1 10.20.0.50 (default)").waitFor();
+    const port = (await S.aliceApi.get(`/v1/instances/${S.instanceId}`)).json.addresses[0].port_id;
+    assert.equal((await S.aliceApi.get(`/v1/floating-ips/${S.fip.id}`)).json.port_id, port);
+    await page.getByRole("button", { name: "Allocate a floating IP" }).click();
+    await waitFor("a second floating IP", async () => (await page.locator("tr[data-fip]").count()) === 2, 15000);
+    const second = (await S.aliceApi.get("/v1/floating-ips")).json.floating_ips.find((f) => f.id !== S.fip.id);
+    await shots(page, "28-floating-ips");
+    await page.getByRole("button", { name: `Release ${second.ip}` }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Release" }).click();
+    await page.locator(`tr[data-fip="${second.ip}"]`).waitFor({ state: "detached" });
+    assert.equal((await S.aliceApi.get(`/v1/floating-ips/${second.id}`)).status, 404);
+
+    // the topology: web1 on default at its address, reached from outside at its floating IP
+    await nav(page, "Topology").click();
+    const svg = page.locator("svg.topology");
+    await svg.locator('a[data-node="web1"]').waitFor();
+    await svg.locator('.link:not(.link-fip)[data-link="10.20.0.50"]').waitFor();
+    await svg.locator(`.link-fip[data-link="${S.fip.ip}"]`).waitFor();
+    for (const label of ["default 10.20.0.0/24", "back 10.40.0.0/24", "public (external, 203.0.113.0/24)"]) await svg.getByText(label, { exact: true }).waitFor();
+    assert.match(await page.getByRole("list", { name: "Topology in words" }).textContent(), new RegExp(`web1 \\(running\\): 10\\.20\\.0\\.50 on default, reached from outside at ${S.fip.ip.replaceAll(".", "\\.")}`));
+    await shots(page, "30-topology");
+    await svg.locator('a[data-node="web1"]').click();
+    await page.waitForURL(new RegExp(`/instances/${S.instanceId}$`));
+    await page.getByRole("heading", { name: "web1" }).waitFor();
   });
 
   it("charts the instance's metrics and raises an alarm made in the portal (monitoring)", async (t) => {
@@ -362,6 +682,34 @@ describe("the portal in Chromium", () => {
     assert.equal(del.status, 403, del.body);
     const make = await pageFetch(page, "POST", "/v1/instances", { name: "sneaky", flavor: "tiny", image: "nubo-tiny" });
     assert.equal(make.status, 403, make.body);
+    // the reader sees the addresses, and the launch form tells it to look only
+    await page.getByTestId("addresses").getByText("10.20.0.50").waitFor();
+    await page.goto(cloud.base + "/instances");
+    assert.match(await page.locator('tr[data-instance="web1"] td[data-label="Addresses"]').textContent(), /10\.20\.0\.50/);
+    await page.goto(cloud.base + "/instances/new");
+    await page.getByText("you can look, not launch").waitFor();
+    assert.equal(await page.getByRole("button", { name: /Create a default network|Launch instance/ }).count(), 0);
+    for (const [method, path, body] of [
+      ["POST", "/v1/networks", { name: "sneaky" }],
+      ["POST", "/v1/floating-ips", {}],
+      ["PATCH", `/v1/floating-ips/${S.fip.id}`, { port_id: null }],
+      ["POST", "/v1/security-groups", { name: "sneaky" }],
+    ]) {
+      const r = await pageFetch(page, method, path, body);
+      assert.equal(r.status, 403, `${method} ${path}: ${r.body}`);
+    }
+    assert.equal((await cloud.admin.get(`/v1/floating-ips/${S.fip.id}`)).json.port_id !== null, true, "the floating IP stays");
+    // the networking views: everything shown, nothing to press
+    await nav(page, "Networks").click();
+    await page.locator('tr[data-network="back"] [data-subnet="10.40.0.0/24"]').waitFor();
+    await nav(page, "Security groups").click();
+    await page.locator('section[data-group="web"]').getByRole("cell", { name: "8080–8090" }).waitFor();
+    await nav(page, "Floating IPs").click();
+    await page.locator(`tr[data-fip="${S.fip.ip}"]`).getByText("web1 10.20.0.50").waitFor();
+    await shots(page, "29-reader-floating-ips");
+    await nav(page, "Topology").click();
+    await page.locator('svg.topology a[data-node="web1"]').waitFor();
+    assert.equal(await page.locator("main button, main form").count(), 0, "no button nor form for a reader");
     // and the instance is untouched
     const i = await cloud.admin.get(`/v1/instances/${S.instanceId}`);
     assert.equal(i.json.desired, "running");
@@ -393,6 +741,33 @@ describe("the portal in Chromium", () => {
     assert.equal(c.status, 404, c.body);
     const k = await pageFetch(page, "GET", "/v1/keypairs/laptop");
     assert.equal(k.status, 404, k.body);
+    // nor its network, its port or its floating IP: bob's launch form offers
+    // him a network of his own
+    const theirs = (await cloud.admin.get(`/v1/instances/${S.instanceId}`)).json.addresses[0];
+    for (const p of [`/v1/networks/${theirs.network_id}`, `/v1/ports/${theirs.port_id}`, `/v1/floating-ips/${S.fip.id}`]) {
+      const r = await pageFetch(page, "GET", p);
+      assert.equal(r.status, 404, `${p}: ${r.body}`);
+    }
+    const lists = await pageFetch(page, "GET", "/v1/networks");
+    assert.ok(!JSON.parse(lists.body).networks.some((n) => n.id === theirs.network_id));
+    for (const [link, theirs] of [
+      ["Networks", 'tr[data-network="default"], tr[data-network="back"]'],
+      ["Security groups", 'section[data-group="web"]'],
+      ["Floating IPs", `tr[data-fip="${S.fip.ip}"]`],
+      ["Topology", 'svg.topology a[data-node="web1"], svg.topology .link'],
+    ]) {
+      await nav(page, link).click();
+      await page.getByRole("heading", { name: link, exact: true }).waitFor();
+      await page.locator("main .loading").waitFor({ state: "detached" });
+      assert.equal(await page.locator(theirs).count(), 0, link);
+    }
+    // his own default group is there, not web-a's
+    await nav(page, "Security groups").click();
+    await page.locator('section[data-group="default"]').waitFor();
+    assert.equal(await page.locator("section[data-group]").count(), 1);
+    await page.goto(cloud.base + "/instances/new");
+    await page.getByRole("region", { name: "No network" }).waitFor();
+    assert.doesNotMatch(await page.locator("main").textContent(), /10\.20\.0|web-aff/);
     await shot(page, "10-other-project");
     await page.close();
   });

@@ -5,12 +5,24 @@
 // "web-a", a member of project "web-b".  Everything lives under one
 // temporary directory and is stopped by stop().
 //
+// The agent keeps its host networking (bridges, taps, nft tables, the
+// router namespaces with dnsmasq) in a network namespace the cloud makes,
+// "nweb-<hex>" (--netns), so tenant networks never touch the machine's own
+// namespace; stop() deletes that namespace and the router namespaces
+// named after it ("nweb-<hex>-..."), nothing else.
+//
+// new Cloud({ withHost: false, fakeHosts: 2 }) gives a cloud of agents on
+// the fake driver ("fake-1", "fake-2": no guest runs, a live migration
+// takes 1.5 s, or fakeMigrateMs: NUBO_FAKE_MIGRATE_MS): enough for the
+// admin's Migrate button and host views.
+//
 // Environment: NUBO_BUILD (build directory with src/ctrl/nubod and
 // src/host/nubo-hostd; default "build"), NUBO_IMAGES (default
 // build/images), NUBO_WEB_DIR (default build/web).
 
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, openSync, readFileSync, rmSync, existsSync, closeSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, existsSync, closeSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -88,11 +100,26 @@ export class Client {
   }
 }
 
+/** The network namespaces' names (`ip netns list`). */
+function netnsList() {
+  try {
+    return execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
+      .split("\n")
+      .map((l) => l.split(" ")[0])
+      .filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
 export class Cloud {
-  constructor({ withHost = true } = {}) {
+  constructor({ withHost = true, fakeHosts = 0, fakeMigrateMs = 0 } = {}) {
     this.withHost = withHost;
+    this.fakeHosts = fakeHosts;
+    this.fakeMigrateMs = fakeMigrateMs;
     this.tmp = mkdtempSync(join(tmpdir(), "nubo-web-"));
     this.procs = [];
+    this.netns = null;
   }
 
   log(name) {
@@ -103,9 +130,9 @@ export class Cloud {
     }
   }
 
-  spawnLogged(name, argv) {
+  spawnLogged(name, argv, extraEnv = {}) {
     const fd = openSync(join(this.tmp, name + ".log"), "a");
-    const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? "detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS: "halt_on_error=1:print_stacktrace=1" };
+    const env = { ...process.env, ...extraEnv, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? "detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS: "halt_on_error=1:print_stacktrace=1" };
     const p = spawn(argv[0], argv.slice(1), { stdio: ["ignore", fd, fd], env });
     closeSync(fd);
     p.exited = new Promise((res) => p.on("exit", (code, sig) => res(code ?? (sig ? 128 : 0))));
@@ -144,7 +171,7 @@ export class Cloud {
     await this.admin.must("POST", "/v1/flavors", { name: "tiny", vcpus: 1, ram_mib: 192, disk_gib: 1 }, 201);
     await this.admin.must("POST", "/v1/flavors", { name: "small", vcpus: 1, ram_mib: 256, disk_gib: 2 }, 201);
 
-    if (this.withHost) {
+    if (this.withHost || this.fakeHosts > 0) {
       if (!existsSync(join(IMAGES, "nubo-tiny.qcow2"))) throw new Error(`missing ${IMAGES}/nubo-tiny.qcow2 (images/build-guest.sh build/images)`);
       const cmdline = readFileSync(join(IMAGES, "nubo-tiny.cmdline"), "utf8").trim();
       await this.admin.must(
@@ -160,9 +187,17 @@ export class Cloud {
         },
         201,
       );
+    }
+    if (this.withHost) {
       const hd = join(this.tmp, "host");
       mkdirSync(join(hd, "images"), { recursive: true });
       this.sock = join(hd, "hostd.sock");
+      this.netns = "nweb-" + randomBytes(3).toString("hex");
+      execFileSync("ip", ["netns", "add", this.netns]);
+      execFileSync("ip", ["-n", this.netns, "link", "set", "lo", "up"]);
+      // the external network's bridge (floating IPs), inside the namespace
+      execFileSync("ip", ["-n", this.netns, "link", "add", "br-ext", "type", "bridge"]);
+      execFileSync("ip", ["-n", this.netns, "link", "set", "br-ext", "up"]);
       this.hostd = this.spawnLogged("hostd", [
         join(BUILD, "src/host/nubo-hostd"),
         "--state-dir", join(hd, "state"),
@@ -175,16 +210,40 @@ export class Cloud {
         "--advertise", "unix:" + this.sock,
         "--name", "host-1",
         "--heartbeat-ms", "1000",
+        "--netns", this.netns,
+        "--external-bridge", "br-ext",
       ]);
+    }
+    const names = this.withHost ? ["host-1"] : [];
+    for (let k = 1; k <= this.fakeHosts; k++) {
+      const name = `fake-${k}`;
+      const fd = join(this.tmp, name);
+      mkdirSync(join(fd, "images"), { recursive: true });
+      const sock = join(fd, "hostd.sock");
+      this.spawnLogged(name, [
+        join(BUILD, "src/host/nubo-hostd"),
+        "--driver", "fake",
+        "--state-dir", join(fd, "state"),
+        "--images-dir", join(fd, "images"),
+        "--socket", sock,
+        "--controller", this.base,
+        "--join-token-file", join(this.ctrlDir, "join-token"),
+        "--advertise", "unix:" + sock,
+        "--name", name,
+        "--heartbeat-ms", "500",
+      ], this.fakeMigrateMs ? { NUBO_FAKE_MIGRATE_MS: String(this.fakeMigrateMs) } : {});
+      names.push(name);
+    }
+    if (names.length)
       await waitFor(
-        "the host to join",
+        `the hosts (${names.join(", ")}) to join`,
         async () => {
           const r = await this.admin.get("/v1/hosts");
-          return r.json?.hosts?.some((h) => h.state === "up");
+          const up = new Set((r.json?.hosts ?? []).filter((h) => h.state === "up").map((h) => h.name));
+          return names.every((n) => up.has(n));
         },
         30000,
       );
-    }
     return this;
   }
 
@@ -205,6 +264,17 @@ export class Cloud {
       codes[name] = await p.exited;
       clearTimeout(t);
     }
+    // dnsmasq and QEMU carry the temporary directory in their command lines
+    for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p) && +p !== process.pid)) {
+      try {
+        if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(this.tmp)) process.kill(+pid, "SIGKILL");
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    if (this.netns)
+      for (const ns of netnsList())
+        if (ns === this.netns || ns.startsWith(this.netns + "-")) execFileSync("ip", ["netns", "del", ns], { stdio: "ignore" });
     if (!keep) rmSync(this.tmp, { recursive: true, force: true });
     return codes;
   }

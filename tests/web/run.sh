@@ -6,7 +6,9 @@
 #   3. browser tests in Debian's headless Chromium driven by playwright-core
 #      (tests/web/browser.test.mjs) against a real cloud: nubod + one
 #      nubo-hostd of $NUBO_BUILD (default build-asan when built, else
-#      build) and the nubo-tiny guest image of build/images.
+#      build) and the nubo-tiny guest image of $NUBO_IMAGES (default
+#      build/images); a second cloud of fake-driver agents for the admin's
+#      mobility buttons.
 # Screenshots and the measured figures (figures.json) go to
 # build/web-test-artifacts/.  Exits non-zero when anything fails.
 #
@@ -20,12 +22,14 @@ if [ -z "${NUBO_BUILD:-}" ]; then
     if [ -x build-asan/src/ctrl/nubod ]; then NUBO_BUILD=build-asan; else NUBO_BUILD=build; fi
 fi
 export NUBO_BUILD
+NUBO_IMAGES=${NUBO_IMAGES:-build/images}
+export NUBO_IMAGES
 ART=build/web-test-artifacts
 passed=0
 failed=0
 count() { if [ "$2" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "web: $1 FAILED" >&2; fi; }
 
-for f in "$NUBO_BUILD/src/ctrl/nubod" "$NUBO_BUILD/src/host/nubo-hostd" build/images/nubo-tiny.qcow2 "${CHROMIUM:-/usr/bin/chromium}"; do
+for f in "$NUBO_BUILD/src/ctrl/nubod" "$NUBO_BUILD/src/host/nubo-hostd" "$NUBO_IMAGES/nubo-tiny.qcow2" "${CHROMIUM:-/usr/bin/chromium}"; do
     if [ ! -e "$f" ]; then
         echo "web: missing $f (scripts/build.sh --asan; images/build-guest.sh build/images; apt-get install chromium)" >&2
         exit 1

@@ -12,8 +12,9 @@ import { Login, switchProject } from "./views/login";
 import { Dashboard } from "./views/dashboard";
 import { InstanceDetail, Instances, Launch } from "./views/instances";
 import { ApiKeys, Images, Keypairs } from "./views/resources";
-import { AdminOnly, Audit, Flavors, Hosts, ProjectDetail, Projects, Users } from "./views/admin";
+import { AdminOnly, AllInstances, Audit, Flavors, Hosts, ProjectDetail, Projects, Users } from "./views/admin";
 import { Alarms, Billing, Prices } from "./views/billing";
+import { FloatingIps, Networks, SecurityGroups, Topology } from "./views/networking";
 
 interface NavItem {
   href: string;
@@ -25,6 +26,10 @@ const TENANT_NAV: NavItem[] = [
   { href: "/", label: "Dashboard" },
   { href: "/instances", label: "Instances" },
   { href: "/images", label: "Images" },
+  { href: "/networks", label: "Networks", show: () => has("/v1/networks") && has("/v1/subnets") },
+  { href: "/security-groups", label: "Security groups", show: () => has("/v1/security-groups") },
+  { href: "/floating-ips", label: "Floating IPs", show: () => has("/v1/floating-ips") },
+  { href: "/topology", label: "Topology", show: () => has("/v1/networks") && has("/v1/subnets") },
   { href: "/keypairs", label: "Key pairs" },
   { href: "/alarms", label: "Alarms", show: () => has("/v1/alarms") },
   { href: "/billing", label: "Billing", show: billingEnabled },
@@ -33,6 +38,7 @@ const TENANT_NAV: NavItem[] = [
 
 const ADMIN_NAV: NavItem[] = [
   { href: "/admin/hosts", label: "Hosts" },
+  { href: "/admin/instances", label: "All instances" },
   { href: "/admin/projects", label: "Projects" },
   { href: "/admin/users", label: "Users" },
   { href: "/admin/flavors", label: "Flavors" },
@@ -56,6 +62,14 @@ function route(p: string, s: Session) {
       return <Images />;
     case "/keypairs":
       return <Keypairs />;
+    case "/networks":
+      return <Networks />;
+    case "/security-groups":
+      return <SecurityGroups />;
+    case "/floating-ips":
+      return <FloatingIps />;
+    case "/topology":
+      return <Topology />;
     case "/api-keys":
       return <ApiKeys />;
     case "/billing":
@@ -64,6 +78,8 @@ function route(p: string, s: Session) {
       return <Alarms />;
     case "/admin/hosts":
       return admin("Hosts", () => <Hosts />);
+    case "/admin/instances":
+      return admin("All instances", () => <AllInstances />);
     case "/admin/projects":
       return admin("Projects", () => <Projects />);
     case "/admin/users":

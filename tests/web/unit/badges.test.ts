@@ -1,5 +1,5 @@
 // State badges and the actions a state allows (web/src/lib/badges.ts).
-import { alarmBadge, hostBadge, imageBadge, instanceActions, instanceBadge, instanceBusy, taskBadge } from "../../../web/src/lib/badges";
+import { alarmBadge, hostBadge, imageBadge, instanceActions, instanceBadge, instanceBusy, migrationBadge, taskBadge } from "../../../web/src/lib/badges";
 
 describe("instance badges", () => {
   it("says what a settled instance is", () => {
@@ -56,5 +56,26 @@ describe("other badges", () => {
     expect(alarmBadge("ALARM").tone).toBe("bad");
     expect(alarmBadge("OK").tone).toBe("ok");
     expect(alarmBadge("INSUFFICIENT_DATA")).toMatchObject({ label: "no data", tone: "warn" });
+  });
+});
+
+describe("mobility badges", () => {
+  it("shows migrating as a transition", () => {
+    const m = instanceBadge("migrating", "running");
+    expect(m.label).toBe("migrating");
+    expect(m.busy).toBe(true);
+    expect(instanceActions("migrating", "running")).toEqual({ start: false, stop: false, reboot: false, delete: true });
+  });
+  it("puts a host's maintenance before its heartbeat state, but not before down", () => {
+    expect(hostBadge("up", "draining")).toMatchObject({ label: "draining", busy: true });
+    expect(hostBadge("up", "drained")).toMatchObject({ label: "drained", busy: false });
+    expect(hostBadge("up", null).label).toBe("up");
+    expect(hostBadge("down", "drained").label).toBe("down");
+    expect(hostBadge("fenced").tone).toBe("bad");
+  });
+  it("names a migration's states", () => {
+    expect(migrationBadge("running")).toMatchObject({ label: "copying", busy: true });
+    expect(migrationBadge("completed").tone).toBe("ok");
+    expect(migrationBadge("failed").help).toContain("source");
   });
 });

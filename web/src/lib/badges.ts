@@ -29,6 +29,8 @@ export function instanceBadge(status: string, desired?: string, fault?: string |
       return b("stopping", "busy", true, "Shutting down.");
     case "rebooting":
       return b("rebooting", "busy", true, "Restarting.");
+    case "migrating":
+      return b("migrating", "busy", true, "Moving to another host while it runs.");
     case "deleting":
       return b("deleting", "busy", true, "Being deleted.");
     case "deleted":
@@ -58,7 +60,13 @@ export function instanceActions(status: string, desired?: string): { start: bool
   };
 }
 
-export function hostBadge(state: string): Badge {
+/** A host's badge.  maintenance (the drain API's "draining" or
+ * "drained") wins over "up": the host takes no new instances. */
+export function hostBadge(state: string, maintenance?: string | null): Badge {
+  if (maintenance === "draining" && state !== "down" && state !== "fenced")
+    return b("draining", "busy", true, "Maintenance: its instances are being moved off; takes no new instances.");
+  if (maintenance === "drained" && state !== "down" && state !== "fenced")
+    return b("drained", "off", false, "Maintenance: empty and takes no new instances until undrained.");
   switch (state) {
     case "up":
       return b("up", "ok", false, "Heartbeating.");
@@ -66,12 +74,32 @@ export function hostBadge(state: string): Badge {
       return b("degraded", "warn", false, "Heartbeating, but its agent could not repair its network datapath: takes no new instances.");
     case "down":
       return b("down", "bad", false, "No heartbeat: its instances are unknown until it is back.");
+    case "fenced":
+      return b("fenced", "bad", false, "Force-removed for good: never a placement target again.");
     case "new":
     case "joining":
       return b(state, "busy", true, "Registering.");
     case "disabled":
     case "maintenance":
       return b(state, "off", false, "Takes no new instances.");
+    default:
+      return b(state || "?", "info", false, "");
+  }
+}
+
+/** A live migration's badge (GET /v1/instances/{id}/migrations). */
+export function migrationBadge(state: string): Badge {
+  switch (state) {
+    case "preparing":
+      return b("preparing", "busy", true, "The target host is getting ready.");
+    case "running":
+      return b("copying", "busy", true, "Memory and disk are being copied while the guest runs.");
+    case "completed":
+      return b("completed", "ok", false, "The instance runs on the target host.");
+    case "failed":
+      return b("failed", "bad", false, "The instance still runs on its source host.");
+    case "cancelled":
+      return b("cancelled", "off", false, "Cancelled: the instance still runs on its source host.");
     default:
       return b(state || "?", "info", false, "");
   }
