@@ -1,19 +1,21 @@
 /*
  * drain.c - the reconciler's side of host maintenance: each pass, for
- * every draining host (src/fleet/maintenance.c), starts live migrations
- * of its running instances until --drain-parallel of them are under way,
+ * every draining host (src/fleet/maintenance.c), starts migrations of
+ * its instances (live, or cold for stopped ones) until --drain-parallel
+ * of them are under way,
  * notes the instances that cannot move, and ends the drain ('drained')
  * when nothing is left to move (docs/internals/mobility.md, "Host
  * maintenance").
  *
  * Everything is read again each pass: the drain is the hosts row, the
- * migrations are their rows (compute_instance_migrate() starts one in its
- * own transaction, the target chosen by the scheduler, which skips hosts
+ * migrations are their rows (compute_instance_migrate() or
+ * compute_instance_cold_migrate() starts one in its own transaction, the target chosen by the scheduler, which skips hosts
  * in maintenance), so a nubod killed anywhere carries on where it was.
  * Each instance is tried once per drain: a migration that fails or that
  * cannot start is a failure of the drain, with its reason, and the host
- * ends 'drained' with the instances still on it listed.  Stopped
- * instances do not live-migrate and are such failures.
+ * ends 'drained' with the instances still on it listed.  Running
+ * instances move live; stopped ones cold (their disk copied, stopped on
+ * the target: src/ctrl/resize.c).
  */
 #include "ctrl/ctrl.h"
 #include "ctrl/ctrl_int.h"
@@ -29,21 +31,32 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-/* Why inst (a row: status, desired) cannot be live-migrated now: a
- * sentence, "" when it can, NULL when it should be waited for (it is
- * on its way to a state). */
-static const char *cannot_move(const json_t *inst)
+/* How inst (a row: status, desired) leaves: LIVE or COLD (a migration
+ * now), WAIT (it is on its way to a state), or CANNOT with *why. */
+enum move { MOVE_LIVE, MOVE_COLD, MOVE_WAIT, MOVE_CANNOT };
+
+static enum move how_to_move(const json_t *inst, const char **why)
 {
     const char *status = jsonx_str(inst, "status"), *desired = jsonx_str(inst, "desired");
+    bool settled = strcmp(status, desired) == 0;
     if (strcmp(status, "running") == 0)
-        return strcmp(desired, "running") == 0 ? "" : NULL;
+        return settled ? MOVE_LIVE : MOVE_WAIT;
     if (strcmp(status, "stopped") == 0)
-        return "it is stopped, and a drain live-migrates running instances: start it and "
-               "drain again, or move it with a cold migration";
-    if (strcmp(status, "error") == 0 || strcmp(status, "unknown") == 0)
-        return strcmp(status, "error") == 0 ? "it is in error: repair or delete it"
-                                            : "its state is unknown: its host does not report it";
-    return NULL; /* building, starting, stopping, rebooting, migrating... */
+        return settled ? MOVE_COLD : MOVE_WAIT;
+    if (strcmp(status, "verify_resize") == 0) {
+        *why = "its resize waits to be confirmed or reverted (its old copy is on this host): "
+               "confirm or revert it and drain again";
+        return MOVE_CANNOT;
+    }
+    if (strcmp(status, "error") == 0) {
+        *why = "it is in error: repair or delete it";
+        return MOVE_CANNOT;
+    }
+    if (strcmp(status, "unknown") == 0) {
+        *why = "its state is unknown: its host does not report it";
+        return MOVE_CANNOT;
+    }
+    return MOVE_WAIT; /* building, starting, stopping, rebooting, migrating, resizing... */
 }
 
 /* One pass over one draining host h. */
@@ -121,17 +134,23 @@ static void drain_host(struct ctrl *c, const json_t *h)
         json_array_foreach (active, j, m) {
             moving = moving || strcmp(jsonx_str(m, "instance_id"), iid) == 0;
         }
-        const char *why = moving ? NULL : cannot_move(r);
-        if (why == NULL)
+        const char *why = NULL;
+        enum move how = moving ? MOVE_WAIT : how_to_move(r, &why);
+        if (how == MOVE_WAIT)
             continue;
-        if (*why == '\0') {
+        if (how == MOVE_LIVE || how == MOVE_COLD) {
             if (running >= (size_t)ctrl_cfg(c)->drain_parallel)
                 continue;
-            json_t *out = compute_instance_migrate(st, &ctx, iid, NULL, &err);
+            /* A stopped instance moves cold (its disk copied) and stays
+             * stopped on the target. */
+            json_t *out = how == MOVE_LIVE
+                              ? compute_instance_migrate(st, &ctx, iid, NULL, &err)
+                              : compute_instance_cold_migrate(st, &ctx, iid, NULL, false, &err);
             if (out) {
                 json_decref(out);
                 running++;
-                log_info("drain of host %s: migrating instance %s (%s) away", hname,
+                log_info("drain of host %s: %s instance %s (%s) away", hname,
+                         how == MOVE_LIVE ? "live-migrating" : "cold-migrating",
                          jsonx_str(r, "name"), iid);
                 fault_point("drain.migrate");
                 continue;

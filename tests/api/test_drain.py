@@ -145,30 +145,32 @@ def test_what_cannot_move_is_listed_and_tried_again(one_host):
     r = c.tenant.post("/v1/instances/%s/actions" % stopped, {"action": "stop"})
     assert r.status_code == 202, r.text
     c.wait_status(stopped, "stopped")
-    # No other host: the running one has nowhere to go.
+    # No other host: neither has anywhere to go.
     assert action(c, "fake-1", "drain").status_code == 200
     h = wait_drained(c, "fake-1")
     fails = {f["instance_id"]: f["reason"] for f in h["drain"]["failures"]}
     assert h["drain"]["left"] == 2 and h["drain"]["failed"] == 2, h
-    assert "stopped" in fails[stopped], fails
     assert "no other host" in fails[running], fails
+    assert "host" in fails[stopped], fails
     events = [(e["event"], e.get("detail", "")) for e in
               c.admin.get("/v1/instances/%s/events" % running).json()["events"]]
     assert any(ev == "drain failed" for ev, _ in events), events
     # The CLI's --wait ends in failure, naming what stayed.
     p = cli(c, "host", "drain", "fake-1", "--wait", "--timeout", "60")
     assert p.returncode == 1, p.stderr
-    assert stopped in p.stderr and "stopped" in p.stderr, p.stderr
+    assert stopped in p.stderr and running in p.stderr, p.stderr
     assert "could not move" in p.stderr
-    # A host joins and the stopped one is started: drained again, both go.
+    # A host joins: drained again, both go - the running one live, the
+    # stopped one cold (it stays stopped).
     add_agent(c, "fake-2")
-    r = c.tenant.post("/v1/instances/%s/actions" % stopped, {"action": "start"})
-    assert r.status_code == 202, r.text
-    c.wait_status(stopped, "running")
-    p = cli(c, "host", "drain", "fake-1", "--wait", "--timeout", "60")
+    p = cli(c, "host", "drain", "fake-1", "--wait", "--timeout", "90")
     assert p.returncode == 0, p.stderr
     assert "draining" in p.stderr, p.stderr           # the progress lines
     assert set(hosts_of(c, iids).values()) == {"fake-2"}
+    assert c.instance(stopped)["status"] == "stopped"
+    assert c.instance(running)["status"] == "running"
+    kinds = {iid: migration_rows(c, iid)[0]["kind"] for iid in iids}
+    assert kinds == {stopped: "cold", running: "live"}, kinds
     shown = json.loads(cli(c, "-o", "json", "host", "show", "fake-1").stdout)
     assert shown["maintenance"] == "drained" and shown["drain"]["left"] == 0
 
