@@ -162,8 +162,14 @@ static void step_preparing(struct ctrl *c, const json_t *m, struct host_ref *src
     json_t *q = source_state(src, id);
     if (q == NULL)
         return;
-    /* Told already (nubod stopped before it recorded so). */
-    if (strcmp(jsonx_str(q, "role"), "outgoing") == 0 && strcmp(jsonx_str(q, "status"), "none")) {
+    /* Told already (nubod stopped before it recorded so).  A failed or
+     * cancelled outcome is an earlier migration's (QEMU keeps the last
+     * one's until the next begins): this one is sent again, and if it was
+     * told and failed, its target's QEMU ended and the check below fails
+     * it. */
+    const char *was = jsonx_str(q, "status");
+    if (strcmp(jsonx_str(q, "role"), "outgoing") == 0 && strcmp(was, "none") != 0 &&
+        strcmp(was, "failed") != 0 && strcmp(was, "cancelled") != 0) {
         compute_migration_running(st, mid, jsonx_str(q, "uri"), &err);
         json_decref(q);
         return;

@@ -316,3 +316,32 @@ def test_the_incoming_copy_is_its_target_hosts_while_it_migrates(cloud_factory, 
                       json=body, headers={"Authorization": "Bearer " + cred["host_token"]},
                       timeout=10)
     assert "nubo-" + iid not in [v["name"] for v in g.json()["vms"]], g.json()
+
+
+def test_a_migration_after_a_cancelled_one_goes(cloud_factory, monkeypatch):
+    """The source's VM keeps its last migration's outcome ('cancelled'):
+    a new migration must not take it for its own (it failed at once with
+    "QEMU's migration cancelled"; found by the portal's browser test)."""
+    monkeypatch.setenv("NUBO_FAKE_MIGRATE_MS", "20000")
+    c = cloud_factory(n_agents=2)
+    iid, src = placed(c, "m8")
+    r = c.admin.post("/v1/instances/%s/actions" % iid, {"action": "migrate"})
+    assert r.status_code == 202, r.text
+    wait_for("the stream under way", lambda: migration_rows(c, iid)[0]["state"] == "running",
+             timeout=30)
+    r = c.admin.post("/v1/instances/%s/actions" % iid, {"action": "migrate-cancel"})
+    assert r.status_code == 202, r.text
+    c.wait_status(iid, "running", timeout=30)
+    assert migration_rows(c, iid)[0]["state"] == "cancelled"
+    monkeypatch.undo()
+    r = c.admin.post("/v1/instances/%s/actions" % iid, {"action": "migrate"})
+    assert r.status_code == 202, r.text
+    # The fake stream of the agents takes 20 s still: running, not failed.
+    wait_for("the second stream under way",
+             lambda: migration_rows(c, iid)[0]["state"] != "preparing", timeout=30)
+    m = migration_rows(c, iid)[0]
+    assert m["state"] == "running", m
+    wait_for("completed", lambda: migration_rows(c, iid)[0]["state"] == "completed",
+             timeout=60)
+    c.wait_status(iid, "running", timeout=30)
+    assert admin_view(c, iid)["host"]["name"] == other(c, src)
