@@ -55,7 +55,8 @@ os.environ.setdefault("NUBO_BUILD", "build")
 from cloudfix import (CloudHostd, harness, register_tiny, wait_for,  # noqa: E402
                       wait_hosts_up)  # the e2e harness: nubod and joined agents
 from conftest import IMAGES, READY  # noqa: E402
-from test_network_host import kill_matching, netns_list, sh  # noqa: E402
+from twohosts import Net  # noqa: E402
+from test_network_host import kill_matching  # noqa: E402
 
 UNDERLAY = ("10.99.16.1", "10.99.16.2")
 BASE_PORT = 49152 + secrets.randbelow(4000)
@@ -118,27 +119,6 @@ class Ticks:
     def close(self):
         self.stop.set()
         self.thread.join()
-
-
-class Net:
-    def __init__(self):
-        sfx = secrets.token_hex(2)
-        self.ns = ("bma-" + sfx, "bmb-" + sfx)
-
-    def setup(self):
-        for ns in self.ns:
-            sh("ip", "netns", "add", ns)
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", self.ns[0], "link", "add", "ul", "type", "veth", "peer", "name", "ul",
-           "netns", self.ns[1])
-        for ns, ip in zip(self.ns, UNDERLAY):
-            sh("ip", "-n", ns, "addr", "add", ip + "/24", "dev", "ul")
-            sh("ip", "-n", ns, "link", "set", "ul", "up")
-
-    def teardown(self):
-        for name in netns_list():
-            if any(name == ns or name.startswith(ns + "-") for ns in self.ns):
-                subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 class Qmp:
@@ -361,7 +341,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench/migrate.py: run it as root (it makes network namespaces)")
     tmp = tempfile.mkdtemp(prefix="nubo-bench-mig-")
-    net, nubod, hosts, base = Net(), None, [], None
+    net, nubod, hosts, base = Net("bm", UNDERLAY), None, [], None
     try:
         net.setup()
         nubod = harness.Nubod(tmp, ["--host-down-ms", str(DOWN_MS)]).start()

@@ -223,3 +223,60 @@ def test_live_migration(migcloud):
     wait_for("one QEMU of vm1 at home", lambda: {k: len(v) for k, v in qemus_of(hosts, iid)
                                                 .items()} == {home: 1, away: 0}, timeout=60)
     assert by_name[home].vms()["nubo-" + iid]["state"] == "running"
+
+
+BEATS = """#!/bin/sh
+(i=0; while :; do i=$((i + 1)); echo "BEAT $i t=$(cut -d ' ' -f 1 /proc/uptime)"; sleep 0.2; done) &
+"""
+
+
+def test_drain_a_host_with_three_guests(migcloud):
+    """Host maintenance (issue 15 item 3) with real guests: host-b is
+    drained while empty (drained at once), so three guests all land on
+    host-a; host-b back in service, host-a is drained: the three guests
+    live-migrate to host-b, two at a time, without a reboot (their beat
+    counters and uptimes go on), one QEMU each, on host-b only."""
+    nubod, hosts = migcloud
+    HOSTS[:] = hosts
+    admin = nubod.admin()
+    wait_hosts_up(admin, 2, timeout=30, also=lambda h: h.get("underlay_ip"))
+    register_tiny(admin)
+    a = harness.make_tenant(nubod, admin)
+    ok(a.post("/v1/networks", {"name": "net-d"}), 201)
+    ok(a.post("/v1/subnets", {"network": "net-d", "cidr": "10.5.1.0/24"}), 201)
+    ok(admin.post("/v1/hosts/host-b/actions", {"action": "drain"}), 200)
+    wait_for("host-b drained", lambda: ok(admin.get("/v1/hosts/host-b"))["maintenance"] ==
+             "drained", timeout=30)
+    iids = [ok(a.post("/v1/instances", {
+        "name": "d%d" % i, "flavor": "tiny", "image": "nubo-tiny",
+        "networks": [{"network": "net-d"}], "user_data": BEATS}), 202)["instances"][0]["id"]
+        for i in range(3)]
+    for iid in iids:
+        assert ok(admin.get("/v1/instances/" + iid))["host"]["name"] == "host-a"
+    for iid in iids:
+        wait_count(a, iid, "BEAT", 10, timeout=150)
+    ok(admin.post("/v1/hosts/host-b/actions", {"action": "undrain"}), 200)
+    before = {iid: beats(console(a, iid))[-1] for iid in iids}
+    h = ok(admin.post("/v1/hosts/host-a/actions", {"action": "drain"}), 200)
+    assert h["maintenance"] == "draining" and h["drain"]["left"] == 3, h
+    most = [0]
+
+    def drained():
+        h = ok(admin.get("/v1/hosts/host-a"))
+        most[0] = max(most[0], h["drain"]["migrating"])
+        assert h["drain"]["migrating"] <= 2 and h["drain"]["failed"] == 0, h
+        return h["maintenance"] == "drained"
+    wait_for("host-a drained", drained, timeout=300, step=0.2)
+    assert most[0] >= 1
+    for iid in iids:
+        i = ok(admin.get("/v1/instances/" + iid))
+        assert (i["status"], i["host"]["name"]) == ("running", "host-b"), i
+        m = ok(admin.get("/v1/instances/%s/migrations" % iid))["migrations"]
+        assert [x["state"] for x in m] == ["completed"], m
+        # No reboot: the counter and the uptime go on from where they were.
+        n0, t0 = before[iid]
+        wait_count(a, iid, "BEAT", n0 + 10, timeout=120)
+        after = [b for b in beats(console(a, iid)) if b[0] > n0]
+        assert after and all(t > t0 for _, t in after), (before[iid], after[:3])
+        wait_for("one QEMU of %s, on host-b" % iid, lambda: (lambda q: len(q["host-a"]) == 0 and
+                 len(q["host-b"]) == 1)(qemus_of(hosts, iid)), timeout=60)

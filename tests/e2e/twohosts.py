@@ -21,9 +21,14 @@ UNDERLAY = ("10.99.15.1", "10.99.15.2")
 
 
 class Net:
-    def __init__(self):
+    """The two namespaces (prefix + a/b + a random suffix) joined by a veth
+    underlay with the addresses underlay; bench/migrate.py uses it with its
+    own prefix and addresses."""
+
+    def __init__(self, prefix="nm", underlay=UNDERLAY):
         sfx = secrets.token_hex(2)
-        self.ns = ("nma-" + sfx, "nmb-" + sfx)
+        self.ns = (prefix + "a-" + sfx, prefix + "b-" + sfx)
+        self.underlay = underlay
 
     def setup(self):
         for ns in self.ns:
@@ -31,7 +36,7 @@ class Net:
             sh("ip", "-n", ns, "link", "set", "lo", "up")
         sh("ip", "-n", self.ns[0], "link", "add", "ul", "type", "veth", "peer", "name", "ul",
            "netns", self.ns[1])
-        for ns, ip in zip(self.ns, UNDERLAY):
+        for ns, ip in zip(self.ns, self.underlay):
             sh("ip", "-n", ns, "addr", "add", ip + "/24", "dev", "ul")
             sh("ip", "-n", ns, "link", "set", "ul", "up")
 
