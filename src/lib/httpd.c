@@ -174,13 +174,20 @@ static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
     return (size_t)(w - s);
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *c, struct http_resp *r, const char *rid)
+/* HSTS on HTTPS: a browser that has seen the portal over TLS never goes
+ * back to plain HTTP for a year (RFC 6797). */
+#define HSTS "max-age=31536000"
+
+static enum MHD_Result send_resp(const struct httpd *h, struct MHD_Connection *c,
+                                 struct http_resp *r, const char *rid)
 {
     struct MHD_Response *mr =
         MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
     r->body = NULL;
     MHD_add_response_header(mr, "Content-Type", r->content_type);
     MHD_add_response_header(mr, "X-Request-Id", rid);
+    if (h->tls_cert)
+        MHD_add_response_header(mr, "Strict-Transport-Security", HSTS);
     if (r->extra_name[0])
         MHD_add_response_header(mr, r->extra_name, r->extra_value);
     for (int i = 0; i < r->nheaders && i < HTTP_RESP_MAX_HEADERS; i++)
@@ -400,7 +407,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
             http_resp_problem(&resp, &err, url);
             http_resp_header(&resp, "Connection", "close");
             log_info("%s %s %d refused: %s %s", method, url, resp.status, err.msg, rid);
-            return send_resp(c, &resp, rid);
+            return send_resp(h, c, &resp, rid);
         }
         /* The head is in: the body and the answer get the long timeout. */
         MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, conn_timeout(h));
@@ -429,7 +436,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     log_info("%s %s %d %lldms %s", method, url, resp.status,
              (long long)(clock_mono_ms() - st->start_ms), rid);
     log_set_request_id(NULL);
-    return send_resp(c, &resp, rid);
+    return send_resp(h, c, &resp, rid);
 }
 
 struct httpd *httpd_start(const struct httpd_cfg *cfg, struct nubo_err *err)

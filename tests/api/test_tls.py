@@ -59,7 +59,12 @@ def test_https_only_and_the_cli_with_its_ca(tmp_path, monkeypatch):
     n = TlsNubod(str(sub(tmp_path, "a"))).start()
     try:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", n.ca)
-        assert requests.get(n.base + "/v1/health", timeout=10).json()["status"] == "ok"
+        r = requests.get(n.base + "/v1/health", timeout=10)
+        assert r.json()["status"] == "ok"
+        # HSTS on every HTTPS answer (the portal's pages and errors too)
+        assert r.headers["Strict-Transport-Security"] == "max-age=31536000"
+        assert requests.get(n.base + "/v1/nothing-here", timeout=10).headers[
+            "Strict-Transport-Security"] == "max-age=31536000"
         for f in ("ca.pem", "ca-key.pem", "server.pem", "server-key.pem"):
             assert os.stat(os.path.join(n.dir, "tls", f)).st_mode & 0o077 == 0
         # plain HTTP on the TLS port: no HTTP answer
@@ -186,6 +191,8 @@ def test_an_agent_joins_over_tls_and_no_token_crosses_in_clear(tmp_path, monkeyp
     # the same recording over plain HTTP sees both tokens: the check can fail
     plain = Nubod(str(sub(tmp_path, "plain"))).start()
     try:
+        h = requests.get(plain.base + "/v1/health", timeout=10).headers
+        assert "Strict-Transport-Security" not in h   # HSTS only over HTTPS
         agent, rec = join_through(sub(tmp_path, "plain"), plain, "http", [])
         join, host = secrets_of(agent, plain)
         assert agent.stop() == 0, agent.log()
