@@ -964,7 +964,7 @@ static int instance_resize(struct cli *cli, int argc, char **argv)
     bool wait = false, timeout_set = false, confirm = false, revert = false;
     struct nubo_err err;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, CLI_SHORT_OPTIONS, opts)) != -1) {
         if (c == 'h') {
             fputs(resize_usage, stdout);
             return CLI_EXIT_OK;

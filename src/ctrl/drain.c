@@ -1,21 +1,20 @@
 /*
  * drain.c - the reconciler's side of host maintenance: each pass, for
- * every draining host (src/fleet/maintenance.c), starts migrations of
- * its instances (live, or cold for stopped ones) until --drain-parallel
- * of them are under way,
- * notes the instances that cannot move, and ends the drain ('drained')
- * when nothing is left to move (docs/internals/mobility.md, "Host
- * maintenance").
+ * every draining host (src/fleet/maintenance.c), starts migrations of its
+ * instances (live, or cold for stopped ones) until --drain-parallel of
+ * them are under way, notes the instances that cannot move, and ends the
+ * drain ('drained') when nothing is left to move
+ * (docs/internals/mobility.md, "Host maintenance").
  *
  * Everything is read again each pass: the drain is the hosts row, the
  * migrations are their rows (compute_instance_migrate() or
- * compute_instance_cold_migrate() starts one in its own transaction, the target chosen by the scheduler, which skips hosts
- * in maintenance), so a nubod killed anywhere carries on where it was.
- * Each instance is tried once per drain: a migration that fails or that
- * cannot start is a failure of the drain, with its reason, and the host
- * ends 'drained' with the instances still on it listed.  Running
- * instances move live; stopped ones cold (their disk copied, stopped on
- * the target: src/ctrl/resize.c).
+ * compute_instance_cold_migrate() starts one in its own transaction, the
+ * target chosen by the scheduler, which skips hosts in maintenance), so a
+ * nubod killed anywhere carries on where it was.  Each instance is tried
+ * once per drain: a migration that fails or that cannot start is a
+ * failure of the drain, with its reason, and the host ends 'drained' with
+ * the instances still on it listed.  Running instances move live; stopped
+ * ones cold (their disk copied, stopped on the target: src/ctrl/resize.c).
  */
 #include "ctrl/ctrl.h"
 #include "ctrl/ctrl_int.h"
