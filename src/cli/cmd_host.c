@@ -7,7 +7,7 @@
  *   show     GET /v1/hosts/{ref}
  *   delete   DELETE /v1/hosts/{ref} (409 while instances are placed on it)
  *   force-remove  POST /v1/hosts/{ref}/actions {"action": "force-remove"}
- *   drain    POST /v1/hosts/{ref}/actions {"action": "drain"} (202), then
+ *   drain    POST /v1/hosts/{ref}/actions {"action": "drain"}, then
  *            with --wait polls GET /v1/hosts/{ref} until it is drained
  *   undrain  POST /v1/hosts/{ref}/actions {"action": "undrain"}
  *
@@ -37,7 +37,7 @@ static const char host_usage[] =
     "  show HOST         one host\n"
     "  delete HOST...    forget hosts that have no instances\n"
     "  force-remove HOST fence a dead host and delete its instances\n"
-    "  drain HOST [--wait]  live-migrate its instances away; it takes no new ones\n"
+    "  drain HOST [--wait]  move its instances away; it takes no new ones\n"
     "  undrain HOST      put a drained host back in service\n"
     "  join-command [--ttl S] [--controller URL] [--name NAME]\n"
     "                    a one-line command that joins a new host (single-use)\n"
@@ -83,11 +83,12 @@ static const char force_remove_usage[] =
 static const char drain_usage[] =
     "usage: nubo host drain HOST [--wait [--timeout SEC]]\n"
     "\n"
-    "Maintenance: the host takes no new instance, and the controller live-migrates\n"
-    "its running instances to other hosts, a few at a time (nubod --drain-parallel).\n"
-    "The host is 'draining', then 'drained' when nothing is left to move.  An\n"
-    "instance that cannot move (stopped, no other host with room, its migration\n"
-    "failed) stays, with the reason; draining again tries those once more.\n"
+    "Maintenance: the host takes no new instance, and the controller moves its\n"
+    "instances to other hosts, a few at a time (nubod --drain-parallel): running\n"
+    "ones live, stopped ones cold (they stay stopped).  The host is 'draining',\n"
+    "then 'drained' when nothing is left to move.  An instance that cannot move (no\n"
+    "other host with room, in error, waiting in verify_resize, its migration failed)\n"
+    "stays, with the reason; draining again tries those once more.\n"
     "\n"
     "  --wait           wait until it is drained, with a progress line on stderr;\n"
     "                   fails (exit 1) when instances could not move\n"
