@@ -117,6 +117,11 @@ json_t *fleet_host_list(struct store *st, int limit, const char *marker, struct 
  * reference), or NULL with err (NUBO_E_NOTFOUND). */
 json_t *fleet_host_get(struct store *st, const char *ref, struct nubo_err *err);
 
+/* The host ref names (id or name): {id, name, state, fenced_at,
+ * maintenance}, read in the caller's transaction if any; NULL with err
+ * (404 naming ref) when there is none. */
+json_t *fleet_host_row(struct store *st, const char *ref, struct nubo_err *err);
+
 /* Forgets a host (id or name).  NUBO_E_CONFLICT while instances that are
  * not deleted are placed on it.  Its agent, still running, is refused from
  * then on (401) and re-registers with the join token if it still has it. */
@@ -259,11 +264,6 @@ json_t *fleet_hosts_draining(struct store *st, struct nubo_err *err);
  * left alone.  0, or -1 with err. */
 int fleet_drain_note(struct store *st, const char *host_id, const char *since,
                      const json_t *failures, bool done, struct nubo_err *err);
-
-/* The host ref names (id or name): {id, name, state, fenced_at,
- * maintenance}, read in the caller's transaction if any; NULL with err
- * (404 naming ref) when there is none. */
-json_t *fleet_host_row(struct store *st, const char *ref, struct nubo_err *err);
 
 /* Calls the change hook (below), if any: after a committed change. */
 void fleet_changed(void);

@@ -642,6 +642,22 @@ json_t *fleet_host_list(struct store *st, int limit, const char *marker, struct 
     return out;
 }
 
+json_t *fleet_host_row(struct store *st, const char *ref, struct nubo_err *err)
+{
+    struct nubo_err qerr;
+    json_t *h = store_query_one(st, &qerr,
+                                "SELECT id, name, state, fenced_at, maintenance FROM hosts"
+                                " WHERE id = ? OR name = ?",
+                                "ss", ref, ref);
+    if (h == NULL) {
+        if (qerr.code == NUBO_E_NOTFOUND)
+            nubo_err_set(err, NUBO_E_NOTFOUND, "no host with id or name '%.64s'", ref);
+        else
+            *err = qerr;
+    }
+    return h;
+}
+
 json_t *fleet_host_get(struct store *st, const char *ref, struct nubo_err *err)
 {
     json_t *r =
